@@ -1,0 +1,55 @@
+"""Domain events on RabbitMQ: one topic exchange, JSON envelopes, trace context in headers.
+
+Routing key ``<event_type>.<account_id>`` (e.g. ``order_filled.1001``) lets a consumer bind to one
+kind (``order_filled.*``) or everything (``#``). The envelope is::
+
+    {"eventId": "...", "type": "order_filled", "accountId": "1001", "occurredAt": "...Z", "data": {...}}
+
+Publishing is done from a transactional outbox (oms) with publisher confirms, so an event is sent if
+and only if its transaction committed; consumers must be idempotent on ``eventId``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aio_pika
+from opentelemetry import propagate
+
+
+def routing_key(event_type: str, account_id: str) -> str:
+    return f"{event_type}.{account_id}"
+
+
+async def declare_exchange(
+    channel: aio_pika.abc.AbstractChannel, name: str
+) -> aio_pika.abc.AbstractExchange:
+    """The durable topic exchange every event goes through."""
+    return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+def trace_headers() -> dict[str, str]:
+    """W3C trace context of the current span, for AMQP message headers."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+async def publish(
+    exchange: aio_pika.abc.AbstractExchange,
+    envelope: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Publish one persistent event; with a confirming channel this returns after the broker acks."""
+    message = aio_pika.Message(
+        body=json.dumps(envelope, separators=(",", ":")).encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=envelope["eventId"],
+        type=envelope["type"],
+        headers=dict(headers or {}),
+    )
+    await exchange.publish(
+        message, routing_key=routing_key(envelope["type"], envelope["accountId"])
+    )

@@ -1,0 +1,180 @@
+"""gRPC server bootstrap: grpc.aio, health, reflection, tracing, one error model, graceful stop.
+
+Every service builds its server through ``GrpcServer`` so that each RPC gets the same treatment: an
+OpenTelemetry span continuing the caller's trace, one canonical log line with outcome and duration,
+request metrics, and FxError turned into ``google.rpc.Status`` (unknown exceptions become INTERNAL
+with a generic message; the traceback goes to the log only).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from fxmesh.errors import FxError
+from fxmesh.metrics import RpcMetrics
+
+log = structlog.stdlib.get_logger("fxmesh.grpc")
+
+
+class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Error mapping, one log line per RPC and request metrics."""
+
+    def __init__(self, metrics: RpcMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method: str = details.method
+        metrics = self._metrics
+
+        async def finish(
+            context: grpc.aio.ServicerContext, started: float, exc: BaseException | None
+        ) -> None:
+            elapsed = time.perf_counter() - started
+            code = grpc.StatusCode.OK
+            if isinstance(exc, FxError):
+                code = exc.code
+                log.info(
+                    "rpc",
+                    method=method,
+                    code=code.name,
+                    reason=exc.reason,
+                    error=exc.message,
+                    duration_ms=round(elapsed * 1e3, 3),
+                )
+            elif exc is not None:
+                code = grpc.StatusCode.INTERNAL
+                log.error(
+                    "rpc",
+                    method=method,
+                    code=code.name,
+                    duration_ms=round(elapsed * 1e3, 3),
+                    exc_info=exc,
+                )
+            else:
+                ctx_code = context.code() if hasattr(context, "code") else None
+                if isinstance(ctx_code, grpc.StatusCode):
+                    code = ctx_code
+                log.info("rpc", method=method, code=code.name, duration_ms=round(elapsed * 1e3, 3))
+            metrics.requests.labels(method, code.name).inc()
+            metrics.duration.labels(method).observe(elapsed)
+
+        async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+            err = exc if isinstance(exc, FxError) else FxError("internal error")
+            await context.abort_with_status(rpc_status.to_status(err.to_status()))
+
+        def is_abort(exc: BaseException) -> bool:
+            # context.abort() raises this to unwind the handler; it is not an error of ours.
+            return isinstance(exc, grpc.aio.AbortError) or type(exc).__name__ == "AbortError"
+
+        if handler.unary_unary or handler.stream_unary:
+            inner = handler.unary_unary or handler.stream_unary
+
+            async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                started = time.perf_counter()
+                try:
+                    response = await inner(request, context)
+                except BaseException as exc:
+                    if is_abort(exc):
+                        raise
+                    await finish(context, started, exc)
+                    await abort(context, exc)
+                    raise
+                await finish(context, started, None)
+                return response
+
+            factory = (
+                grpc.unary_unary_rpc_method_handler
+                if handler.unary_unary
+                else grpc.stream_unary_rpc_method_handler
+            )
+        else:
+            inner = handler.unary_stream or handler.stream_stream
+
+            async def stream_response(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                try:
+                    async for item in inner(request, context):
+                        yield item
+                except BaseException as exc:
+                    if is_abort(exc):
+                        raise
+                    await finish(context, started, exc)
+                    await abort(context, exc)
+                    raise
+                await finish(context, started, None)
+
+            factory = (
+                grpc.unary_stream_rpc_method_handler
+                if handler.unary_stream
+                else grpc.stream_stream_rpc_method_handler
+            )
+            return factory(
+                stream_response,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return factory(
+            unary_response,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class GrpcServer:
+    """A grpc.aio server with health, reflection, tracing and the canonical interceptor."""
+
+    def __init__(self, service: str, listen_addr: str) -> None:
+        self.service = service
+        self.listen_addr = listen_addr
+        self.server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), _CanonicalInterceptor(RpcMetrics(service))],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
+        self._names: list[str] = []
+        self.port = 0
+
+    def add(
+        self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str
+    ) -> None:
+        """Register a servicer; ``full_name`` is the proto service name, e.g. fxmesh.v1.OmsService."""
+        add_to_server(servicer, self.server)
+        self._names.append(full_name)
+
+    async def start(self) -> int:
+        """Bind, start serving and report SERVING; returns the bound port."""
+        reflection.enable_server_reflection(
+            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(self.listen_addr)
+        if self.port == 0:
+            raise RuntimeError(f"{self.service}: cannot bind gRPC on {self.listen_addr}")
+        await self.server.start()
+        for name in ["", *self._names]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("grpc_listening", addr=self.listen_addr, port=self.port, services=self._names)
+        return self.port
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING first so balancers drain, then let in-flight RPCs finish."""
+        await self._health.enter_graceful_shutdown()
+        await self.server.stop(grace)

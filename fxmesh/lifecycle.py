@@ -1,0 +1,59 @@
+"""Process lifecycle shared by every service: set-up, run until SIGTERM/SIGINT, stop in order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from fxmesh.config import Settings
+from fxmesh.logs import configure_logging
+from fxmesh.metrics import serve_metrics
+from fxmesh.tracing import configure_tracing
+
+log = structlog.stdlib.get_logger("fxmesh.lifecycle")
+
+StopHook = Callable[[], Awaitable[object]]
+
+
+class ServiceRuntime:
+    """Logging, tracing and metrics for one service process, and its orderly shutdown.
+
+    Register cleanups with ``on_stop`` as resources are opened; they run in reverse order (servers
+    stop before the pools they use are closed).
+    """
+
+    def __init__(self, service: str, settings: Settings, metrics_port: int = 0) -> None:
+        self.service = service
+        self.settings = settings
+        configure_logging(service, settings.log_level, settings.log_format)
+        self.tracer_provider = configure_tracing(service, settings.otlp_endpoint)
+        serve_metrics(metrics_port)
+        self._stop_hooks: list[StopHook] = []
+        self._stopping = asyncio.Event()
+
+    def on_stop(self, hook: StopHook) -> None:
+        """Run ``hook`` at shutdown (last registered runs first)."""
+        self._stop_hooks.append(hook)
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop, as SIGTERM does."""
+        self._stopping.set()
+
+    async def run_until_stopped(self) -> None:
+        """Block until SIGTERM or SIGINT (or request_stop), then run the stop hooks."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        log.info("service_started", service=self.service)
+        await self._stopping.wait()
+        log.info("service_stopping", service=self.service)
+        for hook in reversed(self._stop_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop_hook_failed")
+        self.tracer_provider.shutdown()
+        log.info("service_stopped", service=self.service)

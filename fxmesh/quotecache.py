@@ -1,0 +1,77 @@
+"""The latest client quote per symbol in Redis: written by quotes, read by bbook, oms and edge.
+
+Key ``quote:{SYMBOL}`` holds a JSON document (TTL 60 s) and every update is published on channel
+``quotes.{SYMBOL}`` with the same document. Prices are decimal strings; ``ts`` is epoch milliseconds
+(UTC) of the LP tick the quote came from.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+QUOTE_TTL_SECONDS = 60
+CHANNEL_PATTERN = "quotes.*"
+
+
+def quote_key(symbol: str) -> str:
+    return f"quote:{symbol}"
+
+
+def quote_channel(symbol: str) -> str:
+    return f"quotes.{symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuote:
+    """A two-sided client price (markup applied)."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    ts_ms: int
+    source: str = "fxmesh"
+
+    def age_ms(self, now_ms: int | None = None) -> int:
+        return (now_ms if now_ms is not None else int(time.time() * 1000)) - self.ts_ms
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "symbol": self.symbol,
+                "bid": str(self.bid),
+                "ask": str(self.ask),
+                "ts": self.ts_ms,
+                "source": self.source,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> ClientQuote:
+        doc: dict[str, Any] = json.loads(raw)
+        return cls(
+            doc["symbol"],
+            Decimal(doc["bid"]),
+            Decimal(doc["ask"]),
+            int(doc["ts"]),
+            doc.get("source", "fxmesh"),
+        )
+
+
+async def read_quote(redis: Any, symbol: str) -> ClientQuote | None:
+    """The current client quote of ``symbol`` or None when there is none (or it expired)."""
+    raw = await redis.get(quote_key(symbol))
+    return ClientQuote.from_json(raw) if raw is not None else None
+
+
+async def write_quote(redis: Any, quote: ClientQuote) -> None:
+    """Store and publish in one round trip."""
+    doc = quote.to_json()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(quote_key(quote.symbol), doc, ex=QUOTE_TTL_SECONDS)
+        pipe.publish(quote_channel(quote.symbol), doc)
+        await pipe.execute()

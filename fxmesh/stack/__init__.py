@@ -1,0 +1,35 @@
+"""Local stack tooling: infrastructure, migrations, demo data and the service supervisor.
+
+This is operations code for a developer machine and the end-to-end tests; services never import it
+(except their ``seed`` modules, which read the demo catalogue).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import asyncpg
+
+from fxmesh import migrations
+
+# Services that own a PostgreSQL schema, in the order their migrations are applied.
+MIGRATION_OWNERS = ("oms", "router", "quotes", "admin")
+
+
+async def migrate_all(dsn: str) -> list[str]:
+    """Create the database if needed and apply every owner's pending migrations."""
+    await migrations.ensure_database(dsn)
+    conn = await asyncpg.connect(dsn)
+    applied: list[str] = []
+    try:
+        for owner in MIGRATION_OWNERS:
+            try:
+                if not resources.files(owner).joinpath("migrations").is_dir():
+                    continue
+            except ModuleNotFoundError:
+                continue
+            for mig in await migrations.apply(conn, migrations.discover(owner)):
+                applied.append(f"{owner}/{mig.version:04d}_{mig.name}")
+    finally:
+        await conn.close()
+    return applied

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: real PostgreSQL, Redis and RabbitMQ on loopback, isolated per run.
+
+Each test session gets its own freshly migrated database, its own Redis logical database and its own
+AMQP exchange name, so tests never see a developer's running stack (or another test run).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from fxmesh.stack import migrate_all
+
+PG_SERVER = os.environ.get("FXMESH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("FXMESH_TEST_REDIS", "redis://127.0.0.1:6379/14")
+AMQP_URL = os.environ.get("FXMESH_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+async def pg_dsn() -> AsyncIterator[str]:
+    """DSN of a new database with every service's migrations applied; dropped afterwards."""
+    dsn = f"{PG_SERVER}/fxmesh_test_{RUN_ID}"
+    await migrate_all(dsn)
+    yield dsn
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "fxmesh_test_{RUN_ID}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on the test Redis database, emptied before each test."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def events_exchange() -> str:
+    """An exchange name private to this test run."""
+    return f"fxmesh.events.test.{RUN_ID}"
