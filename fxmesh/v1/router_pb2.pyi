@@ -48,8 +48,19 @@ class ExecuteRequest(_message.Message):
 
     ORDER_FIELD_NUMBER: _builtins.int
     CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    MAX_PRICE_DEVIATION_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    QUOTE_TO_USD_RATE_FIELD_NUMBER: _builtins.int
     client_group: _builtins.str
     """The account's client group, for group routing rules."""
+    max_price_deviation: _builtins.str
+    """Largest acceptable distance between requested_price and the fill price (absolute price, decimal);
+    empty when the order accepts any price.
+    """
+    contract_size: _builtins.str
+    """Contract size of the symbol (units per lot), for the house book's notional."""
+    quote_to_usd_rate: _builtins.str
+    """Price of one unit of the symbol's quote currency in USD (decimal), for notional in USD."""
     @_builtins.property
     def order(self) -> _types_pb2.Order: ...
     def __init__(
@@ -57,10 +68,13 @@ class ExecuteRequest(_message.Message):
         *,
         order: _types_pb2.Order | None = ...,
         client_group: _builtins.str = ...,
+        max_price_deviation: _builtins.str = ...,
+        contract_size: _builtins.str = ...,
+        quote_to_usd_rate: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "order", b"order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "contract_size", b"contract_size", "max_price_deviation", b"max_price_deviation", "order", b"order", "quote_to_usd_rate", b"quote_to_usd_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
