@@ -1,0 +1,1 @@
+"""quotes: aggregates LP prices, validates them, applies markup, writes client quotes to Redis."""

@@ -1,0 +1,276 @@
+"""Pure pricing model: validate raw LP ticks, aggregate the best price across LPs, apply markup.
+
+No I/O and no protobuf here; every function takes ``now_ms`` (epoch milliseconds, UTC) so tests
+control time.
+
+Rules
+-----
+Validation (a tick failing any check is dropped with a ``DropReason``, checked in this order):
+unknown symbol, disabled symbol, unparsable or non-positive price, crossed (bid > ask), raw
+spread wider than ``max_spread_points``, stale (tick time older than ``stale_after_ms``), spike
+(mid moved more than ``spike_threshold_pct`` percent from the last accepted mid of the same
+symbol and LP, unless that previous tick was received more than ``spike_window_ms`` ago, so an
+LP that really re-prices is followed after the window).
+
+Aggregation: the book keeps the latest accepted tick per (symbol, LP). An LP takes part while its
+latest tick is fresh (``now - tick time <= stale_after_ms``). Best bid is the highest fresh bid,
+best ask the lowest fresh ask. If they cross each other (best bid > best ask, which happens when
+LPs disagree), the price falls back to the *primary* LP's own two-sided quote: the fresh LP
+ranked first by the configured LP priority list, LPs missing from the list ranking after it in
+the order they were first seen. Failover is therefore implicit: when the primary goes stale it
+drops out and the next LP's prices are used.
+
+Markup: ``markup_bid_points`` is subtracted from the bid and ``markup_ask_points`` added to the
+ask (one point = 10^-digits), then the bid is quantized with ROUND_FLOOR and the ask with
+ROUND_CEILING, so rounding never narrows the marked-up spread.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+
+from fxmesh.money import quantize
+
+DEFAULT_GROUP = ""
+"""Client group whose markup is the symbol default (the only one until group markups exist)."""
+
+_HUNDRED = Decimal(100)
+
+
+class DropReason(enum.StrEnum):
+    """Why a raw LP tick was not accepted (the metric label value)."""
+
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    DISABLED_SYMBOL = "disabled_symbol"
+    INVALID_PRICE = "invalid_price"
+    CROSSED = "crossed"
+    SPREAD_TOO_WIDE = "spread_too_wide"
+    STALE = "stale"
+    SPIKE = "spike"
+
+
+@dataclass(frozen=True, slots=True)
+class Markup:
+    """Points taken from the bid and added to the ask."""
+
+    bid_points: int = 0
+    ask_points: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSettings:
+    """Pricing configuration of one symbol (a row of ``quotes.symbol_settings``)."""
+
+    symbol: str
+    digits: int
+    markup: Markup
+    max_spread_points: int
+    spike_threshold_pct: Decimal = Decimal("2.0")
+    stale_after_ms: int = 5000
+    enabled: bool = True
+
+    @property
+    def point(self) -> Decimal:
+        return Decimal(1).scaleb(-self.digits)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingConfig:
+    """Every symbol's settings; the unit that is swapped atomically on reload.
+
+    The group dimension goes here: a ``group_markups: Mapping[(group, symbol), Markup]`` overriding
+    the symbol default in ``markup_for``; the rest of the pipeline already asks per group.
+    """
+
+    symbols: Mapping[str, SymbolSettings] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: Iterable[SymbolSettings]) -> PricingConfig:
+        return cls({s.symbol: s for s in settings})
+
+    def get(self, symbol: str) -> SymbolSettings | None:
+        return self.symbols.get(symbol)
+
+    def markup_for(self, symbol: str, group: str = DEFAULT_GROUP) -> Markup:
+        """The markup a client group gets on ``symbol`` (today: the symbol default for all)."""
+        return self.symbols[symbol].markup
+
+
+@dataclass(frozen=True, slots=True)
+class RawTick:
+    """An LP tick as received: prices still text, time in epoch ms (None when the LP sent none)."""
+
+    symbol: str
+    bid: str
+    ask: str
+    ts_ms: int | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class LpQuote:
+    """The latest accepted tick of one LP for one symbol."""
+
+    source: str
+    bid: Decimal
+    ask: Decimal
+    ts_ms: int
+    received_ms: int
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class BestPrice:
+    """The aggregated raw price of a symbol and the LPs it came from."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    ts_ms: int
+    bid_source: str
+    ask_source: str
+
+    @property
+    def sources(self) -> str:
+        if self.bid_source == self.ask_source:
+            return self.bid_source
+        return f"{self.bid_source}/{self.ask_source}"
+
+
+@dataclass(frozen=True, slots=True)
+class PricedQuote:
+    """A client price: best LP price with markup applied, quantized to the symbol's digits."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    ts_ms: int
+    sources: str
+
+
+def parse_price(text: str) -> Decimal | None:
+    """A positive finite decimal, or None when the LP sent anything else."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        return None
+    if not value.is_finite() or value <= 0:
+        return None
+    return value
+
+
+def apply_markup(
+    bid: Decimal, ask: Decimal, markup: Markup, digits: int
+) -> tuple[Decimal, Decimal]:
+    """Widen a raw price by the markup and quantize outward (bid floor, ask ceiling)."""
+    point = Decimal(1).scaleb(-digits)
+    client_bid = quantize(bid - markup.bid_points * point, digits, ROUND_FLOOR)
+    client_ask = quantize(ask + markup.ask_points * point, digits, ROUND_CEILING)
+    return client_bid, client_ask
+
+
+class PricingEngine:
+    """The book of latest LP ticks per symbol, fed by ``accept`` and read by ``client_quote``."""
+
+    def __init__(
+        self,
+        config: PricingConfig | None = None,
+        *,
+        lp_priority: Sequence[str] = (),
+        spike_window_ms: int = 5000,
+    ) -> None:
+        self.config = config or PricingConfig()
+        self._priority = {name: rank for rank, name in enumerate(lp_priority)}
+        self._spike_window_ms = spike_window_ms
+        self._books: dict[str, dict[str, LpQuote]] = {}
+        self._first_seen: dict[str, int] = {}
+
+    def accept(self, tick: RawTick, now_ms: int) -> DropReason | None:
+        """Validate ``tick``; store it in the book and return None, or return why it was dropped."""
+        settings = self.config.get(tick.symbol)
+        if settings is None:
+            return DropReason.UNKNOWN_SYMBOL
+        if not settings.enabled:
+            return DropReason.DISABLED_SYMBOL
+        bid, ask = parse_price(tick.bid), parse_price(tick.ask)
+        if bid is None or ask is None:
+            return DropReason.INVALID_PRICE
+        if bid > ask:
+            return DropReason.CROSSED
+        if (ask - bid) > settings.max_spread_points * settings.point:
+            return DropReason.SPREAD_TOO_WIDE
+        ts_ms = tick.ts_ms if tick.ts_ms is not None else now_ms
+        if now_ms - ts_ms > settings.stale_after_ms:
+            return DropReason.STALE
+        book = self._books.setdefault(tick.symbol, {})
+        quote = LpQuote(tick.source, bid, ask, ts_ms, now_ms)
+        previous = book.get(tick.source)
+        if previous is not None and now_ms - previous.received_ms <= self._spike_window_ms:
+            move_pct = abs(quote.mid - previous.mid) / previous.mid * _HUNDRED
+            if move_pct > settings.spike_threshold_pct:
+                return DropReason.SPIKE
+        book[tick.source] = quote
+        self._first_seen.setdefault(tick.source, len(self._first_seen))
+        return None
+
+    def _rank(self, source: str) -> tuple[int, int]:
+        listed = self._priority.get(source, len(self._priority))
+        return listed, self._first_seen.get(source, len(self._first_seen))
+
+    def fresh_quotes(self, symbol: str, now_ms: int) -> list[LpQuote]:
+        """The LPs taking part in the price now, primary first."""
+        settings = self.config.get(symbol)
+        if settings is None or not settings.enabled:
+            return []
+        quotes = [
+            q
+            for q in self._books.get(symbol, {}).values()
+            if now_ms - q.ts_ms <= settings.stale_after_ms
+        ]
+        quotes.sort(key=lambda q: self._rank(q.source))
+        return quotes
+
+    def best_price(self, symbol: str, now_ms: int) -> BestPrice | None:
+        """Best bid / best ask across fresh LPs (primary's own quote if those cross)."""
+        quotes = self.fresh_quotes(symbol, now_ms)
+        if not quotes:
+            return None
+        # max/min keep the first of equals, and quotes are in rank order: ties go to the primary.
+        best_bid = max(quotes, key=lambda q: q.bid)
+        best_ask = min(quotes, key=lambda q: q.ask)
+        if best_bid.bid > best_ask.ask:
+            best_bid = best_ask = quotes[0]
+        return BestPrice(
+            symbol,
+            best_bid.bid,
+            best_ask.ask,
+            max(best_bid.ts_ms, best_ask.ts_ms),
+            best_bid.source,
+            best_ask.source,
+        )
+
+    def client_quote(
+        self, symbol: str, now_ms: int, group: str = DEFAULT_GROUP
+    ) -> PricedQuote | None:
+        """The client price of ``symbol`` for ``group`` now, or None when no LP is fresh."""
+        best = self.best_price(symbol, now_ms)
+        if best is None:
+            return None
+        settings = self.config.symbols[symbol]
+        bid, ask = apply_markup(
+            best.bid, best.ask, self.config.markup_for(symbol, group), settings.digits
+        )
+        if bid <= 0:
+            return None
+        return PricedQuote(symbol, bid, ask, best.ts_ms, best.sources)
+
+    def forget(self, symbols: Iterable[str]) -> None:
+        """Drop the book of symbols that were removed or disabled."""
+        for symbol in symbols:
+            self._books.pop(symbol, None)

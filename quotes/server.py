@@ -1,0 +1,97 @@
+"""Wiring: PostgreSQL settings, Redis, the pricing engine and the gRPC server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from fxmesh.config import load_settings
+from fxmesh.db import create_pool
+from fxmesh.grpcserver import GrpcServer
+from fxmesh.lifecycle import ServiceRuntime
+from fxmesh.v1 import quotes_pb2_grpc
+from quotes.config import QuotesSettings
+from quotes.domain import PricingEngine
+from quotes.service import Clock, QuotesService, wall_clock_ms
+from quotes.servicer import QuotesServicer
+from quotes.settings_sync import SettingsSync
+from quotes.tickstore import TickStore
+
+
+@dataclass
+class QuotesApp:
+    """A running quotes service; ``stop`` undoes ``start_quotes`` in reverse order."""
+
+    service: QuotesService
+    sync: SettingsSync
+    store: TickStore | None
+    server: GrpcServer
+    redis: Any
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.server.stop(grace)
+        await self.sync.stop()
+        if self.store is not None:
+            await self.store.stop()
+        await self.redis.aclose()
+
+
+async def start_quotes(
+    settings: QuotesSettings, pool: Any, *, clock: Clock = wall_clock_ms
+) -> QuotesApp:
+    """Load settings, connect Redis and serve on ``settings.quotes_addr`` (port 0: any free port).
+
+    ``GrpcServer`` registers this process's RPC metrics, so call this once per process.
+    """
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    store: TickStore | None = None
+    if settings.quotes_store_ticks:
+        store = TickStore(
+            pool,
+            interval=settings.quotes_tick_flush_seconds,
+            max_buffer=settings.quotes_tick_buffer_max,
+        )
+    engine = PricingEngine(
+        lp_priority=settings.lp_priority,
+        spike_window_ms=int(settings.quotes_spike_window_seconds * 1000),
+    )
+    service = QuotesService(
+        engine,
+        redis,
+        clock=clock,
+        refresh_ms=int(settings.quotes_refresh_seconds * 1000),
+        sink=store,
+    )
+    sync = SettingsSync(
+        pool,
+        settings.postgres_dsn,
+        service.update_config,
+        period=settings.quotes_settings_reload_seconds,
+    )
+    await sync.start()
+    if store is not None:
+        store.start()
+    server = GrpcServer("quotes", settings.quotes_addr)
+    server.add(
+        quotes_pb2_grpc.add_QuotesServiceServicer_to_server,
+        QuotesServicer(service),
+        "fxmesh.v1.QuotesService",
+    )
+    await server.start()
+    return QuotesApp(service, sync, store, server, redis)
+
+
+async def main() -> None:
+    settings = load_settings(QuotesSettings)
+    runtime = ServiceRuntime("quotes", settings, settings.metrics_port)
+    pool = await create_pool(settings.postgres_dsn, "quotes")
+    runtime.on_stop(pool.close)
+    app = await start_quotes(settings, pool)
+    runtime.on_stop(lambda: app.stop(settings.shutdown_grace_seconds))
+    await runtime.run_until_stopped()
