@@ -31,14 +31,23 @@ class RpcMetrics:
     """Request count and latency of one service's gRPC server, by method and status code."""
 
     def __init__(self, service: str) -> None:
-        self.requests = Counter(
-            f"fxmesh_{service}_grpc_server_requests_total",
-            "gRPC requests handled, by method and status code.",
-            ["method", "code"],
-        )
-        self.duration = Histogram(
-            f"fxmesh_{service}_grpc_server_duration_seconds",
-            "gRPC request handling time, by method.",
-            ["method"],
-            buckets=LATENCY_BUCKETS,
-        )
+        # One set per service per process, so a process (a test) may build several servers.
+        existing = _RPC_METRICS.get(service)
+        if existing is None:
+            existing = _RPC_METRICS[service] = (
+                Counter(
+                    f"fxmesh_{service}_grpc_server_requests_total",
+                    "gRPC requests handled, by method and status code.",
+                    ["method", "code"],
+                ),
+                Histogram(
+                    f"fxmesh_{service}_grpc_server_duration_seconds",
+                    "gRPC request handling time, by method.",
+                    ["method"],
+                    buckets=LATENCY_BUCKETS,
+                ),
+            )
+        self.requests, self.duration = existing
+
+
+_RPC_METRICS: dict[str, tuple[Counter, Histogram]] = {}

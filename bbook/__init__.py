@@ -1,0 +1,22 @@
+"""The B-book engine: the broker as counterparty, its house book and hedge thresholds.
+
+A library used in-process by the router; it never imports the router or any other service.
+"""
+
+from bbook.book import BookFill, HouseBook, Side, SymbolPosition
+from bbook.engine import BBookEngine, Exposure
+from bbook.limits import HedgeRequest, check_limit
+from bbook.pricing import Rejection, fill_price
+
+__all__ = [
+    "BBookEngine",
+    "BookFill",
+    "Exposure",
+    "HedgeRequest",
+    "HouseBook",
+    "Rejection",
+    "Side",
+    "SymbolPosition",
+    "check_limit",
+    "fill_price",
+]

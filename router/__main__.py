@@ -1,0 +1,22 @@
+"""python -m router: the smart order router with its in-process B-book."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fxmesh.config import load_settings
+from fxmesh.lifecycle import ServiceRuntime
+from router.config import RouterSettings
+from router.server import start_router
+
+
+async def main() -> None:
+    settings = load_settings(RouterSettings)
+    runtime = ServiceRuntime("router", settings, settings.metrics_port)
+    app = await start_router(settings)
+    runtime.on_stop(lambda: app.stop(settings.shutdown_grace_seconds))
+    await runtime.run_until_stopped()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

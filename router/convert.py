@@ -1,0 +1,99 @@
+"""The only place protobuf <-> router domain conversion happens."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from bbook import BookFill, Exposure, Side
+from fxmesh.errors import InvalidArgument
+from fxmesh.money import fmt, parse_decimal
+from fxmesh.v1 import router_pb2, types_pb2
+from router.domain import Book, ExecuteCommand, ExecuteResult, ExecutionStatus
+
+_SIDES = {types_pb2.SIDE_BUY: Side.BUY, types_pb2.SIDE_SELL: Side.SELL}
+_BOOKS = {Book.A: types_pb2.BOOK_A, Book.B: types_pb2.BOOK_B, Book.C: types_pb2.BOOK_C}
+_STATUSES = {
+    ExecutionStatus.FILLED: router_pb2.EXECUTION_STATUS_FILLED,
+    ExecutionStatus.PARTIALLY_FILLED: router_pb2.EXECUTION_STATUS_PARTIALLY_FILLED,
+    ExecutionStatus.REJECTED: router_pb2.EXECUTION_STATUS_REJECTED,
+}
+BBOOK_VENUE = "BBOOK"
+
+
+def _required(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidArgument(
+            f"{field} is required", reason="MISSING_FIELD", metadata={"field": field}
+        )
+    return value.strip()
+
+
+def _optional_decimal(value: str, field: str) -> Decimal | None:
+    return parse_decimal(value, field, positive=True) if value.strip() else None
+
+
+def execute_command(request: router_pb2.ExecuteRequest, trace_id: str | None) -> ExecuteCommand:
+    """Validate an ExecuteRequest into a command (INVALID_ARGUMENT naming the bad field)."""
+    order = request.order
+    side = _SIDES.get(order.side)
+    if side is None:
+        raise InvalidArgument(
+            "order.side must be SIDE_BUY or SIDE_SELL",
+            reason="INVALID_SIDE",
+            metadata={"field": "order.side"},
+        )
+    deviation = request.max_price_deviation.strip()
+    return ExecuteCommand(
+        order_id=_required(order.order_id, "order.order_id"),
+        account_id=_required(order.account_id, "order.account_id"),
+        symbol=_required(order.symbol, "order.symbol"),
+        side=side,
+        volume=parse_decimal(order.volume, "order.volume", positive=True),
+        client_group=request.client_group.strip(),
+        contract_size=parse_decimal(request.contract_size, "contract_size", positive=True),
+        quote_to_usd_rate=parse_decimal(
+            request.quote_to_usd_rate, "quote_to_usd_rate", positive=True
+        ),
+        requested_price=_optional_decimal(order.requested_price, "order.requested_price"),
+        max_price_deviation=(
+            parse_decimal(deviation, "max_price_deviation") if deviation else None
+        ),
+        trace_id=trace_id,
+    )
+
+
+def fill_message(fill: BookFill) -> types_pb2.Fill:
+    time = Timestamp()
+    time.FromDatetime(fill.filled_at)
+    return types_pb2.Fill(
+        fill_id=fill.fill_id,
+        price=fmt(fill.price),
+        volume=fmt(fill.volume),
+        book=types_pb2.BOOK_B,
+        venue=BBOOK_VENUE,
+        fill_time=time,
+    )
+
+
+def execute_response(result: ExecuteResult) -> router_pb2.ExecuteResponse:
+    return router_pb2.ExecuteResponse(
+        book=_BOOKS[result.book],
+        routing_reason=result.routing_reason,
+        status=_STATUSES[result.status],
+        fills=[fill_message(f) for f in result.fills],
+        reject_reason=result.reject_reason,
+        reject_message=result.reject_message,
+    )
+
+
+def exposure_response(exposures: list[Exposure]) -> router_pb2.GetHouseExposureResponse:
+    return router_pb2.GetHouseExposureResponse(
+        exposures=[
+            router_pb2.SymbolExposure(
+                symbol=e.symbol, net_volume=fmt(e.net_lots), notional_usd=fmt(e.notional_usd)
+            )
+            for e in exposures
+        ]
+    )

@@ -1,0 +1,89 @@
+"""Routing model: rules, decisions and execution outcomes. Pure, no I/O, no protobuf."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from bbook import BookFill, Side
+
+DEFAULT_REASON = "DEFAULT_B_BOOK"
+BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"
+
+
+class Book(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class ExecutionStatus(StrEnum):
+    FILLED = "FILLED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRule:
+    """``client_group`` / ``symbol`` None match anything; lower ``priority`` is tried first."""
+
+    rule_id: int
+    priority: int
+    client_group: str | None
+    symbol: str | None
+    book: Book
+    reason: str
+    c_book_hedge_ratio: Decimal = Decimal(0)
+    enabled: bool = True
+
+    def matches(self, client_group: str, symbol: str) -> bool:
+        return (
+            self.enabled
+            and (self.client_group is None or self.client_group == client_group)
+            and (self.symbol is None or self.symbol == symbol)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    book: Book
+    reason: str
+    rule_id: int | None = None
+    c_book_hedge_ratio: Decimal = Decimal(0)
+
+
+def decide(rules: Sequence[RoutingRule], client_group: str, symbol: str) -> Decision:
+    """The first enabled matching rule by (priority, rule_id); none routes to the B-book."""
+    for rule in sorted(rules, key=lambda r: (r.priority, r.rule_id)):
+        if rule.matches(client_group, symbol):
+            return Decision(rule.book, rule.reason, rule.rule_id, rule.c_book_hedge_ratio)
+    return Decision(Book.B, DEFAULT_REASON)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteCommand:
+    """An accepted order to route and execute."""
+
+    order_id: str
+    account_id: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    client_group: str
+    contract_size: Decimal
+    quote_to_usd_rate: Decimal
+    requested_price: Decimal | None = None
+    max_price_deviation: Decimal | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteResult:
+    book: Book
+    routing_reason: str
+    status: ExecutionStatus
+    fills: tuple[BookFill, ...] = field(default_factory=tuple)
+    reject_reason: str = ""
+    reject_message: str = ""

@@ -1,0 +1,57 @@
+"""Wiring: pool, Redis, B-book engine, router service and its gRPC server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bbook import BBookEngine
+from fxmesh.db import create_pool
+from fxmesh.grpcserver import GrpcServer
+from fxmesh.v1 import router_pb2_grpc
+from router.config import RouterSettings
+from router.service import RouterService
+from router.servicer import RouterServicer
+
+SERVICE_NAME = "fxmesh.v1.RouterService"
+
+
+@dataclass
+class RouterApp:
+    """A started router: its service, gRPC server (``server.port`` is the bound port) and clients."""
+
+    service: RouterService
+    server: GrpcServer
+    pool: Any
+    redis: Any
+
+    async def stop(self, grace: float = 0) -> None:
+        await self.server.stop(grace)
+        await self.service.stop()
+        await self.pool.close()
+        await self.redis.aclose()
+
+
+async def start_router(settings: RouterSettings) -> RouterApp:
+    """Open the pool and Redis, rebuild the house book, and serve on ``settings.router_addr``."""
+    pool = await create_pool(settings.postgres_dsn, "router")
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    engine = BBookEngine(redis, max_quote_age_ms=settings.router_max_quote_age_ms)
+    service = RouterService(pool, engine, reload_seconds=settings.router_config_reload_seconds)
+    try:
+        await service.start()
+        server = GrpcServer("router", settings.router_addr)
+        server.add(
+            router_pb2_grpc.add_RouterServiceServicer_to_server,
+            RouterServicer(service),
+            SERVICE_NAME,
+        )
+        await server.start()
+    except BaseException:
+        await service.stop()
+        await pool.close()
+        await redis.aclose()
+        raise
+    return RouterApp(service, server, pool, redis)

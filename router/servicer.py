@@ -1,0 +1,31 @@
+"""grpc.aio servicer for fxmesh.v1.RouterService: convert -> service -> convert."""
+
+from __future__ import annotations
+
+import grpc
+from opentelemetry import trace
+
+from fxmesh.v1 import router_pb2, router_pb2_grpc
+from router import convert
+from router.service import RouterService
+
+
+def _trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+    def __init__(self, service: RouterService) -> None:
+        self._service = service
+
+    async def Execute(
+        self, request: router_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ExecuteResponse:
+        command = convert.execute_command(request, _trace_id())
+        return convert.execute_response(await self._service.execute(command))
+
+    async def GetHouseExposure(
+        self, request: router_pb2.GetHouseExposureRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.GetHouseExposureResponse:
+        return convert.exposure_response(await self._service.house_exposure())

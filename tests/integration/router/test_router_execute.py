@@ -1,0 +1,352 @@
+"""RouterService over real gRPC, PostgreSQL and Redis: routing, B-book fills, idempotency, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+
+import asyncpg
+import grpc
+import pytest
+from prometheus_client import REGISTRY
+
+from bbook import HedgeRequest
+from fxmesh.errors import from_rpc_error
+from fxmesh.quotecache import ClientQuote, write_quote
+from fxmesh.v1 import router_pb2, router_pb2_grpc, types_pb2
+from router.config import RouterSettings
+from router.server import RouterApp, start_router
+
+D = Decimal
+Stub = router_pb2_grpc.RouterServiceStub
+
+
+def settings(pg_dsn: str, redis_url: str) -> RouterSettings:
+    return RouterSettings(
+        postgres_dsn=pg_dsn,
+        redis_url=redis_url,
+        router_addr="127.0.0.1:0",
+        metrics_port=0,
+        router_config_reload_seconds=600,
+    )
+
+
+@pytest.fixture
+async def start(pg_dsn: str, redis_url: str) -> AsyncIterator[Callable[[], Awaitable[RouterApp]]]:
+    """Start router instances on the test database; all are stopped after the test."""
+    apps: list[RouterApp] = []
+
+    async def _start() -> RouterApp:
+        app = await start_router(settings(pg_dsn, redis_url))
+        apps.append(app)
+        return app
+
+    yield _start
+    for app in apps:
+        await app.stop()
+
+
+@pytest.fixture
+async def router(start: Callable[[], Awaitable[RouterApp]]) -> RouterApp:
+    return await start()
+
+
+@pytest.fixture
+async def stub(router: RouterApp) -> AsyncIterator[Stub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{router.server.port}") as channel:
+        yield Stub(channel)
+
+
+@pytest.fixture
+async def db(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(pg_dsn)
+    yield conn
+    await conn.close()
+
+
+def symbol() -> str:
+    """A symbol private to one test, so house exposure is not shared between tests."""
+    return "T" + uuid.uuid4().hex[:7].upper()
+
+
+async def quote(redis_client: object, sym: str, bid: str, ask: str, age_ms: int = 0) -> None:
+    now_ms = int(time.time() * 1000)
+    await write_quote(redis_client, ClientQuote(sym, D(bid), D(ask), now_ms - age_ms))
+
+
+def request(
+    sym: str,
+    side: types_pb2.Side.ValueType,
+    volume: str = "1.00",
+    *,
+    order_id: str | None = None,
+    group: str = "standard",
+    requested_price: str = "",
+    deviation: str = "",
+    contract_size: str = "100000",
+    usd_rate: str = "1",
+) -> router_pb2.ExecuteRequest:
+    return router_pb2.ExecuteRequest(
+        order=types_pb2.Order(
+            order_id=order_id or str(uuid.uuid4()),
+            account_id="1001",
+            symbol=sym,
+            side=side,
+            type=types_pb2.ORDER_TYPE_MARKET,
+            volume=volume,
+            requested_price=requested_price,
+        ),
+        client_group=group,
+        max_price_deviation=deviation,
+        contract_size=contract_size,
+        quote_to_usd_rate=usd_rate,
+    )
+
+
+async def exposure(stub: Stub, sym: str) -> router_pb2.SymbolExposure | None:
+    response = await stub.GetHouseExposure(router_pb2.GetHouseExposureRequest(), timeout=10)
+    return next((e for e in response.exposures if e.symbol == sym), None)
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait (generously) for something asynchronous, e.g. a NOTIFY-driven reload."""
+    for _ in range(600):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached within 30 s")
+
+
+async def test_execute_when_client_buys_then_bbook_fills_at_the_ask(
+    stub: Stub, redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.08440", "1.08460")
+
+    response = await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.50"), timeout=10)
+
+    assert response.status == router_pb2.EXECUTION_STATUS_FILLED
+    assert response.book == types_pb2.BOOK_B
+    assert response.routing_reason == "DEFAULT_B_BOOK"
+    [fill] = response.fills
+    assert (fill.price, fill.volume, fill.venue) == ("1.08460", "1.50", "BBOOK")
+    row = await db.fetchrow("SELECT * FROM router.bbook_fills WHERE fill_id = $1", fill.fill_id)
+    assert row is not None
+    assert row["client_side"] == "BUY"
+    assert row["price"] == D("1.08460")
+    decision = await db.fetchrow(
+        "SELECT book, reason, status FROM router.routing_decisions WHERE order_id = $1",
+        row["order_id"],
+    )
+    assert decision is not None
+    assert tuple(decision) == ("B", "DEFAULT_B_BOOK", "FILLED")
+    house = await exposure(stub, sym)
+    assert house is not None
+    assert house.net_volume == "-1.50"
+    # short 1.5 lots marked at the ask: 1.5 x 100000 x 1.08460
+    assert house.notional_usd == "162690.00"
+
+
+async def test_execute_when_client_sells_then_bbook_fills_at_the_bid(
+    stub: Stub, redis_client: object
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "2649.90", "2650.10")
+
+    response = await stub.Execute(
+        request(sym, types_pb2.SIDE_SELL, "0.20", contract_size="100"), timeout=10
+    )
+
+    assert response.status == router_pb2.EXECUTION_STATUS_FILLED
+    assert response.fills[0].price == "2649.90"
+    house = await exposure(stub, sym)
+    assert house is not None
+    assert house.net_volume == "0.20"
+
+
+async def test_execute_when_quote_is_stale_then_rejects_quote_stale_without_fill(
+    stub: Stub, redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.08440", "1.08460", age_ms=30_000)
+    order_id = str(uuid.uuid4())
+
+    response = await stub.Execute(request(sym, types_pb2.SIDE_BUY, order_id=order_id), timeout=10)
+
+    assert response.status == router_pb2.EXECUTION_STATUS_REJECTED
+    assert response.reject_reason == "QUOTE_STALE"
+    assert not response.fills
+    assert (
+        await db.fetchval("SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", order_id)
+        == 0
+    )
+    assert (
+        await db.fetchval(
+            "SELECT reject_reason FROM router.routing_decisions WHERE order_id = $1", order_id
+        )
+        == "QUOTE_STALE"
+    )
+
+
+async def test_execute_when_no_quote_then_rejects_no_quote(
+    stub: Stub, redis_client: object
+) -> None:
+    response = await stub.Execute(request(symbol(), types_pb2.SIDE_BUY), timeout=10)
+
+    assert response.status == router_pb2.EXECUTION_STATUS_REJECTED
+    assert response.reject_reason == "NO_QUOTE"
+
+
+async def test_execute_when_price_moved_beyond_deviation_then_requotes(
+    stub: Stub, redis_client: object
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.08440", "1.08460")
+
+    response = await stub.Execute(
+        request(sym, types_pb2.SIDE_BUY, requested_price="1.08400", deviation="0.00050"),
+        timeout=10,
+    )
+
+    assert response.status == router_pb2.EXECUTION_STATUS_REJECTED
+    assert response.reject_reason == "PRICE_DEVIATION_EXCEEDED"
+    assert "1.08460" in response.reject_message
+    assert await exposure(stub, sym) is None
+
+
+async def test_execute_when_retried_for_same_order_then_returns_same_fill_once(
+    stub: Stub, redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.10000", "1.10020")
+    order_id = str(uuid.uuid4())
+    first = await stub.Execute(request(sym, types_pb2.SIDE_BUY, order_id=order_id), timeout=10)
+    await quote(redis_client, sym, "1.20000", "1.20020")  # the market moved meanwhile
+
+    again = await asyncio.gather(
+        *(
+            stub.Execute(request(sym, types_pb2.SIDE_BUY, order_id=order_id), timeout=10)
+            for _ in range(3)
+        )
+    )
+
+    for response in again:
+        assert response.status == router_pb2.EXECUTION_STATUS_FILLED
+        assert response.fills[0].fill_id == first.fills[0].fill_id
+        assert response.fills[0].price == "1.10020"
+    assert (
+        await db.fetchval("SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", order_id)
+        == 1
+    )
+    house = await exposure(stub, sym)
+    assert house is not None
+    assert house.net_volume == "-1.00"
+
+
+async def test_execute_when_group_rule_routes_to_a_book_then_book_unavailable_and_recorded(
+    router: RouterApp, stub: Stub, redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    group = f"vip-{uuid.uuid4().hex[:8]}"
+    await quote(redis_client, sym, "1.08440", "1.08460")
+    rule_id = await db.fetchval(
+        "INSERT INTO router.routing_rules (priority, client_group, book, reason) "
+        "VALUES (10, $1, 'A', 'GROUP_VIP_A_BOOK') RETURNING rule_id",
+        group,
+    )
+    try:
+        # The change reaches the running router through NOTIFY, without a restart.
+        await eventually(lambda: any(r.rule_id == rule_id for r in router.service.rules))
+        order_id = str(uuid.uuid4())
+
+        response = await stub.Execute(
+            request(sym, types_pb2.SIDE_BUY, order_id=order_id, group=group), timeout=10
+        )
+        other = await stub.Execute(request(sym, types_pb2.SIDE_BUY, group="standard"), timeout=10)
+    finally:
+        await db.execute("DELETE FROM router.routing_rules WHERE rule_id = $1", rule_id)
+
+    assert response.status == router_pb2.EXECUTION_STATUS_REJECTED
+    assert response.book == types_pb2.BOOK_A
+    assert response.routing_reason == "GROUP_VIP_A_BOOK"
+    assert response.reject_reason == "BOOK_UNAVAILABLE"
+    decision = await db.fetchrow(
+        "SELECT book, reason, rule_id, status, reject_reason FROM router.routing_decisions "
+        "WHERE order_id = $1",
+        order_id,
+    )
+    assert decision is not None
+    assert tuple(decision) == ("A", "GROUP_VIP_A_BOOK", rule_id, "REJECTED", "BOOK_UNAVAILABLE")
+    assert other.status == router_pb2.EXECUTION_STATUS_FILLED
+    assert other.routing_reason == "DEFAULT_B_BOOK"
+
+
+async def test_execute_when_house_net_exceeds_limit_then_raises_hedge_request(
+    router: RouterApp, stub: Stub, redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.08440", "1.08460")
+    await db.execute(
+        "INSERT INTO router.exposure_limits (symbol, max_net_lots) VALUES ($1, 1.5)", sym
+    )
+    await eventually(lambda: sym in router.service.engine.limits)
+    requests: list[HedgeRequest] = []
+    router.service.engine.on_hedge_request(requests.append)
+    before = REGISTRY.get_sample_value("fxmesh_bbook_hedge_requests_total", {"symbol": sym}) or 0
+
+    await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00"), timeout=10)
+    assert requests == []
+    await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00"), timeout=10)
+
+    [hedge] = requests
+    assert (hedge.symbol, hedge.house_net_lots, hedge.excess_lots) == (sym, D("-2.00"), D("-0.50"))
+    after = REGISTRY.get_sample_value("fxmesh_bbook_hedge_requests_total", {"symbol": sym})
+    assert after == before + 1
+
+
+async def test_restart_when_new_router_starts_on_same_db_then_rebuilds_house_exposure(
+    start: Callable[[], Awaitable[RouterApp]], redis_client: object
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "150.000", "150.020")
+    first = await start()
+    order_id = str(uuid.uuid4())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{first.server.port}") as channel:
+        stub = Stub(channel)
+        filled = await stub.Execute(
+            request(sym, types_pb2.SIDE_BUY, "2.00", order_id=order_id, usd_rate="0.0066"),
+            timeout=10,
+        )
+        await stub.Execute(request(sym, types_pb2.SIDE_SELL, "0.50", usd_rate="0.0066"), timeout=10)
+        before = await exposure(stub, sym)
+    realized = first.service.engine.book.position(sym).realized_pnl_usd
+    await first.stop()
+
+    second = await start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{second.server.port}") as channel:
+        stub = Stub(channel)
+        after = await exposure(stub, sym)
+        retried = await stub.Execute(
+            request(sym, types_pb2.SIDE_BUY, "2.00", order_id=order_id, usd_rate="0.0066"),
+            timeout=10,
+        )
+
+    assert before is not None
+    assert after == before
+    assert after.net_volume == "-1.50"
+    assert second.service.engine.book.position(sym).realized_pnl_usd == realized
+    assert retried.fills[0].fill_id == filled.fills[0].fill_id
+
+
+async def test_execute_when_volume_missing_then_invalid_argument(stub: Stub) -> None:
+    bad = request(symbol(), types_pb2.SIDE_BUY, volume="")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Execute(bad, timeout=10)
+
+    error = from_rpc_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.reason == "MISSING_FIELD"
