@@ -8,6 +8,7 @@ with a generic message; the traceback goes to the log only).
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc.filters import negate, service_name
 
 from fxmesh.errors import FxError
 from fxmesh.metrics import RpcMetrics
@@ -106,20 +108,38 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         else:
             inner = handler.unary_stream or handler.stream_stream
 
-            async def stream_response(
-                request: Any, context: grpc.aio.ServicerContext
-            ) -> AsyncIterator[Any]:
-                started = time.perf_counter()
-                try:
-                    async for item in inner(request, context):
-                        yield item
-                except BaseException as exc:
-                    if is_abort(exc):
+            if inspect.isasyncgenfunction(inner):
+
+                async def stream_response(
+                    request: Any, context: grpc.aio.ServicerContext
+                ) -> AsyncIterator[Any]:
+                    started = time.perf_counter()
+                    try:
+                        async for item in inner(request, context):
+                            yield item
+                    except BaseException as exc:
+                        if is_abort(exc):
+                            raise
+                        await finish(context, started, exc)
+                        await abort(context, exc)
                         raise
-                    await finish(context, started, exc)
-                    await abort(context, exc)
-                    raise
-                await finish(context, started, None)
+                    await finish(context, started, None)
+
+            else:
+                # A coroutine handler that streams with context.write() (e.g. Health.Watch).
+                async def stream_response(  # type: ignore[misc]
+                    request: Any, context: grpc.aio.ServicerContext
+                ) -> None:
+                    started = time.perf_counter()
+                    try:
+                        await inner(request, context)
+                    except BaseException as exc:
+                        if is_abort(exc):
+                            raise
+                        await finish(context, started, exc)
+                        await abort(context, exc)
+                        raise
+                    await finish(context, started, None)
 
             factory = (
                 grpc.unary_stream_rpc_method_handler
@@ -145,7 +165,12 @@ class GrpcServer:
         self.service = service
         self.listen_addr = listen_addr
         self.server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), _CanonicalInterceptor(RpcMetrics(service))],
+            interceptors=[
+                # Health probes are not traced: they are noise, and OpenTelemetry's aio wrapper
+                # cannot wrap Health.Watch, which streams with context.write().
+                aio_server_interceptor(filter_=negate(service_name(health.SERVICE_NAME))),
+                _CanonicalInterceptor(RpcMetrics(service)),
+            ],
             options=[("grpc.so_reuseport", 0)],
         )
         self._health = health.aio.HealthServicer()
