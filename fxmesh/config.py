@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     quotes_addr: str = Field("127.0.0.1:50054")
     admin_grpc_addr: str = Field("127.0.0.1:50055")
 
+    metrics_addr: str = Field(
+        "127.0.0.1",
+        description="Interface for /metrics; 0.0.0.0 in a cluster so Prometheus can scrape pods.",
+    )
     metrics_port: int = Field(
         0,
         ge=0,

@@ -30,7 +30,7 @@ class ServiceRuntime:
         self.settings = settings
         configure_logging(service, settings.log_level, settings.log_format)
         self.tracer_provider = configure_tracing(service, settings.otlp_endpoint)
-        serve_metrics(metrics_port)
+        serve_metrics(metrics_port, settings.metrics_addr)
         self._stop_hooks: list[StopHook] = []
         self._stopping = asyncio.Event()
 
