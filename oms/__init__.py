@@ -1,0 +1,1 @@
+"""oms: the account of record (accounts, symbols, orders, positions, deals, ledger, outbox)."""

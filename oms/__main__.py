@@ -1,0 +1,23 @@
+"""python -m oms: the account of record as a gRPC service (fxmesh.v1.OmsService)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fxmesh.config import load_settings
+from fxmesh.lifecycle import ServiceRuntime
+from oms.config import OmsSettings
+from oms.server import OmsApp
+
+
+async def main() -> None:
+    settings = load_settings(OmsSettings)
+    runtime = ServiceRuntime("oms", settings, settings.metrics_port)
+    app = OmsApp(settings)
+    runtime.on_stop(app.stop)
+    await app.start()
+    await runtime.run_until_stopped()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,302 @@
+"""The only place protobuf and event JSON meet the domain: parse requests, build replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fxmesh.errors import InvalidArgument
+from fxmesh.money import fmt, parse_decimal
+from fxmesh.v1 import oms_pb2, types_pb2
+from oms.domain import AccountId, Order, OrderId, OrderType, Side, TimeInForce
+from oms.repository import Account, FillRow, PositionRow
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrderCommand:
+    account_id: AccountId
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    volume: Decimal
+    price: Decimal | None
+    requested_price: Decimal | None
+    deviation_points: int  # 0: the symbol's default
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """An open position with its mark: current closing price and profit (None without a quote)."""
+
+    row: PositionRow
+    current_price: Decimal | None
+    profit: Decimal | None
+
+
+# --- enums ---------------------------------------------------------------------------------------
+
+
+def _enum_name(enum: Any, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix)
+
+
+def book_from_proto(value: int) -> str | None:
+    return (
+        None if value == types_pb2.BOOK_UNSPECIFIED else _enum_name(types_pb2.Book, value, "BOOK_")
+    )
+
+
+def book_to_proto(book: str | None) -> Any:
+    return types_pb2.Book.Value(f"BOOK_{book}") if book else types_pb2.BOOK_UNSPECIFIED
+
+
+def side_to_proto(side: Side) -> Any:
+    return types_pb2.Side.Value(f"SIDE_{side.value}")
+
+
+def _status(enum: Any, prefix: str, value: str) -> Any:
+    return enum.Value(f"{prefix}{value}")
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+def parse_account_id(value: str) -> AccountId:
+    text = value.strip()
+    if not text:
+        raise InvalidArgument(
+            "account_id is required", reason="MISSING_FIELD", metadata={"field": "account_id"}
+        )
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidArgument(
+            f"account_id is not an account number: {value!r}",
+            reason="INVALID_ACCOUNT_ID",
+            metadata={"field": "account_id"},
+        )
+    return AccountId(int(text))
+
+
+def parse_order_id(value: str) -> OrderId:
+    text = value.strip()
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidArgument(
+            f"order_id is not an order number: {value!r}",
+            reason="INVALID_ORDER_ID",
+            metadata={"field": "order_id"},
+        )
+    return OrderId(int(text))
+
+
+def parse_place_order(req: oms_pb2.PlaceOrderRequest) -> PlaceOrderCommand:
+    """Check the request's shape; what the client could fix by trading differently is data later."""
+    account_id = parse_account_id(req.account_id)
+    client_order_id = req.client_order_id.strip()
+    if not client_order_id:
+        raise InvalidArgument(
+            "client_order_id is required",
+            reason="MISSING_FIELD",
+            metadata={"field": "client_order_id"},
+        )
+    if len(client_order_id) > 64:
+        raise InvalidArgument(
+            "client_order_id is longer than 64 characters",
+            reason="INVALID_CLIENT_ORDER_ID",
+            metadata={"field": "client_order_id"},
+        )
+    symbol = req.symbol.strip().upper()
+    if not symbol:
+        raise InvalidArgument(
+            "symbol is required", reason="MISSING_FIELD", metadata={"field": "symbol"}
+        )
+    if req.side == types_pb2.SIDE_UNSPECIFIED:
+        raise InvalidArgument(
+            "side is required", reason="MISSING_FIELD", metadata={"field": "side"}
+        )
+    if req.type == types_pb2.ORDER_TYPE_UNSPECIFIED:
+        raise InvalidArgument(
+            "type is required", reason="MISSING_FIELD", metadata={"field": "type"}
+        )
+    if req.deviation_points < 0:
+        raise InvalidArgument(
+            "deviation_points must not be negative",
+            reason="INVALID_DEVIATION",
+            metadata={"field": "deviation_points"},
+        )
+    order_type = OrderType(_enum_name(types_pb2.OrderType, req.type, "ORDER_TYPE_"))
+    if req.time_in_force == types_pb2.TIME_IN_FORCE_UNSPECIFIED:
+        tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+    else:
+        tif = TimeInForce(_enum_name(types_pb2.TimeInForce, req.time_in_force, "TIME_IN_FORCE_"))
+    volume = parse_decimal(req.volume, "volume", positive=True, max_places=8)
+    # A market order executes at the market: a limit/stop price on it is ignored, not an error.
+    price = None
+    if order_type is not OrderType.MARKET and req.price.strip():
+        price = parse_decimal(req.price, "price", positive=True, max_places=10)
+    requested = None
+    if req.requested_price.strip():
+        requested = parse_decimal(req.requested_price, "requested_price", positive=True)
+    return PlaceOrderCommand(
+        account_id=account_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=Side(_enum_name(types_pb2.Side, req.side, "SIDE_")),
+        type=order_type,
+        time_in_force=tif,
+        volume=volume,
+        price=price,
+        requested_price=requested,
+        deviation_points=req.deviation_points,
+    )
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def order_to_proto(order: Order) -> types_pb2.Order:
+    return types_pb2.Order(
+        order_id=str(order.order_id or ""),
+        account_id=str(order.account_id),
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=side_to_proto(order.side),
+        type=_status(types_pb2.OrderType, "ORDER_TYPE_", order.type.value),
+        time_in_force=_status(types_pb2.TimeInForce, "TIME_IN_FORCE_", order.time_in_force.value),
+        volume=fmt(order.volume),
+        filled_volume=fmt(order.filled_volume),
+        price=fmt(order.price),
+        average_fill_price=fmt(order.avg_fill_price),
+        status=_status(types_pb2.OrderStatus, "ORDER_STATUS_", order.status.value),
+        reject_reason=order.reject_reason or "",
+        reject_message=order.reject_message or "",
+        book=book_to_proto(order.book),
+        create_time=timestamp(order.created_at),
+        update_time=timestamp(order.updated_at),
+        deviation_points=order.deviation_points,
+        requested_price=fmt(order.requested_price),
+    )
+
+
+def fill_to_proto(fill: FillRow) -> types_pb2.Fill:
+    return types_pb2.Fill(
+        fill_id=fill.fill_id,
+        price=fmt(fill.price),
+        volume=fmt(fill.volume),
+        book=book_to_proto(fill.book),
+        venue=fill.venue,
+        fill_time=timestamp(fill.fill_time),
+    )
+
+
+def position_to_proto(view: PositionView) -> types_pb2.Position:
+    p = view.row
+    return types_pb2.Position(
+        position_id=str(p.position_id),
+        account_id=str(p.account_id),
+        symbol=p.symbol,
+        side=side_to_proto(p.side),
+        volume=fmt(p.volume),
+        open_price=fmt(p.open_price),
+        current_price=fmt(view.current_price),
+        profit=fmt(view.profit),
+        stop_loss=fmt(p.stop_loss),
+        take_profit=fmt(p.take_profit),
+        open_time=timestamp(p.opened_at),
+        commission=fmt(p.commission),
+        swap=fmt(p.swap),
+    )
+
+
+def account_to_proto(account: Account) -> types_pb2.AccountInfo:
+    return types_pb2.AccountInfo(
+        account_id=str(account.account_id),
+        login=account.login,
+        currency=account.currency,
+        leverage=account.leverage,
+        type=_status(types_pb2.AccountType, "ACCOUNT_TYPE_", account.type),
+        status=_status(types_pb2.AccountStatus, "ACCOUNT_STATUS_", account.status),
+        margin_mode=_status(types_pb2.MarginMode, "MARGIN_MODE_", account.margin_mode),
+        client_group=account.client_group,
+        balance=fmt(account.balance),
+    )
+
+
+def account_enums(account: Account) -> dict[str, Any]:
+    return {
+        "type": _status(types_pb2.AccountType, "ACCOUNT_TYPE_", account.type),
+        "status": _status(types_pb2.AccountStatus, "ACCOUNT_STATUS_", account.status),
+        "margin_mode": _status(types_pb2.MarginMode, "MARGIN_MODE_", account.margin_mode),
+    }
+
+
+# --- event JSON (camelCase, decimal strings, ISO UTC times) --------------------------------------
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value else ""
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "orderId": str(order.order_id or ""),
+        "accountId": str(order.account_id),
+        "clientOrderId": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "timeInForce": order.time_in_force.value,
+        "volume": fmt(order.volume),
+        "filledVolume": fmt(order.filled_volume),
+        "price": fmt(order.price),
+        "requestedPrice": fmt(order.requested_price),
+        "deviationPoints": order.deviation_points,
+        "averageFillPrice": fmt(order.avg_fill_price),
+        "status": order.status.value,
+        "rejectReason": order.reject_reason or "",
+        "rejectMessage": order.reject_message or "",
+        "book": order.book or "",
+        "createTime": _iso(order.created_at),
+        "updateTime": _iso(order.updated_at),
+    }
+
+
+def fill_json(fill: FillRow) -> dict[str, Any]:
+    return {
+        "fillId": fill.fill_id,
+        "price": fmt(fill.price),
+        "volume": fmt(fill.volume),
+        "book": fill.book or "",
+        "venue": fill.venue,
+        "fillTime": _iso(fill.fill_time),
+    }
+
+
+def position_json(p: PositionRow, state: str = "OPEN") -> dict[str, Any]:
+    return {
+        "positionId": str(p.position_id),
+        "accountId": str(p.account_id),
+        "symbol": p.symbol,
+        "side": p.side.value,
+        "volume": fmt(p.volume),
+        "openPrice": fmt(p.open_price),
+        "stopLoss": fmt(p.stop_loss),
+        "takeProfit": fmt(p.take_profit),
+        "commission": fmt(p.commission),
+        "swap": fmt(p.swap),
+        "openTime": _iso(p.opened_at),
+        "orderId": str(p.open_order_id),
+        "state": state,
+    }

@@ -1,0 +1,175 @@
+"""Transactional outbox: events are written with the state they describe, then relayed to RabbitMQ.
+
+``enqueue`` adds an event inside the caller's transaction. ``OutboxRelay`` runs in the oms process:
+it wakes on ``NOTIFY oms_outbox`` (and polls every second as a safety net), claims unpublished rows
+with ``FOR UPDATE SKIP LOCKED``, publishes each with publisher confirms and marks it published in
+the same transaction. A broker outage only delays events; a crash between publish and commit sends
+an event twice (consumers are idempotent on ``eventId``), never zero times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge
+
+from fxmesh import events
+from oms import repository
+
+log = structlog.stdlib.get_logger(__name__)
+
+CHANNEL = "oms_outbox"
+BATCH = 100
+
+OUTBOX_LAG = Gauge(
+    "fxmesh_oms_outbox_lag_seconds",
+    "Age of the oldest unpublished outbox event at the last relay pass (0 when none).",
+)
+OUTBOX_PUBLISHED = Counter(
+    "fxmesh_oms_outbox_published_total", "Outbox events published to RabbitMQ.", ["type"]
+)
+
+
+def envelope(event_type: str, account_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """The fxmesh.events envelope: eventId, type, accountId, occurredAt (ISO UTC) and data."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "eventId": str(uuid.uuid4()),
+        "type": event_type,
+        "accountId": str(account_id),
+        "occurredAt": now,
+        "data": data,
+    }
+
+
+async def enqueue(
+    conn: asyncpg.Connection, event_type: str, account_id: int, data: dict[str, Any]
+) -> None:
+    """Add an event to the outbox in the caller's transaction, with the current trace context."""
+    env = envelope(event_type, account_id, data)
+    await repository.insert_outbox(
+        conn, env, events.routing_key(event_type, str(account_id)), events.trace_headers()
+    )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to the events exchange, in outbox_id order."""
+
+    def __init__(
+        self,
+        pool: Any,
+        amqp_url: str,
+        exchange_name: str,
+        *,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._amqp_url = amqp_url
+        self._exchange_name = exchange_name
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listen_conn: asyncpg.Connection | None = None
+        self._amqp: aio_pika.abc.AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="oms-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_listener()
+        if self._amqp is not None:
+            await self._amqp.close()
+            self._amqp = None
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(CHANNEL, self._notified)
+            await self._pool.release(conn)
+
+    async def _ensure_listener(self) -> None:
+        if self._listen_conn is not None and not self._listen_conn.is_closed():
+            return
+        await self._close_listener()
+        conn = await self._pool.acquire()
+        await conn.add_listener(CHANNEL, self._notified)
+        self._listen_conn = conn
+
+    async def _exchange(self) -> aio_pika.abc.AbstractExchange:
+        if self._amqp is None:
+            self._amqp = await aio_pika.connect_robust(self._amqp_url)
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        self._channel = await self._amqp.channel(publisher_confirms=True)
+        return await events.declare_exchange(self._channel, self._exchange_name)
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        exchange: aio_pika.abc.AbstractExchange | None = None
+        while True:
+            try:
+                await self._ensure_listener()
+                if exchange is None or self._channel is None or self._channel.is_closed:
+                    exchange = await self._exchange()
+                while await self.relay_once(exchange) == BATCH:
+                    pass
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_relay_failed", error=str(exc), retry_in_s=backoff)
+                exchange = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+
+    async def relay_once(self, exchange: aio_pika.abc.AbstractExchange) -> int:
+        """Publish one batch of unpublished events; the number published."""
+        failure: Exception | None = None
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT outbox_id, payload, headers, created_at FROM oms.outbox "
+                "WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                BATCH,
+            )
+            done: list[int] = []
+            for row in rows:
+                try:
+                    await events.publish(exchange, row["payload"], row["headers"])
+                except Exception as exc:
+                    failure = exc
+                    break
+                done.append(row["outbox_id"])
+                OUTBOX_PUBLISHED.labels(row["payload"]["type"]).inc()
+            # Whatever the broker confirmed is marked and committed, even if a later one failed.
+            if done:
+                await conn.execute(
+                    "UPDATE oms.outbox SET published_at = now() WHERE outbox_id = ANY($1)", done
+                )
+            oldest = rows[len(done)] if len(done) < len(rows) else None
+            lag = (datetime.now(UTC) - oldest["created_at"]).total_seconds() if oldest else 0.0
+            OUTBOX_LAG.set(max(lag, 0.0))
+        if failure is not None:
+            raise failure
+        return len(done)

@@ -1,0 +1,107 @@
+"""The router as oms sees it: one Execute call, answered as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import grpc
+import structlog
+
+from fxmesh.errors import FxError
+from fxmesh.money import fmt, parse_decimal
+from fxmesh.v1 import router_pb2, router_pb2_grpc
+from oms import convert
+from oms.domain import Order
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedFill:
+    fill_id: str
+    price: Decimal
+    volume: Decimal
+    book: str | None
+    venue: str
+    fill_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    status: str  # FILLED | PARTIALLY_FILLED | REJECTED
+    book: str | None
+    routing_reason: str
+    fills: list[ExecutedFill]
+    reject_reason: str
+    reject_message: str
+
+
+class ExecutionUnavailable(Exception):
+    """The router could not be reached or gave an unusable answer."""
+
+
+class RouterClient:
+    """Calls fxmesh.v1.RouterService.Execute with the service-wide deadline."""
+
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        self._stub = router_pb2_grpc.RouterServiceStub(channel)
+        self._deadline = deadline_seconds
+
+    async def execute(
+        self,
+        order: Order,
+        client_group: str,
+        max_price_deviation: Decimal | None,
+        contract_size: Decimal,
+        quote_to_usd_rate: Decimal,
+    ) -> Execution:
+        request = router_pb2.ExecuteRequest(
+            order=convert.order_to_proto(order),
+            client_group=client_group,
+            max_price_deviation=fmt(max_price_deviation),
+            contract_size=fmt(contract_size),
+            quote_to_usd_rate=fmt(quote_to_usd_rate),
+        )
+        try:
+            response = await self._stub.Execute(request, timeout=self._deadline)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("router_execute_failed", code=exc.code().name, details=exc.details())
+            raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
+        try:
+            return _execution(response)
+        except FxError as exc:
+            log.error("router_bad_response", error=exc.message)
+            raise ExecutionUnavailable(f"router answered badly: {exc.message}") from exc
+
+
+def _execution(response: router_pb2.ExecuteResponse) -> Execution:
+    status = router_pb2.ExecutionStatus.Name(response.status).removeprefix("EXECUTION_STATUS_")
+    if status not in ("FILLED", "PARTIALLY_FILLED", "REJECTED"):
+        raise FxError(f"unknown execution status {status}")
+    fills = [
+        ExecutedFill(
+            fill_id=f.fill_id or _missing("fill_id"),
+            price=parse_decimal(f.price, "fill.price", positive=True),
+            volume=parse_decimal(f.volume, "fill.volume", positive=True),
+            book=convert.book_from_proto(f.book) or convert.book_from_proto(response.book),
+            venue=f.venue or "BBOOK",
+            fill_time=f.fill_time.ToDatetime(tzinfo=UTC)
+            if f.HasField("fill_time")
+            else datetime.now(UTC),
+        )
+        for f in response.fills
+    ]
+    return Execution(
+        status=status,
+        book=convert.book_from_proto(response.book),
+        routing_reason=response.routing_reason,
+        fills=fills,
+        reject_reason=response.reject_reason,
+        reject_message=response.reject_message,
+    )
+
+
+def _missing(name: str) -> str:
+    raise FxError(f"{name} is missing")
