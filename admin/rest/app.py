@@ -1,0 +1,62 @@
+"""The admin ASGI app; the process (server.py) owns the service and its resources."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from admin.rest.errors import install_error_handlers, internal_error_response
+from admin.rest.observability import RequestObservability
+from admin.rest.routes import router
+from admin.service import AdminService
+from fxmesh.metrics import LATENCY_BUCKETS
+
+HTTP_REQUESTS = Counter(
+    "fxmesh_admin_http_requests_total",
+    "HTTP requests handled, by route template and status.",
+    ["route", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "fxmesh_admin_http_request_seconds",
+    "HTTP request handling time, by route template.",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def create_app(service: AdminService) -> FastAPI:
+    app = FastAPI(
+        title="fxmesh admin",
+        docs_url="/admin/docs",
+        openapi_url="/admin/openapi.json",
+        redoc_url=None,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        ok = await request.app.state.service.ready()
+        return JSONResponse(
+            {"status": "ready" if ok else "unavailable", "checks": {"postgres": ok}},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(
+        RequestObservability,
+        tracer_name="admin.rest",
+        requests=HTTP_REQUESTS,
+        seconds=HTTP_SECONDS,
+        on_unhandled=internal_error_response,
+    )
+    return app

@@ -1,0 +1,72 @@
+"""Process wiring: one AdminService behind the gRPC AdminService and the REST app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import uvicorn
+
+from admin.config import AdminSettings, split_addr
+from admin.rest.app import create_app
+from admin.service import AdminService
+from admin.servicer import AdminServicer
+from fxmesh.config import load_settings
+from fxmesh.db import create_pool
+from fxmesh.grpcclient import open_channel
+from fxmesh.grpcserver import GrpcServer
+from fxmesh.lifecycle import ServiceRuntime
+from fxmesh.v1 import admin_pb2_grpc, oms_pb2_grpc
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: ServiceRuntime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def http_server(app: object, addr: str) -> EmbeddedServer:
+    host, port = split_addr(addr)
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+    )
+    return EmbeddedServer(config)
+
+
+async def main() -> None:
+    settings = load_settings(AdminSettings)
+    runtime = ServiceRuntime("admin", settings, settings.metrics_port)
+    pool = await create_pool(settings.postgres_dsn, "admin")
+    runtime.on_stop(pool.close)
+    channel = open_channel(settings.oms_addr)
+    runtime.on_stop(channel.close)
+    service = AdminService(settings, pool, oms_pb2_grpc.OmsServiceStub(channel))
+
+    grpc_server = GrpcServer("admin", settings.admin_grpc_addr)
+    grpc_server.add(
+        admin_pb2_grpc.add_AdminServiceServicer_to_server,
+        AdminServicer(service),
+        "fxmesh.v1.AdminService",
+    )
+    await grpc_server.start()
+    runtime.on_stop(lambda: grpc_server.stop(settings.shutdown_grace_seconds))
+
+    http = http_server(create_app(service), settings.admin_http_addr)
+    serving = asyncio.create_task(http.serve(), name="admin-http")
+
+    async def stop_http() -> None:
+        http.should_exit = True
+        await serving
+
+    runtime.on_stop(stop_http)
+    serving.add_done_callback(lambda _: runtime.request_stop())
+    await runtime.run_until_stopped()

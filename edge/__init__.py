@@ -1,0 +1,1 @@
+"""edge: the client-facing REST API (/api) and WebSocket (/ws) in front of oms."""

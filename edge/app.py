@@ -1,0 +1,133 @@
+"""The edge ASGI app: one lifespan opens oms, Redis and RabbitMQ; routes per resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, cast
+
+import grpc
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from edge.config import EdgeSettings
+from edge.deps import EdgeResources
+from edge.errors import install_error_handlers, internal_error_response
+from edge.feeds import AccountEventFeed, TickFeed
+from edge.hub import Hub
+from edge.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from edge.observability import RequestObservability
+from edge.routes import account, auth, orders, ws
+from fxmesh.grpcclient import open_channel
+from fxmesh.v1 import oms_pb2_grpc
+
+log = structlog.stdlib.get_logger(__name__)
+OMS_SERVICE = "fxmesh.v1.OmsService"
+READY_CHECK_TIMEOUT = 1.0
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: EdgeSettings = app.state.settings
+    async with contextlib.AsyncExitStack() as stack:
+        channel = open_channel(settings.oms_addr)
+        stack.push_async_callback(channel.close)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        stack.push_async_callback(redis.aclose)
+        hub = Hub()
+        events = AccountEventFeed(hub, settings.amqp_url, settings.events_exchange)
+        await events.start()
+        stack.push_async_callback(events.close)
+        ticks = TickFeed(hub, redis)
+        ticks.start()
+        stack.push_async_callback(ticks.close)
+        app.state.resources = EdgeResources(
+            settings=settings,
+            channel=channel,
+            oms=oms_pb2_grpc.OmsServiceStub(channel),
+            redis=redis,
+            hub=hub,
+            events=events,
+            ticks=ticks,
+        )
+        stack.push_async_callback(_close_sockets, hub)
+        log.info("edge_ready", oms=settings.oms_addr)
+        yield
+
+
+async def _close_sockets(hub: Hub) -> None:
+    for conn in hub.connections():
+        await conn.stop()
+
+
+async def _oms_ready(channel: grpc.aio.Channel) -> bool:
+    try:
+        stub: Any = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(
+            health_pb2.HealthCheckRequest(service=OMS_SERVICE), timeout=READY_CHECK_TIMEOUT
+        )
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _redis_ready(redis: Redis) -> bool:
+    try:
+        return bool(
+            await asyncio.wait_for(cast(Awaitable[bool], redis.ping()), READY_CHECK_TIMEOUT)
+        )
+    except (RedisError, TimeoutError, OSError):
+        return False
+
+
+def create_app(settings: EdgeSettings) -> FastAPI:
+    """Build the app; resources open when the ASGI server runs its lifespan."""
+    app = FastAPI(
+        title="fxmesh edge",
+        lifespan=_lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (auth, orders, account, ws):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        res: EdgeResources | None = getattr(request.app.state, "resources", None)
+        checks: dict[str, Any] = {"oms": False, "redis": False, "amqp": False, "ticks": False}
+        if res is not None:
+            checks["oms"] = await _oms_ready(res.channel)
+            checks["redis"] = await _redis_ready(res.redis)
+            checks["amqp"] = res.events.ready()
+            checks["ticks"] = res.ticks.ready()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(
+        RequestObservability,
+        tracer_name="edge.http",
+        requests=HTTP_REQUESTS,
+        seconds=HTTP_SECONDS,
+        on_unhandled=internal_error_response,
+    )
+    return app

@@ -1,0 +1,138 @@
+"""WebSocket /ws: account events and ticks for one authenticated client.
+
+Protocol (JSON text frames):
+- authenticate with ``/ws?token=...`` or a first message ``{"type":"auth","token":"..."}`` (within
+  ``ws_auth_timeout_seconds``); the server answers ``{"type":"authenticated","accountId":...}`` or
+  ``{"type":"error","code":"UNAUTHENTICATED"}`` and closes with 4401.
+- ``{"type":"subscribe","symbols":["EURUSD"]}`` -> ``{"type":"subscribed","symbols":[...]}``, the
+  current quote of each symbol, then ``{"type":"tick","symbol","bid","ask","ts"}`` on every update;
+  ``{"type":"unsubscribe","symbols":[...]}`` stops them.
+- account events: ``{"type":"order_filled"|"position_update"|"account_update"|..., "data":{...},
+  "eventId":..., "occurredAt":...}``, only for the token's account.
+- ``{"type":"heartbeat","ts":...}`` every ``ws_heartbeat_seconds``; ``{"type":"ping"}`` ->
+  ``{"type":"pong"}``. The socket is closed with 4401 when the token expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from edge.deps import EdgeResources
+from edge.feeds import tick_message
+from edge.hub import Connection
+from fxmesh.auth import TokenClaims, verify_token
+from fxmesh.errors import Unauthenticated
+from fxmesh.quotecache import read_quote
+
+log = structlog.stdlib.get_logger(__name__)
+router = APIRouter(tags=["ws"])
+
+CLOSE_UNAUTHENTICATED = 4401
+MAX_SYMBOLS = 100
+_SYMBOL = re.compile(r"^[A-Za-z0-9._#-]{1,32}$")
+
+
+async def _authenticate(ws: WebSocket, res: EdgeResources) -> TokenClaims | None:
+    token = ws.query_params.get("token")
+    try:
+        if token is None:
+            raw = await asyncio.wait_for(ws.receive_text(), res.settings.ws_auth_timeout_seconds)
+            first = json.loads(raw)
+            if not isinstance(first, dict) or first.get("type") != "auth":
+                raise Unauthenticated("authenticate first", metadata={"cause": "AUTH_EXPECTED"})
+            token = str(first.get("token") or "")
+        return verify_token(res.settings.jwt_secret, token, expected_type="client")
+    except (Unauthenticated, TimeoutError, ValueError) as exc:
+        message = exc.message if isinstance(exc, Unauthenticated) else "authentication required"
+        with contextlib.suppress(Exception):
+            await ws.send_text(
+                json.dumps({"type": "error", "code": "UNAUTHENTICATED", "message": message})
+            )
+            await ws.close(CLOSE_UNAUTHENTICATED, "unauthenticated")
+        return None
+
+
+def _symbols(msg: dict[str, Any]) -> set[str] | None:
+    symbols = msg.get("symbols")
+    if not isinstance(symbols, list) or len(symbols) > MAX_SYMBOLS:
+        return None
+    if not all(isinstance(s, str) and _SYMBOL.match(s) for s in symbols):
+        return None
+    return set(symbols)
+
+
+async def _heartbeat(ws: WebSocket, conn: Connection, claims: TokenClaims, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        if datetime.now(UTC) >= claims.expires_at:
+            with contextlib.suppress(Exception):
+                await ws.close(CLOSE_UNAUTHENTICATED, "token expired")
+            return
+        conn.offer({"type": "heartbeat", "ts": int(time.time() * 1000)})
+
+
+async def _handle(msg: Any, conn: Connection, res: EdgeResources) -> None:
+    kind = msg.get("type") if isinstance(msg, dict) else None
+    if kind == "subscribe" or kind == "unsubscribe":
+        symbols = _symbols(msg)
+        if symbols is None:
+            conn.offer({"type": "error", "code": "INVALID_SYMBOLS", "message": "bad symbols"})
+            return
+        if kind == "unsubscribe":
+            res.hub.unsubscribe(conn, symbols)
+            conn.offer({"type": "unsubscribed", "symbols": sorted(symbols)})
+            return
+        res.hub.subscribe(conn, symbols)
+        conn.offer({"type": "subscribed", "symbols": sorted(conn.symbols)})
+        for symbol in sorted(symbols):
+            quote = await read_quote(res.redis, symbol)
+            if quote is not None:
+                conn.offer_tick(symbol, tick_message(quote))
+    elif kind == "ping":
+        conn.offer({"type": "pong", "ts": int(time.time() * 1000)})
+    elif kind == "auth":
+        conn.offer({"type": "authenticated", "accountId": conn.account_id})
+    else:
+        conn.offer({"type": "error", "code": "UNKNOWN_MESSAGE", "message": "unknown message type"})
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(ws: WebSocket) -> None:
+    res: EdgeResources = ws.app.state.resources
+    await ws.accept()
+    claims = await _authenticate(ws, res)
+    if claims is None:
+        return
+    conn = Connection(claims.subject, ws.send_text, ws.close, res.settings.ws_max_pending_events)
+    res.hub.add(conn)
+    conn.start()
+    conn.offer({"type": "authenticated", "accountId": claims.subject})
+    heartbeat = asyncio.create_task(_heartbeat(ws, conn, claims, res.settings.ws_heartbeat_seconds))
+    log.info("ws_connected", account_id=claims.subject)
+    try:
+        while True:
+            raw = await ws.receive_text()
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                conn.offer({"type": "error", "code": "INVALID_JSON", "message": "not JSON"})
+                continue
+            await _handle(msg, conn, res)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        res.hub.remove(conn)
+        await conn.stop()
+        log.info("ws_disconnected", account_id=claims.subject)

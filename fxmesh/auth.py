@@ -1,0 +1,130 @@
+"""Bearer tokens for clients (edge) and admins (admin): HS256 JWTs with typed claims.
+
+A token names its audience in the ``typ`` claim ("client" or "admin"); ``verify_token`` refuses a
+token of the other kind, so a client token can never open the back office and an admin token can
+never trade. Every failure is ``Unauthenticated`` (reason ``UNAUTHENTICATED``) with the cause in
+the metadata, and the token itself is never put into a message or a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+
+from fxmesh.errors import Unauthenticated
+
+TokenType = Literal["client", "admin"]
+ISSUER = "fxmesh"
+ALGORITHM = "HS256"
+_REQUIRED = ["exp", "iat", "sub", "typ", "iss"]
+_KEY_CONTEXT = b"fxmesh-jwt-hs256-v1"
+
+
+def signing_key(secret: str) -> bytes:
+    """The HS256 key derived from ``jwt_secret``: always 32 bytes, whatever the secret's length.
+
+    RFC 7518 wants an HS256 key of at least 256 bits (PyJWT warns below that); deriving it with
+    HMAC-SHA256 keeps short configured secrets usable without weakening long ones.
+    """
+    return hmac.new(secret.encode(), _KEY_CONTEXT, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a verified token says about its bearer."""
+
+    subject: str
+    """Account id for a client token, username for an admin token."""
+    token_type: TokenType
+    issued_at: datetime
+    expires_at: datetime
+    login: str | None = None
+    """Client login (client tokens)."""
+    role: str | None = None
+    """Admin role name, e.g. SUPER_ADMIN (admin tokens)."""
+
+
+def issue_token(
+    secret: str,
+    *,
+    subject: str,
+    token_type: TokenType,
+    ttl: timedelta,
+    login: str | None = None,
+    role: str | None = None,
+    now: datetime | None = None,
+) -> tuple[str, TokenClaims]:
+    """Sign a token; return it with the claims it carries."""
+    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    claims = TokenClaims(
+        subject=subject,
+        token_type=token_type,
+        issued_at=issued,
+        expires_at=issued + ttl,
+        login=login,
+        role=role,
+    )
+    payload: dict[str, object] = {
+        "iss": ISSUER,
+        "sub": subject,
+        "typ": token_type,
+        "iat": int(issued.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+    }
+    if login is not None:
+        payload["login"] = login
+    if role is not None:
+        payload["role"] = role
+    return jwt.encode(payload, signing_key(secret), algorithm=ALGORITHM), claims
+
+
+def verify_token(secret: str, token: str, *, expected_type: TokenType) -> TokenClaims:
+    """Check signature, expiry and kind; raise Unauthenticated (cause in metadata) otherwise."""
+    if not token:
+        raise _denied("missing bearer token", "TOKEN_MISSING")
+    try:
+        payload = jwt.decode(
+            token,
+            signing_key(secret),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": _REQUIRED},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _denied("token expired", "TOKEN_EXPIRED") from None
+    except jwt.PyJWTError:
+        raise _denied("invalid token", "TOKEN_INVALID") from None
+    token_type = payload.get("typ")
+    if token_type != expected_type:
+        raise _denied(f"not a {expected_type} token", "WRONG_TOKEN_TYPE")
+    subject = payload.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise _denied("invalid token", "TOKEN_INVALID")
+    login, role = payload.get("login"), payload.get("role")
+    if expected_type == "admin" and not isinstance(role, str):
+        raise _denied("invalid token", "TOKEN_INVALID")
+    return TokenClaims(
+        subject=subject,
+        token_type=expected_type,
+        issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        login=login if isinstance(login, str) else None,
+        role=role if isinstance(role, str) else None,
+    )
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` value ('' when absent or malformed)."""
+    if not authorization:
+        return ""
+    scheme, _, token = authorization.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _denied(message: str, cause: str) -> Unauthenticated:
+    return Unauthenticated(message, metadata={"cause": cause})

@@ -1,0 +1,97 @@
+"""fxmesh.auth: issue and verify client/admin tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fxmesh.auth import bearer_token, issue_token, verify_token
+from fxmesh.errors import Unauthenticated
+
+SECRET = "unit-test-secret-0123456789"
+
+
+def test_verify_token_when_fresh_client_token_then_returns_its_claims():
+    token, issued = issue_token(
+        SECRET, subject="1001", token_type="client", ttl=timedelta(hours=1), login="alice"
+    )
+
+    claims = verify_token(SECRET, token, expected_type="client")
+
+    assert claims == issued
+    assert claims.subject == "1001"
+    assert claims.login == "alice"
+    assert claims.role is None
+
+
+def test_verify_token_when_expired_then_unauthenticated_token_expired():
+    token, _ = issue_token(
+        SECRET,
+        subject="1001",
+        token_type="client",
+        ttl=timedelta(minutes=5),
+        now=datetime.now(UTC) - timedelta(hours=1),
+    )
+
+    with pytest.raises(Unauthenticated) as err:
+        verify_token(SECRET, token, expected_type="client")
+
+    assert err.value.reason == "UNAUTHENTICATED"
+    assert err.value.metadata == {"cause": "TOKEN_EXPIRED"}
+
+
+@pytest.mark.parametrize(("issued", "expected"), [("client", "admin"), ("admin", "client")])
+def test_verify_token_when_other_kind_then_unauthenticated_wrong_type(issued, expected):
+    token, _ = issue_token(
+        SECRET, subject="x", token_type=issued, ttl=timedelta(hours=1), role="SUPPORT"
+    )
+
+    with pytest.raises(Unauthenticated) as err:
+        verify_token(SECRET, token, expected_type=expected)
+
+    assert err.value.metadata == {"cause": "WRONG_TOKEN_TYPE"}
+
+
+def test_verify_token_when_payload_tampered_then_unauthenticated_invalid():
+    token, _ = issue_token(SECRET, subject="1001", token_type="client", ttl=timedelta(hours=1))
+    forged, _ = issue_token(SECRET, subject="1002", token_type="client", ttl=timedelta(hours=1))
+    header, _, signature = token.split(".")
+    tampered = ".".join([header, forged.split(".")[1], signature])
+
+    with pytest.raises(Unauthenticated) as err:
+        verify_token(SECRET, tampered, expected_type="client")
+
+    assert err.value.metadata == {"cause": "TOKEN_INVALID"}
+
+
+def test_verify_token_when_signed_with_another_secret_then_unauthenticated_invalid():
+    token, _ = issue_token(
+        "another-secret-0123456789", subject="1", token_type="client", ttl=timedelta(hours=1)
+    )
+
+    with pytest.raises(Unauthenticated):
+        verify_token(SECRET, token, expected_type="client")
+
+
+def test_verify_token_when_admin_token_then_role_is_carried():
+    token, _ = issue_token(
+        SECRET, subject="root", token_type="admin", ttl=timedelta(hours=1), role="SUPER_ADMIN"
+    )
+
+    assert verify_token(SECRET, token, expected_type="admin").role == "SUPER_ADMIN"
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", ""), (None, ""), ("", "")],
+)
+def test_bearer_token_when_header_given_then_extracts_only_bearer(header, token):
+    assert bearer_token(header) == token
+
+
+def test_verify_token_when_missing_then_unauthenticated_token_missing():
+    with pytest.raises(Unauthenticated) as err:
+        verify_token(SECRET, "", expected_type="client")
+
+    assert err.value.metadata == {"cause": "TOKEN_MISSING"}
