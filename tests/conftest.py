@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 
+import aio_pika
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
@@ -55,6 +56,13 @@ def amqp_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def events_exchange() -> str:
-    """An exchange name private to this test run."""
-    return f"fxmesh.events.test.{RUN_ID}"
+async def events_exchange(amqp_url: str) -> AsyncIterator[str]:
+    """An exchange name private to this test run, deleted from the broker afterwards."""
+    name = f"fxmesh.events.test.{RUN_ID}"
+    yield name
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.exchange_delete(name)
+    finally:
+        await connection.close()
