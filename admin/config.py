@@ -17,9 +17,3 @@ class AdminSettings(Settings):
         0, ge=0, le=65535, description="admin serves /metrics on its REST port; no extra port."
     )
     admin_token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of an admin token.")
-
-
-def split_addr(addr: str) -> tuple[str, int]:
-    """``"127.0.0.1:8081"`` -> ``("127.0.0.1", 8081)``."""
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Generator
-
-import uvicorn
-
-from admin.config import AdminSettings, split_addr
+from admin.config import AdminSettings
 from admin.rest.app import create_app
 from admin.service import AdminService
 from admin.servicer import AdminServicer
@@ -16,30 +10,9 @@ from fxmesh.config import load_settings
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
+from fxmesh.http import http_server, serve_http
 from fxmesh.lifecycle import ServiceRuntime
 from fxmesh.v1 import admin_pb2_grpc, oms_pb2_grpc
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: ServiceRuntime owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def http_server(app: object, addr: str) -> EmbeddedServer:
-    host, port = split_addr(addr)
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        proxy_headers=False,
-    )
-    return EmbeddedServer(config)
 
 
 async def main() -> None:
@@ -60,13 +33,6 @@ async def main() -> None:
     await grpc_server.start()
     runtime.on_stop(lambda: grpc_server.stop(settings.shutdown_grace_seconds))
 
-    http = http_server(create_app(service), settings.admin_http_addr)
-    serving = asyncio.create_task(http.serve(), name="admin-http")
-
-    async def stop_http() -> None:
-        http.should_exit = True
-        await serving
-
-    runtime.on_stop(stop_http)
-    serving.add_done_callback(lambda _: runtime.request_stop())
+    http = http_server(create_app(service), settings.admin_http_addr, lifespan="off")
+    serve_http(runtime, http, "admin-http")
     await runtime.run_until_stopped()

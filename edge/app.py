@@ -18,13 +18,13 @@ from redis.exceptions import RedisError
 
 from edge.config import EdgeSettings
 from edge.deps import EdgeResources
-from edge.errors import install_error_handlers, internal_error_response
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
-from edge.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from edge.observability import RequestObservability
+from edge.metrics import SERVICE
 from edge.routes import account, auth, orders, ws
+from edge.schemas import VALIDATION_CODES
 from fxmesh.grpcclient import open_channel
+from fxmesh.http import RequestObservability, install_error_handlers
 from fxmesh.v1 import oms_pb2_grpc
 
 log = structlog.stdlib.get_logger(__name__)
@@ -96,7 +96,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    install_error_handlers(app, validation_codes=VALIDATION_CODES)
     for module in (auth, orders, account, ws):
         app.include_router(module.router)
 
@@ -125,9 +125,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
 
     app.add_middleware(
         RequestObservability,
+        service=SERVICE,
         tracer_name="edge.http",
-        requests=HTTP_REQUESTS,
-        seconds=HTTP_SECONDS,
-        on_unhandled=internal_error_response,
     )
     return app

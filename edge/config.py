@@ -28,9 +28,3 @@ class EdgeSettings(Settings):
     ws_max_pending_events: int = Field(
         1000, gt=0, description="Unsent account events per socket before it is closed as too slow."
     )
-
-
-def split_addr(addr: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"`` -> ``("127.0.0.1", 8080)``."""
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)

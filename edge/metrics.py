@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
-from fxmesh.metrics import LATENCY_BUCKETS
+from fxmesh.http import HttpMetrics
 
-HTTP_REQUESTS = Counter(
-    "fxmesh_edge_http_requests_total",
-    "HTTP requests handled, by route template and status.",
-    ["route", "status"],
-)
-HTTP_SECONDS = Histogram(
-    "fxmesh_edge_http_request_seconds",
-    "HTTP request handling time, by route template.",
-    ["route"],
-    buckets=LATENCY_BUCKETS,
-)
+SERVICE = "edge"
+# fxmesh_edge_http_requests_total / fxmesh_edge_http_request_seconds (used by the request middleware).
+HTTP = HttpMetrics(SERVICE)
 WS_CONNECTIONS = Gauge("fxmesh_edge_ws_connections", "Open WebSocket connections.")
 WS_MESSAGES_SENT = Counter(
     "fxmesh_edge_ws_messages_sent_total", "WebSocket messages sent, by type.", ["type"]

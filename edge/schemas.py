@@ -13,11 +13,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+DECIMAL_MUST_BE_STRING = "DECIMAL_MUST_BE_STRING"
+# The 422 ``code`` for edge's own validation error types (the rest are VALIDATION_ERROR).
+VALIDATION_CODES = {DECIMAL_MUST_BE_STRING.lower(): DECIMAL_MUST_BE_STRING}
+
 
 def _decimal_string(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise PydanticCustomError(
-            "decimal_must_be_string",
+            DECIMAL_MUST_BE_STRING.lower(),
             'decimals must be sent as JSON strings, e.g. "0.10", so that they stay exact',
         )
     return value

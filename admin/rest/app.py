@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from admin.rest.errors import install_error_handlers, internal_error_response
-from admin.rest.observability import RequestObservability
 from admin.rest.routes import router
 from admin.service import AdminService
-from fxmesh.metrics import LATENCY_BUCKETS
+from fxmesh.http import HttpMetrics, RequestObservability, install_error_handlers
 
-HTTP_REQUESTS = Counter(
-    "fxmesh_admin_http_requests_total",
-    "HTTP requests handled, by route template and status.",
-    ["route", "status"],
-)
-HTTP_SECONDS = Histogram(
-    "fxmesh_admin_http_request_seconds",
-    "HTTP request handling time, by route template.",
-    ["route"],
-    buckets=LATENCY_BUCKETS,
-)
+SERVICE = "admin"
+# fxmesh_admin_http_requests_total / fxmesh_admin_http_request_seconds (used by the request middleware).
+HTTP = HttpMetrics(SERVICE)
 
 
 def create_app(service: AdminService) -> FastAPI:
@@ -54,9 +44,7 @@ def create_app(service: AdminService) -> FastAPI:
 
     app.add_middleware(
         RequestObservability,
+        service=SERVICE,
         tracer_name="admin.rest",
-        requests=HTTP_REQUESTS,
-        seconds=HTTP_SECONDS,
-        on_unhandled=internal_error_response,
     )
     return app

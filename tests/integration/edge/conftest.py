@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from edge.app import create_app
 from edge.config import EdgeSettings
-from edge.server import http_server
 from fxmesh.errors import InvalidArgument, NotFound, Unauthenticated
 from fxmesh.grpcserver import GrpcServer
+from fxmesh.http import http_server
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
 JWT_SECRET = "edge-test-secret-0123456789"

@@ -12,10 +12,10 @@ from fastapi import Depends, FastAPI
 from admin.config import AdminSettings
 from admin.domain import ROLE_PERMISSIONS, Permission, Principal, Role, authorize
 from admin.rest.deps import require
-from admin.rest.errors import install_error_handlers
 from admin.service import AdminService
 from fxmesh.auth import issue_token
 from fxmesh.errors import PermissionDenied
+from fxmesh.http import install_error_handlers
 
 SECRET = "admin-unit-secret-0123456789"
 require_dep = Depends(require(Permission.RISK_WRITE))

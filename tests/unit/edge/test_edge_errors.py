@@ -7,8 +7,8 @@ import json
 import grpc
 import pytest
 
-from edge.errors import fx_error_response
 from fxmesh.errors import FxError, InvalidArgument, NotFound
+from fxmesh.http import fx_error_response
 
 
 @pytest.mark.parametrize(

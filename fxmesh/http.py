@@ -1,0 +1,297 @@
+"""Shared HTTP (FastAPI/ASGI) runtime: the error-handler table and the request middleware.
+
+Errors: body ``{"code": REASON, "message": ..., "details": {...}}``. The HTTP status follows the
+gRPC code; anything unexpected is a 500 with a generic message (the traceback goes to the log only).
+
+Serving: ``http_server`` builds a uvicorn server that leaves signals to ServiceRuntime and
+``serve_http`` runs it as a task of the runtime (its exit stops the process, a stop ends it).
+
+Observability: a pure ASGI middleware (no BaseHTTPMiddleware) so the request's server span is the
+current context while the route runs: the gRPC client interceptor then carries the same trace
+downstream. It adds an ``X-Trace-Id`` header, one canonical log line and the per-service metrics
+``fxmesh_<service>_http_requests_total`` / ``fxmesh_<service>_http_request_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import grpc
+import structlog
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fxmesh.errors import FxError, from_rpc_error
+from fxmesh.metrics import LATENCY_BUCKETS
+
+if TYPE_CHECKING:
+    from fxmesh.lifecycle import ServiceRuntime
+
+log = structlog.stdlib.get_logger(__name__)
+
+# --- error table -------------------------------------------------------------------------------
+
+HTTP_STATUS_BY_GRPC: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+GENERIC_MESSAGE = "internal error"
+VALIDATION_ERROR = "VALIDATION_ERROR"
+# Transport failures carry peer addresses in their text; clients get these instead.
+_TRANSPORT_MESSAGES = {503: "service temporarily unavailable", 504: "upstream timed out"}
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED"}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details or {}}
+
+
+def fx_error_response(exc: FxError) -> JSONResponse:
+    """Map one FxError to its HTTP response; unknown codes hide their message."""
+    status = HTTP_STATUS_BY_GRPC.get(exc.code, 500)
+    if status == 500:
+        log.error("request_failed", code=exc.code.name, reason=exc.reason, error=exc.message)
+        return internal_error_response()
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    message = exc.message
+    if status in _TRANSPORT_MESSAGES:
+        log.warning("upstream_unavailable", code=exc.code.name, error=exc.message)
+        message = _TRANSPORT_MESSAGES[status]
+    return JSONResponse(
+        error_body(exc.reason, message, exc.metadata), status_code=status, headers=headers
+    )
+
+
+def internal_error_response() -> JSONResponse:
+    return JSONResponse(error_body("INTERNAL", GENERIC_MESSAGE), status_code=500)
+
+
+def validation_error_response(
+    exc: RequestValidationError, codes: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A 422 listing every field error; ``codes`` maps a pydantic error type to a specific code."""
+    errors: list[dict[str, Any]] = []
+    code = VALIDATION_ERROR
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        kind = str(err.get("type", ""))
+        if codes and kind in codes:
+            code = codes[kind]
+        errors.append({"field": ".".join(loc), "type": kind, "message": err.get("msg", "")})
+    return JSONResponse(
+        error_body(code, "request is not valid", {"errors": errors}), status_code=422
+    )
+
+
+async def _on_fx_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FxError)
+    return fx_error_response(exc)
+
+
+async def _on_rpc_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    return fx_error_response(from_rpc_error(exc))
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def install_error_handlers(
+    app: FastAPI, *, validation_codes: Mapping[str, str] | None = None
+) -> None:
+    """Register the table on ``app`` (unknown exceptions are handled by the request middleware).
+
+    ``validation_codes`` maps a service's own pydantic error types (e.g. ``decimal_must_be_string``)
+    to the ``code`` of the 422 body; otherwise it is ``VALIDATION_ERROR``.
+    """
+    codes = dict(validation_codes or {})
+
+    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return validation_error_response(exc, codes)
+
+    app.add_exception_handler(FxError, _on_fx_error)
+    app.add_exception_handler(grpc.aio.AioRpcError, _on_rpc_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+
+
+# --- request observability ---------------------------------------------------------------------
+
+UNMATCHED_ROUTE = "(unmatched)"
+_QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+@functools.cache
+def _http_metrics(service: str) -> tuple[Counter, Histogram]:
+    # Registered once per service name per process, so a process (a test) may build several apps.
+    requests = Counter(
+        f"fxmesh_{service}_http_requests_total",
+        "HTTP requests handled, by route template and status.",
+        ["route", "status"],
+    )
+    seconds = Histogram(
+        f"fxmesh_{service}_http_request_seconds",
+        "HTTP request handling time, by route template.",
+        ["route"],
+        buckets=LATENCY_BUCKETS,
+    )
+    return requests, seconds
+
+
+class HttpMetrics:
+    """Request count and latency of one service's HTTP server, by route template and status."""
+
+    def __init__(self, service: str) -> None:
+        self.requests, self.seconds = _http_metrics(service)
+
+
+class RequestObservability:
+    """Wrap every HTTP request of ``app`` in a span, a log line and ``service``'s request metrics."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        tracer_name: str,
+        on_unhandled: Callable[[], object] = internal_error_response,
+    ) -> None:
+        self.app = app
+        self.tracer = trace.get_tracer(tracer_name)
+        metrics = HttpMetrics(service)
+        self.requests = metrics.requests
+        self.seconds = metrics.seconds
+        self.on_unhandled = on_unhandled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        with self.tracer.start_as_current_span(
+            f"{method} {scope['path']}", kind=SpanKind.SERVER, record_exception=False
+        ) as span:
+            ctx = span.get_span_context()
+            trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+            async def send_with_trace(message: Message) -> None:
+                nonlocal status, response_started
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    response_started = True
+                    if trace_id:
+                        headers = list(message.get("headers", []))
+                        headers.append((b"x-trace-id", trace_id.encode()))
+                        message = {**message, "headers": headers}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_trace)
+            except Exception as exc:
+                log.error("unhandled_exception", method=method, exc_info=exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                if response_started:
+                    raise
+                response = self.on_unhandled()
+                await response(scope, receive, send_with_trace)  # type: ignore[operator]
+            route_obj = scope.get("route")
+            route = getattr(route_obj, "path", None) or UNMATCHED_ROUTE
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            elapsed = time.perf_counter() - started
+            self.requests.labels(route, str(status)).inc()
+            self.seconds.labels(route).observe(elapsed)
+            if route not in _QUIET_ROUTES:
+                log.info(
+                    "http_request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1e3, 3),
+                )
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` -> ``("127.0.0.1", 8080)``."""
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: ServiceRuntime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def http_server(
+    app: object,
+    addr: str,
+    *,
+    lifespan: Literal["on", "off"] = "on",
+    ws_ping_interval: float = 20.0,
+) -> EmbeddedServer:
+    host, port = split_addr(addr)
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan=lifespan,
+        ws_ping_interval=ws_ping_interval,
+        ws_ping_timeout=ws_ping_interval,
+        proxy_headers=False,
+    )
+    return EmbeddedServer(config)
+
+
+def serve_http(runtime: ServiceRuntime, server: EmbeddedServer, name: str) -> asyncio.Task[None]:
+    """Run ``server`` until the runtime stops; if it exits on its own, stop the runtime."""
+    serving = asyncio.create_task(server.serve(), name=name)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await serving
+
+    runtime.on_stop(stop)
+    serving.add_done_callback(lambda _: runtime.request_stop())
+    return serving
