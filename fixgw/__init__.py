@@ -1,0 +1,1 @@
+"""fixgw: the FIX 4.4 gateway to liquidity providers (QuickFIX initiator sessions)."""

@@ -1,0 +1,228 @@
+"""Pure model of the FIX gateway: LP market-data entries, raw ticks, and the per-LP top of book.
+
+Nothing here touches QuickFIX, gRPC or the event loop. Prices arrive as the FIX field strings and
+become ``Decimal`` here; a malformed entry is skipped with a counted, named reason, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+# FIX PRICE/QTY fields are plain decimals: optional sign, digits, optional fraction. No exponent,
+# no NaN/Infinity, no thousands separators (all of which Decimal() itself would accept or mangle).
+_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_SENDING_TIME_FORMATS = ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S")
+
+BID = "0"
+OFFER = "1"
+
+
+class SkipReason(StrEnum):
+    """Why a market-data entry was not used (the label of the skipped-entries counter)."""
+
+    MISSING_SYMBOL = "MISSING_SYMBOL"
+    MISSING_ENTRY_TYPE = "MISSING_ENTRY_TYPE"
+    UNSUPPORTED_ENTRY_TYPE = "UNSUPPORTED_ENTRY_TYPE"
+    MISSING_PRICE = "MISSING_PRICE"
+    MALFORMED_PRICE = "MALFORMED_PRICE"
+    NON_POSITIVE_PRICE = "NON_POSITIVE_PRICE"
+    MALFORMED_SIZE = "MALFORMED_SIZE"
+    DELETE_ACTION = "DELETE_ACTION"
+
+
+class MalformedDecimal(ValueError):
+    """A FIX field that should hold a decimal number does not."""
+
+
+def parse_fix_decimal(text: str) -> Decimal:
+    """Parse a FIX PRICE/QTY/AMT string exactly; raise MalformedDecimal for anything else."""
+    value = text.strip()
+    if not _DECIMAL_RE.match(value):
+        raise MalformedDecimal(f"not a FIX decimal: {text!r}")
+    try:
+        return Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid input
+        raise MalformedDecimal(f"not a FIX decimal: {text!r}") from exc
+
+
+def parse_sending_time(text: str | None) -> datetime | None:
+    """Parse a FIX UTCTimestamp (``YYYYMMDD-HH:MM:SS[.sss[sss]]``) into an aware UTC datetime."""
+    if not text:
+        return None
+    for fmt in _SENDING_TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One market-data entry as read from a FIX group: every field still its wire string."""
+
+    symbol: str | None
+    entry_type: str | None
+    price: str | None
+    size: str | None = None
+    update_action: str | None = None  # 279 on 35=X; None on a full refresh
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """A validated top-of-book entry."""
+
+    symbol: str
+    side: str  # BID or OFFER
+    price: Decimal
+    size: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDataUpdate:
+    """A parsed 35=W or 35=X from one LP."""
+
+    lp: str
+    full_refresh: bool
+    entries: tuple[BookEntry, ...]
+    skipped: tuple[SkipReason, ...]
+    lp_time: datetime | None
+    received_monotonic: float
+
+
+def validate_entry(raw: RawEntry, default_symbol: str | None) -> BookEntry | SkipReason:
+    """Turn one raw entry into a BookEntry, or name why it is unusable."""
+    symbol = raw.symbol or default_symbol
+    if not symbol:
+        return SkipReason.MISSING_SYMBOL
+    if raw.entry_type is None:
+        return SkipReason.MISSING_ENTRY_TYPE
+    if raw.entry_type not in (BID, OFFER):
+        return SkipReason.UNSUPPORTED_ENTRY_TYPE
+    if raw.update_action == "2":
+        # A delete leaves the last good price in place; the next new/change replaces it.
+        return SkipReason.DELETE_ACTION
+    if raw.price is None:
+        return SkipReason.MISSING_PRICE
+    try:
+        price = parse_fix_decimal(raw.price)
+    except MalformedDecimal:
+        return SkipReason.MALFORMED_PRICE
+    if price <= 0:
+        return SkipReason.NON_POSITIVE_PRICE
+    size: Decimal | None = None
+    if raw.size is not None:
+        try:
+            size = parse_fix_decimal(raw.size)
+        except MalformedDecimal:
+            return SkipReason.MALFORMED_SIZE
+    return BookEntry(symbol=symbol, side=raw.entry_type, price=price, size=size)
+
+
+def build_update(
+    lp: str,
+    full_refresh: bool,
+    raw_entries: list[RawEntry],
+    default_symbol: str | None,
+    lp_time: datetime | None,
+    received_monotonic: float,
+) -> MarketDataUpdate:
+    """Validate every raw entry of one message into a MarketDataUpdate."""
+    entries: list[BookEntry] = []
+    skipped: list[SkipReason] = []
+    for raw in raw_entries:
+        result = validate_entry(raw, default_symbol)
+        if isinstance(result, BookEntry):
+            entries.append(result)
+        else:
+            skipped.append(result)
+    return MarketDataUpdate(
+        lp=lp,
+        full_refresh=full_refresh,
+        entries=tuple(entries),
+        skipped=tuple(skipped),
+        lp_time=lp_time,
+        received_monotonic=received_monotonic,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RawTick:
+    """A two-sided LP price, as forwarded to quotes (source = the LP's configured name)."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    lp_time: datetime
+    source: str
+    received_monotonic: float
+
+
+@dataclass(slots=True)
+class TopOfBook:
+    """Latest bid and offer per symbol for one LP, fed by full and incremental refreshes."""
+
+    lp: str
+    bids: dict[str, Decimal] = field(default_factory=dict)
+    asks: dict[str, Decimal] = field(default_factory=dict)
+
+    def apply(self, update: MarketDataUpdate, now: datetime) -> list[RawTick]:
+        """Apply an update; return one tick per touched symbol that now has both sides."""
+        touched: list[str] = []
+        for entry in update.entries:
+            book = self.bids if entry.side == BID else self.asks
+            book[entry.symbol] = entry.price
+            if entry.symbol not in touched:
+                touched.append(entry.symbol)
+        ticks: list[RawTick] = []
+        for symbol in touched:
+            bid = self.bids.get(symbol)
+            ask = self.asks.get(symbol)
+            if bid is None or ask is None:
+                continue
+            ticks.append(
+                RawTick(
+                    symbol=symbol,
+                    bid=bid,
+                    ask=ask,
+                    lp_time=update.lp_time or now,
+                    source=self.lp,
+                    received_monotonic=update.received_monotonic,
+                )
+            )
+        return ticks
+
+    def clear(self) -> None:
+        """Forget every price (on logout: a new session starts from a fresh snapshot)."""
+        self.bids.clear()
+        self.asks.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """A parsed 35=8 (A-book order flow comes in a later change; kept ready in the adapter)."""
+
+    lp: str
+    cl_ord_id: str
+    order_id: str
+    exec_id: str
+    exec_type: str
+    ord_status: str
+    symbol: str
+    side: str
+    last_qty: Decimal | None
+    last_px: Decimal | None
+    cum_qty: Decimal | None
+    leaves_qty: Decimal | None
+    avg_px: Decimal | None
+    text: str | None
+
+
+def count_reasons(reasons: tuple[SkipReason, ...]) -> Counter[SkipReason]:
+    """Tally skip reasons (for metrics)."""
+    return Counter(reasons)

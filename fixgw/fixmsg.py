@@ -1,0 +1,151 @@
+"""Reading and writing FIX 4.4 messages through QuickFIX, strings only.
+
+Prices and quantities are read with ``getField(tag)`` (the wire string) and written with
+``StringField(tag, text)``: never through QuickFIX's double-based getters/setters.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import quickfix as fix
+import quickfix44 as fix44
+
+from fixgw.domain import (
+    ExecutionReport,
+    MalformedDecimal,
+    MarketDataUpdate,
+    RawEntry,
+    build_update,
+    parse_fix_decimal,
+    parse_sending_time,
+)
+
+MSG_TYPE = 35
+SENDING_TIME = 52
+
+
+def get_str(fields: fix.FieldMap, tag: int) -> str | None:
+    """The field's wire string, or None when absent."""
+    if not fields.isSetField(tag):
+        return None
+    value: str = fields.getField(tag)
+    return value
+
+
+def get_decimal(fields: fix.FieldMap, tag: int) -> Decimal | None:
+    """The field as an exact Decimal, or None when absent or malformed."""
+    text = get_str(fields, tag)
+    if text is None:
+        return None
+    try:
+        return parse_fix_decimal(text)
+    except MalformedDecimal:
+        return None
+
+
+def msg_type(message: fix.Message) -> str:
+    return str(message.getHeader().getField(MSG_TYPE))
+
+
+def set_str(fields: fix.FieldMap, tag: int, value: str | Decimal | int) -> None:
+    """Set a field from its exact text (Decimal is written with ``str``, never via float)."""
+    fields.setField(fix.StringField(tag, str(value)))
+
+
+def read_market_data(lp: str, message: fix.Message) -> MarketDataUpdate:
+    """Parse a 35=W (full refresh) or 35=X (incremental) into a MarketDataUpdate."""
+    received = time.monotonic()
+    kind = msg_type(message)
+    full = kind == "W"
+    group: fix.Group = (
+        fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
+        if full
+        else fix44.MarketDataIncrementalRefresh.NoMDEntries()
+    )
+    count_text = get_str(message, 268)
+    count = int(count_text) if count_text and count_text.isdigit() else 0
+    raw: list[RawEntry] = []
+    for i in range(1, count + 1):
+        message.getGroup(i, group)
+        raw.append(
+            RawEntry(
+                symbol=get_str(group, 55),
+                entry_type=get_str(group, 269),
+                price=get_str(group, 270),
+                size=get_str(group, 271),
+                update_action=None if full else get_str(group, 279),
+            )
+        )
+    default_symbol = get_str(message, 55) if full else None
+    lp_time = parse_sending_time(get_str(message.getHeader(), SENDING_TIME))
+    return build_update(lp, full, raw, default_symbol, lp_time, received)
+
+
+def read_md_reject(message: fix.Message) -> tuple[str, str, str]:
+    """(MDReqID, MDReqRejReason, Text) of a 35=Y."""
+    return (
+        get_str(message, 262) or "",
+        get_str(message, 281) or "",
+        get_str(message, 58) or "",
+    )
+
+
+def read_execution_report(lp: str, message: fix.Message) -> ExecutionReport:
+    """Parse a 35=8; decimals from their strings."""
+    return ExecutionReport(
+        lp=lp,
+        cl_ord_id=get_str(message, 11) or "",
+        order_id=get_str(message, 37) or "",
+        exec_id=get_str(message, 17) or "",
+        exec_type=get_str(message, 150) or "",
+        ord_status=get_str(message, 39) or "",
+        symbol=get_str(message, 55) or "",
+        side=get_str(message, 54) or "",
+        last_qty=get_decimal(message, 32),
+        last_px=get_decimal(message, 31),
+        cum_qty=get_decimal(message, 14),
+        leaves_qty=get_decimal(message, 151),
+        avg_px=get_decimal(message, 6),
+        text=get_str(message, 58),
+    )
+
+
+def market_data_request(req_id: str, symbol: str, subscribe: bool = True) -> fix.Message:
+    """A 35=V for top of book (bid and offer) of one symbol, snapshot + incremental updates."""
+    msg = fix44.MarketDataRequest()
+    set_str(msg, 262, req_id)
+    set_str(msg, 263, "1" if subscribe else "2")  # SubscriptionRequestType
+    set_str(msg, 264, 1)  # MarketDepth: top of book
+    set_str(msg, 265, 1)  # MDUpdateType: incremental refresh
+    for entry_type in ("0", "1"):
+        types = fix44.MarketDataRequest.NoMDEntryTypes()
+        set_str(types, 269, entry_type)
+        msg.addGroup(types)
+    sym = fix44.MarketDataRequest.NoRelatedSym()
+    set_str(sym, 55, symbol)
+    msg.addGroup(sym)
+    return msg
+
+
+def md_request_symbols(message: fix.Message) -> list[str]:
+    """Symbols of a 35=V's NoRelatedSym group."""
+    count_text = get_str(message, 146)
+    count = int(count_text) if count_text and count_text.isdigit() else 0
+    group = fix44.MarketDataRequest.NoRelatedSym()
+    symbols: list[str] = []
+    for i in range(1, count + 1):
+        message.getGroup(i, group)
+        symbol = get_str(group, 55)
+        if symbol:
+            symbols.append(symbol)
+    return symbols
+
+
+def send(message: fix.Message, session_id: fix.SessionID) -> bool:
+    """Send on a session; False when the session is not there or not logged on."""
+    try:
+        return bool(fix.Session.sendToTarget(message, session_id))
+    except fix.SessionNotFound:
+        return False

@@ -1,0 +1,89 @@
+"""Wiring of the LP simulator process: FIX acceptor, price walk and control HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from fixgw.lpsim.config import LpsimSettings
+from fixgw.lpsim.http import create_app
+from fixgw.lpsim.prices import PriceSpec
+from fixgw.lpsim.simulator import LpSimulator, SimConfig
+from fxmesh.config import load_settings
+from fxmesh.lifecycle import ServiceRuntime
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+def demo_price_specs() -> list[PriceSpec]:
+    """Price specs of the demo catalogue (the simulator quotes what the demo stack trades)."""
+    from fxmesh.stack.catalogue import DEMO_SYMBOLS
+
+    return [
+        PriceSpec(
+            symbol=s.symbol,
+            digits=s.digits,
+            start_mid=s.start_mid,
+            half_spread_points=s.lp_half_spread_points,
+            annual_volatility=s.annual_volatility,
+        )
+        for s in DEMO_SYMBOLS
+    ]
+
+
+def build_simulator(settings: LpsimSettings) -> LpSimulator:
+    return LpSimulator(
+        demo_price_specs(),
+        port=settings.lpsim_fix_port,
+        run_dir=Path(settings.run_dir),
+        sender_comp_id=settings.lpsim_sender_comp_id,
+        target_comp_ids=settings.target_comp_ids(),
+        config=SimConfig(
+            latency_ms=settings.lpsim_latency_ms,
+            reject_rate=settings.lpsim_reject_rate,
+            partial_fills=settings.lpsim_partial_fills,
+            tick_interval_ms=settings.lpsim_tick_interval_ms,
+            walk=settings.lpsim_walk,
+        ),
+        seed=settings.lpsim_seed,
+        message_log=settings.lpsim_fix_message_log,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ServiceRuntime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def main() -> None:
+    settings = load_settings(LpsimSettings)
+    runtime = ServiceRuntime("lpsim", settings, settings.metrics_port)
+    sim = build_simulator(settings)
+    await sim.start()
+    runtime.on_stop(sim.stop)
+    config = uvicorn.Config(
+        create_app(sim),
+        host=settings.lpsim_control_host,
+        port=settings.lpsim_control_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    http = _Server(config)
+    http_task = asyncio.create_task(http.serve(), name="lpsim-http")
+
+    async def stop_http() -> None:
+        http.should_exit = True
+        await http_task
+
+    runtime.on_stop(stop_http)
+    log.info("lpsim_control_listening", port=settings.lpsim_control_port)
+    await runtime.run_until_stopped()

@@ -1,0 +1,65 @@
+"""Wiring of the fixgw process: QuickFIX initiator, tick forwarder and the gRPC server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fixgw.config import FixgwSettings
+from fixgw.forwarder import TickForwarder
+from fixgw.service import Gateway
+from fixgw.servicer import FixGatewayServicer
+from fxmesh.config import load_settings
+from fxmesh.grpcclient import open_channel
+from fxmesh.grpcserver import GrpcServer
+from fxmesh.lifecycle import ServiceRuntime
+from fxmesh.v1 import fixgw_pb2_grpc, quotes_pb2_grpc
+
+
+class FixgwApp:
+    """The gateway's parts, started and stopped in order (usable in-process by tests)."""
+
+    def __init__(self, settings: FixgwSettings) -> None:
+        self.settings = settings
+        self.channel = open_channel(settings.quotes_addr)
+        stub = quotes_pb2_grpc.QuotesServiceStub(self.channel)
+        self.forwarder = TickForwarder(
+            lambda: stub, backoff_max=settings.fixgw_forward_backoff_max_seconds
+        )
+        self.gateway = Gateway(
+            settings.lps(),
+            settings.symbols(),
+            Path(settings.run_dir),
+            self.forwarder.submit,
+            heartbeat_seconds=settings.fixgw_heartbeat_seconds,
+            reconnect_seconds=settings.fixgw_reconnect_seconds,
+            message_log=settings.fixgw_fix_message_log,
+        )
+        self.server = GrpcServer("fixgw", settings.fixgw_addr)
+        self.grpc_port = 0
+        self.server.add(
+            fixgw_pb2_grpc.add_FixGatewayServiceServicer_to_server,
+            FixGatewayServicer(self.gateway),
+            "fxmesh.v1.FixGatewayService",
+        )
+
+    async def start(self) -> int:
+        """Start forwarding, serving and the LP sessions; returns the gRPC port."""
+        self.forwarder.start()
+        self.grpc_port = await self.server.start()
+        await self.gateway.start()
+        return self.grpc_port
+
+    async def stop(self) -> None:
+        await self.server.stop(self.settings.shutdown_grace_seconds)
+        await self.gateway.stop()
+        await self.forwarder.stop()
+        await self.channel.close()
+
+
+async def main() -> None:
+    settings = load_settings(FixgwSettings)
+    runtime = ServiceRuntime("fixgw", settings, settings.metrics_port)
+    app = FixgwApp(settings)
+    await app.start()
+    runtime.on_stop(app.stop)
+    await runtime.run_until_stopped()
