@@ -48,7 +48,7 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_fixgw_ticks_received_total": "counter",
         "fxmesh_fixgw_session_logged_on": "gauge",
         "fxmesh_fixgw_ticks_forwarded_total": "counter",
-        "fxmesh_fixgw_tick_forward_lag_seconds": "gauge",
+        "fxmesh_fixgw_tick_forward_lag_seconds": "histogram",
         "fxmesh_edge_http_requests_total": "counter",
         "fxmesh_edge_http_request_seconds": "histogram",
         "fxmesh_edge_ws_connections": "gauge",
