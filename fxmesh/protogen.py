@@ -42,11 +42,15 @@ def generate(out_root: Path) -> None:
     from grpc_tools import protoc
 
     include = Path(protoc.__file__).parent / "_proto"
+    # The plugins sit beside this interpreter; naming them keeps an unactivated venv working.
+    bindir = Path(sys.executable).parent
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
         f"-I{include}",
+        f"--plugin=protoc-gen-mypy={bindir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bindir / 'protoc-gen-mypy_grpc'}",
         f"--python_out={out_root}",
         f"--grpc_python_out={out_root}",
         f"--mypy_out={out_root}",
