@@ -10,9 +10,8 @@ from typing import Any, cast
 import grpc
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -24,7 +23,7 @@ from edge.metrics import SERVICE
 from edge.routes import account, auth, orders, ws
 from edge.schemas import VALIDATION_CODES
 from fxmesh.grpcclient import open_channel
-from fxmesh.http import RequestObservability, install_error_handlers
+from fxmesh.http import install_error_handlers, instrument
 from fxmesh.v1 import oms_pb2_grpc
 
 log = structlog.stdlib.get_logger(__name__)
@@ -119,13 +118,5 @@ def create_app(settings: EdgeSettings) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    app.add_middleware(
-        RequestObservability,
-        service=SERVICE,
-        tracer_name="edge.http",
-    )
+    instrument(app, service=SERVICE, tracer_name="edge.http")
     return app

@@ -76,26 +76,28 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             metrics.requests.labels(method, code.name).inc()
             metrics.duration.labels(method).observe(elapsed)
 
-        async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+        async def fail(
+            context: grpc.aio.ServicerContext, started: float, exc: BaseException
+        ) -> None:
+            """Log and count a failed RPC, then send it as google.rpc.Status."""
+            if isinstance(exc, grpc.aio.AbortError):
+                # The handler called context.abort(): the status is set, record it as it stands.
+                await finish(context, started, None)
+                return
+            await finish(context, started, exc)
             err = exc if isinstance(exc, FxError) else FxError("internal error")
             await context.abort_with_status(rpc_status.to_status(err.to_status()))
 
-        def is_abort(exc: BaseException) -> bool:
-            # context.abort() raises this to unwind the handler; it is not an error of ours.
-            return isinstance(exc, grpc.aio.AbortError) or type(exc).__name__ == "AbortError"
-
+        behavior: Callable[..., Any]
         if handler.unary_unary or handler.stream_unary:
             inner = handler.unary_unary or handler.stream_unary
 
-            async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
                 try:
                     response = await inner(request, context)
                 except BaseException as exc:
-                    if is_abort(exc):
-                        raise
-                    await finish(context, started, exc)
-                    await abort(context, exc)
+                    await fail(context, started, exc)
                     raise
                 await finish(context, started, None)
                 return response
@@ -107,10 +109,14 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
         else:
             inner = handler.unary_stream or handler.stream_stream
-
+            factory = (
+                grpc.unary_stream_rpc_method_handler
+                if handler.unary_stream
+                else grpc.stream_stream_rpc_method_handler
+            )
             if inspect.isasyncgenfunction(inner):
 
-                async def stream_response(
+                async def behavior(
                     request: Any, context: grpc.aio.ServicerContext
                 ) -> AsyncIterator[Any]:
                     started = time.perf_counter()
@@ -118,41 +124,23 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         async for item in inner(request, context):
                             yield item
                     except BaseException as exc:
-                        if is_abort(exc):
-                            raise
-                        await finish(context, started, exc)
-                        await abort(context, exc)
+                        await fail(context, started, exc)
                         raise
                     await finish(context, started, None)
 
             else:
                 # A coroutine handler that streams with context.write() (e.g. Health.Watch).
-                async def stream_response(  # type: ignore[misc]
-                    request: Any, context: grpc.aio.ServicerContext
-                ) -> None:
+                async def behavior(request: Any, context: grpc.aio.ServicerContext) -> None:
                     started = time.perf_counter()
                     try:
                         await inner(request, context)
                     except BaseException as exc:
-                        if is_abort(exc):
-                            raise
-                        await finish(context, started, exc)
-                        await abort(context, exc)
+                        await fail(context, started, exc)
                         raise
                     await finish(context, started, None)
 
-            factory = (
-                grpc.unary_stream_rpc_method_handler
-                if handler.unary_stream
-                else grpc.stream_stream_rpc_method_handler
-            )
-            return factory(
-                stream_response,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
         return factory(
-            unary_response,
+            behavior,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

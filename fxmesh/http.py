@@ -26,10 +26,10 @@ import structlog
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from prometheus_client import Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -246,6 +246,16 @@ class RequestObservability:
 
 
 # --- serving -----------------------------------------------------------------------------------
+
+
+def instrument(app: FastAPI, *, service: str, tracer_name: str) -> None:
+    """Serve ``/metrics`` and wrap every request in a span, a log line and request metrics."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestObservability, service=service, tracer_name=tracer_name)
 
 
 def split_addr(addr: str) -> tuple[str, int]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from admin.rest.routes import router
 from admin.service import AdminService
-from fxmesh.http import HttpMetrics, RequestObservability, install_error_handlers
+from fxmesh.http import HttpMetrics, install_error_handlers, instrument
 
 SERVICE = "admin"
 # fxmesh_admin_http_requests_total / fxmesh_admin_http_request_seconds (used by the request middleware).
@@ -38,13 +37,5 @@ def create_app(service: AdminService) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    app.add_middleware(
-        RequestObservability,
-        service=SERVICE,
-        tracer_name="admin.rest",
-    )
+    instrument(app, service=SERVICE, tracer_name="admin.rest")
     return app

@@ -32,6 +32,8 @@ class _Quotes(quotes_pb2_grpc.QuotesServiceServicer):
             raise NotFound(
                 "no quote for MISSING", reason="QUOTE_NOT_AVAILABLE", metadata={"symbol": "MISSING"}
             )
+        if request.symbol == "ABORT":
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down")
         if request.symbol == "BOOM":
             raise RuntimeError("secret internals")
         return quotes_pb2.GetQuoteResponse(
@@ -136,3 +138,13 @@ async def test_trace_when_client_span_calls_server_then_server_continues_the_sam
         reply = await stub.GetQuote(quotes_pb2.GetQuoteRequest(symbol="EURUSD"), timeout=5)
     assert client_trace is not None
     assert reply.quote.source == client_trace
+
+
+async def test_call_when_handler_aborts_itself_then_status_kept_and_logged(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = quotes_pb2_grpc.QuotesServiceStub(channel)
+    with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetQuote(quotes_pb2.GetQuoteRequest(symbol="ABORT"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert [e["code"] for e in logs if e.get("event") == "rpc"] == ["RESOURCE_EXHAUSTED"]
