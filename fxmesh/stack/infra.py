@@ -19,10 +19,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 Say = Callable[[str], None]
+
+T = TypeVar("T")
 
 APT_PACKAGES = {"postgresql": "postgresql", "redis": "redis-server", "rabbitmq": "rabbitmq-server"}
 INSTALL_HINTS = {
@@ -204,6 +207,30 @@ def _missing(server: str, what: str) -> InfraError:
     )
 
 
+async def _find_or_install(
+    server: str,
+    find: Callable[[], T | None],
+    absent: str,
+    still_absent: str,
+    target: InfraTarget,
+    say: Say,
+) -> tuple[T, str]:
+    """Locate a server's programs, installing its Debian package first when they are missing.
+
+    Returns what ``find`` found and the status to report: "started", or "installed+started" when
+    apt-get had to install it.
+    """
+    found = find()
+    if found is not None:
+        return found, "started"
+    if not await _apt_install([APT_PACKAGES[server.lower()]], target, say):
+        raise _missing(server, absent)
+    found = find()
+    if found is None:
+        raise _missing(server, still_absent)
+    return found, "installed+started"
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -219,20 +246,21 @@ async def ensure_postgres(target: InfraTarget, say: Say = print) -> tuple[str, l
             f"{target.postgres_user!r} without a password ({why}).\n"
             "  Allow trust/peer login for local development, or point FXMESH_POSTGRES_DSN elsewhere."
         )
-    status = "started"
-    bins = _postgres_bins(target)
-    if bins is None:
-        if not await _apt_install([APT_PACKAGES["postgresql"]], target, say):
-            raise _missing("PostgreSQL", "initdb/pg_ctl not found (no PostgreSQL server installed)")
-        bins = _postgres_bins(target)
-        if bins is None:
-            raise _missing("PostgreSQL", "initdb/pg_ctl still not found after apt-get install")
-        status = "installed+started"
-        # Debian's package may have started its own cluster on the default port.
-        if await tcp_open(target.host, target.postgres_port) and not await _postgres_answers(
-            target
-        ):
-            return "installed", []
+    bins, status = await _find_or_install(
+        "PostgreSQL",
+        lambda: _postgres_bins(target),
+        "initdb/pg_ctl not found (no PostgreSQL server installed)",
+        "initdb/pg_ctl still not found after apt-get install",
+        target,
+        say,
+    )
+    # Debian's package may have started its own cluster on the default port.
+    if (
+        status == "installed+started"
+        and await tcp_open(target.host, target.postgres_port)
+        and not await _postgres_answers(target)
+    ):
+        return "installed", []
     initdb, pg_ctl = bins
     base = (target.run_dir / "postgres").resolve()
     data, sock, logfile = base / "data", base / "socket", base / "postgres.log"
@@ -301,17 +329,16 @@ async def ensure_redis(target: InfraTarget, say: Say = print) -> tuple[str, list
     where = f"{target.host}:{target.redis_port}"
     if await tcp_open(target.host, target.redis_port):
         return "running", []
-    status = "started"
-    server = _which("redis-server", target)
-    if server is None:
-        if not await _apt_install([APT_PACKAGES["redis"]], target, say):
-            raise _missing("Redis", "redis-server not found on PATH")
-        server = _which("redis-server", target)
-        if server is None:
-            raise _missing("Redis", "redis-server still not found after apt-get install")
-        status = "installed+started"
-        if await tcp_open(target.host, target.redis_port):
-            return "installed", []
+    server, status = await _find_or_install(
+        "Redis",
+        lambda: _which("redis-server", target),
+        "redis-server not found on PATH",
+        "redis-server still not found after apt-get install",
+        target,
+        say,
+    )
+    if status == "installed+started" and await tcp_open(target.host, target.redis_port):
+        return "installed", []  # Debian's package started its own
     base = (target.run_dir / "redis").resolve()
     base.mkdir(parents=True, exist_ok=True)
     say(f"starting Redis on {where} (data in {base})")
@@ -357,17 +384,16 @@ async def ensure_rabbitmq(target: InfraTarget, say: Say = print) -> tuple[str, l
     where = f"{target.host}:{target.amqp_port}"
     if await tcp_open(target.host, target.amqp_port):
         return "running", []
-    status = "started"
-    server = _which("rabbitmq-server", target)
-    if server is None:
-        if not await _apt_install([APT_PACKAGES["rabbitmq"]], target, say):
-            raise _missing("RabbitMQ", "rabbitmq-server not found on PATH")
-        server = _which("rabbitmq-server", target)
-        if server is None:
-            raise _missing("RabbitMQ", "rabbitmq-server still not found after apt-get install")
-        status = "installed+started"
-        if await tcp_open(target.host, target.amqp_port):
-            return "installed", []
+    server, status = await _find_or_install(
+        "RabbitMQ",
+        lambda: _which("rabbitmq-server", target),
+        "rabbitmq-server not found on PATH",
+        "rabbitmq-server still not found after apt-get install",
+        target,
+        say,
+    )
+    if status == "installed+started" and await tcp_open(target.host, target.amqp_port):
+        return "installed", []  # Debian's package started its own
     base = (target.run_dir / "rabbitmq").resolve()
     base.mkdir(parents=True, exist_ok=True)
     if _is_root() and _system_user("rabbitmq"):
