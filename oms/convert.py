@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.domain import AccountId, Order, OrderId, OrderType, Side, TimeInForce
+from oms.domain import AccountFigures, AccountId, Order, OrderId, OrderType, Side, TimeInForce
 from oms.repository import Account, FillRow, PositionRow
 
 
@@ -300,3 +300,23 @@ def position_json(p: PositionRow, state: str = "OPEN") -> dict[str, Any]:
         "orderId": str(p.open_order_id),
         "state": state,
     }
+
+
+def account_summary_to_proto(
+    account: Account, fig: AccountFigures, at: datetime
+) -> oms_pb2.GetAccountSummaryResponse:
+    """Live account figures as of ``at``, in the account currency."""
+    return oms_pb2.GetAccountSummaryResponse(
+        account_id=str(account.account_id),
+        login=account.login,
+        currency=account.currency,
+        leverage=account.leverage,
+        balance=fmt(fig.balance),
+        equity=fmt(fig.equity),
+        margin=fmt(fig.margin),
+        free_margin=fmt(fig.free_margin),
+        margin_level=fmt(fig.margin_level),
+        unrealized_pnl=fmt(fig.unrealized_pnl),
+        summary_time=timestamp(at),
+        **account_enums(account),
+    )

@@ -7,7 +7,6 @@ from typing import Any
 
 import grpc
 
-from fxmesh.money import fmt
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc
 from oms import convert
 from oms.service import OmsService
@@ -40,21 +39,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         self, request: oms_pb2.GetAccountSummaryRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.GetAccountSummaryResponse:
         summary = await self._service.account_summary(convert.parse_account_id(request.account_id))
-        account, fig = summary.account, summary.figures
-        return oms_pb2.GetAccountSummaryResponse(
-            account_id=str(account.account_id),
-            login=account.login,
-            currency=account.currency,
-            leverage=account.leverage,
-            balance=fmt(fig.balance),
-            equity=fmt(fig.equity),
-            margin=fmt(fig.margin),
-            free_margin=fmt(fig.free_margin),
-            margin_level=fmt(fig.margin_level),
-            unrealized_pnl=fmt(fig.unrealized_pnl),
-            summary_time=convert.timestamp(datetime.now(UTC)),
-            **convert.account_enums(account),
-        )
+        return convert.account_summary_to_proto(summary.account, summary.figures, datetime.now(UTC))
 
     async def ListPositions(
         self, request: oms_pb2.ListPositionsRequest, context: grpc.aio.ServicerContext[Any, Any]
