@@ -11,8 +11,9 @@ import os
 
 import asyncpg
 
-from admin import passwords, repository
+from admin import repository
 from admin.domain import AuditRecord, Role
+from fxmesh import passwords
 
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "admin1234"

@@ -14,9 +14,10 @@ import grpc
 import structlog
 from prometheus_client import Counter
 
-from admin import passwords, repository
+from admin import repository
 from admin.config import AdminSettings
 from admin.domain import AuditEntry, AuditRecord, Permission, Principal, Role, authorize
+from fxmesh import passwords
 from fxmesh.auth import issue_token, verify_token
 from fxmesh.errors import Unauthenticated, from_rpc_error
 from fxmesh.tracing import current_trace_id

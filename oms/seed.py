@@ -6,8 +6,8 @@ import json
 import os
 
 import asyncpg
-from argon2 import PasswordHasher
 
+from fxmesh import passwords
 from fxmesh.stack.catalogue import DEMO_ACCOUNT, DEMO_SYMBOLS
 
 
@@ -75,7 +75,7 @@ async def seed(conn: asyncpg.Connection) -> list[str]:
             ON CONFLICT (login) DO NOTHING RETURNING account_id
             """,
             login,
-            PasswordHasher().hash(password),
+            passwords.hash_password(password),
             a.account_type,
             a.currency,
             a.leverage,

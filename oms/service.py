@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -10,10 +9,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from prometheus_client import Counter, Histogram
 
+from fxmesh import passwords
 from fxmesh.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.money import ZERO, places, to_money
@@ -103,8 +101,6 @@ class OmsService:
         self._symbols_ttl = symbols_cache_seconds
         self._symbols: dict[str, SymbolSpec] = {}
         self._symbols_at = float("-inf")
-        self._hasher = PasswordHasher()
-        self._dummy_hash: str | None = None
 
     # --- reference data --------------------------------------------------------------------------
 
@@ -515,19 +511,10 @@ class OmsService:
         """Check a client's credentials (argon2); the same work is done for unknown logins."""
         async with self._pool.acquire() as conn:
             found = await repo.find_credentials(conn, login.strip())
-        if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, "not-a-password")
-        stored = found[2] if found else self._dummy_hash
-        ok = await asyncio.to_thread(self._verify, stored, password)
+        ok = await passwords.verify_password(found[2] if found else None, password)
         if found is None or not ok:
             raise Unauthenticated("invalid login or password", reason="INVALID_CREDENTIALS")
         account_id, account_login, _, status = found
         if status == "CLOSED":
             raise PermissionDenied("the account is closed", reason="ACCOUNT_CLOSED")
         return account_id, account_login
-
-    def _verify(self, stored: str, password: str) -> bool:
-        try:
-            return bool(self._hasher.verify(stored, password))
-        except (VerificationError, InvalidHashError):
-            return False

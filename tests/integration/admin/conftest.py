@@ -13,12 +13,13 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from admin import passwords, repository
+from admin import repository
 from admin.config import AdminSettings
 from admin.domain import Role
 from admin.rest.app import create_app
 from admin.service import AdminService
 from admin.servicer import AdminServicer
+from fxmesh import passwords
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer

@@ -1,15 +1,21 @@
-"""argon2id password hashing, off the event loop (a verify costs tens of milliseconds)."""
+"""argon2id password hashing for client and admin logins, off the event loop (a verify costs tens
+of milliseconds)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-# Verified when the user does not exist, so a wrong username costs as much as a wrong password.
-_DUMMY_HASH = _hasher.hash("fxmesh-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user does not exist, so a wrong username costs as much as a wrong password."""
+    return _hasher.hash("fxmesh-no-such-user")
 
 
 def hash_password(password: str) -> str:
@@ -18,7 +24,9 @@ def hash_password(password: str) -> str:
 
 def verify_password_sync(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
