@@ -17,13 +17,12 @@ from urllib.parse import urlsplit
 
 from fxmesh.stack import migrate_all, seed_all
 from fxmesh.stack.infra import InfraError, InfraTarget, ensure_infra, stop_started_infra
+from fxmesh.stack.probes import log_tail, probe_ok
 from fxmesh.stack.supervisor import (
     Stack,
     StackConfig,
     StackError,
     default_run_dir,
-    log_tail,
-    probe_ok,
     service_specs,
 )
 

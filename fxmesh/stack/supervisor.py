@@ -24,15 +24,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import grpc
 import redis.asyncio as aioredis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fxmesh.stack import migrate_all, seed_all
+from fxmesh.stack.probes import Probe, log_tail, port_in_use, probe_ok
 
 Say = Callable[[str], None]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -159,17 +157,6 @@ async def claim_redis_db(
 
 
 @dataclass(frozen=True, slots=True)
-class Probe:
-    kind: str  # "grpc" (grpc.health.v1 SERVING) or "http" (GET /healthz -> 200)
-    addr: str  # host:port
-
-    def describe(self) -> str:
-        return (
-            f"gRPC health on {self.addr}" if self.kind == "grpc" else f"http://{self.addr}/healthz"
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """One child process: what to run, how to tell it is ready, what to show the developer."""
 
@@ -264,70 +251,6 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
     }
     env.update(cfg.env)
     return env
-
-
-# -- readiness probes -----------------------------------------------------------------------------
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host, int(port)
-
-
-async def grpc_serving(addr: str) -> bool:
-    """True when the gRPC health service at addr reports SERVING for the server as a whole."""
-    async with grpc.aio.insecure_channel(addr) as channel:
-        try:
-            stub: Any = health_pb2_grpc.HealthStub(channel)
-            response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0)
-        except grpc.aio.AioRpcError:
-            return False
-    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-async def http_ok(addr: str, path: str = "/healthz") -> bool:
-    """True when GET http://addr/path answers 200 (no HTTP client dependency needed)."""
-    host, port = _split(addr)
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
-    except (OSError, TimeoutError):
-        return False
-    try:
-        request = f"GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        writer.write(request.encode())
-        await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), 2.0)
-    except (OSError, TimeoutError):
-        return False
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    parts = status_line.split()
-    return len(parts) >= 2 and parts[1] == b"200"
-
-
-async def probe_ok(probe: Probe) -> bool:
-    return await (grpc_serving(probe.addr) if probe.kind == "grpc" else http_ok(probe.addr))
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """True if something listens on host:port (TIME_WAIT leftovers do not count, as for servers)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:]) or "(log is empty)"
 
 
 # -- the stack ------------------------------------------------------------------------------------
@@ -440,9 +363,9 @@ class Stack:
             await self.stop(say)
             raise
 
-    def _spawn(self, spec: ServiceSpec, env: Mapping[str, str]) -> None:
+    def _spawn(self, spec: ServiceSpec, env: Mapping[str, str], *, append: bool = False) -> None:
         log = self.log_file(spec.name)
-        with log.open("wb") as out:
+        with log.open("ab" if append else "wb") as out:
             proc = subprocess.Popen(
                 list(spec.argv or (sys.executable, "-m", spec.module)),
                 env={**env, "FXMESH_METRICS_PORT": str(spec.metrics_port)},
@@ -477,6 +400,35 @@ class Stack:
                     f"{log_tail(child.log)}"
                 )
             await asyncio.sleep(0.3)
+
+    def _child(self, service: str) -> Child:
+        for child in self.children:
+            if child.spec.name == service:
+                return child
+        raise StackError(f"no running child named {service}")
+
+    def kill(self, service: str) -> None:
+        """SIGKILL one service, as a crash would (restart tests); ``restart`` brings it back."""
+        child = self._child(service)
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.kill()
+        child.proc.wait()
+
+    async def restart(self, service: str) -> None:
+        """Start a killed or exited service again with the stack's environment; wait until ready.
+
+        Its log is kept: the new process appends after a marker line.
+        """
+        child = self._child(service)
+        if child.proc.poll() is None:
+            raise StackError(f"{service} is still running; kill or stop it first")
+        self.children.remove(child)
+        with child.log.open("ab") as out:
+            out.write(
+                f"--- restarted by the supervisor (previous exit {child.proc.returncode})\n".encode()
+            )
+        self._spawn(child.spec, stack_env(self.config), append=True)
+        await self._wait_ready(self.children[-1])
 
     def dead_children(self) -> list[Child]:
         """Children that exited on their own (for the supervisor's watch loop)."""

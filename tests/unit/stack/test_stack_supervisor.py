@@ -17,15 +17,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from fxmesh.stack.probes import Probe, grpc_serving, http_ok
 from fxmesh.stack.supervisor import (
-    Probe,
     ServiceSpec,
     Stack,
     StackConfig,
     StackError,
     StackPorts,
-    grpc_serving,
-    http_ok,
     service_specs,
     stack_env,
 )
@@ -176,6 +174,34 @@ async def test_stack_when_children_become_healthy_then_starts_in_tiers_and_stops
 
     assert all(p.returncode is not None for p in procs)
     assert stack.children == []
+
+
+async def test_stack_when_a_child_is_killed_then_restart_brings_it_back_and_keeps_its_log(
+    tmp_path: Path,
+) -> None:
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "healthz").write_text("ok")
+    spec = http_stand_in("victim", 0, docroot)
+    stack = Stack(quick_config(tmp_path), specs=[spec])
+    await stack.start(lambda _line: None, migrate=False, seed=False)
+    try:
+        first_pid = stack.children[0].proc.pid
+        stack.kill("victim")
+        assert stack.children[0].proc.returncode == -9
+        assert not await http_ok(spec.probes[0].addr)
+
+        await stack.restart("victim")
+
+        assert stack.children[0].proc.pid != first_pid
+        assert await http_ok(spec.probes[0].addr)
+        assert (
+            "restarted by the supervisor (previous exit -9)" in stack.log_file("victim").read_text()
+        )
+        with pytest.raises(StackError, match="still running"):
+            await stack.restart("victim")
+    finally:
+        await stack.stop(lambda _line: None)
 
 
 async def test_stack_when_child_dies_before_ready_then_error_names_it_with_log_tail(
