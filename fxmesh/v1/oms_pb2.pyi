@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _OrderListView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OrderListViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderListView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ORDER_LIST_VIEW_UNSPECIFIED: _OrderListView.ValueType  # 0
+    ORDER_LIST_VIEW_OPEN: _OrderListView.ValueType  # 1
+    """Orders not in a terminal state (working pending orders, orders being executed)."""
+    ORDER_LIST_VIEW_HISTORY: _OrderListView.ValueType  # 2
+    """Every order created in [from_time, to_time)."""
+
+class OrderListView(_OrderListView, metaclass=_OrderListViewEnumTypeWrapper):
+    """Which orders to list."""
+
+ORDER_LIST_VIEW_UNSPECIFIED: OrderListView.ValueType  # 0
+ORDER_LIST_VIEW_OPEN: OrderListView.ValueType  # 1
+"""Orders not in a terminal state (working pending orders, orders being executed)."""
+ORDER_LIST_VIEW_HISTORY: OrderListView.ValueType  # 2
+"""Every order created in [from_time, to_time)."""
+Global___OrderListView: _TypeAlias = OrderListView  # noqa: Y015
 
 @_typing.final
 class PlaceOrderRequest(_message.Message):
@@ -36,6 +59,10 @@ class PlaceOrderRequest(_message.Message):
     TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
     DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
     REQUESTED_PRICE_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    STOP_LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     client_order_id: _builtins.str
     """Idempotency key, unique per account."""
@@ -51,6 +78,15 @@ class PlaceOrderRequest(_message.Message):
     """Maximum deviation from requested_price, in points; 0 uses the symbol's default."""
     requested_price: _builtins.str
     """Client price seen when the order was sent (market orders); empty to accept the current price."""
+    stop_loss: _builtins.str
+    """Stop loss and take profit for the position the order opens; empty for none."""
+    take_profit: _builtins.str
+    stop_limit_price: _builtins.str
+    """STOP_LIMIT only: the limit price placed when price (the stop price) is reached."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """GTD only: when the order expires (must be in the future)."""
+
     def __init__(
         self,
         *,
@@ -64,10 +100,14 @@ class PlaceOrderRequest(_message.Message):
         time_in_force: _types_pb2.TimeInForce.ValueType = ...,
         deviation_points: _builtins.int = ...,
         requested_price: _builtins.str = ...,
+        stop_loss: _builtins.str = ...,
+        take_profit: _builtins.str = ...,
+        stop_limit_price: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "deviation_points", b"deviation_points", "price", b"price", "requested_price", b"requested_price", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "deviation_points", b"deviation_points", "expire_time", b"expire_time", "price", b"price", "requested_price", b"requested_price", "side", b"side", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "type", b"type", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -374,3 +414,1015 @@ class ListAccountsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAccountsResponse: _TypeAlias = ListAccountsResponse  # noqa: Y015
+
+@_typing.final
+class ModifyOrderRequest(_message.Message):
+    """Request to modify a working order. An empty string keeps the current value; "0" removes SL or TP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    STOP_LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    order_id: _builtins.str
+    price: _builtins.str
+    stop_limit_price: _builtins.str
+    stop_loss: _builtins.str
+    take_profit: _builtins.str
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """GTD expiry; unset keeps the current one."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        price: _builtins.str = ...,
+        stop_limit_price: _builtins.str = ...,
+        stop_loss: _builtins.str = ...,
+        take_profit: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "expire_time", b"expire_time", "order_id", b"order_id", "price", b"price", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "take_profit", b"take_profit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyOrderRequest: _TypeAlias = ModifyOrderRequest  # noqa: Y015
+
+@_typing.final
+class ModifyOrderResponse(_message.Message):
+    """The modified order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> _types_pb2.Order: ...
+    def __init__(
+        self,
+        *,
+        order: _types_pb2.Order | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyOrderResponse: _TypeAlias = ModifyOrderResponse  # noqa: Y015
+
+@_typing.final
+class CancelOrderRequest(_message.Message):
+    """Request to cancel a working order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderRequest: _TypeAlias = CancelOrderRequest  # noqa: Y015
+
+@_typing.final
+class CancelOrderResponse(_message.Message):
+    """The cancelled order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> _types_pb2.Order: ...
+    def __init__(
+        self,
+        *,
+        order: _types_pb2.Order | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderResponse: _TypeAlias = CancelOrderResponse  # noqa: Y015
+
+@_typing.final
+class ListOrdersRequest(_message.Message):
+    """Request for an account's orders. Pages go backwards in time (newest first)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    view: Global___OrderListView.ValueType
+    """Unspecified means OPEN."""
+    page_size: _builtins.int
+    """Maximum number of items; 0 means 100, at most 1000."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first page."""
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        view: Global___OrderListView.ValueType = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "from_time", b"from_time", "page_size", b"page_size", "page_token", b"page_token", "to_time", b"to_time", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrdersRequest: _TypeAlias = ListOrdersRequest  # noqa: Y015
+
+@_typing.final
+class ListOrdersResponse(_message.Message):
+    """A page of orders."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Order]: ...
+    def __init__(
+        self,
+        *,
+        orders: _abc.Iterable[_types_pb2.Order] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrdersResponse: _TypeAlias = ListOrdersResponse  # noqa: Y015
+
+@_typing.final
+class ClosePositionRequest(_message.Message):
+    """Request to close a position (or part of it) at the market."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    POSITION_ID_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_PRICE_FIELD_NUMBER: _builtins.int
+    DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    position_id: _builtins.str
+    volume: _builtins.str
+    """Lots to close; empty closes the whole position."""
+    client_order_id: _builtins.str
+    """Idempotency key of the closing order, unique per account."""
+    requested_price: _builtins.str
+    """Client price seen (the bid for a buy position, the ask for a sell position); empty for any price."""
+    deviation_points: _builtins.int
+    """Maximum deviation from requested_price, in points; 0 uses the symbol's default."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        position_id: _builtins.str = ...,
+        volume: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+        requested_price: _builtins.str = ...,
+        deviation_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "deviation_points", b"deviation_points", "position_id", b"position_id", "requested_price", b"requested_price", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClosePositionRequest: _TypeAlias = ClosePositionRequest  # noqa: Y015
+
+@_typing.final
+class ClosePositionResponse(_message.Message):
+    """Result of a close."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def order(self) -> _types_pb2.Order:
+        """The closing order (REJECTED with a reason when the close could not be done)."""
+
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Deal]: ...
+    @_builtins.property
+    def position(self) -> _types_pb2.Position:
+        """The position after the close (closed, or with its remaining volume)."""
+
+    def __init__(
+        self,
+        *,
+        order: _types_pb2.Order | None = ...,
+        deals: _abc.Iterable[_types_pb2.Deal] | None = ...,
+        position: _types_pb2.Position | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deals", b"deals", "order", b"order", "position", b"position", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClosePositionResponse: _TypeAlias = ClosePositionResponse  # noqa: Y015
+
+@_typing.final
+class CloseAllPositionsRequest(_message.Message):
+    """Request to close every open position."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    symbol: _builtins.str
+    """Only this symbol; empty for all."""
+    request_id: _builtins.str
+    """Idempotency key: each position's closing order gets client_order_id "<request_id>:<position_id>"."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "request_id", b"request_id", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseAllPositionsRequest: _TypeAlias = CloseAllPositionsRequest  # noqa: Y015
+
+@_typing.final
+class CloseAllPositionsResponse(_message.Message):
+    """Result of close-all: one close result per position."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClosePositionResponse]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ClosePositionResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseAllPositionsResponse: _TypeAlias = CloseAllPositionsResponse  # noqa: Y015
+
+@_typing.final
+class CloseByRequest(_message.Message):
+    """Request to close a position by an opposite one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    POSITION_ID_FIELD_NUMBER: _builtins.int
+    OPPOSITE_POSITION_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    position_id: _builtins.str
+    opposite_position_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        position_id: _builtins.str = ...,
+        opposite_position_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "opposite_position_id", b"opposite_position_id", "position_id", b"position_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseByRequest: _TypeAlias = CloseByRequest  # noqa: Y015
+
+@_typing.final
+class CloseByResponse(_message.Message):
+    """Result of a close-by."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEALS_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Deal]:
+        """The two OUT_BY deals."""
+
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Position]:
+        """Both positions after the close-by (one or both closed)."""
+
+    def __init__(
+        self,
+        *,
+        deals: _abc.Iterable[_types_pb2.Deal] | None = ...,
+        positions: _abc.Iterable[_types_pb2.Position] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deals", b"deals", "positions", b"positions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseByResponse: _TypeAlias = CloseByResponse  # noqa: Y015
+
+@_typing.final
+class ModifyPositionRequest(_message.Message):
+    """Request to change a position's protection. An empty string keeps the current value; "0" removes it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    POSITION_ID_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    TRAILING_DISTANCE_POINTS_FIELD_NUMBER: _builtins.int
+    TRAILING_STEP_POINTS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    position_id: _builtins.str
+    stop_loss: _builtins.str
+    take_profit: _builtins.str
+    trailing_distance_points: _builtins.int
+    """Trailing stop distance and step in points; -1 keeps the current value, 0 turns it off."""
+    trailing_step_points: _builtins.int
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        position_id: _builtins.str = ...,
+        stop_loss: _builtins.str = ...,
+        take_profit: _builtins.str = ...,
+        trailing_distance_points: _builtins.int = ...,
+        trailing_step_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "position_id", b"position_id", "stop_loss", b"stop_loss", "take_profit", b"take_profit", "trailing_distance_points", b"trailing_distance_points", "trailing_step_points", b"trailing_step_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyPositionRequest: _TypeAlias = ModifyPositionRequest  # noqa: Y015
+
+@_typing.final
+class ModifyPositionResponse(_message.Message):
+    """The modified position."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def position(self) -> _types_pb2.Position: ...
+    def __init__(
+        self,
+        *,
+        position: _types_pb2.Position | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyPositionResponse: _TypeAlias = ModifyPositionResponse  # noqa: Y015
+
+@_typing.final
+class ListDealsRequest(_message.Message):
+    """Request for an account's deals in [from_time, to_time), newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "from_time", b"from_time", "page_size", b"page_size", "page_token", b"page_token", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDealsRequest: _TypeAlias = ListDealsRequest  # noqa: Y015
+
+@_typing.final
+class ListDealsResponse(_message.Message):
+    """A page of deals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Deal]: ...
+    def __init__(
+        self,
+        *,
+        deals: _abc.Iterable[_types_pb2.Deal] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deals", b"deals", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDealsResponse: _TypeAlias = ListDealsResponse  # noqa: Y015
+
+@_typing.final
+class ListLedgerRequest(_message.Message):
+    """Request for an account's ledger in [from_time, to_time), newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "from_time", b"from_time", "page_size", b"page_size", "page_token", b"page_token", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLedgerRequest: _TypeAlias = ListLedgerRequest  # noqa: Y015
+
+@_typing.final
+class ListLedgerResponse(_message.Message):
+    """A page of ledger entries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LedgerEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[_types_pb2.LedgerEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLedgerResponse: _TypeAlias = ListLedgerResponse  # noqa: Y015
+
+@_typing.final
+class GetStatementRequest(_message.Message):
+    """Request for a statement of [from_time, to_time)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatementRequest: _TypeAlias = GetStatementRequest  # noqa: Y015
+
+@_typing.final
+class LedgerTotal(_message.Message):
+    """Total of one ledger type in a statement period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    type: _types_pb2.LedgerEntryType.ValueType
+    amount: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        type: _types_pb2.LedgerEntryType.ValueType = ...,
+        amount: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "count", b"count", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LedgerTotal: _TypeAlias = LedgerTotal  # noqa: Y015
+
+@_typing.final
+class GetStatementResponse(_message.Message):
+    """An account statement, as a broker's usual statement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    OPENING_BALANCE_FIELD_NUMBER: _builtins.int
+    CLOSING_BALANCE_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    opening_balance: _builtins.str
+    closing_balance: _builtins.str
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def totals(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerTotal]:
+        """One total per ledger type that occurred in the period."""
+
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Deal]:
+        """Deals of the period, oldest first."""
+
+    @_builtins.property
+    def open_positions(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Position]:
+        """Positions open now, marked to the current quotes."""
+
+    @_builtins.property
+    def summary(self) -> Global___GetAccountSummaryResponse:
+        """Live figures now (equity, margin, free margin, margin level)."""
+
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        opening_balance: _builtins.str = ...,
+        closing_balance: _builtins.str = ...,
+        totals: _abc.Iterable[Global___LedgerTotal] | None = ...,
+        deals: _abc.Iterable[_types_pb2.Deal] | None = ...,
+        open_positions: _abc.Iterable[_types_pb2.Position] | None = ...,
+        summary: Global___GetAccountSummaryResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "from_time", b"from_time", "summary", b"summary", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "closing_balance", b"closing_balance", "deals", b"deals", "from_time", b"from_time", "open_positions", b"open_positions", "opening_balance", b"opening_balance", "summary", b"summary", "to_time", b"to_time", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatementResponse: _TypeAlias = GetStatementResponse  # noqa: Y015
+
+@_typing.final
+class CreateAccountRequest(_message.Message):
+    """Request to open an account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOGIN_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    INITIAL_DEPOSIT_FIELD_NUMBER: _builtins.int
+    login: _builtins.str
+    password: _builtins.str
+    type: _types_pb2.AccountType.ValueType
+    currency: _builtins.str
+    leverage: _builtins.int
+    margin_mode: _types_pb2.MarginMode.ValueType
+    client_group: _builtins.str
+    """Empty means "retail"."""
+    initial_deposit: _builtins.str
+    """Optional first deposit; empty for none."""
+    def __init__(
+        self,
+        *,
+        login: _builtins.str = ...,
+        password: _builtins.str = ...,
+        type: _types_pb2.AccountType.ValueType = ...,
+        currency: _builtins.str = ...,
+        leverage: _builtins.int = ...,
+        margin_mode: _types_pb2.MarginMode.ValueType = ...,
+        client_group: _builtins.str = ...,
+        initial_deposit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "currency", b"currency", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "login", b"login", "margin_mode", b"margin_mode", "password", b"password", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAccountRequest: _TypeAlias = CreateAccountRequest  # noqa: Y015
+
+@_typing.final
+class CreateAccountResponse(_message.Message):
+    """The new account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAccountResponse: _TypeAlias = CreateAccountResponse  # noqa: Y015
+
+@_typing.final
+class UpdateAccountRequest(_message.Message):
+    """Request to change an account. Unset / empty / zero fields keep their value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    MARGIN_CALL_LEVEL_FIELD_NUMBER: _builtins.int
+    STOP_OUT_LEVEL_FIELD_NUMBER: _builtins.int
+    NEGATIVE_BALANCE_PROTECTION_FIELD_NUMBER: _builtins.int
+    MAX_OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    MAX_DAILY_VOLUME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    status: _types_pb2.AccountStatus.ValueType
+    leverage: _builtins.int
+    client_group: _builtins.str
+    margin_call_level: _builtins.str
+    stop_out_level: _builtins.str
+    negative_balance_protection: _builtins.str
+    """"true" / "false"; empty keeps the current value."""
+    max_open_positions: _builtins.int
+    """-1 keeps the current value; 0 removes the limit."""
+    max_daily_volume: _builtins.str
+    """"0" removes the limit."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        status: _types_pb2.AccountStatus.ValueType = ...,
+        leverage: _builtins.int = ...,
+        client_group: _builtins.str = ...,
+        margin_call_level: _builtins.str = ...,
+        stop_out_level: _builtins.str = ...,
+        negative_balance_protection: _builtins.str = ...,
+        max_open_positions: _builtins.int = ...,
+        max_daily_volume: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_group", b"client_group", "leverage", b"leverage", "margin_call_level", b"margin_call_level", "max_daily_volume", b"max_daily_volume", "max_open_positions", b"max_open_positions", "negative_balance_protection", b"negative_balance_protection", "status", b"status", "stop_out_level", b"stop_out_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAccountRequest: _TypeAlias = UpdateAccountRequest  # noqa: Y015
+
+@_typing.final
+class UpdateAccountResponse(_message.Message):
+    """The updated account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAccountResponse: _TypeAlias = UpdateAccountResponse  # noqa: Y015
+
+@_typing.final
+class PostBalanceOperationRequest(_message.Message):
+    """A deposit, withdrawal, bonus or adjustment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    type: _types_pb2.LedgerEntryType.ValueType
+    """DEPOSIT, WITHDRAWAL, BONUS or ADJUSTMENT."""
+    amount: _builtins.str
+    """Positive for deposits and bonuses, positive amount to take for withdrawals; signed for adjustments."""
+    request_id: _builtins.str
+    """Idempotency key, unique per account: a retry returns the first entry."""
+    reference: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        type: _types_pb2.LedgerEntryType.ValueType = ...,
+        amount: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "note", b"note", "reference", b"reference", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PostBalanceOperationRequest: _TypeAlias = PostBalanceOperationRequest  # noqa: Y015
+
+@_typing.final
+class PostBalanceOperationResponse(_message.Message):
+    """The booked ledger entry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PostBalanceOperationResponse: _TypeAlias = PostBalanceOperationResponse  # noqa: Y015
+
+@_typing.final
+class CalculateLotRequest(_message.Message):
+    """Request to size a trade by risk."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    RISK_AMOUNT_FIELD_NUMBER: _builtins.int
+    RISK_PERCENT_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_POINTS_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
+    ENTRY_PRICE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    symbol: _builtins.str
+    side: _types_pb2.Side.ValueType
+    risk_amount: _builtins.str
+    """Money to risk in the account currency; or risk_percent of equity (one of the two)."""
+    risk_percent: _builtins.str
+    stop_loss_points: _builtins.int
+    """Stop loss distance in points; or stop_loss as a price (one of the two)."""
+    stop_loss: _builtins.str
+    entry_price: _builtins.str
+    """Entry price; empty uses the current quote."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _types_pb2.Side.ValueType = ...,
+        risk_amount: _builtins.str = ...,
+        risk_percent: _builtins.str = ...,
+        stop_loss_points: _builtins.int = ...,
+        stop_loss: _builtins.str = ...,
+        entry_price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "entry_price", b"entry_price", "risk_amount", b"risk_amount", "risk_percent", b"risk_percent", "side", b"side", "stop_loss", b"stop_loss", "stop_loss_points", b"stop_loss_points", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalculateLotRequest: _TypeAlias = CalculateLotRequest  # noqa: Y015
+
+@_typing.final
+class CalculateLotResponse(_message.Message):
+    """The volume that risks the requested amount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_FIELD_NUMBER: _builtins.int
+    RISK_AMOUNT_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    ENTRY_PRICE_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
+    volume: _builtins.str
+    """Rounded down to the symbol's volume step; "0" when even the minimum volume risks more."""
+    risk_amount: _builtins.str
+    """What volume actually risks at the stop, in the account currency."""
+    margin: _builtins.str
+    entry_price: _builtins.str
+    stop_loss: _builtins.str
+    def __init__(
+        self,
+        *,
+        volume: _builtins.str = ...,
+        risk_amount: _builtins.str = ...,
+        margin: _builtins.str = ...,
+        entry_price: _builtins.str = ...,
+        stop_loss: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "margin", b"margin", "risk_amount", b"risk_amount", "stop_loss", b"stop_loss", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalculateLotResponse: _TypeAlias = CalculateLotResponse  # noqa: Y015
+
+@_typing.final
+class PreviewMarginRequest(_message.Message):
+    """Request for a margin preview."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    symbol: _builtins.str
+    side: _types_pb2.Side.ValueType
+    volume: _builtins.str
+    price: _builtins.str
+    """Empty uses the current quote."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _types_pb2.Side.ValueType = ...,
+        volume: _builtins.str = ...,
+        price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "price", b"price", "side", b"side", "symbol", b"symbol", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewMarginRequest: _TypeAlias = PreviewMarginRequest  # noqa: Y015
+
+@_typing.final
+class PreviewMarginResponse(_message.Message):
+    """What the order would require, and the account after it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARGIN_FIELD_NUMBER: _builtins.int
+    COMMISSION_FIELD_NUMBER: _builtins.int
+    FREE_MARGIN_BEFORE_FIELD_NUMBER: _builtins.int
+    FREE_MARGIN_AFTER_FIELD_NUMBER: _builtins.int
+    MARGIN_LEVEL_AFTER_FIELD_NUMBER: _builtins.int
+    SUFFICIENT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    margin: _builtins.str
+    commission: _builtins.str
+    free_margin_before: _builtins.str
+    free_margin_after: _builtins.str
+    margin_level_after: _builtins.str
+    """Empty when no margin would be in use."""
+    sufficient: _builtins.bool
+    """True when free margin covers margin and commission."""
+    currency: _builtins.str
+    def __init__(
+        self,
+        *,
+        margin: _builtins.str = ...,
+        commission: _builtins.str = ...,
+        free_margin_before: _builtins.str = ...,
+        free_margin_after: _builtins.str = ...,
+        margin_level_after: _builtins.str = ...,
+        sufficient: _builtins.bool = ...,
+        currency: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commission", b"commission", "currency", b"currency", "free_margin_after", b"free_margin_after", "free_margin_before", b"free_margin_before", "margin", b"margin", "margin_level_after", b"margin_level_after", "sufficient", b"sufficient"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewMarginResponse: _TypeAlias = PreviewMarginResponse  # noqa: Y015

@@ -65,6 +65,81 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListAccountsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListAccountsResponse.FromString,
                 _registered_method=True)
+        self.ModifyOrder = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ModifyOrder',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ModifyOrderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ModifyOrderResponse.FromString,
+                _registered_method=True)
+        self.CancelOrder = channel.unary_unary(
+                '/fxmesh.v1.OmsService/CancelOrder',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.CancelOrderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.CancelOrderResponse.FromString,
+                _registered_method=True)
+        self.ListOrders = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ListOrders',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListOrdersRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListOrdersResponse.FromString,
+                _registered_method=True)
+        self.ClosePosition = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ClosePosition',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ClosePositionRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ClosePositionResponse.FromString,
+                _registered_method=True)
+        self.CloseAllPositions = channel.unary_unary(
+                '/fxmesh.v1.OmsService/CloseAllPositions',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.CloseAllPositionsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.CloseAllPositionsResponse.FromString,
+                _registered_method=True)
+        self.CloseBy = channel.unary_unary(
+                '/fxmesh.v1.OmsService/CloseBy',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.CloseByRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.CloseByResponse.FromString,
+                _registered_method=True)
+        self.ModifyPosition = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ModifyPosition',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ModifyPositionRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ModifyPositionResponse.FromString,
+                _registered_method=True)
+        self.ListDeals = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ListDeals',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListDealsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListDealsResponse.FromString,
+                _registered_method=True)
+        self.ListLedger = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ListLedger',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListLedgerRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListLedgerResponse.FromString,
+                _registered_method=True)
+        self.GetStatement = channel.unary_unary(
+                '/fxmesh.v1.OmsService/GetStatement',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetStatementRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetStatementResponse.FromString,
+                _registered_method=True)
+        self.CreateAccount = channel.unary_unary(
+                '/fxmesh.v1.OmsService/CreateAccount',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.CreateAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.CreateAccountResponse.FromString,
+                _registered_method=True)
+        self.UpdateAccount = channel.unary_unary(
+                '/fxmesh.v1.OmsService/UpdateAccount',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.UpdateAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.UpdateAccountResponse.FromString,
+                _registered_method=True)
+        self.PostBalanceOperation = channel.unary_unary(
+                '/fxmesh.v1.OmsService/PostBalanceOperation',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationResponse.FromString,
+                _registered_method=True)
+        self.CalculateLot = channel.unary_unary(
+                '/fxmesh.v1.OmsService/CalculateLot',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.CalculateLotRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.CalculateLotResponse.FromString,
+                _registered_method=True)
+        self.PreviewMargin = channel.unary_unary(
+                '/fxmesh.v1.OmsService/PreviewMargin',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -114,6 +189,111 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ModifyOrder(self, request, context):
+        """Change a working (pending) order's price, stop-limit price, SL, TP or expiry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOrder(self, request, context):
+        """Cancel a working (pending) order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrders(self, request, context):
+        """The account's orders: the working ones, or the history in a time range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClosePosition(self, request, context):
+        """Close a position, or part of it, at the market. Idempotent per (account_id, client_order_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseAllPositions(self, request, context):
+        """Close every open position of the account (optionally of one symbol) at the market.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseBy(self, request, context):
+        """Close a position against an opposite position of the same symbol (hedging accounts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyPosition(self, request, context):
+        """Change a position's stop loss, take profit or trailing stop.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeals(self, request, context):
+        """The account's deals (trades) in a time range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLedger(self, request, context):
+        """The account's ledger (balance changes) in a time range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatement(self, request, context):
+        """Account statement for a period: opening and closing balance, totals by ledger type, deals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAccount(self, request, context):
+        """Open a trading account (back office).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAccount(self, request, context):
+        """Change an account's status, leverage, group or risk settings (back office).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PostBalanceOperation(self, request, context):
+        """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CalculateLot(self, request, context):
+        """The volume to trade so that a stop loss at the given distance loses the given risk.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewMargin(self, request, context):
+        """Margin, commission and resulting free margin / margin level of a hypothetical order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +326,81 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.ListAccounts,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListAccountsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListAccountsResponse.SerializeToString,
+            ),
+            'ModifyOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyOrder,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ModifyOrderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ModifyOrderResponse.SerializeToString,
+            ),
+            'CancelOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrder,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.CancelOrderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.CancelOrderResponse.SerializeToString,
+            ),
+            'ListOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrders,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListOrdersRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListOrdersResponse.SerializeToString,
+            ),
+            'ClosePosition': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClosePosition,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ClosePositionRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ClosePositionResponse.SerializeToString,
+            ),
+            'CloseAllPositions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseAllPositions,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.CloseAllPositionsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.CloseAllPositionsResponse.SerializeToString,
+            ),
+            'CloseBy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseBy,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.CloseByRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.CloseByResponse.SerializeToString,
+            ),
+            'ModifyPosition': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyPosition,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ModifyPositionRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ModifyPositionResponse.SerializeToString,
+            ),
+            'ListDeals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeals,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListDealsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListDealsResponse.SerializeToString,
+            ),
+            'ListLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLedger,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListLedgerRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListLedgerResponse.SerializeToString,
+            ),
+            'GetStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatement,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetStatementRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetStatementResponse.SerializeToString,
+            ),
+            'CreateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.CreateAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.CreateAccountResponse.SerializeToString,
+            ),
+            'UpdateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.UpdateAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.UpdateAccountResponse.SerializeToString,
+            ),
+            'PostBalanceOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.PostBalanceOperation,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationResponse.SerializeToString,
+            ),
+            'CalculateLot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CalculateLot,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.CalculateLotRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.CalculateLotResponse.SerializeToString,
+            ),
+            'PreviewMargin': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewMargin,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +566,411 @@ class OmsService:
             '/fxmesh.v1.OmsService/ListAccounts',
             fxmesh_dot_v1_dot_oms__pb2.ListAccountsRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.ListAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ModifyOrder',
+            fxmesh_dot_v1_dot_oms__pb2.ModifyOrderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ModifyOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/CancelOrder',
+            fxmesh_dot_v1_dot_oms__pb2.CancelOrderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.CancelOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ListOrders',
+            fxmesh_dot_v1_dot_oms__pb2.ListOrdersRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ListOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClosePosition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ClosePosition',
+            fxmesh_dot_v1_dot_oms__pb2.ClosePositionRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ClosePositionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseAllPositions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/CloseAllPositions',
+            fxmesh_dot_v1_dot_oms__pb2.CloseAllPositionsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.CloseAllPositionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseBy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/CloseBy',
+            fxmesh_dot_v1_dot_oms__pb2.CloseByRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.CloseByResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyPosition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ModifyPosition',
+            fxmesh_dot_v1_dot_oms__pb2.ModifyPositionRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ModifyPositionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ListDeals',
+            fxmesh_dot_v1_dot_oms__pb2.ListDealsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ListDealsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ListLedger',
+            fxmesh_dot_v1_dot_oms__pb2.ListLedgerRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ListLedgerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/GetStatement',
+            fxmesh_dot_v1_dot_oms__pb2.GetStatementRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.GetStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/CreateAccount',
+            fxmesh_dot_v1_dot_oms__pb2.CreateAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.CreateAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/UpdateAccount',
+            fxmesh_dot_v1_dot_oms__pb2.UpdateAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.UpdateAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PostBalanceOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/PostBalanceOperation',
+            fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CalculateLot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/CalculateLot',
+            fxmesh_dot_v1_dot_oms__pb2.CalculateLotRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.CalculateLotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewMargin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/PreviewMargin',
+            fxmesh_dot_v1_dot_oms__pb2.PreviewMarginRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.PreviewMarginResponse.FromString,
             options,
             channel_credentials,
             insecure,

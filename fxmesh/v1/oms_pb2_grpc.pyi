@@ -47,6 +47,36 @@ class OmsServiceStub:
     """Check a client's login and password; returns the account they open."""
     ListAccounts: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListAccountsRequest, _oms_pb2.ListAccountsResponse]
     """List accounts (back office)."""
+    ModifyOrder: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ModifyOrderRequest, _oms_pb2.ModifyOrderResponse]
+    """Change a working (pending) order's price, stop-limit price, SL, TP or expiry."""
+    CancelOrder: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CancelOrderRequest, _oms_pb2.CancelOrderResponse]
+    """Cancel a working (pending) order."""
+    ListOrders: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListOrdersRequest, _oms_pb2.ListOrdersResponse]
+    """The account's orders: the working ones, or the history in a time range."""
+    ClosePosition: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ClosePositionRequest, _oms_pb2.ClosePositionResponse]
+    """Close a position, or part of it, at the market. Idempotent per (account_id, client_order_id)."""
+    CloseAllPositions: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CloseAllPositionsRequest, _oms_pb2.CloseAllPositionsResponse]
+    """Close every open position of the account (optionally of one symbol) at the market."""
+    CloseBy: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CloseByRequest, _oms_pb2.CloseByResponse]
+    """Close a position against an opposite position of the same symbol (hedging accounts)."""
+    ModifyPosition: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ModifyPositionRequest, _oms_pb2.ModifyPositionResponse]
+    """Change a position's stop loss, take profit or trailing stop."""
+    ListDeals: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListDealsRequest, _oms_pb2.ListDealsResponse]
+    """The account's deals (trades) in a time range."""
+    ListLedger: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListLedgerRequest, _oms_pb2.ListLedgerResponse]
+    """The account's ledger (balance changes) in a time range."""
+    GetStatement: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetStatementRequest, _oms_pb2.GetStatementResponse]
+    """Account statement for a period: opening and closing balance, totals by ledger type, deals."""
+    CreateAccount: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CreateAccountRequest, _oms_pb2.CreateAccountResponse]
+    """Open a trading account (back office)."""
+    UpdateAccount: _grpc.UnaryUnaryMultiCallable[_oms_pb2.UpdateAccountRequest, _oms_pb2.UpdateAccountResponse]
+    """Change an account's status, leverage, group or risk settings (back office)."""
+    PostBalanceOperation: _grpc.UnaryUnaryMultiCallable[_oms_pb2.PostBalanceOperationRequest, _oms_pb2.PostBalanceOperationResponse]
+    """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id)."""
+    CalculateLot: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CalculateLotRequest, _oms_pb2.CalculateLotResponse]
+    """The volume to trade so that a stop loss at the given distance loses the given risk."""
+    PreviewMargin: _grpc.UnaryUnaryMultiCallable[_oms_pb2.PreviewMarginRequest, _oms_pb2.PreviewMarginResponse]
+    """Margin, commission and resulting free margin / margin level of a hypothetical order."""
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -67,6 +97,36 @@ class OmsServiceAsyncStub(OmsServiceStub):
     """Check a client's login and password; returns the account they open."""
     ListAccounts: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListAccountsRequest, _oms_pb2.ListAccountsResponse]  # type: ignore[assignment]
     """List accounts (back office)."""
+    ModifyOrder: _aio.UnaryUnaryMultiCallable[_oms_pb2.ModifyOrderRequest, _oms_pb2.ModifyOrderResponse]  # type: ignore[assignment]
+    """Change a working (pending) order's price, stop-limit price, SL, TP or expiry."""
+    CancelOrder: _aio.UnaryUnaryMultiCallable[_oms_pb2.CancelOrderRequest, _oms_pb2.CancelOrderResponse]  # type: ignore[assignment]
+    """Cancel a working (pending) order."""
+    ListOrders: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListOrdersRequest, _oms_pb2.ListOrdersResponse]  # type: ignore[assignment]
+    """The account's orders: the working ones, or the history in a time range."""
+    ClosePosition: _aio.UnaryUnaryMultiCallable[_oms_pb2.ClosePositionRequest, _oms_pb2.ClosePositionResponse]  # type: ignore[assignment]
+    """Close a position, or part of it, at the market. Idempotent per (account_id, client_order_id)."""
+    CloseAllPositions: _aio.UnaryUnaryMultiCallable[_oms_pb2.CloseAllPositionsRequest, _oms_pb2.CloseAllPositionsResponse]  # type: ignore[assignment]
+    """Close every open position of the account (optionally of one symbol) at the market."""
+    CloseBy: _aio.UnaryUnaryMultiCallable[_oms_pb2.CloseByRequest, _oms_pb2.CloseByResponse]  # type: ignore[assignment]
+    """Close a position against an opposite position of the same symbol (hedging accounts)."""
+    ModifyPosition: _aio.UnaryUnaryMultiCallable[_oms_pb2.ModifyPositionRequest, _oms_pb2.ModifyPositionResponse]  # type: ignore[assignment]
+    """Change a position's stop loss, take profit or trailing stop."""
+    ListDeals: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListDealsRequest, _oms_pb2.ListDealsResponse]  # type: ignore[assignment]
+    """The account's deals (trades) in a time range."""
+    ListLedger: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListLedgerRequest, _oms_pb2.ListLedgerResponse]  # type: ignore[assignment]
+    """The account's ledger (balance changes) in a time range."""
+    GetStatement: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetStatementRequest, _oms_pb2.GetStatementResponse]  # type: ignore[assignment]
+    """Account statement for a period: opening and closing balance, totals by ledger type, deals."""
+    CreateAccount: _aio.UnaryUnaryMultiCallable[_oms_pb2.CreateAccountRequest, _oms_pb2.CreateAccountResponse]  # type: ignore[assignment]
+    """Open a trading account (back office)."""
+    UpdateAccount: _aio.UnaryUnaryMultiCallable[_oms_pb2.UpdateAccountRequest, _oms_pb2.UpdateAccountResponse]  # type: ignore[assignment]
+    """Change an account's status, leverage, group or risk settings (back office)."""
+    PostBalanceOperation: _aio.UnaryUnaryMultiCallable[_oms_pb2.PostBalanceOperationRequest, _oms_pb2.PostBalanceOperationResponse]  # type: ignore[assignment]
+    """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id)."""
+    CalculateLot: _aio.UnaryUnaryMultiCallable[_oms_pb2.CalculateLotRequest, _oms_pb2.CalculateLotResponse]  # type: ignore[assignment]
+    """The volume to trade so that a stop loss at the given distance loses the given risk."""
+    PreviewMargin: _aio.UnaryUnaryMultiCallable[_oms_pb2.PreviewMarginRequest, _oms_pb2.PreviewMarginResponse]  # type: ignore[assignment]
+    """Margin, commission and resulting free margin / margin level of a hypothetical order."""
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     """The account of record: accounts, orders, positions, deals and the ledger."""
@@ -120,5 +180,125 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_oms_pb2.ListAccountsResponse, _abc.Awaitable[_oms_pb2.ListAccountsResponse]]:
         """List accounts (back office)."""
+
+    @_abc_1.abstractmethod
+    def ModifyOrder(
+        self,
+        request: _oms_pb2.ModifyOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ModifyOrderResponse, _abc.Awaitable[_oms_pb2.ModifyOrderResponse]]:
+        """Change a working (pending) order's price, stop-limit price, SL, TP or expiry."""
+
+    @_abc_1.abstractmethod
+    def CancelOrder(
+        self,
+        request: _oms_pb2.CancelOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.CancelOrderResponse, _abc.Awaitable[_oms_pb2.CancelOrderResponse]]:
+        """Cancel a working (pending) order."""
+
+    @_abc_1.abstractmethod
+    def ListOrders(
+        self,
+        request: _oms_pb2.ListOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ListOrdersResponse, _abc.Awaitable[_oms_pb2.ListOrdersResponse]]:
+        """The account's orders: the working ones, or the history in a time range."""
+
+    @_abc_1.abstractmethod
+    def ClosePosition(
+        self,
+        request: _oms_pb2.ClosePositionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ClosePositionResponse, _abc.Awaitable[_oms_pb2.ClosePositionResponse]]:
+        """Close a position, or part of it, at the market. Idempotent per (account_id, client_order_id)."""
+
+    @_abc_1.abstractmethod
+    def CloseAllPositions(
+        self,
+        request: _oms_pb2.CloseAllPositionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.CloseAllPositionsResponse, _abc.Awaitable[_oms_pb2.CloseAllPositionsResponse]]:
+        """Close every open position of the account (optionally of one symbol) at the market."""
+
+    @_abc_1.abstractmethod
+    def CloseBy(
+        self,
+        request: _oms_pb2.CloseByRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.CloseByResponse, _abc.Awaitable[_oms_pb2.CloseByResponse]]:
+        """Close a position against an opposite position of the same symbol (hedging accounts)."""
+
+    @_abc_1.abstractmethod
+    def ModifyPosition(
+        self,
+        request: _oms_pb2.ModifyPositionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ModifyPositionResponse, _abc.Awaitable[_oms_pb2.ModifyPositionResponse]]:
+        """Change a position's stop loss, take profit or trailing stop."""
+
+    @_abc_1.abstractmethod
+    def ListDeals(
+        self,
+        request: _oms_pb2.ListDealsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ListDealsResponse, _abc.Awaitable[_oms_pb2.ListDealsResponse]]:
+        """The account's deals (trades) in a time range."""
+
+    @_abc_1.abstractmethod
+    def ListLedger(
+        self,
+        request: _oms_pb2.ListLedgerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ListLedgerResponse, _abc.Awaitable[_oms_pb2.ListLedgerResponse]]:
+        """The account's ledger (balance changes) in a time range."""
+
+    @_abc_1.abstractmethod
+    def GetStatement(
+        self,
+        request: _oms_pb2.GetStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetStatementResponse, _abc.Awaitable[_oms_pb2.GetStatementResponse]]:
+        """Account statement for a period: opening and closing balance, totals by ledger type, deals."""
+
+    @_abc_1.abstractmethod
+    def CreateAccount(
+        self,
+        request: _oms_pb2.CreateAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.CreateAccountResponse, _abc.Awaitable[_oms_pb2.CreateAccountResponse]]:
+        """Open a trading account (back office)."""
+
+    @_abc_1.abstractmethod
+    def UpdateAccount(
+        self,
+        request: _oms_pb2.UpdateAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.UpdateAccountResponse, _abc.Awaitable[_oms_pb2.UpdateAccountResponse]]:
+        """Change an account's status, leverage, group or risk settings (back office)."""
+
+    @_abc_1.abstractmethod
+    def PostBalanceOperation(
+        self,
+        request: _oms_pb2.PostBalanceOperationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.PostBalanceOperationResponse, _abc.Awaitable[_oms_pb2.PostBalanceOperationResponse]]:
+        """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id)."""
+
+    @_abc_1.abstractmethod
+    def CalculateLot(
+        self,
+        request: _oms_pb2.CalculateLotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.CalculateLotResponse, _abc.Awaitable[_oms_pb2.CalculateLotResponse]]:
+        """The volume to trade so that a stop loss at the given distance loses the given risk."""
+
+    @_abc_1.abstractmethod
+    def PreviewMargin(
+        self,
+        request: _oms_pb2.PreviewMarginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.PreviewMarginResponse, _abc.Awaitable[_oms_pb2.PreviewMarginResponse]]:
+        """Margin, commission and resulting free margin / margin level of a hypothetical order."""
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

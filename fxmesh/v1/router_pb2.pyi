@@ -51,6 +51,7 @@ class ExecuteRequest(_message.Message):
     MAX_PRICE_DEVIATION_FIELD_NUMBER: _builtins.int
     CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     QUOTE_TO_USD_RATE_FIELD_NUMBER: _builtins.int
+    LIMIT_PRICE_FIELD_NUMBER: _builtins.int
     client_group: _builtins.str
     """The account's client group, for group routing rules."""
     max_price_deviation: _builtins.str
@@ -61,6 +62,10 @@ class ExecuteRequest(_message.Message):
     """Contract size of the symbol (units per lot), for the house book's notional."""
     quote_to_usd_rate: _builtins.str
     """Price of one unit of the symbol's quote currency in USD (decimal), for notional in USD."""
+    limit_price: _builtins.str
+    """Worst acceptable fill price (decimal): a BUY fills at or below it, a SELL at or above it;
+    empty for market orders. Beyond it the execution is REJECTED with LIMIT_NOT_REACHED.
+    """
     @_builtins.property
     def order(self) -> _types_pb2.Order: ...
     def __init__(
@@ -71,10 +76,11 @@ class ExecuteRequest(_message.Message):
         max_price_deviation: _builtins.str = ...,
         contract_size: _builtins.str = ...,
         quote_to_usd_rate: _builtins.str = ...,
+        limit_price: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "contract_size", b"contract_size", "max_price_deviation", b"max_price_deviation", "order", b"order", "quote_to_usd_rate", b"quote_to_usd_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "contract_size", b"contract_size", "limit_price", b"limit_price", "max_price_deviation", b"max_price_deviation", "order", b"order", "quote_to_usd_rate", b"quote_to_usd_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -97,7 +103,9 @@ class ExecuteResponse(_message.Message):
     """Why this book was chosen, e.g. "DEFAULT_B_BOOK"."""
     status: Global___ExecutionStatus.ValueType
     reject_reason: _builtins.str
-    """UPPER_SNAKE reason when rejected, e.g. "QUOTE_STALE" or "PRICE_DEVIATION_EXCEEDED"."""
+    """UPPER_SNAKE reason when rejected, e.g. "QUOTE_STALE", "PRICE_DEVIATION_EXCEEDED",
+    "LIMIT_NOT_REACHED", "BOOK_UNAVAILABLE" or "ORDER_ABANDONED".
+    """
     reject_message: _builtins.str
     @_builtins.property
     def fills(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Fill]: ...
@@ -118,6 +126,73 @@ class ExecuteResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecuteResponse: _TypeAlias = ExecuteResponse  # noqa: Y015
+
+@_typing.final
+class ReconcileExecutionRequest(_message.Message):
+    """Which order the OMS lost track of (it crashed or timed out while the order was being executed)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    account_id: _builtins.str
+    """The account the order belongs to; a mismatch with what the router recorded is an error."""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileExecutionRequest: _TypeAlias = ReconcileExecutionRequest  # noqa: Y015
+
+@_typing.final
+class ReconcileExecutionResponse(_message.Message):
+    """The router's final word on an order, shaped like ExecuteResponse: FILLED with the same fills
+    Execute returned, or REJECTED with reason NOT_EXECUTED (the order id is fenced from then on).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_FIELD_NUMBER: _builtins.int
+    ROUTING_REASON_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
+    REJECT_REASON_FIELD_NUMBER: _builtins.int
+    REJECT_MESSAGE_FIELD_NUMBER: _builtins.int
+    book: _types_pb2.Book.ValueType
+    """The book of the recorded routing decision; BOOK_UNSPECIFIED when the order was never routed."""
+    routing_reason: _builtins.str
+    """Reason of the recorded routing decision; empty when the order was never routed."""
+    status: Global___ExecutionStatus.ValueType
+    reject_reason: _builtins.str
+    """"NOT_EXECUTED" when the router never executed the order."""
+    reject_message: _builtins.str
+    @_builtins.property
+    def fills(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Fill]: ...
+    def __init__(
+        self,
+        *,
+        book: _types_pb2.Book.ValueType = ...,
+        routing_reason: _builtins.str = ...,
+        status: Global___ExecutionStatus.ValueType = ...,
+        fills: _abc.Iterable[_types_pb2.Fill] | None = ...,
+        reject_reason: _builtins.str = ...,
+        reject_message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "fills", b"fills", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "routing_reason", b"routing_reason", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileExecutionResponse: _TypeAlias = ReconcileExecutionResponse  # noqa: Y015
 
 @_typing.final
 class GetHouseExposureRequest(_message.Message):
@@ -167,21 +242,33 @@ class SymbolExposure(_message.Message):
     SYMBOL_FIELD_NUMBER: _builtins.int
     NET_VOLUME_FIELD_NUMBER: _builtins.int
     NOTIONAL_USD_FIELD_NUMBER: _builtins.int
+    AVG_PRICE_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     net_volume: _builtins.str
     """Signed net lots held by the house: positive long, negative short."""
     notional_usd: _builtins.str
     """Absolute notional in USD at the current price."""
+    avg_price: _builtins.str
+    """Average price of the house's net position; empty when the house is flat."""
+    realized_pnl_usd: _builtins.str
+    """House P&L in USD booked so far by clients' fills reducing or reversing the house net."""
+    unrealized_pnl_usd: _builtins.str
+    """House P&L in USD of the open net position at the current quote; empty without a quote."""
     def __init__(
         self,
         *,
         symbol: _builtins.str = ...,
         net_volume: _builtins.str = ...,
         notional_usd: _builtins.str = ...,
+        avg_price: _builtins.str = ...,
+        realized_pnl_usd: _builtins.str = ...,
+        unrealized_pnl_usd: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["net_volume", b"net_volume", "notional_usd", b"notional_usd", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "net_volume", b"net_volume", "notional_usd", b"notional_usd", "realized_pnl_usd", b"realized_pnl_usd", "symbol", b"symbol", "unrealized_pnl_usd", b"unrealized_pnl_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -40,6 +40,11 @@ class RouterServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_router__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_router__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
+        self.ReconcileExecution = channel.unary_unary(
+                '/fxmesh.v1.RouterService/ReconcileExecution',
+                request_serializer=fxmesh_dot_v1_dot_router__pb2.ReconcileExecutionRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_router__pb2.ReconcileExecutionResponse.FromString,
+                _registered_method=True)
         self.GetHouseExposure = channel.unary_unary(
                 '/fxmesh.v1.RouterService/GetHouseExposure',
                 request_serializer=fxmesh_dot_v1_dot_router__pb2.GetHouseExposureRequest.SerializeToString,
@@ -53,6 +58,17 @@ class RouterServiceServicer:
 
     def Execute(self, request, context):
         """Route and execute an accepted order; the decision and its reason are recorded.
+        Idempotent per order id: a repeated Execute of a filled order returns the same execution and
+        never fills twice; an order id fenced by ReconcileExecution is rejected ORDER_ABANDONED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReconcileExecution(self, request, context):
+        """For the OMS's crash / timeout recovery: the execution of an order if the router executed it,
+        otherwise fence the order id durably (a later Execute of it never fills) and answer
+        REJECTED with reason NOT_EXECUTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +88,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=fxmesh_dot_v1_dot_router__pb2.ExecuteRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_router__pb2.ExecuteResponse.SerializeToString,
+            ),
+            'ReconcileExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcileExecution,
+                    request_deserializer=fxmesh_dot_v1_dot_router__pb2.ReconcileExecutionRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_router__pb2.ReconcileExecutionResponse.SerializeToString,
             ),
             'GetHouseExposure': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHouseExposure,
@@ -107,6 +128,33 @@ class RouterService:
             '/fxmesh.v1.RouterService/Execute',
             fxmesh_dot_v1_dot_router__pb2.ExecuteRequest.SerializeToString,
             fxmesh_dot_v1_dot_router__pb2.ExecuteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.RouterService/ReconcileExecution',
+            fxmesh_dot_v1_dot_router__pb2.ReconcileExecutionRequest.SerializeToString,
+            fxmesh_dot_v1_dot_router__pb2.ReconcileExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,7 +34,15 @@ class RouterServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RouterServiceAsyncStub: ...
     Execute: _grpc.UnaryUnaryMultiCallable[_router_pb2.ExecuteRequest, _router_pb2.ExecuteResponse]
-    """Route and execute an accepted order; the decision and its reason are recorded."""
+    """Route and execute an accepted order; the decision and its reason are recorded.
+    Idempotent per order id: a repeated Execute of a filled order returns the same execution and
+    never fills twice; an order id fenced by ReconcileExecution is rejected ORDER_ABANDONED.
+    """
+    ReconcileExecution: _grpc.UnaryUnaryMultiCallable[_router_pb2.ReconcileExecutionRequest, _router_pb2.ReconcileExecutionResponse]
+    """For the OMS's crash / timeout recovery: the execution of an order if the router executed it,
+    otherwise fence the order id durably (a later Execute of it never fills) and answer
+    REJECTED with reason NOT_EXECUTED.
+    """
     GetHouseExposure: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetHouseExposureRequest, _router_pb2.GetHouseExposureResponse]
     """The house book kept by the in-process B-book engine."""
 
@@ -44,7 +52,15 @@ class RouterServiceAsyncStub(RouterServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Execute: _aio.UnaryUnaryMultiCallable[_router_pb2.ExecuteRequest, _router_pb2.ExecuteResponse]  # type: ignore[assignment]
-    """Route and execute an accepted order; the decision and its reason are recorded."""
+    """Route and execute an accepted order; the decision and its reason are recorded.
+    Idempotent per order id: a repeated Execute of a filled order returns the same execution and
+    never fills twice; an order id fenced by ReconcileExecution is rejected ORDER_ABANDONED.
+    """
+    ReconcileExecution: _aio.UnaryUnaryMultiCallable[_router_pb2.ReconcileExecutionRequest, _router_pb2.ReconcileExecutionResponse]  # type: ignore[assignment]
+    """For the OMS's crash / timeout recovery: the execution of an order if the router executed it,
+    otherwise fence the order id durably (a later Execute of it never fills) and answer
+    REJECTED with reason NOT_EXECUTED.
+    """
     GetHouseExposure: _aio.UnaryUnaryMultiCallable[_router_pb2.GetHouseExposureRequest, _router_pb2.GetHouseExposureResponse]  # type: ignore[assignment]
     """The house book kept by the in-process B-book engine."""
 
@@ -57,7 +73,21 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _router_pb2.ExecuteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.ExecuteResponse, _abc.Awaitable[_router_pb2.ExecuteResponse]]:
-        """Route and execute an accepted order; the decision and its reason are recorded."""
+        """Route and execute an accepted order; the decision and its reason are recorded.
+        Idempotent per order id: a repeated Execute of a filled order returns the same execution and
+        never fills twice; an order id fenced by ReconcileExecution is rejected ORDER_ABANDONED.
+        """
+
+    @_abc_1.abstractmethod
+    def ReconcileExecution(
+        self,
+        request: _router_pb2.ReconcileExecutionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ReconcileExecutionResponse, _abc.Awaitable[_router_pb2.ReconcileExecutionResponse]]:
+        """For the OMS's crash / timeout recovery: the execution of an order if the router executed it,
+        otherwise fence the order id durably (a later Execute of it never fills) and answer
+        REJECTED with reason NOT_EXECUTED.
+        """
 
     @_abc_1.abstractmethod
     def GetHouseExposure(

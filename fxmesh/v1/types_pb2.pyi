@@ -207,6 +207,126 @@ ACCOUNT_STATUS_SUSPENDED: AccountStatus.ValueType  # 2
 ACCOUNT_STATUS_CLOSED: AccountStatus.ValueType  # 3
 Global___AccountStatus: _TypeAlias = AccountStatus  # noqa: Y015
 
+class _OrderOrigin:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OrderOriginEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderOrigin.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ORDER_ORIGIN_UNSPECIFIED: _OrderOrigin.ValueType  # 0
+    ORDER_ORIGIN_CLIENT: _OrderOrigin.ValueType  # 1
+    """Sent by the client (or an admin on the client's behalf)."""
+    ORDER_ORIGIN_STOP_LOSS: _OrderOrigin.ValueType  # 2
+    """The position's stop loss (or trailing stop) was reached."""
+    ORDER_ORIGIN_TAKE_PROFIT: _OrderOrigin.ValueType  # 3
+    """The position's take profit was reached."""
+    ORDER_ORIGIN_STOP_OUT: _OrderOrigin.ValueType  # 4
+    """The account's margin level fell to its stop-out level."""
+
+class OrderOrigin(_OrderOrigin, metaclass=_OrderOriginEnumTypeWrapper):
+    """Why an order exists: sent by the client, or raised by the server on the client's behalf."""
+
+ORDER_ORIGIN_UNSPECIFIED: OrderOrigin.ValueType  # 0
+ORDER_ORIGIN_CLIENT: OrderOrigin.ValueType  # 1
+"""Sent by the client (or an admin on the client's behalf)."""
+ORDER_ORIGIN_STOP_LOSS: OrderOrigin.ValueType  # 2
+"""The position's stop loss (or trailing stop) was reached."""
+ORDER_ORIGIN_TAKE_PROFIT: OrderOrigin.ValueType  # 3
+"""The position's take profit was reached."""
+ORDER_ORIGIN_STOP_OUT: OrderOrigin.ValueType  # 4
+"""The account's margin level fell to its stop-out level."""
+Global___OrderOrigin: _TypeAlias = OrderOrigin  # noqa: Y015
+
+class _CloseReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CloseReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CloseReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CLOSE_REASON_UNSPECIFIED: _CloseReason.ValueType  # 0
+    CLOSE_REASON_CLIENT: _CloseReason.ValueType  # 1
+    """The client closed it (close, partial close, close-all)."""
+    CLOSE_REASON_STOP_LOSS: _CloseReason.ValueType  # 2
+    CLOSE_REASON_TAKE_PROFIT: _CloseReason.ValueType  # 3
+    CLOSE_REASON_STOP_OUT: _CloseReason.ValueType  # 4
+    CLOSE_REASON_CLOSE_BY: _CloseReason.ValueType  # 5
+    """Closed against an opposite position of the same symbol (hedging accounts)."""
+    CLOSE_REASON_NETTING: _CloseReason.ValueType  # 6
+    """Reduced, closed or reversed by an opposite fill (netting accounts)."""
+
+class CloseReason(_CloseReason, metaclass=_CloseReasonEnumTypeWrapper):
+    """Why (part of) a position was closed."""
+
+CLOSE_REASON_UNSPECIFIED: CloseReason.ValueType  # 0
+CLOSE_REASON_CLIENT: CloseReason.ValueType  # 1
+"""The client closed it (close, partial close, close-all)."""
+CLOSE_REASON_STOP_LOSS: CloseReason.ValueType  # 2
+CLOSE_REASON_TAKE_PROFIT: CloseReason.ValueType  # 3
+CLOSE_REASON_STOP_OUT: CloseReason.ValueType  # 4
+CLOSE_REASON_CLOSE_BY: CloseReason.ValueType  # 5
+"""Closed against an opposite position of the same symbol (hedging accounts)."""
+CLOSE_REASON_NETTING: CloseReason.ValueType  # 6
+"""Reduced, closed or reversed by an opposite fill (netting accounts)."""
+Global___CloseReason: _TypeAlias = CloseReason  # noqa: Y015
+
+class _DealEntry:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DealEntryEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DealEntry.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEAL_ENTRY_UNSPECIFIED: _DealEntry.ValueType  # 0
+    DEAL_ENTRY_IN: _DealEntry.ValueType  # 1
+    """Opened or increased a position."""
+    DEAL_ENTRY_OUT: _DealEntry.ValueType  # 2
+    """Reduced or closed a position."""
+    DEAL_ENTRY_INOUT: _DealEntry.ValueType  # 3
+    """Reversed a netting position: closed it and opened the opposite one."""
+    DEAL_ENTRY_OUT_BY: _DealEntry.ValueType  # 4
+    """Closed against an opposite position (close-by)."""
+
+class DealEntry(_DealEntry, metaclass=_DealEntryEnumTypeWrapper):
+    """Direction of a deal relative to the position it changed (MetaTrader's deal entry)."""
+
+DEAL_ENTRY_UNSPECIFIED: DealEntry.ValueType  # 0
+DEAL_ENTRY_IN: DealEntry.ValueType  # 1
+"""Opened or increased a position."""
+DEAL_ENTRY_OUT: DealEntry.ValueType  # 2
+"""Reduced or closed a position."""
+DEAL_ENTRY_INOUT: DealEntry.ValueType  # 3
+"""Reversed a netting position: closed it and opened the opposite one."""
+DEAL_ENTRY_OUT_BY: DealEntry.ValueType  # 4
+"""Closed against an opposite position (close-by)."""
+Global___DealEntry: _TypeAlias = DealEntry  # noqa: Y015
+
+class _LedgerEntryType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LedgerEntryTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LedgerEntryType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEDGER_ENTRY_TYPE_UNSPECIFIED: _LedgerEntryType.ValueType  # 0
+    LEDGER_ENTRY_TYPE_DEPOSIT: _LedgerEntryType.ValueType  # 1
+    LEDGER_ENTRY_TYPE_WITHDRAWAL: _LedgerEntryType.ValueType  # 2
+    LEDGER_ENTRY_TYPE_COMMISSION: _LedgerEntryType.ValueType  # 3
+    LEDGER_ENTRY_TYPE_SWAP: _LedgerEntryType.ValueType  # 4
+    LEDGER_ENTRY_TYPE_REALIZED_PNL: _LedgerEntryType.ValueType  # 5
+    LEDGER_ENTRY_TYPE_BONUS: _LedgerEntryType.ValueType  # 6
+    LEDGER_ENTRY_TYPE_ADJUSTMENT: _LedgerEntryType.ValueType  # 7
+
+class LedgerEntryType(_LedgerEntryType, metaclass=_LedgerEntryTypeEnumTypeWrapper):
+    """Kind of balance change in the ledger."""
+
+LEDGER_ENTRY_TYPE_UNSPECIFIED: LedgerEntryType.ValueType  # 0
+LEDGER_ENTRY_TYPE_DEPOSIT: LedgerEntryType.ValueType  # 1
+LEDGER_ENTRY_TYPE_WITHDRAWAL: LedgerEntryType.ValueType  # 2
+LEDGER_ENTRY_TYPE_COMMISSION: LedgerEntryType.ValueType  # 3
+LEDGER_ENTRY_TYPE_SWAP: LedgerEntryType.ValueType  # 4
+LEDGER_ENTRY_TYPE_REALIZED_PNL: LedgerEntryType.ValueType  # 5
+LEDGER_ENTRY_TYPE_BONUS: LedgerEntryType.ValueType  # 6
+LEDGER_ENTRY_TYPE_ADJUSTMENT: LedgerEntryType.ValueType  # 7
+Global___LedgerEntryType: _TypeAlias = LedgerEntryType  # noqa: Y015
+
 @_typing.final
 class Quote(_message.Message):
     """A two-sided price for one symbol at one instant."""
@@ -306,6 +426,13 @@ class Order(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
     REQUESTED_PRICE_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    STOP_LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    POSITION_ID_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    STOP_LIMIT_ACTIVE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     account_id: _builtins.str
     client_order_id: _builtins.str
@@ -328,10 +455,24 @@ class Order(_message.Message):
     """Allowed deviation from the requested price, in points."""
     requested_price: _builtins.str
     """The client price the order was placed against (market orders); empty if none was given."""
+    stop_loss: _builtins.str
+    """Stop loss / take profit given to the position this order opens; empty when not set."""
+    take_profit: _builtins.str
+    stop_limit_price: _builtins.str
+    """STOP_LIMIT: the limit price placed when the stop price (price) is reached."""
+    position_id: _builtins.str
+    """A closing order: the position it closes."""
+    origin: Global___OrderOrigin.ValueType
+    stop_limit_active: _builtins.bool
+    """STOP_LIMIT: true once the stop price was reached and the order works as a limit at stop_limit_price."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """GTD: when the order expires; DAY orders carry the end of their trading day."""
+
     def __init__(
         self,
         *,
@@ -354,10 +495,17 @@ class Order(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         deviation_points: _builtins.int = ...,
         requested_price: _builtins.str = ...,
+        stop_loss: _builtins.str = ...,
+        take_profit: _builtins.str = ...,
+        stop_limit_price: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        position_id: _builtins.str = ...,
+        origin: Global___OrderOrigin.ValueType = ...,
+        stop_limit_active: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "average_fill_price", b"average_fill_price", "book", b"book", "client_order_id", b"client_order_id", "create_time", b"create_time", "deviation_points", b"deviation_points", "filled_volume", b"filled_volume", "order_id", b"order_id", "price", b"price", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "requested_price", b"requested_price", "side", b"side", "status", b"status", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type", "update_time", b"update_time", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "average_fill_price", b"average_fill_price", "book", b"book", "client_order_id", b"client_order_id", "create_time", b"create_time", "deviation_points", b"deviation_points", "expire_time", b"expire_time", "filled_volume", b"filled_volume", "order_id", b"order_id", "origin", b"origin", "position_id", b"position_id", "price", b"price", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "requested_price", b"requested_price", "side", b"side", "status", b"status", "stop_limit_active", b"stop_limit_active", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "type", b"type", "update_time", b"update_time", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -382,6 +530,13 @@ class Position(_message.Message):
     OPEN_TIME_FIELD_NUMBER: _builtins.int
     COMMISSION_FIELD_NUMBER: _builtins.int
     SWAP_FIELD_NUMBER: _builtins.int
+    TRAILING_DISTANCE_POINTS_FIELD_NUMBER: _builtins.int
+    TRAILING_STEP_POINTS_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    CLOSE_PRICE_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    CLOSE_REASON_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
     position_id: _builtins.str
     account_id: _builtins.str
     symbol: _builtins.str
@@ -396,8 +551,20 @@ class Position(_message.Message):
     take_profit: _builtins.str
     commission: _builtins.str
     swap: _builtins.str
+    trailing_distance_points: _builtins.int
+    """Trailing stop: distance behind the best price and minimum move, in points; 0 when off."""
+    trailing_step_points: _builtins.int
+    margin: _builtins.str
+    """Margin this position holds, in the account currency (open positions)."""
+    close_price: _builtins.str
+    """Set once the position is closed."""
+    close_reason: Global___CloseReason.ValueType
+    realized_pnl: _builtins.str
+    """Realized profit booked so far (partial closes included), in the account currency."""
     @_builtins.property
     def open_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -414,10 +581,17 @@ class Position(_message.Message):
         open_time: _timestamp_pb2.Timestamp | None = ...,
         commission: _builtins.str = ...,
         swap: _builtins.str = ...,
+        trailing_distance_points: _builtins.int = ...,
+        trailing_step_points: _builtins.int = ...,
+        margin: _builtins.str = ...,
+        close_price: _builtins.str = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        close_reason: Global___CloseReason.ValueType = ...,
+        realized_pnl: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["open_time", b"open_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "open_time", b"open_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "commission", b"commission", "current_price", b"current_price", "open_price", b"open_price", "open_time", b"open_time", "position_id", b"position_id", "profit", b"profit", "side", b"side", "stop_loss", b"stop_loss", "swap", b"swap", "symbol", b"symbol", "take_profit", b"take_profit", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "close_price", b"close_price", "close_reason", b"close_reason", "close_time", b"close_time", "commission", b"commission", "current_price", b"current_price", "margin", b"margin", "open_price", b"open_price", "open_time", b"open_time", "position_id", b"position_id", "profit", b"profit", "realized_pnl", b"realized_pnl", "side", b"side", "stop_loss", b"stop_loss", "swap", b"swap", "symbol", b"symbol", "take_profit", b"take_profit", "trailing_distance_points", b"trailing_distance_points", "trailing_step_points", b"trailing_step_points", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -443,6 +617,9 @@ class Deal(_message.Message):
     VENUE_FIELD_NUMBER: _builtins.int
     DEAL_TIME_FIELD_NUMBER: _builtins.int
     FILL_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     order_id: _builtins.str
     position_id: _builtins.str
@@ -456,6 +633,10 @@ class Deal(_message.Message):
     realized_pnl: _builtins.str
     venue: _builtins.str
     fill_id: _builtins.str
+    entry: Global___DealEntry.ValueType
+    book: Global___Book.ValueType
+    reason: Global___CloseReason.ValueType
+    """Why the deal happened (client, stop loss, take profit, stop-out, close-by, netting)."""
     @_builtins.property
     def deal_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -475,14 +656,72 @@ class Deal(_message.Message):
         venue: _builtins.str = ...,
         deal_time: _timestamp_pb2.Timestamp | None = ...,
         fill_id: _builtins.str = ...,
+        entry: Global___DealEntry.ValueType = ...,
+        book: Global___Book.ValueType = ...,
+        reason: Global___CloseReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deal_time", b"deal_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "commission", b"commission", "deal_id", b"deal_id", "deal_time", b"deal_time", "fill_id", b"fill_id", "order_id", b"order_id", "position_id", b"position_id", "price", b"price", "realized_pnl", b"realized_pnl", "side", b"side", "swap", b"swap", "symbol", b"symbol", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "book", b"book", "commission", b"commission", "deal_id", b"deal_id", "deal_time", b"deal_time", "entry", b"entry", "fill_id", b"fill_id", "order_id", b"order_id", "position_id", b"position_id", "price", b"price", "realized_pnl", b"realized_pnl", "reason", b"reason", "side", b"side", "swap", b"swap", "symbol", b"symbol", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Deal: _TypeAlias = Deal  # noqa: Y015
+
+@_typing.final
+class LedgerEntry(_message.Message):
+    """One balance change: balance_after = balance_before + amount, append-only."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEDGER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    BALANCE_BEFORE_FIELD_NUMBER: _builtins.int
+    BALANCE_AFTER_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    ledger_id: _builtins.str
+    account_id: _builtins.str
+    type: Global___LedgerEntryType.ValueType
+    amount: _builtins.str
+    """Signed amount in the account currency (negative for withdrawals, costs and losses)."""
+    balance_before: _builtins.str
+    balance_after: _builtins.str
+    currency: _builtins.str
+    deal_id: _builtins.str
+    """The deal this entry belongs to, when it comes from a trade; empty otherwise."""
+    reference: _builtins.str
+    """External reference (payment id, order/deal reference, rollover date)."""
+    note: _builtins.str
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        ledger_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        type: Global___LedgerEntryType.ValueType = ...,
+        amount: _builtins.str = ...,
+        balance_before: _builtins.str = ...,
+        balance_after: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        deal_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "balance_after", b"balance_after", "balance_before", b"balance_before", "create_time", b"create_time", "currency", b"currency", "deal_id", b"deal_id", "ledger_id", b"ledger_id", "note", b"note", "reference", b"reference", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LedgerEntry: _TypeAlias = LedgerEntry  # noqa: Y015
 
 @_typing.final
 class AccountInfo(_message.Message):
@@ -499,6 +738,12 @@ class AccountInfo(_message.Message):
     MARGIN_MODE_FIELD_NUMBER: _builtins.int
     CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     BALANCE_FIELD_NUMBER: _builtins.int
+    MARGIN_CALL_LEVEL_FIELD_NUMBER: _builtins.int
+    STOP_OUT_LEVEL_FIELD_NUMBER: _builtins.int
+    NEGATIVE_BALANCE_PROTECTION_FIELD_NUMBER: _builtins.int
+    MAX_OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    MAX_DAILY_VOLUME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     login: _builtins.str
     currency: _builtins.str
@@ -508,6 +753,17 @@ class AccountInfo(_message.Message):
     margin_mode: Global___MarginMode.ValueType
     client_group: _builtins.str
     balance: _builtins.str
+    margin_call_level: _builtins.str
+    """Margin level (percent) at which a margin call is raised, and at which stop-out starts."""
+    stop_out_level: _builtins.str
+    negative_balance_protection: _builtins.bool
+    """When true, a negative balance left by a stop-out is reset to zero by an ADJUSTMENT."""
+    max_open_positions: _builtins.int
+    """0 means no limit."""
+    max_daily_volume: _builtins.str
+    """Maximum lots opened per UTC day; empty means no limit."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -520,10 +776,16 @@ class AccountInfo(_message.Message):
         margin_mode: Global___MarginMode.ValueType = ...,
         client_group: _builtins.str = ...,
         balance: _builtins.str = ...,
+        margin_call_level: _builtins.str = ...,
+        stop_out_level: _builtins.str = ...,
+        negative_balance_protection: _builtins.bool = ...,
+        max_open_positions: _builtins.int = ...,
+        max_daily_volume: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "client_group", b"client_group", "currency", b"currency", "leverage", b"leverage", "login", b"login", "margin_mode", b"margin_mode", "status", b"status", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "client_group", b"client_group", "create_time", b"create_time", "currency", b"currency", "leverage", b"leverage", "login", b"login", "margin_call_level", b"margin_call_level", "margin_mode", b"margin_mode", "max_daily_volume", b"max_daily_volume", "max_open_positions", b"max_open_positions", "negative_balance_protection", b"negative_balance_protection", "status", b"status", "stop_out_level", b"stop_out_level", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
