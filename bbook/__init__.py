@@ -7,6 +7,7 @@ from bbook.book import BookFill, HouseBook, Side, SymbolPosition
 from bbook.engine import BBookEngine, Exposure
 from bbook.limits import HedgeRequest, check_limit
 from bbook.pricing import Rejection, fill_price
+from bbook.settings import SymbolSettings
 
 __all__ = [
     "BBookEngine",
@@ -17,6 +18,7 @@ __all__ = [
     "Rejection",
     "Side",
     "SymbolPosition",
+    "SymbolSettings",
     "check_limit",
     "fill_price",
 ]

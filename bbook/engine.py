@@ -21,6 +21,8 @@ from prometheus_client import Counter, Gauge
 from bbook.book import BookFill, HouseBook, Side
 from bbook.limits import HedgeRequest, check_limit
 from bbook.pricing import Rejection, fill_price
+from bbook.settings import SymbolSettings
+from fxmesh.money import quantize
 from fxmesh.quotecache import ClientQuote, read_quote
 
 log = structlog.stdlib.get_logger(__name__)
@@ -37,6 +39,7 @@ HEDGE_REQUESTS = Counter(
 )
 
 HedgeListener = Callable[[HedgeRequest], None]
+DEFAULT_SETTINGS = SymbolSettings()
 
 
 def _now_ms() -> int:
@@ -49,12 +52,15 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Exposure:
-    """The house's net in one symbol and its absolute USD notional at the current price."""
+    """The house's net in one symbol, its USD notional at the current price and its P&L.
+
+    USD amounts are rounded to cents; ``avg_price`` is None while the house is flat.
+    """
 
     symbol: str
     net_lots: Decimal
     notional_usd: Decimal
-    avg_price: Decimal
+    avg_price: Decimal | None
     realized_pnl_usd: Decimal
     unrealized_pnl_usd: Decimal | None  # None without a current quote
 
@@ -76,6 +82,7 @@ class BBookEngine:
         self._utcnow = utcnow
         self.book = HouseBook()
         self.limits: dict[str, Decimal] = {}
+        self.symbol_settings: dict[str, SymbolSettings] = {}
         self._hedge_listeners: list[HedgeListener] = []
 
     def on_hedge_request(self, listener: HedgeListener) -> None:
@@ -85,6 +92,13 @@ class BBookEngine:
     def set_limits(self, limits: Mapping[str, Decimal]) -> None:
         """Replace the per-symbol maximum absolute house net, in lots."""
         self.limits = dict(limits)
+
+    def set_symbol_settings(self, settings: Mapping[str, SymbolSettings]) -> None:
+        """Replace the per-symbol execution settings; a symbol without any uses the defaults."""
+        self.symbol_settings = dict(settings)
+
+    def settings_for(self, symbol: str) -> SymbolSettings:
+        return self.symbol_settings.get(symbol, DEFAULT_SETTINGS)
 
     async def quote(self, symbol: str) -> ClientQuote | None:
         return await read_quote(self._redis, symbol)
@@ -96,16 +110,25 @@ class BBookEngine:
         *,
         requested_price: Decimal | None = None,
         max_deviation: Decimal | None = None,
+        limit_price: Decimal | None = None,
     ) -> Decimal | Rejection:
         """The fill price for a client order at the current quote, or the rejection."""
+        settings = self.settings_for(symbol)
+        if not settings.enabled:
+            return Rejection("BOOK_UNAVAILABLE", f"B-book execution is disabled for {symbol}")
         return fill_price(
             await self.quote(symbol),
             symbol,
             side,
             now_ms=self._now_ms(),
-            max_quote_age_ms=self.max_quote_age_ms,
+            max_quote_age_ms=(
+                self.max_quote_age_ms
+                if settings.max_quote_age_ms is None
+                else settings.max_quote_age_ms
+            ),
             requested_price=requested_price,
             max_deviation=max_deviation,
+            limit_price=limit_price,
         )
 
     def new_fill(
@@ -144,6 +167,10 @@ class BBookEngine:
         for symbol in self.book.symbols():
             NET_VOLUME.labels(symbol).set(float(self.book.net_lots(symbol)))
         return count
+
+    def is_booked(self, fill_id: str) -> bool:
+        """Whether the fill is already in the book (``apply`` accepts each fill once)."""
+        return fill_id in self.book.fill_ids
 
     def apply(self, fill: BookFill) -> HedgeRequest | None:
         """Book a persisted fill; raise (and return) a hedge request if a limit is now exceeded."""
@@ -189,7 +216,9 @@ class BBookEngine:
             quote = await self.quote(symbol)
             if quote is not None:
                 mark = position.mark_price(quote.bid, quote.ask)
-                unrealized: Decimal | None = position.unrealized_pnl_usd(quote.bid, quote.ask)
+                unrealized: Decimal | None = quantize(
+                    position.unrealized_pnl_usd(quote.bid, quote.ask), 2
+                )
             else:
                 mark, unrealized = position.avg_price, None
             result.append(
@@ -197,8 +226,8 @@ class BBookEngine:
                     symbol=symbol,
                     net_lots=position.net_lots,
                     notional_usd=position.notional_usd(mark),
-                    avg_price=position.avg_price,
-                    realized_pnl_usd=position.realized_pnl_usd,
+                    avg_price=position.avg_price if position.net_lots else None,
+                    realized_pnl_usd=quantize(position.realized_pnl_usd, 2),
                     unrealized_pnl_usd=unrealized,
                 )
             )

@@ -27,11 +27,13 @@ def fill_price(
     max_quote_age_ms: int,
     requested_price: Decimal | None = None,
     max_deviation: Decimal | None = None,
+    limit_price: Decimal | None = None,
 ) -> Decimal | Rejection:
     """The client price to fill at (BUY at the ask, SELL at the bid) or why not.
 
-    Never fills on a missing or stale quote; with a requested price and a maximum deviation, a fill
-    further away than the deviation is a requote naming the current price.
+    Never fills on a missing or stale quote; with a limit price, never fills a BUY above it or a
+    SELL below it (a better price goes to the client); with a requested price and a maximum
+    deviation, a fill further away than the deviation is a requote naming the current price.
     """
     if quote is None:
         return Rejection("NO_QUOTE", f"no price for {symbol}")
@@ -41,6 +43,15 @@ def fill_price(
             "QUOTE_STALE", f"price for {symbol} is {age} ms old (limit {max_quote_age_ms} ms)"
         )
     price = quote.ask if side is Side.BUY else quote.bid
+    if limit_price is not None and (
+        price > limit_price if side is Side.BUY else price < limit_price
+    ):
+        where = "ask" if side is Side.BUY else "bid"
+        beyond = "above" if side is Side.BUY else "below"
+        return Rejection(
+            "LIMIT_NOT_REACHED",
+            f"{symbol} {side.value} {where} {fmt(price)} is {beyond} the limit {fmt(limit_price)}",
+        )
     if (
         requested_price is not None
         and max_deviation is not None

@@ -14,10 +14,16 @@ class RouterSettings(Settings):
     router_max_quote_age_ms: int = Field(
         5000,
         gt=0,
-        description="A client quote older than this is stale: the B-book never fills on it.",
+        description=(
+            "A client quote older than this is stale: the B-book never fills on it "
+            "(router.bbook_symbol_settings.max_quote_age_ms overrides it per symbol)."
+        ),
     )
     router_config_reload_seconds: float = Field(
         30.0,
         gt=0,
-        description="Periodic reload of routing rules and exposure limits (besides LISTEN/NOTIFY).",
+        description=(
+            "Periodic reload of routing rules, exposure limits and B-book symbol settings "
+            "(besides LISTEN/NOTIFY)."
+        ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -10,7 +11,7 @@ from bbook import BookFill, Exposure, Side
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import router_pb2, types_pb2
-from router.domain import Book, ExecuteCommand, ExecuteResult, ExecutionStatus
+from router.domain import Book, ExecuteCommand, ExecuteResult, ExecutionStatus, ReconcileCommand
 
 _SIDES = {types_pb2.SIDE_BUY: Side.BUY, types_pb2.SIDE_SELL: Side.SELL}
 _BOOKS = {Book.A: types_pb2.BOOK_A, Book.B: types_pb2.BOOK_B, Book.C: types_pb2.BOOK_C}
@@ -60,6 +61,18 @@ def execute_command(request: router_pb2.ExecuteRequest, trace_id: str | None) ->
         max_price_deviation=(
             parse_decimal(deviation, "max_price_deviation") if deviation else None
         ),
+        limit_price=_optional_decimal(request.limit_price, "limit_price"),
+        trace_id=trace_id,
+    )
+
+
+def reconcile_command(
+    request: router_pb2.ReconcileExecutionRequest, trace_id: str | None
+) -> ReconcileCommand:
+    """Validate a ReconcileExecutionRequest (INVALID_ARGUMENT naming a missing field)."""
+    return ReconcileCommand(
+        order_id=_required(request.order_id, "order_id"),
+        account_id=_required(request.account_id, "account_id"),
         trace_id=trace_id,
     )
 
@@ -77,22 +90,36 @@ def fill_message(fill: BookFill) -> types_pb2.Fill:
     )
 
 
+def _execution_fields(result: ExecuteResult) -> dict[str, Any]:
+    return {
+        "book": _BOOKS[result.book] if result.book else types_pb2.BOOK_UNSPECIFIED,
+        "routing_reason": result.routing_reason,
+        "status": _STATUSES[result.status],
+        "fills": [fill_message(f) for f in result.fills],
+        "reject_reason": result.reject_reason,
+        "reject_message": result.reject_message,
+    }
+
+
 def execute_response(result: ExecuteResult) -> router_pb2.ExecuteResponse:
-    return router_pb2.ExecuteResponse(
-        book=_BOOKS[result.book],
-        routing_reason=result.routing_reason,
-        status=_STATUSES[result.status],
-        fills=[fill_message(f) for f in result.fills],
-        reject_reason=result.reject_reason,
-        reject_message=result.reject_message,
-    )
+    return router_pb2.ExecuteResponse(**_execution_fields(result))
+
+
+def reconcile_response(result: ExecuteResult) -> router_pb2.ReconcileExecutionResponse:
+    """The same fields as ``execute_response``: oms handles both answers alike."""
+    return router_pb2.ReconcileExecutionResponse(**_execution_fields(result))
 
 
 def exposure_response(exposures: list[Exposure]) -> router_pb2.GetHouseExposureResponse:
     return router_pb2.GetHouseExposureResponse(
         exposures=[
             router_pb2.SymbolExposure(
-                symbol=e.symbol, net_volume=fmt(e.net_lots), notional_usd=fmt(e.notional_usd)
+                symbol=e.symbol,
+                net_volume=fmt(e.net_lots),
+                notional_usd=fmt(e.notional_usd),
+                avg_price=fmt(e.avg_price),
+                realized_pnl_usd=fmt(e.realized_pnl_usd),
+                unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
             )
             for e in exposures
         ]

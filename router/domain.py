@@ -11,12 +11,31 @@ from bbook import BookFill, Side
 
 DEFAULT_REASON = "DEFAULT_B_BOOK"
 BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"
+# An Execute of an order id that ReconcileExecution fenced (oms gave up on that order).
+ORDER_ABANDONED = "ORDER_ABANDONED"
+# ReconcileExecution's answer for an order the router never executed (it is fenced from then on).
+NOT_EXECUTED = "NOT_EXECUTED"
 
 
 class Book(StrEnum):
     A = "A"
     B = "B"
     C = "C"
+
+
+class Claim(StrEnum):
+    """Who settled an order id first: an execution, or oms's reconciliation fencing it off."""
+
+    EXECUTED = "EXECUTED"
+    FENCED = "FENCED"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderClaim:
+    """The committed claim on an order id and the account it was made for."""
+
+    kind: Claim
+    account_id: str
 
 
 class ExecutionStatus(StrEnum):
@@ -63,6 +82,16 @@ def decide(rules: Sequence[RoutingRule], client_group: str, symbol: str) -> Deci
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    """A decision as recorded for one order, with the order's account and its last outcome."""
+
+    decision: Decision
+    account_id: str
+    status: ExecutionStatus
+    reject_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ExecuteCommand:
     """An accepted order to route and execute."""
 
@@ -76,12 +105,25 @@ class ExecuteCommand:
     quote_to_usd_rate: Decimal
     requested_price: Decimal | None = None
     max_price_deviation: Decimal | None = None
+    limit_price: Decimal | None = None
+    """Worst acceptable fill price: a BUY fills at or below it, a SELL at or above it."""
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileCommand:
+    """oms asks what became of an order it lost track of."""
+
+    order_id: str
+    account_id: str
     trace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ExecuteResult:
-    book: Book
+    """The outcome of Execute (or ReconcileExecution); ``book`` is None for a never-routed order."""
+
+    book: Book | None
     routing_reason: str
     status: ExecutionStatus
     fills: tuple[BookFill, ...] = field(default_factory=tuple)

@@ -1,4 +1,5 @@
-"""The router's SQL: routing rules, exposure limits and the routing-decision audit trail."""
+"""The router's SQL: routing rules, exposure limits, B-book symbol settings, the routing-decision
+audit trail and the order claims (executed / fenced)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from typing import Any
 
 import asyncpg
 
-from router.domain import Book, Decision, ExecuteCommand, ExecutionStatus, RoutingRule
+from bbook import SymbolSettings
+from router.domain import (
+    Book,
+    Claim,
+    Decision,
+    ExecuteCommand,
+    ExecutionStatus,
+    OrderClaim,
+    RecordedDecision,
+    RoutingRule,
+)
 
 CONFIG_CHANNEL = "router_config"
 
@@ -38,14 +49,63 @@ async def load_limits(conn: asyncpg.Connection) -> dict[str, Decimal]:
     return {r["symbol"]: r["max_net_lots"] for r in rows}
 
 
-async def get_decision(conn: asyncpg.Connection, order_id: str) -> Decision | None:
+async def load_symbol_settings(conn: asyncpg.Connection) -> dict[str, SymbolSettings]:
+    """B-book execution settings of the symbols that have a row (the rest use the defaults)."""
+    rows = await conn.fetch(
+        "SELECT symbol, enabled, max_quote_age_ms FROM router.bbook_symbol_settings"
+    )
+    return {
+        r["symbol"]: SymbolSettings(enabled=r["enabled"], max_quote_age_ms=r["max_quote_age_ms"])
+        for r in rows
+    }
+
+
+async def get_decision(conn: asyncpg.Connection, order_id: str) -> RecordedDecision | None:
     """The decision already taken for ``order_id`` (a retried Execute reuses it)."""
     row = await conn.fetchrow(
-        "SELECT book, reason, rule_id FROM router.routing_decisions WHERE order_id = $1", order_id
+        "SELECT book, reason, rule_id, account_id, status, reject_reason "
+        "FROM router.routing_decisions WHERE order_id = $1",
+        order_id,
     )
     if row is None:
         return None
-    return Decision(Book(row["book"]), row["reason"], row["rule_id"])
+    return RecordedDecision(
+        decision=Decision(Book(row["book"]), row["reason"], row["rule_id"]),
+        account_id=row["account_id"],
+        status=ExecutionStatus(row["status"]),
+        reject_reason=row["reject_reason"],
+    )
+
+
+async def get_claim(conn: asyncpg.Connection, order_id: str) -> OrderClaim | None:
+    """The committed claim on ``order_id`` and the account it was made for, if any."""
+    row = await conn.fetchrow(
+        "SELECT claim, account_id FROM router.order_claims WHERE order_id = $1", order_id
+    )
+    return OrderClaim(Claim(row["claim"]), row["account_id"]) if row is not None else None
+
+
+async def insert_claim(
+    conn: asyncpg.Connection,
+    order_id: str,
+    account_id: str,
+    claim: Claim,
+    trace_id: str | None,
+) -> bool:
+    """Claim ``order_id``; False when another claim exists (or committed first, if concurrent).
+
+    A concurrent uncommitted claim on the same order id makes this wait for its transaction, so of
+    two racing claims exactly one is inserted; the loser reads the winner with ``get_claim``.
+    """
+    status: str = await conn.execute(
+        "INSERT INTO router.order_claims (order_id, account_id, claim, trace_id) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
+        order_id,
+        account_id,
+        claim.value,
+        trace_id,
+    )
+    return status.endswith(" 1")
 
 
 async def record_decision(

@@ -25,6 +25,12 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         command = convert.execute_command(request, _trace_id())
         return convert.execute_response(await self._service.execute(command))
 
+    async def ReconcileExecution(
+        self, request: router_pb2.ReconcileExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ReconcileExecutionResponse:
+        command = convert.reconcile_command(request, _trace_id())
+        return convert.reconcile_response(await self._service.reconcile(command))
+
     async def GetHouseExposure(
         self, request: router_pb2.GetHouseExposureRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.GetHouseExposureResponse:

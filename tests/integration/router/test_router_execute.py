@@ -3,121 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import grpc
 import pytest
 from prometheus_client import REGISTRY
+from router_harness import D, Stub, eventually, exposure, quote, request, symbol
 
 from bbook import HedgeRequest
 from fxmesh.errors import from_rpc_error
-from fxmesh.quotecache import ClientQuote, write_quote
-from fxmesh.v1 import router_pb2, router_pb2_grpc, types_pb2
-from router.config import RouterSettings
-from router.server import RouterApp, start_router
-
-D = Decimal
-Stub = router_pb2_grpc.RouterServiceStub
-
-
-def settings(pg_dsn: str, redis_url: str) -> RouterSettings:
-    return RouterSettings(
-        postgres_dsn=pg_dsn,
-        redis_url=redis_url,
-        router_addr="127.0.0.1:0",
-        metrics_port=0,
-        router_config_reload_seconds=600,
-    )
-
-
-@pytest.fixture
-async def start(pg_dsn: str, redis_url: str) -> AsyncIterator[Callable[[], Awaitable[RouterApp]]]:
-    """Start router instances on the test database; all are stopped after the test."""
-    apps: list[RouterApp] = []
-
-    async def _start() -> RouterApp:
-        app = await start_router(settings(pg_dsn, redis_url))
-        apps.append(app)
-        return app
-
-    yield _start
-    for app in apps:
-        await app.stop()
-
-
-@pytest.fixture
-async def router(start: Callable[[], Awaitable[RouterApp]]) -> RouterApp:
-    return await start()
-
-
-@pytest.fixture
-async def stub(router: RouterApp) -> AsyncIterator[Stub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{router.server.port}") as channel:
-        yield Stub(channel)
-
-
-@pytest.fixture
-async def db(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(pg_dsn)
-    yield conn
-    await conn.close()
-
-
-def symbol() -> str:
-    """A symbol private to one test, so house exposure is not shared between tests."""
-    return "T" + uuid.uuid4().hex[:7].upper()
-
-
-async def quote(redis_client: object, sym: str, bid: str, ask: str, age_ms: int = 0) -> None:
-    now_ms = int(time.time() * 1000)
-    await write_quote(redis_client, ClientQuote(sym, D(bid), D(ask), now_ms - age_ms))
-
-
-def request(
-    sym: str,
-    side: types_pb2.Side.ValueType,
-    volume: str = "1.00",
-    *,
-    order_id: str | None = None,
-    group: str = "standard",
-    requested_price: str = "",
-    deviation: str = "",
-    contract_size: str = "100000",
-    usd_rate: str = "1",
-) -> router_pb2.ExecuteRequest:
-    return router_pb2.ExecuteRequest(
-        order=types_pb2.Order(
-            order_id=order_id or str(uuid.uuid4()),
-            account_id="1001",
-            symbol=sym,
-            side=side,
-            type=types_pb2.ORDER_TYPE_MARKET,
-            volume=volume,
-            requested_price=requested_price,
-        ),
-        client_group=group,
-        max_price_deviation=deviation,
-        contract_size=contract_size,
-        quote_to_usd_rate=usd_rate,
-    )
-
-
-async def exposure(stub: Stub, sym: str) -> router_pb2.SymbolExposure | None:
-    response = await stub.GetHouseExposure(router_pb2.GetHouseExposureRequest(), timeout=10)
-    return next((e for e in response.exposures if e.symbol == sym), None)
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    """Wait (generously) for something asynchronous, e.g. a NOTIFY-driven reload."""
-    for _ in range(600):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached within 30 s")
+from fxmesh.v1 import router_pb2, types_pb2
+from router.server import RouterApp
 
 
 async def test_execute_when_client_buys_then_bbook_fills_at_the_ask(

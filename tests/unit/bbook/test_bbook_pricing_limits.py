@@ -60,6 +60,37 @@ def test_fill_price_when_no_deviation_given_then_accepts_any_price() -> None:
     assert price(Side.BUY, requested_price=D("1.00000")) == D("1.08460")
 
 
+def test_fill_price_when_ask_at_or_below_buy_limit_then_fills_at_the_ask() -> None:
+    assert price(Side.BUY, limit_price=D("1.08500")) == D("1.08460")
+    assert price(Side.BUY, limit_price=D("1.08460")) == D("1.08460")
+
+
+def test_fill_price_when_ask_above_buy_limit_then_limit_not_reached_naming_both_prices() -> None:
+    result = price(Side.BUY, limit_price=D("1.08450"))
+
+    assert isinstance(result, Rejection)
+    assert result.reason == "LIMIT_NOT_REACHED"
+    assert "1.08460" in result.message
+    assert "1.08450" in result.message
+
+
+def test_fill_price_when_bid_below_sell_limit_then_limit_not_reached() -> None:
+    result = price(Side.SELL, limit_price=D("1.08441"))
+
+    assert isinstance(result, Rejection)
+    assert result.reason == "LIMIT_NOT_REACHED"
+    assert price(Side.SELL, limit_price=D("1.08000")) == D("1.08440")
+
+
+def test_fill_price_when_limit_given_on_stale_quote_then_still_quote_stale() -> None:
+    stale = ClientQuote("EURUSD", D("1.08440"), D("1.08460"), NOW - 5001)
+
+    result = price(Side.BUY, stale, limit_price=D("2"))
+
+    assert isinstance(result, Rejection)
+    assert result.reason == "QUOTE_STALE"
+
+
 def test_check_limit_when_fill_grows_net_beyond_limit_then_requests_hedge_of_excess() -> None:
     request = check_limit({"EURUSD": D(10)}, "EURUSD", D(-9), D(-12), "f1")
 

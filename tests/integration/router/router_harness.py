@@ -1,0 +1,88 @@
+"""Helpers for router integration tests: requests, quotes, private symbols, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+
+from fxmesh.quotecache import ClientQuote, write_quote
+from fxmesh.v1 import router_pb2, router_pb2_grpc, types_pb2
+from router.config import RouterSettings
+
+D = Decimal
+Stub = router_pb2_grpc.RouterServiceStub
+ACCOUNT = "1001"
+
+
+def settings(pg_dsn: str, redis_url: str) -> RouterSettings:
+    return RouterSettings(
+        postgres_dsn=pg_dsn,
+        redis_url=redis_url,
+        router_addr="127.0.0.1:0",
+        metrics_port=0,
+        router_config_reload_seconds=600,
+    )
+
+
+def symbol() -> str:
+    """A symbol private to one test, so house exposure is not shared between tests."""
+    return "T" + uuid.uuid4().hex[:7].upper()
+
+
+async def quote(redis_client: object, sym: str, bid: str, ask: str, age_ms: int = 0) -> None:
+    now_ms = int(time.time() * 1000)
+    await write_quote(redis_client, ClientQuote(sym, D(bid), D(ask), now_ms - age_ms))
+
+
+def request(
+    sym: str,
+    side: types_pb2.Side.ValueType,
+    volume: str = "1.00",
+    *,
+    order_id: str | None = None,
+    account_id: str = ACCOUNT,
+    group: str = "standard",
+    requested_price: str = "",
+    deviation: str = "",
+    limit_price: str = "",
+    contract_size: str = "100000",
+    usd_rate: str = "1",
+) -> router_pb2.ExecuteRequest:
+    return router_pb2.ExecuteRequest(
+        order=types_pb2.Order(
+            order_id=order_id or str(uuid.uuid4()),
+            account_id=account_id,
+            symbol=sym,
+            side=side,
+            type=types_pb2.ORDER_TYPE_LIMIT if limit_price else types_pb2.ORDER_TYPE_MARKET,
+            volume=volume,
+            price=limit_price,
+            requested_price=requested_price,
+        ),
+        client_group=group,
+        max_price_deviation=deviation,
+        limit_price=limit_price,
+        contract_size=contract_size,
+        quote_to_usd_rate=usd_rate,
+    )
+
+
+def reconcile(order_id: str, account_id: str = ACCOUNT) -> router_pb2.ReconcileExecutionRequest:
+    return router_pb2.ReconcileExecutionRequest(order_id=order_id, account_id=account_id)
+
+
+async def exposure(stub: Stub, sym: str) -> router_pb2.SymbolExposure | None:
+    response = await stub.GetHouseExposure(router_pb2.GetHouseExposureRequest(), timeout=10)
+    return next((e for e in response.exposures if e.symbol == sym), None)
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait (generously) for something asynchronous, e.g. a NOTIFY-driven reload."""
+    for _ in range(600):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached within 30 s")
