@@ -7,11 +7,13 @@ This is operations code for a developer machine and the end-to-end tests; servic
 from __future__ import annotations
 
 import importlib
+import json
 from importlib import resources
 
 import asyncpg
 
 from fxmesh import migrations
+from fxmesh.stack.catalogue import ALWAYS_OPEN
 
 # Services that own a PostgreSQL schema, in the order their migrations are applied.
 MIGRATION_OWNERS = ("oms", "router", "quotes", "admin")
@@ -36,6 +38,20 @@ async def migrate_all(dsn: str) -> list[str]:
 
 # Services that seed demo data (``<svc>.seed.seed(conn) -> list[str]``), in this order.
 SEED_OWNERS = ("oms", "router", "quotes", "admin")
+
+
+async def open_markets_around_the_clock(dsn: str) -> None:
+    """Give every symbol 24/7 trading sessions (private test and bench stacks).
+
+    The demo FX symbols are closed from Friday 22:00 to Sunday 22:00 UTC, as real FX is; a test or a
+    benchmark must not depend on the weekday it runs on.
+    """
+    sessions = json.dumps([{"weekday": d, "from": f, "to": t} for d, f, t in ALWAYS_OPEN])
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE oms.symbols SET trading_sessions = $1::text::jsonb", sessions)
+    finally:
+        await conn.close()
 
 
 async def seed_all(dsn: str) -> list[str]:

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
-from fxmesh.stack import migrate_all, seed_all
+from fxmesh.stack import migrate_all, open_markets_around_the_clock, seed_all
 from fxmesh.stack.probes import Probe, log_tail, port_in_use, probe_ok
 
 Say = Callable[[str], None]
@@ -98,6 +98,8 @@ class StackConfig:
     stop_grace: float = 15.0
     # Drop the database, the exchange and the Redis database's keys on stop (private test stacks).
     ephemeral: bool = False
+    # Trade every symbol around the clock, whatever the weekday (private test and bench stacks).
+    markets_always_open: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> StackConfig:
@@ -135,6 +137,7 @@ class StackConfig:
             "run_dir": run_dir,
             "profile": "test",
             "ephemeral": True,
+            "markets_always_open": True,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -338,6 +341,9 @@ class Stack:
         if seed:
             for line in await seed_all(self.config.postgres_dsn):
                 say(f"seed  {line}")
+            if self.config.markets_always_open:
+                await open_markets_around_the_clock(self.config.postgres_dsn)
+                say("seed  every symbol trades around the clock (markets_always_open)")
 
     async def start(self, say: Say = print, *, migrate: bool = True, seed: bool = True) -> None:
         """Migrate, seed, then start every service tier by tier and wait until each is ready.
