@@ -20,7 +20,7 @@ from edge.deps import EdgeResources
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
 from edge.metrics import SERVICE
-from edge.routes import account, auth, orders, ws
+from edge.routes import account, auth, orders, positions, risk, ws
 from edge.schemas import VALIDATION_CODES
 from fxmesh.grpcclient import open_channel
 from fxmesh.http import install_error_handlers, instrument
@@ -96,7 +96,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app, validation_codes=VALIDATION_CODES)
-    for module in (auth, orders, account, ws):
+    for module in (auth, orders, positions, account, risk, ws):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

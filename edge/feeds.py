@@ -22,6 +22,16 @@ from fxmesh.quotecache import CHANNEL_PATTERN, ClientQuote
 log = structlog.stdlib.get_logger(__name__)
 _tracer = trace.get_tracer("edge.feeds")
 SEEN_EVENT_IDS = 10_000
+# The account events a client may see (routing key ``<type>.<account_id>``). Anything else on the
+# exchange (back-office or internal events) is never bound, so it cannot reach a socket.
+CLIENT_EVENT_TYPES = (
+    "order_update",
+    "order_filled",
+    "order_rejected",
+    "position_update",
+    "account_update",
+    "margin_call",
+)
 
 
 def client_event(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +55,8 @@ def tick_message(quote: ClientQuote) -> dict[str, Any]:
 
 
 class AccountEventFeed:
-    """A private, exclusive queue bound with ``#`` to the events exchange, fanned out per account.
+    """A private, exclusive queue bound to ``<type>.*`` of each client event type, fanned out to
+    the sockets of the envelope's account.
 
     Events are at-least-once; the last ``SEEN_EVENT_IDS`` event ids are remembered so a redelivery
     is not pushed twice.
@@ -63,7 +74,8 @@ class AccountEventFeed:
         channel = await self._connection.channel()
         exchange = await declare_exchange(channel, self._exchange_name)
         queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key="#")
+        for event_type in CLIENT_EVENT_TYPES:
+            await queue.bind(exchange, routing_key=f"{event_type}.*")
         await queue.consume(self._on_message, no_ack=True)
         log.info("account_events_consuming", exchange=self._exchange_name)
 
@@ -79,9 +91,12 @@ class AccountEventFeed:
             envelope = json.loads(message.body)
             account_id = str(envelope["accountId"])
             event_id = str(envelope["eventId"])
-            str(envelope["type"])
+            event_type = str(envelope["type"])
         except (ValueError, KeyError, TypeError):
             log.warning("account_event_malformed", message_id=message.message_id)
+            return
+        if event_type not in CLIENT_EVENT_TYPES:
+            log.warning("account_event_not_for_clients", event_type=event_type)
             return
         if event_id in self._seen:
             return
@@ -90,7 +105,7 @@ class AccountEventFeed:
             self._seen.popitem(last=False)
         headers = {k: str(v) for k, v in (message.headers or {}).items()}
         with _tracer.start_as_current_span(
-            f"deliver {envelope['type']}",
+            f"deliver {event_type}",
             context=propagate.extract(headers),
             kind=SpanKind.CONSUMER,
         ):

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from edge.deps import Resources
+from edge.openapi import LoginResponse, responses
 from edge.schemas import LoginRequest
 from fxmesh.auth import issue_token
 from fxmesh.v1 import oms_pb2
@@ -15,7 +16,7 @@ from fxmesh.v1 import oms_pb2
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
-@router.post("/login")
+@router.post("/login", summary="Log in", response_model=None, responses=responses(LoginResponse))
 async def login(body: LoginRequest, res: Resources) -> dict[str, Any]:
     """Exchange a login and password for an access token of that account."""
     reply = await res.oms.AuthenticateClient(

@@ -5,12 +5,24 @@ Protocol (JSON text frames):
   ``ws_auth_timeout_seconds``); the server answers ``{"type":"authenticated","accountId":...}`` or
   ``{"type":"error","code":"UNAUTHENTICATED"}`` and closes with 4401.
 - ``{"type":"subscribe","symbols":["EURUSD"]}`` -> ``{"type":"subscribed","symbols":[...]}``, the
-  current quote of each symbol, then ``{"type":"tick","symbol","bid","ask","ts"}`` on every update;
+  current quote of each symbol, then ``{"type":"tick","symbol","bid","ask","ts"}`` on every update
+  (ts: epoch milliseconds; a slow socket gets only the newest tick per symbol);
   ``{"type":"unsubscribe","symbols":[...]}`` stops them.
-- account events: ``{"type":"order_filled"|"position_update"|"account_update"|..., "data":{...},
-  "eventId":..., "occurredAt":...}``, only for the token's account.
+- account events, only those of the token's account, in the order oms published them::
+
+      {"type": "<event>", "data": {...}, "eventId": "...", "occurredAt": "2026-03-02T10:00:00.000Z"}
+
+  where ``<event>`` is one of ``edge.feeds.CLIENT_EVENT_TYPES``: ``order_update`` (an order
+  changed state: working, modified, triggered, cancelled, expired), ``order_filled``,
+  ``order_rejected``, ``position_update`` (opened, changed or closed), ``account_update`` (balance
+  or live figures changed) and ``margin_call`` (the margin level reached the margin-call level).
+  ``data`` is oms's payload as published (camelCase, decimal strings): edge forwards it untouched.
+  Delivery is at least once upstream; a repeated ``eventId`` is not sent twice.
 - ``{"type":"heartbeat","ts":...}`` every ``ws_heartbeat_seconds``; ``{"type":"ping"}`` ->
-  ``{"type":"pong"}``. The socket is closed with 4401 when the token expires.
+  ``{"type":"pong"}``. The socket is closed with 4401 when the token expires and with 1013 when it
+  falls ``ws_max_pending_events`` events behind.
+- a message the server does not understand -> ``{"type":"error","code":"UNKNOWN_MESSAGE"|
+  "INVALID_JSON"|"INVALID_SYMBOLS","message":...}``; the socket stays open.
 """
 
 from __future__ import annotations

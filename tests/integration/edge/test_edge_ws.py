@@ -123,3 +123,84 @@ async def test_ws_when_ping_sent_then_pong(edge, alice_token):
         pong = await next_message(socket, "pong")
 
     assert isinstance(pong["ts"], int)
+
+
+CONTROL_FRAMES = {"authenticated", "heartbeat", "subscribed", "pong"}
+EVENT_DATA = {
+    "order_update": {"order": {"orderId": "5001", "status": "WORKING", "price": "1.07000"}},
+    "order_filled": {"order": {"orderId": "5002", "status": "FILLED"}, "fills": []},
+    "order_rejected": {"order": {"orderId": "5003", "rejectReason": "MARKET_CLOSED"}},
+    "position_update": {"positionId": "5004", "volume": "0.10", "stopLoss": "1.08000"},
+    "account_update": {"balance": "10004.10", "equity": "10010.00", "reason": "ORDER_FILLED"},
+    "margin_call": {"marginLevel": "98.50", "marginCallLevel": "100"},
+}
+
+
+async def next_event(socket: Any) -> dict[str, Any]:
+    """The next frame that is not a control frame (welcome, heartbeat, ...)."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            msg = json.loads(await socket.recv())
+            if msg["type"] not in CONTROL_FRAMES:
+                return msg  # type: ignore[no-any-return]
+
+
+async def test_ws_when_each_client_event_type_published_then_received_in_documented_shape(
+    edge, alice_token, exchange
+):
+    async with connected(f"{edge.ws_url}?token={alice_token}") as socket:
+        await next_message(socket, "authenticated")
+        sent = [envelope(kind, "1001", data) for kind, data in EVENT_DATA.items()]
+        for event in sent:
+            await publish(exchange, event)
+        received = [await next_event(socket) for _ in sent]
+
+    assert received == [
+        {
+            "type": event["type"],
+            "data": event["data"],
+            "eventId": event["eventId"],
+            "occurredAt": "2026-01-02T03:04:05Z",
+        }
+        for event in sent
+    ]
+
+
+async def test_ws_when_other_accounts_or_internal_events_then_not_delivered(
+    edge, alice_token, bob_token, exchange
+):
+    async with (
+        connected(f"{edge.ws_url}?token={bob_token}") as bob,
+        connected(f"{edge.ws_url}?token={alice_token}") as alice,
+    ):
+        await next_message(bob, "authenticated")
+        await next_message(alice, "authenticated")
+        for kind, data in EVENT_DATA.items():
+            await publish(exchange, envelope(kind, "1001", data))
+        await publish(exchange, envelope("audit_log", "1002", {"secret": "back office"}))
+        marker = envelope("margin_call", "1002", {"marginLevel": "99.00"})
+        await publish(exchange, marker)
+
+        bobs_first = await next_event(bob)
+        alices = [(await next_event(alice))["type"] for _ in EVENT_DATA]
+
+    # One queue keeps publish order: had anything before the marker been forwarded to bob, it
+    # would have arrived first.
+    assert bobs_first["eventId"] == marker["eventId"]
+    assert alices == list(EVENT_DATA)
+
+
+async def test_ws_when_event_redelivered_then_sent_once(edge, alice_token, exchange):
+    async with connected(f"{edge.ws_url}?token={alice_token}") as socket:
+        await next_message(socket, "authenticated")
+        event = envelope("position_update", "1001", {"positionId": "5005"})
+        after = envelope("account_update", "1001", {"balance": "1.00"})
+        await publish(exchange, event)
+        await publish(exchange, event)
+        await publish(exchange, after)
+
+        first = await next_event(socket)
+        second = await next_event(socket)
+
+    assert first["eventId"] == event["eventId"]
+    assert second["eventId"] == after["eventId"]

@@ -1,0 +1,114 @@
+"""OpenAPI documentation of the client API's responses, derived from the fxmesh.v1 messages.
+
+Routes answer ``edge.convert.to_json(reply)``; ``json_model`` builds the pydantic model of exactly
+that shape from the message descriptor, so the document cannot drift from the contract. The models
+only document: responses are not validated through them (no cost on the order path).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import GenericAlias
+from typing import Any, Literal
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
+
+from edge.convert import enum_prefix, is_repeated
+
+_MODELS: dict[str, type[BaseModel]] = {}
+_STRINGS = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64)
+_NULLABLE = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_MESSAGE)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a machine-readable ``code`` (UPPER_SNAKE reason), a message and details."""
+
+    code: str = Field(examples=["ORDER_NOT_FOUND"])
+    message: str
+    details: dict[str, Any] = Field(
+        description="Reason metadata; for 422s ``errors``: [{field, type, message}]."
+    )
+
+
+class LoginResponse(BaseModel):
+    """A client access token."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_at: datetime
+    account_id: str
+
+
+def _element_type(field: Any) -> Any:
+    """The type of one value of ``field`` in the client JSON (null aside)."""
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        prefix = enum_prefix(field.enum_type)
+        return Literal[
+            tuple(v.name.removeprefix(prefix) for v in field.enum_type.values if v.number != 0)
+        ]
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
+            return datetime
+        return json_model(field.message_type)
+    if field.type in _STRINGS:
+        # int64 ids travel as strings (JavaScript numbers lose digits past 2**53).
+        return str
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return bool
+    return int
+
+
+def json_model(descriptor: Any) -> type[BaseModel]:
+    """The pydantic model of ``to_json`` of a message of type ``descriptor`` (cached)."""
+    model = _MODELS.get(descriptor.full_name)
+    if model is not None:
+        return model
+    fields: dict[str, Any] = {}
+    for field in descriptor.fields:
+        element = _element_type(field)
+        if is_repeated(field):
+            kind: Any = GenericAlias(list, (element,))
+        elif field.type in _NULLABLE:
+            # Unset messages, *_UNSPECIFIED enums and empty strings are null.
+            kind = element | None
+        else:
+            kind = element
+        fields[field.json_name] = (kind, ...)
+    model = create_model(descriptor.name, __config__=ConfigDict(title=descriptor.name), **fields)
+    _MODELS[descriptor.full_name] = model
+    return model
+
+
+ERROR_STATUSES = {
+    400: "Malformed value (reason in ``code``, e.g. INVALID_DECIMAL) or refused by oms.",
+    401: "Missing, invalid or expired token (UNAUTHENTICATED).",
+    404: "Not found for this account (e.g. ORDER_NOT_FOUND, POSITION_NOT_FOUND).",
+    409: "Not possible in the current state (e.g. ORDER_NOT_WORKING).",
+    422: "Request shape refused (e.g. DECIMAL_MUST_BE_STRING, INVALID_TIMESTAMP).",
+    503: "oms unavailable.",
+}
+
+
+def responses(
+    reply: type[Message] | type[BaseModel], **extra: Any
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route answering ``to_json(reply)`` (plus ``extra`` top-level fields),
+    or the pydantic model ``reply``; with the error body for every error status."""
+    model: type[BaseModel]
+    if issubclass(reply, BaseModel):
+        model = reply
+    else:
+        model = json_model(reply.DESCRIPTOR)
+        if extra:
+            name = reply.DESCRIPTOR.name.removesuffix("Response") + "Result"
+            model = create_model(name, __base__=model, **extra)
+    documented: dict[int | str, dict[str, Any]] = {200: {"model": model}}
+    for status, description in ERROR_STATUSES.items():
+        documented[status] = {"model": ErrorBody, "description": description}
+    return documented
