@@ -1,0 +1,374 @@
+"""Money use cases of the account of record: balance operations, account administration, listings
+of deals and ledger, and account statements.
+
+Every balance change runs in ``Core.locked`` (the account's row lock): it appends one ledger row
+(balance_before / balance_after), updates ``accounts.balance`` and enqueues an ``account_update``
+event in ONE transaction, so ``balance == sum(ledger.amount)`` holds at every commit, and after the
+commit the trading listeners (the trigger watcher's stop-out levels) hear the new balance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import structlog
+from prometheus_client import Counter
+
+from fxmesh import passwords
+from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from fxmesh.money import CURRENCY_DIGITS, fmt, places
+from oms import accounting, outbox
+from oms import ledger_store as store
+from oms import repository as repo
+from oms.convert import PositionView, account_json
+from oms.core import Core, account_not_found, mark_views
+from oms.domain import AccountFigures, AccountId, NoConversionRate, Price, SymbolSpec
+from oms.funds_convert import BalanceOperation, NewAccount, PageRequest
+from oms.position_store import DealRow
+
+log = structlog.stdlib.get_logger(__name__)
+
+T = TypeVar("T")
+
+BALANCE_OPERATIONS = Counter(
+    "fxmesh_oms_balance_operations_total",
+    "Balance operations booked (replays not counted), by ledger type.",
+    ["type"],
+)
+# A statement carries every deal of its period; longer periods must be asked for in parts.
+STATEMENT_MAX_DEALS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """An account with its open positions and live figures, read in one transaction."""
+
+    account: repo.Account
+    positions: list[repo.PositionRow]
+    in_flight: list[accounting.MarginLeg]
+    figures: AccountFigures
+
+
+async def load_account_state(
+    conn: Any,
+    account_id: AccountId,
+    symbols: Mapping[str, SymbolSpec],
+    prices: Mapping[str, Price],
+    *,
+    strict: bool,
+) -> AccountState:
+    """The account's live state; ``strict`` refuses (``MissingQuote``) to value without quotes."""
+    account = await repo.get_account(conn, account_id)
+    if account is None:
+        raise account_not_found(account_id)
+    positions = await repo.open_positions(conn, account_id)
+    # Orders closing a position reserve no margin (as in the core's figures).
+    opening = [o for o in await repo.in_flight_orders(conn, account_id) if o.position_id is None]
+    legs = accounting.order_legs(opening, prices, strict=strict)
+    figures = accounting.live_figures(
+        account.balance,
+        account.currency,
+        account.leverage,
+        [p.as_open() for p in positions],
+        legs,
+        symbols,
+        prices,
+        strict=strict,
+    )
+    return AccountState(account, positions, legs, figures)
+
+
+def _check_precision(amount: Decimal, currency: str, field: str) -> None:
+    digits = CURRENCY_DIGITS.get(currency, 2)
+    if places(amount) > digits:
+        raise InvalidArgument(
+            f"{field} has more than {digits} decimal places for {currency}",
+            reason="INVALID_PRECISION",
+            metadata={"field": field, "max_places": str(digits), "currency": currency},
+        )
+
+
+async def _new_account_event(conn: Any, entry: store.LedgerRow) -> None:
+    """``account_update`` of a new account's first deposit (no positions: figures = balance)."""
+    account = await repo.get_account(conn, entry.account_id)
+    assert account is not None
+    figures = accounting.live_figures(
+        account.balance, account.currency, account.leverage, [], [], {}, {}, strict=True
+    )
+    await outbox.enqueue(
+        conn, "account_update", entry.account_id, account_json(account, figures, "DEPOSIT")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceResult:
+    entry: store.LedgerRow
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: store.Cursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    account: repo.Account
+    start: datetime
+    end: datetime
+    opening_balance: Decimal
+    closing_balance: Decimal
+    totals: list[tuple[str, Decimal, int]]  # (ledger type, amount, count), in ledger type order
+    deals: list[DealRow]  # oldest first
+    positions: list[PositionView]
+    figures: AccountFigures
+    at: datetime
+
+
+_LEDGER_ORDER = (
+    "DEPOSIT",
+    "WITHDRAWAL",
+    "COMMISSION",
+    "SWAP",
+    "REALIZED_PNL",
+    "BONUS",
+    "ADJUSTMENT",
+)
+
+
+class FundsService:
+    """Balance operations, account administration, deals / ledger listings and statements."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._pool = core.pool
+
+    def now(self) -> datetime:
+        """The service's clock (statements default their end to it)."""
+        return self._core.now()
+
+    # --- balance operations ----------------------------------------------------------------------
+
+    async def post_balance_operation(self, op: BalanceOperation) -> BalanceResult:
+        """Book a deposit, withdrawal, bonus or adjustment once per (account, request_id).
+
+        A retry with the same content returns the first entry (``replayed``); the same request_id
+        with other content is refused with IDEMPOTENCY_KEY_REUSED. A withdrawal may take at most
+        the smaller of the balance and the free margin (positions valued at the current quotes).
+        """
+        booked = -op.amount if op.type == "WITHDRAWAL" else op.amount
+        symbols, prices = await self._core.market()
+        async with self._core.locked(op.account_id) as tx:
+            conn, account = tx.conn, tx.account
+            first = await store.ledger_by_request(conn, op.account_id, op.request_id)
+            if first is not None:
+                if (first.type, first.amount, first.reference, first.note) != (
+                    op.type,
+                    booked,
+                    op.reference,
+                    op.note,
+                ):
+                    raise FailedPrecondition(
+                        f"request_id {op.request_id!r} was used for a different operation",
+                        reason="IDEMPOTENCY_KEY_REUSED",
+                        metadata={"request_id": op.request_id, "ledger_id": str(first.ledger_id)},
+                    )
+                return BalanceResult(first, replayed=True)
+            _check_precision(op.amount, account.currency, "amount")
+            if account.status == "CLOSED":
+                raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
+            if op.type == "WITHDRAWAL":
+                await self._check_withdrawable(conn, account, op.amount, symbols, prices)
+            entry = await store.append_ledger(
+                conn,
+                op.account_id,
+                op.type,
+                booked,
+                account.currency,
+                request_id=op.request_id,
+                reference=op.reference,
+                note=op.note,
+            )
+            await tx.account_update(op.type, symbols, prices)
+        BALANCE_OPERATIONS.labels(op.type).inc()
+        log.info(
+            "balance_operation",
+            account_id=op.account_id,
+            type=op.type,
+            amount=fmt(booked),
+            ledger_id=entry.ledger_id,
+        )
+        return BalanceResult(entry, replayed=False)
+
+    async def _check_withdrawable(
+        self,
+        conn: Any,
+        account: repo.Account,
+        amount: Decimal,
+        symbols: Mapping[str, SymbolSpec],
+        prices: Mapping[str, Price],
+    ) -> None:
+        try:
+            state = await load_account_state(conn, account.account_id, symbols, prices, strict=True)
+        except NoConversionRate as exc:
+            raise FailedPrecondition(
+                f"open positions cannot be valued now: {exc}", reason="NO_QUOTE"
+            ) from None
+        # Floating profit is not cash: a withdrawal never takes the balance below zero.
+        available = max(min(state.figures.free_margin, account.balance), Decimal(0))
+        if amount > available:
+            raise FailedPrecondition(
+                f"withdrawal of {amount} exceeds the {available} {account.currency} "
+                "that free margin allows",
+                reason="NOT_ENOUGH_FREE_MARGIN",
+                metadata={"withdrawable": fmt(available), "currency": account.currency},
+            )
+
+    # --- accounts --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _read(conn: Any, account_id: AccountId) -> repo.Account:
+        account = await repo.get_account(conn, account_id)
+        if account is None:
+            raise account_not_found(account_id)
+        return account
+
+    async def create_account(self, cmd: NewAccount) -> repo.Account:
+        """Open an account (argon2 password); an initial deposit is its first ledger row."""
+        if cmd.currency not in CURRENCY_DIGITS:
+            raise InvalidArgument(
+                f"{cmd.currency!r} is not an account currency ({', '.join(CURRENCY_DIGITS)})",
+                reason="INVALID_CURRENCY",
+                metadata={"field": "currency"},
+            )
+        if cmd.initial_deposit is not None:
+            _check_precision(cmd.initial_deposit, cmd.currency, "initial_deposit")
+        password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
+        async with self._pool.acquire() as conn, conn.transaction():
+            account_id = await store.insert_account(
+                conn,
+                login=cmd.login,
+                password_hash=password_hash,
+                account_type=cmd.type,
+                currency=cmd.currency,
+                leverage=cmd.leverage,
+                margin_mode=cmd.margin_mode,
+                client_group=cmd.client_group,
+            )
+            if account_id is None:
+                raise AlreadyExists(
+                    f"login {cmd.login!r} is taken",
+                    reason="LOGIN_TAKEN",
+                    metadata={"login": cmd.login},
+                )
+            if cmd.initial_deposit is not None:
+                await repo.get_account(conn, account_id, lock=True)
+                entry = await store.append_ledger(
+                    conn,
+                    account_id,
+                    "DEPOSIT",
+                    cmd.initial_deposit,
+                    cmd.currency,
+                    reference="initial deposit",
+                )
+                await _new_account_event(conn, entry)
+            view = await self._read(conn, account_id)
+        log.info("account_created", account_id=account_id, type=cmd.type, currency=cmd.currency)
+        return view
+
+    async def update_account(
+        self, account_id: AccountId, changes: store.AccountChanges
+    ) -> repo.Account:
+        """Change status, leverage, group, levels or limits; a CLOSED account is final."""
+        symbols, prices = await self._core.market()
+        async with self._core.locked(account_id) as tx:
+            conn, account = tx.conn, tx.account
+            if account.status == "CLOSED":
+                raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
+            call = changes.margin_call_level or account.margin_call_level
+            stop_out = (
+                changes.stop_out_level
+                if changes.stop_out_level is not None
+                else account.stop_out_level
+            )
+            if stop_out >= call:
+                raise InvalidArgument(
+                    f"stop_out_level {stop_out} must be below margin_call_level {call}",
+                    reason="INVALID_STOP_OUT_LEVEL",
+                    metadata={"field": "stop_out_level"},
+                )
+            if changes.status == "CLOSED":
+                positions, orders = await store.open_exposure(conn, account_id)
+                if positions or orders:
+                    raise FailedPrecondition(
+                        f"the account has {positions} open positions and {orders} open orders",
+                        reason="ACCOUNT_NOT_FLAT",
+                        metadata={"positions": str(positions), "orders": str(orders)},
+                    )
+            await store.update_account(conn, account_id, changes)
+            # Re-reads the account: the trigger watcher hears the new leverage and levels.
+            await tx.account_update("ACCOUNT_UPDATED", symbols, prices)
+            view = tx.account
+        log.info("account_updated", account_id=account_id, status=view.status)
+        return view
+
+    # --- listings and statements -----------------------------------------------------------------
+
+    async def list_ledger(self, account_id: AccountId, page: PageRequest) -> Page[store.LedgerRow]:
+        async with self._pool.acquire() as conn:
+            if await repo.get_account(conn, account_id) is None:
+                raise account_not_found(account_id)
+            rows = await store.ledger_page(
+                conn, account_id, page.start, page.end, page.after, page.size
+            )
+        full = len(rows) == page.size
+        return Page(rows, (rows[-1].created_at, rows[-1].ledger_id) if full else None)
+
+    async def list_deals(self, account_id: AccountId, page: PageRequest) -> Page[DealRow]:
+        async with self._pool.acquire() as conn:
+            if await repo.get_account(conn, account_id) is None:
+                raise account_not_found(account_id)
+            rows = await store.deal_page(
+                conn, account_id, page.start, page.end, page.after, page.size
+            )
+        full = len(rows) == page.size
+        return Page(rows, (rows[-1].deal_time, rows[-1].deal_id) if full else None)
+
+    async def statement(self, account_id: AccountId, start: datetime, end: datetime) -> Statement:
+        """The account's statement of [start, end), with the open positions and figures now.
+
+        Opening balance is the balance_after of the last ledger row before ``start`` (0 if none),
+        closing balance that of the last row before ``end``; the totals per type add up from one
+        to the other (one snapshot).
+        """
+        symbols, prices = await self._core.market()
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            state = await load_account_state(conn, account_id, symbols, prices, strict=False)
+            opening = await store.balance_at(conn, account_id, start)
+            closing = await store.balance_at(conn, account_id, end)
+            totals = await store.ledger_totals(conn, account_id, start, end)
+            deals = await store.deals_between(conn, account_id, start, end, STATEMENT_MAX_DEALS + 1)
+        if len(deals) > STATEMENT_MAX_DEALS:
+            raise FailedPrecondition(
+                f"the period has more than {STATEMENT_MAX_DEALS} deals; ask for a shorter one",
+                reason="STATEMENT_TOO_LARGE",
+            )
+        totals.sort(key=lambda t: _LEDGER_ORDER.index(t[0]))
+        return Statement(
+            account=state.account,
+            start=start,
+            end=end,
+            opening_balance=opening,
+            closing_balance=closing,
+            totals=totals,
+            deals=deals,
+            positions=mark_views(state.account, state.positions, symbols, prices),
+            figures=state.figures,
+            at=self._core.now(),
+        )
