@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,8 +12,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.domain import AccountFigures, AccountId, Order, OrderId, OrderType, Side, TimeInForce
-from oms.repository import Account, FillRow, PositionRow
+from oms.domain import (
+    Account,
+    AccountFigures,
+    AccountId,
+    Order,
+    OrderId,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from oms.position_store import DealRow, FillRow, PositionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +37,20 @@ class PlaceOrderCommand:
     price: Decimal | None
     requested_price: Decimal | None
     deviation_points: int  # 0: the symbol's default
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    stop_limit_price: Decimal | None = None
+    expire_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PositionView:
-    """An open position with its mark: current closing price and profit (None without a quote)."""
+    """A position with its mark: current closing price, profit and own margin (None: no quote)."""
 
     row: PositionRow
     current_price: Decimal | None
     profit: Decimal | None
+    margin: Decimal | None = None
 
 
 # --- enums ---------------------------------------------------------------------------------------
@@ -58,6 +72,11 @@ def book_to_proto(book: str | None) -> Any:
 
 def side_to_proto(side: Side) -> Any:
     return types_pb2.Side.Value(f"SIDE_{side.value}")
+
+
+def enum_value(enum: Any, prefix: str, value: str | None) -> Any:
+    """``prefix + value`` of a proto enum; the UNSPECIFIED zero for None."""
+    return enum.Value(f"{prefix}{value}") if value else 0
 
 
 def _status(enum: Any, prefix: str, value: str) -> Any:
@@ -141,6 +160,9 @@ def parse_place_order(req: oms_pb2.PlaceOrderRequest) -> PlaceOrderCommand:
     requested = None
     if req.requested_price.strip():
         requested = parse_decimal(req.requested_price, "requested_price", positive=True)
+    stop_limit = None
+    if order_type is OrderType.STOP_LIMIT:
+        stop_limit = optional_price(req.stop_limit_price, "stop_limit_price")
     return PlaceOrderCommand(
         account_id=account_id,
         client_order_id=client_order_id,
@@ -152,7 +174,23 @@ def parse_place_order(req: oms_pb2.PlaceOrderRequest) -> PlaceOrderCommand:
         price=price,
         requested_price=requested,
         deviation_points=req.deviation_points,
+        stop_loss=optional_price(req.stop_loss, "stop_loss"),
+        take_profit=optional_price(req.take_profit, "take_profit"),
+        stop_limit_price=stop_limit,
+        expire_at=time_of(req, "expire_time"),
     )
+
+
+def optional_price(value: str, field: str) -> Decimal | None:
+    """A positive decimal price, or None when empty."""
+    return parse_decimal(value, field, positive=True, max_places=10) if value.strip() else None
+
+
+def time_of(msg: Any, field: str) -> datetime | None:
+    if not msg.HasField(field):
+        return None
+    value: datetime = getattr(msg, field).ToDatetime(tzinfo=UTC)
+    return value
 
 
 # --- replies -------------------------------------------------------------------------------------
@@ -187,6 +225,13 @@ def order_to_proto(order: Order) -> types_pb2.Order:
         update_time=timestamp(order.updated_at),
         deviation_points=order.deviation_points,
         requested_price=fmt(order.requested_price),
+        stop_loss=fmt(order.stop_loss),
+        take_profit=fmt(order.take_profit),
+        stop_limit_price=fmt(order.stop_limit_price),
+        expire_time=timestamp(order.expire_at),
+        position_id=str(order.position_id or ""),
+        origin=enum_value(types_pb2.OrderOrigin, "ORDER_ORIGIN_", order.origin.value),
+        stop_limit_active=order.stop_limit_active,
     )
 
 
@@ -210,13 +255,44 @@ def position_to_proto(view: PositionView) -> types_pb2.Position:
         side=side_to_proto(p.side),
         volume=fmt(p.volume),
         open_price=fmt(p.open_price),
-        current_price=fmt(view.current_price),
-        profit=fmt(view.profit),
+        current_price=fmt(view.current_price) if p.is_open else "",
+        profit=fmt(view.profit) if p.is_open else "",
         stop_loss=fmt(p.stop_loss),
         take_profit=fmt(p.take_profit),
         open_time=timestamp(p.opened_at),
         commission=fmt(p.commission),
         swap=fmt(p.swap),
+        trailing_distance_points=p.trailing_distance_points,
+        trailing_step_points=p.trailing_step_points,
+        margin=fmt(view.margin) if p.is_open else "",
+        close_price=fmt(p.close_price),
+        close_time=timestamp(p.closed_at),
+        close_reason=enum_value(
+            types_pb2.CloseReason, "CLOSE_REASON_", p.close_reason.value if p.close_reason else None
+        ),
+        realized_pnl=fmt(p.realized_pnl),
+    )
+
+
+def deal_to_proto(d: DealRow) -> types_pb2.Deal:
+    return types_pb2.Deal(
+        deal_id=str(d.deal_id),
+        order_id=str(d.order_id or ""),
+        position_id=str(d.position_id),
+        account_id=str(d.account_id),
+        symbol=d.symbol,
+        side=side_to_proto(d.side),
+        volume=fmt(d.volume),
+        price=fmt(d.price),
+        commission=fmt(d.commission),
+        swap=fmt(d.swap),
+        realized_pnl=fmt(d.realized_pnl),
+        venue=d.venue,
+        deal_time=timestamp(d.deal_time),
+        fill_id=d.fill_id,
+        entry=enum_value(types_pb2.DealEntry, "DEAL_ENTRY_", d.entry.value),
+        book=book_to_proto(d.book),
+        reason=enum_value(types_pb2.CloseReason, "CLOSE_REASON_", d.reason.value),
     )
 
 
@@ -226,11 +302,15 @@ def account_to_proto(account: Account) -> types_pb2.AccountInfo:
         login=account.login,
         currency=account.currency,
         leverage=account.leverage,
-        type=_status(types_pb2.AccountType, "ACCOUNT_TYPE_", account.type),
-        status=_status(types_pb2.AccountStatus, "ACCOUNT_STATUS_", account.status),
-        margin_mode=_status(types_pb2.MarginMode, "MARGIN_MODE_", account.margin_mode),
         client_group=account.client_group,
         balance=fmt(account.balance),
+        margin_call_level=fmt(account.margin_call_level),
+        stop_out_level=fmt(account.stop_out_level),
+        negative_balance_protection=account.negative_balance_protection,
+        max_open_positions=account.max_open_positions,
+        max_daily_volume=fmt(account.max_daily_volume),
+        create_time=timestamp(account.created_at),
+        **account_enums(account),
     )
 
 
@@ -268,6 +348,13 @@ def order_json(order: Order) -> dict[str, Any]:
         "rejectReason": order.reject_reason or "",
         "rejectMessage": order.reject_message or "",
         "book": order.book or "",
+        "stopLoss": fmt(order.stop_loss),
+        "takeProfit": fmt(order.take_profit),
+        "stopLimitPrice": fmt(order.stop_limit_price),
+        "stopLimitActive": order.stop_limit_active,
+        "expireTime": _iso(order.expire_at),
+        "positionId": str(order.position_id or ""),
+        "origin": order.origin.value,
         "createTime": _iso(order.created_at),
         "updateTime": _iso(order.updated_at),
     }
@@ -284,7 +371,8 @@ def fill_json(fill: FillRow) -> dict[str, Any]:
     }
 
 
-def position_json(p: PositionRow, state: str = "OPEN") -> dict[str, Any]:
+def position_json(p: PositionRow, view: PositionView | None = None) -> dict[str, Any]:
+    """A position's event JSON, open or closed; ``view`` adds its current mark."""
     return {
         "positionId": str(p.position_id),
         "accountId": str(p.account_id),
@@ -294,11 +382,52 @@ def position_json(p: PositionRow, state: str = "OPEN") -> dict[str, Any]:
         "openPrice": fmt(p.open_price),
         "stopLoss": fmt(p.stop_loss),
         "takeProfit": fmt(p.take_profit),
+        "trailingDistancePoints": p.trailing_distance_points,
+        "trailingStepPoints": p.trailing_step_points,
         "commission": fmt(p.commission),
         "swap": fmt(p.swap),
+        "realizedPnl": fmt(p.realized_pnl),
         "openTime": _iso(p.opened_at),
         "orderId": str(p.open_order_id),
-        "state": state,
+        "state": "OPEN" if p.is_open else "CLOSED",
+        "closePrice": fmt(p.close_price),
+        "closeTime": _iso(p.closed_at),
+        "closeReason": p.close_reason.value if p.close_reason else "",
+        "currentPrice": fmt(view.current_price) if view and p.is_open else "",
+        "profit": fmt(view.profit) if view and p.is_open else "",
+    }
+
+
+def deal_json(d: DealRow) -> dict[str, Any]:
+    return {
+        "dealId": str(d.deal_id),
+        "orderId": str(d.order_id or ""),
+        "positionId": str(d.position_id),
+        "symbol": d.symbol,
+        "side": d.side.value,
+        "entry": d.entry.value,
+        "volume": fmt(d.volume),
+        "price": fmt(d.price),
+        "commission": fmt(d.commission),
+        "realizedPnl": fmt(d.realized_pnl),
+        "venue": d.venue,
+        "reason": d.reason.value,
+        "dealTime": _iso(d.deal_time),
+    }
+
+
+def account_json(account: Account, fig: AccountFigures, reason: str) -> dict[str, Any]:
+    """The ``account_update`` event: balance and live figures in the account currency."""
+    return {
+        "accountId": str(account.account_id),
+        "currency": account.currency,
+        "balance": fmt(fig.balance),
+        "equity": fmt(fig.equity),
+        "margin": fmt(fig.margin),
+        "freeMargin": fmt(fig.free_margin),
+        "marginLevel": fmt(fig.margin_level),
+        "unrealizedPnl": fmt(fig.unrealized_pnl),
+        "reason": reason,
     }
 
 

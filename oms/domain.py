@@ -4,6 +4,8 @@
   ``InvalidOrderTransition`` naming the state and the trigger.
 * P&L, margin and commission follow MetaTrader's forex formulas, in Decimal, converted to the
   account currency through whatever cross rate the current quotes offer.
+* Pending orders trigger on the side of the quote they would trade at: buy orders on the ask, sell
+  orders on the bid; positions close on the other side (a buy closes at the bid).
 """
 
 from __future__ import annotations
@@ -47,6 +49,44 @@ class TimeInForce(StrEnum):
     FOK = "FOK"
 
 
+class OrderOrigin(StrEnum):
+    """Who raised an order: the client, or the server on the client's behalf."""
+
+    CLIENT = "CLIENT"
+    STOP_LOSS = "STOP_LOSS"
+    TAKE_PROFIT = "TAKE_PROFIT"
+    STOP_OUT = "STOP_OUT"
+
+
+class CloseReason(StrEnum):
+    """Why (part of) a position was closed; also the reason of the deal that did it."""
+
+    CLIENT = "CLIENT"
+    STOP_LOSS = "STOP_LOSS"
+    TAKE_PROFIT = "TAKE_PROFIT"
+    STOP_OUT = "STOP_OUT"
+    CLOSE_BY = "CLOSE_BY"
+    NETTING = "NETTING"  # an opposite fill on a netting account
+
+
+class DealEntry(StrEnum):
+    IN = "IN"  # opened or increased a position
+    OUT = "OUT"  # reduced or closed a position
+    INOUT = "INOUT"  # reversed a netting position
+    OUT_BY = "OUT_BY"  # closed against an opposite position
+
+
+class MarginMode(StrEnum):
+    HEDGING = "HEDGING"  # every fill opens its own position
+    NETTING = "NETTING"  # one position per symbol
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"  # may close positions, may not open them
+    CLOSED = "CLOSED"
+
+
 class OrderStatus(StrEnum):
     PENDING = "PENDING"  # built from the request, not yet validated
     ACCEPTED = "ACCEPTED"  # validated and persisted; acknowledged to the client
@@ -71,8 +111,10 @@ class OrderTrigger(StrEnum):
     REJECT = "REJECT"  # validation, risk, router or venue said no
     SUBMIT = "SUBMIT"  # sent to the router for execution
     PARK = "PARK"  # a pending order starts waiting for its price
-    MODIFY = "MODIFY"  # a working order's price / SL / TP changed
-    TRIGGER = "TRIGGER"  # a working order's price was reached
+    MODIFY = "MODIFY"  # a working order's price / SL / TP / expiry changed
+    ACTIVATE = "ACTIVATE"  # a stop-limit's stop price was reached: it now works as a limit
+    TRIGGER = "TRIGGER"  # a working order's price was reached: it goes to execution
+    REARM = "REARM"  # the venue could not fill a triggered order at its limit: it works again
     PARTIAL_FILL = "PARTIAL_FILL"
     FILL = "FILL"  # the order is now completely filled
     CANCEL = "CANCEL"  # by the client, or the unfilled rest of an IOC order
@@ -88,12 +130,14 @@ TRANSITIONS: Mapping[tuple[OrderStatus, OrderTrigger], OrderStatus] = {
     (S.ACCEPTED, T.REJECT): S.REJECTED,
     (S.ACCEPTED, T.CANCEL): S.CANCELLED,
     (S.WORKING, T.MODIFY): S.WORKING,
+    (S.WORKING, T.ACTIVATE): S.WORKING,
     (S.WORKING, T.TRIGGER): S.FILLING,
     (S.WORKING, T.CANCEL): S.CANCELLED,
     (S.WORKING, T.EXPIRE): S.EXPIRED,
     (S.FILLING, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
     (S.FILLING, T.FILL): S.FILLED,
     (S.FILLING, T.REJECT): S.REJECTED,
+    (S.FILLING, T.REARM): S.WORKING,
     (S.PARTIALLY_FILLED, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
     (S.PARTIALLY_FILLED, T.FILL): S.FILLED,
     (S.PARTIALLY_FILLED, T.CANCEL): S.CANCELLED,
@@ -153,6 +197,13 @@ class Order:
     reject_message: str | None = None
     book: str | None = None
     routing_reason: str | None = None
+    stop_loss: Decimal | None = None  # given to the position the order opens
+    take_profit: Decimal | None = None
+    stop_limit_price: Decimal | None = None  # STOP_LIMIT: the limit placed when price is reached
+    expire_at: datetime | None = None  # GTD expiry; DAY orders carry the end of their day
+    position_id: PositionId | None = None  # a closing order: the position it closes
+    origin: OrderOrigin = OrderOrigin.CLIENT
+    stop_limit_active: bool = False  # STOP_LIMIT whose stop price was reached
     created_at: datetime | None = None
     updated_at: datetime | None = None
     # Transitions applied since the order was loaded or created, not yet persisted.
@@ -184,9 +235,65 @@ class Order:
         self.filled_volume = total
         self.apply(OrderTrigger.FILL if total == self.volume else OrderTrigger.PARTIAL_FILL)
 
+    def cancel(self, reason: str, message: str) -> None:
+        self.apply(OrderTrigger.CANCEL, reason)
+        self.reject_reason, self.reject_message = reason, message
+
+    def expire(self, reason: str, message: str) -> None:
+        self.apply(OrderTrigger.EXPIRE, reason)
+        self.reject_reason, self.reject_message = reason, message
+
+    def activate(self) -> None:
+        """A stop-limit's stop was reached: from now on it works as a limit at stop_limit_price."""
+        if self.type is not OrderType.STOP_LIMIT or self.stop_limit_active:
+            raise InvalidOrderTransition(self.status, OrderTrigger.ACTIVATE)
+        self.apply(OrderTrigger.ACTIVATE, "STOP_PRICE_REACHED")
+        self.stop_limit_active = True
+
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_pending_type(self) -> bool:
+        """LIMIT, STOP and STOP_LIMIT orders wait (WORKING) for their price."""
+        return self.type is not OrderType.MARKET
+
+    @property
+    def limit_price(self) -> Decimal | None:
+        """The worst price this order may execute at, or None for execution at the market.
+
+        A triggered LIMIT executes at its price or better, a triggered STOP_LIMIT at its limit
+        price or better; a STOP becomes a market order. A take-profit close is a limit at the TP.
+        """
+        if self.type is OrderType.LIMIT:
+            return self.price
+        if self.type is OrderType.STOP_LIMIT:
+            return self.stop_limit_price
+        return None
+
+    @property
+    def entry_price(self) -> Decimal | None:
+        """The price a pending order opens its position at (SL / TP are measured from it)."""
+        if self.type is OrderType.STOP_LIMIT:
+            return self.stop_limit_price
+        return self.price
+
+    @property
+    def close_reason(self) -> CloseReason:
+        """What a fill of this order that closes a position records as the reason."""
+        if self.origin is not OrderOrigin.CLIENT:
+            return CloseReason(self.origin.value)
+        return CloseReason.CLIENT if self.position_id is not None else CloseReason.NETTING
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A trading window on one ISO weekday (1 = Monday), in minutes of the UTC day [start, end)."""
+
+    weekday: int
+    start_minute: int
+    end_minute: int  # 1440 = end of day ("24:00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +313,19 @@ class SymbolSpec:
     commission_currency: str
     default_deviation_points: int
     enabled: bool
+    stops_level_points: int = 0  # minimum distance of SL / TP / pending prices from the market
+    sessions: tuple[Session, ...] = ()
+    swap_long_points: Decimal = ZERO
+    swap_short_points: Decimal = ZERO
+    swap_triple_weekday: int = 3
 
     @property
     def point(self) -> Decimal:
         return Decimal(1).scaleb(-self.digits)
+
+    @property
+    def stops_distance(self) -> Decimal:
+        return self.stops_level_points * self.point
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,3 +473,28 @@ def account_figures(
         margin_level=level,
         unrealized_pnl=to_money(unrealized, currency),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A trading account's terms and balance as the account of record holds them."""
+
+    account_id: AccountId
+    login: str
+    type: str  # DEMO | LIVE
+    currency: str
+    leverage: int
+    margin_mode: str  # MarginMode value
+    status: str  # AccountStatus value
+    client_group: str
+    balance: Decimal
+    margin_call_level: Decimal
+    stop_out_level: Decimal
+    created_at: datetime
+    negative_balance_protection: bool = True
+    max_open_positions: int = 0  # 0: no limit
+    max_daily_volume: Decimal | None = None  # lots opened per UTC day; None: no limit
+
+    @property
+    def netting(self) -> bool:
+        return self.margin_mode == MarginMode.NETTING.value

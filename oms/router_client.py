@@ -1,4 +1,9 @@
-"""The router as oms sees it: one Execute call, answered as plain data."""
+"""The router as oms sees it: Execute and ReconcileExecution, answered as plain data.
+
+Execute is idempotent per order id at the router, and ReconcileExecution gives its final word on
+an order oms lost track of (FILLED with the same fills, or REJECTED ``NOT_EXECUTED`` after fencing
+the order id so that a late Execute can never fill it).
+"""
 
 from __future__ import annotations
 
@@ -39,11 +44,14 @@ class Execution:
 
 
 class ExecutionUnavailable(Exception):
-    """The router could not be reached or gave an unusable answer."""
+    """The router could not be reached, did not answer in time, or gave an unusable answer.
+
+    The order may or may not have been executed: only ``reconcile`` can tell.
+    """
 
 
 class RouterClient:
-    """Calls fxmesh.v1.RouterService.Execute with the service-wide deadline."""
+    """Calls fxmesh.v1.RouterService with the service-wide deadline."""
 
     def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
         self._stub = router_pb2_grpc.RouterServiceStub(channel)
@@ -56,27 +64,50 @@ class RouterClient:
         max_price_deviation: Decimal | None,
         contract_size: Decimal,
         quote_to_usd_rate: Decimal,
+        limit_price: Decimal | None = None,
     ) -> Execution:
+        """Route and execute ``order``; ``limit_price`` is the worst acceptable fill price."""
         request = router_pb2.ExecuteRequest(
             order=convert.order_to_proto(order),
             client_group=client_group,
             max_price_deviation=fmt(max_price_deviation),
             contract_size=fmt(contract_size),
             quote_to_usd_rate=fmt(quote_to_usd_rate),
+            limit_price=fmt(limit_price),
         )
         try:
             response = await self._stub.Execute(request, timeout=self._deadline)
         except grpc.aio.AioRpcError as exc:
             log.warning("router_execute_failed", code=exc.code().name, details=exc.details())
             raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
+        return _checked(response)
+
+    async def reconcile(self, order: Order) -> Execution:
+        """The router's final word on an order whose execution oms did not see complete."""
+        request = router_pb2.ReconcileExecutionRequest(
+            order_id=str(order.order_id), account_id=str(order.account_id)
+        )
         try:
-            return _execution(response)
-        except FxError as exc:
-            log.error("router_bad_response", error=exc.message)
-            raise ExecutionUnavailable(f"router answered badly: {exc.message}") from exc
+            response = await self._stub.ReconcileExecution(request, timeout=self._deadline)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("router_reconcile_failed", code=exc.code().name, details=exc.details())
+            raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
+        return _checked(response)
 
 
-def _execution(response: router_pb2.ExecuteResponse) -> Execution:
+def _checked(
+    response: router_pb2.ExecuteResponse | router_pb2.ReconcileExecutionResponse,
+) -> Execution:
+    try:
+        return _execution(response)
+    except FxError as exc:
+        log.error("router_bad_response", error=exc.message)
+        raise ExecutionUnavailable(f"router answered badly: {exc.message}") from exc
+
+
+def _execution(
+    response: router_pb2.ExecuteResponse | router_pb2.ReconcileExecutionResponse,
+) -> Execution:
     status = router_pb2.ExecutionStatus.Name(response.status).removeprefix("EXECUTION_STATUS_")
     if status not in ("FILLED", "PARTIALLY_FILLED", "REJECTED"):
         raise FxError(f"unknown execution status {status}")

@@ -1,34 +1,67 @@
-"""Wiring of the oms process: pool, Redis, router channel, gRPC server and the outbox relay."""
+"""Wiring of the oms process: pool, Redis, router channel, services, recovery, background tasks,
+the gRPC server and the outbox relay.
+
+Start order: dependencies, then recovery of the orders a previous process left in flight (before
+anything is served), then the background tasks (periodic recovery, and whatever ``tasks`` adds,
+e.g. the trigger watcher and the rollover job), then the gRPC server. ``stop`` undoes it in reverse.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import oms_pb2_grpc
 from oms.config import OmsSettings
+from oms.core import Clock, utc_now
+from oms.funds import FundsService
 from oms.outbox import OutboxRelay
+from oms.recovery import Recovery
+from oms.risk import RiskService
 from oms.router_client import RouterClient
 from oms.service import OmsService
 from oms.servicer import OmsServicer
+
+log = structlog.stdlib.get_logger(__name__)
+
+# A background task: given the started app (its service ready), run until cancelled.
+BackgroundTask = Callable[["OmsApp"], Awaitable[None]]
 
 
 class OmsApp:
     """Everything oms runs; ``start`` returns the bound gRPC port, ``stop`` undoes it in order."""
 
-    def __init__(self, settings: OmsSettings, *, run_relay: bool = True) -> None:
+    def __init__(
+        self,
+        settings: OmsSettings,
+        *,
+        run_relay: bool = True,
+        now: Clock = utc_now,
+        tasks: Sequence[BackgroundTask] = (),
+        recovery_interval_seconds: float = 5.0,
+    ) -> None:
         self.settings = settings
         self.run_relay = run_relay
+        self.now = now
+        self.tasks: list[BackgroundTask] = list(tasks)
+        self.recovery_interval_seconds = recovery_interval_seconds
         self.pool: Any = None
         self.redis: Any = None
         self.channel: Any = None
         self.server: GrpcServer | None = None
         self.relay: OutboxRelay | None = None
         self.service: OmsService | None = None
+        self.recovery: Recovery | None = None
+        self._running: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
         s = self.settings
@@ -37,24 +70,66 @@ class OmsApp:
         self.channel = open_channel(s.router_addr)
         router = RouterClient(self.channel, s.grpc_deadline_seconds)
         self.service = OmsService(
-            self.pool, self.redis, router, symbols_cache_seconds=s.symbols_cache_seconds
+            self.pool,
+            self.redis,
+            router,
+            now=self.now,
+            symbols_cache_seconds=s.symbols_cache_seconds,
         )
+        self.recovery = Recovery(
+            self.service.core,
+            self.service.executor,
+            self.service.trading,
+            # A PlaceOrder still waiting for Execute's answer is younger than this.
+            stuck_after=timedelta(seconds=2 * s.grpc_deadline_seconds + 5),
+            interval_seconds=self.recovery_interval_seconds,
+        )
+        try:
+            settled = await self.recovery.run_once(everything=True)
+        except Exception:  # recovery must not keep oms down: the periodic pass retries
+            log.exception("startup_recovery_failed")
+        else:
+            log.info("startup_recovery_done", settled=settled)
         if self.run_relay:
             self.relay = OutboxRelay(
                 self.pool, s.amqp_url, s.events_exchange, poll_seconds=s.outbox_poll_seconds
             )
             self.relay.start()
+        self._spawn("oms-recovery", self.recovery.run_forever())
+        for task in self.tasks:
+            self._spawn(getattr(task, "__name__", "oms-task"), task(self))
         self.server = GrpcServer("oms", s.oms_addr)
         self.server.add(
             oms_pb2_grpc.add_OmsServiceServicer_to_server,
-            OmsServicer(self.service),
+            OmsServicer(
+                self.service,
+                funds=FundsService(self.service.core),
+                risk=RiskService(self.service.core),
+            ),
             "fxmesh.v1.OmsService",
         )
         return await self.server.start()
 
+    def _spawn(self, name: str, coro: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background_task_failed", task=name)
+
+        self._running.append(asyncio.create_task(guarded(), name=name))
+
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_seconds)
+        for task in self._running:
+            task.cancel()
+        for task in self._running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._running.clear()
         if self.relay is not None:
             await self.relay.stop()
         if self.channel is not None:

@@ -7,14 +7,40 @@ from typing import Any
 
 import grpc
 
+from fxmesh.errors import FxError
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc
 from oms import convert
+from oms import funds_convert as fconvert
+from oms import trading_convert as tconvert
+from oms.funds import FundsService
+from oms.positions import CloseResult
+from oms.risk import RiskService
 from oms.service import OmsService
 
 
 class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
-    def __init__(self, service: OmsService) -> None:
+    def __init__(
+        self,
+        service: OmsService,
+        *,
+        funds: FundsService | None = None,
+        risk: RiskService | None = None,
+    ) -> None:
         self._service = service
+        self._funds_service = funds
+        self._risk_service = risk
+
+    @property
+    def _funds(self) -> FundsService:
+        if self._funds_service is None:
+            raise FxError("money operations are not enabled", code=grpc.StatusCode.UNIMPLEMENTED)
+        return self._funds_service
+
+    @property
+    def _risk(self) -> RiskService:
+        if self._risk_service is None:
+            raise FxError("risk tools are not enabled", code=grpc.StatusCode.UNIMPLEMENTED)
+        return self._risk_service
 
     async def PlaceOrder(
         self, request: oms_pb2.PlaceOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -64,3 +90,124 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         return oms_pb2.ListAccountsResponse(
             accounts=[convert.account_to_proto(a) for a in accounts]
         )
+
+    # --- trading: pending orders and positions (oms.trading, oms.positions) ---------------------
+
+    async def ModifyOrder(
+        self, request: oms_pb2.ModifyOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ModifyOrderResponse:
+        order = await self._service.modify_order(tconvert.parse_modify_order(request))
+        return oms_pb2.ModifyOrderResponse(order=convert.order_to_proto(order))
+
+    async def CancelOrder(
+        self, request: oms_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.CancelOrderResponse:
+        order = await self._service.cancel_order(
+            convert.parse_account_id(request.account_id), convert.parse_order_id(request.order_id)
+        )
+        return oms_pb2.CancelOrderResponse(order=convert.order_to_proto(order))
+
+    async def ListOrders(
+        self, request: oms_pb2.ListOrdersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ListOrdersResponse:
+        orders, token = await self._service.list_orders(tconvert.parse_list_orders(request))
+        return oms_pb2.ListOrdersResponse(
+            orders=[convert.order_to_proto(o) for o in orders], next_page_token=token
+        )
+
+    async def ClosePosition(
+        self, request: oms_pb2.ClosePositionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ClosePositionResponse:
+        result = await self._service.close_position(tconvert.parse_close_position(request))
+        return _close_result(result)
+
+    async def CloseAllPositions(
+        self,
+        request: oms_pb2.CloseAllPositionsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.CloseAllPositionsResponse:
+        results = await self._service.close_all_positions(tconvert.parse_close_all(request))
+        return oms_pb2.CloseAllPositionsResponse(results=[_close_result(r) for r in results])
+
+    async def CloseBy(
+        self, request: oms_pb2.CloseByRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.CloseByResponse:
+        result = await self._service.close_by(tconvert.parse_close_by(request))
+        return oms_pb2.CloseByResponse(
+            deals=[convert.deal_to_proto(d) for d in result.deals],
+            positions=[convert.position_to_proto(v) for v in result.positions],
+        )
+
+    async def ModifyPosition(
+        self, request: oms_pb2.ModifyPositionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ModifyPositionResponse:
+        view = await self._service.modify_position(tconvert.parse_modify_position(request))
+        return oms_pb2.ModifyPositionResponse(position=convert.position_to_proto(view))
+
+    # --- money: listings, statements, accounts, balance operations, risk (oms.funds, oms.risk) ---
+
+    async def ListDeals(
+        self, request: oms_pb2.ListDealsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ListDealsResponse:
+        page = await self._funds.list_deals(
+            convert.parse_account_id(request.account_id), fconvert.parse_page(request)
+        )
+        return fconvert.deal_page_to_proto(page)
+
+    async def ListLedger(
+        self, request: oms_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ListLedgerResponse:
+        page = await self._funds.list_ledger(
+            convert.parse_account_id(request.account_id), fconvert.parse_page(request)
+        )
+        return fconvert.ledger_page_to_proto(page)
+
+    async def GetStatement(
+        self, request: oms_pb2.GetStatementRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.GetStatementResponse:
+        account_id = convert.parse_account_id(request.account_id)
+        start, end = fconvert.parse_statement_window(request, self._funds.now())
+        return fconvert.statement_to_proto(await self._funds.statement(account_id, start, end))
+
+    async def CreateAccount(
+        self, request: oms_pb2.CreateAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.CreateAccountResponse:
+        account = await self._funds.create_account(fconvert.parse_create_account(request))
+        return oms_pb2.CreateAccountResponse(account=convert.account_to_proto(account))
+
+    async def UpdateAccount(
+        self, request: oms_pb2.UpdateAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.UpdateAccountResponse:
+        account = await self._funds.update_account(*fconvert.parse_update_account(request))
+        return oms_pb2.UpdateAccountResponse(account=convert.account_to_proto(account))
+
+    async def PostBalanceOperation(
+        self,
+        request: oms_pb2.PostBalanceOperationRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.PostBalanceOperationResponse:
+        result = await self._funds.post_balance_operation(fconvert.parse_balance_operation(request))
+        return oms_pb2.PostBalanceOperationResponse(
+            entry=fconvert.ledger_to_proto(result.entry), replayed=result.replayed
+        )
+
+    async def CalculateLot(
+        self, request: oms_pb2.CalculateLotRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.CalculateLotResponse:
+        result = await self._risk.calculate_lot(fconvert.parse_calculate_lot(request))
+        return fconvert.lot_to_proto(result)
+
+    async def PreviewMargin(
+        self, request: oms_pb2.PreviewMarginRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.PreviewMarginResponse:
+        result = await self._risk.preview_margin(fconvert.parse_preview_margin(request))
+        return fconvert.preview_to_proto(result)
+
+
+def _close_result(result: CloseResult) -> oms_pb2.ClosePositionResponse:
+    return oms_pb2.ClosePositionResponse(
+        order=convert.order_to_proto(result.order),
+        deals=[convert.deal_to_proto(d) for d in result.deals],
+        position=convert.position_to_proto(result.position),
+        replayed=result.replayed,
+    )

@@ -126,6 +126,8 @@ async def test_place_market_order_when_quoted_and_funded_then_fills_with_positio
             account_id,
         )
         assert [k["event_type"] for k in kinds] == [
+            "order_update",  # FILLING, committed before the router is called
+            "order_update",  # FILLED
             "order_filled",
             "position_update",
             "account_update",
@@ -207,7 +209,10 @@ async def test_place_order_when_same_client_order_id_sent_concurrently_then_one_
         ({"volume": "0.015"}, "VOLUME_STEP"),
         ({"symbol": "GBPUSD"}, "NO_QUOTE"),
         ({"volume": "10"}, "NOT_ENOUGH_MONEY"),
-        ({"type": types_pb2.ORDER_TYPE_LIMIT, "price": "1.07"}, "ORDER_TYPE_NOT_SUPPORTED"),
+        (
+            {"type": types_pb2.ORDER_TYPE_LIMIT, "price": "1.09", "time_in_force": 1},
+            "INVALID_PRICE",
+        ),
         ({"account": "SUSPENDED"}, "ACCOUNT_NOT_ACTIVE"),
     ],
 )
@@ -234,12 +239,11 @@ async def test_place_order_when_business_rule_broken_then_rejected_order_is_pers
             int(reply.order.order_id),
         )
         assert (row["status"], row["reject_reason"]) == ("REJECTED", reason)
-        assert (
-            await conn.fetchval(
-                "SELECT event_type FROM oms.outbox WHERE account_id = $1", account_id
-            )
-            == "order_rejected"
+        kinds = await conn.fetch(
+            "SELECT event_type FROM oms.outbox WHERE account_id = $1 ORDER BY outbox_id",
+            account_id,
         )
+        assert [k["event_type"] for k in kinds] == ["order_update", "order_rejected"]
         await ledger_consistent(conn, account_id)
     finally:
         await conn.close()
@@ -297,10 +301,15 @@ async def test_place_order_when_router_rejects_then_order_rejected_with_router_r
             == 0
         )
         events = await conn.fetch(
-            "SELECT event_type, payload FROM oms.outbox WHERE account_id = $1", account_id
+            "SELECT event_type, payload FROM oms.outbox WHERE account_id = $1 ORDER BY outbox_id",
+            account_id,
         )
-        assert [e["event_type"] for e in events] == ["order_rejected"]
-        payload = events[0]["payload"]
+        assert [e["event_type"] for e in events] == [
+            "order_update",
+            "order_update",
+            "order_rejected",
+        ]
+        payload = events[-1]["payload"]
         payload = json.loads(payload) if isinstance(payload, str) else payload
         assert payload["data"]["order"]["rejectReason"] == "PRICE_DEVIATION_EXCEEDED"
         await ledger_consistent(conn, account_id)
@@ -463,11 +472,14 @@ async def test_list_accounts_when_seeded_then_demo_account_funded(oms: Any) -> N
 
 
 async def test_seed_when_run_again_then_no_second_deposit(oms: Any) -> None:
+    from oms_helpers import open_all_sessions
+
     from oms.seed import seed
 
     conn = await oms.db()
     try:
         lines = await seed(conn)
+        await open_all_sessions(conn)  # the seed restores the demo FX sessions
         assert any("login demo / password demo1234" in line for line in lines)
         account_id = await conn.fetchval("SELECT account_id FROM oms.accounts WHERE login = 'demo'")
         deposits = await conn.fetchval(

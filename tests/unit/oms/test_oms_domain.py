@@ -127,6 +127,42 @@ def test_market_order_when_accepted_submitted_and_filled_then_records_each_trans
     ]
 
 
+def test_stop_limit_when_parked_activated_rearmed_and_filled_then_every_move_recorded() -> None:
+    order = replace(
+        market_order(),
+        type=OrderType.STOP_LIMIT,
+        time_in_force=TimeInForce.GTC,
+        price=D("1.09000"),
+        stop_limit_price=D("1.08950"),
+    )
+    order.accept()
+    order.apply(OrderTrigger.PARK)
+    order.activate()
+    order.apply(OrderTrigger.TRIGGER, "PRICE_REACHED")
+    order.apply(OrderTrigger.REARM, "LIMIT_NOT_REACHED")  # the venue could not fill at the limit
+    order.apply(OrderTrigger.TRIGGER, "PRICE_REACHED")
+    order.record_fill(D("1.00"), D("1.08950"))
+    assert [(t.to_status, t.reason) for t in order.unsaved] == [
+        (OrderStatus.ACCEPTED, "ACCEPT"),
+        (OrderStatus.WORKING, "PARK"),
+        (OrderStatus.WORKING, "STOP_PRICE_REACHED"),
+        (OrderStatus.FILLING, "PRICE_REACHED"),
+        (OrderStatus.WORKING, "LIMIT_NOT_REACHED"),
+        (OrderStatus.FILLING, "PRICE_REACHED"),
+        (OrderStatus.FILLED, "FILL"),
+    ]
+
+
+def test_market_order_when_venue_refuses_then_it_never_works_again() -> None:
+    order = market_order()
+    order.accept()
+    with pytest.raises(InvalidOrderTransition):
+        order.apply(OrderTrigger.REARM)  # ACCEPTED: not in the table
+    order.apply(OrderTrigger.SUBMIT)
+    order.reject("LIMIT_NOT_REACHED", "no")
+    assert order.is_terminal
+
+
 def test_fill_when_it_would_exceed_volume_then_refused() -> None:
     order = market_order("0.10")
     order.accept()

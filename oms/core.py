@@ -1,0 +1,260 @@
+"""What every oms use case shares: the pool, quotes, the router, the clock, cached symbols, and the
+account-locked unit of work in which every change of money, orders and positions commits.
+
+``Core.locked(account_id)`` opens a transaction holding the account's row lock (so one account's
+changes never interleave) and yields a ``Tx``. Everything a use case writes goes through the Tx in
+that one transaction: orders with their transitions, positions, deals, ledger rows, and the outbox
+events describing them. After the commit, in-process listeners (the trigger watcher) hear about
+the orders, positions and accounts that changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from fxmesh.errors import NotFound
+from fxmesh.money import to_money
+from fxmesh.quotecache import ClientQuote, quote_key
+from oms import accounting, order_store, outbox, position_store
+from oms import repository as repo
+from oms.convert import PositionView, account_json, order_json, position_json
+from oms.domain import (
+    Account,
+    AccountFigures,
+    AccountId,
+    NoConversionRate,
+    Order,
+    Price,
+    SymbolSpec,
+    closing_price,
+    margin,
+    profit,
+)
+from oms.position_store import PositionRow
+from oms.router_client import Execution
+
+log = structlog.stdlib.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Router(Protocol):
+    """The router as oms uses it (``oms.router_client.RouterClient``, or a test double)."""
+
+    def execute(
+        self,
+        order: Order,
+        client_group: str,
+        max_price_deviation: Any,
+        contract_size: Any,
+        quote_to_usd_rate: Any,
+        limit_price: Any = None,
+    ) -> Awaitable[Execution]: ...
+
+    def reconcile(self, order: Order) -> Awaitable[Execution]: ...
+
+
+class TradingListener(Protocol):
+    """Hears, after each commit, what changed; must return quickly and never raise."""
+
+    def order_changed(self, order: Order) -> None: ...
+
+    def position_changed(self, position: PositionRow) -> None: ...
+
+    def account_changed(self, account: Account) -> None: ...
+
+
+async def read_prices(redis: Any, symbols: Iterable[str]) -> dict[str, Price]:
+    """Current client quotes (``fxmesh.quotecache`` documents) of ``symbols`` in one round trip."""
+    names = list(symbols)
+    if not names:
+        return {}
+    raws = await redis.mget([quote_key(s) for s in names])
+    prices: dict[str, Price] = {}
+    for name, raw in zip(names, raws, strict=True):
+        if raw is None:
+            continue
+        quote = ClientQuote.from_json(raw)
+        if quote.bid > 0 and quote.ask >= quote.bid:
+            prices[name] = Price(quote.bid, quote.ask)
+    return prices
+
+
+def mark_views(
+    account: Account,
+    positions: Iterable[PositionRow],
+    symbols: Mapping[str, SymbolSpec],
+    prices: Mapping[str, Price],
+) -> list[PositionView]:
+    """Positions with their current closing price, P&L and own margin (None without a quote)."""
+    views = []
+    for p in positions:
+        price, spec = prices.get(p.symbol), symbols.get(p.symbol)
+        if price is None or spec is None or not p.is_open:
+            views.append(PositionView(p, None, None))
+            continue
+        close = closing_price(p.side, price)
+        try:
+            pnl = profit(p.side, p.volume, p.open_price, close, spec, account.currency, prices)
+            used = to_money(
+                margin(p.volume, p.open_price, account.leverage, spec, account.currency, prices),
+                account.currency,
+            )
+        except NoConversionRate:
+            views.append(PositionView(p, close, None))
+            continue
+        views.append(PositionView(p, close, pnl, used))
+    return views
+
+
+def live_figures(
+    account: Account,
+    positions: Iterable[PositionRow],
+    in_flight: Iterable[Order],
+    symbols: Mapping[str, SymbolSpec],
+    prices: Mapping[str, Price],
+) -> AccountFigures:
+    """Account figures for display and events: unpriceable positions count zero (hedged margin)."""
+    opening = [o for o in in_flight if o.position_id is None]
+    return accounting.live_figures(
+        account.balance,
+        account.currency,
+        account.leverage,
+        [p.as_open() for p in positions],
+        accounting.order_legs(opening, prices, strict=False),
+        symbols,
+        prices,
+        strict=False,
+    )
+
+
+def account_not_found(account_id: AccountId) -> NotFound:
+    return NotFound(
+        f"account {account_id} not found",
+        reason="ACCOUNT_NOT_FOUND",
+        metadata={"account_id": str(account_id)},
+    )
+
+
+@dataclass
+class Tx:
+    """One account-locked transaction; records what changed for the listeners."""
+
+    conn: Any
+    account: Account
+    orders: dict[int, Order] = field(default_factory=dict)
+    positions: dict[int, PositionRow] = field(default_factory=dict)
+    account_touched: bool = False
+
+    async def insert_order(self, order: Order) -> bool:
+        """Insert a new order (False: its client order id exists) and emit ``order_update``."""
+        if not await order_store.insert(self.conn, order):
+            return False
+        await self._order_event(order)
+        return True
+
+    async def save_order(self, order: Order) -> None:
+        """Persist the order's changes and transitions and emit ``order_update``."""
+        await order_store.save(self.conn, order)
+        await self._order_event(order)
+
+    async def _order_event(self, order: Order) -> None:
+        await self.emit("order_update", order_json(order))
+        assert order.order_id is not None
+        self.orders[order.order_id] = order
+
+    async def position_changed(
+        self, position: PositionRow, view: PositionView | None = None
+    ) -> None:
+        await self.emit("position_update", position_json(position, view))
+        self.positions[position.position_id] = position
+
+    async def account_update(
+        self, reason: str, symbols: Mapping[str, SymbolSpec], prices: Mapping[str, Price]
+    ) -> AccountFigures:
+        """Emit ``account_update`` with the balance and live figures as of this transaction."""
+        account = await repo.get_account(self.conn, self.account.account_id)
+        assert account is not None
+        self.account = account
+        positions = await position_store.open_positions(self.conn, account.account_id)
+        in_flight = await order_store.in_flight(self.conn, account.account_id)
+        fig = live_figures(account, positions, in_flight, symbols, prices)
+        await self.emit("account_update", account_json(account, fig, reason))
+        self.account_touched = True
+        return fig
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        await outbox.enqueue(self.conn, event_type, self.account.account_id, data)
+
+
+class Core:
+    """Shared dependencies of the trading use cases."""
+
+    def __init__(
+        self,
+        pool: Any,
+        redis: Any,
+        router: Router,
+        *,
+        now: Clock = utc_now,
+        symbols_cache_seconds: float = 2.0,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.router = router
+        self.now = now
+        self.listeners: list[TradingListener] = []
+        self._symbols_ttl = symbols_cache_seconds
+        self._symbols: dict[str, SymbolSpec] = {}
+        self._symbols_at = float("-inf")
+
+    async def symbols(self) -> dict[str, SymbolSpec]:
+        if time.monotonic() - self._symbols_at > self._symbols_ttl:
+            async with self.pool.acquire() as conn:
+                self._symbols = await repo.load_symbols(conn)
+            self._symbols_at = time.monotonic()
+        return self._symbols
+
+    async def market(
+        self, quote: tuple[str, Price] | None = None
+    ) -> tuple[dict[str, SymbolSpec], dict[str, Price]]:
+        """Symbols and current quotes; ``quote`` (a watcher's tick) overrides its symbol's."""
+        symbols = await self.symbols()
+        prices = await read_prices(self.redis, symbols.keys())
+        if quote is not None:
+            prices[quote[0]] = quote[1]
+        return symbols, prices
+
+    @asynccontextmanager
+    async def locked(self, account_id: AccountId) -> AsyncIterator[Tx]:
+        """A transaction holding the account's row lock; listeners hear the changes on commit."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            account = await repo.get_account(conn, account_id, lock=True)
+            if account is None:
+                raise account_not_found(account_id)
+            tx = Tx(conn, account)
+            yield tx
+        self._notify(tx)
+
+    def _notify(self, tx: Tx) -> None:
+        for listener in self.listeners:
+            try:
+                for order in tx.orders.values():
+                    listener.order_changed(order)
+                for position in tx.positions.values():
+                    listener.position_changed(position)
+                if tx.account_touched:
+                    listener.account_changed(tx.account)
+            except Exception:
+                log.exception("trading_listener_failed")

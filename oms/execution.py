@@ -1,0 +1,115 @@
+"""The execution round trip of an order committed in FILLING: Execute at the router, and when its
+outcome is unknown (timeout, connection lost) ReconcileExecution instead of a blind reject; then
+the answer is settled in one account-locked transaction (``oms.fills``).
+
+Settling re-reads the order under the lock and does nothing to an order that is no longer in
+flight, so PlaceOrder, a trigger, and recovery may race on one order and it still settles once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from fxmesh.errors import FailedPrecondition
+from oms import domain, fills, order_store
+from oms.core import Core
+from oms.domain import (
+    Account,
+    NoConversionRate,
+    Order,
+    OrderStatus,
+    OrderTrigger,
+    Price,
+    SymbolSpec,
+)
+from oms.position_store import DealRow, PositionRow
+from oms.router_client import Execution, ExecutionUnavailable
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An order after its execution was settled (or still FILLING when the router is away)."""
+
+    order: Order
+    deals: list[DealRow]
+    positions: list[PositionRow]
+
+
+class Executor:
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    async def execute(
+        self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
+    ) -> Outcome:
+        """Execute a committed FILLING order and settle the router's answer."""
+        execution = await self._call(order, account, spec, prices)
+        if execution is None:
+            log.warning("execution_outcome_unknown", order_id=order.order_id)
+            return Outcome(order, [], [])
+        return await self.settle(order, execution, prices)
+
+    async def reconcile(self, order: Order) -> Outcome | None:
+        """Ask the router what became of an order oms lost track of and settle it; None when the
+        router cannot be reached (the order stays in flight for the next attempt)."""
+        try:
+            execution = await self._core.router.reconcile(order)
+        except ExecutionUnavailable:
+            return None
+        return await self.settle(order, execution, {})
+
+    async def _call(
+        self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
+    ) -> Execution | None:
+        max_dev = None
+        if order.requested_price is not None:
+            max_dev = order.deviation_points * spec.point
+        try:
+            usd_rate = domain.conversion_rate(spec.quote_currency, "USD", prices)
+        except NoConversionRate:
+            usd_rate = Decimal(0)
+        try:
+            return await self._core.router.execute(
+                order,
+                account.client_group,
+                max_dev,
+                spec.contract_size,
+                usd_rate,
+                order.limit_price,
+            )
+        except ExecutionUnavailable:
+            pass
+        # Execute may or may not have reached the router: only the router can say.
+        try:
+            return await self._core.router.reconcile(order)
+        except ExecutionUnavailable:
+            return None
+
+    async def settle(
+        self, order: Order, execution: Execution, fallback_prices: Mapping[str, Price]
+    ) -> Outcome:
+        """Apply ``execution`` to the order in one transaction, once."""
+        assert order.order_id is not None
+        symbols, prices = await self._core.market()
+        merged = {**fallback_prices, **prices}
+        spec = symbols.get(order.symbol)
+        if spec is None:
+            raise FailedPrecondition(
+                f"symbol {order.symbol} no longer exists", reason="UNKNOWN_SYMBOL"
+            )
+        async with self._core.locked(order.account_id) as tx:
+            current = await order_store.get(tx.conn, order.account_id, order.order_id)
+            assert current is not None
+            if current.status.value not in order_store.IN_FLIGHT:
+                booked = await fills.replay(tx.conn, current)
+                return Outcome(current, booked.deals, booked.positions)
+            if current.status is OrderStatus.ACCEPTED:  # a crash before it was submitted
+                current.apply(OrderTrigger.SUBMIT, "RECOVERY")
+            booked = await fills.apply_execution(tx, current, execution, spec, symbols, merged)
+        return Outcome(current, booked.deals, booked.positions)

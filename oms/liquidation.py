@@ -1,0 +1,108 @@
+"""Stop-out and the margin call, for the trigger watcher.
+
+Stop-out closes the most losing position first (at the market, whatever gap the quote made),
+re-reads the quotes and repeats until the margin level is back at the account's stop-out level or
+nothing more can be closed. Afterwards a negative balance with no position left is reset to
+exactly zero by an ADJUSTMENT ledger row when the account's negative balance protection is on.
+
+A margin call is raised once per crossing below the margin call level: the state lives in
+``accounts.margin_call_at``, so a restart does not raise it again; ``margin_call_cleared`` is
+raised once the level is back.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from oms import order_store, position_store
+from oms import repository as repo
+from oms.convert import account_json
+from oms.core import Core, live_figures, mark_views
+from oms.domain import AccountId, Order, OrderOrigin, PositionId
+from oms.positions import PositionDesk
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class Liquidation:
+    def __init__(self, core: Core, desk: PositionDesk) -> None:
+        self._core = core
+        self._desk = desk
+
+    async def stop_out(self, account_id: AccountId) -> list[Order]:
+        """Close the most losing position until the margin level is back at the stop-out level."""
+        orders: list[Order] = []
+        tried: set[PositionId] = set()
+        while True:
+            symbols, prices = await self._core.market()
+            async with self._core.pool.acquire() as conn:
+                account = await repo.get_account(conn, account_id)
+                if account is None:
+                    return orders
+                positions = await position_store.open_positions(conn, account_id)
+                in_flight = await order_store.in_flight(conn, account_id)
+            fig = live_figures(account, positions, in_flight, symbols, prices)
+            if fig.margin_level is None or fig.margin_level >= account.stop_out_level:
+                break
+            views = [
+                v
+                for v in mark_views(account, positions, symbols, prices)
+                if v.profit is not None and v.row.position_id not in tried
+            ]
+            if not views:
+                break
+            worst = min(views, key=lambda v: (v.profit, v.row.position_id))
+            tried.add(worst.row.position_id)
+            log.warning(
+                "stop_out_close",
+                account_id=account_id,
+                position_id=worst.row.position_id,
+                margin_level=str(fig.margin_level),
+            )
+            result = await self._desk.close_for_server(
+                account_id, worst.row.position_id, OrderOrigin.STOP_OUT
+            )
+            if result is not None:
+                orders.append(result.order)
+        await self._protect_negative_balance(account_id)
+        return orders
+
+    async def _protect_negative_balance(self, account_id: AccountId) -> None:
+        symbols, prices = await self._core.market()
+        async with self._core.locked(account_id) as tx:
+            account = tx.account
+            if account.balance >= 0 or not account.negative_balance_protection:
+                return
+            if await position_store.open_positions(tx.conn, account_id):
+                return
+            await repo.post_ledger(
+                tx.conn,
+                account_id,
+                "ADJUSTMENT",
+                -account.balance,
+                account.currency,
+                reference="stop-out",
+                note="negative balance protection: balance reset to zero after stop-out",
+            )
+            await tx.account_update("NEGATIVE_BALANCE_RESET", symbols, prices)
+
+    async def margin_call(self, account_id: AccountId) -> bool:
+        """Raise ``margin_call`` once when the level is below the margin call level (and
+        ``margin_call_cleared`` once it is back); True when a margin call was raised now."""
+        symbols, prices = await self._core.market()
+        async with self._core.locked(account_id) as tx:
+            account = tx.account
+            positions = await position_store.open_positions(tx.conn, account_id)
+            in_flight = await order_store.in_flight(tx.conn, account_id)
+            fig = live_figures(account, positions, in_flight, symbols, prices)
+            below = fig.margin_level is not None and fig.margin_level < account.margin_call_level
+            if not await repo.set_margin_call(tx.conn, account_id, below):
+                return False
+            data = {
+                **account_json(account, fig, "MARGIN_CALL" if below else "MARGIN_RESTORED"),
+                "marginCallLevel": str(account.margin_call_level),
+                "stopOutLevel": str(account.stop_out_level),
+            }
+            await tx.emit("margin_call" if below else "margin_call_cleared", data)
+            log.warning("margin_call", account_id=account_id, raised=below)
+        return below

@@ -1,0 +1,332 @@
+"""asyncpg access to ``oms.positions`` and ``oms.deals`` (each fill applied once per venue fill id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from fxmesh.money import ZERO
+from oms.domain import (
+    AccountId,
+    CloseReason,
+    DealEntry,
+    OpenPosition,
+    OrderId,
+    PositionId,
+    Side,
+)
+
+Conn = asyncpg.Connection
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """A position as stored; changed with ``dataclasses.replace`` and written with ``update``."""
+
+    position_id: PositionId
+    account_id: AccountId
+    symbol: str
+    side: Side
+    volume: Decimal
+    open_price: Decimal
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    commission: Decimal
+    swap: Decimal
+    open_order_id: OrderId
+    opened_at: datetime
+    trailing_distance_points: int = 0
+    trailing_step_points: int = 0
+    realized_pnl: Decimal = ZERO
+    closed_at: datetime | None = None
+    close_price: Decimal | None = None
+    close_reason: CloseReason | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def as_open(self) -> OpenPosition:
+        return OpenPosition(self.position_id, self.symbol, self.side, self.volume, self.open_price)
+
+
+@dataclass(frozen=True, slots=True)
+class DealRow:
+    deal_id: int
+    order_id: OrderId | None
+    position_id: PositionId
+    account_id: AccountId
+    symbol: str
+    side: Side
+    entry: DealEntry
+    volume: Decimal
+    price: Decimal
+    commission: Decimal
+    swap: Decimal
+    realized_pnl: Decimal
+    venue: str
+    book: str | None
+    fill_id: str
+    deal_time: datetime
+    reason: CloseReason
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """A fill as applied (read back from its deal)."""
+
+    fill_id: str
+    price: Decimal
+    volume: Decimal
+    book: str | None
+    venue: str
+    fill_time: datetime
+
+    @staticmethod
+    def of(deal: DealRow) -> FillRow:
+        return FillRow(deal.fill_id, deal.price, deal.volume, deal.book, deal.venue, deal.deal_time)
+
+
+_COLS = (
+    "position_id, account_id, symbol, side, volume, open_price, stop_loss, take_profit, "
+    "commission, swap, open_order_id, opened_at, trailing_distance_points, trailing_step_points, "
+    "realized_pnl, closed_at, close_price, close_reason"
+)
+_DEAL_COLS = (
+    "deal_id, order_id, position_id, account_id, symbol, side, entry, volume, price, commission, "
+    "swap, realized_pnl, venue, book, fill_id, deal_time, reason"
+)
+
+
+def _position(row: Any) -> PositionRow:
+    return PositionRow(
+        position_id=PositionId(row["position_id"]),
+        account_id=AccountId(row["account_id"]),
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        volume=row["volume"],
+        open_price=row["open_price"],
+        stop_loss=row["stop_loss"],
+        take_profit=row["take_profit"],
+        commission=row["commission"],
+        swap=row["swap"],
+        open_order_id=OrderId(row["open_order_id"]),
+        opened_at=row["opened_at"],
+        trailing_distance_points=row["trailing_distance_points"],
+        trailing_step_points=row["trailing_step_points"],
+        realized_pnl=row["realized_pnl"],
+        closed_at=row["closed_at"],
+        close_price=row["close_price"],
+        close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
+    )
+
+
+def _deal(row: Any) -> DealRow:
+    return DealRow(
+        deal_id=row["deal_id"],
+        order_id=OrderId(row["order_id"]) if row["order_id"] is not None else None,
+        position_id=PositionId(row["position_id"]),
+        account_id=AccountId(row["account_id"]),
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        entry=DealEntry(row["entry"]),
+        volume=row["volume"],
+        price=row["price"],
+        commission=row["commission"],
+        swap=row["swap"],
+        realized_pnl=row["realized_pnl"],
+        venue=row["venue"],
+        book=row["book"],
+        fill_id=row["fill_id"],
+        deal_time=row["deal_time"],
+        reason=CloseReason(row["reason"]),
+    )
+
+
+# --- positions -----------------------------------------------------------------------------------
+
+
+async def open_positions(conn: Conn, account_id: AccountId) -> list[PositionRow]:
+    rows = await conn.fetch(
+        f"SELECT {_COLS} FROM oms.positions WHERE account_id = $1 AND closed_at IS NULL "
+        "ORDER BY position_id",
+        account_id,
+    )
+    return [_position(r) for r in rows]
+
+
+async def all_open(conn: Conn) -> list[PositionRow]:
+    """Every open position of every account (the trigger books at start)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLS} FROM oms.positions WHERE closed_at IS NULL ORDER BY position_id"
+    )
+    return [_position(r) for r in rows]
+
+
+async def get(conn: Conn, account_id: AccountId, position_id: PositionId) -> PositionRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM oms.positions WHERE account_id = $1 AND position_id = $2",
+        account_id,
+        position_id,
+    )
+    return _position(row) if row is not None else None
+
+
+async def account_of(conn: Conn, position_id: PositionId) -> AccountId | None:
+    value = await conn.fetchval(
+        "SELECT account_id FROM oms.positions WHERE position_id = $1", position_id
+    )
+    return AccountId(value) if value is not None else None
+
+
+async def open_in_symbol(conn: Conn, account_id: AccountId, symbol: str) -> PositionRow | None:
+    """A netting account's one open position in ``symbol``."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM oms.positions WHERE account_id = $1 AND symbol = $2 "
+        "AND closed_at IS NULL ORDER BY position_id LIMIT 1",
+        account_id,
+        symbol,
+    )
+    return _position(row) if row is not None else None
+
+
+async def insert(
+    conn: Conn,
+    account_id: AccountId,
+    symbol: str,
+    side: Side,
+    volume: Decimal,
+    price: Decimal,
+    commission: Decimal,
+    order_id: OrderId,
+    opened_at: datetime,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+) -> PositionRow:
+    row = await conn.fetchrow(
+        "INSERT INTO oms.positions (account_id, symbol, side, volume, open_price, commission, "
+        "open_order_id, opened_at, stop_loss, take_profit) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLS}",
+        account_id,
+        symbol,
+        side.value,
+        volume,
+        price,
+        commission,
+        order_id,
+        opened_at,
+        stop_loss,
+        take_profit,
+    )
+    return _position(row)
+
+
+async def update(conn: Conn, p: PositionRow) -> PositionRow:
+    """Write every mutable field of ``p``; the row as stored."""
+    row = await conn.fetchrow(
+        "UPDATE oms.positions SET volume = $2, open_price = $3, stop_loss = $4, "
+        "take_profit = $5, commission = $6, trailing_distance_points = $7, "
+        "trailing_step_points = $8, realized_pnl = $9, closed_at = $10, close_price = $11, "
+        f"close_reason = $12, updated_at = now() WHERE position_id = $1 RETURNING {_COLS}",
+        p.position_id,
+        p.volume,
+        p.open_price,
+        p.stop_loss,
+        p.take_profit,
+        p.commission,
+        p.trailing_distance_points,
+        p.trailing_step_points,
+        p.realized_pnl,
+        p.closed_at,
+        p.close_price,
+        p.close_reason.value if p.close_reason else None,
+    )
+    return _position(row)
+
+
+async def touched_by_order(conn: Conn, order_id: OrderId) -> list[PositionRow]:
+    """Positions an order's deals opened or changed (and the one it was sent to close)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLS} FROM oms.positions WHERE position_id IN ("
+        "SELECT position_id FROM oms.deals WHERE order_id = $1 "
+        "UNION SELECT position_id FROM oms.orders WHERE order_id = $1 "
+        "AND position_id IS NOT NULL) ORDER BY position_id",
+        order_id,
+    )
+    return [_position(r) for r in rows]
+
+
+# --- deals ---------------------------------------------------------------------------------------
+
+
+async def insert_deal(
+    conn: Conn,
+    *,
+    order_id: OrderId | None,
+    position_id: PositionId,
+    account_id: AccountId,
+    symbol: str,
+    side: Side,
+    entry: DealEntry,
+    volume: Decimal,
+    price: Decimal,
+    commission: Decimal,
+    realized_pnl: Decimal,
+    venue: str,
+    book: str | None,
+    fill_id: str,
+    deal_time: datetime,
+    reason: CloseReason,
+) -> DealRow | None:
+    """The new deal, or None when this (venue, fill_id) was applied before."""
+    row = await conn.fetchrow(
+        "INSERT INTO oms.deals (order_id, position_id, account_id, symbol, side, entry, volume, "
+        "price, commission, realized_pnl, venue, book, fill_id, deal_time, reason) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+        f"ON CONFLICT (venue, fill_id) DO NOTHING RETURNING {_DEAL_COLS}",
+        order_id,
+        position_id,
+        account_id,
+        symbol,
+        side.value,
+        entry.value,
+        volume,
+        price,
+        commission,
+        realized_pnl,
+        venue,
+        book,
+        fill_id,
+        deal_time,
+        reason.value,
+    )
+    return _deal(row) if row is not None else None
+
+
+async def deals_of_order(conn: Conn, order_id: OrderId) -> list[DealRow]:
+    rows = await conn.fetch(
+        f"SELECT {_DEAL_COLS} FROM oms.deals WHERE order_id = $1 ORDER BY deal_id", order_id
+    )
+    return [_deal(r) for r in rows]
+
+
+async def deals_by_ids(conn: Conn, deal_ids: list[int]) -> list[DealRow]:
+    rows = await conn.fetch(
+        f"SELECT {_DEAL_COLS} FROM oms.deals WHERE deal_id = ANY($1::bigint[]) ORDER BY deal_id",
+        deal_ids,
+    )
+    return [_deal(r) for r in rows]
+
+
+async def fill_applied(conn: Conn, venue: str, fill_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM oms.deals WHERE venue = $1 AND fill_id = $2)",
+            venue,
+            fill_id,
+        )
+    )

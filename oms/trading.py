@@ -1,0 +1,391 @@
+"""Orders: place (market and pending), modify, cancel, list; trigger, activate and expire pending
+orders for the trigger watcher.
+
+A market order commits ACCEPTED -> FILLING (its transitions recorded) before it goes to the router,
+so a crash at any point leaves an order recovery can settle. A pending order commits
+ACCEPTED -> WORKING and waits; when its price is reached (``trigger_order``) it is checked again
+(account, margin, limits), goes FILLING and executes like a market order, a LIMIT or an active
+STOP_LIMIT with its limit as the worst acceptable price. DAY orders expire at the UTC midnight
+that ends the day they were placed; GTD orders at their expire time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from fxmesh.metrics import LATENCY_BUCKETS
+from oms import accounting, fills, order_store, position_store
+from oms.convert import PlaceOrderCommand, PositionView, order_json
+from oms.core import Core, Tx, mark_views
+from oms.domain import (
+    AccountId,
+    Order,
+    OrderId,
+    OrderStatus,
+    OrderTrigger,
+    OrderType,
+    Price,
+    SymbolSpec,
+    TimeInForce,
+)
+from oms.execution import Executor
+from oms.position_store import FillRow
+from oms.rules import end_of_day, pending_action
+from oms.trading_convert import KEEP, Keep, ListOrdersQuery, ModifyOrderCommand, encode_token
+from oms.validation import (
+    Exposure,
+    check_precision,
+    validate_modify_order,
+    validate_order,
+    validate_triggered,
+)
+
+log = structlog.stdlib.get_logger(__name__)
+
+ORDERS = Counter(
+    "fxmesh_oms_orders_total", "Orders placed, by type and final status.", ["type", "status"]
+)
+ORDER_LATENCY = Histogram(
+    "fxmesh_oms_order_latency_seconds",
+    "PlaceOrder time from request to final status (execution included).",
+    buckets=LATENCY_BUCKETS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceResult:
+    order: Order
+    fills: list[FillRow]
+    positions: list[PositionView]
+    replayed: bool
+
+
+async def exposure(tx: Tx, prices: dict[str, Price], now: datetime) -> Exposure:
+    """What the locked account holds now, for limits and the margin check."""
+    account_id = tx.account.account_id
+    positions = await position_store.open_positions(tx.conn, account_id)
+    in_flight = [
+        o for o in await order_store.in_flight(tx.conn, account_id) if o.position_id is None
+    ]
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = await order_store.volume_opened(tx.conn, account_id, day, day + timedelta(days=1))
+    return Exposure(
+        positions=tuple(p.as_open() for p in positions),
+        in_flight=tuple(accounting.order_legs(in_flight, prices, strict=False)),
+        volume_today=today,
+    )
+
+
+def order_not_found(order_id: OrderId) -> NotFound:
+    return NotFound(
+        f"order {order_id} not found",
+        reason="ORDER_NOT_FOUND",
+        metadata={"order_id": str(order_id)},
+    )
+
+
+class Trading:
+    """Order use cases over one ``Core``."""
+
+    def __init__(self, core: Core, executor: Executor) -> None:
+        self._core = core
+        self._executor = executor
+
+    # --- PlaceOrder ------------------------------------------------------------------------------
+
+    async def place_order(self, cmd: PlaceOrderCommand) -> PlaceResult:
+        started = time.perf_counter()
+        result = await self._place(cmd)
+        if not result.replayed:
+            ORDER_LATENCY.observe(time.perf_counter() - started)
+            ORDERS.labels(result.order.type.value, result.order.status.value).inc()
+        log.info(
+            "order_placed",
+            order_id=result.order.order_id,
+            status=result.order.status.value,
+            reason=result.order.reject_reason,
+            replayed=result.replayed,
+        )
+        return result
+
+    async def _place(self, cmd: PlaceOrderCommand) -> PlaceResult:
+        symbols, prices = await self._core.market()
+        spec = symbols.get(cmd.symbol)
+        now = self._core.now()
+        async with self._core.locked(cmd.account_id) as tx:
+            existing = await order_store.find_by_client_id(
+                tx.conn, cmd.account_id, cmd.client_order_id
+            )
+            if existing is not None:
+                return await self._replay(tx, existing, symbols, prices)
+            if spec is not None:
+                check_precision(
+                    spec,
+                    {
+                        "requested_price": cmd.requested_price,
+                        "price": cmd.price,
+                        "stop_limit_price": cmd.stop_limit_price,
+                        "stop_loss": cmd.stop_loss,
+                        "take_profit": cmd.take_profit,
+                    },
+                )
+            order = Order(
+                account_id=cmd.account_id,
+                client_order_id=cmd.client_order_id,
+                symbol=cmd.symbol,
+                side=cmd.side,
+                type=cmd.type,
+                time_in_force=cmd.time_in_force,
+                volume=cmd.volume,
+                requested_price=cmd.requested_price,
+                price=cmd.price,
+                deviation_points=cmd.deviation_points
+                or (spec.default_deviation_points if spec else 0),
+                stop_loss=cmd.stop_loss,
+                take_profit=cmd.take_profit,
+                stop_limit_price=cmd.stop_limit_price,
+                expire_at=cmd.expire_at,
+            )
+            held = await exposure(tx, prices, now)
+            problem = validate_order(tx.account, order, spec, held, symbols, prices, now)
+            if problem is not None:
+                order.reject(problem.code, problem.message)
+            elif order.is_pending_type:
+                order.accept()
+                if order.time_in_force is TimeInForce.DAY:
+                    order.expire_at = end_of_day(now)
+                order.apply(OrderTrigger.PARK)
+            else:
+                order.accept()
+                order.apply(OrderTrigger.SUBMIT)
+            if not await tx.insert_order(order):  # lost a race on the same key
+                again = await order_store.find_by_client_id(
+                    tx.conn, cmd.account_id, cmd.client_order_id
+                )
+                assert again is not None
+                return await self._replay(tx, again, symbols, prices)
+            if order.status is OrderStatus.REJECTED:
+                await tx.emit("order_rejected", {"order": order_json(order)})
+            account = tx.account
+        if order.status is not OrderStatus.FILLING:
+            return PlaceResult(order, [], [], replayed=False)
+        assert spec is not None
+        outcome = await self._executor.execute(order, account, spec, prices)
+        views = mark_views(account, outcome.positions, symbols, prices)
+        return PlaceResult(
+            outcome.order, [FillRow.of(d) for d in outcome.deals], views, replayed=False
+        )
+
+    async def _replay(
+        self, tx: Tx, order: Order, symbols: dict[str, SymbolSpec], prices: dict[str, Price]
+    ) -> PlaceResult:
+        booked = await fills.replay(tx.conn, order)
+        views = mark_views(tx.account, booked.positions, symbols, prices)
+        return PlaceResult(order, booked.fills, views, replayed=True)
+
+    # --- ModifyOrder / CancelOrder ---------------------------------------------------------------
+
+    async def modify_order(self, cmd: ModifyOrderCommand) -> Order:
+        if cmd.changes_nothing:
+            raise InvalidArgument("the request changes nothing", reason="NO_CHANGES")
+        symbols, prices = await self._core.market()
+        now = self._core.now()
+        async with self._core.locked(cmd.account_id) as tx:
+            order = await order_store.get(tx.conn, cmd.account_id, cmd.order_id)
+            if order is None:
+                raise order_not_found(cmd.order_id)
+            if order.status is not OrderStatus.WORKING:
+                raise FailedPrecondition(
+                    f"order {cmd.order_id} is {order.status.value}: only working orders change",
+                    reason="ORDER_NOT_MODIFIABLE",
+                    metadata={"status": order.status.value},
+                )
+            changed = _modified(order, cmd)
+            spec = symbols[order.symbol]
+            check_precision(
+                spec,
+                {
+                    "price": changed.price,
+                    "stop_limit_price": changed.stop_limit_price,
+                    "stop_loss": changed.stop_loss,
+                    "take_profit": changed.take_profit,
+                },
+            )
+            if cmd.expire_at is not None and order.time_in_force is not TimeInForce.GTD:
+                raise FailedPrecondition(
+                    f"only a GTD order has an expire time, not {order.time_in_force.value}",
+                    reason="INVALID_EXPIRATION",
+                )
+            problem = validate_modify_order(changed, spec, prices.get(order.symbol), now)
+            if problem is not None:
+                raise FailedPrecondition(problem.message, reason=problem.code)
+            for name in ("price", "stop_limit_price", "stop_loss", "take_profit", "expire_at"):
+                setattr(order, name, getattr(changed, name))
+            order.apply(OrderTrigger.MODIFY, "MODIFIED")
+            await tx.save_order(order)
+        return order
+
+    async def cancel_order(self, account_id: AccountId, order_id: OrderId) -> Order:
+        async with self._core.locked(account_id) as tx:
+            order = await order_store.get(tx.conn, account_id, order_id)
+            if order is None:
+                raise order_not_found(order_id)
+            if order.status is not OrderStatus.WORKING:
+                raise FailedPrecondition(
+                    f"order {order_id} is {order.status.value}: only working orders are cancelled",
+                    reason="ORDER_NOT_CANCELLABLE",
+                    metadata={"status": order.status.value},
+                )
+            order.cancel("CLIENT_CANCELLED", "cancelled by the client")
+            await tx.save_order(order)
+        return order
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def get_order(self, account_id: AccountId, order_id: OrderId) -> Order:
+        async with self._core.pool.acquire() as conn:
+            order = await order_store.get(conn, account_id, order_id)
+        if order is None:
+            raise order_not_found(order_id)
+        return order
+
+    async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], str]:
+        """A page of orders, newest first, and the next page's token ("" on the last page)."""
+        async with self._core.pool.acquire() as conn:
+            orders = await order_store.page(
+                conn,
+                query.account_id,
+                open_only=not query.history,
+                since=query.since if query.history else None,
+                until=query.until if query.history else None,
+                after=query.after,
+                limit=query.size,
+            )
+        token = ""
+        if len(orders) == query.size:
+            last = orders[-1]
+            assert last.created_at is not None
+            assert last.order_id is not None
+            token = encode_token((last.created_at, last.order_id))
+        return orders, token
+
+    # --- actions for the trigger watcher ---------------------------------------------------------
+
+    async def trigger_order(self, order_id: OrderId, quote: Price) -> Order | None:
+        """A working order's price was reached at ``quote``: execute it (a stop-limit whose stop
+        was reached is activated instead). The order after the action; None if unknown."""
+        found = await self._find(order_id)
+        if found is None:
+            return None
+        symbols, prices = await self._core.market((found.symbol, quote))
+        async with self._core.locked(found.account_id) as tx:
+            order = await order_store.get(tx.conn, found.account_id, order_id)
+            assert order is not None
+            now = self._core.now()
+            if order.status is OrderStatus.WORKING and _due(order, now):
+                _expire(order)  # its time ran out before its price came
+                await tx.save_order(order)
+                return order
+            action = pending_action(order, quote)
+            if action is OrderTrigger.ACTIVATE:
+                order.activate()
+                await tx.save_order(order)
+                return order
+            if action is not OrderTrigger.TRIGGER:
+                return order
+            order.apply(OrderTrigger.TRIGGER, "PRICE_REACHED")
+            spec = symbols.get(order.symbol)
+            held = await exposure(tx, prices, now)
+            problem = validate_triggered(tx.account, order, spec, held, symbols, prices)
+            if problem is not None:
+                order.reject(problem.code, problem.message)
+                await tx.save_order(order)
+                await tx.emit("order_rejected", {"order": order_json(order)})
+                return order
+            await tx.save_order(order)
+            account = tx.account
+        assert spec is not None
+        outcome = await self._executor.execute(order, account, spec, prices)
+        return outcome.order
+
+    async def activate_stop_limit(self, order_id: OrderId, quote: Price) -> Order | None:
+        """A stop-limit's stop price was reached at ``quote``: it works as a limit from now on."""
+        found = await self._find(order_id)
+        if found is None:
+            return None
+        async with self._core.locked(found.account_id) as tx:
+            order = await order_store.get(tx.conn, found.account_id, order_id)
+            assert order is not None
+            if pending_action(order, quote) is OrderTrigger.ACTIVATE:
+                order.activate()
+                await tx.save_order(order)
+        return order
+
+    async def expire_order(self, order_id: OrderId) -> Order | None:
+        """Expire a working GTD / DAY order whose expiry has come (else leave it as it is)."""
+        found = await self._find(order_id)
+        if found is None:
+            return None
+        now = self._core.now()
+        async with self._core.locked(found.account_id) as tx:
+            order = await order_store.get(tx.conn, found.account_id, order_id)
+            assert order is not None
+            if order.status is OrderStatus.WORKING and _due(order, now):
+                _expire(order)
+                await tx.save_order(order)
+        return order
+
+    async def expire_due(self) -> int:
+        """Expire every working order whose expiry has passed; how many were expired."""
+        async with self._core.pool.acquire() as conn:
+            due = await order_store.due_expiries(conn, self._core.now())
+        count = 0
+        for _, order_id in due:
+            order = await self.expire_order(order_id)
+            count += order is not None and order.status is OrderStatus.EXPIRED
+        return count
+
+    async def _find(self, order_id: OrderId) -> Order | None:
+        async with self._core.pool.acquire() as conn:
+            account_id = await order_store.account_of(conn, order_id)
+            if account_id is None:
+                return None
+            return await order_store.get(conn, account_id, order_id)
+
+
+def _due(order: Order, now: datetime) -> bool:
+    return order.expire_at is not None and order.expire_at <= now
+
+
+def _expire(order: Order) -> None:
+    kind = "end of day" if order.time_in_force is TimeInForce.DAY else "expire time"
+    order.expire("ORDER_EXPIRED", f"the order reached its {kind} {order.expire_at}")
+
+
+def _modified(order: Order, cmd: ModifyOrderCommand) -> Order:
+    """A copy of ``order`` with the request's changes (KEEP leaves a field as it is)."""
+    if order.stop_limit_active and not isinstance(cmd.price, Keep) and cmd.price != order.price:
+        raise FailedPrecondition(
+            "the stop price of an activated stop-limit order cannot change",
+            reason="ORDER_NOT_MODIFIABLE",
+        )
+    if order.type is not OrderType.STOP_LIMIT and cmd.stop_limit_price is not KEEP:
+        raise InvalidArgument(
+            "only a STOP_LIMIT order has a stop_limit_price",
+            reason="INVALID_FIELD",
+            metadata={"field": "stop_limit_price"},
+        )
+    changes: dict[str, object] = {}
+    for name in ("price", "stop_limit_price", "stop_loss", "take_profit"):
+        value = getattr(cmd, name)
+        if not isinstance(value, Keep):
+            changes[name] = value
+    if cmd.expire_at is not None:
+        changes["expire_at"] = cmd.expire_at
+    return replace(order, unsaved=[], **changes)  # type: ignore[arg-type]
