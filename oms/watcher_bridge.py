@@ -1,0 +1,214 @@
+"""The trading core as the trigger watcher needs it (``oms.trigger_dispatch`` protocols).
+
+``WatcherBridge`` adapts ``OmsService`` to the watcher: it is its ``TriggerActions`` (each call
+maps to one of ``oms.actions.TradingActions``) and its ``TriggerLoader`` (the books' contents from
+PostgreSQL), and, once ``attach``ed, a ``TradingListener`` that keeps the watcher's books in step
+with every change the core commits (orders, positions, accounts), whoever made it.
+
+``watcher_task`` runs a watcher inside ``oms.server.OmsApp`` (pass it in ``tasks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from oms import position_store
+from oms import repository as repo
+from oms.domain import (
+    Account,
+    AccountId,
+    CloseReason,
+    Order,
+    OrderId,
+    OrderStatus,
+    PositionId,
+    Price,
+    SymbolSpec,
+)
+from oms.position_store import PositionRow
+from oms.service import OmsService
+from oms.stopout import AccountRisk, RiskPosition
+from oms.trigger_dispatch import TriggerState
+from oms.triggers import ProtectedPosition, WorkingOrder
+
+if TYPE_CHECKING:
+    from oms.server import OmsApp
+    from oms.watcher import TriggerWatcher
+
+
+def working_order(order: Order) -> WorkingOrder:
+    assert order.order_id is not None
+    assert order.price is not None
+    return WorkingOrder(
+        order_id=order.order_id,
+        account_id=order.account_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        price=order.price,
+        stop_limit_price=order.stop_limit_price,
+        stop_limit_active=order.stop_limit_active,
+        expire_at=order.expire_at,
+    )
+
+
+def protected(position: PositionRow, spec: SymbolSpec) -> ProtectedPosition | None:
+    """The position as the books hold it; None when it is closed or has no protection."""
+    guarded = (
+        position.stop_loss is not None
+        or position.take_profit is not None
+        or position.trailing_distance_points > 0
+    )
+    if not position.is_open or not guarded:
+        return None
+    return ProtectedPosition(
+        position_id=position.position_id,
+        account_id=position.account_id,
+        symbol=position.symbol,
+        side=position.side,
+        open_price=position.open_price,
+        point=spec.point,
+        stop_loss=position.stop_loss,
+        take_profit=position.take_profit,
+        trailing_distance_points=position.trailing_distance_points,
+        trailing_step_points=position.trailing_step_points,
+    )
+
+
+def account_risk(
+    account: Account, positions: Iterable[PositionRow], symbols: Mapping[str, SymbolSpec]
+) -> AccountRisk:
+    return AccountRisk(
+        account_id=account.account_id,
+        currency=account.currency,
+        balance=account.balance,
+        leverage=account.leverage,
+        positions=tuple(
+            RiskPosition(p.position_id, symbols[p.symbol], p.side, p.volume, p.open_price)
+            for p in positions
+            if p.is_open and p.symbol in symbols
+        ),
+        margin_call_level=account.margin_call_level,
+        stop_out_level=account.stop_out_level,
+    )
+
+
+class WatcherBridge:
+    """``TriggerActions`` + ``TriggerLoader`` over ``OmsService``; a listener once attached."""
+
+    def __init__(self, service: OmsService) -> None:
+        self._service = service
+        self._watcher: TriggerWatcher | Any = None
+        self._specs: Mapping[str, SymbolSpec] = {}
+
+    def attach(self, watcher: TriggerWatcher | Any) -> None:
+        """Send every committed change to ``watcher`` from now on."""
+        self._watcher = watcher
+        self._service.add_listener(self)
+
+    # --- TriggerActions --------------------------------------------------------------------------
+
+    async def trigger_order(self, order_id: OrderId, account_id: AccountId, quote: Price) -> None:
+        await self._service.trigger_order(order_id, quote)
+
+    async def activate_stop_limit(
+        self, order_id: OrderId, account_id: AccountId, quote: Price
+    ) -> None:
+        await self._service.activate_stop_limit(order_id, quote)
+
+    async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
+        await self._service.expire_order(order_id)
+
+    async def close_position(
+        self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
+    ) -> None:
+        await self._service.close_for_protection(position_id, reason, quote)
+
+    async def move_stop_loss(
+        self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
+    ) -> None:
+        await self._service.move_trailing_stop(position_id, stop_loss)
+
+    async def stop_out(self, account_id: AccountId, margin_level: Decimal) -> None:
+        await self._service.stop_out(account_id)
+
+    async def margin_call(self, account_id: AccountId, margin_level: Decimal) -> None:
+        await self._service.margin_call(account_id)
+
+    # --- TriggerLoader ---------------------------------------------------------------------------
+
+    async def load_triggers(self) -> TriggerState:
+        symbols = await self._service.symbols()
+        self._specs = symbols
+        state = await self._service.load_trigger_state()
+        positions = [
+            found
+            for p in state.positions
+            if p.symbol in symbols and (found := protected(p, symbols[p.symbol])) is not None
+        ]
+        held: dict[AccountId, list[PositionRow]] = {}
+        for p in state.positions:
+            held.setdefault(p.account_id, []).append(p)
+        return TriggerState(
+            symbols=tuple(symbols),
+            orders=tuple(working_order(o) for o in state.orders),
+            positions=tuple(positions),
+            accounts=tuple(
+                account_risk(state.accounts[a], rows, symbols)
+                for a, rows in held.items()
+                if a in state.accounts
+            ),
+        )
+
+    async def load_account(self, account_id: AccountId) -> AccountRisk | None:
+        symbols = await self._service.symbols()
+        async with self._service.core.pool.acquire() as conn:
+            account = await repo.get_account(conn, account_id)
+            if account is None:
+                return None
+            positions = await position_store.open_positions(conn, account_id)
+        return account_risk(account, positions, symbols) if positions else None
+
+    # --- TradingListener -------------------------------------------------------------------------
+
+    def order_changed(self, order: Order) -> None:
+        if self._watcher is None or order.order_id is None:
+            return
+        if order.status is OrderStatus.WORKING and order.price is not None:
+            self._watcher.upsert_order(working_order(order))
+        else:
+            self._watcher.remove_order(order.order_id)
+
+    def position_changed(self, position: PositionRow) -> None:
+        if self._watcher is None:
+            return
+        spec = self._specs.get(position.symbol)
+        found = protected(position, spec) if spec is not None else None
+        if found is None:
+            self._watcher.remove_position(position.position_id)
+        else:
+            self._watcher.upsert_position(found)
+        self._watcher.reload_account(position.account_id)
+
+    def account_changed(self, account: Account) -> None:
+        if self._watcher is not None:
+            self._watcher.reload_account(account.account_id)
+
+
+async def watcher_task(app: OmsApp) -> None:
+    """Run the trigger watcher for ``app`` until cancelled (an ``OmsApp`` background task)."""
+    from oms.watcher import TriggerWatcher
+
+    assert app.service is not None
+    bridge = WatcherBridge(app.service)
+    watcher = TriggerWatcher(app.redis, bridge, bridge, now=app.now)
+    bridge.attach(watcher)
+    await watcher.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await watcher.stop()
