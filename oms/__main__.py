@@ -7,13 +7,20 @@ import asyncio
 from fxmesh.config import load_settings
 from fxmesh.lifecycle import ServiceRuntime
 from oms.config import OmsSettings
+from oms.rollover import rollover_task
 from oms.server import OmsApp
+from oms.watcher_bridge import watcher_task
 
 
 async def main() -> None:
     settings = load_settings(OmsSettings)
     runtime = ServiceRuntime("oms", settings, settings.metrics_port)
-    app = OmsApp(settings)
+    tasks = [watcher_task] if settings.run_watcher else []
+    if settings.run_rollover:
+        tasks.append(rollover_task)
+    app = OmsApp(
+        settings, tasks=tasks, recovery_interval_seconds=settings.recovery_interval_seconds
+    )
     runtime.on_stop(app.stop)
     await app.start()
     await runtime.run_until_stopped()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from pydantic import Field
 
 from fxmesh.config import Settings
@@ -17,3 +19,13 @@ class OmsSettings(Settings):
     symbols_cache_seconds: float = Field(
         2.0, ge=0, description="How long symbol settings are cached (admin changes apply after)."
     )
+    rollover_time: time = Field(
+        time(0), description="UTC wall-clock time of the daily rollover (swaps are charged then)."
+    )
+    recovery_interval_seconds: float = Field(
+        5.0, gt=0, description="How often orders left in flight are reconciled with the router."
+    )
+    run_watcher: bool = Field(
+        True, description="Run the tick watcher (pending orders, SL/TP, trailing, stop-out)."
+    )
+    run_rollover: bool = Field(True, description="Charge swaps at each rollover.")
