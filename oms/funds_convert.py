@@ -6,10 +6,8 @@ Request parsing checks shape only (required fields, decimals, enums); rules that
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +18,7 @@ from oms import convert
 from oms.domain import AccountId, Side
 from oms.ledger_store import AccountChanges, Cursor, LedgerRow
 from oms.position_store import DealRow
+from oms.trading_convert import decode_token, encode_token
 
 if TYPE_CHECKING:
     from oms.funds import Page, Statement
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 BALANCE_TYPES = ("DEPOSIT", "WITHDRAWAL", "BONUS", "ADJUSTMENT")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _invalid(message: str, reason: str, field: str) -> InvalidArgument:
@@ -219,23 +217,6 @@ class PageRequest:
     end: datetime | None
     size: int
     after: Cursor | None
-
-
-def encode_token(cursor: Cursor) -> str:
-    """An opaque page token for the keyset position (time, id)."""
-    micros = (cursor[0] - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}:{cursor[1]}".encode()).decode().rstrip("=")
-
-
-def decode_token(token: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        micros, ident = raw.split(":")
-        return _EPOCH + timedelta(microseconds=int(micros)), int(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise _invalid(
-            "page_token is not a token this server issued", "INVALID_PAGE_TOKEN", "page_token"
-        ) from None
 
 
 def _window(req: Any) -> tuple[datetime | None, datetime | None]:

@@ -14,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from oms.domain import AccountId, CloseReason, DealEntry, OrderId, PositionId, Side
+from oms.domain import AccountId, PositionId, Side
 from oms.position_store import DealRow
+from oms.position_store import deal_from_row as _deal
 
 Conn = asyncpg.Connection
 
@@ -88,28 +89,6 @@ def _ledger(row: Any) -> LedgerRow:
         row["note"],
         row["request_id"],
         row["created_at"],
-    )
-
-
-def _deal(row: Any) -> DealRow:
-    return DealRow(
-        deal_id=row["deal_id"],
-        order_id=OrderId(row["order_id"]) if row["order_id"] is not None else None,
-        position_id=PositionId(row["position_id"]),
-        account_id=AccountId(row["account_id"]),
-        symbol=row["symbol"],
-        side=Side(row["side"]),
-        entry=DealEntry(row["entry"]),
-        volume=row["volume"],
-        price=row["price"],
-        commission=row["commission"],
-        swap=row["swap"],
-        realized_pnl=row["realized_pnl"],
-        venue=row["venue"],
-        book=row["book"],
-        fill_id=row["fill_id"],
-        deal_time=row["deal_time"],
-        reason=CloseReason(row["reason"]),
     )
 
 

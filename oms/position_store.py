@@ -125,7 +125,7 @@ def _position(row: Any) -> PositionRow:
     )
 
 
-def _deal(row: Any) -> DealRow:
+def deal_from_row(row: Any) -> DealRow:
     return DealRow(
         deal_id=row["deal_id"],
         order_id=OrderId(row["order_id"]) if row["order_id"] is not None else None,
@@ -304,14 +304,14 @@ async def insert_deal(
         deal_time,
         reason.value,
     )
-    return _deal(row) if row is not None else None
+    return deal_from_row(row) if row is not None else None
 
 
 async def deals_of_order(conn: Conn, order_id: OrderId) -> list[DealRow]:
     rows = await conn.fetch(
         f"SELECT {_DEAL_COLS} FROM oms.deals WHERE order_id = $1 ORDER BY deal_id", order_id
     )
-    return [_deal(r) for r in rows]
+    return [deal_from_row(r) for r in rows]
 
 
 async def deals_by_ids(conn: Conn, deal_ids: list[int]) -> list[DealRow]:
@@ -319,7 +319,7 @@ async def deals_by_ids(conn: Conn, deal_ids: list[int]) -> list[DealRow]:
         f"SELECT {_DEAL_COLS} FROM oms.deals WHERE deal_id = ANY($1::bigint[]) ORDER BY deal_id",
         deal_ids,
     )
-    return [_deal(r) for r in rows]
+    return [deal_from_row(r) for r in rows]
 
 
 async def fill_applied(conn: Conn, venue: str, fill_id: str) -> bool:
