@@ -129,7 +129,7 @@ class PlaceOrderResponse(_message.Message):
     def order(self) -> _types_pb2.Order: ...
     @_builtins.property
     def fills(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Fill]:
-        """Fills applied by this request (empty when replaying an idempotent retry or when rejected)."""
+        """The order's fills (an idempotent retry returns the original ones; empty when rejected)."""
 
     @_builtins.property
     def positions(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Position]:
