@@ -1,0 +1,5 @@
+"""``python -m bench``: run the benchmark suite (see bench/cli.py)."""
+
+from bench.cli import main
+
+main()

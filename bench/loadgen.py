@@ -1,0 +1,172 @@
+"""Open-loop load at a fixed rate, and the search for the highest rate that keeps p99 in bound.
+
+Open loop: request ``i`` is *scheduled* at ``start + i / rate`` whatever happened to the requests
+before it, and its latency is measured from that scheduled time, not from when it was actually
+sent. A stalled server (or a stalled generator) therefore shows up as latency instead of silently
+lowering the rate (coordinated omission). How late the generator itself sent is reported as
+``send_lag_ms``, so a saturated generator is visible too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.machine import CpuMeter
+from bench.stats import Latencies
+
+# send(i, scheduled) -> None on success, else a short failure kind ("http_503", "rejected:...").
+# ``scheduled`` is the request's time.perf_counter() slot, for senders that time the outcome
+# elsewhere (a tick reaching WebSocket clients).
+Send = Callable[[int, float], Awaitable[str | None]]
+
+MAX_FAILURE_RATIO = 0.001
+MIN_ACHIEVED_RATIO = 0.95
+
+
+@dataclass(slots=True)
+class StepResult:
+    """One fixed-rate step: what was offered, what came back, and how fast."""
+
+    rate: float
+    duration_s: float
+    warmup_s: float
+    sent: int = 0
+    measured: int = 0
+    ok: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    latency: Latencies = field(default_factory=Latencies)
+    send_lag: Latencies = field(default_factory=Latencies)
+    achieved_per_s: float = 0.0
+    cpu: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failure_count(self) -> int:
+        return sum(self.failures.values())
+
+    def passes(self, bound_p99_ms: float) -> bool:
+        """Sustained: p99 within bound, (almost) no failures, throughput kept up with the offer."""
+        if self.ok == 0:
+            return False
+        return (
+            self.latency.percentile_ms(99.0) <= bound_p99_ms
+            and self.failure_count <= MAX_FAILURE_RATIO * max(self.measured, 1)
+            and self.achieved_per_s >= MIN_ACHIEVED_RATIO * self.rate
+        )
+
+    def as_json(self, bound_p99_ms: float | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "offered_per_s": self.rate,
+            "achieved_per_s": round(self.achieved_per_s, 1),
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "sent": self.sent,
+            "measured": self.measured,
+            "ok": self.ok,
+            "failures": dict(self.failures),
+            "latency_ms": self.latency.summary(),
+            "send_lag_ms": self.send_lag.summary(),
+            "cpu": self.cpu,
+        }
+        if bound_p99_ms is not None:
+            doc["within_bound"] = self.passes(bound_p99_ms)
+        doc.update(self.extra)
+        return doc
+
+
+async def run_open_loop(
+    send: Send,
+    *,
+    rate: float,
+    duration: float,
+    warmup: float,
+    request_timeout: float,
+    meter: CpuMeter | None = None,
+) -> StepResult:
+    """Schedule ``rate * (warmup + duration)`` requests at fixed intervals; measure after warm-up."""
+    result = StepResult(rate=rate, duration_s=duration, warmup_s=warmup)
+    clock = time.perf_counter
+    interval = 1.0 / rate
+    total = max(1, round(rate * (warmup + duration)))
+    start = clock() + 0.01
+    measure_from = start + warmup
+    last_done = measure_from
+    tasks: set[asyncio.Task[None]] = set()
+    cpu_from = None
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal last_done
+        try:
+            async with asyncio.timeout(request_timeout):
+                kind = await send(i, scheduled)
+        except TimeoutError:
+            kind = "timeout"
+        except Exception as exc:
+            kind = f"exception:{type(exc).__name__}"
+        done = clock()
+        if scheduled < measure_from:
+            return
+        if kind is None:
+            result.ok += 1
+            result.latency.record(done - scheduled)
+            last_done = max(last_done, done)
+        else:
+            result.failures[kind] += 1
+
+    for i in range(total):
+        scheduled = start + i * interval
+        delay = scheduled - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if scheduled >= measure_from:
+            if cpu_from is None and meter is not None:
+                cpu_from = meter.snapshot()
+            result.measured += 1
+            result.send_lag.record(clock() - scheduled)
+        task = asyncio.create_task(one(i, scheduled))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        result.sent += 1
+    if tasks:
+        await asyncio.gather(*list(tasks))
+    if meter is not None and cpu_from is not None:
+        result.cpu = meter.usage(cpu_from, meter.snapshot())
+    result.achieved_per_s = result.ok / max(duration, last_done - measure_from)
+    return result
+
+
+async def search_capacity(
+    run_rate: Callable[[float], Awaitable[StepResult]],
+    ladder: list[float],
+    bound_p99_ms: float,
+    *,
+    refine: int = 2,
+) -> tuple[float | None, float | None]:
+    """Climb ``ladder`` until a step fails, then bisect ``refine`` times between pass and fail.
+
+    Returns (highest passing rate or None, lowest failing rate or None).
+    """
+    best: float | None = None
+    first_fail: float | None = None
+    for rate in ladder:
+        if (await run_rate(rate)).passes(bound_p99_ms):
+            best = rate
+        else:
+            first_fail = rate
+            break
+    for _ in range(refine):
+        if best is None or first_fail is None:
+            break
+        mid = float(round((best + first_fail) / 2))
+        if mid in (best, first_fail):
+            break
+        if (await run_rate(mid)).passes(bound_p99_ms):
+            best = mid
+        else:
+            first_fail = mid
+    return best, first_fail

@@ -1,0 +1,134 @@
+"""Facts about the machine and the code under test, and CPU use per process group during a run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOAD_GENERATOR = "bench (load generator)"
+OTHER_CHILDREN = "bench child processes (floor servers)"
+OTHER = "other"
+# Infrastructure found by process name; everything else busy on the machine is "other".
+INFRA_PREFIXES = {"postgres": "postgresql", "redis-server": "redis", "beam.smp": "rabbitmq"}
+
+
+def git_commit() -> dict[str, Any]:
+    """The commit under test and whether the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        return {
+            "commit": git("rev-parse", "--short=12", "HEAD"),
+            "dirty": bool(git("status", "--porcelain")),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the numbers depend on: CPU, memory, OS, Python, and how busy the machine already was."""
+    return {
+        "hostname": platform.node(),
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    wall: float
+    # (pid, create time) -> (group, CPU seconds so far)
+    processes: dict[tuple[int, float], tuple[str, float]]
+    reaped_children: float
+    machine_busy: float
+
+
+class CpuMeter:
+    """CPU seconds per named process group: the load generator, each stack service, infrastructure.
+
+    ``usage`` turns two snapshots into percent of one core per group (a process that started in
+    between counts whole; one that ended in between is lost, except the bench's own children),
+    the machine's busy percent of all cores, and ``other``: every process outside the bench and
+    the infrastructure, i.e. other users of a shared machine.
+    """
+
+    def __init__(self, groups: Mapping[str, list[int]] | None = None) -> None:
+        self.groups: dict[str, list[int]] = {LOAD_GENERATOR: [os.getpid()]}
+        self.groups.update(groups or {})
+
+    def add(self, name: str, pid: int) -> None:
+        self.groups.setdefault(name, []).append(pid)
+
+    def _group_of(self, pid: int, name: str, descendants: set[int]) -> str:
+        for group, pids in self.groups.items():
+            if pid in pids:
+                return group
+        if pid in descendants:
+            return OTHER_CHILDREN
+        return next((g for p, g in INFRA_PREFIXES.items() if name.startswith(p)), OTHER)
+
+    def snapshot(self) -> CpuSnapshot:
+        me = psutil.Process()
+        descendants = {c.pid for c in me.children(recursive=True)}
+        processes: dict[tuple[int, float], tuple[str, float]] = {}
+        for proc in psutil.process_iter(["name", "cpu_times", "create_time"]):
+            info = proc.info
+            times = info.get("cpu_times")
+            if times is None or info.get("create_time") is None:
+                continue
+            group = self._group_of(proc.pid, info.get("name") or "", descendants)
+            processes[(proc.pid, info["create_time"])] = (group, times.user + times.system)
+        own = me.cpu_times()
+        t = psutil.cpu_times()
+        busy = t.user + t.system + sum(getattr(t, f, 0.0) for f in ("nice", "irq", "softirq"))
+        return CpuSnapshot(
+            time.perf_counter(), processes, own.children_user + own.children_system, busy
+        )
+
+    def usage(self, before: CpuSnapshot, after: CpuSnapshot) -> dict[str, Any]:
+        wall = max(after.wall - before.wall, 1e-9)
+        spent: dict[str, float] = {name: 0.0 for name in self.groups}
+        for key, (group, cpu) in after.processes.items():
+            previous = before.processes.get(key)
+            spent[group] = spent.get(group, 0.0) + cpu - (previous[1] if previous else 0.0)
+        spent[OTHER_CHILDREN] = spent.get(OTHER_CHILDREN, 0.0) + (
+            after.reaped_children - before.reaped_children
+        )
+        other = spent.pop(OTHER, 0.0)
+        cores = os.cpu_count() or 1
+        return {
+            "window_s": round(wall, 2),
+            "percent_of_one_core": {k: round(100 * v / wall, 1) for k, v in spent.items()},
+            "machine_busy_pct_of_all_cores": round(
+                100 * (after.machine_busy - before.machine_busy) / wall / cores, 1
+            ),
+            "other_pct_of_one_core": round(100 * other / wall, 1),
+        }

@@ -1,0 +1,299 @@
+"""The stack under test: a private fxmesh stack (free ports, own database) plus bench-only data.
+
+Bench data lives here, not in the services: extra funded accounts are inserted straight into the
+private database (an ``oms.accounts`` row and a DEPOSIT ledger row, so balance == sum(ledger)),
+and their bearer tokens are signed with the stack's own JWT secret, which the harness chose. The
+demo account still logs in through edge, so that path is exercised once per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from bench.hops import Hop
+from bench.machine import CpuMeter
+from bench.rawhttp import HttpPool
+from fxmesh import passwords
+from fxmesh.auth import issue_token
+from fxmesh.quotecache import quote_key
+from fxmesh.stack.catalogue import DEMO_ACCOUNT
+from fxmesh.stack.supervisor import Stack, StackConfig, claim_redis_db
+
+Say = Callable[[str], None]
+REDIS_SERVER = "redis://127.0.0.1:6379"
+# The LP simulator also accepts this counterparty, so the bench can talk FIX to it directly.
+BENCH_COMP_ID = "BENCH"
+LPSIM_COMP_ID = "LPSIM"
+DEMO_LOGIN = os.environ.get("FXMESH_DEMO_LOGIN", "demo")
+DEMO_PASSWORD = os.environ.get("FXMESH_DEMO_PASSWORD", "demo1234")
+TOKEN_TTL = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchAccount:
+    account_id: int
+    login: str
+    token: str
+
+
+class BenchStack:
+    """Start, feed and stop one private stack for a benchmark run."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.run_dir = Path(tempfile.mkdtemp(prefix="fxmesh-bench-"))
+        self.jwt_secret = secrets.token_urlsafe(32)
+        self.redis_db = 0
+        self.stack: Stack | None = None
+        self._login_seq = 0
+        self.failed = False
+
+    @property
+    def s(self) -> Stack:
+        assert self.stack is not None, "stack not started"
+        return self.stack
+
+    @property
+    def dsn(self) -> str:
+        return self.s.config.postgres_dsn
+
+    @property
+    def redis_url(self) -> str:
+        return self.s.config.redis_url
+
+    @property
+    def lpsim_fix_port(self) -> int:
+        return self.s.config.ports.lpsim_fix
+
+    def edge_pool(self, max_connections: int = 256) -> HttpPool:
+        return HttpPool(
+            self.s.config.host, self.s.config.ports.edge_http, max_connections=max_connections
+        )
+
+    def lpsim_pool(self, max_connections: int = 64) -> HttpPool:
+        return HttpPool(
+            self.s.config.host, self.s.config.ports.lpsim_control, max_connections=max_connections
+        )
+
+    async def start(self) -> None:
+        self.redis_db = await claim_redis_db(REDIS_SERVER, owner=f"bench:{os.getpid()}")
+        config = StackConfig.isolated(
+            self.run_dir,
+            redis_db=self.redis_db,
+            ready_timeout=180.0,
+            env={
+                "FXMESH_JWT_SECRET": self.jwt_secret,
+                "FXMESH_LPSIM_TARGET_COMP_IDS": f"FXMESH,{BENCH_COMP_ID}",
+            },
+        )
+        self.stack = Stack(config)
+        await self.stack.start(lambda line: self.say(f"stack: {line}"))
+        await self.wait_for_quotes(["EURUSD"])
+
+    async def stop(self) -> None:
+        if self.stack is not None:
+            await self.stack.stop(lambda line: self.say(f"stack: {line}"))
+        if self.failed:
+            self.say(f"stack logs kept in {self.run_dir / 'logs'}")
+        else:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def cpu_meter(self) -> CpuMeter:
+        """A meter with one group per stack service."""
+        meter = CpuMeter()
+        for child in self.s.children:
+            meter.add(child.spec.name, child.proc.pid)
+        return meter
+
+    def _metrics_url(self, service: str) -> str:
+        h, p = self.s.config.host, self.s.config.ports
+        port = {
+            "edge": p.edge_http,
+            "oms": p.oms_metrics,
+            "router": p.router_metrics,
+            "fixgw": p.fixgw_metrics,
+            "quotes": p.quotes_metrics,
+        }[service]
+        return f"http://{h}:{port}/metrics"
+
+    def order_hops(self) -> list[tuple[Hop, str]]:
+        """The nested handler timings of one market order, outermost first, with what each covers."""
+
+        def grpc(service: str, method: str) -> Hop:
+            return Hop(
+                f"{service} gRPC {method.rsplit('/', 1)[-1]}",
+                self._metrics_url(service),
+                f"fxmesh_{service}_grpc_server_duration_seconds",
+                (("method", method),),
+            )
+
+        return [
+            (
+                Hop(
+                    "edge POST /api/orders/market",
+                    self._metrics_url("edge"),
+                    "fxmesh_edge_http_request_seconds",
+                    (("route", "/api/orders/market"),),
+                ),
+                "edge's own work (FastAPI, JWT, JSON) and its gRPC call to oms",
+            ),
+            (
+                grpc("oms", "/fxmesh.v1.OmsService/PlaceOrder"),
+                "oms's own work (validation, its transactions) and its gRPC call to router",
+            ),
+            (
+                grpc("router", "/fxmesh.v1.RouterService/Execute"),
+                "router's gRPC layer around execute",
+            ),
+            (
+                Hop(
+                    "router execute",
+                    self._metrics_url("router"),
+                    "fxmesh_router_execute_seconds",
+                ),
+                "per-symbol lock wait, B-book pricing, decision + fill commit",
+            ),
+        ]
+
+    def quote_hops(self) -> list[Hop]:
+        return [
+            Hop(
+                "fixgw FIX tick -> quotes stream write",
+                self._metrics_url("fixgw"),
+                "fxmesh_fixgw_tick_forward_lag_seconds",
+            ),
+            Hop(
+                "quotes tick batch received -> client quote in Redis",
+                self._metrics_url("quotes"),
+                "fxmesh_quotes_tick_to_redis_seconds",
+            ),
+        ]
+
+    async def wait_for_quotes(self, symbols: list[str], within: float = 60.0) -> None:
+        """Until quotes has a client price for every symbol (orders need one)."""
+        client = aioredis.Redis.from_url(self.redis_url)
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    if all([await client.exists(quote_key(s)) for s in symbols]):
+                        return
+                    await asyncio.sleep(0.2)
+        finally:
+            await client.aclose()
+
+    # -- accounts ---------------------------------------------------------------------------------
+
+    async def login_demo(self) -> BenchAccount:
+        """The demo account, logged in through edge like a client."""
+        pool = self.edge_pool(1)
+        try:
+            body = f'{{"login":"{DEMO_LOGIN}","password":"{DEMO_PASSWORD}"}}'.encode()
+            reply = await pool.request("POST", "/api/login", body)
+            if reply.status != 200:
+                raise RuntimeError(f"demo login failed: {reply.status} {reply.body[:200]!r}")
+            doc = reply.json()
+            return BenchAccount(int(doc["accountId"]), DEMO_LOGIN, doc["accessToken"])
+        finally:
+            await pool.close()
+
+    async def seed_accounts(
+        self,
+        count: int,
+        *,
+        deposit: Decimal = Decimal("1000000.00"),
+        client_group: str = DEMO_ACCOUNT.client_group,
+        prefix: str = "bench",
+    ) -> list[BenchAccount]:
+        """``count`` funded HEDGING accounts with tokens (one argon2 hash shared: nobody logs in)."""
+        self._login_seq += 1
+        stem = f"{prefix}{self._login_seq}-"
+        password_hash = await asyncio.to_thread(passwords.hash_password, secrets.token_urlsafe(16))
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    """
+                    INSERT INTO oms.accounts (login, password_hash, type, currency, leverage,
+                        margin_mode, status, client_group, balance)
+                    SELECT $1 || n, $2, $3, $4, $5, $6, 'ACTIVE', $7, $8
+                    FROM generate_series(1, $9::int) AS n
+                    RETURNING account_id, login
+                    """,
+                    stem,
+                    password_hash,
+                    DEMO_ACCOUNT.account_type,
+                    DEMO_ACCOUNT.currency,
+                    DEMO_ACCOUNT.leverage,
+                    DEMO_ACCOUNT.margin_mode,
+                    client_group,
+                    deposit,
+                    count,
+                )
+                await conn.executemany(
+                    "INSERT INTO oms.ledger (account_id, type, amount, balance_before, "
+                    "balance_after, currency, reference, note) "
+                    "VALUES ($1, 'DEPOSIT', $2, 0, $2, $3, 'bench', 'benchmark deposit')",
+                    [(r["account_id"], deposit, DEMO_ACCOUNT.currency) for r in rows],
+                )
+        finally:
+            await conn.close()
+        accounts = []
+        for r in rows:
+            token, _ = issue_token(
+                self.jwt_secret,
+                subject=str(r["account_id"]),
+                token_type="client",
+                ttl=TOKEN_TTL,
+                login=r["login"],
+            )
+            accounts.append(BenchAccount(int(r["account_id"]), r["login"], token))
+        return accounts
+
+    # -- LP simulator control -------------------------------------------------------------------
+
+    async def lpsim(self, method: str, path: str, body: bytes) -> dict[str, Any]:
+        pool = self.lpsim_pool(1)
+        try:
+            reply = await pool.request(method, path, body)
+        finally:
+            await pool.close()
+        if reply.status != 200:
+            raise RuntimeError(f"LP simulator {method} {path}: {reply.status} {reply.body[:200]!r}")
+        doc: dict[str, Any] = reply.json()
+        return doc
+
+
+async def fresh_database(
+    server: str = "postgresql://postgres@127.0.0.1:5432",
+) -> tuple[str, Callable[[], Any]]:
+    """A new empty database for floors; returns its DSN and an async drop function."""
+    name = f"fxmesh_bench_floor_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+    async def drop() -> None:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            conn = await asyncpg.connect(f"{server}/postgres")
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+    return f"{server}/{name}", drop

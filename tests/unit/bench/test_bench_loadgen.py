@@ -1,0 +1,87 @@
+"""Open-loop load: latency from the scheduled send time, and the capacity climb."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench.loadgen import StepResult, run_open_loop, search_capacity
+
+SERVICE_S = 0.02
+
+
+async def test_open_loop_when_server_serialises_requests_then_latency_includes_queueing() -> None:
+    # Arrange: a server that handles one request at a time, 20 ms each; 20 requests offered at
+    # 200/s arrive faster than it serves, so they queue.
+    one_at_a_time = asyncio.Lock()
+
+    async def send(_i: int, _scheduled: float) -> str | None:
+        async with one_at_a_time:
+            await asyncio.sleep(SERVICE_S)
+        return None
+
+    # Act
+    step = await run_open_loop(send, rate=200, duration=0.1, warmup=0.0, request_timeout=10)
+
+    # Assert: every request measured, none faster than its service time, and the last one waited
+    # for the 19 before it minus the 95 ms by which it was scheduled later than the first.
+    assert step.sent == step.measured == step.ok == 20
+    summary = step.latency.summary()
+    assert summary["p50"] >= SERVICE_S * 1000
+    assert summary["max"] >= (20 * SERVICE_S - 0.095) * 1000
+    assert step.achieved_per_s < 200
+
+
+async def test_open_loop_when_requests_fail_or_hang_then_counted_by_kind_not_timed() -> None:
+    async def send(i: int, _scheduled: float) -> str | None:
+        if i % 4 == 0:
+            await asyncio.sleep(5)
+        return "http_503" if i % 4 == 1 else None
+
+    step = await run_open_loop(send, rate=400, duration=0.05, warmup=0.0, request_timeout=0.05)
+
+    assert step.sent == 20
+    assert step.failures == {"timeout": 5, "http_503": 5}
+    assert step.ok == step.latency.count == 10
+
+
+async def test_open_loop_when_warmup_then_early_requests_are_sent_but_not_measured() -> None:
+    seen: list[int] = []
+
+    async def send(i: int, _scheduled: float) -> str | None:
+        seen.append(i)
+        return None
+
+    step = await run_open_loop(send, rate=100, duration=0.1, warmup=0.1, request_timeout=1)
+
+    assert len(seen) == step.sent == 20
+    assert step.measured == step.latency.count == 10
+
+
+def _step(rate: float, p99_ms: float) -> StepResult:
+    step = StepResult(rate=rate, duration_s=1, warmup_s=0, sent=int(rate), measured=int(rate))
+    step.ok = int(rate)
+    step.achieved_per_s = rate
+    for _ in range(int(rate)):
+        step.latency.record(p99_ms / 1000)
+    return step
+
+
+async def test_capacity_when_p99_crosses_bound_between_rungs_then_bisects_to_the_edge() -> None:
+    # The system keeps p99 under 50 ms up to 700/s.
+    tried: list[float] = []
+
+    async def run_rate(rate: float) -> StepResult:
+        tried.append(rate)
+        return _step(rate, 10.0 if rate <= 700 else 500.0)
+
+    best, first_fail = await search_capacity(run_rate, [100, 400, 1000, 2000], 50.0)
+
+    assert tried == [100, 400, 1000, 700, 850]
+    assert (best, first_fail) == (700, 850)
+
+
+async def test_capacity_when_the_lowest_rung_fails_then_none_found() -> None:
+    async def run_rate(rate: float) -> StepResult:
+        return _step(rate, 500.0)
+
+    assert await search_capacity(run_rate, [100, 200], 50.0) == (None, 100)
