@@ -87,8 +87,13 @@ async def run_open_loop(
     warmup: float,
     request_timeout: float,
     meter: CpuMeter | None = None,
+    on_measure_start: Callable[[], object] | None = None,
 ) -> StepResult:
-    """Schedule ``rate * (warmup + duration)`` requests at fixed intervals; measure after warm-up."""
+    """Schedule ``rate * (warmup + duration)`` requests at fixed intervals; measure after warm-up.
+
+    ``on_measure_start`` is called (synchronously: start a task for anything slow) when the first
+    measured request is due, so other measurements can cover the same window.
+    """
     result = StepResult(rate=rate, duration_s=duration, warmup_s=warmup)
     clock = time.perf_counter
     interval = 1.0 / rate
@@ -124,8 +129,11 @@ async def run_open_loop(
         if delay > 0:
             await asyncio.sleep(delay)
         if scheduled >= measure_from:
-            if cpu_from is None and meter is not None:
-                cpu_from = meter.snapshot()
+            if result.measured == 0:
+                if meter is not None:
+                    cpu_from = meter.snapshot()
+                if on_measure_start is not None:
+                    on_measure_start()
             result.measured += 1
             result.send_lag.record(clock() - scheduled)
         task = asyncio.create_task(one(i, scheduled))

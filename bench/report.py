@@ -111,7 +111,10 @@ def table(doc: dict[str, Any]) -> str:
     if burst:
         lines.append(
             f"  burst: {burst['sent']} sent, {burst['filled_responses']} filled, never stored "
-            f"{burst['never_stored']}, not terminal {burst['not_terminal']}, acknowledged "
+            f"{burst['never_stored']}, in flight at the end "
+            f"{burst.get('in_flight_when_the_last_response_came')} (none after "
+            f"{burst.get('seconds_until_none_in_flight')} s), not terminal "
+            f"{burst['not_terminal']}, acknowledged "
             f"{burst['acknowledged']} / found FILLED {burst['acknowledged_found_filled']}, p99 "
             f"{burst['latency_ms'].get('p99')} ms, done in {burst['completed_in_s']} s"
         )

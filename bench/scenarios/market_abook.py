@@ -154,6 +154,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     return {
         "load": {"accounts": len(accounts), "client_group": CLIENT_GROUP, "symbols": list(SYMBOLS)},
         "probe": probe,
+        "rate_unit": "orders/s",
         "bound_p99_ms": plan.bound_p99_ms,
         "path_floor": path,
         "series": {"A-book market orders": steps},

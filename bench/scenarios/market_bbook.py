@@ -68,6 +68,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             "max_connections": 256,
             "request_timeout_s": plan.timeout,
         },
+        "rate_unit": "orders/s",
         "bound_p99_ms": plan.bound_p99_ms,
         "path_floor": path,
         "series": {"market orders": steps},

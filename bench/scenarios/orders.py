@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +148,7 @@ async def run_rates(
     first_fail: float | None = None
 
     async def run_rate(rate: float, duration: float | None = None) -> StepResult:
-        before = await hops.scrape(hop_list)
+        scrapes: list[asyncio.Task[hops.Snapshot]] = []
         step = await run_open_loop(
             flow.sender(f"r{int(rate)}x{len(steps)}"),
             rate=rate,
@@ -155,13 +156,15 @@ async def run_rates(
             warmup=plan.warmup,
             request_timeout=plan.timeout,
             meter=meter,
+            on_measure_start=lambda: scrapes.append(asyncio.create_task(hops.scrape(hop_list))),
         )
+        before = await scrapes[0]
         steps[rate] = step
         lat = step.latency.summary()
         means = hops.mean_ms(before, await hops.scrape(hop_list))
         step.extra["hops"] = {
-            "note": "means over every request of the step (warm-up included), from each "
-            "service's own histograms",
+            "note": "means from each service's own histograms over the measured window (the "
+            "requests still in flight when it opened included)",
             "mean_ms_by_hop": means,
             "breakdown_of_client_mean": hops.nested_breakdown(
                 lat.get("mean", 0.0), means, [(hop.name, covers) for hop, covers in chain]
@@ -205,14 +208,15 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
     pattern = f"{flow.tag}-{prefix}-%"
     conn = await asyncpg.connect(ctx.s.dsn)
     try:
-        by_status = {
-            r["status"]: r["n"]
-            for r in await conn.fetch(
-                "SELECT status, count(*) AS n FROM oms.orders WHERE client_order_id LIKE $1 "
-                "GROUP BY status",
-                pattern,
-            )
-        }
+        by_status = await _statuses(conn, pattern)
+        not_terminal_at_end = _in_flight(by_status)
+        # oms settles orders left in flight (an Execute whose answer was lost to a deadline) with
+        # its periodic recovery; nothing is lost if every order ends terminal.
+        settle_started = time.perf_counter()
+        while _in_flight(by_status) and time.perf_counter() - settle_started < SETTLE_WITHIN_S:
+            await asyncio.sleep(1.0)
+            by_status = await _statuses(conn, pattern)
+        settled_in = round(time.perf_counter() - settle_started, 1)
         acked_ids = [int(v) for v in flow.acked.values()]
         acked_found = await conn.fetchval(
             "SELECT count(*) FROM oms.orders WHERE order_id = ANY($1::bigint[]) "
@@ -222,11 +226,7 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
     finally:
         await conn.close()
     in_db = sum(by_status.values())
-    not_terminal = sum(
-        n
-        for s, n in by_status.items()
-        if s in ("PENDING", "ACCEPTED", "FILLING", "PARTIALLY_FILLED")
-    )
+    not_terminal = _in_flight(by_status)
     never_stored = step.sent - in_db
     ok = (
         step.failure_count == 0
@@ -245,10 +245,29 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
         "in_postgresql_by_status": by_status,
         "acknowledged": len(acked_ids),
         "acknowledged_found_filled": acked_found,
+        "in_flight_when_the_last_response_came": not_terminal_at_end,
+        "seconds_until_none_in_flight": settled_in if not not_terminal else None,
         "not_terminal": not_terminal,
         "never_stored": never_stored,
         "no_errors_nothing_lost": ok,
     }
+
+
+SETTLE_WITHIN_S = 60.0
+IN_FLIGHT = frozenset({"PENDING", "ACCEPTED", "FILLING", "PARTIALLY_FILLED"})
+
+
+async def _statuses(conn: asyncpg.Connection, pattern: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM oms.orders WHERE client_order_id LIKE $1 "
+        "GROUP BY status",
+        pattern,
+    )
+    return {r["status"]: r["n"] for r in rows}
+
+
+def _in_flight(by_status: dict[str, int]) -> int:
+    return sum(n for status, n in by_status.items() if status in IN_FLIGHT)
 
 
 def burst_errors(quick: bool, steps: list[StepResult], burst: dict[str, Any]) -> list[str]:

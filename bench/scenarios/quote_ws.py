@@ -174,7 +174,7 @@ class QuoteLoad:
             return await self._put(first + i, scheduled)
 
         hop_list = self.ctx.s.quote_hops()
-        before = await hops.scrape(hop_list)
+        scrapes: list[asyncio.Task[hops.Snapshot]] = []
         result = await run_open_loop(
             send,
             rate=rate,
@@ -182,7 +182,9 @@ class QuoteLoad:
             warmup=warmup,
             request_timeout=10.0,
             meter=self.meter,
+            on_measure_start=lambda: scrapes.append(asyncio.create_task(hops.scrape(hop_list))),
         )
+        before = await scrapes[0]
         self.next_g = first + result.sent
         last = self.next_g - 1
         await tr.wait_all_seen(last, DELIVERY_GRACE_S)

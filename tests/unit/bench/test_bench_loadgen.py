@@ -85,3 +85,25 @@ async def test_capacity_when_the_lowest_rung_fails_then_none_found() -> None:
         return _step(rate, 500.0)
 
     assert await search_capacity(run_rate, [100, 200], 50.0) == (None, 100)
+
+
+async def test_open_loop_when_measuring_starts_then_hook_called_once_before_first_measured() -> (
+    None
+):
+    events: list[str] = []
+
+    async def send(i: int, _scheduled: float) -> str | None:
+        events.append(f"send {i}")
+        return None
+
+    await run_open_loop(
+        send,
+        rate=100,
+        duration=0.03,
+        warmup=0.02,
+        request_timeout=1,
+        on_measure_start=lambda: events.append("measure"),
+    )
+
+    assert events.count("measure") == 1
+    assert events.index("measure") < events.index("send 2")  # the first measured request
