@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from oms import order_store, position_store
+from oms import ledger_store, order_store, position_store
 from oms.domain import Account, AccountId, SymbolSpec
 from oms.position_store import FillRow, PositionRow
 from oms.rules import parse_sessions
@@ -164,29 +164,18 @@ async def post_ledger(
 
     The caller holds the account's row lock (``get_account(..., lock=True)``) in this transaction.
     """
-    after: Decimal = await conn.fetchval(
-        "UPDATE oms.accounts SET balance = balance + $2, updated_at = now() "
-        "WHERE account_id = $1 RETURNING balance",
-        account_id,
-        amount,
-    )
-    before = after - amount
-    await conn.execute(
-        "INSERT INTO oms.ledger (account_id, type, amount, balance_before, balance_after, "
-        "currency, deal_id, reference, note, request_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    row = await ledger_store.append_ledger(
+        conn,
         account_id,
         entry_type,
         amount,
-        before,
-        after,
         currency,
-        deal_id,
-        reference,
-        note,
-        request_id,
+        request_id=request_id,
+        reference=reference,
+        note=note,
+        deal_id=deal_id,
     )
-    return before, after
+    return row.balance_before, row.balance_after
 
 
 # --- outbox --------------------------------------------------------------------------------------
