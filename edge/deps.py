@@ -29,7 +29,9 @@ class EdgeResources:
     ticks: TickFeed
 
 
-def get_resources(request: Request) -> EdgeResources:
+# Both dependencies are async although they never await: FastAPI runs a plain ``def`` dependency
+# in its thread pool, two thread hops per request for a dict lookup and a JWT check.
+async def get_resources(request: Request) -> EdgeResources:
     resources: EdgeResources = request.app.state.resources
     return resources
 
@@ -37,7 +39,7 @@ def get_resources(request: Request) -> EdgeResources:
 Resources = Annotated[EdgeResources, Depends(get_resources)]
 
 
-def current_client(request: Request, res: Resources) -> TokenClaims:
+async def current_client(request: Request, res: Resources) -> TokenClaims:
     """The client the bearer token names; 401 UNAUTHENTICATED otherwise."""
     token = bearer_token(request.headers.get("authorization"))
     return verify_token(res.settings.jwt_secret, token, expected_type="client")

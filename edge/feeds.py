@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from edge.hub import Hub
 from fxmesh.events import declare_exchange
-from fxmesh.quotecache import CHANNEL_PATTERN, ClientQuote
+from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
 
 log = structlog.stdlib.get_logger(__name__)
 _tracer = trace.get_tracer("edge.feeds")
@@ -113,7 +113,7 @@ class AccountEventFeed:
 
 
 class TickFeed:
-    """psubscribe ``quotes.*`` and hand every client quote to the hub; reconnects on failure."""
+    """psubscribe every quote channel of edge's Redis database and hand every client quote to the hub; reconnects on failure."""
 
     def __init__(self, hub: Hub, redis: Redis) -> None:
         self._hub = hub
@@ -141,7 +141,7 @@ class TickFeed:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(CHANNEL_PATTERN)
+                await pubsub.psubscribe(channel_pattern(redis_db(self._redis)))
                 self._subscribed.set()
                 backoff = 0.5
                 async for message in pubsub.listen():

@@ -1,7 +1,9 @@
 """The latest client quote per symbol in Redis: written by quotes, read by bbook, oms and edge.
 
 Key ``quote:{SYMBOL}`` holds a JSON document (TTL 60 s) and every update is published on channel
-``quotes.{SYMBOL}`` with the same document. Prices are decimal strings; ``ts`` is epoch milliseconds
+``quotes.{DB}.{SYMBOL}`` with the same document, DB being the logical database the key is in: Redis
+pub/sub ignores SELECT, so without it two stacks sharing one Redis server (a benchmark next to the
+tests, two developers) would trade on each other's quotes. Prices are decimal strings; ``ts`` is epoch milliseconds
 (UTC) of the LP tick the quote came from.
 """
 
@@ -14,15 +16,24 @@ from decimal import Decimal
 from typing import Any
 
 QUOTE_TTL_SECONDS = 60
-CHANNEL_PATTERN = "quotes.*"
 
 
 def quote_key(symbol: str) -> str:
     return f"quote:{symbol}"
 
 
-def quote_channel(symbol: str) -> str:
-    return f"quotes.{symbol}"
+def redis_db(redis: Any) -> int:
+    """The logical database a redis-py client (or pipeline) is bound to."""
+    return int(redis.connection_pool.connection_kwargs.get("db") or 0)
+
+
+def quote_channel(db: int, symbol: str) -> str:
+    return f"quotes.{db}.{symbol}"
+
+
+def channel_pattern(db: int) -> str:
+    """Every symbol's channel in logical database ``db``."""
+    return f"quotes.{db}.*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,5 +84,5 @@ async def write_quote(redis: Any, quote: ClientQuote) -> None:
     doc = quote.to_json()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.set(quote_key(quote.symbol), doc, ex=QUOTE_TTL_SECONDS)
-        pipe.publish(quote_channel(quote.symbol), doc)
+        pipe.publish(quote_channel(redis_db(redis), quote.symbol), doc)
         await pipe.execute()

@@ -1,6 +1,6 @@
 """The tick loop of oms: quotes in; pending-order, SL / TP, trailing, expiry and margin actions out.
 
-* Quotes arrive on Redis pub/sub (``quotes.*``, the ``fxmesh.quotecache`` documents) and are
+* Quotes arrive on Redis pub/sub (``quotes.{db}.*``, the ``fxmesh.quotecache`` documents) and are
   conflated per symbol: when ticks come faster than they are processed, only the latest quote of
   each symbol is evaluated.
 * Each quote is evaluated against the ``TriggerBook`` (O(log n + k)); what fired is handed to a
@@ -34,7 +34,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
-from fxmesh.quotecache import CHANNEL_PATTERN, ClientQuote, quote_key
+from fxmesh.quotecache import ClientQuote, channel_pattern, quote_key, redis_db
 from oms import stopout
 from oms.domain import AccountId, CloseReason, OrderId, PositionId, Price
 from oms.stopout import AccountRisk
@@ -112,7 +112,7 @@ class TriggerWatcher:
     async def start(self) -> None:
         """Subscribe, arm the books from the loader, read current quotes, start the loops."""
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.psubscribe(CHANNEL_PATTERN)  # before loading: no tick is missed
+        await self._pubsub.psubscribe(channel_pattern(redis_db(self._redis)))  # before loading: no tick is missed
         try:
             state = await self._loader.load_triggers()
         except BaseException:

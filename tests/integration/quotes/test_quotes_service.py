@@ -23,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fxmesh.db import create_pool
 from fxmesh.errors import from_rpc_error
+from fxmesh.quotecache import quote_channel, redis_db
 from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc, types_pb2
 from quotes.config import QuotesSettings
 from quotes.seed import seed
@@ -104,7 +105,7 @@ async def test_publish_ticks_when_valid_then_redis_holds_marked_up_quote_and_it_
     stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
 ) -> None:
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe("quotes.EURUSD")
+    await pubsub.subscribe(quote_channel(redis_db(redis_client), "EURUSD"))
     try:
         response = await publish(stub, [lp_tick(clock, "EURUSD", "1.08449", "1.08451")])
 
@@ -122,7 +123,7 @@ async def test_publish_ticks_when_valid_then_redis_holds_marked_up_quote_and_it_
         async with asyncio.timeout(WAIT_SECONDS):
             while message is None:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-        assert message["channel"] == "quotes.EURUSD"
+        assert message["channel"] == quote_channel(redis_db(redis_client), "EURUSD")
         assert json.loads(message["data"]) == expected
     finally:
         await pubsub.unsubscribe()
@@ -277,7 +278,7 @@ async def test_publish_ticks_when_client_price_unchanged_then_not_published_agai
     stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
 ) -> None:
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe("quotes.EURUSD")
+    await pubsub.subscribe(quote_channel(redis_db(redis_client), "EURUSD"))
     try:
         await publish(stub, [lp_tick(clock, "EURUSD", "1.08449", "1.08451")])
         clock.now_ms += 100
