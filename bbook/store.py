@@ -1,7 +1,7 @@
 """The house book's fills in PostgreSQL (``router.bbook_fills``, owned by router's migrations).
 
-Functions take a connection so the caller can write a fill in the same transaction as its routing
-decision.
+The router writes a fill in the same statement as its order claim and routing decision, so this
+module lends it the column list, the values and the row reader rather than an insert of its own.
 """
 
 from __future__ import annotations
@@ -12,13 +12,60 @@ import asyncpg
 
 from bbook.book import BookFill, Side
 
-_COLUMNS = (
-    "fill_id, order_id, account_id, symbol, client_side, volume, price, contract_size, "
-    "quote_to_usd_rate, filled_at"
+COLUMNS = (
+    "fill_id",
+    "order_id",
+    "account_id",
+    "symbol",
+    "client_side",
+    "volume",
+    "price",
+    "contract_size",
+    "quote_to_usd_rate",
+    "filled_at",
+)
+# PostgreSQL types of COLUMNS, for statements whose parameters PostgreSQL cannot type itself
+# (an INSERT ... SELECT types its select list before it sees the target columns).
+TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "numeric",
+    "numeric",
+    "numeric",
+    "numeric",
+    "timestamptz",
 )
 
 
-def _fill(row: Any) -> BookFill:
+def columns(alias: str = "") -> str:
+    """The fill columns as a select list, qualified by ``alias`` when one is given."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + c for c in COLUMNS)
+
+
+def values(fill: BookFill) -> tuple[Any, ...]:
+    """The fill's values in the order of COLUMNS."""
+    return (
+        fill.fill_id,
+        fill.order_id,
+        fill.account_id,
+        fill.symbol,
+        fill.client_side.value,
+        fill.volume,
+        fill.price,
+        fill.contract_size,
+        fill.quote_to_usd_rate,
+        fill.filled_at,
+    )
+
+
+def from_row(row: Any) -> BookFill | None:
+    """The fill in ``row`` (selected with ``columns``), None when its columns are NULL."""
+    if row["fill_id"] is None:
+        return None
     return BookFill(
         fill_id=row["fill_id"],
         order_id=row["order_id"],
@@ -33,34 +80,7 @@ def _fill(row: Any) -> BookFill:
     )
 
 
-async def insert_fill(conn: asyncpg.Connection, fill: BookFill) -> bool:
-    """Insert a fill; False if the order already has one (the caller returns that one)."""
-    status: str = await conn.execute(
-        f"INSERT INTO router.bbook_fills ({_COLUMNS}) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (order_id) DO NOTHING",
-        fill.fill_id,
-        fill.order_id,
-        fill.account_id,
-        fill.symbol,
-        fill.client_side.value,
-        fill.volume,
-        fill.price,
-        fill.contract_size,
-        fill.quote_to_usd_rate,
-        fill.filled_at,
-    )
-    return status.endswith(" 1")
-
-
-async def fill_for_order(conn: asyncpg.Connection, order_id: str) -> BookFill | None:
-    """The fill of ``order_id`` if the house already filled it."""
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM router.bbook_fills WHERE order_id = $1", order_id
-    )
-    return _fill(row) if row is not None else None
-
-
 async def all_fills(conn: asyncpg.Connection) -> list[BookFill]:
     """Every fill in the order it was booked, for rebuilding the house book."""
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM router.bbook_fills ORDER BY seq")
-    return [_fill(r) for r in rows]
+    rows = await conn.fetch(f"SELECT {columns()} FROM router.bbook_fills ORDER BY seq")
+    return [fill for fill in map(from_row, rows) if fill is not None]

@@ -92,6 +92,19 @@ class RecordedDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderState:
+    """What is committed for one order id: its claim, its recorded decision and its B-book fill."""
+
+    claim: OrderClaim | None = None
+    recorded: RecordedDecision | None = None
+    fill: BookFill | None = None
+
+    @property
+    def executed(self) -> bool:
+        return self.claim is not None and self.claim.kind is Claim.EXECUTED
+
+
+@dataclass(frozen=True, slots=True)
 class ExecuteCommand:
     """An accepted order to route and execute."""
 

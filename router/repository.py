@@ -1,5 +1,5 @@
 """The router's SQL: routing rules, exposure limits, B-book symbol settings, the routing-decision
-audit trail and the order claims (executed / fenced)."""
+audit trail, the order claims (executed / fenced) and, with them, the B-book fills."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from bbook import SymbolSettings
+from bbook import BookFill, SymbolSettings, store
 from router.domain import (
     Book,
     Claim,
@@ -16,6 +16,7 @@ from router.domain import (
     ExecuteCommand,
     ExecutionStatus,
     OrderClaim,
+    OrderState,
     RecordedDecision,
     RoutingRule,
 )
@@ -60,29 +61,43 @@ async def load_symbol_settings(conn: asyncpg.Connection) -> dict[str, SymbolSett
     }
 
 
-async def get_decision(conn: asyncpg.Connection, order_id: str) -> RecordedDecision | None:
-    """The decision already taken for ``order_id`` (a retried Execute reuses it)."""
-    row = await conn.fetchrow(
-        "SELECT book, reason, rule_id, account_id, status, reject_reason "
-        "FROM router.routing_decisions WHERE order_id = $1",
-        order_id,
-    )
-    if row is None:
-        return None
-    return RecordedDecision(
-        decision=Decision(Book(row["book"]), row["reason"], row["rule_id"]),
-        account_id=row["account_id"],
-        status=ExecutionStatus(row["status"]),
-        reject_reason=row["reject_reason"],
-    )
+_STATE_SQL = f"""
+SELECT c.claim, c.account_id AS claim_account_id,
+       d.book, d.reason, d.rule_id, d.account_id AS decision_account_id, d.status,
+       d.reject_reason,
+       {store.columns("f")}
+  FROM (VALUES ($1::text)) AS o (order_id)
+  LEFT JOIN router.order_claims c ON c.order_id = o.order_id
+  LEFT JOIN router.routing_decisions d ON d.order_id = o.order_id
+  LEFT JOIN router.bbook_fills f ON f.order_id = o.order_id
+"""
 
 
-async def get_claim(conn: asyncpg.Connection, order_id: str) -> OrderClaim | None:
-    """The committed claim on ``order_id`` and the account it was made for, if any."""
-    row = await conn.fetchrow(
-        "SELECT claim, account_id FROM router.order_claims WHERE order_id = $1", order_id
+async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
+    """The committed claim, recorded decision and B-book fill of ``order_id``, in one read.
+
+    One statement reads all three from one snapshot: a claim EXECUTED comes with the decision and
+    the fill it committed with.
+    """
+    row = await conn.fetchrow(_STATE_SQL, order_id)
+    if row is None:  # the VALUES row always yields one row; this narrows the type
+        raise RuntimeError("order state query returned no row")
+    claim = (
+        OrderClaim(Claim(row["claim"]), row["claim_account_id"])
+        if row["claim"] is not None
+        else None
     )
-    return OrderClaim(Claim(row["claim"]), row["account_id"]) if row is not None else None
+    recorded = (
+        RecordedDecision(
+            decision=Decision(Book(row["book"]), row["reason"], row["rule_id"]),
+            account_id=row["decision_account_id"],
+            status=ExecutionStatus(row["status"]),
+            reject_reason=row["reject_reason"],
+        )
+        if row["book"] is not None
+        else None
+    )
+    return OrderState(claim, recorded, store.from_row(row))
 
 
 async def insert_claim(
@@ -95,7 +110,7 @@ async def insert_claim(
     """Claim ``order_id``; False when another claim exists (or committed first, if concurrent).
 
     A concurrent uncommitted claim on the same order id makes this wait for its transaction, so of
-    two racing claims exactly one is inserted; the loser reads the winner with ``get_claim``.
+    two racing claims exactly one is inserted; the loser reads the winner with ``order_state``.
     """
     status: str = await conn.execute(
         "INSERT INTO router.order_claims (order_id, account_id, claim, trace_id) "
@@ -108,15 +123,76 @@ async def insert_claim(
     return status.endswith(" 1")
 
 
+_FILL_PARAMS = ", ".join(f"${i}::{t}" for i, t in enumerate(store.TYPES, start=10))
+_CLAIM_AND_FILL_SQL = f"""
+WITH claim AS (
+    INSERT INTO router.order_claims (order_id, account_id, claim, trace_id)
+    VALUES ($1, $2, 'EXECUTED', $3)
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING order_id
+), decision AS (
+    INSERT INTO router.routing_decisions
+        (order_id, account_id, symbol, side, volume, book, reason, rule_id, status, trace_id)
+    SELECT order_id, $2::text, $4::text, $5::text, $6::numeric, $7::text, $8::text, $9::bigint,
+           'FILLED', $3::text
+      FROM claim
+    ON CONFLICT (order_id) DO UPDATE
+       SET status = EXCLUDED.status, reject_reason = NULL, updated_at = now()
+     WHERE router.routing_decisions.status <> 'FILLED'
+), fill AS (
+    INSERT INTO router.bbook_fills ({store.columns()})
+    SELECT {_FILL_PARAMS} FROM claim
+    RETURNING fill_id
+)
+SELECT count(*) FROM fill
+"""
+
+
+async def claim_and_fill(
+    conn: asyncpg.Connection, cmd: ExecuteCommand, decision: Decision, fill: BookFill
+) -> bool:
+    """Claim ``cmd``'s order id EXECUTED with its FILLED decision and ``fill``, atomically.
+
+    One statement, so one transaction and one round trip: the decision and the fill are written
+    only by the statement that inserts the claim. False when another claim exists or committed
+    first (a racing Execute, or ReconcileExecution's fence); nothing is written then, and the
+    loser reads the winner with ``order_state``. Call outside a transaction block, or the claim
+    commits with whatever that transaction does.
+    """
+    try:
+        written: int = await conn.fetchval(
+            _CLAIM_AND_FILL_SQL,
+            cmd.order_id,
+            cmd.account_id,
+            cmd.trace_id,
+            cmd.symbol,
+            cmd.side.value,
+            cmd.volume,
+            decision.book.value,
+            decision.reason,
+            decision.rule_id,
+            *store.values(fill),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        # Claims and fills commit together, so a fill without a claim is a broken invariant.
+        raise RuntimeError(f"order {cmd.order_id} has a B-book fill but no claim") from exc
+    return written == 1
+
+
 async def record_decision(
     conn: asyncpg.Connection,
     cmd: ExecuteCommand,
     decision: Decision,
     status: ExecutionStatus,
     reject_reason: str | None = None,
-) -> None:
-    """Insert the decision, or update the last outcome of an existing one (never once FILLED)."""
-    await conn.execute(
+) -> bool:
+    """Insert the decision, or update the last outcome of an existing one (never once FILLED).
+
+    False when the order's decision is FILLED already: the order was filled meanwhile. An insert
+    racing with an uncommitted fill of the order waits for it, so False is also what it answers
+    once that fill commits.
+    """
+    tag: str = await conn.execute(
         """
         INSERT INTO router.routing_decisions
             (order_id, account_id, symbol, side, volume, book, reason, rule_id, status,
@@ -138,6 +214,7 @@ async def record_decision(
         reject_reason,
         cmd.trace_id,
     )
+    return tag.endswith(" 1")
 
 
 async def decision_row(conn: asyncpg.Connection, order_id: str) -> dict[str, Any] | None:

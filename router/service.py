@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,8 @@ from router.domain import (
     ExecuteCommand,
     ExecuteResult,
     ExecutionStatus,
+    OrderClaim,
+    OrderState,
     ReconcileCommand,
     RecordedDecision,
     RoutingRule,
@@ -65,7 +68,7 @@ class RouterService:
         self._reload_seconds = reload_seconds
         self.rules: list[RoutingRule] = []
         self.config_version = 0
-        # One B-book fill at a time per symbol: the book applies fills in the order they commit.
+        # One B-book commit at a time per symbol: the book applies fills in the order they commit.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -128,8 +131,7 @@ class RouterService:
         """
         started = time.perf_counter()
         try:
-            async with self._locks[cmd.symbol]:
-                result = await self._execute(cmd)
+            result = await self._execute(cmd)
         finally:
             EXECUTE_SECONDS.observe(time.perf_counter() - started)
         log.info(
@@ -144,26 +146,16 @@ class RouterService:
         return result
 
     async def _execute(self, cmd: ExecuteCommand) -> ExecuteResult:
-        async with self._pool.acquire() as conn:
-            claim = await repository.get_claim(conn, cmd.order_id)
-            recorded = await repository.get_decision(conn, cmd.order_id)
-            fill = (
-                await store.fill_for_order(conn, cmd.order_id)
-                if claim is not None and claim.kind is Claim.EXECUTED
-                else None
-            )
-        if claim is not None:
-            _check_account(cmd.order_id, claim.account_id, cmd.account_id)
-        if recorded is not None:
-            _check_account(cmd.order_id, recorded.account_id, cmd.account_id)
-        if claim is not None and claim.kind is Claim.EXECUTED:
-            return self._replay(cmd.order_id, recorded, fill, cmd)
-        if recorded is not None:
-            decision = recorded.decision
+        state = await self._state(cmd.order_id)
+        _check_accounts(cmd.order_id, state, cmd.account_id)
+        if state.executed:
+            return await self._replay(cmd.order_id, state, cmd)
+        if state.recorded is not None:
+            decision = state.recorded.decision
         else:
             decision = decide(self.rules, cmd.client_group, cmd.symbol)
             DECISIONS.labels(decision.book.value, decision.reason).inc()
-        if claim is not None:
+        if state.claim is not None:
             return await self._reject(cmd, decision, _abandoned(cmd.order_id))
 
         if decision.book is not Book.B:
@@ -190,50 +182,45 @@ class RouterService:
             contract_size=cmd.contract_size,
             quote_to_usd_rate=cmd.quote_to_usd_rate,
         )
+        # The lock spans the commit and the booking only: the house book applies this process's
+        # fills of a symbol in the order they commit. The claim arbitrates against a racing
+        # Execute (here or on another router instance) and against ReconcileExecution's fence.
+        async with self._locks[cmd.symbol], self._pool.acquire() as conn:
+            won = await repository.claim_and_fill(conn, cmd, decision, fill)
+            if won:
+                # No await between the commit and the booking, so no cancellation either.
+                self.engine.apply(fill)
+        if won:
+            return _filled(decision.book, decision.reason, fill)
+        # The winner has committed by now (the claim waited for it): answer what it did.
+        state = await self._state(cmd.order_id)
+        _check_accounts(cmd.order_id, state, cmd.account_id)
+        if state.executed:
+            return await self._replay(cmd.order_id, state, cmd)
+        return await self._reject(cmd, decision, _abandoned(cmd.order_id))
+
+    async def _state(self, order_id: str) -> OrderState:
         async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                # The claim arbitrates against a racing Execute on another router instance and
-                # against ReconcileExecution's fence: the fill commits only with the winning claim.
-                won = await repository.insert_claim(
-                    conn, cmd.order_id, cmd.account_id, Claim.EXECUTED, cmd.trace_id
-                )
-                if won:
-                    await repository.record_decision(conn, cmd, decision, ExecutionStatus.FILLED)
-                    if not await store.insert_fill(conn, fill):
-                        raise RuntimeError(f"order {cmd.order_id} has a B-book fill but no claim")
-            if not won:
-                # The winner has committed by now (the insert waited for it): read what it did.
-                claim = await repository.get_claim(conn, cmd.order_id)
-                if claim is not None and claim.kind is Claim.EXECUTED:
-                    recorded = await repository.get_decision(conn, cmd.order_id)
-                    stored = await store.fill_for_order(conn, cmd.order_id)
-                    return self._replay(cmd.order_id, recorded, stored, cmd)
-        if not won:
-            return await self._reject(cmd, decision, _abandoned(cmd.order_id))
-        self.engine.apply(fill)
-        return _filled(decision.book, decision.reason, fill)
+            return await repository.order_state(conn, order_id)
 
-    def _replay(
-        self,
-        order_id: str,
-        recorded: RecordedDecision | None,
-        fill: BookFill | None,
-        cmd: ExecuteCommand | None = None,
+    async def _replay(
+        self, order_id: str, state: OrderState, cmd: ExecuteCommand | None = None
     ) -> ExecuteResult:
-        """The execution of an executed order, exactly as first answered; call under its lock.
-
-        The symbol's lock keeps a concurrent Execute that is still booking the fill from booking
-        it a second time.
-        """
+        """The execution of an executed order, exactly as first answered."""
+        fill = state.fill
         if fill is None:
             raise RuntimeError(f"order {order_id} is claimed EXECUTED but has no B-book fill")
         if cmd is not None:
             _check_same_order(cmd, fill)
-        if not self.engine.is_booked(fill.fill_id):
-            # Committed, but this process never saw the COMMIT acknowledged (or another instance
-            # filled it): book it now, once.
-            log.warning("bbook_fill_booked_late", fill_id=fill.fill_id, order_id=order_id)
-            self.engine.apply(fill)
+        # The Execute that committed this fill may not have booked it yet: it books under the
+        # symbol's lock, so waiting for the lock keeps this from booking it a second time.
+        async with self._locks[fill.symbol]:
+            if not self.engine.is_booked(fill.fill_id):
+                # Committed, but this process never saw the commit acknowledged (or another
+                # instance filled it): book it now, once.
+                log.warning("bbook_fill_booked_late", fill_id=fill.fill_id, order_id=order_id)
+                self.engine.apply(fill)
+        recorded = state.recorded
         decision = recorded.decision if recorded is not None else Decision(Book.B, DEFAULT_REASON)
         return _filled(decision.book, decision.reason, fill)
 
@@ -243,38 +230,34 @@ class RouterService:
         Race-free against an in-flight Execute of the same order id: both insert a claim on the
         order id, so exactly one commits; a fenced order id never fills afterwards.
         """
+        fenced_now = False
         async with self._pool.acquire() as conn:
-            recorded = await repository.get_decision(conn, cmd.order_id)
-            if recorded is not None:
-                _check_account(cmd.order_id, recorded.account_id, cmd.account_id)
-            fenced_now = await repository.insert_claim(
-                conn, cmd.order_id, cmd.account_id, Claim.FENCED, cmd.trace_id
-            )
-            # Either the fence just inserted, or the claim that committed first.
-            claim = await repository.get_claim(conn, cmd.order_id)
-            fill = None
-            if claim is not None and claim.kind is Claim.EXECUTED:
-                # Read after the claim: the decision and fill committed with it.
-                recorded = await repository.get_decision(conn, cmd.order_id)
-                fill = await store.fill_for_order(conn, cmd.order_id)
-        if claim is None:
+            state = await repository.order_state(conn, cmd.order_id)
+            # Checked before fencing: an order id of another account is never fenced.
+            _check_accounts(cmd.order_id, state, cmd.account_id)
+            if state.claim is None:
+                fenced_now = await repository.insert_claim(
+                    conn, cmd.order_id, cmd.account_id, Claim.FENCED, cmd.trace_id
+                )
+                if fenced_now:
+                    state = replace(state, claim=OrderClaim(Claim.FENCED, cmd.account_id))
+                else:
+                    # The claim that committed first; an EXECUTED one with its decision and fill.
+                    state = await repository.order_state(conn, cmd.order_id)
+        if state.claim is None:
             raise RuntimeError(f"order {cmd.order_id} has no claim right after claiming it")
-        _check_account(cmd.order_id, claim.account_id, cmd.account_id)
-        if claim.kind is Claim.EXECUTED:
-            if fill is None:
-                raise RuntimeError(f"order {cmd.order_id} is claimed EXECUTED but has no fill")
-            # Outside the connection: Execute waits for a connection while it holds this lock.
-            async with self._locks[fill.symbol]:
-                result = self._replay(cmd.order_id, recorded, fill)
+        _check_account(cmd.order_id, state.claim.account_id, cmd.account_id)
+        if state.executed:
+            result = await self._replay(cmd.order_id, state)
         else:
-            result = _not_executed(cmd.order_id, recorded)
+            result = _not_executed(cmd.order_id, state.recorded)
         RECONCILES.labels(result.status.value).inc()
         log.info(
             "reconciled",
             order_id=cmd.order_id,
             status=result.status.value,
             fenced_now=fenced_now,
-            last_reject_reason=recorded.reject_reason if recorded is not None else None,
+            last_reject_reason=state.recorded.reject_reason if state.recorded else None,
         )
         return result
 
@@ -282,9 +265,16 @@ class RouterService:
         self, cmd: ExecuteCommand, decision: Decision, rejection: Rejection
     ) -> ExecuteResult:
         async with self._pool.acquire() as conn:
-            await repository.record_decision(
+            recorded = await repository.record_decision(
                 conn, cmd, decision, ExecutionStatus.REJECTED, rejection.reason
             )
+        if not recorded:
+            # A concurrent Execute filled the order since it was read: answer that fill, never a
+            # rejection of a filled order.
+            state = await self._state(cmd.order_id)
+            _check_accounts(cmd.order_id, state, cmd.account_id)
+            if state.executed:
+                return await self._replay(cmd.order_id, state, cmd)
         return ExecuteResult(
             book=decision.book,
             routing_reason=decision.reason,
@@ -321,6 +311,13 @@ def _not_executed(order_id: str, recorded: RecordedDecision | None) -> ExecuteRe
         reject_reason=NOT_EXECUTED,
         reject_message=message,
     )
+
+
+def _check_accounts(order_id: str, state: OrderState, requested: str) -> None:
+    if state.claim is not None:
+        _check_account(order_id, state.claim.account_id, requested)
+    if state.recorded is not None:
+        _check_account(order_id, state.recorded.account_id, requested)
 
 
 def _check_account(order_id: str, recorded: str, requested: str) -> None:
