@@ -13,6 +13,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (a round trip per release, ~0.1 ms of each side's
+    CPU, several times per order). asyncpg still rolls back a transaction left open and drops the
+    connection's listeners; fxmesh sets no session state on pooled connections (no SET, no
+    session advisory locks, no cursors), and remove_listener sends UNLISTEN itself."""
+
+
 async def create_pool(dsn: str, service: str, *, min_size: int = 2, max_size: int = 10) -> Any:
     """Open a pool whose connections name the service in pg_stat_activity."""
     return await asyncpg.create_pool(
@@ -20,5 +27,6 @@ async def create_pool(dsn: str, service: str, *, min_size: int = 2, max_size: in
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"application_name": f"fxmesh-{service}", "timezone": "UTC"},
     )

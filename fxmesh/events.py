@@ -50,6 +50,10 @@ async def publish(
         type=envelope["type"],
         headers=dict(headers or {}),
     )
+    # Not mandatory: an event no queue is bound to is simply not wanted (nobody watches that
+    # account), and a broker return would cost a frame to parse per event for nothing.
     await exchange.publish(
-        message, routing_key=routing_key(envelope["type"], envelope["accountId"])
+        message,
+        routing_key=routing_key(envelope["type"], envelope["accountId"]),
+        mandatory=False,
     )

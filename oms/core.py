@@ -156,28 +156,28 @@ class Tx:
     orders: dict[int, Order] = field(default_factory=dict)
     positions: dict[int, PositionRow] = field(default_factory=dict)
     account_touched: bool = False
+    # Written in one statement just before the commit (``Core.locked``), not one per event.
+    events: list[outbox.OutboxEvent] = field(default_factory=list)
 
     async def insert_order(self, order: Order) -> bool:
         """Insert a new order (False: its client order id exists) and emit ``order_update``."""
         if not await order_store.insert(self.conn, order):
             return False
-        await self._order_event(order)
+        self._order_event(order)
         return True
 
     async def save_order(self, order: Order) -> None:
         """Persist the order's changes and transitions and emit ``order_update``."""
         await order_store.save(self.conn, order)
-        await self._order_event(order)
+        self._order_event(order)
 
-    async def _order_event(self, order: Order) -> None:
-        await self.emit("order_update", order_json(order))
+    def _order_event(self, order: Order) -> None:
+        self.emit("order_update", order_json(order))
         assert order.order_id is not None
         self.orders[order.order_id] = order
 
-    async def position_changed(
-        self, position: PositionRow, view: PositionView | None = None
-    ) -> None:
-        await self.emit("position_update", position_json(position, view))
+    def position_changed(self, position: PositionRow, view: PositionView | None = None) -> None:
+        self.emit("position_update", position_json(position, view))
         self.positions[position.position_id] = position
 
     async def account_update(
@@ -190,12 +190,12 @@ class Tx:
         positions = await position_store.open_positions(self.conn, account.account_id)
         in_flight = await order_store.in_flight(self.conn, account.account_id)
         fig = live_figures(account, positions, in_flight, symbols, prices)
-        await self.emit("account_update", account_json(account, fig, reason))
+        self.emit("account_update", account_json(account, fig, reason))
         self.account_touched = True
         return fig
 
-    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        await outbox.enqueue(self.conn, event_type, self.account.account_id, data)
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        self.events.append(outbox.new_event(event_type, self.account.account_id, data))
 
 
 class Core:
@@ -245,6 +245,7 @@ class Core:
                 raise account_not_found(account_id)
             tx = Tx(conn, account)
             yield tx
+            await outbox.write(conn, tx.events)
         self._notify(tx)
 
     def _notify(self, tx: Tx) -> None:

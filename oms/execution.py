@@ -62,7 +62,7 @@ class Executor:
             execution = await self._core.router.reconcile(order)
         except ExecutionUnavailable:
             return None
-        return await self.settle(order, execution, {})
+        return await self.settle(order, execution, None)
 
     async def _call(
         self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
@@ -92,12 +92,18 @@ class Executor:
             return None
 
     async def settle(
-        self, order: Order, execution: Execution, fallback_prices: Mapping[str, Price]
+        self, order: Order, execution: Execution, prices: Mapping[str, Price] | None
     ) -> Outcome:
-        """Apply ``execution`` to the order in one transaction, once."""
+        """Apply ``execution`` to the order in one transaction, once.
+
+        ``prices`` are the quotes read for this order just before it was executed (a few ms old:
+        reading them again would be one more Redis round trip per order for nothing); None reads
+        them now (recovery, reconcile)."""
         assert order.order_id is not None
-        symbols, prices = await self._core.market()
-        merged = {**fallback_prices, **prices}
+        if prices is None:
+            symbols, merged = await self._core.market()
+        else:
+            symbols, merged = await self._core.symbols(), dict(prices)
         spec = symbols.get(order.symbol)
         if spec is None:
             raise FailedPrecondition(

@@ -105,9 +105,9 @@ async def apply_execution(
     await tx.save_order(order)
     positions = list(touched.values())
     if order.status is OrderStatus.REJECTED:
-        await tx.emit("order_rejected", {"order": order_json(order)})
+        tx.emit("order_rejected", {"order": order_json(order)})
     elif deals:
-        await tx.emit(
+        tx.emit(
             "order_filled",
             {
                 "order": order_json(order),
@@ -116,7 +116,7 @@ async def apply_execution(
             },
         )
         for p in positions:
-            await tx.position_changed(p)
+            tx.position_changed(p)
         await tx.account_update("ORDER_FILLED", symbols, prices)
     return Booked(deals, positions)
 

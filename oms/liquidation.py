@@ -103,6 +103,6 @@ class Liquidation:
                 "marginCallLevel": str(account.margin_call_level),
                 "stopOutLevel": str(account.stop_out_level),
             }
-            await tx.emit("margin_call" if below else "margin_call_cleared", data)
+            tx.emit("margin_call" if below else "margin_call_cleared", data)
             log.warning("margin_call", account_id=account_id, raised=below)
         return below

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,14 +51,42 @@ def envelope(event_type: str, account_id: int, data: dict[str, Any]) -> dict[str
     }
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One event as it will be written: the envelope and the trace context it was raised in."""
+
+    account_id: int
+    envelope: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def routing_key(self) -> str:
+        return events.routing_key(self.envelope["type"], str(self.account_id))
+
+
+def new_event(event_type: str, account_id: int, data: dict[str, Any]) -> OutboxEvent:
+    """An event raised now, in the current trace context."""
+    return OutboxEvent(account_id, envelope(event_type, account_id, data), events.trace_headers())
+
+
+async def write(conn: asyncpg.Connection, pending: Sequence[OutboxEvent]) -> None:
+    """Add events to the outbox in the caller's transaction: one statement for all of them (a fill
+    raises six), in the order given."""
+    if pending:
+        await repository.insert_outbox(
+            conn,
+            [
+                (e.routing_key, e.envelope["type"], e.account_id, e.envelope, e.headers)
+                for e in pending
+            ],
+        )
+
+
 async def enqueue(
     conn: asyncpg.Connection, event_type: str, account_id: int, data: dict[str, Any]
 ) -> None:
-    """Add an event to the outbox in the caller's transaction, with the current trace context."""
-    env = envelope(event_type, account_id, data)
-    await repository.insert_outbox(
-        conn, env, events.routing_key(event_type, str(account_id)), events.trace_headers()
-    )
+    """Add one event to the outbox in the caller's transaction."""
+    await write(conn, [new_event(event_type, account_id, data)])
 
 
 class OutboxRelay:
@@ -153,12 +183,17 @@ class OutboxRelay:
                 "WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 BATCH,
             )
+            # All in flight at once, in outbox order on one channel (the broker keeps it): one
+            # confirm wait per batch instead of one per event.
+            results = await asyncio.gather(
+                *(events.publish(exchange, r["payload"], r["headers"]) for r in rows),
+                return_exceptions=True,
+            )
             done: list[int] = []
-            for row in rows:
-                try:
-                    await events.publish(exchange, row["payload"], row["headers"])
-                except Exception as exc:
-                    failure = exc
+            for row, result in zip(rows, results, strict=True):
+                if isinstance(result, BaseException):
+                    # The rest go again next pass (maybe twice: consumers dedupe on eventId).
+                    failure = result if isinstance(result, Exception) else Exception(result)
                     break
                 done.append(row["outbox_id"])
                 OUTBOX_PUBLISHED.labels(row["payload"]["type"]).inc()

@@ -256,7 +256,7 @@ class PositionDesk:
                 return await self._replayed(tx, again, symbols, prices)
             account = tx.account
             if order.status is OrderStatus.REJECTED:
-                await tx.emit("order_rejected", {"order": order_json(order)})
+                tx.emit("order_rejected", {"order": order_json(order)})
                 view = mark_views(account, [position], symbols, prices)[0]
                 return CloseResult(order, [], view, replayed=False)
         outcome = await self._executor.execute(order, account, spec, prices)
@@ -362,7 +362,7 @@ class PositionDesk:
                     deal_id=deals[0].deal_id,
                 )
             for p in changed:
-                await tx.position_changed(p)
+                tx.position_changed(p)
             await tx.account_update("CLOSE_BY", symbols, prices)
             views = mark_views(tx.account, changed, symbols, prices)
         return CloseByResult(deals, views)
@@ -406,7 +406,7 @@ class PositionDesk:
                 ),
             )
             view = mark_views(tx.account, [changed], symbols, prices)[0]
-            await tx.position_changed(changed, view)
+            tx.position_changed(changed, view)
         return view
 
     async def move_trailing_stop(self, position_id: PositionId, stop_loss: Decimal) -> bool:
@@ -430,5 +430,5 @@ class PositionDesk:
             ):
                 return False
             changed = await position_store.update(tx.conn, replace(position, stop_loss=stop_loss))
-            await tx.position_changed(changed)
+            tx.position_changed(changed)
         return True

@@ -182,16 +182,21 @@ async def post_ledger(
 
 
 async def insert_outbox(
-    conn: Conn, envelope: dict[str, Any], routing_key: str, headers: dict[str, str]
+    conn: Conn, rows: Sequence[tuple[str, str, int, dict[str, Any], dict[str, str]]]
 ) -> None:
+    """Insert (routing_key, event_type, account_id, envelope, headers) rows in one statement;
+    outbox ids follow the order of ``rows``."""
     await conn.execute(
         "INSERT INTO oms.outbox (routing_key, event_type, account_id, payload, headers) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        routing_key,
-        envelope["type"],
-        int(envelope["accountId"]),
-        envelope,
-        headers,
+        "SELECT routing_key, event_type, account_id, payload::jsonb, headers::jsonb "
+        "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) "
+        "WITH ORDINALITY AS e(routing_key, event_type, account_id, payload, headers, n) "
+        "ORDER BY n",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [json.dumps(r[3], separators=(",", ":")) for r in rows],
+        [json.dumps(r[4], separators=(",", ":")) for r in rows],
     )
 
 

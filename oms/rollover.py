@@ -166,7 +166,7 @@ class RolloverJob:
             if changed:
                 for row in await repo.open_positions(conn, account_id):
                     if row.position_id in changed:
-                        await tx.position_changed(row)
+                        tx.position_changed(row)
                 await tx.account_update("SWAP", symbols, prices)
         # Counted once committed: a failed account is retried whole.
         report.charged += charged
