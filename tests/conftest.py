@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import asyncpg
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from fxmesh.stack import migrate_all
 
 PG_SERVER = os.environ.get("FXMESH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("FXMESH_TEST_REDIS", "redis://127.0.0.1:6379/14")
+REDIS_SERVER = os.environ.get("FXMESH_TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
+# Private stacks claim logical databases 1-13 (fxmesh.stack.supervisor.claim_redis_db); test runs
+# take 14 or 15, so two runs (or a run next to a benchmark) never flush each other's quotes.
+TEST_REDIS_DBS = (14, 15)
 AMQP_URL = os.environ.get("FXMESH_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -37,8 +41,25 @@ async def pg_dsn() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    return REDIS_URL
+def redis_url() -> Iterator[str]:
+    """This run's Redis logical database (FXMESH_TEST_REDIS names one outright)."""
+    if url := os.environ.get("FXMESH_TEST_REDIS"):
+        yield url
+        return
+    claims = redis.Redis.from_url(f"{REDIS_SERVER}/0")
+    try:
+        for db in TEST_REDIS_DBS:
+            # The claim lives in db 0: tests flush their own database before each test.
+            if claims.set(f"fxmesh:test-run:{db}", RUN_ID, nx=True, ex=3 * 3600):
+                break
+        else:
+            pytest.exit(f"Redis databases {TEST_REDIS_DBS} are both taken by other test runs")
+        try:
+            yield f"{REDIS_SERVER}/{db}"
+        finally:
+            claims.delete(f"fxmesh:test-run:{db}")
+    finally:
+        claims.close()
 
 
 @pytest.fixture
