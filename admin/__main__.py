@@ -1,8 +1,7 @@
 """``python -m admin``."""
 
-import asyncio
-
 from admin.server import main
+from fxmesh.lifecycle import run_service
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service(main)

@@ -1,8 +1,7 @@
 """``python -m edge``."""
 
-import asyncio
-
 from edge.server import main
+from fxmesh.lifecycle import run_service
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service(main)

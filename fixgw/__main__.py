@@ -1,8 +1,7 @@
 """python -m fixgw: the FIX 4.4 gateway."""
 
-import asyncio
-
 from fixgw.server import main
+from fxmesh.lifecycle import run_service
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service(main)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
+import uvloop
 
 from fxmesh.config import Settings
 from fxmesh.logs import configure_logging
@@ -16,6 +18,16 @@ from fxmesh.tracing import configure_tracing
 log = structlog.stdlib.get_logger("fxmesh.lifecycle")
 
 StopHook = Callable[[], Awaitable[object]]
+
+
+def run_service(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a service's ``main`` to completion on uvloop.
+
+    Every order crosses several processes, and each hop is a few event-loop callbacks per socket
+    read and write; libuv's loop spends less CPU on them than asyncio's default one (oms measured
+    ~10-20 % less CPU per order, README "Benchmarks"), and asyncpg and uvicorn are built for it.
+    """
+    uvloop.run(main())
 
 
 class ServiceRuntime:

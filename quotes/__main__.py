@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from fxmesh.lifecycle import run_service
 from quotes.server import main
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service(main)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fxmesh.config import load_settings
-from fxmesh.lifecycle import ServiceRuntime
+from fxmesh.lifecycle import ServiceRuntime, run_service
 from router.config import RouterSettings
 from router.server import start_router
 
@@ -19,4 +17,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service(main)

@@ -1,8 +1,7 @@
 """python -m fixgw.lpsim: the FIX 4.4 LP simulator."""
 
-import asyncio
-
 from fixgw.lpsim.server import main
+from fxmesh.lifecycle import run_service
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service(main)
