@@ -11,7 +11,7 @@ the orders, positions and accounts that changed.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,7 +72,7 @@ class TradingListener(Protocol):
 
     def position_changed(self, position: PositionRow) -> None: ...
 
-    def account_changed(self, account: Account) -> None: ...
+    def account_changed(self, account: Account, open_positions: Sequence[PositionRow]) -> None: ...
 
 
 async def read_prices(redis: Any, symbols: Iterable[str]) -> dict[str, Price]:
@@ -156,6 +156,7 @@ class Tx:
     orders: dict[int, Order] = field(default_factory=dict)
     positions: dict[int, PositionRow] = field(default_factory=dict)
     account_touched: bool = False
+    open_positions: list[PositionRow] = field(default_factory=list)  # read by account_update
     # Written in one statement just before the commit (``Core.locked``), not one per event.
     events: list[outbox.OutboxEvent] = field(default_factory=list)
 
@@ -188,6 +189,7 @@ class Tx:
         assert account is not None
         self.account = account
         positions = await position_store.open_positions(self.conn, account.account_id)
+        self.open_positions = positions
         in_flight = await order_store.in_flight(self.conn, account.account_id)
         fig = live_figures(account, positions, in_flight, symbols, prices)
         self.emit("account_update", account_json(account, fig, reason))
@@ -256,6 +258,6 @@ class Core:
                 for position in tx.positions.values():
                     listener.position_changed(position)
                 if tx.account_touched:
-                    listener.account_changed(tx.account)
+                    listener.account_changed(tx.account, tx.open_positions)
             except Exception:
                 log.exception("trading_listener_failed")

@@ -104,7 +104,9 @@ class WatcherSettings:
     """Share of the distance to a margin level kept back as a safety margin."""
 
 
-Job = tuple[str, Any]  # ("fired", Fired) | ("risk", AccountId) | ("reload", AccountId)
+Job = tuple[
+    str, Any
+]  # ("fired", Fired) | ("risk", AccountId) | ("reload", AccountId) | ("arm", (AccountId, AccountRisk | None))
 
 
 class Dispatcher:

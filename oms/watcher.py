@@ -112,7 +112,9 @@ class TriggerWatcher:
     async def start(self) -> None:
         """Subscribe, arm the books from the loader, read current quotes, start the loops."""
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.psubscribe(channel_pattern(redis_db(self._redis)))  # before loading: no tick is missed
+        await self._pubsub.psubscribe(
+            channel_pattern(redis_db(self._redis))
+        )  # before loading: no tick is missed
         try:
             state = await self._loader.load_triggers()
         except BaseException:
@@ -205,6 +207,13 @@ class TriggerWatcher:
         key = ("reload", account_id)
         self._dispatcher.submit(account_id, ("reload", account_id), key)
 
+    def rearm_account(self, account_id: AccountId, risk: AccountRisk | None) -> None:
+        """Re-arm an account from its committed ``risk``, queued behind its pending actions; it
+        replaces a queued reload or re-arm of the account (this one is the newest)."""
+        self._dispatcher.submit(
+            account_id, ("arm", (account_id, risk)), ("reload", account_id), replace=True
+        )
+
     def _arm_account(self, account_id: AccountId, *, recheck: bool) -> None:
         risk = self._accounts.get(account_id)
         if risk is None:
@@ -275,6 +284,8 @@ class TriggerWatcher:
         PENDING_ACTIONS.set(self._dispatcher.pending)
         if what == "risk":
             await self._check_account(payload)
+        elif what == "arm":
+            self.account_changed(*payload)
         elif what == "reload":
             try:
                 fresh = await self._loader.load_account(payload)

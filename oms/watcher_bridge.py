@@ -11,7 +11,7 @@ with every change the core commits (orders, positions, accounts), whoever made i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -194,9 +194,16 @@ class WatcherBridge:
             self._watcher.upsert_position(found)
         self._watcher.reload_account(position.account_id)
 
-    def account_changed(self, account: Account) -> None:
-        if self._watcher is not None:
-            self._watcher.reload_account(account.account_id)
+    def account_changed(self, account: Account, open_positions: Sequence[PositionRow]) -> None:
+        if self._watcher is None:
+            return
+        if any(p.symbol not in self._specs for p in open_positions):
+            self._watcher.reload_account(account.account_id)  # a symbol added since start
+            return
+        # The committed account and positions are at hand: re-arming from them saves the two
+        # queries a reload would make after every fill.
+        risk = account_risk(account, open_positions, self._specs) if open_positions else None
+        self._watcher.rearm_account(account.account_id, risk)
 
 
 async def watcher_task(app: OmsApp) -> None:

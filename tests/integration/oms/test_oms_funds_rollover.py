@@ -287,7 +287,7 @@ class Heard:
     def position_changed(self, position: Any) -> None:
         pass
 
-    def account_changed(self, account: Any) -> None:
+    def account_changed(self, account: Any, open_positions: Any) -> None:
         self.balances.append((account.account_id, account.balance))
 
 

@@ -258,7 +258,7 @@ class Recorder:
     def position_changed(self, position: PositionRow) -> None:
         self.positions.append((position.position_id, position.is_open))
 
-    def account_changed(self, account: Any) -> None:
+    def account_changed(self, account: Any, open_positions: Any) -> None:
         self.accounts.append(account.account_id)
 
 

@@ -410,3 +410,20 @@ async def test_reloaded_account_is_armed_with_what_the_loader_reads(
     watcher.reload_account(AccountId(1))
     await settle(watcher)
     assert watcher.book.thresholds_of(AccountId(1), TriggerKind.STOP_OUT) == []
+
+
+async def test_rearmed_account_is_armed_with_the_committed_risk_without_a_reload(
+    watcher: TriggerWatcher, core: Core
+) -> None:
+    quote(watcher, "1.10000", "1.10010")
+    core.accounts[AccountId(1)] = risk(1, "9000")  # what a reload would read: not this
+    watcher.reload_account(AccountId(1))  # queued before the commit listener knew the risk
+
+    watcher.rearm_account(AccountId(1), risk(1, "2000"))  # replaces the queued reload
+    await settle(watcher)
+
+    (armed,) = watcher.book.thresholds_of(AccountId(1), TriggerKind.STOP_OUT)
+    assert armed.price == D("1.08623")
+    watcher.rearm_account(AccountId(1), None)  # every position closed
+    await settle(watcher)
+    assert watcher.book.thresholds_of(AccountId(1), TriggerKind.STOP_OUT) == []
