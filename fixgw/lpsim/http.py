@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,6 +31,21 @@ class PriceUpdate(BaseModel):
 
     bid: str
     ask: str
+
+
+class StreamRequest(BaseModel):
+    """Start a price stream (see ``fixgw.lpsim.streams``); decimals as strings."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    ticks_per_second: float = Field(alias="ticksPerSecond", gt=0, le=100_000)
+    pattern: Literal["ramp", "walk"] = "ramp"
+    first_seq: int = Field(0, alias="firstSeq", ge=0)
+    bid: str | None = None
+    ask: str | None = None
+    step_points: int = Field(1, alias="stepPoints", ge=0)
+    cycle: int = Field(1000, ge=1)
+    start_delay_ms: int = Field(100, alias="startDelayMs", ge=0, le=60_000)
 
 
 def create_app(sim: LpSimulator) -> FastAPI:
@@ -66,6 +81,40 @@ def create_app(sim: LpSimulator) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         return {"symbol": symbol, "bid": str(bid), "ask": str(ask)}
+
+    @app.put("/streams/{symbol}")
+    async def put_stream(symbol: str, request: StreamRequest) -> dict[str, Any]:
+        """Start (or replace) ``symbol``'s stream: its ticks at a fixed rate, from the simulator."""
+        try:
+            bid = None if request.bid is None else parse_fix_decimal(request.bid)
+            ask = None if request.ask is None else parse_fix_decimal(request.ask)
+        except MalformedDecimal as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        try:
+            spec = await sim.start_stream(
+                symbol,
+                request.ticks_per_second,
+                pattern=request.pattern,
+                first_seq=request.first_seq,
+                bid=bid,
+                ask=ask,
+                step_points=request.step_points,
+                cycle=request.cycle,
+                start_delay_seconds=request.start_delay_ms / 1000,
+            )
+        except KeyError as exc:
+            raise HTTPException(status_code=404, detail=f"unknown symbol {symbol}") from exc
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        return spec.as_json()
+
+    @app.delete("/streams/{symbol}")
+    async def delete_stream(symbol: str) -> dict[str, Any]:
+        """Stop ``symbol``'s stream; what it sent (sent, skipped, lastSeq, lagMs)."""
+        stopped = await sim.stop_stream(symbol)
+        if stopped is None:
+            raise HTTPException(status_code=404, detail=f"no stream on {symbol}")
+        return stopped
 
     @app.post("/disconnect")
     async def disconnect() -> dict[str, int]:

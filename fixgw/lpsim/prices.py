@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -55,10 +56,15 @@ class PriceBook:
     def get(self, symbol: str) -> SymbolPrice:
         return self.prices[symbol]
 
-    def step(self, dt_seconds: float) -> None:
-        """Advance every symbol by one GBM step of ``dt_seconds``."""
-        for price in self.prices.values():
-            self._step_one(price, dt_seconds)
+    def step(self, dt_seconds: float, exclude: Collection[str] = ()) -> None:
+        """Advance every symbol (but those in ``exclude``) by one GBM step of ``dt_seconds``."""
+        for symbol, price in self.prices.items():
+            if symbol not in exclude:
+                self._step_one(price, dt_seconds)
+
+    def step_symbol(self, symbol: str, dt_seconds: float) -> None:
+        """Advance one symbol by one GBM step of ``dt_seconds``."""
+        self._step_one(self.prices[symbol], dt_seconds)
 
     def _step_one(self, price: SymbolPrice, dt_seconds: float) -> None:
         spec = price.spec

@@ -1,7 +1,8 @@
 """The LP simulator: a real QuickFIX FIX 4.4 acceptor streaming prices and filling orders.
 
-QuickFIX threads only parse messages into small commands and post them to the event loop; every
-decision and every send happens on the loop. Usable in-process (tests) or via ``python -m fixgw.lpsim``.
+QuickFIX threads only parse messages into small commands and post them to the event loop, and a
+price stream's clock thread only says when a tick is due; every decision and every send happens on
+the loop. Usable in-process (tests) or via ``python -m fixgw.lpsim``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import random
+import threading
+import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -24,6 +29,7 @@ from prometheus_client import Counter, Gauge
 from fixgw import engine
 from fixgw.fixmsg import get_decimal, get_str, md_request_symbols, msg_type, send, set_str
 from fixgw.lpsim.prices import PriceBook, PriceSpec
+from fixgw.lpsim.streams import Pattern, StreamSpec, StreamStats
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -97,6 +103,17 @@ class SessionState:
 class RestingOrder:
     order: NewOrder
     order_id: str
+
+
+@dataclass(slots=True)
+class PriceStream:
+    """A running stream (see ``fixgw.lpsim.streams``)."""
+
+    spec: StreamSpec
+    stats: StreamStats
+    next_seq: int
+    stopped: threading.Event = field(default_factory=threading.Event)
+    clock: threading.Thread | None = None
 
 
 class _AcceptorApp(fix.Application):  # type: ignore[misc]
@@ -217,6 +234,7 @@ class LpSimulator:
         self._app: _AcceptorApp | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tick_task: asyncio.Task[None] | None = None
+        self._streams: dict[str, PriceStream] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -239,6 +257,8 @@ class LpSimulator:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick_task
+        for symbol in list(self._streams):
+            await self.stop_stream(symbol)
         for task in list(self._tasks):
             task.cancel()
         if self._acceptor is not None:
@@ -266,6 +286,9 @@ class LpSimulator:
                 sym: {"bid": str(p.bid), "ask": str(p.ask)} for sym, p in self.book.prices.items()
             },
             "restingOrders": len(self._resting),
+            "streams": {
+                sym: {**s.spec.as_json(), **s.stats.as_json()} for sym, s in self._streams.items()
+            },
         }
 
     def update_config(self, **changes: Any) -> SimConfig:
@@ -291,6 +314,63 @@ class LpSimulator:
         self.book.set_price(symbol, bid, ask)
         self._publish(symbol)
         self._match_resting(symbol)
+
+    async def start_stream(
+        self,
+        symbol: str,
+        ticks_per_second: float,
+        *,
+        pattern: Pattern = "ramp",
+        first_seq: int = 0,
+        bid: Decimal | None = None,
+        ask: Decimal | None = None,
+        step_points: int = 1,
+        cycle: int = 1000,
+        start_delay_seconds: float = 0.1,
+    ) -> StreamSpec:
+        """Send ``symbol``'s ticks at ``ticks_per_second`` from ``start_delay_seconds`` from now.
+
+        Replaces a stream already running on ``symbol``. ``bid`` / ``ask`` (ramp) default to the
+        current price; the periodic tick loop leaves a streamed symbol alone.
+        """
+        if symbol not in self.book:
+            raise KeyError(symbol)
+        current = self.book.get(symbol)
+        spec = StreamSpec(
+            symbol=symbol,
+            ticks_per_second=ticks_per_second,
+            pattern=pattern,
+            first_seq=first_seq,
+            start_time=time.time() + start_delay_seconds,
+            bid=current.bid if bid is None else bid,
+            ask=current.ask if ask is None else ask,
+            step=current.spec.point * step_points,
+            cycle=cycle,
+        )
+        await self.stop_stream(symbol)
+        stream = PriceStream(spec, StreamStats(), next_seq=spec.first_seq)
+        stream.clock = threading.Thread(
+            target=self._stream_clock,
+            args=(stream, asyncio.get_running_loop()),
+            name=f"lpsim-stream-{symbol}",
+            daemon=True,
+        )
+        self._streams[symbol] = stream
+        stream.clock.start()
+        log.info("lpsim_stream_started", **spec.as_json())
+        return spec
+
+    async def stop_stream(self, symbol: str) -> dict[str, Any] | None:
+        """Stop ``symbol``'s stream; what it sent (None when there was none)."""
+        stream = self._streams.pop(symbol, None)
+        if stream is None:
+            return None
+        stream.stopped.set()
+        if stream.clock is not None:
+            await asyncio.to_thread(stream.clock.join)
+        result = {**stream.spec.as_json(), **stream.stats.as_json()}
+        log.info("lpsim_stream_stopped", **result)
+        return result
 
     def disconnect(self) -> int:
         """Log out every logged-on session (initiators reconnect); returns how many."""
@@ -405,12 +485,12 @@ class LpSimulator:
             msg.addGroup(group)
         return msg
 
-    def _publish(self, symbol: str | None = None) -> None:
+    def _publish(self, symbol: str | None = None, exclude: Collection[str] = ()) -> None:
         for state in self.sessions.values():
             if not state.logged_on:
                 continue
             for sym, req_id in list(state.subscriptions.items()):
-                if symbol is not None and sym != symbol:
+                if (symbol is not None and sym != symbol) or sym in exclude:
                     continue
                 if send(self._incremental(req_id, sym), state.session_id):
                     MD_SENT.labels("X").inc()
@@ -420,12 +500,50 @@ class LpSimulator:
             interval = self.config.tick_interval_ms / 1000
             await asyncio.sleep(interval)
             try:
+                streamed = self._streams.keys()
                 if self.config.walk:
-                    self.book.step(interval)
-                self._publish()
+                    self.book.step(interval, exclude=streamed)
+                self._publish(exclude=streamed)
                 self._match_resting(None)
             except Exception:
                 log.exception("lpsim_tick_failed")
+
+    def _stream_clock(self, stream: PriceStream, loop: asyncio.AbstractEventLoop) -> None:
+        # A thread that only keeps time: the event loop's timers wake up to a millisecond late
+        # (epoll's resolution), which would be part of every measured tick latency; a thread
+        # sleeps to ~0.1 ms and hands the tick to the loop, which does the sending.
+        spec, stopped = stream.spec, stream.stopped
+        seq = spec.first_seq
+        while not stopped.wait(max(0.0, spec.due(seq) - time.time())):
+            try:
+                loop.call_soon_threadsafe(self._stream_due, stream)
+            except RuntimeError:  # the loop is closed
+                return
+            seq = max(seq + 1, math.floor(spec.near(time.time())) + 1)
+
+    def _stream_due(self, stream: PriceStream) -> None:
+        if stream.stopped.is_set():
+            return
+        spec, stats = stream.spec, stream.stats
+        first, last, skipped = spec.plan(stream.next_seq, time.time())
+        stats.skipped += skipped
+        stream.next_seq += skipped
+        for seq in range(first, last + 1):
+            try:
+                self._stream_tick(spec, seq)
+            except Exception:
+                log.exception("lpsim_stream_tick_failed", symbol=spec.symbol, seq=seq)
+            stats.record(seq, time.time() - spec.due(seq))
+            stream.next_seq = seq + 1
+
+    def _stream_tick(self, spec: StreamSpec, seq: int) -> None:
+        if spec.pattern == "ramp":
+            bid, ask = spec.ramp_price(seq)
+            self.book.set_price(spec.symbol, bid, ask)
+        else:
+            self.book.step_symbol(spec.symbol, 1 / spec.ticks_per_second)
+        self._publish(spec.symbol)
+        self._match_resting(spec.symbol)
 
     # -- orders ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from fixgw.domain import RawTick
 from fixgw.forwarder import TickForwarder
 from fixgw.lpsim.prices import PriceBook, PriceSpec
 from fixgw.lpsim.simulator import split_quantity
+from fixgw.lpsim.streams import StreamSpec
 
 EURUSD = PriceSpec("EURUSD", 5, Decimal("1.08450"), 1, Decimal("0.07"))
 BTCUSD = PriceSpec("BTCUSD", 2, Decimal("67000.00"), 1000, Decimal("0.60"))
@@ -77,3 +78,45 @@ def test_forwarder_when_backed_up_then_keeps_only_latest_tick_per_symbol() -> No
         ("GBPUSD", Decimal("1.3")),
         ("EURUSD", Decimal("1.2")),
     ]
+
+
+def _stream(rate: float = 100.0, first_seq: int = 0) -> StreamSpec:
+    return StreamSpec(
+        symbol="EURUSD",
+        ticks_per_second=rate,
+        pattern="ramp",
+        first_seq=first_seq,
+        start_time=1000.0,
+        bid=Decimal("1.08000"),
+        ask=Decimal("1.08002"),
+        step=Decimal("0.00001"),
+        cycle=1000,
+    )
+
+
+def test_stream_plan_when_on_time_then_sends_exactly_the_ticks_due() -> None:
+    spec = _stream(rate=100.0, first_seq=10)
+
+    assert spec.plan(10, 999.99) == (10, 9, 0)  # nothing due before the start
+    assert spec.plan(10, 1000.0) == (10, 10, 0)
+    assert spec.plan(11, 1000.035) == (11, 13, 0)  # 10 ms apart: seq 11, 12, 13 due by 35 ms
+
+
+def test_stream_plan_when_far_behind_then_too_late_ticks_skipped_not_burst() -> None:
+    spec = _stream(rate=100.0)
+
+    first, last, skipped = spec.plan(0, 1000.0 + 5.0)  # 5 s behind: ticks 0..500 are due
+
+    assert last == 500
+    assert first == 400  # only the last second's ticks are still worth sending
+    assert skipped == 400
+
+
+def test_stream_ramp_price_when_seq_passes_cycle_then_wraps_to_the_base() -> None:
+    spec = _stream()
+
+    assert spec.ramp_price(0) == (Decimal("1.08000"), Decimal("1.08002"))
+    assert spec.ramp_price(999) == (Decimal("1.08999"), Decimal("1.09001"))
+    assert spec.ramp_price(1001) == (Decimal("1.08001"), Decimal("1.08003"))
+    with pytest.raises(ValueError, match="ticksPerSecond"):
+        _stream(rate=0.0)
