@@ -15,8 +15,8 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from edge.hub import Hub
-from fxmesh.events import declare_exchange
+from edge.hub import Hub, Outgoing
+from fxmesh.events import declare_exchange, routing_key
 from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
 
 log = structlog.stdlib.get_logger(__name__)
@@ -32,6 +32,12 @@ CLIENT_EVENT_TYPES = (
     "account_update",
     "margin_call",
 )
+_CLIENT_TYPES = frozenset(CLIENT_EVENT_TYPES)
+BIND_TIMEOUT_SECONDS = 5.0
+
+
+class AccountEventsUnavailable(Exception):
+    """The broker could not bind an account's events (the socket should reconnect later)."""
 
 
 def client_event(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -44,19 +50,29 @@ def client_event(envelope: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def tick_message(quote: ClientQuote) -> dict[str, Any]:
-    return {
-        "type": "tick",
-        "symbol": quote.symbol,
-        "bid": str(quote.bid),
-        "ask": str(quote.ask),
-        "ts": quote.ts_ms,
-    }
+def tick_message(quote: ClientQuote) -> Outgoing:
+    """The ``tick`` message of a quote, encoded once for every subscriber."""
+    return Outgoing.of(
+        {
+            "type": "tick",
+            "symbol": quote.symbol,
+            "bid": str(quote.bid),
+            "ask": str(quote.ask),
+            "ts": quote.ts_ms,
+        }
+    )
 
 
 class AccountEventFeed:
-    """A private, exclusive queue bound to ``<type>.*`` of each client event type, fanned out to
-    the sockets of the envelope's account.
+    """A private, exclusive queue fanned out to the sockets of each event's account.
+
+    The queue is bound per account, and only while a socket of that account is connected here
+    (``attach`` / ``detach``, reference-counted): RabbitMQ's topic routing then filters for us, so
+    an edge process receives the events of its own clients only, however many accounts trade and
+    however many edge replicas run, instead of every event of every account. One binding per
+    account, ``*.<account_id>``, matches every event type of that account; anything that is not a
+    client event type (back-office or internal events) is dropped on its routing key, before the
+    body is parsed, so it cannot reach a socket.
 
     Events are at-least-once; the last ``SEEN_EVENT_IDS`` event ids are remembered so a redelivery
     is not pushed twice.
@@ -68,15 +84,18 @@ class AccountEventFeed:
         self._exchange_name = exchange
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._refs: dict[str, int] = {}
+        self._bound: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url)
         channel = await self._connection.channel()
-        exchange = await declare_exchange(channel, self._exchange_name)
-        queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
-        for event_type in CLIENT_EVENT_TYPES:
-            await queue.bind(exchange, routing_key=f"{event_type}.*")
-        await queue.consume(self._on_message, no_ack=True)
+        self._exchange = await declare_exchange(channel, self._exchange_name)
+        self._queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+        await self._queue.consume(self._on_message, no_ack=True)
         log.info("account_events_consuming", exchange=self._exchange_name)
 
     def ready(self) -> bool:
@@ -86,7 +105,69 @@ class AccountEventFeed:
         if self._connection is not None:
             await self._connection.close()
 
+    def bound_accounts(self) -> set[str]:
+        """Accounts whose events this process currently receives."""
+        return set(self._bound)
+
+    async def attach(self, account_id: str) -> None:
+        """Receive ``account_id``'s events from when this returns until the matching ``detach``.
+
+        The first socket of an account waits for the binding (one broker round trip), so an event
+        published after the client was told it is connected is never missed. Raises
+        ``AccountEventsUnavailable`` when the broker cannot be reached.
+        """
+        self._refs[account_id] = self._refs.get(account_id, 0) + 1
+        try:
+            async with self._lock(account_id):
+                if account_id in self._refs and account_id not in self._bound:
+                    if self._queue is None or self._exchange is None:
+                        raise AccountEventsUnavailable("account events not started")
+                    await asyncio.wait_for(
+                        self._queue.bind(self._exchange, routing_key=_binding(account_id)),
+                        BIND_TIMEOUT_SECONDS,
+                    )
+                    self._bound.add(account_id)
+        except (AccountEventsUnavailable, asyncio.CancelledError):
+            await self.detach(account_id)
+            raise
+        except Exception as exc:  # a timeout, a closed channel, a broker error: all mean "later"
+            await self.detach(account_id)
+            raise AccountEventsUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def detach(self, account_id: str) -> None:
+        """Undo one ``attach``; the last one of an account removes its binding."""
+        left = self._refs.get(account_id, 0) - 1
+        if left > 0:
+            self._refs[account_id] = left
+            return
+        self._refs.pop(account_id, None)
+        lock = self._lock(account_id)
+        async with lock:
+            if account_id not in self._refs and account_id in self._bound:
+                self._bound.discard(account_id)
+                # A binding left behind (broker unreachable) only lets events in that the
+                # routing-key check below drops.
+                with contextlib.suppress(Exception):
+                    if self._queue is not None and self._exchange is not None:
+                        await asyncio.wait_for(
+                            self._queue.unbind(self._exchange, routing_key=_binding(account_id)),
+                            BIND_TIMEOUT_SECONDS,
+                        )
+        if account_id not in self._refs and not lock.locked():
+            self._locks.pop(account_id, None)
+
+    def _lock(self, account_id: str) -> asyncio.Lock:
+        lock = self._locks.get(account_id)
+        if lock is None:
+            lock = self._locks[account_id] = asyncio.Lock()
+        return lock
+
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        # Cheap checks on the routing key first: no parsing and no span for an event nobody
+        # here can receive (a binding being removed, a non-client event type).
+        kind, _, key_account = (message.routing_key or "").partition(".")
+        if kind not in _CLIENT_TYPES or not self._hub.has_account(key_account):
+            return
         try:
             envelope = json.loads(message.body)
             account_id = str(envelope["accountId"])
@@ -95,7 +176,7 @@ class AccountEventFeed:
         except (ValueError, KeyError, TypeError):
             log.warning("account_event_malformed", message_id=message.message_id)
             return
-        if event_type not in CLIENT_EVENT_TYPES:
+        if event_type not in _CLIENT_TYPES:
             log.warning("account_event_not_for_clients", event_type=event_type)
             return
         if event_id in self._seen:
@@ -110,6 +191,10 @@ class AccountEventFeed:
             kind=SpanKind.CONSUMER,
         ):
             self._hub.publish_account_event(account_id, client_event(envelope))
+
+
+def _binding(account_id: str) -> str:
+    return routing_key("*", account_id)
 
 
 class TickFeed:

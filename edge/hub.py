@@ -1,9 +1,16 @@
 """WebSocket fan-out: account events to that account's sockets, ticks to subscribers.
 
-Fan-out never awaits a socket: it drops a message into the connection's outbox and returns. Each
-connection has one writer task. Account events queue in order (bounded; a socket that falls that far
-behind is closed); ticks are conflated: while a send is pending only the latest tick per symbol is
-kept, so a slow client gets fresh prices instead of a growing backlog.
+Cost model: a message is serialized once (``Outgoing``), however many sockets it goes to; a tick
+is written straight to every subscribed socket that can take it, in the feed's own callback, with
+no task, queue or JSON encoding per socket. A socket that cannot take more (its send buffer is
+full, or, on the plain ASGI path, a send is still in flight) gets a conflating outbox instead:
+account events and replies queue in order (bounded; a socket that falls that far behind is closed
+1013), ticks keep only the newest unsent one per symbol, so a slow client gets fresh prices and
+the server holds at most one tick per subscribed symbol for it. The outbox is flushed when the
+socket can take more again.
+
+Two ways to a socket (``Sink``): edge's own uvicorn protocol (``edge.wsserver``) takes prebuilt
+WebSocket frames onto its transport; ``AsgiSink`` sends through any ASGI server.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from itertools import chain
+from typing import Any, Protocol
 
 import structlog
 
@@ -24,77 +33,215 @@ log = structlog.stdlib.get_logger(__name__)
 SendText = Callable[[str], Awaitable[None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
 CLOSE_TOO_SLOW = 1013  # "try again later"
+_SENT_BY_TYPE: dict[str, Any] = {}
+
+
+def _sent(kind: str) -> Any:
+    """The messages-sent counter of one message type, bound once (labels() takes a lock)."""
+    counter = _SENT_BY_TYPE.get(kind)
+    if counter is None:
+        counter = _SENT_BY_TYPE[kind] = WS_MESSAGES_SENT.labels(kind)
+    return counter
+
+
+_TICKS_SENT = _sent("tick")
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked (server to client) WebSocket text frame (RFC 6455 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+class Outgoing:
+    """One server message, encoded once (JSON text and WebSocket frame) for every socket."""
+
+    __slots__ = ("frame", "kind", "text")
+
+    def __init__(self, text: str, kind: str) -> None:
+        self.text = text
+        self.kind = kind
+        self.frame = text_frame(text.encode())
+
+    @classmethod
+    def of(cls, message: dict[str, Any]) -> Outgoing:
+        return cls(json.dumps(message, separators=(",", ":")), str(message.get("type", "unknown")))
+
+
+# What ``Sink.try_write`` did with a message.
+WRITTEN, FULL, GONE = 0, 1, 2
+
+
+class Sink(Protocol):
+    """Where a connection's messages go, in order: edge's own WebSocket protocol
+    (``edge.wsserver``: frames straight onto the transport) or ``AsgiSink`` (any ASGI server)."""
+
+    def try_write(self, message: Outgoing) -> int:
+        """Send ``message`` now (WRITTEN), or not: the socket cannot take more yet (FULL), or
+        it is closing or gone (GONE)."""
+
+    def on_writable(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` whenever a FULL socket can take more again."""
+
+    def buffered_bytes(self) -> int:
+        """Bytes written but still in the server's send buffer (not yet taken by the kernel)."""
+
+
+class AsgiSink:
+    """Any ASGI server: one send in flight at a time; the socket is FULL until it completes."""
+
+    def __init__(self, send_text: SendText) -> None:
+        self._send_text = send_text
+        self._inflight: asyncio.Task[None] | None = None
+        self._callback: Callable[[], None] | None = None
+        self._gone = False
+
+    def try_write(self, message: Outgoing) -> int:
+        if self._gone:
+            return GONE
+        if self._inflight is not None:
+            return FULL
+        self._inflight = asyncio.create_task(self._send(message.text))
+        return WRITTEN
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self._send_text(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket went away; the reader side cleans up
+            self._gone = True
+            return
+        finally:
+            self._inflight = None
+        if self._callback is not None:
+            self._callback()
+
+    def on_writable(self, callback: Callable[[], None] | None) -> None:
+        self._callback = callback
+
+    def buffered_bytes(self) -> int:
+        return 0  # the ASGI server's buffer is not visible from here
+
+    async def stop(self) -> None:
+        task, self._inflight = self._inflight, None
+        self._callback = None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class Connection:
-    """One authenticated socket's outbox and writer."""
+    """One authenticated socket: writes through while it can, conflates while it cannot."""
 
-    def __init__(
-        self, account_id: str, send_text: SendText, close: CloseSocket, max_pending: int
-    ) -> None:
+    def __init__(self, account_id: str, sink: Sink, close: CloseSocket, max_pending: int) -> None:
         self.account_id = account_id
         self.symbols: set[str] = set()
-        self._send_text = send_text
+        self._sink = sink
+        self._try_write = sink.try_write
         self._close = close
         self._max_pending = max_pending
-        self._events: deque[dict[str, Any]] = deque()
-        self._ticks: dict[str, dict[str, Any]] = {}
-        self._wake = asyncio.Event()
+        self._events: deque[Outgoing] = deque()
+        self._ticks: dict[str, Outgoing] = {}
+        # Nothing held and not closed: a message may go straight to the socket.
+        self._idle = True
         self._closed = False
-        self._too_slow = False
-        self._writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        sink.on_writable(self._flush)
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.account_id}")
+    @property
+    def pending(self) -> int:
+        """Messages held for this socket (bounded: max_pending events + one tick per symbol)."""
+        return len(self._events) + len(self._ticks)
 
-    def offer(self, message: dict[str, Any]) -> None:
-        """Queue a message that must not be dropped (events, replies, heartbeats)."""
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of written frames still in the server's send buffer (bounded by its limits)."""
+        return self._sink.buffered_bytes()
+
+    def offer(self, message: Outgoing | dict[str, Any]) -> None:
+        """Send a message that must not be dropped (events, replies, heartbeats), in order."""
+        out = message if isinstance(message, Outgoing) else Outgoing.of(message)
+        if self._idle:
+            result = self._try_write(out)
+            if result == WRITTEN:
+                _sent(out.kind).inc()
+                return
+            if result == GONE:
+                self._gone()
+                return
         if self._closed:
             return
         if len(self._events) >= self._max_pending:
             log.warning("ws_client_too_slow", account_id=self.account_id)
-            self._closed = self._too_slow = True
-            self._wake.set()
+            self._shut(CLOSE_TOO_SLOW, "client too slow")
             return
-        self._events.append(message)
-        self._wake.set()
+        self._events.append(out)
+        self._idle = False
 
-    def offer_tick(self, symbol: str, message: dict[str, Any]) -> None:
-        """Keep only the newest unsent tick of ``symbol``."""
+    def offer_tick(self, symbol: str, message: Outgoing) -> bool:
+        """Send a tick now, or keep it as ``symbol``'s newest unsent one; True when sent now."""
+        if self._idle:
+            result = self._try_write(message)
+            if result == WRITTEN:
+                return True
+            if result == GONE:
+                self._gone()
+                return False
         if self._closed:
-            return
+            return False
         if symbol in self._ticks:
             WS_TICKS_CONFLATED.inc()
         self._ticks[symbol] = message
-        self._wake.set()
+        self._idle = False
+        return False
 
-    async def _write_loop(self) -> None:
-        try:
-            while not self._closed:
-                await self._wake.wait()
-                self._wake.clear()
-                while (self._events or self._ticks) and not self._closed:
-                    if self._events:
-                        message = self._events.popleft()
-                    else:
-                        symbol = next(iter(self._ticks))
-                        message = self._ticks.pop(symbol)
-                    await self._send_text(json.dumps(message, separators=(",", ":")))
-                    WS_MESSAGES_SENT.labels(str(message.get("type", "unknown"))).inc()
-            if self._too_slow:
-                with contextlib.suppress(Exception):
-                    await self._close(CLOSE_TOO_SLOW, "client too slow")
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the socket went away; the reader side cleans up
-            self._closed = True
+    def _flush(self) -> None:
+        events, ticks = self._events, self._ticks
+        while events or ticks:
+            out = events[0] if events else ticks[next(iter(ticks))]
+            result = self._try_write(out)
+            if result == FULL:
+                return
+            if result == GONE:
+                self._gone()
+                return
+            if events:
+                events.popleft()
+            else:
+                del ticks[next(iter(ticks))]
+            _sent(out.kind).inc()
+        self._idle = not self._closed
+
+    def _gone(self) -> None:
+        # The socket is closing or closed; the reader side cleans up.
+        self._closed = True
+        self._idle = False
+        self._events.clear()
+        self._ticks.clear()
+
+    def _shut(self, code: int, reason: str) -> None:
+        self._gone()
+        self._closing = asyncio.get_running_loop().create_task(self._close_quietly(code, reason))
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._close(code, reason)
 
     async def stop(self) -> None:
-        self._closed = True
-        if self._writer is not None:
-            self._writer.cancel()
+        """Stop sending; drop what is held (the socket is going away)."""
+        self._gone()
+        self._sink.on_writable(None)
+        if isinstance(self._sink, AsgiSink):
+            await self._sink.stop()
+        if self._closing is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+                await self._closing
 
 
 class Hub:
@@ -103,6 +250,8 @@ class Hub:
     def __init__(self) -> None:
         self._by_account: dict[str, set[Connection]] = {}
         self._by_symbol: dict[str, set[Connection]] = {}
+        self._order: dict[str, list[Connection]] = {}  # fan-out order, rebuilt on (un)subscribe
+        self._turn = 0
 
     def add(self, conn: Connection) -> None:
         self._by_account.setdefault(conn.account_id, set()).add(conn)
@@ -117,9 +266,14 @@ class Hub:
             WS_CONNECTIONS.dec()
         self.unsubscribe(conn, set(conn.symbols))
 
+    def has_account(self, account_id: str) -> bool:
+        """Whether any socket of ``account_id`` is connected here."""
+        return account_id in self._by_account
+
     def subscribe(self, conn: Connection, symbols: set[str]) -> None:
         for symbol in symbols:
             self._by_symbol.setdefault(symbol, set()).add(conn)
+            self._order.pop(symbol, None)
         conn.symbols |= symbols
 
     def unsubscribe(self, conn: Connection, symbols: set[str]) -> None:
@@ -127,22 +281,47 @@ class Hub:
             subs = self._by_symbol.get(symbol)
             if subs is not None:
                 subs.discard(conn)
+                self._order.pop(symbol, None)
                 if not subs:
                     del self._by_symbol[symbol]
         conn.symbols -= symbols
 
     def publish_account_event(self, account_id: str, message: dict[str, Any]) -> int:
         """Send to every socket of ``account_id`` (and nobody else); returns how many."""
-        conns = self._by_account.get(account_id, ())
+        conns = self._by_account.get(account_id)
+        if not conns:
+            return 0
+        out = Outgoing.of(message)
         for conn in conns:
-            conn.offer(message)
+            conn.offer(out)
         return len(conns)
 
-    def publish_tick(self, symbol: str, message: dict[str, Any]) -> int:
-        conns = self._by_symbol.get(symbol, ())
-        for conn in conns:
-            conn.offer_tick(symbol, message)
-        return len(conns)
+    def publish_tick(self, symbol: str, message: Outgoing) -> int:
+        """Send one tick (encoded once) to every subscriber of ``symbol``; returns how many.
+
+        Writing to a thousand sockets takes milliseconds, so each tick starts at the next
+        subscriber in turn: no client is always the last to get a price.
+        """
+        order = self._order.get(symbol)
+        if order is None:
+            conns = self._by_symbol.get(symbol)
+            if not conns:
+                return 0
+            order = self._order[symbol] = list(conns)
+        self._turn += 1
+        start = self._turn % len(order)
+        sent = 0
+        for conn in chain(order[start:], order[:start]):
+            if conn.offer_tick(symbol, message):
+                sent += 1
+        if sent:
+            _TICKS_SENT.inc(sent)
+        return len(order)
+
+    def send_tick(self, conn: Connection, symbol: str, message: Outgoing) -> None:
+        """Send one tick to one subscriber (the current quote when it subscribes)."""
+        if conn.offer_tick(symbol, message):
+            _TICKS_SENT.inc()
 
     def connections(self) -> list[Connection]:
         return [c for conns in self._by_account.values() for c in conns]

@@ -8,7 +8,8 @@ Protocol (JSON text frames):
   current quote of each symbol, then ``{"type":"tick","symbol","bid","ask","ts"}`` on every update
   (ts: epoch milliseconds; a slow socket gets only the newest tick per symbol);
   ``{"type":"unsubscribe","symbols":[...]}`` stops them.
-- account events, only those of the token's account, in the order oms published them::
+- account events, only those of the token's account, in the order oms published them, every one
+  published after the ``authenticated`` message (wait for it before trading)::
 
       {"type": "<event>", "data": {...}, "eventId": "...", "occurredAt": "2026-03-02T10:00:00.000Z"}
 
@@ -20,7 +21,10 @@ Protocol (JSON text frames):
   Delivery is at least once upstream; a repeated ``eventId`` is not sent twice.
 - ``{"type":"heartbeat","ts":...}`` every ``ws_heartbeat_seconds``; ``{"type":"ping"}`` ->
   ``{"type":"pong"}``. The socket is closed with 4401 when the token expires and with 1013 when it
-  falls ``ws_max_pending_events`` events behind.
+  falls ``ws_max_pending_events`` events behind, or (after ``{"type":"error","code":"UNAVAILABLE"}``)
+  when the account's events cannot be subscribed at connect time.
+- a client that stops reading is never sent an unbounded backlog: once its socket's buffers are
+  full, only the newest tick per symbol is kept for it, and it gets that when it reads again.
 - a message the server does not understand -> ``{"type":"error","code":"UNKNOWN_MESSAGE"|
   "INVALID_JSON"|"INVALID_SYMBOLS","message":...}``; the socket stays open.
 """
@@ -39,8 +43,9 @@ import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from edge.deps import EdgeResources
-from edge.feeds import tick_message
-from edge.hub import Connection
+from edge.feeds import AccountEventsUnavailable, tick_message
+from edge.hub import AsgiSink, Connection
+from edge.wsserver import raw_sink
 from fxmesh.auth import TokenClaims, verify_token
 from fxmesh.errors import Unauthenticated
 from fxmesh.quotecache import read_quote
@@ -49,6 +54,12 @@ log = structlog.stdlib.get_logger(__name__)
 router = APIRouter(tags=["ws"])
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013
+UNAVAILABLE = {
+    "type": "error",
+    "code": "UNAVAILABLE",
+    "message": "account events are unavailable; reconnect later",
+}
 MAX_SYMBOLS = 100
 _SYMBOL = re.compile(r"^[A-Za-z0-9._#-]{1,32}$")
 
@@ -108,7 +119,7 @@ async def _handle(msg: Any, conn: Connection, res: EdgeResources) -> None:
         for symbol in sorted(symbols):
             quote = await read_quote(res.redis, symbol)
             if quote is not None:
-                conn.offer_tick(symbol, tick_message(quote))
+                res.hub.send_tick(conn, symbol, tick_message(quote))
     elif kind == "ping":
         conn.offer({"type": "pong", "ts": int(time.time() * 1000)})
     elif kind == "auth":
@@ -124,13 +135,27 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     claims = await _authenticate(ws, res)
     if claims is None:
         return
-    conn = Connection(claims.subject, ws.send_text, ws.close, res.settings.ws_max_pending_events)
+    account_id = claims.subject
+    sink = raw_sink(ws.scope) or AsgiSink(ws.send_text)
+    conn = Connection(account_id, sink, ws.close, res.settings.ws_max_pending_events)
     res.hub.add(conn)
-    conn.start()
-    conn.offer({"type": "authenticated", "accountId": claims.subject})
-    heartbeat = asyncio.create_task(_heartbeat(ws, conn, claims, res.settings.ws_heartbeat_seconds))
-    log.info("ws_connected", account_id=claims.subject)
+    attached = False
+    heartbeat: asyncio.Task[None] | None = None
     try:
+        try:
+            await res.events.attach(account_id)
+            attached = True
+        except AccountEventsUnavailable as exc:
+            log.warning("ws_account_events_unavailable", account_id=account_id, error=str(exc))
+            with contextlib.suppress(Exception):
+                await ws.send_text(json.dumps(UNAVAILABLE))
+                await ws.close(CLOSE_TRY_AGAIN_LATER, "account events unavailable")
+            return
+        conn.offer({"type": "authenticated", "accountId": account_id})
+        heartbeat = asyncio.create_task(
+            _heartbeat(ws, conn, claims, res.settings.ws_heartbeat_seconds)
+        )
+        log.info("ws_connected", account_id=account_id)
         while True:
             raw = await ws.receive_text()
             try:
@@ -142,9 +167,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         res.hub.remove(conn)
         await conn.stop()
-        log.info("ws_disconnected", account_id=claims.subject)
+        if attached:
+            await res.events.detach(account_id)
+            log.info("ws_disconnected", account_id=account_id)

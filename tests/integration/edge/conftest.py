@@ -20,8 +20,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from edge.app import create_app
 from edge.config import EdgeSettings
+from edge.deps import EdgeResources
+from edge.wsserver import edge_http_server
 from fxmesh.grpcserver import GrpcServer
-from fxmesh.http import http_server
 from fxmesh.v1 import oms_pb2_grpc
 
 JWT_SECRET = "edge-test-secret-0123456789"
@@ -33,6 +34,13 @@ class EdgeUnderTest:
     ws_url: str
     oms: FakeOms
     settings: EdgeSettings
+    app: Any
+
+    @property
+    def resources(self) -> EdgeResources:
+        """What edge's lifespan opened (its hub, feeds, Redis)."""
+        resources: EdgeResources = self.app.state.resources
+        return resources
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -59,7 +67,9 @@ async def edge(redis_url: str, amqp_url: str, events_exchange: str) -> AsyncIter
         jwt_secret=JWT_SECRET,
         edge_http_addr="127.0.0.1:0",
     )
-    server = http_server(create_app(settings), settings.edge_http_addr)
+    app = create_app(settings)
+    # As python -m edge serves it: edge's WebSocket protocol (frames straight to the socket).
+    server = edge_http_server(app, settings.edge_http_addr, ws_ping_interval=20.0)
     serving = asyncio.create_task(server.serve())
     async with asyncio.timeout(60):
         while not server.started:
@@ -68,7 +78,7 @@ async def edge(redis_url: str, amqp_url: str, events_exchange: str) -> AsyncIter
             await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     under_test = EdgeUnderTest(
-        f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", oms, settings
+        f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", oms, settings, app
     )
     async with under_test.client() as http, asyncio.timeout(60):
         while True:
