@@ -8,6 +8,7 @@ with a generic message; the traceback goes to the log only).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,8 +19,8 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
-from opentelemetry.instrumentation.grpc.filters import negate, service_name
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from fxmesh.errors import FxError
 from fxmesh.metrics import RpcMetrics
@@ -27,11 +28,22 @@ from fxmesh.metrics import RpcMetrics
 log = structlog.stdlib.get_logger("fxmesh.grpc")
 
 
+_UNTRACED = (f"/{health.SERVICE_NAME}/", f"/{reflection.SERVICE_NAME}/")
+
+
 class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Error mapping, one log line per RPC and request metrics."""
+    """The span continuing the caller's trace, error mapping, one log line per RPC and request
+    metrics, in one interceptor.
+
+    Each method's wrapped handler is built once and reused: OpenTelemetry's aio interceptor and a
+    wrapper built per call cost ~300 us of CPU per RPC here, about half of the bare round trip.
+    Health and reflection are not traced (noise).
+    """
 
     def __init__(self, metrics: RpcMetrics) -> None:
         self._metrics = metrics
+        self._tracer = trace.get_tracer("fxmesh.grpc")
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -42,10 +54,35 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return handler
         method: str = details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _span(self, method: str, context: grpc.aio.ServicerContext) -> Any:
+        if method.startswith(_UNTRACED):
+            return contextlib.nullcontext(None)
+        service, _, name = method[1:].rpartition("/")
+        carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        return self._tracer.start_as_current_span(
+            method[1:],
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         metrics = self._metrics
 
-        async def finish(
-            context: grpc.aio.ServicerContext, started: float, exc: BaseException | None
+        def finish(
+            context: grpc.aio.ServicerContext,
+            started: float,
+            exc: BaseException | None,
+            span: Any,
         ) -> None:
             elapsed = time.perf_counter() - started
             code = grpc.StatusCode.OK
@@ -75,16 +112,22 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 log.info("rpc", method=method, code=code.name, duration_ms=round(elapsed * 1e3, 3))
             metrics.requests.labels(method, code.name).inc()
             metrics.duration.labels(method).observe(elapsed)
+            if span is not None:
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code is not grpc.StatusCode.OK:
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+                    if exc is not None and not isinstance(exc, FxError):
+                        span.record_exception(exc)
 
         async def fail(
-            context: grpc.aio.ServicerContext, started: float, exc: BaseException
+            context: grpc.aio.ServicerContext, started: float, exc: BaseException, span: Any
         ) -> None:
             """Log and count a failed RPC, then send it as google.rpc.Status."""
             if isinstance(exc, grpc.aio.AbortError):
                 # The handler called context.abort(): the status is set, record it as it stands.
-                await finish(context, started, None)
+                finish(context, started, None, span)
                 return
-            await finish(context, started, exc)
+            finish(context, started, exc, span)
             err = exc if isinstance(exc, FxError) else FxError("internal error")
             await context.abort_with_status(rpc_status.to_status(err.to_status()))
 
@@ -94,13 +137,14 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
-                try:
-                    response = await inner(request, context)
-                except BaseException as exc:
-                    await fail(context, started, exc)
-                    raise
-                await finish(context, started, None)
-                return response
+                with self._span(method, context) as span:
+                    try:
+                        response = await inner(request, context)
+                    except BaseException as exc:
+                        await fail(context, started, exc, span)
+                        raise
+                    finish(context, started, None, span)
+                    return response
 
             factory = (
                 grpc.unary_unary_rpc_method_handler
@@ -120,24 +164,26 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     request: Any, context: grpc.aio.ServicerContext
                 ) -> AsyncIterator[Any]:
                     started = time.perf_counter()
-                    try:
-                        async for item in inner(request, context):
-                            yield item
-                    except BaseException as exc:
-                        await fail(context, started, exc)
-                        raise
-                    await finish(context, started, None)
+                    with self._span(method, context) as span:
+                        try:
+                            async for item in inner(request, context):
+                                yield item
+                        except BaseException as exc:
+                            await fail(context, started, exc, span)
+                            raise
+                        finish(context, started, None, span)
 
             else:
                 # A coroutine handler that streams with context.write() (e.g. Health.Watch).
                 async def behavior(request: Any, context: grpc.aio.ServicerContext) -> None:
                     started = time.perf_counter()
-                    try:
-                        await inner(request, context)
-                    except BaseException as exc:
-                        await fail(context, started, exc)
-                        raise
-                    await finish(context, started, None)
+                    with self._span(method, context) as span:
+                        try:
+                            await inner(request, context)
+                        except BaseException as exc:
+                            await fail(context, started, exc, span)
+                            raise
+                        finish(context, started, None, span)
 
         return factory(
             behavior,
@@ -153,12 +199,7 @@ class GrpcServer:
         self.service = service
         self.listen_addr = listen_addr
         self.server = grpc.aio.server(
-            interceptors=[
-                # Health probes are not traced: they are noise, and OpenTelemetry's aio wrapper
-                # cannot wrap Health.Watch, which streams with context.write().
-                aio_server_interceptor(filter_=negate(service_name(health.SERVICE_NAME))),
-                _CanonicalInterceptor(RpcMetrics(service)),
-            ],
+            interceptors=[_CanonicalInterceptor(RpcMetrics(service))],
             options=[("grpc.so_reuseport", 0)],
         )
         self._health = health.aio.HealthServicer()
