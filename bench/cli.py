@@ -14,7 +14,6 @@ failed requests, lost orders and undelivered ticks are errors in any mode where 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+import uvloop
 
 from bench import report
 from bench.context import Context, say
@@ -40,11 +40,12 @@ from fxmesh.stack.infra import InfraError, ensure_infra
 from fxmesh.stack.supervisor import StackConfig, claim_redis_db
 
 LOAD_GENERATOR = {
-    "process": "this bench process: one asyncio event loop (the default loop, as the services "
-    "use), sharing the machine's cores with the stack",
+    "process": "this bench process: one event loop (uvloop, as the services and the floor "
+    "servers use), sharing the machine's cores with the stack",
     "http_client": "bench.rawhttp: HTTP/1.1 keep-alive, one connection per request in flight "
     "(at most 256 per pool)",
-    "websocket_client": "websockets asyncio client, permessage-deflate on, no client pings",
+    "websocket_client": "bench.wsclients fleet: RFC 6455 on asyncio protocols, no "
+    "permessage-deflate, no client pings",
     "cpu": "per rate step in cpu.percent_of_one_core: the generator ('bench (load generator)') "
     "next to each stack service, PostgreSQL, Redis, RabbitMQ and anything else busy",
 }
@@ -224,4 +225,4 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
     _raise_fd_limit()
-    sys.exit(asyncio.run(_run(args, names)))
+    sys.exit(uvloop.run(_run(args, names)))

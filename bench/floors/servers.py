@@ -15,11 +15,11 @@ Logging is configured as ServiceRuntime does (JSON lines, here to /dev/null thro
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 import grpc
+import uvloop
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from google.protobuf import empty_pb2
 
@@ -117,7 +117,7 @@ def main() -> None:
         "http-fxmesh": lambda: serve_http(port, True),
         "ws": lambda: serve_ws(port),
     }
-    asyncio.run(runners[kind]())
+    uvloop.run(runners[kind]())  # the services' loop (fxmesh.lifecycle.run_service)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ async def measure(quick: bool, client_counts: list[int]) -> dict[str, dict[str, 
     return {
         "ws_broadcast": {
             "what": "one ~100-byte text frame broadcast to N WebSocket clients (FastAPI + uvicorn "
-            "as fxmesh.http serves edge, sequential send_text; clients: websockets, deflate on); "
+            "as fxmesh.http serves edge, sequential send_text; clients: bench.wsclients, no deflate); "
             "latency_ms over every client, last_client_ms until the last one has it",
             "by_clients": by_clients,
         }
