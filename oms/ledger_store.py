@@ -107,22 +107,18 @@ async def append_ledger(
     note: str | None = None,
     deal_id: int | None = None,
 ) -> LedgerRow:
-    """Add ``amount`` to the balance and append the ledger row that records it (under row lock)."""
-    after: Decimal = await conn.fetchval(
-        "UPDATE oms.accounts SET balance = balance + $2, updated_at = now() "
-        "WHERE account_id = $1 RETURNING balance",
-        account_id,
-        amount,
-    )
+    """Add ``amount`` to the balance and append the ledger row that records it (under row lock),
+    in one statement."""
     row = await conn.fetchrow(
+        "WITH a AS (UPDATE oms.accounts SET balance = balance + $2, updated_at = now() "
+        "WHERE account_id = $1 RETURNING balance) "
         "INSERT INTO oms.ledger (account_id, type, amount, balance_before, balance_after, "
         "currency, deal_id, reference, note, request_id) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_LEDGER_COLS}",
+        "SELECT $1, $3, $2, a.balance - $2, a.balance, $4, $5, $6, $7, $8 FROM a "
+        f"RETURNING {_LEDGER_COLS}",
         account_id,
-        entry_type,
         amount,
-        after - amount,
-        after,
+        entry_type,
         currency,
         deal_id,
         reference,
