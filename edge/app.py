@@ -23,7 +23,7 @@ from edge.metrics import SERVICE
 from edge.routes import account, auth, orders, positions, risk, ws
 from edge.schemas import VALIDATION_CODES
 from fxmesh.grpcclient import open_channel
-from fxmesh.http import install_error_handlers, instrument
+from fxmesh.http import NATIVE_TELEMETRY_OFF, install_error_handlers, instrument
 from fxmesh.v1 import oms_pb2_grpc
 
 log = structlog.stdlib.get_logger(__name__)
@@ -93,6 +93,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        telemetry=NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
     install_error_handlers(app, validation_codes=VALIDATION_CODES)

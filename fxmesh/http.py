@@ -27,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -246,6 +247,18 @@ class RequestObservability:
 
 
 # --- serving -----------------------------------------------------------------------------------
+
+
+# Pass as ``FastAPI(telemetry=...)``. RequestObservability already opens each request's span,
+# logs it and counts it; FastAPI's own OpenTelemetry telemetry would add a second server span
+# plus a span per dependency, endpoint and serialization: ~150 us of CPU per request (a third of
+# a small POST with two dependencies).
+NATIVE_TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def instrument(app: FastAPI, *, service: str, tracer_name: str) -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from admin.rest.routes import router
 from admin.service import AdminService
-from fxmesh.http import HttpMetrics, install_error_handlers, instrument
+from fxmesh.http import NATIVE_TELEMETRY_OFF, HttpMetrics, install_error_handlers, instrument
 
 SERVICE = "admin"
 # fxmesh_admin_http_requests_total / fxmesh_admin_http_request_seconds (used by the request middleware).
@@ -20,6 +20,7 @@ def create_app(service: AdminService) -> FastAPI:
         docs_url="/admin/docs",
         openapi_url="/admin/openapi.json",
         redoc_url=None,
+        telemetry=NATIVE_TELEMETRY_OFF,
     )
     app.state.service = service
     install_error_handlers(app)

@@ -23,7 +23,7 @@ import uvloop
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from google.protobuf import empty_pb2
 
-from fxmesh.http import http_server, instrument
+from fxmesh.http import NATIVE_TELEMETRY_OFF, http_server, instrument
 
 GRPC_SERVICE = "bench.v1.FloorService"
 GRPC_METHOD = f"/{GRPC_SERVICE}/Ping"
@@ -67,7 +67,7 @@ async def serve_grpc(port: int, fxmesh_runtime: bool) -> None:
 
 
 async def serve_http(port: int, fxmesh_runtime: bool) -> None:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NATIVE_TELEMETRY_OFF)
 
     @app.get("/ping")
     async def ping() -> dict[str, bool]:
@@ -80,7 +80,7 @@ async def serve_http(port: int, fxmesh_runtime: bool) -> None:
 
 async def serve_ws(port: int) -> None:
     # WebSocket must resolve at module level: FastAPI reads the handler's annotations.
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NATIVE_TELEMETRY_OFF)
     clients: set[WebSocket] = set()
 
     @app.websocket("/ws")
