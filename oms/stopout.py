@@ -287,8 +287,13 @@ def _solve(gap: Callable[[Decimal], Decimal], gap0: Decimal, tolerance: Decimal)
             g_hi = gap(hi)
             if g_hi < 0:
                 break
+            if g_hi >= g_lo:
+                # No further to lose: every held price is at its floor (losses capped where prices
+                # reach zero), so the level is never reached. Stopping here, not after all the
+                # doublings, matters: a well-funded account is re-armed after every fill.
+                return lo
             lo, g_lo = hi, g_hi
-        else:  # never reached (losses capped where prices reach zero): as far as was tried
+        else:  # never reached within the doublings tried: as far as was tried
             return lo
     last = 0
     for _ in range(_MAX_ITERATIONS):

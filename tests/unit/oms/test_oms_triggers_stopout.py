@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from oms import stopout
 from oms.domain import AccountId, PositionId, Price, Side, SymbolSpec
 from oms.stopout import (
     AccountRisk,
@@ -202,3 +203,20 @@ def test_only_positions_quoted_in_another_currency_make_thresholds_drift() -> No
     assert rate_dependent(LONG_EURUSD) is False  # USD profit, USD margin at the open price
     eur_account = account("1500", pos(1, EURUSD, Side.BUY, "1", "1.10000"), currency="EUR")
     assert rate_dependent(eur_account) is True  # USD profit converted at EURUSD
+
+
+def test_solve_when_the_loss_is_capped_before_the_level_then_stops_at_the_cap() -> None:
+    # A long position's loss stops growing once the price reaches its floor: the level is never
+    # reached, and the solver must see that at once rather than double t forty more times (a
+    # well-funded account is re-armed after every fill).
+    calls: list[Decimal] = []
+
+    def gap(t: Decimal) -> Decimal:
+        calls.append(t)
+        return Decimal(100) - Decimal(10) * min(t, Decimal(3))  # flat from t = 3 on, never < 0
+
+    t = stopout._solve(gap, Decimal(100), tolerance=Decimal("1e-9"))
+
+    assert gap(t) > 0
+    assert t >= 3
+    assert len(calls) <= 5
