@@ -69,7 +69,8 @@ class GatewayApplication(fix.Application):  # type: ignore[misc]
         try:
             kind = msg_type(message)
             if kind in ("W", "X"):
-                engine.post(self._loop, self._events.on_market_data, read_market_data(lp, message))
+                update = read_market_data(lp, message, kind)
+                engine.post(self._loop, self._events.on_market_data, update)
             elif kind == "Y":
                 engine.post(self._loop, self._events.on_md_reject, lp, *read_md_reject(message))
             elif kind == "8":

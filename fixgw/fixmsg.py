@@ -54,11 +54,88 @@ def set_str(fields: fix.FieldMap, tag: int, value: str | Decimal | int) -> None:
     fields.setField(fix.StringField(tag, str(value)))
 
 
-def read_market_data(lp: str, message: fix.Message) -> MarketDataUpdate:
-    """Parse a 35=W (full refresh) or 35=X (incremental) into a MarketDataUpdate."""
-    received = time.monotonic()
-    kind = msg_type(message)
-    full = kind == "W"
+MarketDataFields = tuple[list[RawEntry], str | None, str | None]
+"""(entries, the body's default Symbol, SendingTime) of a 35=W/X, every field its wire string."""
+
+SOH = "\x01"
+NO_MD_ENTRIES = "268"
+# Each entry of NoMDEntries starts with the group's first field (FIX 4.4 data dictionary).
+_ENTRY_DELIMITER = {True: "269", False: "279"}  # full refresh: MDEntryType; incremental: action
+_TRAILER_TAGS = frozenset(("10", "89", "93"))
+# Length fields of FIX 4.4 data fields: the value that follows may hold SOH, so a message with
+# one is not split on SOH but read through QuickFIX.
+_DATA_LENGTH_TAGS = frozenset(
+    (
+        "90",
+        "95",
+        "212",
+        "348",
+        "350",
+        "352",
+        "354",
+        "356",
+        "358",
+        "360",
+        "362",
+        "364",
+        "445",
+        "618",
+        "621",
+    )
+)
+
+
+def _scan_market_data(text: str, full: bool) -> MarketDataFields | None:
+    """Read the fields of a 35=W/X from its wire string; None when it cannot be read that way.
+
+    One ``toString`` and a split cost ~10 us, against ~65 us for two SWIG calls per field and a
+    group object per message. QuickFIX has already validated the message against the data
+    dictionary; the entry count must still match NoMDEntries, or the QuickFIX reader is used.
+    """
+    delimiter = _ENTRY_DELIMITER[full]
+    count: int | None = None
+    default_symbol: str | None = None
+    sending_time: str | None = None
+    entries: list[dict[str, str]] = []
+    entry: dict[str, str] | None = None
+    for field in text.split(SOH):
+        tag, sep, value = field.partition("=")
+        if not sep:
+            continue
+        if tag in _DATA_LENGTH_TAGS:
+            return None
+        if count is None:
+            if tag == NO_MD_ENTRIES:
+                count = int(value) if value.isdigit() else 0
+            elif tag == "52" and sending_time is None:
+                sending_time = value
+            elif tag == "55" and full and default_symbol is None:
+                default_symbol = value
+            continue
+        if tag in _TRAILER_TAGS:
+            break
+        if tag == delimiter:
+            entry = {}
+            entries.append(entry)
+        if entry is not None:
+            entry.setdefault(tag, value)
+    if len(entries) != (count or 0):
+        return None
+    raw = [
+        RawEntry(
+            symbol=e.get("55"),
+            entry_type=e.get("269"),
+            price=e.get("270"),
+            size=e.get("271"),
+            update_action=None if full else e.get("279"),
+        )
+        for e in entries
+    ]
+    return raw, default_symbol, sending_time
+
+
+def _read_market_data_fields(message: fix.Message, full: bool) -> MarketDataFields:
+    """The same fields through QuickFIX's accessors (any message the scan cannot take)."""
     group: fix.Group = (
         fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
         if full
@@ -79,7 +156,21 @@ def read_market_data(lp: str, message: fix.Message) -> MarketDataUpdate:
             )
         )
     default_symbol = get_str(message, 55) if full else None
-    lp_time = parse_sending_time(get_str(message.getHeader(), SENDING_TIME))
+    return raw, default_symbol, get_str(message.getHeader(), SENDING_TIME)
+
+
+def read_market_data(lp: str, message: fix.Message, kind: str | None = None) -> MarketDataUpdate:
+    """Parse a 35=W (full refresh) or 35=X (incremental) into a MarketDataUpdate.
+
+    ``kind`` is the MsgType when the caller has read it already.
+    """
+    received = time.monotonic()
+    full = (kind or msg_type(message)) == "W"
+    fields = _scan_market_data(message.toString(), full)
+    if fields is None:
+        fields = _read_market_data_fields(message, full)
+    raw, default_symbol, sending_time = fields
+    lp_time = parse_sending_time(sending_time)
     return build_update(lp, full, raw, default_symbol, lp_time, received)
 
 

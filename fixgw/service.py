@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -86,6 +87,8 @@ class Gateway:
             self.lps[lp.name] = LpSessionState(lp, spec, list(lp.symbols or default_symbols))
             LOGGED_ON.labels(lp.name).set(0)
         self._req_ids = itertools.count(1)
+        # TICKS_RECEIVED's child per LP: ``labels()`` takes a lock and builds a key on every call.
+        self._received: dict[str, Any] = {}
         self._engine: engine.FixEngine | None = None
 
     async def start(self) -> None:
@@ -148,14 +151,23 @@ class Gateway:
         self._seen(lp)
 
     def on_market_data(self, update: MarketDataUpdate) -> None:
-        state = self._seen(update.lp)
+        state = self.lps.get(update.lp)
         if state is None:
             return
-        for reason, n in count_reasons(update.skipped).items():
-            ENTRIES_SKIPPED.labels(update.lp, reason.value).inc(n)
-        for tick in state.book.apply(update, self._clock()):
+        now = self._clock()
+        state.last_message_time = now
+        if update.skipped:
+            for reason, n in count_reasons(update.skipped).items():
+                ENTRIES_SKIPPED.labels(update.lp, reason.value).inc(n)
+        ticks = state.book.apply(update, now)
+        if not ticks:
+            return
+        received = self._received.get(update.lp)
+        if received is None:
+            received = self._received[update.lp] = TICKS_RECEIVED.labels(update.lp)
+        for tick in ticks:
             state.ticks_received += 1
-            TICKS_RECEIVED.labels(update.lp).inc()
+            received.inc()
             self._on_tick(tick)
 
     def on_md_reject(self, lp: str, req_id: str, reason: str, text: str) -> None:

@@ -37,6 +37,7 @@ class QuotesApp:
     async def stop(self, grace: float = 5.0) -> None:
         await self.server.stop(grace)
         await self.sync.stop()
+        await self.service.close()
         if self.store is not None:
             await self.store.stop()
         await self.redis.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -11,11 +12,13 @@ from typing import Any, Protocol
 import structlog
 
 from fxmesh.errors import InvalidArgument, NotFound
-from fxmesh.quotecache import ClientQuote, read_quote, write_quote
+from fxmesh.quotecache import ClientQuote, read_quote
 from quotes import metrics
 from quotes.domain import PricedQuote, PricingConfig, PricingEngine, RawTick
+from quotes.quotewriter import QuoteWriter
 
 log = structlog.stdlib.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)  # where ``log`` ends up: asked whether DEBUG is on
 
 Clock = Callable[[], int]
 """Epoch milliseconds, UTC."""
@@ -45,6 +48,7 @@ class QuotesService:
     ) -> None:
         self.engine = engine
         self._redis = redis
+        self._writer = QuoteWriter(redis)
         self._clock = clock
         self._refresh_ms = refresh_ms
         self._sink = sink
@@ -53,6 +57,9 @@ class QuotesService:
         # Computing and writing under one lock keeps Redis in tick order across concurrent streams:
         # whoever writes computes from the newest book state.
         self._write_lock = asyncio.Lock()
+        # Labelled metric children per symbol: ``labels()`` is a locked dict lookup per call.
+        self._accepted: dict[str, Any] = {}
+        self._written_count: dict[str, Any] = {}
 
     def update_config(self, config: PricingConfig) -> None:
         """Swap in new pricing settings; they apply from the next tick."""
@@ -75,18 +82,25 @@ class QuotesService:
             if reason is None:
                 accepted += 1
                 touched[tick.symbol] = None
-                metrics.TICKS_ACCEPTED.labels(tick.symbol).inc()
+                counter = self._accepted.get(tick.symbol)
+                if counter is None:
+                    counter = self._accepted[tick.symbol] = metrics.TICKS_ACCEPTED.labels(
+                        tick.symbol
+                    )
+                counter.inc()
             else:
                 dropped += 1
                 metrics.TICKS_DROPPED.labels(reason.value).inc()
-                log.debug(
-                    "tick_dropped",
-                    reason=reason.value,
-                    symbol=tick.symbol,
-                    source=tick.source,
-                    bid=tick.bid,
-                    ask=tick.ask,
-                )
+                # structlog runs its whole processor chain before stdlib drops a debug line.
+                if _stdlib_log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "tick_dropped",
+                        reason=reason.value,
+                        symbol=tick.symbol,
+                        source=tick.source,
+                        bid=tick.bid,
+                        ask=tick.ask,
+                    )
         if touched:
             await self._write(touched, received)
         return accepted, dropped
@@ -94,6 +108,7 @@ class QuotesService:
     async def _write(self, symbols: Iterable[str], received: float) -> None:
         async with self._write_lock:
             now_ms = self._clock()
+            batch: list[PricedQuote] = []
             for symbol in symbols:
                 quote = self.engine.client_quote(symbol, now_ms)
                 if quote is None:
@@ -105,21 +120,37 @@ class QuotesService:
                     and now_ms - last[1] < self._refresh_ms
                 ):
                     continue
-                try:
-                    await write_quote(
-                        self._redis, ClientQuote(symbol, quote.bid, quote.ask, quote.ts_ms)
+                batch.append(quote)
+            if not batch:
+                return
+            try:
+                # The batch's symbols are distinct: each gets its latest price, in one round trip.
+                await self._writer.write(
+                    [ClientQuote(q.symbol, q.bid, q.ask, q.ts_ms) for q in batch]
+                )
+            except Exception as exc:
+                # A Redis outage must not end the LP stream; the next tick retries.
+                metrics.REDIS_ERRORS.inc()
+                for quote in batch:
+                    self._written.pop(quote.symbol, None)
+                log.warning("quote_write_failed", symbols=[q.symbol for q in batch], error=str(exc))
+                return
+            elapsed = time.perf_counter() - received
+            for quote in batch:
+                metrics.TICK_TO_REDIS.observe(elapsed)
+                self._written[quote.symbol] = (quote, now_ms)
+                counter = self._written_count.get(quote.symbol)
+                if counter is None:
+                    counter = self._written_count[quote.symbol] = metrics.QUOTES_WRITTEN.labels(
+                        quote.symbol
                     )
-                except Exception as exc:
-                    # A Redis outage must not end the LP stream; the next tick retries.
-                    metrics.REDIS_ERRORS.inc()
-                    self._written.pop(symbol, None)
-                    log.warning("quote_write_failed", symbol=symbol, error=str(exc))
-                    continue
-                self._written[symbol] = (quote, now_ms)
-                metrics.TICK_TO_REDIS.observe(time.perf_counter() - received)
-                metrics.QUOTES_WRITTEN.labels(symbol).inc()
+                counter.inc()
                 if self._sink is not None:
                     self._sink.add(quote)
+
+    async def close(self) -> None:
+        """Release the Redis connection the writer holds."""
+        await self._writer.close()
 
     async def get_quote(self, symbol: str) -> ClientQuote:
         """The current client quote of a configured symbol."""

@@ -26,15 +26,14 @@ class TickStore:
     def __init__(self, pool: Any, *, interval: float = 1.0, max_buffer: int = 100_000) -> None:
         self._pool = pool
         self._interval = interval
-        self._buffer: deque[repository.TickRow] = deque(maxlen=max_buffer)
+        # Quotes as written; turned into rows at flush time, off the per-tick path.
+        self._buffer: deque[PricedQuote] = deque(maxlen=max_buffer)
         self._task: asyncio.Task[None] | None = None
 
     def add(self, quote: PricedQuote) -> None:
         if len(self._buffer) == self._buffer.maxlen:
             metrics.TICKS_STORE_DROPPED.inc()
-        self._buffer.append(
-            (ms_to_datetime(quote.ts_ms), quote.symbol, quote.bid, quote.ask, quote.sources)
-        )
+        self._buffer.append(quote)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quotes-tick-store")
@@ -50,14 +49,17 @@ class TickStore:
     async def flush(self) -> int:
         if not self._buffer:
             return 0
-        rows = list(self._buffer)
+        quotes = list(self._buffer)
         self._buffer.clear()
+        rows: list[repository.TickRow] = [
+            (ms_to_datetime(q.ts_ms), q.symbol, q.bid, q.ask, q.sources) for q in quotes
+        ]
         try:
             await repository.insert_ticks(self._pool, rows)
         except Exception as exc:
             # Put them back (oldest first) unless newer ticks have filled the buffer meanwhile.
             room = max(0, (self._buffer.maxlen or 0) - len(self._buffer))
-            kept = rows[len(rows) - room :] if room else []
+            kept = quotes[len(quotes) - room :] if room else []
             self._buffer.extendleft(reversed(kept))
             metrics.TICKS_STORE_DROPPED.inc(len(rows) - len(kept))
             log.warning("tick_store_failed", rows=len(rows), error=str(exc))

@@ -300,3 +300,51 @@ async def test_publish_ticks_when_client_price_unchanged_then_not_published_agai
     finally:
         await pubsub.unsubscribe()
         await pubsub.aclose()
+
+
+async def test_publish_ticks_when_batch_has_several_symbols_then_each_client_quote_written(
+    stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
+) -> None:
+    response = await publish(
+        stub,
+        [
+            lp_tick(clock, "EURUSD", "1.08449", "1.08451"),
+            lp_tick(clock, "GBPUSD", "1.27001", "1.27003"),
+            lp_tick(clock, "EURUSD", "1.08450", "1.08452"),
+        ],
+    )
+
+    assert (response.accepted, response.dropped) == (3, 0)
+    eurusd = await stored_quote(redis_client, "EURUSD")
+    gbpusd = await stored_quote(redis_client, "GBPUSD")
+    assert eurusd is not None
+    assert (eurusd["bid"], eurusd["ask"]) == ("1.08445", "1.08457")
+    assert gbpusd is not None
+    assert gbpusd["ts"] == clock.now_ms
+
+
+async def test_publish_ticks_when_redis_connection_dropped_then_stream_goes_on_and_next_tick_written(
+    stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
+) -> None:
+    await publish(stub, [lp_tick(clock, "EURUSD", "1.08449", "1.08451")])
+    db = str(redis_db(redis_client))
+    writers = [
+        c["id"]
+        for c in await redis_client.client_list()
+        if c.get("db") == db and c.get("cmd") == "publish"
+    ]
+    assert writers
+    for client_id in writers:
+        await redis_client.client_kill_filter(_id=client_id)
+    clock.now_ms += 100
+
+    response = await publish(
+        stub,
+        [lp_tick(clock, "EURUSD", "1.08455", "1.08457")],
+        [lp_tick(clock, "EURUSD", "1.08460", "1.08462")],
+    )
+
+    assert (response.accepted, response.dropped) == (2, 0)
+    quote = await stored_quote(redis_client, "EURUSD")
+    assert quote is not None
+    assert (quote["bid"], quote["ask"]) == ("1.08455", "1.08467")

@@ -19,7 +19,14 @@ from fixgw.domain import (
     parse_sending_time,
     validate_entry,
 )
-from fixgw.fixmsg import market_data_request, md_request_symbols, read_market_data, set_str
+from fixgw.fixmsg import (
+    _read_market_data_fields,
+    _scan_market_data,
+    market_data_request,
+    md_request_symbols,
+    read_market_data,
+    set_str,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +58,33 @@ def test_parse_sending_time_when_millis_then_aware_utc() -> None:
         2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC
     )
     assert parse_sending_time("garbage") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "20250102-03:04:05",
+        "20250102-03:04:05.6",
+        "20250102-03:04:05.678901",
+        "20251231-23:59:59.999",
+        "20250230-03:04:05.678",  # no 30 February
+        "20250102-03:04:60",  # no leap seconds
+        "20250102-3:4:5",  # short fields: strptime's call
+        "20250102-03:04:05.1234567",
+        "20250102 03:04:05",
+        "",
+    ],
+)
+def test_parse_sending_time_when_any_shape_then_same_as_strptime(text: str) -> None:
+    expected: datetime | None = None
+    for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
+        try:
+            expected = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+            break
+        except ValueError:
+            continue
+
+    assert parse_sending_time(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -150,3 +184,49 @@ def test_market_data_request_when_built_then_top_of_book_subscription_for_symbol
     assert msg.getField(263) == "1"
     assert msg.getField(264) == "1"
     assert md_request_symbols(msg) == ["XAUUSD"]
+
+
+def _incremental(entries: list[dict[int, str]]) -> fix.Message:
+    msg = fix44.MarketDataIncrementalRefresh()
+    set_str(msg, 262, "r1")
+    msg.getHeader().setField(fix.StringField(52, "20250102-03:04:05.678"))
+    for fields in entries:
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+        for tag, value in fields.items():
+            set_str(group, tag, value)
+        msg.addGroup(group)
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("message", "full"),
+    [
+        (_snapshot("USDJPY", [("0", "151.499"), ("1", "151.501")]), True),
+        (_snapshot("EURUSD", [("0", "1.0845O"), ("1", "")]), True),
+        (_snapshot("EURUSD", []), True),
+        (
+            _incremental(
+                [
+                    {279: "1", 269: "0", 55: "EURUSD", 270: "1.08450", 271: "1000000"},
+                    {270: "1.08452", 269: "1", 279: "0", 55: "EURUSD"},  # set out of order
+                    {279: "2", 269: "1", 55: "GBPUSD"},
+                    {279: "1", 269: "2", 55: "GBPUSD", 270: "1.3", 271: "1e6"},
+                ]
+            ),
+            False,
+        ),
+    ],
+)
+def test_market_data_scan_when_message_read_then_same_fields_as_quickfix_accessors(
+    message: fix.Message, full: bool
+) -> None:
+    assert _scan_market_data(message.toString(), full) == _read_market_data_fields(message, full)
+
+
+def test_market_data_scan_when_data_field_or_count_mismatch_then_left_to_quickfix() -> None:
+    text = _incremental([{279: "1", 269: "0", 55: "EURUSD", 270: "1.1"}]).toString()
+
+    assert _scan_market_data(text.replace("\x01268=1\x01", "\x01268=2\x01"), False) is None
+    assert (
+        _scan_market_data(text.replace("\x01262=", "\x0195=3\x0196=a\x01b\x01262="), False) is None
+    )
