@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
+import asyncpg
+
 from fxmesh.quotecache import ClientQuote, write_quote
 from fxmesh.v1 import router_pb2, router_pb2_grpc, types_pb2
 from router.config import RouterSettings
@@ -86,3 +88,17 @@ async def eventually(check: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached within 30 s")
+
+
+async def wait_until_blocked(db: asyncpg.Connection, call: asyncio.Future[object]) -> None:
+    """Wait until one session of this database waits on a row lock (or ``call`` ended)."""
+    waiting = 0
+    for _ in range(600):
+        waiting = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting or call.done():
+            break
+        await asyncio.sleep(0.05)
+    assert waiting == 1, "Execute never waited on the uncommitted transaction"

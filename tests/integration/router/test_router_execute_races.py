@@ -13,7 +13,17 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-from router_harness import ACCOUNT, D, Stub, exposure, quote, reconcile, request, symbol
+from router_harness import (
+    ACCOUNT,
+    D,
+    Stub,
+    exposure,
+    quote,
+    reconcile,
+    request,
+    symbol,
+    wait_until_blocked,
+)
 
 from bbook import HouseBook, store
 from fxmesh.v1 import router_pb2, types_pb2
@@ -28,20 +38,6 @@ async def fills_of(db: asyncpg.Connection, order_id: str) -> int:
         "SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", order_id
     )
     return count
-
-
-async def wait_until_blocked(db: asyncpg.Connection, call: asyncio.Future[object]) -> None:
-    """Wait until one session of this database waits on a row lock (or ``call`` ended)."""
-    waiting = 0
-    for _ in range(600):
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting or call.done():
-            break
-        await asyncio.sleep(0.05)
-    assert waiting == 1, "Execute never waited on the uncommitted fill"
 
 
 async def test_execute_when_many_first_calls_race_in_one_router_then_one_fill_booked_once(

@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import grpc
 import pytest
-from router_harness import ACCOUNT, Stub, exposure, quote, reconcile, request, symbol
+from router_harness import (
+    ACCOUNT,
+    Stub,
+    exposure,
+    quote,
+    reconcile,
+    request,
+    symbol,
+    wait_until_blocked,
+)
 
 from fxmesh.errors import from_rpc_error
 from fxmesh.v1 import router_pb2, types_pb2
@@ -249,15 +258,7 @@ async def test_execute_when_fence_commits_while_execute_waits_on_it_then_abandon
         execute = asyncio.ensure_future(
             stub.Execute(request(sym, types_pb2.SIDE_BUY, order_id=order_id), timeout=60)
         )
-        for _ in range(600):
-            waiting = await db.fetchval(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting or execute.done():
-                break
-            await asyncio.sleep(0.05)
-        assert waiting == 1, "Execute never waited on the uncommitted fence"
+        await wait_until_blocked(db, execute)
         await fence.commit()
         late = await execute
     finally:
