@@ -30,10 +30,11 @@ class QuotesSettings(Settings):
         5.0, gt=0, description="Periodic settings reload, the safety net behind LISTEN/NOTIFY."
     )
     quotes_refresh_seconds: float = Field(
-        20.0,
+        1.0,
         gt=0,
-        description="Rewrite an unchanged client quote this often so its 60 s Redis TTL never "
-        "lapses while LPs are live.",
+        description="Rewrite an unchanged client quote (LPs still confirming the same price) this "
+        "often, with the newest tick's time: below the B-book's maximum quote age (5 s by "
+        "default), else every order is refused QUOTE_STALE in a quiet market.",
     )
     quotes_store_ticks: bool = Field(True, description="Store client ticks in quotes.ticks.")
     quotes_tick_flush_seconds: float = Field(1.0, gt=0)

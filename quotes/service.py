@@ -43,7 +43,7 @@ class QuotesService:
         redis: Any,
         *,
         clock: Clock = wall_clock_ms,
-        refresh_ms: int = 20_000,
+        refresh_ms: int = 1_000,
         sink: TickSink | None = None,
     ) -> None:
         self.engine = engine

@@ -302,6 +302,24 @@ async def test_publish_ticks_when_client_price_unchanged_then_not_published_agai
         await pubsub.aclose()
 
 
+async def test_publish_ticks_when_lp_confirms_an_unchanged_price_then_quote_time_kept_fresh(
+    stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
+) -> None:
+    # A quiet market: the LP keeps sending the same price. The stored quote must not age past the
+    # B-book's 5 s limit, or every order would be refused QUOTE_STALE.
+    await publish(stub, [lp_tick(clock, "EURUSD", "1.08449", "1.08451")])
+    first = await stored_quote(redis_client, "EURUSD")
+    for _ in range(30):
+        clock.now_ms += 200
+        await publish(stub, [lp_tick(clock, "EURUSD", "1.08449", "1.08451")])
+
+    latest = await stored_quote(redis_client, "EURUSD")
+    assert first is not None
+    assert latest is not None
+    assert (latest["bid"], latest["ask"]) == (first["bid"], first["ask"])
+    assert clock.now_ms - latest["ts"] <= 1000
+
+
 async def test_publish_ticks_when_batch_has_several_symbols_then_each_client_quote_written(
     stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
 ) -> None:
