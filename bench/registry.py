@@ -52,7 +52,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "stop_out_storm",
         "5. Stop-out storm of 10 000 accounts",
         "bench.scenarios.stop_out_storm",
-        False,
+        True,
         (),
     ),
 )

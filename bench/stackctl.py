@@ -14,9 +14,9 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,22 @@ class BenchAccount:
     account_id: int
     login: str
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPosition:
+    """One open position to seed: its lots and the commission its opening fill charged."""
+
+    volume: Decimal
+    commission: Decimal  # positive amount in the account currency (a COMMISSION ledger row)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedHolder:
+    """One account to seed with open positions: what it deposited and what it holds."""
+
+    deposit: Decimal
+    positions: tuple[SeedPosition, ...]
 
 
 class BenchStack:
@@ -263,6 +279,78 @@ class BenchStack:
             accounts.append(BenchAccount(int(r["account_id"]), r["login"], token))
         return accounts
 
+    async def seed_open_positions(
+        self,
+        holders: Sequence[SeedHolder],
+        *,
+        symbol: str,
+        side: str,
+        open_price: Decimal,
+        contract_size: Decimal,
+        quote_to_usd_rate: Decimal,
+        leverage: int,
+        deviation_points: int = 0,
+        client_group: str = DEMO_ACCOUNT.client_group,
+        prefix: str = "holder",
+    ) -> list[int]:
+        """Accounts holding open B-book positions, as if each had opened them with a market order.
+
+        Placing thousands of orders through edge takes minutes, so the rows a filled B-book market
+        order leaves behind are written set-based in one transaction, on both sides: oms (account,
+        DEPOSIT and COMMISSION ledger rows so balance == sum(ledger), the FILLED order and its
+        transitions, the position, its IN deal) and router (decision, EXECUTED claim and the house
+        book's fill, the deal's fill id). oms's trigger books and router's house book read them
+        only at start: restart both afterwards. Returns the account ids in ``holders`` order.
+        """
+        self._login_seq += 1
+        stem = f"{prefix}{self._login_seq}-"
+        currency = DEMO_ACCOUNT.currency
+        password_hash = await asyncio.to_thread(passwords.hash_password, secrets.token_urlsafe(16))
+        filled_at = datetime.now(UTC)
+        accounts = [(i, h.deposit) for i, h in enumerate(holders)]
+        positions = [
+            (k, i, p.volume, p.commission)
+            for k, (i, p) in enumerate((i, p) for i, h in enumerate(holders) for p in h.positions)
+        ]
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute(_SEED_TEMP_TABLES)
+                await conn.copy_records_to_table(
+                    "bench_holders", records=accounts, columns=["idx", "deposit"]
+                )
+                await conn.copy_records_to_table(
+                    "bench_positions", records=positions, columns=["k", "idx", "volume", "fee"]
+                )
+                await conn.execute(
+                    _SEED_ACCOUNTS,
+                    stem,
+                    password_hash,
+                    DEMO_ACCOUNT.account_type,
+                    currency,
+                    leverage,
+                    DEMO_ACCOUNT.margin_mode,
+                    client_group,
+                )
+                await conn.execute(_SEED_ORDERS, symbol, side, deviation_points, open_price)
+                await conn.execute(_SEED_EVENTS)
+                await conn.execute(_SEED_POSITIONS, symbol, side, open_price, filled_at)
+                await conn.execute(_SEED_DEALS, symbol, side, open_price, filled_at)
+                await conn.execute(_SEED_LEDGER, currency)
+                await conn.execute(
+                    _SEED_ROUTER,
+                    symbol,
+                    side,
+                    open_price,
+                    contract_size,
+                    quote_to_usd_rate,
+                    filled_at,
+                )
+                ids = await conn.fetch("SELECT account_id FROM bench_holders ORDER BY idx")
+        finally:
+            await conn.close()
+        return [int(r["account_id"]) for r in ids]
+
     # -- LP simulator control -------------------------------------------------------------------
 
     async def lpsim(self, method: str, path: str, body: bytes) -> dict[str, Any]:
@@ -275,6 +363,111 @@ class BenchStack:
             raise RuntimeError(f"LP simulator {method} {path}: {reply.status} {reply.body[:200]!r}")
         doc: dict[str, Any] = reply.json()
         return doc
+
+
+# --- set-based seeding of open positions (``BenchStack.seed_open_positions``) --------------------
+# Temp tables carry each holder's and each position's ids from one statement to the next.
+_SEED_TEMP_TABLES = """
+CREATE TEMP TABLE bench_holders (
+    idx int PRIMARY KEY, deposit numeric NOT NULL, account_id bigint
+) ON COMMIT DROP;
+CREATE TEMP TABLE bench_positions (
+    k int PRIMARY KEY, idx int NOT NULL, volume numeric NOT NULL, fee numeric NOT NULL,
+    account_id bigint, order_id bigint, position_id bigint, deal_id bigint,
+    fill_id text DEFAULT gen_random_uuid()::text
+) ON COMMIT DROP;
+"""
+_SEED_ACCOUNTS = """
+WITH fees AS (SELECT idx, sum(fee) AS fee FROM bench_positions GROUP BY idx),
+acc AS (
+    INSERT INTO oms.accounts (login, password_hash, type, currency, leverage, margin_mode, status,
+        client_group, balance)
+    SELECT $1 || h.idx, $2, $3, $4, $5, $6, 'ACTIVE', $7, h.deposit - coalesce(f.fee, 0)
+      FROM bench_holders h LEFT JOIN fees f USING (idx)
+     ORDER BY h.idx
+    RETURNING account_id, login
+), ids AS (
+    UPDATE bench_holders h SET account_id = acc.account_id FROM acc WHERE acc.login = $1 || h.idx
+    RETURNING h.idx, h.account_id, h.deposit
+), deposits AS (
+    INSERT INTO oms.ledger (account_id, type, amount, balance_before, balance_after, currency,
+        reference, note)
+    SELECT account_id, 'DEPOSIT', deposit, 0, deposit, $4, 'bench', 'benchmark deposit'
+      FROM ids ORDER BY idx
+)
+UPDATE bench_positions p SET account_id = ids.account_id FROM ids WHERE ids.idx = p.idx
+"""
+_SEED_ORDERS = """
+WITH o AS (
+    INSERT INTO oms.orders (account_id, client_order_id, symbol, side, type, time_in_force,
+        volume, filled_volume, deviation_points, avg_fill_price, status, book, routing_reason,
+        origin)
+    SELECT account_id, 'bench-open-' || k, $1, $2, 'MARKET', 'IOC', volume, volume, $3, $4,
+           'FILLED', 'B', 'DEFAULT_B_BOOK', 'CLIENT'
+      FROM bench_positions ORDER BY k
+    RETURNING order_id, account_id, client_order_id
+)
+UPDATE bench_positions p SET order_id = o.order_id
+  FROM o WHERE o.account_id = p.account_id AND o.client_order_id = 'bench-open-' || p.k
+"""
+_SEED_EVENTS = """
+INSERT INTO oms.order_events (order_id, seq, from_status, to_status, reason)
+SELECT p.order_id, t.seq, t.from_status, t.to_status, t.reason
+  FROM bench_positions p,
+       (VALUES (1, 'PENDING', 'ACCEPTED', 'ACCEPT'), (2, 'ACCEPTED', 'FILLING', 'SUBMIT'),
+               (3, 'FILLING', 'FILLED', 'FILL')) AS t (seq, from_status, to_status, reason)
+ ORDER BY p.k, t.seq
+"""
+_SEED_POSITIONS = """
+WITH pos AS (
+    INSERT INTO oms.positions (account_id, symbol, side, volume, open_price, commission,
+        open_order_id, opened_at)
+    SELECT account_id, $1, $2, volume, $3, -fee, order_id, $4 FROM bench_positions ORDER BY k
+    RETURNING position_id, open_order_id
+)
+UPDATE bench_positions p SET position_id = pos.position_id
+  FROM pos WHERE pos.open_order_id = p.order_id
+"""
+_SEED_DEALS = """
+WITH d AS (
+    INSERT INTO oms.deals (order_id, position_id, account_id, symbol, side, entry, volume, price,
+        commission, realized_pnl, venue, book, fill_id, deal_time, reason)
+    SELECT order_id, position_id, account_id, $1, $2, 'IN', volume, $3, -fee, 0, 'BBOOK', 'B',
+           fill_id, $4, 'CLIENT'
+      FROM bench_positions ORDER BY k
+    RETURNING deal_id, fill_id
+)
+UPDATE bench_positions p SET deal_id = d.deal_id FROM d WHERE d.fill_id = p.fill_id
+"""
+# Each account's COMMISSION rows chain on from its deposit, in the order its positions opened.
+_SEED_LEDGER = """
+INSERT INTO oms.ledger (account_id, type, amount, balance_before, balance_after, currency,
+    deal_id, reference)
+SELECT p.account_id, 'COMMISSION', -p.fee, h.deposit - p.charged + p.fee, h.deposit - p.charged,
+       $1, p.deal_id, 'order ' || p.order_id || ' deal ' || p.deal_id
+  FROM (SELECT *, sum(fee) OVER (PARTITION BY idx ORDER BY k) AS charged
+          FROM bench_positions) p
+  JOIN bench_holders h USING (idx)
+ WHERE p.fee <> 0
+ ORDER BY p.k
+"""
+_SEED_ROUTER = """
+WITH decisions AS (
+    INSERT INTO router.routing_decisions (order_id, account_id, symbol, side, volume, book, reason,
+        status, decided_at)
+    SELECT order_id::text, account_id::text, $1, $2, volume, 'B', 'DEFAULT_B_BOOK', 'FILLED', $6
+      FROM bench_positions ORDER BY k
+    RETURNING order_id
+), claims AS (
+    INSERT INTO router.order_claims (order_id, account_id, claim, claimed_at)
+    SELECT order_id::text, account_id::text, 'EXECUTED', $6 FROM bench_positions ORDER BY k
+)
+INSERT INTO router.bbook_fills (fill_id, order_id, account_id, symbol, client_side, volume, price,
+    contract_size, quote_to_usd_rate, filled_at)
+SELECT p.fill_id, p.order_id::text, p.account_id::text, $1, $2, p.volume, $3, $4, $5, $6
+  FROM bench_positions p JOIN decisions d ON d.order_id = p.order_id::text
+ ORDER BY p.k
+"""
 
 
 async def fresh_database(

@@ -8,8 +8,9 @@ at oms's trigger layer: the gapped tick (10 000 thresholds crossed, precise chec
 the precise checks and stop-outs until every account is back above its stop-out level or flat.
 The trading core is an in-memory stand-in that closes the most losing position first, instantly
 (``--action-ms`` adds a simulated commit time per stop-out); the end-to-end version, with
-PostgreSQL commits and router executions, needs the real core. Meanwhile another symbol keeps
-ticking every millisecond and its evaluation delay is reported. ``run(quick)`` for the harness.
+PostgreSQL commits and router executions, is in ``bench/scenarios/stop_out_storm.py``.
+Meanwhile another symbol keeps ticking every millisecond and its evaluation delay is reported.
+``run(quick)`` for the harness.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ async def run(
     return {
         "scenario": "stop_out_storm",
         "layer": "oms TriggerWatcher + in-memory core closing instantly (detection + dispatch)",
-        "end_to_end": "needs the trading core (PostgreSQL commits, router executions)",
+        "end_to_end": "python -m bench stop_out_storm: the real stack (end_to_end in its document)",
         "machine": {"python": platform.python_version(), "cpu": platform.machine()},
         "accounts": count,
         "workers": workers,
