@@ -61,22 +61,32 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    def _span(self, method: str, context: grpc.aio.ServicerContext) -> Any:
+    def _span_factory(self, method: str) -> Callable[[grpc.aio.ServicerContext], Any]:
+        """Per call: a context manager yielding the RPC's server span (None when untraced)."""
         if method.startswith(_UNTRACED):
-            return contextlib.nullcontext(None)
-        service, _, name = method[1:].rpartition("/")
-        carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        return self._tracer.start_as_current_span(
-            method[1:],
-            context=propagate.extract(carrier),
-            kind=SpanKind.SERVER,
-            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+            return lambda _context: contextlib.nullcontext(None)
+        name = method[1:]
+        service, _, rpc = name.rpartition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
+        tracer = self._tracer
+
+        def span(context: grpc.aio.ServicerContext) -> Any:
+            metadata = context.invocation_metadata() or ()
+            carrier = {k: v for k, v in metadata if isinstance(v, str)}
+            return tracer.start_as_current_span(
+                name,
+                context=propagate.extract(carrier),
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+
+        return span
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         metrics = self._metrics
+        span_for = self._span_factory(method)
 
         def finish(
             context: grpc.aio.ServicerContext,
@@ -137,7 +147,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
-                with self._span(method, context) as span:
+                with span_for(context) as span:
                     try:
                         response = await inner(request, context)
                     except BaseException as exc:
@@ -164,7 +174,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     request: Any, context: grpc.aio.ServicerContext
                 ) -> AsyncIterator[Any]:
                     started = time.perf_counter()
-                    with self._span(method, context) as span:
+                    with span_for(context) as span:
                         try:
                             async for item in inner(request, context):
                                 yield item
@@ -177,7 +187,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 # A coroutine handler that streams with context.write() (e.g. Health.Watch).
                 async def behavior(request: Any, context: grpc.aio.ServicerContext) -> None:
                     started = time.perf_counter()
-                    with self._span(method, context) as span:
+                    with span_for(context) as span:
                         try:
                             await inner(request, context)
                         except BaseException as exc:
