@@ -22,22 +22,70 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from fxmesh.v1 import types_pb2 as fxmesh_dot_v1_dot_types__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66xmesh/v1/fixgw.proto\x12\tfxmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListSessionsRequest\">\n\x14ListSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.fxmesh.v1.LpSession\"\xab\x01\n\tLpSession\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tlogged_on\x18\x03 \x01(\x08\x12\x1a\n\x12subscribed_symbols\x18\x04 \x03(\t\x12\x35\n\x11last_message_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eticks_received\x18\x06 \x01(\x03\x32\x64\n\x11\x46ixGatewayService\x12O\n\x0cListSessions\x12\x1e.fxmesh.v1.ListSessionsRequest\x1a\x1f.fxmesh.v1.ListSessionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66xmesh/v1/fixgw.proto\x12\tfxmesh.v1\x1a\x15\x66xmesh/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListSessionsRequest\">\n\x14ListSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.fxmesh.v1.LpSession\"!\n\x11GetSessionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12GetSessionResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\"\x1e\n\x0e\x43onnectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x0f\x43onnectResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\"!\n\x11\x44isconnectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12\x44isconnectResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\" \n\x10ReconnectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ReconnectResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\"\xc9\x06\n\tLpSession\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tlogged_on\x18\x03 \x01(\x08\x12\x1a\n\x12subscribed_symbols\x18\x04 \x03(\t\x12\x35\n\x11last_message_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eticks_received\x18\x06 \x01(\x03\x12&\n\x05state\x18\x07 \x01(\x0e\x32\x17.fxmesh.v1.SessionState\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x33\n\x0flast_error_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12reconnect_attempts\x18\n \x01(\x05\x12\x30\n\rheartbeat_rtt\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x0bmessages_in\x18\x0c \x03(\x0b\x32$.fxmesh.v1.LpSession.MessagesInEntry\x12;\n\x0cmessages_out\x18\r \x03(\x0b\x32%.fxmesh.v1.LpSession.MessagesOutEntry\x12\x33\n\x0flast_order_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_quote_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07healthy\x18\x10 \x01(\x08\x12\x19\n\x11orders_unresolved\x18\x11 \x01(\x05\x12.\n\nlogon_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13next_sender_seq_num\x18\x13 \x01(\x03\x12\x1b\n\x13next_target_seq_num\x18\x14 \x01(\x03\x1a\x31\n\x0fMessagesInEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x32\n\x10MessagesOutEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xb3\x01\n\x13\x45xecuteOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1d\n\x04side\x18\x04 \x01(\x0e\x32\x0f.fxmesh.v1.Side\x12\x0e\n\x06volume\x18\x05 \x01(\t\x12\x15\n\rcontract_size\x18\x06 \x01(\t\x12\x13\n\x0bworst_price\x18\x07 \x01(\t\x12\x0b\n\x03lps\x18\x08 \x03(\t\"A\n\x14\x45xecuteOrderResponse\x12)\n\texecution\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LpExecution\")\n\x15GetOrderStatusRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"C\n\x16GetOrderStatusResponse\x12)\n\texecution\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LpExecution\"(\n\x14\x43\x61ncelLpOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"B\n\x15\x43\x61ncelLpOrderResponse\x12)\n\texecution\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LpExecution\"\xf0\x01\n\x0bLpExecution\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.fxmesh.v1.LpOrderStatus\x12 \n\x05\x66ills\x18\x03 \x03(\x0b\x32\x11.fxmesh.v1.LpFill\x12\x15\n\rfilled_volume\x18\x04 \x01(\t\x12\x15\n\raverage_price\x18\x05 \x01(\t\x12\x15\n\rreject_reason\x18\x06 \x01(\t\x12\x16\n\x0ereject_message\x18\x07 \x01(\t\x12&\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x14.fxmesh.v1.LpAttempt\"\xd1\x01\n\x06LpFill\x12\n\n\x02lp\x18\x01 \x01(\t\x12\x13\n\x0blp_order_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x03 \x01(\t\x12\x11\n\tcl_ord_id\x18\x04 \x01(\t\x12\r\n\x05price\x18\x05 \x01(\t\x12\x0e\n\x06volume\x18\x06 \x01(\t\x12\x31\n\rtransact_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x02\n\tLpAttempt\x12\n\n\x02lp\x18\x01 \x01(\t\x12\x11\n\tcl_ord_id\x18\x02 \x01(\t\x12\x13\n\x0blp_order_id\x18\x03 \x01(\t\x12(\n\x06status\x18\x04 \x01(\x0e\x32\x18.fxmesh.v1.LpOrderStatus\x12\x13\n\x0border_style\x18\x05 \x01(\t\x12\x13\n\x0blimit_price\x18\x06 \x01(\t\x12\x15\n\rfilled_volume\x18\x07 \x01(\t\x12\x15\n\rreject_reason\x18\x08 \x01(\t\x12\x16\n\x0ereject_message\x18\t \x01(\t\x12-\n\tsend_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nfinal_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa2\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSESSION_STATE_DISCONNECTED\x10\x01\x12\x1c\n\x18SESSION_STATE_CONNECTING\x10\x02\x12\x1b\n\x17SESSION_STATE_LOGGED_ON\x10\x03\x12\x18\n\x14SESSION_STATE_FAILED\x10\x04*\xe9\x01\n\rLpOrderStatus\x12\x1f\n\x1bLP_ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17LP_ORDER_STATUS_PENDING\x10\x01\x12\x1a\n\x16LP_ORDER_STATUS_FILLED\x10\x02\x12$\n LP_ORDER_STATUS_PARTIALLY_FILLED\x10\x03\x12\x1c\n\x18LP_ORDER_STATUS_REJECTED\x10\x04\x12\x1b\n\x17LP_ORDER_STATUS_UNKNOWN\x10\x05\x12\x1d\n\x19LP_ORDER_STATUS_NOT_FOUND\x10\x06\x32\x80\x05\n\x11\x46ixGatewayService\x12O\n\x0cListSessions\x12\x1e.fxmesh.v1.ListSessionsRequest\x1a\x1f.fxmesh.v1.ListSessionsResponse\x12I\n\nGetSession\x12\x1c.fxmesh.v1.GetSessionRequest\x1a\x1d.fxmesh.v1.GetSessionResponse\x12@\n\x07\x43onnect\x12\x19.fxmesh.v1.ConnectRequest\x1a\x1a.fxmesh.v1.ConnectResponse\x12I\n\nDisconnect\x12\x1c.fxmesh.v1.DisconnectRequest\x1a\x1d.fxmesh.v1.DisconnectResponse\x12\x46\n\tReconnect\x12\x1b.fxmesh.v1.ReconnectRequest\x1a\x1c.fxmesh.v1.ReconnectResponse\x12O\n\x0c\x45xecuteOrder\x12\x1e.fxmesh.v1.ExecuteOrderRequest\x1a\x1f.fxmesh.v1.ExecuteOrderResponse\x12U\n\x0eGetOrderStatus\x12 .fxmesh.v1.GetOrderStatusRequest\x1a!.fxmesh.v1.GetOrderStatusResponse\x12R\n\rCancelLpOrder\x12\x1f.fxmesh.v1.CancelLpOrderRequest\x1a .fxmesh.v1.CancelLpOrderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fxmesh.v1.fixgw_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=69
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=90
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=92
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=154
-  _globals['_LPSESSION']._serialized_start=157
-  _globals['_LPSESSION']._serialized_end=328
-  _globals['_FIXGATEWAYSERVICE']._serialized_start=330
-  _globals['_FIXGATEWAYSERVICE']._serialized_end=430
+  _globals['_LPSESSION_MESSAGESINENTRY']._loaded_options = None
+  _globals['_LPSESSION_MESSAGESINENTRY']._serialized_options = b'8\001'
+  _globals['_LPSESSION_MESSAGESOUTENTRY']._loaded_options = None
+  _globals['_LPSESSION_MESSAGESOUTENTRY']._serialized_options = b'8\001'
+  _globals['_SESSIONSTATE']._serialized_start=2673
+  _globals['_SESSIONSTATE']._serialized_end=2835
+  _globals['_LPORDERSTATUS']._serialized_start=2838
+  _globals['_LPORDERSTATUS']._serialized_end=3071
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=124
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=145
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=147
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=209
+  _globals['_GETSESSIONREQUEST']._serialized_start=211
+  _globals['_GETSESSIONREQUEST']._serialized_end=244
+  _globals['_GETSESSIONRESPONSE']._serialized_start=246
+  _globals['_GETSESSIONRESPONSE']._serialized_end=305
+  _globals['_CONNECTREQUEST']._serialized_start=307
+  _globals['_CONNECTREQUEST']._serialized_end=337
+  _globals['_CONNECTRESPONSE']._serialized_start=339
+  _globals['_CONNECTRESPONSE']._serialized_end=395
+  _globals['_DISCONNECTREQUEST']._serialized_start=397
+  _globals['_DISCONNECTREQUEST']._serialized_end=430
+  _globals['_DISCONNECTRESPONSE']._serialized_start=432
+  _globals['_DISCONNECTRESPONSE']._serialized_end=491
+  _globals['_RECONNECTREQUEST']._serialized_start=493
+  _globals['_RECONNECTREQUEST']._serialized_end=525
+  _globals['_RECONNECTRESPONSE']._serialized_start=527
+  _globals['_RECONNECTRESPONSE']._serialized_end=585
+  _globals['_LPSESSION']._serialized_start=588
+  _globals['_LPSESSION']._serialized_end=1429
+  _globals['_LPSESSION_MESSAGESINENTRY']._serialized_start=1328
+  _globals['_LPSESSION_MESSAGESINENTRY']._serialized_end=1377
+  _globals['_LPSESSION_MESSAGESOUTENTRY']._serialized_start=1379
+  _globals['_LPSESSION_MESSAGESOUTENTRY']._serialized_end=1429
+  _globals['_EXECUTEORDERREQUEST']._serialized_start=1432
+  _globals['_EXECUTEORDERREQUEST']._serialized_end=1611
+  _globals['_EXECUTEORDERRESPONSE']._serialized_start=1613
+  _globals['_EXECUTEORDERRESPONSE']._serialized_end=1678
+  _globals['_GETORDERSTATUSREQUEST']._serialized_start=1680
+  _globals['_GETORDERSTATUSREQUEST']._serialized_end=1721
+  _globals['_GETORDERSTATUSRESPONSE']._serialized_start=1723
+  _globals['_GETORDERSTATUSRESPONSE']._serialized_end=1790
+  _globals['_CANCELLPORDERREQUEST']._serialized_start=1792
+  _globals['_CANCELLPORDERREQUEST']._serialized_end=1832
+  _globals['_CANCELLPORDERRESPONSE']._serialized_start=1834
+  _globals['_CANCELLPORDERRESPONSE']._serialized_end=1900
+  _globals['_LPEXECUTION']._serialized_start=1903
+  _globals['_LPEXECUTION']._serialized_end=2143
+  _globals['_LPFILL']._serialized_start=2146
+  _globals['_LPFILL']._serialized_end=2355
+  _globals['_LPATTEMPT']._serialized_start=2358
+  _globals['_LPATTEMPT']._serialized_end=2670
+  _globals['_FIXGATEWAYSERVICE']._serialized_start=3074
+  _globals['_FIXGATEWAYSERVICE']._serialized_end=3714
 # @@protoc_insertion_point(module_scope)

@@ -4,10 +4,13 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from fxmesh.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +21,78 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SessionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SessionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SessionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SESSION_STATE_UNSPECIFIED: _SessionState.ValueType  # 0
+    SESSION_STATE_DISCONNECTED: _SessionState.ValueType  # 1
+    """Not connected and not trying (never started, or disconnected on request)."""
+    SESSION_STATE_CONNECTING: _SessionState.ValueType  # 2
+    """Trying to connect and log on (with exponential backoff between attempts)."""
+    SESSION_STATE_LOGGED_ON: _SessionState.ValueType  # 3
+    """Logged on: market data flows; orders flow once the session is reconciled."""
+    SESSION_STATE_FAILED: _SessionState.ValueType  # 4
+    """Logon refused or repeated failures; last_error says why. Still retried with backoff."""
+
+class SessionState(_SessionState, metaclass=_SessionStateEnumTypeWrapper):
+    """Where an LP session stands."""
+
+SESSION_STATE_UNSPECIFIED: SessionState.ValueType  # 0
+SESSION_STATE_DISCONNECTED: SessionState.ValueType  # 1
+"""Not connected and not trying (never started, or disconnected on request)."""
+SESSION_STATE_CONNECTING: SessionState.ValueType  # 2
+"""Trying to connect and log on (with exponential backoff between attempts)."""
+SESSION_STATE_LOGGED_ON: SessionState.ValueType  # 3
+"""Logged on: market data flows; orders flow once the session is reconciled."""
+SESSION_STATE_FAILED: SessionState.ValueType  # 4
+"""Logon refused or repeated failures; last_error says why. Still retried with backoff."""
+Global___SessionState: _TypeAlias = SessionState  # noqa: Y015
+
+class _LpOrderStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LpOrderStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LpOrderStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LP_ORDER_STATUS_UNSPECIFIED: _LpOrderStatus.ValueType  # 0
+    LP_ORDER_STATUS_PENDING: _LpOrderStatus.ValueType  # 1
+    """Sent; no final answer yet."""
+    LP_ORDER_STATUS_FILLED: _LpOrderStatus.ValueType  # 2
+    """Final: the whole volume filled."""
+    LP_ORDER_STATUS_PARTIALLY_FILLED: _LpOrderStatus.ValueType  # 3
+    """Final: part filled, the rest cancelled or expired at the LP."""
+    LP_ORDER_STATUS_REJECTED: _LpOrderStatus.ValueType  # 4
+    """Final: nothing filled (rejected, expired or cancelled at every LP tried, or no healthy LP)."""
+    LP_ORDER_STATUS_UNKNOWN: _LpOrderStatus.ValueType  # 5
+    """Held for reconciliation: an attempt's fate is unknown (no answer, status query unanswered);
+    it is resolved from the LP's reports and status queries, never re-sent blindly.
+    """
+    LP_ORDER_STATUS_NOT_FOUND: _LpOrderStatus.ValueType  # 6
+    """fixgw never saw the order; it is fenced from now on."""
+
+class LpOrderStatus(_LpOrderStatus, metaclass=_LpOrderStatusEnumTypeWrapper):
+    """Where an order stands at the LPs."""
+
+LP_ORDER_STATUS_UNSPECIFIED: LpOrderStatus.ValueType  # 0
+LP_ORDER_STATUS_PENDING: LpOrderStatus.ValueType  # 1
+"""Sent; no final answer yet."""
+LP_ORDER_STATUS_FILLED: LpOrderStatus.ValueType  # 2
+"""Final: the whole volume filled."""
+LP_ORDER_STATUS_PARTIALLY_FILLED: LpOrderStatus.ValueType  # 3
+"""Final: part filled, the rest cancelled or expired at the LP."""
+LP_ORDER_STATUS_REJECTED: LpOrderStatus.ValueType  # 4
+"""Final: nothing filled (rejected, expired or cancelled at every LP tried, or no healthy LP)."""
+LP_ORDER_STATUS_UNKNOWN: LpOrderStatus.ValueType  # 5
+"""Held for reconciliation: an attempt's fate is unknown (no answer, status query unanswered);
+it is resolved from the LP's reports and status queries, never re-sent blindly.
+"""
+LP_ORDER_STATUS_NOT_FOUND: LpOrderStatus.ValueType  # 6
+"""fixgw never saw the order; it is fenced from now on."""
+Global___LpOrderStatus: _TypeAlias = LpOrderStatus  # noqa: Y015
 
 @_typing.final
 class ListSessionsRequest(_message.Message):
@@ -59,10 +134,223 @@ class ListSessionsResponse(_message.Message):
 Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
 
 @_typing.final
+class GetSessionRequest(_message.Message):
+    """Request for one LP session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Configured LP name, e.g. "LPSIM"."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSessionRequest: _TypeAlias = GetSessionRequest  # noqa: Y015
+
+@_typing.final
+class GetSessionResponse(_message.Message):
+    """One LP session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSessionResponse: _TypeAlias = GetSessionResponse  # noqa: Y015
+
+@_typing.final
+class ConnectRequest(_message.Message):
+    """Enable one LP session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectRequest: _TypeAlias = ConnectRequest  # noqa: Y015
+
+@_typing.final
+class ConnectResponse(_message.Message):
+    """The session after the request (usually CONNECTING)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectResponse: _TypeAlias = ConnectResponse  # noqa: Y015
+
+@_typing.final
+class DisconnectRequest(_message.Message):
+    """Log out one LP session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectRequest: _TypeAlias = DisconnectRequest  # noqa: Y015
+
+@_typing.final
+class DisconnectResponse(_message.Message):
+    """The session after the request (DISCONNECTED)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectResponse: _TypeAlias = DisconnectResponse  # noqa: Y015
+
+@_typing.final
+class ReconnectRequest(_message.Message):
+    """Log out and log on one LP session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconnectRequest: _TypeAlias = ReconnectRequest  # noqa: Y015
+
+@_typing.final
+class ReconnectResponse(_message.Message):
+    """The session after the request (usually CONNECTING)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconnectResponse: _TypeAlias = ReconnectResponse  # noqa: Y015
+
+@_typing.final
 class LpSession(_message.Message):
     """One QuickFIX initiator session to a liquidity provider."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MessagesInEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class MessagesOutEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     NAME_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
@@ -70,16 +358,60 @@ class LpSession(_message.Message):
     SUBSCRIBED_SYMBOLS_FIELD_NUMBER: _builtins.int
     LAST_MESSAGE_TIME_FIELD_NUMBER: _builtins.int
     TICKS_RECEIVED_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_TIME_FIELD_NUMBER: _builtins.int
+    RECONNECT_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_RTT_FIELD_NUMBER: _builtins.int
+    MESSAGES_IN_FIELD_NUMBER: _builtins.int
+    MESSAGES_OUT_FIELD_NUMBER: _builtins.int
+    LAST_ORDER_TIME_FIELD_NUMBER: _builtins.int
+    LAST_QUOTE_TIME_FIELD_NUMBER: _builtins.int
+    HEALTHY_FIELD_NUMBER: _builtins.int
+    ORDERS_UNRESOLVED_FIELD_NUMBER: _builtins.int
+    LOGON_TIME_FIELD_NUMBER: _builtins.int
+    NEXT_SENDER_SEQ_NUM_FIELD_NUMBER: _builtins.int
+    NEXT_TARGET_SEQ_NUM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Configured LP name, e.g. "LPSIM"."""
     session_id: _builtins.str
     """FIX session id, e.g. "FIX.4.4:FXMESH->LPSIM"."""
     logged_on: _builtins.bool
     ticks_received: _builtins.int
+    state: Global___SessionState.ValueType
+    last_error: _builtins.str
+    """Why the session last failed or dropped; empty when it never did."""
+    reconnect_attempts: _builtins.int
+    """Consecutive failed connection attempts since the last logon."""
+    healthy: _builtins.bool
+    """True when the session takes new orders: logged on and no order held for reconciliation."""
+    orders_unresolved: _builtins.int
+    """Orders sent on this session whose fate is not known yet (in flight or held)."""
+    next_sender_seq_num: _builtins.int
+    """Sequence numbers of the persisted session (they survive restarts unless reset)."""
+    next_target_seq_num: _builtins.int
     @_builtins.property
     def subscribed_symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def last_message_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_error_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def heartbeat_rtt(self) -> _duration_pb2.Duration:
+        """Round trip of the last TestRequest -> Heartbeat; unset before the first one."""
+
+    @_builtins.property
+    def messages_in(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Messages received and sent on this session, by MsgType (e.g. "8", "W", "0")."""
+
+    @_builtins.property
+    def messages_out(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def last_order_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_quote_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def logon_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -89,11 +421,344 @@ class LpSession(_message.Message):
         subscribed_symbols: _abc.Iterable[_builtins.str] | None = ...,
         last_message_time: _timestamp_pb2.Timestamp | None = ...,
         ticks_received: _builtins.int = ...,
+        state: Global___SessionState.ValueType = ...,
+        last_error: _builtins.str = ...,
+        last_error_time: _timestamp_pb2.Timestamp | None = ...,
+        reconnect_attempts: _builtins.int = ...,
+        heartbeat_rtt: _duration_pb2.Duration | None = ...,
+        messages_in: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        messages_out: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        last_order_time: _timestamp_pb2.Timestamp | None = ...,
+        last_quote_time: _timestamp_pb2.Timestamp | None = ...,
+        healthy: _builtins.bool = ...,
+        orders_unresolved: _builtins.int = ...,
+        logon_time: _timestamp_pb2.Timestamp | None = ...,
+        next_sender_seq_num: _builtins.int = ...,
+        next_target_seq_num: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_message_time", b"last_message_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_rtt", b"heartbeat_rtt", "last_error_time", b"last_error_time", "last_message_time", b"last_message_time", "last_order_time", b"last_order_time", "last_quote_time", b"last_quote_time", "logon_time", b"logon_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_message_time", b"last_message_time", "logged_on", b"logged_on", "name", b"name", "session_id", b"session_id", "subscribed_symbols", b"subscribed_symbols", "ticks_received", b"ticks_received"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["healthy", b"healthy", "heartbeat_rtt", b"heartbeat_rtt", "last_error", b"last_error", "last_error_time", b"last_error_time", "last_message_time", b"last_message_time", "last_order_time", b"last_order_time", "last_quote_time", b"last_quote_time", "logged_on", b"logged_on", "logon_time", b"logon_time", "messages_in", b"messages_in", "messages_out", b"messages_out", "name", b"name", "next_sender_seq_num", b"next_sender_seq_num", "next_target_seq_num", b"next_target_seq_num", "orders_unresolved", b"orders_unresolved", "reconnect_attempts", b"reconnect_attempts", "session_id", b"session_id", "state", b"state", "subscribed_symbols", b"subscribed_symbols", "ticks_received", b"ticks_received"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LpSession: _TypeAlias = LpSession  # noqa: Y015
+
+@_typing.final
+class ExecuteOrderRequest(_message.Message):
+    """Execute an order at the LPs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    WORST_PRICE_FIELD_NUMBER: _builtins.int
+    LPS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    """The fxmesh order id: the idempotency key; ClOrdIDs are derived from it and the attempt."""
+    account_id: _builtins.str
+    symbol: _builtins.str
+    """Broker symbol, e.g. "EURUSD" (mapped to each LP's own name)."""
+    side: _types_pb2.Side.ValueType
+    volume: _builtins.str
+    """Volume in lots (decimal)."""
+    contract_size: _builtins.str
+    """Units per lot (decimal): an LP that takes quantity in units gets volume x contract_size."""
+    worst_price: _builtins.str
+    """Worst acceptable LP price (decimal): a BUY fills at or below it, a SELL at or above it; the
+    order goes as LIMIT IOC/FOK at it. Empty: the LP's style decides (MARKET, or LIMIT at its
+    current price with its configured slippage).
+    """
+    @_builtins.property
+    def lps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """LPs to try in this order instead of the symbol's configured priority list; empty: configured."""
+
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _types_pb2.Side.ValueType = ...,
+        volume: _builtins.str = ...,
+        contract_size: _builtins.str = ...,
+        worst_price: _builtins.str = ...,
+        lps: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "contract_size", b"contract_size", "lps", b"lps", "order_id", b"order_id", "side", b"side", "symbol", b"symbol", "volume", b"volume", "worst_price", b"worst_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecuteOrderRequest: _TypeAlias = ExecuteOrderRequest  # noqa: Y015
+
+@_typing.final
+class ExecuteOrderResponse(_message.Message):
+    """The order's execution at the LPs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def execution(self) -> Global___LpExecution: ...
+    def __init__(
+        self,
+        *,
+        execution: Global___LpExecution | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecuteOrderResponse: _TypeAlias = ExecuteOrderResponse  # noqa: Y015
+
+@_typing.final
+class GetOrderStatusRequest(_message.Message):
+    """Ask what became of an order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderStatusRequest: _TypeAlias = GetOrderStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetOrderStatusResponse(_message.Message):
+    """The order's execution as known now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def execution(self) -> Global___LpExecution: ...
+    def __init__(
+        self,
+        *,
+        execution: Global___LpExecution | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderStatusResponse: _TypeAlias = GetOrderStatusResponse  # noqa: Y015
+
+@_typing.final
+class CancelLpOrderRequest(_message.Message):
+    """Cancel an order's unresolved attempt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelLpOrderRequest: _TypeAlias = CancelLpOrderRequest  # noqa: Y015
+
+@_typing.final
+class CancelLpOrderResponse(_message.Message):
+    """The order's execution after the cancel was answered."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def execution(self) -> Global___LpExecution: ...
+    def __init__(
+        self,
+        *,
+        execution: Global___LpExecution | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelLpOrderResponse: _TypeAlias = CancelLpOrderResponse  # noqa: Y015
+
+@_typing.final
+class LpExecution(_message.Message):
+    """Everything fixgw knows about one fxmesh order at the LPs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
+    FILLED_VOLUME_FIELD_NUMBER: _builtins.int
+    AVERAGE_PRICE_FIELD_NUMBER: _builtins.int
+    REJECT_REASON_FIELD_NUMBER: _builtins.int
+    REJECT_MESSAGE_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    status: Global___LpOrderStatus.ValueType
+    filled_volume: _builtins.str
+    """Sum of the fills in lots, and their volume-weighted LP price (empty without fills)."""
+    average_price: _builtins.str
+    reject_reason: _builtins.str
+    """UPPER_SNAKE when REJECTED, UNKNOWN or NOT_FOUND: NO_LIQUIDITY, LP_REJECTED, LP_EXPIRED,
+    LP_TIMEOUT, ORDER_FENCED, ...
+    """
+    reject_message: _builtins.str
+    """The LP's own text (Text, 58) where it gave one."""
+    @_builtins.property
+    def fills(self) -> _containers.RepeatedCompositeFieldContainer[Global___LpFill]:
+        """Every fill of every attempt, each ExecID once, in the order they were received."""
+
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___LpAttempt]:
+        """Every attempt, first first."""
+
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        status: Global___LpOrderStatus.ValueType = ...,
+        fills: _abc.Iterable[Global___LpFill] | None = ...,
+        filled_volume: _builtins.str = ...,
+        average_price: _builtins.str = ...,
+        reject_reason: _builtins.str = ...,
+        reject_message: _builtins.str = ...,
+        attempts: _abc.Iterable[Global___LpAttempt] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "filled_volume", b"filled_volume", "fills", b"fills", "order_id", b"order_id", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LpExecution: _TypeAlias = LpExecution  # noqa: Y015
+
+@_typing.final
+class LpFill(_message.Message):
+    """One execution at an LP (one ExecutionReport with LastQty > 0)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_FIELD_NUMBER: _builtins.int
+    LP_ORDER_ID_FIELD_NUMBER: _builtins.int
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    CL_ORD_ID_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    TRANSACT_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    lp: _builtins.str
+    lp_order_id: _builtins.str
+    """The LP's OrderID (37)."""
+    exec_id: _builtins.str
+    """The LP's ExecID (17): unique per LP; each is applied once."""
+    cl_ord_id: _builtins.str
+    """Our ClOrdID (11) of the attempt this fill belongs to."""
+    price: _builtins.str
+    """LastPx (31), the LP's price (decimal)."""
+    volume: _builtins.str
+    """LastQty (32) in lots (decimal)."""
+    @_builtins.property
+    def transact_time(self) -> _timestamp_pb2.Timestamp:
+        """TransactTime (60) as the LP stamped it; unset when the LP sent none."""
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        lp: _builtins.str = ...,
+        lp_order_id: _builtins.str = ...,
+        exec_id: _builtins.str = ...,
+        cl_ord_id: _builtins.str = ...,
+        price: _builtins.str = ...,
+        volume: _builtins.str = ...,
+        transact_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receive_time", b"receive_time", "transact_time", b"transact_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cl_ord_id", b"cl_ord_id", "exec_id", b"exec_id", "lp", b"lp", "lp_order_id", b"lp_order_id", "price", b"price", "receive_time", b"receive_time", "transact_time", b"transact_time", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LpFill: _TypeAlias = LpFill  # noqa: Y015
+
+@_typing.final
+class LpAttempt(_message.Message):
+    """One NewOrderSingle sent to one LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_FIELD_NUMBER: _builtins.int
+    CL_ORD_ID_FIELD_NUMBER: _builtins.int
+    LP_ORDER_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ORDER_STYLE_FIELD_NUMBER: _builtins.int
+    LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+    FILLED_VOLUME_FIELD_NUMBER: _builtins.int
+    REJECT_REASON_FIELD_NUMBER: _builtins.int
+    REJECT_MESSAGE_FIELD_NUMBER: _builtins.int
+    SEND_TIME_FIELD_NUMBER: _builtins.int
+    FINAL_TIME_FIELD_NUMBER: _builtins.int
+    lp: _builtins.str
+    cl_ord_id: _builtins.str
+    lp_order_id: _builtins.str
+    status: Global___LpOrderStatus.ValueType
+    order_style: _builtins.str
+    """"MARKET", "LIMIT_IOC" or "LIMIT_FOK", and the limit price sent (empty for MARKET)."""
+    limit_price: _builtins.str
+    filled_volume: _builtins.str
+    reject_reason: _builtins.str
+    reject_message: _builtins.str
+    @_builtins.property
+    def send_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def final_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        lp: _builtins.str = ...,
+        cl_ord_id: _builtins.str = ...,
+        lp_order_id: _builtins.str = ...,
+        status: Global___LpOrderStatus.ValueType = ...,
+        order_style: _builtins.str = ...,
+        limit_price: _builtins.str = ...,
+        filled_volume: _builtins.str = ...,
+        reject_reason: _builtins.str = ...,
+        reject_message: _builtins.str = ...,
+        send_time: _timestamp_pb2.Timestamp | None = ...,
+        final_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["final_time", b"final_time", "send_time", b"send_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cl_ord_id", b"cl_ord_id", "filled_volume", b"filled_volume", "final_time", b"final_time", "limit_price", b"limit_price", "lp", b"lp", "lp_order_id", b"lp_order_id", "order_style", b"order_style", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "send_time", b"send_time", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LpAttempt: _TypeAlias = LpAttempt  # noqa: Y015

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class FixGatewayServiceStub:
-    """The FIX 4.4 gateway to liquidity providers.
+    """The FIX 4.4 gateway to liquidity providers: LP sessions, and A-book orders sent to them.
     """
 
     def __init__(self, channel):
@@ -40,14 +40,105 @@ class FixGatewayServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
+        self.GetSession = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/GetSession',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.GetSessionResponse.FromString,
+                _registered_method=True)
+        self.Connect = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/Connect',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ConnectRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ConnectResponse.FromString,
+                _registered_method=True)
+        self.Disconnect = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/Disconnect',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.DisconnectRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.DisconnectResponse.FromString,
+                _registered_method=True)
+        self.Reconnect = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/Reconnect',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ReconnectRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ReconnectResponse.FromString,
+                _registered_method=True)
+        self.ExecuteOrder = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/ExecuteOrder',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ExecuteOrderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ExecuteOrderResponse.FromString,
+                _registered_method=True)
+        self.GetOrderStatus = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/GetOrderStatus',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.GetOrderStatusRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.GetOrderStatusResponse.FromString,
+                _registered_method=True)
+        self.CancelLpOrder = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/CancelLpOrder',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderResponse.FromString,
+                _registered_method=True)
 
 
 class FixGatewayServiceServicer:
-    """The FIX 4.4 gateway to liquidity providers.
+    """The FIX 4.4 gateway to liquidity providers: LP sessions, and A-book orders sent to them.
     """
 
     def ListSessions(self, request, context):
         """State of every configured LP session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSession(self, request, context):
+        """State of one LP session (NOT_FOUND for an unknown LP).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Connect(self, request, context):
+        """Enable an LP session: it logs on, and re-logs on after drops with exponential backoff.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Disconnect(self, request, context):
+        """Log out an LP session and keep it down until Connect or Reconnect.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reconnect(self, request, context):
+        """Log out an LP session and log it on again at once (backoff reset).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecuteOrder(self, request, context):
+        """Execute an fxmesh order at the LPs of its symbol, in priority order, within the call's
+        deadline. Idempotent per order_id: while an attempt is unresolved, or once the order has fills,
+        a repeated call sends nothing and answers the same execution (waiting for it within the
+        deadline); only when every earlier attempt ended without a fill does a call send a new
+        attempt (a pending order executed again after its price moved back). An order fenced by
+        GetOrderStatus is answered NOT_FOUND and never sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrderStatus(self, request, context):
+        """What became of an order: its execution as known now. An order_id fixgw never saw is fenced
+        (a later ExecuteOrder of it sends nothing) and answered NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelLpOrder(self, request, context):
+        """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
+        execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +152,41 @@ def add_FixGatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ListSessionsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ListSessionsResponse.SerializeToString,
             ),
+            'GetSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSession,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.GetSessionRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.GetSessionResponse.SerializeToString,
+            ),
+            'Connect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Connect,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ConnectRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ConnectResponse.SerializeToString,
+            ),
+            'Disconnect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Disconnect,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.DisconnectRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.DisconnectResponse.SerializeToString,
+            ),
+            'Reconnect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reconnect,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ReconnectRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ReconnectResponse.SerializeToString,
+            ),
+            'ExecuteOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecuteOrder,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.ExecuteOrderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.ExecuteOrderResponse.SerializeToString,
+            ),
+            'GetOrderStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderStatus,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.GetOrderStatusRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.GetOrderStatusResponse.SerializeToString,
+            ),
+            'CancelLpOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelLpOrder,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'fxmesh.v1.FixGatewayService', rpc_method_handlers)
@@ -70,7 +196,7 @@ def add_FixGatewayServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FixGatewayService:
-    """The FIX 4.4 gateway to liquidity providers.
+    """The FIX 4.4 gateway to liquidity providers: LP sessions, and A-book orders sent to them.
     """
 
     @staticmethod
@@ -90,6 +216,195 @@ class FixGatewayService:
             '/fxmesh.v1.FixGatewayService/ListSessions',
             fxmesh_dot_v1_dot_fixgw__pb2.ListSessionsRequest.SerializeToString,
             fxmesh_dot_v1_dot_fixgw__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/GetSession',
+            fxmesh_dot_v1_dot_fixgw__pb2.GetSessionRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.GetSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Connect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/Connect',
+            fxmesh_dot_v1_dot_fixgw__pb2.ConnectRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.ConnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Disconnect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/Disconnect',
+            fxmesh_dot_v1_dot_fixgw__pb2.DisconnectRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.DisconnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reconnect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/Reconnect',
+            fxmesh_dot_v1_dot_fixgw__pb2.ReconnectRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.ReconnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecuteOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/ExecuteOrder',
+            fxmesh_dot_v1_dot_fixgw__pb2.ExecuteOrderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.ExecuteOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/GetOrderStatus',
+            fxmesh_dot_v1_dot_fixgw__pb2.GetOrderStatusRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.GetOrderStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelLpOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/CancelLpOrder',
+            fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class FixGatewayServiceStub:
-    """The FIX 4.4 gateway to liquidity providers."""
+    """The FIX 4.4 gateway to liquidity providers: LP sessions, and A-book orders sent to them."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -35,17 +35,65 @@ class FixGatewayServiceStub:
     def __new__(cls, channel: _aio.Channel) -> FixGatewayServiceAsyncStub: ...
     ListSessions: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.ListSessionsRequest, _fixgw_pb2.ListSessionsResponse]
     """State of every configured LP session."""
+    GetSession: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.GetSessionRequest, _fixgw_pb2.GetSessionResponse]
+    """State of one LP session (NOT_FOUND for an unknown LP)."""
+    Connect: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.ConnectRequest, _fixgw_pb2.ConnectResponse]
+    """Enable an LP session: it logs on, and re-logs on after drops with exponential backoff."""
+    Disconnect: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.DisconnectRequest, _fixgw_pb2.DisconnectResponse]
+    """Log out an LP session and keep it down until Connect or Reconnect."""
+    Reconnect: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.ReconnectRequest, _fixgw_pb2.ReconnectResponse]
+    """Log out an LP session and log it on again at once (backoff reset)."""
+    ExecuteOrder: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.ExecuteOrderRequest, _fixgw_pb2.ExecuteOrderResponse]
+    """Execute an fxmesh order at the LPs of its symbol, in priority order, within the call's
+    deadline. Idempotent per order_id: while an attempt is unresolved, or once the order has fills,
+    a repeated call sends nothing and answers the same execution (waiting for it within the
+    deadline); only when every earlier attempt ended without a fill does a call send a new
+    attempt (a pending order executed again after its price moved back). An order fenced by
+    GetOrderStatus is answered NOT_FOUND and never sent.
+    """
+    GetOrderStatus: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.GetOrderStatusRequest, _fixgw_pb2.GetOrderStatusResponse]
+    """What became of an order: its execution as known now. An order_id fixgw never saw is fenced
+    (a later ExecuteOrder of it sends nothing) and answered NOT_FOUND.
+    """
+    CancelLpOrder: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.CancelLpOrderRequest, _fixgw_pb2.CancelLpOrderResponse]
+    """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
+    execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
+    """
 
 @_typing.type_check_only
 class FixGatewayServiceAsyncStub(FixGatewayServiceStub):
-    """The FIX 4.4 gateway to liquidity providers."""
+    """The FIX 4.4 gateway to liquidity providers: LP sessions, and A-book orders sent to them."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListSessions: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.ListSessionsRequest, _fixgw_pb2.ListSessionsResponse]  # type: ignore[assignment]
     """State of every configured LP session."""
+    GetSession: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.GetSessionRequest, _fixgw_pb2.GetSessionResponse]  # type: ignore[assignment]
+    """State of one LP session (NOT_FOUND for an unknown LP)."""
+    Connect: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.ConnectRequest, _fixgw_pb2.ConnectResponse]  # type: ignore[assignment]
+    """Enable an LP session: it logs on, and re-logs on after drops with exponential backoff."""
+    Disconnect: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.DisconnectRequest, _fixgw_pb2.DisconnectResponse]  # type: ignore[assignment]
+    """Log out an LP session and keep it down until Connect or Reconnect."""
+    Reconnect: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.ReconnectRequest, _fixgw_pb2.ReconnectResponse]  # type: ignore[assignment]
+    """Log out an LP session and log it on again at once (backoff reset)."""
+    ExecuteOrder: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.ExecuteOrderRequest, _fixgw_pb2.ExecuteOrderResponse]  # type: ignore[assignment]
+    """Execute an fxmesh order at the LPs of its symbol, in priority order, within the call's
+    deadline. Idempotent per order_id: while an attempt is unresolved, or once the order has fills,
+    a repeated call sends nothing and answers the same execution (waiting for it within the
+    deadline); only when every earlier attempt ended without a fill does a call send a new
+    attempt (a pending order executed again after its price moved back). An order fenced by
+    GetOrderStatus is answered NOT_FOUND and never sent.
+    """
+    GetOrderStatus: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.GetOrderStatusRequest, _fixgw_pb2.GetOrderStatusResponse]  # type: ignore[assignment]
+    """What became of an order: its execution as known now. An order_id fixgw never saw is fenced
+    (a later ExecuteOrder of it sends nothing) and answered NOT_FOUND.
+    """
+    CancelLpOrder: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.CancelLpOrderRequest, _fixgw_pb2.CancelLpOrderResponse]  # type: ignore[assignment]
+    """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
+    execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
+    """
 
 class FixGatewayServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The FIX 4.4 gateway to liquidity providers."""
+    """The FIX 4.4 gateway to liquidity providers: LP sessions, and A-book orders sent to them."""
 
     @_abc_1.abstractmethod
     def ListSessions(
@@ -54,5 +102,71 @@ class FixGatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_fixgw_pb2.ListSessionsResponse, _abc.Awaitable[_fixgw_pb2.ListSessionsResponse]]:
         """State of every configured LP session."""
+
+    @_abc_1.abstractmethod
+    def GetSession(
+        self,
+        request: _fixgw_pb2.GetSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.GetSessionResponse, _abc.Awaitable[_fixgw_pb2.GetSessionResponse]]:
+        """State of one LP session (NOT_FOUND for an unknown LP)."""
+
+    @_abc_1.abstractmethod
+    def Connect(
+        self,
+        request: _fixgw_pb2.ConnectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.ConnectResponse, _abc.Awaitable[_fixgw_pb2.ConnectResponse]]:
+        """Enable an LP session: it logs on, and re-logs on after drops with exponential backoff."""
+
+    @_abc_1.abstractmethod
+    def Disconnect(
+        self,
+        request: _fixgw_pb2.DisconnectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.DisconnectResponse, _abc.Awaitable[_fixgw_pb2.DisconnectResponse]]:
+        """Log out an LP session and keep it down until Connect or Reconnect."""
+
+    @_abc_1.abstractmethod
+    def Reconnect(
+        self,
+        request: _fixgw_pb2.ReconnectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.ReconnectResponse, _abc.Awaitable[_fixgw_pb2.ReconnectResponse]]:
+        """Log out an LP session and log it on again at once (backoff reset)."""
+
+    @_abc_1.abstractmethod
+    def ExecuteOrder(
+        self,
+        request: _fixgw_pb2.ExecuteOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.ExecuteOrderResponse, _abc.Awaitable[_fixgw_pb2.ExecuteOrderResponse]]:
+        """Execute an fxmesh order at the LPs of its symbol, in priority order, within the call's
+        deadline. Idempotent per order_id: while an attempt is unresolved, or once the order has fills,
+        a repeated call sends nothing and answers the same execution (waiting for it within the
+        deadline); only when every earlier attempt ended without a fill does a call send a new
+        attempt (a pending order executed again after its price moved back). An order fenced by
+        GetOrderStatus is answered NOT_FOUND and never sent.
+        """
+
+    @_abc_1.abstractmethod
+    def GetOrderStatus(
+        self,
+        request: _fixgw_pb2.GetOrderStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.GetOrderStatusResponse, _abc.Awaitable[_fixgw_pb2.GetOrderStatusResponse]]:
+        """What became of an order: its execution as known now. An order_id fixgw never saw is fenced
+        (a later ExecuteOrder of it sends nothing) and answered NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelLpOrder(
+        self,
+        request: _fixgw_pb2.CancelLpOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.CancelLpOrderResponse, _abc.Awaitable[_fixgw_pb2.CancelLpOrderResponse]]:
+        """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
+        execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
+        """
 
 def add_FixGatewayServiceServicer_to_server(servicer: FixGatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -52,6 +52,8 @@ class ExecuteRequest(_message.Message):
     CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     QUOTE_TO_USD_RATE_FIELD_NUMBER: _builtins.int
     LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+    CLOSE_BOOK_FIELD_NUMBER: _builtins.int
+    CLOSE_VENUE_FIELD_NUMBER: _builtins.int
     client_group: _builtins.str
     """The account's client group, for group routing rules."""
     max_price_deviation: _builtins.str
@@ -66,6 +68,12 @@ class ExecuteRequest(_message.Message):
     """Worst acceptable fill price (decimal): a BUY fills at or below it, a SELL at or above it;
     empty for market orders. Beyond it the execution is REJECTED with LIMIT_NOT_REACHED.
     """
+    close_book: _types_pb2.Book.ValueType
+    """A closing order (or a netting order that reduces a position): who holds the risk being
+    closed. The close follows that venue: BOOK_A goes to close_venue (that LP first), BOOK_B to
+    the house. BOOK_UNSPECIFIED for an opening order.
+    """
+    close_venue: _builtins.str
     @_builtins.property
     def order(self) -> _types_pb2.Order: ...
     def __init__(
@@ -77,10 +85,12 @@ class ExecuteRequest(_message.Message):
         contract_size: _builtins.str = ...,
         quote_to_usd_rate: _builtins.str = ...,
         limit_price: _builtins.str = ...,
+        close_book: _types_pb2.Book.ValueType = ...,
+        close_venue: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "contract_size", b"contract_size", "limit_price", b"limit_price", "max_price_deviation", b"max_price_deviation", "order", b"order", "quote_to_usd_rate", b"quote_to_usd_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "close_book", b"close_book", "close_venue", b"close_venue", "contract_size", b"contract_size", "limit_price", b"limit_price", "max_price_deviation", b"max_price_deviation", "order", b"order", "quote_to_usd_rate", b"quote_to_usd_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -374,6 +374,8 @@ class Fill(_message.Message):
     BOOK_FIELD_NUMBER: _builtins.int
     VENUE_FIELD_NUMBER: _builtins.int
     FILL_TIME_FIELD_NUMBER: _builtins.int
+    VENUE_ORDER_ID_FIELD_NUMBER: _builtins.int
+    VENUE_PRICE_FIELD_NUMBER: _builtins.int
     fill_id: _builtins.str
     """Unique per venue; a fill id is applied at most once."""
     price: _builtins.str
@@ -381,6 +383,10 @@ class Fill(_message.Message):
     book: Global___Book.ValueType
     venue: _builtins.str
     """The venue that filled: "BBOOK" or an LP session name."""
+    venue_order_id: _builtins.str
+    """The venue's own order id (an LP's OrderID, 37); empty for the B-book."""
+    venue_price: _builtins.str
+    """The venue's price before the broker's markup (A-book: the LP's LastPx); empty for the B-book."""
     @_builtins.property
     def fill_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -392,10 +398,12 @@ class Fill(_message.Message):
         book: Global___Book.ValueType = ...,
         venue: _builtins.str = ...,
         fill_time: _timestamp_pb2.Timestamp | None = ...,
+        venue_order_id: _builtins.str = ...,
+        venue_price: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fill_time", b"fill_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "fill_id", b"fill_id", "fill_time", b"fill_time", "price", b"price", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "fill_id", b"fill_id", "fill_time", b"fill_time", "price", b"price", "venue", b"venue", "venue_order_id", b"venue_order_id", "venue_price", b"venue_price", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -537,6 +545,9 @@ class Position(_message.Message):
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     CLOSE_REASON_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
+    VENUE_ORDER_ID_FIELD_NUMBER: _builtins.int
     position_id: _builtins.str
     account_id: _builtins.str
     symbol: _builtins.str
@@ -561,6 +572,12 @@ class Position(_message.Message):
     close_reason: Global___CloseReason.ValueType
     realized_pnl: _builtins.str
     """Realized profit booked so far (partial closes included), in the account currency."""
+    book: Global___Book.ValueType
+    """Who holds the position's risk: the book and venue of its opening fill ("BBOOK" or an LP),
+    and the venue's order id (an LP's OrderID). Closing orders follow this venue.
+    """
+    venue: _builtins.str
+    venue_order_id: _builtins.str
     @_builtins.property
     def open_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -588,10 +605,13 @@ class Position(_message.Message):
         close_time: _timestamp_pb2.Timestamp | None = ...,
         close_reason: Global___CloseReason.ValueType = ...,
         realized_pnl: _builtins.str = ...,
+        book: Global___Book.ValueType = ...,
+        venue: _builtins.str = ...,
+        venue_order_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "open_time", b"open_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "close_price", b"close_price", "close_reason", b"close_reason", "close_time", b"close_time", "commission", b"commission", "current_price", b"current_price", "margin", b"margin", "open_price", b"open_price", "open_time", b"open_time", "position_id", b"position_id", "profit", b"profit", "realized_pnl", b"realized_pnl", "side", b"side", "stop_loss", b"stop_loss", "swap", b"swap", "symbol", b"symbol", "take_profit", b"take_profit", "trailing_distance_points", b"trailing_distance_points", "trailing_step_points", b"trailing_step_points", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "book", b"book", "close_price", b"close_price", "close_reason", b"close_reason", "close_time", b"close_time", "commission", b"commission", "current_price", b"current_price", "margin", b"margin", "open_price", b"open_price", "open_time", b"open_time", "position_id", b"position_id", "profit", b"profit", "realized_pnl", b"realized_pnl", "side", b"side", "stop_loss", b"stop_loss", "swap", b"swap", "symbol", b"symbol", "take_profit", b"take_profit", "trailing_distance_points", b"trailing_distance_points", "trailing_step_points", b"trailing_step_points", "venue", b"venue", "venue_order_id", b"venue_order_id", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
