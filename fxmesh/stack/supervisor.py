@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -33,6 +34,8 @@ from fxmesh.stack import migrate_all, open_markets_around_the_clock, seed_all
 from fxmesh.stack.probes import Probe, log_tail, port_in_use, probe_ok
 
 Say = Callable[[str], None]
+# The LP simulators' names (and SenderCompIDs): fixgw's LP names in a two-LP stack.
+FIRST_LP, SECOND_LP = "LPSIM", "LPSIM2"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -62,6 +65,9 @@ class StackPorts:
     quotes_metrics: int = 9104
     lpsim_fix: int = 9876
     lpsim_control: int = 9877
+    # The second LP simulator (only with StackConfig.second_lp).
+    lpsim2_fix: int = 9878
+    lpsim2_control: int = 9879
 
     @classmethod
     def free(cls, host: str = "127.0.0.1") -> StackPorts:
@@ -100,6 +106,9 @@ class StackConfig:
     ephemeral: bool = False
     # Trade every symbol around the clock, whatever the weekday (private test and bench stacks).
     markets_always_open: bool = False
+    # Run a second LP simulator ("LPSIM2", SenderCompID LPSIM2) and connect fixgw to both: the
+    # A-book's failover and multi-LP paths (fixgw tries LPSIM first, then LPSIM2).
+    second_lp: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> StackConfig:
@@ -172,6 +181,8 @@ class ServiceSpec:
     metrics_port: int = 0
     # Command to run instead of ``python -m <module>`` (tests use stand-ins).
     argv: tuple[str, ...] | None = None
+    # Environment of this child only (wins over the stack's).
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
@@ -197,6 +208,25 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
             (Probe("http", f"{h}:{p.lpsim_control}"),),
             f"FIX {h}:{p.lpsim_fix}, control http://{h}:{p.lpsim_control}",
             f"http://{h}:{p.lpsim_control}/metrics",
+        ),
+        *(
+            [
+                ServiceSpec(
+                    "lpsim2",
+                    "fixgw.lpsim",
+                    0,
+                    (Probe("http", f"{h}:{p.lpsim2_control}"),),
+                    f"FIX {h}:{p.lpsim2_fix}, control http://{h}:{p.lpsim2_control}",
+                    f"http://{h}:{p.lpsim2_control}/metrics",
+                    env={
+                        "FXMESH_LPSIM_FIX_PORT": str(p.lpsim2_fix),
+                        "FXMESH_LPSIM_CONTROL_PORT": str(p.lpsim2_control),
+                        "FXMESH_LPSIM_SENDER_COMP_ID": SECOND_LP,
+                    },
+                )
+            ]
+            if cfg.second_lp
+            else []
         ),
         grpc_svc("quotes", 0, p.quotes, p.quotes_metrics),
         grpc_svc("fixgw", 1, p.fixgw, p.fixgw_metrics),
@@ -252,6 +282,13 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "FXMESH_FIXGW_LP_HOST": h,
         "FXMESH_FIXGW_LP_PORT": str(p.lpsim_fix),
     }
+    if cfg.second_lp:
+        env["FXMESH_FIXGW_LPS"] = json.dumps(
+            [
+                {"name": FIRST_LP, "host": h, "port": p.lpsim_fix, "target_comp_id": FIRST_LP},
+                {"name": SECOND_LP, "host": h, "port": p.lpsim2_fix, "target_comp_id": SECOND_LP},
+            ]
+        )
     env.update(cfg.env)
     return env
 
@@ -304,6 +341,11 @@ class Stack:
     def lpsim_control_url(self) -> str:
         return f"http://{self.config.host}:{self.config.ports.lpsim_control}"
 
+    @property
+    def lpsim2_control_url(self) -> str:
+        """The second LP simulator's control API (StackConfig.second_lp)."""
+        return f"http://{self.config.host}:{self.config.ports.lpsim2_control}"
+
     def log_file(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"
 
@@ -317,6 +359,7 @@ class Stack:
             "fixgw": ["fixgw", "fixgw_metrics"],
             "quotes": ["quotes", "quotes_metrics"],
             "lpsim": ["lpsim_fix", "lpsim_control"],
+            "lpsim2": ["lpsim2_fix", "lpsim2_control"],
         }
         busy = [
             f"  {spec.name}: port {getattr(self.config.ports, attr)} ({attr}) is in use"
@@ -374,7 +417,7 @@ class Stack:
         with log.open("ab" if append else "wb") as out:
             proc = subprocess.Popen(
                 list(spec.argv or (sys.executable, "-m", spec.module)),
-                env={**env, "FXMESH_METRICS_PORT": str(spec.metrics_port)},
+                env={**env, "FXMESH_METRICS_PORT": str(spec.metrics_port), **spec.env},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

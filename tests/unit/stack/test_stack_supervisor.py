@@ -87,7 +87,7 @@ def test_free_ports_when_allocated_then_every_port_is_distinct_and_bindable() ->
 
     values = [getattr(ports, f.name) for f in fields(ports)]
 
-    assert len(set(values)) == len(values) == 13
+    assert len(set(values)) == len(values) == 15
     for port in values:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
