@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import Field
 
+from fixgw.lpsim.knobs import ORDER_STYLES, OrderStyle
 from fxmesh.config import Settings
 
 
@@ -27,6 +30,34 @@ class LpsimSettings(Settings):
     lpsim_walk: bool = Field(True, description="Random-walk prices; false freezes them.")
     lpsim_seed: int | None = Field(None, description="Random seed (reproducible walks).")
     lpsim_fix_message_log: bool = Field(False, description="Write QuickFIX message logs.")
+    lpsim_reset_on_logon: bool = Field(
+        False,
+        description="Reset sequence numbers on every logon; false: they persist across restarts.",
+    )
+    lpsim_price_offset_points: int = Field(
+        0, description="Shift every symbol's starting mid by this many points (a second LP)."
+    )
+    lpsim_reject_text: str = Field("simulated reject", min_length=1, description="Reject Text.")
+    lpsim_accepted_styles: list[OrderStyle] = Field(
+        list(ORDER_STYLES),
+        min_length=1,
+        description='Order styles accepted, JSON, e.g. ["LIMIT_IOC","LIMIT_FOK"].',
+    )
+    lpsim_fill_ratio: Decimal = Field(
+        Decimal(1), ge=0, le=1, description="Share of a MARKET/IOC order filled; rest expired."
+    )
+    lpsim_expire_exec_type: str = Field(
+        "4", pattern="^[4C]$", description="ExecType of an expired remainder: 4 or C."
+    )
+    lpsim_slippage_points: int = Field(0, ge=0, description="Fill this many points worse.")
+    lpsim_duplicate_exec_ids: bool = Field(False, description="Send every fill report twice.")
+    lpsim_legacy_exec_type: bool = Field(False, description="ExecType 1/2 fills (FIX 4.2).")
+    lpsim_symbol_map: dict[str, str] = Field(
+        default_factory=dict, description='Our symbol -> LP name, JSON: {"EURUSD": "EUR/USD"}.'
+    )
+    lpsim_custom_tags: dict[int, str] = Field(
+        default_factory=dict, description='Extra report tags (>= 5000), JSON: {"5001": "x"}.'
+    )
 
     def target_comp_ids(self) -> list[str]:
         return [t.strip() for t in self.lpsim_target_comp_ids.split(",") if t.strip()]

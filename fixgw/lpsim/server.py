@@ -46,12 +46,23 @@ def build_simulator(settings: LpsimSettings) -> LpSimulator:
         config=SimConfig(
             latency_ms=settings.lpsim_latency_ms,
             reject_rate=settings.lpsim_reject_rate,
+            reject_text=settings.lpsim_reject_text,
             partial_fills=settings.lpsim_partial_fills,
             tick_interval_ms=settings.lpsim_tick_interval_ms,
             walk=settings.lpsim_walk,
+            accepted_styles=tuple(settings.lpsim_accepted_styles),
+            fill_ratio=settings.lpsim_fill_ratio,
+            expire_exec_type=settings.lpsim_expire_exec_type,
+            slippage_points=settings.lpsim_slippage_points,
+            duplicate_exec_ids=settings.lpsim_duplicate_exec_ids,
+            legacy_exec_type=settings.lpsim_legacy_exec_type,
+            symbol_map=dict(settings.lpsim_symbol_map),
+            custom_tags=dict(settings.lpsim_custom_tags),
         ),
         seed=settings.lpsim_seed,
         message_log=settings.lpsim_fix_message_log,
+        reset_on_logon=settings.lpsim_reset_on_logon,
+        price_offset_points=settings.lpsim_price_offset_points,
     )
 
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import quickfix as fix
+import quickfix44 as fix44
 
 from fixgw import engine
+from fixgw.fixmsg import set_str
 
 WAIT = 20.0  # generous: a slow machine must not flake
 
@@ -53,35 +55,62 @@ class _CollectingApp(fix.Application):  # type: ignore[misc]
         engine.post(self._loop, self._owner.logged_on.clear)
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        return None
+        msg = _fix_msg(message)
+        engine.post(self._loop, self._owner.admin_out.append, msg)
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        return None
+        msg = _fix_msg(message)
+        engine.post(self._loop, self._owner.admin_in.append, msg)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        return None
+        msg = _fix_msg(message)
+        engine.post(self._loop, self._owner.app_out.append, msg)
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        raw = message.toString()
-        pairs = _pairs(raw)
-        kind = next(v for t, v in pairs if t == 35)
-        engine.post(self._loop, self._owner.inbox.put_nowait, FixMsg(kind, pairs))
+        engine.post(self._loop, self._owner.inbox.put_nowait, _fix_msg(message))
+
+
+def _fix_msg(message: fix.Message) -> FixMsg:
+    pairs = _pairs(message.toString())
+    return FixMsg(next(v for t, v in pairs if t == 35), pairs)
 
 
 class BareInitiator:
-    """A plain QuickFIX initiator (FXMESH -> LPSIM) that records every application message."""
+    """A plain QuickFIX initiator (FXMESH -> ``lp_comp_id``) that records every message.
 
-    def __init__(self, port: int, run_dir: Path) -> None:
+    Application messages received go to ``inbox``, those sent to ``app_out`` (with their
+    MsgSeqNum); admin messages received and sent are kept in ``admin_in`` / ``admin_out`` (Logon,
+    ResendRequest, SequenceReset...). ``reset_on_logon``
+    False keeps sequence numbers across logons (the store under ``run_dir``).
+    """
+
+    def __init__(
+        self,
+        port: int,
+        run_dir: Path,
+        *,
+        lp_comp_id: str = "LPSIM",
+        reset_on_logon: bool = True,
+    ) -> None:
         self.port = port
         self.run_dir = run_dir
         self.inbox: asyncio.Queue[FixMsg] = asyncio.Queue()
+        self.admin_in: list[FixMsg] = []
+        self.admin_out: list[FixMsg] = []
+        self.app_out: list[FixMsg] = []
         self.logged_on = asyncio.Event()
-        self.spec = engine.SessionSpec("FXMESH", "LPSIM")
+        self.spec = engine.SessionSpec("FXMESH", lp_comp_id)
+        self.reset_on_logon = reset_on_logon
         self._initiator: engine.FixEngine | None = None
 
     async def start(self) -> None:
+        options = engine.SessionOptions(reset_on_logon=self.reset_on_logon)
         settings = engine.initiator_settings(
-            self.run_dir, [(self.spec, "127.0.0.1", self.port)], 30, 1
+            self.run_dir,
+            [(self.spec, "127.0.0.1", self.port)],
+            30,
+            1,
+            options={self.spec: options},
         )
         self._app = _CollectingApp(self, asyncio.get_running_loop())
         self._initiator = engine.FixEngine("initiator", self._app, settings)
@@ -91,6 +120,7 @@ class BareInitiator:
     async def stop(self) -> None:
         if self._initiator is not None:
             await self._initiator.stop()
+            self._initiator = None
 
     def send(self, message: fix.Message) -> None:
         assert fix.Session.sendToTarget(message, self.spec.session_id())
@@ -107,6 +137,74 @@ class BareInitiator:
                     return msg
 
         return await asyncio.wait_for(find(), WAIT)
+
+    async def collect_until(self, msg_type: str, where: Callable[[FixMsg], bool]) -> list[FixMsg]:
+        """Every application message received up to and including the first ``msg_type``
+        matching ``where``."""
+        seen: list[FixMsg] = []
+
+        async def find() -> list[FixMsg]:
+            while True:
+                msg = await self.inbox.get()
+                seen.append(msg)
+                if msg.msg_type == msg_type and where(msg):
+                    return seen
+
+        return await asyncio.wait_for(find(), WAIT)
+
+    def drain(self) -> list[FixMsg]:
+        """Every application message received and not read yet."""
+        out: list[FixMsg] = []
+        while not self.inbox.empty():
+            out.append(self.inbox.get_nowait())
+        return out
+
+
+def new_order_single(
+    cl_ord_id: str,
+    symbol: str,
+    side: str,
+    qty: str,
+    ord_type: str = "1",
+    price: str | None = None,
+    tif: str = "3",
+) -> fix.Message:
+    """A 35=D, every field from its string."""
+    msg = fix44.NewOrderSingle()
+    set_str(msg, 11, cl_ord_id)
+    set_str(msg, 55, symbol)
+    set_str(msg, 54, side)
+    set_str(msg, 38, qty)
+    set_str(msg, 40, ord_type)
+    set_str(msg, 59, tif)
+    set_str(msg, 60, "20250101-00:00:00.000")
+    if price is not None:
+        set_str(msg, 44, price)
+    return msg
+
+
+def order_status_request(
+    cl_ord_id: str, symbol: str, side: str, req_id: str | None = None
+) -> fix.Message:
+    """A 35=H for one order."""
+    msg = fix44.OrderStatusRequest()
+    set_str(msg, 11, cl_ord_id)
+    set_str(msg, 55, symbol)
+    set_str(msg, 54, side)
+    if req_id is not None:
+        set_str(msg, 790, req_id)
+    return msg
+
+
+def order_cancel_request(cl_ord_id: str, orig: str, symbol: str, side: str) -> fix.Message:
+    """A 35=F cancelling ``orig``."""
+    msg = fix44.OrderCancelRequest()
+    set_str(msg, 11, cl_ord_id)
+    set_str(msg, 41, orig)
+    set_str(msg, 55, symbol)
+    set_str(msg, 54, side)
+    set_str(msg, 60, "20250101-00:00:00.000")
+    return msg
 
 
 async def until(condition: Callable[[], bool]) -> None:

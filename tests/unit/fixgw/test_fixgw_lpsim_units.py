@@ -9,6 +9,17 @@ import pytest
 
 from fixgw.domain import RawTick
 from fixgw.forwarder import TickForwarder
+from fixgw.lpsim.knobs import OrderStyle
+from fixgw.lpsim.orders import (
+    BUY,
+    SELL,
+    IllegalTransition,
+    SimOrder,
+    fill_price,
+    immediate_quantity,
+    order_style,
+    within_limit,
+)
 from fixgw.lpsim.prices import PriceBook, PriceSpec
 from fixgw.lpsim.simulator import split_quantity
 from fixgw.lpsim.streams import StreamSpec
@@ -120,3 +131,115 @@ def test_stream_ramp_price_when_seq_passes_cycle_then_wraps_to_the_base() -> Non
     assert spec.ramp_price(1001) == (Decimal("1.08001"), Decimal("1.08003"))
     with pytest.raises(ValueError, match="ticksPerSecond"):
         _stream(rate=0.0)
+
+
+# -- knobs and the order model ------------------------------------------------------------------
+
+
+def test_sim_config_when_changed_then_validated_and_typed() -> None:
+    from fixgw.lpsim.knobs import SimConfig
+
+    config = SimConfig().changed(
+        fill_ratio="0.25", accepted_styles=["LIMIT_IOC"], custom_tags={"5001": "x"}
+    )
+
+    assert config.fill_ratio == Decimal("0.25")
+    assert config.accepted_styles == ("LIMIT_IOC",)
+    assert config.custom_tags == {5001: "x"}
+    assert config.as_json()["fillRatio"] == "0.25"
+    for bad in (
+        {"fill_ratio": "1.01"},
+        {"accepted_styles": ["STOP"]},
+        {"expire_exec_type": "9"},
+        {"custom_tags": {"44": "x"}},
+        {"symbol_map": {"A": "X", "B": "X"}},
+        {"nope": 1},
+    ):
+        with pytest.raises(ValueError):  # noqa: PT011 - each names its own problem
+            SimConfig().changed(**bad)
+
+
+def test_fault_queue_when_faults_queued_then_taken_first_in_first_out() -> None:
+    from fixgw.lpsim.knobs import Fault, FaultQueue
+
+    queue = FaultQueue()
+    queue.add(Fault("reject", "no"), 2)
+    queue.add(Fault("silence", late_ms=10), 1)
+
+    taken = [queue.take() for _ in range(4)]
+
+    assert [f.kind if f else None for f in taken] == ["reject", "reject", "silence", None]
+    with pytest.raises(ValueError, match="lateMs"):
+        queue.add(Fault("reject", late_ms=5), 1)
+    with pytest.raises(ValueError, match="forget"):
+        queue.add(Fault("silence", late_ms=5, forget=True), 1)
+
+
+def _order(qty: str = "100000", ord_type: str = "2", tif: str = "3") -> SimOrder:
+    return SimOrder(
+        session="s",
+        cl_ord_id="c",
+        order_id="o",
+        symbol="EURUSD",
+        wire_symbol="EURUSD",
+        side=BUY,
+        qty=Decimal(qty),
+        ord_type=ord_type,
+        price=Decimal("1.10020"),
+        tif=tif,
+    )
+
+
+def test_sim_order_when_partly_filled_then_expired_then_cum_avg_and_status_kept() -> None:
+    order = _order()
+    order.accept()
+
+    order.fill("E1", Decimal("30000"), Decimal("1.10010"))
+    order.fill("E2", Decimal("10000"), Decimal("1.10014"))
+    order.expire("C", "IOC remainder expired")
+
+    assert order.status == "C"
+    assert order.cum_qty == Decimal("40000")
+    assert order.leaves_qty == 0
+    assert order.avg_px == Decimal("1.10011")
+    with pytest.raises(IllegalTransition, match="'C' cannot fill"):
+        order.fill("E3", Decimal("1"), Decimal("1.1"))
+
+
+def test_sim_order_when_overfilled_or_filled_before_accepted_then_refused() -> None:
+    order = _order(qty="10")
+    with pytest.raises(IllegalTransition):
+        order.fill("E1", Decimal("1"), Decimal("1.1"))
+    order.accept()
+    with pytest.raises(ValueError, match="exceeds"):
+        order.fill("E1", Decimal("11"), Decimal("1.1"))
+
+
+@pytest.mark.parametrize(
+    ("qty", "style", "ratio", "expected"),
+    [
+        ("100000", "LIMIT_IOC", "0.4", "40000"),
+        ("3", "MARKET", "0.5", "1"),
+        ("0.10", "MARKET", "0.5", "0.05"),
+        ("100000", "LIMIT_FOK", "0.99", "0"),
+        ("100000", "LIMIT_FOK", "1", "100000"),
+        ("100000", "LIMIT", "0.1", "100000"),
+    ],
+)
+def test_immediate_quantity_when_fill_ratio_then_rounded_down_at_quantity_precision(
+    qty: str, style: OrderStyle, ratio: str, expected: str
+) -> None:
+    assert str(immediate_quantity(Decimal(qty), style, Decimal(ratio))) == expected
+
+
+def test_fill_price_when_slippage_then_worse_for_each_side_and_limit_checked() -> None:
+    bid, ask, slip = Decimal("1.10001"), Decimal("1.10013"), Decimal("0.00003")
+
+    assert fill_price(BUY, bid, ask, slip) == Decimal("1.10016")
+    assert fill_price(SELL, bid, ask, slip) == Decimal("1.09998")
+    assert within_limit(BUY, Decimal("1.10016"), Decimal("1.10016"))
+    assert not within_limit(BUY, Decimal("1.10016"), Decimal("1.10015"))
+    assert not within_limit(SELL, Decimal("1.09998"), Decimal("1.09999"))
+    assert order_style("1", "0") == "MARKET"
+    assert order_style("2", "4") == "LIMIT_FOK"
+    assert order_style("3", "0") is None
