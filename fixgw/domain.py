@@ -172,6 +172,28 @@ def build_update(
     )
 
 
+def map_update_symbols(
+    update: MarketDataUpdate, broker_symbols: dict[str, str]
+) -> MarketDataUpdate:
+    """The update with each LP symbol renamed to the broker's (unmapped symbols stay)."""
+    if not broker_symbols:
+        return update
+    entries = tuple(
+        BookEntry(broker_symbols[e.symbol], e.side, e.price, e.size)
+        if e.symbol in broker_symbols
+        else e
+        for e in update.entries
+    )
+    return MarketDataUpdate(
+        lp=update.lp,
+        full_refresh=update.full_refresh,
+        entries=entries,
+        skipped=update.skipped,
+        lp_time=update.lp_time,
+        received_monotonic=update.received_monotonic,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RawTick:
     """A two-sided LP price, as forwarded to quotes (source = the LP's configured name)."""
@@ -224,9 +246,24 @@ class TopOfBook:
         self.asks.clear()
 
 
+TRADE = "F"
+# FIX 4.2 ExecType values dropped in 4.4 (partial fill / fill): both are trades (ExecType F).
+LEGACY_TRADE_EXEC_TYPES = frozenset(("1", "2"))
+
+
+def normalize_exec_type(exec_type: str) -> str:
+    """ExecType as FIX 4.4 means it: the FIX 4.2 partial fill / fill ('1' / '2') read as 'F'."""
+    return TRADE if exec_type in LEGACY_TRADE_EXEC_TYPES else exec_type
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutionReport:
-    """A parsed 35=8 (A-book order flow comes in a later change; kept ready in the adapter)."""
+    """A parsed 35=8. ``symbol`` is the broker's name (the LP's mapped back).
+
+    ``exec_type`` is normalized (legacy '1'/'2' become 'F'); ``exec_type_raw`` is what the LP sent.
+    Every field the LP may leave out is None (or empty for identifiers); missing fields never fail
+    the parse.
+    """
 
     lp: str
     cl_ord_id: str
@@ -242,6 +279,67 @@ class ExecutionReport:
     leaves_qty: Decimal | None
     avg_px: Decimal | None
     text: str | None
+    orig_cl_ord_id: str | None = None
+    ord_rej_reason: str | None = None
+    transact_time: datetime | None = None
+    poss_dup: bool = False
+    poss_resend: bool = False
+    received_at: datetime | None = None
+    exec_type_raw: str = ""
+    lp_symbol: str = ""
+    seq_num: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReject:
+    """A parsed 35=9 OrderCancelReject: the cancel (or status) request was not carried out."""
+
+    lp: str
+    cl_ord_id: str
+    orig_cl_ord_id: str | None
+    order_id: str | None
+    ord_status: str | None
+    response_to: str | None  # CxlRejResponseTo (434): '1' cancel, '2' cancel/replace
+    reason: str | None  # CxlRejReason (102)
+    text: str | None
+    poss_dup: bool = False
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessReject:
+    """A parsed 35=j BusinessMessageReject: an application message the LP could not process."""
+
+    lp: str
+    ref_msg_type: str | None  # RefMsgType (372), e.g. 'D'
+    ref_id: str | None  # BusinessRejectRefID (379): the ClOrdID for an order
+    ref_seq_num: int | None  # RefSeqNum (45)
+    reason: str | None  # BusinessRejectReason (380)
+    text: str | None
+    poss_dup: bool = False
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReject:
+    """A parsed 35=3 Reject: a message refused at session level (RefSeqNum names it)."""
+
+    lp: str
+    ref_seq_num: int | None  # RefSeqNum (45)
+    ref_msg_type: str | None  # RefMsgType (372)
+    ref_tag: int | None  # RefTagID (371)
+    reason: str | None  # SessionRejectReason (373)
+    text: str | None
+    poss_dup: bool = False
+    received_at: datetime | None = None
+
+
+def parse_int(text: str | None) -> int | None:
+    """A FIX INT/SEQNUM field, or None when absent or malformed."""
+    if text is None:
+        return None
+    value = text.strip()
+    return int(value) if value.isdigit() else None
 
 
 def count_reasons(reasons: tuple[SkipReason, ...]) -> Counter[SkipReason]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,48 @@ class SessionSpec:
         return fix.SessionID(BEGIN_STRING, self.sender_comp_id, self.target_comp_id)
 
 
+def _yn(flag: bool) -> str:
+    return "Y" if flag else "N"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Per-session QuickFIX settings: sequence-number persistence, data dictionary, validation.
+
+    ``reset_on_logon`` False keeps sequence numbers and sent messages in the FileStore across
+    logouts, disconnects and restarts (resend requests are answered, gaps filled); True resets
+    both sides to 1 on every logon (ResetOnLogon/ResetOnLogout/ResetOnDisconnect=Y).
+    """
+
+    reset_on_logon: bool = True
+    data_dictionary: Path = FIX44_XML
+    validate_user_defined_fields: bool = False
+    allow_unknown_msg_fields: bool = True
+    validate_fields_out_of_order: bool = True
+    validate_fields_have_values: bool = True
+    heartbeat_seconds: int | None = None  # HeartBtInt of an initiator session; None: the default
+
+    def dictionary(self) -> fix.Dictionary:
+        """These options as the settings of one session (they override the defaults)."""
+        d = fix.Dictionary()
+        self.apply(d)
+        return d
+
+    def apply(self, d: fix.Dictionary) -> None:
+        reset = _yn(self.reset_on_logon)
+        d.setString("ResetOnLogon", reset)
+        d.setString("ResetOnLogout", reset)
+        d.setString("ResetOnDisconnect", reset)
+        d.setString("UseDataDictionary", "Y")
+        d.setString("DataDictionary", str(self.data_dictionary))
+        d.setString("ValidateUserDefinedFields", _yn(self.validate_user_defined_fields))
+        d.setString("AllowUnknownMsgFields", _yn(self.allow_unknown_msg_fields))
+        d.setString("ValidateFieldsOutOfOrder", _yn(self.validate_fields_out_of_order))
+        d.setString("ValidateFieldsHaveValues", _yn(self.validate_fields_have_values))
+        if self.heartbeat_seconds is not None:
+            d.setString("HeartBtInt", str(self.heartbeat_seconds))
+
+
 def _common_defaults(run_dir: Path, name: str, message_log: bool) -> fix.Dictionary:
     store = run_dir / name / "store"
     store.mkdir(parents=True, exist_ok=True)
@@ -41,13 +84,7 @@ def _common_defaults(run_dir: Path, name: str, message_log: bool) -> fix.Diction
         d.setString("FileLogPath", str(log_dir))
     d.setString("StartTime", "00:00:00")
     d.setString("EndTime", "00:00:00")
-    d.setString("UseDataDictionary", "Y")
-    d.setString("DataDictionary", str(FIX44_XML))
-    d.setString("ValidateUserDefinedFields", "N")
-    d.setString("AllowUnknownMsgFields", "Y")
-    d.setString("ResetOnLogon", "Y")
-    d.setString("ResetOnLogout", "Y")
-    d.setString("ResetOnDisconnect", "Y")
+    SessionOptions().apply(d)
     d.setString("SocketNodelay", "Y")
     return d
 
@@ -58,8 +95,14 @@ def initiator_settings(
     heartbeat_seconds: int,
     reconnect_seconds: int,
     message_log: bool = False,
+    *,
+    options: Mapping[SessionSpec, SessionOptions] | None = None,
 ) -> fix.SessionSettings:
-    """Settings for initiator sessions: each (spec, host, port)."""
+    """Settings for initiator sessions: each (spec, host, port).
+
+    ``options`` gives a session its own persistence, data dictionary and validation; a session
+    without an entry gets ``SessionOptions()`` (reset on every logon, the bundled FIX44.xml).
+    """
     settings = fix.SessionSettings()
     defaults = _common_defaults(run_dir, "fixgw", message_log)
     defaults.setString("ConnectionType", "initiator")
@@ -67,7 +110,7 @@ def initiator_settings(
     defaults.setString("ReconnectInterval", str(reconnect_seconds))
     settings.set(defaults)
     for spec, host, port in sessions:
-        d = fix.Dictionary()
+        d = (options or {}).get(spec, SessionOptions()).dictionary()
         d.setString("SocketConnectHost", host)
         d.setString("SocketConnectPort", str(port))
         settings.set(spec.session_id(), d)
@@ -75,9 +118,22 @@ def initiator_settings(
 
 
 def acceptor_settings(
-    run_dir: Path, name: str, port: int, sessions: list[SessionSpec], message_log: bool = False
+    run_dir: Path,
+    name: str,
+    port: int,
+    sessions: list[SessionSpec],
+    message_log: bool = False,
+    *,
+    reset_on_logon: bool = True,
+    options: SessionOptions | None = None,
 ) -> fix.SessionSettings:
-    """Settings for an acceptor listening on ``port`` for the given sessions."""
+    """Settings for an acceptor listening on ``port`` for the given sessions.
+
+    ``reset_on_logon`` False persists sequence numbers and messages (run_dir/name/store) so that a
+    restart of either side resumes the session; ``options`` sets the data dictionary and validation
+    (its own ``reset_on_logon`` is replaced by the argument).
+    """
+    session_options = replace(options or SessionOptions(), reset_on_logon=reset_on_logon)
     settings = fix.SessionSettings()
     defaults = _common_defaults(run_dir, name, message_log)
     defaults.setString("ConnectionType", "acceptor")
@@ -85,7 +141,7 @@ def acceptor_settings(
     defaults.setString("SocketReuseAddress", "Y")
     settings.set(defaults)
     for spec in sessions:
-        settings.set(spec.session_id(), fix.Dictionary())
+        settings.set(spec.session_id(), session_options.dictionary())
     return settings
 
 

@@ -7,23 +7,33 @@ Prices and quantities are read with ``getField(tag)`` (the wire string) and writ
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import quickfix as fix
 import quickfix44 as fix44
 
 from fixgw.domain import (
+    BusinessReject,
+    CancelReject,
     ExecutionReport,
     MalformedDecimal,
     MarketDataUpdate,
     RawEntry,
+    SessionReject,
     build_update,
+    normalize_exec_type,
     parse_fix_decimal,
+    parse_int,
     parse_sending_time,
 )
 
+MSG_SEQ_NUM = 34
 MSG_TYPE = 35
+POSS_DUP_FLAG = 43
 SENDING_TIME = 52
+POSS_RESEND = 97
 
 
 def get_str(fields: fix.FieldMap, tag: int) -> str | None:
@@ -183,16 +193,37 @@ def read_md_reject(message: fix.Message) -> tuple[str, str, str]:
     )
 
 
-def read_execution_report(lp: str, message: fix.Message) -> ExecutionReport:
-    """Parse a 35=8; decimals from their strings."""
+def _flag(fields: fix.FieldMap, tag: int) -> bool:
+    return get_str(fields, tag) == "Y"
+
+
+def poss_dup(message: fix.Message) -> bool:
+    """PossDupFlag (43) of the header: the message is a resend of one sent before."""
+    return _flag(message.getHeader(), POSS_DUP_FLAG)
+
+
+def read_execution_report(
+    lp: str,
+    message: fix.Message,
+    broker_symbols: Mapping[str, str] | None = None,
+    received_at: datetime | None = None,
+) -> ExecutionReport:
+    """Parse a 35=8; decimals from their strings, the LP's symbol mapped back to the broker's.
+
+    Every field but the identifiers is optional here (QuickFIX's data dictionary decides what an
+    LP must send); legacy ExecType '1'/'2' (FIX 4.2) is read as a trade ('F').
+    """
+    header = message.getHeader()
+    lp_symbol = get_str(message, 55) or ""
+    exec_type_raw = get_str(message, 150) or ""
     return ExecutionReport(
         lp=lp,
         cl_ord_id=get_str(message, 11) or "",
         order_id=get_str(message, 37) or "",
         exec_id=get_str(message, 17) or "",
-        exec_type=get_str(message, 150) or "",
+        exec_type=normalize_exec_type(exec_type_raw),
         ord_status=get_str(message, 39) or "",
-        symbol=get_str(message, 55) or "",
+        symbol=(broker_symbols or {}).get(lp_symbol, lp_symbol),
         side=get_str(message, 54) or "",
         last_qty=get_decimal(message, 32),
         last_px=get_decimal(message, 31),
@@ -200,7 +231,73 @@ def read_execution_report(lp: str, message: fix.Message) -> ExecutionReport:
         leaves_qty=get_decimal(message, 151),
         avg_px=get_decimal(message, 6),
         text=get_str(message, 58),
+        orig_cl_ord_id=get_str(message, 41),
+        ord_rej_reason=get_str(message, 103),
+        transact_time=parse_sending_time(get_str(message, 60)),
+        poss_dup=_flag(header, POSS_DUP_FLAG),
+        poss_resend=_flag(header, POSS_RESEND),
+        received_at=received_at or datetime.now(UTC),
+        exec_type_raw=exec_type_raw,
+        lp_symbol=lp_symbol,
+        seq_num=parse_int(get_str(header, MSG_SEQ_NUM)),
     )
+
+
+def read_cancel_reject(
+    lp: str, message: fix.Message, received_at: datetime | None = None
+) -> CancelReject:
+    """Parse a 35=9 OrderCancelReject."""
+    return CancelReject(
+        lp=lp,
+        cl_ord_id=get_str(message, 11) or "",
+        orig_cl_ord_id=get_str(message, 41),
+        order_id=get_str(message, 37),
+        ord_status=get_str(message, 39),
+        response_to=get_str(message, 434),
+        reason=get_str(message, 102),
+        text=get_str(message, 58),
+        poss_dup=poss_dup(message),
+        received_at=received_at or datetime.now(UTC),
+    )
+
+
+def read_business_reject(
+    lp: str, message: fix.Message, received_at: datetime | None = None
+) -> BusinessReject:
+    """Parse a 35=j BusinessMessageReject (for an order, BusinessRejectRefID is its ClOrdID)."""
+    return BusinessReject(
+        lp=lp,
+        ref_msg_type=get_str(message, 372),
+        ref_id=get_str(message, 379),
+        ref_seq_num=parse_int(get_str(message, 45)),
+        reason=get_str(message, 380),
+        text=get_str(message, 58),
+        poss_dup=poss_dup(message),
+        received_at=received_at or datetime.now(UTC),
+    )
+
+
+def read_session_reject(
+    lp: str, message: fix.Message, received_at: datetime | None = None
+) -> SessionReject:
+    """Parse a 35=3 Reject (RefSeqNum names the refused message)."""
+    return SessionReject(
+        lp=lp,
+        ref_seq_num=parse_int(get_str(message, 45)),
+        ref_msg_type=get_str(message, 372),
+        ref_tag=parse_int(get_str(message, 371)),
+        reason=get_str(message, 373),
+        text=get_str(message, 58),
+        poss_dup=poss_dup(message),
+        received_at=received_at or datetime.now(UTC),
+    )
+
+
+def make_test_request(test_req_id: str) -> fix.Message:
+    """A 35=1 TestRequest; the counterparty answers with a Heartbeat echoing TestReqID (112)."""
+    msg = fix44.TestRequest()
+    set_str(msg, 112, test_req_id)
+    return msg
 
 
 def market_data_request(req_id: str, symbol: str, subscribe: bool = True) -> fix.Message:

@@ -1,23 +1,42 @@
-"""The gateway: LP sessions over QuickFIX, their market data as raw ticks, forwarded to quotes."""
+"""The gateway: LP sessions over QuickFIX, their market data as raw ticks, forwarded to quotes.
+
+It is also the seam for A-book orders: the orders package registers an ``OrderFlow`` and sends its
+messages with ``Gateway.send``; sessions, symbol mapping, prices and health live here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import quickfix as fix
 import structlog
 from prometheus_client import Counter, Gauge
 
 from fixgw import engine
-from fixgw.application import GatewayApplication
+from fixgw.application import OWN_LOGOUT_PREFIX, GatewayApplication
 from fixgw.config import LpConfig
-from fixgw.domain import ExecutionReport, MarketDataUpdate, RawTick, TopOfBook, count_reasons
-from fixgw.fixmsg import market_data_request, send
+from fixgw.domain import (
+    BusinessReject,
+    CancelReject,
+    ExecutionReport,
+    MarketDataUpdate,
+    RawTick,
+    SessionReject,
+    TopOfBook,
+    count_reasons,
+)
+from fixgw.fixmsg import make_test_request, market_data_request, send
+from fxmesh.errors import NotFound
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -36,31 +55,159 @@ MD_REJECTS = Counter(
 EXEC_REPORTS = Counter(
     "fxmesh_fixgw_execution_reports_total", "ExecutionReports received.", ["lp", "exec_type"]
 )
+SESSION_STATE = Gauge(
+    "fxmesh_fixgw_session_state",
+    "LP session state: 1 DISCONNECTED, 2 CONNECTING, 3 LOGGED_ON, 4 FAILED.",
+    ["lp"],
+)
+CONNECT_FAILURES = Counter(
+    "fxmesh_fixgw_session_connect_failures_total",
+    "Connection attempts that did not end in a logon (each followed by a backoff).",
+    ["lp"],
+)
+HEARTBEAT_RTT = Gauge(
+    "fxmesh_fixgw_heartbeat_rtt_seconds",
+    "Round trip of the last TestRequest -> Heartbeat on the LP session.",
+    ["lp"],
+)
+REJECTS = Counter(
+    "fxmesh_fixgw_rejects_received_total",
+    "Session Rejects (3), BusinessMessageRejects (j) and OrderCancelRejects (9) from LPs.",
+    ["lp", "msg_type"],
+)
+
+FAILED_AFTER_ATTEMPTS = 3  # consecutive failed connection attempts before the state is FAILED
+CONNECT_MARGIN_SECONDS = 1.5  # beyond ReconnectInterval, for QuickFIX's 1 s timer granularity
+MONITOR_INTERVAL_SECONDS = 0.1
+MAX_PENDING_TEST_REQUESTS = 16
+
+
+class SessionStatus(StrEnum):
+    """Where an LP session stands (fxmesh.v1.SessionState)."""
+
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    LOGGED_ON = "LOGGED_ON"
+    FAILED = "FAILED"
+
+
+_STATE_VALUE = {
+    SessionStatus.DISCONNECTED: 1,
+    SessionStatus.CONNECTING: 2,
+    SessionStatus.LOGGED_ON: 3,
+    SessionStatus.FAILED: 4,
+}
+
+
+class OrderFlow(Protocol):
+    """The A-book order flow (fixgw.orders implements it); every call is on the event loop."""
+
+    def on_logon(self, lp: str) -> None: ...  # after the session logged on (resends follow)
+    def on_logout(self, lp: str) -> None: ...
+    def on_execution_report(self, report: ExecutionReport) -> None: ...  # 35=8
+    def on_cancel_reject(self, reject: CancelReject) -> None: ...  # 35=9
+    def on_business_reject(self, reject: BusinessReject) -> None: ...  # 35=j
+    def on_session_reject(self, reject: SessionReject) -> None: ...  # 35=3
+    def on_order_sent(self, lp: str, cl_ord_id: str, seq_num: int) -> None: ...  # 35=D left
+    def unresolved(self, lp: str) -> int: ...  # orders of this LP whose fate is unknown
+    def reconciling(self, lp: str) -> bool: ...  # True: no new flow to this LP yet
+
+
+class UnknownLp(NotFound):
+    """An LP name that is not configured."""
+
+    default_reason = "LP_NOT_FOUND"
+
+    def __init__(self, lp: str) -> None:
+        super().__init__(f"unknown LP {lp!r}", metadata={"lp": lp})
 
 
 @dataclass(slots=True)
 class LpSessionState:
-    """What ListSessions reports for one LP."""
+    """One LP session: configuration, connection state machine and what ListSessions reports."""
 
     config: LpConfig
     spec: engine.SessionSpec
-    symbols: list[str]
+    symbols: list[str]  # broker symbols to subscribe
     logged_on: bool = False
-    subscribed: dict[str, str] = field(default_factory=dict)  # symbol -> MDReqID
+    subscribed: dict[str, str] = field(default_factory=dict)  # broker symbol -> MDReqID
     last_message_time: datetime | None = None
     ticks_received: int = 0
     book: TopOfBook = field(init=False)
+    # -- state machine (owned by the monitor and the RPCs, all on the loop)
+    status: SessionStatus = SessionStatus.DISCONNECTED
+    enabled: bool = True  # wanted up (Connect) or down (Disconnect)
+    relogon_pending: bool = False  # Reconnect: log on again once the logout is through
+    attempt_started: float | None = None  # monotonic start of the current connection attempt
+    next_attempt_at: float = 0.0  # monotonic time the next attempt may start
+    reconnect_attempts: int = 0  # consecutive failed attempts since the last stable logon
+    logon_refused: bool = False
+    last_error: str = ""
+    last_error_time: datetime | None = None
+    logon_time: datetime | None = None
+    logon_monotonic: float | None = None
+    # -- heartbeat round trip
+    heartbeat_rtt: float | None = None
+    test_requests: dict[str, float] = field(default_factory=dict)  # TestReqID -> sent monotonic
+    last_test_request: float | None = None
+    last_order_time: datetime | None = None
+    last_quote_time: datetime | None = None
 
     def __post_init__(self) -> None:
         self.book = TopOfBook(self.config.name)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
 
     @property
     def session_id(self) -> str:
         return engine.session_key(self.spec.session_id())
 
 
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A consistent read of one LP session for the RPCs (fxmesh.v1.LpSession)."""
+
+    name: str
+    session_id: str
+    logged_on: bool
+    subscribed_symbols: list[str]
+    last_message_time: datetime | None
+    ticks_received: int
+    state: SessionStatus
+    last_error: str
+    last_error_time: datetime | None
+    reconnect_attempts: int
+    heartbeat_rtt: float | None
+    messages_in: dict[str, int]
+    messages_out: dict[str, int]
+    last_order_time: datetime | None
+    last_quote_time: datetime | None
+    healthy: bool
+    orders_unresolved: int
+    logon_time: datetime | None
+    next_sender_seq_num: int
+    next_target_seq_num: int
+
+
 class Gateway:
-    """Runs one QuickFIX initiator with a session per LP and turns market data into ticks."""
+    """Runs one QuickFIX initiator with a session per LP, turns market data into ticks, and
+    carries A-book order messages for the order flow.
+
+    Reconnects with exponential backoff (``_supervise``): QuickFIX's initiator re-connects an
+    *enabled* session every ReconnectInterval, a fixed period. The monitor gates it with
+    ``Session.logon()`` (enable) / ``Session.logout()`` (disable): one attempt is a window of
+    ReconnectInterval + 1.5 s (extended by QuickFIX's LogonTimeout once a Logon went out) during
+    which the session is enabled. An attempt that ends without a logon disables the session and
+    the next one starts ``reconnect_seconds x 2^(failed attempts - 1)`` later, capped at
+    ``reconnect_max_seconds``. A logon that lasts ``stable_logon_seconds`` resets the count, so
+    the first reconnect after a long-lived session is immediate (QuickFIX's own interval). It
+    covers connection refused, logon unanswered, logon refused (the Logout's text becomes
+    ``last_error``, the state FAILED at once) and sessions that drop right after logon; it does not
+    throttle a session that stays logged on. After ``FAILED_AFTER_ATTEMPTS`` failures in a row the
+    state is FAILED (still retried). Disconnect keeps a session down until Connect or Reconnect.
+    """
 
     def __init__(
         self,
@@ -73,6 +220,11 @@ class Gateway:
         message_log: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_execution_report: Callable[[ExecutionReport], None] | None = None,
+        *,
+        symbol_lps: dict[str, list[str]] | None = None,
+        reconnect_max_seconds: float = 30.0,
+        stable_logon_seconds: float = 10.0,
+        test_request_seconds: float = 10.0,
     ) -> None:
         self._on_tick = on_tick
         self._on_execution_report = on_execution_report
@@ -80,36 +232,321 @@ class Gateway:
         self._run_dir = run_dir
         self._heartbeat = heartbeat_seconds
         self._reconnect = reconnect_seconds
+        self._reconnect_max = reconnect_max_seconds
+        self._stable = stable_logon_seconds
+        self._test_request_interval = test_request_seconds
         self._message_log = message_log
         self.lps: dict[str, LpSessionState] = {}
         for lp in lps:
             spec = engine.SessionSpec(lp.sender_comp_id, lp.target_comp_id)
             self.lps[lp.name] = LpSessionState(lp, spec, list(lp.symbols or default_symbols))
             LOGGED_ON.labels(lp.name).set(0)
+            SESSION_STATE.labels(lp.name).set(_STATE_VALUE[SessionStatus.DISCONNECTED])
+        self._symbol_lps = {s: list(names) for s, names in (symbol_lps or {}).items()}
+        for symbol, names in self._symbol_lps.items():
+            unknown = [n for n in names if n not in self.lps]
+            if unknown:
+                raise ValueError(f"symbol {symbol}: unknown LPs {unknown}")
         self._req_ids = itertools.count(1)
+        self._test_req_ids = itertools.count(1)
         # TICKS_RECEIVED's child per LP: ``labels()`` takes a lock and builds a key on every call.
         self._received: dict[str, Any] = {}
         self._engine: engine.FixEngine | None = None
+        self._app: GatewayApplication | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._flow: OrderFlow | None = None
 
     async def start(self) -> None:
-        """Start the initiator; sessions log on (and re-log on) by themselves."""
+        """Start the initiator; the monitor keeps each session up (with backoff) until stopped."""
         sessions = [(s.spec, s.config.host, s.config.port) for s in self.lps.values()]
+        options = {s.spec: s.config.session_options() for s in self.lps.values()}
         settings = engine.initiator_settings(
-            self._run_dir, sessions, self._heartbeat, self._reconnect, self._message_log
+            self._run_dir,
+            sessions,
+            self._heartbeat,
+            self._reconnect,
+            self._message_log,
+            options=options,
         )
         lp_by_session = {s.session_id: name for name, s in self.lps.items()}
-        app = GatewayApplication(self, asyncio.get_running_loop(), lp_by_session)
-        self._engine = engine.FixEngine("initiator", app, settings, self._message_log)
+        broker_symbols = {name: s.config.broker_symbols() for name, s in self.lps.items()}
+        self._app = GatewayApplication(
+            self, asyncio.get_running_loop(), lp_by_session, broker_symbols
+        )
+        self._engine = engine.FixEngine("initiator", self._app, settings, self._message_log)
+        now = time.monotonic()
+        for state in self.lps.values():
+            if state.enabled:
+                state.attempt_started = now
+                self._set_status(state, SessionStatus.CONNECTING)
         await self._engine.start()
+        for state in self.lps.values():
+            if not state.enabled:
+                self._session_call(state, "logout", OWN_LOGOUT_PREFIX + "disconnected on request")
+        self._monitor = asyncio.create_task(self._run_monitor(), name="fixgw-session-monitor")
         log.info("fixgw_initiator_started", lps=[s.session_id for s in self.lps.values()])
 
     async def stop(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
         if self._engine is not None:
             await self._engine.stop()
             self._engine = None
         for name, state in self.lps.items():
             state.logged_on = False
+            state.test_requests.clear()
             LOGGED_ON.labels(name).set(0)
+            self._set_status(state, SessionStatus.DISCONNECTED)
+
+    # -- the seam for the order flow (all on the loop) ---------------------------------------
+
+    def set_order_flow(self, flow: OrderFlow | None) -> None:
+        """Route order events (reports, rejects, logons) to ``flow``."""
+        self._flow = flow
+
+    def state(self, lp: str) -> LpSessionState:
+        """The LP's session state; UnknownLp (NOT_FOUND) for a name not configured."""
+        state = self.lps.get(lp)
+        if state is None:
+            raise UnknownLp(lp)
+        return state
+
+    def config(self, lp: str) -> LpConfig:
+        return self.state(lp).config
+
+    def lp_symbol(self, lp: str, symbol: str) -> str:
+        """The LP's name for a broker symbol."""
+        return self.state(lp).config.lp_symbol(symbol)
+
+    def logged_on(self, lp: str) -> bool:
+        return self.state(lp).logged_on
+
+    def healthy(self, lp: str) -> bool:
+        """Logged on, not being logged out on request, and not reconciling: the LP may take new
+        orders. A Disconnect or Reconnect takes the LP out of the flow at once, before its
+        Logout is answered."""
+        state = self.state(lp)
+        if not state.logged_on or not state.enabled or state.relogon_pending:
+            return False
+        return self._flow is None or not self._flow.reconciling(lp)
+
+    def top_of_book(self, lp: str, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """The LP's current (bid, ask) for a broker symbol; None without both sides."""
+        state = self.state(lp)
+        if not state.logged_on:
+            return None
+        bid = state.book.bids.get(symbol)
+        ask = state.book.asks.get(symbol)
+        if bid is None or ask is None:
+            return None
+        return bid, ask
+
+    def lps_for(self, symbol: str) -> list[str]:
+        """The symbol's LP priority list (FXMESH_FIXGW_SYMBOL_LPS; default every LP in order)."""
+        names = self._symbol_lps.get(symbol)
+        return list(names) if names is not None else list(self.lps)
+
+    def send(self, lp: str, message: fix.Message) -> bool:
+        """Send an application message to the LP; False when not logged on or QuickFIX refused."""
+        state = self.state(lp)
+        if not state.logged_on:
+            return False
+        return send(message, state.spec.session_id())
+
+    # -- session control (RPCs) ---------------------------------------------------------------
+
+    def connect(self, lp: str) -> LpSessionState:
+        """Enable the session: it logs on now, and after drops with backoff."""
+        state = self.state(lp)
+        state.enabled = True
+        state.relogon_pending = False
+        state.reconnect_attempts = 0
+        state.next_attempt_at = 0.0
+        if not state.logged_on:
+            self._start_attempt(state, time.monotonic())
+            self._set_status(state, SessionStatus.CONNECTING)
+        log.info("lp_connect_requested", lp=lp)
+        return state
+
+    def disconnect(self, lp: str) -> LpSessionState:
+        """Log the session out and keep it down until connect or reconnect."""
+        state = self.state(lp)
+        state.enabled = False
+        state.relogon_pending = False
+        state.attempt_started = None
+        self._session_call(state, "logout", OWN_LOGOUT_PREFIX + "disconnected on request")
+        self._set_status(state, SessionStatus.DISCONNECTED)
+        log.info("lp_disconnect_requested", lp=lp)
+        return state
+
+    def reconnect(self, lp: str) -> LpSessionState:
+        """Log the session out and on again at once (backoff reset)."""
+        state = self.state(lp)
+        state.enabled = True
+        state.reconnect_attempts = 0
+        state.next_attempt_at = 0.0
+        if state.logged_on:
+            state.relogon_pending = True
+            state.attempt_started = None
+            self._session_call(state, "logout", OWN_LOGOUT_PREFIX + "reconnect requested")
+            self._set_status(state, SessionStatus.CONNECTING)
+        else:
+            state.relogon_pending = False
+            self._start_attempt(state, time.monotonic())
+            self._set_status(state, SessionStatus.CONNECTING)
+        log.info("lp_reconnect_requested", lp=lp)
+        return state
+
+    def view(self, lp: str) -> SessionView:
+        """Everything GetSession reports about one LP."""
+        state = self.state(lp)
+        messages_in: dict[str, int] = {}
+        messages_out: dict[str, int] = {}
+        if self._app is not None:
+            counts = self._app.counts.get(lp)
+            if counts is not None:
+                messages_in, messages_out = counts.snapshot()
+        next_sender = next_target = 0
+        session = self._session(state)
+        if session is not None:
+            next_sender = int(session.getExpectedSenderNum())
+            next_target = int(session.getExpectedTargetNum())
+        return SessionView(
+            name=lp,
+            session_id=state.session_id,
+            logged_on=state.logged_on,
+            subscribed_symbols=sorted(state.subscribed),
+            last_message_time=state.last_message_time,
+            ticks_received=state.ticks_received,
+            state=state.status,
+            last_error=state.last_error,
+            last_error_time=state.last_error_time,
+            reconnect_attempts=state.reconnect_attempts,
+            heartbeat_rtt=state.heartbeat_rtt,
+            messages_in=messages_in,
+            messages_out=messages_out,
+            last_order_time=state.last_order_time,
+            last_quote_time=state.last_quote_time,
+            healthy=self.healthy(lp),
+            orders_unresolved=self._flow.unresolved(lp) if self._flow is not None else 0,
+            logon_time=state.logon_time,
+            next_sender_seq_num=next_sender,
+            next_target_seq_num=next_target,
+        )
+
+    def views(self) -> list[SessionView]:
+        return [self.view(lp) for lp in self.lps]
+
+    # -- the monitor: backoff, state, TestRequest RTT -----------------------------------------
+
+    def _session(self, state: LpSessionState) -> Any:
+        if self._engine is None:
+            return None
+        return fix.Session.lookupSession(state.spec.session_id())
+
+    def _session_call(self, state: LpSessionState, method: str, *args: Any) -> None:
+        session = self._session(state)
+        if session is not None:
+            getattr(session, method)(*args)
+
+    def _set_status(self, state: LpSessionState, status: SessionStatus) -> None:
+        if state.status is not status:
+            state.status = status
+            SESSION_STATE.labels(state.name).set(_STATE_VALUE[status])
+
+    def _error(self, state: LpSessionState, text: str) -> None:
+        state.last_error = text
+        state.last_error_time = self._clock()
+
+    def _start_attempt(self, state: LpSessionState, now: float) -> None:
+        state.attempt_started = now
+        state.logon_refused = False
+        self._session_call(state, "logon")
+        if state.status is not SessionStatus.FAILED:
+            self._set_status(state, SessionStatus.CONNECTING)
+
+    async def _run_monitor(self) -> None:
+        while True:
+            now = time.monotonic()
+            for state in self.lps.values():
+                try:
+                    self._supervise(state, now)
+                except Exception:
+                    log.exception("fixgw_session_monitor_failed", lp=state.name)
+            await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
+
+    def _supervise(self, state: LpSessionState, now: float) -> None:
+        session = self._session(state)
+        if session is None:
+            return
+        if state.logged_on:
+            if state.relogon_pending:
+                return  # Reconnect: the logout is on its way
+            self._set_status(state, SessionStatus.LOGGED_ON)
+            if (
+                state.reconnect_attempts
+                and state.logon_monotonic is not None
+                and now - state.logon_monotonic >= self._stable
+            ):
+                state.reconnect_attempts = 0
+            if (
+                state.last_test_request is None
+                or now - state.last_test_request >= self._test_request_interval
+            ):
+                self._send_test_request(state, now)
+            return
+        if not state.enabled:
+            if session.isEnabled():
+                session.logout(OWN_LOGOUT_PREFIX + "disconnected on request")
+            self._set_status(state, SessionStatus.DISCONNECTED)
+            return
+        if state.relogon_pending:
+            state.relogon_pending = False
+            self._start_attempt(state, now)
+            return
+        if session.isEnabled():
+            started = state.attempt_started if state.attempt_started is not None else now
+            state.attempt_started = started
+            window = self._reconnect + CONNECT_MARGIN_SECONDS
+            if session.sentLogon():
+                window += float(session.getLogonTimeout())
+            if now - started < window:
+                return
+            state.reconnect_attempts += 1
+            CONNECT_FAILURES.labels(state.name).inc()
+            session.logout(OWN_LOGOUT_PREFIX + "reconnect backoff")
+            delay = min(self._reconnect * 2 ** (state.reconnect_attempts - 1), self._reconnect_max)
+            state.next_attempt_at = now + delay
+            state.attempt_started = None
+            if not state.logon_refused:
+                self._error(
+                    state,
+                    f"no logon to {state.config.host}:{state.config.port} within {window:g} s "
+                    f"(attempt {state.reconnect_attempts})",
+                )
+            failed = state.logon_refused or state.reconnect_attempts >= FAILED_AFTER_ATTEMPTS
+            self._set_status(state, SessionStatus.FAILED if failed else SessionStatus.CONNECTING)
+            log.warning(
+                "lp_connect_failed",
+                lp=state.name,
+                attempts=state.reconnect_attempts,
+                retry_in=delay,
+                error=state.last_error,
+            )
+        elif now >= state.next_attempt_at:
+            self._start_attempt(state, now)
+
+    def _send_test_request(self, state: LpSessionState, now: float) -> None:
+        state.last_test_request = now
+        test_req_id = f"RTT-{next(self._test_req_ids)}"
+        if len(state.test_requests) >= MAX_PENDING_TEST_REQUESTS:
+            state.test_requests.clear()
+        state.test_requests[test_req_id] = time.monotonic()
+        if not send(make_test_request(test_req_id), state.spec.session_id()):
+            state.test_requests.pop(test_req_id, None)
 
     # -- events from the QuickFIX adapter (on the loop) --------------------------------------
 
@@ -119,21 +556,40 @@ class Gateway:
             state.last_message_time = self._clock()
         return state
 
+    def _notify(self, method: str, *args: Any) -> None:
+        flow = self._flow
+        if flow is None:
+            return
+        try:
+            getattr(flow, method)(*args)
+        except Exception:
+            log.exception("order_flow_failed", handler=method)
+
     def on_logon(self, lp: str) -> None:
         state = self._seen(lp)
         if state is None:
             return
         state.logged_on = True
+        state.logon_refused = False
+        state.attempt_started = None
+        state.logon_time = self._clock()
+        state.logon_monotonic = time.monotonic()
+        state.last_test_request = None
+        state.test_requests.clear()
         state.subscribed.clear()
         state.book.clear()
         LOGGED_ON.labels(lp).set(1)
+        if not state.relogon_pending:
+            self._set_status(state, SessionStatus.LOGGED_ON)
         log.info("lp_logged_on", lp=lp, session=state.session_id)
         for symbol in state.symbols:
             req_id = f"{lp}-{symbol}-{next(self._req_ids)}"
-            if send(market_data_request(req_id, symbol), state.spec.session_id()):
+            request = market_data_request(req_id, state.config.lp_symbol(symbol))
+            if send(request, state.spec.session_id()):
                 state.subscribed[symbol] = req_id
             else:
                 log.warning("md_request_not_sent", lp=lp, symbol=symbol)
+        self._notify("on_logon", lp)
 
     def on_logout(self, lp: str) -> None:
         state = self.lps.get(lp)
@@ -143,12 +599,51 @@ class Gateway:
         state.logged_on = False
         state.subscribed.clear()
         state.book.clear()
+        state.test_requests.clear()
         LOGGED_ON.labels(lp).set(0)
         if was:
-            log.warning("lp_logged_out", lp=lp, session=state.session_id)
+            requested = not state.enabled or state.relogon_pending
+            if not requested:
+                if state.last_error_time is None or (
+                    state.logon_time is not None and state.last_error_time < state.logon_time
+                ):
+                    self._error(state, "session dropped")
+                state.attempt_started = time.monotonic()
+                self._set_status(state, SessionStatus.CONNECTING)
+            log.warning("lp_logged_out", lp=lp, session=state.session_id, requested=requested)
+            self._notify("on_logout", lp)
+
+    def on_logout_message(self, lp: str, text: str) -> None:
+        """A Logout with a text, received or sent: the reason a session ended or was refused."""
+        state = self._seen(lp)
+        if state is None:
+            return
+        if not state.enabled or state.relogon_pending:
+            return
+        self._error(state, text)
+        if not state.logged_on:
+            state.logon_refused = True
+            self._set_status(state, SessionStatus.FAILED)
+        log.warning("lp_logout_message", lp=lp, text=text)
 
     def on_message_seen(self, lp: str) -> None:
         self._seen(lp)
+
+    def on_heartbeat(self, lp: str, test_req_id: str, received_monotonic: float) -> None:
+        state = self._seen(lp)
+        if state is None:
+            return
+        sent = state.test_requests.pop(test_req_id, None)
+        if sent is None:
+            return
+        state.heartbeat_rtt = max(received_monotonic - sent, 0.0)
+        HEARTBEAT_RTT.labels(lp).set(state.heartbeat_rtt)
+
+    def on_order_sent(self, lp: str, cl_ord_id: str, seq_num: int) -> None:
+        state = self.lps.get(lp)
+        if state is not None:
+            state.last_order_time = self._clock()
+        self._notify("on_order_sent", lp, cl_ord_id, seq_num)
 
     def on_market_data(self, update: MarketDataUpdate) -> None:
         state = self.lps.get(update.lp)
@@ -156,6 +651,7 @@ class Gateway:
             return
         now = self._clock()
         state.last_message_time = now
+        state.last_quote_time = now
         if update.skipped:
             for reason, n in count_reasons(update.skipped).items():
                 ENTRIES_SKIPPED.labels(update.lp, reason.value).inc(n)
@@ -180,15 +676,52 @@ class Gateway:
         log.warning("md_request_rejected", lp=lp, req_id=req_id, reason=reason, text=text)
 
     def on_execution_report(self, report: ExecutionReport) -> None:
-        """A-book order flow arrives in a later change; until then reports are counted and logged."""
+        """Counted, then handed to the order flow (logged when there is none)."""
         self._seen(report.lp)
         EXEC_REPORTS.labels(report.lp, report.exec_type).inc()
         if self._on_execution_report is not None:
             self._on_execution_report(report)
-        else:
+        if self._flow is not None:
+            self._notify("on_execution_report", report)
+        elif self._on_execution_report is None:
             log.info(
                 "execution_report_unhandled",
                 lp=report.lp,
                 cl_ord_id=report.cl_ord_id,
                 exec_type=report.exec_type,
+                poss_dup=report.poss_dup,
             )
+
+    def on_cancel_reject(self, reject: CancelReject) -> None:
+        self._seen(reject.lp)
+        REJECTS.labels(reject.lp, "9").inc()
+        if self._flow is not None:
+            self._notify("on_cancel_reject", reject)
+        else:
+            log.info("cancel_reject_unhandled", lp=reject.lp, cl_ord_id=reject.cl_ord_id)
+
+    def on_business_reject(self, reject: BusinessReject) -> None:
+        self._seen(reject.lp)
+        REJECTS.labels(reject.lp, "j").inc()
+        log.warning(
+            "business_reject_received",
+            lp=reject.lp,
+            ref_msg_type=reject.ref_msg_type,
+            ref_id=reject.ref_id,
+            reason=reject.reason,
+            text=reject.text,
+        )
+        self._notify("on_business_reject", reject)
+
+    def on_session_reject(self, reject: SessionReject) -> None:
+        self._seen(reject.lp)
+        REJECTS.labels(reject.lp, "3").inc()
+        log.warning(
+            "session_reject_received",
+            lp=reject.lp,
+            ref_seq_num=reject.ref_seq_num,
+            ref_msg_type=reject.ref_msg_type,
+            reason=reject.reason,
+            text=reject.text,
+        )
+        self._notify("on_session_reject", reject)
