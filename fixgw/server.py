@@ -1,14 +1,17 @@
-"""Wiring of the fixgw process: QuickFIX initiator, tick forwarder and the gRPC server."""
+"""Wiring of the fixgw process: QuickFIX initiator, order flow, tick forwarder and the gRPC server."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fixgw.config import FixgwSettings
 from fixgw.forwarder import TickForwarder
+from fixgw.orders.manager import OrderManager, OrderSettings
 from fixgw.service import Gateway
 from fixgw.servicer import FixGatewayServicer
 from fxmesh.config import load_settings
+from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.lifecycle import ServiceRuntime
@@ -33,18 +36,37 @@ class FixgwApp:
             heartbeat_seconds=settings.fixgw_heartbeat_seconds,
             reconnect_seconds=settings.fixgw_reconnect_seconds,
             message_log=settings.fixgw_fix_message_log,
+            symbol_lps=settings.fixgw_symbol_lps,
+            reconnect_max_seconds=settings.fixgw_reconnect_max_seconds,
+            stable_logon_seconds=settings.fixgw_stable_logon_seconds,
+            test_request_seconds=settings.fixgw_test_request_seconds,
         )
+        self.orders = OrderManager(
+            self.gateway,
+            OrderSettings(
+                cl_ord_id_prefix=settings.fixgw_cl_ord_id_prefix,
+                reconcile_seconds=settings.fixgw_reconcile_seconds,
+            ),
+        )
+        self.pool: Any = None
         self.server = GrpcServer("fixgw", settings.fixgw_addr)
         self.grpc_port = 0
         self.server.add(
             fixgw_pb2_grpc.add_FixGatewayServiceServicer_to_server,
-            FixGatewayServicer(self.gateway),
+            FixGatewayServicer(self.gateway, self.orders),
             "fxmesh.v1.FixGatewayService",
         )
 
     async def start(self) -> int:
-        """Start forwarding, serving and the LP sessions; returns the gRPC port."""
+        """Start forwarding, the order book, serving and the LP sessions; returns the gRPC port.
+
+        The order flow loads its unresolved orders before any LP logs on, so each LP with one is
+        reconciling (no new flow) from its first logon until they are resolved.
+        """
         self.forwarder.start()
+        self.pool = await create_pool(self.settings.postgres_dsn, "fixgw")
+        await self.orders.start(self.pool)
+        self.gateway.set_order_flow(self.orders)
         self.grpc_port = await self.server.start()
         await self.gateway.start()
         return self.grpc_port
@@ -52,6 +74,11 @@ class FixgwApp:
     async def stop(self) -> None:
         await self.server.stop(self.settings.shutdown_grace_seconds)
         await self.gateway.stop()
+        self.gateway.set_order_flow(None)
+        await self.orders.stop()
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
         await self.forwarder.stop()
         await self.channel.close()
 

@@ -16,7 +16,7 @@ from fxmesh import migrations
 from fxmesh.stack.catalogue import ALWAYS_OPEN
 
 # Services that own a PostgreSQL schema, in the order their migrations are applied.
-MIGRATION_OWNERS = ("oms", "router", "quotes", "admin")
+MIGRATION_OWNERS = ("oms", "router", "quotes", "admin", "fixgw")
 
 
 async def migrate_all(dsn: str) -> list[str]:

@@ -89,10 +89,14 @@ async def quotes() -> AsyncIterator[QuotesStandIn]:
 
 @pytest.fixture(scope="module")
 async def fixgw(
-    sim: LpSimulator, quotes: QuotesStandIn, tmp_path_factory: pytest.TempPathFactory
+    sim: LpSimulator,
+    quotes: QuotesStandIn,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_dsn: str,
 ) -> AsyncIterator[FixgwApp]:
     settings = FixgwSettings(
         run_dir=str(tmp_path_factory.mktemp("fixgw")),
+        postgres_dsn=pg_dsn,  # fixgw's order book
         fixgw_addr="127.0.0.1:0",
         quotes_addr=f"127.0.0.1:{quotes.port}",
         metrics_port=0,
