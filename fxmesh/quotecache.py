@@ -4,7 +4,10 @@ Key ``quote:{SYMBOL}`` holds a JSON document (TTL 60 s) and every update is publ
 ``quotes.{DB}.{SYMBOL}`` with the same document, DB being the logical database the key is in: Redis
 pub/sub ignores SELECT, so without it two stacks sharing one Redis server (a benchmark next to the
 tests, two developers) would trade on each other's quotes. Prices are decimal strings; ``ts`` is epoch milliseconds
-(UTC) of the LP tick the quote came from.
+(UTC) of the LP tick the quote came from. ``markupBid`` / ``markupAsk`` (optional decimal strings)
+are what quotes took off the best LP bid and added to the best LP ask to make this client price
+(markup and rounding): the router prices A-book fills with them (LP fill price + markupAsk for a
+BUY, - markupBid for a SELL). A document without them reads as None (written before they existed).
 """
 
 from __future__ import annotations
@@ -45,31 +48,40 @@ class ClientQuote:
     ask: Decimal
     ts_ms: int
     source: str = "fxmesh"
+    markup_bid: Decimal | None = None
+    """What was taken off the best LP bid to make ``bid``; None when the writer did not say."""
+    markup_ask: Decimal | None = None
+    """What was added to the best LP ask to make ``ask``; None when the writer did not say."""
 
     def age_ms(self, now_ms: int | None = None) -> int:
         return (now_ms if now_ms is not None else int(time.time() * 1000)) - self.ts_ms
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "symbol": self.symbol,
-                "bid": str(self.bid),
-                "ask": str(self.ask),
-                "ts": self.ts_ms,
-                "source": self.source,
-            },
-            separators=(",", ":"),
-        )
+        doc: dict[str, Any] = {
+            "symbol": self.symbol,
+            "bid": str(self.bid),
+            "ask": str(self.ask),
+            "ts": self.ts_ms,
+            "source": self.source,
+        }
+        if self.markup_bid is not None:
+            doc["markupBid"] = str(self.markup_bid)
+        if self.markup_ask is not None:
+            doc["markupAsk"] = str(self.markup_ask)
+        return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ClientQuote:
         doc: dict[str, Any] = json.loads(raw)
+        markup_bid, markup_ask = doc.get("markupBid"), doc.get("markupAsk")
         return cls(
             doc["symbol"],
             Decimal(doc["bid"]),
             Decimal(doc["ask"]),
             int(doc["ts"]),
             doc.get("source", "fxmesh"),
+            Decimal(markup_bid) if markup_bid is not None else None,
+            Decimal(markup_ask) if markup_ask is not None else None,
         )
 
 

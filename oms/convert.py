@@ -271,6 +271,9 @@ def position_to_proto(view: PositionView) -> types_pb2.Position:
             types_pb2.CloseReason, "CLOSE_REASON_", p.close_reason.value if p.close_reason else None
         ),
         realized_pnl=fmt(p.realized_pnl),
+        book=book_to_proto(p.book),
+        venue=p.venue,
+        venue_order_id=p.venue_order_id or "",
     )
 
 

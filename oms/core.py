@@ -38,7 +38,7 @@ from oms.domain import (
     profit,
 )
 from oms.position_store import PositionRow
-from oms.router_client import Execution
+from oms.router_client import CloseVenue, Execution
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -60,6 +60,7 @@ class Router(Protocol):
         contract_size: Any,
         quote_to_usd_rate: Any,
         limit_price: Any = None,
+        closing: CloseVenue | None = None,
     ) -> Awaitable[Execution]: ...
 
     def reconcile(self, order: Order) -> Awaitable[Execution]: ...

@@ -15,7 +15,7 @@ from decimal import Decimal
 import structlog
 
 from fxmesh.errors import FailedPrecondition
-from oms import domain, fills, order_store
+from oms import domain, fills, order_store, position_store
 from oms.core import Core
 from oms.domain import (
     Account,
@@ -27,7 +27,7 @@ from oms.domain import (
     SymbolSpec,
 )
 from oms.position_store import DealRow, PositionRow
-from oms.router_client import Execution, ExecutionUnavailable
+from oms.router_client import CloseVenue, Execution, ExecutionUnavailable
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -46,10 +46,21 @@ class Executor:
         self._core = core
 
     async def execute(
-        self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
+        self,
+        order: Order,
+        account: Account,
+        spec: SymbolSpec,
+        prices: Mapping[str, Price],
+        position: PositionRow | None = None,
     ) -> Outcome:
-        """Execute a committed FILLING order and settle the router's answer."""
-        execution = await self._call(order, account, spec, prices)
+        """Execute a committed FILLING order and settle the router's answer.
+
+        ``position``: the position a closing order closes, when the caller has it at hand (else
+        it is read). A close, and a netting order that reduces the account's position, is sent
+        to the book and venue holding that position's risk (``close_book`` / ``close_venue``).
+        """
+        closing = await self._closing(order, account, position)
+        execution = await self._call(order, account, spec, prices, closing)
         if execution is None:
             log.warning("execution_outcome_unknown", order_id=order.order_id)
             return Outcome(order, [], [])
@@ -64,8 +75,31 @@ class Executor:
             return None
         return await self.settle(order, execution, None)
 
+    async def _closing(
+        self, order: Order, account: Account, position: PositionRow | None
+    ) -> CloseVenue | None:
+        """Where the risk this order closes is held; None for an opening order."""
+        if position is None and order.position_id is not None:
+            async with self._core.pool.acquire() as conn:
+                position = await position_store.get(conn, account.account_id, order.position_id)
+        elif position is None and account.netting:
+            async with self._core.pool.acquire() as conn:
+                position = await position_store.open_in_symbol(
+                    conn, account.account_id, order.symbol
+                )
+            if position is not None and position.side is order.side:
+                return None  # adds to the position: an opening order, routed as usual
+        if position is None or not position.is_open:
+            return None
+        return CloseVenue(position.book, position.venue)
+
     async def _call(
-        self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
+        self,
+        order: Order,
+        account: Account,
+        spec: SymbolSpec,
+        prices: Mapping[str, Price],
+        closing: CloseVenue | None = None,
     ) -> Execution | None:
         max_dev = None
         if order.requested_price is not None:
@@ -82,6 +116,7 @@ class Executor:
                 spec.contract_size,
                 usd_rate,
                 order.limit_price,
+                closing,
             )
         except ExecutionUnavailable:
             pass

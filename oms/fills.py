@@ -197,6 +197,9 @@ async def _open(
         fill.fill_time,
         order.stop_loss,
         order.take_profit,
+        book=fill.book,
+        venue=fill.venue,
+        venue_order_id=fill.venue_order_id,
     )
     deal = await _deal(
         tx, order, fill, position, DealEntry.IN, volume, fill_id, fee, ZERO, CloseReason.CLIENT
@@ -312,6 +315,9 @@ async def _book_netting(
         fill.fill_time,
         order.stop_loss,
         order.take_profit,
+        book=fill.book,
+        venue=fill.venue,
+        venue_order_id=fill.venue_order_id,
     )
     deal = await _deal(
         tx,

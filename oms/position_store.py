@@ -45,6 +45,12 @@ class PositionRow:
     closed_at: datetime | None = None
     close_price: Decimal | None = None
     close_reason: CloseReason | None = None
+    book: str = "B"
+    """Who holds the risk: the book of the opening fill ("A", "B")."""
+    venue: str = "BBOOK"
+    """The venue of the opening fill: "BBOOK" or an LP session name; closes are sent there."""
+    venue_order_id: str | None = None
+    """The venue's order id of the opening fill (an LP's OrderID)."""
 
     @property
     def is_open(self) -> bool:
@@ -94,7 +100,7 @@ class FillRow:
 _COLS = (
     "position_id, account_id, symbol, side, volume, open_price, stop_loss, take_profit, "
     "commission, swap, open_order_id, opened_at, trailing_distance_points, trailing_step_points, "
-    "realized_pnl, closed_at, close_price, close_reason"
+    "realized_pnl, closed_at, close_price, close_reason, book, venue, venue_order_id"
 )
 _DEAL_COLS = (
     "deal_id, order_id, position_id, account_id, symbol, side, entry, volume, price, commission, "
@@ -122,6 +128,9 @@ def _position(row: Any) -> PositionRow:
         closed_at=row["closed_at"],
         close_price=row["close_price"],
         close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
+        book=row["book"],
+        venue=row["venue"],
+        venue_order_id=row["venue_order_id"],
     )
 
 
@@ -206,11 +215,16 @@ async def insert(
     opened_at: datetime,
     stop_loss: Decimal | None,
     take_profit: Decimal | None,
+    *,
+    book: str | None = None,
+    venue: str = "BBOOK",
+    venue_order_id: str | None = None,
 ) -> PositionRow:
+    """A new open position; ``book`` / ``venue`` / ``venue_order_id`` of its opening fill."""
     row = await conn.fetchrow(
         "INSERT INTO oms.positions (account_id, symbol, side, volume, open_price, commission, "
-        "open_order_id, opened_at, stop_loss, take_profit) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLS}",
+        "open_order_id, opened_at, stop_loss, take_profit, book, venue, venue_order_id) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {_COLS}",
         account_id,
         symbol,
         side.value,
@@ -221,6 +235,9 @@ async def insert(
         opened_at,
         stop_loss,
         take_profit,
+        book or "B",
+        venue,
+        venue_order_id or None,
     )
     return _position(row)
 

@@ -259,7 +259,7 @@ class PositionDesk:
                 tx.emit("order_rejected", {"order": order_json(order)})
                 view = mark_views(account, [position], symbols, prices)[0]
                 return CloseResult(order, [], view, replayed=False)
-        outcome = await self._executor.execute(order, account, spec, prices)
+        outcome = await self._executor.execute(order, account, spec, prices, position)
         after = next((p for p in outcome.positions if p.position_id == position_id), None)
         if after is None:
             async with self._core.pool.acquire() as conn:

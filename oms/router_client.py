@@ -31,6 +31,18 @@ class ExecutedFill:
     book: str | None
     venue: str
     fill_time: datetime
+    venue_order_id: str = ""
+    """The venue's own order id (an LP's OrderID); empty for the B-book."""
+    venue_price: Decimal | None = None
+    """The venue's price before the broker's markup (A-book); None for the B-book."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseVenue:
+    """Who holds the risk a closing order closes: the book and venue of the position."""
+
+    book: str
+    venue: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +77,12 @@ class RouterClient:
         contract_size: Decimal,
         quote_to_usd_rate: Decimal,
         limit_price: Decimal | None = None,
+        closing: CloseVenue | None = None,
     ) -> Execution:
-        """Route and execute ``order``; ``limit_price`` is the worst acceptable fill price."""
+        """Route and execute ``order``; ``limit_price`` is the worst acceptable fill price.
+
+        ``closing``: the order closes (or reduces) a position held at that book and venue; the
+        router sends it there (an A-book position's close goes to its LP)."""
         request = router_pb2.ExecuteRequest(
             order=convert.order_to_proto(order),
             client_group=client_group,
@@ -74,6 +90,8 @@ class RouterClient:
             contract_size=fmt(contract_size),
             quote_to_usd_rate=fmt(quote_to_usd_rate),
             limit_price=fmt(limit_price),
+            close_book=convert.book_to_proto(closing.book if closing else None),
+            close_venue=closing.venue if closing else "",
         )
         try:
             response = await self._stub.Execute(request, timeout=self._deadline)
@@ -121,6 +139,12 @@ def _execution(
             fill_time=f.fill_time.ToDatetime(tzinfo=UTC)
             if f.HasField("fill_time")
             else datetime.now(UTC),
+            venue_order_id=f.venue_order_id,
+            venue_price=(
+                parse_decimal(f.venue_price, "fill.venue_price", positive=True)
+                if f.venue_price
+                else None
+            ),
         )
         for f in response.fills
     ]

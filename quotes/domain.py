@@ -152,6 +152,10 @@ class PricedQuote:
     ask: Decimal
     ts_ms: int
     sources: str
+    markup_bid: Decimal = Decimal(0)
+    """Best LP bid minus ``bid``: the markup taken off the bid, rounding included."""
+    markup_ask: Decimal = Decimal(0)
+    """``ask`` minus the best LP ask: the markup added to the ask, rounding included."""
 
 
 def parse_price(text: str) -> Decimal | None:
@@ -268,7 +272,9 @@ class PricingEngine:
         )
         if bid <= 0:
             return None
-        return PricedQuote(symbol, bid, ask, best.ts_ms, best.sources)
+        return PricedQuote(
+            symbol, bid, ask, best.ts_ms, best.sources, best.bid - bid, ask - best.ask
+        )
 
     def forget(self, symbols: Iterable[str]) -> None:
         """Drop the book of symbols that were removed or disabled."""

@@ -126,7 +126,17 @@ class QuotesService:
             try:
                 # The batch's symbols are distinct: each gets its latest price, in one round trip.
                 await self._writer.write(
-                    [ClientQuote(q.symbol, q.bid, q.ask, q.ts_ms) for q in batch]
+                    [
+                        ClientQuote(
+                            q.symbol,
+                            q.bid,
+                            q.ask,
+                            q.ts_ms,
+                            markup_bid=q.markup_bid,
+                            markup_ask=q.markup_ask,
+                        )
+                        for q in batch
+                    ]
                 )
             except Exception as exc:
                 # A Redis outage must not end the LP stream; the next tick retries.

@@ -19,11 +19,24 @@ class RouterSettings(Settings):
             "(router.bbook_symbol_settings.max_quote_age_ms overrides it per symbol)."
         ),
     )
+    router_fixgw_deadline_margin_seconds: float = Field(
+        0.5,
+        ge=0,
+        description=(
+            "An A-book order's call to fixgw ends this long before the Execute's own deadline, "
+            "so the router can still commit and answer what fixgw said."
+        ),
+    )
+    router_fixgw_timeout_seconds: float = Field(
+        4.5,
+        gt=0,
+        description="Deadline of a call to fixgw when the caller gave the router none.",
+    )
     router_config_reload_seconds: float = Field(
         30.0,
         gt=0,
         description=(
-            "Periodic reload of routing rules, exposure limits and B-book symbol settings "
+            "Periodic reload of routing rules, exposure limits and B- and A-book symbol settings "
             "(besides LISTEN/NOTIFY)."
         ),
     )

@@ -7,20 +7,27 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bbook import BookFill, Exposure, Side
+from bbook import Exposure, Side
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import router_pb2, types_pb2
-from router.domain import Book, ExecuteCommand, ExecuteResult, ExecutionStatus, ReconcileCommand
+from router.domain import (
+    Book,
+    ClientFill,
+    ExecuteCommand,
+    ExecuteResult,
+    ExecutionStatus,
+    ReconcileCommand,
+)
 
 _SIDES = {types_pb2.SIDE_BUY: Side.BUY, types_pb2.SIDE_SELL: Side.SELL}
 _BOOKS = {Book.A: types_pb2.BOOK_A, Book.B: types_pb2.BOOK_B, Book.C: types_pb2.BOOK_C}
+_BOOKS_IN = {v: k for k, v in _BOOKS.items()}
 _STATUSES = {
     ExecutionStatus.FILLED: router_pb2.EXECUTION_STATUS_FILLED,
     ExecutionStatus.PARTIALLY_FILLED: router_pb2.EXECUTION_STATUS_PARTIALLY_FILLED,
     ExecutionStatus.REJECTED: router_pb2.EXECUTION_STATUS_REJECTED,
 }
-BBOOK_VENUE = "BBOOK"
 
 
 def _required(value: str, field: str) -> str:
@@ -46,6 +53,22 @@ def execute_command(request: router_pb2.ExecuteRequest, trace_id: str | None) ->
             metadata={"field": "order.side"},
         )
     deviation = request.max_price_deviation.strip()
+    close_book = None
+    if request.close_book != types_pb2.BOOK_UNSPECIFIED:
+        close_book = _BOOKS_IN.get(request.close_book)
+        if close_book is None:
+            raise InvalidArgument(
+                "close_book must be BOOK_A, BOOK_B or BOOK_C",
+                reason="INVALID_BOOK",
+                metadata={"field": "close_book"},
+            )
+    close_venue = request.close_venue.strip()
+    if close_book is Book.A and not close_venue:
+        raise InvalidArgument(
+            "close_venue is required with close_book BOOK_A",
+            reason="MISSING_FIELD",
+            metadata={"field": "close_venue"},
+        )
     return ExecuteCommand(
         order_id=_required(order.order_id, "order.order_id"),
         account_id=_required(order.account_id, "order.account_id"),
@@ -63,6 +86,8 @@ def execute_command(request: router_pb2.ExecuteRequest, trace_id: str | None) ->
         ),
         limit_price=_optional_decimal(request.limit_price, "limit_price"),
         trace_id=trace_id,
+        close_book=close_book,
+        close_venue=close_venue,
     )
 
 
@@ -77,16 +102,18 @@ def reconcile_command(
     )
 
 
-def fill_message(fill: BookFill) -> types_pb2.Fill:
+def fill_message(fill: ClientFill) -> types_pb2.Fill:
     time = Timestamp()
-    time.FromDatetime(fill.filled_at)
+    time.FromDatetime(fill.fill_time)
     return types_pb2.Fill(
         fill_id=fill.fill_id,
         price=fmt(fill.price),
         volume=fmt(fill.volume),
-        book=types_pb2.BOOK_B,
-        venue=BBOOK_VENUE,
+        book=_BOOKS[fill.book],
+        venue=fill.venue,
         fill_time=time,
+        venue_order_id=fill.venue_order_id,
+        venue_price=fmt(fill.venue_price),
     )
 
 

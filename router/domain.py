@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bbook import BookFill, Side
+
+if TYPE_CHECKING:
+    from router.abook import AbookOrder
 
 DEFAULT_REASON = "DEFAULT_B_BOOK"
 BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"
@@ -15,6 +20,10 @@ BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"
 ORDER_ABANDONED = "ORDER_ABANDONED"
 # ReconcileExecution's answer for an order the router never executed (it is fenced from then on).
 NOT_EXECUTED = "NOT_EXECUTED"
+# ErrorInfo reason of the UNAVAILABLE answer for an A-book order whose outcome at the LP is not
+# known yet: oms asks ReconcileExecution (now and in its recovery passes) until it is.
+EXECUTION_PENDING = "EXECUTION_PENDING"
+BBOOK_VENUE = "BBOOK"
 
 
 class Book(StrEnum):
@@ -24,10 +33,16 @@ class Book(StrEnum):
 
 
 class Claim(StrEnum):
-    """Who settled an order id first: an execution, or oms's reconciliation fencing it off."""
+    """Who settled an order id first: an execution, or oms's reconciliation fencing it off.
+
+    SUBMITTED is an A-book order sent to fixgw whose outcome is not committed yet: it becomes
+    EXECUTED with the LP's fills, is deleted when the LPs rejected it (it may be executed again),
+    or becomes FENCED when ReconcileExecution learns that no LP filled it.
+    """
 
     EXECUTED = "EXECUTED"
     FENCED = "FENCED"
+    SUBMITTED = "SUBMITTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,8 @@ class ExecutionStatus(StrEnum):
     FILLED = "FILLED"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     REJECTED = "REJECTED"
+    PENDING = "PENDING"
+    """Recorded only (an A-book order at the LPs, outcome unknown); never an answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +110,22 @@ class RecordedDecision:
 
 @dataclass(frozen=True, slots=True)
 class OrderState:
-    """What is committed for one order id: its claim, its recorded decision and its B-book fill."""
+    """What is committed for one order id: its claim, its recorded decision, its B-book fill and
+    its A-book submission."""
 
     claim: OrderClaim | None = None
     recorded: RecordedDecision | None = None
     fill: BookFill | None = None
+    abook: AbookOrder | None = None
+    """An A-book order's last submission to fixgw (None for B-book orders)."""
 
     @property
     def executed(self) -> bool:
         return self.claim is not None and self.claim.kind is Claim.EXECUTED
+
+    @property
+    def submitted(self) -> bool:
+        return self.claim is not None and self.claim.kind is Claim.SUBMITTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +145,10 @@ class ExecuteCommand:
     limit_price: Decimal | None = None
     """Worst acceptable fill price: a BUY fills at or below it, a SELL at or above it."""
     trace_id: str | None = None
+    close_book: Book | None = None
+    """A closing order: the book holding the risk it closes (the close follows it)."""
+    close_venue: str = ""
+    """A closing order of an A-book position: the LP holding its risk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +161,39 @@ class ReconcileCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientFill:
+    """A fill as the client gets it: B-book (venue BBOOK) or A-book (venue the LP)."""
+
+    fill_id: str
+    price: Decimal
+    volume: Decimal
+    book: Book
+    venue: str
+    fill_time: datetime
+    venue_order_id: str = ""
+    """The LP's OrderID (37); empty for the B-book."""
+    venue_price: Decimal | None = None
+    """The LP's price before the markup; None for the B-book."""
+
+    @staticmethod
+    def of_bbook(fill: BookFill) -> ClientFill:
+        return ClientFill(
+            fill_id=fill.fill_id,
+            price=fill.price,
+            volume=fill.volume,
+            book=Book.B,
+            venue=BBOOK_VENUE,
+            fill_time=fill.filled_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ExecuteResult:
     """The outcome of Execute (or ReconcileExecution); ``book`` is None for a never-routed order."""
 
     book: Book | None
     routing_reason: str
     status: ExecutionStatus
-    fills: tuple[BookFill, ...] = field(default_factory=tuple)
+    fills: tuple[ClientFill, ...] = field(default_factory=tuple)
     reject_reason: str = ""
     reject_message: str = ""

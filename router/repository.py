@@ -1,14 +1,23 @@
-"""The router's SQL: routing rules, exposure limits, B-book symbol settings, the routing-decision
-audit trail, the order claims (executed / fenced) and, with them, the B-book fills."""
+"""The router's SQL: routing rules, exposure limits, B-book and A-book symbol settings, the
+routing-decision audit trail, the order claims (executed / fenced / submitted) and, with them, the
+B-book fills, the A-book submissions and the LP fills."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from bbook import BookFill, SymbolSettings, store
+from bbook import BookFill, Side, SymbolSettings, store
+from router.abook import (
+    AbookFill,
+    AbookOrder,
+    AbookSymbolSettings,
+    Markup,
+    PricePolicy,
+)
 from router.domain import (
     Book,
     Claim,
@@ -61,16 +70,45 @@ async def load_symbol_settings(conn: asyncpg.Connection) -> dict[str, SymbolSett
     }
 
 
+async def load_abook_settings(conn: asyncpg.Connection) -> dict[str, AbookSymbolSettings]:
+    """A-book settings of the symbols that have a row (the rest price with MARKUP)."""
+    rows = await conn.fetch("SELECT symbol, price_policy FROM router.abook_symbol_settings")
+    return {r["symbol"]: AbookSymbolSettings(PricePolicy(r["price_policy"])) for r in rows}
+
+
 _STATE_SQL = f"""
 SELECT c.claim, c.account_id AS claim_account_id,
        d.book, d.reason, d.rule_id, d.account_id AS decision_account_id, d.status,
-       d.reject_reason,
+       d.reject_reason, d.symbol AS decision_symbol, d.side AS decision_side,
+       d.volume AS decision_volume,
+       a.order_id AS abook_order_id, a.contract_size AS abook_contract_size, a.price_policy,
+       a.markup_bid, a.markup_ask, a.price_places, a.client_worst, a.lp_worst, a.has_limit, a.lps,
        {store.columns("f")}
   FROM (VALUES ($1::text)) AS o (order_id)
   LEFT JOIN router.order_claims c ON c.order_id = o.order_id
   LEFT JOIN router.routing_decisions d ON d.order_id = o.order_id
   LEFT JOIN router.bbook_fills f ON f.order_id = o.order_id
+  LEFT JOIN router.abook_orders a ON a.order_id = o.order_id
 """
+
+
+def _abook_order(row: Any) -> AbookOrder | None:
+    if row["abook_order_id"] is None:
+        return None
+    return AbookOrder(
+        order_id=row["abook_order_id"],
+        account_id=row["decision_account_id"],
+        symbol=row["decision_symbol"],
+        side=Side(row["decision_side"]),
+        volume=row["decision_volume"],
+        contract_size=row["abook_contract_size"],
+        policy=PricePolicy(row["price_policy"]),
+        markup=Markup(row["markup_bid"], row["markup_ask"], row["price_places"]),
+        client_worst=row["client_worst"],
+        lp_worst=row["lp_worst"],
+        has_limit=row["has_limit"],
+        lps=tuple(row["lps"]),
+    )
 
 
 async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
@@ -97,7 +135,7 @@ async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
         if row["book"] is not None
         else None
     )
-    return OrderState(claim, recorded, store.from_row(row))
+    return OrderState(claim, recorded, store.from_row(row), _abook_order(row))
 
 
 async def insert_claim(
@@ -186,9 +224,10 @@ async def record_decision(
     status: ExecutionStatus,
     reject_reason: str | None = None,
 ) -> bool:
-    """Insert the decision, or update the last outcome of an existing one (never once FILLED).
+    """Insert the decision, or update the last outcome of an existing one (never once filled).
 
-    False when the order's decision is FILLED already: the order was filled meanwhile. An insert
+    False when the order's decision is FILLED (or PARTIALLY_FILLED) already: the order was filled
+    meanwhile. An insert
     racing with an uncommitted fill of the order waits for it, so False is also what it answers
     once that fill commits.
     """
@@ -200,7 +239,7 @@ async def record_decision(
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (order_id) DO UPDATE
            SET status = EXCLUDED.status, reject_reason = EXCLUDED.reject_reason, updated_at = now()
-         WHERE router.routing_decisions.status <> 'FILLED'
+         WHERE router.routing_decisions.status NOT IN ('FILLED', 'PARTIALLY_FILLED')
         """,
         cmd.order_id,
         cmd.account_id,
@@ -223,3 +262,239 @@ async def decision_row(conn: asyncpg.Connection, order_id: str) -> dict[str, Any
         "SELECT * FROM router.routing_decisions WHERE order_id = $1", order_id
     )
     return dict(row) if row is not None else None
+
+
+# --- A-book ----------------------------------------------------------------------------------------
+
+_SUBMIT_SQL = """
+WITH claim AS (
+    INSERT INTO router.order_claims (order_id, account_id, claim, trace_id)
+    VALUES ($1, $2, 'SUBMITTED', $3)
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING order_id
+), decision AS (
+    INSERT INTO router.routing_decisions
+        (order_id, account_id, symbol, side, volume, book, reason, rule_id, status, trace_id)
+    SELECT order_id, $2::text, $4::text, $5::text, $6::numeric, $7::text, $8::text, $9::bigint,
+           'PENDING', $3::text
+      FROM claim
+    ON CONFLICT (order_id) DO UPDATE
+       SET status = 'PENDING', reject_reason = NULL, updated_at = now()
+     WHERE router.routing_decisions.status NOT IN ('FILLED', 'PARTIALLY_FILLED')
+    RETURNING order_id
+), submission AS (
+    INSERT INTO router.abook_orders
+        (order_id, account_id, contract_size, price_policy, markup_bid, markup_ask, price_places,
+         client_worst, lp_worst, has_limit, lps)
+    SELECT order_id, $2::text, $10::numeric, $11::text, $12::numeric, $13::numeric,
+           $14::integer, $15::numeric, $16::numeric, $17::boolean, $18::text[]
+      FROM decision
+    ON CONFLICT (order_id) DO UPDATE
+       SET contract_size = EXCLUDED.contract_size, price_policy = EXCLUDED.price_policy,
+           markup_bid = EXCLUDED.markup_bid, markup_ask = EXCLUDED.markup_ask,
+           price_places = EXCLUDED.price_places, client_worst = EXCLUDED.client_worst,
+           lp_worst = EXCLUDED.lp_worst, has_limit = EXCLUDED.has_limit, lps = EXCLUDED.lps,
+           submitted_at = now()
+)
+SELECT count(*) FROM claim
+"""
+
+
+async def claim_submitted(
+    conn: asyncpg.Connection,
+    order: AbookOrder,
+    decision: Decision,
+    trace_id: str | None,
+) -> bool:
+    """Claim ``order`` SUBMITTED with its decision PENDING and its submission, atomically.
+
+    Written before the order goes to fixgw, so its outcome is always looked for. False when
+    another claim exists or committed first (a racing Execute's SUBMITTED, an EXECUTED or a
+    FENCED): nothing is written then and the caller reads what won.
+    """
+    written: int = await conn.fetchval(
+        _SUBMIT_SQL,
+        order.order_id,
+        order.account_id,
+        trace_id,
+        order.symbol,
+        order.side.value,
+        order.volume,
+        decision.book.value,
+        decision.reason,
+        decision.rule_id,
+        order.contract_size,
+        order.policy.value,
+        order.markup.bid,
+        order.markup.ask,
+        order.markup.places,
+        order.client_worst,
+        order.lp_worst,
+        order.has_limit,
+        list(order.lps),
+    )
+    return written == 1
+
+
+LP_FILL_COLUMNS = (
+    "fill_id",
+    "order_id",
+    "account_id",
+    "symbol",
+    "client_side",
+    "lp",
+    "lp_order_id",
+    "cl_ord_id",
+    "exec_id",
+    "volume",
+    "lp_price",
+    "price",
+    "filled_at",
+    "received_at",
+)
+_LP_FILL_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "numeric",
+    "numeric",
+    "numeric",
+    "timestamptz",
+    "timestamptz",
+)
+_UNNEST = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_LP_FILL_TYPES, start=3))
+_EXECUTED_SQL = f"""
+WITH claim AS (
+    UPDATE router.order_claims SET claim = 'EXECUTED', claimed_at = now()
+     WHERE order_id = $1 AND claim = 'SUBMITTED'
+    RETURNING order_id
+), decision AS (
+    UPDATE router.routing_decisions d
+       SET status = $2::text, reject_reason = NULL, updated_at = now()
+      FROM claim
+     WHERE d.order_id = claim.order_id
+), fills AS (
+    INSERT INTO router.lp_fills ({", ".join(LP_FILL_COLUMNS)})
+    SELECT f.* FROM unnest({_UNNEST}) AS f ({", ".join(LP_FILL_COLUMNS)})
+     WHERE EXISTS (SELECT 1 FROM claim)
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM claim
+"""
+
+
+async def record_executed(
+    conn: asyncpg.Connection,
+    order_id: str,
+    status: ExecutionStatus,
+    fills: Sequence[AbookFill],
+) -> bool:
+    """Turn the SUBMITTED claim EXECUTED with the decision ``status`` and the fills, atomically.
+
+    One statement: of a racing Execute and ReconcileExecution writing the same LP execution, the
+    one whose UPDATE of the claim commits first writes everything, the other (its UPDATE finds the
+    claim no longer SUBMITTED once it may look at it) writes nothing and answers False, then reads
+    the winner's fills. False too when the claim is FENCED or gone.
+    """
+    columns: list[list[Any]] = [[] for _ in LP_FILL_COLUMNS]
+    for fill in fills:
+        for column, value in zip(columns, _lp_fill_values(fill), strict=True):
+            column.append(value)
+    written: int = await conn.fetchval(_EXECUTED_SQL, order_id, status.value, *columns)
+    return written == 1
+
+
+def _lp_fill_values(fill: AbookFill) -> tuple[Any, ...]:
+    return (
+        fill.fill_id,
+        fill.order_id,
+        fill.account_id,
+        fill.symbol,
+        fill.client_side.value,
+        fill.lp,
+        fill.lp_order_id,
+        fill.cl_ord_id,
+        fill.exec_id,
+        fill.volume,
+        fill.lp_price,
+        fill.price,
+        fill.filled_at,
+        fill.received_at,
+    )
+
+
+async def lp_fills(conn: asyncpg.Connection, order_id: str) -> list[AbookFill]:
+    """The A-book fills of an order in the order they were received."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(LP_FILL_COLUMNS)} FROM router.lp_fills WHERE order_id = $1 "
+        "ORDER BY seq",
+        order_id,
+    )
+    return [
+        AbookFill(
+            fill_id=r["fill_id"],
+            order_id=r["order_id"],
+            account_id=r["account_id"],
+            symbol=r["symbol"],
+            client_side=Side(r["client_side"]),
+            lp=r["lp"],
+            lp_order_id=r["lp_order_id"],
+            cl_ord_id=r["cl_ord_id"],
+            exec_id=r["exec_id"],
+            volume=r["volume"],
+            lp_price=r["lp_price"],
+            price=r["price"],
+            filled_at=r["filled_at"],
+            received_at=r["received_at"],
+        )
+        for r in rows
+    ]
+
+
+_UNSUBMIT_SQL = """
+WITH claim AS (
+    DELETE FROM router.order_claims WHERE order_id = $1 AND claim = 'SUBMITTED'
+    RETURNING order_id
+)
+UPDATE router.routing_decisions d
+   SET status = 'REJECTED', reject_reason = $2, updated_at = now()
+  FROM claim
+ WHERE d.order_id = claim.order_id
+"""
+
+_FENCE_SUBMITTED_SQL = """
+WITH claim AS (
+    UPDATE router.order_claims SET claim = 'FENCED', claimed_at = now()
+     WHERE order_id = $1 AND claim = 'SUBMITTED'
+    RETURNING order_id
+)
+UPDATE router.routing_decisions d
+   SET status = 'REJECTED', reject_reason = $2, updated_at = now()
+  FROM claim
+ WHERE d.order_id = claim.order_id
+"""
+
+
+async def record_rejected(conn: asyncpg.Connection, order_id: str, reject_reason: str) -> bool:
+    """The LPs filled nothing: decision REJECTED and the SUBMITTED claim deleted, atomically.
+
+    Without a claim the order id may be executed again (a pending order whose price comes back:
+    fixgw then sends a new attempt). False when the claim was no longer SUBMITTED.
+    """
+    tag: str = await conn.execute(_UNSUBMIT_SQL, order_id, reject_reason)
+    return tag.endswith(" 1")
+
+
+async def fence_submitted(conn: asyncpg.Connection, order_id: str, reject_reason: str) -> bool:
+    """Reconciliation found no fill: the SUBMITTED claim becomes FENCED, decision REJECTED.
+
+    False when the claim was no longer SUBMITTED (a racing Execute settled it first).
+    """
+    tag: str = await conn.execute(_FENCE_SUBMITTED_SQL, order_id, reject_reason)
+    return tag.endswith(" 1")

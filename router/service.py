@@ -1,4 +1,5 @@
-"""Route and execute: decide the book, record the decision, fill B-book orders in-process."""
+"""Route and execute: decide the book, record the decision, fill B-book orders in-process and send
+A-book orders to the LPs through fixgw (``router.abook_desk``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.errors import FailedPrecondition
 from fxmesh.metrics import LATENCY_BUCKETS
 from router import repository
+from router.abook_desk import AbookDesk, close_decision, execution_pending
 from router.domain import (
     BOOK_UNAVAILABLE,
     DEFAULT_REASON,
@@ -24,6 +26,7 @@ from router.domain import (
     ORDER_ABANDONED,
     Book,
     Claim,
+    ClientFill,
     Decision,
     ExecuteCommand,
     ExecuteResult,
@@ -56,15 +59,19 @@ RECONCILES = Counter(
 
 
 class RouterService:
-    """The router's use cases over a PostgreSQL pool and the in-process B-book engine.
+    """The router's use cases over a PostgreSQL pool, the in-process B-book engine and the A-book
+    desk (orders to the LPs through fixgw).
 
     Call ``start`` before serving (loads configuration, rebuilds the house book from its fills and
     follows configuration changes) and ``stop`` at shutdown.
     """
 
-    def __init__(self, pool: Any, engine: BBookEngine, *, reload_seconds: float = 30.0) -> None:
+    def __init__(
+        self, pool: Any, engine: BBookEngine, abook: AbookDesk, *, reload_seconds: float = 30.0
+    ) -> None:
         self._pool = pool
         self.engine = engine
+        self.abook = abook
         self._reload_seconds = reload_seconds
         self.rules: list[RoutingRule] = []
         self.config_version = 0
@@ -113,25 +120,34 @@ class RouterService:
                 log.exception("router_config_reload_failed")
 
     async def reload_config(self) -> None:
-        """Load routing rules, exposure limits and B-book symbol settings for the next order."""
+        """Load routing rules, exposure limits, B-book and A-book symbol settings for the next
+        order."""
         async with self._pool.acquire() as conn:
             rules = await repository.load_rules(conn)
             limits = await repository.load_limits(conn)
             symbol_settings = await repository.load_symbol_settings(conn)
+            abook_settings = await repository.load_abook_settings(conn)
         self.rules = rules
         self.engine.set_limits(limits)
         self.engine.set_symbol_settings(symbol_settings)
+        self.abook.set_settings(abook_settings)
         self.config_version += 1
 
-    async def execute(self, cmd: ExecuteCommand) -> ExecuteResult:
+    async def execute(self, cmd: ExecuteCommand, remaining: float | None = None) -> ExecuteResult:
         """Route ``cmd`` and execute it; a retry for the same order returns the same outcome.
 
         A filled order id is never filled again (the same fills come back), and an order id fenced
-        by ``reconcile`` is rejected ``ORDER_ABANDONED``.
+        by ``reconcile`` is rejected ``ORDER_ABANDONED``. ``remaining``: seconds left of the
+        caller's deadline (an A-book order's call to fixgw ends a margin before it); an A-book
+        order whose outcome is not known by then fails UNAVAILABLE ``EXECUTION_PENDING``.
+
+        Closing orders follow the venue holding the risk (``close_book``): A goes to the LP named
+        ``close_venue`` (routing reason ``CLOSE_FOLLOWS_VENUE``), B to the house; without
+        ``close_book`` the routing rules decide.
         """
         started = time.perf_counter()
         try:
-            result = await self._execute(cmd)
+            result = await self._execute(cmd, remaining)
         finally:
             EXECUTE_SECONDS.observe(time.perf_counter() - started)
         log.info(
@@ -145,19 +161,23 @@ class RouterService:
         )
         return result
 
-    async def _execute(self, cmd: ExecuteCommand) -> ExecuteResult:
+    async def _execute(self, cmd: ExecuteCommand, remaining: float | None) -> ExecuteResult:
         state = await self._state(cmd.order_id)
         _check_accounts(cmd.order_id, state, cmd.account_id)
         if state.executed:
             return await self._replay(cmd.order_id, state, cmd)
+        if state.submitted:
+            return await self.abook.resume(cmd, state, remaining)
         if state.recorded is not None:
             decision = state.recorded.decision
         else:
-            decision = decide(self.rules, cmd.client_group, cmd.symbol)
+            decision = close_decision(cmd) or decide(self.rules, cmd.client_group, cmd.symbol)
             DECISIONS.labels(decision.book.value, decision.reason).inc()
         if state.claim is not None:
             return await self._reject(cmd, decision, _abandoned(cmd.order_id))
 
+        if decision.book is Book.A:
+            return await self._execute_abook(cmd, decision, remaining)
         if decision.book is not Book.B:
             message = f"{decision.book.value}-book execution is not available yet"
             return await self._reject(cmd, decision, Rejection(BOOK_UNAVAILABLE, message))
@@ -199,6 +219,29 @@ class RouterService:
             return await self._replay(cmd.order_id, state, cmd)
         return await self._reject(cmd, decision, _abandoned(cmd.order_id))
 
+    async def _execute_abook(
+        self, cmd: ExecuteCommand, decision: Decision, remaining: float | None
+    ) -> ExecuteResult:
+        started = time.monotonic()
+        prepared = await self.abook.prepare(cmd)
+        if isinstance(prepared, Rejection):
+            return await self._reject(cmd, decision, prepared)
+        if remaining is not None:
+            remaining -= time.monotonic() - started
+        result = await self.abook.submit(prepared, decision, cmd.trace_id, remaining)
+        if result is not None:
+            return result
+        # Another claim committed first: a racing Execute's SUBMITTED, its EXECUTED, or a fence.
+        state = await self._state(cmd.order_id)
+        _check_accounts(cmd.order_id, state, cmd.account_id)
+        if state.executed:
+            return await self._replay(cmd.order_id, state, cmd)
+        if state.submitted:
+            return await self.abook.resume(cmd, state, remaining)
+        if state.claim is None:  # the racing Execute was rejected and its claim deleted
+            return await self.abook.answer(cmd.order_id, state, cmd)
+        return await self._reject(cmd, decision, _abandoned(cmd.order_id))
+
     async def _state(self, order_id: str) -> OrderState:
         async with self._pool.acquire() as conn:
             return await repository.order_state(conn, order_id)
@@ -208,6 +251,8 @@ class RouterService:
     ) -> ExecuteResult:
         """The execution of an executed order, exactly as first answered."""
         fill = state.fill
+        if fill is None and state.abook is not None:
+            return await self.abook.replay(order_id, state, cmd)
         if fill is None:
             raise RuntimeError(f"order {order_id} is claimed EXECUTED but has no B-book fill")
         if cmd is not None:
@@ -224,12 +269,30 @@ class RouterService:
         decision = recorded.decision if recorded is not None else Decision(Book.B, DEFAULT_REASON)
         return _filled(decision.book, decision.reason, fill)
 
-    async def reconcile(self, cmd: ReconcileCommand) -> ExecuteResult:
+    async def reconcile(
+        self, cmd: ReconcileCommand, remaining: float | None = None
+    ) -> ExecuteResult:
         """What became of an order oms lost track of: its execution, or NOT_EXECUTED and a fence.
 
         Race-free against an in-flight Execute of the same order id: both insert a claim on the
-        order id, so exactly one commits; a fenced order id never fills afterwards.
+        order id, so exactly one commits; a fenced order id never fills afterwards. An A-book
+        order SUBMITTED to fixgw is asked about there (``AbookDesk.reconcile``); while its outcome
+        is unknown the call fails UNAVAILABLE ``EXECUTION_PENDING``.
         """
+        state = await self._state(cmd.order_id)
+        _check_accounts(cmd.order_id, state, cmd.account_id)
+        if state.submitted:
+            answered = await self.abook.reconcile(cmd.order_id, remaining)
+            if answered is not None:
+                RECONCILES.labels(answered.status.value).inc()
+                log.info(
+                    "reconciled",
+                    order_id=cmd.order_id,
+                    status=answered.status.value,
+                    reject_reason=answered.reject_reason or None,
+                    book="A",
+                )
+                return answered
         fenced_now = False
         async with self._pool.acquire() as conn:
             state = await repository.order_state(conn, cmd.order_id)
@@ -247,6 +310,8 @@ class RouterService:
         if state.claim is None:
             raise RuntimeError(f"order {cmd.order_id} has no claim right after claiming it")
         _check_account(cmd.order_id, state.claim.account_id, cmd.account_id)
+        if state.submitted:  # submitted since it was read: its outcome is not known yet
+            raise execution_pending(cmd.order_id, "submitted to fixgw just now")
         if state.executed:
             result = await self._replay(cmd.order_id, state)
         else:
@@ -289,7 +354,10 @@ class RouterService:
 
 def _filled(book: Book, reason: str, fill: BookFill) -> ExecuteResult:
     return ExecuteResult(
-        book=book, routing_reason=reason, status=ExecutionStatus.FILLED, fills=(fill,)
+        book=book,
+        routing_reason=reason,
+        status=ExecutionStatus.FILLED,
+        fills=(ClientFill.of_bbook(fill),),
     )
 
 

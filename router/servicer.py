@@ -20,18 +20,30 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._service = service
 
     async def Execute(
-        self, request: router_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
+        self,
+        request: router_pb2.ExecuteRequest,
+        context: grpc.aio.ServicerContext[router_pb2.ExecuteRequest, router_pb2.ExecuteResponse],
     ) -> router_pb2.ExecuteResponse:
         command = convert.execute_command(request, _trace_id())
-        return convert.execute_response(await self._service.execute(command))
+        result = await self._service.execute(command, context.time_remaining())
+        return convert.execute_response(result)
 
     async def ReconcileExecution(
-        self, request: router_pb2.ReconcileExecutionRequest, context: grpc.aio.ServicerContext
+        self,
+        request: router_pb2.ReconcileExecutionRequest,
+        context: grpc.aio.ServicerContext[
+            router_pb2.ReconcileExecutionRequest, router_pb2.ReconcileExecutionResponse
+        ],
     ) -> router_pb2.ReconcileExecutionResponse:
         command = convert.reconcile_command(request, _trace_id())
-        return convert.reconcile_response(await self._service.reconcile(command))
+        result = await self._service.reconcile(command, context.time_remaining())
+        return convert.reconcile_response(result)
 
     async def GetHouseExposure(
-        self, request: router_pb2.GetHouseExposureRequest, context: grpc.aio.ServicerContext
+        self,
+        request: router_pb2.GetHouseExposureRequest,
+        context: grpc.aio.ServicerContext[
+            router_pb2.GetHouseExposureRequest, router_pb2.GetHouseExposureResponse
+        ],
     ) -> router_pb2.GetHouseExposureResponse:
         return convert.exposure_response(await self._service.house_exposure())

@@ -9,6 +9,8 @@ fills at the client price in Redis (buy at the ask, sell at the bid), honours ``
 (LIMIT_NOT_REACHED beyond it), answers a repeated Execute of an order with the same execution, and
 implements ReconcileExecution (the recorded execution, else a fence and NOT_EXECUTED). Tests switch
 ``mode`` to reject, partial-fill, fail before executing, lose the answer after executing, or be down.
+Like the real router it sends a close where ``close_book`` / ``close_venue`` say (an A-book fill at
+that LP), and ``abook_venue`` makes it fill other orders A-book at that LP.
 """
 
 from __future__ import annotations
@@ -68,9 +70,11 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
         self.reconciles: list[str] = []
         self.executed: dict[str, router_pb2.ExecuteResponse] = {}
         self.fenced: set[str] = set()
+        self.abook_venue: str | None = None
 
     def reset(self) -> None:
         self.mode = "fill"
+        self.abook_venue = None
 
     async def Execute(
         self, request: router_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
@@ -98,16 +102,26 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
         status = router_pb2.EXECUTION_STATUS_FILLED
         if self.mode == "partial":
             volume, status = volume / 2, router_pb2.EXECUTION_STATUS_PARTIALLY_FILLED
+        book, venue, reason = types_pb2.BOOK_B, "BBOOK", "DEFAULT_B_BOOK"
+        if request.close_book == types_pb2.BOOK_A:
+            book, venue, reason = types_pb2.BOOK_A, request.close_venue, "CLOSE_FOLLOWS_VENUE"
+        elif request.close_book == types_pb2.BOOK_B:
+            reason = "CLOSE_FOLLOWS_VENUE"
+        elif self.abook_venue:
+            book, venue, reason = types_pb2.BOOK_A, self.abook_venue, "ABOOK_RULE"
+        abook = book == types_pb2.BOOK_A
         fill = types_pb2.Fill(
-            fill_id=f"B-{uuid.uuid4().hex}",
+            fill_id=f"{'A' if abook else 'B'}-{uuid.uuid4().hex}",
             price=str(price),
             volume=str(volume),
-            book=types_pb2.BOOK_B,
-            venue="BBOOK",
+            book=book,
+            venue=venue,
+            venue_order_id=f"{venue}-ORD-{order_id}" if abook else "",
+            venue_price=str(price) if abook else "",
         )
         fill.fill_time.GetCurrentTime()
         response = router_pb2.ExecuteResponse(
-            book=types_pb2.BOOK_B, routing_reason="DEFAULT_B_BOOK", status=status, fills=[fill]
+            book=book, routing_reason=reason, status=status, fills=[fill]
         )
         self.executed[order_id] = response
         if self.mode in ("lost", "crash"):

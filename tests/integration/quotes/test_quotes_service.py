@@ -116,6 +116,9 @@ async def test_publish_ticks_when_valid_then_redis_holds_marked_up_quote_and_it_
             "ask": "1.08456",
             "ts": clock.now_ms,
             "source": "fxmesh",
+            # The markup applied (5 points each side), for the router's A-book client prices.
+            "markupBid": "0.00005",
+            "markupAsk": "0.00005",
         }
         assert await stored_quote(redis_client, "EURUSD") == expected
         assert 0 < await redis_client.ttl("quote:EURUSD") <= 60

@@ -19,11 +19,17 @@ Stub = router_pb2_grpc.RouterServiceStub
 ACCOUNT = "1001"
 
 
-def settings(pg_dsn: str, redis_url: str) -> RouterSettings:
+# Where no fixgw listens (port 9 is discard, closed on loopback): A-book orders find fixgw away
+# unless a test starts one and names its address.
+NO_FIXGW = "127.0.0.1:9"
+
+
+def settings(pg_dsn: str, redis_url: str, fixgw_addr: str = NO_FIXGW) -> RouterSettings:
     return RouterSettings(
         postgres_dsn=pg_dsn,
         redis_url=redis_url,
         router_addr="127.0.0.1:0",
+        fixgw_addr=fixgw_addr,
         metrics_port=0,
         router_config_reload_seconds=600,
     )

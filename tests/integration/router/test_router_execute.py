@@ -144,7 +144,7 @@ async def test_execute_when_retried_for_same_order_then_returns_same_fill_once(
     assert house.net_volume == "-1.00"
 
 
-async def test_execute_when_group_rule_routes_to_a_book_then_book_unavailable_and_recorded(
+async def test_execute_when_group_rule_routes_to_c_book_then_book_unavailable_and_recorded(
     router: RouterApp, stub: Stub, redis_client: object, db: asyncpg.Connection
 ) -> None:
     sym = symbol()
@@ -152,7 +152,7 @@ async def test_execute_when_group_rule_routes_to_a_book_then_book_unavailable_an
     await quote(redis_client, sym, "1.08440", "1.08460")
     rule_id = await db.fetchval(
         "INSERT INTO router.routing_rules (priority, client_group, book, reason) "
-        "VALUES (10, $1, 'A', 'GROUP_VIP_A_BOOK') RETURNING rule_id",
+        "VALUES (10, $1, 'C', 'GROUP_VIP_C_BOOK') RETURNING rule_id",
         group,
     )
     try:
@@ -168,8 +168,8 @@ async def test_execute_when_group_rule_routes_to_a_book_then_book_unavailable_an
         await db.execute("DELETE FROM router.routing_rules WHERE rule_id = $1", rule_id)
 
     assert response.status == router_pb2.EXECUTION_STATUS_REJECTED
-    assert response.book == types_pb2.BOOK_A
-    assert response.routing_reason == "GROUP_VIP_A_BOOK"
+    assert response.book == types_pb2.BOOK_C
+    assert response.routing_reason == "GROUP_VIP_C_BOOK"
     assert response.reject_reason == "BOOK_UNAVAILABLE"
     decision = await db.fetchrow(
         "SELECT book, reason, rule_id, status, reject_reason FROM router.routing_decisions "
@@ -177,7 +177,7 @@ async def test_execute_when_group_rule_routes_to_a_book_then_book_unavailable_an
         order_id,
     )
     assert decision is not None
-    assert tuple(decision) == ("A", "GROUP_VIP_A_BOOK", rule_id, "REJECTED", "BOOK_UNAVAILABLE")
+    assert tuple(decision) == ("C", "GROUP_VIP_C_BOOK", rule_id, "REJECTED", "BOOK_UNAVAILABLE")
     assert other.status == router_pb2.EXECUTION_STATUS_FILLED
     assert other.routing_reason == "DEFAULT_B_BOOK"
 

@@ -86,6 +86,18 @@ def test_markup_when_zero_then_price_is_quantized_to_digits() -> None:
     assert (str(bid), str(ask)) == ("1.08450", "1.08460")
 
 
+def test_client_quote_when_lp_sends_extra_digit_then_markup_says_what_was_applied() -> None:
+    eng = engine()
+    assert eng.accept(tick("1.084491", "1.084511"), NOW) is None
+
+    quote = eng.client_quote("EURUSD", NOW)
+
+    # 5 points each side plus the outward rounding: what the router adds to an A-book LP fill.
+    assert quote is not None
+    assert (quote.bid, quote.ask) == (Decimal("1.08444"), Decimal("1.08457"))
+    assert (quote.markup_bid, quote.markup_ask) == (Decimal("0.000051"), Decimal("0.000059"))
+
+
 def test_client_quote_when_one_lp_then_marked_up_price_keeps_lp_tick_time() -> None:
     eng = engine()
     assert eng.accept(tick("1.08449", "1.08451", ts_ms=NOW - 10), NOW) is None
