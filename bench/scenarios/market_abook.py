@@ -1,26 +1,25 @@
 """Scenario 2: market orders through the A-book, edge -> oms -> router -> fixgw -> LP and back.
 
-A routing rule sends a bench-only client group to the A-book. The first order tells whether
-A-book execution exists: a reject with BOOK_UNAVAILABLE means the router cannot execute there yet,
-and the scenario reports ``skipped`` with what it could measure of the path today. When A-book
-orders fill, it runs the same rates and burst as scenario 1 (LP hop included in the floor sum).
-
-What exists of the path now: fixgw's own NOS -> ER round trip is measured only if fixgw exposes
-order entry over gRPC (it does not yet: FixGatewayService lists sessions only); the LP simulator's
-side of that hop is measured by a bare QuickFIX initiator of the bench talking to the stack's LP
-simulator, against the two-bare-engines floor.
+A routing rule sends a bench-only client group to the A-book; every order is sent by fixgw to the
+stack's LP simulator as a NewOrderSingle and booked at the LP's fill (plus markup). The scenario
+runs the same rates and burst as scenario 1 with the LP hop in the floor sum, and measures the
+gateway on its own: fixgw's ExecuteOrder over gRPC (fixgw -> LP -> fills durable in fixgw), and
+the LP end alone (a bare QuickFIX initiator of the bench talking to the stack's LP simulator).
+When the first order is not routed to the A-book (a router that cannot execute there), the
+scenario reports ``skipped`` with what it could measure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from typing import Any
 
 import asyncpg
 
 from bench.context import Context
 from bench.floors.quickfix import round_trips
-from bench.scenarios.market_bbook import PATH as BBOOK_PATH
 from bench.scenarios.orders import (
     FULL_PLAN,
     QUICK_PLAN,
@@ -31,18 +30,35 @@ from bench.scenarios.orders import (
     targets,
 )
 from bench.stackctl import BENCH_COMP_ID, LPSIM_COMP_ID
-from fxmesh.v1 import fixgw_pb2
+from bench.stats import Latencies
+from fxmesh.grpcclient import open_channel
+from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc, types_pb2
 
 CLIENT_GROUP = "bench_abook"
 RULE_REASON = "BENCH_A_BOOK"
 SYMBOLS = ("EURUSD",)
 ACCOUNTS_FULL, ACCOUNTS_QUICK = 1000, 20
 PATH = (
-    *BBOOK_PATH,
+    ("http_trivial", 1, "client -> edge: HTTP request/response"),
+    (
+        "grpc_unary",
+        3,
+        "edge -> oms PlaceOrder, oms -> router Execute, router -> fixgw ExecuteOrder",
+    ),
+    (
+        "pg_insert_commit",
+        6,
+        "commits: oms accept, oms submit, router claim, fixgw attempt, fixgw fills + router "
+        "fills, oms fill/position/deal/ledger/outbox",
+    ),
+    ("redis_set_publish", 2, "Redis round trips: oms reads prices (MGET), router reads the quote"),
     ("quickfix_nos_er", 1, "fixgw -> LP NewOrderSingle -> ExecutionReport"),
 )
-# gRPC methods of FixGatewayService that are not order entry.
-FIXGW_NON_ORDER_METHODS = frozenset({"ListSessions"})
+FIXGW_PATH = (
+    ("grpc_unary", 1, "bench -> fixgw ExecuteOrder"),
+    ("pg_insert_commit", 2, "fixgw commits: the attempt before sending, the fills after"),
+    ("quickfix_nos_er", 1, "fixgw -> LP NewOrderSingle -> ExecutionReport"),
+)
 
 
 async def _route_group_to_a_book(dsn: str) -> int:
@@ -80,22 +96,45 @@ async def _probe(flow: OrderFlow, within: float = 20.0) -> tuple[str | None, dic
         await asyncio.sleep(0.5)
 
 
-def _fixgw_order_entry() -> list[str]:
-    service = fixgw_pb2.DESCRIPTOR.services_by_name["FixGatewayService"]
-    return sorted(m for m in service.methods_by_name if m not in FIXGW_NON_ORDER_METHODS)
-
-
-async def _measure_existing(ctx: Context) -> dict[str, Any]:
-    order_entry = _fixgw_order_entry()
-    fixgw: dict[str, Any] = {
-        "skipped": "fixgw exposes no order entry over gRPC yet (FixGatewayService: "
-        + ", ".join(
-            sorted(fixgw_pb2.DESCRIPTOR.services_by_name["FixGatewayService"].methods_by_name)
-        )
-        + ")"
+async def _fixgw_round_trips(ctx: Context, count: int) -> dict[str, Any]:
+    """fixgw's ExecuteOrder alone, one order at a time, straight from the bench over gRPC."""
+    address = f"{ctx.s.config.host}:{ctx.s.config.ports.fixgw}"
+    run = uuid.uuid4().hex[:8]
+    latencies = Latencies()
+    statuses: dict[str, int] = {}
+    async with open_channel(address) as channel:
+        stub = fixgw_pb2_grpc.FixGatewayServiceStub(channel)
+        for n in range(count):
+            request = fixgw_pb2.ExecuteOrderRequest(
+                order_id=f"bench-{run}-{n}",
+                account_id="bench",
+                symbol="EURUSD",
+                side=types_pb2.SIDE_BUY if n % 2 == 0 else types_pb2.SIDE_SELL,
+                volume="0.01",
+                contract_size="100000",
+            )
+            started = time.perf_counter()
+            response = await stub.ExecuteOrder(request, timeout=10)
+            latencies.record(time.perf_counter() - started)
+            status = fixgw_pb2.LpOrderStatus.Name(response.execution.status)
+            statuses[status] = statuses.get(status, 0) + 1
+    summary = latencies.summary()
+    floor = ctx.path_floor(FIXGW_PATH)
+    return {
+        "what": "bench -> fixgw ExecuteOrder (attempt committed, NewOrderSingle to the stack's LP "
+        "simulator, reports aggregated, fills committed) -> answer; one order in flight",
+        "latency_ms": summary,
+        "statuses": statuses,
+        "path_floor": floor,
+        "ratio_to_floor_sum": {
+            pct: round(summary[pct] / floor[f"{pct}_ms"], 2) if floor.get(f"{pct}_ms") else None
+            for pct in ("p50", "p99")
+        },
     }
-    if order_entry:
-        fixgw = {"skipped": f"fixgw now has {order_entry}: wire its round trip into this scenario"}
+
+
+async def _measure_gateway(ctx: Context) -> dict[str, Any]:
+    fixgw = await _fixgw_round_trips(ctx, 100 if ctx.quick else 1000)
     lpsim = await round_trips(
         200 if ctx.quick else 2000,
         acceptor_port=ctx.s.lpsim_fix_port,
@@ -106,7 +145,7 @@ async def _measure_existing(ctx: Context) -> dict[str, Any]:
     floor_p99 = ctx.floor_ms("quickfix_nos_er", "p99")
     lat = lpsim["latency_ms"]
     return {
-        "fixgw_nos_er_round_trip": fixgw,
+        "fixgw_execute_order_round_trip": fixgw,
         "lpsim_nos_er_round_trip": {
             "what": "a bare QuickFIX initiator in the bench -> the stack's LP simulator "
             "(FIX 4.4 acceptor, decisions on its asyncio loop) -> New + Fill ExecutionReports; "
@@ -141,7 +180,7 @@ async def run(ctx: Context) -> dict[str, Any]:
                 "skipped": "A-book routing not available",
                 "probe": probe,
                 "path_floor": path,
-                "measured_now": await _measure_existing(ctx),
+                "measured_now": await _measure_gateway(ctx),
                 "errors": errors,
             }
         ctx.say(f"market_abook: A-book fills; rates (bound p99 {plan.bound_p99_ms} ms)")
@@ -160,7 +199,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         "series": {"A-book market orders": steps},
         "capacity": {"max_sustainable_per_s": capacity, "first_failing_rate_per_s": first_fail},
         "burst": burst,
-        "measured_now": await _measure_existing(ctx),
-        "targets": targets(ctx.quick, steps, capacity, burst),
+        "gateway": await _measure_gateway(ctx),
+        "targets": targets(ctx.quick, steps, capacity, burst, min_capacity=500.0),
         "errors": errors,
     }

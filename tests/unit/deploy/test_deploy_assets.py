@@ -49,6 +49,10 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_fixgw_session_logged_on": "gauge",
         "fxmesh_fixgw_ticks_forwarded_total": "counter",
         "fxmesh_fixgw_tick_forward_lag_seconds": "histogram",
+        "fxmesh_fixgw_fills_total": "counter",
+        "fxmesh_fixgw_order_rejects_total": "counter",
+        "fxmesh_fixgw_orders_held": "gauge",
+        "fxmesh_fixgw_lp_fill_latency_seconds": "histogram",
         "fxmesh_edge_http_requests_total": "counter",
         "fxmesh_edge_http_request_seconds": "histogram",
         "fxmesh_edge_ws_connections": "gauge",
@@ -204,6 +208,9 @@ def test_alert_set_when_listed_then_covers_the_sre_checklist() -> None:
         "OmsOutboxLagHigh",
         "BbookHedgeRequested",
         "EdgeHttp5xxRatioHigh",
+        "FixgwOrdersHeld",
+        "FixgwLpRejectRatioHigh",
+        "FixgwLpFillLatencyHigh",
     }
     grpc_services = {
         r["labels"]["service"] for r in alert_rules() if r["alert"] == "GrpcErrorRatioHigh"
@@ -478,3 +485,19 @@ def test_promtool_rule_tests_when_series_break_then_expected_alerts_fire(tmp_pat
     tests = {"rule_files": ["rules.yml"], "evaluation_interval": "10s", "tests": RULE_CASES}
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
     promtool("test", "rules", "tests.yml", cwd=tmp_path)
+
+
+def test_a_book_metrics_in_alerts_when_services_imported_then_registered_with_that_type() -> None:
+    # The hand-kept list above must name what the A-book code really registers.
+    from prometheus_client import REGISTRY
+
+    import fixgw.orders.manager  # noqa: F401  (registers the metrics)
+
+    registered = {m.name: m.type for m in REGISTRY.collect()}
+    for name, kind in {
+        "fxmesh_fixgw_fills": "counter",
+        "fxmesh_fixgw_order_rejects": "counter",
+        "fxmesh_fixgw_orders_held": "gauge",
+        "fxmesh_fixgw_lp_fill_latency_seconds": "histogram",
+    }.items():
+        assert registered.get(name) == kind, name
