@@ -10,7 +10,10 @@ purpose from ``toApp``:
   is learned from the LP's reports and status queries;
 - a NewOrderSingle while the session is not logged on is refused (``sendToTarget`` answers False)
   rather than stored and resent later;
-- a resent MarketDataRequest (35=V) is gap-filled too: subscriptions are renewed on every logon.
+- a resent MarketDataRequest (35=V) first sent before the current logon is gap-filled too:
+  subscriptions are renewed on every logon. One sent since (the renewal itself, when the LP asks
+  for a resend that covers it because of a gap before it) is resent: gap-filling it would make the
+  LP drop the renewal it holds queued, and leave the session without market data.
 
 Messages in and out are counted here by MsgType (a lock-guarded dict per LP, read by the gateway).
 """
@@ -36,9 +39,11 @@ from fixgw.domain import (
     MarketDataUpdate,
     SessionReject,
     map_update_symbols,
+    parse_sending_time,
 )
 from fixgw.fixmsg import (
     MSG_SEQ_NUM,
+    ORIG_SENDING_TIME,
     POSS_DUP_FLAG,
     get_str,
     msg_type,
@@ -153,6 +158,7 @@ class GatewayApplication(fix.Application):  # type: ignore[misc]
         }
         # Written by onLogon/onLogout on QuickFIX's thread, read by toApp on any sending thread.
         self._logged_on: dict[str, bool] = {}
+        self._logon_time: dict[str, datetime] = {}
 
     def _lp(self, session_id: fix.SessionID) -> str:
         key = engine.session_key(session_id)
@@ -170,6 +176,9 @@ class GatewayApplication(fix.Application):  # type: ignore[misc]
     def onLogon(self, session_id: fix.SessionID) -> None:
         lp = self._lp(session_id)
         self._logged_on[lp] = True
+        # Millisecond precision, as OrigSendingTime (122) carries it.
+        now = datetime.now(UTC)
+        self._logon_time[lp] = now.replace(microsecond=now.microsecond // 1000 * 1000)
         engine.post(self._loop, self._events.on_logon, lp)
 
     def onLogout(self, session_id: fix.SessionID) -> None:
@@ -211,7 +220,9 @@ class GatewayApplication(fix.Application):  # type: ignore[misc]
                     seq = int(get_str(header, MSG_SEQ_NUM) or 0)
                     engine.post(self._loop, self._events.on_order_sent, lp, cl_ord_id, seq)
             elif kind == "V" and resend:
-                refuse = True
+                first_sent = parse_sending_time(get_str(header, ORIG_SENDING_TIME))
+                logon = self._logon_time.get(lp)
+                refuse = first_sent is None or logon is None or first_sent < logon
             if not refuse:
                 self._counts(lp).sent(kind)
         except Exception:  # never let an exception unwind into QuickFIX's thread
