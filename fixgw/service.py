@@ -361,11 +361,18 @@ class Gateway:
     def connect(self, lp: str) -> LpSessionState:
         """Enable the session: it logs on now, and after drops with backoff."""
         state = self.state(lp)
+        was_enabled = state.enabled
         state.enabled = True
-        state.relogon_pending = False
         state.reconnect_attempts = 0
         state.next_attempt_at = 0.0
-        if not state.logged_on:
+        if state.logged_on and not was_enabled:
+            # A Disconnect's Logout is still on its way: log on again once it is through. Until
+            # then the LP takes no order (``healthy``), so none is sent on a session about to drop.
+            state.relogon_pending = True
+            state.attempt_started = None
+            self._set_status(state, SessionStatus.CONNECTING)
+        elif not state.logged_on:
+            state.relogon_pending = False
             self._start_attempt(state, time.monotonic())
             self._set_status(state, SessionStatus.CONNECTING)
         log.info("lp_connect_requested", lp=lp)
