@@ -380,3 +380,30 @@ async def test_fixgw_killed_while_the_lp_works_an_order_then_the_fill_is_booked_
 
 async def _flat(client: Client) -> bool:
     return await client.positions() == []
+
+
+async def test_lp_restarted_while_it_works_an_order_then_its_fill_is_booked_once_after_logon(
+    abook_stack: Stack, trading: tuple[Client, Market]
+) -> None:
+    client, market = trading
+    await market.configure(FIRST_LP, latencyMs=1500)
+
+    placing = asyncio.create_task(client.market("SELL"))
+    await asyncio.sleep(0.5)  # the NewOrderSingle is at the LP, its fill 1 s away
+    restarted = await market.lp[FIRST_LP].post("/restart", json={"downMs": 3000})
+    assert restarted.status_code == 200, restarted.text
+    first = await placing
+
+    async def settled() -> dict[str, Any] | None:
+        order = await client.order(first["order"]["orderId"])
+        return order if order["status"] in ("FILLED", "REJECTED") else None
+
+    order = await eventually("the order is settled", settled, within=60.0)
+    # The LP filled it while it was down; the report went out after the new logon, and was
+    # booked once.
+    assert order["status"] == "FILLED", order
+    deals = await client.deals()
+    assert [(d["venue"], d["entry"]) for d in deals] == [(FIRST_LP, "IN")]
+    assert len(await client.positions()) == 1
+    await client.balance_is_sum_of_ledger()
+    await eventually("both LP sessions back", lambda: sessions_logged_on(abook_stack))
