@@ -28,11 +28,24 @@ from decimal import Decimal
 from typing import Any
 
 from fxmesh.money import to_money
-from oms import domain
-from oms.domain import AccountId, CloseReason, OrderId, PositionId, Price, Side, SymbolSpec
-from oms.stopout import AccountRisk, RiskPosition, margin_level
-from oms.trigger_dispatch import TriggerState, WatcherSettings
-from oms.watcher import TriggerWatcher
+from oms import (
+    AccountId,
+    AccountRisk,
+    CloseReason,
+    OrderId,
+    PositionId,
+    Price,
+    RiskPosition,
+    Side,
+    SymbolSpec,
+    TriggerState,
+    TriggerWatcher,
+    WatcherSettings,
+    closing_price,
+    margin,
+    margin_level,
+    profit,
+)
 
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 STOP_OUT = Decimal(50)
@@ -96,10 +109,8 @@ class InstantCore:
         self.accounts[account_id] = account
 
     def _profit(self, account: AccountRisk, p: RiskPosition) -> Decimal:
-        close = domain.closing_price(p.side, self.prices[p.symbol])
-        return domain.profit(
-            p.side, p.volume, p.open_price, close, p.spec, account.currency, self.prices
-        )
+        close = closing_price(p.side, self.prices[p.symbol])
+        return profit(p.side, p.volume, p.open_price, close, p.spec, account.currency, self.prices)
 
     async def margin_call(self, account_id: AccountId, margin_level: Decimal) -> None:
         self.margin_calls += 1
@@ -122,12 +133,12 @@ class InstantCore:
     async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
         raise AssertionError("no orders here")
 
-    async def close_position(
+    async def close_for_protection(
         self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
     ) -> None:
         raise AssertionError("no protected positions here")
 
-    async def move_stop_loss(
+    async def move_trailing_stop(
         self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
     ) -> None:
         raise AssertionError("no protected positions here")
@@ -161,7 +172,7 @@ def _accounts(count: int, rng: random.Random) -> list[AccountRisk]:
 def _margin(account: AccountRisk) -> Decimal:
     return sum(
         (
-            domain.margin(p.volume, p.open_price, account.leverage, p.spec, "USD", START)
+            margin(p.volume, p.open_price, account.leverage, p.spec, "USD", START)
             for p in account.positions
         ),
         Decimal(0),
@@ -171,8 +182,8 @@ def _margin(account: AccountRisk) -> Decimal:
 def _unrealized(account: AccountRisk, prices: dict[str, Price]) -> Decimal:
     total = Decimal(0)
     for p in account.positions:
-        close = domain.closing_price(p.side, prices[p.symbol])
-        total += domain.profit(p.side, p.volume, p.open_price, close, p.spec, "USD", prices)
+        close = closing_price(p.side, prices[p.symbol])
+        total += profit(p.side, p.volume, p.open_price, close, p.spec, "USD", prices)
     return total
 
 

@@ -23,11 +23,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from oms.domain import AccountId, CloseReason, OrderId, OrderType, PositionId, Price, Side
-from oms.stopout import AccountRisk
-from oms.trigger_dispatch import TriggerState, WatcherSettings
-from oms.triggers import ProtectedPosition, WorkingOrder
-from oms.watcher import TriggerWatcher
+from oms import (
+    AccountId,
+    AccountRisk,
+    CloseReason,
+    OrderId,
+    OrderType,
+    PositionId,
+    Price,
+    ProtectedPosition,
+    Side,
+    TriggerState,
+    TriggerWatcher,
+    WatcherSettings,
+    WorkingOrder,
+)
 
 # symbol -> (mid, digits)
 SYMBOLS: dict[str, tuple[str, int]] = {
@@ -63,12 +73,12 @@ class NullCore:
     async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
         self.count += 1
 
-    async def close_position(
+    async def close_for_protection(
         self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
     ) -> None:
         self.count += 1
 
-    async def move_stop_loss(
+    async def move_trailing_stop(
         self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
     ) -> None:
         self.count += 1

@@ -5,9 +5,7 @@ from __future__ import annotations
 from fxmesh.config import load_settings
 from fxmesh.lifecycle import ServiceRuntime, run_service
 from oms.config import OmsSettings
-from oms.rollover import rollover_task
-from oms.server import OmsApp
-from oms.watcher_bridge import watcher_task
+from oms.server import OmsApp, rollover_task, watcher_task
 
 
 async def main() -> None:

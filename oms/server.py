@@ -21,15 +21,16 @@ from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import oms_pb2_grpc
+from oms.api.router_client import RouterClient
+from oms.api.servicer import OmsServicer
 from oms.config import OmsSettings
-from oms.core import Clock, utc_now
-from oms.funds import FundsService
-from oms.outbox import OutboxRelay
-from oms.recovery import Recovery
-from oms.risk import RiskService
-from oms.router_client import RouterClient
-from oms.service import OmsService
-from oms.servicer import OmsServicer
+from oms.store.outbox import OutboxRelay
+from oms.trading.recovery import Recovery
+from oms.trading.rollover import RolloverJob
+from oms.trading.service import OmsService
+from oms.trading.unit_of_work import Clock, utc_now
+from oms.triggers.bridge import WatcherBridge
+from oms.triggers.watcher import TriggerWatcher
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -77,9 +78,9 @@ class OmsApp:
             symbols_cache_seconds=s.symbols_cache_seconds,
         )
         self.recovery = Recovery(
-            self.service.core,
+            self.service.uow,
             self.service.executor,
-            self.service.trading,
+            self.service.orders,
             # A PlaceOrder still waiting for Execute's answer is younger than this.
             stuck_after=timedelta(seconds=2 * s.grpc_deadline_seconds + 5),
             interval_seconds=self.recovery_interval_seconds,
@@ -101,11 +102,7 @@ class OmsApp:
         self.server = GrpcServer("oms", s.oms_addr)
         self.server.add(
             oms_pb2_grpc.add_OmsServiceServicer_to_server,
-            OmsServicer(
-                self.service,
-                funds=FundsService(self.service.core),
-                risk=RiskService(self.service.core),
-            ),
+            OmsServicer(self.service),
             "fxmesh.v1.OmsService",
         )
         return await self.server.start()
@@ -138,3 +135,30 @@ class OmsApp:
             await self.redis.aclose()
         if self.pool is not None:
             await self.pool.close()
+
+
+# --- background tasks (``OmsApp(tasks=...)``; ``python -m oms`` picks them from the settings) -----
+
+
+async def watcher_task(app: OmsApp) -> None:
+    """Run the trigger watcher for ``app`` until cancelled."""
+    assert app.service is not None
+    bridge = WatcherBridge(app.service)
+    watcher = TriggerWatcher(app.redis, bridge, bridge, now=app.now)
+    bridge.attach(watcher)
+    await watcher.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await watcher.stop()
+
+
+async def rollover_task(app: OmsApp) -> None:
+    """Charge swaps at every rollover for ``app`` until cancelled."""
+    assert app.service is not None
+    job = RolloverJob(app.service.uow, at=app.settings.rollover_time)
+    job.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await job.stop()

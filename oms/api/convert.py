@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +11,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.domain import (
+from oms.domain.commands import PlaceOrderCommand
+from oms.domain.model import (
     Account,
     AccountFigures,
     AccountId,
@@ -22,36 +22,8 @@ from oms.domain import (
     Side,
     TimeInForce,
 )
-from oms.position_store import DealRow, FillRow, PositionRow
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceOrderCommand:
-    account_id: AccountId
-    client_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    time_in_force: TimeInForce
-    volume: Decimal
-    price: Decimal | None
-    requested_price: Decimal | None
-    deviation_points: int  # 0: the symbol's default
-    stop_loss: Decimal | None = None
-    take_profit: Decimal | None = None
-    stop_limit_price: Decimal | None = None
-    expire_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PositionView:
-    """A position with its mark: current closing price, profit and own margin (None: no quote)."""
-
-    row: PositionRow
-    current_price: Decimal | None
-    profit: Decimal | None
-    margin: Decimal | None = None
-
+from oms.domain.records import DealRow, Fill
+from oms.domain.results import PositionView
 
 # --- enums ---------------------------------------------------------------------------------------
 
@@ -235,7 +207,7 @@ def order_to_proto(order: Order) -> types_pb2.Order:
     )
 
 
-def fill_to_proto(fill: FillRow) -> types_pb2.Fill:
+def fill_to_proto(fill: Fill) -> types_pb2.Fill:
     return types_pb2.Fill(
         fill_id=fill.fill_id,
         price=fmt(fill.price),
@@ -322,115 +294,6 @@ def account_enums(account: Account) -> dict[str, Any]:
         "type": _status(types_pb2.AccountType, "ACCOUNT_TYPE_", account.type),
         "status": _status(types_pb2.AccountStatus, "ACCOUNT_STATUS_", account.status),
         "margin_mode": _status(types_pb2.MarginMode, "MARGIN_MODE_", account.margin_mode),
-    }
-
-
-# --- event JSON (camelCase, decimal strings, ISO UTC times) --------------------------------------
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat().replace("+00:00", "Z") if value else ""
-
-
-def order_json(order: Order) -> dict[str, Any]:
-    return {
-        "orderId": str(order.order_id or ""),
-        "accountId": str(order.account_id),
-        "clientOrderId": order.client_order_id,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "type": order.type.value,
-        "timeInForce": order.time_in_force.value,
-        "volume": fmt(order.volume),
-        "filledVolume": fmt(order.filled_volume),
-        "price": fmt(order.price),
-        "requestedPrice": fmt(order.requested_price),
-        "deviationPoints": order.deviation_points,
-        "averageFillPrice": fmt(order.avg_fill_price),
-        "status": order.status.value,
-        "rejectReason": order.reject_reason or "",
-        "rejectMessage": order.reject_message or "",
-        "book": order.book or "",
-        "stopLoss": fmt(order.stop_loss),
-        "takeProfit": fmt(order.take_profit),
-        "stopLimitPrice": fmt(order.stop_limit_price),
-        "stopLimitActive": order.stop_limit_active,
-        "expireTime": _iso(order.expire_at),
-        "positionId": str(order.position_id or ""),
-        "origin": order.origin.value,
-        "createTime": _iso(order.created_at),
-        "updateTime": _iso(order.updated_at),
-    }
-
-
-def fill_json(fill: FillRow) -> dict[str, Any]:
-    return {
-        "fillId": fill.fill_id,
-        "price": fmt(fill.price),
-        "volume": fmt(fill.volume),
-        "book": fill.book or "",
-        "venue": fill.venue,
-        "fillTime": _iso(fill.fill_time),
-    }
-
-
-def position_json(p: PositionRow, view: PositionView | None = None) -> dict[str, Any]:
-    """A position's event JSON, open or closed; ``view`` adds its current mark."""
-    return {
-        "positionId": str(p.position_id),
-        "accountId": str(p.account_id),
-        "symbol": p.symbol,
-        "side": p.side.value,
-        "volume": fmt(p.volume),
-        "openPrice": fmt(p.open_price),
-        "stopLoss": fmt(p.stop_loss),
-        "takeProfit": fmt(p.take_profit),
-        "trailingDistancePoints": p.trailing_distance_points,
-        "trailingStepPoints": p.trailing_step_points,
-        "commission": fmt(p.commission),
-        "swap": fmt(p.swap),
-        "realizedPnl": fmt(p.realized_pnl),
-        "openTime": _iso(p.opened_at),
-        "orderId": str(p.open_order_id),
-        "state": "OPEN" if p.is_open else "CLOSED",
-        "closePrice": fmt(p.close_price),
-        "closeTime": _iso(p.closed_at),
-        "closeReason": p.close_reason.value if p.close_reason else "",
-        "currentPrice": fmt(view.current_price) if view and p.is_open else "",
-        "profit": fmt(view.profit) if view and p.is_open else "",
-    }
-
-
-def deal_json(d: DealRow) -> dict[str, Any]:
-    return {
-        "dealId": str(d.deal_id),
-        "orderId": str(d.order_id or ""),
-        "positionId": str(d.position_id),
-        "symbol": d.symbol,
-        "side": d.side.value,
-        "entry": d.entry.value,
-        "volume": fmt(d.volume),
-        "price": fmt(d.price),
-        "commission": fmt(d.commission),
-        "realizedPnl": fmt(d.realized_pnl),
-        "venue": d.venue,
-        "reason": d.reason.value,
-        "dealTime": _iso(d.deal_time),
-    }
-
-
-def account_json(account: Account, fig: AccountFigures, reason: str) -> dict[str, Any]:
-    """The ``account_update`` event: balance and live figures in the account currency."""
-    return {
-        "accountId": str(account.account_id),
-        "currency": account.currency,
-        "balance": fmt(fig.balance),
-        "equity": fmt(fig.equity),
-        "margin": fmt(fig.margin),
-        "freeMargin": fmt(fig.free_margin),
-        "marginLevel": fmt(fig.margin_level),
-        "unrealizedPnl": fmt(fig.unrealized_pnl),
-        "reason": reason,
     }
 
 

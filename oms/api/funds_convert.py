@@ -1,12 +1,12 @@
 """Protobuf <-> domain for the money RPCs: balance operations, accounts, listings, statements, risk.
 
 Request parsing checks shape only (required fields, decimals, enums); rules that need the account
-(precision of its currency, free margin) belong to ``oms.funds`` and ``oms.risk``.
+(precision of its currency, free margin) belong to ``oms.trading.accounts`` and
+``oms.trading.calculator``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -14,15 +14,21 @@ from typing import TYPE_CHECKING, Any
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms import convert
-from oms.domain import AccountId, Side
-from oms.ledger_store import AccountChanges, Cursor, LedgerRow
-from oms.position_store import DealRow
-from oms.trading_convert import decode_token, encode_token
+from oms.api import convert
+from oms.domain.commands import (
+    AccountChanges,
+    BalanceOperation,
+    LotQuery,
+    MarginQuery,
+    NewAccount,
+    PageRequest,
+)
+from oms.domain.model import AccountId, Side
+from oms.domain.paging import Cursor, decode_token, encode_token
+from oms.domain.records import DealRow, LedgerRow
 
 if TYPE_CHECKING:
-    from oms.funds import Page, Statement
-    from oms.risk import LotResult, MarginPreview
+    from oms.domain.results import LotResult, MarginPreview, Page, Statement
 
 BALANCE_TYPES = ("DEPOSIT", "WITHDRAWAL", "BONUS", "ADJUSTMENT")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
@@ -47,18 +53,6 @@ def parse_side(value: int) -> Side:
 
 
 # --- balance operations --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BalanceOperation:
-    """A deposit, withdrawal, bonus or adjustment as requested (withdrawals positive here)."""
-
-    account_id: AccountId
-    type: str
-    amount: Decimal
-    request_id: str
-    reference: str | None
-    note: str | None
 
 
 def parse_balance_operation(req: oms_pb2.PostBalanceOperationRequest) -> BalanceOperation:
@@ -117,18 +111,6 @@ def ledger_to_proto(row: LedgerRow) -> types_pb2.LedgerEntry:
 
 
 # --- accounts ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewAccount:
-    login: str
-    password: str
-    type: str
-    currency: str
-    leverage: int
-    margin_mode: str
-    client_group: str
-    initial_deposit: Decimal | None
 
 
 def _leverage(value: int) -> int:
@@ -211,14 +193,6 @@ def parse_update_account(req: oms_pb2.UpdateAccountRequest) -> tuple[AccountId, 
 # --- time windows and pages ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    start: datetime | None
-    end: datetime | None
-    size: int
-    after: Cursor | None
-
-
 def _window(req: Any) -> tuple[datetime | None, datetime | None]:
     start, end = convert.time_of(req, "from_time"), convert.time_of(req, "to_time")
     if start is not None and end is not None and start >= end:
@@ -249,18 +223,6 @@ def parse_statement_window(
 
 
 # --- risk ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LotQuery:
-    account_id: AccountId
-    symbol: str
-    side: Side
-    risk_amount: Decimal | None
-    risk_percent: Decimal | None
-    stop_loss_points: int | None
-    stop_loss: Decimal | None
-    entry_price: Decimal | None
 
 
 def _symbol(value: str) -> str:
@@ -296,15 +258,6 @@ def parse_calculate_lot(req: oms_pb2.CalculateLotRequest) -> LotQuery:
         )
     entry = _optional_decimal(req.entry_price, "entry_price", positive=True)
     return LotQuery(account_id, symbol, side, amount, percent, points, stop, entry)
-
-
-@dataclass(frozen=True, slots=True)
-class MarginQuery:
-    account_id: AccountId
-    symbol: str
-    side: Side
-    volume: Decimal
-    price: Decimal | None
 
 
 def parse_preview_margin(req: oms_pb2.PreviewMarginRequest) -> MarginQuery:

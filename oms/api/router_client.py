@@ -7,7 +7,6 @@ the order id so that a late Execute can never fill it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,49 +16,13 @@ import structlog
 from fxmesh.errors import FxError
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.v1 import router_pb2, router_pb2_grpc
-from oms import convert
-from oms.domain import Order
+from oms.api import convert
+from oms.domain.model import Order
+from oms.domain.records import Fill
+from oms.domain.results import CloseVenue, Execution
+from oms.trading.unit_of_work import ExecutionUnavailable
 
 log = structlog.stdlib.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutedFill:
-    fill_id: str
-    price: Decimal
-    volume: Decimal
-    book: str | None
-    venue: str
-    fill_time: datetime
-    venue_order_id: str = ""
-    """The venue's own order id (an LP's OrderID); empty for the B-book."""
-    venue_price: Decimal | None = None
-    """The venue's price before the broker's markup (A-book); None for the B-book."""
-
-
-@dataclass(frozen=True, slots=True)
-class CloseVenue:
-    """Who holds the risk a closing order closes: the book and venue of the position."""
-
-    book: str
-    venue: str
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    status: str  # FILLED | PARTIALLY_FILLED | REJECTED
-    book: str | None
-    routing_reason: str
-    fills: list[ExecutedFill]
-    reject_reason: str
-    reject_message: str
-
-
-class ExecutionUnavailable(Exception):
-    """The router could not be reached, did not answer in time, or gave an unusable answer.
-
-    The order may or may not have been executed: only ``reconcile`` can tell.
-    """
 
 
 class RouterClient:
@@ -130,7 +93,7 @@ def _execution(
     if status not in ("FILLED", "PARTIALLY_FILLED", "REJECTED"):
         raise FxError(f"unknown execution status {status}")
     fills = [
-        ExecutedFill(
+        Fill(
             fill_id=f.fill_id or _missing("fill_id"),
             price=parse_decimal(f.price, "fill.price", positive=True),
             volume=parse_decimal(f.volume, "fill.volume", positive=True),

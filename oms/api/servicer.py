@@ -1,4 +1,4 @@
-"""grpc.aio servicer of fxmesh.v1.OmsService: convert, call the service, convert back."""
+"""grpc.aio servicer of fxmesh.v1.OmsService: convert, call ``OmsService``, convert back."""
 
 from __future__ import annotations
 
@@ -7,40 +7,19 @@ from typing import Any
 
 import grpc
 
-from fxmesh.errors import FxError
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc
-from oms import convert
-from oms import funds_convert as fconvert
-from oms import trading_convert as tconvert
-from oms.funds import FundsService
-from oms.positions import CloseResult
-from oms.risk import RiskService
-from oms.service import OmsService
+from oms.api import convert
+from oms.api import funds_convert as fconvert
+from oms.api import trading_convert as tconvert
+from oms.domain.results import CloseResult
+from oms.trading.service import OmsService
 
 
 class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
-    def __init__(
-        self,
-        service: OmsService,
-        *,
-        funds: FundsService | None = None,
-        risk: RiskService | None = None,
-    ) -> None:
+    """Every RPC: parse the request (``oms.api.*convert``), call ``OmsService``, build the reply."""
+
+    def __init__(self, service: OmsService) -> None:
         self._service = service
-        self._funds_service = funds
-        self._risk_service = risk
-
-    @property
-    def _funds(self) -> FundsService:
-        if self._funds_service is None:
-            raise FxError("money operations are not enabled", code=grpc.StatusCode.UNIMPLEMENTED)
-        return self._funds_service
-
-    @property
-    def _risk(self) -> RiskService:
-        if self._risk_service is None:
-            raise FxError("risk tools are not enabled", code=grpc.StatusCode.UNIMPLEMENTED)
-        return self._risk_service
 
     async def PlaceOrder(
         self, request: oms_pb2.PlaceOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -91,7 +70,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             accounts=[convert.account_to_proto(a) for a in accounts]
         )
 
-    # --- trading: pending orders and positions (oms.trading, oms.positions) ---------------------
+    # --- pending orders and positions -------------------------------------------------------------
 
     async def ModifyOrder(
         self, request: oms_pb2.ModifyOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -144,12 +123,12 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         view = await self._service.modify_position(tconvert.parse_modify_position(request))
         return oms_pb2.ModifyPositionResponse(position=convert.position_to_proto(view))
 
-    # --- money: listings, statements, accounts, balance operations, risk (oms.funds, oms.risk) ---
+    # --- money: listings, statements, accounts, balance operations, risk tools --------------------
 
     async def ListDeals(
         self, request: oms_pb2.ListDealsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListDealsResponse:
-        page = await self._funds.list_deals(
+        page = await self._service.list_deals(
             convert.parse_account_id(request.account_id), fconvert.parse_page(request)
         )
         return fconvert.deal_page_to_proto(page)
@@ -157,7 +136,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
     async def ListLedger(
         self, request: oms_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListLedgerResponse:
-        page = await self._funds.list_ledger(
+        page = await self._service.list_ledger(
             convert.parse_account_id(request.account_id), fconvert.parse_page(request)
         )
         return fconvert.ledger_page_to_proto(page)
@@ -166,19 +145,19 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         self, request: oms_pb2.GetStatementRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.GetStatementResponse:
         account_id = convert.parse_account_id(request.account_id)
-        start, end = fconvert.parse_statement_window(request, self._funds.now())
-        return fconvert.statement_to_proto(await self._funds.statement(account_id, start, end))
+        start, end = fconvert.parse_statement_window(request, self._service.now())
+        return fconvert.statement_to_proto(await self._service.statement(account_id, start, end))
 
     async def CreateAccount(
         self, request: oms_pb2.CreateAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.CreateAccountResponse:
-        account = await self._funds.create_account(fconvert.parse_create_account(request))
+        account = await self._service.create_account(fconvert.parse_create_account(request))
         return oms_pb2.CreateAccountResponse(account=convert.account_to_proto(account))
 
     async def UpdateAccount(
         self, request: oms_pb2.UpdateAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.UpdateAccountResponse:
-        account = await self._funds.update_account(*fconvert.parse_update_account(request))
+        account = await self._service.update_account(*fconvert.parse_update_account(request))
         return oms_pb2.UpdateAccountResponse(account=convert.account_to_proto(account))
 
     async def PostBalanceOperation(
@@ -186,7 +165,9 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         request: oms_pb2.PostBalanceOperationRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> oms_pb2.PostBalanceOperationResponse:
-        result = await self._funds.post_balance_operation(fconvert.parse_balance_operation(request))
+        result = await self._service.post_balance_operation(
+            fconvert.parse_balance_operation(request)
+        )
         return oms_pb2.PostBalanceOperationResponse(
             entry=fconvert.ledger_to_proto(result.entry), replayed=result.replayed
         )
@@ -194,13 +175,13 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
     async def CalculateLot(
         self, request: oms_pb2.CalculateLotRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.CalculateLotResponse:
-        result = await self._risk.calculate_lot(fconvert.parse_calculate_lot(request))
+        result = await self._service.calculate_lot(fconvert.parse_calculate_lot(request))
         return fconvert.lot_to_proto(result)
 
     async def PreviewMargin(
         self, request: oms_pb2.PreviewMarginRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.PreviewMarginResponse:
-        result = await self._risk.preview_margin(fconvert.parse_preview_margin(request))
+        result = await self._service.preview_margin(fconvert.parse_preview_margin(request))
         return fconvert.preview_to_proto(result)
 
 

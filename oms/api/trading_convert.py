@@ -1,35 +1,29 @@
 """Protobuf -> commands for the order and position RPCs beyond PlaceOrder; opaque page tokens.
 
 Parsing checks shape only (ids, decimals, required fields). What depends on the symbol or the
-market (digits, sides, stops level) is checked by ``oms.validation`` when the command runs.
+market (digits, sides, stops level) is checked by ``oms.domain.validation`` when the command runs.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import parse_decimal
 from fxmesh.v1 import oms_pb2
-from oms.convert import optional_price, parse_account_id, parse_order_id, time_of
-from oms.domain import AccountId, OrderId, PositionId
+from oms.api.convert import optional_price, parse_account_id, parse_order_id, time_of
+from oms.domain.commands import (
+    KEEP,
+    CloseAllCommand,
+    CloseByCommand,
+    ClosePositionCommand,
+    ListOrdersQuery,
+    ModifyOrderCommand,
+    ModifyPositionCommand,
+    PriceChange,
+)
+from oms.domain.model import PositionId
+from oms.domain.paging import decode_token
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-Cursor = tuple[datetime, int]
-
-
-class Keep:
-    """An update field left as it is (empty string in the request)."""
-
-
-KEEP = Keep()
-# A protection price change: KEEP, None (remove, "0" in the request) or the new price.
-PriceChange = Decimal | None | Keep
 
 
 def _invalid(message: str, reason: str, field: str) -> InvalidArgument:
@@ -56,26 +50,6 @@ def _change(value: str, field: str, *, removable: bool) -> PriceChange:
 # --- orders --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ModifyOrderCommand:
-    account_id: AccountId
-    order_id: OrderId
-    price: Decimal | Keep
-    stop_limit_price: Decimal | Keep
-    stop_loss: PriceChange
-    take_profit: PriceChange
-    expire_at: datetime | None  # None keeps the current expiry
-
-    @property
-    def changes_nothing(self) -> bool:
-        return (
-            all(v is KEEP for v in (self.price, self.stop_limit_price))
-            and self.stop_loss is KEEP
-            and self.take_profit is KEEP
-            and self.expire_at is None
-        )
-
-
 def parse_modify_order(req: oms_pb2.ModifyOrderRequest) -> ModifyOrderCommand:
     price = _change(req.price, "price", removable=False)
     stop_limit = _change(req.stop_limit_price, "stop_limit_price", removable=False)
@@ -90,16 +64,6 @@ def parse_modify_order(req: oms_pb2.ModifyOrderRequest) -> ModifyOrderCommand:
         take_profit=_change(req.take_profit, "take_profit", removable=True),
         expire_at=time_of(req, "expire_time"),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ListOrdersQuery:
-    account_id: AccountId
-    history: bool  # False: the open orders
-    since: datetime | None
-    until: datetime | None
-    size: int
-    after: Cursor | None
 
 
 def parse_list_orders(req: oms_pb2.ListOrdersRequest) -> ListOrdersQuery:
@@ -119,34 +83,7 @@ def parse_list_orders(req: oms_pb2.ListOrdersRequest) -> ListOrdersQuery:
     )
 
 
-def encode_token(cursor: Cursor) -> str:
-    """An opaque page token for the keyset position (time, id) of a page's last item."""
-    micros = (cursor[0] - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}:{cursor[1]}".encode()).decode().rstrip("=")
-
-
-def decode_token(token: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        micros, ident = raw.split(":")
-        return _EPOCH + timedelta(microseconds=int(micros)), int(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise _invalid(
-            "page_token is not a token this server issued", "INVALID_PAGE_TOKEN", "page_token"
-        ) from None
-
-
 # --- positions -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ClosePositionCommand:
-    account_id: AccountId
-    position_id: PositionId
-    volume: Decimal | None  # None: the whole position
-    client_order_id: str  # empty: the server makes one (no idempotency across retries)
-    requested_price: Decimal | None
-    deviation_points: int
 
 
 def _client_order_id(value: str, field: str) -> str:
@@ -174,13 +111,6 @@ def parse_close_position(req: oms_pb2.ClosePositionRequest) -> ClosePositionComm
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CloseAllCommand:
-    account_id: AccountId
-    symbol: str | None
-    request_id: str  # empty: the server makes one
-
-
 def parse_close_all(req: oms_pb2.CloseAllPositionsRequest) -> CloseAllCommand:
     request_id = _client_order_id(req.request_id, "request_id")
     if len(request_id) > 40:  # "<request_id>:<position_id>" must fit a client order id
@@ -194,13 +124,6 @@ def parse_close_all(req: oms_pb2.CloseAllPositionsRequest) -> CloseAllCommand:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CloseByCommand:
-    account_id: AccountId
-    position_id: PositionId
-    opposite_position_id: PositionId
-
-
 def parse_close_by(req: oms_pb2.CloseByRequest) -> CloseByCommand:
     first = parse_position_id(req.position_id)
     second = parse_position_id(req.opposite_position_id, "opposite_position_id")
@@ -209,16 +132,6 @@ def parse_close_by(req: oms_pb2.CloseByRequest) -> CloseByCommand:
             "a position cannot be closed by itself", "SAME_POSITION", "opposite_position_id"
         )
     return CloseByCommand(parse_account_id(req.account_id), first, second)
-
-
-@dataclass(frozen=True, slots=True)
-class ModifyPositionCommand:
-    account_id: AccountId
-    position_id: PositionId
-    stop_loss: PriceChange
-    take_profit: PriceChange
-    trailing_distance_points: int | None  # None keeps; 0 turns trailing off
-    trailing_step_points: int | None
 
 
 def _points(value: int, field: str) -> int | None:

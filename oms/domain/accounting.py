@@ -1,4 +1,5 @@
-"""Money maths of the account of record beyond the order formulas of ``oms.domain``: pure, Decimal.
+"""Money maths of the account of record beyond the order formulas of ``oms.domain.model``: pure,
+Decimal.
 
 * **Hedged margin ("larger leg").** Per account and symbol, the margin in use is the larger of the
   margin of the BUY legs and the margin of the SELL legs; each leg's margin is ``domain.margin`` at
@@ -23,8 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from fxmesh.money import ZERO, to_money
-from oms import domain
-from oms.domain import (
+from oms.domain import model as domain
+from oms.domain.model import (
     AccountFigures,
     NoConversionRate,
     OpenPosition,

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from fxmesh.money import ZERO
-from oms.domain import (
+from oms.domain.model import (
     CloseReason,
     DealEntry,
     Order,

@@ -27,9 +27,9 @@ How a threshold is placed (``budget`` = equity minus the equity at the level, in
   recomputations (other symbols' cross rates), and prices are rounded to the symbol's digits
   towards the current price, so a threshold never fires late.
 
-Margin and figures are the account figures' own (``oms.accounting``): margin at each position's
-open price converted at the current rate, the larger leg per symbol for hedged positions, and
-positions without a usable quote at zero profit and zero margin.
+Margin and figures are the account figures' own (``oms.domain.accounting``): margin at each
+position's open price converted at the current rate, the larger leg per symbol for hedged positions,
+and positions without a usable quote at zero profit and zero margin.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from fxmesh.money import ZERO, quantize
-from oms import accounting, domain
-from oms.domain import (
+from oms.domain import accounting
+from oms.domain import model as domain
+from oms.domain.model import (
     AccountFigures,
     AccountId,
     NoConversionRate,

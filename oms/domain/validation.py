@@ -20,8 +20,8 @@ from decimal import Decimal
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import ZERO, places, to_money
-from oms.accounting import MarginLeg, live_figures
-from oms.domain import (
+from oms.domain.accounting import MarginLeg, live_figures
+from oms.domain.model import (
     Account,
     AccountStatus,
     NoConversionRate,
@@ -38,7 +38,7 @@ from oms.domain import (
     opening_price,
     volume_problem,
 )
-from oms.rules import session_open
+from oms.domain.rules import session_open
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""asyncpg access to the ``oms`` schema: symbols, accounts, the ledger and the outbox.
+"""asyncpg access to ``oms.symbols`` and ``oms.accounts``: symbols, accounts, credentials,
+account administration and margin-call state.
 
-Orders live in ``oms.order_store``, positions and deals in ``oms.position_store``; every SQL
-statement of the trading core is in one of the three.
+The ledger is in ``oms.store.ledger``, orders in ``oms.store.orders``, positions and deals in
+``oms.store.positions``, the outbox in ``oms.store.outbox``.
 """
 
 from __future__ import annotations
@@ -13,31 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from oms import ledger_store, order_store, position_store
-from oms.domain import Account, AccountId, SymbolSpec
-from oms.position_store import FillRow, PositionRow
-from oms.rules import parse_sessions
-
-__all__ = [
-    "Account",
-    "Conn",
-    "FillRow",
-    "PositionRow",
-    "find_credentials",
-    "get_account",
-    "in_flight_orders",
-    "insert_outbox",
-    "list_accounts",
-    "load_symbols",
-    "open_positions",
-    "post_ledger",
-]
+from oms.domain.commands import AccountChanges
+from oms.domain.model import Account, AccountId, SymbolSpec
+from oms.domain.rules import parse_sessions
 
 Conn = asyncpg.Connection
-
-# Older names, kept for the modules that read positions and orders through this module.
-open_positions = position_store.open_positions
-in_flight_orders = order_store.in_flight
 
 _ACCOUNT_COLS = (
     "account_id, login, type, currency, leverage, margin_mode, status, client_group, balance, "
@@ -148,56 +129,7 @@ async def balance(conn: Conn, account_id: AccountId) -> Decimal:
     return value
 
 
-async def post_ledger(
-    conn: Conn,
-    account_id: AccountId,
-    entry_type: str,
-    amount: Decimal,
-    currency: str,
-    *,
-    reference: str | None = None,
-    note: str | None = None,
-    deal_id: int | None = None,
-    request_id: str | None = None,
-) -> tuple[Decimal, Decimal]:
-    """Book ``amount`` on the balance and the ledger; (balance_before, balance_after).
-
-    The caller holds the account's row lock (``get_account(..., lock=True)``) in this transaction.
-    """
-    row = await ledger_store.append_ledger(
-        conn,
-        account_id,
-        entry_type,
-        amount,
-        currency,
-        request_id=request_id,
-        reference=reference,
-        note=note,
-        deal_id=deal_id,
-    )
-    return row.balance_before, row.balance_after
-
-
 # --- outbox --------------------------------------------------------------------------------------
-
-
-async def insert_outbox(
-    conn: Conn, rows: Sequence[tuple[str, str, int, dict[str, Any], dict[str, str]]]
-) -> None:
-    """Insert (routing_key, event_type, account_id, envelope, headers) rows in one statement;
-    outbox ids follow the order of ``rows``."""
-    await conn.execute(
-        "INSERT INTO oms.outbox (routing_key, event_type, account_id, payload, headers) "
-        "SELECT routing_key, event_type, account_id, payload::jsonb, headers::jsonb "
-        "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) "
-        "WITH ORDINALITY AS e(routing_key, event_type, account_id, payload, headers, n) "
-        "ORDER BY n",
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [json.dumps(r[3], separators=(",", ":")) for r in rows],
-        [json.dumps(r[4], separators=(",", ":")) for r in rows],
-    )
 
 
 async def set_margin_call(conn: Conn, account_id: AccountId, in_call: bool) -> bool:
@@ -210,3 +142,70 @@ async def set_margin_call(conn: Conn, account_id: AccountId, in_call: bool) -> b
         "WHERE account_id = $1 AND margin_call_at IS NOT NULL"
     )
     return bool(await conn.execute(sql, account_id) == "UPDATE 1")
+
+
+# --- administration ------------------------------------------------------------------------------
+
+
+async def insert_account(
+    conn: Conn,
+    *,
+    login: str,
+    password_hash: str,
+    account_type: str,
+    currency: str,
+    leverage: int,
+    margin_mode: str,
+    client_group: str,
+) -> AccountId | None:
+    """The new account's id, or None when the login is taken."""
+    account_id: int | None = await conn.fetchval(
+        "INSERT INTO oms.accounts (login, password_hash, type, currency, leverage, margin_mode, "
+        "status, client_group) VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7) "
+        "ON CONFLICT (login) DO NOTHING RETURNING account_id",
+        login,
+        password_hash,
+        account_type,
+        currency,
+        leverage,
+        margin_mode,
+        client_group,
+    )
+    return AccountId(account_id) if account_id is not None else None
+
+
+async def update_account(conn: Conn, account_id: AccountId, changes: AccountChanges) -> None:
+    """Apply ``changes`` in one UPDATE (the table's CHECKs guard what the caller missed)."""
+    await conn.execute(
+        "UPDATE oms.accounts SET "
+        "status = coalesce($2, status), leverage = coalesce($3, leverage), "
+        "client_group = coalesce($4, client_group), "
+        "margin_call_level = coalesce($5, margin_call_level), "
+        "stop_out_level = coalesce($6, stop_out_level), "
+        "negative_balance_protection = coalesce($7, negative_balance_protection), "
+        "max_open_positions = coalesce($8, max_open_positions), "
+        "max_daily_volume = CASE WHEN $9 THEN NULL ELSE coalesce($10, max_daily_volume) END, "
+        "updated_at = now() WHERE account_id = $1",
+        account_id,
+        changes.status,
+        changes.leverage,
+        changes.client_group,
+        changes.margin_call_level,
+        changes.stop_out_level,
+        changes.negative_balance_protection,
+        changes.max_open_positions,
+        changes.clear_max_daily_volume,
+        changes.max_daily_volume,
+    )
+
+
+async def open_exposure(conn: Conn, account_id: AccountId) -> tuple[int, int]:
+    """(open positions, orders not in a terminal state) of an account."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM oms.positions WHERE account_id = $1 AND closed_at IS NULL) "
+        "AS positions, (SELECT count(*) FROM oms.orders WHERE account_id = $1 AND status IN "
+        "('PENDING', 'ACCEPTED', 'FILLING', 'PARTIALLY_FILLED', 'WORKING')) AS orders",
+        account_id,
+    )
+    assert row is not None
+    return int(row["positions"]), int(row["orders"])

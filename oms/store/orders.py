@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from oms.domain import (
+from oms.domain.model import (
     AccountId,
     Order,
     OrderId,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from fxmesh import events
-from oms import repository
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -69,11 +69,30 @@ def new_event(event_type: str, account_id: int, data: dict[str, Any]) -> OutboxE
     return OutboxEvent(account_id, envelope(event_type, account_id, data), events.trace_headers())
 
 
+async def insert_outbox(
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, int, dict[str, Any], dict[str, str]]]
+) -> None:
+    """Insert (routing_key, event_type, account_id, envelope, headers) rows in one statement;
+    outbox ids follow the order of ``rows``."""
+    await conn.execute(
+        "INSERT INTO oms.outbox (routing_key, event_type, account_id, payload, headers) "
+        "SELECT routing_key, event_type, account_id, payload::jsonb, headers::jsonb "
+        "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) "
+        "WITH ORDINALITY AS e(routing_key, event_type, account_id, payload, headers, n) "
+        "ORDER BY n",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [json.dumps(r[3], separators=(",", ":")) for r in rows],
+        [json.dumps(r[4], separators=(",", ":")) for r in rows],
+    )
+
+
 async def write(conn: asyncpg.Connection, pending: Sequence[OutboxEvent]) -> None:
     """Add events to the outbox in the caller's transaction: one statement for all of them (a fill
     raises six), in the order given."""
     if pending:
-        await repository.insert_outbox(
+        await insert_outbox(
             conn,
             [
                 (e.routing_key, e.envelope["type"], e.account_id, e.envelope, e.headers)

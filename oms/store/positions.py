@@ -2,99 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from fxmesh.money import ZERO
-from oms.domain import (
+from oms.domain.model import (
     AccountId,
     CloseReason,
     DealEntry,
-    OpenPosition,
     OrderId,
     PositionId,
     Side,
 )
+from oms.domain.paging import Cursor
+from oms.domain.records import DealRow, PositionRow
 
 Conn = asyncpg.Connection
-
-
-@dataclass(frozen=True, slots=True)
-class PositionRow:
-    """A position as stored; changed with ``dataclasses.replace`` and written with ``update``."""
-
-    position_id: PositionId
-    account_id: AccountId
-    symbol: str
-    side: Side
-    volume: Decimal
-    open_price: Decimal
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
-    commission: Decimal
-    swap: Decimal
-    open_order_id: OrderId
-    opened_at: datetime
-    trailing_distance_points: int = 0
-    trailing_step_points: int = 0
-    realized_pnl: Decimal = ZERO
-    closed_at: datetime | None = None
-    close_price: Decimal | None = None
-    close_reason: CloseReason | None = None
-    book: str = "B"
-    """Who holds the risk: the book of the opening fill ("A", "B")."""
-    venue: str = "BBOOK"
-    """The venue of the opening fill: "BBOOK" or an LP session name; closes are sent there."""
-    venue_order_id: str | None = None
-    """The venue's order id of the opening fill (an LP's OrderID)."""
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
-    def as_open(self) -> OpenPosition:
-        return OpenPosition(self.position_id, self.symbol, self.side, self.volume, self.open_price)
-
-
-@dataclass(frozen=True, slots=True)
-class DealRow:
-    deal_id: int
-    order_id: OrderId | None
-    position_id: PositionId
-    account_id: AccountId
-    symbol: str
-    side: Side
-    entry: DealEntry
-    volume: Decimal
-    price: Decimal
-    commission: Decimal
-    swap: Decimal
-    realized_pnl: Decimal
-    venue: str
-    book: str | None
-    fill_id: str
-    deal_time: datetime
-    reason: CloseReason
-
-
-@dataclass(frozen=True, slots=True)
-class FillRow:
-    """A fill as applied (read back from its deal)."""
-
-    fill_id: str
-    price: Decimal
-    volume: Decimal
-    book: str | None
-    venue: str
-    fill_time: datetime
-
-    @staticmethod
-    def of(deal: DealRow) -> FillRow:
-        return FillRow(deal.fill_id, deal.price, deal.volume, deal.book, deal.venue, deal.deal_time)
 
 
 _COLS = (
@@ -347,3 +272,46 @@ async def fill_applied(conn: Conn, venue: str, fill_id: str) -> bool:
             fill_id,
         )
     )
+
+
+# --- listings ------------------------------------------------------------------------------------
+
+
+async def deal_page(
+    conn: Conn,
+    account_id: AccountId,
+    start: datetime | None,
+    end: datetime | None,
+    after: Cursor | None,
+    limit: int,
+) -> list[DealRow]:
+    """Deals in [start, end), newest first, strictly older than the ``after`` cursor."""
+    rows = await conn.fetch(
+        f"SELECT {_DEAL_COLS} FROM oms.deals WHERE account_id = $1 "
+        "AND ($2::timestamptz IS NULL OR deal_time >= $2) "
+        "AND ($3::timestamptz IS NULL OR deal_time < $3) "
+        "AND ($4::timestamptz IS NULL OR (deal_time, deal_id) < ($4, $5)) "
+        "ORDER BY deal_time DESC, deal_id DESC LIMIT $6",
+        account_id,
+        start,
+        end,
+        after[0] if after else None,
+        after[1] if after else 0,
+        limit,
+    )
+    return [deal_from_row(r) for r in rows]
+
+
+async def deals_between(
+    conn: Conn, account_id: AccountId, start: datetime, end: datetime, limit: int
+) -> list[DealRow]:
+    """Deals in [start, end), oldest first, at most ``limit``."""
+    rows = await conn.fetch(
+        f"SELECT {_DEAL_COLS} FROM oms.deals WHERE account_id = $1 "
+        "AND deal_time >= $2 AND deal_time < $3 ORDER BY deal_time, deal_id LIMIT $4",
+        account_id,
+        start,
+        end,
+        limit,
+    )
+    return [deal_from_row(r) for r in rows]

@@ -1,10 +1,11 @@
-"""Money use cases of the account of record: balance operations, account administration, listings
-of deals and ledger, and account statements.
+"""Accounts and their money (``AccountBook``): opening and changing accounts, balance operations,
+listings of deals and ledger, and account statements.
 
-Every balance change runs in ``Core.locked`` (the account's row lock): it appends one ledger row
-(balance_before / balance_after), updates ``accounts.balance`` and enqueues an ``account_update``
-event in ONE transaction, so ``balance == sum(ledger.amount)`` holds at every commit, and after the
-commit the trading listeners (the trigger watcher's stop-out levels) hear the new balance.
+Every balance change runs in ``UnitOfWork.locked`` (the account's row lock): it appends one ledger
+row (balance_before / balance_after), updates ``accounts.balance`` and enqueues an
+``account_update`` event in ONE transaction, so ``balance == sum(ledger.amount)`` holds at every
+commit, and after the commit the trading listeners (the trigger watcher's stop-out levels) hear the
+new balance.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import structlog
 from prometheus_client import Counter
@@ -22,18 +23,20 @@ from prometheus_client import Counter
 from fxmesh import passwords
 from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
-from oms import accounting, outbox
-from oms import ledger_store as store
-from oms import repository as repo
-from oms.convert import PositionView, account_json
-from oms.core import Core, account_not_found, mark_views
-from oms.domain import AccountFigures, AccountId, NoConversionRate, Price, SymbolSpec
-from oms.funds_convert import BalanceOperation, NewAccount, PageRequest
-from oms.position_store import DealRow
+from oms.domain import accounting
+from oms.domain.commands import AccountChanges, BalanceOperation, NewAccount, PageRequest
+from oms.domain.events import account_json
+from oms.domain.model import Account, AccountFigures, AccountId, NoConversionRate, Price, SymbolSpec
+from oms.domain.records import DealRow, LedgerRow, PositionRow
+from oms.domain.results import BalanceResult, Page, Statement
+from oms.store import accounts as account_store
+from oms.store import ledger as ledger_store
+from oms.store import orders as order_store
+from oms.store import outbox
+from oms.store import positions as position_store
+from oms.trading.unit_of_work import UnitOfWork, account_not_found, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
-
-T = TypeVar("T")
 
 BALANCE_OPERATIONS = Counter(
     "fxmesh_oms_balance_operations_total",
@@ -48,8 +51,8 @@ STATEMENT_MAX_DEALS = 10_000
 class AccountState:
     """An account with its open positions and live figures, read in one transaction."""
 
-    account: repo.Account
-    positions: list[repo.PositionRow]
+    account: Account
+    positions: list[PositionRow]
     in_flight: list[accounting.MarginLeg]
     figures: AccountFigures
 
@@ -63,12 +66,12 @@ async def load_account_state(
     strict: bool,
 ) -> AccountState:
     """The account's live state; ``strict`` refuses (``MissingQuote``) to value without quotes."""
-    account = await repo.get_account(conn, account_id)
+    account = await account_store.get_account(conn, account_id)
     if account is None:
         raise account_not_found(account_id)
-    positions = await repo.open_positions(conn, account_id)
+    positions = await position_store.open_positions(conn, account_id)
     # Orders closing a position reserve no margin (as in the core's figures).
-    opening = [o for o in await repo.in_flight_orders(conn, account_id) if o.position_id is None]
+    opening = [o for o in await order_store.in_flight(conn, account_id) if o.position_id is None]
     legs = accounting.order_legs(opening, prices, strict=strict)
     figures = accounting.live_figures(
         account.balance,
@@ -93,9 +96,9 @@ def _check_precision(amount: Decimal, currency: str, field: str) -> None:
         )
 
 
-async def _new_account_event(conn: Any, entry: store.LedgerRow) -> None:
+async def _new_account_event(conn: Any, entry: LedgerRow) -> None:
     """``account_update`` of a new account's first deposit (no positions: figures = balance)."""
-    account = await repo.get_account(conn, entry.account_id)
+    account = await account_store.get_account(conn, entry.account_id)
     assert account is not None
     figures = accounting.live_figures(
         account.balance, account.currency, account.leverage, [], [], {}, {}, strict=True
@@ -103,32 +106,6 @@ async def _new_account_event(conn: Any, entry: store.LedgerRow) -> None:
     await outbox.enqueue(
         conn, "account_update", entry.account_id, account_json(account, figures, "DEPOSIT")
     )
-
-
-@dataclass(frozen=True, slots=True)
-class BalanceResult:
-    entry: store.LedgerRow
-    replayed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: store.Cursor | None
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    account: repo.Account
-    start: datetime
-    end: datetime
-    opening_balance: Decimal
-    closing_balance: Decimal
-    totals: list[tuple[str, Decimal, int]]  # (ledger type, amount, count), in ledger type order
-    deals: list[DealRow]  # oldest first
-    positions: list[PositionView]
-    figures: AccountFigures
-    at: datetime
 
 
 _LEDGER_ORDER = (
@@ -142,16 +119,12 @@ _LEDGER_ORDER = (
 )
 
 
-class FundsService:
+class AccountBook:
     """Balance operations, account administration, deals / ledger listings and statements."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._pool = core.pool
-
-    def now(self) -> datetime:
-        """The service's clock (statements default their end to it)."""
-        return self._core.now()
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._pool = uow.pool
 
     # --- balance operations ----------------------------------------------------------------------
 
@@ -163,10 +136,10 @@ class FundsService:
         the smaller of the balance and the free margin (positions valued at the current quotes).
         """
         booked = -op.amount if op.type == "WITHDRAWAL" else op.amount
-        symbols, prices = await self._core.market()
-        async with self._core.locked(op.account_id) as tx:
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(op.account_id) as tx:
             conn, account = tx.conn, tx.account
-            first = await store.ledger_by_request(conn, op.account_id, op.request_id)
+            first = await ledger_store.ledger_by_request(conn, op.account_id, op.request_id)
             if first is not None:
                 if (first.type, first.amount, first.reference, first.note) != (
                     op.type,
@@ -185,7 +158,7 @@ class FundsService:
                 raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
             if op.type == "WITHDRAWAL":
                 await self._check_withdrawable(conn, account, op.amount, symbols, prices)
-            entry = await store.append_ledger(
+            entry = await ledger_store.append_ledger(
                 conn,
                 op.account_id,
                 op.type,
@@ -209,7 +182,7 @@ class FundsService:
     async def _check_withdrawable(
         self,
         conn: Any,
-        account: repo.Account,
+        account: Account,
         amount: Decimal,
         symbols: Mapping[str, SymbolSpec],
         prices: Mapping[str, Price],
@@ -233,13 +206,13 @@ class FundsService:
     # --- accounts --------------------------------------------------------------------------------
 
     @staticmethod
-    async def _read(conn: Any, account_id: AccountId) -> repo.Account:
-        account = await repo.get_account(conn, account_id)
+    async def _read(conn: Any, account_id: AccountId) -> Account:
+        account = await account_store.get_account(conn, account_id)
         if account is None:
             raise account_not_found(account_id)
         return account
 
-    async def create_account(self, cmd: NewAccount) -> repo.Account:
+    async def create_account(self, cmd: NewAccount) -> Account:
         """Open an account (argon2 password); an initial deposit is its first ledger row."""
         if cmd.currency not in CURRENCY_DIGITS:
             raise InvalidArgument(
@@ -251,7 +224,7 @@ class FundsService:
             _check_precision(cmd.initial_deposit, cmd.currency, "initial_deposit")
         password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
         async with self._pool.acquire() as conn, conn.transaction():
-            account_id = await store.insert_account(
+            account_id = await account_store.insert_account(
                 conn,
                 login=cmd.login,
                 password_hash=password_hash,
@@ -268,8 +241,8 @@ class FundsService:
                     metadata={"login": cmd.login},
                 )
             if cmd.initial_deposit is not None:
-                await repo.get_account(conn, account_id, lock=True)
-                entry = await store.append_ledger(
+                await account_store.get_account(conn, account_id, lock=True)
+                entry = await ledger_store.append_ledger(
                     conn,
                     account_id,
                     "DEPOSIT",
@@ -282,12 +255,10 @@ class FundsService:
         log.info("account_created", account_id=account_id, type=cmd.type, currency=cmd.currency)
         return view
 
-    async def update_account(
-        self, account_id: AccountId, changes: store.AccountChanges
-    ) -> repo.Account:
+    async def update_account(self, account_id: AccountId, changes: AccountChanges) -> Account:
         """Change status, leverage, group, levels or limits; a CLOSED account is final."""
-        symbols, prices = await self._core.market()
-        async with self._core.locked(account_id) as tx:
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(account_id) as tx:
             conn, account = tx.conn, tx.account
             if account.status == "CLOSED":
                 raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
@@ -304,14 +275,14 @@ class FundsService:
                     metadata={"field": "stop_out_level"},
                 )
             if changes.status == "CLOSED":
-                positions, orders = await store.open_exposure(conn, account_id)
+                positions, orders = await account_store.open_exposure(conn, account_id)
                 if positions or orders:
                     raise FailedPrecondition(
                         f"the account has {positions} open positions and {orders} open orders",
                         reason="ACCOUNT_NOT_FLAT",
                         metadata={"positions": str(positions), "orders": str(orders)},
                     )
-            await store.update_account(conn, account_id, changes)
+            await account_store.update_account(conn, account_id, changes)
             # Re-reads the account: the trigger watcher hears the new leverage and levels.
             await tx.account_update("ACCOUNT_UPDATED", symbols, prices)
             view = tx.account
@@ -320,11 +291,11 @@ class FundsService:
 
     # --- listings and statements -----------------------------------------------------------------
 
-    async def list_ledger(self, account_id: AccountId, page: PageRequest) -> Page[store.LedgerRow]:
+    async def list_ledger(self, account_id: AccountId, page: PageRequest) -> Page[LedgerRow]:
         async with self._pool.acquire() as conn:
-            if await repo.get_account(conn, account_id) is None:
+            if await account_store.get_account(conn, account_id) is None:
                 raise account_not_found(account_id)
-            rows = await store.ledger_page(
+            rows = await ledger_store.ledger_page(
                 conn, account_id, page.start, page.end, page.after, page.size
             )
         full = len(rows) == page.size
@@ -332,9 +303,9 @@ class FundsService:
 
     async def list_deals(self, account_id: AccountId, page: PageRequest) -> Page[DealRow]:
         async with self._pool.acquire() as conn:
-            if await repo.get_account(conn, account_id) is None:
+            if await account_store.get_account(conn, account_id) is None:
                 raise account_not_found(account_id)
-            rows = await store.deal_page(
+            rows = await position_store.deal_page(
                 conn, account_id, page.start, page.end, page.after, page.size
             )
         full = len(rows) == page.size
@@ -347,13 +318,15 @@ class FundsService:
         closing balance that of the last row before ``end``; the totals per type add up from one
         to the other (one snapshot).
         """
-        symbols, prices = await self._core.market()
+        symbols, prices = await self._uow.market()
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             state = await load_account_state(conn, account_id, symbols, prices, strict=False)
-            opening = await store.balance_at(conn, account_id, start)
-            closing = await store.balance_at(conn, account_id, end)
-            totals = await store.ledger_totals(conn, account_id, start, end)
-            deals = await store.deals_between(conn, account_id, start, end, STATEMENT_MAX_DEALS + 1)
+            opening = await ledger_store.balance_at(conn, account_id, start)
+            closing = await ledger_store.balance_at(conn, account_id, end)
+            totals = await ledger_store.ledger_totals(conn, account_id, start, end)
+            deals = await position_store.deals_between(
+                conn, account_id, start, end, STATEMENT_MAX_DEALS + 1
+            )
         if len(deals) > STATEMENT_MAX_DEALS:
             raise FailedPrecondition(
                 f"the period has more than {STATEMENT_MAX_DEALS} deals; ask for a shorter one",
@@ -370,5 +343,5 @@ class FundsService:
             deals=deals,
             positions=mark_views(state.account, state.positions, symbols, prices),
             figures=state.figures,
-            at=self._core.now(),
+            at=self._uow.now(),
         )

@@ -1,4 +1,5 @@
-"""Risk tools for clients: size a trade by the money it risks, and preview an order's margin.
+"""Risk tools for clients (``LotMarginCalculator``): size a trade by the money it risks, and preview
+an order's margin.
 
 Both read the account's live state (positions and quotes) and change nothing. Input a client can
 fix raises ``InvalidArgument`` with a reason (UNKNOWN_SYMBOL, NO_QUOTE, STOP_LOSS_WRONG_SIDE, ...).
@@ -7,38 +8,18 @@ fix raises ``InvalidArgument`` with a reason (UNKNOWN_SYMBOL, NO_QUOTE, STOP_LOS
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import CURRENCY_DIGITS, ZERO, places, quantize, to_money
-from oms import accounting, domain
-from oms.accounting import MarginLeg
-from oms.core import Core
-from oms.domain import AccountId, NoConversionRate, Price, SymbolSpec
-from oms.funds import AccountState, load_account_state
-from oms.funds_convert import LotQuery, MarginQuery
-
-
-@dataclass(frozen=True, slots=True)
-class LotResult:
-    volume: Decimal  # lots, at the volume step's places; 0 when the minimum risks too much
-    risk_amount: Decimal  # what ``volume`` loses at the stop, in the account currency
-    margin: Decimal  # margin of ``volume`` at the entry price, in the account currency
-    entry_price: Decimal
-    stop_loss: Decimal
-    currency: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarginPreview:
-    margin: Decimal  # additional margin the order needs (larger-leg rule)
-    commission: Decimal
-    free_margin_before: Decimal
-    free_margin_after: Decimal
-    margin_level_after: Decimal | None
-    sufficient: bool
-    currency: str
+from oms.domain import accounting
+from oms.domain import model as domain
+from oms.domain.accounting import MarginLeg
+from oms.domain.commands import LotQuery, MarginQuery
+from oms.domain.model import AccountId, NoConversionRate, Price, SymbolSpec
+from oms.domain.results import LotResult, MarginPreview
+from oms.trading.accounts import AccountState, load_account_state
+from oms.trading.unit_of_work import UnitOfWork
 
 
 def _invalid(message: str, reason: str, field: str) -> InvalidArgument:
@@ -82,21 +63,21 @@ def _entry(
     return domain.opening_price(side, price)
 
 
-class RiskService:
+class LotMarginCalculator:
     """CalculateLot and PreviewMargin."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
 
     async def _state(
         self, account_id: AccountId, symbols: Mapping[str, SymbolSpec], prices: Mapping[str, Price]
     ) -> AccountState:
-        async with self._core.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        async with self._uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             return await load_account_state(conn, account_id, symbols, prices, strict=False)
 
     async def calculate_lot(self, q: LotQuery) -> LotResult:
         """Volume = risk / (stop distance x contract size x quote->account rate), rounded down."""
-        symbols, prices = await self._core.market()
+        symbols, prices = await self._uow.market()
         spec = _spec(symbols, q.symbol)
         state = await self._state(q.account_id, symbols, prices)
         currency = state.account.currency
@@ -149,7 +130,7 @@ class RiskService:
 
     async def preview_margin(self, q: MarginQuery) -> MarginPreview:
         """Margin (larger-leg rule against open positions), commission and the account after."""
-        symbols, prices = await self._core.market()
+        symbols, prices = await self._uow.market()
         spec = _spec(symbols, q.symbol)
         problem = domain.volume_problem(q.volume, spec)
         if problem is not None:

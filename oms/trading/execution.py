@@ -1,6 +1,6 @@
 """The execution round trip of an order committed in FILLING: Execute at the router, and when its
 outcome is unknown (timeout, connection lost) ReconcileExecution instead of a blind reject; then
-the answer is settled in one account-locked transaction (``oms.fills``).
+the answer is settled in one account-locked transaction (``oms.trading.fills``).
 
 Settling re-reads the order under the lock and does nothing to an order that is no longer in
 flight, so PlaceOrder, a trigger, and recovery may race on one order and it still settles once.
@@ -15,9 +15,8 @@ from decimal import Decimal
 import structlog
 
 from fxmesh.errors import FailedPrecondition
-from oms import domain, fills, order_store, position_store
-from oms.core import Core
-from oms.domain import (
+from oms.domain import model as domain
+from oms.domain.model import (
     Account,
     NoConversionRate,
     Order,
@@ -26,8 +25,12 @@ from oms.domain import (
     Price,
     SymbolSpec,
 )
-from oms.position_store import DealRow, PositionRow
-from oms.router_client import CloseVenue, Execution, ExecutionUnavailable
+from oms.domain.records import DealRow, PositionRow
+from oms.domain.results import CloseVenue, Execution
+from oms.store import orders as order_store
+from oms.store import positions as position_store
+from oms.trading import fills
+from oms.trading.unit_of_work import ExecutionUnavailable, UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -42,8 +45,8 @@ class Outcome:
 
 
 class Executor:
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
 
     async def execute(
         self,
@@ -70,7 +73,7 @@ class Executor:
         """Ask the router what became of an order oms lost track of and settle it; None when the
         router cannot be reached (the order stays in flight for the next attempt)."""
         try:
-            execution = await self._core.router.reconcile(order)
+            execution = await self._uow.router.reconcile(order)
         except ExecutionUnavailable:
             return None
         return await self.settle(order, execution, None)
@@ -80,10 +83,10 @@ class Executor:
     ) -> CloseVenue | None:
         """Where the risk this order closes is held; None for an opening order."""
         if position is None and order.position_id is not None:
-            async with self._core.pool.acquire() as conn:
+            async with self._uow.pool.acquire() as conn:
                 position = await position_store.get(conn, account.account_id, order.position_id)
         elif position is None and account.netting:
-            async with self._core.pool.acquire() as conn:
+            async with self._uow.pool.acquire() as conn:
                 position = await position_store.open_in_symbol(
                     conn, account.account_id, order.symbol
                 )
@@ -109,7 +112,7 @@ class Executor:
         except NoConversionRate:
             usd_rate = Decimal(0)
         try:
-            return await self._core.router.execute(
+            return await self._uow.router.execute(
                 order,
                 account.client_group,
                 max_dev,
@@ -122,7 +125,7 @@ class Executor:
             pass
         # Execute may or may not have reached the router: only the router can say.
         try:
-            return await self._core.router.reconcile(order)
+            return await self._uow.router.reconcile(order)
         except ExecutionUnavailable:
             return None
 
@@ -136,15 +139,15 @@ class Executor:
         them now (recovery, reconcile)."""
         assert order.order_id is not None
         if prices is None:
-            symbols, merged = await self._core.market()
+            symbols, merged = await self._uow.market()
         else:
-            symbols, merged = await self._core.symbols(), dict(prices)
+            symbols, merged = await self._uow.symbols(), dict(prices)
         spec = symbols.get(order.symbol)
         if spec is None:
             raise FailedPrecondition(
                 f"symbol {order.symbol} no longer exists", reason="UNKNOWN_SYMBOL"
             )
-        async with self._core.locked(order.account_id) as tx:
+        async with self._uow.locked(order.account_id) as tx:
             current = await order_store.get(tx.conn, order.account_id, order.order_id)
             assert current is not None
             if current.status.value not in order_store.IN_FLIGHT:

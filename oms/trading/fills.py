@@ -1,8 +1,9 @@
 """Fill application: the router's fills become positions, deals, ledger rows and events.
 
-Everything here runs inside the caller's account-locked transaction (``oms.core.Tx``), so an
-order's new state, its positions, deals, commission and realized P&L ledger rows and the outbox
-events commit together or not at all. A fill applies once per (venue, fill id).
+Everything here runs inside the caller's account-locked transaction
+(``oms.trading.unit_of_work.Tx``), so an order's new state, its positions, deals, commission and
+realized P&L ledger rows and the outbox events commit together or not at all. A fill applies once
+per (venue, fill id).
 
 Positions:
 
@@ -29,11 +30,8 @@ import structlog
 from prometheus_client import Counter
 
 from fxmesh.money import ZERO
-from oms import position_store
-from oms import repository as repo
-from oms.convert import fill_json, order_json, position_json
-from oms.core import Tx
-from oms.domain import (
+from oms.domain.events import fill_json, order_json, position_json
+from oms.domain.model import (
     CloseReason,
     DealEntry,
     Order,
@@ -46,9 +44,12 @@ from oms.domain import (
     commission,
     profit,
 )
-from oms.position_store import DealRow, FillRow, PositionRow
-from oms.router_client import ExecutedFill, Execution
-from oms.rules import average_price, net_fill
+from oms.domain.records import DealRow, Fill, PositionRow
+from oms.domain.results import Execution
+from oms.domain.rules import average_price, net_fill
+from oms.store import ledger as ledger_store
+from oms.store import positions as position_store
+from oms.trading.unit_of_work import Tx
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -68,8 +69,8 @@ class Booked:
     positions: list[PositionRow]
 
     @property
-    def fills(self) -> list[FillRow]:
-        return [FillRow.of(d) for d in self.deals]
+    def fills(self) -> list[Fill]:
+        return [Fill.of(d) for d in self.deals]
 
 
 async def apply_execution(
@@ -111,7 +112,7 @@ async def apply_execution(
             "order_filled",
             {
                 "order": order_json(order),
-                "fills": [fill_json(FillRow.of(d)) for d in deals],
+                "fills": [fill_json(Fill.of(d)) for d in deals],
                 "positions": [position_json(p) for p in positions],
             },
         )
@@ -153,7 +154,7 @@ def _finish(order: Order) -> None:
 
 
 async def _book_fill(
-    tx: Tx, order: Order, fill: ExecutedFill, spec: SymbolSpec, prices: Mapping[str, Price]
+    tx: Tx, order: Order, fill: Fill, spec: SymbolSpec, prices: Mapping[str, Price]
 ) -> tuple[list[DealRow], list[PositionRow]]:
     if tx.account.netting:
         return await _book_netting(tx, order, fill, spec, prices)
@@ -178,7 +179,7 @@ async def _book_fill(
 async def _open(
     tx: Tx,
     order: Order,
-    fill: ExecutedFill,
+    fill: Fill,
     volume: Decimal,
     fill_id: str,
     spec: SymbolSpec,
@@ -210,7 +211,7 @@ async def _open(
 async def _close(
     tx: Tx,
     order: Order,
-    fill: ExecutedFill,
+    fill: Fill,
     position: PositionRow,
     volume: Decimal,
     spec: SymbolSpec,
@@ -253,7 +254,7 @@ def reduce_position(
 
 
 async def _book_netting(
-    tx: Tx, order: Order, fill: ExecutedFill, spec: SymbolSpec, prices: Mapping[str, Price]
+    tx: Tx, order: Order, fill: Fill, spec: SymbolSpec, prices: Mapping[str, Price]
 ) -> tuple[list[DealRow], list[PositionRow]]:
     current = await position_store.open_in_symbol(tx.conn, tx.account.account_id, order.symbol)
     outcome = net_fill(
@@ -337,7 +338,7 @@ async def _book_netting(
 async def _deal(
     tx: Tx,
     order: Order,
-    fill: ExecutedFill,
+    fill: Fill,
     position: PositionRow,
     entry: DealEntry,
     volume: Decimal,
@@ -370,7 +371,7 @@ async def _deal(
     reference = f"order {order.order_id} deal {deal.deal_id}"
     currency = tx.account.currency
     if fee:
-        await repo.post_ledger(
+        await ledger_store.post_ledger(
             tx.conn,
             tx.account.account_id,
             "COMMISSION",
@@ -380,7 +381,7 @@ async def _deal(
             deal_id=deal.deal_id,
         )
     if pnl:
-        await repo.post_ledger(
+        await ledger_store.post_ledger(
             tx.conn,
             tx.account.account_id,
             "REALIZED_PNL",

@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import structlog
 
-from oms import order_store, position_store
-from oms import repository as repo
-from oms.convert import account_json
-from oms.core import Core, live_figures, mark_views
-from oms.domain import AccountId, Order, OrderOrigin, PositionId
-from oms.positions import PositionDesk
+from oms.domain.events import account_json
+from oms.domain.model import AccountId, Order, OrderOrigin, PositionId
+from oms.store import accounts as account_store
+from oms.store import ledger as ledger_store
+from oms.store import orders as order_store
+from oms.store import positions as position_store
+from oms.trading.positions import PositionDesk
+from oms.trading.unit_of_work import UnitOfWork, live_figures, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
 
 
 class Liquidation:
-    def __init__(self, core: Core, desk: PositionDesk) -> None:
-        self._core = core
+    def __init__(self, uow: UnitOfWork, desk: PositionDesk) -> None:
+        self._uow = uow
         self._desk = desk
 
     async def stop_out(self, account_id: AccountId) -> list[Order]:
@@ -34,9 +36,9 @@ class Liquidation:
         orders: list[Order] = []
         tried: set[PositionId] = set()
         while True:
-            symbols, prices = await self._core.market()
-            async with self._core.pool.acquire() as conn:
-                account = await repo.get_account(conn, account_id)
+            symbols, prices = await self._uow.market()
+            async with self._uow.pool.acquire() as conn:
+                account = await account_store.get_account(conn, account_id)
                 if account is None:
                     return orders
                 positions = await position_store.open_positions(conn, account_id)
@@ -68,14 +70,14 @@ class Liquidation:
         return orders
 
     async def _protect_negative_balance(self, account_id: AccountId) -> None:
-        symbols, prices = await self._core.market()
-        async with self._core.locked(account_id) as tx:
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(account_id) as tx:
             account = tx.account
             if account.balance >= 0 or not account.negative_balance_protection:
                 return
             if await position_store.open_positions(tx.conn, account_id):
                 return
-            await repo.post_ledger(
+            await ledger_store.post_ledger(
                 tx.conn,
                 account_id,
                 "ADJUSTMENT",
@@ -89,14 +91,14 @@ class Liquidation:
     async def margin_call(self, account_id: AccountId) -> bool:
         """Raise ``margin_call`` once when the level is below the margin call level (and
         ``margin_call_cleared`` once it is back); True when a margin call was raised now."""
-        symbols, prices = await self._core.market()
-        async with self._core.locked(account_id) as tx:
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(account_id) as tx:
             account = tx.account
             positions = await position_store.open_positions(tx.conn, account_id)
             in_flight = await order_store.in_flight(tx.conn, account_id)
             fig = live_figures(account, positions, in_flight, symbols, prices)
             below = fig.margin_level is not None and fig.margin_level < account.margin_call_level
-            if not await repo.set_margin_call(tx.conn, account_id, below):
+            if not await account_store.set_margin_call(tx.conn, account_id, below):
                 return False
             data = {
                 **account_json(account, fig, "MARGIN_CALL" if below else "MARGIN_RESTORED"),

@@ -12,7 +12,7 @@ that ends the day they were placed; GTD orders at their expire time.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -20,10 +20,10 @@ from prometheus_client import Counter, Histogram
 
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.metrics import LATENCY_BUCKETS
-from oms import accounting, fills, order_store, position_store
-from oms.convert import PlaceOrderCommand, PositionView, order_json
-from oms.core import Core, Tx, mark_views
-from oms.domain import (
+from oms.domain import accounting
+from oms.domain.commands import KEEP, Keep, ListOrdersQuery, ModifyOrderCommand, PlaceOrderCommand
+from oms.domain.events import order_json
+from oms.domain.model import (
     AccountId,
     Order,
     OrderId,
@@ -34,17 +34,22 @@ from oms.domain import (
     SymbolSpec,
     TimeInForce,
 )
-from oms.execution import Executor
-from oms.position_store import FillRow
-from oms.rules import end_of_day, pending_action
-from oms.trading_convert import KEEP, Keep, ListOrdersQuery, ModifyOrderCommand, encode_token
-from oms.validation import (
+from oms.domain.paging import encode_token
+from oms.domain.records import Fill
+from oms.domain.results import PlaceResult
+from oms.domain.rules import end_of_day, pending_action
+from oms.domain.validation import (
     Exposure,
     check_precision,
     validate_modify_order,
     validate_order,
     validate_triggered,
 )
+from oms.store import orders as order_store
+from oms.store import positions as position_store
+from oms.trading import fills
+from oms.trading.execution import Executor
+from oms.trading.unit_of_work import Tx, UnitOfWork, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -56,14 +61,6 @@ ORDER_LATENCY = Histogram(
     "PlaceOrder time from request to final status (execution included).",
     buckets=LATENCY_BUCKETS,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceResult:
-    order: Order
-    fills: list[FillRow]
-    positions: list[PositionView]
-    replayed: bool
 
 
 async def exposure(tx: Tx, prices: dict[str, Price], now: datetime) -> Exposure:
@@ -90,11 +87,11 @@ def order_not_found(order_id: OrderId) -> NotFound:
     )
 
 
-class Trading:
-    """Order use cases over one ``Core``."""
+class OrderDesk:
+    """Order use cases over one ``UnitOfWork``."""
 
-    def __init__(self, core: Core, executor: Executor) -> None:
-        self._core = core
+    def __init__(self, uow: UnitOfWork, executor: Executor) -> None:
+        self._uow = uow
         self._executor = executor
 
     # --- PlaceOrder ------------------------------------------------------------------------------
@@ -115,10 +112,10 @@ class Trading:
         return result
 
     async def _place(self, cmd: PlaceOrderCommand) -> PlaceResult:
-        symbols, prices = await self._core.market()
+        symbols, prices = await self._uow.market()
         spec = symbols.get(cmd.symbol)
-        now = self._core.now()
-        async with self._core.locked(cmd.account_id) as tx:
+        now = self._uow.now()
+        async with self._uow.locked(cmd.account_id) as tx:
             # A retry is found by the insert below (its client order id exists) and replayed:
             # no lookup first, one round trip less for every new order.
             if spec is not None:
@@ -176,7 +173,7 @@ class Trading:
         outcome = await self._executor.execute(order, account, spec, prices)
         views = mark_views(account, outcome.positions, symbols, prices)
         return PlaceResult(
-            outcome.order, [FillRow.of(d) for d in outcome.deals], views, replayed=False
+            outcome.order, [Fill.of(d) for d in outcome.deals], views, replayed=False
         )
 
     async def _replay(
@@ -191,9 +188,9 @@ class Trading:
     async def modify_order(self, cmd: ModifyOrderCommand) -> Order:
         if cmd.changes_nothing:
             raise InvalidArgument("the request changes nothing", reason="NO_CHANGES")
-        symbols, prices = await self._core.market()
-        now = self._core.now()
-        async with self._core.locked(cmd.account_id) as tx:
+        symbols, prices = await self._uow.market()
+        now = self._uow.now()
+        async with self._uow.locked(cmd.account_id) as tx:
             order = await order_store.get(tx.conn, cmd.account_id, cmd.order_id)
             if order is None:
                 raise order_not_found(cmd.order_id)
@@ -229,7 +226,7 @@ class Trading:
         return order
 
     async def cancel_order(self, account_id: AccountId, order_id: OrderId) -> Order:
-        async with self._core.locked(account_id) as tx:
+        async with self._uow.locked(account_id) as tx:
             order = await order_store.get(tx.conn, account_id, order_id)
             if order is None:
                 raise order_not_found(order_id)
@@ -246,7 +243,7 @@ class Trading:
     # --- reads -----------------------------------------------------------------------------------
 
     async def get_order(self, account_id: AccountId, order_id: OrderId) -> Order:
-        async with self._core.pool.acquire() as conn:
+        async with self._uow.pool.acquire() as conn:
             order = await order_store.get(conn, account_id, order_id)
         if order is None:
             raise order_not_found(order_id)
@@ -254,7 +251,7 @@ class Trading:
 
     async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], str]:
         """A page of orders, newest first, and the next page's token ("" on the last page)."""
-        async with self._core.pool.acquire() as conn:
+        async with self._uow.pool.acquire() as conn:
             orders = await order_store.page(
                 conn,
                 query.account_id,
@@ -280,11 +277,11 @@ class Trading:
         found = await self._find(order_id)
         if found is None:
             return None
-        symbols, prices = await self._core.market((found.symbol, quote))
-        async with self._core.locked(found.account_id) as tx:
+        symbols, prices = await self._uow.market((found.symbol, quote))
+        async with self._uow.locked(found.account_id) as tx:
             order = await order_store.get(tx.conn, found.account_id, order_id)
             assert order is not None
-            now = self._core.now()
+            now = self._uow.now()
             if order.status is OrderStatus.WORKING and _due(order, now):
                 _expire(order)  # its time ran out before its price came
                 await tx.save_order(order)
@@ -316,7 +313,7 @@ class Trading:
         found = await self._find(order_id)
         if found is None:
             return None
-        async with self._core.locked(found.account_id) as tx:
+        async with self._uow.locked(found.account_id) as tx:
             order = await order_store.get(tx.conn, found.account_id, order_id)
             assert order is not None
             if pending_action(order, quote) is OrderTrigger.ACTIVATE:
@@ -329,8 +326,8 @@ class Trading:
         found = await self._find(order_id)
         if found is None:
             return None
-        now = self._core.now()
-        async with self._core.locked(found.account_id) as tx:
+        now = self._uow.now()
+        async with self._uow.locked(found.account_id) as tx:
             order = await order_store.get(tx.conn, found.account_id, order_id)
             assert order is not None
             if order.status is OrderStatus.WORKING and _due(order, now):
@@ -340,8 +337,8 @@ class Trading:
 
     async def expire_due(self) -> int:
         """Expire every working order whose expiry has passed; how many were expired."""
-        async with self._core.pool.acquire() as conn:
-            due = await order_store.due_expiries(conn, self._core.now())
+        async with self._uow.pool.acquire() as conn:
+            due = await order_store.due_expiries(conn, self._uow.now())
         count = 0
         for _, order_id in due:
             order = await self.expire_order(order_id)
@@ -349,7 +346,7 @@ class Trading:
         return count
 
     async def _find(self, order_id: OrderId) -> Order | None:
-        async with self._core.pool.acquire() as conn:
+        async with self._uow.pool.acquire() as conn:
             account_id = await order_store.account_of(conn, order_id)
             if account_id is None:
                 return None

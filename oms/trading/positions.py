@@ -3,30 +3,35 @@ for the trigger watcher: SL / TP closes and trailing moves.
 
 A close is a MARKET order on the opposite side carrying ``position_id``; it is validated, committed
 FILLING and executed through the router like any order, and its fill reduces or closes the
-position (``oms.fills``). Close-by needs no router: the house book does not change, so both
+position (``oms.trading.fills``). Close-by needs no router: the house book does not change, so both
 positions close against each other in one transaction (MetaTrader's rule: the chosen position
 closes at the opposite position's open price and carries the pair's whole P&L; the opposite one
 closes at its own open price; two OUT_BY deals; no commission).
 
-Stop-out and margin calls are in ``oms.liquidation``.
+Stop-out and margin calls are in ``oms.trading.liquidation``.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 
 import structlog
 
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.money import ZERO
-from oms import fills, order_store, position_store
-from oms import repository as repo
-from oms.convert import PositionView, order_json
-from oms.core import Core, Tx, mark_views
-from oms.domain import (
+from oms.domain.commands import (
+    KEEP,
+    CloseAllCommand,
+    CloseByCommand,
+    ClosePositionCommand,
+    Keep,
+    ModifyPositionCommand,
+)
+from oms.domain.events import order_json
+from oms.domain.model import (
     AccountId,
     CloseReason,
     DealEntry,
@@ -43,40 +48,25 @@ from oms.domain import (
     TimeInForce,
     profit,
 )
-from oms.execution import Executor
-from oms.position_store import DealRow, PositionRow
-from oms.rules import protection_hit, trailing_improves
-from oms.trading_convert import (
-    KEEP,
-    CloseAllCommand,
-    CloseByCommand,
-    ClosePositionCommand,
-    Keep,
-    ModifyPositionCommand,
-)
-from oms.validation import (
+from oms.domain.records import DealRow, PositionRow
+from oms.domain.results import CloseByResult, CloseResult, PositionView
+from oms.domain.rules import protection_hit, trailing_improves
+from oms.domain.validation import (
     check_account,
     check_precision,
     check_session,
     validate_close,
     validate_modify_position,
 )
+from oms.store import accounts as account_store
+from oms.store import ledger as ledger_store
+from oms.store import orders as order_store
+from oms.store import positions as position_store
+from oms.trading import fills
+from oms.trading.execution import Executor
+from oms.trading.unit_of_work import Tx, UnitOfWork, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CloseResult:
-    order: Order  # the closing order (REJECTED with a reason when the close was refused)
-    deals: list[DealRow]
-    position: PositionView  # after the close
-    replayed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CloseByResult:
-    deals: list[DealRow]
-    positions: list[PositionView]
 
 
 def _opposite(side: Side) -> Side:
@@ -109,10 +99,10 @@ async def _open_position(tx: Tx, position_id: PositionId) -> PositionRow:
 
 
 class PositionDesk:
-    """Position use cases over one ``Core``."""
+    """Position use cases over one ``UnitOfWork``."""
 
-    def __init__(self, core: Core, executor: Executor) -> None:
-        self._core = core
+    def __init__(self, uow: UnitOfWork, executor: Executor) -> None:
+        self._uow = uow
         self._executor = executor
 
     # --- closes ----------------------------------------------------------------------------------
@@ -133,8 +123,8 @@ class PositionDesk:
         """Close every open position (of one symbol); a retry with the same request id replays."""
         request_id = cmd.request_id or uuid.uuid4().hex[:24]
         prefix = f"{request_id}:"
-        async with self._core.pool.acquire() as conn:
-            if await repo.get_account(conn, cmd.account_id) is None:
+        async with self._uow.pool.acquire() as conn:
+            if await account_store.get_account(conn, cmd.account_id) is None:
                 raise NotFound(f"account {cmd.account_id} not found", reason="ACCOUNT_NOT_FOUND")
             done = await order_store.with_client_prefix(conn, cmd.account_id, prefix)
             positions = await position_store.open_positions(conn, cmd.account_id)
@@ -174,7 +164,7 @@ class PositionDesk:
         """
         if reason not in (CloseReason.STOP_LOSS, CloseReason.TAKE_PROFIT):
             raise ValueError(f"not a protection close: {reason}")
-        async with self._core.pool.acquire() as conn:
+        async with self._uow.pool.acquire() as conn:
             account_id = await position_store.account_of(conn, position_id)
         if account_id is None:
             return None
@@ -208,8 +198,8 @@ class PositionDesk:
     ) -> CloseResult | None:
         """One close; None only for server closes that found nothing to do."""
         server = origin is not OrderOrigin.CLIENT
-        symbols, prices = await self._core.market()
-        async with self._core.locked(account_id) as tx:
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(account_id) as tx:
             existing = await order_store.find_by_client_id(tx.conn, account_id, client_order_id)
             if existing is not None:
                 return await self._replayed(tx, existing, symbols, prices)
@@ -243,7 +233,7 @@ class PositionDesk:
                 position_id=position_id,
                 origin=origin,
             )
-            now = None if server else self._core.now()
+            now = None if server else self._uow.now()
             problem = validate_close(tx.account, spec, amount, available, prices, now)
             if problem is not None:
                 order.reject(problem.code, problem.message)
@@ -262,7 +252,7 @@ class PositionDesk:
         outcome = await self._executor.execute(order, account, spec, prices, position)
         after = next((p for p in outcome.positions if p.position_id == position_id), None)
         if after is None:
-            async with self._core.pool.acquire() as conn:
+            async with self._uow.pool.acquire() as conn:
                 after = await position_store.get(conn, account_id, position_id)
         assert after is not None
         view = mark_views(account, [after], symbols, prices)[0]
@@ -287,9 +277,9 @@ class PositionDesk:
     # --- close-by --------------------------------------------------------------------------------
 
     async def close_by(self, cmd: CloseByCommand) -> CloseByResult:
-        symbols, prices = await self._core.market()
-        now = self._core.now()
-        async with self._core.locked(cmd.account_id) as tx:
+        symbols, prices = await self._uow.market()
+        now = self._uow.now()
+        async with self._uow.locked(cmd.account_id) as tx:
             account = tx.account
             if account.netting:
                 raise FailedPrecondition(
@@ -351,7 +341,7 @@ class PositionDesk:
                 deals.append(deal)
                 changed.append(after)
             if pnl:
-                await repo.post_ledger(
+                await ledger_store.post_ledger(
                     tx.conn,
                     account.account_id,
                     "REALIZED_PNL",
@@ -370,8 +360,8 @@ class PositionDesk:
     # --- protection ------------------------------------------------------------------------------
 
     async def modify_position(self, cmd: ModifyPositionCommand) -> PositionView:
-        symbols, prices = await self._core.market()
-        async with self._core.locked(cmd.account_id) as tx:
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(cmd.account_id) as tx:
             if tx.account.status == "CLOSED":
                 raise FailedPrecondition("the account is closed", reason="ACCOUNT_NOT_ACTIVE")
             position = await _open_position(tx, cmd.position_id)
@@ -411,12 +401,12 @@ class PositionDesk:
 
     async def move_trailing_stop(self, position_id: PositionId, stop_loss: Decimal) -> bool:
         """Persist a trailing stop's new SL if it improves on the current one by the step."""
-        async with self._core.pool.acquire() as conn:
+        async with self._uow.pool.acquire() as conn:
             account_id = await position_store.account_of(conn, position_id)
         if account_id is None:
             return False
-        symbols = await self._core.symbols()
-        async with self._core.locked(account_id) as tx:
+        symbols = await self._uow.symbols()
+        async with self._uow.locked(account_id) as tx:
             position = await position_store.get(tx.conn, account_id, position_id)
             if position is None or not position.is_open or not position.trailing_distance_points:
                 return False

@@ -20,10 +20,10 @@ from datetime import timedelta
 import structlog
 from prometheus_client import Counter
 
-from oms import order_store
-from oms.core import Core
-from oms.execution import Executor
-from oms.trading import Trading
+from oms.store import orders as order_store
+from oms.trading.execution import Executor
+from oms.trading.orders import OrderDesk
+from oms.trading.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -37,16 +37,16 @@ RECOVERED = Counter(
 class Recovery:
     def __init__(
         self,
-        core: Core,
+        uow: UnitOfWork,
         executor: Executor,
-        trading: Trading,
+        orders: OrderDesk,
         *,
         stuck_after: timedelta,
         interval_seconds: float,
     ) -> None:
-        self._core = core
+        self._uow = uow
         self._executor = executor
-        self._trading = trading
+        self._orders = orders
         self._stuck_after = stuck_after
         self._interval = interval_seconds
 
@@ -56,7 +56,7 @@ class Recovery:
         Returns how many orders were settled. Stops early when the router cannot be reached: the
         rest waits for the next pass.
         """
-        async with self._core.pool.acquire() as conn:
+        async with self._uow.pool.acquire() as conn:
             orders = await order_store.stuck(conn, None if everything else self._stuck_after)
         settled = 0
         for order in orders:
@@ -73,7 +73,7 @@ class Recovery:
                 reason=outcome.order.reject_reason,
                 fills=len(outcome.deals),
             )
-        expired = await self._trading.expire_due()
+        expired = await self._orders.expire_due()
         if expired:
             log.info("orders_expired", count=expired)
         return settled

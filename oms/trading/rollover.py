@@ -1,12 +1,12 @@
 """Swaps at rollover: every position open at a rollover is charged its symbol's swap once.
 
-The rule (MetaTrader-like, see ``oms.accounting``): the rollover of trading day D happens at the
-configured UTC time (default 00:00, i.e. at the end of D); it charges ``swap points x point x
+The rule (MetaTrader-like, see ``oms.domain.accounting``): the rollover of trading day D happens at
+the configured UTC time (default 00:00, i.e. at the end of D); it charges ``swap points x point x
 contract size x lots`` per day in the quote currency, converted to the account currency at the
 quotes of the moment it runs, three days on the symbol's triple weekday and nothing for Saturday's
-and Sunday's rollovers. Each charge is a SWAP ledger row (reference ``rollover YYYY-MM-DD
-position N``), ``positions.swap += amount`` and a row in ``oms.swap_charges`` (PK position, rollover
-date), all in the account's locked transaction (``Core.locked``: the trigger watcher hears the new
+and Sunday's rollovers. Each charge is a SWAP ledger row (reference ``rollover YYYY-MM-DD position
+N``), ``positions.swap += amount`` and a row in ``oms.swap_charges`` (PK position, rollover date),
+all in the account's locked transaction (``UnitOfWork.locked``: the trigger watcher hears the new
 balance): running a rollover again, after a crash or on two processes, charges nothing twice.
 
 Positions are those open when the rollover runs that were opened before its instant. A rollover
@@ -21,20 +21,16 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import Counter
 
 from fxmesh.errors import FailedPrecondition
-from oms import accounting
-from oms import ledger_store as store
-from oms import repository as repo
-from oms.core import Core
-from oms.domain import AccountId, NoConversionRate, PositionId, Price, SymbolSpec
-
-if TYPE_CHECKING:
-    from oms.server import OmsApp
+from oms.domain import accounting
+from oms.domain.model import AccountId, NoConversionRate, PositionId, Price, SymbolSpec
+from oms.store import ledger as ledger_store
+from oms.store import positions as position_store
+from oms.trading.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -66,7 +62,7 @@ class RolloverJob:
 
     def __init__(
         self,
-        core: Core,
+        uow: UnitOfWork,
         *,
         at: time = time(0),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -76,9 +72,9 @@ class RolloverJob:
     ) -> None:
         if at.tzinfo is not None:
             raise ValueError("the rollover time is a naive UTC wall-clock time")
-        self._core = core
+        self._uow = uow
         self._at = at
-        self._now = core.now
+        self._now = uow.now
         self._sleep = sleep
         self._catch_up = catch_up
         self._retry = retry_seconds
@@ -99,9 +95,9 @@ class RolloverJob:
         report = RolloverReport(day)
         if day.isoweekday() in (accounting.SATURDAY, accounting.SUNDAY):
             return report  # weekend rollovers charge nothing (the triple day covers them)
-        symbols, prices = await self._core.market()
-        async with self._core.pool.acquire() as conn:
-            accounts = await store.accounts_due_swap(conn, instant, day)
+        symbols, prices = await self._uow.market()
+        async with self._uow.pool.acquire() as conn:
+            accounts = await ledger_store.accounts_due_swap(conn, instant, day)
         for account_id in accounts:
             try:
                 await self._charge_account(account_id, day, symbols, prices, report)
@@ -127,10 +123,10 @@ class RolloverJob:
         report: RolloverReport,
     ) -> None:
         instant = accounting.rollover_instant(day, self._at)
-        async with self._core.locked(account_id) as tx:
+        async with self._uow.locked(account_id) as tx:
             conn, account = tx.conn, tx.account
             # Read after the lock: a concurrent run of the same rollover has committed by now.
-            due = await store.positions_due_swap(conn, account_id, instant, day)
+            due = await ledger_store.positions_due_swap(conn, account_id, instant, day)
             changed: list[PositionId] = []
             skipped: list[PositionId] = []
             charged = 0
@@ -150,7 +146,7 @@ class RolloverJob:
                     continue
                 ledger_id = None
                 if amount:
-                    entry = await store.append_ledger(
+                    entry = await ledger_store.append_ledger(
                         conn,
                         account_id,
                         "SWAP",
@@ -161,10 +157,10 @@ class RolloverJob:
                     )
                     ledger_id = entry.ledger_id
                     changed.append(p.position_id)
-                await store.record_swap(conn, p.position_id, day, days, amount, ledger_id)
+                await ledger_store.record_swap(conn, p.position_id, day, days, amount, ledger_id)
                 charged += 1
             if changed:
-                for row in await repo.open_positions(conn, account_id):
+                for row in await position_store.open_positions(conn, account_id):
                     if row.position_id in changed:
                         tx.position_changed(row)
                 await tx.account_update("SWAP", symbols, prices)
@@ -219,14 +215,3 @@ class RolloverJob:
                 wait = min(wait, self._retry)
             # Short naps re-read the clock, so a suspended host or a clock step does not oversleep.
             await self._sleep(max(0.0, min(wait, 60.0)))
-
-
-async def rollover_task(app: OmsApp) -> None:
-    """Charge swaps at every rollover for ``app`` until cancelled (an ``OmsApp`` background task)."""
-    assert app.service is not None
-    job = RolloverJob(app.service.core, at=app.settings.rollover_time)
-    job.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await job.stop()

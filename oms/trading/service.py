@@ -1,23 +1,37 @@
-"""The oms service facade: orders (``oms.trading``), positions (``oms.positions``), account reads,
-authentication, and the trigger watcher's actions (``oms.actions.TradingActions``)."""
+"""``OmsService``: the one entry point to oms's use cases, for the gRPC servicer and the trigger
+watcher alike.
+
+It builds the account-locked unit of work (``oms.trading.unit_of_work``) and the use cases on it:
+orders (``OrderDesk``), positions (``PositionDesk``), stop-out and margin calls (``Liquidation``),
+accounts and their money (``AccountBook``) and the lot / margin calculator; it answers the account
+reads and authentication itself. Every RPC of ``fxmesh.v1.OmsService`` is one method here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from fxmesh import passwords
 from fxmesh.errors import PermissionDenied, Unauthenticated
-from oms import order_store, position_store
-from oms import repository as repo
-from oms.actions import TradingListener, TriggerState
-from oms.convert import PlaceOrderCommand, PositionView
-from oms.core import Clock, Core, Router, account_not_found, live_figures, mark_views, read_prices
-from oms.core import utc_now as utc_now
-from oms.domain import (
+from oms.domain.commands import (
+    AccountChanges,
+    BalanceOperation,
+    CloseAllCommand,
+    CloseByCommand,
+    ClosePositionCommand,
+    ListOrdersQuery,
+    LotQuery,
+    MarginQuery,
+    ModifyOrderCommand,
+    ModifyPositionCommand,
+    NewAccount,
+    PageRequest,
+    PlaceOrderCommand,
+)
+from oms.domain.model import (
     Account,
-    AccountFigures,
     AccountId,
     CloseReason,
     Order,
@@ -26,30 +40,45 @@ from oms.domain import (
     Price,
     SymbolSpec,
 )
-from oms.execution import Executor
-from oms.liquidation import Liquidation
-from oms.positions import CloseByResult, CloseResult, PositionDesk
-from oms.trading import PlaceResult, Trading
-from oms.trading_convert import (
-    CloseAllCommand,
-    CloseByCommand,
-    ClosePositionCommand,
-    ListOrdersQuery,
-    ModifyOrderCommand,
-    ModifyPositionCommand,
+from oms.domain.records import DealRow, LedgerRow, PositionRow
+from oms.domain.results import (
+    AccountSummary,
+    BalanceResult,
+    CloseByResult,
+    CloseResult,
+    LotResult,
+    MarginPreview,
+    Page,
+    PlaceResult,
+    PositionView,
+    Statement,
+    StoredTriggers,
+)
+from oms.store import accounts as account_store
+from oms.store import orders as order_store
+from oms.store import positions as position_store
+from oms.trading.accounts import AccountBook
+from oms.trading.calculator import LotMarginCalculator
+from oms.trading.execution import Executor
+from oms.trading.liquidation import Liquidation
+from oms.trading.orders import OrderDesk
+from oms.trading.positions import PositionDesk
+from oms.trading.unit_of_work import (
+    Clock,
+    Router,
+    TradingListener,
+    UnitOfWork,
+    account_not_found,
+    live_figures,
+    mark_views,
+    utc_now,
 )
 
-__all__ = ["AccountSummary", "OmsService", "PlaceResult", "read_prices"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSummary:
-    account: Account
-    figures: AccountFigures
+__all__ = ["OmsService"]
 
 
 class OmsService:
-    """Every trading use case of the account of record."""
+    """Every use case of the account of record; the servicer and the watcher call only this."""
 
     def __init__(
         self,
@@ -60,35 +89,40 @@ class OmsService:
         now: Clock = utc_now,
         symbols_cache_seconds: float = 2.0,
     ) -> None:
-        self.core = Core(pool, redis, router, now=now, symbols_cache_seconds=symbols_cache_seconds)
-        self.executor = Executor(self.core)
-        self.trading = Trading(self.core, self.executor)
-        self.positions = PositionDesk(self.core, self.executor)
-        self.liquidation = Liquidation(self.core, self.positions)
+        self.uow = UnitOfWork(
+            pool, redis, router, now=now, symbols_cache_seconds=symbols_cache_seconds
+        )
+        self.executor = Executor(self.uow)
+        self.orders = OrderDesk(self.uow, self.executor)
+        self.positions = PositionDesk(self.uow, self.executor)
+        self.liquidation = Liquidation(self.uow, self.positions)
+        self.accounts = AccountBook(self.uow)
+        self.calculator = LotMarginCalculator(self.uow)
 
     @property
     def now(self) -> Clock:
-        return self.core.now
+        """The service's clock (statements default their end to it)."""
+        return self.uow.now
 
     async def symbols(self) -> dict[str, SymbolSpec]:
-        return await self.core.symbols()
+        return await self.uow.symbols()
 
     # --- orders ----------------------------------------------------------------------------------
 
     async def place_order(self, cmd: PlaceOrderCommand) -> PlaceResult:
-        return await self.trading.place_order(cmd)
+        return await self.orders.place_order(cmd)
 
     async def modify_order(self, cmd: ModifyOrderCommand) -> Order:
-        return await self.trading.modify_order(cmd)
+        return await self.orders.modify_order(cmd)
 
     async def cancel_order(self, account_id: AccountId, order_id: OrderId) -> Order:
-        return await self.trading.cancel_order(account_id, order_id)
+        return await self.orders.cancel_order(account_id, order_id)
 
     async def get_order(self, account_id: AccountId, order_id: OrderId) -> Order:
-        return await self.trading.get_order(account_id, order_id)
+        return await self.orders.get_order(account_id, order_id)
 
     async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], str]:
-        return await self.trading.list_orders(query)
+        return await self.orders.list_orders(query)
 
     # --- positions -------------------------------------------------------------------------------
 
@@ -107,36 +141,36 @@ class OmsService:
     # --- account reads ---------------------------------------------------------------------------
 
     async def _account(self, conn: Any, account_id: AccountId) -> Account:
-        account = await repo.get_account(conn, account_id)
+        account = await account_store.get_account(conn, account_id)
         if account is None:
             raise account_not_found(account_id)
         return account
 
     async def account_summary(self, account_id: AccountId) -> AccountSummary:
         """Live figures; hedged positions hold the margin of their larger leg per symbol."""
-        symbols, prices = await self.core.market()
-        async with self.core.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        symbols, prices = await self.uow.market()
+        async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             account = await self._account(conn, account_id)
             positions = await position_store.open_positions(conn, account_id)
             in_flight = await order_store.in_flight(conn, account_id)
         return AccountSummary(account, live_figures(account, positions, in_flight, symbols, prices))
 
     async def list_positions(self, account_id: AccountId) -> list[PositionView]:
-        symbols, prices = await self.core.market()
-        async with self.core.pool.acquire() as conn:
+        symbols, prices = await self.uow.market()
+        async with self.uow.pool.acquire() as conn:
             account = await self._account(conn, account_id)
             positions = await position_store.open_positions(conn, account_id)
         return mark_views(account, positions, symbols, prices)
 
     async def list_accounts(self, page_size: int) -> list[Account]:
         limit = 100 if page_size <= 0 else min(page_size, 1000)
-        async with self.core.pool.acquire() as conn:
-            return await repo.list_accounts(conn, limit)
+        async with self.uow.pool.acquire() as conn:
+            return await account_store.list_accounts(conn, limit)
 
     async def authenticate(self, login: str, password: str) -> tuple[AccountId, str]:
         """Check a client's credentials (argon2); the same work is done for unknown logins."""
-        async with self.core.pool.acquire() as conn:
-            found = await repo.find_credentials(conn, login.strip())
+        async with self.uow.pool.acquire() as conn:
+            found = await account_store.find_credentials(conn, login.strip())
         ok = await passwords.verify_password(found[2] if found else None, password)
         if found is None or not ok:
             raise Unauthenticated("invalid login or password", reason="INVALID_CREDENTIALS")
@@ -145,16 +179,44 @@ class OmsService:
             raise PermissionDenied("the account is closed", reason="ACCOUNT_CLOSED")
         return account_id, account_login
 
-    # --- actions for the trigger watcher (oms.actions.TradingActions) ----------------------------
+    # --- money: balance operations, accounts, listings, statements (AccountBook) ------------------
+
+    async def post_balance_operation(self, op: BalanceOperation) -> BalanceResult:
+        return await self.accounts.post_balance_operation(op)
+
+    async def create_account(self, cmd: NewAccount) -> Account:
+        return await self.accounts.create_account(cmd)
+
+    async def update_account(self, account_id: AccountId, changes: AccountChanges) -> Account:
+        return await self.accounts.update_account(account_id, changes)
+
+    async def list_ledger(self, account_id: AccountId, page: PageRequest) -> Page[LedgerRow]:
+        return await self.accounts.list_ledger(account_id, page)
+
+    async def list_deals(self, account_id: AccountId, page: PageRequest) -> Page[DealRow]:
+        return await self.accounts.list_deals(account_id, page)
+
+    async def statement(self, account_id: AccountId, start: datetime, end: datetime) -> Statement:
+        return await self.accounts.statement(account_id, start, end)
+
+    # --- risk tools (LotMarginCalculator) --------------------------------------------------------
+
+    async def calculate_lot(self, query: LotQuery) -> LotResult:
+        return await self.calculator.calculate_lot(query)
+
+    async def preview_margin(self, query: MarginQuery) -> MarginPreview:
+        return await self.calculator.preview_margin(query)
+
+    # --- actions for the trigger watcher (through oms.triggers.bridge.WatcherBridge) ------------
 
     async def trigger_order(self, order_id: OrderId, quote: Price) -> Order | None:
-        return await self.trading.trigger_order(order_id, quote)
+        return await self.orders.trigger_order(order_id, quote)
 
     async def activate_stop_limit(self, order_id: OrderId, quote: Price) -> Order | None:
-        return await self.trading.activate_stop_limit(order_id, quote)
+        return await self.orders.activate_stop_limit(order_id, quote)
 
     async def expire_order(self, order_id: OrderId) -> Order | None:
-        return await self.trading.expire_order(order_id)
+        return await self.orders.expire_order(order_id)
 
     async def close_for_protection(
         self, position_id: PositionId, reason: CloseReason, quote: Price
@@ -170,13 +232,24 @@ class OmsService:
     async def margin_call(self, account_id: AccountId) -> bool:
         return await self.liquidation.margin_call(account_id)
 
-    async def load_trigger_state(self) -> TriggerState:
-        async with self.core.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+    async def load_stored_triggers(self) -> StoredTriggers:
+        """Every working order and open position with their accounts, in one snapshot."""
+        async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             orders = await order_store.working(conn)
             positions = await position_store.all_open(conn)
             ids = sorted({o.account_id for o in orders} | {p.account_id for p in positions})
-            accounts = await repo.accounts_by_id(conn, ids)
-        return TriggerState(orders, positions, {a.account_id: a for a in accounts})
+            accounts = await account_store.accounts_by_id(conn, ids)
+        return StoredTriggers(orders, positions, {a.account_id: a for a in accounts})
 
     def add_listener(self, listener: TradingListener) -> None:
-        self.core.listeners.append(listener)
+        self.uow.listeners.append(listener)
+
+    async def account_positions(
+        self, account_id: AccountId
+    ) -> tuple[Account, list[PositionRow]] | None:
+        """An account with its open positions (None: unknown account)."""
+        async with self.uow.pool.acquire() as conn:
+            account = await account_store.get_account(conn, account_id)
+            if account is None:
+                return None
+            return account, await position_store.open_positions(conn, account_id)

@@ -1,11 +1,11 @@
 """What every oms use case shares: the pool, quotes, the router, the clock, cached symbols, and the
 account-locked unit of work in which every change of money, orders and positions commits.
 
-``Core.locked(account_id)`` opens a transaction holding the account's row lock (so one account's
-changes never interleave) and yields a ``Tx``. Everything a use case writes goes through the Tx in
-that one transaction: orders with their transitions, positions, deals, ledger rows, and the outbox
-events describing them. After the commit, in-process listeners (the trigger watcher) hear about
-the orders, positions and accounts that changed.
+``UnitOfWork.locked(account_id)`` opens a transaction holding the account's row lock (so one
+account's changes never interleave) and yields a ``Tx``. Everything a use case writes goes through
+the Tx in that one transaction: orders with their transitions, positions, deals, ledger rows, and
+the outbox events describing them. After the commit, in-process listeners (the trigger watcher) hear
+about the orders, positions and accounts that changed.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import structlog
 from fxmesh.errors import NotFound
 from fxmesh.money import to_money
 from fxmesh.quotecache import ClientQuote, quote_key
-from oms import accounting, order_store, outbox, position_store
-from oms import repository as repo
-from oms.convert import PositionView, account_json, order_json, position_json
-from oms.domain import (
+from oms.domain import accounting
+from oms.domain.events import account_json, order_json, position_json
+from oms.domain.model import (
     Account,
     AccountFigures,
     AccountId,
@@ -37,8 +36,12 @@ from oms.domain import (
     margin,
     profit,
 )
-from oms.position_store import PositionRow
-from oms.router_client import CloseVenue, Execution
+from oms.domain.records import PositionRow
+from oms.domain.results import CloseVenue, Execution, PositionView
+from oms.store import accounts as account_store
+from oms.store import orders as order_store
+from oms.store import outbox
+from oms.store import positions as position_store
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -50,7 +53,10 @@ def utc_now() -> datetime:
 
 
 class Router(Protocol):
-    """The router as oms uses it (``oms.router_client.RouterClient``, or a test double)."""
+    """The router as oms uses it (``oms.api.router_client.RouterClient``, or a test double).
+
+    Both calls raise ``ExecutionUnavailable`` when the answer is unknown.
+    """
 
     def execute(
         self,
@@ -64,6 +70,13 @@ class Router(Protocol):
     ) -> Awaitable[Execution]: ...
 
     def reconcile(self, order: Order) -> Awaitable[Execution]: ...
+
+
+class ExecutionUnavailable(Exception):
+    """The router could not be reached, did not answer in time, or gave an unusable answer.
+
+    The order may or may not have been executed: only ``reconcile`` can tell.
+    """
 
 
 class TradingListener(Protocol):
@@ -158,7 +171,7 @@ class Tx:
     positions: dict[int, PositionRow] = field(default_factory=dict)
     account_touched: bool = False
     open_positions: list[PositionRow] = field(default_factory=list)  # read by account_update
-    # Written in one statement just before the commit (``Core.locked``), not one per event.
+    # Written in one statement just before the commit (``UnitOfWork.locked``), not one per event.
     events: list[outbox.OutboxEvent] = field(default_factory=list)
 
     async def insert_order(self, order: Order) -> bool:
@@ -186,7 +199,7 @@ class Tx:
         self, reason: str, symbols: Mapping[str, SymbolSpec], prices: Mapping[str, Price]
     ) -> AccountFigures:
         """Emit ``account_update`` with the balance and live figures as of this transaction."""
-        account = await repo.get_account(self.conn, self.account.account_id)
+        account = await account_store.get_account(self.conn, self.account.account_id)
         assert account is not None
         self.account = account
         positions = await position_store.open_positions(self.conn, account.account_id)
@@ -201,7 +214,7 @@ class Tx:
         self.events.append(outbox.new_event(event_type, self.account.account_id, data))
 
 
-class Core:
+class UnitOfWork:
     """Shared dependencies of the trading use cases."""
 
     def __init__(
@@ -225,7 +238,7 @@ class Core:
     async def symbols(self) -> dict[str, SymbolSpec]:
         if time.monotonic() - self._symbols_at > self._symbols_ttl:
             async with self.pool.acquire() as conn:
-                self._symbols = await repo.load_symbols(conn)
+                self._symbols = await account_store.load_symbols(conn)
             self._symbols_at = time.monotonic()
         return self._symbols
 
@@ -243,7 +256,7 @@ class Core:
     async def locked(self, account_id: AccountId) -> AsyncIterator[Tx]:
         """A transaction holding the account's row lock; listeners hear the changes on commit."""
         async with self.pool.acquire() as conn, conn.transaction():
-            account = await repo.get_account(conn, account_id, lock=True)
+            account = await account_store.get_account(conn, account_id, lock=True)
             if account is None:
                 raise account_not_found(account_id)
             tx = Tx(conn, account)

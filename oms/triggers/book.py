@@ -35,8 +35,8 @@ from enum import StrEnum
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
-from oms.domain import AccountId, OrderId, OrderType, PositionId, Price, Side
-from oms.stopout import Threshold
+from oms.domain.model import AccountId, OrderId, OrderType, PositionId, Price, Side
+from oms.domain.stopout import Threshold
 
 
 class TriggerKind(StrEnum):

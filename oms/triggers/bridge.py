@@ -1,24 +1,20 @@
-"""The trading core as the trigger watcher needs it (``oms.trigger_dispatch`` protocols).
+"""The trading core as the trigger watcher needs it: the one seam between the two.
 
-``WatcherBridge`` adapts ``OmsService`` to the watcher: it is its ``TriggerActions`` (each call
-maps to one of ``oms.actions.TradingActions``) and its ``TriggerLoader`` (the books' contents from
-PostgreSQL), and, once ``attach``ed, a ``TradingListener`` that keeps the watcher's books in step
-with every change the core commits (orders, positions, accounts), whoever made it.
-
-``watcher_task`` runs a watcher inside ``oms.server.OmsApp`` (pass it in ``tasks``).
+``WatcherBridge`` is the watcher's ``TriggerActions`` (each action calls the ``OmsService`` method
+of the same name, which answers what it did; the watcher needs no answer) and its
+``TriggerLoader`` (the books' contents from the account of record), and, once ``attach``ed, a
+``TradingListener`` that keeps the watcher's books in step with every change the core commits
+(orders, positions, accounts), whoever made it. ``oms.server.watcher_task`` wires it in.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from oms import position_store
-from oms import repository as repo
-from oms.domain import (
+from oms.domain.model import (
     Account,
     AccountId,
     CloseReason,
@@ -29,15 +25,12 @@ from oms.domain import (
     Price,
     SymbolSpec,
 )
-from oms.position_store import PositionRow
-from oms.service import OmsService
-from oms.stopout import AccountRisk, RiskPosition
-from oms.trigger_dispatch import TriggerState
-from oms.triggers import ProtectedPosition, WorkingOrder
-
-if TYPE_CHECKING:
-    from oms.server import OmsApp
-    from oms.watcher import TriggerWatcher
+from oms.domain.records import PositionRow
+from oms.domain.stopout import AccountRisk, RiskPosition
+from oms.trading.service import OmsService
+from oms.triggers.book import ProtectedPosition, WorkingOrder
+from oms.triggers.dispatch import TriggerState
+from oms.triggers.watcher import TriggerWatcher
 
 
 def working_order(order: Order) -> WorkingOrder:
@@ -123,12 +116,12 @@ class WatcherBridge:
     async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
         await self._service.expire_order(order_id)
 
-    async def close_position(
+    async def close_for_protection(
         self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
     ) -> None:
         await self._service.close_for_protection(position_id, reason, quote)
 
-    async def move_stop_loss(
+    async def move_trailing_stop(
         self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
     ) -> None:
         await self._service.move_trailing_stop(position_id, stop_loss)
@@ -144,7 +137,7 @@ class WatcherBridge:
     async def load_triggers(self) -> TriggerState:
         symbols = await self._service.symbols()
         self._specs = symbols
-        state = await self._service.load_trigger_state()
+        state = await self._service.load_stored_triggers()
         positions = [
             found
             for p in state.positions
@@ -166,11 +159,10 @@ class WatcherBridge:
 
     async def load_account(self, account_id: AccountId) -> AccountRisk | None:
         symbols = await self._service.symbols()
-        async with self._service.core.pool.acquire() as conn:
-            account = await repo.get_account(conn, account_id)
-            if account is None:
-                return None
-            positions = await position_store.open_positions(conn, account_id)
+        found = await self._service.account_positions(account_id)
+        if found is None:
+            return None
+        account, positions = found
         return account_risk(account, positions, symbols) if positions else None
 
     # --- TradingListener -------------------------------------------------------------------------
@@ -204,18 +196,3 @@ class WatcherBridge:
         # queries a reload would make after every fill.
         risk = account_risk(account, open_positions, self._specs) if open_positions else None
         self._watcher.rearm_account(account.account_id, risk)
-
-
-async def watcher_task(app: OmsApp) -> None:
-    """Run the trigger watcher for ``app`` until cancelled (an ``OmsApp`` background task)."""
-    from oms.watcher import TriggerWatcher
-
-    assert app.service is not None
-    bridge = WatcherBridge(app.service)
-    watcher = TriggerWatcher(app.redis, bridge, bridge, now=app.now)
-    bridge.attach(watcher)
-    await watcher.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await watcher.stop()

@@ -1,5 +1,6 @@
-"""What the tick loop talks to: the core's trigger actions and loader, its settings, and the
-per-account dispatcher that runs actions in order per account and in parallel across accounts."""
+"""What the tick loop talks to: the trading core's trigger actions and the loader of the armed
+state (one protocol each), the watcher's settings, and the per-account dispatcher that runs actions
+in order per account and in parallel across accounts."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from typing import Any, Protocol
 
 import structlog
 
-from oms import stopout
-from oms.domain import AccountId, CloseReason, OrderId, PositionId, Price
-from oms.stopout import AccountRisk
-from oms.triggers import ProtectedPosition, WorkingOrder
+from oms.domain import stopout
+from oms.domain.model import AccountId, CloseReason, OrderId, PositionId, Price
+from oms.domain.stopout import AccountRisk
+from oms.triggers.book import ProtectedPosition, WorkingOrder
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -26,13 +27,16 @@ log = structlog.stdlib.get_logger(__name__)
 class TriggerActions(Protocol):
     """What the trading core does when a trigger fires; each call commits its own change.
 
-    Every method must be safe to call for an object that has moved on meanwhile (an order no
-    longer WORKING, a position already closed): it then does nothing. The watcher serialises
-    the calls of one account; ``quote`` is the quote that fired the trigger.
+    ``oms.triggers.bridge.WatcherBridge`` implements it over ``OmsService`` (test doubles and the
+    benchmarks implement it too). Every action re-checks its condition under the account's lock
+    with the quote it is given, so a stale trigger does nothing, and is safe to call for an object
+    that has moved on meanwhile (an order no longer WORKING, a position already closed). The
+    watcher serialises the calls of one account; ``quote`` is the quote that fired the trigger.
     """
 
     async def trigger_order(self, order_id: OrderId, account_id: AccountId, quote: Price) -> None:
-        """A LIMIT / STOP (or activated STOP_LIMIT) order reached its price: execute it."""
+        """A LIMIT / STOP (or activated STOP_LIMIT) order reached its price: execute it (a
+        STOP_LIMIT whose stop was reached is activated instead)."""
 
     async def activate_stop_limit(
         self, order_id: OrderId, account_id: AccountId, quote: Price
@@ -45,26 +49,31 @@ class TriggerActions(Protocol):
     async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
         """A GTD / DAY order reached its expiry time: WORKING -> EXPIRED."""
 
-    async def close_position(
+    async def close_for_protection(
         self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
     ) -> None:
-        """Close the whole position: its stop loss / take profit (``reason``) was reached."""
+        """Close the whole position: its stop loss (``CloseReason.STOP_LOSS``) or take profit
+        (``TAKE_PROFIT``) was reached at ``quote``."""
 
-    async def move_stop_loss(
+    async def move_trailing_stop(
         self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
     ) -> None:
-        """Persist a trailing-stop move; only if it improves the stored stop loss."""
+        """Persist a trailing stop's new SL; only if it improves the stored one by the step."""
 
     async def stop_out(self, account_id: AccountId, margin_level: Decimal) -> None:
-        """The margin level is at or below the stop-out level: close the most losing positions."""
+        """The margin level is at or below the stop-out level: close the most losing position
+        first, re-check with current prices, repeat until the margin level is back at the stop-out
+        level; then reset a negative balance (if the account's policy says so)."""
 
     async def margin_call(self, account_id: AccountId, margin_level: Decimal) -> None:
-        """The margin level is at or below the margin-call level: raise the margin-call event."""
+        """The margin level is at or below the margin-call level: raise ``margin_call`` once per
+        crossing (``margin_call_cleared`` when back)."""
 
 
 @dataclass(frozen=True, slots=True)
 class TriggerState:
-    """Everything armed at start, from PostgreSQL."""
+    """Everything the watcher arms at start, as the trigger books hold it (read from PostgreSQL by
+    the ``TriggerLoader``)."""
 
     symbols: tuple[str, ...]  # every tradable symbol (their current quotes are read at start)
     orders: tuple[WorkingOrder, ...]

@@ -12,7 +12,8 @@
 * A crossed margin threshold is only a hint: the account is checked precisely (every position at
   the current quotes) before ``stop_out`` / ``margin_call`` is called, and its thresholds are
   recomputed afterwards. A periodic sweep, off the tick path, recomputes the thresholds that
-  cross rates drift (``oms.stopout.rate_dependent``) and looks for margin calls that recovered.
+  cross rates drift (``oms.domain.stopout.rate_dependent``) and looks for margin calls that
+  recovered.
 * The clock loop (injected clock) expires GTD / DAY orders.
 
 The core tells the watcher about every change it commits (``upsert_order``, ``remove_order``,
@@ -35,17 +36,10 @@ from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
 from fxmesh.quotecache import ClientQuote, channel_pattern, quote_key, redis_db
-from oms import stopout
-from oms.domain import AccountId, CloseReason, OrderId, PositionId, Price
-from oms.stopout import AccountRisk
-from oms.trigger_dispatch import (
-    Dispatcher,
-    Job,
-    TriggerActions,
-    TriggerLoader,
-    WatcherSettings,
-)
-from oms.triggers import (
+from oms.domain import stopout
+from oms.domain.model import AccountId, CloseReason, OrderId, PositionId, Price
+from oms.domain.stopout import AccountRisk
+from oms.triggers.book import (
     Fired,
     FiredKind,
     ProtectedPosition,
@@ -53,6 +47,7 @@ from oms.triggers import (
     TriggerKind,
     WorkingOrder,
 )
+from oms.triggers.dispatch import Dispatcher, Job, TriggerActions, TriggerLoader, WatcherSettings
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -319,11 +314,13 @@ class TriggerWatcher:
                         if f.kind is FiredKind.STOP_LOSS
                         else CloseReason.TAKE_PROFIT
                     )
-                    await a.close_position(PositionId(f.ref), f.account_id, reason, f.quote)
+                    await a.close_for_protection(PositionId(f.ref), f.account_id, reason, f.quote)
                 elif f.kind is FiredKind.TRAIL:
                     assert f.quote is not None
                     assert f.stop_loss is not None
-                    await a.move_stop_loss(PositionId(f.ref), f.account_id, f.stop_loss, f.quote)
+                    await a.move_trailing_stop(
+                        PositionId(f.ref), f.account_id, f.stop_loss, f.quote
+                    )
         except Exception as exc:
             ACTION_FAILURES.labels(f.kind.value).inc()
             log.warning(

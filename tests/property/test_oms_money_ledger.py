@@ -21,11 +21,11 @@ from fxmesh.db import create_pool
 from fxmesh.errors import FxError
 from fxmesh.money import CURRENCY_DIGITS
 from fxmesh.quotecache import ClientQuote, write_quote
-from oms.core import Core, Router
-from oms.funds import FundsService
-from oms.funds_convert import BalanceOperation, NewAccount
-from oms.rollover import RolloverJob
+from oms.domain.commands import BalanceOperation, NewAccount
 from oms.seed import seed
+from oms.trading.accounts import AccountBook
+from oms.trading.rollover import RolloverJob
+from oms.trading.unit_of_work import Router, UnitOfWork
 
 D = Decimal
 # Positions are opened here and rolled over during the following weeks; far in the past, so the
@@ -38,7 +38,7 @@ ROLLOVER_DAYS = [date(2024, 1, 1) + timedelta(days=i) for i in range(21)]
 class MoneyEnv:
     pool: Any
     redis: Any
-    funds: FundsService
+    funds: AccountBook
     rollover: RolloverJob
 
 
@@ -49,9 +49,9 @@ async def money(pg_dsn: str, redis_url: str) -> AsyncIterator[MoneyEnv]:
         await seed(conn)
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     # 2025-01-01: every rollover of ROLLOVER_DAYS is due.
-    core = Core(pool, redis, cast(Router, None), now=lambda: datetime(2025, 1, 1, tzinfo=UTC))
+    core = UnitOfWork(pool, redis, cast(Router, None), now=lambda: datetime(2025, 1, 1, tzinfo=UTC))
     try:
-        yield MoneyEnv(pool, redis, FundsService(core), RolloverJob(core))
+        yield MoneyEnv(pool, redis, AccountBook(core), RolloverJob(core))
     finally:
         await redis.aclose()
         await pool.close()

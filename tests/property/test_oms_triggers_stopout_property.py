@@ -8,8 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fxmesh.money import quantize
-from oms.domain import AccountId, PositionId, Price, Side, SymbolSpec
-from oms.stopout import AccountRisk, RiskPosition, raw_equity_and_margin, thresholds
+from oms.domain.model import AccountId, PositionId, Price, Side, SymbolSpec
+from oms.domain.stopout import AccountRisk, RiskPosition, raw_equity_and_margin, thresholds
 
 D = Decimal
 

@@ -10,7 +10,7 @@ from typing import Any
 from oms_helpers import BUY, SELL, order_request
 
 from fxmesh.v1 import oms_pb2, router_pb2, types_pb2
-from oms.domain import CloseReason, OrderStatus, PositionId, Price
+from oms.domain.model import CloseReason, OrderStatus, PositionId, Price
 
 D = Decimal
 FILLED = types_pb2.ORDER_STATUS_FILLED

@@ -27,7 +27,7 @@ from fixgw.server import FixgwApp
 from fxmesh.quotecache import ClientQuote, write_quote
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 from oms.config import OmsSettings
-from oms.domain import CloseReason, OrderStatus, PositionId, Price
+from oms.domain.model import CloseReason, OrderStatus, PositionId, Price
 from oms.server import OmsApp
 from router.config import RouterSettings
 from router.server import RouterApp, start_router

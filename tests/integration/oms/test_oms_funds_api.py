@@ -18,11 +18,9 @@ from fxmesh import passwords
 from fxmesh.db import create_pool
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
-from oms.core import Core, Router
-from oms.funds import FundsService
-from oms.risk import RiskService
-from oms.service import OmsService
-from oms.servicer import OmsServicer
+from oms.api.servicer import OmsServicer
+from oms.trading.service import OmsService
+from oms.trading.unit_of_work import Router
 
 D = Decimal
 DEPOSIT = types_pb2.LEDGER_ENTRY_TYPE_DEPOSIT
@@ -33,8 +31,7 @@ async def api(oms_dsn: str, redis_url: str) -> AsyncIterator[FundsApi]:
     """OmsService's money RPCs on 127.0.0.1:0 (the trading RPCs are not used here)."""
     pool = await create_pool(oms_dsn, "oms-funds-test")
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    core = Core(pool, redis, cast(Router, None), symbols_cache_seconds=0)
-    servicer = OmsServicer(cast(OmsService, None), funds=FundsService(core), risk=RiskService(core))
+    servicer = OmsServicer(OmsService(pool, redis, cast(Router, None), symbols_cache_seconds=0))
     server = GrpcServer("oms", "127.0.0.1:0")
     server.add(oms_pb2_grpc.add_OmsServiceServicer_to_server, servicer, "fxmesh.v1.OmsService")
     port = await server.start()

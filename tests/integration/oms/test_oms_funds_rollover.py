@@ -23,11 +23,11 @@ from funds_harness import QuoteWriter, open_position
 
 from fxmesh.db import create_pool
 from fxmesh.errors import FailedPrecondition
-from oms.core import Core, Router
-from oms.domain import AccountId
-from oms.funds import FundsService
-from oms.funds_convert import BalanceOperation, NewAccount
-from oms.rollover import RolloverJob
+from oms.domain.commands import BalanceOperation, NewAccount
+from oms.domain.model import AccountId
+from oms.trading.accounts import AccountBook
+from oms.trading.rollover import RolloverJob
+from oms.trading.unit_of_work import Router, UnitOfWork
 
 D = Decimal
 
@@ -44,10 +44,12 @@ class Clock:
 class Env:
     pool: Any
     redis: Any
-    funds: FundsService
+    funds: AccountBook
 
-    def core(self, now: Callable[[], datetime]) -> Core:
-        return Core(self.pool, self.redis, cast(Router, None), now=now, symbols_cache_seconds=0)
+    def core(self, now: Callable[[], datetime]) -> UnitOfWork:
+        return UnitOfWork(
+            self.pool, self.redis, cast(Router, None), now=now, symbols_cache_seconds=0
+        )
 
     async def account(self, currency: str = "USD", deposit: str = "1000") -> int:
         acc = await self.funds.create_account(
@@ -108,7 +110,7 @@ async def env(oms_dsn: str, redis_url: str) -> AsyncIterator[Env]:
     pool = await create_pool(oms_dsn, "oms-rollover-test")
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        yield Env(pool, redis, FundsService(Core(pool, redis, cast(Router, None))))
+        yield Env(pool, redis, AccountBook(UnitOfWork(pool, redis, cast(Router, None))))
     finally:
         await redis.aclose()
         await pool.close()
@@ -303,7 +305,7 @@ async def test_swap_and_withdrawal_when_booked_then_trading_listeners_hear_new_b
     core.listeners.append(heard)
 
     await RolloverJob(core).run_rollover(date(2025, 6, 4))  # Wednesday: -19.50
-    await FundsService(core).post_balance_operation(
+    await AccountBook(core).post_balance_operation(
         BalanceOperation(AccountId(account), "WITHDRAWAL", D("0.50"), "w-1", None, None)
     )
 

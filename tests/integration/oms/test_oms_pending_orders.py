@@ -19,7 +19,7 @@ from oms_helpers import (
 )
 
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.domain import OrderId, OrderStatus, Price
+from oms.domain.model import OrderId, OrderStatus, Price
 
 D = Decimal
 WORKING = types_pb2.ORDER_STATUS_WORKING
@@ -250,7 +250,7 @@ async def test_gtd_order_when_expire_time_passes_then_expired_by_the_sweep(
     assert order.expire_time.ToDatetime(tzinfo=UTC) == expiry
 
     oms.clock.at = expiry
-    await oms.app.service.trading.expire_due()
+    await oms.app.service.orders.expire_due()
 
     shown = await oms.stub.GetOrder(
         oms_pb2.GetOrderRequest(account_id=str(account_id), order_id=order.order_id)
@@ -524,7 +524,7 @@ async def test_pending_order_when_placed_then_restored_for_the_watcher(
     order = await place(
         oms, order_request(account_id, "STOP_LIMIT", price="1.08600", stop_limit_price="1.08550")
     )
-    state = await oms.app.service.load_trigger_state()
+    state = await oms.app.service.load_stored_triggers()
     mine = [o for o in state.orders if o.order_id == int(order.order_id)]
     assert len(mine) == 1
     assert mine[0].stop_limit_price == D("1.08550")

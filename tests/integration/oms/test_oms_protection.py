@@ -10,7 +10,7 @@ from typing import Any
 from oms_helpers import BUY, SELL, balance_of, events, ledger_consistent, ledger_rows, order_request
 
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.domain import (
+from oms.domain.model import (
     AccountId,
     CloseReason,
     Order,
@@ -20,7 +20,7 @@ from oms.domain import (
     PositionId,
     Price,
 )
-from oms.position_store import PositionRow
+from oms.domain.records import PositionRow
 
 D = Decimal
 FILLED = types_pb2.ORDER_STATUS_FILLED
@@ -240,7 +240,7 @@ async def test_trigger_state_when_loaded_then_positions_with_protection_and_acco
     account_id = await oms.new_account(stop_out_level="30")
     await put_quote("EURUSD", "1.08440", "1.08450")
     position_id = await open_position(oms, account_id, SELL, stop_loss="1.09000")
-    state = await oms.app.service.load_trigger_state()
+    state = await oms.app.service.load_stored_triggers()
     [mine] = [p for p in state.positions if p.position_id == position_id]
     assert (mine.side.value, mine.stop_loss, mine.take_profit) == ("SELL", D("1.09000"), None)
     assert state.accounts[account_id].stop_out_level == D(30)
@@ -273,7 +273,7 @@ async def test_listener_when_orders_and_positions_change_then_hears_each_commit(
         pending = await oms.stub.PlaceOrder(order_request(account_id, "LIMIT", price="1.08000"))
         position_id = await open_position(oms, account_id, SELL, "0.10")
     finally:
-        oms.app.service.core.listeners.remove(recorder)
+        oms.app.service.uow.listeners.remove(recorder)
     assert (int(pending.order.order_id), "WORKING") in recorder.orders
     assert [s for _, s in recorder.orders][-2:] == ["FILLING", "FILLED"]
     assert recorder.positions == [(position_id, True)]

@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from fxmesh.quotecache import ClientQuote, write_quote
-from oms.domain import (
+from oms.domain.model import (
     AccountId,
     CloseReason,
     OrderId,
@@ -29,10 +29,10 @@ from oms.domain import (
     Side,
     SymbolSpec,
 )
-from oms.stopout import AccountRisk, RiskPosition
-from oms.trigger_dispatch import TriggerState, WatcherSettings
-from oms.triggers import ProtectedPosition, WorkingOrder
-from oms.watcher import TriggerWatcher
+from oms.domain.stopout import AccountRisk, RiskPosition
+from oms.triggers.book import ProtectedPosition, WorkingOrder
+from oms.triggers.dispatch import TriggerState, WatcherSettings
+from oms.triggers.watcher import TriggerWatcher
 
 D = Decimal
 T0 = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # a Monday
@@ -75,12 +75,12 @@ class Core:
     async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
         self.calls.append(("expire", order_id, at))
 
-    async def close_position(
+    async def close_for_protection(
         self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
     ) -> None:
         self.calls.append(("close", position_id, reason, quote))
 
-    async def move_stop_loss(
+    async def move_trailing_stop(
         self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
     ) -> None:
         self.calls.append(("move", position_id, stop_loss))

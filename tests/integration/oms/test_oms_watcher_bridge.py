@@ -11,8 +11,8 @@ import pytest
 from oms_helpers import SELL, order_request
 
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.watcher import TriggerWatcher
-from oms.watcher_bridge import WatcherBridge
+from oms.triggers.bridge import WatcherBridge
+from oms.triggers.watcher import TriggerWatcher
 
 D = Decimal
 
@@ -39,7 +39,7 @@ async def start_watcher(
 
     yield start
     for bridge, watcher in started:
-        oms.app.service.core.listeners.remove(bridge)
+        oms.app.service.uow.listeners.remove(bridge)
         await watcher.stop()
 
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 import pytest
 
 from fxmesh.money import to_money
-from oms.accounting import (
+from oms.domain.accounting import (
     MarginLeg,
     account_margin,
     floor_to_step,
@@ -36,7 +36,7 @@ from oms.accounting import (
     swap_charge,
     swap_days,
 )
-from oms.domain import (
+from oms.domain.model import (
     NoConversionRate,
     OpenPosition,
     PositionId,

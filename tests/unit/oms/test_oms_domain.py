@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain import (
+from oms.domain.model import (
     TRANSITIONS,
     AccountId,
     InvalidOrderTransition,

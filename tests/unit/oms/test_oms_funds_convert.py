@@ -9,9 +9,7 @@ import pytest
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.v1 import oms_pb2, types_pb2
-from oms.funds_convert import (
-    decode_token,
-    encode_token,
+from oms.api.funds_convert import (
     parse_balance_operation,
     parse_calculate_lot,
     parse_create_account,
@@ -19,7 +17,8 @@ from oms.funds_convert import (
     parse_statement_window,
     parse_update_account,
 )
-from oms.ledger_store import AccountChanges
+from oms.domain.commands import AccountChanges
+from oms.domain.paging import decode_token, encode_token
 
 D = Decimal
 DEPOSIT = types_pb2.LEDGER_ENTRY_TYPE_DEPOSIT

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain import (
+from oms.domain.model import (
     AccountId,
     CloseReason,
     DealEntry,
@@ -23,7 +23,7 @@ from oms.domain import (
     Side,
     TimeInForce,
 )
-from oms.rules import (
+from oms.domain.rules import (
     average_price,
     end_of_day,
     net_fill,

@@ -9,15 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain import AccountId, OrderId, OrderType, PositionId, Side
-from oms.stopout import Threshold
-from oms.triggers import (
-    FiredKind,
-    ProtectedPosition,
-    TriggerBook,
-    TriggerKind,
-    WorkingOrder,
-)
+from oms.domain.model import AccountId, OrderId, OrderType, PositionId, Side
+from oms.domain.stopout import Threshold
+from oms.triggers.book import FiredKind, ProtectedPosition, TriggerBook, TriggerKind, WorkingOrder
 
 D = Decimal
 ACC = AccountId(7)

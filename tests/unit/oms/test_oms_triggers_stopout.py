@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from oms import stopout
-from oms.domain import AccountId, PositionId, Price, Side, SymbolSpec
-from oms.stopout import (
+from oms.domain import stopout
+from oms.domain.model import AccountId, PositionId, Price, Side, SymbolSpec
+from oms.domain.stopout import (
     AccountRisk,
     RiskPosition,
     Threshold,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from oms.domain import (
+from oms.domain.model import (
     AccountId,
     CloseReason,
     OrderId,
@@ -23,10 +23,10 @@ from oms.domain import (
     Side,
     SymbolSpec,
 )
-from oms.stopout import AccountRisk, RiskPosition, margin_level
-from oms.trigger_dispatch import TriggerState, WatcherSettings
-from oms.triggers import ProtectedPosition, TriggerKind, WorkingOrder
-from oms.watcher import TriggerWatcher
+from oms.domain.stopout import AccountRisk, RiskPosition, margin_level
+from oms.triggers.book import ProtectedPosition, TriggerKind, WorkingOrder
+from oms.triggers.dispatch import TriggerState, WatcherSettings
+from oms.triggers.watcher import TriggerWatcher
 
 D = Decimal
 T0 = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # a Monday
@@ -78,12 +78,12 @@ class Core:
     async def expire_order(self, order_id: OrderId, account_id: AccountId, at: datetime) -> None:
         await self._do("expire", order_id, at)
 
-    async def close_position(
+    async def close_for_protection(
         self, position_id: PositionId, account_id: AccountId, reason: CloseReason, quote: Price
     ) -> None:
         await self._do("close", position_id, reason, quote)
 
-    async def move_stop_loss(
+    async def move_trailing_stop(
         self, position_id: PositionId, account_id: AccountId, stop_loss: Decimal, quote: Price
     ) -> None:
         await self._do("move", position_id, stop_loss)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from fxmesh.errors import InvalidArgument
-from oms.accounting import MarginLeg
-from oms.domain import (
+from oms.domain.accounting import MarginLeg
+from oms.domain.model import (
     Account,
     AccountId,
     OpenPosition,
@@ -24,7 +24,7 @@ from oms.domain import (
     SymbolSpec,
     TimeInForce,
 )
-from oms.validation import (
+from oms.domain.validation import (
     Exposure,
     check_precision,
     validate_close,
