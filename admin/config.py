@@ -1,4 +1,4 @@
-"""admin settings: the shared ones plus the REST listener and token lifetime."""
+"""admin settings: the shared ones plus the REST listener, token lifetime and login throttling."""
 
 from __future__ import annotations
 
@@ -16,4 +16,23 @@ class AdminSettings(Settings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="admin serves /metrics on its REST port; no extra port."
     )
-    admin_token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of an admin token.")
+    admin_token_ttl_seconds: int = Field(
+        1800,
+        gt=0,
+        le=3600,
+        description="Lifetime of an admin token: at most an hour, far below a client token's.",
+    )
+    admin_login_max_failures: int = Field(
+        5, gt=0, description="Failed logins of one username within the window that lock it."
+    )
+    admin_login_max_failures_per_ip: int = Field(
+        20,
+        gt=0,
+        description="Failed logins from one source address within the window that lock it.",
+    )
+    admin_login_window_seconds: int = Field(
+        900, gt=0, description="Window in which failed logins are counted."
+    )
+    admin_login_lockout_seconds: int = Field(
+        900, gt=0, description="How long a locked username or source address is refused."
+    )

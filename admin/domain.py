@@ -1,4 +1,4 @@
-"""Roles, permissions and the role guard (pure: no I/O)."""
+"""Admin roles, principals, request context and audit records (pure: no I/O)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from fxmesh.errors import PermissionDenied
-
 
 class Role(StrEnum):
-    """Admin roles, from most to least powerful."""
+    """Admin roles, from most to least powerful (what each may do: ``admin.permissions``)."""
 
     SUPER_ADMIN = "SUPER_ADMIN"
     ADMIN = "ADMIN"
@@ -19,25 +17,12 @@ class Role(StrEnum):
     SUPPORT = "SUPPORT"
 
 
-class Permission(StrEnum):
-    """What an operation needs; each admin operation names exactly one."""
+class Outcome(StrEnum):
+    """What became of an audited call."""
 
-    READ = "READ"
-    """Read accounts, orders, configuration and the audit log."""
-    RISK_WRITE = "RISK_WRITE"
-    """Change risk settings, execution modes, LP switches; act on client accounts."""
-    CONFIG_WRITE = "CONFIG_WRITE"
-    """Change symbols, groups, markups and other broker configuration."""
-    USERS_WRITE = "USERS_WRITE"
-    """Create, change and disable admin users."""
-
-
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.SUPER_ADMIN: frozenset(Permission),
-    Role.ADMIN: frozenset({Permission.READ, Permission.RISK_WRITE, Permission.CONFIG_WRITE}),
-    Role.RISK_MANAGER: frozenset({Permission.READ, Permission.RISK_WRITE}),
-    Role.SUPPORT: frozenset({Permission.READ}),
-}
+    ALLOWED = "ALLOWED"
+    DENIED = "DENIED"
+    FAILED = "FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +33,21 @@ class Principal:
     role: Role
 
 
-def authorize(principal: Principal, permission: Permission) -> None:
-    """The role guard: raise PermissionDenied unless the principal's role grants ``permission``."""
-    if permission not in ROLE_PERMISSIONS[principal.role]:
-        raise PermissionDenied(
-            f"role {principal.role} may not {permission}",
-            reason="ROLE_NOT_PERMITTED",
-            metadata={"role": principal.role.value, "permission": permission.value},
-        )
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who calls, from where, under which request id: what every audit row records."""
+
+    principal: Principal
+    source_ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+    """The caller's request id (``X-Request-Id`` / ``Idempotency-Key`` / a request field)."""
+
+    def with_request_id(self, request_id: str) -> RequestContext:
+        """This context with the operation's own request id (a body field wins over a header)."""
+        if not request_id or request_id == self.request_id:
+            return self
+        return RequestContext(self.principal, self.source_ip, self.user_agent, request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +59,10 @@ class AdminUser:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditRecord:
-    """One audit entry to append (before/after are JSON-able documents)."""
+    """One audit entry to append. before/after are JSON documents of str/int/bool/None/list/dict
+    only (decimals as strings), so their canonical encoding is stable through jsonb."""
 
     actor: str
     action: str
@@ -77,6 +70,12 @@ class AuditRecord:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     trace_id: str | None = None
+    role: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+    outcome: Outcome = Outcome.ALLOWED
+    error_code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +90,11 @@ class AuditEntry:
     after_json: str
     trace_id: str
     created_at: datetime
+    role: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+    outcome: str = "ALLOWED"
+    error_code: str = ""
+    prev_hash: str = ""
+    row_hash: str = ""

@@ -11,7 +11,7 @@ import os
 
 import asyncpg
 
-from admin import repository
+from admin import audit, repository
 from admin.domain import AuditRecord, Role
 from fxmesh import passwords
 
@@ -47,7 +47,7 @@ async def seed(conn: asyncpg.Connection) -> list[str]:
             await repository.upsert_user(
                 conn, username, passwords.hash_password(password), Role.SUPER_ADMIN
             )
-            await repository.append_audit(
+            await audit.append(
                 conn,
                 AuditRecord(
                     actor="system:seed",

@@ -1,4 +1,5 @@
-"""Process wiring: one AdminService behind the gRPC AdminService and the REST app."""
+"""Process wiring: one AdminService (over oms, fixgw and router) behind the gRPC AdminService
+and the REST app."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.http import http_server, serve_http
 from fxmesh.lifecycle import ServiceRuntime
-from fxmesh.v1 import admin_pb2_grpc, oms_pb2_grpc
+from fxmesh.v1 import admin_pb2_grpc, fixgw_pb2_grpc, oms_pb2_grpc, router_pb2_grpc
 
 
 async def main() -> None:
@@ -20,9 +21,23 @@ async def main() -> None:
     runtime = ServiceRuntime("admin", settings, settings.metrics_port)
     pool = await create_pool(settings.postgres_dsn, "admin")
     runtime.on_stop(pool.close)
-    channel = open_channel(settings.oms_addr)
-    runtime.on_stop(channel.close)
-    service = AdminService(settings, pool, oms_pb2_grpc.OmsServiceStub(channel))
+    channels = {
+        name: open_channel(addr)
+        for name, addr in (
+            ("oms", settings.oms_addr),
+            ("fixgw", settings.fixgw_addr),
+            ("router", settings.router_addr),
+        )
+    }
+    for channel in channels.values():
+        runtime.on_stop(channel.close)
+    service = AdminService(
+        settings,
+        pool,
+        oms_pb2_grpc.OmsServiceStub(channels["oms"]),
+        fixgw_pb2_grpc.FixGatewayServiceStub(channels["fixgw"]),
+        router_pb2_grpc.RouterServiceStub(channels["router"]),
+    )
 
     grpc_server = GrpcServer("admin", settings.admin_grpc_addr)
     grpc_server.add(

@@ -1,32 +1,41 @@
 """Admin use cases, shared by the gRPC servicer and the REST routes.
 
-Every operation takes the caller's ``Principal`` and names the permission it needs (the role guard
-lives in ``domain.authorize``); logins, successful or not, are written to the audit log.
+``AdminService`` authenticates (login, tokens) and holds the desks: ``accounts`` (client accounts
+and money, over oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router) and the
+audit log reads. Every operation runs through ``gate`` (one role check, one audit row).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
 import structlog
 from prometheus_client import Counter
 
-from admin import repository
+from admin import audit, repository
+from admin.accounts import AccountsDesk, page_size
 from admin.config import AdminSettings
-from admin.domain import AuditEntry, AuditRecord, Permission, Principal, Role, authorize
+from admin.domain import AuditEntry, AuditRecord, Outcome, Principal, RequestContext, Role
+from admin.gate import Gate
+from admin.liquidity import LiquidityDesk
+from admin.logins import LoginThrottle, LoginThrottled, ip_key, user_key
+from admin.permissions import Op
 from fxmesh import passwords
 from fxmesh.auth import issue_token, verify_token
-from fxmesh.errors import Unauthenticated, from_rpc_error
+from fxmesh.errors import Unauthenticated
 from fxmesh.tracing import current_trace_id
-from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
+from fxmesh.v1 import fixgw_pb2_grpc, oms_pb2_grpc, router_pb2_grpc
 
 log = structlog.stdlib.get_logger(__name__)
 LOGINS = Counter("fxmesh_admin_logins_total", "Admin login attempts, by outcome.", ["outcome"])
-DEFAULT_PAGE, MAX_PAGE = 100, 1000
 ACTOR_MAX = 64
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,30 +45,75 @@ class LoginResult:
     expires_at: datetime
 
 
-def page_size(requested: int) -> int:
-    return DEFAULT_PAGE if requested <= 0 else min(requested, MAX_PAGE)
-
-
 class AdminService:
-    """The back office: login, role-guarded reads, and (later) audited configuration changes."""
+    """The back office: login, tokens, and the role-guarded, audited desks."""
 
     def __init__(
-        self, settings: AdminSettings, db: Any, oms: oms_pb2_grpc.OmsServiceAsyncStub
+        self,
+        settings: AdminSettings,
+        db: Any,
+        oms: oms_pb2_grpc.OmsServiceAsyncStub,
+        fixgw: fixgw_pb2_grpc.FixGatewayServiceAsyncStub,
+        router: router_pb2_grpc.RouterServiceAsyncStub,
+        *,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
         self._db = db
-        self._oms = oms
+        self._now = now
+        self.gate = Gate(db)
+        deadline = settings.grpc_deadline_seconds
+        self.accounts = AccountsDesk(self.gate, oms, deadline)
+        self.liquidity = LiquidityDesk(self.gate, fixgw, router, deadline)
+        self._throttle = LoginThrottle(
+            db,
+            max_failures=settings.admin_login_max_failures,
+            max_failures_per_ip=settings.admin_login_max_failures_per_ip,
+            window=timedelta(seconds=settings.admin_login_window_seconds),
+            lockout=timedelta(seconds=settings.admin_login_lockout_seconds),
+        )
 
-    async def login(self, username: str, password: str) -> LoginResult:
-        """Check credentials and issue an admin token; audit the attempt (never the password)."""
+    # --- login and tokens ------------------------------------------------------------------------
+
+    async def login(
+        self, username: str, password: str, *, source_ip: str = "", user_agent: str = ""
+    ) -> LoginResult:
+        """Check credentials and issue an admin token; audit the attempt (never the password).
+
+        A locked username or source address is refused (LOGIN_THROTTLED) before anything else;
+        a failure counts against both, known username or not.
+        """
+        actor = username[:ACTOR_MAX]
+        keys = [user_key(username), ip_key(source_ip)]
+        record = AuditRecord(
+            actor=actor,
+            action="admin.login_failed",
+            target=f"admin_user:{actor}",
+            trace_id=current_trace_id(),
+            source_ip=source_ip,
+            user_agent=user_agent[:512],
+            outcome=Outcome.DENIED,
+        )
+        now = self._now()
+        try:
+            await self._throttle.check(keys, now)
+        except LoginThrottled as exc:
+            record.error_code, record.after = exc.reason, {"cause": "THROTTLED"}
+            await audit.append(self._db, record)
+            LOGINS.labels("throttled").inc()
+            raise
         user = await repository.fetch_user(self._db, username)
         ok = await passwords.verify_password(user.password_hash if user else None, password)
-        actor = username[:ACTOR_MAX]
         if user is None or not ok or user.disabled:
             cause = "UNKNOWN_USER" if user is None else "BAD_PASSWORD" if not ok else "DISABLED"
-            await self._audit(actor, "admin.login_failed", f"admin_user:{actor}", {"cause": cause})
+            await self._throttle.failed(keys, now)
+            record.error_code, record.after = "INVALID_CREDENTIALS", {"cause": cause}
+            if user is not None:
+                record.role = user.role.value
+            await audit.append(self._db, record)
             LOGINS.labels("failure").inc()
             raise Unauthenticated("username or password is wrong", reason="INVALID_CREDENTIALS")
+        await self._throttle.succeeded(username)
         if passwords.needs_rehash(user.password_hash):
             await repository.set_password_hash(
                 self._db, user.username, passwords.hash_password(password)
@@ -71,9 +125,10 @@ class AdminService:
             ttl=timedelta(seconds=self._settings.admin_token_ttl_seconds),
             role=user.role.value,
         )
-        await self._audit(
-            user.username, "admin.login", f"admin_user:{user.username}", {"role": user.role.value}
-        )
+        record.action, record.actor, record.role = "admin.login", user.username, user.role.value
+        record.target, record.outcome = f"admin_user:{user.username}", Outcome.ALLOWED
+        record.after = {"role": user.role.value}
+        await audit.append(self._db, record)
         LOGINS.labels("success").inc()
         return LoginResult(token, user.role, claims.expires_at)
 
@@ -88,37 +143,24 @@ class AdminService:
             ) from None
         return Principal(claims.subject, role)
 
-    async def list_client_accounts(
-        self, principal: Principal, requested_page_size: int
-    ) -> list[types_pb2.AccountInfo]:
-        authorize(principal, Permission.READ)
-        try:
-            reply = await self._oms.ListAccounts(
-                oms_pb2.ListAccountsRequest(page_size=page_size(requested_page_size)),
-                timeout=self._settings.grpc_deadline_seconds,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
-        return list(reply.accounts)
+    # --- audit log -------------------------------------------------------------------------------
 
-    async def list_audit_entries(
-        self, principal: Principal, requested_page_size: int
-    ) -> list[AuditEntry]:
-        authorize(principal, Permission.READ)
-        return await repository.list_audit(self._db, page_size(requested_page_size))
+    async def list_audit(
+        self, ctx: RequestContext, f: audit.AuditFilter, requested: int, page_token: str
+    ) -> tuple[list[AuditEntry], str]:
+        async with self.gate.guard(ctx, Op.AUDIT_LIST):
+            return await audit.search(self._db, f, page_size(requested), page_token)
+
+    async def export_audit(self, ctx: RequestContext, f: audit.AuditFilter) -> tuple[str, int]:
+        async with self.gate.guard(ctx, Op.AUDIT_EXPORT):
+            return await audit.export_csv(self._db, f)
+
+    async def verify_audit(self, ctx: RequestContext) -> audit.Verification:
+        async with self.gate.guard(ctx, Op.AUDIT_VERIFY):
+            return await audit.verify(self._db)
 
     async def ready(self) -> bool:
         try:
             return bool(await self._db.fetchval("SELECT 1") == 1)
         except Exception:
             return False
-
-    async def _audit(
-        self, actor: str, action: str, target: str, after: dict[str, Any] | None
-    ) -> None:
-        await repository.append_audit(
-            self._db,
-            AuditRecord(
-                actor=actor, action=action, target=target, after=after, trace_id=current_trace_id()
-            ),
-        )

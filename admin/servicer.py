@@ -1,4 +1,7 @@
-"""grpc.aio AdminService: metadata token -> principal -> service -> proto. Nothing else."""
+"""grpc.aio AdminService: metadata -> request context -> service -> proto. Nothing else.
+
+The role check and the audit row happen in the service (``admin.gate``), as for REST.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +9,341 @@ from typing import Any
 
 import grpc
 
-from admin.convert import audit_to_proto, role_to_proto, timestamp
-from admin.domain import Principal
+from admin import convert
+from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccount
+from admin.audit import AuditFilter
+from admin.domain import RequestContext
+from admin.permissions import Op
 from admin.service import AdminService
 from fxmesh.auth import bearer_token
-from fxmesh.v1 import admin_pb2, admin_pb2_grpc
+from fxmesh.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def token_from_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    """The bearer token of the ``authorization`` metadata ('' when absent)."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return bearer_token(value if isinstance(value, str) else value.decode())
+def _metadata(context: Context, key: str) -> str:
+    for k, value in context.invocation_metadata() or ():
+        if k == key:
+            return value if isinstance(value, str) else value.decode()
     return ""
+
+
+def token_from_metadata(context: Context) -> str:
+    """The bearer token of the ``authorization`` metadata ('' when absent)."""
+    return bearer_token(_metadata(context, "authorization"))
+
+
+def peer_ip(context: Context) -> str:
+    """The caller's address from ``ipv4:1.2.3.4:5678`` / ``ipv6:[::1]:5678``."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rpartition("]")[0].lstrip("[") or rest
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    return peer
+
+
+def _enum_name(enum: Any, value: int, prefix: str) -> str:
+    return "" if value == 0 else str(enum.Name(value)).removeprefix(prefix)
+
+
+def _filter(f: admin_pb2.AuditFilter) -> AuditFilter:
+    return AuditFilter(
+        actor=f.actor,
+        action=f.action,
+        target=f.resource,
+        start=convert.from_timestamp(f.from_time, f.HasField("from_time")),
+        end=convert.from_timestamp(f.to_time, f.HasField("to_time")),
+    )
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def __init__(self, service: AdminService) -> None:
         self._service = service
 
-    def _principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
-        return self._service.authenticate(token_from_metadata(context))
+    def _ctx(self, context: Context, request_id: str = "") -> RequestContext:
+        principal = self._service.authenticate(token_from_metadata(context))
+        return RequestContext(
+            principal,
+            source_ip=peer_ip(context),
+            user_agent=_metadata(context, "user-agent"),
+            request_id=request_id or _metadata(context, "x-request-id"),
+        )
 
     async def Login(
-        self, request: admin_pb2.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: admin_pb2.LoginRequest, context: Context
     ) -> admin_pb2.LoginResponse:
-        result = await self._service.login(request.username, request.password)
+        result = await self._service.login(
+            request.username,
+            request.password,
+            source_ip=peer_ip(context),
+            user_agent=_metadata(context, "user-agent"),
+        )
         return admin_pb2.LoginResponse(
             access_token=result.access_token,
-            role=role_to_proto(result.role),
-            expire_time=timestamp(result.expires_at),
+            role=convert.role_to_proto(result.role),
+            expire_time=convert.timestamp(result.expires_at),
         )
+
+    # --- accounts --------------------------------------------------------------------------------
 
     async def ListClientAccounts(
-        self,
-        request: admin_pb2.ListClientAccountsRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
+        self, request: admin_pb2.ListClientAccountsRequest, context: Context
     ) -> admin_pb2.ListClientAccountsResponse:
-        accounts = await self._service.list_client_accounts(
-            self._principal(context), request.page_size
+        accounts, token = await self._service.accounts.search(
+            self._ctx(context),
+            AccountSearch(
+                query=request.query,
+                type=_enum_name(types_pb2.AccountType, request.type, "ACCOUNT_TYPE_"),
+                status=_enum_name(types_pb2.AccountStatus, request.status, "ACCOUNT_STATUS_"),
+                group=request.client_group,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            ),
         )
-        return admin_pb2.ListClientAccountsResponse(accounts=accounts)
+        return admin_pb2.ListClientAccountsResponse(accounts=accounts, next_page_token=token)
+
+    async def GetClientAccount(
+        self, request: admin_pb2.GetClientAccountRequest, context: Context
+    ) -> admin_pb2.GetClientAccountResponse:
+        summary, positions = await self._service.accounts.get(
+            self._ctx(context), request.account_id
+        )
+        return admin_pb2.GetClientAccountResponse(summary=summary, positions=positions)
+
+    async def CreateClientAccount(
+        self, request: admin_pb2.CreateClientAccountRequest, context: Context
+    ) -> admin_pb2.CreateClientAccountResponse:
+        account = await self._service.accounts.create(
+            self._ctx(context, request.request_id),
+            NewAccount(
+                username=request.username,
+                password=request.password,
+                account_type=_enum_name(
+                    types_pb2.AccountType, request.account_type, "ACCOUNT_TYPE_"
+                ),
+                currency=request.currency,
+                leverage=request.leverage,
+                margin_mode=_enum_name(types_pb2.MarginMode, request.margin_mode, "MARGIN_MODE_"),
+                client_group=request.client_group,
+                initial_deposit=request.initial_deposit or None,
+            ),
+        )
+        return admin_pb2.CreateClientAccountResponse(account=account)
+
+    async def UpdateClientAccount(
+        self, request: admin_pb2.UpdateClientAccountRequest, context: Context
+    ) -> admin_pb2.UpdateClientAccountResponse:
+        nbp = request.negative_balance_protection.strip().lower()
+        account = await self._service.accounts.update(
+            self._ctx(context, request.request_id),
+            request.account_id,
+            AccountChanges(
+                client_group=request.client_group or None,
+                margin_call_level=request.margin_call_level or None,
+                stop_out_level=request.stop_out_level or None,
+                negative_balance_protection=None if not nbp else nbp == "true",
+                max_open_positions=(
+                    request.max_open_positions if request.HasField("max_open_positions") else None
+                ),
+                max_daily_volume=request.max_daily_volume or None,
+            ),
+        )
+        return admin_pb2.UpdateClientAccountResponse(account=account)
+
+    async def SetClientLeverage(
+        self, request: admin_pb2.SetClientLeverageRequest, context: Context
+    ) -> admin_pb2.SetClientLeverageResponse:
+        account = await self._service.accounts.set_leverage(
+            self._ctx(context, request.request_id), request.account_id, request.leverage
+        )
+        return admin_pb2.SetClientLeverageResponse(account=account)
+
+    async def SuspendClientAccount(
+        self, request: admin_pb2.SuspendClientAccountRequest, context: Context
+    ) -> admin_pb2.SuspendClientAccountResponse:
+        account = await self._service.accounts.set_status(
+            self._ctx(context, request.request_id),
+            Op.ACCOUNT_SUSPEND,
+            request.account_id,
+            request.reason,
+        )
+        return admin_pb2.SuspendClientAccountResponse(account=account)
+
+    async def ActivateClientAccount(
+        self, request: admin_pb2.ActivateClientAccountRequest, context: Context
+    ) -> admin_pb2.ActivateClientAccountResponse:
+        account = await self._service.accounts.set_status(
+            self._ctx(context, request.request_id),
+            Op.ACCOUNT_ACTIVATE,
+            request.account_id,
+            request.reason,
+        )
+        return admin_pb2.ActivateClientAccountResponse(account=account)
+
+    async def CloseClientAccount(
+        self, request: admin_pb2.CloseClientAccountRequest, context: Context
+    ) -> admin_pb2.CloseClientAccountResponse:
+        account = await self._service.accounts.set_status(
+            self._ctx(context, request.request_id),
+            Op.ACCOUNT_CLOSE,
+            request.account_id,
+            request.reason,
+        )
+        return admin_pb2.CloseClientAccountResponse(account=account)
+
+    # --- money -----------------------------------------------------------------------------------
+
+    def _method(self, value: int) -> str:
+        return _enum_name(admin_pb2.PaymentMethod, value, "PAYMENT_METHOD_")
+
+    async def Deposit(
+        self, request: admin_pb2.DepositRequest, context: Context
+    ) -> admin_pb2.DepositResponse:
+        booked = await self._service.accounts.book(
+            self._ctx(context, request.request_id),
+            Op.MONEY_DEPOSIT,
+            MoneyRequest(
+                request.account_id,
+                request.amount,
+                self._method(request.method),
+                request.reference,
+                request.note,
+            ),
+        )
+        return admin_pb2.DepositResponse(entry=booked.entry, replayed=booked.replayed)
+
+    async def Withdraw(
+        self, request: admin_pb2.WithdrawRequest, context: Context
+    ) -> admin_pb2.WithdrawResponse:
+        booked = await self._service.accounts.book(
+            self._ctx(context, request.request_id),
+            Op.MONEY_WITHDRAW,
+            MoneyRequest(
+                request.account_id,
+                request.amount,
+                self._method(request.method),
+                request.reference,
+                request.note,
+            ),
+        )
+        return admin_pb2.WithdrawResponse(entry=booked.entry, replayed=booked.replayed)
+
+    async def GrantBonus(
+        self, request: admin_pb2.GrantBonusRequest, context: Context
+    ) -> admin_pb2.GrantBonusResponse:
+        booked = await self._service.accounts.book(
+            self._ctx(context, request.request_id),
+            Op.MONEY_BONUS,
+            MoneyRequest(
+                request.account_id,
+                request.amount,
+                self._method(request.method),
+                request.reference,
+                request.note,
+            ),
+        )
+        return admin_pb2.GrantBonusResponse(entry=booked.entry, replayed=booked.replayed)
+
+    async def AdjustBalance(
+        self, request: admin_pb2.AdjustBalanceRequest, context: Context
+    ) -> admin_pb2.AdjustBalanceResponse:
+        booked = await self._service.accounts.book(
+            self._ctx(context, request.request_id),
+            Op.MONEY_ADJUST,
+            MoneyRequest(
+                request.account_id,
+                request.amount,
+                reference=request.reference,
+                adjustment_type=_enum_name(
+                    admin_pb2.AdjustmentType, request.type, "ADJUSTMENT_TYPE_"
+                ),
+                reason=request.reason,
+            ),
+        )
+        return admin_pb2.AdjustBalanceResponse(entry=booked.entry, replayed=booked.replayed)
+
+    # --- LPs, FIX, exposure ----------------------------------------------------------------------
+
+    async def ListLiquidityProviders(
+        self, request: admin_pb2.ListLiquidityProvidersRequest, context: Context
+    ) -> admin_pb2.ListLiquidityProvidersResponse:
+        sessions = await self._service.liquidity.list_lps(self._ctx(context))
+        return admin_pb2.ListLiquidityProvidersResponse(sessions=sessions)
+
+    async def ConnectLiquidityProvider(
+        self, request: admin_pb2.ConnectLiquidityProviderRequest, context: Context
+    ) -> admin_pb2.ConnectLiquidityProviderResponse:
+        session = await self._service.liquidity.switch_lp(
+            self._ctx(context, request.request_id), Op.LP_CONNECT, request.lp_id
+        )
+        return admin_pb2.ConnectLiquidityProviderResponse(session=session)
+
+    async def DisconnectLiquidityProvider(
+        self, request: admin_pb2.DisconnectLiquidityProviderRequest, context: Context
+    ) -> admin_pb2.DisconnectLiquidityProviderResponse:
+        session = await self._service.liquidity.switch_lp(
+            self._ctx(context, request.request_id), Op.LP_DISCONNECT, request.lp_id
+        )
+        return admin_pb2.DisconnectLiquidityProviderResponse(session=session)
+
+    async def ReconnectLiquidityProvider(
+        self, request: admin_pb2.ReconnectLiquidityProviderRequest, context: Context
+    ) -> admin_pb2.ReconnectLiquidityProviderResponse:
+        session = await self._service.liquidity.switch_lp(
+            self._ctx(context, request.request_id), Op.LP_RECONNECT, request.lp_id
+        )
+        return admin_pb2.ReconnectLiquidityProviderResponse(session=session)
+
+    async def GetFixStatus(
+        self, request: admin_pb2.GetFixStatusRequest, context: Context
+    ) -> admin_pb2.GetFixStatusResponse:
+        sessions = await self._service.liquidity.list_lps(self._ctx(context), Op.FIX_STATUS)
+        return admin_pb2.GetFixStatusResponse(sessions=sessions)
+
+    async def ConnectFixSessions(
+        self, request: admin_pb2.ConnectFixSessionsRequest, context: Context
+    ) -> admin_pb2.ConnectFixSessionsResponse:
+        sessions = await self._service.liquidity.switch_fix(
+            self._ctx(context, request.request_id), Op.FIX_CONNECT, request.lp_id
+        )
+        return admin_pb2.ConnectFixSessionsResponse(sessions=sessions)
+
+    async def DisconnectFixSessions(
+        self, request: admin_pb2.DisconnectFixSessionsRequest, context: Context
+    ) -> admin_pb2.DisconnectFixSessionsResponse:
+        sessions = await self._service.liquidity.switch_fix(
+            self._ctx(context, request.request_id), Op.FIX_DISCONNECT, request.lp_id
+        )
+        return admin_pb2.DisconnectFixSessionsResponse(sessions=sessions)
+
+    async def GetExposure(
+        self, request: admin_pb2.GetExposureRequest, context: Context
+    ) -> admin_pb2.GetExposureResponse:
+        exposures = await self._service.liquidity.exposure(self._ctx(context))
+        return admin_pb2.GetExposureResponse(exposures=exposures)
+
+    # --- audit -----------------------------------------------------------------------------------
 
     async def ListAuditEntries(
-        self,
-        request: admin_pb2.ListAuditEntriesRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
+        self, request: admin_pb2.ListAuditEntriesRequest, context: Context
     ) -> admin_pb2.ListAuditEntriesResponse:
-        entries = await self._service.list_audit_entries(
-            self._principal(context), request.page_size
+        entries, token = await self._service.list_audit(
+            self._ctx(context), _filter(request.filter), request.page_size, request.page_token
         )
-        return admin_pb2.ListAuditEntriesResponse(entries=[audit_to_proto(e) for e in entries])
+        return admin_pb2.ListAuditEntriesResponse(
+            entries=[convert.audit_to_proto(e) for e in entries], next_page_token=token
+        )
+
+    async def ExportAuditLog(
+        self, request: admin_pb2.ExportAuditLogRequest, context: Context
+    ) -> admin_pb2.ExportAuditLogResponse:
+        text, count = await self._service.export_audit(self._ctx(context), _filter(request.filter))
+        return admin_pb2.ExportAuditLogResponse(csv=text, row_count=count)
+
+    async def VerifyAuditLog(
+        self, request: admin_pb2.VerifyAuditLogRequest, context: Context
+    ) -> admin_pb2.VerifyAuditLogResponse:
+        result = await self._service.verify_audit(self._ctx(context))
+        return convert.verification_to_proto(result)

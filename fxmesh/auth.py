@@ -1,8 +1,9 @@
 """Bearer tokens for clients (edge) and admins (admin): HS256 JWTs with typed claims.
 
-A token names its audience in the ``typ`` claim ("client" or "admin"); ``verify_token`` refuses a
-token of the other kind, so a client token can never open the back office and an admin token can
-never trade. Every failure is ``Unauthenticated`` (reason ``UNAUTHENTICATED``) with the cause in
+A token names its kind twice: ``typ`` ("client" or "admin") and the registered ``aud`` claim
+("fxmesh-client" / "fxmesh-admin"); ``verify_token`` requires both to match the kind it expects
+(cause ``WRONG_TOKEN_TYPE`` otherwise), so a client token can never open the back office and an
+admin token can never trade. Every failure is ``Unauthenticated`` (reason ``UNAUTHENTICATED``) with the cause in
 the metadata, and the token itself is never put into a message or a log.
 """
 
@@ -21,8 +22,13 @@ from fxmesh.errors import Unauthenticated
 TokenType = Literal["client", "admin"]
 ISSUER = "fxmesh"
 ALGORITHM = "HS256"
-_REQUIRED = ["exp", "iat", "sub", "typ", "iss"]
+_REQUIRED = ["exp", "iat", "sub", "typ", "iss", "aud"]
 _KEY_CONTEXT = b"fxmesh-jwt-hs256-v1"
+
+
+def audience(token_type: TokenType) -> str:
+    """The ``aud`` claim of a token of this kind."""
+    return f"fxmesh-{token_type}"
 
 
 def signing_key(secret: str) -> bytes:
@@ -73,6 +79,7 @@ def issue_token(
         "iss": ISSUER,
         "sub": subject,
         "typ": token_type,
+        "aud": audience(token_type),
         "iat": int(issued.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
     }
@@ -93,10 +100,13 @@ def verify_token(secret: str, token: str, *, expected_type: TokenType) -> TokenC
             signing_key(secret),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
+            audience=audience(expected_type),
             options={"require": _REQUIRED},
         )
     except jwt.ExpiredSignatureError:
         raise _denied("token expired", "TOKEN_EXPIRED") from None
+    except jwt.InvalidAudienceError:
+        raise _denied(f"not a {expected_type} token", "WRONG_TOKEN_TYPE") from None
     except jwt.PyJWTError:
         raise _denied("invalid token", "TOKEN_INVALID") from None
     token_type = payload.get("typ")

@@ -5,18 +5,48 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from admin.rest.routes import router
+from admin.logins import LoginThrottled
+from admin.rest import accounts, audit, auth, liquidity, money
+from admin.rest.deps import BodyInvalid
 from admin.service import AdminService
-from fxmesh.http import NATIVE_TELEMETRY_OFF, HttpMetrics, install_error_handlers, instrument
+from fxmesh.http import (
+    NATIVE_TELEMETRY_OFF,
+    HttpMetrics,
+    error_body,
+    install_error_handlers,
+    instrument,
+)
 
 SERVICE = "admin"
 # fxmesh_admin_http_requests_total / fxmesh_admin_http_request_seconds (used by the request middleware).
 HTTP = HttpMetrics(SERVICE)
 
 
+async def _on_body_invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyInvalid)
+    return JSONResponse(
+        error_body(exc.reason, exc.message, {"errors": exc.errors}), status_code=422
+    )
+
+
+async def _on_throttled(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LoginThrottled)
+    return JSONResponse(
+        error_body(exc.reason, exc.message, exc.metadata),
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def create_app(service: AdminService) -> FastAPI:
     app = FastAPI(
         title="fxmesh admin",
+        description=(
+            "Back office: client accounts, money, LPs and FIX sessions, exposure, audit log. "
+            "Bearer admin token from POST /admin/login; each operation's roles are in "
+            "docs/admin.md. Mutating calls take a request id (Idempotency-Key or X-Request-Id "
+            "header, or requestId in the body)."
+        ),
         docs_url="/admin/docs",
         openapi_url="/admin/openapi.json",
         redoc_url=None,
@@ -24,7 +54,10 @@ def create_app(service: AdminService) -> FastAPI:
     )
     app.state.service = service
     install_error_handlers(app)
-    app.include_router(router)
+    app.add_exception_handler(BodyInvalid, _on_body_invalid)
+    app.add_exception_handler(LoginThrottled, _on_throttled)
+    for module in (auth, accounts, money, liquidity, audit):
+        app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

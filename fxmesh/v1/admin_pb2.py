@@ -22,33 +22,128 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from fxmesh.v1 import fixgw_pb2 as fxmesh_dot_v1_dot_fixgw__pb2
+from fxmesh.v1 import oms_pb2 as fxmesh_dot_v1_dot_oms__pb2
+from fxmesh.v1 import router_pb2 as fxmesh_dot_v1_dot_router__pb2
 from fxmesh.v1 import types_pb2 as fxmesh_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66xmesh/v1/admin.proto\x12\tfxmesh.v1\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x19ListClientAccountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"F\n\x1aListClientAccountsResponse\x12(\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x16.fxmesh.v1.AccountInfo\"2\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"z\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\"\n\x04role\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.AdminRole\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x17ListAuditEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"B\n\x18ListAuditEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.fxmesh.v1.AuditEntry\"\xa7\x01\n\nAuditEntry\x12\x10\n\x08\x61udit_id\x18\x01 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\x13\n\x0b\x62\x65\x66ore_json\x18\x05 \x01(\t\x12\x12\n\nafter_json\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8e\x01\n\tAdminRole\x12\x1a\n\x16\x41\x44MIN_ROLE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x44MIN_ROLE_SUPER_ADMIN\x10\x01\x12\x14\n\x10\x41\x44MIN_ROLE_ADMIN\x10\x02\x12\x1b\n\x17\x41\x44MIN_ROLE_RISK_MANAGER\x10\x03\x12\x16\n\x12\x41\x44MIN_ROLE_SUPPORT\x10\x04\x32\x8a\x02\n\x0c\x41\x64minService\x12:\n\x05Login\x12\x17.fxmesh.v1.LoginRequest\x1a\x18.fxmesh.v1.LoginResponse\x12\x61\n\x12ListClientAccounts\x12$.fxmesh.v1.ListClientAccountsRequest\x1a%.fxmesh.v1.ListClientAccountsResponse\x12[\n\x10ListAuditEntries\x12\".fxmesh.v1.ListAuditEntriesRequest\x1a#.fxmesh.v1.ListAuditEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66xmesh/v1/admin.proto\x12\tfxmesh.v1\x1a\x15\x66xmesh/v1/fixgw.proto\x1a\x13\x66xmesh/v1/oms.proto\x1a\x16\x66xmesh/v1/router.proto\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"z\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\"\n\x04role\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.AdminRole\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x01\n\x19ListClientAccountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12$\n\x04type\x18\x04 \x01(\x0e\x32\x16.fxmesh.v1.AccountType\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.fxmesh.v1.AccountStatus\x12\x14\n\x0c\x63lient_group\x18\x06 \x01(\t\"_\n\x1aListClientAccountsResponse\x12(\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x16.fxmesh.v1.AccountInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x17GetClientAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"y\n\x18GetClientAccountResponse\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32$.fxmesh.v1.GetAccountSummaryResponse\x12&\n\tpositions\x18\x02 \x03(\x0b\x32\x13.fxmesh.v1.Position\"\x81\x02\n\x1a\x43reateClientAccountRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12,\n\x0c\x61\x63\x63ount_type\x18\x03 \x01(\x0e\x32\x16.fxmesh.v1.AccountType\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x10\n\x08leverage\x18\x05 \x01(\x05\x12*\n\x0bmargin_mode\x18\x06 \x01(\x0e\x32\x15.fxmesh.v1.MarginMode\x12\x14\n\x0c\x63lient_group\x18\x07 \x01(\t\x12\x17\n\x0finitial_deposit\x18\x08 \x01(\t\x12\x12\n\nrequest_id\x18\t \x01(\t\"F\n\x1b\x43reateClientAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AccountInfo\"\x84\x02\n\x1aUpdateClientAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63lient_group\x18\x02 \x01(\t\x12\x19\n\x11margin_call_level\x18\x03 \x01(\t\x12\x16\n\x0estop_out_level\x18\x04 \x01(\t\x12#\n\x1bnegative_balance_protection\x18\x05 \x01(\t\x12\x1f\n\x12max_open_positions\x18\x06 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x10max_daily_volume\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x15\n\x13_max_open_positions\"F\n\x1bUpdateClientAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AccountInfo\"T\n\x18SetClientLeverageRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08leverage\x18\x02 \x01(\x05\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"D\n\x19SetClientLeverageResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AccountInfo\"U\n\x1bSuspendClientAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"G\n\x1cSuspendClientAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AccountInfo\"V\n\x1c\x41\x63tivateClientAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"H\n\x1d\x41\x63tivateClientAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AccountInfo\"S\n\x19\x43loseClientAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"E\n\x1a\x43loseClientAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AccountInfo\"\x93\x01\n\x0e\x44\x65positRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12(\n\x06method\x18\x03 \x01(\x0e\x32\x18.fxmesh.v1.PaymentMethod\x12\x11\n\treference\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"J\n\x0f\x44\x65positResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LedgerEntry\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"\x94\x01\n\x0fWithdrawRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12(\n\x06method\x18\x03 \x01(\x0e\x32\x18.fxmesh.v1.PaymentMethod\x12\x11\n\treference\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"K\n\x10WithdrawResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LedgerEntry\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"\x9a\x01\n\x14\x41\x64justBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.fxmesh.v1.AdjustmentType\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x11\n\treference\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"P\n\x15\x41\x64justBalanceResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LedgerEntry\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"\x96\x01\n\x11GrantBonusRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12(\n\x06method\x18\x03 \x01(\x0e\x32\x18.fxmesh.v1.PaymentMethod\x12\x11\n\treference\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"M\n\x12GrantBonusResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.LedgerEntry\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"\x1f\n\x1dListLiquidityProvidersRequest\"H\n\x1eListLiquidityProvidersResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.fxmesh.v1.LpSession\"D\n\x1f\x43onnectLiquidityProviderRequest\x12\r\n\x05lp_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"I\n ConnectLiquidityProviderResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\"G\n\"DisconnectLiquidityProviderRequest\x12\r\n\x05lp_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"L\n#DisconnectLiquidityProviderResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\"F\n!ReconnectLiquidityProviderRequest\x12\r\n\x05lp_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"K\n\"ReconnectLiquidityProviderResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.fxmesh.v1.LpSession\"\x15\n\x13GetFixStatusRequest\">\n\x14GetFixStatusResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.fxmesh.v1.LpSession\">\n\x19\x43onnectFixSessionsRequest\x12\r\n\x05lp_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"D\n\x1a\x43onnectFixSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.fxmesh.v1.LpSession\"A\n\x1c\x44isconnectFixSessionsRequest\x12\r\n\x05lp_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"G\n\x1d\x44isconnectFixSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.fxmesh.v1.LpSession\"\x14\n\x12GetExposureRequest\"C\n\x13GetExposureResponse\x12,\n\texposures\x18\x01 \x03(\x0b\x32\x19.fxmesh.v1.SymbolExposure\"\x9a\x01\n\x0b\x41uditFilter\x12\r\n\x05\x61\x63tor\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12-\n\tfrom_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x17ListAuditEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12&\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x16.fxmesh.v1.AuditFilter\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x18ListAuditEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.fxmesh.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xfb\x02\n\nAuditEntry\x12\x10\n\x08\x61udit_id\x18\x01 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\x13\n\x0b\x62\x65\x66ore_json\x18\x05 \x01(\t\x12\x12\n\nafter_json\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x04role\x18\x08 \x01(\x0e\x32\x14.fxmesh.v1.AdminRole\x12\x11\n\tsource_ip\x18\t \x01(\t\x12\x12\n\nuser_agent\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12(\n\x07outcome\x18\x0c \x01(\x0e\x32\x17.fxmesh.v1.AuditOutcome\x12\x12\n\nerror_code\x18\r \x01(\t\x12\x10\n\x08trace_id\x18\x0e \x01(\t\x12\x11\n\tprev_hash\x18\x0f \x01(\t\x12\x10\n\x08row_hash\x18\x10 \x01(\t\"?\n\x15\x45xportAuditLogRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.fxmesh.v1.AuditFilter\"8\n\x16\x45xportAuditLogResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\t\x12\x11\n\trow_count\x18\x02 \x01(\x05\"\x17\n\x15VerifyAuditLogRequest\"\x91\x01\n\x16VerifyAuditLogResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hecked\x18\x02 \x01(\x03\x12\x1d\n\x15\x66irst_broken_audit_id\x18\x03 \x01(\x03\x12\x15\n\rbroken_reason\x18\x04 \x01(\t\x12\x11\n\tunchained\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t*\x8e\x01\n\tAdminRole\x12\x1a\n\x16\x41\x44MIN_ROLE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x44MIN_ROLE_SUPER_ADMIN\x10\x01\x12\x14\n\x10\x41\x44MIN_ROLE_ADMIN\x10\x02\x12\x1b\n\x17\x41\x44MIN_ROLE_RISK_MANAGER\x10\x03\x12\x16\n\x12\x41\x44MIN_ROLE_SUPPORT\x10\x04*\x85\x01\n\rPaymentMethod\x12\x1e\n\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12 \n\x1cPAYMENT_METHOD_BANK_TRANSFER\x10\x01\x12\x19\n\x15PAYMENT_METHOD_CRYPTO\x10\x02\x12\x17\n\x13PAYMENT_METHOD_CARD\x10\x03*\x88\x01\n\x0e\x41\x64justmentType\x12\x1f\n\x1b\x41\x44JUSTMENT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x44JUSTMENT_TYPE_MANUAL\x10\x01\x12\x19\n\x15\x41\x44JUSTMENT_TYPE_BONUS\x10\x02\x12\x1e\n\x1a\x41\x44JUSTMENT_TYPE_CORRECTION\x10\x03*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_ALLOWED\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\xea\x11\n\x0c\x41\x64minService\x12:\n\x05Login\x12\x17.fxmesh.v1.LoginRequest\x1a\x18.fxmesh.v1.LoginResponse\x12\x61\n\x12ListClientAccounts\x12$.fxmesh.v1.ListClientAccountsRequest\x1a%.fxmesh.v1.ListClientAccountsResponse\x12[\n\x10GetClientAccount\x12\".fxmesh.v1.GetClientAccountRequest\x1a#.fxmesh.v1.GetClientAccountResponse\x12\x64\n\x13\x43reateClientAccount\x12%.fxmesh.v1.CreateClientAccountRequest\x1a&.fxmesh.v1.CreateClientAccountResponse\x12\x64\n\x13UpdateClientAccount\x12%.fxmesh.v1.UpdateClientAccountRequest\x1a&.fxmesh.v1.UpdateClientAccountResponse\x12^\n\x11SetClientLeverage\x12#.fxmesh.v1.SetClientLeverageRequest\x1a$.fxmesh.v1.SetClientLeverageResponse\x12g\n\x14SuspendClientAccount\x12&.fxmesh.v1.SuspendClientAccountRequest\x1a\'.fxmesh.v1.SuspendClientAccountResponse\x12j\n\x15\x41\x63tivateClientAccount\x12\'.fxmesh.v1.ActivateClientAccountRequest\x1a(.fxmesh.v1.ActivateClientAccountResponse\x12\x61\n\x12\x43loseClientAccount\x12$.fxmesh.v1.CloseClientAccountRequest\x1a%.fxmesh.v1.CloseClientAccountResponse\x12@\n\x07\x44\x65posit\x12\x19.fxmesh.v1.DepositRequest\x1a\x1a.fxmesh.v1.DepositResponse\x12\x43\n\x08Withdraw\x12\x1a.fxmesh.v1.WithdrawRequest\x1a\x1b.fxmesh.v1.WithdrawResponse\x12R\n\rAdjustBalance\x12\x1f.fxmesh.v1.AdjustBalanceRequest\x1a .fxmesh.v1.AdjustBalanceResponse\x12I\n\nGrantBonus\x12\x1c.fxmesh.v1.GrantBonusRequest\x1a\x1d.fxmesh.v1.GrantBonusResponse\x12m\n\x16ListLiquidityProviders\x12(.fxmesh.v1.ListLiquidityProvidersRequest\x1a).fxmesh.v1.ListLiquidityProvidersResponse\x12s\n\x18\x43onnectLiquidityProvider\x12*.fxmesh.v1.ConnectLiquidityProviderRequest\x1a+.fxmesh.v1.ConnectLiquidityProviderResponse\x12|\n\x1b\x44isconnectLiquidityProvider\x12-.fxmesh.v1.DisconnectLiquidityProviderRequest\x1a..fxmesh.v1.DisconnectLiquidityProviderResponse\x12y\n\x1aReconnectLiquidityProvider\x12,.fxmesh.v1.ReconnectLiquidityProviderRequest\x1a-.fxmesh.v1.ReconnectLiquidityProviderResponse\x12O\n\x0cGetFixStatus\x12\x1e.fxmesh.v1.GetFixStatusRequest\x1a\x1f.fxmesh.v1.GetFixStatusResponse\x12\x61\n\x12\x43onnectFixSessions\x12$.fxmesh.v1.ConnectFixSessionsRequest\x1a%.fxmesh.v1.ConnectFixSessionsResponse\x12j\n\x15\x44isconnectFixSessions\x12\'.fxmesh.v1.DisconnectFixSessionsRequest\x1a(.fxmesh.v1.DisconnectFixSessionsResponse\x12L\n\x0bGetExposure\x12\x1d.fxmesh.v1.GetExposureRequest\x1a\x1e.fxmesh.v1.GetExposureResponse\x12[\n\x10ListAuditEntries\x12\".fxmesh.v1.ListAuditEntriesRequest\x1a#.fxmesh.v1.ListAuditEntriesResponse\x12U\n\x0e\x45xportAuditLog\x12 .fxmesh.v1.ExportAuditLogRequest\x1a!.fxmesh.v1.ExportAuditLogResponse\x12U\n\x0eVerifyAuditLog\x12 .fxmesh.v1.VerifyAuditLogRequest\x1a!.fxmesh.v1.VerifyAuditLogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fxmesh.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ADMINROLE']._serialized_start=673
-  _globals['_ADMINROLE']._serialized_end=815
-  _globals['_LISTCLIENTACCOUNTSREQUEST']._serialized_start=92
-  _globals['_LISTCLIENTACCOUNTSREQUEST']._serialized_end=138
-  _globals['_LISTCLIENTACCOUNTSRESPONSE']._serialized_start=140
-  _globals['_LISTCLIENTACCOUNTSRESPONSE']._serialized_end=210
-  _globals['_LOGINREQUEST']._serialized_start=212
-  _globals['_LOGINREQUEST']._serialized_end=262
-  _globals['_LOGINRESPONSE']._serialized_start=264
-  _globals['_LOGINRESPONSE']._serialized_end=386
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=388
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=432
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=434
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=500
-  _globals['_AUDITENTRY']._serialized_start=503
-  _globals['_AUDITENTRY']._serialized_end=670
-  _globals['_ADMINSERVICE']._serialized_start=818
-  _globals['_ADMINSERVICE']._serialized_end=1084
+  _globals['_ADMINROLE']._serialized_start=5054
+  _globals['_ADMINROLE']._serialized_end=5196
+  _globals['_PAYMENTMETHOD']._serialized_start=5199
+  _globals['_PAYMENTMETHOD']._serialized_end=5332
+  _globals['_ADJUSTMENTTYPE']._serialized_start=5335
+  _globals['_ADJUSTMENTTYPE']._serialized_end=5471
+  _globals['_AUDITOUTCOME']._serialized_start=5473
+  _globals['_AUDITOUTCOME']._serialized_end=5597
+  _globals['_LOGINREQUEST']._serialized_start=160
+  _globals['_LOGINREQUEST']._serialized_end=210
+  _globals['_LOGINRESPONSE']._serialized_start=212
+  _globals['_LOGINRESPONSE']._serialized_end=334
+  _globals['_LISTCLIENTACCOUNTSREQUEST']._serialized_start=337
+  _globals['_LISTCLIENTACCOUNTSREQUEST']._serialized_end=520
+  _globals['_LISTCLIENTACCOUNTSRESPONSE']._serialized_start=522
+  _globals['_LISTCLIENTACCOUNTSRESPONSE']._serialized_end=617
+  _globals['_GETCLIENTACCOUNTREQUEST']._serialized_start=619
+  _globals['_GETCLIENTACCOUNTREQUEST']._serialized_end=664
+  _globals['_GETCLIENTACCOUNTRESPONSE']._serialized_start=666
+  _globals['_GETCLIENTACCOUNTRESPONSE']._serialized_end=787
+  _globals['_CREATECLIENTACCOUNTREQUEST']._serialized_start=790
+  _globals['_CREATECLIENTACCOUNTREQUEST']._serialized_end=1047
+  _globals['_CREATECLIENTACCOUNTRESPONSE']._serialized_start=1049
+  _globals['_CREATECLIENTACCOUNTRESPONSE']._serialized_end=1119
+  _globals['_UPDATECLIENTACCOUNTREQUEST']._serialized_start=1122
+  _globals['_UPDATECLIENTACCOUNTREQUEST']._serialized_end=1382
+  _globals['_UPDATECLIENTACCOUNTRESPONSE']._serialized_start=1384
+  _globals['_UPDATECLIENTACCOUNTRESPONSE']._serialized_end=1454
+  _globals['_SETCLIENTLEVERAGEREQUEST']._serialized_start=1456
+  _globals['_SETCLIENTLEVERAGEREQUEST']._serialized_end=1540
+  _globals['_SETCLIENTLEVERAGERESPONSE']._serialized_start=1542
+  _globals['_SETCLIENTLEVERAGERESPONSE']._serialized_end=1610
+  _globals['_SUSPENDCLIENTACCOUNTREQUEST']._serialized_start=1612
+  _globals['_SUSPENDCLIENTACCOUNTREQUEST']._serialized_end=1697
+  _globals['_SUSPENDCLIENTACCOUNTRESPONSE']._serialized_start=1699
+  _globals['_SUSPENDCLIENTACCOUNTRESPONSE']._serialized_end=1770
+  _globals['_ACTIVATECLIENTACCOUNTREQUEST']._serialized_start=1772
+  _globals['_ACTIVATECLIENTACCOUNTREQUEST']._serialized_end=1858
+  _globals['_ACTIVATECLIENTACCOUNTRESPONSE']._serialized_start=1860
+  _globals['_ACTIVATECLIENTACCOUNTRESPONSE']._serialized_end=1932
+  _globals['_CLOSECLIENTACCOUNTREQUEST']._serialized_start=1934
+  _globals['_CLOSECLIENTACCOUNTREQUEST']._serialized_end=2017
+  _globals['_CLOSECLIENTACCOUNTRESPONSE']._serialized_start=2019
+  _globals['_CLOSECLIENTACCOUNTRESPONSE']._serialized_end=2088
+  _globals['_DEPOSITREQUEST']._serialized_start=2091
+  _globals['_DEPOSITREQUEST']._serialized_end=2238
+  _globals['_DEPOSITRESPONSE']._serialized_start=2240
+  _globals['_DEPOSITRESPONSE']._serialized_end=2314
+  _globals['_WITHDRAWREQUEST']._serialized_start=2317
+  _globals['_WITHDRAWREQUEST']._serialized_end=2465
+  _globals['_WITHDRAWRESPONSE']._serialized_start=2467
+  _globals['_WITHDRAWRESPONSE']._serialized_end=2542
+  _globals['_ADJUSTBALANCEREQUEST']._serialized_start=2545
+  _globals['_ADJUSTBALANCEREQUEST']._serialized_end=2699
+  _globals['_ADJUSTBALANCERESPONSE']._serialized_start=2701
+  _globals['_ADJUSTBALANCERESPONSE']._serialized_end=2781
+  _globals['_GRANTBONUSREQUEST']._serialized_start=2784
+  _globals['_GRANTBONUSREQUEST']._serialized_end=2934
+  _globals['_GRANTBONUSRESPONSE']._serialized_start=2936
+  _globals['_GRANTBONUSRESPONSE']._serialized_end=3013
+  _globals['_LISTLIQUIDITYPROVIDERSREQUEST']._serialized_start=3015
+  _globals['_LISTLIQUIDITYPROVIDERSREQUEST']._serialized_end=3046
+  _globals['_LISTLIQUIDITYPROVIDERSRESPONSE']._serialized_start=3048
+  _globals['_LISTLIQUIDITYPROVIDERSRESPONSE']._serialized_end=3120
+  _globals['_CONNECTLIQUIDITYPROVIDERREQUEST']._serialized_start=3122
+  _globals['_CONNECTLIQUIDITYPROVIDERREQUEST']._serialized_end=3190
+  _globals['_CONNECTLIQUIDITYPROVIDERRESPONSE']._serialized_start=3192
+  _globals['_CONNECTLIQUIDITYPROVIDERRESPONSE']._serialized_end=3265
+  _globals['_DISCONNECTLIQUIDITYPROVIDERREQUEST']._serialized_start=3267
+  _globals['_DISCONNECTLIQUIDITYPROVIDERREQUEST']._serialized_end=3338
+  _globals['_DISCONNECTLIQUIDITYPROVIDERRESPONSE']._serialized_start=3340
+  _globals['_DISCONNECTLIQUIDITYPROVIDERRESPONSE']._serialized_end=3416
+  _globals['_RECONNECTLIQUIDITYPROVIDERREQUEST']._serialized_start=3418
+  _globals['_RECONNECTLIQUIDITYPROVIDERREQUEST']._serialized_end=3488
+  _globals['_RECONNECTLIQUIDITYPROVIDERRESPONSE']._serialized_start=3490
+  _globals['_RECONNECTLIQUIDITYPROVIDERRESPONSE']._serialized_end=3565
+  _globals['_GETFIXSTATUSREQUEST']._serialized_start=3567
+  _globals['_GETFIXSTATUSREQUEST']._serialized_end=3588
+  _globals['_GETFIXSTATUSRESPONSE']._serialized_start=3590
+  _globals['_GETFIXSTATUSRESPONSE']._serialized_end=3652
+  _globals['_CONNECTFIXSESSIONSREQUEST']._serialized_start=3654
+  _globals['_CONNECTFIXSESSIONSREQUEST']._serialized_end=3716
+  _globals['_CONNECTFIXSESSIONSRESPONSE']._serialized_start=3718
+  _globals['_CONNECTFIXSESSIONSRESPONSE']._serialized_end=3786
+  _globals['_DISCONNECTFIXSESSIONSREQUEST']._serialized_start=3788
+  _globals['_DISCONNECTFIXSESSIONSREQUEST']._serialized_end=3853
+  _globals['_DISCONNECTFIXSESSIONSRESPONSE']._serialized_start=3855
+  _globals['_DISCONNECTFIXSESSIONSRESPONSE']._serialized_end=3926
+  _globals['_GETEXPOSUREREQUEST']._serialized_start=3928
+  _globals['_GETEXPOSUREREQUEST']._serialized_end=3948
+  _globals['_GETEXPOSURERESPONSE']._serialized_start=3950
+  _globals['_GETEXPOSURERESPONSE']._serialized_end=4017
+  _globals['_AUDITFILTER']._serialized_start=4020
+  _globals['_AUDITFILTER']._serialized_end=4174
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=4176
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=4280
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=4282
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=4373
+  _globals['_AUDITENTRY']._serialized_start=4376
+  _globals['_AUDITENTRY']._serialized_end=4755
+  _globals['_EXPORTAUDITLOGREQUEST']._serialized_start=4757
+  _globals['_EXPORTAUDITLOGREQUEST']._serialized_end=4820
+  _globals['_EXPORTAUDITLOGRESPONSE']._serialized_start=4822
+  _globals['_EXPORTAUDITLOGRESPONSE']._serialized_end=4878
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=4880
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=4903
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=4906
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=5051
+  _globals['_ADMINSERVICE']._serialized_start=5600
+  _globals['_ADMINSERVICE']._serialized_end=7882
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,9 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from fxmesh.v1 import fixgw_pb2 as _fixgw_pb2
+from fxmesh.v1 import oms_pb2 as _oms_pb2
+from fxmesh.v1 import router_pb2 as _router_pb2
 from fxmesh.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -45,49 +48,71 @@ ADMIN_ROLE_SUPPORT: AdminRole.ValueType  # 4
 """Read-only."""
 Global___AdminRole: _TypeAlias = AdminRole  # noqa: Y015
 
-@_typing.final
-class ListClientAccountsRequest(_message.Message):
-    """Request to list client accounts."""
+class _PaymentMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
 
-    DESCRIPTOR: _descriptor.Descriptor
+class _PaymentMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PaymentMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYMENT_METHOD_UNSPECIFIED: _PaymentMethod.ValueType  # 0
+    PAYMENT_METHOD_BANK_TRANSFER: _PaymentMethod.ValueType  # 1
+    PAYMENT_METHOD_CRYPTO: _PaymentMethod.ValueType  # 2
+    PAYMENT_METHOD_CARD: _PaymentMethod.ValueType  # 3
 
-    PAGE_SIZE_FIELD_NUMBER: _builtins.int
-    page_size: _builtins.int
-    """Maximum number of accounts to return; 0 means the server default (100)."""
-    def __init__(
-        self,
-        *,
-        page_size: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+class PaymentMethod(_PaymentMethod, metaclass=_PaymentMethodEnumTypeWrapper):
+    """How money moved."""
 
-Global___ListClientAccountsRequest: _TypeAlias = ListClientAccountsRequest  # noqa: Y015
+PAYMENT_METHOD_UNSPECIFIED: PaymentMethod.ValueType  # 0
+PAYMENT_METHOD_BANK_TRANSFER: PaymentMethod.ValueType  # 1
+PAYMENT_METHOD_CRYPTO: PaymentMethod.ValueType  # 2
+PAYMENT_METHOD_CARD: PaymentMethod.ValueType  # 3
+Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
 
-@_typing.final
-class ListClientAccountsResponse(_message.Message):
-    """A page of client accounts."""
+class _AdjustmentType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
 
-    DESCRIPTOR: _descriptor.Descriptor
+class _AdjustmentTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AdjustmentType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ADJUSTMENT_TYPE_UNSPECIFIED: _AdjustmentType.ValueType  # 0
+    ADJUSTMENT_TYPE_MANUAL: _AdjustmentType.ValueType  # 1
+    ADJUSTMENT_TYPE_BONUS: _AdjustmentType.ValueType  # 2
+    ADJUSTMENT_TYPE_CORRECTION: _AdjustmentType.ValueType  # 3
 
-    ACCOUNTS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.AccountInfo]: ...
-    def __init__(
-        self,
-        *,
-        accounts: _abc.Iterable[_types_pb2.AccountInfo] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+class AdjustmentType(_AdjustmentType, metaclass=_AdjustmentTypeEnumTypeWrapper):
+    """Why a balance is adjusted."""
 
-Global___ListClientAccountsResponse: _TypeAlias = ListClientAccountsResponse  # noqa: Y015
+ADJUSTMENT_TYPE_UNSPECIFIED: AdjustmentType.ValueType  # 0
+ADJUSTMENT_TYPE_MANUAL: AdjustmentType.ValueType  # 1
+ADJUSTMENT_TYPE_BONUS: AdjustmentType.ValueType  # 2
+ADJUSTMENT_TYPE_CORRECTION: AdjustmentType.ValueType  # 3
+Global___AdjustmentType: _TypeAlias = AdjustmentType  # noqa: Y015
+
+class _AuditOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AuditOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AUDIT_OUTCOME_UNSPECIFIED: _AuditOutcome.ValueType  # 0
+    AUDIT_OUTCOME_ALLOWED: _AuditOutcome.ValueType  # 1
+    """Authorized and done."""
+    AUDIT_OUTCOME_DENIED: _AuditOutcome.ValueType  # 2
+    """Refused by the role check (or a locked login)."""
+    AUDIT_OUTCOME_FAILED: _AuditOutcome.ValueType  # 3
+    """Authorized but refused or failed (bad input, unknown account, insufficient margin...)."""
+
+class AuditOutcome(_AuditOutcome, metaclass=_AuditOutcomeEnumTypeWrapper):
+    """What happened to an audited call."""
+
+AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome.ValueType  # 0
+AUDIT_OUTCOME_ALLOWED: AuditOutcome.ValueType  # 1
+"""Authorized and done."""
+AUDIT_OUTCOME_DENIED: AuditOutcome.ValueType  # 2
+"""Refused by the role check (or a locked login)."""
+AUDIT_OUTCOME_FAILED: AuditOutcome.ValueType  # 3
+"""Authorized but refused or failed (bad input, unknown account, insufficient margin...)."""
+Global___AuditOutcome: _TypeAlias = AuditOutcome  # noqa: Y015
 
 @_typing.final
 class LoginRequest(_message.Message):
@@ -142,22 +167,1120 @@ class LoginResponse(_message.Message):
 Global___LoginResponse: _TypeAlias = LoginResponse  # noqa: Y015
 
 @_typing.final
+class ListClientAccountsRequest(_message.Message):
+    """Request to search client accounts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Maximum number of accounts to return; 0 means the server default (100)."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first page."""
+    query: _builtins.str
+    """Case-insensitive substring of the login, or an exact account id; empty matches all."""
+    type: _types_pb2.AccountType.ValueType
+    status: _types_pb2.AccountStatus.ValueType
+    client_group: _builtins.str
+    """Exact client group; empty matches all."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        query: _builtins.str = ...,
+        type: _types_pb2.AccountType.ValueType = ...,
+        status: _types_pb2.AccountStatus.ValueType = ...,
+        client_group: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "status", b"status", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientAccountsRequest: _TypeAlias = ListClientAccountsRequest  # noqa: Y015
+
+@_typing.final
+class ListClientAccountsResponse(_message.Message):
+    """A page of client accounts, by account id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.AccountInfo]: ...
+    def __init__(
+        self,
+        *,
+        accounts: _abc.Iterable[_types_pb2.AccountInfo] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientAccountsResponse: _TypeAlias = ListClientAccountsResponse  # noqa: Y015
+
+@_typing.final
+class GetClientAccountRequest(_message.Message):
+    """Request for one client account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClientAccountRequest: _TypeAlias = GetClientAccountRequest  # noqa: Y015
+
+@_typing.final
+class GetClientAccountResponse(_message.Message):
+    """A client account now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> _oms_pb2.GetAccountSummaryResponse:
+        """Balance, equity, margin, free margin, margin level, status, leverage."""
+
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Position]: ...
+    def __init__(
+        self,
+        *,
+        summary: _oms_pb2.GetAccountSummaryResponse | None = ...,
+        positions: _abc.Iterable[_types_pb2.Position] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["positions", b"positions", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClientAccountResponse: _TypeAlias = GetClientAccountResponse  # noqa: Y015
+
+@_typing.final
+class CreateClientAccountRequest(_message.Message):
+    """Request to open a client account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    ACCOUNT_TYPE_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    INITIAL_DEPOSIT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """The client's login."""
+    password: _builtins.str
+    account_type: _types_pb2.AccountType.ValueType
+    currency: _builtins.str
+    """ISO 4217, e.g. "USD"."""
+    leverage: _builtins.int
+    """1..500."""
+    margin_mode: _types_pb2.MarginMode.ValueType
+    """Unspecified means HEDGING."""
+    client_group: _builtins.str
+    """Empty means "retail"."""
+    initial_deposit: _builtins.str
+    """Decimal; empty for none."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        password: _builtins.str = ...,
+        account_type: _types_pb2.AccountType.ValueType = ...,
+        currency: _builtins.str = ...,
+        leverage: _builtins.int = ...,
+        margin_mode: _types_pb2.MarginMode.ValueType = ...,
+        client_group: _builtins.str = ...,
+        initial_deposit: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_type", b"account_type", "client_group", b"client_group", "currency", b"currency", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "margin_mode", b"margin_mode", "password", b"password", "request_id", b"request_id", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClientAccountRequest: _TypeAlias = CreateClientAccountRequest  # noqa: Y015
+
+@_typing.final
+class CreateClientAccountResponse(_message.Message):
+    """The new account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClientAccountResponse: _TypeAlias = CreateClientAccountResponse  # noqa: Y015
+
+@_typing.final
+class UpdateClientAccountRequest(_message.Message):
+    """Request to change an account. Empty fields keep their value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    MARGIN_CALL_LEVEL_FIELD_NUMBER: _builtins.int
+    STOP_OUT_LEVEL_FIELD_NUMBER: _builtins.int
+    NEGATIVE_BALANCE_PROTECTION_FIELD_NUMBER: _builtins.int
+    MAX_OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    MAX_DAILY_VOLUME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    client_group: _builtins.str
+    margin_call_level: _builtins.str
+    """Decimal percent."""
+    stop_out_level: _builtins.str
+    negative_balance_protection: _builtins.str
+    """"true" / "false"; empty keeps the current value."""
+    max_open_positions: _builtins.int
+    """Unset keeps the current value; 0 removes the limit."""
+    max_daily_volume: _builtins.str
+    """Decimal lots; "0" removes the limit."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        client_group: _builtins.str = ...,
+        margin_call_level: _builtins.str = ...,
+        stop_out_level: _builtins.str = ...,
+        negative_balance_protection: _builtins.str = ...,
+        max_open_positions: _builtins.int | None = ...,
+        max_daily_volume: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_open_positions", b"_max_open_positions", "max_open_positions", b"max_open_positions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_open_positions", b"_max_open_positions", "account_id", b"account_id", "client_group", b"client_group", "margin_call_level", b"margin_call_level", "max_daily_volume", b"max_daily_volume", "max_open_positions", b"max_open_positions", "negative_balance_protection", b"negative_balance_protection", "request_id", b"request_id", "stop_out_level", b"stop_out_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_open_positions: _TypeAlias = _typing.Literal["max_open_positions"]  # noqa: Y015
+    _WhichOneofArgType__max_open_positions: _TypeAlias = _typing.Literal["_max_open_positions", b"_max_open_positions"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_open_positions) -> _WhichOneofReturnType__max_open_positions | None: ...
+
+Global___UpdateClientAccountRequest: _TypeAlias = UpdateClientAccountRequest  # noqa: Y015
+
+@_typing.final
+class UpdateClientAccountResponse(_message.Message):
+    """The updated account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateClientAccountResponse: _TypeAlias = UpdateClientAccountResponse  # noqa: Y015
+
+@_typing.final
+class SetClientLeverageRequest(_message.Message):
+    """Request to change an account's leverage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    leverage: _builtins.int
+    """1..500."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        leverage: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "leverage", b"leverage", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetClientLeverageRequest: _TypeAlias = SetClientLeverageRequest  # noqa: Y015
+
+@_typing.final
+class SetClientLeverageResponse(_message.Message):
+    """The updated account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetClientLeverageResponse: _TypeAlias = SetClientLeverageResponse  # noqa: Y015
+
+@_typing.final
+class SuspendClientAccountRequest(_message.Message):
+    """Request to suspend an account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    reason: _builtins.str
+    """Why (kept in the audit log)."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendClientAccountRequest: _TypeAlias = SuspendClientAccountRequest  # noqa: Y015
+
+@_typing.final
+class SuspendClientAccountResponse(_message.Message):
+    """The suspended account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendClientAccountResponse: _TypeAlias = SuspendClientAccountResponse  # noqa: Y015
+
+@_typing.final
+class ActivateClientAccountRequest(_message.Message):
+    """Request to activate an account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    reason: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivateClientAccountRequest: _TypeAlias = ActivateClientAccountRequest  # noqa: Y015
+
+@_typing.final
+class ActivateClientAccountResponse(_message.Message):
+    """The active account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivateClientAccountResponse: _TypeAlias = ActivateClientAccountResponse  # noqa: Y015
+
+@_typing.final
+class CloseClientAccountRequest(_message.Message):
+    """Request to close an account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    reason: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseClientAccountRequest: _TypeAlias = CloseClientAccountRequest  # noqa: Y015
+
+@_typing.final
+class CloseClientAccountResponse(_message.Message):
+    """The closed account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> _types_pb2.AccountInfo: ...
+    def __init__(
+        self,
+        *,
+        account: _types_pb2.AccountInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseClientAccountResponse: _TypeAlias = CloseClientAccountResponse  # noqa: Y015
+
+@_typing.final
+class DepositRequest(_message.Message):
+    """A deposit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    amount: _builtins.str
+    """Positive decimal, at most the currency's minor units."""
+    method: Global___PaymentMethod.ValueType
+    reference: _builtins.str
+    note: _builtins.str
+    request_id: _builtins.str
+    """Idempotency key, unique per account: a retry returns the first booking."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        method: Global___PaymentMethod.ValueType = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "method", b"method", "note", b"note", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DepositRequest: _TypeAlias = DepositRequest  # noqa: Y015
+
+@_typing.final
+class DepositResponse(_message.Message):
+    """The booked deposit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DepositResponse: _TypeAlias = DepositResponse  # noqa: Y015
+
+@_typing.final
+class WithdrawRequest(_message.Message):
+    """A withdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    amount: _builtins.str
+    """Positive decimal to take from the account."""
+    method: Global___PaymentMethod.ValueType
+    reference: _builtins.str
+    note: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        method: Global___PaymentMethod.ValueType = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "method", b"method", "note", b"note", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithdrawRequest: _TypeAlias = WithdrawRequest  # noqa: Y015
+
+@_typing.final
+class WithdrawResponse(_message.Message):
+    """The booked withdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithdrawResponse: _TypeAlias = WithdrawResponse  # noqa: Y015
+
+@_typing.final
+class AdjustBalanceRequest(_message.Message):
+    """A signed balance adjustment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    amount: _builtins.str
+    """Signed non-zero decimal."""
+    type: Global___AdjustmentType.ValueType
+    reason: _builtins.str
+    """Required."""
+    reference: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        type: Global___AdjustmentType.ValueType = ...,
+        reason: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "reason", b"reason", "reference", b"reference", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdjustBalanceRequest: _TypeAlias = AdjustBalanceRequest  # noqa: Y015
+
+@_typing.final
+class AdjustBalanceResponse(_message.Message):
+    """The booked adjustment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdjustBalanceResponse: _TypeAlias = AdjustBalanceResponse  # noqa: Y015
+
+@_typing.final
+class GrantBonusRequest(_message.Message):
+    """A bonus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    amount: _builtins.str
+    """Positive decimal."""
+    method: Global___PaymentMethod.ValueType
+    reference: _builtins.str
+    note: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        method: Global___PaymentMethod.ValueType = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "method", b"method", "note", b"note", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantBonusRequest: _TypeAlias = GrantBonusRequest  # noqa: Y015
+
+@_typing.final
+class GrantBonusResponse(_message.Message):
+    """The booked bonus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantBonusResponse: _TypeAlias = GrantBonusResponse  # noqa: Y015
+
+@_typing.final
+class ListLiquidityProvidersRequest(_message.Message):
+    """Request for the liquidity providers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLiquidityProvidersRequest: _TypeAlias = ListLiquidityProvidersRequest  # noqa: Y015
+
+@_typing.final
+class ListLiquidityProvidersResponse(_message.Message):
+    """The liquidity providers, one FIX session each."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[_fixgw_pb2.LpSession]: ...
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[_fixgw_pb2.LpSession] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLiquidityProvidersResponse: _TypeAlias = ListLiquidityProvidersResponse  # noqa: Y015
+
+@_typing.final
+class ConnectLiquidityProviderRequest(_message.Message):
+    """Connect one LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp_id", b"lp_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectLiquidityProviderRequest: _TypeAlias = ConnectLiquidityProviderRequest  # noqa: Y015
+
+@_typing.final
+class ConnectLiquidityProviderResponse(_message.Message):
+    """The LP's session after the request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> _fixgw_pb2.LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: _fixgw_pb2.LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectLiquidityProviderResponse: _TypeAlias = ConnectLiquidityProviderResponse  # noqa: Y015
+
+@_typing.final
+class DisconnectLiquidityProviderRequest(_message.Message):
+    """Disconnect one LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp_id", b"lp_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectLiquidityProviderRequest: _TypeAlias = DisconnectLiquidityProviderRequest  # noqa: Y015
+
+@_typing.final
+class DisconnectLiquidityProviderResponse(_message.Message):
+    """The LP's session after the request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> _fixgw_pb2.LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: _fixgw_pb2.LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectLiquidityProviderResponse: _TypeAlias = DisconnectLiquidityProviderResponse  # noqa: Y015
+
+@_typing.final
+class ReconnectLiquidityProviderRequest(_message.Message):
+    """Reconnect one LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp_id", b"lp_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconnectLiquidityProviderRequest: _TypeAlias = ReconnectLiquidityProviderRequest  # noqa: Y015
+
+@_typing.final
+class ReconnectLiquidityProviderResponse(_message.Message):
+    """The LP's session after the request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> _fixgw_pb2.LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: _fixgw_pb2.LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconnectLiquidityProviderResponse: _TypeAlias = ReconnectLiquidityProviderResponse  # noqa: Y015
+
+@_typing.final
+class GetFixStatusRequest(_message.Message):
+    """Request for the FIX sessions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFixStatusRequest: _TypeAlias = GetFixStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetFixStatusResponse(_message.Message):
+    """Every FIX session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[_fixgw_pb2.LpSession]: ...
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[_fixgw_pb2.LpSession] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFixStatusResponse: _TypeAlias = GetFixStatusResponse  # noqa: Y015
+
+@_typing.final
+class ConnectFixSessionsRequest(_message.Message):
+    """Connect every FIX session, or one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    """Empty: every session."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp_id", b"lp_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectFixSessionsRequest: _TypeAlias = ConnectFixSessionsRequest  # noqa: Y015
+
+@_typing.final
+class ConnectFixSessionsResponse(_message.Message):
+    """The sessions acted on, after the request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[_fixgw_pb2.LpSession]: ...
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[_fixgw_pb2.LpSession] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectFixSessionsResponse: _TypeAlias = ConnectFixSessionsResponse  # noqa: Y015
+
+@_typing.final
+class DisconnectFixSessionsRequest(_message.Message):
+    """Disconnect every FIX session, or one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    """Empty: every session."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp_id", b"lp_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectFixSessionsRequest: _TypeAlias = DisconnectFixSessionsRequest  # noqa: Y015
+
+@_typing.final
+class DisconnectFixSessionsResponse(_message.Message):
+    """The sessions acted on, after the request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[_fixgw_pb2.LpSession]: ...
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[_fixgw_pb2.LpSession] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectFixSessionsResponse: _TypeAlias = DisconnectFixSessionsResponse  # noqa: Y015
+
+@_typing.final
+class GetExposureRequest(_message.Message):
+    """Request for the house exposure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExposureRequest: _TypeAlias = GetExposureRequest  # noqa: Y015
+
+@_typing.final
+class GetExposureResponse(_message.Message):
+    """The house's net position per symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPOSURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def exposures(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.SymbolExposure]: ...
+    def __init__(
+        self,
+        *,
+        exposures: _abc.Iterable[_router_pb2.SymbolExposure] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposures", b"exposures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExposureResponse: _TypeAlias = GetExposureResponse  # noqa: Y015
+
+@_typing.final
+class AuditFilter(_message.Message):
+    """Filter shared by audit searches and exports; empty fields match all."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    RESOURCE_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    action: _builtins.str
+    resource: _builtins.str
+    """The resource acted on, e.g. "account:1001"."""
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        actor: _builtins.str = ...,
+        action: _builtins.str = ...,
+        resource: _builtins.str = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "from_time", b"from_time", "resource", b"resource", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditFilter: _TypeAlias = AuditFilter  # noqa: Y015
+
+@_typing.final
 class ListAuditEntriesRequest(_message.Message):
     """Request for audit entries."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum entries to return; 0 means the server default (100)."""
+    page_token: _builtins.str
+    @_builtins.property
+    def filter(self) -> Global___AuditFilter: ...
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
+        filter: Global___AuditFilter | None = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -170,16 +1293,19 @@ class ListAuditEntriesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEntry]: ...
     def __init__(
         self,
         *,
         entries: _abc.Iterable[Global___AuditEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -198,13 +1324,34 @@ class AuditEntry(_message.Message):
     BEFORE_JSON_FIELD_NUMBER: _builtins.int
     AFTER_JSON_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    SOURCE_IP_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    PREV_HASH_FIELD_NUMBER: _builtins.int
+    ROW_HASH_FIELD_NUMBER: _builtins.int
     audit_id: _builtins.int
     actor: _builtins.str
     action: _builtins.str
     target: _builtins.str
+    """The resource acted on, e.g. "account:1001", "lp:LPSIM"."""
     before_json: _builtins.str
     """JSON documents of the state before and after the change; empty when not applicable."""
     after_json: _builtins.str
+    role: Global___AdminRole.ValueType
+    source_ip: _builtins.str
+    user_agent: _builtins.str
+    request_id: _builtins.str
+    outcome: Global___AuditOutcome.ValueType
+    error_code: _builtins.str
+    """UPPER_SNAKE reason of a DENIED or FAILED call."""
+    trace_id: _builtins.str
+    prev_hash: _builtins.str
+    """sha256 (hex) of the previous entry, and of this entry's canonical encoding."""
+    row_hash: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -217,11 +1364,126 @@ class AuditEntry(_message.Message):
         before_json: _builtins.str = ...,
         after_json: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        role: Global___AdminRole.ValueType = ...,
+        source_ip: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        outcome: Global___AuditOutcome.ValueType = ...,
+        error_code: _builtins.str = ...,
+        trace_id: _builtins.str = ...,
+        prev_hash: _builtins.str = ...,
+        row_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "after_json", b"after_json", "audit_id", b"audit_id", "before_json", b"before_json", "create_time", b"create_time", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "after_json", b"after_json", "audit_id", b"audit_id", "before_json", b"before_json", "create_time", b"create_time", "error_code", b"error_code", "outcome", b"outcome", "prev_hash", b"prev_hash", "request_id", b"request_id", "role", b"role", "row_hash", b"row_hash", "source_ip", b"source_ip", "target", b"target", "trace_id", b"trace_id", "user_agent", b"user_agent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuditEntry: _TypeAlias = AuditEntry  # noqa: Y015
+
+@_typing.final
+class ExportAuditLogRequest(_message.Message):
+    """Request for a CSV export."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___AuditFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___AuditFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAuditLogRequest: _TypeAlias = ExportAuditLogRequest  # noqa: Y015
+
+@_typing.final
+class ExportAuditLogResponse(_message.Message):
+    """The export."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CSV_FIELD_NUMBER: _builtins.int
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    csv: _builtins.str
+    """RFC 4180 CSV with a header row, UTF-8."""
+    row_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        csv: _builtins.str = ...,
+        row_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csv", b"csv", "row_count", b"row_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAuditLogResponse: _TypeAlias = ExportAuditLogResponse  # noqa: Y015
+
+@_typing.final
+class VerifyAuditLogRequest(_message.Message):
+    """Request to verify the audit chain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditLogRequest: _TypeAlias = VerifyAuditLogRequest  # noqa: Y015
+
+@_typing.final
+class VerifyAuditLogResponse(_message.Message):
+    """Result of verifying the audit chain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OK_FIELD_NUMBER: _builtins.int
+    CHECKED_FIELD_NUMBER: _builtins.int
+    FIRST_BROKEN_AUDIT_ID_FIELD_NUMBER: _builtins.int
+    BROKEN_REASON_FIELD_NUMBER: _builtins.int
+    UNCHAINED_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    ok: _builtins.bool
+    """True when every chained entry's hash and link hold."""
+    checked: _builtins.int
+    """Entries checked."""
+    first_broken_audit_id: _builtins.int
+    """The first entry whose hash or link does not hold; 0 when ok."""
+    broken_reason: _builtins.str
+    """ROW_HASH_MISMATCH, PREV_HASH_MISMATCH or UNCHAINED_ROW; empty when ok."""
+    unchained: _builtins.int
+    """Entries written before the chain existed (not covered)."""
+    head_hash: _builtins.str
+    """row_hash of the newest entry: record it elsewhere to detect a truncated tail later."""
+    def __init__(
+        self,
+        *,
+        ok: _builtins.bool = ...,
+        checked: _builtins.int = ...,
+        first_broken_audit_id: _builtins.int = ...,
+        broken_reason: _builtins.str = ...,
+        unchained: _builtins.int = ...,
+        head_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_reason", b"broken_reason", "checked", b"checked", "first_broken_audit_id", b"first_broken_audit_id", "head_hash", b"head_hash", "ok", b"ok", "unchained", b"unchained"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditLogResponse: _TypeAlias = VerifyAuditLogResponse  # noqa: Y015

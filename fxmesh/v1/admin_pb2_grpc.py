@@ -26,7 +26,11 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Back office and risk management.
+    """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
+    metadata; which roles may call which RPC is the permission table of docs/admin.md (one table,
+    enforced in one place for gRPC and REST). Every change and every money operation, and every
+    denied or failed call, appends a row to the hash-chained audit log. Mutating requests carry a
+    request_id (also accepted as `x-request-id` metadata); money operations are idempotent by it.
     """
 
     def __init__(self, channel):
@@ -45,33 +49,291 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListClientAccountsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListClientAccountsResponse.FromString,
                 _registered_method=True)
+        self.GetClientAccount = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetClientAccount',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetClientAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetClientAccountResponse.FromString,
+                _registered_method=True)
+        self.CreateClientAccount = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CreateClientAccount',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.CreateClientAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.CreateClientAccountResponse.FromString,
+                _registered_method=True)
+        self.UpdateClientAccount = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateClientAccount',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.UpdateClientAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.UpdateClientAccountResponse.FromString,
+                _registered_method=True)
+        self.SetClientLeverage = channel.unary_unary(
+                '/fxmesh.v1.AdminService/SetClientLeverage',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.SetClientLeverageRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.SetClientLeverageResponse.FromString,
+                _registered_method=True)
+        self.SuspendClientAccount = channel.unary_unary(
+                '/fxmesh.v1.AdminService/SuspendClientAccount',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.SuspendClientAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.SuspendClientAccountResponse.FromString,
+                _registered_method=True)
+        self.ActivateClientAccount = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ActivateClientAccount',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ActivateClientAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ActivateClientAccountResponse.FromString,
+                _registered_method=True)
+        self.CloseClientAccount = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CloseClientAccount',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.CloseClientAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.CloseClientAccountResponse.FromString,
+                _registered_method=True)
+        self.Deposit = channel.unary_unary(
+                '/fxmesh.v1.AdminService/Deposit',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.DepositRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.DepositResponse.FromString,
+                _registered_method=True)
+        self.Withdraw = channel.unary_unary(
+                '/fxmesh.v1.AdminService/Withdraw',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.WithdrawRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.WithdrawResponse.FromString,
+                _registered_method=True)
+        self.AdjustBalance = channel.unary_unary(
+                '/fxmesh.v1.AdminService/AdjustBalance',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.AdjustBalanceRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.AdjustBalanceResponse.FromString,
+                _registered_method=True)
+        self.GrantBonus = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GrantBonus',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusResponse.FromString,
+                _registered_method=True)
+        self.ListLiquidityProviders = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListLiquidityProviders',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersResponse.FromString,
+                _registered_method=True)
+        self.ConnectLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ConnectLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ConnectLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ConnectLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.DisconnectLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DisconnectLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.ReconnectLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ReconnectLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ReconnectLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ReconnectLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.GetFixStatus = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetFixStatus',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetFixStatusRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetFixStatusResponse.FromString,
+                _registered_method=True)
+        self.ConnectFixSessions = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ConnectFixSessions',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ConnectFixSessionsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ConnectFixSessionsResponse.FromString,
+                _registered_method=True)
+        self.DisconnectFixSessions = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DisconnectFixSessions',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectFixSessionsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectFixSessionsResponse.FromString,
+                _registered_method=True)
+        self.GetExposure = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetExposure',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.FromString,
+                _registered_method=True)
         self.ListAuditEntries = channel.unary_unary(
                 '/fxmesh.v1.AdminService/ListAuditEntries',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesResponse.FromString,
                 _registered_method=True)
+        self.ExportAuditLog = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ExportAuditLog',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ExportAuditLogRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ExportAuditLogResponse.FromString,
+                _registered_method=True)
+        self.VerifyAuditLog = channel.unary_unary(
+                '/fxmesh.v1.AdminService/VerifyAuditLog',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Back office and risk management.
+    """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
+    metadata; which roles may call which RPC is the permission table of docs/admin.md (one table,
+    enforced in one place for gRPC and REST). Every change and every money operation, and every
+    denied or failed call, appends a row to the hash-chained audit log. Mutating requests carry a
+    request_id (also accepted as `x-request-id` metadata); money operations are idempotent by it.
     """
 
     def Login(self, request, context):
-        """Exchange an admin's credentials for a JWT carrying the admin's role.
+        """Exchange an admin's credentials for a short-lived JWT carrying the admin's role. Repeated
+        failures lock the username (and throttle the source) with RESOURCE_EXHAUSTED LOGIN_THROTTLED,
+        the same answer for known and unknown usernames.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListClientAccounts(self, request, context):
-        """List client accounts (any role).
+        """Search client accounts (login, type, status, group), a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClientAccount(self, request, context):
+        """One client account with its live figures and open positions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateClientAccount(self, request, context):
+        """Open a client account (with an optional first deposit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateClientAccount(self, request, context):
+        """Change a client account's group, margin levels and limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetClientLeverage(self, request, context):
+        """Change a client account's leverage (1..500).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuspendClientAccount(self, request, context):
+        """Suspend an active client account (no new orders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateClientAccount(self, request, context):
+        """Activate a suspended client account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseClientAccount(self, request, context):
+        """Close a client account; refused while it has open positions or orders or a non-zero balance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Deposit(self, request, context):
+        """Book a deposit (positive amount).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Withdraw(self, request, context):
+        """Book a withdrawal (positive amount, at most what free margin allows).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustBalance(self, request, context):
+        """Book a signed balance adjustment with its reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GrantBonus(self, request, context):
+        """Book a bonus (positive amount).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLiquidityProviders(self, request, context):
+        """Liquidity providers and the state of their sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectLiquidityProvider(self, request, context):
+        """Enable an LP's session (it logs on).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectLiquidityProvider(self, request, context):
+        """Log out an LP's session and keep it down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReconnectLiquidityProvider(self, request, context):
+        """Log out an LP's session and log it on again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFixStatus(self, request, context):
+        """FIX session details of every LP.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectFixSessions(self, request, context):
+        """Connect every FIX session, or one LP's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectFixSessions(self, request, context):
+        """Disconnect every FIX session, or one LP's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExposure(self, request, context):
+        """The house's net exposure per symbol.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListAuditEntries(self, request, context):
-        """Read the audit log, newest first (any role).
+        """Search the audit log, newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAuditLog(self, request, context):
+        """The audit log entries matching a filter as CSV (oldest first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuditLog(self, request, context):
+        """Recompute the audit log's hash chain; report the first broken link.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,10 +352,115 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListClientAccountsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.ListClientAccountsResponse.SerializeToString,
             ),
+            'GetClientAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClientAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetClientAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetClientAccountResponse.SerializeToString,
+            ),
+            'CreateClientAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateClientAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.CreateClientAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.CreateClientAccountResponse.SerializeToString,
+            ),
+            'UpdateClientAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateClientAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.UpdateClientAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.UpdateClientAccountResponse.SerializeToString,
+            ),
+            'SetClientLeverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetClientLeverage,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.SetClientLeverageRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.SetClientLeverageResponse.SerializeToString,
+            ),
+            'SuspendClientAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendClientAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.SuspendClientAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.SuspendClientAccountResponse.SerializeToString,
+            ),
+            'ActivateClientAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateClientAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ActivateClientAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ActivateClientAccountResponse.SerializeToString,
+            ),
+            'CloseClientAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseClientAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.CloseClientAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.CloseClientAccountResponse.SerializeToString,
+            ),
+            'Deposit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deposit,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.DepositRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.DepositResponse.SerializeToString,
+            ),
+            'Withdraw': grpc.unary_unary_rpc_method_handler(
+                    servicer.Withdraw,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.WithdrawRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.WithdrawResponse.SerializeToString,
+            ),
+            'AdjustBalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustBalance,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.AdjustBalanceRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.AdjustBalanceResponse.SerializeToString,
+            ),
+            'GrantBonus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantBonus,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusResponse.SerializeToString,
+            ),
+            'ListLiquidityProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLiquidityProviders,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersResponse.SerializeToString,
+            ),
+            'ConnectLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ConnectLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ConnectLiquidityProviderResponse.SerializeToString,
+            ),
+            'DisconnectLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectLiquidityProviderResponse.SerializeToString,
+            ),
+            'ReconnectLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconnectLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ReconnectLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ReconnectLiquidityProviderResponse.SerializeToString,
+            ),
+            'GetFixStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFixStatus,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetFixStatusRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetFixStatusResponse.SerializeToString,
+            ),
+            'ConnectFixSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectFixSessions,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ConnectFixSessionsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ConnectFixSessionsResponse.SerializeToString,
+            ),
+            'DisconnectFixSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectFixSessions,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectFixSessionsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.DisconnectFixSessionsResponse.SerializeToString,
+            ),
+            'GetExposure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExposure,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.SerializeToString,
+            ),
             'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEntries,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesResponse.SerializeToString,
+            ),
+            'ExportAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAuditLog,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ExportAuditLogRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ExportAuditLogResponse.SerializeToString,
+            ),
+            'VerifyAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuditLog,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -104,7 +471,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Back office and risk management.
+    """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
+    metadata; which roles may call which RPC is the permission table of docs/admin.md (one table,
+    enforced in one place for gRPC and REST). Every change and every money operation, and every
+    denied or failed call, appends a row to the hash-chained audit log. Mutating requests carry a
+    request_id (also accepted as `x-request-id` metadata); money operations are idempotent by it.
     """
 
     @staticmethod
@@ -162,6 +533,519 @@ class AdminService:
             _registered_method=True)
 
     @staticmethod
+    def GetClientAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetClientAccount',
+            fxmesh_dot_v1_dot_admin__pb2.GetClientAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetClientAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateClientAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CreateClientAccount',
+            fxmesh_dot_v1_dot_admin__pb2.CreateClientAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.CreateClientAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateClientAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateClientAccount',
+            fxmesh_dot_v1_dot_admin__pb2.UpdateClientAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.UpdateClientAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetClientLeverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/SetClientLeverage',
+            fxmesh_dot_v1_dot_admin__pb2.SetClientLeverageRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.SetClientLeverageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendClientAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/SuspendClientAccount',
+            fxmesh_dot_v1_dot_admin__pb2.SuspendClientAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.SuspendClientAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateClientAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ActivateClientAccount',
+            fxmesh_dot_v1_dot_admin__pb2.ActivateClientAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ActivateClientAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseClientAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CloseClientAccount',
+            fxmesh_dot_v1_dot_admin__pb2.CloseClientAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.CloseClientAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Deposit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/Deposit',
+            fxmesh_dot_v1_dot_admin__pb2.DepositRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.DepositResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Withdraw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/Withdraw',
+            fxmesh_dot_v1_dot_admin__pb2.WithdrawRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.WithdrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/AdjustBalance',
+            fxmesh_dot_v1_dot_admin__pb2.AdjustBalanceRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.AdjustBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantBonus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GrantBonus',
+            fxmesh_dot_v1_dot_admin__pb2.GrantBonusRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GrantBonusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLiquidityProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListLiquidityProviders',
+            fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ConnectLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__pb2.ConnectLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ConnectLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DisconnectLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__pb2.DisconnectLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.DisconnectLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconnectLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ReconnectLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__pb2.ReconnectLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ReconnectLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFixStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetFixStatus',
+            fxmesh_dot_v1_dot_admin__pb2.GetFixStatusRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetFixStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectFixSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ConnectFixSessions',
+            fxmesh_dot_v1_dot_admin__pb2.ConnectFixSessionsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ConnectFixSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectFixSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DisconnectFixSessions',
+            fxmesh_dot_v1_dot_admin__pb2.DisconnectFixSessionsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.DisconnectFixSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExposure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetExposure',
+            fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListAuditEntries(request,
             target,
             options=(),
@@ -178,6 +1062,60 @@ class AdminService:
             '/fxmesh.v1.AdminService/ListAuditEntries',
             fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ExportAuditLog',
+            fxmesh_dot_v1_dot_admin__pb2.ExportAuditLogRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ExportAuditLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/VerifyAuditLog',
+            fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

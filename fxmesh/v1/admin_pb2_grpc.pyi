@@ -27,33 +27,138 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """Back office and risk management."""
+    """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
+    metadata; which roles may call which RPC is the permission table of docs/admin.md (one table,
+    enforced in one place for gRPC and REST). Every change and every money operation, and every
+    denied or failed call, appends a row to the hash-chained audit log. Mutating requests carry a
+    request_id (also accepted as `x-request-id` metadata); money operations are idempotent by it.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
     Login: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LoginRequest, _admin_pb2.LoginResponse]
-    """Exchange an admin's credentials for a JWT carrying the admin's role."""
+    """Exchange an admin's credentials for a short-lived JWT carrying the admin's role. Repeated
+    failures lock the username (and throttle the source) with RESOURCE_EXHAUSTED LOGIN_THROTTLED,
+    the same answer for known and unknown usernames.
+    """
     ListClientAccounts: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListClientAccountsRequest, _admin_pb2.ListClientAccountsResponse]
-    """List client accounts (any role)."""
+    """Search client accounts (login, type, status, group), a page at a time."""
+    GetClientAccount: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetClientAccountRequest, _admin_pb2.GetClientAccountResponse]
+    """One client account with its live figures and open positions."""
+    CreateClientAccount: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateClientAccountRequest, _admin_pb2.CreateClientAccountResponse]
+    """Open a client account (with an optional first deposit)."""
+    UpdateClientAccount: _grpc.UnaryUnaryMultiCallable[_admin_pb2.UpdateClientAccountRequest, _admin_pb2.UpdateClientAccountResponse]
+    """Change a client account's group, margin levels and limits."""
+    SetClientLeverage: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetClientLeverageRequest, _admin_pb2.SetClientLeverageResponse]
+    """Change a client account's leverage (1..500)."""
+    SuspendClientAccount: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SuspendClientAccountRequest, _admin_pb2.SuspendClientAccountResponse]
+    """Suspend an active client account (no new orders)."""
+    ActivateClientAccount: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ActivateClientAccountRequest, _admin_pb2.ActivateClientAccountResponse]
+    """Activate a suspended client account."""
+    CloseClientAccount: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CloseClientAccountRequest, _admin_pb2.CloseClientAccountResponse]
+    """Close a client account; refused while it has open positions or orders or a non-zero balance."""
+    Deposit: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DepositRequest, _admin_pb2.DepositResponse]
+    """Book a deposit (positive amount)."""
+    Withdraw: _grpc.UnaryUnaryMultiCallable[_admin_pb2.WithdrawRequest, _admin_pb2.WithdrawResponse]
+    """Book a withdrawal (positive amount, at most what free margin allows)."""
+    AdjustBalance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AdjustBalanceRequest, _admin_pb2.AdjustBalanceResponse]
+    """Book a signed balance adjustment with its reason."""
+    GrantBonus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GrantBonusRequest, _admin_pb2.GrantBonusResponse]
+    """Book a bonus (positive amount)."""
+    ListLiquidityProviders: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListLiquidityProvidersRequest, _admin_pb2.ListLiquidityProvidersResponse]
+    """Liquidity providers and the state of their sessions."""
+    ConnectLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ConnectLiquidityProviderRequest, _admin_pb2.ConnectLiquidityProviderResponse]
+    """Enable an LP's session (it logs on)."""
+    DisconnectLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DisconnectLiquidityProviderRequest, _admin_pb2.DisconnectLiquidityProviderResponse]
+    """Log out an LP's session and keep it down."""
+    ReconnectLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReconnectLiquidityProviderRequest, _admin_pb2.ReconnectLiquidityProviderResponse]
+    """Log out an LP's session and log it on again."""
+    GetFixStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetFixStatusRequest, _admin_pb2.GetFixStatusResponse]
+    """FIX session details of every LP."""
+    ConnectFixSessions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ConnectFixSessionsRequest, _admin_pb2.ConnectFixSessionsResponse]
+    """Connect every FIX session, or one LP's."""
+    DisconnectFixSessions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DisconnectFixSessionsRequest, _admin_pb2.DisconnectFixSessionsResponse]
+    """Disconnect every FIX session, or one LP's."""
+    GetExposure: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetExposureRequest, _admin_pb2.GetExposureResponse]
+    """The house's net exposure per symbol."""
     ListAuditEntries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAuditEntriesRequest, _admin_pb2.ListAuditEntriesResponse]
-    """Read the audit log, newest first (any role)."""
+    """Search the audit log, newest first, a page at a time."""
+    ExportAuditLog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExportAuditLogRequest, _admin_pb2.ExportAuditLogResponse]
+    """The audit log entries matching a filter as CSV (oldest first)."""
+    VerifyAuditLog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditLogRequest, _admin_pb2.VerifyAuditLogResponse]
+    """Recompute the audit log's hash chain; report the first broken link."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Back office and risk management."""
+    """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
+    metadata; which roles may call which RPC is the permission table of docs/admin.md (one table,
+    enforced in one place for gRPC and REST). Every change and every money operation, and every
+    denied or failed call, appends a row to the hash-chained audit log. Mutating requests carry a
+    request_id (also accepted as `x-request-id` metadata); money operations are idempotent by it.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Login: _aio.UnaryUnaryMultiCallable[_admin_pb2.LoginRequest, _admin_pb2.LoginResponse]  # type: ignore[assignment]
-    """Exchange an admin's credentials for a JWT carrying the admin's role."""
+    """Exchange an admin's credentials for a short-lived JWT carrying the admin's role. Repeated
+    failures lock the username (and throttle the source) with RESOURCE_EXHAUSTED LOGIN_THROTTLED,
+    the same answer for known and unknown usernames.
+    """
     ListClientAccounts: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListClientAccountsRequest, _admin_pb2.ListClientAccountsResponse]  # type: ignore[assignment]
-    """List client accounts (any role)."""
+    """Search client accounts (login, type, status, group), a page at a time."""
+    GetClientAccount: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetClientAccountRequest, _admin_pb2.GetClientAccountResponse]  # type: ignore[assignment]
+    """One client account with its live figures and open positions."""
+    CreateClientAccount: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateClientAccountRequest, _admin_pb2.CreateClientAccountResponse]  # type: ignore[assignment]
+    """Open a client account (with an optional first deposit)."""
+    UpdateClientAccount: _aio.UnaryUnaryMultiCallable[_admin_pb2.UpdateClientAccountRequest, _admin_pb2.UpdateClientAccountResponse]  # type: ignore[assignment]
+    """Change a client account's group, margin levels and limits."""
+    SetClientLeverage: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetClientLeverageRequest, _admin_pb2.SetClientLeverageResponse]  # type: ignore[assignment]
+    """Change a client account's leverage (1..500)."""
+    SuspendClientAccount: _aio.UnaryUnaryMultiCallable[_admin_pb2.SuspendClientAccountRequest, _admin_pb2.SuspendClientAccountResponse]  # type: ignore[assignment]
+    """Suspend an active client account (no new orders)."""
+    ActivateClientAccount: _aio.UnaryUnaryMultiCallable[_admin_pb2.ActivateClientAccountRequest, _admin_pb2.ActivateClientAccountResponse]  # type: ignore[assignment]
+    """Activate a suspended client account."""
+    CloseClientAccount: _aio.UnaryUnaryMultiCallable[_admin_pb2.CloseClientAccountRequest, _admin_pb2.CloseClientAccountResponse]  # type: ignore[assignment]
+    """Close a client account; refused while it has open positions or orders or a non-zero balance."""
+    Deposit: _aio.UnaryUnaryMultiCallable[_admin_pb2.DepositRequest, _admin_pb2.DepositResponse]  # type: ignore[assignment]
+    """Book a deposit (positive amount)."""
+    Withdraw: _aio.UnaryUnaryMultiCallable[_admin_pb2.WithdrawRequest, _admin_pb2.WithdrawResponse]  # type: ignore[assignment]
+    """Book a withdrawal (positive amount, at most what free margin allows)."""
+    AdjustBalance: _aio.UnaryUnaryMultiCallable[_admin_pb2.AdjustBalanceRequest, _admin_pb2.AdjustBalanceResponse]  # type: ignore[assignment]
+    """Book a signed balance adjustment with its reason."""
+    GrantBonus: _aio.UnaryUnaryMultiCallable[_admin_pb2.GrantBonusRequest, _admin_pb2.GrantBonusResponse]  # type: ignore[assignment]
+    """Book a bonus (positive amount)."""
+    ListLiquidityProviders: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListLiquidityProvidersRequest, _admin_pb2.ListLiquidityProvidersResponse]  # type: ignore[assignment]
+    """Liquidity providers and the state of their sessions."""
+    ConnectLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_pb2.ConnectLiquidityProviderRequest, _admin_pb2.ConnectLiquidityProviderResponse]  # type: ignore[assignment]
+    """Enable an LP's session (it logs on)."""
+    DisconnectLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_pb2.DisconnectLiquidityProviderRequest, _admin_pb2.DisconnectLiquidityProviderResponse]  # type: ignore[assignment]
+    """Log out an LP's session and keep it down."""
+    ReconnectLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReconnectLiquidityProviderRequest, _admin_pb2.ReconnectLiquidityProviderResponse]  # type: ignore[assignment]
+    """Log out an LP's session and log it on again."""
+    GetFixStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetFixStatusRequest, _admin_pb2.GetFixStatusResponse]  # type: ignore[assignment]
+    """FIX session details of every LP."""
+    ConnectFixSessions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ConnectFixSessionsRequest, _admin_pb2.ConnectFixSessionsResponse]  # type: ignore[assignment]
+    """Connect every FIX session, or one LP's."""
+    DisconnectFixSessions: _aio.UnaryUnaryMultiCallable[_admin_pb2.DisconnectFixSessionsRequest, _admin_pb2.DisconnectFixSessionsResponse]  # type: ignore[assignment]
+    """Disconnect every FIX session, or one LP's."""
+    GetExposure: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetExposureRequest, _admin_pb2.GetExposureResponse]  # type: ignore[assignment]
+    """The house's net exposure per symbol."""
     ListAuditEntries: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAuditEntriesRequest, _admin_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
-    """Read the audit log, newest first (any role)."""
+    """Search the audit log, newest first, a page at a time."""
+    ExportAuditLog: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExportAuditLogRequest, _admin_pb2.ExportAuditLogResponse]  # type: ignore[assignment]
+    """The audit log entries matching a filter as CSV (oldest first)."""
+    VerifyAuditLog: _aio.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditLogRequest, _admin_pb2.VerifyAuditLogResponse]  # type: ignore[assignment]
+    """Recompute the audit log's hash chain; report the first broken link."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Back office and risk management."""
+    """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
+    metadata; which roles may call which RPC is the permission table of docs/admin.md (one table,
+    enforced in one place for gRPC and REST). Every change and every money operation, and every
+    denied or failed call, appends a row to the hash-chained audit log. Mutating requests carry a
+    request_id (also accepted as `x-request-id` metadata); money operations are idempotent by it.
+    """
 
     @_abc_1.abstractmethod
     def Login(
@@ -61,7 +166,10 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.LoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.LoginResponse, _abc.Awaitable[_admin_pb2.LoginResponse]]:
-        """Exchange an admin's credentials for a JWT carrying the admin's role."""
+        """Exchange an admin's credentials for a short-lived JWT carrying the admin's role. Repeated
+        failures lock the username (and throttle the source) with RESOURCE_EXHAUSTED LOGIN_THROTTLED,
+        the same answer for known and unknown usernames.
+        """
 
     @_abc_1.abstractmethod
     def ListClientAccounts(
@@ -69,7 +177,159 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListClientAccountsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListClientAccountsResponse, _abc.Awaitable[_admin_pb2.ListClientAccountsResponse]]:
-        """List client accounts (any role)."""
+        """Search client accounts (login, type, status, group), a page at a time."""
+
+    @_abc_1.abstractmethod
+    def GetClientAccount(
+        self,
+        request: _admin_pb2.GetClientAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetClientAccountResponse, _abc.Awaitable[_admin_pb2.GetClientAccountResponse]]:
+        """One client account with its live figures and open positions."""
+
+    @_abc_1.abstractmethod
+    def CreateClientAccount(
+        self,
+        request: _admin_pb2.CreateClientAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateClientAccountResponse, _abc.Awaitable[_admin_pb2.CreateClientAccountResponse]]:
+        """Open a client account (with an optional first deposit)."""
+
+    @_abc_1.abstractmethod
+    def UpdateClientAccount(
+        self,
+        request: _admin_pb2.UpdateClientAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.UpdateClientAccountResponse, _abc.Awaitable[_admin_pb2.UpdateClientAccountResponse]]:
+        """Change a client account's group, margin levels and limits."""
+
+    @_abc_1.abstractmethod
+    def SetClientLeverage(
+        self,
+        request: _admin_pb2.SetClientLeverageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetClientLeverageResponse, _abc.Awaitable[_admin_pb2.SetClientLeverageResponse]]:
+        """Change a client account's leverage (1..500)."""
+
+    @_abc_1.abstractmethod
+    def SuspendClientAccount(
+        self,
+        request: _admin_pb2.SuspendClientAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SuspendClientAccountResponse, _abc.Awaitable[_admin_pb2.SuspendClientAccountResponse]]:
+        """Suspend an active client account (no new orders)."""
+
+    @_abc_1.abstractmethod
+    def ActivateClientAccount(
+        self,
+        request: _admin_pb2.ActivateClientAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ActivateClientAccountResponse, _abc.Awaitable[_admin_pb2.ActivateClientAccountResponse]]:
+        """Activate a suspended client account."""
+
+    @_abc_1.abstractmethod
+    def CloseClientAccount(
+        self,
+        request: _admin_pb2.CloseClientAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CloseClientAccountResponse, _abc.Awaitable[_admin_pb2.CloseClientAccountResponse]]:
+        """Close a client account; refused while it has open positions or orders or a non-zero balance."""
+
+    @_abc_1.abstractmethod
+    def Deposit(
+        self,
+        request: _admin_pb2.DepositRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.DepositResponse, _abc.Awaitable[_admin_pb2.DepositResponse]]:
+        """Book a deposit (positive amount)."""
+
+    @_abc_1.abstractmethod
+    def Withdraw(
+        self,
+        request: _admin_pb2.WithdrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.WithdrawResponse, _abc.Awaitable[_admin_pb2.WithdrawResponse]]:
+        """Book a withdrawal (positive amount, at most what free margin allows)."""
+
+    @_abc_1.abstractmethod
+    def AdjustBalance(
+        self,
+        request: _admin_pb2.AdjustBalanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.AdjustBalanceResponse, _abc.Awaitable[_admin_pb2.AdjustBalanceResponse]]:
+        """Book a signed balance adjustment with its reason."""
+
+    @_abc_1.abstractmethod
+    def GrantBonus(
+        self,
+        request: _admin_pb2.GrantBonusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GrantBonusResponse, _abc.Awaitable[_admin_pb2.GrantBonusResponse]]:
+        """Book a bonus (positive amount)."""
+
+    @_abc_1.abstractmethod
+    def ListLiquidityProviders(
+        self,
+        request: _admin_pb2.ListLiquidityProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListLiquidityProvidersResponse, _abc.Awaitable[_admin_pb2.ListLiquidityProvidersResponse]]:
+        """Liquidity providers and the state of their sessions."""
+
+    @_abc_1.abstractmethod
+    def ConnectLiquidityProvider(
+        self,
+        request: _admin_pb2.ConnectLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ConnectLiquidityProviderResponse, _abc.Awaitable[_admin_pb2.ConnectLiquidityProviderResponse]]:
+        """Enable an LP's session (it logs on)."""
+
+    @_abc_1.abstractmethod
+    def DisconnectLiquidityProvider(
+        self,
+        request: _admin_pb2.DisconnectLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.DisconnectLiquidityProviderResponse, _abc.Awaitable[_admin_pb2.DisconnectLiquidityProviderResponse]]:
+        """Log out an LP's session and keep it down."""
+
+    @_abc_1.abstractmethod
+    def ReconnectLiquidityProvider(
+        self,
+        request: _admin_pb2.ReconnectLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ReconnectLiquidityProviderResponse, _abc.Awaitable[_admin_pb2.ReconnectLiquidityProviderResponse]]:
+        """Log out an LP's session and log it on again."""
+
+    @_abc_1.abstractmethod
+    def GetFixStatus(
+        self,
+        request: _admin_pb2.GetFixStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetFixStatusResponse, _abc.Awaitable[_admin_pb2.GetFixStatusResponse]]:
+        """FIX session details of every LP."""
+
+    @_abc_1.abstractmethod
+    def ConnectFixSessions(
+        self,
+        request: _admin_pb2.ConnectFixSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ConnectFixSessionsResponse, _abc.Awaitable[_admin_pb2.ConnectFixSessionsResponse]]:
+        """Connect every FIX session, or one LP's."""
+
+    @_abc_1.abstractmethod
+    def DisconnectFixSessions(
+        self,
+        request: _admin_pb2.DisconnectFixSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.DisconnectFixSessionsResponse, _abc.Awaitable[_admin_pb2.DisconnectFixSessionsResponse]]:
+        """Disconnect every FIX session, or one LP's."""
+
+    @_abc_1.abstractmethod
+    def GetExposure(
+        self,
+        request: _admin_pb2.GetExposureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetExposureResponse, _abc.Awaitable[_admin_pb2.GetExposureResponse]]:
+        """The house's net exposure per symbol."""
 
     @_abc_1.abstractmethod
     def ListAuditEntries(
@@ -77,6 +337,22 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListAuditEntriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListAuditEntriesResponse, _abc.Awaitable[_admin_pb2.ListAuditEntriesResponse]]:
-        """Read the audit log, newest first (any role)."""
+        """Search the audit log, newest first, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def ExportAuditLog(
+        self,
+        request: _admin_pb2.ExportAuditLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ExportAuditLogResponse, _abc.Awaitable[_admin_pb2.ExportAuditLogResponse]]:
+        """The audit log entries matching a filter as CSV (oldest first)."""
+
+    @_abc_1.abstractmethod
+    def VerifyAuditLog(
+        self,
+        request: _admin_pb2.VerifyAuditLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VerifyAuditLogResponse, _abc.Awaitable[_admin_pb2.VerifyAuditLogResponse]]:
+        """Recompute the audit log's hash chain; report the first broken link."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

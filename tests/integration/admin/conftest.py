@@ -1,13 +1,15 @@
-"""admin against the real PostgreSQL (pg_dsn) and a small in-test OmsService."""
+"""admin against real servers: the real admin (REST app + gRPC AdminService), a real in-process
+oms (accounts, ledger) on the test PostgreSQL and Redis, and small real gRPC stand-ins for fixgw
+(LP sessions) and router (house exposure), the test doubles of those process boundaries."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 from opentelemetry import trace
@@ -20,37 +22,96 @@ from admin.rest.app import create_app
 from admin.service import AdminService
 from admin.servicer import AdminServicer
 from fxmesh import passwords
+from fxmesh.auth import issue_token
 from fxmesh.db import create_pool
+from fxmesh.errors import NotFound
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
-from fxmesh.v1 import admin_pb2_grpc, oms_pb2, oms_pb2_grpc, types_pb2
+from fxmesh.v1 import (
+    admin_pb2_grpc,
+    fixgw_pb2,
+    fixgw_pb2_grpc,
+    oms_pb2,
+    oms_pb2_grpc,
+    router_pb2,
+    router_pb2_grpc,
+    types_pb2,
+)
+from oms import OmsApp, OmsSettings
 
 JWT_SECRET = "admin-test-secret-0123456789"
 USERS = {
     "root": ("root-password", Role.SUPER_ADMIN),
-    "helpdesk": ("helpdesk-password", Role.SUPPORT),
+    "boss": ("boss-password", Role.ADMIN),
     "risky": ("risky-password", Role.RISK_MANAGER),
+    "helpdesk": ("helpdesk-password", Role.SUPPORT),
 }
+BY_ROLE = {role: name for name, (_, role) in USERS.items()}
+LOCK_AFTER = 3
 
 
-class FakeOms(oms_pb2_grpc.OmsServiceServicer):
-    async def ListAccounts(
-        self, request: oms_pb2.ListAccountsRequest, context: grpc.aio.ServicerContext
-    ) -> oms_pb2.ListAccountsResponse:
-        return oms_pb2.ListAccountsResponse(
-            accounts=[
-                types_pb2.AccountInfo(
-                    account_id="1001",
-                    login="demo",
-                    currency="USD",
-                    leverage=100,
-                    type=types_pb2.ACCOUNT_TYPE_DEMO,
-                    status=types_pb2.ACCOUNT_STATUS_ACTIVE,
-                    margin_mode=types_pb2.MARGIN_MODE_HEDGING,
-                    client_group="standard",
-                    balance="10000.00",
+class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
+    """LP sessions LPSIM and LP2 that connect and disconnect on request."""
+
+    def __init__(self) -> None:
+        self.states = {
+            "LPSIM": fixgw_pb2.SESSION_STATE_LOGGED_ON,
+            "LP2": fixgw_pb2.SESSION_STATE_LOGGED_ON,
+        }
+
+    def _session(self, name: str) -> fixgw_pb2.LpSession:
+        if name not in self.states:
+            raise NotFound(f"unknown LP {name!r}", reason="LP_NOT_FOUND", metadata={"lp": name})
+        state = self.states[name]
+        logged_on = state == fixgw_pb2.SESSION_STATE_LOGGED_ON
+        return fixgw_pb2.LpSession(
+            name=name,
+            session_id=f"FIX.4.4:FXMESH->{name}",
+            logged_on=logged_on,
+            healthy=logged_on,
+            state=state,
+            subscribed_symbols=["EURUSD", "GBPUSD"],
+            next_sender_seq_num=7,
+            next_target_seq_num=9,
+        )
+
+    async def ListSessions(self, request: Any, context: Any) -> fixgw_pb2.ListSessionsResponse:
+        return fixgw_pb2.ListSessionsResponse(sessions=[self._session(n) for n in self.states])
+
+    async def GetSession(self, request: Any, context: Any) -> fixgw_pb2.GetSessionResponse:
+        return fixgw_pb2.GetSessionResponse(session=self._session(request.name))
+
+    async def Connect(self, request: Any, context: Any) -> fixgw_pb2.ConnectResponse:
+        self._session(request.name)
+        self.states[request.name] = fixgw_pb2.SESSION_STATE_LOGGED_ON
+        return fixgw_pb2.ConnectResponse(session=self._session(request.name))
+
+    async def Disconnect(self, request: Any, context: Any) -> fixgw_pb2.DisconnectResponse:
+        self._session(request.name)
+        self.states[request.name] = fixgw_pb2.SESSION_STATE_DISCONNECTED
+        return fixgw_pb2.DisconnectResponse(session=self._session(request.name))
+
+    async def Reconnect(self, request: Any, context: Any) -> fixgw_pb2.ReconnectResponse:
+        self._session(request.name)
+        self.states[request.name] = fixgw_pb2.SESSION_STATE_CONNECTING
+        return fixgw_pb2.ReconnectResponse(session=self._session(request.name))
+
+
+class StandInRouter(router_pb2_grpc.RouterServiceServicer):
+    async def GetHouseExposure(
+        self, request: Any, context: Any
+    ) -> router_pb2.GetHouseExposureResponse:
+        return router_pb2.GetHouseExposureResponse(
+            exposures=[
+                router_pb2.SymbolExposure(
+                    symbol="EURUSD",
+                    net_volume="-1.50",
+                    notional_usd="162675.00",
+                    avg_price="1.08450",
+                    realized_pnl_usd="12.30",
+                    unrealized_pnl_usd="-4.10",
                 )
-            ][: request.page_size or 100]
+            ]
         )
 
 
@@ -60,9 +121,13 @@ class AdminUnderTest:
     service: AdminService
     settings: AdminSettings
     grpc_target: str
+    oms: oms_pb2_grpc.OmsServiceStub
+    fixgw: StandInFixgw
+    tokens: dict[str, str] = field(default_factory=dict)
 
-    def http(self, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def http(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(self.service)),
             base_url="http://admin",
@@ -70,34 +135,106 @@ class AdminUnderTest:
         )
 
     async def login(self, username: str) -> str:
-        result = await self.service.login(username, USERS[username][0])
-        return result.access_token
+        if username not in self.tokens:
+            result = await self.service.login(username, USERS[username][0])
+            self.tokens[username] = result.access_token
+        return self.tokens[username]
+
+    async def token_of(self, role: Role) -> str:
+        return await self.login(BY_ROLE[role])
 
     async def audit_rows(self, action: str, actor: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
-            "SELECT actor, action, target, before, after, trace_id FROM admin.audit_log "
-            "WHERE action = $1 AND actor = $2 ORDER BY audit_id",
+            "SELECT * FROM admin.audit_log WHERE action = $1 AND actor = $2 ORDER BY audit_id",
             action,
             actor,
         )
         return [dict(r) for r in rows]
 
+    async def last_audit(self, action: str) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM admin.audit_log WHERE action = $1 ORDER BY audit_id DESC LIMIT 1",
+            action,
+        )
+        assert row is not None, f"no audit row for {action}"
+        return dict(row)
+
+    async def new_account(self, deposit: str = "1000.00", currency: str = "USD") -> str:
+        """A fresh client account opened through oms's CreateAccount."""
+        reply = await self.oms.CreateAccount(
+            oms_pb2.CreateAccountRequest(
+                login=f"adm-{uuid.uuid4().hex[:10]}",
+                password="correct-horse",
+                type=types_pb2.ACCOUNT_TYPE_DEMO,
+                currency=currency,
+                leverage=100,
+                initial_deposit=deposit,
+            ),
+            timeout=10,
+        )
+        return reply.account.account_id
+
+    async def ledger(self, account_id: str) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT type, amount, balance_after, reference, note, request_id FROM oms.ledger "
+            "WHERE account_id = $1 ORDER BY ledger_id",
+            int(account_id),
+        )
+        return [dict(r) for r in rows]
+
 
 @pytest.fixture(scope="session")
-async def admin(pg_dsn: str) -> AsyncIterator[AdminUnderTest]:
+async def admin(
+    pg_dsn: str, redis_url: str, amqp_url: str, events_exchange: str
+) -> AsyncIterator[AdminUnderTest]:
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         trace.set_tracer_provider(TracerProvider())
     pool = await create_pool(pg_dsn, "admin-test")
     for username, (password, role) in USERS.items():
         await repository.upsert_user(pool, username, passwords.hash_password(password), role)
 
-    oms_server = GrpcServer("admintestoms", "127.0.0.1:0")
-    oms_server.add(oms_pb2_grpc.add_OmsServiceServicer_to_server, FakeOms(), "fxmesh.v1.OmsService")
-    oms_port = await oms_server.start()
-    settings = AdminSettings(jwt_secret=JWT_SECRET, oms_addr=f"127.0.0.1:{oms_port}")
-    channel = open_channel(settings.oms_addr)
-    service = AdminService(settings, pool, oms_pb2_grpc.OmsServiceStub(channel))
-
+    fixgw, router = StandInFixgw(), StandInRouter()
+    stand_ins = GrpcServer("adminteststandins", "127.0.0.1:0")
+    stand_ins.add(
+        fixgw_pb2_grpc.add_FixGatewayServiceServicer_to_server, fixgw, "fxmesh.v1.FixGatewayService"
+    )
+    stand_ins.add(
+        router_pb2_grpc.add_RouterServiceServicer_to_server, router, "fxmesh.v1.RouterService"
+    )
+    stand_in_port = await stand_ins.start()
+    oms_app = OmsApp(
+        OmsSettings(
+            profile="test",
+            postgres_dsn=pg_dsn,
+            redis_url=redis_url,
+            amqp_url=amqp_url,
+            events_exchange=events_exchange,
+            oms_addr="127.0.0.1:0",
+            router_addr=f"127.0.0.1:{stand_in_port}",
+            metrics_port=0,
+            grpc_deadline_seconds=10.0,
+            shutdown_grace_seconds=1.0,
+            symbols_cache_seconds=0.0,
+        ),
+        run_relay=False,
+    )
+    oms_port = await oms_app.start()
+    settings = AdminSettings(
+        jwt_secret=JWT_SECRET,
+        oms_addr=f"127.0.0.1:{oms_port}",
+        fixgw_addr=f"127.0.0.1:{stand_in_port}",
+        router_addr=f"127.0.0.1:{stand_in_port}",
+        admin_login_max_failures=LOCK_AFTER,
+        admin_login_max_failures_per_ip=10_000,
+    )
+    channels = [open_channel(a) for a in (settings.oms_addr, settings.fixgw_addr)]
+    service = AdminService(
+        settings,
+        pool,
+        oms_pb2_grpc.OmsServiceStub(channels[0]),
+        fixgw_pb2_grpc.FixGatewayServiceStub(channels[1]),
+        router_pb2_grpc.RouterServiceStub(channels[1]),
+    )
     admin_server = GrpcServer("admintest", "127.0.0.1:0")
     admin_server.add(
         admin_pb2_grpc.add_AdminServiceServicer_to_server,
@@ -105,17 +242,38 @@ async def admin(pg_dsn: str) -> AsyncIterator[AdminUnderTest]:
         "fxmesh.v1.AdminService",
     )
     admin_port = await admin_server.start()
-    yield AdminUnderTest(pool, service, settings, f"127.0.0.1:{admin_port}")
+    yield AdminUnderTest(
+        pool,
+        service,
+        settings,
+        f"127.0.0.1:{admin_port}",
+        oms_pb2_grpc.OmsServiceStub(channels[0]),
+        fixgw,
+    )
     await admin_server.stop(0)
-    await channel.close()
-    await oms_server.stop(0)
+    for channel in channels:
+        await channel.close()
+    await oms_app.stop()
+    await stand_ins.stop(0)
     await pool.close()
 
 
 @pytest.fixture
-def client_token(admin: AdminUnderTest) -> str:
-    from fxmesh.auth import issue_token
+async def admin_stub(admin: AdminUnderTest) -> AsyncIterator[admin_pb2_grpc.AdminServiceStub]:
+    channel = open_channel(admin.grpc_target)
+    yield admin_pb2_grpc.AdminServiceStub(channel)
+    await channel.close()
 
+
+def bearer(token: str, request_id: str | None = None) -> list[tuple[str, str]]:
+    metadata = [("authorization", f"Bearer {token}")]
+    if request_id:
+        metadata.append(("x-request-id", request_id))
+    return metadata
+
+
+@pytest.fixture
+def client_token(admin: AdminUnderTest) -> str:
     token, _ = issue_token(
         JWT_SECRET, subject="1001", token_type="client", ttl=timedelta(hours=1), login="demo"
     )

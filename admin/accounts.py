@@ -1,0 +1,508 @@
+"""Client accounts and money, over oms's RPCs (admin owns no account data).
+
+oms has no search RPC: ``ListAccounts`` answers the first ``OMS_LIST_LIMIT`` accounts by id, and
+the search (login substring or account id, type, status, group) and its page tokens run over them
+here. Accounts carry no email or name in oms, so those cannot be searched yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import grpc
+
+from admin.convert import account_to_json, ledger_to_json, summary_to_json
+from admin.domain import RequestContext
+from admin.gate import Gate
+from admin.permissions import Op
+from fxmesh.errors import FailedPrecondition, InvalidArgument, from_rpc_error
+from fxmesh.money import CURRENCY_DIGITS, fmt, places
+from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
+
+T = TypeVar("T")
+OMS_LIST_LIMIT = 1000
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+LEVERAGE_MIN, LEVERAGE_MAX = 1, 500
+PAYMENT_METHODS = ("BANK_TRANSFER", "CRYPTO", "CARD")
+ADJUSTMENT_TYPES = ("MANUAL", "BONUS", "CORRECTION")
+ACCOUNT_TYPES = ("DEMO", "LIVE")
+ACCOUNT_STATUSES = ("ACTIVE", "SUSPENDED", "CLOSED")
+MARGIN_MODES = ("HEDGING", "NETTING")
+REQUEST_ID_MAX = 64
+
+
+def page_size(requested: int) -> int:
+    return DEFAULT_PAGE if requested <= 0 else min(requested, MAX_PAGE)
+
+
+def invalid(message: str, reason: str, field_name: str, **meta: str) -> InvalidArgument:
+    return InvalidArgument(message, reason=reason, metadata={"field": field_name, **meta})
+
+
+async def upstream(call: Awaitable[T]) -> T:
+    """Await a call to another service; its error comes back as the FxError it raised."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from exc
+
+
+def account_id_of(value: str) -> str:
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 18:
+        raise invalid(
+            f"account id must be digits, got {value!r}", "INVALID_ACCOUNT_ID", "accountId"
+        )
+    return str(int(text))
+
+
+def choice(value: str | None, allowed: tuple[str, ...], field_name: str, reason: str) -> str:
+    text = (value or "").strip().upper()
+    if text not in allowed:
+        raise invalid(
+            f"{field_name} must be one of {', '.join(allowed)}, got {value!r}", reason, field_name
+        )
+    return text
+
+
+def decimal_of(value: Decimal | int | str | None, field_name: str) -> Decimal:
+    """A decimal from a JSON string or number (never a float: JSON numbers arrive as Decimal)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise invalid(f"{field_name} is required", "MISSING_FIELD", field_name)
+    if isinstance(value, bool | float):
+        raise invalid(f"{field_name} must be a decimal", "INVALID_DECIMAL", field_name)
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise invalid(
+            f"{field_name} is not a decimal: {value!r}", "INVALID_DECIMAL", field_name
+        ) from None
+    if not number.is_finite():
+        raise invalid(f"{field_name} must be finite", "INVALID_DECIMAL", field_name)
+    return number
+
+
+def leverage_of(value: int) -> int:
+    if not LEVERAGE_MIN <= value <= LEVERAGE_MAX:
+        raise invalid(
+            f"leverage must be {LEVERAGE_MIN}..{LEVERAGE_MAX}, got {value}",
+            "INVALID_LEVERAGE",
+            "leverage",
+        )
+    return value
+
+
+def request_id_of(value: str, *, required: bool) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise invalid(
+            "a request id is required (requestId, or the Idempotency-Key / X-Request-Id header)",
+            "MISSING_REQUEST_ID",
+            "requestId",
+        )
+    if len(text) > REQUEST_ID_MAX:
+        raise invalid("request id is longer than 64 characters", "INVALID_REQUEST_ID", "requestId")
+    return text
+
+
+def _enum(enum: Any, prefix: str, name: str) -> Any:
+    return enum.Value(f"{prefix}{name}")
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSearch:
+    query: str = ""
+    type: str = ""
+    status: str = ""
+    group: str = ""
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    username: str
+    password: str = field(repr=False)
+    account_type: str
+    currency: str
+    leverage: int
+    margin_mode: str = ""
+    client_group: str = ""
+    initial_deposit: Decimal | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanges:
+    client_group: str | None = None
+    margin_call_level: Decimal | str | None = None
+    stop_out_level: Decimal | str | None = None
+    negative_balance_protection: bool | None = None
+    max_open_positions: int | None = None
+    max_daily_volume: Decimal | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyRequest:
+    """A deposit, withdrawal, bonus or adjustment as asked (amount not yet checked)."""
+
+    account_id: str
+    amount: Decimal | int | str | None
+    method: str = ""
+    reference: str = ""
+    note: str = ""
+    adjustment_type: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    entry: types_pb2.LedgerEntry
+    replayed: bool
+
+
+def _token(account_id: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{account_id}".encode()).decode().rstrip("=")
+
+
+def _after_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, value = (
+            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().partition(":")
+        )
+        if kind == "c" and value.isdigit():
+            return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise invalid("page token is not valid", "INVALID_PAGE_TOKEN", "pageToken")
+
+
+_MONEY = {
+    Op.MONEY_DEPOSIT: "DEPOSIT",
+    Op.MONEY_WITHDRAW: "WITHDRAWAL",
+    Op.MONEY_BONUS: "BONUS",
+    Op.MONEY_ADJUST: "ADJUSTMENT",
+}
+
+
+class AccountsDesk:
+    """Account administration and balance operations, each through the gate."""
+
+    def __init__(self, gate: Gate, oms: oms_pb2_grpc.OmsServiceAsyncStub, deadline: float) -> None:
+        self._gate = gate
+        self._oms = oms
+        self._deadline = deadline
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def _summary(self, account_id: str) -> oms_pb2.GetAccountSummaryResponse:
+        return await upstream(
+            self._oms.GetAccountSummary(
+                oms_pb2.GetAccountSummaryRequest(account_id=account_id), timeout=self._deadline
+            )
+        )
+
+    async def _all(self) -> list[types_pb2.AccountInfo]:
+        reply = await upstream(
+            self._oms.ListAccounts(
+                oms_pb2.ListAccountsRequest(page_size=OMS_LIST_LIMIT), timeout=self._deadline
+            )
+        )
+        return list(reply.accounts)
+
+    async def _info(self, account_id: str) -> dict[str, Any]:
+        """The account's facts for an audit 'before' (404 from oms for an unknown account)."""
+        summary = await self._summary(account_id)
+        info = next((a for a in await self._all() if a.account_id == account_id), None)
+        doc = account_to_json(info) if info is not None else summary_to_json(summary)
+        doc["balance"] = summary.balance
+        doc["status"] = summary_to_json(summary)["status"]
+        doc["leverage"] = summary.leverage
+        return doc
+
+    async def search(
+        self, ctx: RequestContext, q: AccountSearch
+    ) -> tuple[list[types_pb2.AccountInfo], str]:
+        async with self._gate.guard(ctx, Op.ACCOUNTS_LIST):
+            size = page_size(q.page_size)
+            after = _after_token(q.page_token)
+            want_type = choice(q.type, ACCOUNT_TYPES, "type", "INVALID_TYPE") if q.type else ""
+            want_status = (
+                choice(q.status, ACCOUNT_STATUSES, "status", "INVALID_STATUS") if q.status else ""
+            )
+            text = q.query.strip().lower()
+            found = []
+            for a in sorted(await self._all(), key=lambda a: int(a.account_id)):
+                if int(a.account_id) <= after:
+                    continue
+                if text and text not in a.login.lower() and text != a.account_id:
+                    continue
+                if want_type and types_pb2.AccountType.Name(a.type) != f"ACCOUNT_TYPE_{want_type}":
+                    continue
+                if want_status and (
+                    types_pb2.AccountStatus.Name(a.status) != f"ACCOUNT_STATUS_{want_status}"
+                ):
+                    continue
+                if q.group and a.client_group != q.group:
+                    continue
+                found.append(a)
+                if len(found) > size:
+                    break
+            page = found[:size]
+            return page, _token(int(page[-1].account_id)) if len(found) > size else ""
+
+    async def get(
+        self, ctx: RequestContext, account_id: str
+    ) -> tuple[oms_pb2.GetAccountSummaryResponse, list[types_pb2.Position]]:
+        async with self._gate.guard(ctx, Op.ACCOUNT_GET, f"account:{account_id}"):
+            account_id = account_id_of(account_id)
+            summary = await self._summary(account_id)
+            positions = await upstream(
+                self._oms.ListPositions(
+                    oms_pb2.ListPositionsRequest(account_id=account_id), timeout=self._deadline
+                )
+            )
+            return summary, list(positions.positions)
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    async def create(self, ctx: RequestContext, cmd: NewAccount) -> types_pb2.AccountInfo:
+        async with self._gate.guard(ctx, Op.ACCOUNT_CREATE, f"login:{cmd.username}") as audit:
+            audit.details = {
+                "username": cmd.username,
+                "accountType": cmd.account_type,
+                "currency": cmd.currency,
+                "leverage": cmd.leverage,
+                "marginMode": cmd.margin_mode or None,
+                "clientGroup": cmd.client_group or None,
+                "initialDeposit": None if cmd.initial_deposit is None else str(cmd.initial_deposit),
+            }
+            account_type = choice(cmd.account_type, ACCOUNT_TYPES, "accountType", "INVALID_TYPE")
+            mode = (
+                choice(cmd.margin_mode, MARGIN_MODES, "marginMode", "INVALID_MARGIN_MODE")
+                if cmd.margin_mode
+                else ""
+            )
+            currency = cmd.currency.strip().upper()
+            deposit = None
+            if cmd.initial_deposit is not None and str(cmd.initial_deposit).strip():
+                deposit = decimal_of(cmd.initial_deposit, "initialDeposit")
+                if deposit <= 0:
+                    raise invalid(
+                        "initialDeposit must be positive", "INVALID_AMOUNT", "initialDeposit"
+                    )
+                self._check_places(deposit, currency, "initialDeposit")
+            reply = await upstream(
+                self._oms.CreateAccount(
+                    oms_pb2.CreateAccountRequest(
+                        login=cmd.username,
+                        password=cmd.password,
+                        type=_enum(types_pb2.AccountType, "ACCOUNT_TYPE_", account_type),
+                        currency=currency,
+                        leverage=leverage_of(cmd.leverage),
+                        margin_mode=_enum(
+                            types_pb2.MarginMode, "MARGIN_MODE_", mode or "UNSPECIFIED"
+                        ),
+                        client_group=cmd.client_group,
+                        initial_deposit=fmt(deposit),
+                    ),
+                    timeout=self._deadline,
+                )
+            )
+            audit.target = f"account:{reply.account.account_id}"
+            audit.after = account_to_json(reply.account)
+            return reply.account
+
+    async def _update(
+        self, account_id: str, request: oms_pb2.UpdateAccountRequest
+    ) -> types_pb2.AccountInfo:
+        request.account_id = account_id
+        reply = await upstream(self._oms.UpdateAccount(request, timeout=self._deadline))
+        return reply.account
+
+    async def update(
+        self, ctx: RequestContext, account_id: str, changes: AccountChanges
+    ) -> types_pb2.AccountInfo:
+        async with self._gate.guard(ctx, Op.ACCOUNT_UPDATE, f"account:{account_id}") as audit:
+            audit.details = {
+                k: (str(v) if isinstance(v, Decimal) else v)
+                for k, v in {
+                    "clientGroup": changes.client_group,
+                    "marginCallLevel": changes.margin_call_level,
+                    "stopOutLevel": changes.stop_out_level,
+                    "negativeBalanceProtection": changes.negative_balance_protection,
+                    "maxOpenPositions": changes.max_open_positions,
+                    "maxDailyVolume": changes.max_daily_volume,
+                }.items()
+                if v is not None
+            }
+            account_id = account_id_of(account_id)
+            if not audit.details:
+                raise invalid("nothing to change", "NOTHING_TO_UPDATE", "")
+            request = oms_pb2.UpdateAccountRequest(max_open_positions=-1)
+            if changes.client_group is not None:
+                if not changes.client_group.strip():
+                    raise invalid("clientGroup must not be empty", "INVALID_GROUP", "clientGroup")
+                request.client_group = changes.client_group.strip()
+            for name, value in (
+                ("margin_call_level", changes.margin_call_level),
+                ("stop_out_level", changes.stop_out_level),
+                ("max_daily_volume", changes.max_daily_volume),
+            ):
+                if value is not None:
+                    setattr(request, name, fmt(decimal_of(value, name)))
+            if changes.negative_balance_protection is not None:
+                request.negative_balance_protection = str(
+                    changes.negative_balance_protection
+                ).lower()
+            if changes.max_open_positions is not None:
+                if changes.max_open_positions < 0:
+                    raise invalid(
+                        "maxOpenPositions must be 0 (no limit) or positive",
+                        "INVALID_LIMIT",
+                        "maxOpenPositions",
+                    )
+                request.max_open_positions = changes.max_open_positions
+            audit.before = await self._info(account_id)
+            account = await self._update(account_id, request)
+            audit.after = account_to_json(account)
+            return account
+
+    async def set_leverage(
+        self, ctx: RequestContext, account_id: str, leverage: int
+    ) -> types_pb2.AccountInfo:
+        async with self._gate.guard(ctx, Op.ACCOUNT_SET_LEVERAGE, f"account:{account_id}") as audit:
+            audit.details = {"leverage": leverage}
+            account_id = account_id_of(account_id)
+            leverage_of(leverage)
+            summary = await self._summary(account_id)
+            audit.before = {"leverage": summary.leverage}
+            account = await self._update(
+                account_id, oms_pb2.UpdateAccountRequest(leverage=leverage, max_open_positions=-1)
+            )
+            audit.after = {"leverage": account.leverage}
+            return account
+
+    async def set_status(
+        self, ctx: RequestContext, op: Op, account_id: str, reason: str
+    ) -> types_pb2.AccountInfo:
+        """Suspend (ACCOUNT_SUSPEND), activate (ACCOUNT_ACTIVATE) or close (ACCOUNT_CLOSE)."""
+        target = {
+            Op.ACCOUNT_SUSPEND: "SUSPENDED",
+            Op.ACCOUNT_ACTIVATE: "ACTIVE",
+            Op.ACCOUNT_CLOSE: "CLOSED",
+        }[op]
+        async with self._gate.guard(ctx, op, f"account:{account_id}") as audit:
+            audit.details = {"status": target, "reason": reason or None}
+            account_id = account_id_of(account_id)
+            summary = await self._summary(account_id)
+            current = summary_to_json(summary)["status"]
+            audit.before = {"status": current, "balance": summary.balance}
+            if current == "CLOSED":
+                raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
+            if current == target:
+                raise FailedPrecondition(
+                    f"the account is already {target.lower()}",
+                    reason=f"ACCOUNT_ALREADY_{target}",
+                    metadata={"status": current},
+                )
+            if target == "CLOSED" and Decimal(summary.balance or "0") != 0:
+                raise FailedPrecondition(
+                    f"the balance is {summary.balance} {summary.currency}, not zero",
+                    reason="BALANCE_NOT_ZERO",
+                    metadata={"balance": summary.balance, "currency": summary.currency},
+                )
+            account = await self._update(
+                account_id,
+                oms_pb2.UpdateAccountRequest(
+                    status=_enum(types_pb2.AccountStatus, "ACCOUNT_STATUS_", target),
+                    max_open_positions=-1,
+                ),
+            )
+            audit.after = {"status": target, "reason": reason or None}
+            return account
+
+    # --- money -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_places(amount: Decimal, currency: str, field_name: str) -> None:
+        digits = CURRENCY_DIGITS.get(currency, 2)
+        if places(amount) > digits:
+            raise invalid(
+                f"{field_name} has more than {digits} decimal places for {currency}",
+                "INVALID_PRECISION",
+                field_name,
+                max_places=str(digits),
+                currency=currency,
+            )
+
+    async def book(self, ctx: RequestContext, op: Op, req: MoneyRequest) -> Booking:
+        """A deposit, withdrawal, bonus or adjustment, once per (account, request id)."""
+        ledger_type = _MONEY[op]
+        async with self._gate.guard(ctx, op, f"account:{req.account_id}") as audit:
+            audit.details = {
+                "amount": None if req.amount is None else str(req.amount),
+                "method": req.method or None,
+                "type": req.adjustment_type or None,
+                "reference": req.reference or None,
+                "note": req.note or None,
+                "reason": req.reason or None,
+            }
+            account_id = account_id_of(req.account_id)
+            request_id = request_id_of(ctx.request_id, required=True)
+            amount = decimal_of(req.amount, "amount")
+            if op is Op.MONEY_ADJUST:
+                kind = choice(
+                    req.adjustment_type, ADJUSTMENT_TYPES, "type", "INVALID_ADJUSTMENT_TYPE"
+                )
+                if amount == 0:
+                    raise invalid("an adjustment must not be zero", "INVALID_AMOUNT", "amount")
+                if not req.reason.strip():
+                    raise invalid("an adjustment needs a reason", "MISSING_REASON", "reason")
+                label, text = kind, req.reason.strip()
+            else:
+                if amount <= 0:
+                    raise invalid(
+                        f"a {ledger_type.lower()} must be positive", "INVALID_AMOUNT", "amount"
+                    )
+                required = op in (Op.MONEY_DEPOSIT, Op.MONEY_WITHDRAW)
+                label = (
+                    choice(req.method, PAYMENT_METHODS, "method", "INVALID_METHOD")
+                    if required or req.method
+                    else ""
+                )
+                text = req.note.strip()
+            summary = await self._summary(account_id)
+            audit.before = {"balance": summary.balance, "currency": summary.currency}
+            self._check_places(amount, summary.currency, "amount")
+            # oms's ledger has no method column yet: the method (or adjustment type) leads the note.
+            note = f"[{label}] {text}".strip() if label else text
+            reply = await upstream(
+                self._oms.PostBalanceOperation(
+                    oms_pb2.PostBalanceOperationRequest(
+                        account_id=account_id,
+                        type=_enum(types_pb2.LedgerEntryType, "LEDGER_ENTRY_TYPE_", ledger_type),
+                        amount=fmt(amount),
+                        request_id=request_id,
+                        reference=req.reference.strip(),
+                        note=note[:500],
+                    ),
+                    timeout=self._deadline,
+                )
+            )
+            audit.after = {
+                **ledger_to_json(reply.entry),
+                "method": label if op is not Op.MONEY_ADJUST else None,
+                "adjustmentType": label if op is Op.MONEY_ADJUST else None,
+                "replayed": reply.replayed,
+            }
+            return Booking(reply.entry, reply.replayed)

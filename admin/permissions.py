@@ -1,0 +1,121 @@
+"""THE permission table: which roles may run which admin operation (docs/admin.md shows it).
+
+Every admin operation, gRPC and REST alike, names one ``Op``; ``admin.gate.Gate`` is the one place
+that checks it against this table (and audits the outcome). Adding an operation means adding a row
+here, a row in docs/admin.md and a case in the role-matrix tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from admin.domain import Principal, Role
+from fxmesh.errors import PermissionDenied
+
+
+class Op(StrEnum):
+    """An admin operation; the value is the audit log's ``action``."""
+
+    ACCOUNTS_LIST = "accounts.list"
+    ACCOUNT_GET = "accounts.get"
+    ACCOUNT_CREATE = "accounts.create"
+    ACCOUNT_UPDATE = "accounts.update"
+    ACCOUNT_SET_LEVERAGE = "accounts.set_leverage"
+    ACCOUNT_SUSPEND = "accounts.suspend"
+    ACCOUNT_ACTIVATE = "accounts.activate"
+    ACCOUNT_CLOSE = "accounts.close"
+    MONEY_DEPOSIT = "money.deposit"
+    MONEY_WITHDRAW = "money.withdraw"
+    MONEY_ADJUST = "money.adjust"
+    MONEY_BONUS = "money.bonus"
+    LPS_LIST = "lps.list"
+    LP_CONNECT = "lps.connect"
+    LP_DISCONNECT = "lps.disconnect"
+    LP_RECONNECT = "lps.reconnect"
+    FIX_STATUS = "fix.status"
+    FIX_CONNECT = "fix.connect"
+    FIX_DISCONNECT = "fix.disconnect"
+    EXPOSURE_GET = "exposure.get"
+    AUDIT_LIST = "audit.list"
+    AUDIT_EXPORT = "audit.export"
+    AUDIT_VERIFY = "audit.verify"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Who may run an operation, and whether an allowed run is audited (changes always are)."""
+
+    roles: frozenset[Role]
+    changes: bool
+
+
+_ALL = frozenset(Role)
+_BACK_OFFICE = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
+_RISK = frozenset({Role.SUPER_ADMIN, Role.ADMIN, Role.RISK_MANAGER})
+
+
+def _read(roles: frozenset[Role] = _ALL) -> Rule:
+    return Rule(roles, changes=False)
+
+
+def _change(roles: frozenset[Role]) -> Rule:
+    return Rule(roles, changes=True)
+
+
+PERMISSIONS: Mapping[Op, Rule] = {
+    Op.ACCOUNTS_LIST: _read(),
+    Op.ACCOUNT_GET: _read(),
+    Op.ACCOUNT_CREATE: _change(_BACK_OFFICE),
+    Op.ACCOUNT_UPDATE: _change(_RISK),
+    Op.ACCOUNT_SET_LEVERAGE: _change(_RISK),
+    Op.ACCOUNT_SUSPEND: _change(_RISK),
+    Op.ACCOUNT_ACTIVATE: _change(_RISK),
+    Op.ACCOUNT_CLOSE: _change(_BACK_OFFICE),
+    Op.MONEY_DEPOSIT: _change(_BACK_OFFICE),
+    Op.MONEY_WITHDRAW: _change(_BACK_OFFICE),
+    Op.MONEY_ADJUST: _change(_BACK_OFFICE),
+    Op.MONEY_BONUS: _change(_BACK_OFFICE),
+    Op.LPS_LIST: _read(),
+    Op.LP_CONNECT: _change(_RISK),
+    Op.LP_DISCONNECT: _change(_RISK),
+    Op.LP_RECONNECT: _change(_RISK),
+    Op.FIX_STATUS: _read(),
+    Op.FIX_CONNECT: _change(_RISK),
+    Op.FIX_DISCONNECT: _change(_RISK),
+    Op.EXPOSURE_GET: _read(),
+    Op.AUDIT_LIST: _read(),
+    Op.AUDIT_EXPORT: _read(),
+    Op.AUDIT_VERIFY: _read(),
+}
+assert set(PERMISSIONS) == set(Op), "every operation has exactly one row"
+
+
+def allowed(role: Role, op: Op) -> bool:
+    return role in PERMISSIONS[op].roles
+
+
+def authorize(principal: Principal, op: Op) -> None:
+    """Raise PermissionDenied (ROLE_NOT_PERMITTED) unless the principal's role may run ``op``."""
+    if not allowed(principal.role, op):
+        raise PermissionDenied(
+            f"role {principal.role} may not {op.value}",
+            reason="ROLE_NOT_PERMITTED",
+            metadata={"role": principal.role.value, "operation": op.value},
+        )
+
+
+def markdown_table() -> str:
+    """The table as docs/admin.md shows it (a unit test keeps the two equal)."""
+    roles = list(Role)
+    lines = [
+        "| operation | " + " | ".join(r.value for r in roles) + " | audited when allowed |",
+        "|---|" + "---|" * len(roles) + "---|",
+    ]
+    for op, rule in PERMISSIONS.items():
+        cells = ["yes" if r in rule.roles else "-" for r in roles]
+        lines.append(
+            f"| `{op.value}` | " + " | ".join(cells) + f" | {'yes' if rule.changes else 'no'} |"
+        )
+    return "\n".join(lines)

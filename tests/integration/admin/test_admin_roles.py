@@ -1,0 +1,183 @@
+"""The role matrix: every operation x every role, over REST and over gRPC, against the one
+permission table. Allowed calls aim at an unknown account / LP (or are harmless), so they never
+change anything; refused calls answer 403 / PERMISSION_DENIED and leave a DENIED audit row."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+from conftest import bearer
+
+from admin.domain import Role
+from admin.permissions import PERMISSIONS, Op, allowed
+from fxmesh.v1 import admin_pb2
+
+NOBODY = "987654321"  # no such account
+MONEY = {"accountId": NOBODY, "amount": "10.00", "method": "BANK_TRANSFER"}
+
+# op -> (method, path, JSON body)
+REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
+    Op.ACCOUNTS_LIST: ("GET", "/admin/accounts", None),
+    Op.ACCOUNT_GET: ("GET", f"/admin/accounts/{NOBODY}", None),
+    Op.ACCOUNT_CREATE: (
+        "POST",
+        "/admin/accounts",
+        {
+            "username": "matrix-x",
+            "password": "long-enough",
+            "accountType": "DEMO",
+            "currency": "XXX",
+            "leverage": 100,
+        },
+    ),
+    Op.ACCOUNT_UPDATE: ("PUT", f"/admin/accounts/{NOBODY}", {"group": "vip"}),
+    Op.ACCOUNT_SET_LEVERAGE: ("PUT", f"/admin/accounts/{NOBODY}/leverage", {"leverage": 50}),
+    Op.ACCOUNT_SUSPEND: ("POST", f"/admin/accounts/{NOBODY}/suspend", None),
+    Op.ACCOUNT_ACTIVATE: ("POST", f"/admin/accounts/{NOBODY}/activate", None),
+    Op.ACCOUNT_CLOSE: ("DELETE", f"/admin/accounts/{NOBODY}", None),
+    Op.MONEY_DEPOSIT: ("POST", "/admin/deposit", MONEY),
+    Op.MONEY_WITHDRAW: ("POST", "/admin/withdraw", MONEY),
+    Op.MONEY_BONUS: ("POST", "/admin/bonus", MONEY),
+    Op.MONEY_ADJUST: (
+        "POST",
+        "/admin/adjust",
+        {"accountId": NOBODY, "amount": "-1.00", "type": "CORRECTION", "reason": "matrix"},
+    ),
+    Op.LPS_LIST: ("GET", "/admin/lps", None),
+    Op.LP_CONNECT: ("POST", "/admin/lps/NOSUCHLP/connect", None),
+    Op.LP_DISCONNECT: ("POST", "/admin/lps/NOSUCHLP/disconnect", None),
+    Op.LP_RECONNECT: ("POST", "/admin/lps/NOSUCHLP/reconnect", None),
+    Op.FIX_STATUS: ("GET", "/admin/fix/status", None),
+    Op.FIX_CONNECT: ("POST", "/admin/fix/connect", {"lpId": "NOSUCHLP"}),
+    Op.FIX_DISCONNECT: ("POST", "/admin/fix/disconnect", {"lpId": "NOSUCHLP"}),
+    Op.EXPOSURE_GET: ("GET", "/admin/exposure", None),
+    Op.AUDIT_LIST: ("GET", "/admin/audit", None),
+    Op.AUDIT_EXPORT: ("GET", "/admin/audit/export?actor=nobody", None),
+    Op.AUDIT_VERIFY: ("GET", "/admin/audit/verify", None),
+}
+
+_M = admin_pb2
+# op -> (RPC name, request)
+GRPC: dict[Op, tuple[str, Any]] = {
+    Op.ACCOUNTS_LIST: ("ListClientAccounts", _M.ListClientAccountsRequest()),
+    Op.ACCOUNT_GET: ("GetClientAccount", _M.GetClientAccountRequest(account_id=NOBODY)),
+    Op.ACCOUNT_CREATE: (
+        "CreateClientAccount",
+        _M.CreateClientAccountRequest(
+            username="matrix-g",
+            password="long-enough",
+            account_type=1,
+            currency="XXX",
+            leverage=100,
+        ),
+    ),
+    Op.ACCOUNT_UPDATE: (
+        "UpdateClientAccount",
+        _M.UpdateClientAccountRequest(account_id=NOBODY, client_group="vip"),
+    ),
+    Op.ACCOUNT_SET_LEVERAGE: (
+        "SetClientLeverage",
+        _M.SetClientLeverageRequest(account_id=NOBODY, leverage=50),
+    ),
+    Op.ACCOUNT_SUSPEND: ("SuspendClientAccount", _M.SuspendClientAccountRequest(account_id=NOBODY)),
+    Op.ACCOUNT_ACTIVATE: (
+        "ActivateClientAccount",
+        _M.ActivateClientAccountRequest(account_id=NOBODY),
+    ),
+    Op.ACCOUNT_CLOSE: ("CloseClientAccount", _M.CloseClientAccountRequest(account_id=NOBODY)),
+    Op.MONEY_DEPOSIT: (
+        "Deposit",
+        _M.DepositRequest(account_id=NOBODY, amount="10.00", method=1, request_id="m"),
+    ),
+    Op.MONEY_WITHDRAW: (
+        "Withdraw",
+        _M.WithdrawRequest(account_id=NOBODY, amount="10.00", method=1, request_id="m"),
+    ),
+    Op.MONEY_BONUS: (
+        "GrantBonus",
+        _M.GrantBonusRequest(account_id=NOBODY, amount="1", request_id="m"),
+    ),
+    Op.MONEY_ADJUST: (
+        "AdjustBalance",
+        _M.AdjustBalanceRequest(
+            account_id=NOBODY, amount="-1", type=3, reason="matrix", request_id="m"
+        ),
+    ),
+    Op.LPS_LIST: ("ListLiquidityProviders", _M.ListLiquidityProvidersRequest()),
+    Op.LP_CONNECT: (
+        "ConnectLiquidityProvider",
+        _M.ConnectLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
+    Op.LP_DISCONNECT: (
+        "DisconnectLiquidityProvider",
+        _M.DisconnectLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
+    Op.LP_RECONNECT: (
+        "ReconnectLiquidityProvider",
+        _M.ReconnectLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
+    Op.FIX_STATUS: ("GetFixStatus", _M.GetFixStatusRequest()),
+    Op.FIX_CONNECT: ("ConnectFixSessions", _M.ConnectFixSessionsRequest(lp_id="NOSUCHLP")),
+    Op.FIX_DISCONNECT: ("DisconnectFixSessions", _M.DisconnectFixSessionsRequest(lp_id="NOSUCHLP")),
+    Op.EXPOSURE_GET: ("GetExposure", _M.GetExposureRequest()),
+    Op.AUDIT_LIST: ("ListAuditEntries", _M.ListAuditEntriesRequest(page_size=1)),
+    Op.AUDIT_EXPORT: (
+        "ExportAuditLog",
+        _M.ExportAuditLogRequest(filter=_M.AuditFilter(actor="nobody")),
+    ),
+    Op.AUDIT_VERIFY: ("VerifyAuditLog", _M.VerifyAuditLogRequest()),
+}
+
+CASES = [(op, role) for op in Op for role in Role]
+
+
+def test_matrix_tables_when_compared_then_every_operation_has_a_rest_and_grpc_case():
+    assert set(REST) == set(GRPC) == set(Op) == set(PERMISSIONS)
+    rpcs = {m.name for m in admin_pb2.DESCRIPTOR.services_by_name["AdminService"].methods}
+    assert rpcs - {name for name, _ in GRPC.values()} == {"Login"}
+
+
+async def _denied_rows(admin, op: Op, actor: str) -> int:
+    return await admin.pool.fetchval(
+        "SELECT count(*) FROM admin.audit_log WHERE action = $1 AND actor = $2 "
+        "AND outcome = 'DENIED' AND error_code = 'ROLE_NOT_PERMITTED'",
+        op.value,
+        actor,
+    )
+
+
+@pytest.mark.parametrize(("op", "role"), CASES, ids=[f"{o.value}-{r.value}" for o, r in CASES])
+async def test_rest_when_role_calls_operation_then_table_decides(admin, op, role):
+    token = await admin.token_of(role)
+    actor = admin.service.authenticate(token).username
+    method, path, body = REST[op]
+    denied_before = await _denied_rows(admin, op, actor)
+    async with admin.http(token, **{"Idempotency-Key": f"m-{uuid.uuid4().hex[:8]}"}) as http:
+        response = await http.request(method, path, json=body)
+
+    if allowed(role, op):
+        assert response.status_code != 403, response.text
+        assert response.status_code < 500, response.text
+    else:
+        assert response.status_code == 403
+        assert response.json()["code"] == "ROLE_NOT_PERMITTED"
+        assert await _denied_rows(admin, op, actor) == denied_before + 1
+
+
+@pytest.mark.parametrize(("op", "role"), CASES, ids=[f"{o.value}-{r.value}" for o, r in CASES])
+async def test_grpc_when_role_calls_operation_then_table_decides(admin, admin_stub, op, role):
+    token = await admin.token_of(role)
+    name, request = GRPC[op]
+    code = grpc.StatusCode.OK
+    try:
+        await getattr(admin_stub, name)(request, metadata=bearer(token), timeout=10)
+    except grpc.aio.AioRpcError as exc:
+        code = exc.code()
+
+    if allowed(role, op):
+        assert code not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INTERNAL)
+    else:
+        assert code == grpc.StatusCode.PERMISSION_DENIED
