@@ -55,6 +55,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         True,
         (),
     ),
+    Scenario(
+        "quotes_pipeline",
+        "6. Quotes pipeline in process: validation -> markup -> Redis -> tick store; candle read",
+        "bench.scenarios.quotes_pipeline",
+        False,
+        ("redis",),
+    ),
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}

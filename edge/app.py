@@ -1,4 +1,4 @@
-"""The edge ASGI app: one lifespan opens oms, Redis and RabbitMQ; routes per resource."""
+"""The edge ASGI app: one lifespan opens oms, quotes, Redis and RabbitMQ; routes per resource."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from edge.deps import EdgeResources
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
 from edge.metrics import SERVICE
-from edge.routes import account, auth, orders, positions, risk, ws
+from edge.routes import account, auth, market, orders, positions, risk, ws
 from edge.schemas import VALIDATION_CODES
 from fxmesh.grpcclient import open_channel
 from fxmesh.http import NATIVE_TELEMETRY_OFF, install_error_handlers, instrument
-from fxmesh.v1 import oms_pb2_grpc
+from fxmesh.v1 import oms_pb2_grpc, quotes_pb2_grpc
 
 log = structlog.stdlib.get_logger(__name__)
 OMS_SERVICE = "fxmesh.v1.OmsService"
@@ -37,6 +37,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         channel = open_channel(settings.oms_addr)
         stack.push_async_callback(channel.close)
+        # Market history only: quotes being down fails /api/ticks and /api/ohlc with 503, never
+        # readiness (trading goes on).
+        quotes_channel = open_channel(settings.quotes_addr)
+        stack.push_async_callback(quotes_channel.close)
         redis = Redis.from_url(settings.redis_url, decode_responses=True)
         stack.push_async_callback(redis.aclose)
         hub = Hub()
@@ -50,13 +54,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings=settings,
             channel=channel,
             oms=oms_pb2_grpc.OmsServiceStub(channel),
+            quotes_channel=quotes_channel,
+            quotes=quotes_pb2_grpc.QuotesServiceStub(quotes_channel),
             redis=redis,
             hub=hub,
             events=events,
             ticks=ticks,
         )
         stack.push_async_callback(_close_sockets, hub)
-        log.info("edge_ready", oms=settings.oms_addr)
+        log.info("edge_ready", oms=settings.oms_addr, quotes=settings.quotes_addr)
         yield
 
 
@@ -97,7 +103,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app, validation_codes=VALIDATION_CODES)
-    for module in (auth, orders, positions, account, risk, ws):
+    for module in (auth, orders, positions, account, risk, market, ws):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -13,7 +13,7 @@ from edge.config import EdgeSettings
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
 from fxmesh.auth import TokenClaims, bearer_token, verify_token
-from fxmesh.v1 import oms_pb2_grpc
+from fxmesh.v1 import oms_pb2_grpc, quotes_pb2_grpc
 
 
 @dataclass(slots=True)
@@ -23,6 +23,8 @@ class EdgeResources:
     settings: EdgeSettings
     channel: grpc.aio.Channel
     oms: oms_pb2_grpc.OmsServiceAsyncStub
+    quotes_channel: grpc.aio.Channel
+    quotes: quotes_pb2_grpc.QuotesServiceAsyncStub
     redis: Redis
     hub: Hub
     events: AccountEventFeed

@@ -45,6 +45,43 @@ class LoginResponse(BaseModel):
     account_id: str
 
 
+class TickJson(BaseModel):
+    """One client tick (the price clients were quoted, markup applied)."""
+
+    time: datetime
+    bid: str = Field(examples=["1.08444"])
+    ask: str = Field(examples=["1.08456"])
+
+
+class TicksResponse(BaseModel):
+    """Ticks of a symbol, newest first."""
+
+    symbol: str
+    ticks: list[TickJson]
+
+
+class CandleJson(BaseModel):
+    """One bar of the client bid."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    time: datetime = Field(description="Start of the bucket, UTC.")
+    open: str = Field(description="First bid of the bucket.", examples=["1.08444"])
+    high: str
+    low: str
+    close: str = Field(description="Last bid of the bucket (so far, for the current candle).")
+    tick_volume: int = Field(description="Client ticks in the bucket.")
+    spread: int = Field(description="The smallest spread (ask - bid) of the bucket, in points.")
+
+
+class OhlcResponse(BaseModel):
+    """Candles of a symbol, oldest first; the last one may be the current (live) candle."""
+
+    symbol: str
+    timeframe: str = Field(examples=["1h"])
+    candles: list[CandleJson]
+
+
 def _element_type(field: Any) -> Any:
     """The type of one value of ``field`` in the client JSON (null aside)."""
     if field.type == FieldDescriptor.TYPE_ENUM:
@@ -88,10 +125,10 @@ def json_model(descriptor: Any) -> type[BaseModel]:
 ERROR_STATUSES = {
     400: "Malformed value (reason in ``code``, e.g. INVALID_DECIMAL) or refused by oms.",
     401: "Missing, invalid or expired token (UNAUTHENTICATED).",
-    404: "Not found for this account (e.g. ORDER_NOT_FOUND, POSITION_NOT_FOUND).",
+    404: "Not found for this account (e.g. ORDER_NOT_FOUND, POSITION_NOT_FOUND), UNKNOWN_SYMBOL.",
     409: "Not possible in the current state (e.g. ORDER_NOT_WORKING).",
     422: "Request shape refused (e.g. DECIMAL_MUST_BE_STRING, INVALID_TIMESTAMP).",
-    503: "oms unavailable.",
+    503: "oms (or, for market history, quotes) unavailable.",
 }
 
 

@@ -30,6 +30,8 @@ EXPIRE_TIME_REQUIRED = "EXPIRE_TIME_REQUIRED"
 EXPIRE_TIME_NOT_ALLOWED = "EXPIRE_TIME_NOT_ALLOWED"
 EXACTLY_ONE_OF = "EXACTLY_ONE_OF"
 NOTHING_TO_MODIFY = "NOTHING_TO_MODIFY"
+INVALID_TIMEFRAME = "INVALID_TIMEFRAME"
+LIMIT_OUT_OF_RANGE = "LIMIT_OUT_OF_RANGE"
 # The 422 ``code`` for edge's own validation error types (the rest are VALIDATION_ERROR).
 VALIDATION_CODES = {
     code.lower(): code
@@ -43,6 +45,8 @@ VALIDATION_CODES = {
         EXPIRE_TIME_NOT_ALLOWED,
         EXACTLY_ONE_OF,
         NOTHING_TO_MODIFY,
+        INVALID_TIMEFRAME,
+        LIMIT_OUT_OF_RANGE,
     )
 }
 # Bounds keep month arithmetic (statement defaults) and protobuf Timestamps in range.
@@ -418,3 +422,70 @@ def statement_period(query: TimeRangeQuery, now: datetime) -> tuple[datetime, da
     if query.from_time is None:
         return _month_start(query.to_time - timedelta(microseconds=1)), query.to_time
     return query.from_time, query.to_time
+
+
+# --- market data -------------------------------------------------------------------------------
+
+TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+"""Candle widths of ``GET /api/ohlc`` (quotes' ``Timeframe`` values)."""
+MARKET_DEFAULT_LIMIT = 500
+MARKET_MAX_LIMIT = 5000
+"""A larger ``limit`` is refused (422 LIMIT_OUT_OF_RANGE), never silently cut."""
+
+
+def _timeframe(value: Any) -> Any:
+    if value not in TIMEFRAMES:
+        raise _error(INVALID_TIMEFRAME, f"timeframe must be one of {', '.join(TIMEFRAMES)}")
+    return value
+
+
+def _market_limit(value: Any) -> Any:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _error(
+            LIMIT_OUT_OF_RANGE, f"limit is a whole number from 1 to {MARKET_MAX_LIMIT}"
+        ) from None
+    if not 1 <= number <= MARKET_MAX_LIMIT or str(number) != str(value).strip():
+        raise _error(LIMIT_OUT_OF_RANGE, f"limit is a whole number from 1 to {MARKET_MAX_LIMIT}")
+    return number
+
+
+def _market_symbol(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+# Validators come last so that they wrap (run before) the constraints.
+MarketSymbol = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9._]{1,32}$", examples=["EURUSD"]),
+    BeforeValidator(_market_symbol),
+]
+MarketLimit = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MARKET_MAX_LIMIT,
+        description=f"How many, newest first in the window; at most {MARKET_MAX_LIMIT} (more is "
+        "422 LIMIT_OUT_OF_RANGE).",
+    ),
+    BeforeValidator(_market_limit),
+]
+Timeframe = Annotated[
+    Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"],
+    Field(description="Candle width (else 422 INVALID_TIMEFRAME listing these)."),
+    BeforeValidator(_timeframe),
+]
+
+
+class TicksQuery(TimeRangeQuery):
+    """Client ticks of one symbol in ``[from, to)``."""
+
+    symbol: MarketSymbol
+    limit: MarketLimit = MARKET_DEFAULT_LIMIT
+
+
+class OhlcQuery(TicksQuery):
+    """Candles of one symbol starting in ``[from, to)``."""
+
+    timeframe: Timeframe

@@ -36,10 +36,32 @@ class QuotesSettings(Settings):
         "often, with the newest tick's time: below the B-book's maximum quote age (5 s by "
         "default), else every order is refused QUOTE_STALE in a quiet market.",
     )
-    quotes_store_ticks: bool = Field(True, description="Store client ticks in quotes.ticks.")
-    quotes_tick_flush_seconds: float = Field(1.0, gt=0)
+    quotes_store_ticks: bool = Field(
+        True,
+        description="Store ticks in quotes.ticks and maintain quotes.candles (off: no history).",
+    )
+    quotes_store_raw_ticks: bool = Field(
+        True, description="Store the LP ticks that passed validation too (kind RAW)."
+    )
+    quotes_tick_flush_seconds: float = Field(
+        1.0, gt=0, description="Ticks and candles are written in one batch this often."
+    )
     quotes_tick_buffer_max: int = Field(
-        100_000, gt=0, description="Ticks kept for storage while PostgreSQL is slow or down."
+        100_000,
+        gt=0,
+        description="Ticks of each kind kept for storage while PostgreSQL is slow or down.",
+    )
+    quotes_tick_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Day partitions of quotes.ticks older than this many days are dropped whole "
+        "(0: keep every day). Candles are kept.",
+    )
+    quotes_tick_partitions_ahead_days: int = Field(
+        2, ge=1, le=60, description="Day partitions created ahead of today."
+    )
+    quotes_tick_maintenance_seconds: float = Field(
+        3600.0, gt=0, description="How often partitions are created ahead and retention applied."
     )
 
     @property

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fxmesh.errors import InvalidArgument
 from fxmesh.quotecache import ClientQuote
-from fxmesh.v1 import types_pb2
+from fxmesh.v1 import quotes_pb2, types_pb2
+from quotes.candles import Candle, Timeframe
 from quotes.domain import RawTick
+from quotes.repository import KIND_CLIENT, KIND_RAW, TickRow, ms_datetime
 
 
 def raw_tick(quote: types_pb2.Quote) -> RawTick:
@@ -32,4 +38,76 @@ def client_quote(quote: ClientQuote) -> types_pb2.Quote:
         ask=format(quote.ask, "f"),
         quote_time=ts,
         source=quote.source,
+    )
+
+
+_TIMEFRAMES: dict[int, Timeframe] = {
+    quotes_pb2.TIMEFRAME_M1: Timeframe.M1,
+    quotes_pb2.TIMEFRAME_M5: Timeframe.M5,
+    quotes_pb2.TIMEFRAME_M15: Timeframe.M15,
+    quotes_pb2.TIMEFRAME_M30: Timeframe.M30,
+    quotes_pb2.TIMEFRAME_H1: Timeframe.H1,
+    quotes_pb2.TIMEFRAME_H4: Timeframe.H4,
+    quotes_pb2.TIMEFRAME_D1: Timeframe.D1,
+    quotes_pb2.TIMEFRAME_W1: Timeframe.W1,
+}
+_KINDS: dict[int, str] = {
+    quotes_pb2.TICK_KIND_UNSPECIFIED: KIND_CLIENT,
+    quotes_pb2.TICK_KIND_CLIENT: KIND_CLIENT,
+    quotes_pb2.TICK_KIND_RAW: KIND_RAW,
+}
+_KIND_PB = {KIND_CLIENT: quotes_pb2.TICK_KIND_CLIENT, KIND_RAW: quotes_pb2.TICK_KIND_RAW}
+
+
+def timeframe(value: int) -> Timeframe | None:
+    """The domain timeframe of a proto value (None for UNSPECIFIED or an unknown number)."""
+    return _TIMEFRAMES.get(value)
+
+
+def tick_kind(value: int) -> str:
+    """The stored kind of a proto TickKind; an unknown number is INVALID_ARGUMENT."""
+    kind = _KINDS.get(value)
+    if kind is None:
+        raise InvalidArgument(
+            f"unknown tick kind {value}", reason="INVALID_TICK_KIND", metadata={"field": "kind"}
+        )
+    return kind
+
+
+def optional_time(message: Any, field: str) -> datetime | None:
+    """A Timestamp field as an aware UTC datetime, None when unset."""
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return ms_datetime(stamp.seconds * 1000 + stamp.nanos // 1_000_000)
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment)
+    return ts
+
+
+def tick(row: TickRow) -> quotes_pb2.Tick:
+    moment, _symbol, kind, source, bid, ask = row
+    return quotes_pb2.Tick(
+        tick_time=_timestamp(moment),
+        bid=format(bid, "f"),
+        ask=format(ask, "f"),
+        source=source,
+        kind=_KIND_PB[kind],
+    )
+
+
+def candle(bar: Candle) -> quotes_pb2.Candle:
+    ts = Timestamp()
+    ts.FromMilliseconds(bar.start_ms)
+    return quotes_pb2.Candle(
+        open_time=ts,
+        open=format(bar.open, "f"),
+        high=format(bar.high, "f"),
+        low=format(bar.low, "f"),
+        close=format(bar.close, "f"),
+        tick_volume=bar.tick_volume,
+        spread=bar.spread,
     )

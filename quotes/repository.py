@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from quotes.candles import Candle, Timeframe
 from quotes.domain import Markup, SymbolSettings
 
-TickRow = tuple[datetime, str, Decimal, Decimal, str]
+KIND_CLIENT = "CLIENT"
+KIND_RAW = "RAW"
+TickRow = tuple[datetime, str, str, str, Decimal, Decimal]
+"""(time, symbol, kind, source, bid, ask): a row of ``quotes.ticks``."""
+CandleKey = tuple[str, Timeframe]
+"""(symbol, timeframe)."""
 
 
 async def load_symbol_settings(db: Any) -> list[SymbolSettings]:
@@ -35,12 +41,171 @@ async def load_symbol_settings(db: Any) -> list[SymbolSettings]:
     ]
 
 
-async def insert_ticks(db: Any, rows: Sequence[TickRow]) -> None:
-    """Bulk-insert client ticks with COPY."""
-    async with db.acquire() as conn:
-        await conn.copy_records_to_table(
-            "ticks",
-            schema_name="quotes",
-            columns=["time", "symbol", "bid", "ask", "source"],
-            records=rows,
+async def ensure_tick_partitions(db: Any, days: Iterable[date]) -> list[date]:
+    """Create the missing ``quotes.ticks`` partitions of ``days``; return the days created."""
+    rows = await db.fetch(
+        "SELECT day FROM unnest($1::date[]) AS day WHERE quotes.ensure_tick_partition(day)",
+        sorted(set(days)),
+    )
+    return [r["day"] for r in rows]
+
+
+async def drop_tick_partitions(db: Any, before: date) -> list[str]:
+    """Drop every day partition of ``quotes.ticks`` for a day before ``before``; return names."""
+    rows = await db.fetch("SELECT quotes.drop_tick_partitions($1) AS name", before)
+    return [r["name"] for r in rows]
+
+
+async def tick_partition_days(db: Any) -> list[date]:
+    """The days ``quotes.ticks`` has a partition for, oldest first."""
+    rows = await db.fetch(
+        """
+        SELECT to_date(substr(c.relname, 7), 'YYYYMMDD') AS day
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'quotes.ticks'::regclass AND c.relname ~ '^ticks_[0-9]{8}$'
+        ORDER BY 1
+        """
+    )
+    return [r["day"] for r in rows]
+
+
+_UPSERT_CANDLES = """
+INSERT INTO quotes.candles AS c
+    (symbol, timeframe, time, open, high, low, close, tick_volume, spread)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::timestamptz[], $4::numeric[], $5::numeric[], $6::numeric[],
+    $7::numeric[], $8::bigint[], $9::integer[])
+ON CONFLICT (symbol, timeframe, time) DO UPDATE SET
+    high = GREATEST(c.high, EXCLUDED.high),
+    low = LEAST(c.low, EXCLUDED.low),
+    close = EXCLUDED.close,
+    tick_volume = c.tick_volume + EXCLUDED.tick_volume,
+    spread = LEAST(c.spread, EXCLUDED.spread)
+"""
+
+
+def ms_datetime(ts_ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime (exact, no float)."""
+    seconds, millis = divmod(ts_ms, 1000)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=millis * 1000)
+
+
+def datetime_ms(moment: datetime) -> int:
+    """An aware datetime as epoch milliseconds (exact)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def write_ticks(
+    db: Any, ticks: Sequence[TickRow], candles: dict[CandleKey, list[Candle]]
+) -> None:
+    """COPY ``ticks`` and add ``candles`` (partial candles of those ticks) to the stored ones, in
+    one transaction: stored candles always agree with stored ticks.
+
+    The partitions of the ticks' days must exist (``ensure_tick_partitions``).
+    """
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for (symbol, timeframe), bars in candles.items():
+        for bar in bars:
+            for column, value in zip(
+                columns,
+                (
+                    symbol,
+                    timeframe.value,
+                    ms_datetime(bar.start_ms),
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.tick_volume,
+                    bar.spread,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+    async with db.acquire() as conn, conn.transaction():
+        if ticks:
+            await conn.copy_records_to_table(
+                "ticks",
+                schema_name="quotes",
+                columns=["time", "symbol", "kind", "source", "bid", "ask"],
+                records=ticks,
+            )
+        if columns[0]:
+            await conn.execute(_UPSERT_CANDLES, *columns)
+
+
+async def fetch_ticks(
+    db: Any,
+    symbol: str,
+    *,
+    kind: str = KIND_CLIENT,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int,
+) -> list[TickRow]:
+    """Ticks of ``symbol`` in ``[start, end)``, the newest ``limit``, newest first."""
+    conditions = ["symbol = $1", "kind = $2"]
+    args: list[Any] = [symbol, kind]
+    if start is not None:
+        args.append(start)
+        conditions.append(f"time >= ${len(args)}")
+    if end is not None:
+        args.append(end)
+        conditions.append(f"time < ${len(args)}")
+    args.append(limit)
+    rows = await db.fetch(
+        f"SELECT time, symbol, kind, source, bid, ask FROM quotes.ticks "
+        f"WHERE {' AND '.join(conditions)} ORDER BY time DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def fetch_candles(
+    db: Any,
+    symbol: str,
+    timeframe: Timeframe,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int,
+) -> list[Candle]:
+    """Stored candles of ``symbol`` starting in ``[start, end)``: the newest ``limit``, oldest
+    first (one backward scan of the primary key)."""
+    conditions = ["symbol = $1", "timeframe = $2"]
+    args: list[Any] = [symbol, timeframe.value]
+    if start is not None:
+        args.append(start)
+        conditions.append(f"time >= ${len(args)}")
+    if end is not None:
+        args.append(end)
+        conditions.append(f"time < ${len(args)}")
+    args.append(limit)
+    rows = await db.fetch(
+        f"SELECT time, open, high, low, close, tick_volume, spread FROM quotes.candles "
+        f"WHERE {' AND '.join(conditions)} ORDER BY time DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [
+        Candle(
+            datetime_ms(r["time"]),
+            r["open"],
+            r["high"],
+            r["low"],
+            r["close"],
+            r["tick_volume"],
+            r["spread"],
         )
+        for r in reversed(rows)
+    ]
+
+
+async def rebuild_candles(db: Any, symbol: str, start: datetime, end: datetime) -> int:
+    """Rebuild ``symbol``'s candles of the whole weeks around ``[start, end)`` from the stored
+    client ticks (repair); returns the number of candles written."""
+    count: int = await db.fetchval("SELECT quotes.rebuild_candles($1, $2, $3)", symbol, start, end)
+    return count

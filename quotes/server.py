@@ -13,7 +13,8 @@ from fxmesh.grpcserver import GrpcServer
 from fxmesh.lifecycle import ServiceRuntime
 from fxmesh.v1 import quotes_pb2_grpc
 from quotes.config import QuotesSettings
-from quotes.domain import PricingEngine
+from quotes.domain import PricingEngine, SymbolSettings
+from quotes.history import MarketHistory
 from quotes.service import Clock, QuotesService, wall_clock_ms
 from quotes.servicer import QuotesServicer
 from quotes.settings_sync import SettingsSync
@@ -25,6 +26,7 @@ class QuotesApp:
     """A running quotes service; ``stop`` undoes ``start_quotes`` in reverse order."""
 
     service: QuotesService
+    history: MarketHistory
     sync: SettingsSync
     store: TickStore | None
     server: GrpcServer
@@ -51,17 +53,31 @@ async def start_quotes(
     ``GrpcServer`` registers this process's RPC metrics, so call this once per process.
     """
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    store: TickStore | None = None
-    if settings.quotes_store_ticks:
-        store = TickStore(
-            pool,
-            interval=settings.quotes_tick_flush_seconds,
-            max_buffer=settings.quotes_tick_buffer_max,
-        )
     engine = PricingEngine(
         lp_priority=settings.lp_priority,
         spike_window_ms=int(settings.quotes_spike_window_seconds * 1000),
     )
+
+    def settings_of(symbol: str) -> SymbolSettings | None:
+        return engine.config.get(symbol)
+
+    def digits_of(symbol: str) -> int | None:
+        found = engine.config.get(symbol)
+        return found.digits if found is not None else None
+
+    store: TickStore | None = None
+    if settings.quotes_store_ticks:
+        store = TickStore(
+            pool,
+            digits_of,
+            clock=clock,
+            interval=settings.quotes_tick_flush_seconds,
+            max_buffer=settings.quotes_tick_buffer_max,
+            store_raw=settings.quotes_store_raw_ticks,
+            retention_days=settings.quotes_tick_retention_days,
+            ahead_days=settings.quotes_tick_partitions_ahead_days,
+            maintenance_seconds=settings.quotes_tick_maintenance_seconds,
+        )
     service = QuotesService(
         engine,
         redis,
@@ -77,15 +93,16 @@ async def start_quotes(
     )
     await sync.start()
     if store is not None:
-        store.start()
+        await store.start()
+    history = MarketHistory(pool, settings_of, store)
     server = GrpcServer("quotes", settings.quotes_addr)
     server.add(
         quotes_pb2_grpc.add_QuotesServiceServicer_to_server,
-        QuotesServicer(service),
+        QuotesServicer(service, history),
         "fxmesh.v1.QuotesService",
     )
     await server.start()
-    return QuotesApp(service, sync, store, server, redis)
+    return QuotesApp(service, history, sync, store, server, redis)
 
 
 async def main() -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 
 from fxmesh.errors import InvalidArgument, NotFound
-from fxmesh.quotecache import ClientQuote, read_quote
+from fxmesh.quotecache import ClientQuote, quote_channel, read_quote, redis_db
 from quotes import metrics
 from quotes.domain import PricedQuote, PricingConfig, PricingEngine, RawTick
 from quotes.quotewriter import QuoteWriter
@@ -29,9 +30,13 @@ def wall_clock_ms() -> int:
 
 
 class TickSink(Protocol):
-    """Where written client quotes go for storage (must not block)."""
+    """Where ticks go for storage (must not block)."""
 
-    def add(self, quote: PricedQuote) -> None: ...
+    def add(self, quote: PricedQuote) -> None:
+        """A client quote as written to Redis."""
+
+    def add_raw(self, tick: RawTick, received_ms: int) -> None:
+        """An LP tick that passed validation."""
 
 
 class QuotesService:
@@ -88,6 +93,8 @@ class QuotesService:
                         tick.symbol
                     )
                 counter.inc()
+                if self._sink is not None:
+                    self._sink.add_raw(tick, now_ms)
             else:
                 dropped += 1
                 metrics.TICKS_DROPPED.labels(reason.value).inc()
@@ -109,17 +116,18 @@ class QuotesService:
         async with self._write_lock:
             now_ms = self._clock()
             batch: list[PricedQuote] = []
+            # Rewrites of an unchanged price (to keep its time fresh) are not new ticks: they are
+            # neither stored nor counted in candles.
+            refreshed: set[str] = set()
             for symbol in symbols:
                 quote = self.engine.client_quote(symbol, now_ms)
                 if quote is None:
                     continue
                 last = self._written.get(symbol)
-                if (
-                    last is not None
-                    and (last[0].bid, last[0].ask) == (quote.bid, quote.ask)
-                    and now_ms - last[1] < self._refresh_ms
-                ):
-                    continue
+                if last is not None and (last[0].bid, last[0].ask) == (quote.bid, quote.ask):
+                    if now_ms - last[1] < self._refresh_ms:
+                        continue
+                    refreshed.add(symbol)
                 batch.append(quote)
             if not batch:
                 return
@@ -155,7 +163,7 @@ class QuotesService:
                         quote.symbol
                     )
                 counter.inc()
-                if self._sink is not None:
+                if self._sink is not None and quote.symbol not in refreshed:
                     self._sink.add(quote)
 
     async def close(self) -> None:
@@ -181,6 +189,56 @@ class QuotesService:
                 metadata={"symbol": symbol},
             )
         return quote
+
+    async def stream_quotes(self, symbols: Sequence[str]) -> AsyncIterator[ClientQuote]:
+        """The current client quote of each symbol (those that have one), then every new one.
+
+        Subscribes before reading the current quotes, so nothing is missed in between; a published
+        quote equal to the last one sent for its symbol (the snapshot, seen again) is skipped.
+        """
+        wanted = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+        if not wanted:
+            raise InvalidArgument(
+                "symbols is required", reason="MISSING_FIELD", metadata={"field": "symbols"}
+            )
+        if len(wanted) > MAX_STREAM_SYMBOLS:
+            raise InvalidArgument(
+                f"at most {MAX_STREAM_SYMBOLS} symbols per stream",
+                reason="TOO_MANY_SYMBOLS",
+                metadata={"max": str(MAX_STREAM_SYMBOLS)},
+            )
+        for symbol in wanted:
+            if self.engine.config.get(symbol) is None:
+                raise NotFound(
+                    f"unknown symbol {symbol}",
+                    reason="UNKNOWN_SYMBOL",
+                    metadata={"symbol": symbol},
+                )
+        db = redis_db(self._redis)
+        pubsub = self._redis.pubsub()
+        last: dict[str, ClientQuote] = {}
+        try:
+            await pubsub.subscribe(*(quote_channel(db, s) for s in wanted))
+            for symbol in wanted:
+                quote = await read_quote(self._redis, symbol)
+                if quote is not None:
+                    last[symbol] = quote
+                    yield quote
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                quote = ClientQuote.from_json(message["data"])
+                if last.get(quote.symbol) == quote:
+                    continue
+                last[quote.symbol] = quote
+                yield quote
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+
+MAX_STREAM_SYMBOLS = 200
+"""Symbols one StreamQuotes call may ask for."""
 
 
 def ms_to_datetime(ts_ms: int) -> datetime:

@@ -8,12 +8,14 @@ import grpc
 
 from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc
 from quotes import convert
+from quotes.history import MarketHistory
 from quotes.service import QuotesService
 
 
 class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
-    def __init__(self, service: QuotesService) -> None:
+    def __init__(self, service: QuotesService, history: MarketHistory) -> None:
         self._service = service
+        self._history = history
 
     async def PublishTicks(
         self,
@@ -32,3 +34,39 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     ) -> quotes_pb2.GetQuoteResponse:
         quote = await self._service.get_quote(request.symbol)
         return quotes_pb2.GetQuoteResponse(quote=convert.client_quote(quote))
+
+    async def GetTicks(
+        self, request: quotes_pb2.GetTicksRequest, context: grpc.aio.ServicerContext
+    ) -> quotes_pb2.GetTicksResponse:
+        rows = await self._history.ticks(
+            request.symbol,
+            kind=convert.tick_kind(request.kind),
+            start=convert.optional_time(request, "from_time"),
+            end=convert.optional_time(request, "to_time"),
+            limit=request.limit,
+        )
+        return quotes_pb2.GetTicksResponse(
+            symbol=request.symbol.strip().upper(), ticks=[convert.tick(r) for r in rows]
+        )
+
+    async def GetCandles(
+        self, request: quotes_pb2.GetCandlesRequest, context: grpc.aio.ServicerContext
+    ) -> quotes_pb2.GetCandlesResponse:
+        candles = await self._history.candles(
+            request.symbol,
+            convert.timeframe(request.timeframe),
+            start=convert.optional_time(request, "from_time"),
+            end=convert.optional_time(request, "to_time"),
+            limit=request.limit,
+        )
+        return quotes_pb2.GetCandlesResponse(
+            symbol=request.symbol.strip().upper(),
+            timeframe=request.timeframe,
+            candles=[convert.candle(c) for c in candles],
+        )
+
+    async def StreamQuotes(
+        self, request: quotes_pb2.StreamQuotesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[quotes_pb2.StreamQuotesResponse]:
+        async for quote in self._service.stream_quotes(request.symbols):
+            yield quotes_pb2.StreamQuotesResponse(quote=convert.client_quote(quote))

@@ -23,23 +23,44 @@ _sym_db = _symbol_database.Default()
 
 
 from fxmesh.v1 import types_pb2 as fxmesh_dot_v1_dot_types__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66xmesh/v1/quotes.proto\x12\tfxmesh.v1\x1a\x15\x66xmesh/v1/types.proto\"6\n\x13PublishTicksRequest\x12\x1f\n\x05ticks\x18\x01 \x03(\x0b\x32\x10.fxmesh.v1.Quote\"9\n\x14PublishTicksResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x03\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"3\n\x10GetQuoteResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote2\xa7\x01\n\rQuotesService\x12Q\n\x0cPublishTicks\x12\x1e.fxmesh.v1.PublishTicksRequest\x1a\x1f.fxmesh.v1.PublishTicksResponse(\x01\x12\x43\n\x08GetQuote\x12\x1a.fxmesh.v1.GetQuoteRequest\x1a\x1b.fxmesh.v1.GetQuoteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66xmesh/v1/quotes.proto\x12\tfxmesh.v1\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x04Tick\x12-\n\ttick_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.fxmesh.v1.TickKind\"\xaf\x01\n\x0fGetTicksRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x04 \x01(\x05\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.fxmesh.v1.TickKind\"B\n\x10GetTicksResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x1e\n\x05ticks\x18\x02 \x03(\x0b\x32\x0f.fxmesh.v1.Tick\"\x94\x01\n\x06\x43\x61ndle\x12-\n\topen_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04open\x18\x02 \x01(\t\x12\x0c\n\x04high\x18\x03 \x01(\t\x12\x0b\n\x03low\x18\x04 \x01(\t\x12\r\n\x05\x63lose\x18\x05 \x01(\t\x12\x13\n\x0btick_volume\x18\x06 \x01(\x03\x12\x0e\n\x06spread\x18\x07 \x01(\x05\"\xb7\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\'\n\ttimeframe\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.Timeframe\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x05 \x01(\x05\"q\n\x12GetCandlesResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\'\n\ttimeframe\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.Timeframe\x12\"\n\x07\x63\x61ndles\x18\x03 \x03(\x0b\x32\x11.fxmesh.v1.Candle\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"7\n\x14StreamQuotesResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote\"6\n\x13PublishTicksRequest\x12\x1f\n\x05ticks\x18\x01 \x03(\x0b\x32\x10.fxmesh.v1.Quote\"9\n\x14PublishTicksResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x03\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"3\n\x10GetQuoteResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote*N\n\x08TickKind\x12\x19\n\x15TICK_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TICK_KIND_CLIENT\x10\x01\x12\x11\n\rTICK_KIND_RAW\x10\x02*\xb8\x01\n\tTimeframe\x12\x19\n\x15TIMEFRAME_UNSPECIFIED\x10\x00\x12\x10\n\x0cTIMEFRAME_M1\x10\x01\x12\x10\n\x0cTIMEFRAME_M5\x10\x02\x12\x11\n\rTIMEFRAME_M15\x10\x03\x12\x11\n\rTIMEFRAME_M30\x10\x04\x12\x10\n\x0cTIMEFRAME_H1\x10\x05\x12\x10\n\x0cTIMEFRAME_H4\x10\x06\x12\x10\n\x0cTIMEFRAME_D1\x10\x07\x12\x10\n\x0cTIMEFRAME_W1\x10\x08\x32\x8a\x03\n\rQuotesService\x12Q\n\x0cPublishTicks\x12\x1e.fxmesh.v1.PublishTicksRequest\x1a\x1f.fxmesh.v1.PublishTicksResponse(\x01\x12\x43\n\x08GetQuote\x12\x1a.fxmesh.v1.GetQuoteRequest\x1a\x1b.fxmesh.v1.GetQuoteResponse\x12\x43\n\x08GetTicks\x12\x1a.fxmesh.v1.GetTicksRequest\x1a\x1b.fxmesh.v1.GetTicksResponse\x12I\n\nGetCandles\x12\x1c.fxmesh.v1.GetCandlesRequest\x1a\x1d.fxmesh.v1.GetCandlesResponse\x12Q\n\x0cStreamQuotes\x12\x1e.fxmesh.v1.StreamQuotesRequest\x1a\x1f.fxmesh.v1.StreamQuotesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fxmesh.v1.quotes_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUBLISHTICKSREQUEST']._serialized_start=60
-  _globals['_PUBLISHTICKSREQUEST']._serialized_end=114
-  _globals['_PUBLISHTICKSRESPONSE']._serialized_start=116
-  _globals['_PUBLISHTICKSRESPONSE']._serialized_end=173
-  _globals['_GETQUOTEREQUEST']._serialized_start=175
-  _globals['_GETQUOTEREQUEST']._serialized_end=208
-  _globals['_GETQUOTERESPONSE']._serialized_start=210
-  _globals['_GETQUOTERESPONSE']._serialized_end=261
-  _globals['_QUOTESSERVICE']._serialized_start=264
-  _globals['_QUOTESSERVICE']._serialized_end=431
+  _globals['_TICKKIND']._serialized_start=1224
+  _globals['_TICKKIND']._serialized_end=1302
+  _globals['_TIMEFRAME']._serialized_start=1305
+  _globals['_TIMEFRAME']._serialized_end=1489
+  _globals['_TICK']._serialized_start=94
+  _globals['_TICK']._serialized_end=224
+  _globals['_GETTICKSREQUEST']._serialized_start=227
+  _globals['_GETTICKSREQUEST']._serialized_end=402
+  _globals['_GETTICKSRESPONSE']._serialized_start=404
+  _globals['_GETTICKSRESPONSE']._serialized_end=470
+  _globals['_CANDLE']._serialized_start=473
+  _globals['_CANDLE']._serialized_end=621
+  _globals['_GETCANDLESREQUEST']._serialized_start=624
+  _globals['_GETCANDLESREQUEST']._serialized_end=807
+  _globals['_GETCANDLESRESPONSE']._serialized_start=809
+  _globals['_GETCANDLESRESPONSE']._serialized_end=922
+  _globals['_STREAMQUOTESREQUEST']._serialized_start=924
+  _globals['_STREAMQUOTESREQUEST']._serialized_end=962
+  _globals['_STREAMQUOTESRESPONSE']._serialized_start=964
+  _globals['_STREAMQUOTESRESPONSE']._serialized_end=1019
+  _globals['_PUBLISHTICKSREQUEST']._serialized_start=1021
+  _globals['_PUBLISHTICKSREQUEST']._serialized_end=1075
+  _globals['_PUBLISHTICKSRESPONSE']._serialized_start=1077
+  _globals['_PUBLISHTICKSRESPONSE']._serialized_end=1134
+  _globals['_GETQUOTEREQUEST']._serialized_start=1136
+  _globals['_GETQUOTEREQUEST']._serialized_end=1169
+  _globals['_GETQUOTERESPONSE']._serialized_start=1171
+  _globals['_GETQUOTERESPONSE']._serialized_end=1222
+  _globals['_QUOTESSERVICE']._serialized_start=1492
+  _globals['_QUOTESSERVICE']._serialized_end=1886
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,9 @@ from collections import abc as _abc
 from fxmesh.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +20,310 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _TickKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TickKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TickKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TICK_KIND_UNSPECIFIED: _TickKind.ValueType  # 0
+    """Client ticks (the default of a request)."""
+    TICK_KIND_CLIENT: _TickKind.ValueType  # 1
+    """The client price as written to Redis (markup applied)."""
+    TICK_KIND_RAW: _TickKind.ValueType  # 2
+    """An LP tick that passed validation, as the LP sent it."""
+
+class TickKind(_TickKind, metaclass=_TickKindEnumTypeWrapper):
+    """Which price a stored tick is."""
+
+TICK_KIND_UNSPECIFIED: TickKind.ValueType  # 0
+"""Client ticks (the default of a request)."""
+TICK_KIND_CLIENT: TickKind.ValueType  # 1
+"""The client price as written to Redis (markup applied)."""
+TICK_KIND_RAW: TickKind.ValueType  # 2
+"""An LP tick that passed validation, as the LP sent it."""
+Global___TickKind: _TypeAlias = TickKind  # noqa: Y015
+
+class _Timeframe:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TimeframeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Timeframe.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TIMEFRAME_UNSPECIFIED: _Timeframe.ValueType  # 0
+    TIMEFRAME_M1: _Timeframe.ValueType  # 1
+    TIMEFRAME_M5: _Timeframe.ValueType  # 2
+    TIMEFRAME_M15: _Timeframe.ValueType  # 3
+    TIMEFRAME_M30: _Timeframe.ValueType  # 4
+    TIMEFRAME_H1: _Timeframe.ValueType  # 5
+    TIMEFRAME_H4: _Timeframe.ValueType  # 6
+    TIMEFRAME_D1: _Timeframe.ValueType  # 7
+    TIMEFRAME_W1: _Timeframe.ValueType  # 8
+
+class Timeframe(_Timeframe, metaclass=_TimeframeEnumTypeWrapper):
+    """A candle width. Buckets start at multiples of the width counted from Sunday 1970-01-04
+    00:00 UTC: epoch-aligned minutes, hours and days; weeks start on Sunday 00:00 UTC.
+    """
+
+TIMEFRAME_UNSPECIFIED: Timeframe.ValueType  # 0
+TIMEFRAME_M1: Timeframe.ValueType  # 1
+TIMEFRAME_M5: Timeframe.ValueType  # 2
+TIMEFRAME_M15: Timeframe.ValueType  # 3
+TIMEFRAME_M30: Timeframe.ValueType  # 4
+TIMEFRAME_H1: Timeframe.ValueType  # 5
+TIMEFRAME_H4: Timeframe.ValueType  # 6
+TIMEFRAME_D1: Timeframe.ValueType  # 7
+TIMEFRAME_W1: Timeframe.ValueType  # 8
+Global___Timeframe: _TypeAlias = Timeframe  # noqa: Y015
+
+@_typing.final
+class Tick(_message.Message):
+    """A stored tick."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICK_TIME_FIELD_NUMBER: _builtins.int
+    BID_FIELD_NUMBER: _builtins.int
+    ASK_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    bid: _builtins.str
+    ask: _builtins.str
+    source: _builtins.str
+    """The LP session (raw) or the LP(s) the client price came from (client)."""
+    kind: Global___TickKind.ValueType
+    @_builtins.property
+    def tick_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        tick_time: _timestamp_pb2.Timestamp | None = ...,
+        bid: _builtins.str = ...,
+        ask: _builtins.str = ...,
+        source: _builtins.str = ...,
+        kind: Global___TickKind.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tick_time", b"tick_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask", b"ask", "bid", b"bid", "kind", b"kind", "source", b"source", "tick_time", b"tick_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Tick: _TypeAlias = Tick  # noqa: Y015
+
+@_typing.final
+class GetTicksRequest(_message.Message):
+    """Ticks of a symbol in [from_time, to_time) (either bound optional)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    limit: _builtins.int
+    """0: 500; at most 5000."""
+    kind: Global___TickKind.ValueType
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        limit: _builtins.int = ...,
+        kind: Global___TickKind.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "kind", b"kind", "limit", b"limit", "symbol", b"symbol", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTicksRequest: _TypeAlias = GetTicksRequest  # noqa: Y015
+
+@_typing.final
+class GetTicksResponse(_message.Message):
+    """The newest ticks of the window, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TICKS_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    @_builtins.property
+    def ticks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Tick]: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        ticks: _abc.Iterable[Global___Tick] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol", "ticks", b"ticks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTicksResponse: _TypeAlias = GetTicksResponse  # noqa: Y015
+
+@_typing.final
+class Candle(_message.Message):
+    """One bar of the client bid."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_TIME_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    HIGH_FIELD_NUMBER: _builtins.int
+    LOW_FIELD_NUMBER: _builtins.int
+    CLOSE_FIELD_NUMBER: _builtins.int
+    TICK_VOLUME_FIELD_NUMBER: _builtins.int
+    SPREAD_FIELD_NUMBER: _builtins.int
+    open: _builtins.str
+    high: _builtins.str
+    low: _builtins.str
+    close: _builtins.str
+    tick_volume: _builtins.int
+    """Client ticks in the bucket."""
+    spread: _builtins.int
+    """The smallest spread (ask - bid) of the bucket, in points."""
+    @_builtins.property
+    def open_time(self) -> _timestamp_pb2.Timestamp:
+        """Start of the bucket (UTC)."""
+
+    def __init__(
+        self,
+        *,
+        open_time: _timestamp_pb2.Timestamp | None = ...,
+        open: _builtins.str = ...,
+        high: _builtins.str = ...,
+        low: _builtins.str = ...,
+        close: _builtins.str = ...,
+        tick_volume: _builtins.int = ...,
+        spread: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["open_time", b"open_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "high", b"high", "low", b"low", "open", b"open", "open_time", b"open_time", "spread", b"spread", "tick_volume", b"tick_volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Candle: _TypeAlias = Candle  # noqa: Y015
+
+@_typing.final
+class GetCandlesRequest(_message.Message):
+    """Candles of a symbol starting in [from_time, to_time) (either bound optional)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TIMEFRAME_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    timeframe: Global___Timeframe.ValueType
+    limit: _builtins.int
+    """0: 500; at most 5000."""
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        timeframe: Global___Timeframe.ValueType = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "limit", b"limit", "symbol", b"symbol", "timeframe", b"timeframe", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCandlesRequest: _TypeAlias = GetCandlesRequest  # noqa: Y015
+
+@_typing.final
+class GetCandlesResponse(_message.Message):
+    """The newest candles of the window, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TIMEFRAME_FIELD_NUMBER: _builtins.int
+    CANDLES_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    timeframe: Global___Timeframe.ValueType
+    @_builtins.property
+    def candles(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candle]: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        timeframe: Global___Timeframe.ValueType = ...,
+        candles: _abc.Iterable[Global___Candle] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candles", b"candles", "symbol", b"symbol", "timeframe", b"timeframe"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCandlesResponse: _TypeAlias = GetCandlesResponse  # noqa: Y015
+
+@_typing.final
+class StreamQuotesRequest(_message.Message):
+    """Symbols to stream (at most 200)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamQuotesRequest: _TypeAlias = StreamQuotesRequest  # noqa: Y015
+
+@_typing.final
+class StreamQuotesResponse(_message.Message):
+    """One client quote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> _types_pb2.Quote: ...
+    def __init__(
+        self,
+        *,
+        quote: _types_pb2.Quote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamQuotesResponse: _TypeAlias = StreamQuotesResponse  # noqa: Y015
 
 @_typing.final
 class PublishTicksRequest(_message.Message):

@@ -45,6 +45,21 @@ class QuotesServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_quotes__pb2.GetQuoteRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.GetQuoteResponse.FromString,
                 _registered_method=True)
+        self.GetTicks = channel.unary_unary(
+                '/fxmesh.v1.QuotesService/GetTicks',
+                request_serializer=fxmesh_dot_v1_dot_quotes__pb2.GetTicksRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.GetTicksResponse.FromString,
+                _registered_method=True)
+        self.GetCandles = channel.unary_unary(
+                '/fxmesh.v1.QuotesService/GetCandles',
+                request_serializer=fxmesh_dot_v1_dot_quotes__pb2.GetCandlesRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.GetCandlesResponse.FromString,
+                _registered_method=True)
+        self.StreamQuotes = channel.unary_stream(
+                '/fxmesh.v1.QuotesService/StreamQuotes',
+                request_serializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesResponse.FromString,
+                _registered_method=True)
 
 
 class QuotesServiceServicer:
@@ -65,6 +80,31 @@ class QuotesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTicks(self, request, context):
+        """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+        Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
+        LIMIT_OUT_OF_RANGE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCandles(self, request, context):
+        """Candles of the client bid of one symbol, oldest first; the current candle is live.
+        Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamQuotes(self, request, context):
+        """The current client quote of each symbol, then every new one, until the caller cancels.
+        Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +117,21 @@ def add_QuotesServiceServicer_to_server(servicer, server):
                     servicer.GetQuote,
                     request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.GetQuoteRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_quotes__pb2.GetQuoteResponse.SerializeToString,
+            ),
+            'GetTicks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicks,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.GetTicksRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__pb2.GetTicksResponse.SerializeToString,
+            ),
+            'GetCandles': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCandles,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.GetCandlesRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__pb2.GetCandlesResponse.SerializeToString,
+            ),
+            'StreamQuotes': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamQuotes,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +189,87 @@ class QuotesService:
             '/fxmesh.v1.QuotesService/GetQuote',
             fxmesh_dot_v1_dot_quotes__pb2.GetQuoteRequest.SerializeToString,
             fxmesh_dot_v1_dot_quotes__pb2.GetQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/GetTicks',
+            fxmesh_dot_v1_dot_quotes__pb2.GetTicksRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__pb2.GetTicksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCandles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/GetCandles',
+            fxmesh_dot_v1_dot_quotes__pb2.GetCandlesRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__pb2.GetCandlesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamQuotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/StreamQuotes',
+            fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesResponse.FromString,
             options,
             channel_credentials,
             insecure,

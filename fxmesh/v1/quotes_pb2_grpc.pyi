@@ -37,6 +37,19 @@ class QuotesServiceStub:
     """Raw LP ticks from the FIX gateway; the stream stays open for the gateway's lifetime."""
     GetQuote: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.GetQuoteRequest, _quotes_pb2.GetQuoteResponse]
     """The current client quote (markup applied) of one symbol."""
+    GetTicks: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.GetTicksRequest, _quotes_pb2.GetTicksResponse]
+    """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+    Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
+    LIMIT_OUT_OF_RANGE.
+    """
+    GetCandles: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.GetCandlesRequest, _quotes_pb2.GetCandlesResponse]
+    """Candles of the client bid of one symbol, oldest first; the current candle is live.
+    Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
+    """
+    StreamQuotes: _grpc.UnaryStreamMultiCallable[_quotes_pb2.StreamQuotesRequest, _quotes_pb2.StreamQuotesResponse]
+    """The current client quote of each symbol, then every new one, until the caller cancels.
+    Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
+    """
 
 @_typing.type_check_only
 class QuotesServiceAsyncStub(QuotesServiceStub):
@@ -47,6 +60,19 @@ class QuotesServiceAsyncStub(QuotesServiceStub):
     """Raw LP ticks from the FIX gateway; the stream stays open for the gateway's lifetime."""
     GetQuote: _aio.UnaryUnaryMultiCallable[_quotes_pb2.GetQuoteRequest, _quotes_pb2.GetQuoteResponse]  # type: ignore[assignment]
     """The current client quote (markup applied) of one symbol."""
+    GetTicks: _aio.UnaryUnaryMultiCallable[_quotes_pb2.GetTicksRequest, _quotes_pb2.GetTicksResponse]  # type: ignore[assignment]
+    """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+    Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
+    LIMIT_OUT_OF_RANGE.
+    """
+    GetCandles: _aio.UnaryUnaryMultiCallable[_quotes_pb2.GetCandlesRequest, _quotes_pb2.GetCandlesResponse]  # type: ignore[assignment]
+    """Candles of the client bid of one symbol, oldest first; the current candle is live.
+    Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
+    """
+    StreamQuotes: _aio.UnaryStreamMultiCallable[_quotes_pb2.StreamQuotesRequest, _quotes_pb2.StreamQuotesResponse]  # type: ignore[assignment]
+    """The current client quote of each symbol, then every new one, until the caller cancels.
+    Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
+    """
 
 class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
     """Aggregates LP prices into client quotes."""
@@ -66,5 +92,36 @@ class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_quotes_pb2.GetQuoteResponse, _abc.Awaitable[_quotes_pb2.GetQuoteResponse]]:
         """The current client quote (markup applied) of one symbol."""
+
+    @_abc_1.abstractmethod
+    def GetTicks(
+        self,
+        request: _quotes_pb2.GetTicksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quotes_pb2.GetTicksResponse, _abc.Awaitable[_quotes_pb2.GetTicksResponse]]:
+        """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+        Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
+        LIMIT_OUT_OF_RANGE.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCandles(
+        self,
+        request: _quotes_pb2.GetCandlesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quotes_pb2.GetCandlesResponse, _abc.Awaitable[_quotes_pb2.GetCandlesResponse]]:
+        """Candles of the client bid of one symbol, oldest first; the current candle is live.
+        Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamQuotes(
+        self,
+        request: _quotes_pb2.StreamQuotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_quotes_pb2.StreamQuotesResponse], _abc.AsyncIterator[_quotes_pb2.StreamQuotesResponse]]:
+        """The current client quote of each symbol, then every new one, until the caller cancels.
+        Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
+        """
 
 def add_QuotesServiceServicer_to_server(servicer: QuotesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

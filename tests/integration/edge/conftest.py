@@ -1,8 +1,9 @@
 """edge against a small in-test OmsService (real grpc.aio server on port 0) and a real uvicorn.
 
 The fake oms (edge_fake_oms.py) stands at the gRPC boundary: it records each request and answers
-with fixed protos. Redis and RabbitMQ are the real ones from tests/conftest.py (test Redis db,
-private exchange).
+with fixed protos. quotes is the real service (market history routes), on the test database with
+a clock the tests set (``EdgeUnderTest.quotes_clock``). Redis and RabbitMQ are the real ones from
+tests/conftest.py (test Redis db, private exchange).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from edge_fake_oms import CLIENTS, FakeOms
+from edge_quotes import QuotesClock, start_quotes_for_edge
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -24,6 +26,7 @@ from edge.deps import EdgeResources
 from edge.wsserver import edge_http_server
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import oms_pb2_grpc
+from quotes.server import QuotesApp
 
 JWT_SECRET = "edge-test-secret-0123456789"
 
@@ -35,6 +38,8 @@ class EdgeUnderTest:
     oms: FakeOms
     settings: EdgeSettings
     app: Any
+    quotes: QuotesApp
+    quotes_clock: QuotesClock
 
     @property
     def resources(self) -> EdgeResources:
@@ -53,14 +58,19 @@ def _ensure_tracer_provider() -> None:
 
 
 @pytest.fixture(scope="session")
-async def edge(redis_url: str, amqp_url: str, events_exchange: str) -> AsyncIterator[EdgeUnderTest]:
+async def edge(
+    pg_dsn: str, redis_url: str, amqp_url: str, events_exchange: str
+) -> AsyncIterator[EdgeUnderTest]:
     _ensure_tracer_provider()
     oms = FakeOms()
     grpc_server = GrpcServer("edgetestoms", "127.0.0.1:0")
     grpc_server.add(oms_pb2_grpc.add_OmsServiceServicer_to_server, oms, "fxmesh.v1.OmsService")
     oms_port = await grpc_server.start()
+    quotes_clock = QuotesClock()
+    quotes, quotes_pool = await start_quotes_for_edge(pg_dsn, redis_url, quotes_clock)
     settings = EdgeSettings(
         oms_addr=f"127.0.0.1:{oms_port}",
+        quotes_addr=f"127.0.0.1:{quotes.port}",
         redis_url=redis_url,
         amqp_url=amqp_url,
         events_exchange=events_exchange,
@@ -78,7 +88,13 @@ async def edge(redis_url: str, amqp_url: str, events_exchange: str) -> AsyncIter
             await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     under_test = EdgeUnderTest(
-        f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", oms, settings, app
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}/ws",
+        oms,
+        settings,
+        app,
+        quotes,
+        quotes_clock,
     )
     async with under_test.client() as http, asyncio.timeout(60):
         while True:
@@ -89,6 +105,8 @@ async def edge(redis_url: str, amqp_url: str, events_exchange: str) -> AsyncIter
     server.should_exit = True
     await serving
     await grpc_server.stop(0)
+    await quotes.stop(grace=0)
+    await quotes_pool.close()
 
 
 async def login(edge: EdgeUnderTest, user: str) -> dict[str, Any]:

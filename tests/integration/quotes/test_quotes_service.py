@@ -28,6 +28,7 @@ from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc, types_pb2
 from quotes.config import QuotesSettings
 from quotes.seed import seed
 from quotes.server import QuotesApp, start_quotes
+from quotes.service import ms_to_datetime
 
 WAIT_SECONDS = 20.0
 
@@ -239,27 +240,29 @@ async def test_get_quote_when_symbol_not_configured_then_invalid_argument_unknow
     assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_SYMBOL")
 
 
-async def test_publish_ticks_when_client_quote_written_then_tick_is_stored(
+async def test_publish_ticks_when_client_quote_written_then_client_and_raw_ticks_are_stored(
     pg_dsn: str, stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock
 ) -> None:
     await publish(stub, [lp_tick(clock, "BTCUSD", "66990.00", "67010.00", source="LP7")])
 
     conn = await asyncpg.connect(pg_dsn)
     try:
-        row = None
+        rows: list[asyncpg.Record] = []
         async with asyncio.timeout(WAIT_SECONDS):
-            while row is None:
-                row = await conn.fetchrow(
-                    "SELECT bid, ask, source, (extract(epoch FROM time) * 1000)::bigint AS ts "
-                    "FROM quotes.ticks WHERE symbol = 'BTCUSD' AND source = 'LP7'"
+            while len(rows) < 2:
+                rows = await conn.fetch(
+                    "SELECT kind, bid, ask, (extract(epoch FROM time) * 1000)::bigint AS ts "
+                    "FROM quotes.ticks WHERE symbol = 'BTCUSD' AND source = 'LP7' "
+                    "AND time = $1 ORDER BY kind",
+                    ms_to_datetime(clock.now_ms),
                 )
-                if row is None:
+                if len(rows) < 2:
                     await asyncio.sleep(0.1)
-        assert (row["bid"], row["ask"], row["ts"]) == (
-            Decimal("66975.00"),
-            Decimal("67025.00"),
-            clock.now_ms,
-        )
+        # The client price (markup applied) and the LP's own price, both kept for a dispute.
+        assert [(r["kind"], r["bid"], r["ask"], r["ts"]) for r in rows] == [
+            ("CLIENT", Decimal("66975.00"), Decimal("67025.00"), clock.now_ms),
+            ("RAW", Decimal("66990.00"), Decimal("67010.00"), clock.now_ms),
+        ]
     finally:
         await conn.close()
 
@@ -369,3 +372,34 @@ async def test_publish_ticks_when_redis_connection_dropped_then_stream_goes_on_a
     quote = await stored_quote(redis_client, "EURUSD")
     assert quote is not None
     assert (quote["bid"], quote["ask"]) == ("1.08455", "1.08467")
+
+
+async def test_publish_ticks_when_lp_confirms_an_unchanged_price_then_one_client_tick_stored(
+    app: QuotesApp,
+    pg_dsn: str,
+    stub: quotes_pb2_grpc.QuotesServiceStub,
+    clock: StepClock,
+    redis_client: aioredis.Redis,
+) -> None:
+    # Arrange: one price, then 10 confirmations over 3 s (Redis is rewritten to keep it fresh).
+    start = ms_to_datetime(clock.now_ms)
+    await publish(stub, [lp_tick(clock, "USDJPY", "151.498", "151.503", source="LP8")])
+    for _ in range(10):
+        clock.now_ms += 300
+        await publish(stub, [lp_tick(clock, "USDJPY", "151.498", "151.503", source="LP8")])
+
+    # Act
+    assert app.store is not None
+    await app.store.flush()
+
+    # Assert: a rewrite of the same price is not a new client tick; every LP tick is kept raw.
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT kind, count(*) AS n FROM quotes.ticks WHERE symbol = 'USDJPY' "
+            "AND source = 'LP8' AND time >= $1 GROUP BY kind ORDER BY kind",
+            start,
+        )
+    finally:
+        await conn.close()
+    assert [(r["kind"], r["n"]) for r in rows] == [("CLIENT", 1), ("RAW", 11)]
