@@ -98,7 +98,8 @@ async def _probe(flow: OrderFlow, within: float = 20.0) -> tuple[str | None, dic
 
 async def _fixgw_round_trips(ctx: Context, count: int) -> dict[str, Any]:
     """fixgw's ExecuteOrder alone, one order at a time, straight from the bench over gRPC."""
-    address = f"{ctx.s.config.host}:{ctx.s.config.ports.fixgw}"
+    config = ctx.s.s.config
+    address = f"{config.host}:{config.ports.fixgw}"
     run = uuid.uuid4().hex[:8]
     latencies = Latencies()
     statuses: dict[str, int] = {}

@@ -279,6 +279,26 @@ async def test_legacy_exec_type_when_lp_speaks_fix42_fills_then_filled(
     assert execution.filled_volume == "0.2"
 
 
+async def test_lp_with_its_own_symbol_names_when_ordered_then_sent_as_eur_usd_and_filled(
+    harness: Harness, start_fixgw: StartFixgw
+) -> None:
+    # Arrange: LP1 names the pair EUR/USD, for prices and orders alike
+    harness.sims["LP1"].update_config(symbol_map={"EURUSD": "EUR/USD"})
+    app, stub = await start_fixgw(LP1={"symbol_map": {"EURUSD": "EUR/USD"}})
+    await asyncio.wait_for(until(lambda: app.gateway.top_of_book("LP1", "EURUSD")), WAIT)
+    order_id = new_order_id()
+
+    # Act
+    execution = await execute(stub, execute_request(order_id))
+
+    # Assert: filled at LP1 in our name, after LP1 saw its own name on the wire
+    assert execution.status == S.LP_ORDER_STATUS_FILLED
+    assert [f.lp for f in execution.fills] == ["LP1"]
+    assert Decimal(execution.average_price) == ASK
+    [sent] = sim_orders(harness.sims["LP1"], order_id)
+    assert sent.symbol == "EURUSD"  # the simulator maps its wire name back to its own
+
+
 # -- rejects and failover ------------------------------------------------------------------------
 
 
