@@ -62,6 +62,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         False,
         ("redis",),
     ),
+    Scenario(
+        "routing_decision",
+        "7. Routing decision in process with 10 to 10 000 rules and every input",
+        "bench.scenarios.routing_decision",
+        False,
+        (),
+    ),
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}

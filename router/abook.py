@@ -285,8 +285,31 @@ def reject_message(execution: LpExecution, symbol: str, worst: Decimal | None) -
 
 
 @dataclass(frozen=True, slots=True)
+class HouseLeg:
+    """The B leg of a C-book order, priced (at the client quote) before its A leg is sent.
+
+    It commits with the A leg's outcome, in the same statement: ``volume`` plus whatever the A leg
+    did not fill, at ``price`` (the B-book takes the rest, ``docs/routing.md``).
+    """
+
+    order_volume: Decimal
+    """The client order's whole volume (A leg + B leg)."""
+    volume: Decimal
+    price: Decimal
+    quote_to_usd_rate: Decimal
+    priced_at: datetime
+
+    def fill_volume(self, a_volume: Decimal, a_filled: Decimal) -> Decimal:
+        """The B leg's volume once the A leg filled ``a_filled`` of ``a_volume``."""
+        return self.volume + max(ZERO, a_volume - a_filled)
+
+
+@dataclass(frozen=True, slots=True)
 class AbookOrder:
-    """An A-book order as sent to fixgw (``router.abook_orders``), with its pricing context."""
+    """An A-book order as sent to fixgw (``router.abook_orders``), with its pricing context.
+
+    For a C-book order this is its A leg (``volume`` the leg's) and ``leg`` its B leg.
+    """
 
     order_id: str
     account_id: str
@@ -300,6 +323,12 @@ class AbookOrder:
     lp_worst: Decimal | None
     has_limit: bool
     lps: tuple[str, ...] = ()
+    leg: HouseLeg | None = None
+
+    @property
+    def client_volume(self) -> Decimal:
+        """The client order's volume (the A leg's plus the B leg's for a C-book order)."""
+        return self.leg.order_volume if self.leg is not None else self.volume
 
     def price(self, execution: LpExecution, now: datetime) -> PricedFills:
         """The client fills of ``execution``'s LP fills."""

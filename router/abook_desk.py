@@ -51,7 +51,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Histogram
 
-from bbook import Rejection
+from bbook import BookFill, Rejection
 from fxmesh.errors import FailedPrecondition, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.money import fmt
@@ -78,6 +78,7 @@ from router.domain import (
     NOT_EXECUTED,
     ORDER_ABANDONED,
     Book,
+    ClientFill,
     Decision,
     ExecuteCommand,
     ExecuteResult,
@@ -85,6 +86,7 @@ from router.domain import (
     OrderState,
 )
 from router.fixgw_client import FixgwClient, FixgwUnavailable
+from router.house import House
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -166,8 +168,10 @@ class AbookDesk:
         deadline_margin_seconds: float = 0.5,
         default_timeout_seconds: float = 4.5,
         utcnow: Callable[[], datetime] = _utcnow,
+        house: House | None = None,
     ) -> None:
         self._pool = pool
+        self._house = house
         self._fixgw = fixgw
         self._quote = quote
         self._margin = deadline_margin_seconds
@@ -351,6 +355,15 @@ class AbookDesk:
             return await self._filled(order, decision, execution)
         if execution.status.unresolved:
             raise execution_pending(order.order_id, f"fixgw: {execution.status.value}")
+        if order.leg is not None and execution.status is LpStatus.REJECTED:
+            # A C-book order's A leg filled nothing: the B-book takes the rest (all of it).
+            log.warning(
+                "cbook_a_leg_rejected",
+                order_id=order.order_id,
+                lp_reason=execution.reject_reason,
+                lp_message=execution.reject_message,
+            )
+            return await self._filled(order, decision, execution)
         reason = reject_reason(execution.reject_reason, has_limit_price=order.has_limit)
         message = reject_message(execution, order.symbol, order.client_worst)
         async with self._pool.acquire() as conn:
@@ -413,12 +426,40 @@ class AbookDesk:
             if execution.status is LpStatus.FILLED
             else ExecutionStatus.PARTIALLY_FILLED
         )
-        async with self._pool.acquire() as conn:
-            won = await repository.record_executed(conn, order.order_id, status, priced.fills)
+        leg_fill = House.leg_fill(order, filled)
+        if order.leg is not None:
+            # The B-book took what the A leg did not fill: the client's order is whole.
+            total = filled + (leg_fill.volume if leg_fill is not None else Decimal(0))
+            status = (
+                ExecutionStatus.FILLED
+                if total >= order.client_volume
+                else ExecutionStatus.PARTIALLY_FILLED
+            )
+
+        async def write() -> bool:
+            async with self._pool.acquire() as conn:
+                return await repository.record_executed(
+                    conn, order.order_id, status, priced.fills, leg_fill
+                )
+
+        if leg_fill is None:
+            won = await write()
+        else:
+            if self._house is None:
+                raise RuntimeError("a C-book order needs the house book")
+            won = await self._house.commit(leg_fill, write)
         if not won:
             return await self._lost(order.order_id, execution)
         OUTCOMES.labels(status.value, "").inc()
-        return _fills_result(decision, status, priced.fills)
+        if leg_fill is not None:
+            log.info(
+                "cbook_executed",
+                order_id=order.order_id,
+                a_filled=fmt(filled),
+                b_volume=fmt(leg_fill.volume),
+                b_price=fmt(leg_fill.price),
+            )
+        return _fills_result(decision, status, priced.fills, leg_fill)
 
     async def _lost(
         self, order_id: str, execution: LpExecution | None = None, *, executing: bool = True
@@ -472,12 +513,15 @@ class AbookDesk:
             _check_same_order(cmd, state.abook)
         async with self._pool.acquire() as conn:
             fills = await repository.lp_fills(conn, order_id)
-        if not fills:
+        leg_fill = state.fill  # a C-book order's B leg
+        if not fills and leg_fill is None:
             raise RuntimeError(f"order {order_id} is claimed EXECUTED but has no fill")
+        if leg_fill is not None and self._house is not None:
+            await self._house.ensure_booked(leg_fill, order_id)
         recorded = state.recorded
         decision = recorded.decision if recorded is not None else Decision(Book.A, "")
         status = recorded.status if recorded is not None else ExecutionStatus.FILLED
-        return _fills_result(decision, status, fills)
+        return _fills_result(decision, status, fills, leg_fill)
 
     async def _state(self, order_id: str) -> OrderState:
         async with self._pool.acquire() as conn:
@@ -487,9 +531,9 @@ class AbookDesk:
 def close_decision(cmd: ExecuteCommand) -> Decision | None:
     """The decision of a close that follows the venue holding the risk, or None (decide)."""
     if cmd.close_book is Book.A and cmd.close_venue:
-        return Decision(Book.A, CLOSE_FOLLOWS_VENUE)
+        return Decision(Book.A, CLOSE_FOLLOWS_VENUE, a_volume=cmd.volume, level="CLOSE")
     if cmd.close_book is Book.B:
-        return Decision(Book.B, CLOSE_FOLLOWS_VENUE)
+        return Decision(Book.B, CLOSE_FOLLOWS_VENUE, b_volume=cmd.volume, level="CLOSE")
     return None
 
 
@@ -504,13 +548,20 @@ def _submission(order_id: str, state: OrderState) -> tuple[AbookOrder, Decision]
 
 
 def _fills_result(
-    decision: Decision, status: ExecutionStatus, fills: list[AbookFill] | tuple[AbookFill, ...]
+    decision: Decision,
+    status: ExecutionStatus,
+    fills: list[AbookFill] | tuple[AbookFill, ...],
+    leg_fill: BookFill | None = None,
 ) -> ExecuteResult:
+    """The client's fills: the LPs' in the order received, then a C-book order's B leg."""
+    client = [f.client_fill() for f in fills]
+    if leg_fill is not None:
+        client.append(ClientFill.of_bbook(leg_fill))
     return ExecuteResult(
         book=decision.book,
         routing_reason=decision.reason,
         status=status,
-        fills=tuple(f.client_fill() for f in fills),
+        fills=tuple(client),
     )
 
 
@@ -541,9 +592,9 @@ def abandoned_result(order_id: str, decision: Decision) -> ExecuteResult:
 
 def _check_same_order(cmd: ExecuteCommand, order: AbookOrder) -> None:
     """A retry must name the order that was sent; another order under its id is a bug."""
-    if (order.symbol, order.side, order.volume) != (cmd.symbol, cmd.side, cmd.volume):
+    if (order.symbol, order.side, order.client_volume) != (cmd.symbol, cmd.side, cmd.volume):
         raise FailedPrecondition(
-            f"order {cmd.order_id} was sent as {order.side.value} {order.volume} "
+            f"order {cmd.order_id} was sent as {order.side.value} {order.client_volume} "
             f"{order.symbol}, not {cmd.side.value} {cmd.volume} {cmd.symbol}",
             reason="ORDER_MISMATCH",
             metadata={"order_id": cmd.order_id},

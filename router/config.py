@@ -40,3 +40,16 @@ class RouterSettings(Settings):
             "(besides LISTEN/NOTIFY)."
         ),
     )
+    router_lp_health_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often the router asks fixgw's ListSessions which LPs are healthy.",
+    )
+    router_lp_health_stale_ms: int = Field(
+        5000,
+        gt=0,
+        description=(
+            "LP health older than this is unknown: the rule engine applies no LP fallback then "
+            "(fixgw answers NO_LIQUIDITY itself when no LP can take an order)."
+        ),
+    )

@@ -17,6 +17,7 @@ from router.domain import (
     ExecuteCommand,
     ExecuteResult,
     ExecutionStatus,
+    ExplainedDecision,
     ReconcileCommand,
 )
 
@@ -28,6 +29,12 @@ _STATUSES = {
     ExecutionStatus.PARTIALLY_FILLED: router_pb2.EXECUTION_STATUS_PARTIALLY_FILLED,
     ExecutionStatus.REJECTED: router_pb2.EXECUTION_STATUS_REJECTED,
 }
+# Explain only: an order whose A-book outcome is not known yet.
+_EXPLAIN_STATUSES = {
+    **_STATUSES,
+    ExecutionStatus.PENDING: router_pb2.EXECUTION_STATUS_UNSPECIFIED,
+}
+_SIDES_OUT = {v: k for k, v in _SIDES.items()}
 
 
 def _required(value: str, field: str) -> str:
@@ -150,4 +157,43 @@ def exposure_response(exposures: list[Exposure]) -> router_pb2.GetHouseExposureR
             )
             for e in exposures
         ]
+    )
+
+
+def explain_order_id(request: router_pb2.ExplainRequest) -> str:
+    return _required(request.order_id, "order_id")
+
+
+def explain_response(explained: ExplainedDecision) -> router_pb2.ExplainResponse:
+    decision = explained.decision
+    decided = Timestamp()
+    decided.FromDatetime(explained.decided_at)
+    return router_pb2.ExplainResponse(
+        order_id=explained.order_id,
+        account_id=explained.account_id,
+        symbol=explained.symbol,
+        side=_SIDES_OUT[explained.side],
+        volume=fmt(explained.volume),
+        book=_BOOKS[decision.book],
+        routing_reason=decision.reason,
+        level=decision.level,
+        rule_id=decision.rule_id or 0,
+        config_version=decision.config_version or 0,
+        a_volume=fmt(decision.a_volume),
+        b_volume=fmt(decision.b_volume),
+        hedge_ratio=fmt(decision.c_book_hedge_ratio),
+        status=_EXPLAIN_STATUSES[explained.status],
+        reject_reason=explained.reject_reason,
+        decide_time=decided,
+        legs=[
+            router_pb2.RoutingLeg(
+                book=_BOOKS[leg.book], venue=leg.venue, volume=fmt(leg.volume), price=fmt(leg.price)
+            )
+            for leg in explained.legs
+        ],
+        inputs=[router_pb2.RoutingInput(name=n, value=v) for n, v in explained.inputs],
+        steps=[
+            router_pb2.RoutingStep(level=level, outcome=outcome, detail=detail)
+            for level, outcome, detail in explained.steps
+        ],
     )

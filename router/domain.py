@@ -13,6 +13,7 @@ from bbook import BookFill, Side
 
 if TYPE_CHECKING:
     from router.abook import AbookOrder
+    from router.rules import Explanation
 
 DEFAULT_REASON = "DEFAULT_B_BOOK"
 BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"
@@ -84,10 +85,24 @@ class RoutingRule:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """Who takes an order's risk and why (``router.rules.route``).
+
+    ``a_volume`` / ``b_volume``: the split between the LPs and the house (both zero for a decision
+    recorded before the split existed: the whole volume goes to ``book``); ``level``: the
+    precedence level that decided; ``reject_reason``: set when the decision itself rejects the
+    order (no healthy LP and the symbol's fallback is REJECT).
+    """
+
     book: Book
     reason: str
     rule_id: int | None = None
     c_book_hedge_ratio: Decimal = Decimal(0)
+    a_volume: Decimal = Decimal(0)
+    b_volume: Decimal = Decimal(0)
+    level: str = ""
+    config_version: int | None = None
+    reject_reason: str = ""
+    explanation: Explanation | None = field(default=None, compare=False)
 
 
 def decide(rules: Sequence[RoutingRule], client_group: str, symbol: str) -> Decision:
@@ -118,6 +133,8 @@ class OrderState:
     fill: BookFill | None = None
     abook: AbookOrder | None = None
     """An A-book order's last submission to fixgw (None for B-book orders)."""
+    config_version: int | None = None
+    """The newest routing configuration version committed when this was read."""
 
     @property
     def executed(self) -> bool:
@@ -197,3 +214,32 @@ class ExecuteResult:
     fills: tuple[ClientFill, ...] = field(default_factory=tuple)
     reject_reason: str = ""
     reject_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueLeg:
+    """What one venue filled of an order: its volume and volume-weighted client price."""
+
+    book: Book
+    venue: str
+    volume: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedDecision:
+    """A recorded decision with everything it saw (``RouterService.Explain``)."""
+
+    order_id: str
+    account_id: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    decision: Decision
+    status: ExecutionStatus
+    reject_reason: str
+    decided_at: datetime
+    legs: tuple[VenueLeg, ...]
+    inputs: tuple[tuple[str, str], ...]
+    steps: tuple[tuple[str, str, str], ...]
+    """(level, outcome, detail) of each precedence level, in the order evaluated."""

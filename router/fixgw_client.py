@@ -66,6 +66,16 @@ class FixgwClient:
             raise FixgwUnavailable(f"fixgw ExecuteOrder: {exc.code().name}") from exc
         return _checked(response.execution, order_id)
 
+    async def list_sessions(self, *, deadline_seconds: float) -> list[tuple[str, bool]]:
+        """Every LP session's name and whether it takes new orders (``LpSession.healthy``)."""
+        try:
+            response = await self._stub.ListSessions(
+                fixgw_pb2.ListSessionsRequest(), timeout=deadline_seconds
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise FixgwUnavailable(f"fixgw ListSessions: {exc.code().name}") from exc
+        return [(s.name, s.healthy) for s in response.sessions]
+
     async def order_status(self, order_id: str, *, deadline_seconds: float) -> LpExecution:
         """What became of the order at the LPs (fixgw fences an order id it never saw)."""
         request = fixgw_pb2.GetOrderStatusRequest(order_id=order_id)

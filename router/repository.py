@@ -4,7 +4,9 @@ B-book fills, the A-book submissions and the LP fills."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +17,7 @@ from router.abook import (
     AbookFill,
     AbookOrder,
     AbookSymbolSettings,
+    HouseLeg,
     Markup,
     PricePolicy,
 )
@@ -24,10 +27,20 @@ from router.domain import (
     Decision,
     ExecuteCommand,
     ExecutionStatus,
+    ExplainedDecision,
     OrderClaim,
     OrderState,
     RecordedDecision,
     RoutingRule,
+    VenueLeg,
+)
+from router.rules import (
+    AccountOverride,
+    LpFallback,
+    OverLimit,
+    RoutingConfig,
+    SymbolRouting,
+    VolumeLimit,
 )
 
 CONFIG_CHANNEL = "router_config"
@@ -76,13 +89,81 @@ async def load_abook_settings(conn: asyncpg.Connection) -> dict[str, AbookSymbol
     return {r["symbol"]: AbookSymbolSettings(PricePolicy(r["price_policy"])) for r in rows}
 
 
+async def load_overrides(conn: asyncpg.Connection) -> list[AccountOverride]:
+    rows = await conn.fetch(
+        "SELECT account_id, book, c_book_hedge_ratio, reason FROM router.account_overrides "
+        "WHERE enabled"
+    )
+    return [
+        AccountOverride(r["account_id"], Book(r["book"]), r["reason"], r["c_book_hedge_ratio"])
+        for r in rows
+    ]
+
+
+async def load_volume_limits(conn: asyncpg.Connection) -> list[VolumeLimit]:
+    rows = await conn.fetch(
+        "SELECT limit_id, client_group, symbol, max_lots, over_limit FROM router.bbook_volume_limits"
+    )
+    return [
+        VolumeLimit(
+            r["limit_id"], r["client_group"], r["symbol"], r["max_lots"], OverLimit(r["over_limit"])
+        )
+        for r in rows
+    ]
+
+
+async def load_symbol_routing(conn: asyncpg.Connection) -> dict[str, SymbolRouting]:
+    rows = await conn.fetch(
+        "SELECT symbol, lot_step, lp_fallback FROM router.routing_symbol_settings"
+    )
+    return {r["symbol"]: SymbolRouting(r["lot_step"], LpFallback(r["lp_fallback"])) for r in rows}
+
+
+async def config_version(conn: asyncpg.Connection) -> int:
+    version: int = await conn.fetchval("SELECT max(version) FROM router.config_versions")
+    return version
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """Every routing configuration table as of one snapshot."""
+
+    routing: RoutingConfig
+    limits: dict[str, Decimal]
+    bbook: dict[str, SymbolSettings]
+    abook: dict[str, AbookSymbolSettings]
+
+
+async def load_config(conn: asyncpg.Connection) -> LoadedConfig:
+    """The whole configuration and its version, read in one REPEATABLE READ snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        version = await config_version(conn)
+        rules = await load_rules(conn)
+        overrides = await load_overrides(conn)
+        volume_limits = await load_volume_limits(conn)
+        limits = await load_limits(conn)
+        symbols = await load_symbol_routing(conn)
+        bbook = await load_symbol_settings(conn)
+        abook = await load_abook_settings(conn)
+    return LoadedConfig(
+        RoutingConfig.build(version, rules, overrides, volume_limits, limits, symbols),
+        limits,
+        bbook,
+        abook,
+    )
+
+
 _STATE_SQL = f"""
 SELECT c.claim, c.account_id AS claim_account_id,
        d.book, d.reason, d.rule_id, d.account_id AS decision_account_id, d.status,
        d.reject_reason, d.symbol AS decision_symbol, d.side AS decision_side,
-       d.volume AS decision_volume,
+       d.volume AS decision_volume, d.level, d.a_volume, d.b_volume, d.hedge_ratio,
+       d.config_version,
        a.order_id AS abook_order_id, a.contract_size AS abook_contract_size, a.price_policy,
        a.markup_bid, a.markup_ask, a.price_places, a.client_worst, a.lp_worst, a.has_limit, a.lps,
+       a.volume AS abook_volume, a.b_volume AS leg_volume, a.b_price AS leg_price,
+       a.quote_to_usd_rate AS leg_usd_rate, a.b_priced_at AS leg_priced_at,
+       (SELECT max(version) FROM router.config_versions) AS config_version_now,
        {store.columns("f")}
   FROM (VALUES ($1::text)) AS o (order_id)
   LEFT JOIN router.order_claims c ON c.order_id = o.order_id
@@ -95,12 +176,21 @@ SELECT c.claim, c.account_id AS claim_account_id,
 def _abook_order(row: Any) -> AbookOrder | None:
     if row["abook_order_id"] is None:
         return None
+    leg = None
+    if row["leg_price"] is not None:
+        leg = HouseLeg(
+            order_volume=row["decision_volume"],
+            volume=row["leg_volume"],
+            price=row["leg_price"],
+            quote_to_usd_rate=row["leg_usd_rate"],
+            priced_at=row["leg_priced_at"],
+        )
     return AbookOrder(
         order_id=row["abook_order_id"],
         account_id=row["decision_account_id"],
         symbol=row["decision_symbol"],
         side=Side(row["decision_side"]),
-        volume=row["decision_volume"],
+        volume=row["abook_volume"] or row["decision_volume"],
         contract_size=row["abook_contract_size"],
         policy=PricePolicy(row["price_policy"]),
         markup=Markup(row["markup_bid"], row["markup_ask"], row["price_places"]),
@@ -108,6 +198,7 @@ def _abook_order(row: Any) -> AbookOrder | None:
         lp_worst=row["lp_worst"],
         has_limit=row["has_limit"],
         lps=tuple(row["lps"]),
+        leg=leg,
     )
 
 
@@ -127,7 +218,16 @@ async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
     )
     recorded = (
         RecordedDecision(
-            decision=Decision(Book(row["book"]), row["reason"], row["rule_id"]),
+            decision=Decision(
+                Book(row["book"]),
+                row["reason"],
+                row["rule_id"],
+                row["hedge_ratio"] or Decimal(0),
+                row["a_volume"] or Decimal(0),
+                row["b_volume"] or Decimal(0),
+                row["level"] or "",
+                row["config_version"],
+            ),
             account_id=row["decision_account_id"],
             status=ExecutionStatus(row["status"]),
             reject_reason=row["reject_reason"],
@@ -135,7 +235,9 @@ async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
         if row["book"] is not None
         else None
     )
-    return OrderState(claim, recorded, store.from_row(row), _abook_order(row))
+    return OrderState(
+        claim, recorded, store.from_row(row), _abook_order(row), row["config_version_now"]
+    )
 
 
 async def insert_claim(
@@ -161,6 +263,35 @@ async def insert_claim(
     return status.endswith(" 1")
 
 
+def explanation_json(decision: Decision) -> str | None:
+    """The decision's inputs and steps as stored (``routing_decisions.explanation``)."""
+    explanation = decision.explanation
+    if explanation is None:
+        return None
+    return json.dumps(
+        {
+            "inputs": [list(pair) for pair in explanation.inputs],
+            "steps": [
+                {"level": s.level.value, "outcome": s.outcome, "detail": s.detail}
+                for s in explanation.steps
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def decision_values(decision: Decision) -> tuple[Any, ...]:
+    """level, a_volume, b_volume, hedge_ratio, config_version, explanation of a decision."""
+    return (
+        decision.level or None,
+        decision.a_volume,
+        decision.b_volume,
+        decision.c_book_hedge_ratio,
+        decision.config_version,
+        explanation_json(decision),
+    )
+
+
 _FILL_PARAMS = ", ".join(f"${i}::{t}" for i, t in enumerate(store.TYPES, start=10))
 _CLAIM_AND_FILL_SQL = f"""
 WITH claim AS (
@@ -170,9 +301,11 @@ WITH claim AS (
     RETURNING order_id
 ), decision AS (
     INSERT INTO router.routing_decisions
-        (order_id, account_id, symbol, side, volume, book, reason, rule_id, status, trace_id)
+        (order_id, account_id, symbol, side, volume, book, reason, rule_id, status, trace_id,
+         level, a_volume, b_volume, hedge_ratio, config_version, explanation)
     SELECT order_id, $2::text, $4::text, $5::text, $6::numeric, $7::text, $8::text, $9::bigint,
-           'FILLED', $3::text
+           'FILLED', $3::text, $20::text, $21::numeric, $22::numeric, $23::numeric, $24::bigint,
+           $25::jsonb
       FROM claim
     ON CONFLICT (order_id) DO UPDATE
        SET status = EXCLUDED.status, reject_reason = NULL, updated_at = now()
@@ -210,6 +343,7 @@ async def claim_and_fill(
             decision.reason,
             decision.rule_id,
             *store.values(fill),
+            *decision_values(decision),
         )
     except asyncpg.UniqueViolationError as exc:
         # Claims and fills commit together, so a fill without a claim is a broken invariant.
@@ -235,8 +369,9 @@ async def record_decision(
         """
         INSERT INTO router.routing_decisions
             (order_id, account_id, symbol, side, volume, book, reason, rule_id, status,
-             reject_reason, trace_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             reject_reason, trace_id, level, a_volume, b_volume, hedge_ratio, config_version,
+             explanation)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
         ON CONFLICT (order_id) DO UPDATE
            SET status = EXCLUDED.status, reject_reason = EXCLUDED.reject_reason, updated_at = now()
          WHERE router.routing_decisions.status NOT IN ('FILLED', 'PARTIALLY_FILLED')
@@ -252,6 +387,7 @@ async def record_decision(
         status.value,
         reject_reason,
         cmd.trace_id,
+        *decision_values(decision),
     )
     return tag.endswith(" 1")
 
@@ -274,9 +410,11 @@ WITH claim AS (
     RETURNING order_id
 ), decision AS (
     INSERT INTO router.routing_decisions
-        (order_id, account_id, symbol, side, volume, book, reason, rule_id, status, trace_id)
+        (order_id, account_id, symbol, side, volume, book, reason, rule_id, status, trace_id,
+         level, a_volume, b_volume, hedge_ratio, config_version, explanation)
     SELECT order_id, $2::text, $4::text, $5::text, $6::numeric, $7::text, $8::text, $9::bigint,
-           'PENDING', $3::text
+           'PENDING', $3::text, $24::text, $25::numeric, $26::numeric, $27::numeric, $28::bigint,
+           $29::jsonb
       FROM claim
     ON CONFLICT (order_id) DO UPDATE
        SET status = 'PENDING', reject_reason = NULL, updated_at = now()
@@ -285,15 +423,19 @@ WITH claim AS (
 ), submission AS (
     INSERT INTO router.abook_orders
         (order_id, account_id, contract_size, price_policy, markup_bid, markup_ask, price_places,
-         client_worst, lp_worst, has_limit, lps)
+         client_worst, lp_worst, has_limit, lps, volume, b_volume, b_price, quote_to_usd_rate,
+         b_priced_at)
     SELECT order_id, $2::text, $10::numeric, $11::text, $12::numeric, $13::numeric,
-           $14::integer, $15::numeric, $16::numeric, $17::boolean, $18::text[]
+           $14::integer, $15::numeric, $16::numeric, $17::boolean, $18::text[], $19::numeric,
+           $20::numeric, $21::numeric, $22::numeric, $23::timestamptz
       FROM decision
     ON CONFLICT (order_id) DO UPDATE
        SET contract_size = EXCLUDED.contract_size, price_policy = EXCLUDED.price_policy,
            markup_bid = EXCLUDED.markup_bid, markup_ask = EXCLUDED.markup_ask,
            price_places = EXCLUDED.price_places, client_worst = EXCLUDED.client_worst,
            lp_worst = EXCLUDED.lp_worst, has_limit = EXCLUDED.has_limit, lps = EXCLUDED.lps,
+           volume = EXCLUDED.volume, b_volume = EXCLUDED.b_volume, b_price = EXCLUDED.b_price,
+           quote_to_usd_rate = EXCLUDED.quote_to_usd_rate, b_priced_at = EXCLUDED.b_priced_at,
            submitted_at = now()
 )
 SELECT count(*) FROM claim
@@ -312,6 +454,7 @@ async def claim_submitted(
     another claim exists or committed first (a racing Execute's SUBMITTED, an EXECUTED or a
     FENCED): nothing is written then and the caller reads what won.
     """
+    leg = order.leg
     written: int = await conn.fetchval(
         _SUBMIT_SQL,
         order.order_id,
@@ -319,7 +462,7 @@ async def claim_submitted(
         trace_id,
         order.symbol,
         order.side.value,
-        order.volume,
+        order.client_volume,
         decision.book.value,
         decision.reason,
         decision.rule_id,
@@ -332,6 +475,12 @@ async def claim_submitted(
         order.lp_worst,
         order.has_limit,
         list(order.lps),
+        order.volume if leg is not None else None,
+        leg.volume if leg is not None else None,
+        leg.price if leg is not None else None,
+        leg.quote_to_usd_rate if leg is not None else None,
+        leg.priced_at if leg is not None else None,
+        *decision_values(decision),
     )
     return written == 1
 
@@ -387,6 +536,18 @@ WITH claim AS (
 )
 SELECT count(*) FROM claim
 """
+_LEG_PARAMS = ", ".join(
+    f"${i}::{t}" for i, t in enumerate(store.TYPES, start=3 + len(_LP_FILL_TYPES))
+)
+# A C-book order: the same, and its B leg's fill (the house book's) with it.
+_EXECUTED_C_SQL = _EXECUTED_SQL.replace(
+    "\nSELECT count(*) FROM claim",
+    f""", leg AS (
+    INSERT INTO router.bbook_fills ({store.columns()})
+    SELECT {_LEG_PARAMS} FROM claim
+)
+SELECT count(*) FROM claim""",
+)
 
 
 async def record_executed(
@@ -394,8 +555,11 @@ async def record_executed(
     order_id: str,
     status: ExecutionStatus,
     fills: Sequence[AbookFill],
+    leg_fill: BookFill | None = None,
 ) -> bool:
     """Turn the SUBMITTED claim EXECUTED with the decision ``status`` and the fills, atomically.
+
+    ``leg_fill``: a C-book order's B leg (the house's fill), written in the same statement.
 
     One statement: of a racing Execute and ReconcileExecution writing the same LP execution, the
     one whose UPDATE of the claim commits first writes everything, the other (its UPDATE finds the
@@ -406,7 +570,12 @@ async def record_executed(
     for fill in fills:
         for column, value in zip(columns, _lp_fill_values(fill), strict=True):
             column.append(value)
-    written: int = await conn.fetchval(_EXECUTED_SQL, order_id, status.value, *columns)
+    if leg_fill is None:
+        written: int = await conn.fetchval(_EXECUTED_SQL, order_id, status.value, *columns)
+    else:
+        written = await conn.fetchval(
+            _EXECUTED_C_SQL, order_id, status.value, *columns, *store.values(leg_fill)
+        )
     return written == 1
 
 
@@ -498,3 +667,56 @@ async def fence_submitted(conn: asyncpg.Connection, order_id: str, reject_reason
     """
     tag: str = await conn.execute(_FENCE_SUBMITTED_SQL, order_id, reject_reason)
     return tag.endswith(" 1")
+
+
+# --- Explain ---------------------------------------------------------------------------------------
+
+
+async def explain(conn: asyncpg.Connection, order_id: str) -> ExplainedDecision | None:
+    """The recorded decision of ``order_id`` with its explanation and the fills per venue."""
+    row = await conn.fetchrow(
+        "SELECT order_id, account_id, symbol, side, volume, book, reason, rule_id, status, "
+        "reject_reason, decided_at, level, a_volume, b_volume, hedge_ratio, config_version, "
+        "explanation FROM router.routing_decisions WHERE order_id = $1",
+        order_id,
+    )
+    if row is None:
+        return None
+    legs = await conn.fetch(
+        """
+        SELECT 'A' AS book, lp AS venue, sum(volume) AS volume,
+               trim_scale(round(sum(volume * price) / sum(volume), 10)) AS price
+          FROM router.lp_fills WHERE order_id = $1 GROUP BY lp
+        UNION ALL
+        SELECT 'B', 'BBOOK', volume, price FROM router.bbook_fills WHERE order_id = $1
+        ORDER BY 1, 2
+        """,
+        order_id,
+    )
+    stored = json.loads(row["explanation"]) if row["explanation"] is not None else {}
+    return ExplainedDecision(
+        order_id=row["order_id"],
+        account_id=row["account_id"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        volume=row["volume"],
+        decision=Decision(
+            Book(row["book"]),
+            row["reason"],
+            row["rule_id"],
+            row["hedge_ratio"] or Decimal(0),
+            row["a_volume"] or Decimal(0),
+            row["b_volume"] or Decimal(0),
+            row["level"] or "",
+            row["config_version"],
+        ),
+        status=ExecutionStatus(row["status"]),
+        reject_reason=row["reject_reason"] or "",
+        decided_at=row["decided_at"],
+        legs=tuple(VenueLeg(Book(r["book"]), r["venue"], r["volume"], r["price"]) for r in legs),
+        inputs=tuple((str(k), str(v)) for k, v in stored.get("inputs", [])),
+        steps=tuple(
+            (str(st["level"]), str(st["outcome"]), str(st.get("detail", "")))
+            for st in stored.get("steps", [])
+        ),
+    )

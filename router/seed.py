@@ -1,9 +1,9 @@
 """Demo routing configuration for the local profile.
 
-No routing rules means every order goes to the B-book with reason DEFAULT_B_BOOK; A-book rules
-(orders to the LPs through fixgw) are added by admins (``router.routing_rules``), C-book ones once
-that book is available. Nothing is inserted, so re-running is a no-op and an admin's rules are
-never overwritten.
+No routing rules means every order goes to the B-book with reason DEFAULT_B_BOOK; A- and C-book
+rules, account overrides, B-book volume maxima and per-symbol routing settings are added by admins
+(``docs/routing.md``). Nothing is inserted, so re-running is a no-op and an admin's configuration
+is never overwritten.
 """
 
 from __future__ import annotations

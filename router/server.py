@@ -17,6 +17,8 @@ from fxmesh.v1 import router_pb2_grpc
 from router.abook_desk import AbookDesk
 from router.config import RouterSettings
 from router.fixgw_client import FixgwClient
+from router.house import House
+from router.lphealth import LpHealthMonitor
 from router.service import RouterService
 from router.servicer import RouterServicer
 
@@ -48,15 +50,29 @@ async def start_router(settings: RouterSettings) -> RouterApp:
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     fixgw_channel = open_channel(settings.fixgw_addr)
     engine = BBookEngine(redis, max_quote_age_ms=settings.router_max_quote_age_ms)
+    house = House(engine)
+    fixgw = FixgwClient(fixgw_channel)
     abook = AbookDesk(
         pool,
-        FixgwClient(fixgw_channel),
+        fixgw,
         engine.quote,
         deadline_margin_seconds=settings.router_fixgw_deadline_margin_seconds,
         default_timeout_seconds=settings.router_fixgw_timeout_seconds,
+        house=house,
+    )
+    poll = settings.router_lp_health_poll_seconds
+    lp_health = LpHealthMonitor(
+        lambda: fixgw.list_sessions(deadline_seconds=min(poll, 2.0)),
+        interval=poll,
+        stale_ms=settings.router_lp_health_stale_ms,
     )
     service = RouterService(
-        pool, engine, abook, reload_seconds=settings.router_config_reload_seconds
+        pool,
+        engine,
+        abook,
+        reload_seconds=settings.router_config_reload_seconds,
+        house=house,
+        lp_health=lp_health,
     )
     try:
         await service.start()

@@ -1,13 +1,15 @@
-"""Route and execute: decide the book, record the decision, fill B-book orders in-process and send
-A-book orders to the LPs through fixgw (``router.abook_desk``)."""
+"""Route and execute: decide the book (``router.rules``), record the decision with its why, fill
+B-book orders in-process, send A-book orders to the LPs through fixgw (``router.abook_desk``) and
+split C-book orders between both (the A leg through the same desk, the B leg priced here and
+committed with the A leg's outcome)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -15,9 +17,10 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
-from fxmesh.errors import FailedPrecondition
+from fxmesh.errors import FailedPrecondition, NotFound
 from fxmesh.metrics import LATENCY_BUCKETS
 from router import repository
+from router.abook import AbookOrder, HouseLeg
 from router.abook_desk import AbookDesk, close_decision, execution_pending
 from router.domain import (
     BOOK_UNAVAILABLE,
@@ -31,13 +34,16 @@ from router.domain import (
     ExecuteCommand,
     ExecuteResult,
     ExecutionStatus,
+    ExplainedDecision,
     OrderClaim,
     OrderState,
     ReconcileCommand,
     RecordedDecision,
     RoutingRule,
-    decide,
 )
+from router.house import House
+from router.lphealth import LpHealthMonitor
+from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -67,18 +73,36 @@ class RouterService:
     """
 
     def __init__(
-        self, pool: Any, engine: BBookEngine, abook: AbookDesk, *, reload_seconds: float = 30.0
+        self,
+        pool: Any,
+        engine: BBookEngine,
+        abook: AbookDesk,
+        *,
+        reload_seconds: float = 30.0,
+        house: House | None = None,
+        lp_health: LpHealthMonitor | None = None,
     ) -> None:
         self._pool = pool
         self.engine = engine
         self.abook = abook
+        # One house-book commit at a time per symbol: the book applies fills in commit order.
+        self.house = house or House(engine)
+        self.lp_health = lp_health
         self._reload_seconds = reload_seconds
-        self.rules: list[RoutingRule] = []
-        self.config_version = 0
-        # One B-book commit at a time per symbol: the book applies fills in the order they commit.
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.config = RoutingConfig()
+        self._reload_lock = asyncio.Lock()
         self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def rules(self) -> list[RoutingRule]:
+        """The enabled routing rules in the order they are tried."""
+        return list(self.config.rules)
+
+    @property
+    def config_version(self) -> int:
+        """The version of the configuration the next order is decided with."""
+        return self.config.version
 
     async def start(self) -> None:
         await self.reload_config()
@@ -89,6 +113,8 @@ class RouterService:
         self._listener = await self._pool.acquire()
         await self._listener.add_listener(repository.CONFIG_CHANNEL, self._on_notify)
         self._spawn(self._reload_periodically())
+        if self.lp_health is not None:
+            self._spawn(self.lp_health.run())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -119,19 +145,44 @@ class RouterService:
             except Exception:
                 log.exception("router_config_reload_failed")
 
-    async def reload_config(self) -> None:
-        """Load routing rules, exposure limits, B-book and A-book symbol settings for the next
-        order."""
-        async with self._pool.acquire() as conn:
-            rules = await repository.load_rules(conn)
-            limits = await repository.load_limits(conn)
-            symbol_settings = await repository.load_symbol_settings(conn)
-            abook_settings = await repository.load_abook_settings(conn)
-        self.rules = rules
-        self.engine.set_limits(limits)
-        self.engine.set_symbol_settings(symbol_settings)
-        self.abook.set_settings(abook_settings)
-        self.config_version += 1
+    async def reload_config(self, at_least: int | None = None) -> None:
+        """Load the routing configuration (rules, overrides, volume and exposure limits, symbol
+        settings) and its version, in one snapshot, for the next order.
+
+        ``at_least``: skip the load when the loaded version is that one or newer already (a burst
+        of orders that found a newer version committed reloads once).
+        """
+        async with self._reload_lock:
+            if at_least is not None and self.config.version >= at_least:
+                return
+            async with self._pool.acquire() as conn:
+                loaded = await repository.load_config(conn)
+            if loaded.routing.version < self.config.version:
+                return  # a newer snapshot is in place already
+            self.engine.set_limits(loaded.limits)
+            self.engine.set_symbol_settings(loaded.bbook)
+            self.abook.set_settings(loaded.abook)
+            self.config = loaded.routing
+        log.info("router_config_loaded", version=loaded.routing.version)
+
+    async def _config_at_least(self, version: int | None) -> None:
+        """Reload first when a newer configuration than the loaded one is committed: a change
+        applies to the very next order, not only once its NOTIFY has arrived."""
+        if version is not None and version > self.config.version:
+            await self.reload_config(at_least=version)
+
+    def route(self, cmd: ExecuteCommand) -> Decision:
+        """The rule engine's decision for ``cmd`` with the inputs the system has now."""
+        inputs = RoutingInputs(
+            account_id=cmd.account_id,
+            client_group=cmd.client_group,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            volume=cmd.volume,
+            house_net_lots=self.engine.book.net_lots(cmd.symbol),
+            lp_health=self.lp_health.snapshot() if self.lp_health else UNKNOWN_HEALTH,
+        )
+        return route(self.config, inputs)
 
     async def execute(self, cmd: ExecuteCommand, remaining: float | None = None) -> ExecuteResult:
         """Route ``cmd`` and execute it; a retry for the same order returns the same outcome.
@@ -171,16 +222,22 @@ class RouterService:
         if state.recorded is not None:
             decision = state.recorded.decision
         else:
-            decision = close_decision(cmd) or decide(self.rules, cmd.client_group, cmd.symbol)
+            await self._config_at_least(state.config_version)
+            decision = close_decision(cmd) or self.route(cmd)
             DECISIONS.labels(decision.book.value, decision.reason).inc()
         if state.claim is not None:
             return await self._reject(cmd, decision, _abandoned(cmd.order_id))
+        if decision.reject_reason:
+            message = f"no LP is healthy for {cmd.symbol} and its fallback is to reject"
+            return await self._reject(cmd, decision, Rejection(decision.reject_reason, message))
 
         if decision.book is Book.A:
             return await self._execute_abook(cmd, decision, remaining)
-        if decision.book is not Book.B:
-            message = f"{decision.book.value}-book execution is not available yet"
-            return await self._reject(cmd, decision, Rejection(BOOK_UNAVAILABLE, message))
+        if decision.book is Book.C:
+            if decision.a_volume <= 0 or decision.b_volume <= 0:
+                message = f"decision {decision.reason} has no C-book split"
+                return await self._reject(cmd, decision, Rejection(BOOK_UNAVAILABLE, message))
+            return await self._execute_cbook(cmd, decision, remaining)
 
         priced = await self.engine.price(
             cmd.symbol,
@@ -202,14 +259,15 @@ class RouterService:
             contract_size=cmd.contract_size,
             quote_to_usd_rate=cmd.quote_to_usd_rate,
         )
+
         # The lock spans the commit and the booking only: the house book applies this process's
         # fills of a symbol in the order they commit. The claim arbitrates against a racing
         # Execute (here or on another router instance) and against ReconcileExecution's fence.
-        async with self._locks[cmd.symbol], self._pool.acquire() as conn:
-            won = await repository.claim_and_fill(conn, cmd, decision, fill)
-            if won:
-                # No await between the commit and the booking, so no cancellation either.
-                self.engine.apply(fill)
+        async def write() -> bool:
+            async with self._pool.acquire() as conn:
+                return await repository.claim_and_fill(conn, cmd, decision, fill)
+
+        won = await self.house.commit(fill, write)
         if won:
             return _filled(decision.book, decision.reason, fill)
         # The winner has committed by now (the claim waited for it): answer what it did.
@@ -218,6 +276,41 @@ class RouterService:
         if state.executed:
             return await self._replay(cmd.order_id, state, cmd)
         return await self._reject(cmd, decision, _abandoned(cmd.order_id))
+
+    async def _execute_cbook(
+        self, cmd: ExecuteCommand, decision: Decision, remaining: float | None
+    ) -> ExecuteResult:
+        """Price the B leg, then submit the A leg with it (``docs/routing.md``, C-book).
+
+        The B leg is priced first at the client quote with the order's constraints: when the
+        house cannot fill it (stale quote, requote, limit, B-book disabled) the whole order is
+        rejected before anything is sent. The A leg then goes through the A-book desk; whatever
+        it does not fill the B-book takes at the B leg's price, committed in the statement that
+        commits the A leg's fills.
+        """
+        started = time.monotonic()
+        priced = await self.engine.price(
+            cmd.symbol,
+            cmd.side,
+            requested_price=cmd.requested_price,
+            max_deviation=cmd.max_price_deviation,
+            limit_price=cmd.limit_price,
+        )
+        if isinstance(priced, Rejection):
+            return await self._reject(cmd, decision, priced)
+        prepared = await self.abook.prepare(replace(cmd, volume=decision.a_volume))
+        if isinstance(prepared, Rejection):
+            return await self._reject(cmd, decision, prepared)
+        leg = HouseLeg(
+            order_volume=cmd.volume,
+            volume=decision.b_volume,
+            price=priced,
+            quote_to_usd_rate=cmd.quote_to_usd_rate,
+            priced_at=datetime.now(UTC),
+        )
+        if remaining is not None:
+            remaining -= time.monotonic() - started
+        return await self._submit(cmd, decision, replace(prepared, leg=leg), remaining)
 
     async def _execute_abook(
         self, cmd: ExecuteCommand, decision: Decision, remaining: float | None
@@ -228,6 +321,15 @@ class RouterService:
             return await self._reject(cmd, decision, prepared)
         if remaining is not None:
             remaining -= time.monotonic() - started
+        return await self._submit(cmd, decision, prepared, remaining)
+
+    async def _submit(
+        self,
+        cmd: ExecuteCommand,
+        decision: Decision,
+        prepared: AbookOrder,
+        remaining: float | None,
+    ) -> ExecuteResult:
         result = await self.abook.submit(prepared, decision, cmd.trace_id, remaining)
         if result is not None:
             return result
@@ -251,20 +353,15 @@ class RouterService:
     ) -> ExecuteResult:
         """The execution of an executed order, exactly as first answered."""
         fill = state.fill
-        if fill is None and state.abook is not None:
+        if state.abook is not None:  # A-book, or C-book (its B leg is ``fill``)
             return await self.abook.replay(order_id, state, cmd)
         if fill is None:
             raise RuntimeError(f"order {order_id} is claimed EXECUTED but has no B-book fill")
         if cmd is not None:
             _check_same_order(cmd, fill)
-        # The Execute that committed this fill may not have booked it yet: it books under the
-        # symbol's lock, so waiting for the lock keeps this from booking it a second time.
-        async with self._locks[fill.symbol]:
-            if not self.engine.is_booked(fill.fill_id):
-                # Committed, but this process never saw the commit acknowledged (or another
-                # instance filled it): book it now, once.
-                log.warning("bbook_fill_booked_late", fill_id=fill.fill_id, order_id=order_id)
-                self.engine.apply(fill)
+        # The Execute that committed this fill may not have booked it yet (or another instance
+        # committed it): book it now, once.
+        await self.house.ensure_booked(fill, order_id)
         recorded = state.recorded
         decision = recorded.decision if recorded is not None else Decision(Book.B, DEFAULT_REASON)
         return _filled(decision.book, decision.reason, fill)
@@ -350,6 +447,18 @@ class RouterService:
 
     async def house_exposure(self) -> list[Exposure]:
         return await self.engine.exposures()
+
+    async def explain(self, order_id: str) -> ExplainedDecision:
+        """The recorded decision of an order with every input it saw (NOT_FOUND when none)."""
+        async with self._pool.acquire() as conn:
+            explained = await repository.explain(conn, order_id)
+        if explained is None:
+            raise NotFound(
+                f"no routing decision for order {order_id}",
+                reason="ORDER_NOT_ROUTED",
+                metadata={"order_id": order_id},
+            )
+        return explained
 
 
 def _filled(book: Book, reason: str, fill: BookFill) -> ExecuteResult:

@@ -47,3 +47,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         ],
     ) -> router_pb2.GetHouseExposureResponse:
         return convert.exposure_response(await self._service.house_exposure())
+
+    async def Explain(
+        self,
+        request: router_pb2.ExplainRequest,
+        context: grpc.aio.ServicerContext[router_pb2.ExplainRequest, router_pb2.ExplainResponse],
+    ) -> router_pb2.ExplainResponse:
+        explained = await self._service.explain(convert.explain_order_id(request))
+        return convert.explain_response(explained)

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from fxmesh.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -283,3 +284,205 @@ class SymbolExposure(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SymbolExposure: _TypeAlias = SymbolExposure  # noqa: Y015
+
+@_typing.final
+class ExplainRequest(_message.Message):
+    """Which order to explain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainRequest: _TypeAlias = ExplainRequest  # noqa: Y015
+
+@_typing.final
+class ExplainResponse(_message.Message):
+    """The routing decision of one order and everything it was made from (docs/routing.md)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    ROUTING_REASON_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    CONFIG_VERSION_FIELD_NUMBER: _builtins.int
+    A_VOLUME_FIELD_NUMBER: _builtins.int
+    B_VOLUME_FIELD_NUMBER: _builtins.int
+    HEDGE_RATIO_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REJECT_REASON_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    LEGS_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    account_id: _builtins.str
+    symbol: _builtins.str
+    side: _types_pb2.Side.ValueType
+    volume: _builtins.str
+    """Order volume in lots (decimal)."""
+    book: _types_pb2.Book.ValueType
+    routing_reason: _builtins.str
+    """UPPER_SNAKE reason of the level that decided, e.g. "GROUP_VIP_A_BOOK", "EXPOSURE_LIMIT_HEDGE"."""
+    level: _builtins.str
+    """The precedence level that decided: CLOSE, ACCOUNT_OVERRIDE, RULE, DEFAULT, BBOOK_MAX_VOLUME,
+    EXPOSURE_LIMIT or LP_HEALTH; empty for a decision recorded before levels existed.
+    """
+    rule_id: _builtins.int
+    """The routing rule that set the base decision; 0 when none did (override, default, close)."""
+    config_version: _builtins.int
+    """The routing configuration version the decision was made with; 0 when not recorded."""
+    a_volume: _builtins.str
+    """The split: lots meant for the LPs (A) and for the house (B), decimals."""
+    b_volume: _builtins.str
+    hedge_ratio: _builtins.str
+    """The C-book hedge ratio of the rule or override (decimal); "0" unless the book is C."""
+    status: Global___ExecutionStatus.ValueType
+    """The last execution outcome of the order."""
+    reject_reason: _builtins.str
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def legs(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutingLeg]:
+        """What each venue filled."""
+
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutingInput]:
+        """Every input the rule engine saw, by name (house_net_lots, lps_healthy, toxicity, ...); an
+        empty value means not known or not computed.
+        """
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutingStep]:
+        """Each precedence level in the order evaluated, with what it did."""
+
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _types_pb2.Side.ValueType = ...,
+        volume: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        routing_reason: _builtins.str = ...,
+        level: _builtins.str = ...,
+        rule_id: _builtins.int = ...,
+        config_version: _builtins.int = ...,
+        a_volume: _builtins.str = ...,
+        b_volume: _builtins.str = ...,
+        hedge_ratio: _builtins.str = ...,
+        status: Global___ExecutionStatus.ValueType = ...,
+        reject_reason: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        legs: _abc.Iterable[Global___RoutingLeg] | None = ...,
+        inputs: _abc.Iterable[Global___RoutingInput] | None = ...,
+        steps: _abc.Iterable[Global___RoutingStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["a_volume", b"a_volume", "account_id", b"account_id", "b_volume", b"b_volume", "book", b"book", "config_version", b"config_version", "decide_time", b"decide_time", "hedge_ratio", b"hedge_ratio", "inputs", b"inputs", "legs", b"legs", "level", b"level", "order_id", b"order_id", "reject_reason", b"reject_reason", "routing_reason", b"routing_reason", "rule_id", b"rule_id", "side", b"side", "status", b"status", "steps", b"steps", "symbol", b"symbol", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainResponse: _TypeAlias = ExplainResponse  # noqa: Y015
+
+@_typing.final
+class RoutingLeg(_message.Message):
+    """What one venue filled of an order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    book: _types_pb2.Book.ValueType
+    venue: _builtins.str
+    """"BBOOK" or an LP session name."""
+    volume: _builtins.str
+    """Lots filled there and their volume-weighted client price (decimals)."""
+    price: _builtins.str
+    def __init__(
+        self,
+        *,
+        book: _types_pb2.Book.ValueType = ...,
+        venue: _builtins.str = ...,
+        volume: _builtins.str = ...,
+        price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "price", b"price", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingLeg: _TypeAlias = RoutingLeg  # noqa: Y015
+
+@_typing.final
+class RoutingInput(_message.Message):
+    """One named input of a routing decision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingInput: _TypeAlias = RoutingInput  # noqa: Y015
+
+@_typing.final
+class RoutingStep(_message.Message):
+    """One precedence level as evaluated."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    level: _builtins.str
+    outcome: _builtins.str
+    """What the level did: "pass", "none", the book and reason it chose, the split it made."""
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        level: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "level", b"level", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingStep: _TypeAlias = RoutingStep  # noqa: Y015

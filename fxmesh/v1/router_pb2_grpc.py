@@ -50,6 +50,11 @@ class RouterServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_router__pb2.GetHouseExposureRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_router__pb2.GetHouseExposureResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/fxmesh.v1.RouterService/Explain',
+                request_serializer=fxmesh_dot_v1_dot_router__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_router__pb2.ExplainResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -81,6 +86,15 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """Why an order went where it went: the recorded decision, the precedence level and rule that
+        decided, the split, the venues that filled, every input the rule engine saw and the
+        configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +112,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.GetHouseExposure,
                     request_deserializer=fxmesh_dot_v1_dot_router__pb2.GetHouseExposureRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_router__pb2.GetHouseExposureResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=fxmesh_dot_v1_dot_router__pb2.ExplainRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_router__pb2.ExplainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +201,33 @@ class RouterService:
             '/fxmesh.v1.RouterService/GetHouseExposure',
             fxmesh_dot_v1_dot_router__pb2.GetHouseExposureRequest.SerializeToString,
             fxmesh_dot_v1_dot_router__pb2.GetHouseExposureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.RouterService/Explain',
+            fxmesh_dot_v1_dot_router__pb2.ExplainRequest.SerializeToString,
+            fxmesh_dot_v1_dot_router__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,11 @@ class RouterServiceStub:
     """
     GetHouseExposure: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetHouseExposureRequest, _router_pb2.GetHouseExposureResponse]
     """The house book kept by the in-process B-book engine."""
+    Explain: _grpc.UnaryUnaryMultiCallable[_router_pb2.ExplainRequest, _router_pb2.ExplainResponse]
+    """Why an order went where it went: the recorded decision, the precedence level and rule that
+    decided, the split, the venues that filled, every input the rule engine saw and the
+    configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -63,6 +68,11 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """
     GetHouseExposure: _aio.UnaryUnaryMultiCallable[_router_pb2.GetHouseExposureRequest, _router_pb2.GetHouseExposureResponse]  # type: ignore[assignment]
     """The house book kept by the in-process B-book engine."""
+    Explain: _aio.UnaryUnaryMultiCallable[_router_pb2.ExplainRequest, _router_pb2.ExplainResponse]  # type: ignore[assignment]
+    """Why an order went where it went: the recorded decision, the precedence level and rule that
+    decided, the split, the venues that filled, every input the rule engine saw and the
+    configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+    """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     """The smart order router: decides A-, B- or C-book for each order and executes it there."""
@@ -96,5 +106,16 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.GetHouseExposureResponse, _abc.Awaitable[_router_pb2.GetHouseExposureResponse]]:
         """The house book kept by the in-process B-book engine."""
+
+    @_abc_1.abstractmethod
+    def Explain(
+        self,
+        request: _router_pb2.ExplainRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ExplainResponse, _abc.Awaitable[_router_pb2.ExplainResponse]]:
+        """Why an order went where it went: the recorded decision, the precedence level and rule that
+        decided, the split, the venues that filled, every input the rule engine saw and the
+        configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+        """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

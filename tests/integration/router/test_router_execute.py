@@ -144,12 +144,13 @@ async def test_execute_when_retried_for_same_order_then_returns_same_fill_once(
     assert house.net_volume == "-1.00"
 
 
-async def test_execute_when_group_rule_routes_to_c_book_then_book_unavailable_and_recorded(
+async def test_execute_when_c_book_rule_hedges_nothing_then_house_takes_all_and_split_recorded(
     router: RouterApp, stub: Stub, redis_client: object, db: asyncpg.Connection
 ) -> None:
     sym = symbol()
     group = f"vip-{uuid.uuid4().hex[:8]}"
     await quote(redis_client, sym, "1.08440", "1.08460")
+    # Hedge ratio 0 (the column's default): the A leg rounds to nothing.
     rule_id = await db.fetchval(
         "INSERT INTO router.routing_rules (priority, client_group, book, reason) "
         "VALUES (10, $1, 'C', 'GROUP_VIP_C_BOOK') RETURNING rule_id",
@@ -167,37 +168,58 @@ async def test_execute_when_group_rule_routes_to_c_book_then_book_unavailable_an
     finally:
         await db.execute("DELETE FROM router.routing_rules WHERE rule_id = $1", rule_id)
 
-    assert response.status == router_pb2.EXECUTION_STATUS_REJECTED
-    assert response.book == types_pb2.BOOK_C
+    assert response.status == router_pb2.EXECUTION_STATUS_FILLED
+    assert response.book == types_pb2.BOOK_B
     assert response.routing_reason == "GROUP_VIP_C_BOOK"
-    assert response.reject_reason == "BOOK_UNAVAILABLE"
+    assert [f.venue for f in response.fills] == ["BBOOK"]
     decision = await db.fetchrow(
-        "SELECT book, reason, rule_id, status, reject_reason FROM router.routing_decisions "
-        "WHERE order_id = $1",
+        "SELECT book, reason, rule_id, status, level, a_volume, b_volume FROM "
+        "router.routing_decisions WHERE order_id = $1",
         order_id,
     )
     assert decision is not None
-    assert tuple(decision) == ("C", "GROUP_VIP_C_BOOK", rule_id, "REJECTED", "BOOK_UNAVAILABLE")
+    assert tuple(decision) == (
+        "B",
+        "GROUP_VIP_C_BOOK",
+        rule_id,
+        "FILLED",
+        "RULE",
+        D("0"),
+        D("1.00"),
+    )
     assert other.status == router_pb2.EXECUTION_STATUS_FILLED
     assert other.routing_reason == "DEFAULT_B_BOOK"
 
 
-async def test_execute_when_house_net_exceeds_limit_then_raises_hedge_request(
+async def test_execute_when_forced_b_account_takes_house_beyond_limit_then_hedge_request(
     router: RouterApp, stub: Stub, redis_client: object, db: asyncpg.Connection
 ) -> None:
     sym = symbol()
+    account = f"9{uuid.uuid4().int % 10**8}"
     await quote(redis_client, sym, "1.08440", "1.08460")
+    # An account forced to the B-book is not steered by the exposure limit: the house goes beyond
+    # it and the engine raises a hedge request.
+    await db.execute(
+        "INSERT INTO router.account_overrides (account_id, book, reason) "
+        "VALUES ($1, 'B', 'FORCED_B_BOOK')",
+        account,
+    )
     await db.execute(
         "INSERT INTO router.exposure_limits (symbol, max_net_lots) VALUES ($1, 1.5)", sym
     )
-    await eventually(lambda: sym in router.service.engine.limits)
+    await eventually(
+        lambda: sym in router.service.engine.limits and account in router.service.config.overrides
+    )
     requests: list[HedgeRequest] = []
     router.service.engine.on_hedge_request(requests.append)
     before = REGISTRY.get_sample_value("fxmesh_bbook_hedge_requests_total", {"symbol": sym}) or 0
 
-    await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00"), timeout=10)
-    assert requests == []
-    await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00"), timeout=10)
+    try:
+        await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00", account_id=account), timeout=10)
+        assert requests == []
+        await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00", account_id=account), timeout=10)
+    finally:
+        await db.execute("DELETE FROM router.account_overrides WHERE account_id = $1", account)
 
     [hedge] = requests
     assert (hedge.symbol, hedge.house_net_lots, hedge.excess_lots) == (sym, D("-2.00"), D("-0.50"))
