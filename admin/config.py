@@ -36,3 +36,10 @@ class AdminSettings(Settings):
     admin_login_lockout_seconds: int = Field(
         900, gt=0, description="How long a locked username or source address is refused."
     )
+    edge_http_addr: str = Field(
+        "127.0.0.1:8080",
+        description="edge's HTTP listener, asked on /readyz by GET /admin/system/health.",
+    )
+    admin_health_timeout_seconds: float = Field(
+        2.0, gt=0, le=30, description="How long system health waits for each component."
+    )

@@ -6,14 +6,19 @@ The JSON documents built here are also what audit rows keep as before / after.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin.audit import Verification
-from admin.domain import AuditEntry, Role
+from admin.domain import AdminUser, AuditEntry, Role
 from fxmesh.v1 import admin_pb2, fixgw_pb2, oms_pb2, router_pb2, types_pb2
+
+if TYPE_CHECKING:  # admin.system imports this module (through admin.accounts)
+    from admin.system import ComponentHealth, LpHealth, SystemHealth, SystemMetrics
 
 
 def role_to_proto(role: Role | str) -> admin_pb2.AdminRole.ValueType:
@@ -251,3 +256,196 @@ def exposure_to_json(e: router_pb2.SymbolExposure) -> dict[str, Any]:
         "realizedPnlUsd": e.realized_pnl_usd or None,
         "unrealizedPnlUsd": e.unrealized_pnl_usd or None,
     }
+
+
+# --- admin users ---------------------------------------------------------------------------------
+
+
+def user_to_json(user: AdminUser) -> dict[str, Any]:
+    return {
+        "id": user.username,
+        "username": user.username,
+        "role": user.role.value,
+        "disabled": user.disabled,
+        "createdAt": iso(user.created_at),
+        "updatedAt": iso(user.updated_at) if user.updated_at else None,
+        "passwordChangedAt": iso(user.password_changed_at) if user.password_changed_at else None,
+    }
+
+
+def user_to_proto(user: AdminUser) -> admin_pb2.AdminUser:
+    message = admin_pb2.AdminUser(
+        username=user.username,
+        role=role_to_proto(user.role),
+        disabled=user.disabled,
+        create_time=timestamp(user.created_at),
+    )
+    if user.updated_at:
+        message.update_time.CopyFrom(timestamp(user.updated_at))
+    if user.password_changed_at:
+        message.password_change_time.CopyFrom(timestamp(user.password_changed_at))
+    return message
+
+
+def role_from_proto(value: admin_pb2.AdminRole.ValueType) -> Role | None:
+    """The role of an AdminRole value; None for UNSPECIFIED."""
+    if value == admin_pb2.ADMIN_ROLE_UNSPECIFIED:
+        return None
+    return Role(str(admin_pb2.AdminRole.Name(value)).removeprefix("ADMIN_ROLE_"))
+
+
+# --- system --------------------------------------------------------------------------------------
+
+
+def millis(value: timedelta | None) -> str | None:
+    """A duration as decimal milliseconds, 3 places ("1.234")."""
+    if value is None:
+        return None
+    return str((Decimal(value.total_seconds()) * 1000).quantize(Decimal("0.001")))
+
+
+def duration(value: timedelta) -> Duration:
+    d = Duration()
+    d.FromTimedelta(value)
+    return d
+
+
+def _rtt(s: fixgw_pb2.LpSession) -> timedelta | None:
+    return s.heartbeat_rtt.ToTimedelta() if s.HasField("heartbeat_rtt") else None
+
+
+def _health_status(name: str) -> admin_pb2.HealthStatus.ValueType:
+    return admin_pb2.HealthStatus.Value(f"HEALTH_STATUS_{name}")
+
+
+def component_to_json(c: ComponentHealth) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "kind": c.kind.value,
+        "status": c.status.value,
+        "critical": c.critical,
+        "latencyMs": millis(c.latency),
+        "detail": c.detail or None,
+    }
+
+
+def lp_health_to_json(lp: LpHealth) -> dict[str, Any]:
+    s = lp.session
+    return {
+        "lpId": s.name,
+        "status": lp.status.value,
+        "state": short(fixgw_pb2.SessionState.Name(s.state), "SESSION_STATE_"),
+        "loggedOn": s.logged_on,
+        "healthy": s.healthy,
+        "heartbeatRttMs": millis(_rtt(s)),
+        "ordersUnresolved": s.orders_unresolved,
+    }
+
+
+def health_to_json(h: SystemHealth) -> dict[str, Any]:
+    return {
+        "status": h.status.value,
+        "checkedAt": iso(h.checked_at),
+        "components": [component_to_json(c) for c in h.components],
+        "lpSessions": [lp_health_to_json(lp) for lp in h.lp_sessions],
+        "lpSessionsError": h.lp_error or None,
+    }
+
+
+def health_to_proto(h: SystemHealth) -> admin_pb2.GetSystemHealthResponse:
+    reply = admin_pb2.GetSystemHealthResponse(
+        status=_health_status(h.status.value),
+        check_time=timestamp(h.checked_at),
+        lp_sessions_error=h.lp_error,
+    )
+    for c in h.components:
+        component = reply.components.add(
+            name=c.name,
+            kind=admin_pb2.ComponentKind.Value(f"COMPONENT_KIND_{c.kind.value}"),
+            status=_health_status(c.status.value),
+            critical=c.critical,
+            detail=c.detail,
+        )
+        if c.latency is not None:
+            component.latency.CopyFrom(duration(c.latency))
+    for lp in h.lp_sessions:
+        s = lp.session
+        session = reply.lp_sessions.add(
+            lp_id=s.name,
+            status=_health_status(lp.status.value),
+            state=s.state,
+            logged_on=s.logged_on,
+            healthy=s.healthy,
+            orders_unresolved=s.orders_unresolved,
+        )
+        if s.HasField("heartbeat_rtt"):
+            session.heartbeat_rtt.CopyFrom(s.heartbeat_rtt)
+    return reply
+
+
+def metrics_to_json(m: SystemMetrics) -> dict[str, Any]:
+    return {
+        "collectedAt": iso(m.collected_at),
+        "exposure": None
+        if m.exposure is None
+        else {
+            "openSymbols": m.exposure.symbols,
+            "grossNotionalUsd": str(m.exposure.gross_notional_usd),
+            "unrealizedPnlUsd": str(m.exposure.unrealized_pnl_usd),
+            "realizedPnlUsd": str(m.exposure.realized_pnl_usd),
+        },
+        "lpSessions": None
+        if m.lps is None
+        else {
+            "total": m.lps.total,
+            "loggedOn": m.lps.logged_on,
+            "healthy": m.lps.healthy,
+            "ordersUnresolved": m.lps.orders_unresolved,
+            "ticksReceived": str(m.lps.ticks_received),
+        },
+        "accounts": None
+        if m.accounts is None
+        else {
+            "counted": m.accounts.counted,
+            "byStatus": m.accounts.by_status,
+            "truncated": m.accounts.truncated,
+        },
+        "lockedLogins": m.locked_logins,
+        "unavailable": m.unavailable,
+    }
+
+
+def metrics_to_proto(m: SystemMetrics) -> admin_pb2.GetSystemMetricsResponse:
+    reply = admin_pb2.GetSystemMetricsResponse(
+        collect_time=timestamp(m.collected_at),
+        locked_logins=m.locked_logins,
+        unavailable_sources=m.unavailable,
+    )
+    if m.exposure is not None:
+        reply.exposure.CopyFrom(
+            admin_pb2.HouseExposureSummary(
+                open_symbols=m.exposure.symbols,
+                gross_notional_usd=str(m.exposure.gross_notional_usd),
+                unrealized_pnl_usd=str(m.exposure.unrealized_pnl_usd),
+                realized_pnl_usd=str(m.exposure.realized_pnl_usd),
+            )
+        )
+    if m.lps is not None:
+        reply.lp_sessions.CopyFrom(
+            admin_pb2.LpSessionSummary(
+                total=m.lps.total,
+                logged_on=m.lps.logged_on,
+                healthy=m.lps.healthy,
+                orders_unresolved=m.lps.orders_unresolved,
+                ticks_received=m.lps.ticks_received,
+            )
+        )
+    if m.accounts is not None:
+        reply.accounts.CopyFrom(
+            admin_pb2.ClientAccountCounts(
+                counted=m.accounts.counted,
+                by_status=m.accounts.by_status,
+                truncated=m.accounts.truncated,
+            )
+        )
+    return reply

@@ -52,11 +52,30 @@ class RequestContext:
 
 @dataclass(frozen=True, slots=True)
 class AdminUser:
+    """An admin user; its username is its id (``admin_user:<username>`` in the audit log)."""
+
     username: str
     password_hash: str
     role: Role
     disabled: bool
     created_at: datetime
+    token_version: int = 1
+    """Carried by the user's tokens; bumped on disable, role or password change (revokes them)."""
+    updated_at: datetime | None = None
+    password_changed_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        """What an audit row keeps of the user (never the password hash)."""
+        return {"username": self.username, "role": self.role.value, "disabled": self.disabled}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    """What a request checks of the user behind a token: one primary-key read."""
+
+    role: Role
+    disabled: bool
+    token_version: int
 
 
 @dataclass(slots=True)

@@ -41,6 +41,14 @@ class Op(StrEnum):
     AUDIT_LIST = "audit.list"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
+    USERS_LIST = "users.list"
+    USER_CREATE = "users.create"
+    USER_UPDATE = "users.update"
+    USER_RESET_PASSWORD = "users.reset_password"
+    USER_CHANGE_OWN_PASSWORD = "users.change_own_password"
+    SYSTEM_HEALTH = "system.health"
+    SYSTEM_METRICS = "system.metrics"
+    SYSTEM_RESTART = "system.restart"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,8 @@ class Rule:
 _ALL = frozenset(Role)
 _BACK_OFFICE = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
 _RISK = frozenset({Role.SUPER_ADMIN, Role.ADMIN, Role.RISK_MANAGER})
+# Admin users are what separates SUPER_ADMIN from ADMIN; even the list of them is theirs alone.
+_SUPER = frozenset({Role.SUPER_ADMIN})
 
 
 def _read(roles: frozenset[Role] = _ALL) -> Rule:
@@ -88,6 +98,15 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.AUDIT_LIST: _read(),
     Op.AUDIT_EXPORT: _read(),
     Op.AUDIT_VERIFY: _read(),
+    Op.USERS_LIST: _read(_SUPER),
+    Op.USER_CREATE: _change(_SUPER),
+    Op.USER_UPDATE: _change(_SUPER),
+    Op.USER_RESET_PASSWORD: _change(_SUPER),
+    # Every admin changes their own password (with the current one).
+    Op.USER_CHANGE_OWN_PASSWORD: _change(_ALL),
+    Op.SYSTEM_HEALTH: _read(),
+    Op.SYSTEM_METRICS: _read(),
+    Op.SYSTEM_RESTART: _change(_BACK_OFFICE),
 }
 assert set(PERMISSIONS) == set(Op), "every operation has exactly one row"
 

@@ -1,12 +1,15 @@
 """Process wiring: one AdminService (over oms, fixgw and router) behind the gRPC AdminService
-and the REST app."""
+and the REST app; system health also asks quotes, edge, Redis and RabbitMQ."""
 
 from __future__ import annotations
+
+import redis.asyncio as aioredis
 
 from admin.config import AdminSettings
 from admin.rest.app import create_app
 from admin.service import AdminService
 from admin.servicer import AdminServicer
+from admin.system import AmqpCheck, default_probes
 from fxmesh.config import load_settings
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
@@ -27,16 +30,29 @@ async def main() -> None:
             ("oms", settings.oms_addr),
             ("fixgw", settings.fixgw_addr),
             ("router", settings.router_addr),
+            ("quotes", settings.quotes_addr),
         )
     }
     for channel in channels.values():
         runtime.on_stop(channel.close)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    runtime.on_stop(redis.aclose)
+    amqp = AmqpCheck(settings.amqp_url)
+    runtime.on_stop(amqp.close)
     service = AdminService(
         settings,
         pool,
         oms_pb2_grpc.OmsServiceStub(channels["oms"]),
         fixgw_pb2_grpc.FixGatewayServiceStub(channels["fixgw"]),
         router_pb2_grpc.RouterServiceStub(channels["router"]),
+        probes=default_probes(
+            timeout=settings.admin_health_timeout_seconds,
+            pool=pool,
+            redis=redis,
+            amqp=amqp,
+            channels=channels,
+            edge_http_addr=settings.edge_http_addr,
+        ),
     )
 
     grpc_server = GrpcServer("admin", settings.admin_grpc_addr)

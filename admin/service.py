@@ -1,13 +1,13 @@
 """Admin use cases, shared by the gRPC servicer and the REST routes.
 
 ``AdminService`` authenticates (login, tokens) and holds the desks: ``accounts`` (client accounts
-and money, over oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router) and the
-audit log reads. Every operation runs through ``gate`` (one role check, one audit row).
+and money, over oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router), ``users``
+(admin users), ``system`` (health, metrics, restart) and the audit log reads. Every operation runs through ``gate`` (one role check, one audit row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,13 +18,24 @@ from prometheus_client import Counter
 from admin import audit, repository
 from admin.accounts import AccountsDesk, page_size
 from admin.config import AdminSettings
-from admin.domain import AuditEntry, AuditRecord, Outcome, Principal, RequestContext, Role
+from admin.domain import (
+    AdminUser,
+    AuditEntry,
+    AuditRecord,
+    Outcome,
+    Principal,
+    RequestContext,
+    Role,
+)
 from admin.gate import Gate
 from admin.liquidity import LiquidityDesk
 from admin.logins import LoginThrottle, LoginThrottled, ip_key, user_key
 from admin.permissions import Op
+from admin.system import Probe, SystemDesk
+from admin.tokens import issue_admin_token, token_version
+from admin.users import UsersDesk
 from fxmesh import passwords
-from fxmesh.auth import issue_token, verify_token
+from fxmesh.auth import verify_token
 from fxmesh.errors import Unauthenticated
 from fxmesh.tracing import current_trace_id
 from fxmesh.v1 import fixgw_pb2_grpc, oms_pb2_grpc, router_pb2_grpc
@@ -56,6 +67,7 @@ class AdminService:
         fixgw: fixgw_pb2_grpc.FixGatewayServiceAsyncStub,
         router: router_pb2_grpc.RouterServiceAsyncStub,
         *,
+        probes: Sequence[Probe] = (),
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
@@ -71,6 +83,18 @@ class AdminService:
             max_failures_per_ip=settings.admin_login_max_failures_per_ip,
             window=timedelta(seconds=settings.admin_login_window_seconds),
             lockout=timedelta(seconds=settings.admin_login_lockout_seconds),
+        )
+        self.users = UsersDesk(self.gate, db, self._throttle, now)
+        self.system = SystemDesk(
+            self.gate,
+            db,
+            oms,
+            fixgw,
+            router,
+            probes,
+            deadline=deadline,
+            probe_timeout=settings.admin_health_timeout_seconds,
+            now=now,
         )
 
     # --- login and tokens ------------------------------------------------------------------------
@@ -118,30 +142,44 @@ class AdminService:
             await repository.set_password_hash(
                 self._db, user.username, passwords.hash_password(password)
             )
-        token, claims = issue_token(
-            self._settings.jwt_secret,
-            subject=user.username,
-            token_type="admin",
-            ttl=timedelta(seconds=self._settings.admin_token_ttl_seconds),
-            role=user.role.value,
-        )
+        result = self.issue(user)
         record.action, record.actor, record.role = "admin.login", user.username, user.role.value
         record.target, record.outcome = f"admin_user:{user.username}", Outcome.ALLOWED
         record.after = {"role": user.role.value}
         await audit.append(self._db, record)
         LOGINS.labels("success").inc()
+        return result
+
+    def issue(self, user: AdminUser) -> LoginResult:
+        """A fresh token for ``user`` at its current token version."""
+        token, claims = issue_admin_token(
+            self._settings.jwt_secret,
+            username=user.username,
+            role=user.role.value,
+            version=user.token_version,
+            ttl=timedelta(seconds=self._settings.admin_token_ttl_seconds),
+        )
         return LoginResult(token, user.role, claims.expires_at)
 
-    def authenticate(self, token: str) -> Principal:
-        """The admin an admin token names; client tokens and bad tokens are Unauthenticated."""
+    async def authenticate(self, token: str) -> Principal:
+        """The admin an admin token names. Client tokens and bad tokens are Unauthenticated, and
+        so is the token of a user disabled (cause USER_DISABLED), removed, or whose role or
+        password changed since it was issued (cause TOKEN_REVOKED): one primary-key read per
+        request, no cache, so a change holds at once on every replica."""
         claims = verify_token(self._settings.jwt_secret, token, expected_type="admin")
-        try:
-            role = Role(claims.role or "")
-        except ValueError:
-            raise Unauthenticated(
-                "token has no valid role", metadata={"cause": "TOKEN_INVALID"}
-            ) from None
-        return Principal(claims.subject, role)
+        holder = await repository.token_holder(self._db, claims.subject)
+        if holder is not None and holder.disabled:
+            raise Unauthenticated("admin user is disabled", metadata={"cause": "USER_DISABLED"})
+        if holder is None or holder.token_version != token_version(token):
+            raise Unauthenticated("token was revoked", metadata={"cause": "TOKEN_REVOKED"})
+        return Principal(claims.subject, holder.role)
+
+    async def change_own_password(
+        self, ctx: RequestContext, current_password: str, new_password: str
+    ) -> tuple[AdminUser, LoginResult]:
+        """Change the caller's password; their other tokens stop, this answer carries a new one."""
+        user = await self.users.change_own_password(ctx, current_password, new_password)
+        return user, self.issue(user)
 
     # --- audit log -------------------------------------------------------------------------------
 

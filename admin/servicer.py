@@ -15,6 +15,7 @@ from admin.audit import AuditFilter
 from admin.domain import RequestContext
 from admin.permissions import Op
 from admin.service import AdminService
+from admin.users import UserChanges
 from fxmesh.auth import bearer_token
 from fxmesh.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
@@ -62,8 +63,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def __init__(self, service: AdminService) -> None:
         self._service = service
 
-    def _ctx(self, context: Context, request_id: str = "") -> RequestContext:
-        principal = self._service.authenticate(token_from_metadata(context))
+    async def _ctx(self, context: Context, request_id: str = "") -> RequestContext:
+        principal = await self._service.authenticate(token_from_metadata(context))
         return RequestContext(
             principal,
             source_ip=peer_ip(context),
@@ -92,7 +93,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ListClientAccountsRequest, context: Context
     ) -> admin_pb2.ListClientAccountsResponse:
         accounts, token = await self._service.accounts.search(
-            self._ctx(context),
+            await self._ctx(context),
             AccountSearch(
                 query=request.query,
                 type=_enum_name(types_pb2.AccountType, request.type, "ACCOUNT_TYPE_"),
@@ -108,7 +109,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.GetClientAccountRequest, context: Context
     ) -> admin_pb2.GetClientAccountResponse:
         summary, positions = await self._service.accounts.get(
-            self._ctx(context), request.account_id
+            await self._ctx(context), request.account_id
         )
         return admin_pb2.GetClientAccountResponse(summary=summary, positions=positions)
 
@@ -116,7 +117,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.CreateClientAccountRequest, context: Context
     ) -> admin_pb2.CreateClientAccountResponse:
         account = await self._service.accounts.create(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             NewAccount(
                 username=request.username,
                 password=request.password,
@@ -137,7 +138,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.UpdateClientAccountResponse:
         nbp = request.negative_balance_protection.strip().lower()
         account = await self._service.accounts.update(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             request.account_id,
             AccountChanges(
                 client_group=request.client_group or None,
@@ -156,7 +157,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.SetClientLeverageRequest, context: Context
     ) -> admin_pb2.SetClientLeverageResponse:
         account = await self._service.accounts.set_leverage(
-            self._ctx(context, request.request_id), request.account_id, request.leverage
+            await self._ctx(context, request.request_id), request.account_id, request.leverage
         )
         return admin_pb2.SetClientLeverageResponse(account=account)
 
@@ -164,7 +165,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.SuspendClientAccountRequest, context: Context
     ) -> admin_pb2.SuspendClientAccountResponse:
         account = await self._service.accounts.set_status(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.ACCOUNT_SUSPEND,
             request.account_id,
             request.reason,
@@ -175,7 +176,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ActivateClientAccountRequest, context: Context
     ) -> admin_pb2.ActivateClientAccountResponse:
         account = await self._service.accounts.set_status(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.ACCOUNT_ACTIVATE,
             request.account_id,
             request.reason,
@@ -186,7 +187,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.CloseClientAccountRequest, context: Context
     ) -> admin_pb2.CloseClientAccountResponse:
         account = await self._service.accounts.set_status(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.ACCOUNT_CLOSE,
             request.account_id,
             request.reason,
@@ -202,7 +203,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.DepositRequest, context: Context
     ) -> admin_pb2.DepositResponse:
         booked = await self._service.accounts.book(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.MONEY_DEPOSIT,
             MoneyRequest(
                 request.account_id,
@@ -218,7 +219,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.WithdrawRequest, context: Context
     ) -> admin_pb2.WithdrawResponse:
         booked = await self._service.accounts.book(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.MONEY_WITHDRAW,
             MoneyRequest(
                 request.account_id,
@@ -234,7 +235,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.GrantBonusRequest, context: Context
     ) -> admin_pb2.GrantBonusResponse:
         booked = await self._service.accounts.book(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.MONEY_BONUS,
             MoneyRequest(
                 request.account_id,
@@ -250,7 +251,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.AdjustBalanceRequest, context: Context
     ) -> admin_pb2.AdjustBalanceResponse:
         booked = await self._service.accounts.book(
-            self._ctx(context, request.request_id),
+            await self._ctx(context, request.request_id),
             Op.MONEY_ADJUST,
             MoneyRequest(
                 request.account_id,
@@ -269,14 +270,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def ListLiquidityProviders(
         self, request: admin_pb2.ListLiquidityProvidersRequest, context: Context
     ) -> admin_pb2.ListLiquidityProvidersResponse:
-        sessions = await self._service.liquidity.list_lps(self._ctx(context))
+        sessions = await self._service.liquidity.list_lps(await self._ctx(context))
         return admin_pb2.ListLiquidityProvidersResponse(sessions=sessions)
 
     async def ConnectLiquidityProvider(
         self, request: admin_pb2.ConnectLiquidityProviderRequest, context: Context
     ) -> admin_pb2.ConnectLiquidityProviderResponse:
         session = await self._service.liquidity.switch_lp(
-            self._ctx(context, request.request_id), Op.LP_CONNECT, request.lp_id
+            await self._ctx(context, request.request_id), Op.LP_CONNECT, request.lp_id
         )
         return admin_pb2.ConnectLiquidityProviderResponse(session=session)
 
@@ -284,7 +285,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.DisconnectLiquidityProviderRequest, context: Context
     ) -> admin_pb2.DisconnectLiquidityProviderResponse:
         session = await self._service.liquidity.switch_lp(
-            self._ctx(context, request.request_id), Op.LP_DISCONNECT, request.lp_id
+            await self._ctx(context, request.request_id), Op.LP_DISCONNECT, request.lp_id
         )
         return admin_pb2.DisconnectLiquidityProviderResponse(session=session)
 
@@ -292,21 +293,21 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ReconnectLiquidityProviderRequest, context: Context
     ) -> admin_pb2.ReconnectLiquidityProviderResponse:
         session = await self._service.liquidity.switch_lp(
-            self._ctx(context, request.request_id), Op.LP_RECONNECT, request.lp_id
+            await self._ctx(context, request.request_id), Op.LP_RECONNECT, request.lp_id
         )
         return admin_pb2.ReconnectLiquidityProviderResponse(session=session)
 
     async def GetFixStatus(
         self, request: admin_pb2.GetFixStatusRequest, context: Context
     ) -> admin_pb2.GetFixStatusResponse:
-        sessions = await self._service.liquidity.list_lps(self._ctx(context), Op.FIX_STATUS)
+        sessions = await self._service.liquidity.list_lps(await self._ctx(context), Op.FIX_STATUS)
         return admin_pb2.GetFixStatusResponse(sessions=sessions)
 
     async def ConnectFixSessions(
         self, request: admin_pb2.ConnectFixSessionsRequest, context: Context
     ) -> admin_pb2.ConnectFixSessionsResponse:
         sessions = await self._service.liquidity.switch_fix(
-            self._ctx(context, request.request_id), Op.FIX_CONNECT, request.lp_id
+            await self._ctx(context, request.request_id), Op.FIX_CONNECT, request.lp_id
         )
         return admin_pb2.ConnectFixSessionsResponse(sessions=sessions)
 
@@ -314,14 +315,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.DisconnectFixSessionsRequest, context: Context
     ) -> admin_pb2.DisconnectFixSessionsResponse:
         sessions = await self._service.liquidity.switch_fix(
-            self._ctx(context, request.request_id), Op.FIX_DISCONNECT, request.lp_id
+            await self._ctx(context, request.request_id), Op.FIX_DISCONNECT, request.lp_id
         )
         return admin_pb2.DisconnectFixSessionsResponse(sessions=sessions)
 
     async def GetExposure(
         self, request: admin_pb2.GetExposureRequest, context: Context
     ) -> admin_pb2.GetExposureResponse:
-        exposures = await self._service.liquidity.exposure(self._ctx(context))
+        exposures = await self._service.liquidity.exposure(await self._ctx(context))
         return admin_pb2.GetExposureResponse(exposures=exposures)
 
     # --- audit -----------------------------------------------------------------------------------
@@ -330,7 +331,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ListAuditEntriesRequest, context: Context
     ) -> admin_pb2.ListAuditEntriesResponse:
         entries, token = await self._service.list_audit(
-            self._ctx(context), _filter(request.filter), request.page_size, request.page_token
+            await self._ctx(context), _filter(request.filter), request.page_size, request.page_token
         )
         return admin_pb2.ListAuditEntriesResponse(
             entries=[convert.audit_to_proto(e) for e in entries], next_page_token=token
@@ -339,11 +340,90 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def ExportAuditLog(
         self, request: admin_pb2.ExportAuditLogRequest, context: Context
     ) -> admin_pb2.ExportAuditLogResponse:
-        text, count = await self._service.export_audit(self._ctx(context), _filter(request.filter))
+        text, count = await self._service.export_audit(
+            await self._ctx(context), _filter(request.filter)
+        )
         return admin_pb2.ExportAuditLogResponse(csv=text, row_count=count)
 
     async def VerifyAuditLog(
         self, request: admin_pb2.VerifyAuditLogRequest, context: Context
     ) -> admin_pb2.VerifyAuditLogResponse:
-        result = await self._service.verify_audit(self._ctx(context))
+        result = await self._service.verify_audit(await self._ctx(context))
         return convert.verification_to_proto(result)
+
+    # --- admin users -----------------------------------------------------------------------------
+
+    async def ListAdminUsers(
+        self, request: admin_pb2.ListAdminUsersRequest, context: Context
+    ) -> admin_pb2.ListAdminUsersResponse:
+        users = await self._service.users.list(await self._ctx(context))
+        return admin_pb2.ListAdminUsersResponse(users=[convert.user_to_proto(u) for u in users])
+
+    async def CreateAdminUser(
+        self, request: admin_pb2.CreateAdminUserRequest, context: Context
+    ) -> admin_pb2.CreateAdminUserResponse:
+        role = convert.role_from_proto(request.role)
+        user = await self._service.users.create(
+            await self._ctx(context, request.request_id),
+            request.username,
+            request.password,
+            role if role is not None else "",
+        )
+        return admin_pb2.CreateAdminUserResponse(user=convert.user_to_proto(user))
+
+    async def UpdateAdminUser(
+        self, request: admin_pb2.UpdateAdminUserRequest, context: Context
+    ) -> admin_pb2.UpdateAdminUserResponse:
+        user, revoked = await self._service.users.update(
+            await self._ctx(context, request.request_id),
+            request.username,
+            UserChanges(
+                role=convert.role_from_proto(request.role),
+                disabled=request.disabled if request.HasField("disabled") else None,
+            ),
+        )
+        return admin_pb2.UpdateAdminUserResponse(
+            user=convert.user_to_proto(user), tokens_revoked=revoked
+        )
+
+    async def ResetAdminUserPassword(
+        self, request: admin_pb2.ResetAdminUserPasswordRequest, context: Context
+    ) -> admin_pb2.ResetAdminUserPasswordResponse:
+        user = await self._service.users.reset_password(
+            await self._ctx(context, request.request_id), request.username, request.new_password
+        )
+        return admin_pb2.ResetAdminUserPasswordResponse(user=convert.user_to_proto(user))
+
+    async def ChangeOwnAdminPassword(
+        self, request: admin_pb2.ChangeOwnAdminPasswordRequest, context: Context
+    ) -> admin_pb2.ChangeOwnAdminPasswordResponse:
+        ctx = await self._ctx(context, request.request_id)
+        me, result = await self._service.change_own_password(
+            ctx, request.current_password, request.new_password
+        )
+        return admin_pb2.ChangeOwnAdminPasswordResponse(
+            user=convert.user_to_proto(me),
+            access_token=result.access_token,
+            expire_time=convert.timestamp(result.expires_at),
+        )
+
+    # --- system ----------------------------------------------------------------------------------
+
+    async def GetSystemHealth(
+        self, request: admin_pb2.GetSystemHealthRequest, context: Context
+    ) -> admin_pb2.GetSystemHealthResponse:
+        return convert.health_to_proto(await self._service.system.health(await self._ctx(context)))
+
+    async def GetSystemMetrics(
+        self, request: admin_pb2.GetSystemMetricsRequest, context: Context
+    ) -> admin_pb2.GetSystemMetricsResponse:
+        metrics = await self._service.system.metrics(await self._ctx(context))
+        return convert.metrics_to_proto(metrics)
+
+    async def RestartService(
+        self, request: admin_pb2.RestartServiceRequest, context: Context
+    ) -> admin_pb2.RestartServiceResponse:
+        await self._service.system.restart(
+            await self._ctx(context, request.request_id), request.service
+        )
+        return admin_pb2.RestartServiceResponse()

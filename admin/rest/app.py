@@ -6,9 +6,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from admin.logins import LoginThrottled
-from admin.rest import accounts, audit, auth, liquidity, money
+from admin.rest import accounts, audit, auth, liquidity, money, system, users
 from admin.rest.deps import BodyInvalid
 from admin.service import AdminService
+from admin.system import NotSupported
 from fxmesh.http import (
     NATIVE_TELEMETRY_OFF,
     HttpMetrics,
@@ -38,11 +39,17 @@ async def _on_throttled(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_not_supported(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotSupported)
+    return JSONResponse(error_body(exc.reason, exc.message, exc.metadata), status_code=501)
+
+
 def create_app(service: AdminService) -> FastAPI:
     app = FastAPI(
         title="fxmesh admin",
         description=(
-            "Back office: client accounts, money, LPs and FIX sessions, exposure, audit log. "
+            "Back office: client accounts, money, LPs and FIX sessions, exposure, audit log, "
+            "admin users, system health and metrics. "
             "Bearer admin token from POST /admin/login; each operation's roles are in "
             "docs/admin.md. Mutating calls take a request id (Idempotency-Key or X-Request-Id "
             "header, or requestId in the body)."
@@ -56,7 +63,8 @@ def create_app(service: AdminService) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(BodyInvalid, _on_body_invalid)
     app.add_exception_handler(LoginThrottled, _on_throttled)
-    for module in (auth, accounts, money, liquidity, audit):
+    app.add_exception_handler(NotSupported, _on_not_supported)
+    for module in (auth, accounts, money, liquidity, audit, users, system):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

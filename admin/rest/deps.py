@@ -52,10 +52,10 @@ def get_service(request: Request) -> AdminService:
 Service = Annotated[AdminService, Depends(get_service)]
 
 
-def request_context(request: Request, service: Service) -> RequestContext:
-    """The admin the bearer token names (401 for a missing, bad or client token), with where the
-    request came from and its request id header."""
-    principal = service.authenticate(bearer_token(request.headers.get("authorization")))
+async def request_context(request: Request, service: Service) -> RequestContext:
+    """The admin the bearer token names (401 for a missing, bad, revoked or client token, or a
+    disabled admin), with where the request came from and its request id header."""
+    principal = await service.authenticate(bearer_token(request.headers.get("authorization")))
     request_id = next((request.headers[h] for h in REQUEST_ID_HEADERS if h in request.headers), "")
     return RequestContext(
         principal,

@@ -9,6 +9,7 @@ from fxmesh.v1 import oms_pb2 as _oms_pb2
 from fxmesh.v1 import router_pb2 as _router_pb2
 from fxmesh.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -113,6 +114,50 @@ AUDIT_OUTCOME_DENIED: AuditOutcome.ValueType  # 2
 AUDIT_OUTCOME_FAILED: AuditOutcome.ValueType  # 3
 """Authorized but refused or failed (bad input, unknown account, insufficient margin...)."""
 Global___AuditOutcome: _TypeAlias = AuditOutcome  # noqa: Y015
+
+class _HealthStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HealthStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HealthStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HEALTH_STATUS_UNSPECIFIED: _HealthStatus.ValueType  # 0
+    HEALTH_STATUS_UP: _HealthStatus.ValueType  # 1
+    HEALTH_STATUS_DEGRADED: _HealthStatus.ValueType  # 2
+    """Working, but not fully: e.g. an LP session logged on with orders held for reconciliation."""
+    HEALTH_STATUS_DOWN: _HealthStatus.ValueType  # 3
+
+class HealthStatus(_HealthStatus, metaclass=_HealthStatusEnumTypeWrapper):
+    """Health of a component or of the whole system."""
+
+HEALTH_STATUS_UNSPECIFIED: HealthStatus.ValueType  # 0
+HEALTH_STATUS_UP: HealthStatus.ValueType  # 1
+HEALTH_STATUS_DEGRADED: HealthStatus.ValueType  # 2
+"""Working, but not fully: e.g. an LP session logged on with orders held for reconciliation."""
+HEALTH_STATUS_DOWN: HealthStatus.ValueType  # 3
+Global___HealthStatus: _TypeAlias = HealthStatus  # noqa: Y015
+
+class _ComponentKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ComponentKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ComponentKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COMPONENT_KIND_UNSPECIFIED: _ComponentKind.ValueType  # 0
+    COMPONENT_KIND_SERVICE: _ComponentKind.ValueType  # 1
+    """An fxmesh service (oms, router, fixgw, quotes, edge)."""
+    COMPONENT_KIND_DEPENDENCY: _ComponentKind.ValueType  # 2
+    """Infrastructure (PostgreSQL, Redis, RabbitMQ)."""
+
+class ComponentKind(_ComponentKind, metaclass=_ComponentKindEnumTypeWrapper):
+    """What a component is."""
+
+COMPONENT_KIND_UNSPECIFIED: ComponentKind.ValueType  # 0
+COMPONENT_KIND_SERVICE: ComponentKind.ValueType  # 1
+"""An fxmesh service (oms, router, fixgw, quotes, edge)."""
+COMPONENT_KIND_DEPENDENCY: ComponentKind.ValueType  # 2
+"""Infrastructure (PostgreSQL, Redis, RabbitMQ)."""
+Global___ComponentKind: _TypeAlias = ComponentKind  # noqa: Y015
 
 @_typing.final
 class LoginRequest(_message.Message):
@@ -1487,3 +1532,661 @@ class VerifyAuditLogResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyAuditLogResponse: _TypeAlias = VerifyAuditLogResponse  # noqa: Y015
+
+@_typing.final
+class AdminUser(_message.Message):
+    """An admin user (the username is its id). The password never leaves admin."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    PASSWORD_CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    role: Global___AdminRole.ValueType
+    disabled: _builtins.bool
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def password_change_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        role: Global___AdminRole.ValueType = ...,
+        disabled: _builtins.bool = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        password_change_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "password_change_time", b"password_change_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "disabled", b"disabled", "password_change_time", b"password_change_time", "role", b"role", "update_time", b"update_time", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdminUser: _TypeAlias = AdminUser  # noqa: Y015
+
+@_typing.final
+class ListAdminUsersRequest(_message.Message):
+    """Request for every admin user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAdminUsersRequest: _TypeAlias = ListAdminUsersRequest  # noqa: Y015
+
+@_typing.final
+class ListAdminUsersResponse(_message.Message):
+    """Every admin user, by username."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___AdminUser]: ...
+    def __init__(
+        self,
+        *,
+        users: _abc.Iterable[Global___AdminUser] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAdminUsersResponse: _TypeAlias = ListAdminUsersResponse  # noqa: Y015
+
+@_typing.final
+class CreateAdminUserRequest(_message.Message):
+    """Request to create an admin user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """1..64 of letters, digits and . _ @ -; "me" is reserved."""
+    password: _builtins.str
+    """12..128 characters with letters and non-letters, not containing the username."""
+    role: Global___AdminRole.ValueType
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        password: _builtins.str = ...,
+        role: Global___AdminRole.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "request_id", b"request_id", "role", b"role", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAdminUserRequest: _TypeAlias = CreateAdminUserRequest  # noqa: Y015
+
+@_typing.final
+class CreateAdminUserResponse(_message.Message):
+    """The new admin user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___AdminUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___AdminUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAdminUserResponse: _TypeAlias = CreateAdminUserResponse  # noqa: Y015
+
+@_typing.final
+class UpdateAdminUserRequest(_message.Message):
+    """Request to change an admin user; unset fields keep their value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    role: Global___AdminRole.ValueType
+    """Unspecified keeps the role."""
+    disabled: _builtins.bool
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        role: Global___AdminRole.ValueType = ...,
+        disabled: _builtins.bool | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_disabled", b"_disabled", "disabled", b"disabled"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_disabled", b"_disabled", "disabled", b"disabled", "request_id", b"request_id", "role", b"role", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__disabled: _TypeAlias = _typing.Literal["disabled"]  # noqa: Y015
+    _WhichOneofArgType__disabled: _TypeAlias = _typing.Literal["_disabled", b"_disabled"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__disabled) -> _WhichOneofReturnType__disabled | None: ...
+
+Global___UpdateAdminUserRequest: _TypeAlias = UpdateAdminUserRequest  # noqa: Y015
+
+@_typing.final
+class UpdateAdminUserResponse(_message.Message):
+    """The admin user after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    TOKENS_REVOKED_FIELD_NUMBER: _builtins.int
+    tokens_revoked: _builtins.bool
+    """True when the change revoked the user's live tokens (role or status changed)."""
+    @_builtins.property
+    def user(self) -> Global___AdminUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___AdminUser | None = ...,
+        tokens_revoked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens_revoked", b"tokens_revoked", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAdminUserResponse: _TypeAlias = UpdateAdminUserResponse  # noqa: Y015
+
+@_typing.final
+class ResetAdminUserPasswordRequest(_message.Message):
+    """Request to set another admin user's password."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    new_password: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        new_password: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_password", b"new_password", "request_id", b"request_id", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetAdminUserPasswordRequest: _TypeAlias = ResetAdminUserPasswordRequest  # noqa: Y015
+
+@_typing.final
+class ResetAdminUserPasswordResponse(_message.Message):
+    """The admin user after the reset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___AdminUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___AdminUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetAdminUserPasswordResponse: _TypeAlias = ResetAdminUserPasswordResponse  # noqa: Y015
+
+@_typing.final
+class ChangeOwnAdminPasswordRequest(_message.Message):
+    """Request to change the caller's own password."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    current_password: _builtins.str
+    new_password: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        current_password: _builtins.str = ...,
+        new_password: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password", "new_password", b"new_password", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeOwnAdminPasswordRequest: _TypeAlias = ChangeOwnAdminPasswordRequest  # noqa: Y015
+
+@_typing.final
+class ChangeOwnAdminPasswordResponse(_message.Message):
+    """The caller after the change, with a token replacing the revoked ones."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    ACCESS_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    access_token: _builtins.str
+    @_builtins.property
+    def user(self) -> Global___AdminUser: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        user: Global___AdminUser | None = ...,
+        access_token: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expire_time", b"expire_time", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeOwnAdminPasswordResponse: _TypeAlias = ChangeOwnAdminPasswordResponse  # noqa: Y015
+
+@_typing.final
+class ComponentHealth(_message.Message):
+    """Health of one service or dependency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CRITICAL_FIELD_NUMBER: _builtins.int
+    LATENCY_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """oms, router, fixgw, quotes, edge, postgresql, redis, rabbitmq."""
+    kind: Global___ComponentKind.ValueType
+    status: Global___HealthStatus.ValueType
+    critical: _builtins.bool
+    """True when trading cannot go on without it (the overall status is DOWN when it is down)."""
+    detail: _builtins.str
+    """What the check saw, e.g. "SERVING", "PING", "/readyz answered 503"."""
+    @_builtins.property
+    def latency(self) -> _duration_pb2.Duration:
+        """Round trip of the check; unset when the component did not answer as healthy."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        kind: Global___ComponentKind.ValueType = ...,
+        status: Global___HealthStatus.ValueType = ...,
+        critical: _builtins.bool = ...,
+        latency: _duration_pb2.Duration | None = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["latency", b"latency"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical", b"critical", "detail", b"detail", "kind", b"kind", "latency", b"latency", "name", b"name", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComponentHealth: _TypeAlias = ComponentHealth  # noqa: Y015
+
+@_typing.final
+class LpSessionHealth(_message.Message):
+    """Health of one LP's FIX session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LOGGED_ON_FIELD_NUMBER: _builtins.int
+    HEALTHY_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_RTT_FIELD_NUMBER: _builtins.int
+    ORDERS_UNRESOLVED_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    status: Global___HealthStatus.ValueType
+    """UP when healthy, DEGRADED when logged on but not taking orders, DOWN otherwise."""
+    state: _fixgw_pb2.SessionState.ValueType
+    logged_on: _builtins.bool
+    healthy: _builtins.bool
+    orders_unresolved: _builtins.int
+    @_builtins.property
+    def heartbeat_rtt(self) -> _duration_pb2.Duration:
+        """Round trip of the last TestRequest -> Heartbeat; unset before the first one."""
+
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        status: Global___HealthStatus.ValueType = ...,
+        state: _fixgw_pb2.SessionState.ValueType = ...,
+        logged_on: _builtins.bool = ...,
+        healthy: _builtins.bool = ...,
+        heartbeat_rtt: _duration_pb2.Duration | None = ...,
+        orders_unresolved: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_rtt", b"heartbeat_rtt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["healthy", b"healthy", "heartbeat_rtt", b"heartbeat_rtt", "logged_on", b"logged_on", "lp_id", b"lp_id", "orders_unresolved", b"orders_unresolved", "state", b"state", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LpSessionHealth: _TypeAlias = LpSessionHealth  # noqa: Y015
+
+@_typing.final
+class GetSystemHealthRequest(_message.Message):
+    """Request for the system's health."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSystemHealthRequest: _TypeAlias = GetSystemHealthRequest  # noqa: Y015
+
+@_typing.final
+class GetSystemHealthResponse(_message.Message):
+    """The system's health."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    CHECK_TIME_FIELD_NUMBER: _builtins.int
+    COMPONENTS_FIELD_NUMBER: _builtins.int
+    LP_SESSIONS_FIELD_NUMBER: _builtins.int
+    LP_SESSIONS_ERROR_FIELD_NUMBER: _builtins.int
+    status: Global___HealthStatus.ValueType
+    """DOWN when a critical component is down; DEGRADED when anything else is not up or no LP
+    session is healthy; UP otherwise.
+    """
+    lp_sessions_error: _builtins.str
+    """Why fixgw's sessions could not be listed (an UPPER_SNAKE reason); empty when they were."""
+    @_builtins.property
+    def check_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def components(self) -> _containers.RepeatedCompositeFieldContainer[Global___ComponentHealth]: ...
+    @_builtins.property
+    def lp_sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___LpSessionHealth]: ...
+    def __init__(
+        self,
+        *,
+        status: Global___HealthStatus.ValueType = ...,
+        check_time: _timestamp_pb2.Timestamp | None = ...,
+        components: _abc.Iterable[Global___ComponentHealth] | None = ...,
+        lp_sessions: _abc.Iterable[Global___LpSessionHealth] | None = ...,
+        lp_sessions_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check_time", b"check_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_time", b"check_time", "components", b"components", "lp_sessions", b"lp_sessions", "lp_sessions_error", b"lp_sessions_error", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSystemHealthResponse: _TypeAlias = GetSystemHealthResponse  # noqa: Y015
+
+@_typing.final
+class GetSystemMetricsRequest(_message.Message):
+    """Request for the key figures."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSystemMetricsRequest: _TypeAlias = GetSystemMetricsRequest  # noqa: Y015
+
+@_typing.final
+class HouseExposureSummary(_message.Message):
+    """The house book summed over symbols (router's GetHouseExposure)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_SYMBOLS_FIELD_NUMBER: _builtins.int
+    GROSS_NOTIONAL_USD_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
+    open_symbols: _builtins.int
+    """Symbols where the house is not flat."""
+    gross_notional_usd: _builtins.str
+    """Decimal USD."""
+    unrealized_pnl_usd: _builtins.str
+    realized_pnl_usd: _builtins.str
+    def __init__(
+        self,
+        *,
+        open_symbols: _builtins.int = ...,
+        gross_notional_usd: _builtins.str = ...,
+        unrealized_pnl_usd: _builtins.str = ...,
+        realized_pnl_usd: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gross_notional_usd", b"gross_notional_usd", "open_symbols", b"open_symbols", "realized_pnl_usd", b"realized_pnl_usd", "unrealized_pnl_usd", b"unrealized_pnl_usd"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseExposureSummary: _TypeAlias = HouseExposureSummary  # noqa: Y015
+
+@_typing.final
+class LpSessionSummary(_message.Message):
+    """LP sessions summed (fixgw's ListSessions)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    LOGGED_ON_FIELD_NUMBER: _builtins.int
+    HEALTHY_FIELD_NUMBER: _builtins.int
+    ORDERS_UNRESOLVED_FIELD_NUMBER: _builtins.int
+    TICKS_RECEIVED_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    logged_on: _builtins.int
+    healthy: _builtins.int
+    orders_unresolved: _builtins.int
+    """Orders whose fate at an LP is not known yet (in flight or held for reconciliation)."""
+    ticks_received: _builtins.int
+    def __init__(
+        self,
+        *,
+        total: _builtins.int = ...,
+        logged_on: _builtins.int = ...,
+        healthy: _builtins.int = ...,
+        orders_unresolved: _builtins.int = ...,
+        ticks_received: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["healthy", b"healthy", "logged_on", b"logged_on", "orders_unresolved", b"orders_unresolved", "ticks_received", b"ticks_received", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LpSessionSummary: _TypeAlias = LpSessionSummary  # noqa: Y015
+
+@_typing.final
+class ClientAccountCounts(_message.Message):
+    """Client accounts counted by status (oms's ListAccounts)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ByStatusEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    COUNTED_FIELD_NUMBER: _builtins.int
+    BY_STATUS_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    counted: _builtins.int
+    truncated: _builtins.bool
+    """oms answered its listing limit: there may be more accounts than counted."""
+    @_builtins.property
+    def by_status(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """By status name: ACTIVE, SUSPENDED, CLOSED."""
+
+    def __init__(
+        self,
+        *,
+        counted: _builtins.int = ...,
+        by_status: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        truncated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_status", b"by_status", "counted", b"counted", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClientAccountCounts: _TypeAlias = ClientAccountCounts  # noqa: Y015
+
+@_typing.final
+class GetSystemMetricsResponse(_message.Message):
+    """The key figures; a group is unset when its source did not answer (named in unavailable_sources)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECT_TIME_FIELD_NUMBER: _builtins.int
+    EXPOSURE_FIELD_NUMBER: _builtins.int
+    LP_SESSIONS_FIELD_NUMBER: _builtins.int
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
+    LOCKED_LOGINS_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_SOURCES_FIELD_NUMBER: _builtins.int
+    locked_logins: _builtins.int
+    """Usernames and source addresses locked out of login now."""
+    @_builtins.property
+    def collect_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def exposure(self) -> Global___HouseExposureSummary: ...
+    @_builtins.property
+    def lp_sessions(self) -> Global___LpSessionSummary: ...
+    @_builtins.property
+    def accounts(self) -> Global___ClientAccountCounts: ...
+    @_builtins.property
+    def unavailable_sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """router, fixgw, oms: the sources that did not answer."""
+
+    def __init__(
+        self,
+        *,
+        collect_time: _timestamp_pb2.Timestamp | None = ...,
+        exposure: Global___HouseExposureSummary | None = ...,
+        lp_sessions: Global___LpSessionSummary | None = ...,
+        accounts: Global___ClientAccountCounts | None = ...,
+        locked_logins: _builtins.int = ...,
+        unavailable_sources: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "collect_time", b"collect_time", "exposure", b"exposure", "lp_sessions", b"lp_sessions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "collect_time", b"collect_time", "exposure", b"exposure", "locked_logins", b"locked_logins", "lp_sessions", b"lp_sessions", "unavailable_sources", b"unavailable_sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSystemMetricsResponse: _TypeAlias = GetSystemMetricsResponse  # noqa: Y015
+
+@_typing.final
+class RestartServiceRequest(_message.Message):
+    """Request to restart a service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """oms, router, fixgw, quotes, edge or admin."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestartServiceRequest: _TypeAlias = RestartServiceRequest  # noqa: Y015
+
+@_typing.final
+class RestartServiceResponse(_message.Message):
+    """Never answered in this deployment (the call fails with UNIMPLEMENTED RESTART_NOT_SUPPORTED)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestartServiceResponse: _TypeAlias = RestartServiceResponse  # noqa: Y015

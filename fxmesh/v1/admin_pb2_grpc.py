@@ -159,6 +159,46 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogResponse.FromString,
                 _registered_method=True)
+        self.ListAdminUsers = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListAdminUsers',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListAdminUsersRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListAdminUsersResponse.FromString,
+                _registered_method=True)
+        self.CreateAdminUser = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CreateAdminUser',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.CreateAdminUserRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.CreateAdminUserResponse.FromString,
+                _registered_method=True)
+        self.UpdateAdminUser = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateAdminUser',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.UpdateAdminUserRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.UpdateAdminUserResponse.FromString,
+                _registered_method=True)
+        self.ResetAdminUserPassword = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ResetAdminUserPassword',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ResetAdminUserPasswordRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ResetAdminUserPasswordResponse.FromString,
+                _registered_method=True)
+        self.ChangeOwnAdminPassword = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ChangeOwnAdminPassword',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ChangeOwnAdminPasswordRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ChangeOwnAdminPasswordResponse.FromString,
+                _registered_method=True)
+        self.GetSystemHealth = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetSystemHealth',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemHealthRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemHealthResponse.FromString,
+                _registered_method=True)
+        self.GetSystemMetrics = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetSystemMetrics',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsResponse.FromString,
+                _registered_method=True)
+        self.RestartService = channel.unary_unary(
+                '/fxmesh.v1.AdminService/RestartService',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -339,6 +379,64 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAdminUsers(self, request, context):
+        """Every admin user (SUPER_ADMIN only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAdminUser(self, request, context):
+        """Create an admin user (SUPER_ADMIN only); the password must meet the minimum policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAdminUser(self, request, context):
+        """Change an admin user's role and / or disable or enable them (SUPER_ADMIN only). Refused with
+        FAILED_PRECONDITION LAST_SUPER_ADMIN when no enabled SUPER_ADMIN would remain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetAdminUserPassword(self, request, context):
+        """Set another admin user's password (SUPER_ADMIN only); their tokens stop working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeOwnAdminPassword(self, request, context):
+        """Change the caller's own password, proven by the current one; answers a new token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSystemHealth(self, request, context):
+        """Health of every service, dependency and LP session, with latencies, and an overall status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSystemMetrics(self, request, context):
+        """The key figures an operator reads: house exposure, LP sessions, accounts, login locks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartService(self, request, context):
+        """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
+        RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -461,6 +559,46 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyAuditLog,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogResponse.SerializeToString,
+            ),
+            'ListAdminUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAdminUsers,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListAdminUsersRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ListAdminUsersResponse.SerializeToString,
+            ),
+            'CreateAdminUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAdminUser,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.CreateAdminUserRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.CreateAdminUserResponse.SerializeToString,
+            ),
+            'UpdateAdminUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAdminUser,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.UpdateAdminUserRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.UpdateAdminUserResponse.SerializeToString,
+            ),
+            'ResetAdminUserPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetAdminUserPassword,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ResetAdminUserPasswordRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ResetAdminUserPasswordResponse.SerializeToString,
+            ),
+            'ChangeOwnAdminPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeOwnAdminPassword,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ChangeOwnAdminPasswordRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ChangeOwnAdminPasswordResponse.SerializeToString,
+            ),
+            'GetSystemHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSystemHealth,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemHealthRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemHealthResponse.SerializeToString,
+            ),
+            'GetSystemMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSystemMetrics,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsResponse.SerializeToString,
+            ),
+            'RestartService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartService,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1116,6 +1254,222 @@ class AdminService:
             '/fxmesh.v1.AdminService/VerifyAuditLog',
             fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.VerifyAuditLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAdminUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListAdminUsers',
+            fxmesh_dot_v1_dot_admin__pb2.ListAdminUsersRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ListAdminUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAdminUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CreateAdminUser',
+            fxmesh_dot_v1_dot_admin__pb2.CreateAdminUserRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.CreateAdminUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAdminUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateAdminUser',
+            fxmesh_dot_v1_dot_admin__pb2.UpdateAdminUserRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.UpdateAdminUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetAdminUserPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ResetAdminUserPassword',
+            fxmesh_dot_v1_dot_admin__pb2.ResetAdminUserPasswordRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ResetAdminUserPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeOwnAdminPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ChangeOwnAdminPassword',
+            fxmesh_dot_v1_dot_admin__pb2.ChangeOwnAdminPasswordRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ChangeOwnAdminPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSystemHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetSystemHealth',
+            fxmesh_dot_v1_dot_admin__pb2.GetSystemHealthRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetSystemHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSystemMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetSystemMetrics',
+            fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/RestartService',
+            fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
             options,
             channel_credentials,
             insecure,

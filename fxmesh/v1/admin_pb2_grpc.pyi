@@ -89,6 +89,26 @@ class AdminServiceStub:
     """The audit log entries matching a filter as CSV (oldest first)."""
     VerifyAuditLog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditLogRequest, _admin_pb2.VerifyAuditLogResponse]
     """Recompute the audit log's hash chain; report the first broken link."""
+    ListAdminUsers: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAdminUsersRequest, _admin_pb2.ListAdminUsersResponse]
+    """Every admin user (SUPER_ADMIN only)."""
+    CreateAdminUser: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateAdminUserRequest, _admin_pb2.CreateAdminUserResponse]
+    """Create an admin user (SUPER_ADMIN only); the password must meet the minimum policy."""
+    UpdateAdminUser: _grpc.UnaryUnaryMultiCallable[_admin_pb2.UpdateAdminUserRequest, _admin_pb2.UpdateAdminUserResponse]
+    """Change an admin user's role and / or disable or enable them (SUPER_ADMIN only). Refused with
+    FAILED_PRECONDITION LAST_SUPER_ADMIN when no enabled SUPER_ADMIN would remain.
+    """
+    ResetAdminUserPassword: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ResetAdminUserPasswordRequest, _admin_pb2.ResetAdminUserPasswordResponse]
+    """Set another admin user's password (SUPER_ADMIN only); their tokens stop working."""
+    ChangeOwnAdminPassword: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ChangeOwnAdminPasswordRequest, _admin_pb2.ChangeOwnAdminPasswordResponse]
+    """Change the caller's own password, proven by the current one; answers a new token."""
+    GetSystemHealth: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSystemHealthRequest, _admin_pb2.GetSystemHealthResponse]
+    """Health of every service, dependency and LP session, with latencies, and an overall status."""
+    GetSystemMetrics: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSystemMetricsRequest, _admin_pb2.GetSystemMetricsResponse]
+    """The key figures an operator reads: house exposure, LP sessions, accounts, login locks."""
+    RestartService: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]
+    """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
+    RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -151,6 +171,26 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """The audit log entries matching a filter as CSV (oldest first)."""
     VerifyAuditLog: _aio.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditLogRequest, _admin_pb2.VerifyAuditLogResponse]  # type: ignore[assignment]
     """Recompute the audit log's hash chain; report the first broken link."""
+    ListAdminUsers: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAdminUsersRequest, _admin_pb2.ListAdminUsersResponse]  # type: ignore[assignment]
+    """Every admin user (SUPER_ADMIN only)."""
+    CreateAdminUser: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateAdminUserRequest, _admin_pb2.CreateAdminUserResponse]  # type: ignore[assignment]
+    """Create an admin user (SUPER_ADMIN only); the password must meet the minimum policy."""
+    UpdateAdminUser: _aio.UnaryUnaryMultiCallable[_admin_pb2.UpdateAdminUserRequest, _admin_pb2.UpdateAdminUserResponse]  # type: ignore[assignment]
+    """Change an admin user's role and / or disable or enable them (SUPER_ADMIN only). Refused with
+    FAILED_PRECONDITION LAST_SUPER_ADMIN when no enabled SUPER_ADMIN would remain.
+    """
+    ResetAdminUserPassword: _aio.UnaryUnaryMultiCallable[_admin_pb2.ResetAdminUserPasswordRequest, _admin_pb2.ResetAdminUserPasswordResponse]  # type: ignore[assignment]
+    """Set another admin user's password (SUPER_ADMIN only); their tokens stop working."""
+    ChangeOwnAdminPassword: _aio.UnaryUnaryMultiCallable[_admin_pb2.ChangeOwnAdminPasswordRequest, _admin_pb2.ChangeOwnAdminPasswordResponse]  # type: ignore[assignment]
+    """Change the caller's own password, proven by the current one; answers a new token."""
+    GetSystemHealth: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSystemHealthRequest, _admin_pb2.GetSystemHealthResponse]  # type: ignore[assignment]
+    """Health of every service, dependency and LP session, with latencies, and an overall status."""
+    GetSystemMetrics: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSystemMetricsRequest, _admin_pb2.GetSystemMetricsResponse]  # type: ignore[assignment]
+    """The key figures an operator reads: house exposure, LP sessions, accounts, login locks."""
+    RestartService: _aio.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]  # type: ignore[assignment]
+    """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
+    RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
@@ -354,5 +394,73 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.VerifyAuditLogResponse, _abc.Awaitable[_admin_pb2.VerifyAuditLogResponse]]:
         """Recompute the audit log's hash chain; report the first broken link."""
+
+    @_abc_1.abstractmethod
+    def ListAdminUsers(
+        self,
+        request: _admin_pb2.ListAdminUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListAdminUsersResponse, _abc.Awaitable[_admin_pb2.ListAdminUsersResponse]]:
+        """Every admin user (SUPER_ADMIN only)."""
+
+    @_abc_1.abstractmethod
+    def CreateAdminUser(
+        self,
+        request: _admin_pb2.CreateAdminUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateAdminUserResponse, _abc.Awaitable[_admin_pb2.CreateAdminUserResponse]]:
+        """Create an admin user (SUPER_ADMIN only); the password must meet the minimum policy."""
+
+    @_abc_1.abstractmethod
+    def UpdateAdminUser(
+        self,
+        request: _admin_pb2.UpdateAdminUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.UpdateAdminUserResponse, _abc.Awaitable[_admin_pb2.UpdateAdminUserResponse]]:
+        """Change an admin user's role and / or disable or enable them (SUPER_ADMIN only). Refused with
+        FAILED_PRECONDITION LAST_SUPER_ADMIN when no enabled SUPER_ADMIN would remain.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetAdminUserPassword(
+        self,
+        request: _admin_pb2.ResetAdminUserPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ResetAdminUserPasswordResponse, _abc.Awaitable[_admin_pb2.ResetAdminUserPasswordResponse]]:
+        """Set another admin user's password (SUPER_ADMIN only); their tokens stop working."""
+
+    @_abc_1.abstractmethod
+    def ChangeOwnAdminPassword(
+        self,
+        request: _admin_pb2.ChangeOwnAdminPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ChangeOwnAdminPasswordResponse, _abc.Awaitable[_admin_pb2.ChangeOwnAdminPasswordResponse]]:
+        """Change the caller's own password, proven by the current one; answers a new token."""
+
+    @_abc_1.abstractmethod
+    def GetSystemHealth(
+        self,
+        request: _admin_pb2.GetSystemHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetSystemHealthResponse, _abc.Awaitable[_admin_pb2.GetSystemHealthResponse]]:
+        """Health of every service, dependency and LP session, with latencies, and an overall status."""
+
+    @_abc_1.abstractmethod
+    def GetSystemMetrics(
+        self,
+        request: _admin_pb2.GetSystemMetricsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetSystemMetricsResponse, _abc.Awaitable[_admin_pb2.GetSystemMetricsResponse]]:
+        """The key figures an operator reads: house exposure, LP sessions, accounts, login locks."""
+
+    @_abc_1.abstractmethod
+    def RestartService(
+        self,
+        request: _admin_pb2.RestartServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RestartServiceResponse, _abc.Awaitable[_admin_pb2.RestartServiceResponse]]:
+        """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
+        RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

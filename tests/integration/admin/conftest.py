@@ -1,9 +1,12 @@
 """admin against real servers: the real admin (REST app + gRPC AdminService), a real in-process
 oms (accounts, ledger) on the test PostgreSQL and Redis, and small real gRPC stand-ins for fixgw
-(LP sessions) and router (house exposure), the test doubles of those process boundaries."""
+(LP sessions) and router (house exposure), the test doubles of those process boundaries. System
+health asks real gRPC health servers (oms's own, the stand-ins', a bare one for quotes), a small
+real HTTP server standing in for edge's /readyz, and the test PostgreSQL, Redis and RabbitMQ."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -12,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -21,6 +25,7 @@ from admin.domain import Role
 from admin.rest.app import create_app
 from admin.service import AdminService
 from admin.servicer import AdminServicer
+from admin.system import AmqpCheck, default_probes
 from fxmesh import passwords
 from fxmesh.auth import issue_token
 from fxmesh.db import create_pool
@@ -58,22 +63,30 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
             "LPSIM": fixgw_pb2.SESSION_STATE_LOGGED_ON,
             "LP2": fixgw_pb2.SESSION_STATE_LOGGED_ON,
         }
+        # Orders held for reconciliation per LP: a logged-on session with any is not healthy.
+        self.unresolved: dict[str, int] = {}
 
     def _session(self, name: str) -> fixgw_pb2.LpSession:
         if name not in self.states:
             raise NotFound(f"unknown LP {name!r}", reason="LP_NOT_FOUND", metadata={"lp": name})
         state = self.states[name]
         logged_on = state == fixgw_pb2.SESSION_STATE_LOGGED_ON
-        return fixgw_pb2.LpSession(
+        unresolved = self.unresolved.get(name, 0)
+        session = fixgw_pb2.LpSession(
             name=name,
             session_id=f"FIX.4.4:FXMESH->{name}",
             logged_on=logged_on,
-            healthy=logged_on,
+            healthy=logged_on and not unresolved,
+            orders_unresolved=unresolved,
+            ticks_received=100,
             state=state,
             subscribed_symbols=["EURUSD", "GBPUSD"],
             next_sender_seq_num=7,
             next_target_seq_num=9,
         )
+        if logged_on:
+            session.heartbeat_rtt.FromMilliseconds(12)
+        return session
 
     async def ListSessions(self, request: Any, context: Any) -> fixgw_pb2.ListSessionsResponse:
         return fixgw_pb2.ListSessionsResponse(sessions=[self._session(n) for n in self.states])
@@ -115,6 +128,34 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
         )
 
 
+class StandInEdge:
+    """A real HTTP server answering GET /readyz like edge: 200, or 503 while ``ready`` is off."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        status = "200 OK" if self.ready else "503 Service Unavailable"
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
 @dataclass
 class AdminUnderTest:
     pool: Any
@@ -123,6 +164,7 @@ class AdminUnderTest:
     grpc_target: str
     oms: oms_pb2_grpc.OmsServiceStub
     fixgw: StandInFixgw
+    edge: StandInEdge
     tokens: dict[str, str] = field(default_factory=dict)
 
     def http(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:
@@ -227,13 +269,35 @@ async def admin(
         admin_login_max_failures=LOCK_AFTER,
         admin_login_max_failures_per_ip=10_000,
     )
-    channels = [open_channel(a) for a in (settings.oms_addr, settings.fixgw_addr)]
+    quotes = GrpcServer("adminteststandinquotes", "127.0.0.1:0")  # gRPC health alone
+    quotes_port = await quotes.start()
+    edge = StandInEdge()
+    edge_addr = await edge.start()
+    channels = [
+        open_channel(a)
+        for a in (settings.oms_addr, settings.fixgw_addr, f"127.0.0.1:{quotes_port}")
+    ]
+    redis = aioredis.Redis.from_url(redis_url)
+    amqp = AmqpCheck(amqp_url)
     service = AdminService(
         settings,
         pool,
         oms_pb2_grpc.OmsServiceStub(channels[0]),
         fixgw_pb2_grpc.FixGatewayServiceStub(channels[1]),
         router_pb2_grpc.RouterServiceStub(channels[1]),
+        probes=default_probes(
+            timeout=settings.admin_health_timeout_seconds,
+            pool=pool,
+            redis=redis,
+            amqp=amqp,
+            channels={
+                "oms": channels[0],
+                "router": channels[1],
+                "fixgw": channels[1],
+                "quotes": channels[2],
+            },
+            edge_http_addr=edge_addr,
+        ),
     )
     admin_server = GrpcServer("admintest", "127.0.0.1:0")
     admin_server.add(
@@ -249,10 +313,15 @@ async def admin(
         f"127.0.0.1:{admin_port}",
         oms_pb2_grpc.OmsServiceStub(channels[0]),
         fixgw,
+        edge,
     )
     await admin_server.stop(0)
     for channel in channels:
         await channel.close()
+    await amqp.close()
+    await redis.aclose()
+    await edge.stop()
+    await quotes.stop(0)
     await oms_app.stop()
     await stand_ins.stop(0)
     await pool.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import bearer
+from conftest import BY_ROLE, USERS, bearer
 
 from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
@@ -57,6 +57,27 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.AUDIT_LIST: ("GET", "/admin/audit", None),
     Op.AUDIT_EXPORT: ("GET", "/admin/audit/export?actor=nobody", None),
     Op.AUDIT_VERIFY: ("GET", "/admin/audit/verify", None),
+    Op.USERS_LIST: ("GET", "/admin/users", None),
+    Op.USER_CREATE: (
+        "POST",
+        "/admin/users",
+        {"username": "matrix-u", "password": "short", "role": "SUPPORT"},
+    ),
+    Op.USER_UPDATE: ("PUT", "/admin/users/nosuchuser", {"disabled": True}),
+    Op.USER_RESET_PASSWORD: (
+        "POST",
+        "/admin/users/nosuchuser/password",
+        {"newPassword": "Matrix-password-1"},
+    ),
+    # currentPassword: the caller's own (filled in per role); the new one is too weak: no change.
+    Op.USER_CHANGE_OWN_PASSWORD: (
+        "POST",
+        "/admin/users/me/password",
+        {"currentPassword": "", "newPassword": "short"},
+    ),
+    Op.SYSTEM_HEALTH: ("GET", "/admin/system/health", None),
+    Op.SYSTEM_METRICS: ("GET", "/admin/system/metrics", None),
+    Op.SYSTEM_RESTART: ("POST", "/admin/system/restart", {"service": "nosuchservice"}),
 }
 
 _M = admin_pb2
@@ -129,6 +150,28 @@ GRPC: dict[Op, tuple[str, Any]] = {
         _M.ExportAuditLogRequest(filter=_M.AuditFilter(actor="nobody")),
     ),
     Op.AUDIT_VERIFY: ("VerifyAuditLog", _M.VerifyAuditLogRequest()),
+    Op.USERS_LIST: ("ListAdminUsers", _M.ListAdminUsersRequest()),
+    Op.USER_CREATE: (
+        "CreateAdminUser",
+        _M.CreateAdminUserRequest(
+            username="matrix-g", password="short", role=_M.ADMIN_ROLE_SUPPORT
+        ),
+    ),
+    Op.USER_UPDATE: (
+        "UpdateAdminUser",
+        _M.UpdateAdminUserRequest(username="nosuchuser", disabled=True),
+    ),
+    Op.USER_RESET_PASSWORD: (
+        "ResetAdminUserPassword",
+        _M.ResetAdminUserPasswordRequest(username="nosuchuser", new_password="Matrix-password-1"),
+    ),
+    Op.USER_CHANGE_OWN_PASSWORD: (
+        "ChangeOwnAdminPassword",
+        _M.ChangeOwnAdminPasswordRequest(current_password="", new_password="short"),
+    ),
+    Op.SYSTEM_HEALTH: ("GetSystemHealth", _M.GetSystemHealthRequest()),
+    Op.SYSTEM_METRICS: ("GetSystemMetrics", _M.GetSystemMetricsRequest()),
+    Op.SYSTEM_RESTART: ("RestartService", _M.RestartServiceRequest(service="nosuchservice")),
 }
 
 CASES = [(op, role) for op in Op for role in Role]
@@ -152,8 +195,10 @@ async def _denied_rows(admin, op: Op, actor: str) -> int:
 @pytest.mark.parametrize(("op", "role"), CASES, ids=[f"{o.value}-{r.value}" for o, r in CASES])
 async def test_rest_when_role_calls_operation_then_table_decides(admin, op, role):
     token = await admin.token_of(role)
-    actor = admin.service.authenticate(token).username
+    actor = (await admin.service.authenticate(token)).username
     method, path, body = REST[op]
+    if op is Op.USER_CHANGE_OWN_PASSWORD:
+        body = {**(body or {}), "currentPassword": USERS[actor][0]}
     denied_before = await _denied_rows(admin, op, actor)
     async with admin.http(token, **{"Idempotency-Key": f"m-{uuid.uuid4().hex[:8]}"}) as http:
         response = await http.request(method, path, json=body)
@@ -171,6 +216,10 @@ async def test_rest_when_role_calls_operation_then_table_decides(admin, op, role
 async def test_grpc_when_role_calls_operation_then_table_decides(admin, admin_stub, op, role):
     token = await admin.token_of(role)
     name, request = GRPC[op]
+    if op is Op.USER_CHANGE_OWN_PASSWORD:
+        request = _M.ChangeOwnAdminPasswordRequest(
+            current_password=USERS[BY_ROLE[role]][0], new_password="short"
+        )
     code = grpc.StatusCode.OK
     try:
         await getattr(admin_stub, name)(request, metadata=bearer(token), timeout=10)

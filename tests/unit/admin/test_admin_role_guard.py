@@ -14,13 +14,36 @@ from fxmesh.errors import PermissionDenied
 DOC = Path(__file__).resolve().parents[3] / "docs" / "admin.md"
 
 
-@pytest.mark.parametrize("op", [op for op, rule in PERMISSIONS.items() if not rule.changes])
+USER_MANAGEMENT = [Op.USERS_LIST, Op.USER_CREATE, Op.USER_UPDATE, Op.USER_RESET_PASSWORD]
+READS = [op for op, rule in PERMISSIONS.items() if not rule.changes and op not in USER_MANAGEMENT]
+SUPPORT_MAY_CHANGE = {Op.USER_CHANGE_OWN_PASSWORD}
+
+
+@pytest.mark.parametrize("op", READS)
 @pytest.mark.parametrize("role", list(Role))
 def test_authorize_when_any_role_reads_then_allowed(role, op):
     authorize(Principal("u", role), op)
 
 
-@pytest.mark.parametrize("op", [op for op, rule in PERMISSIONS.items() if rule.changes])
+@pytest.mark.parametrize("op", USER_MANAGEMENT)
+def test_table_when_admin_users_managed_then_super_admin_alone(op):
+    assert {r for r in Role if allowed(r, op)} == {Role.SUPER_ADMIN}
+
+
+def test_table_when_super_admin_and_admin_compared_then_only_user_management_differs():
+    differ = {op for op in Op if allowed(Role.SUPER_ADMIN, op) != allowed(Role.ADMIN, op)}
+
+    assert differ == set(USER_MANAGEMENT)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_authorize_when_any_role_changes_own_password_then_allowed(role):
+    authorize(Principal("u", role), Op.USER_CHANGE_OWN_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "op", [op for op, rule in PERMISSIONS.items() if rule.changes and op not in SUPPORT_MAY_CHANGE]
+)
 def test_authorize_when_support_changes_anything_then_role_not_permitted(op):
     with pytest.raises(PermissionDenied) as err:
         authorize(Principal("s", Role.SUPPORT), op)

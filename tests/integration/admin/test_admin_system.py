@@ -1,0 +1,149 @@
+"""System health, metrics and restart against real servers: real gRPC health services (oms, the
+fixgw / router stand-ins, a bare quotes server), a real HTTP server standing in for edge's /readyz,
+and the test PostgreSQL, Redis and RabbitMQ."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import grpc
+import pytest
+from conftest import bearer
+
+from admin.domain import Role
+from fxmesh.v1 import admin_pb2, fixgw_pb2
+
+COMPONENTS = {"oms", "router", "fixgw", "quotes", "edge", "postgresql", "redis", "rabbitmq"}
+
+
+async def _health(admin) -> dict:
+    async with admin.http(await admin.token_of(Role.SUPPORT)) as http:
+        response = await http.get("/admin/system/health")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_health_when_everything_answers_then_up_with_latencies_and_lp_sessions(admin):
+    body = await _health(admin)
+
+    assert body["status"] == "UP"
+    components = {c["name"]: c for c in body["components"]}
+    assert set(components) == COMPONENTS
+    for c in components.values():
+        assert c["status"] == "UP", c
+        assert Decimal(c["latencyMs"]) >= 0
+    assert components["postgresql"]["kind"] == "DEPENDENCY"
+    assert components["oms"]["critical"] is True
+    assert components["rabbitmq"]["critical"] is False
+    lps = {lp["lpId"]: lp for lp in body["lpSessions"]}
+    assert lps["LPSIM"] == {
+        "lpId": "LPSIM",
+        "status": "UP",
+        "state": "LOGGED_ON",
+        "loggedOn": True,
+        "healthy": True,
+        "heartbeatRttMs": "12.000",
+        "ordersUnresolved": 0,
+    }
+
+
+async def test_health_when_edge_not_ready_then_down_naming_edge(admin):
+    admin.edge.ready = False
+    try:
+        body = await _health(admin)
+    finally:
+        admin.edge.ready = True
+
+    edge = next(c for c in body["components"] if c["name"] == "edge")
+    assert body["status"] == "DOWN"
+    assert edge["status"] == "DOWN"
+    assert edge["detail"] == "/readyz answered 503"
+    assert edge["latencyMs"] is None
+
+
+async def test_health_when_lp_holds_orders_or_is_down_then_degraded(admin):
+    admin.fixgw.unresolved["LPSIM"] = 2
+    admin.fixgw.states["LP2"] = fixgw_pb2.SESSION_STATE_DISCONNECTED
+    try:
+        body = await _health(admin)
+    finally:
+        admin.fixgw.unresolved.clear()
+        admin.fixgw.states["LP2"] = fixgw_pb2.SESSION_STATE_LOGGED_ON
+
+    lps = {lp["lpId"]: lp for lp in body["lpSessions"]}
+    assert body["status"] == "DEGRADED"
+    assert (lps["LPSIM"]["status"], lps["LPSIM"]["ordersUnresolved"]) == ("DEGRADED", 2)
+    assert (lps["LP2"]["status"], lps["LP2"]["heartbeatRttMs"]) == ("DOWN", None)
+
+
+async def test_metrics_when_read_then_exposure_lps_and_accounts_summed(admin):
+    await admin.new_account()
+    admin.fixgw.unresolved["LP2"] = 3
+    try:
+        async with admin.http(await admin.token_of(Role.SUPPORT)) as http:
+            response = await http.get("/admin/system/metrics")
+    finally:
+        admin.fixgw.unresolved.clear()
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["exposure"] == {
+        "openSymbols": 1,
+        "grossNotionalUsd": "162675.00",
+        "unrealizedPnlUsd": "-4.10",
+        "realizedPnlUsd": "12.30",
+    }
+    assert body["lpSessions"] == {
+        "total": 2,
+        "loggedOn": 2,
+        "healthy": 1,
+        "ordersUnresolved": 3,
+        "ticksReceived": "200",
+    }
+    assert body["accounts"]["counted"] >= 1
+    assert body["accounts"]["byStatus"]["ACTIVE"] >= 1
+    assert body["unavailable"] == []
+    assert isinstance(body["lockedLogins"], int)
+
+
+async def test_restart_when_known_service_then_501_and_failed_audit_row(admin):
+    async with admin.http(await admin.token_of(Role.ADMIN)) as http:
+        response = await http.post(
+            "/admin/system/restart", json={"service": "oms", "requestId": "restart-1"}
+        )
+        unknown = await http.post("/admin/system/restart", json={"service": "nginx"})
+
+    assert response.status_code == 501
+    assert response.json()["code"] == "RESTART_NOT_SUPPORTED"
+    assert response.json()["details"] == {"service": "oms", "cause": "NO_SUPERVISOR"}
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "UNKNOWN_SERVICE")
+    rows = await admin.audit_rows("system.restart", "boss")
+    restart = next(r for r in rows if r["request_id"] == "restart-1")
+    assert (restart["target"], restart["outcome"], restart["error_code"]) == (
+        "service:oms",
+        "FAILED",
+        "RESTART_NOT_SUPPORTED",
+    )
+
+
+async def test_grpc_system_when_called_then_same_answers_as_rest(admin, admin_stub):
+    token = bearer(await admin.token_of(Role.SUPER_ADMIN))
+
+    health = await admin_stub.GetSystemHealth(
+        admin_pb2.GetSystemHealthRequest(), metadata=token, timeout=10
+    )
+    metrics = await admin_stub.GetSystemMetrics(
+        admin_pb2.GetSystemMetricsRequest(), metadata=token, timeout=10
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as restart:
+        await admin_stub.RestartService(
+            admin_pb2.RestartServiceRequest(service="router"), metadata=token, timeout=10
+        )
+
+    assert health.status == admin_pb2.HEALTH_STATUS_UP
+    assert {c.name for c in health.components} == COMPONENTS
+    assert all(c.HasField("latency") for c in health.components)
+    assert {s.lp_id for s in health.lp_sessions} == {"LPSIM", "LP2"}
+    assert metrics.exposure.gross_notional_usd == "162675.00"
+    assert metrics.lp_sessions.total == 2
+    assert restart.value.code() == grpc.StatusCode.UNIMPLEMENTED
