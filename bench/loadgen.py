@@ -19,12 +19,15 @@ from typing import Any
 from bench.machine import CpuMeter
 from bench.stats import Latencies
 
-# send(i, scheduled) -> None on success, else a short failure kind ("http_503", "rejected:...").
+# send(i, scheduled) -> None on success, else a short failure kind ("http_500", "rejected:...").
+# A kind starting with REFUSED ("refused_503", "refused_429") is an overload refusal: counted apart
+# from failures, with its own latency (time to refusal).
 # ``scheduled`` is the request's time.perf_counter() slot, for senders that time the outcome
 # elsewhere (a tick reaching WebSocket clients).
 Send = Callable[[int, float], Awaitable[str | None]]
 
 MAX_FAILURE_RATIO = 0.001
+REFUSED = "refused_"
 MIN_ACHIEVED_RATIO = 0.95
 
 
@@ -39,7 +42,9 @@ class StepResult:
     measured: int = 0
     ok: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
     latency: Latencies = field(default_factory=Latencies)
+    refusal_latency: Latencies = field(default_factory=Latencies)
     send_lag: Latencies = field(default_factory=Latencies)
     achieved_per_s: float = 0.0
     cpu: dict[str, Any] = field(default_factory=dict)
@@ -49,13 +54,18 @@ class StepResult:
     def failure_count(self) -> int:
         return sum(self.failures.values())
 
+    @property
+    def refused_count(self) -> int:
+        return sum(self.refused.values())
+
     def passes(self, bound_p99_ms: float) -> bool:
-        """Sustained: p99 within bound, (almost) no failures, throughput kept up with the offer."""
+        """Sustained: p99 within bound, (almost) no failures or refusals, throughput kept up with
+        the offer."""
         if self.ok == 0:
             return False
         return (
             self.latency.percentile_ms(99.0) <= bound_p99_ms
-            and self.failure_count <= MAX_FAILURE_RATIO * max(self.measured, 1)
+            and self.failure_count + self.refused_count <= MAX_FAILURE_RATIO * max(self.measured, 1)
             and self.achieved_per_s >= MIN_ACHIEVED_RATIO * self.rate
         )
 
@@ -69,7 +79,9 @@ class StepResult:
             "measured": self.measured,
             "ok": self.ok,
             "failures": dict(self.failures),
+            "refused": dict(self.refused),
             "latency_ms": self.latency.summary(),
+            "time_to_refusal_ms": self.refusal_latency.summary(),
             "send_lag_ms": self.send_lag.summary(),
             "cpu": self.cpu,
         }
@@ -120,6 +132,9 @@ async def run_open_loop(
             result.ok += 1
             result.latency.record(done - scheduled)
             last_done = max(last_done, done)
+        elif kind.startswith(REFUSED):
+            result.refused[kind] += 1
+            result.refusal_latency.record(done - scheduled)
         else:
             result.failures[kind] += 1
 

@@ -25,6 +25,7 @@ class HttpError(Exception):
 class Response:
     status: int
     body: bytes
+    retry_after: int | None = None  # the Retry-After header (delta seconds) of a 503 / 429
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -130,6 +131,7 @@ class HttpPool:
         length = -1
         chunked = False
         keep = True
+        retry_after: int | None = None
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             key = name.strip().lower()
@@ -139,6 +141,8 @@ class HttpPool:
                 chunked = True
             elif key == b"connection" and value.strip().lower() == b"close":
                 keep = False
+            elif key == b"retry-after" and value.strip().isdigit():
+                retry_after = int(value)
         if chunked:
             parts = []
             while True:
@@ -148,10 +152,11 @@ class HttpPool:
                     break
                 parts.append(await reader.readexactly(size))
                 await reader.readexactly(2)
-            return Response(status, b"".join(parts)), keep
+            return Response(status, b"".join(parts), retry_after), keep
         if length < 0:
             raise ValueError("response without Content-Length")
-        return Response(status, await reader.readexactly(length) if length else b""), keep
+        body = await reader.readexactly(length) if length else b""
+        return Response(status, body, retry_after), keep
 
     async def close(self) -> None:
         for conn in self._idle:

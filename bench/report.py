@@ -42,12 +42,14 @@ def _fmt(value: Any, width: int, places: int = 2) -> str:
 
 def _steps_table(steps: list[dict[str, Any]], unit: str) -> list[str]:
     head = (
-        f"  {'offered':>8} {'achieved':>9} {'ok':>7} {'fail':>5} {'p50':>8} {'p90':>8} "
+        f"  {'offered':>8} {'achieved':>9} {'ok':>7} {'fail':>5} {'refused':>7} {'rf99':>7} "
+        f"{'p50':>8} {'p90':>8} "
         f"{'p99':>8} {'p99.9':>8} {'max':>8} {'x50':>6} {'x99':>6} {'gen%':>5} {'busy%':>5}"
     )
     lines = [
-        f"  ({unit}; latency in ms; x50/x99 = ratio to the floor sum; gen% = load "
-        "generator CPU of one core; busy% = machine, all cores)",
+        f"  ({unit}; latency in ms; refused = 503/429 overload refusals, rf99 = their p99 time "
+        "to refusal; x50/x99 = ratio to the floor sum; gen% = load generator CPU of one core; "
+        "busy% = machine, all cores)",
         head,
     ]
     for s in steps:
@@ -55,9 +57,12 @@ def _steps_table(steps: list[dict[str, Any]], unit: str) -> list[str]:
         ratio = s.get("ratio_to_floor_sum", {})
         cpu = s.get("cpu", {})
         fails = sum(s.get("failures", {}).values())
+        refused = sum(s.get("refused", {}).values())
+        refusal_p99 = s.get("time_to_refusal_ms", {}).get("p99")
         lines.append(
             f"  {_fmt(s['offered_per_s'], 8, 0)} {_fmt(s.get('achieved_per_s'), 9, 1)} "
-            f"{_fmt(s.get('ok'), 7)} {_fmt(fails, 5)} {_fmt(lat.get('p50'), 8)} "
+            f"{_fmt(s.get('ok'), 7)} {_fmt(fails, 5)} {_fmt(refused, 7)} {_fmt(refusal_p99, 7)} "
+            f"{_fmt(lat.get('p50'), 8)} "
             f"{_fmt(lat.get('p90'), 8)} {_fmt(lat.get('p99'), 8)} {_fmt(lat.get('p99.9'), 8)} "
             f"{_fmt(lat.get('max'), 8)} {_fmt(ratio.get('p50'), 6)} {_fmt(ratio.get('p99'), 6)} "
             f"{_fmt(cpu.get('percent_of_one_core', {}).get(LOAD_GENERATOR), 5, 0)} "
@@ -116,7 +121,10 @@ def table(doc: dict[str, Any]) -> str:
             f"{burst.get('seconds_until_none_in_flight')} s), not terminal "
             f"{burst['not_terminal']}, acknowledged "
             f"{burst['acknowledged']} / found FILLED {burst['acknowledged_found_filled']}, p99 "
-            f"{burst['latency_ms'].get('p99')} ms, done in {burst['completed_in_s']} s"
+            f"{burst['latency_ms'].get('p99')} ms, done in {burst['completed_in_s']} s; "
+            f"refusals {burst.get('refusals', 0)} (orders retried after Retry-After "
+            f"{burst.get('orders_retried_after_refusal', 0)}, time to refusal p99 "
+            f"{burst.get('time_to_refusal_ms', {}).get('p99')} ms)"
         )
     for t in doc.get("targets", []):
         verdict = {True: "PASS", False: "FAIL", None: "n/j "}[t["pass"]]

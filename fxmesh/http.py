@@ -34,6 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fxmesh.admission import OVERLOADED, RETRY_AFTER_KEY
 from fxmesh.errors import FxError, from_rpc_error
 from fxmesh.metrics import LATENCY_BUCKETS
 
@@ -69,14 +70,24 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 
 def fx_error_response(exc: FxError) -> JSONResponse:
-    """Map one FxError to its HTTP response; unknown codes hide their message."""
+    """Map one FxError to its HTTP response; unknown codes hide their message.
+
+    A service refusing work because it is overloaded (reason ``OVERLOADED``, see
+    ``fxmesh.admission``) is a 503 whatever its gRPC code, with ``Retry-After`` from the error's
+    ``retry_after_seconds``: the server is at capacity, not the client over a quota (429)."""
     status = HTTP_STATUS_BY_GRPC.get(exc.code, 500)
+    if exc.reason == OVERLOADED:
+        status = 503
     if status == 500:
         log.error("request_failed", code=exc.code.name, reason=exc.reason, error=exc.message)
         return internal_error_response()
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    retry_after = exc.metadata.get(RETRY_AFTER_KEY)
+    if retry_after is not None and retry_after.isdigit():
+        headers = {"Retry-After": retry_after}
     message = exc.message
-    if status in _TRANSPORT_MESSAGES:
+    # Only a bare transport failure (reason = the code's name) carries peer addresses.
+    if status in _TRANSPORT_MESSAGES and exc.reason == exc.code.name:
         log.warning("upstream_unavailable", code=exc.code.name, error=exc.message)
         message = _TRANSPORT_MESSAGES[status]
     return JSONResponse(

@@ -6,7 +6,12 @@ from datetime import time
 
 from pydantic import Field
 
+from fxmesh.admission import AdmissionPolicy
 from fxmesh.config import Settings
+
+# What PlaceOrder spends besides waiting for a slot and for the router: its transactions and
+# Redis reads (a few ms at rest, more under load). Edge's order deadline must cover it too.
+DB_WORK_ALLOWANCE_SECONDS = 1.0
 
 
 class OmsSettings(Settings):
@@ -29,3 +34,49 @@ class OmsSettings(Settings):
         True, description="Run the tick watcher (pending orders, SL/TP, trailing, stop-out)."
     )
     run_rollover: bool = Field(True, description="Charge swaps at each rollover.")
+    oms_max_in_flight: int = Field(
+        32,
+        ge=1,
+        description="Client RPCs in flight at once (admission control); closes count but are "
+        "never refused, reads are refused from three quarters of this.",
+    )
+    oms_admission_queue: int = Field(
+        64,
+        ge=0,
+        description="Orders and other writes that may wait for a slot when oms_max_in_flight is "
+        "reached; beyond it they are refused at once (RESOURCE_EXHAUSTED OVERLOADED).",
+    )
+    oms_admission_queue_timeout_seconds: float = Field(
+        0.25,
+        ge=0,
+        le=2.0,
+        description="How long an order may wait for a slot before it is refused; part of "
+        "PlaceOrder's budget, so edge's order deadline must cover it.",
+    )
+    oms_retry_after_seconds: int = Field(
+        1, ge=1, description="Retry hint sent with a refusal (ErrorInfo retry_after_seconds)."
+    )
+
+    def admission_policy(self) -> AdmissionPolicy:
+        """The admission limits of oms's client RPCs."""
+        return AdmissionPolicy(
+            limit=self.oms_max_in_flight,
+            queue_size=self.oms_admission_queue,
+            queue_timeout_seconds=self.oms_admission_queue_timeout_seconds,
+            retry_after_seconds=self.oms_retry_after_seconds,
+        )
+
+    @property
+    def place_order_budget_seconds(self) -> float:
+        """The longest oms takes to answer a PlaceOrder or ClosePosition it admitted.
+
+        A slot (the queue timeout), Execute at the router (``grpc_deadline_seconds``), and when
+        its answer is lost ReconcileExecution (the same deadline), plus the database work. When
+        both router calls fail oms still answers: the order in FILLING, settled later by recovery.
+        Edge's order deadline is longer than this, so a client is answered by oms, not by a timeout.
+        """
+        return (
+            self.oms_admission_queue_timeout_seconds
+            + 2 * self.grpc_deadline_seconds
+            + DB_WORK_ALLOWANCE_SECONDS
+        )

@@ -17,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 
+from fxmesh.admission import Admission
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
@@ -102,7 +103,7 @@ class OmsApp:
         self.server = GrpcServer("oms", s.oms_addr)
         self.server.add(
             oms_pb2_grpc.add_OmsServiceServicer_to_server,
-            OmsServicer(self.service),
+            OmsServicer(self.service, Admission("oms", s.admission_policy())),
             "fxmesh.v1.OmsService",
         )
         return await self.server.start()

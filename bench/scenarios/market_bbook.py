@@ -75,7 +75,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         "capacity": {
             "max_sustainable_per_s": capacity,
             "first_failing_rate_per_s": first_fail,
-            "rule": "p99 <= bound, failures <= 0.1 %, achieved >= 95 % of offered",
+            "rule": "p99 <= bound, failures + 503/429 refusals <= 0.1 %, achieved >= 95 % of offered",
         },
         "burst": burst,
         "targets": targets(ctx.quick, steps, capacity, burst),

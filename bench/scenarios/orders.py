@@ -9,6 +9,7 @@ PostgreSQL afterwards.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import secrets
 import time
@@ -20,12 +21,16 @@ import asyncpg
 
 from bench import hops
 from bench.context import Context
-from bench.loadgen import Send, StepResult, run_open_loop, search_capacity
+from bench.loadgen import REFUSED, Send, StepResult, run_open_loop, search_capacity
 from bench.rawhttp import HttpError, HttpPool
 from bench.stackctl import BenchAccount
+from bench.stats import Latencies
 
 VOLUME = "0.01"
 PATH = "/api/orders/market"
+# Overload refusals (admission control): answered fast with Retry-After, nothing was stored.
+REFUSAL_STATUSES = frozenset({503, 429})
+MAX_REFUSED_RETRIES = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,10 @@ class OrderFlow:
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     seq: int = 0
     acked: dict[str, str] = field(default_factory=dict)  # clientOrderId -> orderId (if recording)
+    # Every 503 / 429 answer (first tries and retries), and its time from send to refusal.
+    refusals: collections.Counter[int] = field(default_factory=collections.Counter)
+    time_to_refusal: Latencies = field(default_factory=Latencies)
+    retried: set[str] = field(default_factory=set)  # clientOrderIds sent again (Retry-After)
     _auth: list[dict[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,8 +104,19 @@ class OrderFlow:
 
     async def place(self, client_order_id: str) -> tuple[str | None, dict[str, Any] | None]:
         """One order; (failure kind or None, the order JSON when there was one)."""
+        kind, order, _ = await self._place(client_order_id, self._next())
+        return kind, order
+
+    def _next(self) -> int:
         k = self.seq
         self.seq += 1
+        return k
+
+    async def _place(
+        self, client_order_id: str, k: int
+    ) -> tuple[str | None, dict[str, Any] | None, int | None]:
+        """Order ``k`` (its account, symbol and side); the kind, the order, a refusal's
+        Retry-After. A 503 / 429 is a refusal (``refused_<status>``), timed apart."""
         body = json.dumps(
             {
                 "symbol": self.symbols[k % len(self.symbols)],
@@ -106,21 +126,39 @@ class OrderFlow:
             },
             separators=(",", ":"),
         ).encode()
+        started = time.perf_counter()
         try:
             reply = await self.pool.request("POST", PATH, body, self._auth[k % len(self._auth)])
         except HttpError as exc:
-            return f"connection_error:{str(exc).split(':')[0]}", None
+            return f"connection_error:{str(exc).split(':')[0]}", None, None
+        if reply.status in REFUSAL_STATUSES:
+            self.refusals[reply.status] += 1
+            self.time_to_refusal.record(time.perf_counter() - started)
+            return f"{REFUSED}{reply.status}", None, reply.retry_after
         if reply.status != 200:
-            return f"http_{reply.status}", None
+            # 504 ORDER_OUTCOME_UNKNOWN carries Retry-After too: the same clientOrderId finds it.
+            return f"http_{reply.status}", None, reply.retry_after
         order: dict[str, Any] = reply.json()["order"]
         if order["status"] != "FILLED":
-            return f"{order['status'].lower()}:{order.get('rejectReason')}", order
-        return None, order
+            return f"{order['status'].lower()}:{order.get('rejectReason')}", order, None
+        return None, order, None
 
-    def sender(self, prefix: str, *, record: bool = False) -> Send:
+    def sender(self, prefix: str, *, record: bool = False, retry_refused: bool = False) -> Send:
+        """``record``: keep each FILLED order's id. ``retry_refused``: a refused order (or one
+        whose outcome edge could not tell) is sent again with the same clientOrderId after its
+        Retry-After, as a client should, until it is answered otherwise
+        (``MAX_REFUSED_RETRIES`` at most)."""
+
         async def send(i: int, _scheduled: float) -> str | None:
             cid = self.client_order_id(prefix, i)
-            kind, order = await self.place(cid)
+            k = self._next()
+            kind, order, retry_after = await self._place(cid, k)
+            retries = 0
+            while retry_refused and retry_after is not None and retries < MAX_REFUSED_RETRIES:
+                self.retried.add(cid)
+                retries += 1
+                await asyncio.sleep(retry_after)
+                kind, order, retry_after = await self._place(cid, k)
             if record and kind is None and order is not None:
                 self.acked[cid] = order["orderId"]
             return kind
@@ -172,7 +210,9 @@ async def run_rates(
         }
         ctx.say(
             f"  {rate:7.0f}/s: achieved {step.achieved_per_s:7.1f}/s ok {step.ok} "
-            f"failures {step.failure_count} p50 {lat.get('p50')} p99 {lat.get('p99')} ms "
+            f"failures {step.failure_count} refused {step.refused_count} "
+            f"(p99 {step.refusal_latency.summary().get('p99')} ms) "
+            f"p50 {lat.get('p50')} p99 {lat.get('p99')} ms "
             f"(generator CPU {step.cpu.get('percent_of_one_core', {}).get('bench (load generator)')}%)"
         )
         # Let queues drain before the next step; longer after an overloaded one.
@@ -196,10 +236,16 @@ async def run_rates(
 
 
 async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, Any]:
-    """``burst_orders`` in ``burst_seconds``; then every one must be in PostgreSQL, terminal."""
+    """``burst_orders`` in ``burst_seconds``; then every one must be in PostgreSQL, terminal.
+
+    A refused order (503 / 429) is sent again with its clientOrderId after Retry-After, as a
+    well-behaved client does, so the burst still ends with every order stored and answered; the
+    refusals and their time to refusal are reported."""
     prefix = "burst"
+    refusals_before = sum(flow.refusals.values())
+    refusal_times = flow.time_to_refusal = Latencies()
     step = await run_open_loop(
-        flow.sender(prefix, record=True),
+        flow.sender(prefix, record=True, retry_refused=True),
         rate=plan.burst_orders / plan.burst_seconds,
         duration=plan.burst_seconds,
         warmup=0.0,
@@ -230,6 +276,7 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
     never_stored = step.sent - in_db
     ok = (
         step.failure_count == 0
+        and step.refused_count == 0
         and never_stored == 0
         and not_terminal == 0
         and acked_found == len(acked_ids)
@@ -240,7 +287,14 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
         "sent": step.sent,
         "filled_responses": step.ok,
         "failures": dict(step.failures),
+        "refused_in_the_end": dict(step.refused),
+        "refusals": sum(flow.refusals.values()) - refusals_before,
+        "orders_retried_after_refusal": sum(
+            1 for cid in flow.retried if cid.startswith(f"{flow.tag}-{prefix}-")
+        ),
+        "time_to_refusal_ms": refusal_times.summary(),
         "latency_ms": step.latency.summary(),
+        "latency_note": "from the order's scheduled time to its final answer, retries included",
         "completed_in_s": round(step.ok / step.achieved_per_s, 2) if step.achieved_per_s else None,
         "in_postgresql_by_status": by_status,
         "acknowledged": len(acked_ids),

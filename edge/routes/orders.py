@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from edge.answers import answer_may_be_lost
 from edge.convert import (
     decimal_text,
     modify_level_text,
@@ -37,7 +38,9 @@ _ORDER = responses(oms_pb2.GetOrderResponse)
 
 
 async def _place(request: oms_pb2.PlaceOrderRequest, res: Resources) -> dict[str, Any]:
-    reply = await res.oms.PlaceOrder(request, timeout=res.settings.grpc_deadline_seconds)
+    # The order deadline outlasts oms's own budget; a lost answer names the clientOrderId.
+    with answer_may_be_lost("client_order_id", request.client_order_id):
+        reply = await res.oms.PlaceOrder(request, timeout=res.settings.order_deadline_seconds)
     return to_json(reply)
 
 

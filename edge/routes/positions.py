@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from edge.answers import answer_may_be_lost
 from edge.convert import decimal_text, modify_level_text, to_json
 from edge.deps import Client, Resources
 from edge.openapi import responses
@@ -29,24 +30,24 @@ router = APIRouter(prefix="/api/positions", tags=["positions"])
 _CLOSED = responses(oms_pb2.ClosePositionResponse)
 # ModifyPositionRequest: -1 keeps the trailing stop setting.
 _KEEP_POINTS = -1
-# close-all is one market close per position: give it several ordinary deadlines.
+# close-all is one market close per position: give it several order deadlines.
 CLOSE_ALL_DEADLINES = 4
 
 
 async def _close(
     position_id: str, volume: str, body: ClosePositionRequest, client: Client, res: Resources
 ) -> dict[str, Any]:
-    reply = await res.oms.ClosePosition(
-        oms_pb2.ClosePositionRequest(
-            account_id=client.subject,
-            position_id=position_id,
-            volume=volume,
-            client_order_id=body.client_order_id,
-            requested_price=decimal_text(body.requested_price, "requestedPrice"),
-            deviation_points=body.deviation_points or 0,
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.ClosePositionRequest(
+        account_id=client.subject,
+        position_id=position_id,
+        volume=volume,
+        client_order_id=body.client_order_id,
+        requested_price=decimal_text(body.requested_price, "requestedPrice"),
+        deviation_points=body.deviation_points or 0,
     )
+    # The order deadline outlasts oms's own budget; a lost answer names the clientOrderId.
+    with answer_may_be_lost("client_order_id", body.client_order_id):
+        reply = await res.oms.ClosePosition(request, timeout=res.settings.order_deadline_seconds)
     return to_json(reply)
 
 
@@ -62,12 +63,13 @@ async def close_all_positions(
     """Close all open positions (or those of ``symbol``) at the market, one result per position.
     Send the answer's requestId again to retry without closing anything twice."""
     request_id = body.request_id or uuid.uuid4().hex
-    reply = await res.oms.CloseAllPositions(
-        oms_pb2.CloseAllPositionsRequest(
-            account_id=client.subject, symbol=body.symbol or "", request_id=request_id
-        ),
-        timeout=res.settings.grpc_deadline_seconds * CLOSE_ALL_DEADLINES,
-    )
+    with answer_may_be_lost("request_id", request_id):
+        reply = await res.oms.CloseAllPositions(
+            oms_pb2.CloseAllPositionsRequest(
+                account_id=client.subject, symbol=body.symbol or "", request_id=request_id
+            ),
+            timeout=res.settings.order_deadline_seconds * CLOSE_ALL_DEADLINES,
+        )
     return {"requestId": request_id, **to_json(reply)}
 
 

@@ -1,12 +1,22 @@
-"""grpc.aio servicer of fxmesh.v1.OmsService: convert, call ``OmsService``, convert back."""
+"""grpc.aio servicer of fxmesh.v1.OmsService: convert, call ``OmsService``, convert back.
+
+Every RPC passes admission control first (``fxmesh.admission``), in the lane its decorator names:
+closing a position and cancelling an order (CLOSE) are never refused; new orders and other writes
+(ORDER) may wait briefly for a slot; reads (READ) are shed first. A refusal is RESOURCE_EXHAUSTED
+``OVERLOADED`` with ``retry_after_seconds``, before anything was read or written. The trigger
+watcher calls ``OmsService`` in-process and never passes here (SL / TP / stop-out are never shed).
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
+from fxmesh.admission import Admission, Lane
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc
 from oms.api import convert
 from oms.api import funds_convert as fconvert
@@ -14,13 +24,41 @@ from oms.api import trading_convert as tconvert
 from oms.domain.results import CloseResult
 from oms.trading.service import OmsService
 
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+_Handler = Callable[["OmsServicer", _Req, "grpc.aio.ServicerContext[Any, Any]"], Awaitable[_Resp]]
+
+
+def _admitted(lane: Lane) -> Callable[[_Handler[_Req, _Resp]], _Handler[_Req, _Resp]]:
+    """Run the RPC holding an admission slot of ``lane`` (none when the servicer has no limits)."""
+
+    def wrap(handler: _Handler[_Req, _Resp]) -> _Handler[_Req, _Resp]:
+        @functools.wraps(handler)
+        async def admitted(
+            self: OmsServicer, request: _Req, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> _Resp:
+            admission = self._admission
+            if admission is None:
+                return await handler(self, request, context)
+            await admission.acquire(lane)
+            try:
+                return await handler(self, request, context)
+            finally:
+                admission.release(lane)
+
+        return admitted
+
+    return wrap
+
 
 class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
     """Every RPC: parse the request (``oms.api.*convert``), call ``OmsService``, build the reply."""
 
-    def __init__(self, service: OmsService) -> None:
+    def __init__(self, service: OmsService, admission: Admission | None = None) -> None:
         self._service = service
+        self._admission = admission
 
+    @_admitted(Lane.ORDER)
     async def PlaceOrder(
         self, request: oms_pb2.PlaceOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.PlaceOrderResponse:
@@ -32,6 +70,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             replayed=result.replayed,
         )
 
+    @_admitted(Lane.READ)
     async def GetOrder(
         self, request: oms_pb2.GetOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.GetOrderResponse:
@@ -40,12 +79,14 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         )
         return oms_pb2.GetOrderResponse(order=convert.order_to_proto(order))
 
+    @_admitted(Lane.READ)
     async def GetAccountSummary(
         self, request: oms_pb2.GetAccountSummaryRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.GetAccountSummaryResponse:
         summary = await self._service.account_summary(convert.parse_account_id(request.account_id))
         return convert.account_summary_to_proto(summary.account, summary.figures, datetime.now(UTC))
 
+    @_admitted(Lane.READ)
     async def ListPositions(
         self, request: oms_pb2.ListPositionsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListPositionsResponse:
@@ -54,6 +95,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             positions=[convert.position_to_proto(v) for v in views]
         )
 
+    @_admitted(Lane.READ)
     async def AuthenticateClient(
         self,
         request: oms_pb2.AuthenticateClientRequest,
@@ -62,6 +104,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         account_id, login = await self._service.authenticate(request.login, request.password)
         return oms_pb2.AuthenticateClientResponse(account_id=str(account_id), login=login)
 
+    @_admitted(Lane.READ)
     async def ListAccounts(
         self, request: oms_pb2.ListAccountsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListAccountsResponse:
@@ -72,12 +115,14 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
 
     # --- pending orders and positions -------------------------------------------------------------
 
+    @_admitted(Lane.ORDER)
     async def ModifyOrder(
         self, request: oms_pb2.ModifyOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ModifyOrderResponse:
         order = await self._service.modify_order(tconvert.parse_modify_order(request))
         return oms_pb2.ModifyOrderResponse(order=convert.order_to_proto(order))
 
+    @_admitted(Lane.CLOSE)
     async def CancelOrder(
         self, request: oms_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.CancelOrderResponse:
@@ -86,6 +131,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         )
         return oms_pb2.CancelOrderResponse(order=convert.order_to_proto(order))
 
+    @_admitted(Lane.READ)
     async def ListOrders(
         self, request: oms_pb2.ListOrdersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListOrdersResponse:
@@ -94,12 +140,14 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             orders=[convert.order_to_proto(o) for o in orders], next_page_token=token
         )
 
+    @_admitted(Lane.CLOSE)
     async def ClosePosition(
         self, request: oms_pb2.ClosePositionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ClosePositionResponse:
         result = await self._service.close_position(tconvert.parse_close_position(request))
         return _close_result(result)
 
+    @_admitted(Lane.CLOSE)
     async def CloseAllPositions(
         self,
         request: oms_pb2.CloseAllPositionsRequest,
@@ -108,6 +156,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         results = await self._service.close_all_positions(tconvert.parse_close_all(request))
         return oms_pb2.CloseAllPositionsResponse(results=[_close_result(r) for r in results])
 
+    @_admitted(Lane.CLOSE)
     async def CloseBy(
         self, request: oms_pb2.CloseByRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.CloseByResponse:
@@ -117,6 +166,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             positions=[convert.position_to_proto(v) for v in result.positions],
         )
 
+    @_admitted(Lane.ORDER)
     async def ModifyPosition(
         self, request: oms_pb2.ModifyPositionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ModifyPositionResponse:
@@ -125,6 +175,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
 
     # --- money: listings, statements, accounts, balance operations, risk tools --------------------
 
+    @_admitted(Lane.READ)
     async def ListDeals(
         self, request: oms_pb2.ListDealsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListDealsResponse:
@@ -133,6 +184,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         )
         return fconvert.deal_page_to_proto(page)
 
+    @_admitted(Lane.READ)
     async def ListLedger(
         self, request: oms_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListLedgerResponse:
@@ -141,6 +193,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         )
         return fconvert.ledger_page_to_proto(page)
 
+    @_admitted(Lane.READ)
     async def GetStatement(
         self, request: oms_pb2.GetStatementRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.GetStatementResponse:
@@ -148,18 +201,21 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         start, end = fconvert.parse_statement_window(request, self._service.now())
         return fconvert.statement_to_proto(await self._service.statement(account_id, start, end))
 
+    @_admitted(Lane.ORDER)
     async def CreateAccount(
         self, request: oms_pb2.CreateAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.CreateAccountResponse:
         account = await self._service.create_account(fconvert.parse_create_account(request))
         return oms_pb2.CreateAccountResponse(account=convert.account_to_proto(account))
 
+    @_admitted(Lane.ORDER)
     async def UpdateAccount(
         self, request: oms_pb2.UpdateAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.UpdateAccountResponse:
         account = await self._service.update_account(*fconvert.parse_update_account(request))
         return oms_pb2.UpdateAccountResponse(account=convert.account_to_proto(account))
 
+    @_admitted(Lane.ORDER)
     async def PostBalanceOperation(
         self,
         request: oms_pb2.PostBalanceOperationRequest,
@@ -172,12 +228,14 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             entry=fconvert.ledger_to_proto(result.entry), replayed=result.replayed
         )
 
+    @_admitted(Lane.READ)
     async def CalculateLot(
         self, request: oms_pb2.CalculateLotRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.CalculateLotResponse:
         result = await self._service.calculate_lot(fconvert.parse_calculate_lot(request))
         return fconvert.lot_to_proto(result)
 
+    @_admitted(Lane.READ)
     async def PreviewMargin(
         self, request: oms_pb2.PreviewMarginRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.PreviewMarginResponse:

@@ -2,13 +2,16 @@
 with fixed protos, keeping just enough state (orders, positions per account) to answer like oms
 does for another account's id: NOT_FOUND.
 
-Magic inputs: symbol ``NOPE`` -> INVALID_ARGUMENT UNKNOWN_SYMBOL; volume ``99`` -> the order is
+Magic inputs: symbol ``NOPE`` -> INVALID_ARGUMENT UNKNOWN_SYMBOL; symbol ``BUSY`` -> oms's own
+overload refusal (RESOURCE_EXHAUSTED OVERLOADED, retry after 2 s); symbol ``SLOW`` -> PlaceOrder
+answers after 2 s (past a short edge deadline); volume ``99`` -> the order is
 REJECTED NOT_ENOUGH_MONEY; a close with requestedPrice ``REQUOTE_PRICE`` -> the closing order is
 REJECTED PRICE_CHANGED; modify with stopLoss ``WRONG_SIDE_SL`` -> INVALID_ARGUMENT INVALID_STOPS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fxmesh.admission import Cause, Overloaded
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
@@ -56,6 +60,8 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
     orders: dict[str, types_pb2.Order] = field(default_factory=dict)
     positions: dict[str, types_pb2.Position] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(5001))
+    # Set: PlaceOrder waits for it after recording the request (orders held in flight).
+    hold: asyncio.Event | None = None
 
     @property
     def placed(self) -> list[oms_pb2.PlaceOrderRequest]:
@@ -121,6 +127,12 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
     ) -> oms_pb2.PlaceOrderResponse:
         self._record("PlaceOrder", request, context)
         _unknown_symbol(request.symbol)
+        if request.symbol == "BUSY":
+            raise Overloaded.because("oms", Cause.QUEUE_FULL, 2)
+        if request.symbol == "SLOW":
+            await asyncio.sleep(2.0)
+        if self.hold is not None:
+            await self.hold.wait()
         order = types_pb2.Order(
             order_id=self._next_id(),
             account_id=request.account_id,

@@ -15,6 +15,7 @@ that LP), and ``abook_venue`` makes it fill other orders A-book at that LP.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
@@ -57,6 +58,7 @@ class Clock:
 class StandInRouter(router_pb2_grpc.RouterServiceServicer):
     """Fills at the current client quote, or does what ``mode`` says.
 
+    ``gate`` (an Event) holds every Execute until it is set.
     mode: fill | reject | partial (half the volume, whatever the time in force: a venue breaking
     FOK) | fail (UNAVAILABLE before executing) | lost (executes, then the answer is lost) | down
     (Execute and ReconcileExecution both UNAVAILABLE) | crash (executes, then the router is gone:
@@ -71,15 +73,20 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
         self.executed: dict[str, router_pb2.ExecuteResponse] = {}
         self.fenced: set[str] = set()
         self.abook_venue: str | None = None
+        # Set: Execute waits for it before executing (orders held in flight at the router).
+        self.gate: asyncio.Event | None = None
 
     def reset(self) -> None:
         self.mode = "fill"
         self.abook_venue = None
+        self.gate = None
 
     async def Execute(
         self, request: router_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.ExecuteResponse:
         self.requests.append(request)
+        if self.gate is not None:
+            await self.gate.wait()
         order_id = request.order.order_id
         if self.mode in ("fail", "down"):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "router is down")

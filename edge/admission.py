@@ -1,0 +1,58 @@
+"""edge's admission control: a pure ASGI middleware in front of the routes that call oms.
+
+It classifies a request by method and path before the body is read or the token checked, so a
+refusal costs next to nothing: 503 ``OVERLOADED`` with ``Retry-After`` in the house error shape.
+Closing a position (close, partial close, close-all, close-by) and cancelling an order are never
+refused; new orders and other changes may queue briefly; reads are shed first (``fxmesh.admission``).
+Other routes (login, market data, WebSocket, health, metrics) are not admitted here.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fxmesh.admission import Admission, AdmissionPolicy, Lane, Overloaded
+from fxmesh.http import fx_error_response
+
+SERVICE = "edge"
+_CLOSES = ("/close", "/close-partial", "/close-by", "/close-all")
+_READS_ONLY = ("/api/account/", "/api/risk/")
+
+
+def lane_of(method: str, path: str) -> Lane | None:
+    """The lane of a request to oms's routes; None for routes edge does not admit."""
+    if path.startswith("/api/positions/"):
+        if method == "POST" and path.endswith(_CLOSES):
+            return Lane.CLOSE
+        return Lane.READ if method == "GET" else Lane.ORDER
+    if path.startswith("/api/orders/"):
+        if method == "DELETE":  # cancelling a pending order only ever reduces risk
+            return Lane.CLOSE
+        return Lane.READ if method == "GET" else Lane.ORDER
+    if path.startswith(_READS_ONLY):
+        # The risk calculators are POSTs that change nothing.
+        return Lane.READ
+    return None
+
+
+class AdmissionMiddleware:
+    """Hold an admission slot for the whole of each admitted request."""
+
+    def __init__(self, app: ASGIApp, *, policy: AdmissionPolicy) -> None:
+        self.app = app
+        self.admission = Admission(SERVICE, policy)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = lane_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if lane is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.admission.acquire(lane)
+        except Overloaded as exc:
+            await fx_error_response(exc)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.admission.release(lane)

@@ -1,0 +1,147 @@
+"""Admission control: bounded in flight, a FIFO queue with a deadline, reads shed first, closes
+never refused. No timing asserts: waits are either never reached (long timeouts) or reached by
+design (zero / tiny timeouts with a holder that never lets go)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from fxmesh.admission import (
+    OVERLOADED,
+    RETRY_AFTER_KEY,
+    Admission,
+    AdmissionPolicy,
+    Cause,
+    Lane,
+    Overloaded,
+)
+
+LONG = 60.0
+
+
+def admission(limit: int = 2, queue: int = 2, timeout: float = LONG) -> Admission:
+    return Admission("admtest", AdmissionPolicy(limit, queue, timeout, retry_after_seconds=3))
+
+
+async def test_enter_when_under_limit_then_admitted_and_counted() -> None:
+    adm = admission()
+
+    async with adm.enter(Lane.ORDER):
+        assert adm.in_flight == 1
+
+    assert adm.in_flight == 0
+
+
+async def test_order_when_limit_and_queue_full_then_refused_overloaded_with_retry_hint() -> None:
+    adm = admission(limit=1, queue=1)
+    await adm.acquire(Lane.ORDER)
+    queued = asyncio.create_task(adm.acquire(Lane.ORDER))
+    await asyncio.sleep(0)
+
+    with pytest.raises(Overloaded) as refused:
+        await adm.acquire(Lane.ORDER)
+
+    err = refused.value
+    assert err.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert err.reason == OVERLOADED
+    assert err.metadata == {RETRY_AFTER_KEY: "3", "cause": Cause.QUEUE_FULL.value}
+    adm.release(Lane.ORDER)
+    await queued  # the queued one inherits the slot
+    assert (adm.in_flight, adm.queued) == (1, 0)
+
+
+async def test_order_when_queued_past_its_timeout_then_refused_and_slot_not_leaked() -> None:
+    adm = admission(limit=1, queue=4, timeout=0.01)
+    await adm.acquire(Lane.ORDER)
+
+    with pytest.raises(Overloaded) as refused:
+        await adm.acquire(Lane.ORDER)
+
+    assert refused.value.metadata["cause"] == Cause.QUEUE_TIMEOUT.value
+    assert adm.queued == 0
+    adm.release(Lane.ORDER)
+    assert adm.in_flight == 0
+
+
+async def test_queue_when_slots_free_up_then_waiters_enter_in_arrival_order() -> None:
+    adm = admission(limit=1, queue=3)
+    await adm.acquire(Lane.ORDER)
+    entered: list[int] = []
+
+    async def wait(i: int) -> None:
+        await adm.acquire(Lane.ORDER)
+        entered.append(i)
+
+    waiters = [asyncio.create_task(wait(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    for _ in range(3):
+        adm.release(Lane.ORDER)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiters)
+
+    assert entered == [0, 1, 2]
+    assert adm.in_flight == 1
+
+
+async def test_read_when_orders_are_waiting_then_shed_at_once() -> None:
+    adm = admission(limit=4, queue=4)
+    for _ in range(3):  # three quarters of the limit: reads stop here, orders do not
+        await adm.acquire(Lane.ORDER)
+
+    with pytest.raises(Overloaded) as refused:
+        await adm.acquire(Lane.READ)
+    await adm.acquire(Lane.ORDER)
+
+    assert refused.value.metadata["cause"] == Cause.READS_SHED.value
+    assert adm.in_flight == 4
+
+
+async def test_close_when_overloaded_then_never_refused() -> None:
+    adm = admission(limit=1, queue=0)
+    await adm.acquire(Lane.ORDER)
+    with pytest.raises(Overloaded):
+        await adm.acquire(Lane.ORDER)
+
+    async with adm.enter(Lane.CLOSE), adm.enter(Lane.CLOSE):
+        assert adm.in_flight == 3
+
+    assert adm.in_flight == 1
+
+
+async def test_waiter_when_cancelled_then_leaves_the_queue_and_later_waiters_get_the_slot() -> None:
+    adm = admission(limit=1, queue=2)
+    await adm.acquire(Lane.ORDER)
+    gone = asyncio.create_task(adm.acquire(Lane.ORDER))
+    stays = asyncio.create_task(adm.acquire(Lane.ORDER))
+    await asyncio.sleep(0)
+
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    adm.release(Lane.ORDER)
+    await stays
+
+    assert (adm.in_flight, adm.queued) == (1, 0)
+
+
+async def test_waiter_when_cancelled_as_it_is_handed_a_slot_then_no_slot_is_lost() -> None:
+    adm = admission(limit=1, queue=2)
+    await adm.acquire(Lane.ORDER)
+    first = asyncio.create_task(adm.acquire(Lane.ORDER))
+    second = asyncio.create_task(adm.acquire(Lane.ORDER))
+    await asyncio.sleep(0)
+
+    adm.release(Lane.ORDER)  # hands the slot to ``first`` ...
+    first.cancel()  # ... which is cancelled before it runs
+    (outcome,) = await asyncio.gather(first, return_exceptions=True)
+    if not isinstance(outcome, asyncio.CancelledError):
+        adm.release(Lane.ORDER)  # the cancel came too late: it holds the slot, and gives it back
+    await second
+
+    assert (adm.in_flight, adm.queued) == (1, 0)
+    adm.release(Lane.ORDER)
+    assert adm.in_flight == 0
