@@ -15,13 +15,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from edge.admission import AdmissionMiddleware
 from edge.config import EdgeSettings
-from edge.deps import EdgeResources
+from edge.deps import EdgeResources, client_guards
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
+from edge.limits import BodyLimitMiddleware, RateLimited, on_rate_limited
 from edge.metrics import SERVICE
 from edge.routes import account, auth, market, orders, positions, risk, ws
 from edge.schemas import VALIDATION_CODES
+from edge.sessions import RevocationFeed
 from fxmesh.grpcclient import open_channel
 from fxmesh.http import NATIVE_TELEMETRY_OFF, install_error_handlers, instrument
 from fxmesh.v1 import oms_pb2_grpc, quotes_pb2_grpc
@@ -50,6 +53,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         ticks = TickFeed(hub, redis)
         ticks.start()
         stack.push_async_callback(ticks.close)
+        sessions, guard, logins, sockets = client_guards(settings, redis)
+        revocations = RevocationFeed(redis, sessions.channel, hub.close_session)
+        revocations.start()
+        stack.push_async_callback(revocations.close)
         app.state.resources = EdgeResources(
             settings=settings,
             channel=channel,
@@ -60,6 +67,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             hub=hub,
             events=events,
             ticks=ticks,
+            sessions=sessions,
+            guard=guard,
+            logins=logins,
+            sockets=sockets,
         )
         stack.push_async_callback(_close_sockets, hub)
         log.info("edge_ready", oms=settings.oms_addr, quotes=settings.quotes_addr)
@@ -103,6 +114,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app, validation_codes=VALIDATION_CODES)
+    app.add_exception_handler(RateLimited, on_rate_limited)
     for module in (auth, orders, positions, account, risk, market, ws):
         app.include_router(module.router)
 
@@ -125,5 +137,8 @@ def create_app(settings: EdgeSettings) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Inside the request observability (added last, so outermost): refusals are logged and counted.
+    app.add_middleware(AdmissionMiddleware, policy=settings.admission_policy())
     instrument(app, service=SERVICE, tracer_name="edge.http")
     return app

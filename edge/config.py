@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from fxmesh.admission import AdmissionPolicy
 from fxmesh.config import Settings
+
+# Added to the two router deadlines when edge derives its order deadline: it covers oms's queue
+# timeout (at most 2 s) and its database work (``oms.config.DB_WORK_ALLOWANCE_SECONDS``).
+ORDER_DEADLINE_MARGIN_SECONDS = 4.0
 
 
 class EdgeSettings(Settings):
@@ -17,7 +22,48 @@ class EdgeSettings(Settings):
         0, ge=0, le=65535, description="edge serves /metrics on its HTTP port; no extra port."
     )
     client_token_ttl_seconds: int = Field(
-        8 * 3600, gt=0, description="Lifetime of a client access token."
+        24 * 3600, gt=0, description="Lifetime of a client access token (the design's 24 h)."
+    )
+    client_refresh_ttl_seconds: int = Field(
+        30 * 24 * 3600,
+        gt=0,
+        description="Lifetime of a refresh token; each use rotates it and starts a new lifetime.",
+    )
+    login_max_failures: int = Field(
+        5, gt=0, description="Failed logins of one login within the window that lock it."
+    )
+    login_max_failures_per_ip: int = Field(
+        50, gt=0, description="Failed logins from one source address within the window."
+    )
+    login_window_seconds: int = Field(
+        900, gt=0, description="Window in which failed logins are counted."
+    )
+    login_lockout_seconds: int = Field(
+        900, gt=0, description="How long a login (or address) stays locked (429 LOGIN_THROTTLED)."
+    )
+    rate_limit_window_seconds: int = Field(
+        10, gt=0, description="Window of the per-account request limits (RateLimit-Reset)."
+    )
+    rate_limit_orders: int = Field(
+        100,
+        gt=0,
+        description="Order requests (place, modify, cancel, close) per account per window.",
+    )
+    rate_limit_reads: int = Field(
+        500, gt=0, description="Other authenticated requests per account per window."
+    )
+    max_body_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest request body; a larger one is 413 PAYLOAD_TOO_LARGE."
+    )
+    ws_messages_per_second: float = Field(
+        20.0, gt=0, description="Client messages per socket per second (token bucket refill)."
+    )
+    ws_message_burst: int = Field(
+        40, gt=0, description="Client messages a socket may send at once (token bucket size)."
+    )
+    ws_max_symbols: int = Field(200, gt=0, description="Quote subscriptions per socket.")
+    ws_max_sockets_per_account: int = Field(
+        20, gt=0, description="Open sockets per account across every edge replica."
     )
     ws_heartbeat_seconds: float = Field(
         20.0, gt=0, description="Interval of WebSocket heartbeats (and protocol pings)."
@@ -28,3 +74,54 @@ class EdgeSettings(Settings):
     ws_max_pending_events: int = Field(
         1000, gt=0, description="Unsent account events per socket before it is closed as too slow."
     )
+    edge_max_in_flight: int = Field(
+        128,
+        ge=1,
+        description="Requests to oms's routes (orders, positions, account, risk) in flight at "
+        "once; closes count but are never refused, reads are refused from three quarters of it.",
+    )
+    edge_admission_queue: int = Field(
+        128,
+        ge=0,
+        description="Orders that may wait for a slot at edge; beyond it: 503 OVERLOADED at once.",
+    )
+    edge_admission_queue_timeout_seconds: float = Field(
+        0.25, ge=0, description="How long an order may wait for a slot at edge before a 503."
+    )
+    edge_retry_after_seconds: int = Field(
+        1, ge=1, description="Retry-After (seconds) of edge's own 503 OVERLOADED."
+    )
+    edge_order_deadline_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Deadline of the calls that place or close orders (PlaceOrder, "
+        "ClosePosition). Unset: 2 x FXMESH_GRPC_DEADLINE_SECONDS + 4 s, longer than oms's own "
+        "budget (its queue timeout + Execute + ReconcileExecution + database work), so oms "
+        "answers every order itself (FILLING at worst) before edge gives up.",
+    )
+
+    @model_validator(mode="after")
+    def _order_deadline_outlasts_oms(self) -> EdgeSettings:
+        explicit = self.edge_order_deadline_seconds
+        if explicit is not None and explicit <= 2 * self.grpc_deadline_seconds:
+            raise ValueError(
+                "FXMESH_EDGE_ORDER_DEADLINE_SECONDS must exceed oms's Execute + "
+                "ReconcileExecution (2 x FXMESH_GRPC_DEADLINE_SECONDS)"
+            )
+        return self
+
+    @property
+    def order_deadline_seconds(self) -> float:
+        """Deadline of PlaceOrder / ClosePosition calls to oms (see the field)."""
+        if self.edge_order_deadline_seconds is not None:
+            return self.edge_order_deadline_seconds
+        return 2 * self.grpc_deadline_seconds + ORDER_DEADLINE_MARGIN_SECONDS
+
+    def admission_policy(self) -> AdmissionPolicy:
+        """The admission limits of edge's oms routes."""
+        return AdmissionPolicy(
+            limit=self.edge_max_in_flight,
+            queue_size=self.edge_admission_queue,
+            queue_timeout_seconds=self.edge_admission_queue_timeout_seconds,
+            retry_after_seconds=self.edge_retry_after_seconds,
+        )

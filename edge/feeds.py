@@ -40,24 +40,92 @@ class AccountEventsUnavailable(Exception):
     """The broker could not bind an account's events (the socket should reconnect later)."""
 
 
-def client_event(envelope: dict[str, Any]) -> dict[str, Any]:
-    """The WebSocket message for one event envelope (see fxmesh.events)."""
-    return {
+# account_update: the design's top-level fields, from oms's payload (``unrealizedPnl``).
+_ACCOUNT_FIGURES = {
+    "balance": "balance",
+    "equity": "equity",
+    "margin": "margin",
+    "freeMargin": "freeMargin",
+    "marginLevel": "marginLevel",
+    "unrealizedPnL": "unrealizedPnl",
+}
+OPENED_REMEMBERED = 10_000
+
+
+class PositionActions:
+    """Tells a ``position_update``'s action (``opened`` / ``modified`` / ``closed``).
+
+    oms's payload says whether a position is OPEN or CLOSED, not whether it is new; but the
+    ``order_filled`` of the order that opens a position comes just before (same transaction,
+    same queue) and lists it with that order as its ``orderId``. Those ids are remembered until
+    their first ``position_update``: that one is ``opened``."""
+
+    def __init__(self) -> None:
+        self._opened: OrderedDict[str, None] = OrderedDict()
+
+    def saw_fill(self, data: dict[str, Any]) -> None:
+        order = data.get("order")
+        order_id = order.get("orderId") if isinstance(order, dict) else None
+        for position in data.get("positions") or ():
+            if isinstance(position, dict) and position.get("orderId") == order_id:
+                self._opened[str(position.get("positionId"))] = None
+        while len(self._opened) > OPENED_REMEMBERED:
+            self._opened.popitem(last=False)
+
+    def action(self, position: dict[str, Any]) -> str:
+        position_id = str(position.get("positionId"))
+        opened = position_id in self._opened
+        self._opened.pop(position_id, None)
+        if position.get("state") == "CLOSED":
+            return "closed"
+        return "opened" if opened else "modified"
+
+
+def client_event(
+    envelope: dict[str, Any], actions: PositionActions | None = None
+) -> dict[str, Any]:
+    """The WebSocket message for one event envelope (see fxmesh.events).
+
+    ``data`` is oms's payload untouched; ``account_update`` also carries the design's figures at
+    the top level, ``position_update`` the design's ``action`` and ``position`` (with
+    ``currentPrice`` and ``unrealizedPnL``)."""
+    data = envelope.get("data", {})
+    message: dict[str, Any] = {
         "type": envelope["type"],
-        "data": envelope.get("data", {}),
+        "data": data,
         "eventId": envelope["eventId"],
         "occurredAt": envelope.get("occurredAt"),
     }
+    if not isinstance(data, dict):
+        return message
+    kind = envelope["type"]
+    if kind == "account_update":
+        for field, source in _ACCOUNT_FIGURES.items():
+            message[field] = data.get(source) or None
+    elif kind == "position_update":
+        actions = actions or PositionActions()
+        message["action"] = actions.action(data)
+        message["position"] = {
+            **data,
+            "currentPrice": data.get("currentPrice") or None,
+            "unrealizedPnL": data.get("profit") or None,
+        }
+    elif kind == "order_filled" and actions is not None:
+        actions.saw_fill(data)
+    return message
 
 
 def tick_message(quote: ClientQuote) -> Outgoing:
-    """The ``tick`` message of a quote, encoded once for every subscriber."""
+    """The ``tick`` message of a quote, encoded once for every subscriber: ``spread`` is ask -
+    bid (a decimal string), ``timestamp`` and ``ts`` both epoch milliseconds."""
     return Outgoing.of(
         {
             "type": "tick",
             "symbol": quote.symbol,
             "bid": str(quote.bid),
             "ask": str(quote.ask),
+            "spread": str(quote.ask - quote.bid),
+            "timestamp": quote.ts_ms,
             "ts": quote.ts_ms,
         }
     )
@@ -89,6 +157,7 @@ class AccountEventFeed:
         self._refs: dict[str, int] = {}
         self._bound: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._actions = PositionActions()
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url)
@@ -190,7 +259,7 @@ class AccountEventFeed:
             context=propagate.extract(headers),
             kind=SpanKind.CONSUMER,
         ):
-            self._hub.publish_account_event(account_id, client_event(envelope))
+            self._hub.publish_account_event(account_id, client_event(envelope, self._actions))
 
 
 def _binding(account_id: str) -> str:

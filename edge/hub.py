@@ -33,6 +33,17 @@ log = structlog.stdlib.get_logger(__name__)
 SendText = Callable[[str], Awaitable[None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
 CLOSE_TOO_SLOW = 1013  # "try again later"
+CLOSE_UNAUTHENTICATED = 4401
+# The subscription (``{"action":"subscribe","type":...}``) each account event belongs to.
+STREAM_OF_EVENT = {
+    "order_update": "account",
+    "order_filled": "account",
+    "order_rejected": "account",
+    "account_update": "account",
+    "margin_call": "account",
+    "position_update": "positions",
+}
+REVOKED = {"type": "error", "code": "TOKEN_REVOKED", "message": "token has been revoked"}
 _SENT_BY_TYPE: dict[str, Any] = {}
 
 
@@ -139,9 +150,23 @@ class AsgiSink:
 class Connection:
     """One authenticated socket: writes through while it can, conflates while it cannot."""
 
-    def __init__(self, account_id: str, sink: Sink, close: CloseSocket, max_pending: int) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        sink: Sink,
+        close: CloseSocket,
+        max_pending: int,
+        *,
+        session_id: str | None = None,
+        token_id: str | None = None,
+    ) -> None:
         self.account_id = account_id
+        self.session_id = session_id
+        self.token_id = token_id
         self.symbols: set[str] = set()
+        self.streams: set[str] | None = None
+        """Account streams subscribed (``account``, ``positions``); None: every account event
+        (a socket that never sent an ``action`` message: the protocol before subscriptions)."""
         self._sink = sink
         self._try_write = sink.try_write
         self._close = close
@@ -218,6 +243,15 @@ class Connection:
             _sent(out.kind).inc()
         self._idle = not self._closed
 
+    def wants(self, stream: str) -> bool:
+        """Whether account events of ``stream`` go to this socket."""
+        return self.streams is None or stream in self.streams
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close the socket (the reader side cleans up)."""
+        if not self._closed:
+            self._shut(code, reason)
+
     def _gone(self) -> None:
         # The socket is closing or closed; the reader side cleans up.
         self._closed = True
@@ -291,10 +325,27 @@ class Hub:
         conns = self._by_account.get(account_id)
         if not conns:
             return 0
-        out = Outgoing.of(message)
+        stream = STREAM_OF_EVENT.get(str(message.get("type")), "account")
+        out: Outgoing | None = None
+        sent = 0
         for conn in conns:
-            conn.offer(out)
-        return len(conns)
+            if conn.wants(stream):
+                out = out or Outgoing.of(message)
+                conn.offer(out)
+                sent += 1
+        return sent
+
+    def close_session(self, session_id: str | None, token_id: str | None) -> int:
+        """Close the sockets of a revoked session or token (4401); returns how many."""
+        closed = 0
+        for conn in self.connections():
+            if (session_id is not None and conn.session_id == session_id) or (
+                token_id is not None and conn.token_id == token_id
+            ):
+                conn.offer(REVOKED)
+                conn.close(CLOSE_UNAUTHENTICATED, "token revoked")
+                closed += 1
+        return closed
 
     def publish_tick(self, symbol: str, message: Outgoing) -> int:
         """Send one tick (encoded once) to every subscriber of ``symbol``; returns how many.

@@ -43,6 +43,8 @@ class LoginResponse(BaseModel):
     token_type: Literal["Bearer"]
     expires_at: datetime
     account_id: str
+    refresh_token: str = Field(description="Single use: POST /api/token/refresh rotates it.")
+    refresh_expires_in: int = Field(description="Seconds the refresh token stays valid unused.")
 
 
 class TickJson(BaseModel):

@@ -200,6 +200,12 @@ class LoginRequest(ApiModel):
     password: str = Field(min_length=1, max_length=256)
 
 
+class RefreshRequest(ApiModel):
+    """A refresh token from the last login or refresh."""
+
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
 class MarketOrderRequest(ApiModel):
     """A market order: filled now at the current quote (within the deviation) or rejected."""
 
@@ -364,6 +370,35 @@ class QueryModel(BaseModel):
     """Base of query-string models: camelCase; unknown parameters are ignored (cache busters)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class CalculateLotQuery(QueryModel):
+    """The design's lot calculator: risk percent of equity, stop in pips (or points)."""
+
+    symbol: Symbol
+    risk: DecimalString = Field(description="Percent of equity to risk, e.g. 2.")
+    sl_pips: DecimalString | None = Field(
+        default=None,
+        description="Stop distance in pips (10 points on 3- and 5-digit quotes), or slPoints.",
+    )
+    sl_points: int | None = Field(
+        default=None, gt=0, le=1_000_000, description="Stop distance in points (or slPips)."
+    )
+    side: Literal["BUY", "SELL"] = "BUY"
+
+    @model_validator(mode="after")
+    def _one_stop(self) -> CalculateLotQuery:
+        _exactly_one(self, "sl_pips", "sl_points")
+        return self
+
+
+class MarginPreviewQuery(QueryModel):
+    """The design's margin preview of a hypothetical order."""
+
+    symbol: Symbol
+    volume: DecimalString
+    side: Literal["BUY", "SELL"]
+    price: DecimalString | None = Field(default=None, description="Omitted: the current quote.")
 
 
 class TimeRangeQuery(QueryModel):

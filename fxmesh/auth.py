@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -53,6 +54,10 @@ class TokenClaims:
     """Client login (client tokens)."""
     role: str | None = None
     """Admin role name, e.g. SUPER_ADMIN (admin tokens)."""
+    token_id: str | None = None
+    """``jti``: names this token in a revocation list (None in tokens issued before it existed)."""
+    session_id: str | None = None
+    """``sid``: the login session (client tokens: the refresh-token family) the token belongs to."""
 
 
 def issue_token(
@@ -63,9 +68,10 @@ def issue_token(
     ttl: timedelta,
     login: str | None = None,
     role: str | None = None,
+    session_id: str | None = None,
     now: datetime | None = None,
 ) -> tuple[str, TokenClaims]:
-    """Sign a token; return it with the claims it carries."""
+    """Sign a token (with a fresh ``jti``); return it with the claims it carries."""
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     claims = TokenClaims(
         subject=subject,
@@ -74,6 +80,8 @@ def issue_token(
         expires_at=issued + ttl,
         login=login,
         role=role,
+        token_id=uuid.uuid4().hex,
+        session_id=session_id,
     )
     payload: dict[str, object] = {
         "iss": ISSUER,
@@ -82,7 +90,10 @@ def issue_token(
         "aud": audience(token_type),
         "iat": int(issued.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
+        "jti": claims.token_id,
     }
+    if session_id is not None:
+        payload["sid"] = session_id
     if login is not None:
         payload["login"] = login
     if role is not None:
@@ -116,6 +127,7 @@ def verify_token(secret: str, token: str, *, expected_type: TokenType) -> TokenC
     if not isinstance(subject, str) or not subject:
         raise _denied("invalid token", "TOKEN_INVALID")
     login, role = payload.get("login"), payload.get("role")
+    token_id, session_id = payload.get("jti"), payload.get("sid")
     if expected_type == "admin" and not isinstance(role, str):
         raise _denied("invalid token", "TOKEN_INVALID")
     return TokenClaims(
@@ -125,6 +137,8 @@ def verify_token(secret: str, token: str, *, expected_type: TokenType) -> TokenC
         expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
         login=login if isinstance(login, str) else None,
         role=role if isinstance(role, str) else None,
+        token_id=token_id if isinstance(token_id, str) and token_id else None,
+        session_id=session_id if isinstance(session_id, str) and session_id else None,
     )
 
 
