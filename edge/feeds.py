@@ -31,6 +31,7 @@ CLIENT_EVENT_TYPES = (
     "position_update",
     "account_update",
     "margin_call",
+    "margin_call_cleared",
 )
 _CLIENT_TYPES = frozenset(CLIENT_EVENT_TYPES)
 BIND_TIMEOUT_SECONDS = 5.0

@@ -41,6 +41,7 @@ STREAM_OF_EVENT = {
     "order_rejected": "account",
     "account_update": "account",
     "margin_call": "account",
+    "margin_call_cleared": "account",
     "position_update": "positions",
 }
 REVOKED = {"type": "error", "code": "TOKEN_REVOKED", "message": "token has been revoked"}

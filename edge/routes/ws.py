@@ -9,7 +9,7 @@ Protocol (JSON text frames):
 - subscriptions, the design's form::
 
       {"action":"subscribe","type":"quotes","symbols":["EURUSD"]}
-      {"action":"subscribe","type":"account"}     # account_update, order_*, margin_call
+      {"action":"subscribe","type":"account"}     # account_update, order_*, margin_call(_cleared)
       {"action":"subscribe","type":"positions"}   # position_update
       {"action":"unsubscribe","type":"quotes","symbols":[...]}  # no symbols: every symbol
       {"action":"unsubscribe","type":"account"|"positions"}
@@ -32,7 +32,8 @@ Protocol (JSON text frames):
   where ``<event>`` is one of ``edge.feeds.CLIENT_EVENT_TYPES``: ``order_update`` (an order
   changed state: working, modified, triggered, cancelled, expired), ``order_filled``,
   ``order_rejected``, ``position_update`` (opened, changed or closed), ``account_update`` (balance
-  or live figures changed) and ``margin_call`` (the margin level reached the margin-call level).
+  or live figures changed), ``margin_call`` (the margin level reached the margin-call level) and
+  ``margin_call_cleared`` (it is back above it).
   ``data`` is oms's payload as published (camelCase, decimal strings): edge forwards it untouched.
   ``account_update`` also has ``balance, equity, margin, freeMargin, marginLevel, unrealizedPnL``
   at the top level; ``position_update`` has ``action`` (opened / modified / closed) and

@@ -135,6 +135,7 @@ EVENT_DATA = {
     "position_update": {"positionId": "5004", "volume": "0.10", "stopLoss": "1.08000"},
     "account_update": {"balance": "10004.10", "equity": "10010.00", "reason": "ORDER_FILLED"},
     "margin_call": {"marginLevel": "98.50", "marginCallLevel": "100"},
+    "margin_call_cleared": {"marginLevel": "105.00", "marginCallLevel": "100"},
 }
 
 
