@@ -10,9 +10,10 @@
    (``over_limit`` A: the whole order; SPLIT: the excess, rounded up to the lot step).
 5. ``EXPOSURE_LIMIT``: the B part that would take the house net beyond the symbol's limit is
    hedged (moved to the A leg, rounded up to the lot step); reducing the net is always taken.
-6. ``LP_HEALTH``: an order with an A part while fixgw reports no healthy LP gets the symbol's
-   fallback: the house takes it all (B) or it is rejected NO_LIQUIDITY. Unknown health (no fresh
-   poll) changes nothing: fixgw itself answers NO_LIQUIDITY then.
+6. ``LP_HEALTH``: an order with an A part while fixgw reported no healthy LP at its last poll
+   gets the symbol's fallback: B, the house takes it all; REJECT, it still goes to fixgw, whose
+   own answer is NO_LIQUIDITY when no LP can take it (the poll may be a second old, and an LP back
+   since then must not turn a client away). Unknown health (no fresh poll) changes nothing.
 
 The outcome is a function of ``(config, inputs)`` only: the same order with the same inputs gets
 the same decision, whatever the order the rules were loaded in. Rule matching is four dictionary
@@ -36,7 +37,6 @@ BBOOK_MAX_VOLUME_A = "BBOOK_MAX_VOLUME_A"
 BBOOK_MAX_VOLUME_SPLIT = "BBOOK_MAX_VOLUME_SPLIT"
 EXPOSURE_LIMIT_HEDGE = "EXPOSURE_LIMIT_HEDGE"
 LP_DOWN_FALLBACK_B = "LP_DOWN_FALLBACK_B"
-LP_DOWN_REJECT = "LP_DOWN_REJECT"
 
 
 class Level(StrEnum):
@@ -347,12 +347,14 @@ def route(config: RoutingConfig, inputs: RoutingInputs) -> Decision:
     reject_reason = ""
     health = inputs.lp_health
     if a > 0 and health.known and not health.any_healthy:
-        level = Level.LP_HEALTH
         if settings.lp_fallback is LpFallback.B:
+            level = Level.LP_HEALTH
             a, b, reason = ZERO, volume, LP_DOWN_FALLBACK_B
+            steps.append(Step(level, settings.lp_fallback.value, "no healthy LP"))
         else:
-            reason, reject_reason = LP_DOWN_REJECT, NO_LIQUIDITY
-        steps.append(Step(level, settings.lp_fallback.value, "no healthy LP"))
+            # The poll may be up to a second old: an LP back since then must not turn a client
+            # away. fixgw, which knows its sessions now, answers NO_LIQUIDITY if none can take it.
+            steps.append(Step(Level.LP_HEALTH, "to fixgw", "no healthy LP at the last poll"))
     else:
         steps.append(
             Step(

@@ -357,10 +357,12 @@ async def test_fixgw_killed_while_the_lp_works_an_order_then_the_fill_is_booked_
     placing = asyncio.create_task(client.market("BUY", clientOrderId=client_order_id))
     await asyncio.sleep(1.0)  # the NewOrderSingle is at the LP, its fill 2 s away
     abook_stack.kill("fixgw")
-    first = await placing
+    try:
+        first = await placing
+    finally:
+        await abook_stack.restart("fixgw")  # whatever happened, the next test has a gateway
     # The client is told the truth: the order is in flight, not rejected.
     assert first["order"]["status"] in ("FILLING", "FILLED"), first
-    await abook_stack.restart("fixgw")
 
     async def filled() -> bool:
         return (await client.order(first["order"]["orderId"]))["status"] == "FILLED"

@@ -245,10 +245,11 @@ async def test_c_book_when_house_cannot_price_b_leg_then_rejected_and_nothing_se
 
 
 @pytest.mark.parametrize(
-    ("fallback", "status", "book", "reason", "reject"),
+    ("fallback", "status", "book", "reason", "reject", "level"),
     [
-        ("B", FILLED, types_pb2.BOOK_B, "LP_DOWN_FALLBACK_B", ""),
-        (None, REJECTED, types_pb2.BOOK_A, "LP_DOWN_REJECT", "NO_LIQUIDITY"),
+        ("B", FILLED, types_pb2.BOOK_B, "LP_DOWN_FALLBACK_B", "", "LP_HEALTH"),
+        # REJECT: the order still goes to fixgw, whose own answer is NO_LIQUIDITY.
+        (None, REJECTED, types_pb2.BOOK_A, "GROUP_A_BOOK", "NO_LIQUIDITY", "RULE"),
     ],
 )
 async def test_when_no_lp_is_healthy_then_symbols_fallback_decides(
@@ -262,6 +263,7 @@ async def test_when_no_lp_is_healthy_then_symbols_fallback_decides(
     book: int,
     reason: str,
     reject: str,
+    level: str,
 ) -> None:
     app, stub = router
     a_group = await make_group("A")
@@ -297,7 +299,7 @@ async def test_when_no_lp_is_healthy_then_symbols_fallback_decides(
         reason,
         reject,
     )
-    assert explained.level == "LP_HEALTH"
+    assert explained.level == level
     inputs = {i.name: i.value for i in explained.inputs}
     assert (inputs["lps_healthy"], inputs["lps_unhealthy"]) == ("", "LPA,LPB")
 

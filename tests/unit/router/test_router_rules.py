@@ -285,7 +285,8 @@ def test_route_when_volume_split_and_exposure_then_both_move_b_to_a() -> None:
     ("fallback", "book", "reason", "reject"),
     [
         (LpFallback.B, Book.B, "LP_DOWN_FALLBACK_B", ""),
-        (LpFallback.REJECT, Book.A, "LP_DOWN_REJECT", "NO_LIQUIDITY"),
+        # REJECT: fixgw, which knows its sessions now, answers NO_LIQUIDITY itself.
+        (LpFallback.REJECT, Book.A, "ALL_A", ""),
     ],
 )
 def test_route_when_no_lp_is_healthy_then_symbols_fallback(
