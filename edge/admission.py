@@ -4,7 +4,8 @@ It classifies a request by method and path before the body is read or the token 
 refusal costs next to nothing: 503 ``OVERLOADED`` with ``Retry-After`` in the house error shape.
 Closing a position (close, partial close, close-all, close-by) and cancelling an order are never
 refused; new orders and other changes may queue briefly; reads are shed first (``fxmesh.admission``).
-Other routes (login, market data, WebSocket, health, metrics) are not admitted here.
+Other routes (login, market history from quotes, WebSocket, health, metrics) are not admitted
+here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fxmesh.http import fx_error_response
 
 SERVICE = "edge"
 _CLOSES = ("/close", "/close-partial", "/close-by", "/close-all")
-_READS_ONLY = ("/api/account/", "/api/risk/")
+_READS_ONLY = ("/api/account/", "/api/risk/", "/api/symbols")
 
 
 def lane_of(method: str, path: str) -> Lane | None:
@@ -29,6 +30,12 @@ def lane_of(method: str, path: str) -> Lane | None:
         if method == "DELETE":  # cancelling a pending order only ever reduces risk
             return Lane.CLOSE
         return Lane.READ if method == "GET" else Lane.ORDER
+    if path == "/api/trade/check":  # MetaTrader's order_check changes nothing
+        return Lane.READ
+    if path == "/api/trade":
+        # MetaTrader's order_send: the lane cannot depend on the body (read after admission), so
+        # its closes and removes queue as orders do (the /api/positions routes are never refused).
+        return Lane.ORDER
     if path.startswith(_READS_ONLY):
         # The risk calculators are POSTs that change nothing.
         return Lane.READ

@@ -22,7 +22,7 @@ from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
 from edge.limits import BodyLimitMiddleware, RateLimited, on_rate_limited
 from edge.metrics import SERVICE
-from edge.routes import account, auth, market, orders, positions, risk, ws
+from edge.routes import account, auth, market, orders, positions, risk, trade, ws
 from edge.schemas import VALIDATION_CODES
 from edge.sessions import RevocationFeed
 from fxmesh.grpcclient import open_channel
@@ -115,7 +115,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app, validation_codes=VALIDATION_CODES)
     app.add_exception_handler(RateLimited, on_rate_limited)
-    for module in (auth, orders, positions, account, risk, market, ws):
+    for module in (auth, orders, positions, account, risk, market, trade, ws):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -38,6 +38,8 @@ RATE_LIMITED = "RATE_LIMITED"
 LOGIN_THROTTLED = "LOGIN_THROTTLED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 _ORDER_PATHS = ("/api/orders", "/api/positions", "/api/trade")
+# MetaTrader's order_check: a question, counted as a read.
+_ORDER_CHECK = "/api/trade/check"
 
 # KEYS: revocation keys (0 to 2), then the window counter (when ARGV[1] > 0).
 # ARGV: window ms (0: no counting), number of revocation keys. Answers {revoked, count, ttl ms}.
@@ -94,7 +96,7 @@ return 1
 
 def route_class(method: str, path: str) -> RouteClass:
     """``orders`` for what places, changes, cancels or closes; ``reads`` for the rest."""
-    if method != "GET" and path.startswith(_ORDER_PATHS):
+    if method != "GET" and path.startswith(_ORDER_PATHS) and path != _ORDER_CHECK:
         return "orders"
     return "reads"
 

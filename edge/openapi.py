@@ -84,6 +84,60 @@ class OhlcResponse(BaseModel):
     candles: list[CandleJson]
 
 
+class SessionJson(BaseModel):
+    """A trading window on one weekday, UTC, [from, to)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    day: Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+    from_: str = Field(alias="from", examples=["00:00"])
+    to: str = Field(examples=["24:00"], description="24:00 is the end of the day.")
+
+
+class SymbolJson(BaseModel):
+    """A symbol's contract specification (oms) and current client quote (null without one)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    symbol: str = Field(examples=["EURUSD"])
+    description: str = Field(examples=["Euro vs US Dollar"])
+    type: Literal["FX", "METAL", "CRYPTO", "INDEX", "COMMODITY", "STOCK", "ENERGY"]
+    base_currency: str = Field(examples=["EUR"])
+    quote_currency: str = Field(description="Profit currency.", examples=["USD"])
+    digits: int = Field(examples=[5])
+    point: str = Field(description="10^-digits.", examples=["0.00001"])
+    pip_size: str = Field(
+        description="10 points on 3/5-digit symbols, else 1.", examples=["0.0001"]
+    )
+    contract_size: str = Field(description="Units in one lot.", examples=["100000"])
+    volume_min: str = Field(examples=["0.01"])
+    volume_max: str = Field(examples=["50"])
+    volume_step: str = Field(examples=["0.01"])
+    margin_percent: str = Field(description="Of the leverage-based margin.", examples=["100"])
+    commission_per_lot: str = Field(description="Per lot per side.", examples=["3.50"])
+    commission_currency: str
+    swap_long_points: str = Field(description="Per lot per day, in points.", examples=["-6.50"])
+    swap_short_points: str
+    swap_triple_day: str | None = Field(
+        description="Weekday whose rollover books three days.", examples=["WEDNESDAY"]
+    )
+    stops_level_points: int = Field(description="Minimum SL / TP / pending distance, points.")
+    default_deviation_points: int
+    sessions: list[SessionJson] = Field(description="Empty: always open.")
+    session_open: bool = Field(description="Whether a session is open now.")
+    enabled: bool
+    bid: str | None
+    ask: str | None
+    spread: int | None = Field(description="ask - bid, in points.")
+    quote_time: datetime | None
+
+
+class SymbolsResponse(BaseModel):
+    """Every symbol, by name."""
+
+    symbols: list[SymbolJson]
+
+
 def _element_type(field: Any) -> Any:
     """The type of one value of ``field`` in the client JSON (null aside)."""
     if field.type == FieldDescriptor.TYPE_ENUM:

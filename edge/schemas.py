@@ -496,6 +496,11 @@ MarketSymbol = Annotated[
     Field(pattern=r"^[A-Za-z0-9._]{1,32}$", examples=["EURUSD"]),
     BeforeValidator(_market_symbol),
 ]
+SymbolPath = Annotated[
+    str,
+    Path(pattern=r"^[A-Za-z0-9._-]{1,32}$", description="Symbol.", examples=["EURUSD"]),
+    BeforeValidator(_market_symbol),
+]
 MarketLimit = Annotated[
     int,
     Field(

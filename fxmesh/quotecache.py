@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,18 @@ async def read_quote(redis: Any, symbol: str) -> ClientQuote | None:
     """The current client quote of ``symbol`` or None when there is none (or it expired)."""
     raw = await redis.get(quote_key(symbol))
     return ClientQuote.from_json(raw) if raw is not None else None
+
+
+async def read_quotes(redis: Any, symbols: Sequence[str]) -> dict[str, ClientQuote]:
+    """The current client quotes of ``symbols`` that have one, in one round trip (MGET)."""
+    if not symbols:
+        return {}
+    raws = await redis.mget([quote_key(s) for s in symbols])
+    return {
+        symbol: ClientQuote.from_json(raw)
+        for symbol, raw in zip(symbols, raws, strict=True)
+        if raw is not None
+    }
 
 
 async def write_quote(redis: Any, quote: ClientQuote) -> None:

@@ -1,4 +1,12 @@
-"""Market history for charts: client ticks and candles (OHLC), from quotes over gRPC.
+"""Market data for clients: the symbol catalogue (from oms, with the current quote from Redis),
+and client ticks and candles (OHLC) from quotes over gRPC.
+
+``GET /api/symbols`` and ``GET /api/symbols/{symbol}``: oms owns the contract specifications
+(``oms.symbols``), so edge asks oms's ListSymbols and adds the current client quote read straight
+from Redis (``fxmesh.quotecache``, one MGET), as every client of the price does. Every symbol is
+listed, disabled ones with ``enabled: false`` (a client may still hold a position in one); a
+symbol without a current quote (none yet, expired, or Redis unreachable) has ``bid`` / ``ask`` /
+``spread`` / ``quoteTime`` null. Unknown symbol: 404 ``UNKNOWN_SYMBOL``.
 
 Any authenticated client may read any symbol's history (it is the same for every account until
 client groups get their own markup). Prices are decimal strings, times ISO-8601 UTC, windows
@@ -11,17 +19,26 @@ not before ``to``: 422 ``INVALID_TIME_RANGE``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Query
+from google.protobuf.timestamp_pb2 import Timestamp
+from redis.exceptions import RedisError
 
 from edge.convert import timestamp_json, timestamp_pb
 from edge.deps import Client, Resources
-from edge.openapi import OhlcResponse, TicksResponse, responses
-from edge.schemas import OhlcQuery, TicksQuery
-from fxmesh.v1 import quotes_pb2
+from edge.openapi import OhlcResponse, SymbolJson, SymbolsResponse, TicksResponse, responses
+from edge.schemas import OhlcQuery, SymbolPath, TicksQuery
+from fxmesh.quotecache import ClientQuote, read_quotes
+from fxmesh.v1 import oms_pb2, quotes_pb2
 
+log = structlog.stdlib.get_logger(__name__)
 router = APIRouter(prefix="/api", tags=["market"])
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+"""ISO weekday 1..7 by name."""
 TIMEFRAMES_PB = {
     "1m": quotes_pb2.TIMEFRAME_M1,
     "5m": quotes_pb2.TIMEFRAME_M5,
@@ -107,3 +124,105 @@ async def ohlc(
             for c in reply.candles
         ],
     }
+
+
+# --- symbols ---------------------------------------------------------------------------------
+
+
+def _weekday(iso: int) -> str | None:
+    return WEEKDAYS[iso - 1] if 1 <= iso <= 7 else None
+
+
+def _clock(minute: int) -> str:
+    """Minutes of the day as ``HH:MM`` (1440 is ``24:00``, the end of the day)."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def symbol_json(spec: oms_pb2.SymbolSpecification, quote: ClientQuote | None) -> dict[str, Any]:
+    """A symbol's contract specification (from oms) and current client quote (or nulls)."""
+    spread: int | None = None
+    if quote is not None and spec.point:
+        spread = int((quote.ask - quote.bid) / Decimal(spec.point))
+    return {
+        "symbol": spec.symbol,
+        "description": spec.description,
+        "type": oms_pb2.AssetClass.Name(spec.asset_class).removeprefix("ASSET_CLASS_"),
+        "baseCurrency": spec.base_currency,
+        "quoteCurrency": spec.quote_currency,
+        "digits": spec.digits,
+        "point": spec.point,
+        "pipSize": spec.pip_size,
+        "contractSize": spec.contract_size,
+        "volumeMin": spec.volume_min,
+        "volumeMax": spec.volume_max,
+        "volumeStep": spec.volume_step,
+        "marginPercent": spec.margin_percent,
+        "commissionPerLot": spec.commission_per_lot,
+        "commissionCurrency": spec.commission_currency,
+        "swapLongPoints": spec.swap_long_points,
+        "swapShortPoints": spec.swap_short_points,
+        "swapTripleDay": _weekday(spec.swap_triple_weekday),
+        "stopsLevelPoints": spec.stops_level_points,
+        "defaultDeviationPoints": spec.default_deviation_points,
+        "sessions": [
+            {
+                "day": _weekday(s.weekday),
+                "from": _clock(s.start_minute),
+                "to": _clock(s.end_minute),
+            }
+            for s in spec.sessions
+        ],
+        "sessionOpen": spec.session_open,
+        "enabled": spec.enabled,
+        "bid": str(quote.bid) if quote is not None else None,
+        "ask": str(quote.ask) if quote is not None else None,
+        "spread": spread,
+        "quoteTime": _ms_json(quote.ts_ms) if quote is not None else None,
+    }
+
+
+def _ms_json(ts_ms: int) -> str | None:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ts_ms)
+    return timestamp_json(stamp)
+
+
+async def _quotes(res: Resources, symbols: Sequence[str]) -> dict[str, ClientQuote]:
+    """Current client quotes; none when Redis cannot be read (the catalogue still answers)."""
+    try:
+        return await read_quotes(res.redis, symbols)
+    except RedisError as exc:
+        log.warning("symbol_quotes_unavailable", error=str(exc))
+        return {}
+
+
+@router.get(
+    "/symbols",
+    summary="Symbols and their contract specifications",
+    response_model=None,
+    responses=responses(SymbolsResponse),
+)
+async def symbols(client: Client, res: Resources) -> dict[str, Any]:
+    """Every symbol (by name) with its contract specification, trading sessions (open now?) and
+    current client bid / ask."""
+    reply = await res.oms.ListSymbols(
+        oms_pb2.ListSymbolsRequest(), timeout=res.settings.grpc_deadline_seconds
+    )
+    quotes = await _quotes(res, [s.symbol for s in reply.symbols])
+    return {"symbols": [symbol_json(s, quotes.get(s.symbol)) for s in reply.symbols]}
+
+
+@router.get(
+    "/symbols/{symbol}",
+    summary="One symbol's contract specification",
+    response_model=None,
+    responses=responses(SymbolJson),
+)
+async def symbol(symbol: SymbolPath, client: Client, res: Resources) -> dict[str, Any]:
+    """One symbol as in ``GET /api/symbols``; 404 ``UNKNOWN_SYMBOL`` when there is none."""
+    reply = await res.oms.ListSymbols(
+        oms_pb2.ListSymbolsRequest(symbol=symbol), timeout=res.settings.grpc_deadline_seconds
+    )
+    (spec,) = reply.symbols
+    quotes = await _quotes(res, [spec.symbol])
+    return symbol_json(spec, quotes.get(spec.symbol))

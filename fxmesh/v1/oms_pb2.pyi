@@ -43,6 +43,34 @@ ORDER_LIST_VIEW_HISTORY: OrderListView.ValueType  # 2
 """Every order created in [from_time, to_time)."""
 Global___OrderListView: _TypeAlias = OrderListView  # noqa: Y015
 
+class _AssetClass:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AssetClassEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AssetClass.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ASSET_CLASS_UNSPECIFIED: _AssetClass.ValueType  # 0
+    ASSET_CLASS_FX: _AssetClass.ValueType  # 1
+    ASSET_CLASS_METAL: _AssetClass.ValueType  # 2
+    ASSET_CLASS_CRYPTO: _AssetClass.ValueType  # 3
+    ASSET_CLASS_INDEX: _AssetClass.ValueType  # 4
+    ASSET_CLASS_COMMODITY: _AssetClass.ValueType  # 5
+    ASSET_CLASS_STOCK: _AssetClass.ValueType  # 6
+    ASSET_CLASS_ENERGY: _AssetClass.ValueType  # 7
+
+class AssetClass(_AssetClass, metaclass=_AssetClassEnumTypeWrapper):
+    """What a symbol is: the asset it prices."""
+
+ASSET_CLASS_UNSPECIFIED: AssetClass.ValueType  # 0
+ASSET_CLASS_FX: AssetClass.ValueType  # 1
+ASSET_CLASS_METAL: AssetClass.ValueType  # 2
+ASSET_CLASS_CRYPTO: AssetClass.ValueType  # 3
+ASSET_CLASS_INDEX: AssetClass.ValueType  # 4
+ASSET_CLASS_COMMODITY: AssetClass.ValueType  # 5
+ASSET_CLASS_STOCK: AssetClass.ValueType  # 6
+ASSET_CLASS_ENERGY: AssetClass.ValueType  # 7
+Global___AssetClass: _TypeAlias = AssetClass  # noqa: Y015
+
 @_typing.final
 class PlaceOrderRequest(_message.Message):
     """Request to place an order."""
@@ -63,6 +91,8 @@ class PlaceOrderRequest(_message.Message):
     TAKE_PROFIT_FIELD_NUMBER: _builtins.int
     STOP_LIMIT_PRICE_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    MAGIC_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     client_order_id: _builtins.str
     """Idempotency key, unique per account."""
@@ -83,6 +113,11 @@ class PlaceOrderRequest(_message.Message):
     take_profit: _builtins.str
     stop_limit_price: _builtins.str
     """STOP_LIMIT only: the limit price placed when price (the stop price) is reached."""
+    magic: _builtins.int
+    """The client's own tag (MetaTrader's magic number, an Expert Advisor's id) and comment, kept on
+    the order and its deals; 0 / empty for none.
+    """
+    comment: _builtins.str
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """GTD only: when the order expires (must be in the future)."""
@@ -104,10 +139,12 @@ class PlaceOrderRequest(_message.Message):
         take_profit: _builtins.str = ...,
         stop_limit_price: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        magic: _builtins.int = ...,
+        comment: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "deviation_points", b"deviation_points", "expire_time", b"expire_time", "price", b"price", "requested_price", b"requested_price", "side", b"side", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "type", b"type", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "comment", b"comment", "deviation_points", b"deviation_points", "expire_time", b"expire_time", "magic", b"magic", "price", b"price", "requested_price", b"requested_price", "side", b"side", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "type", b"type", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -604,6 +641,8 @@ class ClosePositionRequest(_message.Message):
     CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_PRICE_FIELD_NUMBER: _builtins.int
     DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
+    MAGIC_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     position_id: _builtins.str
     volume: _builtins.str
@@ -614,6 +653,9 @@ class ClosePositionRequest(_message.Message):
     """Client price seen (the bid for a buy position, the ask for a sell position); empty for any price."""
     deviation_points: _builtins.int
     """Maximum deviation from requested_price, in points; 0 uses the symbol's default."""
+    magic: _builtins.int
+    """Magic number and comment of the closing order and its deals (as PlaceOrderRequest's)."""
+    comment: _builtins.str
     def __init__(
         self,
         *,
@@ -623,10 +665,12 @@ class ClosePositionRequest(_message.Message):
         client_order_id: _builtins.str = ...,
         requested_price: _builtins.str = ...,
         deviation_points: _builtins.int = ...,
+        magic: _builtins.int = ...,
+        comment: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "deviation_points", b"deviation_points", "position_id", b"position_id", "requested_price", b"requested_price", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "comment", b"comment", "deviation_points", b"deviation_points", "magic", b"magic", "position_id", b"position_id", "requested_price", b"requested_price", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1426,3 +1470,176 @@ class PreviewMarginResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PreviewMarginResponse: _TypeAlias = PreviewMarginResponse  # noqa: Y015
+
+@_typing.final
+class ListSymbolsRequest(_message.Message):
+    """Request for the symbol catalogue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """One symbol (exact, upper case); empty for every symbol."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSymbolsRequest: _TypeAlias = ListSymbolsRequest  # noqa: Y015
+
+@_typing.final
+class ListSymbolsResponse(_message.Message):
+    """The symbol catalogue, ordered by symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolSpecification]: ...
+    def __init__(
+        self,
+        *,
+        symbols: _abc.Iterable[Global___SymbolSpecification] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSymbolsResponse: _TypeAlias = ListSymbolsResponse  # noqa: Y015
+
+@_typing.final
+class SymbolTradingSession(_message.Message):
+    """A trading window on one ISO weekday, in minutes of the UTC day [start_minute, end_minute)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEKDAY_FIELD_NUMBER: _builtins.int
+    START_MINUTE_FIELD_NUMBER: _builtins.int
+    END_MINUTE_FIELD_NUMBER: _builtins.int
+    weekday: _builtins.int
+    """ISO weekday: 1 = Monday ... 7 = Sunday."""
+    start_minute: _builtins.int
+    end_minute: _builtins.int
+    """1440 = end of the day."""
+    def __init__(
+        self,
+        *,
+        weekday: _builtins.int = ...,
+        start_minute: _builtins.int = ...,
+        end_minute: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_minute", b"end_minute", "start_minute", b"start_minute", "weekday", b"weekday"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SymbolTradingSession: _TypeAlias = SymbolTradingSession  # noqa: Y015
+
+@_typing.final
+class SymbolSpecification(_message.Message):
+    """A symbol's contract specification (oms.symbols). Decimals are strings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    ASSET_CLASS_FIELD_NUMBER: _builtins.int
+    BASE_CURRENCY_FIELD_NUMBER: _builtins.int
+    QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
+    DIGITS_FIELD_NUMBER: _builtins.int
+    POINT_FIELD_NUMBER: _builtins.int
+    PIP_SIZE_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    VOLUME_MIN_FIELD_NUMBER: _builtins.int
+    VOLUME_MAX_FIELD_NUMBER: _builtins.int
+    VOLUME_STEP_FIELD_NUMBER: _builtins.int
+    MARGIN_PERCENT_FIELD_NUMBER: _builtins.int
+    COMMISSION_PER_LOT_FIELD_NUMBER: _builtins.int
+    COMMISSION_CURRENCY_FIELD_NUMBER: _builtins.int
+    SWAP_LONG_POINTS_FIELD_NUMBER: _builtins.int
+    SWAP_SHORT_POINTS_FIELD_NUMBER: _builtins.int
+    SWAP_TRIPLE_WEEKDAY_FIELD_NUMBER: _builtins.int
+    STOPS_LEVEL_POINTS_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    SESSION_OPEN_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    DEFAULT_DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    description: _builtins.str
+    asset_class: Global___AssetClass.ValueType
+    base_currency: _builtins.str
+    quote_currency: _builtins.str
+    """Profit currency (ISO 4217)."""
+    digits: _builtins.int
+    point: _builtins.str
+    """10^-digits."""
+    pip_size: _builtins.str
+    """10 points on 3- and 5-digit symbols (fractional pips), else one point."""
+    contract_size: _builtins.str
+    """Units of the base asset in one lot."""
+    volume_min: _builtins.str
+    volume_max: _builtins.str
+    volume_step: _builtins.str
+    margin_percent: _builtins.str
+    """Percent of the leverage-based margin (100 = 1 / leverage)."""
+    commission_per_lot: _builtins.str
+    """Per lot per side, in commission_currency."""
+    commission_currency: _builtins.str
+    swap_long_points: _builtins.str
+    """Swap per lot per day, in points."""
+    swap_short_points: _builtins.str
+    swap_triple_weekday: _builtins.int
+    """ISO weekday whose rollover books three days of swap."""
+    stops_level_points: _builtins.int
+    """Minimum distance of SL / TP / pending prices from the market, in points."""
+    session_open: _builtins.bool
+    """Whether now (oms's clock, UTC) falls in a session."""
+    enabled: _builtins.bool
+    default_deviation_points: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolTradingSession]:
+        """No sessions: always open."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        description: _builtins.str = ...,
+        asset_class: Global___AssetClass.ValueType = ...,
+        base_currency: _builtins.str = ...,
+        quote_currency: _builtins.str = ...,
+        digits: _builtins.int = ...,
+        point: _builtins.str = ...,
+        pip_size: _builtins.str = ...,
+        contract_size: _builtins.str = ...,
+        volume_min: _builtins.str = ...,
+        volume_max: _builtins.str = ...,
+        volume_step: _builtins.str = ...,
+        margin_percent: _builtins.str = ...,
+        commission_per_lot: _builtins.str = ...,
+        commission_currency: _builtins.str = ...,
+        swap_long_points: _builtins.str = ...,
+        swap_short_points: _builtins.str = ...,
+        swap_triple_weekday: _builtins.int = ...,
+        stops_level_points: _builtins.int = ...,
+        sessions: _abc.Iterable[Global___SymbolTradingSession] | None = ...,
+        session_open: _builtins.bool = ...,
+        enabled: _builtins.bool = ...,
+        default_deviation_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_class", b"asset_class", "base_currency", b"base_currency", "commission_currency", b"commission_currency", "commission_per_lot", b"commission_per_lot", "contract_size", b"contract_size", "default_deviation_points", b"default_deviation_points", "description", b"description", "digits", b"digits", "enabled", b"enabled", "margin_percent", b"margin_percent", "pip_size", b"pip_size", "point", b"point", "quote_currency", b"quote_currency", "session_open", b"session_open", "sessions", b"sessions", "stops_level_points", b"stops_level_points", "swap_long_points", b"swap_long_points", "swap_short_points", b"swap_short_points", "swap_triple_weekday", b"swap_triple_weekday", "symbol", b"symbol", "volume_max", b"volume_max", "volume_min", b"volume_min", "volume_step", b"volume_step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SymbolSpecification: _TypeAlias = SymbolSpecification  # noqa: Y015

@@ -140,6 +140,11 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginResponse.FromString,
                 _registered_method=True)
+        self.ListSymbols = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ListSymbols',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -294,6 +299,14 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSymbols(self, request, context):
+        """Symbols with their contract specification and whether their trading session is open now
+        (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -401,6 +414,11 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.PreviewMargin,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.PreviewMarginResponse.SerializeToString,
+            ),
+            'ListSymbols': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSymbols,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -971,6 +989,33 @@ class OmsService:
             '/fxmesh.v1.OmsService/PreviewMargin',
             fxmesh_dot_v1_dot_oms__pb2.PreviewMarginRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.PreviewMarginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSymbols(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ListSymbols',
+            fxmesh_dot_v1_dot_oms__pb2.ListSymbolsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ListSymbolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,10 @@ class OmsServiceStub:
     """The volume to trade so that a stop loss at the given distance loses the given risk."""
     PreviewMargin: _grpc.UnaryUnaryMultiCallable[_oms_pb2.PreviewMarginRequest, _oms_pb2.PreviewMarginResponse]
     """Margin, commission and resulting free margin / margin level of a hypothetical order."""
+    ListSymbols: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListSymbolsRequest, _oms_pb2.ListSymbolsResponse]
+    """Symbols with their contract specification and whether their trading session is open now
+    (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -127,6 +131,10 @@ class OmsServiceAsyncStub(OmsServiceStub):
     """The volume to trade so that a stop loss at the given distance loses the given risk."""
     PreviewMargin: _aio.UnaryUnaryMultiCallable[_oms_pb2.PreviewMarginRequest, _oms_pb2.PreviewMarginResponse]  # type: ignore[assignment]
     """Margin, commission and resulting free margin / margin level of a hypothetical order."""
+    ListSymbols: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListSymbolsRequest, _oms_pb2.ListSymbolsResponse]  # type: ignore[assignment]
+    """Symbols with their contract specification and whether their trading session is open now
+    (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
+    """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     """The account of record: accounts, orders, positions, deals and the ledger."""
@@ -300,5 +308,15 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_oms_pb2.PreviewMarginResponse, _abc.Awaitable[_oms_pb2.PreviewMarginResponse]]:
         """Margin, commission and resulting free margin / margin level of a hypothetical order."""
+
+    @_abc_1.abstractmethod
+    def ListSymbols(
+        self,
+        request: _oms_pb2.ListSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ListSymbolsResponse, _abc.Awaitable[_oms_pb2.ListSymbolsResponse]]:
+        """Symbols with their contract specification and whether their trading session is open now
+        (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
+        """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -441,6 +441,8 @@ class Order(_message.Message):
     POSITION_ID_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
     STOP_LIMIT_ACTIVE_FIELD_NUMBER: _builtins.int
+    MAGIC_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     account_id: _builtins.str
     client_order_id: _builtins.str
@@ -473,6 +475,9 @@ class Order(_message.Message):
     origin: Global___OrderOrigin.ValueType
     stop_limit_active: _builtins.bool
     """STOP_LIMIT: true once the stop price was reached and the order works as a limit at stop_limit_price."""
+    magic: _builtins.int
+    """The client's magic number (MetaTrader's Expert Advisor id) and comment; 0 / empty for none."""
+    comment: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -510,10 +515,12 @@ class Order(_message.Message):
         position_id: _builtins.str = ...,
         origin: Global___OrderOrigin.ValueType = ...,
         stop_limit_active: _builtins.bool = ...,
+        magic: _builtins.int = ...,
+        comment: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "average_fill_price", b"average_fill_price", "book", b"book", "client_order_id", b"client_order_id", "create_time", b"create_time", "deviation_points", b"deviation_points", "expire_time", b"expire_time", "filled_volume", b"filled_volume", "order_id", b"order_id", "origin", b"origin", "position_id", b"position_id", "price", b"price", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "requested_price", b"requested_price", "side", b"side", "status", b"status", "stop_limit_active", b"stop_limit_active", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "type", b"type", "update_time", b"update_time", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "average_fill_price", b"average_fill_price", "book", b"book", "client_order_id", b"client_order_id", "comment", b"comment", "create_time", b"create_time", "deviation_points", b"deviation_points", "expire_time", b"expire_time", "filled_volume", b"filled_volume", "magic", b"magic", "order_id", b"order_id", "origin", b"origin", "position_id", b"position_id", "price", b"price", "reject_message", b"reject_message", "reject_reason", b"reject_reason", "requested_price", b"requested_price", "side", b"side", "status", b"status", "stop_limit_active", b"stop_limit_active", "stop_limit_price", b"stop_limit_price", "stop_loss", b"stop_loss", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "type", b"type", "update_time", b"update_time", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -640,6 +647,8 @@ class Deal(_message.Message):
     ENTRY_FIELD_NUMBER: _builtins.int
     BOOK_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    MAGIC_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     order_id: _builtins.str
     position_id: _builtins.str
@@ -657,6 +666,9 @@ class Deal(_message.Message):
     book: Global___Book.ValueType
     reason: Global___CloseReason.ValueType
     """Why the deal happened (client, stop loss, take profit, stop-out, close-by, netting)."""
+    magic: _builtins.int
+    """Magic number and comment of the order that made the deal; 0 / empty for none."""
+    comment: _builtins.str
     @_builtins.property
     def deal_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -679,10 +691,12 @@ class Deal(_message.Message):
         entry: Global___DealEntry.ValueType = ...,
         book: Global___Book.ValueType = ...,
         reason: Global___CloseReason.ValueType = ...,
+        magic: _builtins.int = ...,
+        comment: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deal_time", b"deal_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "book", b"book", "commission", b"commission", "deal_id", b"deal_id", "deal_time", b"deal_time", "entry", b"entry", "fill_id", b"fill_id", "order_id", b"order_id", "position_id", b"position_id", "price", b"price", "realized_pnl", b"realized_pnl", "reason", b"reason", "side", b"side", "swap", b"swap", "symbol", b"symbol", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "book", b"book", "comment", b"comment", "commission", b"commission", "deal_id", b"deal_id", "deal_time", b"deal_time", "entry", b"entry", "fill_id", b"fill_id", "magic", b"magic", "order_id", b"order_id", "position_id", b"position_id", "price", b"price", "realized_pnl", b"realized_pnl", "reason", b"reason", "side", b"side", "swap", b"swap", "symbol", b"symbol", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,7 +23,7 @@ from oms.domain.model import (
     TimeInForce,
 )
 from oms.domain.records import DealRow, Fill
-from oms.domain.results import PositionView
+from oms.domain.results import PositionView, SymbolView
 
 # --- enums ---------------------------------------------------------------------------------------
 
@@ -150,7 +150,32 @@ def parse_place_order(req: oms_pb2.PlaceOrderRequest) -> PlaceOrderCommand:
         take_profit=optional_price(req.take_profit, "take_profit"),
         stop_limit_price=stop_limit,
         expire_at=time_of(req, "expire_time"),
+        magic=parse_magic(req.magic),
+        comment=parse_comment(req.comment),
     )
+
+
+# MetaTrader keeps 31 characters of a comment; a little more room, bounded.
+MAX_COMMENT = 255
+
+
+def parse_magic(value: int) -> int:
+    """The client's magic number: not negative (MetaTrader's is unsigned)."""
+    if value < 0:
+        raise InvalidArgument(
+            "magic must not be negative", reason="INVALID_FIELD", metadata={"field": "magic"}
+        )
+    return value
+
+
+def parse_comment(value: str) -> str:
+    if len(value) > MAX_COMMENT:
+        raise InvalidArgument(
+            f"comment is longer than {MAX_COMMENT} characters",
+            reason="INVALID_FIELD",
+            metadata={"field": "comment"},
+        )
+    return value
 
 
 def optional_price(value: str, field: str) -> Decimal | None:
@@ -204,6 +229,8 @@ def order_to_proto(order: Order) -> types_pb2.Order:
         position_id=str(order.position_id or ""),
         origin=enum_value(types_pb2.OrderOrigin, "ORDER_ORIGIN_", order.origin.value),
         stop_limit_active=order.stop_limit_active,
+        magic=order.magic,
+        comment=order.comment,
     )
 
 
@@ -268,6 +295,8 @@ def deal_to_proto(d: DealRow) -> types_pb2.Deal:
         entry=enum_value(types_pb2.DealEntry, "DEAL_ENTRY_", d.entry.value),
         book=book_to_proto(d.book),
         reason=enum_value(types_pb2.CloseReason, "CLOSE_REASON_", d.reason.value),
+        magic=d.magic,
+        comment=d.comment,
     )
 
 
@@ -314,4 +343,46 @@ def account_summary_to_proto(
         unrealized_pnl=fmt(fig.unrealized_pnl),
         summary_time=timestamp(at),
         **account_enums(account),
+    )
+
+
+# --- symbols -------------------------------------------------------------------------------------
+
+
+def parse_symbol_filter(request: oms_pb2.ListSymbolsRequest) -> str:
+    """The one symbol asked for (upper case), or empty for all."""
+    return request.symbol.strip().upper()
+
+
+def symbol_to_proto(view: SymbolView) -> oms_pb2.SymbolSpecification:
+    spec = view.spec
+    return oms_pb2.SymbolSpecification(
+        symbol=spec.symbol,
+        description=spec.description,
+        asset_class=oms_pb2.AssetClass.Value(f"ASSET_CLASS_{spec.asset_class.value}"),
+        base_currency=spec.base_currency,
+        quote_currency=spec.quote_currency,
+        digits=spec.digits,
+        point=fmt(spec.point),
+        pip_size=fmt(spec.pip_size),
+        contract_size=fmt(spec.contract_size),
+        volume_min=fmt(spec.volume_min),
+        volume_max=fmt(spec.volume_max),
+        volume_step=fmt(spec.volume_step),
+        margin_percent=fmt(spec.margin_percent),
+        commission_per_lot=fmt(spec.commission_per_lot),
+        commission_currency=spec.commission_currency,
+        swap_long_points=fmt(spec.swap_long_points),
+        swap_short_points=fmt(spec.swap_short_points),
+        swap_triple_weekday=spec.swap_triple_weekday,
+        stops_level_points=spec.stops_level_points,
+        sessions=[
+            oms_pb2.SymbolTradingSession(
+                weekday=s.weekday, start_minute=s.start_minute, end_minute=s.end_minute
+            )
+            for s in spec.sessions
+        ],
+        session_open=view.session_open,
+        enabled=spec.enabled,
+        default_deviation_points=spec.default_deviation_points,
     )

@@ -242,6 +242,15 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         result = await self._service.preview_margin(fconvert.parse_preview_margin(request))
         return fconvert.preview_to_proto(result)
 
+    # --- symbols ----------------------------------------------------------------------------------
+
+    @_admitted(Lane.READ)
+    async def ListSymbols(
+        self, request: oms_pb2.ListSymbolsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ListSymbolsResponse:
+        views = await self._service.list_symbols(convert.parse_symbol_filter(request))
+        return oms_pb2.ListSymbolsResponse(symbols=[convert.symbol_to_proto(v) for v in views])
+
 
 def _close_result(result: CloseResult) -> oms_pb2.ClosePositionResponse:
     return oms_pb2.ClosePositionResponse(

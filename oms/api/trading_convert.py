@@ -9,7 +9,14 @@ from __future__ import annotations
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import parse_decimal
 from fxmesh.v1 import oms_pb2
-from oms.api.convert import optional_price, parse_account_id, parse_order_id, time_of
+from oms.api.convert import (
+    optional_price,
+    parse_account_id,
+    parse_comment,
+    parse_magic,
+    parse_order_id,
+    time_of,
+)
 from oms.domain.commands import (
     KEEP,
     CloseAllCommand,
@@ -108,6 +115,8 @@ def parse_close_position(req: oms_pb2.ClosePositionRequest) -> ClosePositionComm
         client_order_id=_client_order_id(req.client_order_id, "client_order_id"),
         requested_price=optional_price(req.requested_price, "requested_price"),
         deviation_points=req.deviation_points,
+        magic=parse_magic(req.magic),
+        comment=parse_comment(req.comment),
     )
 
 

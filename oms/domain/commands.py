@@ -51,6 +51,8 @@ class PlaceOrderCommand:
     take_profit: Decimal | None = None
     stop_limit_price: Decimal | None = None
     expire_at: datetime | None = None
+    magic: int = 0  # MetaTrader's magic number; 0: none
+    comment: str = ""
 
 
 class Keep:
@@ -102,6 +104,8 @@ class ClosePositionCommand:
     client_order_id: str  # empty: the server makes one (no idempotency across retries)
     requested_price: Decimal | None
     deviation_points: int
+    magic: int = 0
+    comment: str = ""
 
 
 @dataclass(frozen=True, slots=True)

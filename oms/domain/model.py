@@ -204,6 +204,8 @@ class Order:
     position_id: PositionId | None = None  # a closing order: the position it closes
     origin: OrderOrigin = OrderOrigin.CLIENT
     stop_limit_active: bool = False  # STOP_LIMIT whose stop price was reached
+    magic: int = 0  # the client's tag (MetaTrader's magic number); kept on the order's deals
+    comment: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     # Transitions applied since the order was loaded or created, not yet persisted.
@@ -296,9 +298,21 @@ class Session:
     end_minute: int  # 1440 = end of day ("24:00")
 
 
+class AssetClass(StrEnum):
+    """What a symbol prices (``oms.symbols.asset_class``)."""
+
+    FX = "FX"
+    METAL = "METAL"
+    CRYPTO = "CRYPTO"
+    INDEX = "INDEX"
+    COMMODITY = "COMMODITY"
+    STOCK = "STOCK"
+    ENERGY = "ENERGY"
+
+
 @dataclass(frozen=True, slots=True)
 class SymbolSpec:
-    """What oms needs of a symbol's contract specification."""
+    """A symbol's contract specification (a row of ``oms.symbols``)."""
 
     symbol: str
     base_currency: str
@@ -318,10 +332,17 @@ class SymbolSpec:
     swap_long_points: Decimal = ZERO
     swap_short_points: Decimal = ZERO
     swap_triple_weekday: int = 3
+    description: str = ""
+    asset_class: AssetClass = AssetClass.FX
 
     @property
     def point(self) -> Decimal:
         return Decimal(1).scaleb(-self.digits)
+
+    @property
+    def pip_size(self) -> Decimal:
+        """MetaTrader's pip: 10 points on 3- and 5-digit quotes (fractional pips), else 1 point."""
+        return Decimal(1).scaleb(1 - self.digits) if self.digits in (3, 5) else self.point
 
     @property
     def stops_distance(self) -> Decimal:

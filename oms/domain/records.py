@@ -80,6 +80,8 @@ class DealRow:
     fill_id: str
     deal_time: datetime
     reason: CloseReason
+    magic: int = 0  # of the order that made the deal
+    comment: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from oms.domain.model import Account, AccountFigures, AccountId, Order
+from oms.domain.model import Account, AccountFigures, AccountId, Order, SymbolSpec
 from oms.domain.paging import Cursor
 from oms.domain.records import DealRow, Fill, LedgerRow, PositionRow
 
@@ -28,6 +28,7 @@ __all__ = [
     "PositionView",
     "Statement",
     "StoredTriggers",
+    "SymbolView",
 ]
 
 T = TypeVar("T")
@@ -152,3 +153,11 @@ class MarginPreview:
     margin_level_after: Decimal | None
     sufficient: bool
     currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolView:
+    """A symbol's contract specification and whether its trading session is open at ``at``."""
+
+    spec: SymbolSpec
+    session_open: bool

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from oms.domain.commands import AccountChanges
-from oms.domain.model import Account, AccountId, SymbolSpec
+from oms.domain.model import Account, AccountId, AssetClass, SymbolSpec
 from oms.domain.rules import parse_sessions
 
 Conn = asyncpg.Connection
@@ -55,7 +55,8 @@ async def load_symbols(conn: Conn) -> dict[str, SymbolSpec]:
         "SELECT symbol, base_currency, quote_currency, digits, contract_size, volume_min, "
         "volume_max, volume_step, margin_percent, commission_per_lot, commission_currency, "
         "default_deviation_points, enabled, stops_level_points, trading_sessions, "
-        "swap_long_points, swap_short_points, swap_triple_weekday FROM oms.symbols"
+        "swap_long_points, swap_short_points, swap_triple_weekday, description, asset_class "
+        "FROM oms.symbols ORDER BY symbol"
     )
     return {
         r["symbol"]: SymbolSpec(
@@ -77,6 +78,8 @@ async def load_symbols(conn: Conn) -> dict[str, SymbolSpec]:
             swap_long_points=r["swap_long_points"],
             swap_short_points=r["swap_short_points"],
             swap_triple_weekday=r["swap_triple_weekday"],
+            description=r["description"],
+            asset_class=AssetClass(r["asset_class"]),
         )
         for r in rows
     }

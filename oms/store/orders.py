@@ -29,8 +29,8 @@ _COLS = (
     "order_id, account_id, client_order_id, symbol, side, type, time_in_force, volume, "
     "filled_volume, price, requested_price, deviation_points, avg_fill_price, status, "
     "reject_reason, reject_message, book, routing_reason, stop_loss, take_profit, "
-    "stop_limit_price, expire_at, position_id, origin, stop_limit_active, created_at, "
-    "updated_at, (SELECT count(*) FROM oms.order_events e WHERE e.order_id = o.order_id) "
+    "stop_limit_price, expire_at, position_id, origin, stop_limit_active, magic, comment, "
+    "created_at, updated_at, (SELECT count(*) FROM oms.order_events e WHERE e.order_id = o.order_id) "
     "AS events_seq"
 )
 
@@ -62,6 +62,8 @@ def _order(row: Any) -> Order:
         position_id=PositionId(row["position_id"]) if row["position_id"] is not None else None,
         origin=OrderOrigin(row["origin"]),
         stop_limit_active=row["stop_limit_active"],
+        magic=row["magic"],
+        comment=row["comment"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         events_seq=row["events_seq"],
@@ -121,12 +123,12 @@ async def insert(conn: Conn, order: Order) -> bool:
         "time_in_force, "
         "volume, filled_volume, price, requested_price, deviation_points, avg_fill_price, status, "
         "reject_reason, reject_message, book, routing_reason, stop_loss, take_profit, "
-        "stop_limit_price, expire_at, position_id, origin, stop_limit_active) "
+        "stop_limit_price, expire_at, position_id, origin, stop_limit_active, magic, comment) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-        "$18, $19, $20, $21, $22, $23, $24) "
+        "$18, $19, $20, $21, $22, $23, $24, $25, $26) "
         "ON CONFLICT (account_id, client_order_id) DO NOTHING "
         "RETURNING order_id, created_at, updated_at), "
-        f"{_events_from_o(25)} SELECT order_id, created_at, updated_at FROM o",
+        f"{_events_from_o(27)} SELECT order_id, created_at, updated_at FROM o",
         order.account_id,
         order.client_order_id,
         order.symbol,
@@ -151,6 +153,8 @@ async def insert(conn: Conn, order: Order) -> bool:
         order.position_id,
         order.origin.value,
         order.stop_limit_active,
+        order.magic,
+        order.comment,
         *_transition_columns(order),
     )
     if row is None:

@@ -29,7 +29,7 @@ _COLS = (
 )
 _DEAL_COLS = (
     "deal_id, order_id, position_id, account_id, symbol, side, entry, volume, price, commission, "
-    "swap, realized_pnl, venue, book, fill_id, deal_time, reason"
+    "swap, realized_pnl, venue, book, fill_id, deal_time, reason, magic, comment"
 )
 
 
@@ -78,6 +78,8 @@ def deal_from_row(row: Any) -> DealRow:
         fill_id=row["fill_id"],
         deal_time=row["deal_time"],
         reason=CloseReason(row["reason"]),
+        magic=row["magic"],
+        comment=row["comment"],
     )
 
 
@@ -223,12 +225,14 @@ async def insert_deal(
     fill_id: str,
     deal_time: datetime,
     reason: CloseReason,
+    magic: int = 0,
+    comment: str = "",
 ) -> DealRow | None:
     """The new deal, or None when this (venue, fill_id) was applied before."""
     row = await conn.fetchrow(
         "INSERT INTO oms.deals (order_id, position_id, account_id, symbol, side, entry, volume, "
-        "price, commission, realized_pnl, venue, book, fill_id, deal_time, reason) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+        "price, commission, realized_pnl, venue, book, fill_id, deal_time, reason, magic, comment) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
         f"ON CONFLICT (venue, fill_id) DO NOTHING RETURNING {_DEAL_COLS}",
         order_id,
         position_id,
@@ -245,6 +249,8 @@ async def insert_deal(
         fill_id,
         deal_time,
         reason.value,
+        magic,
+        comment,
     )
     return deal_from_row(row) if row is not None else None
 

@@ -365,6 +365,8 @@ async def _deal(
         fill_id=fill_id,
         deal_time=fill.fill_time,
         reason=reason,
+        magic=order.magic,
+        comment=order.comment,
     )
     if deal is None:  # checked before under the account lock: only a venue reusing an id
         raise RuntimeError(f"fill {fill.venue}/{fill_id} was applied concurrently")

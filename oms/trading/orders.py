@@ -145,6 +145,8 @@ class OrderDesk:
                 take_profit=cmd.take_profit,
                 stop_limit_price=cmd.stop_limit_price,
                 expire_at=cmd.expire_at,
+                magic=cmd.magic,
+                comment=cmd.comment,
             )
             held = await exposure(tx, prices, now)
             problem = validate_order(tx.account, order, spec, held, symbols, prices, now)

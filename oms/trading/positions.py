@@ -115,6 +115,8 @@ class PositionDesk:
             client_order_id=cmd.client_order_id or f"close-{uuid.uuid4().hex[:20]}",
             requested_price=cmd.requested_price,
             deviation_points=cmd.deviation_points,
+            magic=cmd.magic,
+            comment=cmd.comment,
         )
         assert result is not None  # a client close always answers
         return result
@@ -195,6 +197,8 @@ class PositionDesk:
         origin: OrderOrigin = OrderOrigin.CLIENT,
         quote: Price | None = None,
         expect: Callable[[PositionRow], bool] | None = None,
+        magic: int = 0,
+        comment: str = "",
     ) -> CloseResult | None:
         """One close; None only for server closes that found nothing to do."""
         server = origin is not OrderOrigin.CLIENT
@@ -232,6 +236,8 @@ class PositionDesk:
                 deviation_points=deviation_points or spec.default_deviation_points,
                 position_id=position_id,
                 origin=origin,
+                magic=magic,
+                comment=comment,
             )
             now = None if server else self._uow.now()
             problem = validate_close(tx.account, spec, amount, available, prices, now)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from fxmesh import passwords
-from fxmesh.errors import PermissionDenied, Unauthenticated
+from fxmesh.errors import NotFound, PermissionDenied, Unauthenticated
 from oms.domain.commands import (
     AccountChanges,
     BalanceOperation,
@@ -53,7 +53,9 @@ from oms.domain.results import (
     PositionView,
     Statement,
     StoredTriggers,
+    SymbolView,
 )
+from oms.domain.rules import session_open
 from oms.store import accounts as account_store
 from oms.store import orders as order_store
 from oms.store import positions as position_store
@@ -106,6 +108,22 @@ class OmsService:
 
     async def symbols(self) -> dict[str, SymbolSpec]:
         return await self.uow.symbols()
+
+    async def list_symbols(self, symbol: str = "") -> list[SymbolView]:
+        """Every symbol (by name), or the one named (NOT_FOUND ``UNKNOWN_SYMBOL`` if none), with
+        whether its trading session is open now."""
+        symbols = await self.uow.symbols()
+        if symbol:
+            spec = symbols.get(symbol)
+            if spec is None:
+                raise NotFound(
+                    f"no symbol {symbol}", reason="UNKNOWN_SYMBOL", metadata={"symbol": symbol}
+                )
+            specs = [spec]
+        else:
+            specs = sorted(symbols.values(), key=lambda s: s.symbol)
+        now = self.now()
+        return [SymbolView(s, session_open(s.sessions, now)) for s in specs]
 
     # --- orders ----------------------------------------------------------------------------------
 

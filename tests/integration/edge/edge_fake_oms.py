@@ -6,7 +6,10 @@ Magic inputs: symbol ``NOPE`` -> INVALID_ARGUMENT UNKNOWN_SYMBOL; symbol ``BUSY`
 overload refusal (RESOURCE_EXHAUSTED OVERLOADED, retry after 2 s); symbol ``SLOW`` -> PlaceOrder
 answers after 2 s (past a short edge deadline); volume ``99`` -> the order is
 REJECTED NOT_ENOUGH_MONEY; a close with requestedPrice ``REQUOTE_PRICE`` -> the closing order is
-REJECTED PRICE_CHANGED; modify with stopLoss ``WRONG_SIDE_SL`` -> INVALID_ARGUMENT INVALID_STOPS.
+REJECTED PRICE_CHANGED; modify with stopLoss ``WRONG_SIDE_SL`` -> INVALID_ARGUMENT INVALID_STOPS;
+symbol ``REJ_<REASON>`` -> the order is REJECTED <REASON>; symbol ``ERR_<REASON>`` -> INVALID_ARGUMENT
+<REASON> naming the field ``price``; PreviewMargin of volume ``99`` -> not sufficient;
+ListSymbols knows BTCUSD, EURUSD and XAGUSD (``symbol_specs``), any other -> NOT_FOUND UNKNOWN_SYMBOL.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ REQUOTE_PRICE = "9.99999"
 WRONG_SIDE_SL = "5.55555"
 FILL_PRICE = "1.08452"
 T0 = 1_767_323_045  # 2026-01-02T03:04:05Z
+REJECT_PREFIX = "REJ_"
+ERROR_PREFIX = "ERR_"
 
 
 def ts(seconds: int = T0) -> Timestamp:
@@ -127,6 +132,9 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
     ) -> oms_pb2.PlaceOrderResponse:
         self._record("PlaceOrder", request, context)
         _unknown_symbol(request.symbol)
+        if request.symbol.startswith(ERROR_PREFIX):
+            reason = request.symbol.removeprefix(ERROR_PREFIX)
+            raise InvalidArgument(f"refused: {reason}", reason=reason, metadata={"field": "price"})
         if request.symbol == "BUSY":
             raise Overloaded.because("oms", Cause.QUEUE_FULL, 2)
         if request.symbol == "SLOW":
@@ -152,6 +160,8 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
             origin=types_pb2.ORDER_ORIGIN_CLIENT,
             create_time=ts(),
             update_time=ts(),
+            magic=request.magic,
+            comment=request.comment,
         )
         if request.HasField("expire_time"):
             order.expire_time.CopyFrom(request.expire_time)
@@ -160,6 +170,11 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
             order.status = types_pb2.ORDER_STATUS_REJECTED
             order.reject_reason = "NOT_ENOUGH_MONEY"
             order.reject_message = "free margin is too low"
+            return oms_pb2.PlaceOrderResponse(order=order)
+        if request.symbol.startswith(REJECT_PREFIX):
+            order.status = types_pb2.ORDER_STATUS_REJECTED
+            order.reject_reason = request.symbol.removeprefix(REJECT_PREFIX)
+            order.reject_message = f"rejected: {order.reject_reason}"
             return oms_pb2.PlaceOrderResponse(order=order)
         if request.type != types_pb2.ORDER_TYPE_MARKET:
             order.status = types_pb2.ORDER_STATUS_WORKING
@@ -438,6 +453,16 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
     ) -> oms_pb2.PreviewMarginResponse:
         self._record("PreviewMargin", request, context)
         _unknown_symbol(request.symbol)
+        if request.volume == REJECTED_VOLUME:
+            return oms_pb2.PreviewMarginResponse(
+                margin="107385.30",
+                commission="69.30",
+                free_margin_before="9904.05",
+                free_margin_after="-97550.55",
+                margin_level_after="9.29",
+                sufficient=False,
+                currency="USD",
+            )
         return oms_pb2.PreviewMarginResponse(
             margin="108.47",
             commission="0.70",
@@ -447,6 +472,100 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
             sufficient=True,
             currency="USD",
         )
+
+    # --- symbols -------------------------------------------------------------------------------
+
+    async def ListSymbols(
+        self, request: oms_pb2.ListSymbolsRequest, context: grpc.aio.ServicerContext
+    ) -> oms_pb2.ListSymbolsResponse:
+        self._record("ListSymbols", request, context)
+        catalogue = symbol_specs()
+        if not request.symbol:
+            return oms_pb2.ListSymbolsResponse(symbols=catalogue)
+        named = [s for s in catalogue if s.symbol == request.symbol]
+        if not named:
+            raise NotFound(
+                f"no symbol {request.symbol}",
+                reason="UNKNOWN_SYMBOL",
+                metadata={"symbol": request.symbol},
+            )
+        return oms_pb2.ListSymbolsResponse(symbols=named)
+
+
+def symbol_specs() -> list[oms_pb2.SymbolSpecification]:
+    """The fake catalogue: EURUSD (FX, weekday sessions, open), BTCUSD (crypto, always open) and
+    XAGUSD (metal, disabled, closed)."""
+    weekdays = [
+        oms_pb2.SymbolTradingSession(weekday=day, start_minute=0, end_minute=1440)
+        for day in (1, 2, 3, 4, 5)
+    ]
+    common: dict[str, Any] = {
+        "quote_currency": "USD",
+        "volume_min": "0.01",
+        "volume_step": "0.01",
+        "margin_percent": "100",
+        "commission_currency": "USD",
+        "swap_triple_weekday": 3,
+    }
+    return [
+        oms_pb2.SymbolSpecification(
+            symbol="BTCUSD",
+            description="Bitcoin vs US Dollar",
+            asset_class=oms_pb2.ASSET_CLASS_CRYPTO,
+            base_currency="BTC",
+            digits=2,
+            point="0.01",
+            pip_size="0.01",
+            contract_size="1",
+            volume_max="10",
+            commission_per_lot="10.00",
+            swap_long_points="-2000.00",
+            swap_short_points="-2000.00",
+            stops_level_points=1000,
+            session_open=True,
+            enabled=True,
+            **{**common, "swap_triple_weekday": 5, "margin_percent": "500"},
+        ),
+        oms_pb2.SymbolSpecification(
+            symbol="EURUSD",
+            description="Euro vs US Dollar",
+            asset_class=oms_pb2.ASSET_CLASS_FX,
+            base_currency="EUR",
+            digits=5,
+            point="0.00001",
+            pip_size="0.0001",
+            contract_size="100000",
+            volume_max="50",
+            commission_per_lot="3.50",
+            swap_long_points="-6.50",
+            swap_short_points="1.20",
+            stops_level_points=10,
+            default_deviation_points=20,
+            sessions=weekdays,
+            session_open=True,
+            enabled=True,
+            **common,
+        ),
+        oms_pb2.SymbolSpecification(
+            symbol="XAGUSD",
+            description="Silver vs US Dollar",
+            asset_class=oms_pb2.ASSET_CLASS_METAL,
+            base_currency="XAG",
+            digits=3,
+            point="0.001",
+            pip_size="0.01",
+            contract_size="5000",
+            volume_max="20",
+            commission_per_lot="5.00",
+            swap_long_points="-3.00",
+            swap_short_points="0.50",
+            stops_level_points=50,
+            sessions=weekdays,
+            session_open=False,
+            enabled=False,
+            **common,
+        ),
+    ]
 
 
 def summary(account_id: str) -> oms_pb2.GetAccountSummaryResponse:

@@ -304,7 +304,7 @@ async def test_openapi_when_rendered_then_every_client_route_has_summary_and_typ
         if path.startswith("/api/")
         for method, op in ops.items()
     ]
-    assert len(operations) == 27
+    assert len(operations) == 31  # + GET /api/symbols, /api/symbols/{symbol}
     schemas = doc["components"]["schemas"]
     for path, method, op in operations:
         if "204" in op["responses"]:  # logout: no body either way

@@ -30,6 +30,10 @@ from fxmesh.http import fx_error_response
         ("POST", "/api/risk/margin-preview", Lane.READ),
         ("POST", "/api/login", None),
         ("GET", "/api/ohlc", None),
+        ("GET", "/api/symbols", Lane.READ),
+        ("GET", "/api/symbols/EURUSD", Lane.READ),
+        ("POST", "/api/trade", Lane.ORDER),
+        ("POST", "/api/trade/check", Lane.READ),
         ("GET", "/metrics", None),
     ],
 )

@@ -48,6 +48,8 @@ def test_route_class_when_changing_trades_then_orders_else_reads():
     assert route_class("GET", "/api/orders/5001") == "reads"
     assert route_class("POST", "/api/risk/calculate-lot") == "reads"
     assert route_class("GET", "/api/account/summary") == "reads"
+    assert route_class("POST", "/api/trade") == "orders"
+    assert route_class("POST", "/api/trade/check") == "reads"
 
 
 def test_token_bucket_when_burst_spent_then_refuses_until_refilled():
