@@ -267,17 +267,20 @@ def _binding(account_id: str) -> str:
     return routing_key("*", account_id)
 
 
-class TickFeed:
-    """psubscribe every quote channel of edge's Redis database and hand every client quote to the hub; reconnects on failure."""
+class RedisFeed:
+    """A Redis pub/sub subscription kept alive: every message goes to ``handle``; a lost
+    connection is retried with exponential backoff (0.5 s doubling to 10 s), ``ready`` false
+    meanwhile. Subclasses say what to subscribe and what a message means."""
 
-    def __init__(self, hub: Hub, redis: Redis) -> None:
-        self._hub = hub
+    name = "redis-feed"
+
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="edge-tick-feed")
+        self._task = asyncio.create_task(self._run(), name=f"edge-{self.name}")
 
     def ready(self) -> bool:
         return self._subscribed.is_set()
@@ -291,28 +294,52 @@ class TickFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def subscribe(self, pubsub: Any) -> None:
+        """Subscribe ``pubsub`` to this feed's channels."""
+        raise NotImplementedError
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """One pub/sub message (subscribe confirmations are never passed)."""
+        raise NotImplementedError
+
     async def _run(self) -> None:
         backoff = 0.5
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(channel_pattern(redis_db(self._redis)))
+                await self.subscribe(pubsub)
                 self._subscribed.set()
                 backoff = 0.5
                 async for message in pubsub.listen():
-                    if message.get("type") != "pmessage":
-                        continue
-                    try:
-                        quote = ClientQuote.from_json(message["data"])
-                    except (ValueError, KeyError, TypeError, ArithmeticError):
-                        log.warning("tick_malformed", channel=message.get("channel"))
-                        continue
-                    self._hub.publish_tick(quote.symbol, tick_message(quote))
+                    self.handle(message)
             except RedisError as exc:
                 self._subscribed.clear()
-                log.warning("tick_feed_lost", error=str(exc), retry_in_s=backoff)
+                log.warning(f"{self.name}_lost", error=str(exc), retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class TickFeed(RedisFeed):
+    """psubscribe every quote channel of edge's Redis database and hand every client quote to the hub."""
+
+    name = "tick_feed"
+
+    def __init__(self, hub: Hub, redis: Redis) -> None:
+        super().__init__(redis)
+        self._hub = hub
+
+    async def subscribe(self, pubsub: Any) -> None:
+        await pubsub.psubscribe(channel_pattern(redis_db(self._redis)))
+
+    def handle(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "pmessage":
+            return
+        try:
+            quote = ClientQuote.from_json(message["data"])
+        except (ValueError, KeyError, TypeError, ArithmeticError):
+            log.warning("tick_malformed", channel=message.get("channel"))
+            return
+        self._hub.publish_tick(quote.symbol, tick_message(quote))

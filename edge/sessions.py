@@ -16,8 +16,6 @@ still live). Every authenticated request checks both in the same round trip as i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
@@ -29,8 +27,8 @@ from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from edge.feeds import RedisFeed
 from fxmesh.auth import TokenClaims
 from fxmesh.errors import Unauthenticated
 from fxmesh.quotecache import redis_db
@@ -191,57 +189,29 @@ def _refused(message: str, cause: str) -> Unauthenticated:
 OnRevoked = Callable[[str | None, str | None], object]
 
 
-class RevocationFeed:
+class RevocationFeed(RedisFeed):
     """Listen on ``revocation_channel`` and hand every revoked (session, token) to ``on_revoked``
     (the hub closes those sockets); reconnects on failure."""
 
+    name = "revocation_feed"
+
     def __init__(self, redis: Redis, channel: str, on_revoked: OnRevoked) -> None:
-        self._redis = redis
+        super().__init__(redis)
         self._channel = channel
         self._on_revoked = on_revoked
-        self._subscribed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="edge-revocation-feed")
+    async def subscribe(self, pubsub: Any) -> None:
+        await pubsub.subscribe(self._channel)
 
-    def ready(self) -> bool:
-        return self._subscribed.is_set()
-
-    async def wait_subscribed(self) -> None:
-        await self._subscribed.wait()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                self._subscribed.set()
-                backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        doc: dict[str, Any] = json.loads(message["data"])
-                    except (ValueError, TypeError):
-                        continue
-                    session_id, token_id = doc.get("sessionId"), doc.get("tokenId")
-                    self._on_revoked(
-                        session_id if isinstance(session_id, str) else None,
-                        token_id if isinstance(token_id, str) else None,
-                    )
-            except RedisError as exc:
-                self._subscribed.clear()
-                log.warning("revocation_feed_lost", error=str(exc), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def handle(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "message":
+            return
+        try:
+            doc: dict[str, Any] = json.loads(message["data"])
+        except (ValueError, TypeError):
+            return
+        session_id, token_id = doc.get("sessionId"), doc.get("tokenId")
+        self._on_revoked(
+            session_id if isinstance(session_id, str) else None,
+            token_id if isinstance(token_id, str) else None,
+        )
