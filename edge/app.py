@@ -21,6 +21,7 @@ from edge.deps import EdgeResources, client_guards
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
 from edge.limits import BodyLimitMiddleware, RateLimited, on_rate_limited
+from edge.marks import AccountMarksFeed
 from edge.metrics import SERVICE
 from edge.routes import account, auth, market, orders, positions, risk, trade, ws
 from edge.schemas import VALIDATION_CODES
@@ -53,6 +54,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         ticks = TickFeed(hub, redis)
         ticks.start()
         stack.push_async_callback(ticks.close)
+        oms = oms_pb2_grpc.OmsServiceStub(channel)
+        marks = AccountMarksFeed(hub, oms)
+        stack.push_async_callback(marks.close)
         sessions, guard, logins, sockets = client_guards(settings, redis)
         revocations = RevocationFeed(redis, sessions.channel, hub.close_session)
         revocations.start()
@@ -60,13 +64,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.resources = EdgeResources(
             settings=settings,
             channel=channel,
-            oms=oms_pb2_grpc.OmsServiceStub(channel),
+            oms=oms,
             quotes_channel=quotes_channel,
             quotes=quotes_pb2_grpc.QuotesServiceStub(quotes_channel),
             redis=redis,
             hub=hub,
             events=events,
             ticks=ticks,
+            marks=marks,
             sessions=sessions,
             guard=guard,
             logins=logins,

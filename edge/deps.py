@@ -14,6 +14,7 @@ from edge.config import EdgeSettings
 from edge.feeds import AccountEventFeed, TickFeed
 from edge.hub import Hub
 from edge.limits import LoginThrottle, RateLimited, RequestGuard, SocketLeases, route_class
+from edge.marks import AccountMarksFeed
 from edge.sessions import SessionStore, revocation_keys, token_revoked
 from fxmesh.auth import TokenClaims, bearer_token, verify_token
 from fxmesh.errors import FxError
@@ -33,6 +34,7 @@ class EdgeResources:
     hub: Hub
     events: AccountEventFeed
     ticks: TickFeed
+    marks: AccountMarksFeed
     sessions: SessionStore
     guard: RequestGuard
     logins: LoginThrottle

@@ -44,6 +44,14 @@ STREAM_OF_EVENT = {
     "margin_call_cleared": "account",
     "position_update": "positions",
 }
+# Conflation keys of live P&L (``edge.marks``) among a socket's ticks: a colon is never in a symbol.
+ACCOUNT_MARK_KEY = "marks:account"
+
+
+def position_mark_key(position_id: str) -> str:
+    return f"marks:position:{position_id}"
+
+
 REVOKED = {"type": "error", "code": "TOKEN_REVOKED", "message": "token has been revoked"}
 _SENT_BY_TYPE: dict[str, Any] = {}
 
@@ -227,6 +235,10 @@ class Connection:
         self._idle = False
         return False
 
+    def drop_tick(self, key: str) -> None:
+        """Forget ``key``'s newest unsent tick or mark (it no longer holds)."""
+        self._ticks.pop(key, None)
+
     def _flush(self) -> None:
         events, ticks = self._events, self._ticks
         while events or ticks:
@@ -247,6 +259,11 @@ class Connection:
     def wants(self, stream: str) -> bool:
         """Whether account events of ``stream`` go to this socket."""
         return self.streams is None or stream in self.streams
+
+    @property
+    def wants_marks(self) -> bool:
+        """Whether live P&L goes to this socket: only once it subscribed to positions."""
+        return self.streams is not None and "positions" in self.streams
 
     def close(self, code: int, reason: str) -> None:
         """Stop sending and close the socket (the reader side cleans up)."""
@@ -279,6 +296,14 @@ class Connection:
                 await self._closing
 
 
+def _closed_position(message: dict[str, Any]) -> str | None:
+    """The id of the position a ``position_update`` reports closed, else None."""
+    if message.get("type") != "position_update" or message.get("action") != "closed":
+        return None
+    position = message.get("position")
+    return str(position.get("positionId")) if isinstance(position, dict) else None
+
+
 class Hub:
     """Registry of live connections by account and by subscribed symbol."""
 
@@ -287,6 +312,8 @@ class Hub:
         self._by_symbol: dict[str, set[Connection]] = {}
         self._order: dict[str, list[Connection]] = {}  # fan-out order, rebuilt on (un)subscribe
         self._turn = 0
+        # Told of each position reported closed (edge.marks: no mark of it may follow).
+        self.on_position_closed: Callable[[str, str], None] | None = None
 
     def add(self, conn: Connection) -> None:
         self._by_account.setdefault(conn.account_id, set()).add(conn)
@@ -327,12 +354,29 @@ class Hub:
         if not conns:
             return 0
         stream = STREAM_OF_EVENT.get(str(message.get("type")), "account")
+        closed = _closed_position(message)
+        if closed is not None and self.on_position_closed is not None:
+            self.on_position_closed(account_id, closed)
         out: Outgoing | None = None
         sent = 0
         for conn in conns:
+            if closed is not None:
+                conn.drop_tick(position_mark_key(closed))
             if conn.wants(stream):
                 out = out or Outgoing.of(message)
                 conn.offer(out)
+                sent += 1
+        return sent
+
+    def publish_marks(self, account_id: str, messages: list[tuple[str, Outgoing]]) -> int:
+        """Live P&L (``edge.marks``) to the account's sockets subscribed to positions, conflated
+        per key like ticks; returns how many sockets."""
+        sent = 0
+        for conn in self._by_account.get(account_id, ()):
+            if conn.wants_marks:
+                for key, message in messages:
+                    if conn.offer_tick(key, message):
+                        _sent(message.kind).inc()
                 sent += 1
         return sent
 

@@ -91,6 +91,13 @@ class DeadlineExceeded(FxError):
     default_reason = "DEADLINE_EXCEEDED"
 
 
+class ResourceExhausted(FxError):
+    """A limit of the server's was reached (not overload: ``fxmesh.admission.Overloaded``)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
 _BY_CODE: dict[grpc.StatusCode, type[FxError]] = {
     cls.code: cls
     for cls in (

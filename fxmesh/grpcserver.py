@@ -8,6 +8,7 @@ with a generic message; the traceback goes to the log only).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import time
@@ -136,6 +137,12 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if isinstance(exc, grpc.aio.AbortError):
                 # The handler called context.abort(): the status is set, record it as it stands.
                 finish(context, started, None, span)
+                return
+            if isinstance(exc, asyncio.CancelledError):
+                # The caller went away (a stream it stopped reading, its deadline) or the server
+                # is stopping: nobody to answer, and no error of ours.
+                gone = FxError("cancelled", reason="CANCELLED", code=grpc.StatusCode.CANCELLED)
+                finish(context, started, gone, span)
                 return
             finish(context, started, exc, span)
             err = exc if isinstance(exc, FxError) else FxError("internal error")

@@ -33,6 +33,15 @@ class OmsSettings(Settings):
     run_watcher: bool = Field(
         True, description="Run the tick watcher (pending orders, SL/TP, trailing, stop-out)."
     )
+    marks_interval_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="How often WatchAccount re-marks watched accounts to the current quotes (at "
+        "most one message per stream per interval).",
+    )
+    marks_max_accounts: int = Field(
+        10_000, ge=1, description="Accounts WatchAccount may watch at once (one oms process)."
+    )
     run_rollover: bool = Field(True, description="Charge swaps at each rollover.")
     oms_max_in_flight: int = Field(
         32,

@@ -77,6 +77,8 @@ class OmsApp:
             router,
             now=self.now,
             symbols_cache_seconds=s.symbols_cache_seconds,
+            marks_interval_seconds=s.marks_interval_seconds,
+            marks_max_accounts=s.marks_max_accounts,
         )
         self.recovery = Recovery(
             self.service.uow,
@@ -128,6 +130,8 @@ class OmsApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._running.clear()
+        if self.service is not None:
+            await self.service.marks.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.channel is not None:

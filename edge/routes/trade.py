@@ -294,7 +294,8 @@ async def _send(
                 reply = await res.oms.PlaceOrder(
                     request, timeout=res.settings.order_deadline_seconds
                 )
-            return answer.order(reply.order)
+            deal_id = reply.deals[0].deal_id if reply.deals else ""
+            return answer.order(reply.order, deal_id)
 
         return await _call(answer, place)
     if action == "DEAL":  # with a position: close (part of) it at the market

@@ -10,7 +10,7 @@ Protocol (JSON text frames):
 
       {"action":"subscribe","type":"quotes","symbols":["EURUSD"]}
       {"action":"subscribe","type":"account"}     # account_update, order_*, margin_call(_cleared)
-      {"action":"subscribe","type":"positions"}   # position_update
+      {"action":"subscribe","type":"positions"}   # position_update, and live P&L (below)
       {"action":"unsubscribe","type":"quotes","symbols":[...]}  # no symbols: every symbol
       {"action":"unsubscribe","type":"account"|"positions"}
 
@@ -39,6 +39,13 @@ Protocol (JSON text frames):
   at the top level; ``position_update`` has ``action`` (opened / modified / closed) and
   ``position`` (the payload with ``currentPrice`` and ``unrealizedPnL``).
   Delivery is at least once upstream; a repeated ``eventId`` is not sent twice.
+- live P&L (``edge.marks``), to sockets subscribed to ``positions``: as prices move, the current
+  figures as ``{"type":"account_update","reason":"prices", balance, equity, margin, freeMargin,
+  marginLevel, unrealizedPnL, ...}`` and each open position whose price or P&L moved as
+  ``{"type":"position_update","action":"modified","reason":"prices","position":{positionId,
+  symbol, side, volume, openPrice, currentPrice, unrealizedPnL}}``; at most one per
+  ``marks_interval_seconds`` of oms, the newest only for a slow reader. The current state comes
+  right after the subscription, so a client never polls for P&L.
 - ``{"type":"heartbeat","ts":...}`` every ``ws_heartbeat_seconds``; ``{"type":"ping"}`` ->
   ``{"type":"pong"}``. The socket is closed with 4401 when the token expires or is revoked
   (logout, a reused refresh token: ``{"type":"error","code":"TOKEN_REVOKED"}`` first, on every
@@ -188,11 +195,16 @@ async def _action(msg: dict[str, Any], conn: Connection, res: EdgeResources) -> 
         conn.streams = set()  # from now on: only what the socket subscribes
     reply: dict[str, Any] = {"type": f"{action}d", "subscription": kind}
     if kind in ACCOUNT_STREAMS:
+        had_marks = conn.wants_marks
         if action == "subscribe":
             conn.streams.add(kind)
         else:
             conn.streams.discard(kind)
         conn.offer(reply)
+        if conn.wants_marks and not had_marks:
+            res.marks.attach(conn)
+        elif had_marks and not conn.wants_marks:
+            res.marks.detach(conn)
         return
     if action == "unsubscribe" and "symbols" not in msg:
         res.hub.unsubscribe(conn, set(conn.symbols))
@@ -312,6 +324,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+        if conn.wants_marks:
+            res.marks.detach(conn)
         res.hub.remove(conn)
         await conn.stop()
         if leased:

@@ -160,6 +160,7 @@ class PlaceOrderResponse(_message.Message):
     FILLS_FIELD_NUMBER: _builtins.int
     POSITIONS_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
     replayed: _builtins.bool
     """True when this response replays an earlier request with the same client_order_id."""
     @_builtins.property
@@ -172,6 +173,10 @@ class PlaceOrderResponse(_message.Message):
     def positions(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Position]:
         """Positions opened or changed by this order's fills."""
 
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Deal]:
+        """The deals the fills booked, in order (empty when rejected or not executed yet)."""
+
     def __init__(
         self,
         *,
@@ -179,10 +184,11 @@ class PlaceOrderResponse(_message.Message):
         fills: _abc.Iterable[_types_pb2.Fill] | None = ...,
         positions: _abc.Iterable[_types_pb2.Position] | None = ...,
         replayed: _builtins.bool = ...,
+        deals: _abc.Iterable[_types_pb2.Deal] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fills", b"fills", "order", b"order", "positions", b"positions", "replayed", b"replayed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deals", b"deals", "fills", b"fills", "order", b"order", "positions", b"positions", "replayed", b"replayed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1643,3 +1649,118 @@ class SymbolSpecification(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SymbolSpecification: _TypeAlias = SymbolSpecification  # noqa: Y015
+
+@_typing.final
+class WatchAccountRequest(_message.Message):
+    """Request to watch an account's live figures."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAccountRequest: _TypeAlias = WatchAccountRequest  # noqa: Y015
+
+@_typing.final
+class WatchAccountResponse(_message.Message):
+    """An account marked to the current quotes. Decimals are strings in the account currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    EQUITY_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    FREE_MARGIN_FIELD_NUMBER: _builtins.int
+    MARGIN_LEVEL_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    currency: _builtins.str
+    balance: _builtins.str
+    equity: _builtins.str
+    margin: _builtins.str
+    free_margin: _builtins.str
+    margin_level: _builtins.str
+    """Equity / margin * 100; empty when there is no margin in use."""
+    unrealized_pnl: _builtins.str
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___PositionMark]:
+        """Every open position of the account."""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        balance: _builtins.str = ...,
+        equity: _builtins.str = ...,
+        margin: _builtins.str = ...,
+        free_margin: _builtins.str = ...,
+        margin_level: _builtins.str = ...,
+        unrealized_pnl: _builtins.str = ...,
+        positions: _abc.Iterable[Global___PositionMark] | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "as_of", b"as_of", "balance", b"balance", "currency", b"currency", "equity", b"equity", "free_margin", b"free_margin", "margin", b"margin", "margin_level", b"margin_level", "positions", b"positions", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAccountResponse: _TypeAlias = WatchAccountResponse  # noqa: Y015
+
+@_typing.final
+class PositionMark(_message.Message):
+    """An open position at the current quote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    OPEN_PRICE_FIELD_NUMBER: _builtins.int
+    CURRENT_PRICE_FIELD_NUMBER: _builtins.int
+    PROFIT_FIELD_NUMBER: _builtins.int
+    position_id: _builtins.str
+    symbol: _builtins.str
+    side: _types_pb2.Side.ValueType
+    volume: _builtins.str
+    open_price: _builtins.str
+    current_price: _builtins.str
+    """Closing price (bid for a buy, ask for a sell); empty without a quote."""
+    profit: _builtins.str
+    """Unrealized profit in the account currency; empty when it cannot be valued."""
+    def __init__(
+        self,
+        *,
+        position_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _types_pb2.Side.ValueType = ...,
+        volume: _builtins.str = ...,
+        open_price: _builtins.str = ...,
+        current_price: _builtins.str = ...,
+        profit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_price", b"current_price", "open_price", b"open_price", "position_id", b"position_id", "profit", b"profit", "side", b"side", "symbol", b"symbol", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PositionMark: _TypeAlias = PositionMark  # noqa: Y015

@@ -145,6 +145,11 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsResponse.FromString,
                 _registered_method=True)
+        self.WatchAccount = channel.unary_stream(
+                '/fxmesh.v1.OmsService/WatchAccount',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -307,6 +312,16 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchAccount(self, request, context):
+        """The account's live figures and open positions marked to market as prices move: the current
+        state at once, then a new message whenever a figure or a mark changed, at most one per
+        oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
+        account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -419,6 +434,11 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.ListSymbols,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListSymbolsResponse.SerializeToString,
+            ),
+            'WatchAccount': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAccount,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1016,6 +1036,33 @@ class OmsService:
             '/fxmesh.v1.OmsService/ListSymbols',
             fxmesh_dot_v1_dot_oms__pb2.ListSymbolsRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.ListSymbolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/WatchAccount',
+            fxmesh_dot_v1_dot_oms__pb2.WatchAccountRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.WatchAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

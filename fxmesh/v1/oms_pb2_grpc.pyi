@@ -81,6 +81,12 @@ class OmsServiceStub:
     """Symbols with their contract specification and whether their trading session is open now
     (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
     """
+    WatchAccount: _grpc.UnaryStreamMultiCallable[_oms_pb2.WatchAccountRequest, _oms_pb2.WatchAccountResponse]
+    """The account's live figures and open positions marked to market as prices move: the current
+    state at once, then a new message whenever a figure or a mark changed, at most one per
+    oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
+    account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -134,6 +140,12 @@ class OmsServiceAsyncStub(OmsServiceStub):
     ListSymbols: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListSymbolsRequest, _oms_pb2.ListSymbolsResponse]  # type: ignore[assignment]
     """Symbols with their contract specification and whether their trading session is open now
     (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
+    """
+    WatchAccount: _aio.UnaryStreamMultiCallable[_oms_pb2.WatchAccountRequest, _oms_pb2.WatchAccountResponse]  # type: ignore[assignment]
+    """The account's live figures and open positions marked to market as prices move: the current
+    state at once, then a new message whenever a figure or a mark changed, at most one per
+    oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
+    account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
     """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -317,6 +329,18 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_oms_pb2.ListSymbolsResponse, _abc.Awaitable[_oms_pb2.ListSymbolsResponse]]:
         """Symbols with their contract specification and whether their trading session is open now
         (oms's clock): every symbol, or the one named (NOT_FOUND UNKNOWN_SYMBOL if oms has none).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAccount(
+        self,
+        request: _oms_pb2.WatchAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_oms_pb2.WatchAccountResponse], _abc.AsyncIterator[_oms_pb2.WatchAccountResponse]]:
+        """The account's live figures and open positions marked to market as prices move: the current
+        state at once, then a new message whenever a figure or a mark changed, at most one per
+        oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
+        account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
         """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -24,6 +24,7 @@ from oms.domain.model import (
 )
 from oms.domain.records import DealRow, Fill
 from oms.domain.results import PositionView, SymbolView
+from oms.trading.marks import AccountMark
 
 # --- enums ---------------------------------------------------------------------------------------
 
@@ -343,6 +344,34 @@ def account_summary_to_proto(
         unrealized_pnl=fmt(fig.unrealized_pnl),
         summary_time=timestamp(at),
         **account_enums(account),
+    )
+
+
+def account_mark_to_proto(mark: AccountMark) -> oms_pb2.WatchAccountResponse:
+    """An account marked to market (WatchAccount)."""
+    account, fig = mark.account, mark.figures
+    return oms_pb2.WatchAccountResponse(
+        account_id=str(account.account_id),
+        currency=account.currency,
+        balance=fmt(fig.balance),
+        equity=fmt(fig.equity),
+        margin=fmt(fig.margin),
+        free_margin=fmt(fig.free_margin),
+        margin_level=fmt(fig.margin_level),
+        unrealized_pnl=fmt(fig.unrealized_pnl),
+        positions=[
+            oms_pb2.PositionMark(
+                position_id=str(v.row.position_id),
+                symbol=v.row.symbol,
+                side=side_to_proto(v.row.side),
+                volume=fmt(v.row.volume),
+                open_price=fmt(v.row.open_price),
+                current_price=fmt(v.current_price),
+                profit=fmt(v.profit),
+            )
+            for v in mark.positions
+        ],
+        as_of=timestamp(mark.as_of),
     )
 
 

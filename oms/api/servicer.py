@@ -10,7 +10,7 @@ watcher calls ``OmsService`` in-process and never passes here (SL / TP / stop-ou
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -68,6 +68,7 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             fills=[convert.fill_to_proto(f) for f in result.fills],
             positions=[convert.position_to_proto(p) for p in result.positions],
             replayed=result.replayed,
+            deals=[convert.deal_to_proto(d) for d in result.deals],
         )
 
     @_admitted(Lane.READ)
@@ -250,6 +251,20 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
     ) -> oms_pb2.ListSymbolsResponse:
         views = await self._service.list_symbols(convert.parse_symbol_filter(request))
         return oms_pb2.ListSymbolsResponse(symbols=[convert.symbol_to_proto(v) for v in views])
+
+    # --- live marks -------------------------------------------------------------------------------
+
+    # Not admitted: a stream lives as long as a client watches, so it cannot hold an admission
+    # slot; oms bounds watched accounts instead (RESOURCE_EXHAUSTED TOO_MANY_WATCHES).
+    async def WatchAccount(
+        self, request: oms_pb2.WatchAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[oms_pb2.WatchAccountResponse]:
+        marks = self._service.watch_account(convert.parse_account_id(request.account_id))
+        try:
+            async for mark in marks:
+                yield convert.account_mark_to_proto(mark)
+        finally:
+            await marks.aclose()
 
 
 def _close_result(result: CloseResult) -> oms_pb2.ClosePositionResponse:

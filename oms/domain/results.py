@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
@@ -53,6 +53,7 @@ class PlaceResult:
     fills: list[Fill]
     positions: list[PositionView]
     replayed: bool
+    deals: list[DealRow] = field(default_factory=list)  # what the fills booked
 
 
 @dataclass(frozen=True, slots=True)

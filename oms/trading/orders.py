@@ -175,7 +175,11 @@ class OrderDesk:
         outcome = await self._executor.execute(order, account, spec, prices)
         views = mark_views(account, outcome.positions, symbols, prices)
         return PlaceResult(
-            outcome.order, [Fill.of(d) for d in outcome.deals], views, replayed=False
+            outcome.order,
+            [Fill.of(d) for d in outcome.deals],
+            views,
+            replayed=False,
+            deals=list(outcome.deals),
         )
 
     async def _replay(
@@ -183,7 +187,7 @@ class OrderDesk:
     ) -> PlaceResult:
         booked = await fills.replay(tx.conn, order)
         views = mark_views(tx.account, booked.positions, symbols, prices)
-        return PlaceResult(order, booked.fills, views, replayed=True)
+        return PlaceResult(order, booked.fills, views, replayed=True, deals=list(booked.deals))
 
     # --- ModifyOrder / CancelOrder ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ reads and authentication itself. Every RPC of ``fxmesh.v1.OmsService`` is one me
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,6 +64,7 @@ from oms.trading.accounts import AccountBook
 from oms.trading.calculator import LotMarginCalculator
 from oms.trading.execution import Executor
 from oms.trading.liquidation import Liquidation
+from oms.trading.marks import AccountMark, AccountMarks
 from oms.trading.orders import OrderDesk
 from oms.trading.positions import PositionDesk
 from oms.trading.unit_of_work import (
@@ -90,6 +92,8 @@ class OmsService:
         *,
         now: Clock = utc_now,
         symbols_cache_seconds: float = 2.0,
+        marks_interval_seconds: float = 0.25,
+        marks_max_accounts: int = 10_000,
     ) -> None:
         self.uow = UnitOfWork(
             pool, redis, router, now=now, symbols_cache_seconds=symbols_cache_seconds
@@ -100,6 +104,10 @@ class OmsService:
         self.liquidation = Liquidation(self.uow, self.positions)
         self.accounts = AccountBook(self.uow)
         self.calculator = LotMarginCalculator(self.uow)
+        self.marks = AccountMarks(
+            self.uow, interval_seconds=marks_interval_seconds, max_accounts=marks_max_accounts
+        )
+        self.add_listener(self.marks)
 
     @property
     def now(self) -> Clock:
@@ -179,6 +187,10 @@ class OmsService:
             account = await self._account(conn, account_id)
             positions = await position_store.open_positions(conn, account_id)
         return mark_views(account, positions, symbols, prices)
+
+    def watch_account(self, account_id: AccountId) -> AsyncGenerator[AccountMark, None]:
+        """The account marked to market now, then whenever a figure or a mark changes."""
+        return self.marks.watch(account_id)
 
     async def list_accounts(self, page_size: int) -> list[Account]:
         limit = 100 if page_size <= 0 else min(page_size, 1000)

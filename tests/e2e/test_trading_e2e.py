@@ -310,3 +310,91 @@ async def _market_fills(edge: httpx.AsyncClient, auth: dict[str, str], key: str)
         headers=auth,
     )
     return reply.status_code == 200 and reply.json()["order"]["status"] == "FILLED"
+
+
+async def test_positions_subscription_streams_pnl_as_the_price_moves(
+    stack: Stack, open_ws: Callable[[dict[str, str]], Any]
+) -> None:
+    _, login_name, password = await open_account(stack)
+    async with (
+        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+    ):
+        auth = await login(edge, login_name, password)
+        inbox = await open_ws(auth)
+        await inbox.send({"action": "subscribe", "type": "quotes", "symbols": ["EURUSD"]})
+        await pin_and_see(lpsim, inbox, "1.08444", "1.08456")
+        market = await edge.post(
+            "/api/orders/market",
+            json={"symbol": "EURUSD", "side": "BUY", "volume": "0.10", "clientOrderId": "pnl-1"},
+            headers=auth,
+        )
+        assert market.status_code == 200, market.text
+        [position] = await open_positions(edge, auth)
+        assert money(position["openPrice"]) == Decimal("1.08456")
+        position_id = position["positionId"]
+
+        def mark_at(bid: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda m: (
+                m.get("type") == "position_update"
+                and m.get("reason") == "prices"
+                and m["position"]["positionId"] == position_id
+                and m["position"]["currentPrice"] == bid
+            )
+
+        # Subscribing brings the current marks at once: (1.08444 - 1.08456) x 10 000 = -1.20.
+        await inbox.send({"action": "subscribe", "type": "positions"})
+        now = await inbox.wait_for("the current mark", mark_at("1.08444"))
+        assert now["action"] == "modified"
+        assert money(now["position"]["unrealizedPnL"]) == Decimal("-1.20")
+
+        # The price moves and the P&L follows, without a poll: (1.08544 - 1.08456) x 10 000.
+        await pin_eurusd(lpsim, "1.08544", "1.08556")
+        moved = await inbox.wait_for("the mark at the new bid", mark_at("1.08544"))
+        assert money(moved["position"]["unrealizedPnL"]) == Decimal("8.80")
+        figures = await inbox.wait_for(
+            "account figures at the new bid",
+            lambda m: (
+                m.get("type") == "account_update"
+                and m.get("reason") == "prices"
+                and m.get("unrealizedPnL") == "8.80"
+            ),
+        )
+        balance = Decimal("10000.00") - COMMISSION_PER_SIDE
+        assert money(figures["balance"]) == balance
+        assert money(figures["equity"]) == balance + Decimal("8.80")
+        # Margin at the open price: 0.10 x 100 000 x 1.08456 / 100 = 108.456 -> 108.46.
+        assert money(figures["margin"]) == Decimal("108.46")
+        assert figures["marginLevel"] is not None
+
+        # Closed: the event says so, and no mark of the closed position follows it.
+        closed = await edge.post(
+            f"/api/positions/{position_id}/close",
+            json={"clientOrderId": "pnl-1-close"},
+            headers=auth,
+        )
+        assert closed.status_code == 200, closed.text
+        await inbox.wait_for(
+            "position_update closed",
+            lambda m: m.get("type") == "position_update" and m.get("action") == "closed",
+        )
+        await inbox.wait_for(
+            "figures without the position",
+            lambda m: (
+                m.get("type") == "account_update"
+                and m.get("reason") == "prices"
+                and money(m["margin"]) == 0
+            ),
+        )
+        await pin_eurusd(lpsim, "1.08600", "1.08612")
+        await inbox.wait_for("the next tick", lambda m: m.get("bid") == "1.08600")
+        closed_at = next(
+            i
+            for i, m in enumerate(inbox.messages)
+            if m.get("type") == "position_update" and m.get("action") == "closed"
+        )
+        assert not [
+            m
+            for m in inbox.messages[closed_at:]
+            if m.get("type") == "position_update" and m.get("reason") == "prices"
+        ]

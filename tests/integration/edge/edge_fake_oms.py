@@ -67,6 +67,11 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
     _ids: Any = field(default_factory=lambda: itertools.count(5001))
     # Set: PlaceOrder waits for it after recording the request (orders held in flight).
     hold: asyncio.Event | None = None
+    # Open WatchAccount streams by account: what a test puts in a queue is sent (None: the
+    # stream fails UNAVAILABLE, as when oms goes down).
+    watches: defaultdict[str, list[asyncio.Queue[Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     @property
     def placed(self) -> list[oms_pb2.PlaceOrderRequest]:
@@ -472,6 +477,31 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
             sufficient=True,
             currency="USD",
         )
+
+    # --- live marks ----------------------------------------------------------------------------
+
+    async def WatchAccount(
+        self, request: oms_pb2.WatchAccountRequest, context: grpc.aio.ServicerContext
+    ) -> Any:
+        self._record("WatchAccount", request, context)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        streams = self.watches[request.account_id]
+        streams.append(queue)
+        try:
+            while True:
+                mark = await queue.get()
+                if mark is None:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "oms is going down")
+                yield mark
+        finally:
+            streams.remove(queue)
+
+    def push_mark(self, account_id: str, mark: oms_pb2.WatchAccountResponse | None) -> int:
+        """Send ``mark`` on every open WatchAccount of the account (None: fail them); how many."""
+        streams = list(self.watches[account_id])
+        for queue in streams:
+            queue.put_nowait(mark)
+        return len(streams)
 
     # --- symbols -------------------------------------------------------------------------------
 
