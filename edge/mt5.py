@@ -144,10 +144,11 @@ def _mt5_number(value: Any) -> Any:
     return value
 
 
+# The length bound on the text only: on ``str | None`` pydantic would apply it to None too (a 500).
 Mt5Number = Annotated[
-    str | None,
+    Annotated[str, Field(max_length=40)] | None,
     BeforeValidator(_mt5_number),
-    Field(default=None, max_length=40, examples=["0.10"]),
+    Field(default=None, examples=["0.10"]),
 ]
 Mt5Enum = Annotated[int | str | None, Field(default=None)]
 Ticket = Annotated[

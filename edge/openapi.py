@@ -182,9 +182,14 @@ ERROR_STATUSES = {
     400: "Malformed value (reason in ``code``, e.g. INVALID_DECIMAL) or refused by oms.",
     401: "Missing, invalid or expired token (UNAUTHENTICATED).",
     404: "Not found for this account (e.g. ORDER_NOT_FOUND, POSITION_NOT_FOUND), UNKNOWN_SYMBOL.",
+    403: "Not allowed for this account (e.g. ACCOUNT_CLOSED, TRADE_DISABLED).",
     409: "Not possible in the current state (e.g. ORDER_NOT_WORKING).",
+    413: "Request body larger than the limit (PAYLOAD_TOO_LARGE).",
     422: "Request shape refused (e.g. DECIMAL_MUST_BE_STRING, INVALID_TIMESTAMP).",
-    503: "oms (or, for market history, quotes) unavailable.",
+    429: "Over the account's rate limit of the route class (RATE_LIMITED, with Retry-After and "
+    "RateLimit-* headers), too many failed logins (LOGIN_THROTTLED), or a limit of the server.",
+    503: "oms (or, for market history, quotes) unavailable, or overloaded (with Retry-After).",
+    504: "No answer in time; for an order, the details name the clientOrderId to retry with.",
 }
 
 

@@ -270,6 +270,18 @@ async def test_order_check_when_body_not_json_then_10013_in_the_check_shape(edge
     assert set(response.json()) == set(TradeCheckResult.model_fields)
 
 
+async def test_order_check_when_numbers_are_null_then_10013_not_a_server_error(edge, alice_token):
+    # Found by the schemathesis run: a null volume used to fail its length bound with a 500.
+    async with edge.client(alice_token) as http:
+        response = await http.post(
+            "/api/trade/check", json={"volume": None, "price": None, "expiration": None}
+        )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["retcode"] == 10013
+    assert "action" in response.json()["comment"]
+
+
 async def test_order_send_when_no_token_or_oms_overloaded_then_http_errors_as_elsewhere(
     edge, alice_token
 ):
