@@ -199,8 +199,22 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
             stop_loss=request.stop_loss,
             take_profit=request.take_profit,
         )
+        deal = types_pb2.Deal(
+            deal_id=self._next_id(),
+            order_id=order.order_id,
+            position_id=position_id,
+            account_id=request.account_id,
+            symbol=request.symbol,
+            side=request.side,
+            volume=request.volume,
+            price=FILL_PRICE,
+            entry=types_pb2.DEAL_ENTRY_IN,
+            book=types_pb2.BOOK_B,
+            venue="BBOOK",
+            deal_time=ts(),
+        )
         return oms_pb2.PlaceOrderResponse(
-            order=order, fills=[fill], positions=[self.positions[position_id]]
+            order=order, fills=[fill], positions=[self.positions[position_id]], deals=[deal]
         )
 
     async def GetOrder(

@@ -103,6 +103,7 @@ async def test_order_send_when_market_buy_then_oms_gets_exact_decimals_and_bot_g
     assert sent.client_order_id.startswith("mt5-")
     assert result["retcode"] == 10009
     assert result["order"] == int(max(edge.oms.orders, key=int))
+    assert result["deal"] > result["order"]  # the opening deal's ticket, not 0
     assert (result["volume"], result["price"]) == ("0.1", "1.08452")
     assert (result["bid"], result["ask"]) == ("1.08444", "1.08456")
     assert result["request"]["comment"] == "python script open"

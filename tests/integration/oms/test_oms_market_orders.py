@@ -100,6 +100,12 @@ async def test_place_market_order_when_quoted_and_funded_then_fills_with_positio
             D("1.08450"),
             D("-3.50"),
         )
+        [answered] = reply.deals
+        assert (answered.deal_id, answered.position_id, answered.entry) == (
+            str(deal["deal_id"]),
+            position.position_id,
+            types_pb2.DEAL_ENTRY_IN,
+        )
         rows = await conn.fetch(
             "SELECT type, amount, balance_before, balance_after FROM oms.ledger "
             "WHERE account_id = $1 ORDER BY ledger_id",
@@ -171,6 +177,8 @@ async def test_place_order_when_same_client_order_id_twice_then_one_order_replay
     assert second.order.status == types_pb2.ORDER_STATUS_FILLED
     assert [f.fill_id for f in second.fills] == [f.fill_id for f in first.fills]
     assert [p.position_id for p in second.positions] == [p.position_id for p in first.positions]
+    assert [d.deal_id for d in second.deals] == [d.deal_id for d in first.deals]
+    assert len(first.deals) == 1
     conn = await oms.db()
     try:
         assert (
