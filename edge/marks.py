@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from typing import Any
 
 import grpc
 import structlog
@@ -152,7 +151,7 @@ def _epoch_ms(mark: oms_pb2.WatchAccountResponse) -> int | None:
 class AccountMarksFeed:
     """WatchAccount streams for the accounts with a positions subscriber here."""
 
-    def __init__(self, hub: Hub, oms: oms_pb2_grpc.OmsServiceStub | Any) -> None:
+    def __init__(self, hub: Hub, oms: oms_pb2_grpc.OmsServiceAsyncStub) -> None:
         self._hub = hub
         self._oms = oms
         self._streams: dict[str, _AccountStream] = {}

@@ -7,7 +7,8 @@ edge's HTTP response unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -122,7 +123,8 @@ def from_rpc_error(exc: grpc.RpcError) -> FxError:
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         reason = code.name
     trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    for key, value in trailers or ():
+    # Sync errors carry _Metadatum (key, value) named tuples, aio errors an aio.Metadata of pairs.
+    for key, value in cast(Iterable[tuple[str, Any]], trailers or ()):
         if key != _STATUS_DETAILS_KEY:
             continue
         status = status_pb2.Status.FromString(value)

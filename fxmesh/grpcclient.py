@@ -10,7 +10,7 @@ def open_channel(target: str) -> grpc.aio.Channel:
     """An insecure loopback/cluster channel with OpenTelemetry client interceptors."""
     return grpc.aio.insecure_channel(
         target,
-        interceptors=aio_client_interceptors(),
+        interceptors=aio_client_interceptors(),  # type: ignore[no-untyped-call]  # untyped upstream
         options=[
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 1),

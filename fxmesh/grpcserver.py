@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import structlog
@@ -30,9 +30,14 @@ log = structlog.stdlib.get_logger("fxmesh.grpc")
 
 
 _UNTRACED = (f"/{health.SERVICE_NAME}/", f"/{reflection.SERVICE_NAME}/")
+# Handlers and contexts of every method, whatever its message types.
+Handler = grpc.RpcMethodHandler[Any, Any]
+Context = grpc.aio.ServicerContext[Any, Any]
+_TRequest = TypeVar("_TRequest")
+_TResponse = TypeVar("_TResponse")
 
 
-class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
     """The span continuing the caller's trace, error mapping, one log line per RPC and request
     metrics, in one interceptor.
 
@@ -44,16 +49,20 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, metrics: RpcMetrics) -> None:
         self._metrics = metrics
         self._tracer = trace.get_tracer("fxmesh.grpc")
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
+        continuation: Callable[
+            [grpc.HandlerCallDetails],
+            Awaitable[grpc.RpcMethodHandler[_TRequest, _TResponse] | None],
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_TRequest, _TResponse] | None:
+        details = handler_call_details
+        handler: Handler | None = await continuation(details)
         if handler is None:
-            return handler
+            return None
         method: str = details.method
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
@@ -62,7 +71,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    def _span_factory(self, method: str) -> Callable[[grpc.aio.ServicerContext], Any]:
+    def _span_factory(self, method: str) -> Callable[[Context], Any]:
         """Per call: a context manager yielding the RPC's server span (None when untraced)."""
         if method.startswith(_UNTRACED):
             return lambda _context: contextlib.nullcontext(None)
@@ -71,7 +80,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
         tracer = self._tracer
 
-        def span(context: grpc.aio.ServicerContext) -> Any:
+        def span(context: Context) -> Any:
             metadata = context.invocation_metadata() or ()
             carrier = {k: v for k, v in metadata if isinstance(v, str)}
             return tracer.start_as_current_span(
@@ -85,12 +94,12 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return span
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
         metrics = self._metrics
         span_for = self._span_factory(method)
 
         def finish(
-            context: grpc.aio.ServicerContext,
+            context: Context,
             started: float,
             exc: BaseException | None,
             span: Any,
@@ -130,9 +139,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     if exc is not None and not isinstance(exc, FxError):
                         span.record_exception(exc)
 
-        async def fail(
-            context: grpc.aio.ServicerContext, started: float, exc: BaseException, span: Any
-        ) -> None:
+        async def fail(context: Context, started: float, exc: BaseException, span: Any) -> None:
             """Log and count a failed RPC, then send it as google.rpc.Status."""
             if isinstance(exc, grpc.aio.AbortError):
                 # The handler called context.abort(): the status is set, record it as it stands.
@@ -150,9 +157,10 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         behavior: Callable[..., Any]
         if handler.unary_unary or handler.stream_unary:
-            inner = handler.unary_unary or handler.stream_unary
+            # The aio server's handlers are coroutines (the stubs describe the sync server's).
+            inner: Any = handler.unary_unary or handler.stream_unary
 
-            async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def behavior(request: Any, context: Context) -> Any:
                 started = time.perf_counter()
                 with span_for(context) as span:
                     try:
@@ -177,9 +185,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
             if inspect.isasyncgenfunction(inner):
 
-                async def behavior(
-                    request: Any, context: grpc.aio.ServicerContext
-                ) -> AsyncIterator[Any]:
+                async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:
                     started = time.perf_counter()
                     with span_for(context) as span:
                         try:
@@ -192,7 +198,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             else:
                 # A coroutine handler that streams with context.write() (e.g. Health.Watch).
-                async def behavior(request: Any, context: grpc.aio.ServicerContext) -> None:
+                async def behavior(request: Any, context: Context) -> None:
                     started = time.perf_counter()
                     with span_for(context) as span:
                         try:

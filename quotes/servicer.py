@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -20,7 +21,7 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     async def PublishTicks(
         self,
         request_iterator: AsyncIterator[quotes_pb2.PublishTicksRequest],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> quotes_pb2.PublishTicksResponse:
         accepted = dropped = 0
         async for request in request_iterator:
@@ -30,13 +31,13 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
         return quotes_pb2.PublishTicksResponse(accepted=accepted, dropped=dropped)
 
     async def GetQuote(
-        self, request: quotes_pb2.GetQuoteRequest, context: grpc.aio.ServicerContext
+        self, request: quotes_pb2.GetQuoteRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> quotes_pb2.GetQuoteResponse:
         quote = await self._service.get_quote(request.symbol)
         return quotes_pb2.GetQuoteResponse(quote=convert.client_quote(quote))
 
     async def GetTicks(
-        self, request: quotes_pb2.GetTicksRequest, context: grpc.aio.ServicerContext
+        self, request: quotes_pb2.GetTicksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> quotes_pb2.GetTicksResponse:
         rows = await self._history.ticks(
             request.symbol,
@@ -50,7 +51,7 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
         )
 
     async def GetCandles(
-        self, request: quotes_pb2.GetCandlesRequest, context: grpc.aio.ServicerContext
+        self, request: quotes_pb2.GetCandlesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> quotes_pb2.GetCandlesResponse:
         candles = await self._history.candles(
             request.symbol,
@@ -66,7 +67,7 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
         )
 
     async def StreamQuotes(
-        self, request: quotes_pb2.StreamQuotesRequest, context: grpc.aio.ServicerContext
+        self, request: quotes_pb2.StreamQuotesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[quotes_pb2.StreamQuotesResponse]:
         async for quote in self._service.stream_quotes(request.symbols):
             yield quotes_pb2.StreamQuotesResponse(quote=convert.client_quote(quote))
