@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import structlog
@@ -30,9 +30,10 @@ log = structlog.stdlib.get_logger("fxmesh.grpc")
 
 
 _UNTRACED = (f"/{health.SERVICE_NAME}/", f"/{reflection.SERVICE_NAME}/")
-# Handlers and contexts of every method, whatever its message types.
-Handler = grpc.RpcMethodHandler[Any, Any]
-Context = grpc.aio.ServicerContext[Any, Any]
+if TYPE_CHECKING:  # generic only in the type stubs, not at run time
+    # Handlers and contexts of every method, whatever its message types.
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
 _TRequest = TypeVar("_TRequest")
 _TResponse = TypeVar("_TResponse")
 
