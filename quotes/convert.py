@@ -12,6 +12,7 @@ from fxmesh.quotecache import ClientQuote
 from fxmesh.v1 import quotes_pb2, types_pb2
 from quotes.candles import Candle, Timeframe
 from quotes.domain import RawTick
+from quotes.lpstats import FeedStatistics
 from quotes.repository import KIND_CLIENT, KIND_RAW, TickRow, ms_datetime
 
 
@@ -110,4 +111,34 @@ def candle(bar: Candle) -> quotes_pb2.Candle:
         close=format(bar.close, "f"),
         tick_volume=bar.tick_volume,
         spread=bar.spread,
+    )
+
+
+def _ms_timestamp(ms: int | None) -> Timestamp | None:
+    if ms is None:
+        return None
+    ts = Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def lp_statistics(feeds: list[FeedStatistics], now_ms: int) -> quotes_pb2.ListLpStatisticsResponse:
+    """LP statistics for admin's LP board."""
+    return quotes_pb2.ListLpStatisticsResponse(
+        feeds=[
+            quotes_pb2.LpFeedStatistics(
+                lp=f.lp,
+                symbol=f.symbol,
+                ticks_last_minute=f.ticks_last_minute,
+                ticks_total=f.ticks_total,
+                dropped_by_reason=f.dropped,
+                dropped_total=sum(f.dropped.values()),
+                latency_p50_ms=f.latency_p50_ms,
+                latency_p99_ms=f.latency_p99_ms,
+                last_tick_time=_ms_timestamp(f.last_tick_ms),
+                streaming_since=_ms_timestamp(f.streaming_since_ms),
+            )
+            for f in feeds
+        ],
+        as_of=_ms_timestamp(now_ms),
     )

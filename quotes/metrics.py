@@ -31,3 +31,15 @@ TICKS_STORE_DROPPED = Counter(
     "fxmesh_quotes_ticks_store_dropped_total",
     "Client ticks not stored because the buffer was full.",
 )
+LP_TICKS = Counter(
+    "fxmesh_quotes_lp_ticks_total", "Raw ticks accepted, by LP and symbol.", ["lp", "symbol"]
+)
+LP_TICKS_DROPPED = Counter(
+    "fxmesh_quotes_lp_ticks_dropped_total", "Raw ticks dropped, by LP and reason.", ["lp", "reason"]
+)
+LP_QUOTE_LATENCY = Histogram(
+    "fxmesh_quotes_lp_quote_latency_seconds",
+    "From an LP's tick time (FIX SendingTime) to the client quote it fed written to Redis, by LP.",
+    ["lp"],
+    buckets=LATENCY_BUCKETS,
+)

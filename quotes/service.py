@@ -16,6 +16,7 @@ from fxmesh.errors import InvalidArgument, NotFound
 from fxmesh.quotecache import ClientQuote, quote_channel, read_quote, redis_db
 from quotes import metrics
 from quotes.domain import PricedQuote, PricingConfig, PricingEngine, RawTick
+from quotes.lpstats import FeedStatistics, LpStatistics
 from quotes.quotewriter import QuoteWriter
 
 log = structlog.stdlib.get_logger(__name__)
@@ -65,6 +66,9 @@ class QuotesService:
         # Labelled metric children per symbol: ``labels()`` is a locked dict lookup per call.
         self._accepted: dict[str, Any] = {}
         self._written_count: dict[str, Any] = {}
+        self._lp_ticks: dict[tuple[str, str], Any] = {}
+        self._lp_latency: dict[str, Any] = {}
+        self.lp_statistics = LpStatistics()
 
     def update_config(self, config: PricingConfig) -> None:
         """Swap in new pricing settings; they apply from the next tick."""
@@ -82,22 +86,34 @@ class QuotesService:
         now_ms = self._clock()
         accepted = dropped = 0
         touched: dict[str, None] = {}
+        fed: list[RawTick] = []
+        stats = self.lp_statistics
         for tick in ticks:
             reason = self.engine.accept(tick, now_ms)
             if reason is None:
                 accepted += 1
                 touched[tick.symbol] = None
+                fed.append(tick)
                 counter = self._accepted.get(tick.symbol)
                 if counter is None:
                     counter = self._accepted[tick.symbol] = metrics.TICKS_ACCEPTED.labels(
                         tick.symbol
                     )
                 counter.inc()
+                lp_counter = self._lp_ticks.get((tick.source, tick.symbol))
+                if lp_counter is None:
+                    lp_counter = self._lp_ticks[(tick.source, tick.symbol)] = (
+                        metrics.LP_TICKS.labels(tick.source, tick.symbol)
+                    )
+                lp_counter.inc()
+                stats.accepted(tick.source, tick.symbol, now_ms)
                 if self._sink is not None:
                     self._sink.add_raw(tick, now_ms)
             else:
                 dropped += 1
                 metrics.TICKS_DROPPED.labels(reason.value).inc()
+                metrics.LP_TICKS_DROPPED.labels(tick.source, reason.value).inc()
+                stats.dropped(tick.source, tick.symbol, reason.value, now_ms)
                 # structlog runs its whole processor chain before stdlib drops a debug line.
                 if _stdlib_log.isEnabledFor(logging.DEBUG):
                     log.debug(
@@ -109,10 +125,35 @@ class QuotesService:
                         ask=tick.ask,
                     )
         if touched:
-            await self._write(touched, received)
+            written = await self._write(touched, received)
+            if written:
+                self._published(fed, written, now_ms)
         return accepted, dropped
 
-    async def _write(self, symbols: Iterable[str], received: float) -> None:
+    def _published(self, fed: list[RawTick], written: set[str], received_ms: int) -> None:
+        """Quote latency of the ticks whose symbol's client quote was just written."""
+        now_ms = self._clock()
+        for tick in fed:
+            if tick.symbol in written:
+                sent_ms = tick.ts_ms if tick.ts_ms is not None else received_ms
+                self.lp_statistics.published(tick.source, tick.symbol, sent_ms, now_ms)
+                histogram = self._lp_latency.get(tick.source)
+                if histogram is None:
+                    histogram = self._lp_latency[tick.source] = metrics.LP_QUOTE_LATENCY.labels(
+                        tick.source
+                    )
+                histogram.observe(max(0, now_ms - sent_ms) / 1000)
+
+    def now_ms(self) -> int:
+        """The service's clock (epoch milliseconds)."""
+        return self._clock()
+
+    def lp_feeds(self, lp: str = "", symbol: str = "") -> list[FeedStatistics]:
+        """LP statistics now, per LP and symbol (optionally of one LP and / or one symbol)."""
+        return self.lp_statistics.snapshot(self._clock(), lp.strip(), symbol.strip().upper())
+
+    async def _write(self, symbols: Iterable[str], received: float) -> set[str]:
+        """Write the changed client quotes of ``symbols``; the symbols written."""
         async with self._write_lock:
             now_ms = self._clock()
             batch: list[PricedQuote] = []
@@ -130,7 +171,7 @@ class QuotesService:
                     refreshed.add(symbol)
                 batch.append(quote)
             if not batch:
-                return
+                return set()
             try:
                 # The batch's symbols are distinct: each gets its latest price, in one round trip.
                 await self._writer.write(
@@ -152,7 +193,7 @@ class QuotesService:
                 for quote in batch:
                     self._written.pop(quote.symbol, None)
                 log.warning("quote_write_failed", symbols=[q.symbol for q in batch], error=str(exc))
-                return
+                return set()
             elapsed = time.perf_counter() - received
             for quote in batch:
                 metrics.TICK_TO_REDIS.observe(elapsed)
@@ -165,6 +206,7 @@ class QuotesService:
                 counter.inc()
                 if self._sink is not None and quote.symbol not in refreshed:
                     self._sink.add(quote)
+            return {q.symbol for q in batch if q.symbol not in refreshed}
 
     async def close(self) -> None:
         """Release the Redis connection the writer holds."""

@@ -71,3 +71,11 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     ) -> AsyncIterator[quotes_pb2.StreamQuotesResponse]:
         async for quote in self._service.stream_quotes(request.symbols):
             yield quotes_pb2.StreamQuotesResponse(quote=convert.client_quote(quote))
+
+    async def ListLpStatistics(
+        self,
+        request: quotes_pb2.ListLpStatisticsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> quotes_pb2.ListLpStatisticsResponse:
+        feeds = self._service.lp_feeds(request.lp, request.symbol)
+        return convert.lp_statistics(feeds, self._service.now_ms())

@@ -413,3 +413,144 @@ class GetQuoteResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQuoteResponse: _TypeAlias = GetQuoteResponse  # noqa: Y015
+
+@_typing.final
+class ListLpStatisticsRequest(_message.Message):
+    """Which feeds to report; empty fields match every LP / symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    lp: _builtins.str
+    symbol: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp", b"lp", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLpStatisticsRequest: _TypeAlias = ListLpStatisticsRequest  # noqa: Y015
+
+@_typing.final
+class ListLpStatisticsResponse(_message.Message):
+    """Every matching feed, by LP then symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def feeds(self) -> _containers.RepeatedCompositeFieldContainer[Global___LpFeedStatistics]: ...
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        feeds: _abc.Iterable[Global___LpFeedStatistics] | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "feeds", b"feeds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLpStatisticsResponse: _TypeAlias = ListLpStatisticsResponse  # noqa: Y015
+
+@_typing.final
+class LpFeedStatistics(_message.Message):
+    """One LP's price feed of one symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DroppedByReasonEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    LP_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TICKS_LAST_MINUTE_FIELD_NUMBER: _builtins.int
+    TICKS_TOTAL_FIELD_NUMBER: _builtins.int
+    DROPPED_BY_REASON_FIELD_NUMBER: _builtins.int
+    DROPPED_TOTAL_FIELD_NUMBER: _builtins.int
+    LATENCY_P50_MS_FIELD_NUMBER: _builtins.int
+    LATENCY_P99_MS_FIELD_NUMBER: _builtins.int
+    LAST_TICK_TIME_FIELD_NUMBER: _builtins.int
+    STREAMING_SINCE_FIELD_NUMBER: _builtins.int
+    lp: _builtins.str
+    """The LP session name (a tick's source)."""
+    symbol: _builtins.str
+    ticks_last_minute: _builtins.int
+    """Ticks that passed validation in the last 60 s, and since quotes started."""
+    ticks_total: _builtins.int
+    dropped_total: _builtins.int
+    latency_p50_ms: _builtins.int
+    """From the LP's tick time (FIX SendingTime) to the client quote it fed written to Redis,
+    over the last minute, in milliseconds; unset when no tick fed a quote in that minute.
+    """
+    latency_p99_ms: _builtins.int
+    @_builtins.property
+    def dropped_by_reason(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Ticks dropped by validation since quotes started, by reason (unknown_symbol, crossed,
+        spread_too_wide, stale, spike, ...), and their sum.
+        """
+
+    @_builtins.property
+    def last_tick_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def streaming_since(self) -> _timestamp_pb2.Timestamp:
+        """When the LP's current run of ticks without a gap (longer than the stale threshold) began;
+        unset while it is silent.
+        """
+
+    def __init__(
+        self,
+        *,
+        lp: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        ticks_last_minute: _builtins.int = ...,
+        ticks_total: _builtins.int = ...,
+        dropped_by_reason: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        dropped_total: _builtins.int = ...,
+        latency_p50_ms: _builtins.int | None = ...,
+        latency_p99_ms: _builtins.int | None = ...,
+        last_tick_time: _timestamp_pb2.Timestamp | None = ...,
+        streaming_since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_latency_p50_ms", b"_latency_p50_ms", "_latency_p99_ms", b"_latency_p99_ms", "last_tick_time", b"last_tick_time", "latency_p50_ms", b"latency_p50_ms", "latency_p99_ms", b"latency_p99_ms", "streaming_since", b"streaming_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_latency_p50_ms", b"_latency_p50_ms", "_latency_p99_ms", b"_latency_p99_ms", "dropped_by_reason", b"dropped_by_reason", "dropped_total", b"dropped_total", "last_tick_time", b"last_tick_time", "latency_p50_ms", b"latency_p50_ms", "latency_p99_ms", b"latency_p99_ms", "lp", b"lp", "streaming_since", b"streaming_since", "symbol", b"symbol", "ticks_last_minute", b"ticks_last_minute", "ticks_total", b"ticks_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__latency_p50_ms: _TypeAlias = _typing.Literal["latency_p50_ms"]  # noqa: Y015
+    _WhichOneofArgType__latency_p50_ms: _TypeAlias = _typing.Literal["_latency_p50_ms", b"_latency_p50_ms"]  # noqa: Y015
+    _WhichOneofReturnType__latency_p99_ms: _TypeAlias = _typing.Literal["latency_p99_ms"]  # noqa: Y015
+    _WhichOneofArgType__latency_p99_ms: _TypeAlias = _typing.Literal["_latency_p99_ms", b"_latency_p99_ms"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__latency_p50_ms) -> _WhichOneofReturnType__latency_p50_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__latency_p99_ms) -> _WhichOneofReturnType__latency_p99_ms | None: ...
+
+Global___LpFeedStatistics: _TypeAlias = LpFeedStatistics  # noqa: Y015

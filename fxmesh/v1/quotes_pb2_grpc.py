@@ -60,6 +60,11 @@ class QuotesServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesResponse.FromString,
                 _registered_method=True)
+        self.ListLpStatistics = channel.unary_unary(
+                '/fxmesh.v1.QuotesService/ListLpStatistics',
+                request_serializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsResponse.FromString,
+                _registered_method=True)
 
 
 class QuotesServiceServicer:
@@ -105,6 +110,15 @@ class QuotesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLpStatistics(self, request, context):
+        """How each LP's price feed is doing, per LP and symbol (admin's LP board): ticks in the last
+        minute, ticks dropped by validation by reason, quote latency, and since when it streams
+        without a gap. Counts are since quotes started.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +146,11 @@ def add_QuotesServiceServicer_to_server(servicer, server):
                     servicer.StreamQuotes,
                     request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesResponse.SerializeToString,
+            ),
+            'ListLpStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLpStatistics,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -270,6 +289,33 @@ class QuotesService:
             '/fxmesh.v1.QuotesService/StreamQuotes',
             fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesRequest.SerializeToString,
             fxmesh_dot_v1_dot_quotes__pb2.StreamQuotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLpStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/ListLpStatistics',
+            fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsResponse.FromString,
             options,
             channel_credentials,
             insecure,

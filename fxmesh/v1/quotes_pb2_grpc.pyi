@@ -50,6 +50,11 @@ class QuotesServiceStub:
     """The current client quote of each symbol, then every new one, until the caller cancels.
     Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
     """
+    ListLpStatistics: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.ListLpStatisticsRequest, _quotes_pb2.ListLpStatisticsResponse]
+    """How each LP's price feed is doing, per LP and symbol (admin's LP board): ticks in the last
+    minute, ticks dropped by validation by reason, quote latency, and since when it streams
+    without a gap. Counts are since quotes started.
+    """
 
 @_typing.type_check_only
 class QuotesServiceAsyncStub(QuotesServiceStub):
@@ -72,6 +77,11 @@ class QuotesServiceAsyncStub(QuotesServiceStub):
     StreamQuotes: _aio.UnaryStreamMultiCallable[_quotes_pb2.StreamQuotesRequest, _quotes_pb2.StreamQuotesResponse]  # type: ignore[assignment]
     """The current client quote of each symbol, then every new one, until the caller cancels.
     Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
+    """
+    ListLpStatistics: _aio.UnaryUnaryMultiCallable[_quotes_pb2.ListLpStatisticsRequest, _quotes_pb2.ListLpStatisticsResponse]  # type: ignore[assignment]
+    """How each LP's price feed is doing, per LP and symbol (admin's LP board): ticks in the last
+    minute, ticks dropped by validation by reason, quote latency, and since when it streams
+    without a gap. Counts are since quotes started.
     """
 
 class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -122,6 +132,17 @@ class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_quotes_pb2.StreamQuotesResponse], _abc.AsyncIterator[_quotes_pb2.StreamQuotesResponse]]:
         """The current client quote of each symbol, then every new one, until the caller cancels.
         Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, TOO_MANY_SYMBOLS.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLpStatistics(
+        self,
+        request: _quotes_pb2.ListLpStatisticsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quotes_pb2.ListLpStatisticsResponse, _abc.Awaitable[_quotes_pb2.ListLpStatisticsResponse]]:
+        """How each LP's price feed is doing, per LP and symbol (admin's LP board): ticks in the last
+        minute, ticks dropped by validation by reason, quote latency, and since when it streams
+        without a gap. Counts are since quotes started.
         """
 
 def add_QuotesServiceServicer_to_server(servicer: QuotesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -403,3 +403,50 @@ async def test_publish_ticks_when_lp_confirms_an_unchanged_price_then_one_client
     finally:
         await conn.close()
     assert [(r["kind"], r["n"]) for r in rows] == [("CLIENT", 1), ("RAW", 11)]
+
+
+async def test_lp_statistics_when_ticks_flow_then_counts_drops_latency_and_streaming_run(
+    stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock
+) -> None:
+    lp = f"STATS-{clock.now_ms}"  # its own LP name: earlier tests' feeds do not count
+    started = clock.now_ms
+    sent_before = clock.now_ms - 40  # SendingTime 40 ms before quotes receives it
+    stamp = Timestamp()
+    stamp.FromMilliseconds(sent_before)
+    late = types_pb2.Quote(
+        symbol="EURUSD", bid="1.08449", ask="1.08451", quote_time=stamp, source=lp
+    )
+    await publish(
+        stub,
+        [late],
+        [lp_tick(clock, "EURUSD", "1.08451", "1.08449", lp)],  # crossed
+        [lp_tick(clock, "NOPE", "1.0", "1.1", lp)],  # unknown symbol
+    )
+    clock.now_ms += 2_000
+    await publish(stub, [lp_tick(clock, "EURUSD", "1.08450", "1.08452", lp)])
+
+    reply = await stub.ListLpStatistics(quotes_pb2.ListLpStatisticsRequest(lp=lp), timeout=10)
+    by_symbol = {f.symbol: f for f in reply.feeds}
+    eurusd = by_symbol["EURUSD"]
+    assert (eurusd.ticks_last_minute, eurusd.ticks_total) == (2, 2)
+    assert dict(eurusd.dropped_by_reason) == {"crossed": 1}
+    assert eurusd.dropped_total == 1
+    # Both ticks fed a written quote: 40 ms (its SendingTime) and 0 ms (sent "now").
+    assert (eurusd.latency_p50_ms, eurusd.latency_p99_ms) == (0, 40)
+    assert eurusd.streaming_since.ToMilliseconds() == started
+    assert eurusd.last_tick_time.ToMilliseconds() == clock.now_ms
+    assert dict(by_symbol["NOPE"].dropped_by_reason) == {"unknown_symbol": 1}
+    assert by_symbol["NOPE"].ticks_total == 0
+
+    # A minute later the window is empty; a silence longer than the stale threshold ends the run.
+    clock.now_ms += 61_000
+    later = await stub.ListLpStatistics(
+        quotes_pb2.ListLpStatisticsRequest(lp=lp, symbol="eurusd"), timeout=10
+    )
+    [quiet] = later.feeds
+    assert (quiet.ticks_last_minute, quiet.ticks_total) == (0, 2)
+    assert not quiet.HasField("latency_p50_ms")
+    assert not quiet.HasField("streaming_since")
+    await publish(stub, [lp_tick(clock, "EURUSD", "1.08450", "1.08452", lp)])
+    back = await stub.ListLpStatistics(quotes_pb2.ListLpStatisticsRequest(lp=lp), timeout=10)
+    assert back.feeds[0].streaming_since.ToMilliseconds() == clock.now_ms
