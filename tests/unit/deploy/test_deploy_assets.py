@@ -45,6 +45,7 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_quotes_ticks_accepted_total": "counter",
         "fxmesh_quotes_ticks_dropped_total": "counter",
         "fxmesh_quotes_tick_to_redis_seconds": "histogram",
+        "fxmesh_quotes_lp_quote_latency_seconds": "histogram",
         "fxmesh_fixgw_ticks_received_total": "counter",
         "fxmesh_fixgw_session_logged_on": "gauge",
         "fxmesh_fixgw_ticks_forwarded_total": "counter",
@@ -501,3 +502,14 @@ def test_a_book_metrics_in_alerts_when_services_imported_then_registered_with_th
         "fxmesh_fixgw_lp_fill_latency_seconds": "histogram",
     }.items():
         assert registered.get(name) == kind, name
+
+
+def test_lp_board_metrics_in_alerts_when_quotes_imported_then_registered_with_that_type() -> None:
+    from prometheus_client import REGISTRY
+
+    import quotes.metrics  # noqa: F401  (registers the metrics)
+
+    registered = {m.name: m.type for m in REGISTRY.collect()}
+    assert registered.get("fxmesh_quotes_lp_quote_latency_seconds") == "histogram"
+    assert registered.get("fxmesh_quotes_lp_ticks") == "counter"
+    assert registered.get("fxmesh_quotes_lp_ticks_dropped") == "counter"
