@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from edge.convert import timestamp_pb, to_json
+from edge.calls import call_json
+from edge.convert import timestamp_pb
 from edge.deps import Client, Resources
 from edge.openapi import responses
 from edge.schemas import OrdersQuery, PageQuery, TimeRangeQuery, statement_period
@@ -57,11 +58,8 @@ def _page_kwargs(query: PageQuery) -> dict[str, Any]:
 )
 async def account_summary(client: Client, res: Resources) -> dict[str, Any]:
     """Balance, equity, margin, free margin and margin level (decimal strings)."""
-    reply = await res.oms.GetAccountSummary(
-        oms_pb2.GetAccountSummaryRequest(account_id=client.subject),
-        timeout=res.settings.grpc_deadline_seconds,
-    )
-    return to_json(reply)
+    request = oms_pb2.GetAccountSummaryRequest(account_id=client.subject)
+    return await call_json(res, res.oms.GetAccountSummary, request)
 
 
 @router.get(
@@ -72,11 +70,8 @@ async def account_summary(client: Client, res: Resources) -> dict[str, Any]:
 )
 async def account_positions(client: Client, res: Resources) -> dict[str, Any]:
     """Open positions marked to the current quotes."""
-    reply = await res.oms.ListPositions(
-        oms_pb2.ListPositionsRequest(account_id=client.subject),
-        timeout=res.settings.grpc_deadline_seconds,
-    )
-    return to_json(reply)
+    request = oms_pb2.ListPositionsRequest(account_id=client.subject)
+    return await call_json(res, res.oms.ListPositions, request)
 
 
 @router.get(
@@ -90,13 +85,10 @@ async def account_orders(
 ) -> dict[str, Any]:
     """``view=open`` (default): orders not yet final; ``view=history``: every order created in
     [from, to)."""
-    reply = await res.oms.ListOrders(
-        oms_pb2.ListOrdersRequest(
-            account_id=client.subject, view=_VIEWS[query.view], **_page_kwargs(query)
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.ListOrdersRequest(
+        account_id=client.subject, view=_VIEWS[query.view], **_page_kwargs(query)
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.ListOrders, request)
 
 
 @router.get(
@@ -110,11 +102,8 @@ async def account_trades(
 ) -> dict[str, Any]:
     """Every fill applied to the account in [from, to): price, volume, entry (IN/OUT/INOUT/
     OUT_BY), commission, swap, realized P&L, reason."""
-    reply = await res.oms.ListDeals(
-        oms_pb2.ListDealsRequest(account_id=client.subject, **_page_kwargs(query)),
-        timeout=res.settings.grpc_deadline_seconds,
-    )
-    return to_json(reply)
+    request = oms_pb2.ListDealsRequest(account_id=client.subject, **_page_kwargs(query))
+    return await call_json(res, res.oms.ListDeals, request)
 
 
 @router.get(
@@ -128,11 +117,8 @@ async def account_ledger(
 ) -> dict[str, Any]:
     """Ledger entries in [from, to): deposits, withdrawals, commission, swap, realized P&L,
     bonuses and adjustments, each with balanceBefore and balanceAfter."""
-    reply = await res.oms.ListLedger(
-        oms_pb2.ListLedgerRequest(account_id=client.subject, **_page_kwargs(query)),
-        timeout=res.settings.grpc_deadline_seconds,
-    )
-    return to_json(reply)
+    request = oms_pb2.ListLedgerRequest(account_id=client.subject, **_page_kwargs(query))
+    return await call_json(res, res.oms.ListLedger, request)
 
 
 @router.get(
@@ -148,10 +134,7 @@ async def account_statement(
     positions and live figures. Default period: the current calendar month (UTC); only ``from``:
     to the end of its month; only ``to``: from the start of the month it ends."""
     start, end = statement_period(query, clock())
-    reply = await res.oms.GetStatement(
-        oms_pb2.GetStatementRequest(
-            account_id=client.subject, from_time=timestamp_pb(start), to_time=timestamp_pb(end)
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.GetStatementRequest(
+        account_id=client.subject, from_time=timestamp_pb(start), to_time=timestamp_pb(end)
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.GetStatement, request)

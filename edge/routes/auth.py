@@ -16,12 +16,13 @@ import grpc
 import structlog
 from fastapi import APIRouter, Request, Response
 
+from edge.calls import call
 from edge.deps import Client, Resources
 from edge.limits import LoginThrottled
 from edge.openapi import ERROR_STATUSES, ErrorBody, LoginResponse, responses
 from edge.schemas import LoginRequest, RefreshRequest
 from fxmesh.auth import issue_token
-from fxmesh.errors import FxError, from_rpc_error
+from fxmesh.errors import FxError
 from fxmesh.v1 import oms_pb2
 
 log = structlog.stdlib.get_logger(__name__)
@@ -68,19 +69,16 @@ async def login(body: LoginRequest, request: Request, res: Resources) -> dict[st
     except LoginThrottled:
         attempt.warning("client_login", outcome="throttled")
         raise
+    credentials = oms_pb2.AuthenticateClientRequest(login=body.login, password=body.password)
     try:
-        reply = await res.oms.AuthenticateClient(
-            oms_pb2.AuthenticateClientRequest(login=body.login, password=body.password),
-            timeout=res.settings.grpc_deadline_seconds,
-        )
-    except grpc.aio.AioRpcError as exc:
-        err = from_rpc_error(exc)
+        reply = await call(res, res.oms.AuthenticateClient, credentials)
+    except FxError as err:
         if err.code == grpc.StatusCode.UNAUTHENTICATED:
             await res.logins.failed(body.login, ip)
             attempt.warning("client_login", outcome="failure", reason=err.reason)
         else:
             attempt.warning("client_login", outcome="error", reason=err.reason)
-        raise err from exc
+        raise
     await res.logins.succeeded(body.login)
     login_name = reply.login or body.login
     session_id, refresh_token = await res.sessions.start(reply.account_id, login_name)

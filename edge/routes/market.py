@@ -28,6 +28,7 @@ from fastapi import APIRouter, Query
 from google.protobuf.timestamp_pb2 import Timestamp
 from redis.exceptions import RedisError
 
+from edge.calls import call
 from edge.convert import timestamp_json, timestamp_pb
 from edge.deps import Client, Resources
 from edge.openapi import OhlcResponse, SymbolJson, SymbolsResponse, TicksResponse, responses
@@ -70,15 +71,13 @@ async def ticks(
     query: Annotated[TicksQuery, Query()], client: Client, res: Resources
 ) -> dict[str, Any]:
     """The newest ``limit`` client ticks of ``symbol`` in [from, to), newest first."""
-    reply = await res.quotes.GetTicks(
-        quotes_pb2.GetTicksRequest(
-            symbol=query.symbol,
-            limit=query.limit,
-            kind=quotes_pb2.TICK_KIND_CLIENT,
-            **_window(query),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = quotes_pb2.GetTicksRequest(
+        symbol=query.symbol,
+        limit=query.limit,
+        kind=quotes_pb2.TICK_KIND_CLIENT,
+        **_window(query),
     )
+    reply = await call(res, res.quotes.GetTicks, request)
     return {
         "symbol": reply.symbol,
         "ticks": [
@@ -99,15 +98,13 @@ async def ohlc(
     """The newest ``limit`` candles of ``symbol`` starting in [from, to), oldest first: time
     (bucket start, UTC; weeks start Sunday 00:00 UTC), open/high/low/close of the client bid,
     tickVolume, spread (smallest of the bucket, points)."""
-    reply = await res.quotes.GetCandles(
-        quotes_pb2.GetCandlesRequest(
-            symbol=query.symbol,
-            timeframe=TIMEFRAMES_PB[query.timeframe],
-            limit=query.limit,
-            **_window(query),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = quotes_pb2.GetCandlesRequest(
+        symbol=query.symbol,
+        timeframe=TIMEFRAMES_PB[query.timeframe],
+        limit=query.limit,
+        **_window(query),
     )
+    reply = await call(res, res.quotes.GetCandles, request)
     return {
         "symbol": reply.symbol,
         "timeframe": query.timeframe,
@@ -205,9 +202,7 @@ async def _quotes(res: Resources, symbols: Sequence[str]) -> dict[str, ClientQuo
 async def symbols(client: Client, res: Resources) -> dict[str, Any]:
     """Every symbol (by name) with its contract specification, trading sessions (open now?) and
     current client bid / ask."""
-    reply = await res.oms.ListSymbols(
-        oms_pb2.ListSymbolsRequest(), timeout=res.settings.grpc_deadline_seconds
-    )
+    reply = await call(res, res.oms.ListSymbols, oms_pb2.ListSymbolsRequest())
     quotes = await _quotes(res, [s.symbol for s in reply.symbols])
     return {"symbols": [symbol_json(s, quotes.get(s.symbol)) for s in reply.symbols]}
 
@@ -220,9 +215,7 @@ async def symbols(client: Client, res: Resources) -> dict[str, Any]:
 )
 async def symbol(symbol: SymbolPath, client: Client, res: Resources) -> dict[str, Any]:
     """One symbol as in ``GET /api/symbols``; 404 ``UNKNOWN_SYMBOL`` when there is none."""
-    reply = await res.oms.ListSymbols(
-        oms_pb2.ListSymbolsRequest(symbol=symbol), timeout=res.settings.grpc_deadline_seconds
-    )
+    reply = await call(res, res.oms.ListSymbols, oms_pb2.ListSymbolsRequest(symbol=symbol))
     (spec,) = reply.symbols
     quotes = await _quotes(res, [spec.symbol])
     return symbol_json(spec, quotes.get(spec.symbol))

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from edge.answers import answer_may_be_lost
+from edge.calls import call_json, call_order
 from edge.convert import (
     decimal_text,
     modify_level_text,
@@ -38,9 +38,8 @@ _ORDER = responses(oms_pb2.GetOrderResponse)
 
 
 async def _place(request: oms_pb2.PlaceOrderRequest, res: Resources) -> dict[str, Any]:
-    # The order deadline outlasts oms's own budget; a lost answer names the clientOrderId.
-    with answer_may_be_lost("client_order_id", request.client_order_id):
-        reply = await res.oms.PlaceOrder(request, timeout=res.settings.order_deadline_seconds)
+    retry_with = ("client_order_id", request.client_order_id)
+    reply = await call_order(res, res.oms.PlaceOrder, request, retry_with=retry_with)
     return to_json(reply)
 
 
@@ -127,11 +126,8 @@ async def place_stop_limit_order(
 @router.get("/{order_id}", summary="Read one order", response_model=None, responses=_ORDER)
 async def get_order(order_id: OrderIdPath, client: Client, res: Resources) -> dict[str, Any]:
     """One order of the token's account (404 ORDER_NOT_FOUND for anyone else's)."""
-    reply = await res.oms.GetOrder(
-        oms_pb2.GetOrderRequest(account_id=client.subject, order_id=order_id),
-        timeout=res.settings.grpc_deadline_seconds,
-    )
-    return to_json(reply)
+    request = oms_pb2.GetOrderRequest(account_id=client.subject, order_id=order_id)
+    return await call_json(res, res.oms.GetOrder, request)
 
 
 @router.put(
@@ -155,8 +151,7 @@ async def modify_order(
     )
     if body.expire_time is not None:
         request.expire_time.CopyFrom(timestamp_pb(body.expire_time))
-    reply = await res.oms.ModifyOrder(request, timeout=res.settings.grpc_deadline_seconds)
-    return to_json(reply)
+    return await call_json(res, res.oms.ModifyOrder, request)
 
 
 @router.delete(
@@ -167,8 +162,5 @@ async def modify_order(
 )
 async def cancel_order(order_id: OrderIdPath, client: Client, res: Resources) -> dict[str, Any]:
     """Cancel a pending order; the answer is the order in status CANCELLED."""
-    reply = await res.oms.CancelOrder(
-        oms_pb2.CancelOrderRequest(account_id=client.subject, order_id=order_id),
-        timeout=res.settings.grpc_deadline_seconds,
-    )
-    return to_json(reply)
+    request = oms_pb2.CancelOrderRequest(account_id=client.subject, order_id=order_id)
+    return await call_json(res, res.oms.CancelOrder, request)

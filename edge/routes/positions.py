@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from edge.answers import answer_may_be_lost
+from edge.calls import call_json, call_order
 from edge.convert import decimal_text, modify_level_text, to_json
 from edge.deps import Client, Resources
 from edge.openapi import responses
@@ -45,9 +45,8 @@ async def _close(
         requested_price=decimal_text(body.requested_price, "requestedPrice"),
         deviation_points=body.deviation_points or 0,
     )
-    # The order deadline outlasts oms's own budget; a lost answer names the clientOrderId.
-    with answer_may_be_lost("client_order_id", body.client_order_id):
-        reply = await res.oms.ClosePosition(request, timeout=res.settings.order_deadline_seconds)
+    retry_with = ("client_order_id", request.client_order_id)
+    reply = await call_order(res, res.oms.ClosePosition, request, retry_with=retry_with)
     return to_json(reply)
 
 
@@ -63,13 +62,16 @@ async def close_all_positions(
     """Close all open positions (or those of ``symbol``) at the market, one result per position.
     Send the answer's requestId again to retry without closing anything twice."""
     request_id = body.request_id or uuid.uuid4().hex
-    with answer_may_be_lost("request_id", request_id):
-        reply = await res.oms.CloseAllPositions(
-            oms_pb2.CloseAllPositionsRequest(
-                account_id=client.subject, symbol=body.symbol or "", request_id=request_id
-            ),
-            timeout=res.settings.order_deadline_seconds * CLOSE_ALL_DEADLINES,
-        )
+    request = oms_pb2.CloseAllPositionsRequest(
+        account_id=client.subject, symbol=body.symbol or "", request_id=request_id
+    )
+    reply = await call_order(
+        res,
+        res.oms.CloseAllPositions,
+        request,
+        retry_with=("request_id", request_id),
+        deadlines=CLOSE_ALL_DEADLINES,
+    )
     return {"requestId": request_id, **to_json(reply)}
 
 
@@ -108,15 +110,12 @@ async def close_position_by(
 ) -> dict[str, Any]:
     """Hedging accounts: offset the position against an opposite position of the same symbol
     (both OUT_BY deals, no market spread paid)."""
-    reply = await res.oms.CloseBy(
-        oms_pb2.CloseByRequest(
-            account_id=client.subject,
-            position_id=position_id,
-            opposite_position_id=body.opposite_position_id,
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.CloseByRequest(
+        account_id=client.subject,
+        position_id=position_id,
+        opposite_position_id=body.opposite_position_id,
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.CloseBy, request)
 
 
 @router.put(
@@ -130,18 +129,15 @@ async def modify_position(
 ) -> dict[str, Any]:
     """Omitted fields keep their value; stopLoss/takeProfit ``"0"`` removes it and
     trailingDistancePoints 0 turns the trailing stop off."""
-    reply = await res.oms.ModifyPosition(
-        oms_pb2.ModifyPositionRequest(
-            account_id=client.subject,
-            position_id=position_id,
-            stop_loss=modify_level_text(body.stop_loss, "stopLoss"),
-            take_profit=modify_level_text(body.take_profit, "takeProfit"),
-            trailing_distance_points=_points(body.trailing_distance_points),
-            trailing_step_points=_points(body.trailing_step_points),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.ModifyPositionRequest(
+        account_id=client.subject,
+        position_id=position_id,
+        stop_loss=modify_level_text(body.stop_loss, "stopLoss"),
+        take_profit=modify_level_text(body.take_profit, "takeProfit"),
+        trailing_distance_points=_points(body.trailing_distance_points),
+        trailing_step_points=_points(body.trailing_step_points),
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.ModifyPosition, request)
 
 
 def _points(value: int | None) -> int:

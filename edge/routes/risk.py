@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from edge.convert import decimal_text, side_from_json, to_json
+from edge.calls import call_json
+from edge.convert import decimal_text, side_from_json
 from edge.deps import Client, Resources
 from edge.openapi import responses
 from edge.schemas import (
@@ -42,20 +43,17 @@ async def calculate_lot(
 ) -> dict[str, Any]:
     """The volume whose loss at the stop is riskAmount (or riskPercent of equity), rounded down
     to the symbol's volume step; ``"0"`` when even the minimum volume risks more."""
-    reply = await res.oms.CalculateLot(
-        oms_pb2.CalculateLotRequest(
-            account_id=client.subject,
-            symbol=body.symbol,
-            side=side_from_json(body.side),
-            risk_amount=decimal_text(body.risk_amount, "riskAmount"),
-            risk_percent=decimal_text(body.risk_percent, "riskPercent"),
-            stop_loss_points=body.stop_loss_points or 0,
-            stop_loss=decimal_text(body.stop_loss, "stopLoss"),
-            entry_price=decimal_text(body.entry_price, "entryPrice"),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.CalculateLotRequest(
+        account_id=client.subject,
+        symbol=body.symbol,
+        side=side_from_json(body.side),
+        risk_amount=decimal_text(body.risk_amount, "riskAmount"),
+        risk_percent=decimal_text(body.risk_percent, "riskPercent"),
+        stop_loss_points=body.stop_loss_points or 0,
+        stop_loss=decimal_text(body.stop_loss, "stopLoss"),
+        entry_price=decimal_text(body.entry_price, "entryPrice"),
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.CalculateLot, request)
 
 
 @router.post(
@@ -69,17 +67,14 @@ async def margin_preview(
 ) -> dict[str, Any]:
     """Margin and commission of the order, free margin before and after, the margin level after,
     and whether free margin covers it."""
-    reply = await res.oms.PreviewMargin(
-        oms_pb2.PreviewMarginRequest(
-            account_id=client.subject,
-            symbol=body.symbol,
-            side=side_from_json(body.side),
-            volume=decimal_text(body.volume, "volume"),
-            price=decimal_text(body.price, "price"),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.PreviewMarginRequest(
+        account_id=client.subject,
+        symbol=body.symbol,
+        side=side_from_json(body.side),
+        volume=decimal_text(body.volume, "volume"),
+        price=decimal_text(body.price, "price"),
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.PreviewMargin, request)
 
 
 async def _stop_points(query: CalculateLotQuery, res: Resources) -> int:
@@ -115,17 +110,14 @@ async def calculate_lot_query(
 ) -> dict[str, Any]:
     """The volume whose loss at a stop ``slPips`` pips (or ``slPoints`` points) away is ``risk``
     percent of equity; as the POST form answers."""
-    reply = await res.oms.CalculateLot(
-        oms_pb2.CalculateLotRequest(
-            account_id=client.subject,
-            symbol=query.symbol,
-            side=side_from_json(query.side),
-            risk_percent=decimal_text(query.risk, "risk"),
-            stop_loss_points=await _stop_points(query, res),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.CalculateLotRequest(
+        account_id=client.subject,
+        symbol=query.symbol,
+        side=side_from_json(query.side),
+        risk_percent=decimal_text(query.risk, "risk"),
+        stop_loss_points=await _stop_points(query, res),
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.CalculateLot, request)
 
 
 @router.get(
@@ -138,14 +130,11 @@ async def margin_preview_query(
     query: Annotated[MarginPreviewQuery, Query()], client: Client, res: Resources
 ) -> dict[str, Any]:
     """As the POST form: margin, commission, free margin before and after, margin level after."""
-    reply = await res.oms.PreviewMargin(
-        oms_pb2.PreviewMarginRequest(
-            account_id=client.subject,
-            symbol=query.symbol,
-            side=side_from_json(query.side),
-            volume=decimal_text(query.volume, "volume"),
-            price=decimal_text(query.price, "price"),
-        ),
-        timeout=res.settings.grpc_deadline_seconds,
+    request = oms_pb2.PreviewMarginRequest(
+        account_id=client.subject,
+        symbol=query.symbol,
+        side=side_from_json(query.side),
+        volume=decimal_text(query.volume, "volume"),
+        price=decimal_text(query.price, "price"),
     )
-    return to_json(reply)
+    return await call_json(res, res.oms.PreviewMargin, request)

@@ -38,7 +38,7 @@ import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -49,7 +49,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 
-from edge.answers import answer_may_be_lost
+from edge.calls import call, call_order
 from edge.convert import timestamp_pb
 from edge.deps import Client, Resources
 from edge.mt5 import (
@@ -90,7 +90,7 @@ from edge.mt5 import (
     ticket_text,
 )
 from edge.openapi import responses
-from fxmesh.errors import FxError, from_rpc_error
+from fxmesh.errors import FxError
 from fxmesh.money import fmt
 from fxmesh.quotecache import read_quote
 from fxmesh.v1 import oms_pb2, types_pb2
@@ -267,37 +267,22 @@ async def _quote(res: Resources, answer: _Answer, symbol: str) -> None:
         answer.doc["bid"], answer.doc["ask"] = fmt(quote.bid), fmt(quote.ask)
 
 
-async def _call(answer: _Answer, rpc: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-    """Run one oms call; oms's refusals about the trade become a retcode."""
-    try:
-        return await rpc()
-    except grpc.aio.AioRpcError as exc:
-        err = from_rpc_error(exc)
-    except FxError as exc:
-        err = exc
-    if err.code in _TRANSPORT_CODES:
-        raise err
-    return answer.error(err)
+def _first_deal_id(deals: Sequence[types_pb2.Deal]) -> str:
+    return deals[0].deal_id if deals else ""
 
 
 async def _send(
     body: TradeRequest, account_id: str, res: Resources, answer: _Answer
 ) -> dict[str, Any]:
+    """Send the request as its action's oms RPC and answer what oms did. A request that cannot
+    be mapped raises ``Refused``; what oms refuses is raised as the ``FxError`` it sent."""
     action = enum_value(body.action, ACTIONS, "TRADE_ACTION_", "action")
-    deadline = res.settings.grpc_deadline_seconds
     position = ticket_text(body.position, "position")
     if action == "PENDING" or (action == "DEAL" and not position):
         request = place_request(account_id, body)
-
-        async def place() -> dict[str, Any]:
-            with answer_may_be_lost("client_order_id", request.client_order_id):
-                reply = await res.oms.PlaceOrder(
-                    request, timeout=res.settings.order_deadline_seconds
-                )
-            deal_id = reply.deals[0].deal_id if reply.deals else ""
-            return answer.order(reply.order, deal_id)
-
-        return await _call(answer, place)
+        retry_with = ("client_order_id", request.client_order_id)
+        placed = await call_order(res, res.oms.PlaceOrder, request, retry_with=retry_with)
+        return answer.order(placed.order, _first_deal_id(placed.deals))
     if action == "DEAL":  # with a position: close (part of) it at the market
         filling_of(body, market=True)
         close = oms_pb2.ClosePositionRequest(
@@ -310,16 +295,9 @@ async def _send(
             magic=body.magic,
             comment=body.comment,
         )
-
-        async def close_position() -> dict[str, Any]:
-            with answer_may_be_lost("client_order_id", close.client_order_id):
-                reply = await res.oms.ClosePosition(
-                    close, timeout=res.settings.order_deadline_seconds
-                )
-            deal_id = reply.deals[0].deal_id if reply.deals else ""
-            return answer.order(reply.order, deal_id)
-
-        return await _call(answer, close_position)
+        retry_with = ("client_order_id", close.client_order_id)
+        closed = await call_order(res, res.oms.ClosePosition, close, retry_with=retry_with)
+        return answer.order(closed.order, _first_deal_id(closed.deals))
     if action == "SLTP":
         modify_position = oms_pb2.ModifyPositionRequest(
             account_id=account_id,
@@ -329,12 +307,8 @@ async def _send(
             trailing_distance_points=-1,
             trailing_step_points=-1,
         )
-
-        async def sltp() -> dict[str, Any]:
-            await res.oms.ModifyPosition(modify_position, timeout=deadline)
-            return answer.code(DONE)
-
-        return await _call(answer, sltp)
+        await call(res, res.oms.ModifyPosition, modify_position)
+        return answer.code(DONE)
     if action == "MODIFY":
         modify = oms_pb2.ModifyOrderRequest(
             account_id=account_id,
@@ -349,41 +323,29 @@ async def _send(
         expiry = expiry_of(body)
         if expiry is not None:
             modify.expire_time.CopyFrom(timestamp_pb(expiry))
-
-        async def modify_order() -> dict[str, Any]:
-            reply = await res.oms.ModifyOrder(modify, timeout=deadline)
-            answer.doc["order"] = _int(reply.order.order_id)
-            return answer.code(DONE)
-
-        return await _call(answer, modify_order)
+        modified = await call(res, res.oms.ModifyOrder, modify)
+        answer.doc["order"] = _int(modified.order.order_id)
+        return answer.code(DONE)
     if action == "REMOVE":
         cancel = oms_pb2.CancelOrderRequest(
             account_id=account_id, order_id=required_ticket(body.order, "order")
         )
-
-        async def remove() -> dict[str, Any]:
-            reply = await res.oms.CancelOrder(cancel, timeout=deadline)
-            answer.doc["order"] = _int(reply.order.order_id)
-            return answer.code(DONE)
-
-        return await _call(answer, remove)
+        cancelled = await call(res, res.oms.CancelOrder, cancel)
+        answer.doc["order"] = _int(cancelled.order.order_id)
+        return answer.code(DONE)
     # CLOSE_BY
     close_by = oms_pb2.CloseByRequest(
         account_id=account_id,
         position_id=required_ticket(body.position, "position"),
         opposite_position_id=required_ticket(body.position_by, "position_by"),
     )
-
-    async def close_by_position() -> dict[str, Any]:
-        reply = await res.oms.CloseBy(close_by, timeout=deadline)
-        if reply.deals:
-            answer.doc["deal"] = _int(reply.deals[0].deal_id)
-            answer.doc["order"] = _int(reply.deals[0].order_id)
-            answer.doc["volume"] = reply.deals[0].volume or "0"
-            answer.doc["price"] = reply.deals[0].price or "0"
-        return answer.code(DONE)
-
-    return await _call(answer, close_by_position)
+    closed_by = await call(res, res.oms.CloseBy, close_by)
+    if closed_by.deals:
+        answer.doc["deal"] = _int(closed_by.deals[0].deal_id)
+        answer.doc["order"] = _int(closed_by.deals[0].order_id)
+        answer.doc["volume"] = closed_by.deals[0].volume or "0"
+        answer.doc["price"] = closed_by.deals[0].price or "0"
+    return answer.code(DONE)
 
 
 # --- the routes ----------------------------------------------------------------------------------
@@ -474,6 +436,11 @@ async def order_send(body: TradeRequest, client: Client, res: Resources) -> dict
         result = await _send(body, client.subject, res, answer)
     except Refused as refused:
         result = answer.code(refused.retcode, refused.detail)
+    except FxError as err:
+        # oms's refusals about the trade become a retcode; the rest stays an HTTP error.
+        if err.code in _TRANSPORT_CODES:
+            raise
+        result = answer.error(err)
     await _quote(res, answer, body.symbol.strip())
     return result
 
@@ -521,18 +488,15 @@ async def order_check(body: TradeRequest, client: Client, res: Resources) -> dic
         volume=place.volume,
         price=place.price,
     )
-    deadline = res.settings.grpc_deadline_seconds
+    summary_request = oms_pb2.GetAccountSummaryRequest(account_id=client.subject)
     try:
         preview, summary = await asyncio.gather(
-            res.oms.PreviewMargin(preview_request, timeout=deadline),
-            res.oms.GetAccountSummary(
-                oms_pb2.GetAccountSummaryRequest(account_id=client.subject), timeout=deadline
-            ),
+            call(res, res.oms.PreviewMargin, preview_request),
+            call(res, res.oms.GetAccountSummary, summary_request),
         )
-    except grpc.aio.AioRpcError as exc:
-        err = from_rpc_error(exc)
+    except FxError as err:
         if err.code in _TRANSPORT_CODES:
-            raise err from exc
+            raise
         field = err.metadata.get("field")
         return code(retcode_of(err.reason, rejected_order=False, field=field), err.message)
     commission = Decimal(preview.commission or "0")
