@@ -111,8 +111,10 @@ class BBookEngine:
         requested_price: Decimal | None = None,
         max_deviation: Decimal | None = None,
         limit_price: Decimal | None = None,
+        units: Decimal | None = None,
     ) -> Decimal | Rejection:
-        """The fill price for a client order at the current quote, or the rejection."""
+        """The fill price for a client order at the current quote, or the rejection; ``units``
+        (lots x contract size) prices a large order across the quote's depth."""
         settings = self.settings_for(symbol)
         if not settings.enabled:
             return Rejection("BOOK_UNAVAILABLE", f"B-book execution is disabled for {symbol}")
@@ -129,6 +131,7 @@ class BBookEngine:
             requested_price=requested_price,
             max_deviation=max_deviation,
             limit_price=limit_price,
+            units=units,
         )
 
     def new_fill(

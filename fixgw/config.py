@@ -73,6 +73,13 @@ class LpConfig(BaseModel):
         ge=1,
         description="HeartBtInt of this session (default: FXMESH_FIXGW_HEARTBEAT_SECONDS).",
     )
+    market_depth: int = Field(
+        1,
+        ge=0,
+        description="MarketDepth asked of the LP: 1 top of book (incremental refreshes); N levels, "
+        "or 0 the full book, as full refreshes carrying each level's size (the B-book prices "
+        "large orders across them).",
+    )
 
     @model_validator(mode="after")
     def _symbol_map_one_to_one(self) -> LpConfig:

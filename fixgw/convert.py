@@ -25,6 +25,8 @@ def tick_to_proto(tick: RawTick) -> types_pb2.Quote:
         ask=str(tick.ask),
         quote_time=timestamp(tick.lp_time),
         source=tick.source,
+        bid_levels=[types_pb2.PriceLevel(price=str(p), size=str(n)) for p, n in tick.bid_levels],
+        ask_levels=[types_pb2.PriceLevel(price=str(p), size=str(n)) for p, n in tick.ask_levels],
     )
 
 

@@ -194,6 +194,10 @@ def map_update_symbols(
     )
 
 
+Level = tuple[Decimal, Decimal]
+"""(price, size in units of the base currency)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawTick:
     """A two-sided LP price, as forwarded to quotes (source = the LP's configured name)."""
@@ -204,24 +208,50 @@ class RawTick:
     lp_time: datetime
     source: str
     received_monotonic: float
+    bid_levels: tuple[Level, ...] = ()
+    """Depth, best first (the first at ``bid``); empty for top of book only."""
+    ask_levels: tuple[Level, ...] = ()
+
+
+def _levels(entries: list[BookEntry], side: str) -> tuple[Level, ...]:
+    """One side of a snapshot as depth, best first; empty unless every entry has a size."""
+    mine = [e for e in entries if e.side == side]
+    if not mine or any(e.size is None or e.size <= 0 for e in mine):
+        return ()
+    ordered = sorted(mine, key=lambda e: e.price, reverse=side == BID)
+    return tuple((e.price, e.size) for e in ordered if e.size is not None)
 
 
 @dataclass(slots=True)
 class TopOfBook:
-    """Latest bid and offer per symbol for one LP, fed by full and incremental refreshes."""
+    """Latest bid and offer per symbol for one LP, fed by full and incremental refreshes.
+
+    A full refresh (35=W) replaces a symbol's book: with several entries per side (a depth
+    subscription) the best is the top and all of them, best first, are its depth. An incremental
+    refresh (35=X) moves the top of book only; it drops the symbol's depth, which the next full
+    refresh brings back (depth subscriptions ask for full refreshes only).
+    """
 
     lp: str
     bids: dict[str, Decimal] = field(default_factory=dict)
     asks: dict[str, Decimal] = field(default_factory=dict)
+    bid_depth: dict[str, tuple[Level, ...]] = field(default_factory=dict)
+    ask_depth: dict[str, tuple[Level, ...]] = field(default_factory=dict)
 
     def apply(self, update: MarketDataUpdate, now: datetime) -> list[RawTick]:
         """Apply an update; return one tick per touched symbol that now has both sides."""
-        touched: list[str] = []
+        touched: dict[str, list[BookEntry]] = {}
         for entry in update.entries:
-            book = self.bids if entry.side == BID else self.asks
-            book[entry.symbol] = entry.price
-            if entry.symbol not in touched:
-                touched.append(entry.symbol)
+            touched.setdefault(entry.symbol, []).append(entry)
+        for symbol, entries in touched.items():
+            if update.full_refresh:
+                self._replace(symbol, entries)
+                continue
+            for entry in entries:
+                book = self.bids if entry.side == BID else self.asks
+                book[symbol] = entry.price
+            self.bid_depth.pop(symbol, None)
+            self.ask_depth.pop(symbol, None)
         ticks: list[RawTick] = []
         for symbol in touched:
             bid = self.bids.get(symbol)
@@ -236,14 +266,33 @@ class TopOfBook:
                     lp_time=update.lp_time or now,
                     source=self.lp,
                     received_monotonic=update.received_monotonic,
+                    bid_levels=self.bid_depth.get(symbol, ()),
+                    ask_levels=self.ask_depth.get(symbol, ()),
                 )
             )
         return ticks
+
+    def _replace(self, symbol: str, entries: list[BookEntry]) -> None:
+        for side, top, depth, best in (
+            (BID, self.bids, self.bid_depth, max),
+            (OFFER, self.asks, self.ask_depth, min),
+        ):
+            prices = [e.price for e in entries if e.side == side]
+            if not prices:
+                continue
+            top[symbol] = best(prices)
+            levels = _levels(entries, side)
+            if levels:
+                depth[symbol] = levels
+            else:
+                depth.pop(symbol, None)
 
     def clear(self) -> None:
         """Forget every price (on logout: a new session starts from a fresh snapshot)."""
         self.bids.clear()
         self.asks.clear()
+        self.bid_depth.clear()
+        self.ask_depth.clear()
 
 
 TRADE = "F"

@@ -301,13 +301,16 @@ def make_test_request(test_req_id: str) -> fix.Message:
     return msg
 
 
-def market_data_request(req_id: str, symbol: str, subscribe: bool = True) -> fix.Message:
-    """A 35=V for top of book (bid and offer) of one symbol, snapshot + incremental updates."""
+def market_data_request(
+    req_id: str, symbol: str, subscribe: bool = True, depth: int = 1
+) -> fix.Message:
+    """A 35=V for the bid and offer of one symbol: top of book (``depth`` 1) as a snapshot and
+    incremental updates, or ``depth`` levels (0: the full book) as full refreshes."""
     msg = fix44.MarketDataRequest()
     set_str(msg, 262, req_id)
     set_str(msg, 263, "1" if subscribe else "2")  # SubscriptionRequestType
-    set_str(msg, 264, 1)  # MarketDepth: top of book
-    set_str(msg, 265, 1)  # MDUpdateType: incremental refresh
+    set_str(msg, 264, depth)  # MarketDepth
+    set_str(msg, 265, 1 if depth == 1 else 0)  # MDUpdateType: incremental / full refresh
     for entry_type in ("0", "1"):
         types = fix44.MarketDataRequest.NoMDEntryTypes()
         set_str(types, 269, entry_type)

@@ -591,7 +591,9 @@ class Gateway:
         log.info("lp_logged_on", lp=lp, session=state.session_id)
         for symbol in state.symbols:
             req_id = f"{lp}-{symbol}-{next(self._req_ids)}"
-            request = market_data_request(req_id, state.config.lp_symbol(symbol))
+            request = market_data_request(
+                req_id, state.config.lp_symbol(symbol), depth=state.config.market_depth
+            )
             if send(request, state.spec.session_id()):
                 state.subscribed[symbol] = req_id
             else:

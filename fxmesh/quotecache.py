@@ -8,6 +8,9 @@ tests, two developers) would trade on each other's quotes. Prices are decimal st
 are what quotes took off the best LP bid and added to the best LP ask to make this client price
 (markup and rounding): the router prices A-book fills with them (LP fill price + markupAsk for a
 BUY, - markupBid for a SELL). A document without them reads as None (written before they existed).
+``bids`` / ``asks`` (optional) are the client price's depth where LPs send it: ``[[price, size],
+...]`` best first, sizes in units of the base currency (FIX MDEntrySize), prices marked up like the
+top (whose level is the first); the B-book fills a large order at their volume-weighted price.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 QUOTE_TTL_SECONDS = 60
+PriceLevel = tuple[Decimal, Decimal]
+"""One depth level: (price, size in units of the base currency)."""
 
 
 def quote_key(symbol: str) -> str:
@@ -53,6 +58,10 @@ class ClientQuote:
     """What was taken off the best LP bid to make ``bid``; None when the writer did not say."""
     markup_ask: Decimal | None = None
     """What was added to the best LP ask to make ``ask``; None when the writer did not say."""
+    bids: tuple[PriceLevel, ...] = ()
+    """Depth below the bid, best first (the first is ``bid``); empty when no LP sends sizes."""
+    asks: tuple[PriceLevel, ...] = ()
+    """Depth above the ask, best first (the first is ``ask``)."""
 
     def age_ms(self, now_ms: int | None = None) -> int:
         return (now_ms if now_ms is not None else int(time.time() * 1000)) - self.ts_ms
@@ -69,6 +78,10 @@ class ClientQuote:
             doc["markupBid"] = str(self.markup_bid)
         if self.markup_ask is not None:
             doc["markupAsk"] = str(self.markup_ask)
+        if self.bids:
+            doc["bids"] = [[str(p), str(size)] for p, size in self.bids]
+        if self.asks:
+            doc["asks"] = [[str(p), str(size)] for p, size in self.asks]
         return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
@@ -83,7 +96,13 @@ class ClientQuote:
             doc.get("source", "fxmesh"),
             Decimal(markup_bid) if markup_bid is not None else None,
             Decimal(markup_ask) if markup_ask is not None else None,
+            _levels(doc.get("bids")),
+            _levels(doc.get("asks")),
         )
+
+
+def _levels(raw: Any) -> tuple[PriceLevel, ...]:
+    return tuple((Decimal(p), Decimal(size)) for p, size in raw or ())
 
 
 async def read_quote(redis: Any, symbol: str) -> ClientQuote | None:

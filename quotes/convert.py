@@ -27,6 +27,8 @@ def raw_tick(quote: types_pb2.Quote) -> RawTick:
         ask=quote.ask,
         ts_ms=ts_ms,
         source=quote.source,
+        bid_levels=tuple((level.price, level.size) for level in quote.bid_levels),
+        ask_levels=tuple((level.price, level.size) for level in quote.ask_levels),
     )
 
 

@@ -23,6 +23,15 @@ drops out and the next LP's prices are used.
 Markup: ``markup_bid_points`` is subtracted from the bid and ``markup_ask_points`` added to the
 ask (one point = 10^-digits), then the bid is quantized with ROUND_FLOOR and the ask with
 ROUND_CEILING, so rounding never narrows the marked-up spread.
+
+Depth (LPs subscribed with a MarketDepth, ``fixgw`` ``market_depth``): an LP tick may carry levels
+(price, size in base units), best first. The client price's depth per side merges the levels of
+the fresh LPs that sent them, sizes summed at equal prices, best first, at most
+``MAX_DEPTH_LEVELS``; it is kept only when its best level is the side's best price (else the size
+at the top is unknown and the side has none). When the best prices cross, the primary's own
+levels are used, as its prices are. Each level gets the side's markup and rounding, so the first
+level is the client bid / ask. A level that is not a positive price and size, or levels out of
+order, make the tick's depth unusable: the tick is kept, its depth dropped.
 """
 
 from __future__ import annotations
@@ -38,6 +47,10 @@ DEFAULT_GROUP = ""
 """Client group whose markup is the symbol default (the only one until group markups exist)."""
 
 _HUNDRED = Decimal(100)
+MAX_DEPTH_LEVELS = 10
+
+Level = tuple[Decimal, Decimal]
+"""A depth level: (price, size in units of the base currency)."""
 
 
 class DropReason(enum.StrEnum):
@@ -108,6 +121,9 @@ class RawTick:
     ask: str
     ts_ms: int | None
     source: str
+    bid_levels: tuple[tuple[str, str], ...] = ()
+    """Depth as the LP sent it: (price, size) texts, best first; empty for top of book."""
+    ask_levels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +135,8 @@ class LpQuote:
     ask: Decimal
     ts_ms: int
     received_ms: int
+    bids: tuple[Level, ...] = ()
+    asks: tuple[Level, ...] = ()
 
     @property
     def mid(self) -> Decimal:
@@ -156,6 +174,9 @@ class PricedQuote:
     """Best LP bid minus ``bid``: the markup taken off the bid, rounding included."""
     markup_ask: Decimal = Decimal(0)
     """``ask`` minus the best LP ask: the markup added to the ask, rounding included."""
+    bids: tuple[Level, ...] = ()
+    """Client depth below the bid, best first (the first at ``bid``); empty without depth."""
+    asks: tuple[Level, ...] = ()
 
 
 def parse_price(text: str) -> Decimal | None:
@@ -167,6 +188,29 @@ def parse_price(text: str) -> Decimal | None:
     if not value.is_finite() or value <= 0:
         return None
     return value
+
+
+def parse_levels(raw: Sequence[tuple[str, str]], bids: bool) -> tuple[Level, ...]:
+    """An LP's depth of one side, or () when any level is unusable or out of order."""
+    levels: list[Level] = []
+    for price_text, size_text in raw:
+        price, size = parse_price(price_text), parse_price(size_text)
+        if price is None or size is None:
+            return ()
+        if levels and (price >= levels[-1][0] if bids else price <= levels[-1][0]):
+            return ()
+        levels.append((price, size))
+    return tuple(levels)
+
+
+def merge_levels(books: Sequence[tuple[Level, ...]], bids: bool) -> tuple[Level, ...]:
+    """Levels of several LPs as one side of a book: sizes summed per price, best first."""
+    sizes: dict[Decimal, Decimal] = {}
+    for book in books:
+        for price, size in book:
+            sizes[price] = sizes.get(price, Decimal(0)) + size
+    ordered = sorted(sizes.items(), reverse=bids)
+    return tuple(ordered[:MAX_DEPTH_LEVELS])
 
 
 def apply_markup(
@@ -213,7 +257,14 @@ class PricingEngine:
         if now_ms - ts_ms > settings.stale_after_ms:
             return DropReason.STALE
         book = self._books.setdefault(tick.symbol, {})
-        quote = LpQuote(tick.source, bid, ask, ts_ms, now_ms)
+        bids = parse_levels(tick.bid_levels, bids=True)
+        asks = parse_levels(tick.ask_levels, bids=False)
+        # Depth that does not start at the tick's own top is not the book of that price.
+        if bids and bids[0][0] != bid:
+            bids = ()
+        if asks and asks[0][0] != ask:
+            asks = ()
+        quote = LpQuote(tick.source, bid, ask, ts_ms, now_ms, bids, asks)
         previous = book.get(tick.source)
         if previous is not None and now_ms - previous.received_ms <= self._spike_window_ms:
             move_pct = abs(quote.mid - previous.mid) / previous.mid * _HUNDRED
@@ -267,13 +318,44 @@ class PricingEngine:
         if best is None:
             return None
         settings = self.config.symbols[symbol]
-        bid, ask = apply_markup(
-            best.bid, best.ask, self.config.markup_for(symbol, group), settings.digits
-        )
+        markup = self.config.markup_for(symbol, group)
+        bid, ask = apply_markup(best.bid, best.ask, markup, settings.digits)
         if bid <= 0:
             return None
+        raw_bids, raw_asks = self._depth(symbol, best, now_ms)
+        point = settings.point
+        bids = tuple(
+            (quantize(p - markup.bid_points * point, settings.digits, ROUND_FLOOR), n)
+            for p, n in raw_bids
+        )
+        asks = tuple(
+            (quantize(p + markup.ask_points * point, settings.digits, ROUND_CEILING), n)
+            for p, n in raw_asks
+        )
         return PricedQuote(
-            symbol, bid, ask, best.ts_ms, best.sources, best.bid - bid, ask - best.ask
+            symbol,
+            bid,
+            ask,
+            best.ts_ms,
+            best.sources,
+            best.bid - bid,
+            ask - best.ask,
+            tuple(level for level in bids if level[0] > 0),
+            asks,
+        )
+
+    def _depth(
+        self, symbol: str, best: BestPrice, now_ms: int
+    ) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """The raw depth of each side behind ``best`` (module doc), () where there is none."""
+        quotes = self.fresh_quotes(symbol, now_ms)
+        if quotes and max(q.bid for q in quotes) > min(q.ask for q in quotes):
+            quotes = quotes[:1]  # crossed: the primary's own price, so its own depth
+        bids = merge_levels([q.bids for q in quotes if q.bids], bids=True)
+        asks = merge_levels([q.asks for q in quotes if q.asks], bids=False)
+        return (
+            bids if bids and bids[0][0] == best.bid else (),
+            asks if asks and asks[0][0] == best.ask else (),
         )
 
     def forget(self, symbols: Iterable[str]) -> None:

@@ -157,8 +157,8 @@ class QuotesService:
         async with self._write_lock:
             now_ms = self._clock()
             batch: list[PricedQuote] = []
-            # Rewrites of an unchanged price (to keep its time fresh) are not new ticks: they are
-            # neither stored nor counted in candles.
+            # Rewrites of an unchanged price (to keep its time fresh, or with new depth behind
+            # it) are not new ticks: they are neither stored nor counted in candles.
             refreshed: set[str] = set()
             for symbol in symbols:
                 quote = self.engine.client_quote(symbol, now_ms)
@@ -166,7 +166,8 @@ class QuotesService:
                     continue
                 last = self._written.get(symbol)
                 if last is not None and (last[0].bid, last[0].ask) == (quote.bid, quote.ask):
-                    if now_ms - last[1] < self._refresh_ms:
+                    same_depth = (last[0].bids, last[0].asks) == (quote.bids, quote.asks)
+                    if same_depth and now_ms - last[1] < self._refresh_ms:
                         continue
                     refreshed.add(symbol)
                 batch.append(quote)
@@ -183,6 +184,8 @@ class QuotesService:
                             q.ts_ms,
                             markup_bid=q.markup_bid,
                             markup_ask=q.markup_ask,
+                            bids=q.bids,
+                            asks=q.asks,
                         )
                         for q in batch
                     ]

@@ -245,6 +245,7 @@ class RouterService:
             requested_price=cmd.requested_price,
             max_deviation=cmd.max_price_deviation,
             limit_price=cmd.limit_price,
+            units=cmd.volume * cmd.contract_size,
         )
         if isinstance(priced, Rejection):
             return await self._reject(cmd, decision, priced)
@@ -295,6 +296,7 @@ class RouterService:
             requested_price=cmd.requested_price,
             max_deviation=cmd.max_price_deviation,
             limit_price=cmd.limit_price,
+            units=decision.b_volume * cmd.contract_size,
         )
         if isinstance(priced, Rejection):
             return await self._reject(cmd, decision, priced)

@@ -6,7 +6,8 @@ camelCase JSON, decimals as strings, 422 on bad input:
   faults, counters, acceptor up/down and the latest orders; ``GET /orders/{clOrdId}``.
 - ``PUT /config``: any knob of ``fixgw.lpsim.knobs.SimConfig`` (latencyMs, rejectRate, rejectText,
   partialFills, tickIntervalMs, walk, acceptedStyles, fillRatio, expireExecType, slippagePoints,
-  duplicateExecIds, legacyExecType, symbolMap, customTags); fields left out keep their value.
+  duplicateExecIds, legacyExecType, symbolMap, customTags, depthSizes, depthStepPoints); fields
+  left out keep their value.
 - ``POST /faults`` ``{"kind", "count", "text", "lateMs", "forget"}`` / ``DELETE /faults``: faults
   for the next orders (reject, silence, businessReject, sessionReject).
 - ``POST /gap`` ``{"count", "probe"}``: skip outgoing sequence numbers.
@@ -46,6 +47,19 @@ class ConfigUpdate(BaseModel):
     legacy_exec_type: bool | None = Field(None, alias="legacyExecType")
     symbol_map: dict[str, str] | None = Field(None, alias="symbolMap")
     custom_tags: dict[int, str] | None = Field(None, alias="customTags")
+    depth_sizes: list[str] | None = Field(None, alias="depthSizes", min_length=1, max_length=20)
+    depth_step_points: int | None = Field(None, alias="depthStepPoints", ge=1)
+
+    @field_validator("depth_sizes")
+    @classmethod
+    def _positive_sizes(cls, value: list[str] | None) -> list[str] | None:
+        for size in value or ():
+            try:
+                if parse_fix_decimal(size) <= 0:
+                    raise ValueError("depthSizes: positive sizes")
+            except MalformedDecimal as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
     @field_validator("fill_ratio")
     @classmethod

@@ -49,6 +49,10 @@ class SimConfig:
     """Our symbol -> the LP's wire name (e.g. EURUSD -> EUR/USD), market data and orders."""
     custom_tags: Mapping[int, str] = field(default_factory=dict)
     """Extra tags (>= 5000) written on every ExecutionReport."""
+    depth_sizes: tuple[Decimal, ...] = (Decimal(1_000_000), Decimal(4_000_000), Decimal(15_000_000))
+    """Depth subscriptions (MarketDepth != 1): the size of each level, best first (units)."""
+    depth_step_points: int = 5
+    """Depth subscriptions: points between one level's price and the next one's."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,6 +75,10 @@ class SimConfig:
         wire = list(self.symbol_map.values())
         if len(set(wire)) != len(wire) or not all(self.symbol_map.values()):
             problems.append("symbolMap: distinct, non-empty LP names")
+        if not self.depth_sizes or any(size <= 0 for size in self.depth_sizes):
+            problems.append("depthSizes: positive sizes")
+        if self.depth_step_points < 1:
+            problems.append("depthStepPoints >= 1")
         if any(tag < MIN_CUSTOM_TAG for tag in self.custom_tags):
             problems.append(f"customTags: tags >= {MIN_CUSTOM_TAG}")
         if problems:
@@ -89,6 +97,8 @@ class SimConfig:
             values["fill_ratio"] = Decimal(str(values["fill_ratio"]))
         if "symbol_map" in values:
             values["symbol_map"] = dict(values["symbol_map"])
+        if "depth_sizes" in values:
+            values["depth_sizes"] = tuple(Decimal(str(v)) for v in values["depth_sizes"])
         if "custom_tags" in values:
             values["custom_tags"] = {int(k): str(v) for k, v in values["custom_tags"].items()}
         return replace(self, **values)
@@ -109,6 +119,8 @@ class SimConfig:
             "legacyExecType": self.legacy_exec_type,
             "symbolMap": dict(self.symbol_map),
             "customTags": {str(k): v for k, v in sorted(self.custom_tags.items())},
+            "depthSizes": [str(size) for size in self.depth_sizes],
+            "depthStepPoints": self.depth_step_points,
         }
 
 

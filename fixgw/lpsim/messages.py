@@ -149,6 +149,26 @@ def snapshot(req_id: str, symbol: str, bid: Decimal, ask: Decimal) -> fix.Messag
     return msg
 
 
+def depth_snapshot(
+    req_id: str,
+    symbol: str,
+    bids: list[tuple[Decimal, Decimal]],
+    asks: list[tuple[Decimal, Decimal]],
+) -> fix.Message:
+    """A full refresh with several levels per side, best first, each with its size."""
+    msg = fix44.MarketDataSnapshotFullRefresh()
+    set_str(msg, 262, req_id)
+    set_str(msg, 55, symbol)
+    for entry_type, levels in (("0", bids), ("1", asks)):
+        for px, size in levels:
+            group = fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
+            set_str(group, 269, entry_type)
+            set_str(group, 270, px)
+            set_str(group, 271, size)
+            msg.addGroup(group)
+    return msg
+
+
 def incremental(req_id: str, symbol: str, bid: Decimal, ask: Decimal) -> fix.Message:
     msg = fix44.MarketDataIncrementalRefresh()
     set_str(msg, 262, req_id)

@@ -105,6 +105,7 @@ class MdRequest:
     req_id: str
     request_type: str
     symbols: tuple[str, ...]
+    depth: int = 1  # MarketDepth (264): 1 top of book, N levels, 0 the full book
 
 
 Command = NewOrder | CancelRequest | StatusRequest | MdRequest
@@ -115,6 +116,7 @@ class SessionState:
     session_id: fix.SessionID
     logged_on: bool = False
     subscriptions: dict[str, str] = field(default_factory=dict)  # our symbol -> MDReqID
+    depth: dict[str, int] = field(default_factory=dict)  # our symbol -> MarketDepth (not 1)
 
 
 @dataclass(slots=True)
@@ -172,6 +174,7 @@ def _parse_command(session: str, message: fix.Message) -> Command | None:
             req_id=get_str(message, 262) or "",
             request_type=get_str(message, 263) or "0",
             symbols=tuple(md_request_symbols(message)),
+            depth=int(depth) if (depth := get_str(message, 264) or "1").isdigit() else 1,
         )
     if kind == "D":
         header = message.getHeader()
@@ -308,6 +311,7 @@ class LpSimulator:
         for state in self.sessions.values():
             state.logged_on = False
             state.subscriptions.clear()
+            state.depth.clear()
         self._gauge_logged_on()
 
     async def stop(self) -> None:
@@ -536,6 +540,7 @@ class LpSimulator:
         if state is not None:
             state.logged_on = True
             state.subscriptions.clear()
+            state.depth.clear()
         self._gauge_logged_on()
         self._held.discard(key)
         held = self._outbox.pop(key, [])
@@ -549,6 +554,7 @@ class LpSimulator:
         if state is not None:
             state.logged_on = False
             state.subscriptions.clear()
+            state.depth.clear()
             if key in self._reenable:
                 self._reenable.discard(key)
                 session = self._session(state) if self._up.is_set() else None
@@ -624,9 +630,11 @@ class LpSimulator:
         if req.request_type == "2":
             for sym in [s for s, rid in state.subscriptions.items() if rid == req.req_id]:
                 del state.subscriptions[sym]
+                state.depth.pop(sym, None)
             for mine in ours:
                 if mine is not None:
                     state.subscriptions.pop(mine, None)
+                    state.depth.pop(mine, None)
             log.info(
                 "lpsim_md_unsubscribed",
                 session=engine.session_key(state.session_id),
@@ -641,12 +649,27 @@ class LpSimulator:
             return
         for known in ours:
             assert known is not None
-            price = self.book.get(known)
-            msg = messages.snapshot(req.req_id, self._wire_symbol(known), price.bid, price.ask)
-            self._send(state.session_id, msg)
+            if req.depth != 1:
+                state.depth[known] = req.depth
+            else:
+                state.depth.pop(known, None)
+            self._send(state.session_id, self._snapshot(state, req.req_id, known))
             self._md_w.inc()
             if req.request_type == "1":
                 state.subscriptions[known] = req.req_id
+
+    def _snapshot(self, state: SessionState, req_id: str, symbol: str) -> fix.Message:
+        """A full refresh of ``symbol``: top of book, or levels for a depth subscription."""
+        price = self.book.get(symbol)
+        depth = state.depth.get(symbol)
+        if depth is None:
+            return messages.snapshot(req_id, self._wire_symbol(symbol), price.bid, price.ask)
+        sizes = self.config.depth_sizes
+        levels = len(sizes) if depth == 0 else min(depth, len(sizes))
+        step = price.spec.point * self.config.depth_step_points
+        bids = [(price.bid - i * step, sizes[i]) for i in range(levels) if price.bid > i * step]
+        asks = [(price.ask + i * step, sizes[i]) for i in range(levels)]
+        return messages.depth_snapshot(req_id, self._wire_symbol(symbol), bids, asks)
 
     def _publish(self, symbol: str | None = None, exclude: Collection[str] = ()) -> None:
         if not self._up.is_set():
@@ -656,6 +679,10 @@ class LpSimulator:
                 continue
             for sym, req_id in list(state.subscriptions.items()):
                 if (symbol is not None and sym != symbol) or sym in exclude:
+                    continue
+                if sym in state.depth:  # depth subscribers get full refreshes
+                    if send(self._snapshot(state, req_id, sym), state.session_id):
+                        self._md_w.inc()
                     continue
                 price = self.book.get(sym)
                 msg = messages.incremental(req_id, self._wire_symbol(sym), price.bid, price.ask)

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -338,6 +340,8 @@ class Quote(_message.Message):
     ASK_FIELD_NUMBER: _builtins.int
     QUOTE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    BID_LEVELS_FIELD_NUMBER: _builtins.int
+    ASK_LEVELS_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     bid: _builtins.str
     ask: _builtins.str
@@ -345,6 +349,14 @@ class Quote(_message.Message):
     """Where the price came from: an LP session name for raw ticks, "fxmesh" for client quotes."""
     @_builtins.property
     def quote_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bid_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceLevel]:
+        """Depth where the LP sends it (a full-refresh subscription): levels best first, the first
+        at bid / ask; empty for top of book only.
+        """
+
+    @_builtins.property
+    def ask_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceLevel]: ...
     def __init__(
         self,
         *,
@@ -353,14 +365,40 @@ class Quote(_message.Message):
         ask: _builtins.str = ...,
         quote_time: _timestamp_pb2.Timestamp | None = ...,
         source: _builtins.str = ...,
+        bid_levels: _abc.Iterable[Global___PriceLevel] | None = ...,
+        ask_levels: _abc.Iterable[Global___PriceLevel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["quote_time", b"quote_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask", b"ask", "bid", b"bid", "quote_time", b"quote_time", "source", b"source", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask", b"ask", "ask_levels", b"ask_levels", "bid", b"bid", "bid_levels", b"bid_levels", "quote_time", b"quote_time", "source", b"source", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Quote: _TypeAlias = Quote  # noqa: Y015
+
+@_typing.final
+class PriceLevel(_message.Message):
+    """One level of a book: a price and the size offered at it, in units of the base currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRICE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    price: _builtins.str
+    size: _builtins.str
+    def __init__(
+        self,
+        *,
+        price: _builtins.str = ...,
+        size: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceLevel: _TypeAlias = PriceLevel  # noqa: Y015
 
 @_typing.final
 class Fill(_message.Message):

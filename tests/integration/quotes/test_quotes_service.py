@@ -450,3 +450,21 @@ async def test_lp_statistics_when_ticks_flow_then_counts_drops_latency_and_strea
     await publish(stub, [lp_tick(clock, "EURUSD", "1.08450", "1.08452", lp)])
     back = await stub.ListLpStatistics(quotes_pb2.ListLpStatisticsRequest(lp=lp), timeout=10)
     assert back.feeds[0].streaming_since.ToMilliseconds() == clock.now_ms
+
+
+async def test_publish_ticks_when_lp_sends_depth_then_redis_quote_carries_marked_up_levels(
+    stub: quotes_pb2_grpc.QuotesServiceStub, clock: StepClock, redis_client: aioredis.Redis
+) -> None:
+    tick = lp_tick(clock, "EURUSD", "1.08450", "1.08452", "DEEP")
+    for price, size in (("1.08450", "1000000"), ("1.08445", "4000000")):
+        tick.bid_levels.add(price=price, size=size)
+    for price, size in (("1.08452", "1000000"), ("1.08457", "4000000")):
+        tick.ask_levels.add(price=price, size=size)
+
+    await publish(stub, [tick])
+
+    stored = await stored_quote(redis_client, "EURUSD")
+    assert stored is not None
+    assert (stored["bid"], stored["ask"]) == ("1.08445", "1.08457")
+    assert stored["bids"] == [["1.08445", "1000000"], ["1.08440", "4000000"]]
+    assert stored["asks"] == [["1.08457", "1000000"], ["1.08462", "4000000"]]

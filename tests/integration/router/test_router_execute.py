@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +15,7 @@ from router_harness import D, Stub, eventually, exposure, quote, request, symbol
 
 from bbook import HedgeRequest
 from fxmesh.errors import from_rpc_error
+from fxmesh.quotecache import ClientQuote, write_quote
 from fxmesh.v1 import router_pb2, types_pb2
 from router.server import RouterApp
 
@@ -270,3 +272,32 @@ async def test_execute_when_volume_missing_then_invalid_argument(stub: Stub) -> 
     error = from_rpc_error(caught.value)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.reason == "MISSING_FIELD"
+
+
+async def test_execute_when_order_is_larger_than_the_best_level_then_fills_at_the_depth_vwap(
+    stub: Stub, redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    lot = D(100_000)
+    deep = ClientQuote(
+        sym,
+        D("1.08440"),
+        D("1.08460"),
+        int(time.time() * 1000),
+        bids=((D("1.08440"), lot), (D("1.08435"), 5 * lot), (D("1.08425"), 20 * lot)),
+        asks=((D("1.08460"), lot), (D("1.08465"), 5 * lot), (D("1.08480"), 20 * lot)),
+    )
+    await write_quote(redis_client, deep)
+
+    small = await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00"), timeout=10)
+    large = await stub.Execute(request(sym, types_pb2.SIDE_BUY, "20.00"), timeout=10)
+
+    assert small.fills[0].price == "1.08460"  # the best level covers it
+    # 1 x 1.08460 + 5 x 1.08465 + 14 x 1.08480 over 20 lots = 1.0847525, rounded up for a buy
+    assert large.status == router_pb2.EXECUTION_STATUS_FILLED
+    [fill] = large.fills
+    assert (fill.price, fill.volume) == ("1.08476", "20.00")
+    stored = await db.fetchval(
+        "SELECT price FROM router.bbook_fills WHERE fill_id = $1", fill.fill_id
+    )
+    assert stored == D("1.08476")
