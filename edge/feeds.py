@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import structlog
@@ -17,23 +16,20 @@ from redis.exceptions import RedisError
 
 from edge.hub import Hub, Outgoing
 from fxmesh.events import declare_exchange, routing_key
+from fxmesh.eventtypes import (
+    CLIENT_EVENT_TYPES,
+    Envelope,
+    EventType,
+    MalformedEvent,
+    OrderFilledData,
+    PositionData,
+    parse_envelope,
+)
 from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
 
 log = structlog.stdlib.get_logger(__name__)
 _tracer = trace.get_tracer("edge.feeds")
 SEEN_EVENT_IDS = 10_000
-# The account events a client may see (routing key ``<type>.<account_id>``). Anything else on the
-# exchange (back-office or internal events) is never bound, so it cannot reach a socket.
-CLIENT_EVENT_TYPES = (
-    "order_update",
-    "order_filled",
-    "order_rejected",
-    "position_update",
-    "account_update",
-    "margin_call",
-    "margin_call_cleared",
-)
-_CLIENT_TYPES = frozenset(CLIENT_EVENT_TYPES)
 BIND_TIMEOUT_SECONDS = 5.0
 
 
@@ -41,8 +37,8 @@ class AccountEventsUnavailable(Exception):
     """The broker could not bind an account's events (the socket should reconnect later)."""
 
 
-# account_update: the design's top-level fields, from oms's payload (``unrealizedPnl``).
-_ACCOUNT_FIGURES = {
+# account_update: the design's top-level fields, from the payload's (``AccountData``) names.
+_ACCOUNT_FIGURES: dict[str, str] = {
     "balance": "balance",
     "equity": "equity",
     "margin": "margin",
@@ -64,7 +60,7 @@ class PositionActions:
     def __init__(self) -> None:
         self._opened: OrderedDict[str, None] = OrderedDict()
 
-    def saw_fill(self, data: dict[str, Any]) -> None:
+    def saw_fill(self, data: OrderFilledData) -> None:
         order = data.get("order")
         order_id = order.get("orderId") if isinstance(order, dict) else None
         for position in data.get("positions") or ():
@@ -73,7 +69,7 @@ class PositionActions:
         while len(self._opened) > OPENED_REMEMBERED:
             self._opened.popitem(last=False)
 
-    def action(self, position: dict[str, Any]) -> str:
+    def action(self, position: PositionData) -> str:
         position_id = str(position.get("positionId"))
         opened = position_id in self._opened
         self._opened.pop(position_id, None)
@@ -82,10 +78,8 @@ class PositionActions:
         return "opened" if opened else "modified"
 
 
-def client_event(
-    envelope: dict[str, Any], actions: PositionActions | None = None
-) -> dict[str, Any]:
-    """The WebSocket message for one event envelope (see fxmesh.events).
+def client_event(envelope: Envelope, actions: PositionActions | None = None) -> dict[str, Any]:
+    """The WebSocket message for one event envelope (``fxmesh.eventtypes``).
 
     ``data`` is oms's payload untouched; ``account_update`` also carries the design's figures at
     the top level, ``position_update`` the design's ``action`` and ``position`` (with
@@ -100,19 +94,20 @@ def client_event(
     if not isinstance(data, dict):
         return message
     kind = envelope["type"]
-    if kind == "account_update":
+    if kind == EventType.ACCOUNT_UPDATE:
         for field, source in _ACCOUNT_FIGURES.items():
             message[field] = data.get(source) or None
-    elif kind == "position_update":
+    elif kind == EventType.POSITION_UPDATE:
+        position = cast(PositionData, data)
         actions = actions or PositionActions()
-        message["action"] = actions.action(data)
+        message["action"] = actions.action(position)
         message["position"] = {
-            **data,
-            "currentPrice": data.get("currentPrice") or None,
-            "unrealizedPnL": data.get("profit") or None,
+            **position,
+            "currentPrice": position.get("currentPrice") or None,
+            "unrealizedPnL": position.get("profit") or None,
         }
-    elif kind == "order_filled" and actions is not None:
-        actions.saw_fill(data)
+    elif kind == EventType.ORDER_FILLED and actions is not None:
+        actions.saw_fill(cast(OrderFilledData, data))
     return message
 
 
@@ -236,17 +231,17 @@ class AccountEventFeed:
         # Cheap checks on the routing key first: no parsing and no span for an event nobody
         # here can receive (a binding being removed, a non-client event type).
         kind, _, key_account = (message.routing_key or "").partition(".")
-        if kind not in _CLIENT_TYPES or not self._hub.has_account(key_account):
+        if kind not in CLIENT_EVENT_TYPES or not self._hub.has_account(key_account):
             return
         try:
-            envelope = json.loads(message.body)
-            account_id = str(envelope["accountId"])
-            event_id = str(envelope["eventId"])
-            event_type = str(envelope["type"])
-        except (ValueError, KeyError, TypeError):
+            envelope = parse_envelope(message.body)
+        except MalformedEvent:
             log.warning("account_event_malformed", message_id=message.message_id)
             return
-        if event_type not in _CLIENT_TYPES:
+        account_id = str(envelope["accountId"])
+        event_id = str(envelope["eventId"])
+        event_type = str(envelope["type"])
+        if event_type not in CLIENT_EVENT_TYPES:
             log.warning("account_event_not_for_clients", event_type=event_type)
             return
         if event_id in self._seen:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import structlog
 
 from edge.metrics import WS_CONNECTIONS, WS_MESSAGES_SENT, WS_TICKS_CONFLATED
+from fxmesh.eventtypes import EventType
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -35,14 +36,14 @@ CloseSocket = Callable[[int, str], Awaitable[None]]
 CLOSE_TOO_SLOW = 1013  # "try again later"
 CLOSE_UNAUTHENTICATED = 4401
 # The subscription (``{"action":"subscribe","type":...}``) each account event belongs to.
-STREAM_OF_EVENT = {
-    "order_update": "account",
-    "order_filled": "account",
-    "order_rejected": "account",
-    "account_update": "account",
-    "margin_call": "account",
-    "margin_call_cleared": "account",
-    "position_update": "positions",
+STREAM_OF_EVENT: dict[str, str] = {
+    EventType.ORDER_UPDATE: "account",
+    EventType.ORDER_FILLED: "account",
+    EventType.ORDER_REJECTED: "account",
+    EventType.ACCOUNT_UPDATE: "account",
+    EventType.MARGIN_CALL: "account",
+    EventType.MARGIN_CALL_CLEARED: "account",
+    EventType.POSITION_UPDATE: "positions",
 }
 # Conflation keys of live P&L (``edge.marks``) among a socket's ticks: a colon is never in a symbol.
 ACCOUNT_MARK_KEY = "marks:account"
@@ -298,7 +299,7 @@ class Connection:
 
 def _closed_position(message: dict[str, Any]) -> str | None:
     """The id of the position a ``position_update`` reports closed, else None."""
-    if message.get("type") != "position_update" or message.get("action") != "closed":
+    if message.get("type") != EventType.POSITION_UPDATE or message.get("action") != "closed":
         return None
     position = message.get("position")
     return str(position.get("positionId")) if isinstance(position, dict) else None

@@ -29,6 +29,7 @@ import structlog
 
 from edge.convert import enum_name, timestamp_json
 from edge.hub import ACCOUNT_MARK_KEY, Connection, Hub, Outgoing, position_mark_key
+from fxmesh.eventtypes import EventType
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
 log = structlog.stdlib.get_logger(__name__)
@@ -51,13 +52,14 @@ def account_message(mark: oms_pb2.WatchAccountResponse, timestamp: int | None) -
     }
     return Outgoing.of(
         {
-            "type": "account_update",
+            "type": EventType.ACCOUNT_UPDATE,
             "reason": "prices",
             "accountId": mark.account_id,
             "currency": mark.currency,
             **figures,
             "unrealizedPnL": _decimal(mark.unrealized_pnl),
             "timestamp": timestamp,
+            # The keys of an event's payload (``AccountData``), unknown figures null rather than "".
             "data": {
                 "accountId": mark.account_id,
                 "currency": mark.currency,
@@ -85,7 +87,7 @@ def position_message(
     }
     return Outgoing.of(
         {
-            "type": "position_update",
+            "type": EventType.POSITION_UPDATE,
             "action": "modified",
             "reason": "prices",
             "position": view,

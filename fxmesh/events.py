@@ -5,17 +5,18 @@ kind (``order_filled.*``) or everything (``#``). The envelope is::
 
     {"eventId": "...", "type": "order_filled", "accountId": "1001", "occurredAt": "...Z", "data": {...}}
 
-Publishing is done from a transactional outbox (oms) with publisher confirms, so an event is sent if
-and only if its transaction committed; consumers must be idempotent on ``eventId``.
+The event types, their payloads and the envelope are defined in ``fxmesh.eventtypes``; this module
+only carries them. Publishing is done from a transactional outbox (oms) with publisher confirms, so
+an event is sent if and only if its transaction committed; consumers must be idempotent on
+``eventId``.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import aio_pika
 from opentelemetry import propagate
+
+from fxmesh.eventtypes import Envelope, dump_envelope
 
 
 def routing_key(event_type: str, account_id: str) -> str:
@@ -38,12 +39,12 @@ def trace_headers() -> dict[str, str]:
 
 async def publish(
     exchange: aio_pika.abc.AbstractExchange,
-    envelope: dict[str, Any],
+    envelope: Envelope,
     headers: dict[str, str] | None = None,
 ) -> None:
     """Publish one persistent event; with a confirming channel this returns after the broker acks."""
     message = aio_pika.Message(
-        body=json.dumps(envelope, separators=(",", ":")).encode(),
+        body=dump_envelope(envelope).encode(),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=envelope["eventId"],

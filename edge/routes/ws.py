@@ -29,12 +29,13 @@ Protocol (JSON text frames):
 
       {"type": "<event>", "data": {...}, "eventId": "...", "occurredAt": "2026-03-02T10:00:00.000Z"}
 
-  where ``<event>`` is one of ``edge.feeds.CLIENT_EVENT_TYPES``: ``order_update`` (an order
+  where ``<event>`` is one of ``fxmesh.eventtypes.CLIENT_EVENT_TYPES``: ``order_update`` (an order
   changed state: working, modified, triggered, cancelled, expired), ``order_filled``,
   ``order_rejected``, ``position_update`` (opened, changed or closed), ``account_update`` (balance
   or live figures changed), ``margin_call`` (the margin level reached the margin-call level) and
   ``margin_call_cleared`` (it is back above it).
-  ``data`` is oms's payload as published (camelCase, decimal strings): edge forwards it untouched.
+  ``data`` is oms's payload as published (camelCase, decimal strings; its keys are the TypedDicts of
+  ``fxmesh.eventtypes``): edge forwards it untouched.
   ``account_update`` also has ``balance, equity, margin, freeMargin, marginLevel, unrealizedPnL``
   at the top level; ``position_update`` has ``action`` (opened / modified / closed) and
   ``position`` (the payload with ``currentPrice`` and ``unrealizedPnL``).

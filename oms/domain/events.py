@@ -1,27 +1,47 @@
-"""The JSON of the events oms publishes (camelCase, decimal strings, ISO UTC times).
+"""The payloads of the events oms publishes, from its domain objects.
 
-Use cases build them inside their transaction (``Tx.emit``) and the outbox relays them as written;
-edge forwards them to the account's WebSocket connections unchanged.
+The types and their keys are defined in ``fxmesh.eventtypes`` (camelCase, decimal strings, ISO UTC
+times); here they are filled. Use cases build them inside their transaction (``Tx.emit``) and the
+outbox relays them as written; edge forwards them to the account's WebSocket connections unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from fxmesh.eventtypes import (
+    AccountData,
+    FillData,
+    MarginCallData,
+    OrderData,
+    OrderFilledData,
+    OrderRejectedData,
+    PositionData,
+)
 from fxmesh.money import fmt
 from oms.domain.model import Account, AccountFigures, Order
 from oms.domain.records import DealRow, Fill, PositionRow
 from oms.domain.results import PositionView
 
-__all__ = ["account_json", "deal_json", "fill_json", "order_json", "position_json"]
+__all__ = [
+    "account_json",
+    "deal_json",
+    "fill_json",
+    "margin_call_json",
+    "order_filled_json",
+    "order_json",
+    "order_rejected_json",
+    "position_json",
+]
 
 
 def _iso(value: datetime | None) -> str:
     return value.isoformat().replace("+00:00", "Z") if value else ""
 
 
-def order_json(order: Order) -> dict[str, Any]:
+def order_json(order: Order) -> OrderData:
     return {
         "orderId": str(order.order_id or ""),
         "accountId": str(order.account_id),
@@ -52,7 +72,7 @@ def order_json(order: Order) -> dict[str, Any]:
     }
 
 
-def fill_json(fill: Fill) -> dict[str, Any]:
+def fill_json(fill: Fill) -> FillData:
     return {
         "fillId": fill.fill_id,
         "price": fmt(fill.price),
@@ -63,7 +83,7 @@ def fill_json(fill: Fill) -> dict[str, Any]:
     }
 
 
-def position_json(p: PositionRow, view: PositionView | None = None) -> dict[str, Any]:
+def position_json(p: PositionRow, view: PositionView | None = None) -> PositionData:
     """A position's event JSON, open or closed; ``view`` adds its current mark."""
     return {
         "positionId": str(p.position_id),
@@ -91,6 +111,7 @@ def position_json(p: PositionRow, view: PositionView | None = None) -> dict[str,
 
 
 def deal_json(d: DealRow) -> dict[str, Any]:
+    """A deal's JSON (no event carries deals today)."""
     return {
         "dealId": str(d.deal_id),
         "orderId": str(d.order_id or ""),
@@ -108,7 +129,7 @@ def deal_json(d: DealRow) -> dict[str, Any]:
     }
 
 
-def account_json(account: Account, fig: AccountFigures, reason: str) -> dict[str, Any]:
+def account_json(account: Account, fig: AccountFigures, reason: str) -> AccountData:
     """The ``account_update`` event: balance and live figures in the account currency."""
     return {
         "accountId": str(account.account_id),
@@ -121,3 +142,27 @@ def account_json(account: Account, fig: AccountFigures, reason: str) -> dict[str
         "unrealizedPnl": fmt(fig.unrealized_pnl),
         "reason": reason,
     }
+
+
+def margin_call_json(account: Account, fig: AccountFigures, raised: bool) -> MarginCallData:
+    """The ``margin_call`` (``raised``) or ``margin_call_cleared`` event: figures and levels."""
+    return {
+        **account_json(account, fig, "MARGIN_CALL" if raised else "MARGIN_RESTORED"),
+        "marginCallLevel": str(account.margin_call_level),
+        "stopOutLevel": str(account.stop_out_level),
+    }
+
+
+def order_filled_json(
+    order: Order, fills: Iterable[Fill], positions: Iterable[PositionRow]
+) -> OrderFilledData:
+    """The ``order_filled`` event: the order, the fills applied now, the positions they touched."""
+    return {
+        "order": order_json(order),
+        "fills": [fill_json(f) for f in fills],
+        "positions": [position_json(p) for p in positions],
+    }
+
+
+def order_rejected_json(order: Order) -> OrderRejectedData:
+    return {"order": order_json(order)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from fxmesh import events
+from fxmesh.eventtypes import Envelope, EventData, EventType, dump_envelope, new_envelope
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -39,24 +39,12 @@ OUTBOX_PUBLISHED = Counter(
 )
 
 
-def envelope(event_type: str, account_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    """The fxmesh.events envelope: eventId, type, accountId, occurredAt (ISO UTC) and data."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {
-        "eventId": str(uuid.uuid4()),
-        "type": event_type,
-        "accountId": str(account_id),
-        "occurredAt": now,
-        "data": data,
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
     """One event as it will be written: the envelope and the trace context it was raised in."""
 
     account_id: int
-    envelope: dict[str, Any]
+    envelope: Envelope
     headers: dict[str, str]
 
     @property
@@ -64,13 +52,15 @@ class OutboxEvent:
         return events.routing_key(self.envelope["type"], str(self.account_id))
 
 
-def new_event(event_type: str, account_id: int, data: dict[str, Any]) -> OutboxEvent:
+def new_event(event_type: EventType, account_id: int, data: EventData) -> OutboxEvent:
     """An event raised now, in the current trace context."""
-    return OutboxEvent(account_id, envelope(event_type, account_id, data), events.trace_headers())
+    return OutboxEvent(
+        account_id, new_envelope(event_type, account_id, data), events.trace_headers()
+    )
 
 
 async def insert_outbox(
-    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, int, dict[str, Any], dict[str, str]]]
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, int, Envelope, dict[str, str]]]
 ) -> None:
     """Insert (routing_key, event_type, account_id, envelope, headers) rows in one statement;
     outbox ids follow the order of ``rows``."""
@@ -83,7 +73,7 @@ async def insert_outbox(
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
-        [json.dumps(r[3], separators=(",", ":")) for r in rows],
+        [dump_envelope(r[3]) for r in rows],
         [json.dumps(r[4], separators=(",", ":")) for r in rows],
     )
 
@@ -102,7 +92,7 @@ async def write(conn: asyncpg.Connection, pending: Sequence[OutboxEvent]) -> Non
 
 
 async def enqueue(
-    conn: asyncpg.Connection, event_type: str, account_id: int, data: dict[str, Any]
+    conn: asyncpg.Connection, event_type: EventType, account_id: int, data: EventData
 ) -> None:
     """Add one event to the outbox in the caller's transaction."""
     await write(conn, [new_event(event_type, account_id, data)])

@@ -22,6 +22,7 @@ from prometheus_client import Counter
 
 from fxmesh import passwords
 from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from fxmesh.eventtypes import EventType
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
 from oms.domain import accounting
 from oms.domain.commands import AccountChanges, BalanceOperation, NewAccount, PageRequest
@@ -104,7 +105,7 @@ async def _new_account_event(conn: Any, entry: LedgerRow) -> None:
         account.balance, account.currency, account.leverage, [], [], {}, {}, strict=True
     )
     await outbox.enqueue(
-        conn, "account_update", entry.account_id, account_json(account, figures, "DEPOSIT")
+        conn, EventType.ACCOUNT_UPDATE, entry.account_id, account_json(account, figures, "DEPOSIT")
     )
 
 

@@ -29,8 +29,9 @@ from decimal import Decimal
 import structlog
 from prometheus_client import Counter
 
+from fxmesh.eventtypes import EventType
 from fxmesh.money import ZERO
-from oms.domain.events import fill_json, order_json, position_json
+from oms.domain.events import order_filled_json, order_rejected_json
 from oms.domain.model import (
     CloseReason,
     DealEntry,
@@ -106,15 +107,11 @@ async def apply_execution(
     await tx.save_order(order)
     positions = list(touched.values())
     if order.status is OrderStatus.REJECTED:
-        tx.emit("order_rejected", {"order": order_json(order)})
+        tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
     elif deals:
         tx.emit(
-            "order_filled",
-            {
-                "order": order_json(order),
-                "fills": [fill_json(Fill.of(d)) for d in deals],
-                "positions": [position_json(p) for p in positions],
-            },
+            EventType.ORDER_FILLED,
+            order_filled_json(order, [Fill.of(d) for d in deals], positions),
         )
         for p in positions:
             tx.position_changed(p)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import structlog
 
-from oms.domain.events import account_json
+from fxmesh.eventtypes import EventType
+from oms.domain.events import margin_call_json
 from oms.domain.model import AccountId, Order, OrderOrigin, PositionId
 from oms.store import accounts as account_store
 from oms.store import ledger as ledger_store
@@ -100,11 +101,7 @@ class Liquidation:
             below = fig.margin_level is not None and fig.margin_level < account.margin_call_level
             if not await account_store.set_margin_call(tx.conn, account_id, below):
                 return False
-            data = {
-                **account_json(account, fig, "MARGIN_CALL" if below else "MARGIN_RESTORED"),
-                "marginCallLevel": str(account.margin_call_level),
-                "stopOutLevel": str(account.stop_out_level),
-            }
-            tx.emit("margin_call" if below else "margin_call_cleared", data)
+            kind = EventType.MARGIN_CALL if below else EventType.MARGIN_CALL_CLEARED
+            tx.emit(kind, margin_call_json(account, fig, raised=below))
             log.warning("margin_call", account_id=account_id, raised=below)
         return below

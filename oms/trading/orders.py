@@ -19,10 +19,11 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from fxmesh.eventtypes import EventType
 from fxmesh.metrics import LATENCY_BUCKETS
 from oms.domain import accounting
 from oms.domain.commands import KEEP, Keep, ListOrdersQuery, ModifyOrderCommand, PlaceOrderCommand
-from oms.domain.events import order_json
+from oms.domain.events import order_rejected_json
 from oms.domain.model import (
     AccountId,
     Order,
@@ -167,7 +168,7 @@ class OrderDesk:
                 assert again is not None
                 return await self._replay(tx, again, symbols, prices)
             if order.status is OrderStatus.REJECTED:
-                tx.emit("order_rejected", {"order": order_json(order)})
+                tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
             account = tx.account
         if order.status is not OrderStatus.FILLING:
             return PlaceResult(order, [], [], replayed=False)
@@ -306,7 +307,7 @@ class OrderDesk:
             if problem is not None:
                 order.reject(problem.code, problem.message)
                 await tx.save_order(order)
-                tx.emit("order_rejected", {"order": order_json(order)})
+                tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
                 return order
             await tx.save_order(order)
             account = tx.account

@@ -21,6 +21,7 @@ from decimal import Decimal
 import structlog
 
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from fxmesh.eventtypes import EventType
 from fxmesh.money import ZERO
 from oms.domain.commands import (
     KEEP,
@@ -30,7 +31,7 @@ from oms.domain.commands import (
     Keep,
     ModifyPositionCommand,
 )
-from oms.domain.events import order_json
+from oms.domain.events import order_rejected_json
 from oms.domain.model import (
     AccountId,
     CloseReason,
@@ -252,7 +253,7 @@ class PositionDesk:
                 return await self._replayed(tx, again, symbols, prices)
             account = tx.account
             if order.status is OrderStatus.REJECTED:
-                tx.emit("order_rejected", {"order": order_json(order)})
+                tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
                 view = mark_views(account, [position], symbols, prices)[0]
                 return CloseResult(order, [], view, replayed=False)
         outcome = await self._executor.execute(order, account, spec, prices, position)

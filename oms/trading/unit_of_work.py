@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from fxmesh.errors import NotFound
+from fxmesh.eventtypes import EventData, EventType
 from fxmesh.money import to_money
 from fxmesh.quotecache import ClientQuote, quote_key
 from oms.domain import accounting
@@ -187,12 +188,12 @@ class Tx:
         self._order_event(order)
 
     def _order_event(self, order: Order) -> None:
-        self.emit("order_update", order_json(order))
+        self.emit(EventType.ORDER_UPDATE, order_json(order))
         assert order.order_id is not None
         self.orders[order.order_id] = order
 
     def position_changed(self, position: PositionRow, view: PositionView | None = None) -> None:
-        self.emit("position_update", position_json(position, view))
+        self.emit(EventType.POSITION_UPDATE, position_json(position, view))
         self.positions[position.position_id] = position
 
     async def account_update(
@@ -206,11 +207,12 @@ class Tx:
         self.open_positions = positions
         in_flight = await order_store.in_flight(self.conn, account.account_id)
         fig = live_figures(account, positions, in_flight, symbols, prices)
-        self.emit("account_update", account_json(account, fig, reason))
+        self.emit(EventType.ACCOUNT_UPDATE, account_json(account, fig, reason))
         self.account_touched = True
         return fig
 
-    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+    def emit(self, event_type: EventType, data: EventData) -> None:
+        """Raise an event; it is written to the outbox with this transaction."""
         self.events.append(outbox.new_event(event_type, self.account.account_id, data))
 
 
