@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
-import grpc
-
-from admin.convert import account_to_json, ledger_to_json, summary_to_json
-from admin.domain import RequestContext
+from admin.clients import OmsClient
+from admin.documents import account_to_json, ledger_to_json, summary_to_json
+from admin.domain import (
+    AccountSummary,
+    AccountUpdate,
+    Booking,
+    ClientAccount,
+    Position,
+    RequestContext,
+)
 from admin.gate import Gate
 from admin.permissions import Op
-from fxmesh.errors import FailedPrecondition, InvalidArgument, from_rpc_error
+from fxmesh.errors import FailedPrecondition, InvalidArgument
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
-from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
-T = TypeVar("T")
 OMS_LIST_LIMIT = 1000
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 LEVERAGE_MIN, LEVERAGE_MAX = 1, 500
@@ -42,14 +45,6 @@ def page_size(requested: int) -> int:
 
 def invalid(message: str, reason: str, field_name: str, **meta: str) -> InvalidArgument:
     return InvalidArgument(message, reason=reason, metadata={"field": field_name, **meta})
-
-
-async def upstream(call: Awaitable[T]) -> T:
-    """Await a call to another service; its error comes back as the FxError it raised."""
-    try:
-        return await call
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc) from exc
 
 
 def account_id_of(value: str) -> str:
@@ -87,6 +82,10 @@ def decimal_of(value: Decimal | int | str | None, field_name: str) -> Decimal:
     return number
 
 
+def _decimal_or_none(value: Decimal | str | None, field_name: str) -> Decimal | None:
+    return None if value is None else decimal_of(value, field_name)
+
+
 def leverage_of(value: int) -> int:
     if not LEVERAGE_MIN <= value <= LEVERAGE_MAX:
         raise invalid(
@@ -108,10 +107,6 @@ def request_id_of(value: str, *, required: bool) -> str:
     if len(text) > REQUEST_ID_MAX:
         raise invalid("request id is longer than 64 characters", "INVALID_REQUEST_ID", "requestId")
     return text
-
-
-def _enum(enum: Any, prefix: str, name: str) -> Any:
-    return enum.Value(f"{prefix}{name}")
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -162,12 +157,6 @@ class MoneyRequest:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Booking:
-    entry: types_pb2.LedgerEntry
-    replayed: bool
-
-
 def _token(account_id: int) -> str:
     return base64.urlsafe_b64encode(f"c:{account_id}".encode()).decode().rstrip("=")
 
@@ -197,41 +186,26 @@ _MONEY = {
 class AccountsDesk:
     """Account administration and balance operations, each through the gate."""
 
-    def __init__(self, gate: Gate, oms: oms_pb2_grpc.OmsServiceAsyncStub, deadline: float) -> None:
+    def __init__(self, gate: Gate, oms: OmsClient) -> None:
         self._gate = gate
         self._oms = oms
-        self._deadline = deadline
 
     # --- reads -----------------------------------------------------------------------------------
 
-    async def _summary(self, account_id: str) -> oms_pb2.GetAccountSummaryResponse:
-        return await upstream(
-            self._oms.GetAccountSummary(
-                oms_pb2.GetAccountSummaryRequest(account_id=account_id), timeout=self._deadline
-            )
-        )
-
-    async def _all(self) -> list[types_pb2.AccountInfo]:
-        reply = await upstream(
-            self._oms.ListAccounts(
-                oms_pb2.ListAccountsRequest(page_size=OMS_LIST_LIMIT), timeout=self._deadline
-            )
-        )
-        return list(reply.accounts)
-
     async def _info(self, account_id: str) -> dict[str, Any]:
         """The account's facts for an audit 'before' (404 from oms for an unknown account)."""
-        summary = await self._summary(account_id)
-        info = next((a for a in await self._all() if a.account_id == account_id), None)
+        summary = await self._oms.summary(account_id)
+        accounts = await self._oms.list_accounts(OMS_LIST_LIMIT)
+        info = next((a for a in accounts if a.account_id == account_id), None)
         doc = account_to_json(info) if info is not None else summary_to_json(summary)
-        doc["balance"] = summary.balance
-        doc["status"] = summary_to_json(summary)["status"]
+        doc["balance"] = fmt(summary.balance)
+        doc["status"] = summary.status
         doc["leverage"] = summary.leverage
         return doc
 
     async def search(
         self, ctx: RequestContext, q: AccountSearch
-    ) -> tuple[list[types_pb2.AccountInfo], str]:
+    ) -> tuple[list[ClientAccount], str]:
         async with self._gate.guard(ctx, Op.ACCOUNTS_LIST):
             size = page_size(q.page_size)
             after = _after_token(q.page_token)
@@ -241,16 +215,15 @@ class AccountsDesk:
             )
             text = q.query.strip().lower()
             found = []
-            for a in sorted(await self._all(), key=lambda a: int(a.account_id)):
+            accounts = await self._oms.list_accounts(OMS_LIST_LIMIT)
+            for a in sorted(accounts, key=lambda a: int(a.account_id)):
                 if int(a.account_id) <= after:
                     continue
                 if text and text not in a.login.lower() and text != a.account_id:
                     continue
-                if want_type and types_pb2.AccountType.Name(a.type) != f"ACCOUNT_TYPE_{want_type}":
+                if want_type and a.type != want_type:
                     continue
-                if want_status and (
-                    types_pb2.AccountStatus.Name(a.status) != f"ACCOUNT_STATUS_{want_status}"
-                ):
+                if want_status and a.status != want_status:
                     continue
                 if q.group and a.client_group != q.group:
                     continue
@@ -262,20 +235,15 @@ class AccountsDesk:
 
     async def get(
         self, ctx: RequestContext, account_id: str
-    ) -> tuple[oms_pb2.GetAccountSummaryResponse, list[types_pb2.Position]]:
+    ) -> tuple[AccountSummary, list[Position]]:
         async with self._gate.guard(ctx, Op.ACCOUNT_GET, f"account:{account_id}"):
             account_id = account_id_of(account_id)
-            summary = await self._summary(account_id)
-            positions = await upstream(
-                self._oms.ListPositions(
-                    oms_pb2.ListPositionsRequest(account_id=account_id), timeout=self._deadline
-                )
-            )
-            return summary, list(positions.positions)
+            summary = await self._oms.summary(account_id)
+            return summary, await self._oms.positions(account_id)
 
     # --- changes ---------------------------------------------------------------------------------
 
-    async def create(self, ctx: RequestContext, cmd: NewAccount) -> types_pb2.AccountInfo:
+    async def create(self, ctx: RequestContext, cmd: NewAccount) -> ClientAccount:
         async with self._gate.guard(ctx, Op.ACCOUNT_CREATE, f"login:{cmd.username}") as audit:
             audit.details = {
                 "username": cmd.username,
@@ -290,7 +258,7 @@ class AccountsDesk:
             mode = (
                 choice(cmd.margin_mode, MARGIN_MODES, "marginMode", "INVALID_MARGIN_MODE")
                 if cmd.margin_mode
-                else ""
+                else None
             )
             currency = cmd.currency.strip().upper()
             deposit = None
@@ -301,37 +269,23 @@ class AccountsDesk:
                         "initialDeposit must be positive", "INVALID_AMOUNT", "initialDeposit"
                     )
                 self._check_places(deposit, currency, "initialDeposit")
-            reply = await upstream(
-                self._oms.CreateAccount(
-                    oms_pb2.CreateAccountRequest(
-                        login=cmd.username,
-                        password=cmd.password,
-                        type=_enum(types_pb2.AccountType, "ACCOUNT_TYPE_", account_type),
-                        currency=currency,
-                        leverage=leverage_of(cmd.leverage),
-                        margin_mode=_enum(
-                            types_pb2.MarginMode, "MARGIN_MODE_", mode or "UNSPECIFIED"
-                        ),
-                        client_group=cmd.client_group,
-                        initial_deposit=fmt(deposit),
-                    ),
-                    timeout=self._deadline,
-                )
+            account = await self._oms.create_account(
+                login=cmd.username,
+                password=cmd.password,
+                account_type=account_type,
+                currency=currency,
+                leverage=leverage_of(cmd.leverage),
+                margin_mode=mode,
+                client_group=cmd.client_group,
+                initial_deposit=deposit,
             )
-            audit.target = f"account:{reply.account.account_id}"
-            audit.after = account_to_json(reply.account)
-            return reply.account
-
-    async def _update(
-        self, account_id: str, request: oms_pb2.UpdateAccountRequest
-    ) -> types_pb2.AccountInfo:
-        request.account_id = account_id
-        reply = await upstream(self._oms.UpdateAccount(request, timeout=self._deadline))
-        return reply.account
+            audit.target = f"account:{account.account_id}"
+            audit.after = account_to_json(account)
+            return account
 
     async def update(
         self, ctx: RequestContext, account_id: str, changes: AccountChanges
-    ) -> types_pb2.AccountInfo:
+    ) -> ClientAccount:
         async with self._gate.guard(ctx, Op.ACCOUNT_UPDATE, f"account:{account_id}") as audit:
             audit.details = {
                 k: (str(v) if isinstance(v, Decimal) else v)
@@ -348,53 +302,49 @@ class AccountsDesk:
             account_id = account_id_of(account_id)
             if not audit.details:
                 raise invalid("nothing to change", "NOTHING_TO_UPDATE", "")
-            request = oms_pb2.UpdateAccountRequest(max_open_positions=-1)
+            group = None
             if changes.client_group is not None:
                 if not changes.client_group.strip():
                     raise invalid("clientGroup must not be empty", "INVALID_GROUP", "clientGroup")
-                request.client_group = changes.client_group.strip()
-            for name, value in (
-                ("margin_call_level", changes.margin_call_level),
-                ("stop_out_level", changes.stop_out_level),
-                ("max_daily_volume", changes.max_daily_volume),
-            ):
-                if value is not None:
-                    setattr(request, name, fmt(decimal_of(value, name)))
-            if changes.negative_balance_protection is not None:
-                request.negative_balance_protection = str(
-                    changes.negative_balance_protection
-                ).lower()
-            if changes.max_open_positions is not None:
-                if changes.max_open_positions < 0:
-                    raise invalid(
-                        "maxOpenPositions must be 0 (no limit) or positive",
-                        "INVALID_LIMIT",
-                        "maxOpenPositions",
-                    )
-                request.max_open_positions = changes.max_open_positions
+                group = changes.client_group.strip()
+            margin_call_level = _decimal_or_none(changes.margin_call_level, "margin_call_level")
+            stop_out_level = _decimal_or_none(changes.stop_out_level, "stop_out_level")
+            max_daily_volume = _decimal_or_none(changes.max_daily_volume, "max_daily_volume")
+            if changes.max_open_positions is not None and changes.max_open_positions < 0:
+                raise invalid(
+                    "maxOpenPositions must be 0 (no limit) or positive",
+                    "INVALID_LIMIT",
+                    "maxOpenPositions",
+                )
+            change = AccountUpdate(
+                client_group=group,
+                margin_call_level=margin_call_level,
+                stop_out_level=stop_out_level,
+                negative_balance_protection=changes.negative_balance_protection,
+                max_open_positions=changes.max_open_positions,
+                max_daily_volume=max_daily_volume,
+            )
             audit.before = await self._info(account_id)
-            account = await self._update(account_id, request)
+            account = await self._oms.update_account(account_id, change)
             audit.after = account_to_json(account)
             return account
 
     async def set_leverage(
         self, ctx: RequestContext, account_id: str, leverage: int
-    ) -> types_pb2.AccountInfo:
+    ) -> ClientAccount:
         async with self._gate.guard(ctx, Op.ACCOUNT_SET_LEVERAGE, f"account:{account_id}") as audit:
             audit.details = {"leverage": leverage}
             account_id = account_id_of(account_id)
             leverage_of(leverage)
-            summary = await self._summary(account_id)
+            summary = await self._oms.summary(account_id)
             audit.before = {"leverage": summary.leverage}
-            account = await self._update(
-                account_id, oms_pb2.UpdateAccountRequest(leverage=leverage, max_open_positions=-1)
-            )
+            account = await self._oms.update_account(account_id, AccountUpdate(leverage=leverage))
             audit.after = {"leverage": account.leverage}
             return account
 
     async def set_status(
         self, ctx: RequestContext, op: Op, account_id: str, reason: str
-    ) -> types_pb2.AccountInfo:
+    ) -> ClientAccount:
         """Suspend (ACCOUNT_SUSPEND), activate (ACCOUNT_ACTIVATE) or close (ACCOUNT_CLOSE)."""
         target = {
             Op.ACCOUNT_SUSPEND: "SUSPENDED",
@@ -404,9 +354,10 @@ class AccountsDesk:
         async with self._gate.guard(ctx, op, f"account:{account_id}") as audit:
             audit.details = {"status": target, "reason": reason or None}
             account_id = account_id_of(account_id)
-            summary = await self._summary(account_id)
-            current = summary_to_json(summary)["status"]
-            audit.before = {"status": current, "balance": summary.balance}
+            summary = await self._oms.summary(account_id)
+            current = summary.status
+            balance = fmt(summary.balance)
+            audit.before = {"status": current, "balance": balance}
             if current == "CLOSED":
                 raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
             if current == target:
@@ -415,19 +366,13 @@ class AccountsDesk:
                     reason=f"ACCOUNT_ALREADY_{target}",
                     metadata={"status": current},
                 )
-            if target == "CLOSED" and Decimal(summary.balance or "0") != 0:
+            if target == "CLOSED" and summary.balance != 0:
                 raise FailedPrecondition(
-                    f"the balance is {summary.balance} {summary.currency}, not zero",
+                    f"the balance is {balance} {summary.currency}, not zero",
                     reason="BALANCE_NOT_ZERO",
-                    metadata={"balance": summary.balance, "currency": summary.currency},
+                    metadata={"balance": balance, "currency": summary.currency},
                 )
-            account = await self._update(
-                account_id,
-                oms_pb2.UpdateAccountRequest(
-                    status=_enum(types_pb2.AccountStatus, "ACCOUNT_STATUS_", target),
-                    max_open_positions=-1,
-                ),
-            )
+            account = await self._oms.update_account(account_id, AccountUpdate(status=target))
             audit.after = {"status": target, "reason": reason or None}
             return account
 
@@ -481,28 +426,23 @@ class AccountsDesk:
                     else ""
                 )
                 text = req.note.strip()
-            summary = await self._summary(account_id)
-            audit.before = {"balance": summary.balance, "currency": summary.currency}
+            summary = await self._oms.summary(account_id)
+            audit.before = {"balance": fmt(summary.balance), "currency": summary.currency}
             self._check_places(amount, summary.currency, "amount")
             # oms's ledger has no method column yet: the method (or adjustment type) leads the note.
             note = f"[{label}] {text}".strip() if label else text
-            reply = await upstream(
-                self._oms.PostBalanceOperation(
-                    oms_pb2.PostBalanceOperationRequest(
-                        account_id=account_id,
-                        type=_enum(types_pb2.LedgerEntryType, "LEDGER_ENTRY_TYPE_", ledger_type),
-                        amount=fmt(amount),
-                        request_id=request_id,
-                        reference=req.reference.strip(),
-                        note=note[:500],
-                    ),
-                    timeout=self._deadline,
-                )
+            booked = await self._oms.post_balance_operation(
+                account_id=account_id,
+                entry_type=ledger_type,
+                amount=amount,
+                request_id=request_id,
+                reference=req.reference.strip(),
+                note=note[:500],
             )
             audit.after = {
-                **ledger_to_json(reply.entry),
+                **ledger_to_json(booked.entry),
                 "method": label if op is not Op.MONEY_ADJUST else None,
                 "adjustmentType": label if op is Op.MONEY_ADJUST else None,
-                "replayed": reply.replayed,
+                "replayed": booked.replayed,
             }
-            return Booking(reply.entry, reply.replayed)
+            return booked

@@ -1,30 +1,38 @@
-"""admin <-> protobuf and REST JSON (camelCase, decimals as strings, times ISO-8601 UTC).
+"""The only place protobuf and admin's domain meet: admin's own messages, and the oms, fixgw and
+router messages admin reads (through ``admin.clients``) and answers again in its gRPC API.
 
-The JSON documents built here are also what audit rows keep as before / after.
+Those other services' messages convert both ways without losing a field, so AdminService answers
+them exactly as oms, fixgw and router sent them (held by ``tests/unit/admin/test_admin_convert.py``).
+The REST and audit JSON of the same values is in ``admin.documents``.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin.audit import Verification
-from admin.domain import AdminUser, AuditEntry, Role
+from admin.domain import (
+    AccountSummary,
+    AdminUser,
+    AuditEntry,
+    ClientAccount,
+    LedgerEntry,
+    LpSession,
+    Position,
+    Role,
+    SymbolExposure,
+    SystemHealth,
+    SystemMetrics,
+)
+from fxmesh.money import fmt
 from fxmesh.v1 import admin_pb2, fixgw_pb2, oms_pb2, router_pb2, types_pb2
 
-if TYPE_CHECKING:  # admin.system imports this module (through admin.accounts)
-    from admin.system import ComponentHealth, LpHealth, SystemHealth, SystemMetrics
-
-
-def role_to_proto(role: Role | str) -> admin_pb2.AdminRole.ValueType:
-    if not role:
-        return admin_pb2.ADMIN_ROLE_UNSPECIFIED
-    return admin_pb2.AdminRole.Value(f"ADMIN_ROLE_{Role(role).value}")
+# --- scalars -------------------------------------------------------------------------------------
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -37,23 +45,67 @@ def from_timestamp(ts: Timestamp, present: bool) -> datetime | None:
     return ts.ToDatetime(tzinfo=UTC) if present else None
 
 
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+def duration(value: timedelta) -> Duration:
+    d = Duration()
+    d.FromTimedelta(value)
+    return d
 
 
-def _ts_iso(message: Any, field: str) -> str | None:
-    if not message.HasField(field):
+def _time(message: Any, field: str) -> datetime | None:
+    return from_timestamp(getattr(message, field), message.HasField(field))
+
+
+def _set_time(message: Any, field: str, value: datetime | None) -> None:
+    if value is not None:
+        getattr(message, field).CopyFrom(timestamp(value))
+
+
+def _decimal(text: str) -> Decimal | None:
+    """A decimal field of another service; None when it left it empty."""
+    return Decimal(text) if text else None
+
+
+def _required(text: str) -> Decimal:
+    """A decimal field the other service always fills (an empty one is its bug: INTERNAL)."""
+    return Decimal(text)
+
+
+def enum_name(enum: Any, value: int, prefix: str) -> str | None:
+    """An enum value's name without ``prefix``; None for the UNSPECIFIED zero."""
+    return None if value == 0 else str(enum.Name(value)).removeprefix(prefix)
+
+
+def enum_value(enum: Any, prefix: str, name: str | None) -> Any:
+    """The enum value named ``prefix + name``; the UNSPECIFIED zero for None."""
+    return enum.Value(f"{prefix}{name}") if name else 0
+
+
+# --- admin users, roles, audit -------------------------------------------------------------------
+
+
+def role_to_proto(role: Role | str) -> admin_pb2.AdminRole.ValueType:
+    if not role:
+        return admin_pb2.ADMIN_ROLE_UNSPECIFIED
+    return admin_pb2.AdminRole.Value(f"ADMIN_ROLE_{Role(role).value}")
+
+
+def role_from_proto(value: admin_pb2.AdminRole.ValueType) -> Role | None:
+    """The role of an AdminRole value; None for UNSPECIFIED."""
+    if value == admin_pb2.ADMIN_ROLE_UNSPECIFIED:
         return None
-    return iso(getattr(message, field).ToDatetime(tzinfo=UTC))
+    return Role(str(admin_pb2.AdminRole.Name(value)).removeprefix("ADMIN_ROLE_"))
 
 
-def short(enum_name: str, prefix: str) -> str | None:
-    if enum_name.endswith("_UNSPECIFIED"):
-        return None
-    return enum_name.removeprefix(prefix)
-
-
-# --- audit ---------------------------------------------------------------------------------------
+def user_to_proto(user: AdminUser) -> admin_pb2.AdminUser:
+    message = admin_pb2.AdminUser(
+        username=user.username,
+        role=role_to_proto(user.role),
+        disabled=user.disabled,
+        create_time=timestamp(user.created_at),
+    )
+    _set_time(message, "update_time", user.updated_at)
+    _set_time(message, "password_change_time", user.password_changed_at)
+    return message
 
 
 def audit_to_proto(entry: AuditEntry) -> admin_pb2.AuditEntry:
@@ -77,38 +129,6 @@ def audit_to_proto(entry: AuditEntry) -> admin_pb2.AuditEntry:
     )
 
 
-def audit_to_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "auditId": str(entry.audit_id),
-        "createdAt": iso(entry.created_at),
-        "actor": entry.actor,
-        "role": entry.role or None,
-        "sourceIp": entry.source_ip or None,
-        "userAgent": entry.user_agent or None,
-        "action": entry.action,
-        "resource": entry.target,
-        "before": json.loads(entry.before_json) if entry.before_json else None,
-        "after": json.loads(entry.after_json) if entry.after_json else None,
-        "requestId": entry.request_id or None,
-        "outcome": entry.outcome,
-        "errorCode": entry.error_code or None,
-        "traceId": entry.trace_id or None,
-        "prevHash": entry.prev_hash or None,
-        "rowHash": entry.row_hash or None,
-    }
-
-
-def verification_to_json(v: Verification) -> dict[str, Any]:
-    return {
-        "ok": v.ok,
-        "checked": v.checked,
-        "firstBrokenAuditId": str(v.first_broken_audit_id) if v.first_broken_audit_id else None,
-        "brokenReason": v.broken_reason or None,
-        "unchained": v.unchained,
-        "headHash": v.head_hash or None,
-    }
-
-
 def verification_to_proto(v: Verification) -> admin_pb2.VerifyAuditLogResponse:
     return admin_pb2.VerifyAuditLogResponse(
         ok=v.ok,
@@ -120,236 +140,261 @@ def verification_to_proto(v: Verification) -> admin_pb2.VerifyAuditLogResponse:
     )
 
 
-# --- accounts ------------------------------------------------------------------------------------
+# --- oms: accounts, positions, ledger ------------------------------------------------------------
 
 
-def account_to_json(account: types_pb2.AccountInfo) -> dict[str, Any]:
-    return {
-        "accountId": account.account_id,
-        "login": account.login,
-        "currency": account.currency,
-        "leverage": account.leverage,
-        "type": short(types_pb2.AccountType.Name(account.type), "ACCOUNT_TYPE_"),
-        "status": short(types_pb2.AccountStatus.Name(account.status), "ACCOUNT_STATUS_"),
-        "marginMode": short(types_pb2.MarginMode.Name(account.margin_mode), "MARGIN_MODE_"),
-        "clientGroup": account.client_group or None,
-        "balance": account.balance or None,
-        "marginCallLevel": account.margin_call_level or None,
-        "stopOutLevel": account.stop_out_level or None,
-        "negativeBalanceProtection": account.negative_balance_protection,
-        "maxOpenPositions": account.max_open_positions,
-        "maxDailyVolume": account.max_daily_volume or None,
-        "createdAt": _ts_iso(account, "create_time"),
-    }
-
-
-def summary_to_json(s: oms_pb2.GetAccountSummaryResponse) -> dict[str, Any]:
-    return {
-        "accountId": s.account_id,
-        "login": s.login,
-        "currency": s.currency,
-        "leverage": s.leverage,
-        "type": short(types_pb2.AccountType.Name(s.type), "ACCOUNT_TYPE_"),
-        "status": short(types_pb2.AccountStatus.Name(s.status), "ACCOUNT_STATUS_"),
-        "marginMode": short(types_pb2.MarginMode.Name(s.margin_mode), "MARGIN_MODE_"),
-        "balance": s.balance,
-        "equity": s.equity,
-        "margin": s.margin,
-        "freeMargin": s.free_margin,
-        "marginLevel": s.margin_level or None,
-        "unrealizedPnl": s.unrealized_pnl,
-        "asOf": _ts_iso(s, "summary_time"),
-    }
-
-
-def position_to_json(p: types_pb2.Position) -> dict[str, Any]:
-    return {
-        "positionId": p.position_id,
-        "symbol": p.symbol,
-        "side": short(types_pb2.Side.Name(p.side), "SIDE_"),
-        "volume": p.volume,
-        "openPrice": p.open_price,
-        "currentPrice": p.current_price or None,
-        "profit": p.profit or None,
-        "stopLoss": p.stop_loss or None,
-        "takeProfit": p.take_profit or None,
-        "swap": p.swap or None,
-        "commission": p.commission or None,
-        "margin": p.margin or None,
-        "book": short(types_pb2.Book.Name(p.book), "BOOK_"),
-        "venue": p.venue or None,
-        "openTime": _ts_iso(p, "open_time"),
-    }
-
-
-def ledger_to_json(e: types_pb2.LedgerEntry) -> dict[str, Any]:
-    return {
-        "ledgerId": e.ledger_id,
-        "accountId": e.account_id,
-        "type": short(types_pb2.LedgerEntryType.Name(e.type), "LEDGER_ENTRY_TYPE_"),
-        "amount": e.amount,
-        "balanceBefore": e.balance_before,
-        "balanceAfter": e.balance_after,
-        "currency": e.currency,
-        "reference": e.reference or None,
-        "note": e.note or None,
-        "createdAt": _ts_iso(e, "create_time"),
-    }
-
-
-# --- liquidity providers -------------------------------------------------------------------------
-
-
-def lp_to_json(s: fixgw_pb2.LpSession) -> dict[str, Any]:
-    """An LP as the LP list shows it (one FIX session per LP)."""
-    state = short(fixgw_pb2.SessionState.Name(s.state), "SESSION_STATE_")
-    rtt = s.heartbeat_rtt.ToTimedelta() if s.HasField("heartbeat_rtt") else None
-    return {
-        "id": s.name,
-        "name": s.name,
-        "type": "FIX",
-        "connected": s.logged_on,
-        "enabled": state not in (None, "DISCONNECTED"),
-        "healthy": s.healthy,
-        "state": state,
-        "latencyMs": str(round(rtt.total_seconds() * 1000, 3)) if rtt is not None else None,
-        "lastQuote": _ts_iso(s, "last_quote_time"),
-        "lastOrder": _ts_iso(s, "last_order_time"),
-        "symbols": list(s.subscribed_symbols),
-        "ordersUnresolved": s.orders_unresolved,
-        "lastError": s.last_error or None,
-    }
-
-
-def fix_session_to_json(s: fixgw_pb2.LpSession) -> dict[str, Any]:
-    """The FIX view of one LP session."""
-    return {
-        **lp_to_json(s),
-        "sessionId": s.session_id,
-        "lastMessage": _ts_iso(s, "last_message_time"),
-        "logonTime": _ts_iso(s, "logon_time"),
-        "lastErrorTime": _ts_iso(s, "last_error_time"),
-        "reconnectAttempts": s.reconnect_attempts,
-        "ticksReceived": s.ticks_received,
-        "messagesIn": dict(sorted(s.messages_in.items())),
-        "messagesOut": dict(sorted(s.messages_out.items())),
-        "nextSenderSeqNum": s.next_sender_seq_num,
-        "nextTargetSeqNum": s.next_target_seq_num,
-    }
-
-
-def lp_state(s: fixgw_pb2.LpSession) -> dict[str, Any]:
-    """What an audit row keeps of an LP session before / after a switch."""
-    return {
-        "lpId": s.name,
-        "state": short(fixgw_pb2.SessionState.Name(s.state), "SESSION_STATE_"),
-        "connected": s.logged_on,
-    }
-
-
-def exposure_to_json(e: router_pb2.SymbolExposure) -> dict[str, Any]:
-    return {
-        "symbol": e.symbol,
-        "netVolume": e.net_volume,
-        "notionalUsd": e.notional_usd,
-        "avgPrice": e.avg_price or None,
-        "realizedPnlUsd": e.realized_pnl_usd or None,
-        "unrealizedPnlUsd": e.unrealized_pnl_usd or None,
-    }
-
-
-# --- admin users ---------------------------------------------------------------------------------
-
-
-def user_to_json(user: AdminUser) -> dict[str, Any]:
-    return {
-        "id": user.username,
-        "username": user.username,
-        "role": user.role.value,
-        "disabled": user.disabled,
-        "createdAt": iso(user.created_at),
-        "updatedAt": iso(user.updated_at) if user.updated_at else None,
-        "passwordChangedAt": iso(user.password_changed_at) if user.password_changed_at else None,
-    }
-
-
-def user_to_proto(user: AdminUser) -> admin_pb2.AdminUser:
-    message = admin_pb2.AdminUser(
-        username=user.username,
-        role=role_to_proto(user.role),
-        disabled=user.disabled,
-        create_time=timestamp(user.created_at),
+def account_from_proto(m: types_pb2.AccountInfo) -> ClientAccount:
+    return ClientAccount(
+        account_id=m.account_id,
+        login=m.login,
+        currency=m.currency,
+        leverage=m.leverage,
+        type=enum_name(types_pb2.AccountType, m.type, "ACCOUNT_TYPE_"),
+        status=enum_name(types_pb2.AccountStatus, m.status, "ACCOUNT_STATUS_"),
+        margin_mode=enum_name(types_pb2.MarginMode, m.margin_mode, "MARGIN_MODE_"),
+        client_group=m.client_group,
+        balance=_decimal(m.balance),
+        margin_call_level=_decimal(m.margin_call_level),
+        stop_out_level=_decimal(m.stop_out_level),
+        negative_balance_protection=m.negative_balance_protection,
+        max_open_positions=m.max_open_positions,
+        max_daily_volume=_decimal(m.max_daily_volume),
+        created_at=_time(m, "create_time"),
     )
-    if user.updated_at:
-        message.update_time.CopyFrom(timestamp(user.updated_at))
-    if user.password_changed_at:
-        message.password_change_time.CopyFrom(timestamp(user.password_changed_at))
+
+
+def account_to_proto(a: ClientAccount) -> types_pb2.AccountInfo:
+    message = types_pb2.AccountInfo(
+        account_id=a.account_id,
+        login=a.login,
+        currency=a.currency,
+        leverage=a.leverage,
+        type=enum_value(types_pb2.AccountType, "ACCOUNT_TYPE_", a.type),
+        status=enum_value(types_pb2.AccountStatus, "ACCOUNT_STATUS_", a.status),
+        margin_mode=enum_value(types_pb2.MarginMode, "MARGIN_MODE_", a.margin_mode),
+        client_group=a.client_group,
+        balance=fmt(a.balance),
+        margin_call_level=fmt(a.margin_call_level),
+        stop_out_level=fmt(a.stop_out_level),
+        negative_balance_protection=a.negative_balance_protection,
+        max_open_positions=a.max_open_positions,
+        max_daily_volume=fmt(a.max_daily_volume),
+    )
+    _set_time(message, "create_time", a.created_at)
     return message
 
 
-def role_from_proto(value: admin_pb2.AdminRole.ValueType) -> Role | None:
-    """The role of an AdminRole value; None for UNSPECIFIED."""
-    if value == admin_pb2.ADMIN_ROLE_UNSPECIFIED:
-        return None
-    return Role(str(admin_pb2.AdminRole.Name(value)).removeprefix("ADMIN_ROLE_"))
+def summary_from_proto(m: oms_pb2.GetAccountSummaryResponse) -> AccountSummary:
+    return AccountSummary(
+        account_id=m.account_id,
+        login=m.login,
+        currency=m.currency,
+        leverage=m.leverage,
+        type=enum_name(types_pb2.AccountType, m.type, "ACCOUNT_TYPE_"),
+        status=enum_name(types_pb2.AccountStatus, m.status, "ACCOUNT_STATUS_"),
+        margin_mode=enum_name(types_pb2.MarginMode, m.margin_mode, "MARGIN_MODE_"),
+        balance=_required(m.balance),
+        equity=_required(m.equity),
+        margin=_required(m.margin),
+        free_margin=_required(m.free_margin),
+        margin_level=_decimal(m.margin_level),
+        unrealized_pnl=_required(m.unrealized_pnl),
+        as_of=_time(m, "summary_time"),
+    )
+
+
+def summary_to_proto(s: AccountSummary) -> oms_pb2.GetAccountSummaryResponse:
+    message = oms_pb2.GetAccountSummaryResponse(
+        account_id=s.account_id,
+        login=s.login,
+        currency=s.currency,
+        leverage=s.leverage,
+        balance=fmt(s.balance),
+        equity=fmt(s.equity),
+        margin=fmt(s.margin),
+        free_margin=fmt(s.free_margin),
+        margin_level=fmt(s.margin_level),
+        unrealized_pnl=fmt(s.unrealized_pnl),
+        type=enum_value(types_pb2.AccountType, "ACCOUNT_TYPE_", s.type),
+        status=enum_value(types_pb2.AccountStatus, "ACCOUNT_STATUS_", s.status),
+        margin_mode=enum_value(types_pb2.MarginMode, "MARGIN_MODE_", s.margin_mode),
+    )
+    _set_time(message, "summary_time", s.as_of)
+    return message
+
+
+def position_from_proto(m: types_pb2.Position) -> Position:
+    return Position(
+        position_id=m.position_id,
+        account_id=m.account_id,
+        symbol=m.symbol,
+        side=enum_name(types_pb2.Side, m.side, "SIDE_"),
+        volume=_required(m.volume),
+        open_price=_required(m.open_price),
+        current_price=_decimal(m.current_price),
+        profit=_decimal(m.profit),
+        stop_loss=_decimal(m.stop_loss),
+        take_profit=_decimal(m.take_profit),
+        opened_at=_time(m, "open_time"),
+        commission=_decimal(m.commission),
+        swap=_decimal(m.swap),
+        trailing_distance_points=m.trailing_distance_points,
+        trailing_step_points=m.trailing_step_points,
+        margin=_decimal(m.margin),
+        close_price=_decimal(m.close_price),
+        closed_at=_time(m, "close_time"),
+        close_reason=enum_name(types_pb2.CloseReason, m.close_reason, "CLOSE_REASON_"),
+        realized_pnl=_decimal(m.realized_pnl),
+        book=enum_name(types_pb2.Book, m.book, "BOOK_"),
+        venue=m.venue,
+        venue_order_id=m.venue_order_id,
+    )
+
+
+def position_to_proto(p: Position) -> types_pb2.Position:
+    message = types_pb2.Position(
+        position_id=p.position_id,
+        account_id=p.account_id,
+        symbol=p.symbol,
+        side=enum_value(types_pb2.Side, "SIDE_", p.side),
+        volume=fmt(p.volume),
+        open_price=fmt(p.open_price),
+        current_price=fmt(p.current_price),
+        profit=fmt(p.profit),
+        stop_loss=fmt(p.stop_loss),
+        take_profit=fmt(p.take_profit),
+        commission=fmt(p.commission),
+        swap=fmt(p.swap),
+        trailing_distance_points=p.trailing_distance_points,
+        trailing_step_points=p.trailing_step_points,
+        margin=fmt(p.margin),
+        close_price=fmt(p.close_price),
+        close_reason=enum_value(types_pb2.CloseReason, "CLOSE_REASON_", p.close_reason),
+        realized_pnl=fmt(p.realized_pnl),
+        book=enum_value(types_pb2.Book, "BOOK_", p.book),
+        venue=p.venue,
+        venue_order_id=p.venue_order_id,
+    )
+    _set_time(message, "open_time", p.opened_at)
+    _set_time(message, "close_time", p.closed_at)
+    return message
+
+
+def ledger_from_proto(m: types_pb2.LedgerEntry) -> LedgerEntry:
+    return LedgerEntry(
+        ledger_id=m.ledger_id,
+        account_id=m.account_id,
+        type=enum_name(types_pb2.LedgerEntryType, m.type, "LEDGER_ENTRY_TYPE_"),
+        amount=_required(m.amount),
+        balance_before=_required(m.balance_before),
+        balance_after=_required(m.balance_after),
+        currency=m.currency,
+        deal_id=m.deal_id,
+        reference=m.reference,
+        note=m.note,
+        created_at=_time(m, "create_time"),
+    )
+
+
+def ledger_to_proto(e: LedgerEntry) -> types_pb2.LedgerEntry:
+    message = types_pb2.LedgerEntry(
+        ledger_id=e.ledger_id,
+        account_id=e.account_id,
+        type=enum_value(types_pb2.LedgerEntryType, "LEDGER_ENTRY_TYPE_", e.type),
+        amount=fmt(e.amount),
+        balance_before=fmt(e.balance_before),
+        balance_after=fmt(e.balance_after),
+        currency=e.currency,
+        deal_id=e.deal_id,
+        reference=e.reference,
+        note=e.note,
+    )
+    _set_time(message, "create_time", e.created_at)
+    return message
+
+
+# --- fixgw: LP sessions; router: house exposure --------------------------------------------------
+
+
+def lp_session_from_proto(m: fixgw_pb2.LpSession) -> LpSession:
+    return LpSession(
+        name=m.name,
+        session_id=m.session_id,
+        state=enum_name(fixgw_pb2.SessionState, m.state, "SESSION_STATE_"),
+        logged_on=m.logged_on,
+        healthy=m.healthy,
+        orders_unresolved=m.orders_unresolved,
+        subscribed_symbols=tuple(m.subscribed_symbols),
+        ticks_received=m.ticks_received,
+        heartbeat_rtt=m.heartbeat_rtt.ToTimedelta() if m.HasField("heartbeat_rtt") else None,
+        last_message_at=_time(m, "last_message_time"),
+        last_quote_at=_time(m, "last_quote_time"),
+        last_order_at=_time(m, "last_order_time"),
+        logon_at=_time(m, "logon_time"),
+        last_error=m.last_error,
+        last_error_at=_time(m, "last_error_time"),
+        reconnect_attempts=m.reconnect_attempts,
+        messages_in=dict(m.messages_in),
+        messages_out=dict(m.messages_out),
+        next_sender_seq_num=m.next_sender_seq_num,
+        next_target_seq_num=m.next_target_seq_num,
+    )
+
+
+def lp_session_to_proto(s: LpSession) -> fixgw_pb2.LpSession:
+    message = fixgw_pb2.LpSession(
+        name=s.name,
+        session_id=s.session_id,
+        logged_on=s.logged_on,
+        subscribed_symbols=s.subscribed_symbols,
+        ticks_received=s.ticks_received,
+        state=enum_value(fixgw_pb2.SessionState, "SESSION_STATE_", s.state),
+        last_error=s.last_error,
+        reconnect_attempts=s.reconnect_attempts,
+        messages_in=s.messages_in,
+        messages_out=s.messages_out,
+        healthy=s.healthy,
+        orders_unresolved=s.orders_unresolved,
+        next_sender_seq_num=s.next_sender_seq_num,
+        next_target_seq_num=s.next_target_seq_num,
+    )
+    if s.heartbeat_rtt is not None:
+        message.heartbeat_rtt.CopyFrom(duration(s.heartbeat_rtt))
+    _set_time(message, "last_message_time", s.last_message_at)
+    _set_time(message, "last_error_time", s.last_error_at)
+    _set_time(message, "last_order_time", s.last_order_at)
+    _set_time(message, "last_quote_time", s.last_quote_at)
+    _set_time(message, "logon_time", s.logon_at)
+    return message
+
+
+def exposure_from_proto(m: router_pb2.SymbolExposure) -> SymbolExposure:
+    return SymbolExposure(
+        symbol=m.symbol,
+        net_volume=_required(m.net_volume),
+        notional_usd=_required(m.notional_usd),
+        avg_price=_decimal(m.avg_price),
+        realized_pnl_usd=_decimal(m.realized_pnl_usd),
+        unrealized_pnl_usd=_decimal(m.unrealized_pnl_usd),
+    )
+
+
+def exposure_to_proto(e: SymbolExposure) -> router_pb2.SymbolExposure:
+    return router_pb2.SymbolExposure(
+        symbol=e.symbol,
+        net_volume=fmt(e.net_volume),
+        notional_usd=fmt(e.notional_usd),
+        avg_price=fmt(e.avg_price),
+        realized_pnl_usd=fmt(e.realized_pnl_usd),
+        unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
+    )
 
 
 # --- system --------------------------------------------------------------------------------------
 
 
-def millis(value: timedelta | None) -> str | None:
-    """A duration as decimal milliseconds, 3 places ("1.234")."""
-    if value is None:
-        return None
-    return str((Decimal(value.total_seconds()) * 1000).quantize(Decimal("0.001")))
-
-
-def duration(value: timedelta) -> Duration:
-    d = Duration()
-    d.FromTimedelta(value)
-    return d
-
-
-def _rtt(s: fixgw_pb2.LpSession) -> timedelta | None:
-    return s.heartbeat_rtt.ToTimedelta() if s.HasField("heartbeat_rtt") else None
-
-
 def _health_status(name: str) -> admin_pb2.HealthStatus.ValueType:
     return admin_pb2.HealthStatus.Value(f"HEALTH_STATUS_{name}")
-
-
-def component_to_json(c: ComponentHealth) -> dict[str, Any]:
-    return {
-        "name": c.name,
-        "kind": c.kind.value,
-        "status": c.status.value,
-        "critical": c.critical,
-        "latencyMs": millis(c.latency),
-        "detail": c.detail or None,
-    }
-
-
-def lp_health_to_json(lp: LpHealth) -> dict[str, Any]:
-    s = lp.session
-    return {
-        "lpId": s.name,
-        "status": lp.status.value,
-        "state": short(fixgw_pb2.SessionState.Name(s.state), "SESSION_STATE_"),
-        "loggedOn": s.logged_on,
-        "healthy": s.healthy,
-        "heartbeatRttMs": millis(_rtt(s)),
-        "ordersUnresolved": s.orders_unresolved,
-    }
-
-
-def health_to_json(h: SystemHealth) -> dict[str, Any]:
-    return {
-        "status": h.status.value,
-        "checkedAt": iso(h.checked_at),
-        "components": [component_to_json(c) for c in h.components],
-        "lpSessions": [lp_health_to_json(lp) for lp in h.lp_sessions],
-        "lpSessionsError": h.lp_error or None,
-    }
 
 
 def health_to_proto(h: SystemHealth) -> admin_pb2.GetSystemHealthResponse:
@@ -373,46 +418,14 @@ def health_to_proto(h: SystemHealth) -> admin_pb2.GetSystemHealthResponse:
         session = reply.lp_sessions.add(
             lp_id=s.name,
             status=_health_status(lp.status.value),
-            state=s.state,
+            state=enum_value(fixgw_pb2.SessionState, "SESSION_STATE_", s.state),
             logged_on=s.logged_on,
             healthy=s.healthy,
             orders_unresolved=s.orders_unresolved,
         )
-        if s.HasField("heartbeat_rtt"):
-            session.heartbeat_rtt.CopyFrom(s.heartbeat_rtt)
+        if s.heartbeat_rtt is not None:
+            session.heartbeat_rtt.CopyFrom(duration(s.heartbeat_rtt))
     return reply
-
-
-def metrics_to_json(m: SystemMetrics) -> dict[str, Any]:
-    return {
-        "collectedAt": iso(m.collected_at),
-        "exposure": None
-        if m.exposure is None
-        else {
-            "openSymbols": m.exposure.symbols,
-            "grossNotionalUsd": str(m.exposure.gross_notional_usd),
-            "unrealizedPnlUsd": str(m.exposure.unrealized_pnl_usd),
-            "realizedPnlUsd": str(m.exposure.realized_pnl_usd),
-        },
-        "lpSessions": None
-        if m.lps is None
-        else {
-            "total": m.lps.total,
-            "loggedOn": m.lps.logged_on,
-            "healthy": m.lps.healthy,
-            "ordersUnresolved": m.lps.orders_unresolved,
-            "ticksReceived": str(m.lps.ticks_received),
-        },
-        "accounts": None
-        if m.accounts is None
-        else {
-            "counted": m.accounts.counted,
-            "byStatus": m.accounts.by_status,
-            "truncated": m.accounts.truncated,
-        },
-        "lockedLogins": m.locked_logins,
-        "unavailable": m.unavailable,
-    }
 
 
 def metrics_to_proto(m: SystemMetrics) -> admin_pb2.GetSystemMetricsResponse:

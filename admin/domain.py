@@ -1,9 +1,13 @@
-"""Admin roles, principals, request context and audit records (pure: no I/O)."""
+"""admin's own model (pure: no I/O, no protobuf): roles, principals, request context, audit
+records; the accounts, ledger entries, LP sessions and exposure that oms, fixgw and router answer,
+as admin holds them; system health and key figures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -117,3 +121,242 @@ class AuditEntry:
     error_code: str = ""
     prev_hash: str = ""
     row_hash: str = ""
+
+
+# --- what oms, fixgw and router answer, as admin holds it ------------------------------------------
+# Enumerations are their names without the proto prefix ("DEMO", "SUSPENDED", "LOGGED_ON"), None
+# where the other service left them unspecified; decimals are Decimal, None where it left them
+# empty. admin.convert reads them from, and writes them back to, the other services' messages
+# without losing a field (admin's gRPC API answers those messages as they are).
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAccount:
+    """A client account's settings and balance, as oms's AccountInfo has them."""
+
+    account_id: str
+    login: str
+    currency: str
+    leverage: int
+    type: str | None
+    status: str | None
+    margin_mode: str | None
+    client_group: str
+    balance: Decimal | None
+    margin_call_level: Decimal | None
+    stop_out_level: Decimal | None
+    negative_balance_protection: bool
+    max_open_positions: int
+    """0: no limit."""
+    max_daily_volume: Decimal | None
+    """None: no limit."""
+    created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account's live figures in its currency (oms's GetAccountSummary)."""
+
+    account_id: str
+    login: str
+    currency: str
+    leverage: int
+    type: str | None
+    status: str | None
+    margin_mode: str | None
+    balance: Decimal
+    equity: Decimal
+    margin: Decimal
+    free_margin: Decimal
+    margin_level: Decimal | None
+    """Percent; None without margin in use."""
+    unrealized_pnl: Decimal
+    as_of: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A client position (oms's Position); the close fields are set once it is closed."""
+
+    position_id: str
+    account_id: str
+    symbol: str
+    side: str | None
+    volume: Decimal
+    open_price: Decimal
+    current_price: Decimal | None
+    profit: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    opened_at: datetime | None
+    commission: Decimal | None
+    swap: Decimal | None
+    trailing_distance_points: int
+    trailing_step_points: int
+    margin: Decimal | None
+    close_price: Decimal | None
+    closed_at: datetime | None
+    close_reason: str | None
+    realized_pnl: Decimal | None
+    book: str | None
+    venue: str
+    venue_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One balance change in oms's ledger: balance_after = balance_before + amount."""
+
+    ledger_id: str
+    account_id: str
+    type: str | None
+    amount: Decimal
+    balance_before: Decimal
+    balance_after: Decimal
+    currency: str
+    deal_id: str
+    reference: str
+    note: str
+    created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A balance operation oms booked, and whether it answered a retry of the same request id."""
+
+    entry: LedgerEntry
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """A change oms is asked to make to one account (already checked); None keeps the value."""
+
+    leverage: int | None = None
+    status: str | None = None
+    client_group: str | None = None
+    margin_call_level: Decimal | None = None
+    stop_out_level: Decimal | None = None
+    negative_balance_protection: bool | None = None
+    max_open_positions: int | None = None
+    """0 removes the limit."""
+    max_daily_volume: Decimal | None = None
+    """0 removes the limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class LpSession:
+    """One LP's FIX session in fixgw (its name is the LP id)."""
+
+    name: str
+    session_id: str
+    state: str | None
+    logged_on: bool
+    healthy: bool
+    """Logged on and no order held for reconciliation: it takes new orders."""
+    orders_unresolved: int
+    subscribed_symbols: tuple[str, ...]
+    ticks_received: int
+    heartbeat_rtt: timedelta | None
+    last_message_at: datetime | None
+    last_quote_at: datetime | None
+    last_order_at: datetime | None
+    logon_at: datetime | None
+    last_error: str
+    last_error_at: datetime | None
+    reconnect_attempts: int
+    messages_in: Mapping[str, int]
+    """Messages received by FIX MsgType."""
+    messages_out: Mapping[str, int]
+    next_sender_seq_num: int
+    next_target_seq_num: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolExposure:
+    """The house's net position in one symbol (router's GetHouseExposure)."""
+
+    symbol: str
+    net_volume: Decimal
+    """Signed lots: positive long, negative short."""
+    notional_usd: Decimal
+    avg_price: Decimal | None
+    """None while the house is flat."""
+    realized_pnl_usd: Decimal | None
+    unrealized_pnl_usd: Decimal | None
+    """None without a current quote."""
+
+
+# --- system health and key figures ---------------------------------------------------------------
+
+
+class Status(StrEnum):
+    UP = "UP"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+
+
+class Kind(StrEnum):
+    SERVICE = "SERVICE"
+    DEPENDENCY = "DEPENDENCY"
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentHealth:
+    name: str
+    kind: Kind
+    status: Status
+    critical: bool
+    latency: timedelta | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LpHealth:
+    session: LpSession
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class SystemHealth:
+    status: Status
+    checked_at: datetime
+    components: list[ComponentHealth]
+    lp_sessions: list[LpHealth]
+    lp_error: str = ""
+    """Why the LP sessions could not be listed ('' when they were)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureSummary:
+    symbols: int
+    gross_notional_usd: Decimal
+    unrealized_pnl_usd: Decimal
+    realized_pnl_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LpSummary:
+    total: int
+    logged_on: int
+    healthy: int
+    orders_unresolved: int
+    ticks_received: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsSummary:
+    counted: int
+    by_status: dict[str, int]
+    truncated: bool
+    """oms answered its listing limit: there may be more accounts than counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class SystemMetrics:
+    collected_at: datetime
+    exposure: ExposureSummary | None
+    lps: LpSummary | None
+    accounts: AccountsSummary | None
+    locked_logins: int
+    unavailable: list[str] = field(default_factory=list)

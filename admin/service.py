@@ -2,7 +2,10 @@
 
 ``AdminService`` authenticates (login, tokens) and holds the desks: ``accounts`` (client accounts
 and money, over oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router), ``users``
-(admin users), ``system`` (health, metrics, restart) and the audit log reads. Every operation runs through ``gate`` (one role check, one audit row).
+(admin users), ``system`` (health, metrics, restart) and the audit log reads. Every operation runs
+through ``gate`` (one role check, one audit row). The desks take and answer admin's domain types
+(``admin.domain``); the other services' stubs are wrapped here in ``admin.clients``, the one place
+their protobuf replies are read.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Counter
 
 from admin import audit, repository
 from admin.accounts import AccountsDesk, page_size
+from admin.clients import FixgwClient, OmsClient, RouterClient
 from admin.config import AdminSettings
 from admin.domain import (
     AdminUser,
@@ -38,7 +42,9 @@ from fxmesh import passwords
 from fxmesh.auth import verify_token
 from fxmesh.errors import Unauthenticated
 from fxmesh.tracing import current_trace_id
-from fxmesh.v1 import fixgw_pb2_grpc, oms_pb2_grpc, router_pb2_grpc
+
+if TYPE_CHECKING:
+    from admin.clients import FixgwStub, OmsStub, RouterStub
 
 log = structlog.stdlib.get_logger(__name__)
 LOGINS = Counter("fxmesh_admin_logins_total", "Admin login attempts, by outcome.", ["outcome"])
@@ -63,9 +69,9 @@ class AdminService:
         self,
         settings: AdminSettings,
         db: Any,
-        oms: oms_pb2_grpc.OmsServiceAsyncStub,
-        fixgw: fixgw_pb2_grpc.FixGatewayServiceAsyncStub,
-        router: router_pb2_grpc.RouterServiceAsyncStub,
+        oms: OmsStub,
+        fixgw: FixgwStub,
+        router: RouterStub,
         *,
         probes: Sequence[Probe] = (),
         now: Callable[[], datetime] = utc_now,
@@ -75,8 +81,11 @@ class AdminService:
         self._now = now
         self.gate = Gate(db)
         deadline = settings.grpc_deadline_seconds
-        self.accounts = AccountsDesk(self.gate, oms, deadline)
-        self.liquidity = LiquidityDesk(self.gate, fixgw, router, deadline)
+        oms_client = OmsClient(oms, deadline)
+        fixgw_client = FixgwClient(fixgw, deadline)
+        router_client = RouterClient(router, deadline)
+        self.accounts = AccountsDesk(self.gate, oms_client)
+        self.liquidity = LiquidityDesk(self.gate, fixgw_client, router_client)
         self._throttle = LoginThrottle(
             db,
             max_failures=settings.admin_login_max_failures,
@@ -88,11 +97,10 @@ class AdminService:
         self.system = SystemDesk(
             self.gate,
             db,
-            oms,
-            fixgw,
-            router,
+            oms_client,
+            fixgw_client,
+            router_client,
             probes,
-            deadline=deadline,
             probe_timeout=settings.admin_health_timeout_seconds,
             now=now,
         )

@@ -1,6 +1,7 @@
 """grpc.aio AdminService: metadata -> request context -> service -> proto. Nothing else.
 
-The role check and the audit row happen in the service (``admin.gate``), as for REST.
+The role check and the audit row happen in the service (``admin.gate``), as for REST. The service
+answers admin's domain types; ``admin.convert`` turns them into the reply messages.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 page_token=request.page_token,
             ),
         )
-        return admin_pb2.ListClientAccountsResponse(accounts=accounts, next_page_token=token)
+        return admin_pb2.ListClientAccountsResponse(
+            accounts=[convert.account_to_proto(a) for a in accounts], next_page_token=token
+        )
 
     async def GetClientAccount(
         self, request: admin_pb2.GetClientAccountRequest, context: Context
@@ -111,7 +114,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         summary, positions = await self._service.accounts.get(
             await self._ctx(context), request.account_id
         )
-        return admin_pb2.GetClientAccountResponse(summary=summary, positions=positions)
+        return admin_pb2.GetClientAccountResponse(
+            summary=convert.summary_to_proto(summary),
+            positions=[convert.position_to_proto(p) for p in positions],
+        )
 
     async def CreateClientAccount(
         self, request: admin_pb2.CreateClientAccountRequest, context: Context
@@ -131,7 +137,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 initial_deposit=request.initial_deposit or None,
             ),
         )
-        return admin_pb2.CreateClientAccountResponse(account=account)
+        return admin_pb2.CreateClientAccountResponse(account=convert.account_to_proto(account))
 
     async def UpdateClientAccount(
         self, request: admin_pb2.UpdateClientAccountRequest, context: Context
@@ -151,7 +157,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 max_daily_volume=request.max_daily_volume or None,
             ),
         )
-        return admin_pb2.UpdateClientAccountResponse(account=account)
+        return admin_pb2.UpdateClientAccountResponse(account=convert.account_to_proto(account))
 
     async def SetClientLeverage(
         self, request: admin_pb2.SetClientLeverageRequest, context: Context
@@ -159,7 +165,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         account = await self._service.accounts.set_leverage(
             await self._ctx(context, request.request_id), request.account_id, request.leverage
         )
-        return admin_pb2.SetClientLeverageResponse(account=account)
+        return admin_pb2.SetClientLeverageResponse(account=convert.account_to_proto(account))
 
     async def SuspendClientAccount(
         self, request: admin_pb2.SuspendClientAccountRequest, context: Context
@@ -170,7 +176,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             request.account_id,
             request.reason,
         )
-        return admin_pb2.SuspendClientAccountResponse(account=account)
+        return admin_pb2.SuspendClientAccountResponse(account=convert.account_to_proto(account))
 
     async def ActivateClientAccount(
         self, request: admin_pb2.ActivateClientAccountRequest, context: Context
@@ -181,7 +187,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             request.account_id,
             request.reason,
         )
-        return admin_pb2.ActivateClientAccountResponse(account=account)
+        return admin_pb2.ActivateClientAccountResponse(account=convert.account_to_proto(account))
 
     async def CloseClientAccount(
         self, request: admin_pb2.CloseClientAccountRequest, context: Context
@@ -192,7 +198,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             request.account_id,
             request.reason,
         )
-        return admin_pb2.CloseClientAccountResponse(account=account)
+        return admin_pb2.CloseClientAccountResponse(account=convert.account_to_proto(account))
 
     # --- money -----------------------------------------------------------------------------------
 
@@ -213,7 +219,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 request.note,
             ),
         )
-        return admin_pb2.DepositResponse(entry=booked.entry, replayed=booked.replayed)
+        return admin_pb2.DepositResponse(
+            entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
+        )
 
     async def Withdraw(
         self, request: admin_pb2.WithdrawRequest, context: Context
@@ -229,7 +237,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 request.note,
             ),
         )
-        return admin_pb2.WithdrawResponse(entry=booked.entry, replayed=booked.replayed)
+        return admin_pb2.WithdrawResponse(
+            entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
+        )
 
     async def GrantBonus(
         self, request: admin_pb2.GrantBonusRequest, context: Context
@@ -245,7 +255,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 request.note,
             ),
         )
-        return admin_pb2.GrantBonusResponse(entry=booked.entry, replayed=booked.replayed)
+        return admin_pb2.GrantBonusResponse(
+            entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
+        )
 
     async def AdjustBalance(
         self, request: admin_pb2.AdjustBalanceRequest, context: Context
@@ -263,7 +275,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 reason=request.reason,
             ),
         )
-        return admin_pb2.AdjustBalanceResponse(entry=booked.entry, replayed=booked.replayed)
+        return admin_pb2.AdjustBalanceResponse(
+            entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
+        )
 
     # --- LPs, FIX, exposure ----------------------------------------------------------------------
 
@@ -271,7 +285,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ListLiquidityProvidersRequest, context: Context
     ) -> admin_pb2.ListLiquidityProvidersResponse:
         sessions = await self._service.liquidity.list_lps(await self._ctx(context))
-        return admin_pb2.ListLiquidityProvidersResponse(sessions=sessions)
+        return admin_pb2.ListLiquidityProvidersResponse(
+            sessions=[convert.lp_session_to_proto(s) for s in sessions]
+        )
 
     async def ConnectLiquidityProvider(
         self, request: admin_pb2.ConnectLiquidityProviderRequest, context: Context
@@ -279,7 +295,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         session = await self._service.liquidity.switch_lp(
             await self._ctx(context, request.request_id), Op.LP_CONNECT, request.lp_id
         )
-        return admin_pb2.ConnectLiquidityProviderResponse(session=session)
+        return admin_pb2.ConnectLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
 
     async def DisconnectLiquidityProvider(
         self, request: admin_pb2.DisconnectLiquidityProviderRequest, context: Context
@@ -287,7 +305,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         session = await self._service.liquidity.switch_lp(
             await self._ctx(context, request.request_id), Op.LP_DISCONNECT, request.lp_id
         )
-        return admin_pb2.DisconnectLiquidityProviderResponse(session=session)
+        return admin_pb2.DisconnectLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
 
     async def ReconnectLiquidityProvider(
         self, request: admin_pb2.ReconnectLiquidityProviderRequest, context: Context
@@ -295,13 +315,17 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         session = await self._service.liquidity.switch_lp(
             await self._ctx(context, request.request_id), Op.LP_RECONNECT, request.lp_id
         )
-        return admin_pb2.ReconnectLiquidityProviderResponse(session=session)
+        return admin_pb2.ReconnectLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
 
     async def GetFixStatus(
         self, request: admin_pb2.GetFixStatusRequest, context: Context
     ) -> admin_pb2.GetFixStatusResponse:
         sessions = await self._service.liquidity.list_lps(await self._ctx(context), Op.FIX_STATUS)
-        return admin_pb2.GetFixStatusResponse(sessions=sessions)
+        return admin_pb2.GetFixStatusResponse(
+            sessions=[convert.lp_session_to_proto(s) for s in sessions]
+        )
 
     async def ConnectFixSessions(
         self, request: admin_pb2.ConnectFixSessionsRequest, context: Context
@@ -309,7 +333,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         sessions = await self._service.liquidity.switch_fix(
             await self._ctx(context, request.request_id), Op.FIX_CONNECT, request.lp_id
         )
-        return admin_pb2.ConnectFixSessionsResponse(sessions=sessions)
+        return admin_pb2.ConnectFixSessionsResponse(
+            sessions=[convert.lp_session_to_proto(s) for s in sessions]
+        )
 
     async def DisconnectFixSessions(
         self, request: admin_pb2.DisconnectFixSessionsRequest, context: Context
@@ -317,13 +343,17 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         sessions = await self._service.liquidity.switch_fix(
             await self._ctx(context, request.request_id), Op.FIX_DISCONNECT, request.lp_id
         )
-        return admin_pb2.DisconnectFixSessionsResponse(sessions=sessions)
+        return admin_pb2.DisconnectFixSessionsResponse(
+            sessions=[convert.lp_session_to_proto(s) for s in sessions]
+        )
 
     async def GetExposure(
         self, request: admin_pb2.GetExposureRequest, context: Context
     ) -> admin_pb2.GetExposureResponse:
         exposures = await self._service.liquidity.exposure(await self._ctx(context))
-        return admin_pb2.GetExposureResponse(exposures=exposures)
+        return admin_pb2.GetExposureResponse(
+            exposures=[convert.exposure_to_proto(e) for e in exposures]
+        )
 
     # --- audit -----------------------------------------------------------------------------------
 

@@ -20,45 +20,39 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import aio_pika
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from admin.accounts import OMS_LIST_LIMIT, upstream
-from admin.domain import RequestContext
+from admin.accounts import OMS_LIST_LIMIT
+from admin.clients import FixgwClient, OmsClient, RouterClient
+from admin.domain import (
+    AccountsSummary,
+    ClientAccount,
+    ComponentHealth,
+    ExposureSummary,
+    Kind,
+    LpHealth,
+    LpSession,
+    LpSummary,
+    RequestContext,
+    Status,
+    SymbolExposure,
+    SystemHealth,
+    SystemMetrics,
+)
 from admin.gate import Gate
 from admin.permissions import Op
 from fxmesh.errors import FxError, InvalidArgument
-from fxmesh.v1 import (
-    fixgw_pb2,
-    fixgw_pb2_grpc,
-    oms_pb2,
-    oms_pb2_grpc,
-    router_pb2,
-    router_pb2_grpc,
-    types_pb2,
-)
 
 RESTARTABLE = ("oms", "router", "fixgw", "quotes", "edge", "admin")
 CRITICAL = frozenset({"postgresql", "redis", "oms", "router", "quotes", "edge"})
 """Without any of these no client order is taken or priced."""
-
-
-class Status(StrEnum):
-    UP = "UP"
-    DEGRADED = "DEGRADED"
-    DOWN = "DOWN"
-
-
-class Kind(StrEnum):
-    SERVICE = "SERVICE"
-    DEPENDENCY = "DEPENDENCY"
 
 
 class NotSupported(FxError):
@@ -85,67 +79,6 @@ class Probe:
     @property
     def critical(self) -> bool:
         return self.name in CRITICAL
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentHealth:
-    name: str
-    kind: Kind
-    status: Status
-    critical: bool
-    latency: timedelta | None
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LpHealth:
-    session: fixgw_pb2.LpSession
-    status: Status
-
-
-@dataclass(frozen=True, slots=True)
-class SystemHealth:
-    status: Status
-    checked_at: datetime
-    components: list[ComponentHealth]
-    lp_sessions: list[LpHealth]
-    lp_error: str = ""
-    """Why the LP sessions could not be listed ('' when they were)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExposureSummary:
-    symbols: int
-    gross_notional_usd: Decimal
-    unrealized_pnl_usd: Decimal
-    realized_pnl_usd: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class LpSummary:
-    total: int
-    logged_on: int
-    healthy: int
-    orders_unresolved: int
-    ticks_received: int
-
-
-@dataclass(frozen=True, slots=True)
-class AccountsSummary:
-    counted: int
-    by_status: dict[str, int]
-    truncated: bool
-    """oms answered its listing limit: there may be more accounts than counted."""
-
-
-@dataclass(frozen=True, slots=True)
-class SystemMetrics:
-    collected_at: datetime
-    exposure: ExposureSummary | None
-    lps: LpSummary | None
-    accounts: AccountsSummary | None
-    locked_logins: int
-    unavailable: list[str] = field(default_factory=list)
 
 
 # --- probes --------------------------------------------------------------------------------------
@@ -231,7 +164,7 @@ class AmqpCheck:
             await self._connection.close()
 
 
-def lp_status(s: fixgw_pb2.LpSession) -> Status:
+def lp_status(s: LpSession) -> Status:
     if s.healthy:
         return Status.UP
     return Status.DEGRADED if s.logged_on else Status.DOWN
@@ -247,21 +180,16 @@ def overall(components: Sequence[ComponentHealth], lps: Sequence[LpHealth]) -> S
     return Status.UP
 
 
-def _dec(value: str) -> Decimal:
-    return Decimal(value) if value else Decimal(0)
-
-
 class SystemDesk:
     def __init__(
         self,
         gate: Gate,
         db: Any,
-        oms: oms_pb2_grpc.OmsServiceAsyncStub,
-        fixgw: fixgw_pb2_grpc.FixGatewayServiceAsyncStub,
-        router: router_pb2_grpc.RouterServiceAsyncStub,
+        oms: OmsClient,
+        fixgw: FixgwClient,
+        router: RouterClient,
         probes: Sequence[Probe],
         *,
-        deadline: float,
         probe_timeout: float,
         now: Callable[[], datetime],
     ) -> None:
@@ -271,7 +199,6 @@ class SystemDesk:
         self._fixgw = fixgw
         self._router = router
         self._probes = list(probes)
-        self._deadline = deadline
         self._probe_timeout = probe_timeout
         self._now = now
 
@@ -298,13 +225,8 @@ class SystemDesk:
             detail,
         )
 
-    async def _lp_sessions(self) -> list[fixgw_pb2.LpSession]:
-        reply = await upstream(
-            self._fixgw.ListSessions(
-                fixgw_pb2.ListSessionsRequest(), timeout=min(self._deadline, self._probe_timeout)
-            )
-        )
-        return list(reply.sessions)
+    async def _lp_sessions(self) -> list[LpSession]:
+        return await self._fixgw.sessions(within=self._probe_timeout)
 
     async def health(self, ctx: RequestContext) -> SystemHealth:
         async with self._gate.guard(ctx, Op.SYSTEM_HEALTH):
@@ -323,18 +245,9 @@ class SystemDesk:
         async with self._gate.guard(ctx, Op.SYSTEM_METRICS):
             collected_at = self._now()
             exposure, sessions, accounts = await asyncio.gather(
-                upstream(
-                    self._router.GetHouseExposure(
-                        router_pb2.GetHouseExposureRequest(), timeout=self._deadline
-                    )
-                ),
+                self._router.house_exposure(),
                 self._lp_sessions(),
-                upstream(
-                    self._oms.ListAccounts(
-                        oms_pb2.ListAccountsRequest(page_size=OMS_LIST_LIMIT),
-                        timeout=self._deadline,
-                    )
-                ),
+                self._oms.list_accounts(OMS_LIST_LIMIT),
                 return_exceptions=True,
             )
             unavailable = [
@@ -376,17 +289,21 @@ class SystemDesk:
             )
 
 
-def _exposure(reply: router_pb2.GetHouseExposureResponse) -> ExposureSummary:
-    rows = list(reply.exposures)
+def _exposure(rows: list[SymbolExposure]) -> ExposureSummary:
     return ExposureSummary(
-        symbols=sum(1 for e in rows if _dec(e.net_volume) != 0),
-        gross_notional_usd=sum((_dec(e.notional_usd) for e in rows), Decimal(0)),
-        unrealized_pnl_usd=sum((_dec(e.unrealized_pnl_usd) for e in rows), Decimal(0)),
-        realized_pnl_usd=sum((_dec(e.realized_pnl_usd) for e in rows), Decimal(0)),
+        symbols=sum(1 for e in rows if e.net_volume != 0),
+        gross_notional_usd=sum((e.notional_usd for e in rows), Decimal(0)),
+        unrealized_pnl_usd=sum((_or_zero(e.unrealized_pnl_usd) for e in rows), Decimal(0)),
+        realized_pnl_usd=sum((_or_zero(e.realized_pnl_usd) for e in rows), Decimal(0)),
     )
 
 
-def _lps(sessions: list[fixgw_pb2.LpSession]) -> LpSummary:
+def _or_zero(value: Decimal | None) -> Decimal:
+    # Not ``value or 0``: a Decimal("0.00") must keep its places in the sum ("0.00", not "0").
+    return Decimal(0) if value is None else value
+
+
+def _lps(sessions: list[LpSession]) -> LpSummary:
     return LpSummary(
         total=len(sessions),
         logged_on=sum(1 for s in sessions if s.logged_on),
@@ -396,15 +313,15 @@ def _lps(sessions: list[fixgw_pb2.LpSession]) -> LpSummary:
     )
 
 
-def _accounts(reply: oms_pb2.ListAccountsResponse) -> AccountsSummary:
+def _accounts(accounts: list[ClientAccount]) -> AccountsSummary:
     by_status: dict[str, int] = {}
-    for a in reply.accounts:
-        name = str(types_pb2.AccountStatus.Name(a.status)).removeprefix("ACCOUNT_STATUS_")
+    for a in accounts:
+        name = a.status or "UNSPECIFIED"
         by_status[name] = by_status.get(name, 0) + 1
     return AccountsSummary(
-        counted=len(reply.accounts),
+        counted=len(accounts),
         by_status=dict(sorted(by_status.items())),
-        truncated=len(reply.accounts) >= OMS_LIST_LIMIT,
+        truncated=len(accounts) >= OMS_LIST_LIMIT,
     )
 
 

@@ -13,7 +13,7 @@ import sys
 import asyncpg
 
 from admin import audit
-from admin.convert import verification_to_json
+from admin.documents import verification_to_json
 
 
 async def main(dsn: str) -> int:

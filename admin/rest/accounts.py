@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from admin.accounts import AccountChanges, AccountSearch, NewAccount
-from admin.convert import account_to_json, position_to_json, summary_to_json
+from admin.documents import account_to_json, position_to_json, summary_to_json
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
 

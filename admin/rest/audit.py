@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from admin.audit import AuditFilter
-from admin.convert import audit_to_json, verification_to_json
+from admin.documents import audit_to_json, verification_to_json
 from admin.rest.deps import Ctx, Service
 from fxmesh.errors import InvalidArgument
 

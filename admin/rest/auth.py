@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from admin.convert import iso
+from admin.documents import iso
 from admin.rest.deps import Body, Service
 
 router = APIRouter(prefix="/admin", tags=["auth"])

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from admin.convert import exposure_to_json, fix_session_to_json, lp_to_json
+from admin.documents import exposure_to_json, fix_session_to_json, lp_to_json
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
 

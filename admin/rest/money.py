@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from admin.accounts import MoneyRequest
-from admin.convert import ledger_to_json
+from admin.documents import ledger_to_json
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
 

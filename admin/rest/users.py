@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from admin.convert import iso, user_to_json
+from admin.documents import iso, user_to_json
 from admin.domain import Role
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body

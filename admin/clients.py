@@ -1,0 +1,219 @@
+"""oms, fixgw and router as admin sees them: the RPCs admin calls, answered in admin's domain types.
+
+Each call has the service-wide deadline. A failure comes back as the FxError the other service
+raised (``from_rpc_error``), so its status and reason reach admin's caller unchanged (404
+``ACCOUNT_NOT_FOUND``, 409 ``ACCOUNT_NOT_FLAT``, 404 ``LP_NOT_FOUND``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
+
+import grpc
+
+from admin import convert
+from admin.domain import (
+    AccountSummary,
+    AccountUpdate,
+    Booking,
+    ClientAccount,
+    LpSession,
+    Position,
+    SymbolExposure,
+)
+from fxmesh.errors import from_rpc_error
+from fxmesh.money import fmt
+from fxmesh.v1 import (
+    fixgw_pb2,
+    fixgw_pb2_grpc,
+    oms_pb2,
+    oms_pb2_grpc,
+    router_pb2,
+    router_pb2_grpc,
+    types_pb2,
+)
+
+T = TypeVar("T")
+if TYPE_CHECKING:  # the async stub types exist in the generated .pyi stubs only
+    OmsStub: TypeAlias = oms_pb2_grpc.OmsServiceAsyncStub
+    FixgwStub: TypeAlias = fixgw_pb2_grpc.FixGatewayServiceAsyncStub
+    RouterStub: TypeAlias = router_pb2_grpc.RouterServiceAsyncStub
+
+
+async def upstream(call: Awaitable[T]) -> T:
+    """Await a call to another service; its error comes back as the FxError it raised."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from exc
+
+
+class OmsClient:
+    """Accounts, positions and balance operations in oms (admin owns no account data)."""
+
+    def __init__(self, stub: OmsStub, deadline: float) -> None:
+        self._stub = stub
+        self._deadline = deadline
+
+    async def list_accounts(self, limit: int) -> list[ClientAccount]:
+        """The first ``limit`` accounts by id (oms has no search RPC)."""
+        reply = await upstream(
+            self._stub.ListAccounts(
+                oms_pb2.ListAccountsRequest(page_size=limit), timeout=self._deadline
+            )
+        )
+        return [convert.account_from_proto(a) for a in reply.accounts]
+
+    async def summary(self, account_id: str) -> AccountSummary:
+        reply = await upstream(
+            self._stub.GetAccountSummary(
+                oms_pb2.GetAccountSummaryRequest(account_id=account_id), timeout=self._deadline
+            )
+        )
+        return convert.summary_from_proto(reply)
+
+    async def positions(self, account_id: str) -> list[Position]:
+        """The account's open positions."""
+        reply = await upstream(
+            self._stub.ListPositions(
+                oms_pb2.ListPositionsRequest(account_id=account_id), timeout=self._deadline
+            )
+        )
+        return [convert.position_from_proto(p) for p in reply.positions]
+
+    async def create_account(
+        self,
+        *,
+        login: str,
+        password: str,
+        account_type: str,
+        currency: str,
+        leverage: int,
+        margin_mode: str | None,
+        client_group: str,
+        initial_deposit: Decimal | None,
+    ) -> ClientAccount:
+        reply = await upstream(
+            self._stub.CreateAccount(
+                oms_pb2.CreateAccountRequest(
+                    login=login,
+                    password=password,
+                    type=convert.enum_value(types_pb2.AccountType, "ACCOUNT_TYPE_", account_type),
+                    currency=currency,
+                    leverage=leverage,
+                    margin_mode=convert.enum_value(
+                        types_pb2.MarginMode, "MARGIN_MODE_", margin_mode
+                    ),
+                    client_group=client_group,
+                    initial_deposit=fmt(initial_deposit),
+                ),
+                timeout=self._deadline,
+            )
+        )
+        return convert.account_from_proto(reply.account)
+
+    async def update_account(self, account_id: str, change: AccountUpdate) -> ClientAccount:
+        """Apply ``change`` (oms's UpdateAccount keeps what is empty, zero, or -1 for the limit)."""
+        nbp = change.negative_balance_protection
+        request = oms_pb2.UpdateAccountRequest(
+            account_id=account_id,
+            status=convert.enum_value(types_pb2.AccountStatus, "ACCOUNT_STATUS_", change.status),
+            leverage=change.leverage or 0,
+            client_group=change.client_group or "",
+            margin_call_level=fmt(change.margin_call_level),
+            stop_out_level=fmt(change.stop_out_level),
+            negative_balance_protection="" if nbp is None else str(nbp).lower(),
+            max_open_positions=(
+                -1 if change.max_open_positions is None else change.max_open_positions
+            ),
+            max_daily_volume=fmt(change.max_daily_volume),
+        )
+        reply = await upstream(self._stub.UpdateAccount(request, timeout=self._deadline))
+        return convert.account_from_proto(reply.account)
+
+    async def post_balance_operation(
+        self,
+        *,
+        account_id: str,
+        entry_type: str,
+        amount: Decimal,
+        request_id: str,
+        reference: str,
+        note: str,
+    ) -> Booking:
+        """Book a DEPOSIT, WITHDRAWAL, BONUS or ADJUSTMENT once per (account, request id)."""
+        reply = await upstream(
+            self._stub.PostBalanceOperation(
+                oms_pb2.PostBalanceOperationRequest(
+                    account_id=account_id,
+                    type=convert.enum_value(
+                        types_pb2.LedgerEntryType, "LEDGER_ENTRY_TYPE_", entry_type
+                    ),
+                    amount=fmt(amount),
+                    request_id=request_id,
+                    reference=reference,
+                    note=note,
+                ),
+                timeout=self._deadline,
+            )
+        )
+        return Booking(convert.ledger_from_proto(reply.entry), reply.replayed)
+
+
+class FixgwClient:
+    """The LP sessions in fixgw (one FIX session per LP, named by the LP id)."""
+
+    def __init__(self, stub: FixgwStub, deadline: float) -> None:
+        self._stub = stub
+        self._deadline = deadline
+
+    async def sessions(self, *, within: float | None = None) -> list[LpSession]:
+        """Every LP session; ``within`` bounds the call tighter than the deadline."""
+        timeout = self._deadline if within is None else min(self._deadline, within)
+        reply = await upstream(
+            self._stub.ListSessions(fixgw_pb2.ListSessionsRequest(), timeout=timeout)
+        )
+        return [convert.lp_session_from_proto(s) for s in reply.sessions]
+
+    async def session(self, name: str) -> LpSession:
+        reply = await upstream(
+            self._stub.GetSession(fixgw_pb2.GetSessionRequest(name=name), timeout=self._deadline)
+        )
+        return convert.lp_session_from_proto(reply.session)
+
+    async def connect(self, name: str) -> LpSession:
+        reply = await upstream(
+            self._stub.Connect(fixgw_pb2.ConnectRequest(name=name), timeout=self._deadline)
+        )
+        return convert.lp_session_from_proto(reply.session)
+
+    async def disconnect(self, name: str) -> LpSession:
+        reply = await upstream(
+            self._stub.Disconnect(fixgw_pb2.DisconnectRequest(name=name), timeout=self._deadline)
+        )
+        return convert.lp_session_from_proto(reply.session)
+
+    async def reconnect(self, name: str) -> LpSession:
+        reply = await upstream(
+            self._stub.Reconnect(fixgw_pb2.ReconnectRequest(name=name), timeout=self._deadline)
+        )
+        return convert.lp_session_from_proto(reply.session)
+
+
+class RouterClient:
+    """The house book in router."""
+
+    def __init__(self, stub: RouterStub, deadline: float) -> None:
+        self._stub = stub
+        self._deadline = deadline
+
+    async def house_exposure(self) -> list[SymbolExposure]:
+        """The house's net position per symbol."""
+        reply = await upstream(
+            self._stub.GetHouseExposure(
+                router_pb2.GetHouseExposureRequest(), timeout=self._deadline
+            )
+        )
+        return [convert.exposure_from_proto(e) for e in reply.exposures]
