@@ -3,6 +3,9 @@ and the REST app; system health also asks quotes, edge, Redis and RabbitMQ."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import redis.asyncio as aioredis
 
 from admin.config import AdminSettings
@@ -10,60 +13,79 @@ from admin.rest.app import create_app
 from admin.service import AdminService
 from admin.servicer import AdminServicer
 from admin.system import AmqpCheck, default_probes
-from fxmesh.config import load_settings
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
-from fxmesh.http import http_server, serve_http
-from fxmesh.lifecycle import ServiceRuntime
+from fxmesh.http import HttpServing, http_server
 from fxmesh.v1 import admin_pb2_grpc, fixgw_pb2_grpc, oms_pb2_grpc, router_pb2_grpc
 
 
-async def main() -> None:
-    settings = load_settings(AdminSettings)
-    runtime = ServiceRuntime("admin", settings, settings.metrics_port)
-    pool = await create_pool(settings.postgres_dsn, "admin")
-    runtime.on_stop(pool.close)
-    channels = {
-        name: open_channel(addr)
-        for name, addr in (
-            ("oms", settings.oms_addr),
-            ("fixgw", settings.fixgw_addr),
-            ("router", settings.router_addr),
-            ("quotes", settings.quotes_addr),
+class AdminApp:
+    """Everything admin runs: ``start`` returns the bound REST port (``grpc_port`` is the gRPC
+    one), ``stop`` undoes it in reverse order: REST, gRPC, then the clients and the pool."""
+
+    def __init__(
+        self, settings: AdminSettings, *, on_exit: Callable[[], object] | None = None
+    ) -> None:
+        self.settings = settings
+        self.on_exit = on_exit
+        self.service: AdminService | None = None
+        self.grpc_port = 0
+        self.http_port = 0
+        self._opened = contextlib.AsyncExitStack()
+
+    async def start(self) -> int:
+        s = self.settings
+        pool = await create_pool(s.postgres_dsn, "admin")
+        self._opened.push_async_callback(pool.close)
+        channels = {
+            name: open_channel(addr)
+            for name, addr in (
+                ("oms", s.oms_addr),
+                ("fixgw", s.fixgw_addr),
+                ("router", s.router_addr),
+                ("quotes", s.quotes_addr),
+            )
+        }
+        for channel in channels.values():
+            self._opened.push_async_callback(channel.close)
+        redis = aioredis.Redis.from_url(s.redis_url)
+        self._opened.push_async_callback(redis.aclose)
+        amqp = AmqpCheck(s.amqp_url)
+        self._opened.push_async_callback(amqp.close)
+        self.service = AdminService(
+            s,
+            pool,
+            oms_pb2_grpc.OmsServiceStub(channels["oms"]),
+            fixgw_pb2_grpc.FixGatewayServiceStub(channels["fixgw"]),
+            router_pb2_grpc.RouterServiceStub(channels["router"]),
+            probes=default_probes(
+                timeout=s.admin_health_timeout_seconds,
+                pool=pool,
+                redis=redis,
+                amqp=amqp,
+                channels=channels,
+                edge_http_addr=s.edge_http_addr,
+            ),
         )
-    }
-    for channel in channels.values():
-        runtime.on_stop(channel.close)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    runtime.on_stop(redis.aclose)
-    amqp = AmqpCheck(settings.amqp_url)
-    runtime.on_stop(amqp.close)
-    service = AdminService(
-        settings,
-        pool,
-        oms_pb2_grpc.OmsServiceStub(channels["oms"]),
-        fixgw_pb2_grpc.FixGatewayServiceStub(channels["fixgw"]),
-        router_pb2_grpc.RouterServiceStub(channels["router"]),
-        probes=default_probes(
-            timeout=settings.admin_health_timeout_seconds,
-            pool=pool,
-            redis=redis,
-            amqp=amqp,
-            channels=channels,
-            edge_http_addr=settings.edge_http_addr,
-        ),
-    )
 
-    grpc_server = GrpcServer("admin", settings.admin_grpc_addr)
-    grpc_server.add(
-        admin_pb2_grpc.add_AdminServiceServicer_to_server,
-        AdminServicer(service),
-        "fxmesh.v1.AdminService",
-    )
-    await grpc_server.start()
-    runtime.on_stop(lambda: grpc_server.stop(settings.shutdown_grace_seconds))
+        grpc_server = GrpcServer("admin", s.admin_grpc_addr)
+        grpc_server.add(
+            admin_pb2_grpc.add_AdminServiceServicer_to_server,
+            AdminServicer(self.service),
+            "fxmesh.v1.AdminService",
+        )
+        self.grpc_port = await grpc_server.start()
+        self._opened.push_async_callback(grpc_server.stop, s.shutdown_grace_seconds)
 
-    http = http_server(create_app(service), settings.admin_http_addr, lifespan="off")
-    serve_http(runtime, http, "admin-http")
-    await runtime.run_until_stopped()
+        http = HttpServing(
+            http_server(create_app(self.service), s.admin_http_addr, lifespan="off"),
+            "admin-http",
+            on_exit=self.on_exit,
+        )
+        self._opened.push_async_callback(http.stop)
+        self.http_port = await http.start()
+        return self.http_port
+
+    async def stop(self) -> None:
+        await self._opened.aclose()

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from edge.hub import Hub, Outgoing
+from fxmesh.background import BackgroundLoop
 from fxmesh.events import declare_exchange, routing_key
 from fxmesh.eventtypes import (
     CLIENT_EVENT_TYPES,
@@ -272,10 +273,10 @@ class RedisFeed:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._subscribed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(f"edge-{self.name}", self._run)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"edge-{self.name}")
+        self._loop.start()
 
     def ready(self) -> bool:
         return self._subscribed.is_set()
@@ -284,10 +285,7 @@ class RedisFeed:
         await self._subscribed.wait()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     async def subscribe(self, pubsub: Any) -> None:
         """Subscribe ``pubsub`` to this feed's channels."""

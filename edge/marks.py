@@ -21,7 +21,6 @@ never sent. A stream that breaks (oms restarting) is reopened with backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 
 import grpc
@@ -29,6 +28,7 @@ import structlog
 
 from edge.convert import enum_name, timestamp_json
 from edge.hub import ACCOUNT_MARK_KEY, Connection, Hub, Outgoing, position_mark_key
+from fxmesh.background import cancel_and_wait
 from fxmesh.eventtypes import EventType
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
@@ -216,8 +216,4 @@ class AccountMarksFeed:
     async def close(self) -> None:
         tasks = [s.task for s in self._streams.values() if s.task is not None]
         self._streams.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)

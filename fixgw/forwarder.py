@@ -8,7 +8,6 @@ A broken stream is reopened with capped exponential backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from prometheus_client import Counter, Histogram
 
 from fixgw.convert import tick_to_proto
 from fixgw.domain import RawTick
+from fxmesh.background import BackgroundLoop
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc
 
@@ -57,7 +57,7 @@ class TickForwarder:
         self._wake = asyncio.Event()
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("fixgw-forwarder", self._run)
         self._stopping = False
         self.connected = False
         self._inflight: list[RawTick] = []
@@ -72,14 +72,11 @@ class TickForwarder:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="fixgw-forwarder")
+        self._loop.start()
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     def _take(self) -> list[RawTick]:
         batch = list(self._pending.values())

@@ -10,11 +10,9 @@ from fixgw.forwarder import TickForwarder
 from fixgw.orders.manager import OrderManager, OrderSettings
 from fixgw.service import Gateway
 from fixgw.servicer import FixGatewayServicer
-from fxmesh.config import load_settings
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
-from fxmesh.lifecycle import ServiceRuntime
 from fxmesh.v1 import fixgw_pb2_grpc, quotes_pb2_grpc
 
 
@@ -81,12 +79,3 @@ class FixgwApp:
             self.pool = None
         await self.forwarder.stop()
         await self.channel.close()
-
-
-async def main() -> None:
-    settings = load_settings(FixgwSettings)
-    runtime = ServiceRuntime("fixgw", settings, settings.metrics_port)
-    app = FixgwApp(settings)
-    await app.start()
-    runtime.on_stop(app.stop)
-    await runtime.run_until_stopped()

@@ -7,7 +7,6 @@ messages with ``Gateway.send``; sessions, symbol mapping, prices and health live
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from fixgw.domain import (
     count_reasons,
 )
 from fixgw.fixmsg import make_test_request, market_data_request, send
+from fxmesh.background import BackgroundLoop
 from fxmesh.errors import NotFound
 
 log = structlog.stdlib.get_logger(__name__)
@@ -253,7 +253,7 @@ class Gateway:
         self._received: dict[str, Any] = {}
         self._engine: engine.FixEngine | None = None
         self._app: GatewayApplication | None = None
-        self._monitor: asyncio.Task[None] | None = None
+        self._monitor = BackgroundLoop("fixgw-session-monitor", self._run_monitor)
         self._flow: OrderFlow | None = None
 
     async def start(self) -> None:
@@ -283,15 +283,11 @@ class Gateway:
         for state in self.lps.values():
             if not state.enabled:
                 self._session_call(state, "logout", OWN_LOGOUT_PREFIX + "disconnected on request")
-        self._monitor = asyncio.create_task(self._run_monitor(), name="fixgw-session-monitor")
+        self._monitor.start()
         log.info("fixgw_initiator_started", lps=[s.session_id for s in self.lps.values()])
 
     async def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
+        await self._monitor.stop()
         if self._engine is not None:
             await self._engine.stop()
             self._engine = None

@@ -4,7 +4,7 @@ Errors: body ``{"code": REASON, "message": ..., "details": {...}}``. The HTTP st
 gRPC code; anything unexpected is a 500 with a generic message (the traceback goes to the log only).
 
 Serving: ``http_server`` builds a uvicorn server that leaves signals to ServiceRuntime and
-``serve_http`` runs it as a task of the runtime (its exit stops the process, a stop ends it).
+``HttpServing`` runs it as a task: ``start`` returns once it listens, ``stop`` ends it gracefully.
 
 Observability: a pure ASGI middleware (no BaseHTTPMiddleware) so the request's server span is the
 current context while the route runs: the gRPC client interceptor then carries the same trace
@@ -19,7 +19,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import grpc
 import structlog
@@ -37,9 +37,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fxmesh.admission import OVERLOADED, RETRY_AFTER_KEY
 from fxmesh.errors import FxError, from_rpc_error
 from fxmesh.metrics import LATENCY_BUCKETS
-
-if TYPE_CHECKING:
-    from fxmesh.lifecycle import ServiceRuntime
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -318,14 +315,40 @@ def http_server(
     return EmbeddedServer(config)
 
 
-def serve_http(runtime: ServiceRuntime, server: EmbeddedServer, name: str) -> asyncio.Task[None]:
-    """Run ``server`` until the runtime stops; if it exits on its own, stop the runtime."""
-    serving = asyncio.create_task(server.serve(), name=name)
+class HttpServing:
+    """``server`` run as the task ``name``: ``start`` returns its port once it listens (the app's
+    lifespan has started by then), ``stop`` lets open requests finish and runs the lifespan's end.
 
-    async def stop() -> None:
-        server.should_exit = True
-        await serving
+    ``on_exit`` is called when the server ends, whether stopped or on its own (``python -m``
+    passes ``ServiceRuntime.request_stop``: a process whose HTTP server is gone stops).
+    """
 
-    runtime.on_stop(stop)
-    serving.add_done_callback(lambda _: runtime.request_stop())
-    return serving
+    def __init__(
+        self, server: EmbeddedServer, name: str, *, on_exit: Callable[[], object] | None = None
+    ) -> None:
+        self.server = server
+        self.name = name
+        self._on_exit = on_exit
+        self._serving: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        """Serve; the bound port once listening. uvicorn exits the process itself when the app's
+        lifespan or the bind fails; a server that ended before listening otherwise raises."""
+        serving = self._serving = asyncio.create_task(self.server.serve(), name=self.name)
+        if self._on_exit is not None:
+            on_exit = self._on_exit
+            serving.add_done_callback(lambda _: on_exit())
+        # uvicorn has no "listening" event to wait on: ``started`` turns true once it listens.
+        while not self.server.started:
+            if serving.done():
+                serving.result()
+                raise RuntimeError(f"{self.name} stopped before it listened")
+            await asyncio.sleep(0.01)
+        port: int = self.server.servers[0].sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        if self._serving is None:
+            return
+        self.server.should_exit = True
+        await self._serving

@@ -1,4 +1,11 @@
-"""Process lifecycle shared by every service: set-up, run until SIGTERM/SIGINT, stop in order."""
+"""Process lifecycle shared by every service: set-up, run until SIGTERM/SIGINT, stop in order.
+
+Every ``python -m <service>`` is the same few lines: load its settings, open a ``ServiceRuntime``
+(logs, tracing, metrics) and ``serve`` the service's ``<Service>App`` from its ``server.py``
+(``start`` returns the bound port, ``stop`` undoes it in reverse order), all under
+``run_service`` (uvloop). Loops a service keeps running beside its requests are
+``fxmesh.background.BackgroundLoop``s.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import uvloop
@@ -21,6 +28,18 @@ from fxmesh.tracing import configure_tracing
 log = structlog.stdlib.get_logger("fxmesh.lifecycle")
 
 StopHook = Callable[[], Awaitable[object]]
+
+
+class ServiceApp(Protocol):
+    """What ``ServiceRuntime.serve`` runs: a service's ``<Service>App``."""
+
+    async def start(self) -> int:
+        """Open what the service needs and serve; the bound port."""
+        ...
+
+    async def stop(self) -> None:
+        """Undo ``start`` in reverse order."""
+        ...
 
 
 def run_service(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -69,6 +88,12 @@ class ServiceRuntime:
     def request_stop(self) -> None:
         """Begin a graceful stop, as SIGTERM does."""
         self._stopping.set()
+
+    async def serve(self, app: ServiceApp) -> None:
+        """Start ``app``, run until SIGTERM or SIGINT (or request_stop), then stop it."""
+        self.on_stop(app.stop)
+        await app.start()
+        await self.run_until_stopped()
 
     async def run_until_stopped(self) -> None:
         """Block until SIGTERM or SIGINT (or request_stop), then run the stop hooks."""

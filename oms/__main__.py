@@ -17,9 +17,7 @@ async def main() -> None:
     app = OmsApp(
         settings, tasks=tasks, recovery_interval_seconds=settings.recovery_interval_seconds
     )
-    runtime.on_stop(app.stop)
-    await app.start()
-    await runtime.run_until_stopped()
+    await runtime.serve(app)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ e.g. the trigger watcher and the rollover job), then the gRPC server. ``stop`` u
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from fxmesh.admission import Admission
+from fxmesh.background import BackgroundLoop, LoopBody, stop_all
 from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
@@ -36,7 +37,7 @@ from oms.triggers.watcher import TriggerWatcher
 log = structlog.stdlib.get_logger(__name__)
 
 # A background task: given the started app (its service ready), run until cancelled.
-BackgroundTask = Callable[["OmsApp"], Awaitable[None]]
+BackgroundTask = Callable[["OmsApp"], Coroutine[Any, Any, None]]
 
 
 class OmsApp:
@@ -63,7 +64,7 @@ class OmsApp:
         self.relay: OutboxRelay | None = None
         self.service: OmsService | None = None
         self.recovery: Recovery | None = None
-        self._running: list[asyncio.Task[None]] = []
+        self._running: list[BackgroundLoop] = []
 
     async def start(self) -> int:
         s = self.settings
@@ -99,9 +100,9 @@ class OmsApp:
                 self.pool, s.amqp_url, s.events_exchange, poll_seconds=s.outbox_poll_seconds
             )
             self.relay.start()
-        self._spawn("oms-recovery", self.recovery.run_forever())
+        self._spawn("oms-recovery", self.recovery.run_forever)
         for task in self.tasks:
-            self._spawn(getattr(task, "__name__", "oms-task"), task(self))
+            self._spawn(getattr(task, "__name__", "oms-task"), functools.partial(task, self))
         self.server = GrpcServer("oms", s.oms_addr)
         self.server.add(
             oms_pb2_grpc.add_OmsServiceServicer_to_server,
@@ -110,25 +111,16 @@ class OmsApp:
         )
         return await self.server.start()
 
-    def _spawn(self, name: str, coro: Awaitable[None]) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background_task_failed", task=name)
-
-        self._running.append(asyncio.create_task(guarded(), name=name))
+    def _spawn(self, name: str, run: LoopBody) -> None:
+        # A task that fails is logged and stays down: oms keeps serving without it.
+        loop = BackgroundLoop(name, run, log_failures=True)
+        loop.start()
+        self._running.append(loop)
 
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_seconds)
-        for task in self._running:
-            task.cancel()
-        for task in self._running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(self._running)
         self._running.clear()
         if self.service is not None:
             await self.service.marks.stop()

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from fxmesh.background import BackgroundLoop
 from quotes import metrics, repository
 from quotes.domain import PricingConfig
 
@@ -40,20 +41,17 @@ class SettingsSync:
         self._period = period
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("quotes-settings-sync", self._run)
         self.reloads = 0
 
     async def start(self) -> None:
         """Load once (failing loudly if the schema is missing), then watch in the background."""
         await self._listen()
         await self.reload()
-        self._task = asyncio.create_task(self._run(), name="quotes-settings-sync")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         await self._close_listener()
 
     async def reload(self) -> PricingConfig:

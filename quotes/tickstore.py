@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from fxmesh.background import BackgroundLoop
 from quotes import metrics, repository
 from quotes.candles import TIMEFRAMES, Candle, MinuteBook, Timeframe, rollup, spread_points
 from quotes.domain import PricedQuote, RawTick
@@ -73,7 +74,7 @@ class TickStore:
         self._readers = 0
         self._no_readers = asyncio.Event()
         self._no_readers.set()
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = BackgroundLoop("quotes-tick-store", self._run)
 
     # --- the per-tick path ---------------------------------------------------------------------
 
@@ -101,14 +102,11 @@ class TickStore:
     async def start(self) -> None:
         """Create today's and the next days' partitions, then flush in the background."""
         await self.maintain()
-        self._task = asyncio.create_task(self._run(), name="quotes-tick-store")
+        self._flusher.start()
 
     async def stop(self) -> None:
         """Stop the flusher and write what is still buffered."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._flusher.stop()
         await self.flush()
 
     async def maintain(self) -> list[str]:

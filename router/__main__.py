@@ -5,15 +5,13 @@ from __future__ import annotations
 from fxmesh.config import load_settings
 from fxmesh.lifecycle import ServiceRuntime, run_service
 from router.config import RouterSettings
-from router.server import start_router
+from router.server import RouterApp
 
 
 async def main() -> None:
     settings = load_settings(RouterSettings)
     runtime = ServiceRuntime("router", settings, settings.metrics_port)
-    app = await start_router(settings)
-    runtime.on_stop(lambda: app.stop(settings.shutdown_grace_seconds))
-    await runtime.run_until_stopped()
+    await runtime.serve(RouterApp(settings))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
-"""Wiring: pool, Redis, B-book engine, fixgw channel, A-book desk, router service and its gRPC
-server."""
+"""Wiring of the router process (``RouterApp``): pool, Redis, B-book engine, fixgw channel, A-book
+desk, router service and its gRPC server."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -25,68 +24,79 @@ from router.servicer import RouterServicer
 SERVICE_NAME = "fxmesh.v1.RouterService"
 
 
-@dataclass
 class RouterApp:
-    """A started router: its service, gRPC server (``server.port`` is the bound port) and clients."""
+    """Everything the router runs: ``start`` returns the bound gRPC port (``server.port``),
+    ``stop`` undoes it in reverse order."""
 
-    service: RouterService
-    server: GrpcServer
-    pool: Any
-    redis: Any
-    fixgw_channel: grpc.aio.Channel
+    service: RouterService  # set by start
+    server: GrpcServer  # set by start
 
-    async def stop(self, grace: float = 0) -> None:
-        await self.server.stop(grace)
+    def __init__(self, settings: RouterSettings) -> None:
+        self.settings = settings
+        self.pool: Any = None
+        self.redis: Any = None
+        self.fixgw_channel: grpc.aio.Channel | None = None
+
+    async def start(self) -> int:
+        """Open the pool, Redis and the fixgw channel, rebuild the house book, and serve on
+        ``settings.router_addr``."""
+        settings = self.settings
+        pool = self.pool = await create_pool(settings.postgres_dsn, "router")
+        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        fixgw_channel = self.fixgw_channel = open_channel(settings.fixgw_addr)
+        engine = BBookEngine(self.redis, max_quote_age_ms=settings.router_max_quote_age_ms)
+        house = House(engine)
+        fixgw = FixgwClient(fixgw_channel)
+        abook = AbookDesk(
+            pool,
+            fixgw,
+            engine.quote,
+            deadline_margin_seconds=settings.router_fixgw_deadline_margin_seconds,
+            default_timeout_seconds=settings.router_fixgw_timeout_seconds,
+            house=house,
+        )
+        poll = settings.router_lp_health_poll_seconds
+        lp_health = LpHealthMonitor(
+            lambda: fixgw.list_sessions(deadline_seconds=min(poll, 2.0)),
+            interval=poll,
+            stale_ms=settings.router_lp_health_stale_ms,
+        )
+        self.service = RouterService(
+            pool,
+            engine,
+            abook,
+            reload_seconds=settings.router_config_reload_seconds,
+            house=house,
+            lp_health=lp_health,
+        )
+        try:
+            await self.service.start()
+            self.server = GrpcServer("router", settings.router_addr)
+            self.server.add(
+                router_pb2_grpc.add_RouterServiceServicer_to_server,
+                RouterServicer(self.service),
+                SERVICE_NAME,
+            )
+            return await self.server.start()
+        except BaseException:
+            await self._close()
+            raise
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop serving (in-flight RPCs get ``grace`` s, default the settings'), then close."""
+        await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        await self._close()
+
+    async def _close(self) -> None:
         await self.service.stop()
+        assert self.fixgw_channel is not None
         await self.fixgw_channel.close()
         await self.pool.close()
         await self.redis.aclose()
 
 
 async def start_router(settings: RouterSettings) -> RouterApp:
-    """Open the pool, Redis and the fixgw channel, rebuild the house book, and serve on
-    ``settings.router_addr``."""
-    pool = await create_pool(settings.postgres_dsn, "router")
-    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    fixgw_channel = open_channel(settings.fixgw_addr)
-    engine = BBookEngine(redis, max_quote_age_ms=settings.router_max_quote_age_ms)
-    house = House(engine)
-    fixgw = FixgwClient(fixgw_channel)
-    abook = AbookDesk(
-        pool,
-        fixgw,
-        engine.quote,
-        deadline_margin_seconds=settings.router_fixgw_deadline_margin_seconds,
-        default_timeout_seconds=settings.router_fixgw_timeout_seconds,
-        house=house,
-    )
-    poll = settings.router_lp_health_poll_seconds
-    lp_health = LpHealthMonitor(
-        lambda: fixgw.list_sessions(deadline_seconds=min(poll, 2.0)),
-        interval=poll,
-        stale_ms=settings.router_lp_health_stale_ms,
-    )
-    service = RouterService(
-        pool,
-        engine,
-        abook,
-        reload_seconds=settings.router_config_reload_seconds,
-        house=house,
-        lp_health=lp_health,
-    )
-    try:
-        await service.start()
-        server = GrpcServer("router", settings.router_addr)
-        server.add(
-            router_pb2_grpc.add_RouterServiceServicer_to_server,
-            RouterServicer(service),
-            SERVICE_NAME,
-        )
-        await server.start()
-    except BaseException:
-        await service.stop()
-        await fixgw_channel.close()
-        await pool.close()
-        await redis.aclose()
-        raise
-    return RouterApp(service, server, pool, redis, fixgw_channel)
+    """A started ``RouterApp`` (how the tests start one)."""
+    app = RouterApp(settings)
+    await app.start()
+    return app

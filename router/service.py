@@ -17,6 +17,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
+from fxmesh.background import cancel_and_wait
 from fxmesh.errors import FailedPrecondition, NotFound
 from fxmesh.metrics import LATENCY_BUCKETS
 from router import repository
@@ -117,11 +118,7 @@ class RouterService:
             self._spawn(self.lp_health.run())
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._tasks))
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(repository.CONFIG_CHANNEL, self._on_notify)

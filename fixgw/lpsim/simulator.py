@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import itertools
 import math
 import random
@@ -48,6 +47,7 @@ from fixgw.lpsim.orders import (
 )
 from fixgw.lpsim.prices import PriceBook, PriceSpec
 from fixgw.lpsim.streams import Pattern, StreamSpec, StreamStats
+from fxmesh.background import BackgroundLoop
 
 __all__ = ["LpSimulator", "SimConfig", "split_quantity"]
 
@@ -267,7 +267,7 @@ class LpSimulator:
         self._late_queue: dict[tuple[str, str], list[fix.Message]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
-        self._tick_task: asyncio.Task[None] | None = None
+        self._ticker = BackgroundLoop("lpsim-ticks", self._tick_loop)
         self._streams: dict[str, PriceStream] = {}
         self._md_w = MD_SENT.labels(sender_comp_id, "W")
         self._md_x = MD_SENT.labels(sender_comp_id, "X")
@@ -278,7 +278,7 @@ class LpSimulator:
     async def start(self) -> None:
         """Start accepting FIX connections and streaming prices."""
         await self._start_acceptor()
-        self._tick_task = asyncio.create_task(self._tick_loop(), name="lpsim-ticks")
+        self._ticker.start()
         log.info(
             "lpsim_started",
             port=self.port,
@@ -316,10 +316,7 @@ class LpSimulator:
 
     async def stop(self) -> None:
         """Stop streaming and close every session."""
-        if self._tick_task is not None:
-            self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick_task
+        await self._ticker.stop()
         for symbol in list(self._streams):
             await self.stop_stream(symbol)
         for task in list(self._tasks):

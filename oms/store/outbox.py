@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from fxmesh import events
+from fxmesh.background import BackgroundLoop
 from fxmesh.eventtypes import Envelope, EventData, EventType, dump_envelope, new_envelope
 
 log = structlog.stdlib.get_logger(__name__)
@@ -114,20 +115,16 @@ class OutboxRelay:
         self._exchange_name = exchange_name
         self._poll = poll_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("oms-outbox-relay", self._run)
         self._listen_conn: asyncpg.Connection | None = None
         self._amqp: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="oms-outbox-relay")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         await self._close_listener()
         if self._amqp is not None:
             await self._amqp.close()

@@ -14,7 +14,6 @@ never queues them. Nothing here changes an account.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,7 @@ from typing import Any
 import structlog
 from prometheus_client import Gauge
 
+from fxmesh.background import BackgroundLoop
 from fxmesh.errors import ResourceExhausted
 from oms.domain.model import Account, AccountFigures, AccountId, Order, Price, SymbolSpec
 from oms.domain.records import PositionRow
@@ -97,7 +97,7 @@ class AccountMarks:
         self.interval_seconds = interval_seconds
         self.max_accounts = max_accounts
         self._watched: dict[AccountId, _Watched] = {}
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("oms-marks", self._run)
 
     # --- TradingListener -------------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class AccountMarks:
         watched.watchers.add(watcher)
         WATCHERS.inc()
         WATCHED_ACCOUNTS.set(len(self._watched))
-        self._ensure_loop()
+        self._loop.start()  # unless it runs: it ends by itself once nobody watches
         try:
             symbols, prices = await self._uow.market()
             yield self._mark(watched, symbols, prices)
@@ -191,10 +191,6 @@ class AccountMarks:
 
     # --- the loop --------------------------------------------------------------------------------
 
-    def _ensure_loop(self) -> None:
-        if self._loop is None or self._loop.done():
-            self._loop = asyncio.create_task(self._run(), name="oms-marks")
-
     async def _run(self) -> None:
         while self._watched:
             await asyncio.sleep(self.interval_seconds)
@@ -218,7 +214,4 @@ class AccountMarks:
 
     async def stop(self) -> None:
         """Stop the loop (open streams end with the gRPC server)."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await self._loop.stop()

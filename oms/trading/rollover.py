@@ -17,7 +17,6 @@ from the deals); the background loop runs on time and catches up the last rollov
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
@@ -25,6 +24,7 @@ from datetime import date, time, timedelta
 import structlog
 from prometheus_client import Counter
 
+from fxmesh.background import BackgroundLoop
 from fxmesh.errors import FailedPrecondition
 from oms.domain import accounting
 from oms.domain.model import AccountId, NoConversionRate, PositionId, Price, SymbolSpec
@@ -79,7 +79,7 @@ class RolloverJob:
         self._catch_up = catch_up
         self._retry = retry_seconds
         self._give_up_after = give_up_after
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("oms-rollover", self._run)
 
     # --- one rollover ----------------------------------------------------------------------------
 
@@ -174,14 +174,10 @@ class RolloverJob:
 
     def start(self) -> None:
         """Run the loop in the background: catch up the last rollover, then each one on time."""
-        self._task = asyncio.create_task(self._run(), name="oms-rollover")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _attempt(self, day: date) -> bool:
         try:
