@@ -24,6 +24,7 @@ from bbook.pricing import Rejection, fill_price
 from bbook.settings import SymbolSettings
 from fxmesh.money import quantize
 from fxmesh.quotecache import ClientQuote, read_quote
+from fxmesh.reasons import Reason
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -115,7 +116,7 @@ class BBookEngine:
         """The fill price for a client order at the current quote, or the rejection."""
         settings = self.settings_for(symbol)
         if not settings.enabled:
-            return Rejection("BOOK_UNAVAILABLE", f"B-book execution is disabled for {symbol}")
+            return Rejection(Reason.BOOK_UNAVAILABLE, f"B-book execution is disabled for {symbol}")
         return fill_price(
             await self.quote(symbol),
             symbol,
