@@ -27,6 +27,7 @@ from admin.gate import Gate
 from admin.permissions import Op
 from fxmesh.errors import FailedPrecondition, InvalidArgument
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
+from fxmesh.reasons import Reason
 
 OMS_LIST_LIMIT = 1000
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -51,7 +52,7 @@ def account_id_of(value: str) -> str:
     text = str(value).strip()
     if not text.isdigit() or len(text) > 18:
         raise invalid(
-            f"account id must be digits, got {value!r}", "INVALID_ACCOUNT_ID", "accountId"
+            f"account id must be digits, got {value!r}", Reason.INVALID_ACCOUNT_ID, "accountId"
         )
     return str(int(text))
 
@@ -68,17 +69,17 @@ def choice(value: str | None, allowed: tuple[str, ...], field_name: str, reason:
 def decimal_of(value: Decimal | int | str | None, field_name: str) -> Decimal:
     """A decimal from a JSON string or number (never a float: JSON numbers arrive as Decimal)."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise invalid(f"{field_name} is required", "MISSING_FIELD", field_name)
+        raise invalid(f"{field_name} is required", Reason.MISSING_FIELD, field_name)
     if isinstance(value, bool | float):
-        raise invalid(f"{field_name} must be a decimal", "INVALID_DECIMAL", field_name)
+        raise invalid(f"{field_name} must be a decimal", Reason.INVALID_DECIMAL, field_name)
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
         raise invalid(
-            f"{field_name} is not a decimal: {value!r}", "INVALID_DECIMAL", field_name
+            f"{field_name} is not a decimal: {value!r}", Reason.INVALID_DECIMAL, field_name
         ) from None
     if not number.is_finite():
-        raise invalid(f"{field_name} must be finite", "INVALID_DECIMAL", field_name)
+        raise invalid(f"{field_name} must be finite", Reason.INVALID_DECIMAL, field_name)
     return number
 
 
@@ -90,7 +91,7 @@ def leverage_of(value: int) -> int:
     if not LEVERAGE_MIN <= value <= LEVERAGE_MAX:
         raise invalid(
             f"leverage must be {LEVERAGE_MIN}..{LEVERAGE_MAX}, got {value}",
-            "INVALID_LEVERAGE",
+            Reason.INVALID_LEVERAGE,
             "leverage",
         )
     return value
@@ -105,7 +106,9 @@ def request_id_of(value: str, *, required: bool) -> str:
             "requestId",
         )
     if len(text) > REQUEST_ID_MAX:
-        raise invalid("request id is longer than 64 characters", "INVALID_REQUEST_ID", "requestId")
+        raise invalid(
+            "request id is longer than 64 characters", Reason.INVALID_REQUEST_ID, "requestId"
+        )
     return text
 
 
@@ -172,7 +175,7 @@ def _after_token(token: str) -> int:
             return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass
-    raise invalid("page token is not valid", "INVALID_PAGE_TOKEN", "pageToken")
+    raise invalid("page token is not valid", Reason.INVALID_PAGE_TOKEN, "pageToken")
 
 
 _MONEY = {
@@ -266,7 +269,7 @@ class AccountsDesk:
                 deposit = decimal_of(cmd.initial_deposit, "initialDeposit")
                 if deposit <= 0:
                     raise invalid(
-                        "initialDeposit must be positive", "INVALID_AMOUNT", "initialDeposit"
+                        "initialDeposit must be positive", Reason.INVALID_AMOUNT, "initialDeposit"
                     )
                 self._check_places(deposit, currency, "initialDeposit")
             account = await self._oms.create_account(
@@ -313,7 +316,7 @@ class AccountsDesk:
             if changes.max_open_positions is not None and changes.max_open_positions < 0:
                 raise invalid(
                     "maxOpenPositions must be 0 (no limit) or positive",
-                    "INVALID_LIMIT",
+                    Reason.INVALID_LIMIT,
                     "maxOpenPositions",
                 )
             change = AccountUpdate(
@@ -359,7 +362,7 @@ class AccountsDesk:
             balance = fmt(summary.balance)
             audit.before = {"status": current, "balance": balance}
             if current == "CLOSED":
-                raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
+                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
             if current == target:
                 raise FailedPrecondition(
                     f"the account is already {target.lower()}",
@@ -384,7 +387,7 @@ class AccountsDesk:
         if places(amount) > digits:
             raise invalid(
                 f"{field_name} has more than {digits} decimal places for {currency}",
-                "INVALID_PRECISION",
+                Reason.INVALID_PRECISION,
                 field_name,
                 max_places=str(digits),
                 currency=currency,
@@ -410,14 +413,14 @@ class AccountsDesk:
                     req.adjustment_type, ADJUSTMENT_TYPES, "type", "INVALID_ADJUSTMENT_TYPE"
                 )
                 if amount == 0:
-                    raise invalid("an adjustment must not be zero", "INVALID_AMOUNT", "amount")
+                    raise invalid("an adjustment must not be zero", Reason.INVALID_AMOUNT, "amount")
                 if not req.reason.strip():
                     raise invalid("an adjustment needs a reason", "MISSING_REASON", "reason")
                 label, text = kind, req.reason.strip()
             else:
                 if amount <= 0:
                     raise invalid(
-                        f"a {ledger_type.lower()} must be positive", "INVALID_AMOUNT", "amount"
+                        f"a {ledger_type.lower()} must be positive", Reason.INVALID_AMOUNT, "amount"
                     )
                 required = op in (Op.MONEY_DEPOSIT, Op.MONEY_WITHDRAW)
                 label = (

@@ -30,6 +30,7 @@ from typing import Any
 
 from admin.domain import AuditEntry, AuditRecord
 from fxmesh.errors import FailedPrecondition, InvalidArgument
+from fxmesh.reasons import Reason
 
 # pg_advisory_xact_lock key serializing appends ("admin.audit_log" as a stable 64-bit number).
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"admin.audit_log").digest()[:8], "big", signed=True)
@@ -233,7 +234,9 @@ def decode_token(token: str) -> int | None:
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidArgument(
-            "page token is not valid", reason="INVALID_PAGE_TOKEN", metadata={"field": "pageToken"}
+            "page token is not valid",
+            reason=Reason.INVALID_PAGE_TOKEN,
+            metadata={"field": "pageToken"},
         ) from None
 
 

@@ -24,6 +24,7 @@ from admin.logins import LoginThrottle, user_key
 from admin.permissions import Op
 from fxmesh import passwords
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from fxmesh.reasons import Reason
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 RESERVED_USERNAMES = frozenset({"me"})
@@ -138,7 +139,9 @@ class UsersDesk:
                 "disabled": changes.disabled,
             }
             if changes.role is None and changes.disabled is None:
-                raise invalid("nothing to change: give role and / or disabled", "NO_CHANGES", "")
+                raise invalid(
+                    "nothing to change: give role and / or disabled", Reason.NO_CHANGES, ""
+                )
             async with self._db.acquire() as conn, conn.transaction():
                 supers = await repository.lock_active_super_admins(conn)
                 user = await repository.fetch_user(conn, username, for_update=True)

@@ -24,6 +24,7 @@ from bbook.pricing import Rejection, fill_price
 from bbook.settings import SymbolSettings
 from fxmesh.money import quantize
 from fxmesh.quotecache import ClientQuote, read_quote
+from fxmesh.reasons import Reason
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -117,7 +118,7 @@ class BBookEngine:
         (lots x contract size) prices a large order across the quote's depth."""
         settings = self.settings_for(symbol)
         if not settings.enabled:
-            return Rejection("BOOK_UNAVAILABLE", f"B-book execution is disabled for {symbol}")
+            return Rejection(Reason.BOOK_UNAVAILABLE, f"B-book execution is disabled for {symbol}")
         return fill_price(
             await self.quote(symbol),
             symbol,

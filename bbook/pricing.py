@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from bbook.book import Side
 from fxmesh.money import fmt
 from fxmesh.quotecache import ClientQuote, PriceLevel
+from fxmesh.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,11 @@ def fill_price(
     deviation, a fill further away than the deviation is a requote naming the current price.
     """
     if quote is None:
-        return Rejection("NO_QUOTE", f"no price for {symbol}")
+        return Rejection(Reason.NO_QUOTE, f"no price for {symbol}")
     age = quote.age_ms(now_ms)
     if age > max_quote_age_ms:
         return Rejection(
-            "QUOTE_STALE", f"price for {symbol} is {age} ms old (limit {max_quote_age_ms} ms)"
+            Reason.QUOTE_STALE, f"price for {symbol} is {age} ms old (limit {max_quote_age_ms} ms)"
         )
     price = quote.ask if side is Side.BUY else quote.bid
     levels = quote.asks if side is Side.BUY else quote.bids
@@ -63,7 +64,7 @@ def fill_price(
         where = "ask" if side is Side.BUY else "bid"
         beyond = "above" if side is Side.BUY else "below"
         return Rejection(
-            "LIMIT_NOT_REACHED",
+            Reason.LIMIT_NOT_REACHED,
             f"{symbol} {side.value} {where} {fmt(price)} is {beyond} the limit {fmt(limit_price)}",
         )
     if (
@@ -72,7 +73,7 @@ def fill_price(
         and abs(price - requested_price) > max_deviation
     ):
         return Rejection(
-            "PRICE_DEVIATION_EXCEEDED",
+            Reason.PRICE_DEVIATION_EXCEEDED,
             f"requote: {symbol} {side.value} is now {fmt(price)} "
             f"(requested {fmt(requested_price)}, max deviation {fmt(max_deviation)})",
         )

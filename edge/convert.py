@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
+from fxmesh.reasons import Reason
 from fxmesh.v1 import types_pb2
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
@@ -103,7 +104,9 @@ def decimal_text(value: str | None, field: str, *, zero_removes: bool = False) -
     number = parse_decimal(value, field, positive=not zero_removes)
     if zero_removes and number < 0:
         raise InvalidArgument(
-            f"{field} must not be negative", reason="INVALID_DECIMAL", metadata={"field": field}
+            f"{field} must not be negative",
+            reason=Reason.INVALID_DECIMAL,
+            metadata={"field": field},
         )
     return fmt(number)
 

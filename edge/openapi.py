@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
 from edge.convert import enum_prefix, is_repeated
+from fxmesh.reasons import Reason
 
 _MODELS: dict[str, type[BaseModel]] = {}
 _STRINGS = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64)
@@ -27,7 +28,7 @@ _NULLABLE = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_ENUM, FieldDescri
 class ErrorBody(BaseModel):
     """Every error: a machine-readable ``code`` (UPPER_SNAKE reason), a message and details."""
 
-    code: str = Field(examples=["ORDER_NOT_FOUND"])
+    code: str = Field(examples=[Reason.ORDER_NOT_FOUND])
     message: str
     details: dict[str, Any] = Field(
         description="Reason metadata; for 422s ``errors``: [{field, type, message}]."

@@ -21,32 +21,29 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from fxmesh.reasons import Reason
+
 DECIMAL_MUST_BE_STRING = "DECIMAL_MUST_BE_STRING"
-INVALID_ORDER_ID = "INVALID_ORDER_ID"
-INVALID_POSITION_ID = "INVALID_POSITION_ID"
 INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
-INVALID_TIME_RANGE = "INVALID_TIME_RANGE"
 EXPIRE_TIME_REQUIRED = "EXPIRE_TIME_REQUIRED"
 EXPIRE_TIME_NOT_ALLOWED = "EXPIRE_TIME_NOT_ALLOWED"
 EXACTLY_ONE_OF = "EXACTLY_ONE_OF"
 NOTHING_TO_MODIFY = "NOTHING_TO_MODIFY"
-INVALID_TIMEFRAME = "INVALID_TIMEFRAME"
-LIMIT_OUT_OF_RANGE = "LIMIT_OUT_OF_RANGE"
 # The 422 ``code`` for edge's own validation error types (the rest are VALIDATION_ERROR).
 VALIDATION_CODES = {
     code.lower(): code
     for code in (
         DECIMAL_MUST_BE_STRING,
-        INVALID_ORDER_ID,
-        INVALID_POSITION_ID,
+        Reason.INVALID_ORDER_ID,
+        Reason.INVALID_POSITION_ID,
         INVALID_TIMESTAMP,
-        INVALID_TIME_RANGE,
+        Reason.INVALID_TIME_RANGE,
         EXPIRE_TIME_REQUIRED,
         EXPIRE_TIME_NOT_ALLOWED,
         EXACTLY_ONE_OF,
         NOTHING_TO_MODIFY,
-        INVALID_TIMEFRAME,
-        LIMIT_OUT_OF_RANGE,
+        Reason.INVALID_TIMEFRAME,
+        Reason.LIMIT_OUT_OF_RANGE,
     )
 }
 # Bounds keep month arithmetic (statement defaults) and protobuf Timestamps in range.
@@ -88,8 +85,8 @@ def _id_checker(code: str, what: str) -> Any:
     return check
 
 
-_order_id = _id_checker(INVALID_ORDER_ID, "an order id")
-_position_id = _id_checker(INVALID_POSITION_ID, "a position id")
+_order_id = _id_checker(Reason.INVALID_ORDER_ID, "an order id")
+_position_id = _id_checker(Reason.INVALID_POSITION_ID, "a position id")
 # The validator comes last so that it wraps (runs before) the pattern: its code names the problem.
 OrderIdPath = Annotated[
     str, Path(pattern=ID_PATTERN, description="Order number."), BeforeValidator(_order_id)
@@ -141,7 +138,7 @@ IsoTimestamp = Annotated[
 
 def _check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and start >= end:
-        raise _error(INVALID_TIME_RANGE, "from must be before to")
+        raise _error(Reason.INVALID_TIME_RANGE, "from must be before to")
 
 
 def _exactly_one(model: BaseModel, *names: str) -> None:
@@ -470,7 +467,7 @@ MARKET_MAX_LIMIT = 5000
 
 def _timeframe(value: Any) -> Any:
     if value not in TIMEFRAMES:
-        raise _error(INVALID_TIMEFRAME, f"timeframe must be one of {', '.join(TIMEFRAMES)}")
+        raise _error(Reason.INVALID_TIMEFRAME, f"timeframe must be one of {', '.join(TIMEFRAMES)}")
     return value
 
 
@@ -479,10 +476,12 @@ def _market_limit(value: Any) -> Any:
         number = int(value)
     except (TypeError, ValueError):
         raise _error(
-            LIMIT_OUT_OF_RANGE, f"limit is a whole number from 1 to {MARKET_MAX_LIMIT}"
+            Reason.LIMIT_OUT_OF_RANGE, f"limit is a whole number from 1 to {MARKET_MAX_LIMIT}"
         ) from None
     if not 1 <= number <= MARKET_MAX_LIMIT or str(number) != str(value).strip():
-        raise _error(LIMIT_OUT_OF_RANGE, f"limit is a whole number from 1 to {MARKET_MAX_LIMIT}")
+        raise _error(
+            Reason.LIMIT_OUT_OF_RANGE, f"limit is a whole number from 1 to {MARKET_MAX_LIMIT}"
+        )
     return number
 
 

@@ -12,6 +12,7 @@ from fixgw.orders import convert as orders_convert
 from fixgw.orders.manager import OrderManager
 from fixgw.service import Gateway
 from fxmesh.errors import Unavailable
+from fxmesh.reasons import Reason
 from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc
 
 # Without a client deadline an order call waits at most this long for its outcome.
@@ -90,7 +91,7 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
 
     def _order_flow(self) -> OrderManager:
         if self._orders is None:
-            raise Unavailable("order execution is not enabled", reason="ORDERS_DISABLED")
+            raise Unavailable("order execution is not enabled", reason=Reason.ORDERS_DISABLED)
         return self._orders
 
     async def ExecuteOrder(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from fxmesh.errors import InvalidArgument
+from fxmesh.reasons import Reason
 
 # ISO 4217 minor units of the account currencies we book in.
 CURRENCY_DIGITS: dict[str, int] = {
@@ -34,28 +35,28 @@ def parse_decimal(
     text = value.strip() if isinstance(value, str) else None
     if not text:
         raise InvalidArgument(
-            f"{field} is required", reason="MISSING_FIELD", metadata={"field": field}
+            f"{field} is required", reason=Reason.MISSING_FIELD, metadata={"field": field}
         )
     try:
         number = Decimal(text)
     except InvalidOperation:
         raise InvalidArgument(
             f"{field} is not a decimal number: {value!r}",
-            reason="INVALID_DECIMAL",
+            reason=Reason.INVALID_DECIMAL,
             metadata={"field": field},
         ) from None
     if not number.is_finite():
         raise InvalidArgument(
-            f"{field} must be finite", reason="INVALID_DECIMAL", metadata={"field": field}
+            f"{field} must be finite", reason=Reason.INVALID_DECIMAL, metadata={"field": field}
         )
     if positive and number <= 0:
         raise InvalidArgument(
-            f"{field} must be positive", reason="INVALID_DECIMAL", metadata={"field": field}
+            f"{field} must be positive", reason=Reason.INVALID_DECIMAL, metadata={"field": field}
         )
     if max_places is not None and places(number) > max_places:
         raise InvalidArgument(
             f"{field} has more than {max_places} decimal places: {value}",
-            reason="INVALID_PRECISION",
+            reason=Reason.INVALID_PRECISION,
             metadata={"field": field, "max_places": str(max_places)},
         )
     return number

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fxmesh.errors import InvalidArgument, NotFound
+from fxmesh.reasons import Reason
 from quotes import repository
 from quotes.candles import Candle, Timeframe, merge_live, rollup
 from quotes.domain import SymbolSettings
@@ -36,11 +37,13 @@ class MarketHistory:
         symbol = symbol.strip().upper()
         if not symbol:
             raise InvalidArgument(
-                "symbol is required", reason="MISSING_FIELD", metadata={"field": "symbol"}
+                "symbol is required", reason=Reason.MISSING_FIELD, metadata={"field": "symbol"}
             )
         if self._settings_of(symbol) is None:
             raise NotFound(
-                f"unknown symbol {symbol}", reason="UNKNOWN_SYMBOL", metadata={"symbol": symbol}
+                f"unknown symbol {symbol}",
+                reason=Reason.UNKNOWN_SYMBOL,
+                metadata={"symbol": symbol},
             )
         return symbol
 
@@ -75,7 +78,7 @@ class MarketHistory:
         if timeframe is None:
             raise InvalidArgument(
                 "timeframe is required",
-                reason="INVALID_TIMEFRAME",
+                reason=Reason.INVALID_TIMEFRAME,
                 metadata={"valid": ",".join(t.value for t in Timeframe)},
             )
         symbol = self._symbol(symbol)
@@ -106,7 +109,7 @@ def _limit(limit: int) -> int:
     if not 0 < limit <= MAX_LIMIT:
         raise InvalidArgument(
             f"limit must be between 1 and {MAX_LIMIT}",
-            reason="LIMIT_OUT_OF_RANGE",
+            reason=Reason.LIMIT_OUT_OF_RANGE,
             metadata={"max": str(MAX_LIMIT)},
         )
     return limit

@@ -14,6 +14,7 @@ import structlog
 
 from fxmesh.errors import InvalidArgument, NotFound
 from fxmesh.quotecache import ClientQuote, quote_channel, read_quote, redis_db
+from fxmesh.reasons import Reason
 from quotes import metrics
 from quotes.domain import PricedQuote, PricingConfig, PricingEngine, RawTick
 from quotes.lpstats import FeedStatistics, LpStatistics
@@ -220,11 +221,13 @@ class QuotesService:
         symbol = symbol.strip().upper()
         if not symbol:
             raise InvalidArgument(
-                "symbol is required", reason="MISSING_FIELD", metadata={"field": "symbol"}
+                "symbol is required", reason=Reason.MISSING_FIELD, metadata={"field": "symbol"}
             )
         if self.engine.config.get(symbol) is None:
             raise InvalidArgument(
-                f"unknown symbol {symbol}", reason="UNKNOWN_SYMBOL", metadata={"symbol": symbol}
+                f"unknown symbol {symbol}",
+                reason=Reason.UNKNOWN_SYMBOL,
+                metadata={"symbol": symbol},
             )
         quote = await read_quote(self._redis, symbol)
         if quote is None:
@@ -244,7 +247,7 @@ class QuotesService:
         wanted = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
         if not wanted:
             raise InvalidArgument(
-                "symbols is required", reason="MISSING_FIELD", metadata={"field": "symbols"}
+                "symbols is required", reason=Reason.MISSING_FIELD, metadata={"field": "symbols"}
             )
         if len(wanted) > MAX_STREAM_SYMBOLS:
             raise InvalidArgument(
@@ -256,7 +259,7 @@ class QuotesService:
             if self.engine.config.get(symbol) is None:
                 raise NotFound(
                     f"unknown symbol {symbol}",
-                    reason="UNKNOWN_SYMBOL",
+                    reason=Reason.UNKNOWN_SYMBOL,
                     metadata={"symbol": symbol},
                 )
         db = redis_db(self._redis)

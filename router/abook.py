@@ -36,12 +36,10 @@ from enum import StrEnum
 from bbook import Side
 from fxmesh.money import fmt, quantize
 from fxmesh.quotecache import ClientQuote
+from fxmesh.reasons import Reason
 from router.domain import Book, ClientFill
 
 ZERO = Decimal(0)
-LIMIT_NOT_REACHED = "LIMIT_NOT_REACHED"
-LP_EXPIRED = "LP_EXPIRED"
-LP_REJECTED = "LP_REJECTED"
 # The routing reason of a closing order sent where the position's risk is.
 CLOSE_FOLLOWS_VENUE = "CLOSE_FOLLOWS_VENUE"
 
@@ -268,9 +266,9 @@ def price_fills(
 
 def reject_reason(lp_reason: str, *, has_limit_price: bool) -> str:
     """The reason oms gets for an LP execution that ended without fills."""
-    reason = lp_reason or LP_REJECTED
-    if reason == LP_EXPIRED and has_limit_price:
-        return LIMIT_NOT_REACHED
+    reason = lp_reason or Reason.LP_REJECTED
+    if reason == Reason.LP_EXPIRED and has_limit_price:
+        return Reason.LIMIT_NOT_REACHED
     return reason
 
 
@@ -278,8 +276,8 @@ def reject_message(execution: LpExecution, symbol: str, worst: Decimal | None) -
     """The LP's own text where it gave one, else a plain sentence."""
     if execution.reject_message:
         return execution.reject_message
-    reason = execution.reject_reason or LP_REJECTED
-    if reason == LP_EXPIRED and worst is not None:
+    reason = execution.reject_reason or Reason.LP_REJECTED
+    if reason == Reason.LP_EXPIRED and worst is not None:
         return f"no LP filled {symbol} at {fmt(worst)} or better"
     return f"{symbol} was not filled by any LP ({reason})"
 

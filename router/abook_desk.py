@@ -56,10 +56,10 @@ from fxmesh.errors import FailedPrecondition, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.money import fmt
 from fxmesh.quotecache import ClientQuote
+from fxmesh.reasons import Reason
 from router import repository
 from router.abook import (
     CLOSE_FOLLOWS_VENUE,
-    LIMIT_NOT_REACHED,
     PASS_THROUGH_MARKUP,
     AbookFill,
     AbookOrder,
@@ -74,9 +74,6 @@ from router.abook import (
     reject_reason,
 )
 from router.domain import (
-    EXECUTION_PENDING,
-    NOT_EXECUTED,
-    ORDER_ABANDONED,
     Book,
     ClientFill,
     Decision,
@@ -90,28 +87,25 @@ from router.house import House
 
 log = structlog.stdlib.get_logger(__name__)
 
-NO_LIQUIDITY = "NO_LIQUIDITY"
-NO_QUOTE = "NO_QUOTE"
-PRICE_DEVIATION_EXCEEDED = "PRICE_DEVIATION_EXCEEDED"
 DEFAULT_SETTINGS = AbookSymbolSettings()
 
 # Reasons a metric label may carry; anything else counts as OTHER (labels stay bounded).
 _KNOWN_REASONS = frozenset(
     {
         "",
-        NO_LIQUIDITY,
-        NO_QUOTE,
-        PRICE_DEVIATION_EXCEEDED,
-        LIMIT_NOT_REACHED,
-        NOT_EXECUTED,
-        ORDER_ABANDONED,
-        EXECUTION_PENDING,
-        "LP_REJECTED",
-        "LP_EXPIRED",
-        "LP_TIMEOUT",
-        "LP_CANCELLED",
-        "LP_UNAVAILABLE",
-        "ORDER_FENCED",
+        Reason.NO_LIQUIDITY,
+        Reason.NO_QUOTE,
+        Reason.PRICE_DEVIATION_EXCEEDED,
+        Reason.LIMIT_NOT_REACHED,
+        Reason.NOT_EXECUTED,
+        Reason.ORDER_ABANDONED,
+        Reason.EXECUTION_PENDING,
+        Reason.LP_REJECTED,
+        Reason.LP_EXPIRED,
+        Reason.LP_TIMEOUT,
+        Reason.LP_CANCELLED,
+        Reason.LP_UNAVAILABLE,
+        Reason.ORDER_FENCED,
     }
 )
 OUTCOMES = Counter(
@@ -147,11 +141,11 @@ def _utcnow() -> datetime:
 
 def execution_pending(order_id: str, why: str) -> Unavailable:
     """The UNAVAILABLE answer for an order whose outcome at the LPs is not known yet."""
-    OUTCOMES.labels("PENDING", EXECUTION_PENDING).inc()
+    OUTCOMES.labels("PENDING", Reason.EXECUTION_PENDING).inc()
     return Unavailable(
         f"order {order_id} is at the LPs and its outcome is not known yet ({why}); "
         "ask ReconcileExecution",
-        reason=EXECUTION_PENDING,
+        reason=Reason.EXECUTION_PENDING,
         metadata={"order_id": order_id},
     )
 
@@ -212,7 +206,7 @@ class AbookDesk:
             quote = await self._quote(cmd.symbol)
             if quote is None:
                 # Without the client quote the markup is unknown and the client saw no price.
-                return Rejection(NO_QUOTE, f"no price for {cmd.symbol}")
+                return Rejection(Reason.NO_QUOTE, f"no price for {cmd.symbol}")
             if quote.markup_bid is None or quote.markup_ask is None:
                 log.warning("client_quote_without_markup", symbol=cmd.symbol)
             markup = Markup.of_quote(quote)
@@ -224,7 +218,11 @@ class AbookDesk:
         )
         lp_worst = lp_worst_price(cmd.side, client_worst, markup)
         if lp_worst is not None and lp_worst <= 0:
-            reason = LIMIT_NOT_REACHED if cmd.limit_price is not None else PRICE_DEVIATION_EXCEEDED
+            reason = (
+                Reason.LIMIT_NOT_REACHED
+                if cmd.limit_price is not None
+                else Reason.PRICE_DEVIATION_EXCEEDED
+            )
             assert client_worst is not None
             return Rejection(
                 reason, f"no LP price gives {cmd.symbol} at {fmt(client_worst)} after markup"
@@ -284,7 +282,7 @@ class AbookDesk:
             if (
                 order.lps
                 and execution.status is LpStatus.REJECTED
-                and execution.reject_reason == NO_LIQUIDITY
+                and execution.reject_reason == Reason.NO_LIQUIDITY
                 and not execution.fills
                 and deadline - time.monotonic() > 0.05
             ):
@@ -388,7 +386,7 @@ class AbookDesk:
                 reject_message=message,
             )
         OUTCOMES.labels(
-            "REJECTED" if result.reject_reason == reason else "NOT_EXECUTED", _label(reason)
+            "REJECTED" if result.reject_reason == reason else Reason.NOT_EXECUTED, _label(reason)
         ).inc()
         log.info(
             "abook_rejected",
@@ -496,7 +494,7 @@ class AbookDesk:
                 book=decision.book,
                 routing_reason=decision.reason,
                 status=ExecutionStatus.REJECTED,
-                reject_reason=reason or "LP_REJECTED",
+                reject_reason=reason or Reason.LP_REJECTED,
                 reject_message=f"order {order_id} was not filled by any LP",
             )
         if state.submitted:  # submitted again meanwhile: its outcome is not known yet
@@ -573,7 +571,7 @@ def not_executed(order_id: str, decision: Decision, reason: str | None) -> Execu
         book=decision.book,
         routing_reason=decision.reason,
         status=ExecutionStatus.REJECTED,
-        reject_reason=NOT_EXECUTED,
+        reject_reason=Reason.NOT_EXECUTED,
         reject_message=message,
     )
 
@@ -583,7 +581,7 @@ def abandoned_result(order_id: str, decision: Decision) -> ExecuteResult:
         book=decision.book,
         routing_reason=decision.reason,
         status=ExecutionStatus.REJECTED,
-        reject_reason=ORDER_ABANDONED,
+        reject_reason=Reason.ORDER_ABANDONED,
         reject_message=(
             f"order {order_id} was reconciled as not executed; it can no longer be executed"
         ),
@@ -596,6 +594,6 @@ def _check_same_order(cmd: ExecuteCommand, order: AbookOrder) -> None:
         raise FailedPrecondition(
             f"order {cmd.order_id} was sent as {order.side.value} {order.client_volume} "
             f"{order.symbol}, not {cmd.side.value} {cmd.volume} {cmd.symbol}",
-            reason="ORDER_MISMATCH",
+            reason=Reason.ORDER_MISMATCH,
             metadata={"order_id": cmd.order_id},
         )

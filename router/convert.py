@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from bbook import Exposure, Side
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
+from fxmesh.reasons import Reason
 from fxmesh.v1 import router_pb2, types_pb2
 from router.domain import (
     Book,
@@ -40,7 +41,7 @@ _SIDES_OUT = {v: k for k, v in _SIDES.items()}
 def _required(value: str, field: str) -> str:
     if not value.strip():
         raise InvalidArgument(
-            f"{field} is required", reason="MISSING_FIELD", metadata={"field": field}
+            f"{field} is required", reason=Reason.MISSING_FIELD, metadata={"field": field}
         )
     return value.strip()
 
@@ -56,7 +57,7 @@ def execute_command(request: router_pb2.ExecuteRequest, trace_id: str | None) ->
     if side is None:
         raise InvalidArgument(
             "order.side must be SIDE_BUY or SIDE_SELL",
-            reason="INVALID_SIDE",
+            reason=Reason.INVALID_SIDE,
             metadata={"field": "order.side"},
         )
     deviation = request.max_price_deviation.strip()
@@ -73,7 +74,7 @@ def execute_command(request: router_pb2.ExecuteRequest, trace_id: str | None) ->
     if close_book is Book.A and not close_venue:
         raise InvalidArgument(
             "close_venue is required with close_book BOOK_A",
-            reason="MISSING_FIELD",
+            reason=Reason.MISSING_FIELD,
             metadata={"field": "close_venue"},
         )
     return ExecuteCommand(

@@ -16,14 +16,6 @@ if TYPE_CHECKING:
     from router.rules import Explanation
 
 DEFAULT_REASON = "DEFAULT_B_BOOK"
-BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"
-# An Execute of an order id that ReconcileExecution fenced (oms gave up on that order).
-ORDER_ABANDONED = "ORDER_ABANDONED"
-# ReconcileExecution's answer for an order the router never executed (it is fenced from then on).
-NOT_EXECUTED = "NOT_EXECUTED"
-# ErrorInfo reason of the UNAVAILABLE answer for an A-book order whose outcome at the LP is not
-# known yet: oms asks ReconcileExecution (now and in its recovery passes) until it is.
-EXECUTION_PENDING = "EXECUTION_PENDING"
 BBOOK_VENUE = "BBOOK"
 
 

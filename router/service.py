@@ -20,14 +20,12 @@ from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.background import cancel_and_wait
 from fxmesh.errors import FailedPrecondition, NotFound
 from fxmesh.metrics import LATENCY_BUCKETS
+from fxmesh.reasons import Reason
 from router import repository
 from router.abook import AbookOrder, HouseLeg
 from router.abook_desk import AbookDesk, close_decision, execution_pending
 from router.domain import (
-    BOOK_UNAVAILABLE,
     DEFAULT_REASON,
-    NOT_EXECUTED,
-    ORDER_ABANDONED,
     Book,
     Claim,
     ClientFill,
@@ -233,7 +231,9 @@ class RouterService:
         if decision.book is Book.C:
             if decision.a_volume <= 0 or decision.b_volume <= 0:
                 message = f"decision {decision.reason} has no C-book split"
-                return await self._reject(cmd, decision, Rejection(BOOK_UNAVAILABLE, message))
+                return await self._reject(
+                    cmd, decision, Rejection(Reason.BOOK_UNAVAILABLE, message)
+                )
             return await self._execute_cbook(cmd, decision, remaining)
 
         priced = await self.engine.price(
@@ -471,7 +471,7 @@ def _filled(book: Book, reason: str, fill: BookFill) -> ExecuteResult:
 
 def _abandoned(order_id: str) -> Rejection:
     return Rejection(
-        ORDER_ABANDONED,
+        Reason.ORDER_ABANDONED,
         f"order {order_id} was reconciled as not executed; it can no longer be executed",
     )
 
@@ -484,7 +484,7 @@ def _not_executed(order_id: str, recorded: RecordedDecision | None) -> ExecuteRe
         book=recorded.decision.book if recorded is not None else None,
         routing_reason=recorded.decision.reason if recorded is not None else "",
         status=ExecutionStatus.REJECTED,
-        reject_reason=NOT_EXECUTED,
+        reject_reason=Reason.NOT_EXECUTED,
         reject_message=message,
     )
 
@@ -511,6 +511,6 @@ def _check_same_order(cmd: ExecuteCommand, fill: BookFill) -> None:
         raise FailedPrecondition(
             f"order {cmd.order_id} was executed as {fill.client_side.value} {fill.volume} "
             f"{fill.symbol}, not {cmd.side.value} {cmd.volume} {cmd.symbol}",
-            reason="ORDER_MISMATCH",
+            reason=Reason.ORDER_MISMATCH,
             metadata={"order_id": cmd.order_id},
         )

@@ -27,6 +27,7 @@ from edge.schemas import (
 from fxmesh.errors import FailedPrecondition, InvalidArgument
 from fxmesh.money import parse_decimal
 from fxmesh.quotecache import read_quote
+from fxmesh.reasons import Reason
 from fxmesh.v1 import oms_pb2
 
 router = APIRouter(prefix="/api/risk", tags=["risk"])
@@ -86,7 +87,7 @@ async def _stop_points(query: CalculateLotQuery, res: Resources) -> int:
     if quote is None:
         raise FailedPrecondition(
             f"no current quote of {query.symbol} to size a pip; send slPoints",
-            reason="NO_QUOTE",
+            reason=Reason.NO_QUOTE,
             metadata={"symbol": query.symbol},
         )
     exponent = quote.bid.as_tuple().exponent

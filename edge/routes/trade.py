@@ -93,69 +93,72 @@ from edge.openapi import responses
 from fxmesh.errors import FxError
 from fxmesh.money import fmt
 from fxmesh.quotecache import read_quote
+from fxmesh.reasons import Reason
 from fxmesh.v1 import oms_pb2, types_pb2
 
 # The one table from oms's reasons (a REJECTED order's rejectReason, or the reason of an error oms
 # answered) to MT5's retcode. A reason not listed: 10006 for a rejected order, 10013 for a request
 # oms refused. INVALID_DECIMAL / INVALID_PRECISION go by the field they name (``_FIELD_RETCODES``).
+# Keys are ``fxmesh.reasons.Reason`` members but PRICE_CHANGED and ORDER_NOT_WORKING: no fxmesh
+# service raises those today (only edge's test double of oms does), so they stay local here.
 RETCODE_BY_REASON: Final[Mapping[str, int]] = {
     # the price moved past the deviation (bbook, A-book desk)
-    "PRICE_DEVIATION_EXCEEDED": REQUOTE,
+    Reason.PRICE_DEVIATION_EXCEEDED: REQUOTE,
     "PRICE_CHANGED": REQUOTE,
-    "LIMIT_NOT_REACHED": REQUOTE,
+    Reason.LIMIT_NOT_REACHED: REQUOTE,
     # the venue refused or could not execute
-    "EXECUTION_REJECTED": REJECT,
-    "EXECUTION_UNAVAILABLE": REJECT,
-    "NOT_EXECUTED": REJECT,
-    "LP_REJECTED": REJECT,
-    "LP_EXPIRED": REJECT,
-    "LP_CANCELLED": REJECT,
-    "LP_TIMEOUT": REJECT,
-    "LP_UNAVAILABLE": REJECT,
-    "BOOK_UNAVAILABLE": REJECT,
+    Reason.EXECUTION_REJECTED: REJECT,
+    Reason.EXECUTION_UNAVAILABLE: REJECT,
+    Reason.NOT_EXECUTED: REJECT,
+    Reason.LP_REJECTED: REJECT,
+    Reason.LP_EXPIRED: REJECT,
+    Reason.LP_CANCELLED: REJECT,
+    Reason.LP_TIMEOUT: REJECT,
+    Reason.LP_UNAVAILABLE: REJECT,
+    Reason.BOOK_UNAVAILABLE: REJECT,
     # the request itself
-    "MISSING_FIELD": INVALID,
-    "INVALID_FIELD": INVALID,
-    "INVALID_SIDE": INVALID,
-    "INVALID_SYMBOL": INVALID,
-    "UNKNOWN_SYMBOL": INVALID,
-    "INVALID_ORDER_ID": INVALID,
-    "ORDER_NOT_FOUND": INVALID,
-    "POSITION_NOT_FOUND": INVALID,
-    "SAME_POSITION": INVALID,
-    "INVALID_CLIENT_ORDER_ID": INVALID,
-    "CLIENT_ORDER_ID_REUSED": INVALID,
-    "IDEMPOTENCY_KEY_REUSED": INVALID,
-    "INVALID_DEVIATION": INVALID,
-    "VOLUME_TOO_SMALL": INVALID_VOLUME,
-    "VOLUME_TOO_LARGE": INVALID_VOLUME,
-    "VOLUME_STEP": INVALID_VOLUME,
-    "INVALID_PRICE": INVALID_PRICE,
-    "INVALID_STOPS": INVALID_STOPS,
-    "INVALID_STOP_LOSS": INVALID_STOPS,
-    "STOP_LOSS_WRONG_SIDE": INVALID_STOPS,
-    "INVALID_EXPIRATION": INVALID_EXPIRATION,
+    Reason.MISSING_FIELD: INVALID,
+    Reason.INVALID_FIELD: INVALID,
+    Reason.INVALID_SIDE: INVALID,
+    Reason.INVALID_SYMBOL: INVALID,
+    Reason.UNKNOWN_SYMBOL: INVALID,
+    Reason.INVALID_ORDER_ID: INVALID,
+    Reason.ORDER_NOT_FOUND: INVALID,
+    Reason.POSITION_NOT_FOUND: INVALID,
+    Reason.SAME_POSITION: INVALID,
+    Reason.INVALID_CLIENT_ORDER_ID: INVALID,
+    Reason.CLIENT_ORDER_ID_REUSED: INVALID,
+    Reason.IDEMPOTENCY_KEY_REUSED: INVALID,
+    Reason.INVALID_DEVIATION: INVALID,
+    Reason.VOLUME_TOO_SMALL: INVALID_VOLUME,
+    Reason.VOLUME_TOO_LARGE: INVALID_VOLUME,
+    Reason.VOLUME_STEP: INVALID_VOLUME,
+    Reason.INVALID_PRICE: INVALID_PRICE,
+    Reason.INVALID_STOPS: INVALID_STOPS,
+    Reason.INVALID_STOP_LOSS: INVALID_STOPS,
+    Reason.STOP_LOSS_WRONG_SIDE: INVALID_STOPS,
+    Reason.INVALID_EXPIRATION: INVALID_EXPIRATION,
     # the account, the symbol, the market
-    "SYMBOL_DISABLED": TRADE_DISABLED,
-    "ORDERS_DISABLED": TRADE_DISABLED,
-    "ACCOUNT_NOT_ACTIVE": TRADE_DISABLED,
-    "ACCOUNT_CLOSED": TRADE_DISABLED,
-    "CLOSE_BY_NOT_ALLOWED": TRADE_DISABLED,
-    "MARKET_CLOSED": MARKET_CLOSED,
-    "NOT_ENOUGH_MONEY": NO_MONEY,
-    "NOT_ENOUGH_FREE_MARGIN": NO_MONEY,
-    "NO_QUOTE": PRICE_OFF,
-    "QUOTE_STALE": PRICE_OFF,
-    "NO_LIQUIDITY": PRICE_OFF,
-    "MAX_DAILY_VOLUME": LIMIT_VOLUME,
-    "MAX_POSITIONS": LIMIT_POSITIONS,
+    Reason.SYMBOL_DISABLED: TRADE_DISABLED,
+    Reason.ORDERS_DISABLED: TRADE_DISABLED,
+    Reason.ACCOUNT_NOT_ACTIVE: TRADE_DISABLED,
+    Reason.ACCOUNT_CLOSED: TRADE_DISABLED,
+    Reason.CLOSE_BY_NOT_ALLOWED: TRADE_DISABLED,
+    Reason.MARKET_CLOSED: MARKET_CLOSED,
+    Reason.NOT_ENOUGH_MONEY: NO_MONEY,
+    Reason.NOT_ENOUGH_FREE_MARGIN: NO_MONEY,
+    Reason.NO_QUOTE: PRICE_OFF,
+    Reason.QUOTE_STALE: PRICE_OFF,
+    Reason.NO_LIQUIDITY: PRICE_OFF,
+    Reason.MAX_DAILY_VOLUME: LIMIT_VOLUME,
+    Reason.MAX_POSITIONS: LIMIT_POSITIONS,
     # the order or position as it stands
     "ORDER_NOT_WORKING": ORDER_CHANGED,
-    "ORDER_NOT_MODIFIABLE": ORDER_CHANGED,
-    "ORDER_NOT_CANCELLABLE": ORDER_CHANGED,
-    "NO_CHANGES": NO_CHANGES,
-    "POSITION_CLOSING": LOCKED,
-    "POSITION_NOT_OPEN": POSITION_CLOSED,
+    Reason.ORDER_NOT_MODIFIABLE: ORDER_CHANGED,
+    Reason.ORDER_NOT_CANCELLABLE: ORDER_CHANGED,
+    Reason.NO_CHANGES: NO_CHANGES,
+    Reason.POSITION_CLOSING: LOCKED,
+    Reason.POSITION_NOT_OPEN: POSITION_CLOSED,
 }
 _FIELD_RETCODES: Final[Mapping[str, int]] = {
     "volume": INVALID_VOLUME,
@@ -168,7 +171,7 @@ _FIELD_RETCODES: Final[Mapping[str, int]] = {
     "stop_loss": INVALID_STOPS,
     "take_profit": INVALID_STOPS,
 }
-_FIELD_REASONS: Final = frozenset({"INVALID_DECIMAL", "INVALID_PRECISION"})
+_FIELD_REASONS: Final = frozenset({Reason.INVALID_DECIMAL, Reason.INVALID_PRECISION})
 # oms errors that are not about the trade: the house HTTP error, never a retcode.
 _TRANSPORT_CODES: Final = frozenset(
     {

@@ -1,6 +1,6 @@
 """A-book orders at the LPs: attempts, report aggregation, reconciliation (fixgw's order book)."""
 
-from fixgw.orders.domain import ExecuteCommand, OrderStatus, OrderView, Reason, Side
+from fixgw.orders.domain import ExecuteCommand, OrderStatus, OrderView, Side
 from fixgw.orders.manager import OrderManager, OrderSettings
 
 __all__ = [
@@ -9,6 +9,5 @@ __all__ = [
     "OrderSettings",
     "OrderStatus",
     "OrderView",
-    "Reason",
     "Side",
 ]

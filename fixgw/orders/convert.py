@@ -19,6 +19,7 @@ from fixgw.orders.domain import (
     plain,
 )
 from fxmesh.errors import InvalidArgument
+from fxmesh.reasons import Reason
 from fxmesh.v1 import fixgw_pb2, types_pb2
 
 _SIDES = {types_pb2.SIDE_BUY: Side.BUY, types_pb2.SIDE_SELL: Side.SELL}
@@ -67,7 +68,7 @@ def order_id(value: str) -> str:
     """A request's order id, validated."""
     text = value.strip()
     if not text or len(text) > 64 or any(c.isspace() for c in text):
-        raise InvalidArgument(f"bad order_id {value!r}", reason="INVALID_ORDER_ID")
+        raise InvalidArgument(f"bad order_id {value!r}", reason=Reason.INVALID_ORDER_ID)
     return text
 
 
@@ -75,13 +76,13 @@ def execute_command(request: fixgw_pb2.ExecuteOrderRequest) -> ExecuteCommand:
     """ExecuteOrderRequest -> ExecuteCommand; INVALID_ARGUMENT (with a reason) on bad input."""
     side = _SIDES.get(request.side)
     if side is None:
-        raise InvalidArgument("side must be BUY or SELL", reason="INVALID_SIDE")
+        raise InvalidArgument("side must be BUY or SELL", reason=Reason.INVALID_SIDE)
     symbol = request.symbol.strip()
     if not symbol:
-        raise InvalidArgument("symbol is required", reason="INVALID_SYMBOL")
+        raise InvalidArgument("symbol is required", reason=Reason.INVALID_SYMBOL)
     account_id = request.account_id.strip()
     if not account_id:
-        raise InvalidArgument("account_id is required", reason="INVALID_ACCOUNT_ID")
+        raise InvalidArgument("account_id is required", reason=Reason.INVALID_ACCOUNT_ID)
     volume = _required("volume", request.volume)
     contract_size = _required("contract_size", request.contract_size)
     return ExecuteCommand(

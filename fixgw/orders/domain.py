@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from fixgw.config import OrderStyle, QtyUnit
 from fixgw.domain import ExecutionReport, normalize_exec_type
+from fxmesh.reasons import Reason
 
 ZERO = Decimal(0)
 
@@ -60,18 +61,6 @@ class AttemptStatus(StrEnum):
 _FINAL_ATTEMPT = frozenset(
     (AttemptStatus.FILLED, AttemptStatus.PARTIALLY_FILLED, AttemptStatus.REJECTED)
 )
-
-
-class Reason(StrEnum):
-    """Why an order or attempt ended without (all of) its volume."""
-
-    NO_LIQUIDITY = "NO_LIQUIDITY"  # no healthy LP to send to
-    LP_REJECTED = "LP_REJECTED"  # 35=8 Rejected, 35=j or 35=3 on the order
-    LP_EXPIRED = "LP_EXPIRED"  # the LP cancelled / expired it (IOC / FOK not marketable)
-    LP_CANCELLED = "LP_CANCELLED"  # cancelled at our request (CancelOrder)
-    LP_TIMEOUT = "LP_TIMEOUT"  # no answer in time; cancelled, unknown to the LP, or still held
-    LP_UNAVAILABLE = "LP_UNAVAILABLE"  # the session refused to send the NewOrderSingle
-    ORDER_FENCED = "ORDER_FENCED"  # NOT_FOUND: the order id was fenced before any execution
 
 
 # OrdStatus (39) values that end an order at the LP.

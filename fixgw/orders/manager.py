@@ -39,7 +39,6 @@ from fixgw.orders.domain import (
     OrderRecord,
     OrderStatus,
     OrderView,
-    Reason,
     apply_report,
     attempt_cl_ord_id,
     cl_ord_id,
@@ -51,6 +50,7 @@ from fixgw.orders.domain import (
 )
 from fxmesh.errors import DeadlineExceeded, FxError, InvalidArgument
 from fxmesh.metrics import LATENCY_BUCKETS
+from fxmesh.reasons import Reason
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -229,7 +229,7 @@ class OrderManager:
                 raise InvalidArgument(
                     f"order {cmd.order_id} was executed with another account, symbol, side or "
                     "volume",
-                    reason="ORDER_MISMATCH",
+                    reason=Reason.ORDER_MISMATCH,
                 )
             view = entry.view()
             if entry.driver is None and view.status is OrderStatus.REJECTED:

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
+from fxmesh.reasons import Reason
 from fxmesh.v1 import oms_pb2, types_pb2
 from oms.domain.commands import PlaceOrderCommand
 from oms.domain.model import (
@@ -63,12 +64,12 @@ def parse_account_id(value: str) -> AccountId:
     text = value.strip()
     if not text:
         raise InvalidArgument(
-            "account_id is required", reason="MISSING_FIELD", metadata={"field": "account_id"}
+            "account_id is required", reason=Reason.MISSING_FIELD, metadata={"field": "account_id"}
         )
     if not text.isdigit() or len(text) > 18:
         raise InvalidArgument(
             f"account_id is not an account number: {value!r}",
-            reason="INVALID_ACCOUNT_ID",
+            reason=Reason.INVALID_ACCOUNT_ID,
             metadata={"field": "account_id"},
         )
     return AccountId(int(text))
@@ -79,7 +80,7 @@ def parse_order_id(value: str) -> OrderId:
     if not text.isdigit() or len(text) > 18:
         raise InvalidArgument(
             f"order_id is not an order number: {value!r}",
-            reason="INVALID_ORDER_ID",
+            reason=Reason.INVALID_ORDER_ID,
             metadata={"field": "order_id"},
         )
     return OrderId(int(text))
@@ -92,32 +93,32 @@ def parse_place_order(req: oms_pb2.PlaceOrderRequest) -> PlaceOrderCommand:
     if not client_order_id:
         raise InvalidArgument(
             "client_order_id is required",
-            reason="MISSING_FIELD",
+            reason=Reason.MISSING_FIELD,
             metadata={"field": "client_order_id"},
         )
     if len(client_order_id) > 64:
         raise InvalidArgument(
             "client_order_id is longer than 64 characters",
-            reason="INVALID_CLIENT_ORDER_ID",
+            reason=Reason.INVALID_CLIENT_ORDER_ID,
             metadata={"field": "client_order_id"},
         )
     symbol = req.symbol.strip().upper()
     if not symbol:
         raise InvalidArgument(
-            "symbol is required", reason="MISSING_FIELD", metadata={"field": "symbol"}
+            "symbol is required", reason=Reason.MISSING_FIELD, metadata={"field": "symbol"}
         )
     if req.side == types_pb2.SIDE_UNSPECIFIED:
         raise InvalidArgument(
-            "side is required", reason="MISSING_FIELD", metadata={"field": "side"}
+            "side is required", reason=Reason.MISSING_FIELD, metadata={"field": "side"}
         )
     if req.type == types_pb2.ORDER_TYPE_UNSPECIFIED:
         raise InvalidArgument(
-            "type is required", reason="MISSING_FIELD", metadata={"field": "type"}
+            "type is required", reason=Reason.MISSING_FIELD, metadata={"field": "type"}
         )
     if req.deviation_points < 0:
         raise InvalidArgument(
             "deviation_points must not be negative",
-            reason="INVALID_DEVIATION",
+            reason=Reason.INVALID_DEVIATION,
             metadata={"field": "deviation_points"},
         )
     order_type = OrderType(_enum_name(types_pb2.OrderType, req.type, "ORDER_TYPE_"))
@@ -164,7 +165,7 @@ def parse_magic(value: int) -> int:
     """The client's magic number: not negative (MetaTrader's is unsigned)."""
     if value < 0:
         raise InvalidArgument(
-            "magic must not be negative", reason="INVALID_FIELD", metadata={"field": "magic"}
+            "magic must not be negative", reason=Reason.INVALID_FIELD, metadata={"field": "magic"}
         )
     return value
 
@@ -173,7 +174,7 @@ def parse_comment(value: str) -> str:
     if len(value) > MAX_COMMENT:
         raise InvalidArgument(
             f"comment is longer than {MAX_COMMENT} characters",
-            reason="INVALID_FIELD",
+            reason=Reason.INVALID_FIELD,
             metadata={"field": "comment"},
         )
     return value

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
+from fxmesh.reasons import Reason
 from fxmesh.v1 import oms_pb2, types_pb2
 from oms.api import convert
 from oms.domain.commands import (
@@ -48,7 +49,7 @@ def _optional_decimal(value: str, field: str, **kwargs: Any) -> Decimal | None:
 
 def parse_side(value: int) -> Side:
     if value == types_pb2.SIDE_UNSPECIFIED:
-        raise _invalid("side is required", "MISSING_FIELD", "side")
+        raise _invalid("side is required", Reason.MISSING_FIELD, "side")
     return Side(_enum_name(types_pb2.Side, value, "SIDE_"))
 
 
@@ -58,7 +59,7 @@ def parse_side(value: int) -> Side:
 def parse_balance_operation(req: oms_pb2.PostBalanceOperationRequest) -> BalanceOperation:
     account_id = convert.parse_account_id(req.account_id)
     if req.type == types_pb2.LEDGER_ENTRY_TYPE_UNSPECIFIED:
-        raise _invalid("type is required", "MISSING_FIELD", "type")
+        raise _invalid("type is required", Reason.MISSING_FIELD, "type")
     entry_type = _enum_name(types_pb2.LedgerEntryType, req.type, "LEDGER_ENTRY_TYPE_")
     if entry_type not in BALANCE_TYPES:
         raise _invalid(
@@ -68,17 +69,17 @@ def parse_balance_operation(req: oms_pb2.PostBalanceOperationRequest) -> Balance
         )
     request_id = req.request_id.strip()
     if not request_id:
-        raise _invalid("request_id is required", "MISSING_FIELD", "request_id")
+        raise _invalid("request_id is required", Reason.MISSING_FIELD, "request_id")
     if len(request_id) > 64:
         raise _invalid(
-            "request_id is longer than 64 characters", "INVALID_REQUEST_ID", "request_id"
+            "request_id is longer than 64 characters", Reason.INVALID_REQUEST_ID, "request_id"
         )
     amount = parse_decimal(req.amount, "amount")
     if entry_type == "ADJUSTMENT" and amount == 0:
-        raise _invalid("an adjustment must not be zero", "INVALID_AMOUNT", "amount")
+        raise _invalid("an adjustment must not be zero", Reason.INVALID_AMOUNT, "amount")
     if entry_type != "ADJUSTMENT" and amount <= 0:
         raise _invalid(
-            f"a {entry_type.lower()} amount must be positive", "INVALID_AMOUNT", "amount"
+            f"a {entry_type.lower()} amount must be positive", Reason.INVALID_AMOUNT, "amount"
         )
     return BalanceOperation(
         account_id,
@@ -115,23 +116,23 @@ def ledger_to_proto(row: LedgerRow) -> types_pb2.LedgerEntry:
 
 def _leverage(value: int) -> int:
     if not 1 <= value <= 500:
-        raise _invalid(f"leverage must be 1..500, got {value}", "INVALID_LEVERAGE", "leverage")
+        raise _invalid(f"leverage must be 1..500, got {value}", Reason.INVALID_LEVERAGE, "leverage")
     return value
 
 
 def parse_create_account(req: oms_pb2.CreateAccountRequest) -> NewAccount:
     login = req.login.strip()
     if not login:
-        raise _invalid("login is required", "MISSING_FIELD", "login")
+        raise _invalid("login is required", Reason.MISSING_FIELD, "login")
     if len(login) > 64 or any(c.isspace() for c in login):
         raise _invalid("login must be 1..64 characters without spaces", "INVALID_LOGIN", "login")
     if not 8 <= len(req.password) <= 128:
         raise _invalid("password must be 8..128 characters", "INVALID_PASSWORD", "password")
     if req.type == types_pb2.ACCOUNT_TYPE_UNSPECIFIED:
-        raise _invalid("type is required (DEMO or LIVE)", "MISSING_FIELD", "type")
+        raise _invalid("type is required (DEMO or LIVE)", Reason.MISSING_FIELD, "type")
     currency = req.currency.strip()
     if not currency:
-        raise _invalid("currency is required", "MISSING_FIELD", "currency")
+        raise _invalid("currency is required", Reason.MISSING_FIELD, "currency")
     mode = "HEDGING"
     if req.margin_mode != types_pb2.MARGIN_MODE_UNSPECIFIED:
         mode = _enum_name(types_pb2.MarginMode, req.margin_mode, "MARGIN_MODE_")
@@ -167,12 +168,14 @@ def parse_update_account(req: oms_pb2.UpdateAccountRequest) -> tuple[AccountId, 
     if req.max_open_positions < -1:
         raise _invalid(
             "max_open_positions must be -1 (keep), 0 (no limit) or positive",
-            "INVALID_LIMIT",
+            Reason.INVALID_LIMIT,
             "max_open_positions",
         )
     daily = _optional_decimal(req.max_daily_volume, "max_daily_volume", max_places=8)
     if daily is not None and daily < 0:
-        raise _invalid("max_daily_volume must not be negative", "INVALID_LIMIT", "max_daily_volume")
+        raise _invalid(
+            "max_daily_volume must not be negative", Reason.INVALID_LIMIT, "max_daily_volume"
+        )
     call = _optional_decimal(req.margin_call_level, "margin_call_level", positive=True)
     stop_out = _optional_decimal(req.stop_out_level, "stop_out_level", max_places=4)
     if stop_out is not None and stop_out < 0:
@@ -196,7 +199,7 @@ def parse_update_account(req: oms_pb2.UpdateAccountRequest) -> tuple[AccountId, 
 def _window(req: Any) -> tuple[datetime | None, datetime | None]:
     start, end = convert.time_of(req, "from_time"), convert.time_of(req, "to_time")
     if start is not None and end is not None and start >= end:
-        raise _invalid("from_time must be before to_time", "INVALID_TIME_RANGE", "from_time")
+        raise _invalid("from_time must be before to_time", Reason.INVALID_TIME_RANGE, "from_time")
     return start, end
 
 
@@ -215,10 +218,10 @@ def parse_statement_window(
     """[from, to) of a statement; to defaults to now."""
     start, end = _window(req)
     if start is None:
-        raise _invalid("from_time is required", "MISSING_FIELD", "from_time")
+        raise _invalid("from_time is required", Reason.MISSING_FIELD, "from_time")
     end = end or now
     if start >= end:
-        raise _invalid("from_time must be before to_time", "INVALID_TIME_RANGE", "from_time")
+        raise _invalid("from_time must be before to_time", Reason.INVALID_TIME_RANGE, "from_time")
     return start, end
 
 
@@ -228,7 +231,7 @@ def parse_statement_window(
 def _symbol(value: str) -> str:
     symbol = value.strip().upper()
     if not symbol:
-        raise _invalid("symbol is required", "MISSING_FIELD", "symbol")
+        raise _invalid("symbol is required", Reason.MISSING_FIELD, "symbol")
     return symbol
 
 
@@ -247,7 +250,9 @@ def parse_calculate_lot(req: oms_pb2.CalculateLotRequest) -> LotQuery:
     if percent is not None and percent > 100:
         raise _invalid("risk_percent must be at most 100", "INVALID_RISK", "risk_percent")
     if req.stop_loss_points < 0:
-        raise _invalid("stop_loss_points must be positive", "INVALID_STOP_LOSS", "stop_loss_points")
+        raise _invalid(
+            "stop_loss_points must be positive", Reason.INVALID_STOP_LOSS, "stop_loss_points"
+        )
     points = req.stop_loss_points or None
     stop = _optional_decimal(req.stop_loss, "stop_loss", positive=True)
     if points is None and stop is None:

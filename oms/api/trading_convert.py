@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import parse_decimal
+from fxmesh.reasons import Reason
 from fxmesh.v1 import oms_pb2
 from oms.api.convert import (
     optional_price,
@@ -40,7 +41,9 @@ def _invalid(message: str, reason: str, field: str) -> InvalidArgument:
 def parse_position_id(value: str, field: str = "position_id") -> PositionId:
     text = value.strip()
     if not text.isdigit() or len(text) > 18:
-        raise _invalid(f"{field} is not a position number: {value!r}", "INVALID_POSITION_ID", field)
+        raise _invalid(
+            f"{field} is not a position number: {value!r}", Reason.INVALID_POSITION_ID, field
+        )
     return PositionId(int(text))
 
 
@@ -78,7 +81,7 @@ def parse_list_orders(req: oms_pb2.ListOrdersRequest) -> ListOrdersQuery:
         raise _invalid("page_size must not be negative", "INVALID_PAGE_SIZE", "page_size")
     since, until = time_of(req, "from_time"), time_of(req, "to_time")
     if since is not None and until is not None and since >= until:
-        raise _invalid("from_time must be before to_time", "INVALID_TIME_RANGE", "from_time")
+        raise _invalid("from_time must be before to_time", Reason.INVALID_TIME_RANGE, "from_time")
     token = req.page_token.strip()
     return ListOrdersQuery(
         account_id=parse_account_id(req.account_id),
@@ -96,14 +99,16 @@ def parse_list_orders(req: oms_pb2.ListOrdersRequest) -> ListOrdersQuery:
 def _client_order_id(value: str, field: str) -> str:
     text = value.strip()
     if len(text) > 64:
-        raise _invalid(f"{field} is longer than 64 characters", "INVALID_CLIENT_ORDER_ID", field)
+        raise _invalid(
+            f"{field} is longer than 64 characters", Reason.INVALID_CLIENT_ORDER_ID, field
+        )
     return text
 
 
 def parse_close_position(req: oms_pb2.ClosePositionRequest) -> ClosePositionCommand:
     if req.deviation_points < 0:
         raise _invalid(
-            "deviation_points must not be negative", "INVALID_DEVIATION", "deviation_points"
+            "deviation_points must not be negative", Reason.INVALID_DEVIATION, "deviation_points"
         )
     volume = None
     if req.volume.strip():
@@ -124,7 +129,7 @@ def parse_close_all(req: oms_pb2.CloseAllPositionsRequest) -> CloseAllCommand:
     request_id = _client_order_id(req.request_id, "request_id")
     if len(request_id) > 40:  # "<request_id>:<position_id>" must fit a client order id
         raise _invalid(
-            "request_id is longer than 40 characters", "INVALID_CLIENT_ORDER_ID", "request_id"
+            "request_id is longer than 40 characters", Reason.INVALID_CLIENT_ORDER_ID, "request_id"
         )
     return CloseAllCommand(
         account_id=parse_account_id(req.account_id),
@@ -138,7 +143,7 @@ def parse_close_by(req: oms_pb2.CloseByRequest) -> CloseByCommand:
     second = parse_position_id(req.opposite_position_id, "opposite_position_id")
     if first == second:
         raise _invalid(
-            "a position cannot be closed by itself", "SAME_POSITION", "opposite_position_id"
+            "a position cannot be closed by itself", Reason.SAME_POSITION, "opposite_position_id"
         )
     return CloseByCommand(parse_account_id(req.account_id), first, second)
 

@@ -19,6 +19,7 @@ from typing import NewType
 
 from fxmesh.errors import FailedPrecondition
 from fxmesh.money import ZERO, to_money
+from fxmesh.reasons import Reason
 
 AccountId = NewType("AccountId", int)
 OrderId = NewType("OrderId", int)
@@ -447,11 +448,14 @@ def commission(
 def volume_problem(volume: Decimal, spec: SymbolSpec) -> tuple[str, str] | None:
     """The reject reason and message when ``volume`` breaks the symbol's volume rules."""
     if volume < spec.volume_min:
-        return "VOLUME_TOO_SMALL", f"volume {volume} is below the minimum {spec.volume_min}"
+        return Reason.VOLUME_TOO_SMALL, f"volume {volume} is below the minimum {spec.volume_min}"
     if volume > spec.volume_max:
-        return "VOLUME_TOO_LARGE", f"volume {volume} is above the maximum {spec.volume_max}"
+        return Reason.VOLUME_TOO_LARGE, f"volume {volume} is above the maximum {spec.volume_max}"
     if volume % spec.volume_step != 0:
-        return "VOLUME_STEP", f"volume {volume} is not a multiple of the step {spec.volume_step}"
+        return (
+            Reason.VOLUME_STEP,
+            f"volume {volume} is not a multiple of the step {spec.volume_step}",
+        )
     return None
 
 

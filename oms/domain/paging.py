@@ -7,6 +7,7 @@ import binascii
 from datetime import UTC, datetime, timedelta
 
 from fxmesh.errors import InvalidArgument
+from fxmesh.reasons import Reason
 
 __all__ = ["Cursor", "decode_token", "encode_token"]
 
@@ -29,6 +30,6 @@ def decode_token(token: str) -> Cursor:
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise InvalidArgument(
             "page_token is not a token this server issued",
-            reason="INVALID_PAGE_TOKEN",
+            reason=Reason.INVALID_PAGE_TOKEN,
             metadata={"field": "page_token"},
         ) from None

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import ZERO, places, to_money
+from fxmesh.reasons import Reason
 from oms.domain.accounting import MarginLeg, live_figures
 from oms.domain.model import (
     Account,
@@ -71,7 +72,7 @@ def check_precision(spec: SymbolSpec, prices: Mapping[str, Decimal | None]) -> N
         if value is not None and places(value) > spec.digits:
             raise InvalidArgument(
                 f"{name} has more than {spec.digits} decimal places",
-                reason="INVALID_PRECISION",
+                reason=Reason.INVALID_PRECISION,
                 metadata={"field": name, "max_places": str(spec.digits)},
             )
 
@@ -87,15 +88,15 @@ def check_account(account: Account, *, opening: bool) -> Problem | None:
         return None
     what = "open positions" if account.status == AccountStatus.SUSPENDED.value else "trade"
     return Problem(
-        "ACCOUNT_NOT_ACTIVE", f"the account is {account.status.lower()}: it cannot {what}"
+        Reason.ACCOUNT_NOT_ACTIVE, f"the account is {account.status.lower()}: it cannot {what}"
     )
 
 
 def check_symbol(symbol: str, spec: SymbolSpec | None, *, opening: bool) -> Problem | None:
     if spec is None:
-        return Problem("UNKNOWN_SYMBOL", f"no symbol {symbol}")
+        return Problem(Reason.UNKNOWN_SYMBOL, f"no symbol {symbol}")
     if opening and not spec.enabled:
-        return Problem("SYMBOL_DISABLED", f"trading in {symbol} is disabled")
+        return Problem(Reason.SYMBOL_DISABLED, f"trading in {symbol} is disabled")
     return None
 
 
@@ -103,7 +104,7 @@ def check_session(spec: SymbolSpec, now: datetime) -> Problem | None:
     if session_open(spec.sessions, now):
         return None
     return Problem(
-        "MARKET_CLOSED",
+        Reason.MARKET_CLOSED,
         f"{spec.symbol} is outside its trading sessions at {now:%a %H:%M} UTC",
     )
 
@@ -113,18 +114,20 @@ def check_time_in_force(
 ) -> Problem | None:
     """Market orders are IOC or FOK; pending orders GTC, DAY or GTD (with a future expiry)."""
     if order_type is OrderType.MARKET and tif not in MARKET_TIFS:
-        return Problem("INVALID_EXPIRATION", f"a market order is IOC or FOK, not {tif.value}")
+        return Problem(Reason.INVALID_EXPIRATION, f"a market order is IOC or FOK, not {tif.value}")
     if order_type is not OrderType.MARKET and tif not in PENDING_TIFS:
-        return Problem("INVALID_EXPIRATION", f"a pending order is GTC, DAY or GTD, not {tif.value}")
+        return Problem(
+            Reason.INVALID_EXPIRATION, f"a pending order is GTC, DAY or GTD, not {tif.value}"
+        )
     if tif is TimeInForce.GTD:
         if expire_at is None:
-            return Problem("INVALID_EXPIRATION", "a GTD order needs an expire time")
+            return Problem(Reason.INVALID_EXPIRATION, "a GTD order needs an expire time")
         if expire_at <= now:
             return Problem(
-                "INVALID_EXPIRATION", f"expire time {expire_at:%Y-%m-%dT%H:%M:%SZ} has passed"
+                Reason.INVALID_EXPIRATION, f"expire time {expire_at:%Y-%m-%dT%H:%M:%SZ} has passed"
             )
     elif expire_at is not None:
-        return Problem("INVALID_EXPIRATION", f"an expire time needs GTD, not {tif.value}")
+        return Problem(Reason.INVALID_EXPIRATION, f"an expire time needs GTD, not {tif.value}")
     return None
 
 
@@ -140,11 +143,11 @@ def _side_problem(
     where = "above" if above else "below"
     if distance <= 0:
         return Problem(
-            "INVALID_PRICE", f"{what} {price} must be {where} the {ref_name} {reference}"
+            Reason.INVALID_PRICE, f"{what} {price} must be {where} the {ref_name} {reference}"
         )
     if distance < spec.stops_distance:
         return Problem(
-            "INVALID_PRICE",
+            Reason.INVALID_PRICE,
             f"{what} {price} is closer than {spec.stops_level_points} points to the "
             f"{ref_name} {reference}",
         )
@@ -171,13 +174,13 @@ def check_pending_price(
     if order_type is OrderType.MARKET:
         return None
     if price is None:
-        return Problem("INVALID_PRICE", f"a {order_type.value} order needs a price")
+        return Problem(Reason.INVALID_PRICE, f"a {order_type.value} order needs a price")
     if order_type is OrderType.LIMIT:
         return _side_problem("limit price", price, market, not buy, spec, name)
     if order_type is OrderType.STOP:
         return _side_problem("stop price", price, market, buy, spec, name)
     if stop_limit_price is None:
-        return Problem("INVALID_PRICE", "a STOP_LIMIT order needs a stop_limit_price")
+        return Problem(Reason.INVALID_PRICE, "a STOP_LIMIT order needs a stop_limit_price")
     if stop_limit_active:
         return _side_problem("limit price", stop_limit_price, market, not buy, spec, name)
     return _side_problem("stop price", price, market, buy, spec, name) or _side_problem(
@@ -204,11 +207,12 @@ def check_stops(
         where = "above" if above else "below"
         if distance <= 0:
             return Problem(
-                "INVALID_STOPS", f"{name} {value} of a {side.value} must be {where} {reference}"
+                Reason.INVALID_STOPS,
+                f"{name} {value} of a {side.value} must be {where} {reference}",
             )
         if distance < spec.stops_distance:
             return Problem(
-                "INVALID_STOPS",
+                Reason.INVALID_STOPS,
                 f"{name} {value} is closer than {spec.stops_level_points} points to {reference}",
             )
     return None
@@ -238,7 +242,7 @@ def check_limits(account: Account, order: Order, exposure: Exposure) -> Problem 
             adds = True
         if adds and count >= account.max_open_positions:
             return Problem(
-                "MAX_POSITIONS",
+                Reason.MAX_POSITIONS,
                 f"the account already holds {count} of at most "
                 f"{account.max_open_positions} positions",
             )
@@ -246,7 +250,7 @@ def check_limits(account: Account, order: Order, exposure: Exposure) -> Problem 
         total = exposure.volume_today + order.volume
         if total > account.max_daily_volume:
             return Problem(
-                "MAX_DAILY_VOLUME",
+                Reason.MAX_DAILY_VOLUME,
                 f"{order.volume} lots would make {total} today, above the daily maximum "
                 f"{account.max_daily_volume}",
             )
@@ -287,11 +291,11 @@ def check_margin(
             strict=False,
         )
     except NoConversionRate as exc:
-        return Problem("NO_QUOTE", str(exc))
+        return Problem(Reason.NO_QUOTE, str(exc))
     if after.free_margin < 0:
         required = to_money(after.margin - before.margin + fee, account.currency)
         return Problem(
-            "NOT_ENOUGH_MONEY",
+            Reason.NOT_ENOUGH_MONEY,
             f"required margin and commission {required} exceed free margin "
             f"{before.free_margin} {account.currency}",
         )
@@ -326,7 +330,7 @@ def validate_order(
         return problem
     quote = prices.get(order.symbol)
     if quote is None:
-        return Problem("NO_QUOTE", f"no current price for {order.symbol}")
+        return Problem(Reason.NO_QUOTE, f"no current price for {order.symbol}")
     problem = check_pending_price(
         order.type, order.side, order.price, order.stop_limit_price, quote, spec
     )
@@ -373,7 +377,7 @@ def validate_triggered(
         return problem
     quote = prices.get(order.symbol)
     if quote is None:
-        return Problem("NO_QUOTE", f"no current price for {order.symbol}")
+        return Problem(Reason.NO_QUOTE, f"no current price for {order.symbol}")
     if not opening:
         return None
     leg = MarginLeg(order.symbol, order.side, order.volume, opening_price(order.side, quote))
@@ -403,17 +407,17 @@ def validate_close(
         if problem is not None:
             return problem
     if available <= 0:
-        return Problem("POSITION_CLOSING", "the position is already being closed")
+        return Problem(Reason.POSITION_CLOSING, "the position is already being closed")
     if volume > available:
         return Problem(
-            "VOLUME_TOO_LARGE", f"volume {volume} is above the {available} lots open to close"
+            Reason.VOLUME_TOO_LARGE, f"volume {volume} is above the {available} lots open to close"
         )
     if volume != available:  # the whole rest may always be closed, whatever its size
         problem = check_volume(volume, spec)
         if problem is not None:
             return problem
     if spec.symbol not in prices:
-        return Problem("NO_QUOTE", f"no current price for {spec.symbol}")
+        return Problem(Reason.NO_QUOTE, f"no current price for {spec.symbol}")
     return None
 
 
@@ -428,7 +432,7 @@ def validate_modify_order(
     if problem is not None:
         return problem
     if quote is None:
-        return Problem("NO_QUOTE", f"no current price for {order.symbol}")
+        return Problem(Reason.NO_QUOTE, f"no current price for {order.symbol}")
     problem = check_pending_price(
         order.type,
         order.side,
@@ -456,12 +460,12 @@ def validate_modify_position(
     """New protection of an open position, against its current closing price."""
     if trailing_distance_points and trailing_distance_points < spec.stops_level_points:
         return Problem(
-            "INVALID_STOPS",
+            Reason.INVALID_STOPS,
             f"trailing distance {trailing_distance_points} is below the stops level "
             f"{spec.stops_level_points} points",
         )
     if stop_loss is None and take_profit is None:
         return None
     if quote is None:
-        return Problem("NO_QUOTE", f"no current price for {spec.symbol}")
+        return Problem(Reason.NO_QUOTE, f"no current price for {spec.symbol}")
     return check_stops(side, stop_loss, take_profit, closing_price(side, quote), spec)

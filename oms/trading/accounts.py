@@ -24,6 +24,7 @@ from fxmesh import passwords
 from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from fxmesh.eventtypes import EventType
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
+from fxmesh.reasons import Reason
 from oms.domain import accounting
 from oms.domain.commands import AccountChanges, BalanceOperation, NewAccount, PageRequest
 from oms.domain.events import account_json
@@ -92,7 +93,7 @@ def _check_precision(amount: Decimal, currency: str, field: str) -> None:
     if places(amount) > digits:
         raise InvalidArgument(
             f"{field} has more than {digits} decimal places for {currency}",
-            reason="INVALID_PRECISION",
+            reason=Reason.INVALID_PRECISION,
             metadata={"field": field, "max_places": str(digits), "currency": currency},
         )
 
@@ -150,13 +151,13 @@ class AccountBook:
                 ):
                     raise FailedPrecondition(
                         f"request_id {op.request_id!r} was used for a different operation",
-                        reason="IDEMPOTENCY_KEY_REUSED",
+                        reason=Reason.IDEMPOTENCY_KEY_REUSED,
                         metadata={"request_id": op.request_id, "ledger_id": str(first.ledger_id)},
                     )
                 return BalanceResult(first, replayed=True)
             _check_precision(op.amount, account.currency, "amount")
             if account.status == "CLOSED":
-                raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
+                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
             if op.type == "WITHDRAWAL":
                 await self._check_withdrawable(conn, account, op.amount, symbols, prices)
             entry = await ledger_store.append_ledger(
@@ -192,7 +193,7 @@ class AccountBook:
             state = await load_account_state(conn, account.account_id, symbols, prices, strict=True)
         except NoConversionRate as exc:
             raise FailedPrecondition(
-                f"open positions cannot be valued now: {exc}", reason="NO_QUOTE"
+                f"open positions cannot be valued now: {exc}", reason=Reason.NO_QUOTE
             ) from None
         # Floating profit is not cash: a withdrawal never takes the balance below zero.
         available = max(min(state.figures.free_margin, account.balance), Decimal(0))
@@ -200,7 +201,7 @@ class AccountBook:
             raise FailedPrecondition(
                 f"withdrawal of {amount} exceeds the {available} {account.currency} "
                 "that free margin allows",
-                reason="NOT_ENOUGH_FREE_MARGIN",
+                reason=Reason.NOT_ENOUGH_FREE_MARGIN,
                 metadata={"withdrawable": fmt(available), "currency": account.currency},
             )
 
@@ -262,7 +263,7 @@ class AccountBook:
         async with self._uow.locked(account_id) as tx:
             conn, account = tx.conn, tx.account
             if account.status == "CLOSED":
-                raise FailedPrecondition("the account is closed", reason="ACCOUNT_CLOSED")
+                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
             call = changes.margin_call_level or account.margin_call_level
             stop_out = (
                 changes.stop_out_level

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import CURRENCY_DIGITS, ZERO, places, quantize, to_money
+from fxmesh.reasons import Reason
 from oms.domain import accounting
 from oms.domain import model as domain
 from oms.domain.accounting import MarginLeg
@@ -27,13 +28,13 @@ def _invalid(message: str, reason: str, field: str) -> InvalidArgument:
 
 
 def _no_quote(detail: str) -> InvalidArgument:
-    return InvalidArgument(f"no current price: {detail}", reason="NO_QUOTE")
+    return InvalidArgument(f"no current price: {detail}", reason=Reason.NO_QUOTE)
 
 
 def _spec(symbols: Mapping[str, SymbolSpec], symbol: str) -> SymbolSpec:
     spec = symbols.get(symbol)
     if spec is None:
-        raise _invalid(f"no symbol {symbol}", "UNKNOWN_SYMBOL", "symbol")
+        raise _invalid(f"no symbol {symbol}", Reason.UNKNOWN_SYMBOL, "symbol")
     return spec
 
 
@@ -41,7 +42,7 @@ def _price_places(value: Decimal, spec: SymbolSpec, field: str) -> None:
     if places(value) > spec.digits:
         raise InvalidArgument(
             f"{field} has more than {spec.digits} decimal places",
-            reason="INVALID_PRECISION",
+            reason=Reason.INVALID_PRECISION,
             metadata={"field": field, "max_places": str(spec.digits)},
         )
 
@@ -89,7 +90,7 @@ class LotMarginCalculator:
                 where = "below" if q.side is domain.Side.BUY else "above"
                 raise _invalid(
                     f"a {q.side.value} stop loss must be {where} the entry price {entry}",
-                    "STOP_LOSS_WRONG_SIDE",
+                    Reason.STOP_LOSS_WRONG_SIDE,
                     "stop_loss",
                 )
         else:
@@ -98,7 +99,7 @@ class LotMarginCalculator:
             if stop <= 0:
                 raise _invalid(
                     "the stop loss distance reaches below zero",
-                    "INVALID_STOP_LOSS",
+                    Reason.INVALID_STOP_LOSS,
                     "stop_loss_points",
                 )
         if q.risk_amount is not None:
@@ -106,7 +107,7 @@ class LotMarginCalculator:
             if places(q.risk_amount) > digits:
                 raise InvalidArgument(
                     f"risk_amount has more than {digits} decimal places for {currency}",
-                    reason="INVALID_PRECISION",
+                    reason=Reason.INVALID_PRECISION,
                     metadata={"field": "risk_amount", "max_places": str(digits)},
                 )
             risk = q.risk_amount

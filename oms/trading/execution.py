@@ -15,6 +15,7 @@ from decimal import Decimal
 import structlog
 
 from fxmesh.errors import FailedPrecondition
+from fxmesh.reasons import Reason
 from oms.domain import model as domain
 from oms.domain.model import (
     Account,
@@ -145,7 +146,7 @@ class Executor:
         spec = symbols.get(order.symbol)
         if spec is None:
             raise FailedPrecondition(
-                f"symbol {order.symbol} no longer exists", reason="UNKNOWN_SYMBOL"
+                f"symbol {order.symbol} no longer exists", reason=Reason.UNKNOWN_SYMBOL
             )
         async with self._uow.locked(order.account_id) as tx:
             current = await order_store.get(tx.conn, order.account_id, order.order_id)

@@ -31,6 +31,7 @@ from prometheus_client import Counter
 
 from fxmesh.eventtypes import EventType
 from fxmesh.money import ZERO
+from fxmesh.reasons import Reason
 from oms.domain.events import order_filled_json, order_rejected_json
 from oms.domain.model import (
     CloseReason,
@@ -58,8 +59,6 @@ FOK_PARTIAL_FILLS = Counter(
     "fxmesh_oms_fok_partial_fills_total",
     "Fill-or-kill orders a venue filled only in part (booked, rest cancelled).",
 )
-LIMIT_NOT_REACHED = "LIMIT_NOT_REACHED"
-NOT_EXECUTED = "NOT_EXECUTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ async def apply_execution(
     deals: list[DealRow] = []
     touched: dict[int, PositionRow] = {}
     if execution is None:
-        order.reject("EXECUTION_UNAVAILABLE", "the order could not be executed now")
+        order.reject(Reason.EXECUTION_UNAVAILABLE, "the order could not be executed now")
     else:
         order.book, order.routing_reason = execution.book, execution.routing_reason
         if execution.status == "REJECTED" or not execution.fills:
@@ -120,19 +119,19 @@ async def apply_execution(
 
 
 def _refused(order: Order, execution: Execution) -> None:
-    reason = execution.reject_reason or "EXECUTION_REJECTED"
+    reason = execution.reject_reason or Reason.EXECUTION_REJECTED
     message = execution.reject_message or "the execution venue rejected the order"
     if (
-        reason == LIMIT_NOT_REACHED
+        reason == Reason.LIMIT_NOT_REACHED
         and order.is_pending_type
         and order.status is OrderStatus.FILLING
         and order.filled_volume == 0
     ):
         # The price moved back before the venue could fill at the limit: the order works again.
-        order.apply(OrderTrigger.REARM, LIMIT_NOT_REACHED)
+        order.apply(OrderTrigger.REARM, Reason.LIMIT_NOT_REACHED)
         return
-    if reason == NOT_EXECUTED:  # ReconcileExecution: the router never executed it (now fenced)
-        order.reject("EXECUTION_UNAVAILABLE", f"the order could not be executed: {message}")
+    if reason == Reason.NOT_EXECUTED:  # ReconcileExecution: never executed, now fenced
+        order.reject(Reason.EXECUTION_UNAVAILABLE, f"the order could not be executed: {message}")
         return
     order.reject(reason, message)
 
@@ -147,7 +146,7 @@ def _finish(order: Order) -> None:
             f"filled {order.filled_volume} of {order.volume}; the rest was cancelled",
         )
     elif order.status is OrderStatus.FILLING:  # every fill was a duplicate or refused
-        order.reject("EXECUTION_REJECTED", "no new fills")
+        order.reject(Reason.EXECUTION_REJECTED, "no new fills")
 
 
 async def _book_fill(

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.eventtypes import EventType
 from fxmesh.metrics import LATENCY_BUCKETS
+from fxmesh.reasons import Reason
 from oms.domain import accounting
 from oms.domain.commands import KEEP, Keep, ListOrdersQuery, ModifyOrderCommand, PlaceOrderCommand
 from oms.domain.events import order_rejected_json
@@ -83,7 +84,7 @@ async def exposure(tx: Tx, prices: dict[str, Price], now: datetime) -> Exposure:
 def order_not_found(order_id: OrderId) -> NotFound:
     return NotFound(
         f"order {order_id} not found",
-        reason="ORDER_NOT_FOUND",
+        reason=Reason.ORDER_NOT_FOUND,
         metadata={"order_id": str(order_id)},
     )
 
@@ -194,7 +195,7 @@ class OrderDesk:
 
     async def modify_order(self, cmd: ModifyOrderCommand) -> Order:
         if cmd.changes_nothing:
-            raise InvalidArgument("the request changes nothing", reason="NO_CHANGES")
+            raise InvalidArgument("the request changes nothing", reason=Reason.NO_CHANGES)
         symbols, prices = await self._uow.market()
         now = self._uow.now()
         async with self._uow.locked(cmd.account_id) as tx:
@@ -204,7 +205,7 @@ class OrderDesk:
             if order.status is not OrderStatus.WORKING:
                 raise FailedPrecondition(
                     f"order {cmd.order_id} is {order.status.value}: only working orders change",
-                    reason="ORDER_NOT_MODIFIABLE",
+                    reason=Reason.ORDER_NOT_MODIFIABLE,
                     metadata={"status": order.status.value},
                 )
             changed = _modified(order, cmd)
@@ -221,7 +222,7 @@ class OrderDesk:
             if cmd.expire_at is not None and order.time_in_force is not TimeInForce.GTD:
                 raise FailedPrecondition(
                     f"only a GTD order has an expire time, not {order.time_in_force.value}",
-                    reason="INVALID_EXPIRATION",
+                    reason=Reason.INVALID_EXPIRATION,
                 )
             problem = validate_modify_order(changed, spec, prices.get(order.symbol), now)
             if problem is not None:
@@ -240,7 +241,7 @@ class OrderDesk:
             if order.status is not OrderStatus.WORKING:
                 raise FailedPrecondition(
                     f"order {order_id} is {order.status.value}: only working orders are cancelled",
-                    reason="ORDER_NOT_CANCELLABLE",
+                    reason=Reason.ORDER_NOT_CANCELLABLE,
                     metadata={"status": order.status.value},
                 )
             order.cancel("CLIENT_CANCELLED", "cancelled by the client")
@@ -374,12 +375,12 @@ def _modified(order: Order, cmd: ModifyOrderCommand) -> Order:
     if order.stop_limit_active and not isinstance(cmd.price, Keep) and cmd.price != order.price:
         raise FailedPrecondition(
             "the stop price of an activated stop-limit order cannot change",
-            reason="ORDER_NOT_MODIFIABLE",
+            reason=Reason.ORDER_NOT_MODIFIABLE,
         )
     if order.type is not OrderType.STOP_LIMIT and cmd.stop_limit_price is not KEEP:
         raise InvalidArgument(
             "only a STOP_LIMIT order has a stop_limit_price",
-            reason="INVALID_FIELD",
+            reason=Reason.INVALID_FIELD,
             metadata={"field": "stop_limit_price"},
         )
     changes: dict[str, object] = {}

@@ -23,6 +23,7 @@ import structlog
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.eventtypes import EventType
 from fxmesh.money import ZERO
+from fxmesh.reasons import Reason
 from oms.domain.commands import (
     KEEP,
     CloseAllCommand,
@@ -77,7 +78,7 @@ def _opposite(side: Side) -> Side:
 def position_not_found(position_id: PositionId) -> NotFound:
     return NotFound(
         f"position {position_id} not found",
-        reason="POSITION_NOT_FOUND",
+        reason=Reason.POSITION_NOT_FOUND,
         metadata={"position_id": str(position_id)},
     )
 
@@ -85,7 +86,7 @@ def position_not_found(position_id: PositionId) -> NotFound:
 def _not_open(position_id: PositionId) -> FailedPrecondition:
     return FailedPrecondition(
         f"position {position_id} is closed",
-        reason="POSITION_NOT_OPEN",
+        reason=Reason.POSITION_NOT_OPEN,
         metadata={"position_id": str(position_id)},
     )
 
@@ -276,7 +277,7 @@ class PositionDesk:
             raise InvalidArgument(
                 f"client_order_id {order.client_order_id} belongs to an order that closes no "
                 "position",
-                reason="CLIENT_ORDER_ID_REUSED",
+                reason=Reason.CLIENT_ORDER_ID_REUSED,
             )
         view = mark_views(tx.account, [position], symbols, prices)[0]
         return CloseResult(order, booked.deals, view, replayed=True)
@@ -290,7 +291,7 @@ class PositionDesk:
             account = tx.account
             if account.netting:
                 raise FailedPrecondition(
-                    "close-by needs a hedging account", reason="CLOSE_BY_NOT_ALLOWED"
+                    "close-by needs a hedging account", reason=Reason.CLOSE_BY_NOT_ALLOWED
                 )
             problem = check_account(account, opening=False)
             if problem is not None:
@@ -300,12 +301,12 @@ class PositionDesk:
             if first.symbol != other.symbol or first.side is other.side:
                 raise FailedPrecondition(
                     "close-by needs two opposite positions of one symbol",
-                    reason="CLOSE_BY_NOT_ALLOWED",
+                    reason=Reason.CLOSE_BY_NOT_ALLOWED,
                 )
             for p in (first, other):
                 if await order_store.closing_volume(tx.conn, p.position_id) > 0:
                     raise FailedPrecondition(
-                        f"position {p.position_id} is being closed", reason="POSITION_CLOSING"
+                        f"position {p.position_id} is being closed", reason=Reason.POSITION_CLOSING
                     )
             spec = symbols[first.symbol]
             problem = check_session(spec, now)
@@ -318,7 +319,7 @@ class PositionDesk:
                     first.side, volume, first.open_price, price, spec, account.currency, prices
                 )
             except NoConversionRate as exc:
-                raise FailedPrecondition(str(exc), reason="NO_QUOTE") from exc
+                raise FailedPrecondition(str(exc), reason=Reason.NO_QUOTE) from exc
             deals: list[DealRow] = []
             changed: list[PositionRow] = []
             for p, p_pnl, tag in ((first, pnl, "A"), (other, ZERO, "B")):
@@ -370,7 +371,7 @@ class PositionDesk:
         symbols, prices = await self._uow.market()
         async with self._uow.locked(cmd.account_id) as tx:
             if tx.account.status == "CLOSED":
-                raise FailedPrecondition("the account is closed", reason="ACCOUNT_NOT_ACTIVE")
+                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_NOT_ACTIVE)
             position = await _open_position(tx, cmd.position_id)
             spec = symbols[position.symbol]
             new_sl = position.stop_loss if isinstance(cmd.stop_loss, Keep) else cmd.stop_loss

@@ -16,6 +16,7 @@ from typing import Any
 
 from fxmesh import passwords
 from fxmesh.errors import NotFound, PermissionDenied, Unauthenticated
+from fxmesh.reasons import Reason
 from oms.domain.commands import (
     AccountChanges,
     BalanceOperation,
@@ -125,7 +126,7 @@ class OmsService:
             spec = symbols.get(symbol)
             if spec is None:
                 raise NotFound(
-                    f"no symbol {symbol}", reason="UNKNOWN_SYMBOL", metadata={"symbol": symbol}
+                    f"no symbol {symbol}", reason=Reason.UNKNOWN_SYMBOL, metadata={"symbol": symbol}
                 )
             specs = [spec]
         else:
@@ -206,7 +207,7 @@ class OmsService:
             raise Unauthenticated("invalid login or password", reason="INVALID_CREDENTIALS")
         account_id, account_login, _, status = found
         if status == "CLOSED":
-            raise PermissionDenied("the account is closed", reason="ACCOUNT_CLOSED")
+            raise PermissionDenied("the account is closed", reason=Reason.ACCOUNT_CLOSED)
         return account_id, account_login
 
     # --- money: balance operations, accounts, listings, statements (AccountBook) ------------------
