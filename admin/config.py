@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 
 class AdminSettings(Settings):
-    """Settings of the admin process (``FXMESH_*`` environment variables)."""
+    """Settings of the admin process (``FXMESH_ADMIN_*`` environment variables)."""
+
+    model_config = service_config("admin")
 
     admin_http_addr: str = Field(
         "127.0.0.1:8081", description="host:port of the REST API (/admin, /metrics, probes)."
@@ -35,10 +37,6 @@ class AdminSettings(Settings):
     )
     admin_login_lockout_seconds: int = Field(
         900, gt=0, description="How long a locked username or source address is refused."
-    )
-    edge_http_addr: str = Field(
-        "127.0.0.1:8080",
-        description="edge's HTTP listener, asked on /readyz by GET /admin/system/health.",
     )
     admin_health_timeout_seconds: float = Field(
         2.0, gt=0, le=30, description="How long system health waits for each component."

@@ -115,8 +115,8 @@ class BenchStack:
                 "FXMESH_JWT_SECRET": self.jwt_secret,
                 "FXMESH_LPSIM_TARGET_COMP_IDS": f"FXMESH,{BENCH_COMP_ID}",
                 # Capacity, not edge's per-account quota, is measured (the check itself still runs).
-                "FXMESH_RATE_LIMIT_ORDERS": "100000000",
-                "FXMESH_RATE_LIMIT_READS": "100000000",
+                "FXMESH_EDGE_RATE_LIMIT_ORDERS": "100000000",
+                "FXMESH_EDGE_RATE_LIMIT_READS": "100000000",
             },
         )
         self.stack = Stack(config)

@@ -1,11 +1,14 @@
-"""edge settings: the shared ones plus the HTTP listener and token/WebSocket policy."""
+"""edge settings (``FXMESH_EDGE_*``): token, login, rate-limit, WebSocket and admission policy.
+
+Its listener, ``FXMESH_EDGE_HTTP_ADDR``, is a shared setting: admin dials it too.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
 
 from fxmesh.admission import AdmissionPolicy
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 # Added to the two router deadlines when edge derives its order deadline: it covers oms's queue
 # timeout (at most 2 s) and its database work (``oms.config.DB_WORK_ALLOWANCE_SECONDS``).
@@ -13,11 +16,10 @@ ORDER_DEADLINE_MARGIN_SECONDS = 4.0
 
 
 class EdgeSettings(Settings):
-    """Settings of the edge process (``FXMESH_*`` environment variables)."""
+    """Settings of the edge process (``FXMESH_EDGE_*`` environment variables)."""
 
-    edge_http_addr: str = Field(
-        "127.0.0.1:8080", description="host:port of the REST/WebSocket listener (/metrics too)."
-    )
+    model_config = service_config("edge")
+
     metrics_port: int = Field(
         0, ge=0, le=65535, description="edge serves /metrics on its HTTP port; no extra port."
     )

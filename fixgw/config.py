@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 
 from fixgw.engine import FIX44_XML, SessionOptions
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 DEFAULT_SYMBOLS = "EURUSD,GBPUSD,USDJPY,XAUUSD,BTCUSD,ETHUSD"
 
@@ -111,13 +111,18 @@ class LpConfig(BaseModel):
 class FixgwSettings(Settings):
     """The gateway process."""
 
+    model_config = service_config("fixgw")
+
     metrics_port: int = Field(9103, ge=0, le=65535)
-    run_dir: str = Field(".run", description="Root of QuickFIX stores and logs (run_dir/fixgw).")
     fixgw_lp_name: str = Field("LPSIM", description="Name of the default LP.")
-    fixgw_lp_host: str = Field("127.0.0.1")
-    fixgw_lp_port: int = Field(9876, ge=1, le=65535)
-    fixgw_sender_comp_id: str = Field("FXMESH")
-    fixgw_target_comp_id: str = Field("LPSIM")
+    fixgw_lp_host: str = Field("127.0.0.1", description="Host of the default LP's FIX acceptor.")
+    fixgw_lp_port: int = Field(
+        9876, ge=1, le=65535, description="Port of the default LP's FIX acceptor."
+    )
+    fixgw_sender_comp_id: str = Field("FXMESH", description="Our SenderCompID at the default LP.")
+    fixgw_target_comp_id: str = Field(
+        "LPSIM", description="The default LP's CompID (TargetCompID)."
+    )
     fixgw_lp_reset_on_logon: bool = Field(
         False, description="The default LP resets sequence numbers on every logon."
     )
@@ -131,7 +136,9 @@ class FixgwSettings(Settings):
         "a symbol not listed goes to every LP in configured order.",
     )
     fixgw_symbols: str = Field(DEFAULT_SYMBOLS, description="Comma-separated symbols to subscribe.")
-    fixgw_heartbeat_seconds: int = Field(30, ge=1)
+    fixgw_heartbeat_seconds: int = Field(
+        30, ge=1, description="HeartBtInt of every LP session that does not set its own."
+    )
     fixgw_reconnect_seconds: int = Field(
         1, ge=1, description="First reconnect delay (and QuickFIX's ReconnectInterval)."
     )
@@ -145,7 +152,9 @@ class FixgwSettings(Settings):
         10.0, gt=0, description="Interval of the TestRequest that measures the heartbeat RTT."
     )
     fixgw_fix_message_log: bool = Field(False, description="Write QuickFIX message logs.")
-    fixgw_forward_backoff_max_seconds: float = Field(5.0, gt=0)
+    fixgw_forward_backoff_max_seconds: float = Field(
+        5.0, gt=0, description="Reconnect delays of the tick stream to quotes double up to this."
+    )
     fixgw_cl_ord_id_prefix: str = Field(
         "FXM",
         pattern=r"^[A-Za-z][A-Za-z0-9]{0,7}$",

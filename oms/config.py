@@ -7,7 +7,7 @@ from datetime import time
 from pydantic import Field
 
 from fxmesh.admission import AdmissionPolicy
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 # What PlaceOrder spends besides waiting for a slot and for the router: its transactions and
 # Redis reads (a few ms at rest, more under load). Edge's order deadline must cover it too.
@@ -15,7 +15,9 @@ DB_WORK_ALLOWANCE_SECONDS = 1.0
 
 
 class OmsSettings(Settings):
-    """Environment ``FXMESH_*``; addresses of every service come from the shared Settings."""
+    """Environment ``FXMESH_OMS_*``; addresses of every service come from the shared Settings."""
+
+    model_config = service_config("oms")
 
     metrics_port: int = Field(9101, ge=0, le=65535, description="Port of oms's /metrics.")
     outbox_poll_seconds: float = Field(
@@ -52,8 +54,9 @@ class OmsSettings(Settings):
     oms_admission_queue: int = Field(
         64,
         ge=0,
-        description="Orders and other writes that may wait for a slot when oms_max_in_flight is "
-        "reached; beyond it they are refused at once (RESOURCE_EXHAUSTED OVERLOADED).",
+        description="Orders and other writes that may wait for a slot when "
+        "FXMESH_OMS_MAX_IN_FLIGHT is reached; beyond it they are refused at once "
+        "(RESOURCE_EXHAUSTED OVERLOADED).",
     )
     oms_admission_queue_timeout_seconds: float = Field(
         0.25,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 
 class QuotesSettings(Settings):
@@ -13,6 +13,8 @@ class QuotesSettings(Settings):
     Per-symbol pricing (markup, thresholds) is not here: it lives in ``quotes.symbol_settings`` and
     is reloaded at run time.
     """
+
+    model_config = service_config("quotes")
 
     metrics_port: int = Field(9104, ge=0, le=65535)
     quotes_lp_priority: str = Field(

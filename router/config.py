@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 
 class RouterSettings(Settings):
-    """Shared settings plus the router's and its in-process B-book's own."""
+    """Shared settings plus the router's and its in-process B-book's own (``FXMESH_ROUTER_*``)."""
+
+    model_config = service_config("router")
 
     metrics_port: int = Field(9102, ge=0, le=65535, description="Port of the router's /metrics.")
     router_max_quote_age_ms: int = Field(

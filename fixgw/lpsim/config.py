@@ -7,13 +7,14 @@ from decimal import Decimal
 from pydantic import Field
 
 from fixgw.lpsim.knobs import ORDER_STYLES, OrderStyle
-from fxmesh.config import Settings
+from fxmesh.config import Settings, service_config
 
 
 class LpsimSettings(Settings):
     """Where the simulator listens and how it behaves at start."""
 
-    run_dir: str = Field(".run", description="Root of QuickFIX stores and logs.")
+    model_config = service_config("lpsim")
+
     lpsim_fix_port: int = Field(9876, ge=1, le=65535, description="FIX 4.4 acceptor port.")
     lpsim_control_host: str = Field("127.0.0.1", description="Control HTTP API bind address.")
     lpsim_control_port: int = Field(
