@@ -1,8 +1,12 @@
 """The B-book engine: the broker as counterparty, its house book and hedge thresholds.
 
-A library used in-process by the router; it never imports the router or any other service.
+A library used in-process by the router; it never imports the router or any other service. This
+is its public face: what the router and the benchmarks may import. ``store`` is exported as a
+module: it lends the router the columns of ``router.bbook_fills``, which the router writes in its
+own statements.
 """
 
+from bbook import store
 from bbook.book import BookFill, HouseBook, Side, SymbolPosition
 from bbook.engine import BBookEngine, Exposure
 from bbook.limits import HedgeRequest, check_limit
@@ -21,4 +25,5 @@ __all__ = [
     "SymbolSettings",
     "check_limit",
     "fill_price",
+    "store",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.machine import PROJECT_ROOT
 from bench.stats import Latencies
-from fixgw.engine import free_port
+from fixgw import free_port
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,7 @@ import quickfix as fix
 import quickfix44 as fix44
 
 from bench.stats import Latencies
-from fixgw.engine import FIX44_XML, free_port
+from fixgw import FIX44_XML, free_port
 
 TERMINAL_ORD_STATUS = frozenset({"2", "4", "8", "C"})
 

@@ -35,12 +35,17 @@ from bench.stats import Latencies
 from fxmesh.db import create_pool
 from fxmesh.stack import migrate_all
 from fxmesh.stack.supervisor import claim_redis_db
-from quotes import repository
-from quotes.candles import Timeframe
-from quotes.domain import PricingConfig, PricingEngine, RawTick
-from quotes.history import MarketHistory
-from quotes.service import QuotesService, wall_clock_ms
-from quotes.tickstore import TickStore
+from quotes import (
+    MarketHistory,
+    PricingConfig,
+    PricingEngine,
+    QuotesService,
+    RawTick,
+    TickStore,
+    Timeframe,
+    load_symbol_settings,
+    wall_clock_ms,
+)
 
 SYMBOLS = tuple(f"BQ{n}" for n in range(10))
 YEAR_SYMBOL = "BQYEAR"
@@ -62,7 +67,7 @@ async def _setup(pool: Any) -> PricingConfig:
         """,
         [(s,) for s in (*SYMBOLS, YEAR_SYMBOL)],
     )
-    return PricingConfig.of(await repository.load_symbol_settings(pool))
+    return PricingConfig.of(await load_symbol_settings(pool))
 
 
 def _tick(n: int) -> RawTick:

@@ -23,17 +23,18 @@ from typing import Any
 from bbook import Side
 from bench.context import Context
 from bench.stats import Latencies
-from router.domain import Book, RoutingRule
-from router.repository import explanation_json
-from router.rules import (
+from router import (
     AccountOverride,
+    Book,
     LpFallback,
     LpHealth,
     OverLimit,
     RoutingConfig,
     RoutingInputs,
+    RoutingRule,
     SymbolRouting,
     VolumeLimit,
+    explanation_json,
     route,
 )
 
