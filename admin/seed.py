@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 
-import asyncpg
-
 from admin import audit, repository
 from admin.domain import AuditRecord, Role
 from fxmesh import passwords
+from fxmesh.db import Conn
 
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "admin1234"
@@ -23,7 +22,7 @@ class SeedError(RuntimeError):
     """The seed configuration is unsafe or invalid."""
 
 
-async def seed(conn: asyncpg.Connection) -> list[str]:
+async def seed(conn: Conn) -> list[str]:
     """Create or update the configured admin user; return human lines (local profile only)."""
     profile = os.environ.get("FXMESH_PROFILE", "local")
     username = os.environ.get("FXMESH_ADMIN_USERNAME", DEFAULT_USERNAME)

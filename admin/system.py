@@ -23,11 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
 
 from admin.accounts import OMS_LIST_LIMIT
 from admin.clients import FixgwClient, OmsClient, RouterClient
@@ -48,6 +49,7 @@ from admin.domain import (
 )
 from admin.gate import Gate
 from admin.permissions import Op
+from fxmesh.db import Pool
 from fxmesh.errors import FxError, InvalidArgument
 
 RESTARTABLE = ("oms", "router", "fixgw", "quotes", "edge", "admin")
@@ -122,7 +124,7 @@ def http_ready_check(addr: str, path: str = "/readyz") -> Check:
     return check
 
 
-def postgres_check(pool: Any) -> Check:
+def postgres_check(pool: Pool) -> Check:
     async def check() -> str:
         if await pool.fetchval("SELECT 1") != 1:
             raise ProbeFailed("SELECT 1 did not answer 1")
@@ -131,9 +133,9 @@ def postgres_check(pool: Any) -> Check:
     return check
 
 
-def redis_check(redis: Any) -> Check:
+def redis_check(redis: Redis) -> Check:
     async def check() -> str:
-        if not await redis.ping():
+        if not await cast(Awaitable[bool], redis.ping()):
             raise ProbeFailed("PING refused")
         return "PING"
 
@@ -328,8 +330,8 @@ def _accounts(accounts: list[ClientAccount]) -> AccountsSummary:
 def default_probes(
     *,
     timeout: float,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: Redis,
     amqp: Check,
     channels: dict[str, grpc.aio.Channel],
     edge_http_addr: str,

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
+from redis.asyncio import Redis
 
 from bbook.book import BookFill, HouseBook, Side
 from bbook.limits import HedgeRequest, check_limit
@@ -71,7 +71,7 @@ class BBookEngine:
 
     def __init__(
         self,
-        redis: Any,
+        redis: Redis,
         *,
         max_quote_age_ms: int = 5000,
         now_ms: Callable[[], int] = _now_ms,

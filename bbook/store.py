@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from bbook.book import BookFill, Side
+from fxmesh.db import Conn
 
 COLUMNS = (
     "fill_id",
@@ -80,7 +79,7 @@ def from_row(row: Any) -> BookFill | None:
     )
 
 
-async def all_fills(conn: asyncpg.Connection) -> list[BookFill]:
+async def all_fills(conn: Conn) -> list[BookFill]:
     """Every fill in the order it was booked, for rebuilding the house book."""
     rows = await conn.fetch(f"SELECT {columns()} FROM router.bbook_fills ORDER BY seq")
     return [fill for fill in map(from_row, rows) if fill is not None]

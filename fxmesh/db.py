@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import asyncpg
 
@@ -20,7 +19,13 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     session advisory locks, no cursors), and remove_listener sends UNLISTEN itself."""
 
 
-async def create_pool(dsn: str, service: str, *, min_size: int = 2, max_size: int = 10) -> Any:
+Pool = asyncpg.Pool
+"""A pool of fxmesh connections (``create_pool``)."""
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+"""A connection: a pooled one (``pool.acquire()``) or one of its own (``asyncpg.connect``)."""
+
+
+async def create_pool(dsn: str, service: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
     """Open a pool whose connections name the service in pg_stat_activity."""
     return await asyncpg.create_pool(
         dsn,

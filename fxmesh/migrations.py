@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from fxmesh.db import Conn
+
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x66786D657368  # "fxmesh"
 
@@ -53,7 +55,7 @@ def discover(owner: str) -> list[Migration]:
     return found
 
 
-async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[Migration]:
+async def apply(conn: Conn, migrations: list[Migration]) -> list[Migration]:
     """Apply what is not applied yet; return what was applied now."""
     await conn.execute(
         """

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from redis.asyncio import Redis
+
 QUOTE_TTL_SECONDS = 60
 PriceLevel = tuple[Decimal, Decimal]
 """One depth level: (price, size in units of the base currency)."""
@@ -31,7 +33,7 @@ def quote_key(symbol: str) -> str:
     return f"quote:{symbol}"
 
 
-def redis_db(redis: Any) -> int:
+def redis_db(redis: Redis) -> int:
     """The logical database a redis-py client (or pipeline) is bound to."""
     return int(redis.connection_pool.connection_kwargs.get("db") or 0)
 
@@ -105,13 +107,13 @@ def _levels(raw: Any) -> tuple[PriceLevel, ...]:
     return tuple((Decimal(p), Decimal(size)) for p, size in raw or ())
 
 
-async def read_quote(redis: Any, symbol: str) -> ClientQuote | None:
+async def read_quote(redis: Redis, symbol: str) -> ClientQuote | None:
     """The current client quote of ``symbol`` or None when there is none (or it expired)."""
     raw = await redis.get(quote_key(symbol))
     return ClientQuote.from_json(raw) if raw is not None else None
 
 
-async def read_quotes(redis: Any, symbols: Sequence[str]) -> dict[str, ClientQuote]:
+async def read_quotes(redis: Redis, symbols: Sequence[str]) -> dict[str, ClientQuote]:
     """The current client quotes of ``symbols`` that have one, in one round trip (MGET)."""
     if not symbols:
         return {}
@@ -123,7 +125,7 @@ async def read_quotes(redis: Any, symbols: Sequence[str]) -> dict[str, ClientQuo
     }
 
 
-async def write_quote(redis: Any, quote: ClientQuote) -> None:
+async def write_quote(redis: Redis, quote: ClientQuote) -> None:
     """Store and publish in one round trip."""
     doc = quote.to_json()
     async with redis.pipeline(transaction=False) as pipe:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 
-import asyncpg
-
 from fxmesh import passwords
+from fxmesh.db import Conn
 from fxmesh.stack.catalogue import DEMO_ACCOUNT, DEMO_SYMBOLS
 
 
-async def seed(conn: asyncpg.Connection) -> list[str]:
+async def seed(conn: Conn) -> list[str]:
     """Upsert the demo symbols; create the demo account with its deposit once. Idempotent."""
     lines: list[str] = []
     async with conn.transaction():

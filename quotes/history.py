@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
+from fxmesh.db import Pool
 from fxmesh.errors import InvalidArgument, NotFound
 from fxmesh.reasons import Reason
 from quotes import repository
@@ -25,7 +25,7 @@ class MarketHistory:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         settings_of: Callable[[str], SymbolSettings | None],
         store: TickStore | None,
     ) -> None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio import Redis
+
 from fxmesh.quotecache import QUOTE_TTL_SECONDS, ClientQuote, quote_channel, quote_key, redis_db
 
 
 class QuoteWriter:
     """Owns one connection of ``redis``'s pool; callers serialise ``write`` (quotes' write lock)."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._pool = redis.connection_pool
         self._db = redis_db(redis)
         self._conn: Any = None
@@ -34,7 +36,7 @@ class QuoteWriter:
             return
         conn = self._conn
         if conn is None:
-            conn = self._conn = await self._pool.get_connection()
+            conn = self._conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             # Every reply is read even after an error reply, so the connection stays in step.

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
-
+from fxmesh.db import Conn
 from fxmesh.stack.catalogue import DEMO_SYMBOLS
 
 
-async def seed(conn: asyncpg.Connection) -> list[str]:
+async def seed(conn: Conn) -> list[str]:
     """Insert one ``quotes.symbol_settings`` row per demo symbol that has none (idempotent).
 
     Existing rows are left alone: re-seeding on every ``stack up`` must not undo an admin's markup.

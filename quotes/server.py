@@ -7,7 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from fxmesh.db import create_pool
+from fxmesh.db import Pool, create_pool
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import quotes_pb2_grpc
 from quotes.config import QuotesSettings
@@ -33,7 +33,7 @@ class QuotesApp:
     server: GrpcServer  # set by start
 
     def __init__(
-        self, settings: QuotesSettings, *, pool: Any = None, clock: Clock = wall_clock_ms
+        self, settings: QuotesSettings, *, pool: Pool | None = None, clock: Clock = wall_clock_ms
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -112,12 +112,12 @@ class QuotesApp:
         if self.store is not None:
             await self.store.stop()
         await self.redis.aclose()
-        if self._own_pool:
+        if self._own_pool and self.pool is not None:
             await self.pool.close()
 
 
 async def start_quotes(
-    settings: QuotesSettings, pool: Any, *, clock: Clock = wall_clock_ms
+    settings: QuotesSettings, pool: Pool, *, clock: Clock = wall_clock_ms
 ) -> QuotesApp:
     """A started ``QuotesApp`` on ``pool`` (how the tests start one)."""
     app = QuotesApp(settings, pool=pool, clock=clock)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
+from redis.asyncio import Redis
 
 from fxmesh.errors import InvalidArgument, NotFound
 from fxmesh.quotecache import ClientQuote, quote_channel, read_quote, redis_db
@@ -47,7 +48,7 @@ class QuotesService:
     def __init__(
         self,
         engine: PricingEngine,
-        redis: Any,
+        redis: Redis,
         *,
         clock: Clock = wall_clock_ms,
         refresh_ms: int = 1_000,
@@ -282,7 +283,7 @@ class QuotesService:
                 yield quote
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 MAX_STREAM_SYMBOLS = 200

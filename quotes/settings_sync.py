@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 import structlog
 
 from fxmesh.background import BackgroundLoop
+from fxmesh.db import Pool
 from quotes import metrics, repository
 from quotes.domain import PricingConfig
 
@@ -29,7 +29,7 @@ class SettingsSync:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         dsn: str,
         apply: Callable[[PricingConfig], None],
         *,

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from fxmesh.background import BackgroundLoop
+from fxmesh.db import Pool
 from quotes import metrics, repository
 from quotes.candles import TIMEFRAMES, Candle, MinuteBook, Timeframe, rollup, spread_points
 from quotes.domain import PricedQuote, RawTick
@@ -46,7 +47,7 @@ class TickStore:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         digits: DigitsOf,
         *,
         clock: Callable[[], int],

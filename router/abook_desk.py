@@ -46,12 +46,12 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
 
 from bbook import BookFill, Rejection
+from fxmesh.db import Pool
 from fxmesh.errors import FailedPrecondition, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.money import fmt
@@ -155,7 +155,7 @@ class AbookDesk:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         fixgw: FixgwClient,
         quote: Callable[[str], Awaitable[ClientQuote | None]],
         *,

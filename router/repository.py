@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from bbook import BookFill, Side, SymbolSettings, store
+from fxmesh.db import Conn
 from router.abook import (
     AbookFill,
     AbookOrder,
@@ -46,7 +47,7 @@ from router.rules import (
 CONFIG_CHANNEL = "router_config"
 
 
-async def load_rules(conn: asyncpg.Connection) -> list[RoutingRule]:
+async def load_rules(conn: Conn) -> list[RoutingRule]:
     """Enabled rules in the order they are tried."""
     rows = await conn.fetch(
         "SELECT rule_id, priority, client_group, symbol, book, c_book_hedge_ratio, reason, enabled "
@@ -67,12 +68,12 @@ async def load_rules(conn: asyncpg.Connection) -> list[RoutingRule]:
     ]
 
 
-async def load_limits(conn: asyncpg.Connection) -> dict[str, Decimal]:
+async def load_limits(conn: Conn) -> dict[str, Decimal]:
     rows = await conn.fetch("SELECT symbol, max_net_lots FROM router.exposure_limits")
     return {r["symbol"]: r["max_net_lots"] for r in rows}
 
 
-async def load_symbol_settings(conn: asyncpg.Connection) -> dict[str, SymbolSettings]:
+async def load_symbol_settings(conn: Conn) -> dict[str, SymbolSettings]:
     """B-book execution settings of the symbols that have a row (the rest use the defaults)."""
     rows = await conn.fetch(
         "SELECT symbol, enabled, max_quote_age_ms FROM router.bbook_symbol_settings"
@@ -83,13 +84,13 @@ async def load_symbol_settings(conn: asyncpg.Connection) -> dict[str, SymbolSett
     }
 
 
-async def load_abook_settings(conn: asyncpg.Connection) -> dict[str, AbookSymbolSettings]:
+async def load_abook_settings(conn: Conn) -> dict[str, AbookSymbolSettings]:
     """A-book settings of the symbols that have a row (the rest price with MARKUP)."""
     rows = await conn.fetch("SELECT symbol, price_policy FROM router.abook_symbol_settings")
     return {r["symbol"]: AbookSymbolSettings(PricePolicy(r["price_policy"])) for r in rows}
 
 
-async def load_overrides(conn: asyncpg.Connection) -> list[AccountOverride]:
+async def load_overrides(conn: Conn) -> list[AccountOverride]:
     rows = await conn.fetch(
         "SELECT account_id, book, c_book_hedge_ratio, reason FROM router.account_overrides "
         "WHERE enabled"
@@ -100,7 +101,7 @@ async def load_overrides(conn: asyncpg.Connection) -> list[AccountOverride]:
     ]
 
 
-async def load_volume_limits(conn: asyncpg.Connection) -> list[VolumeLimit]:
+async def load_volume_limits(conn: Conn) -> list[VolumeLimit]:
     rows = await conn.fetch(
         "SELECT limit_id, client_group, symbol, max_lots, over_limit FROM router.bbook_volume_limits"
     )
@@ -112,14 +113,14 @@ async def load_volume_limits(conn: asyncpg.Connection) -> list[VolumeLimit]:
     ]
 
 
-async def load_symbol_routing(conn: asyncpg.Connection) -> dict[str, SymbolRouting]:
+async def load_symbol_routing(conn: Conn) -> dict[str, SymbolRouting]:
     rows = await conn.fetch(
         "SELECT symbol, lot_step, lp_fallback FROM router.routing_symbol_settings"
     )
     return {r["symbol"]: SymbolRouting(r["lot_step"], LpFallback(r["lp_fallback"])) for r in rows}
 
 
-async def config_version(conn: asyncpg.Connection) -> int:
+async def config_version(conn: Conn) -> int:
     version: int = await conn.fetchval("SELECT max(version) FROM router.config_versions")
     return version
 
@@ -134,7 +135,7 @@ class LoadedConfig:
     abook: dict[str, AbookSymbolSettings]
 
 
-async def load_config(conn: asyncpg.Connection) -> LoadedConfig:
+async def load_config(conn: Conn) -> LoadedConfig:
     """The whole configuration and its version, read in one REPEATABLE READ snapshot."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await config_version(conn)
@@ -202,7 +203,7 @@ def _abook_order(row: Any) -> AbookOrder | None:
     )
 
 
-async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
+async def order_state(conn: Conn, order_id: str) -> OrderState:
     """The committed claim, recorded decision and B-book fill of ``order_id``, in one read.
 
     One statement reads all three from one snapshot: a claim EXECUTED comes with the decision and
@@ -241,7 +242,7 @@ async def order_state(conn: asyncpg.Connection, order_id: str) -> OrderState:
 
 
 async def insert_claim(
-    conn: asyncpg.Connection,
+    conn: Conn,
     order_id: str,
     account_id: str,
     claim: Claim,
@@ -320,7 +321,7 @@ SELECT count(*) FROM fill
 
 
 async def claim_and_fill(
-    conn: asyncpg.Connection, cmd: ExecuteCommand, decision: Decision, fill: BookFill
+    conn: Conn, cmd: ExecuteCommand, decision: Decision, fill: BookFill
 ) -> bool:
     """Claim ``cmd``'s order id EXECUTED with its FILLED decision and ``fill``, atomically.
 
@@ -352,7 +353,7 @@ async def claim_and_fill(
 
 
 async def record_decision(
-    conn: asyncpg.Connection,
+    conn: Conn,
     cmd: ExecuteCommand,
     decision: Decision,
     status: ExecutionStatus,
@@ -392,7 +393,7 @@ async def record_decision(
     return tag.endswith(" 1")
 
 
-async def decision_row(conn: asyncpg.Connection, order_id: str) -> dict[str, Any] | None:
+async def decision_row(conn: Conn, order_id: str) -> dict[str, Any] | None:
     """The full audit row of one decision (for admin views and tests)."""
     row = await conn.fetchrow(
         "SELECT * FROM router.routing_decisions WHERE order_id = $1", order_id
@@ -443,7 +444,7 @@ SELECT count(*) FROM claim
 
 
 async def claim_submitted(
-    conn: asyncpg.Connection,
+    conn: Conn,
     order: AbookOrder,
     decision: Decision,
     trace_id: str | None,
@@ -551,7 +552,7 @@ SELECT count(*) FROM claim""",
 
 
 async def record_executed(
-    conn: asyncpg.Connection,
+    conn: Conn,
     order_id: str,
     status: ExecutionStatus,
     fills: Sequence[AbookFill],
@@ -598,7 +599,7 @@ def _lp_fill_values(fill: AbookFill) -> tuple[Any, ...]:
     )
 
 
-async def lp_fills(conn: asyncpg.Connection, order_id: str) -> list[AbookFill]:
+async def lp_fills(conn: Conn, order_id: str) -> list[AbookFill]:
     """The A-book fills of an order in the order they were received."""
     rows = await conn.fetch(
         f"SELECT {', '.join(LP_FILL_COLUMNS)} FROM router.lp_fills WHERE order_id = $1 "
@@ -650,7 +651,7 @@ UPDATE router.routing_decisions d
 """
 
 
-async def record_rejected(conn: asyncpg.Connection, order_id: str, reject_reason: str) -> bool:
+async def record_rejected(conn: Conn, order_id: str, reject_reason: str) -> bool:
     """The LPs filled nothing: decision REJECTED and the SUBMITTED claim deleted, atomically.
 
     Without a claim the order id may be executed again (a pending order whose price comes back:
@@ -660,7 +661,7 @@ async def record_rejected(conn: asyncpg.Connection, order_id: str, reject_reason
     return tag.endswith(" 1")
 
 
-async def fence_submitted(conn: asyncpg.Connection, order_id: str, reject_reason: str) -> bool:
+async def fence_submitted(conn: Conn, order_id: str, reject_reason: str) -> bool:
     """Reconciliation found no fill: the SUBMITTED claim becomes FENCED, decision REJECTED.
 
     False when the claim was no longer SUBMITTED (a racing Execute settled it first).
@@ -672,7 +673,7 @@ async def fence_submitted(conn: asyncpg.Connection, order_id: str, reject_reason
 # --- Explain ---------------------------------------------------------------------------------------
 
 
-async def explain(conn: asyncpg.Connection, order_id: str) -> ExplainedDecision | None:
+async def explain(conn: Conn, order_id: str) -> ExplainedDecision | None:
     """The recorded decision of ``order_id`` with its explanation and the fills per venue."""
     row = await conn.fetchrow(
         "SELECT order_id, account_id, symbol, side, volume, book, reason, rule_id, status, "

@@ -8,10 +8,10 @@ is never overwritten.
 
 from __future__ import annotations
 
-import asyncpg
+from fxmesh.db import Conn
 
 
-async def seed(conn: asyncpg.Connection) -> list[str]:
+async def seed(conn: Conn) -> list[str]:
     rules = await conn.fetchval("SELECT count(*) FROM router.routing_rules WHERE enabled")
     if rules:
         return [f"routing: {rules} enabled rule(s); unmatched flow B-book (DEFAULT_B_BOOK)"]

@@ -12,12 +12,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter, Histogram
 
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.background import cancel_and_wait
+from fxmesh.db import Pool
 from fxmesh.errors import FailedPrecondition, NotFound
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
@@ -73,7 +74,7 @@ class RouterService:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         engine: BBookEngine,
         abook: AbookDesk,
         *,
@@ -90,7 +91,7 @@ class RouterService:
         self._reload_seconds = reload_seconds
         self.config = RoutingConfig()
         self._reload_lock = asyncio.Lock()
-        self._listener: asyncpg.Connection | None = None
+        self._listener: PoolConnectionProxy | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property

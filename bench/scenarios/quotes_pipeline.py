@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from bench.context import Context
 from bench.stackctl import REDIS_SERVER, fresh_database
 from bench.stats import Latencies
-from fxmesh.db import create_pool
+from fxmesh.db import Pool, create_pool
 from fxmesh.stack import migrate_all
 from fxmesh.stack.supervisor import claim_redis_db
 from quotes import (
@@ -58,7 +58,7 @@ TARGET_P99_MS = 5.0
 TARGET_CANDLES_P99_MS = 10.0
 
 
-async def _setup(pool: Any) -> PricingConfig:
+async def _setup(pool: Pool) -> PricingConfig:
     await pool.executemany(
         """
         INSERT INTO quotes.symbol_settings
@@ -103,7 +103,7 @@ async def _latency(service: QuotesService, count: int, start: int) -> Latencies:
     return lat
 
 
-async def _candle_reads(pool: Any, history: MarketHistory, count: int) -> dict[str, Any]:
+async def _candle_reads(pool: Pool, history: MarketHistory, count: int) -> dict[str, Any]:
     first = datetime(2025, 1, 1, tzinfo=UTC)
     minutes = 365 * 24 * 60
     await pool.execute(
@@ -149,7 +149,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     db = await claim_redis_db(REDIS_SERVER, owner=f"bench-quotes:{os.getpid()}")
     redis = aioredis.Redis.from_url(f"{REDIS_SERVER}/{db}", decode_responses=True)
     dsn, drop = await fresh_database()
-    pool: Any = None
+    pool: Pool | None = None
     try:
         await migrate_all(dsn)
         pool = await create_pool(dsn, "bench-quotes")

@@ -48,6 +48,7 @@ from fixgw.orders.domain import (
     qty_factor,
     reject,
 )
+from fxmesh.db import Pool
 from fxmesh.errors import DeadlineExceeded, FxError, InvalidArgument
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
@@ -159,7 +160,7 @@ class OrderManager:
         settings: OrderSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool: Any = None
+        self._pool: Pool | None = None
         self._gw = gateway
         self._settings = settings or OrderSettings()
         self._prefix = self._settings.cl_ord_id_prefix
@@ -180,13 +181,18 @@ class OrderManager:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, pool: Any) -> None:
+    @property
+    def _db(self) -> Pool:
+        assert self._pool is not None, "OrderManager.start() first"
+        return self._pool
+
+    async def start(self, pool: Pool) -> None:
         """Load (and hold) every unresolved attempt, then start the periodic reconciliation.
 
         ``pool`` is an asyncpg pool on a database with fixgw's migrations applied.
         """
         self._pool = pool
-        async with self._pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             loaded = await store.hold_unresolved(conn)
         for record, attempts in loaded:
             entry = self._register(record, attempts)
@@ -220,7 +226,7 @@ class OrderManager:
             entry = await self._open(cmd.order_id)
             if entry is None:
                 self._check_time(deadline, loop)
-                async with self._pool.acquire() as conn:
+                async with self._db.acquire() as conn:
                     record = await store.create_order(conn, cmd)
                 entry = self._orders.get(cmd.order_id) or self._register(record, [])
             if entry.record.fenced:
@@ -258,7 +264,7 @@ class OrderManager:
         async with self._order_lock(order_id):
             entry = await self._open(order_id)
             if entry is None:
-                async with self._pool.acquire() as conn:
+                async with self._db.acquire() as conn:
                     record = await store.fence_order(conn, order_id)
                 if record.fenced:
                     log.info("order_fenced", order_id=order_id)
@@ -282,7 +288,7 @@ class OrderManager:
         async with self._order_lock(order_id):
             entry = await self._open(order_id)
             if entry is None:
-                async with self._pool.acquire() as conn:
+                async with self._db.acquire() as conn:
                     record = await store.fence_order(conn, order_id)
                 if record.fenced:
                     return order_view(record, [], False)
@@ -376,7 +382,7 @@ class OrderManager:
             if not sent_any:
                 reason = Reason.NO_LIQUIDITY
                 message = "no healthy LP for " + cmd.symbol
-                async with self._pool.acquire() as conn:
+                async with self._db.acquire() as conn:
                     await store.end_run(conn, cmd.order_id, reason, message)
                 entry.record = replace(entry.record, reject_reason=reason, reject_message=message)
                 ORDER_REJECTS.labels("", reason).inc()
@@ -420,7 +426,7 @@ class OrderManager:
             status=AttemptStatus.PENDING,
             sent_at=self._clock(),
         )
-        async with self._pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             await store.insert_attempt(conn, attempt)  # committed before the order is sent
         self._put(entry, attempt)
         return attempt
@@ -630,14 +636,14 @@ class OrderManager:
         new = applied.attempt
         stored = True
         if applied.execution is not None:
-            async with self._pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 stored = await store.apply_execution(conn, new, applied.execution)
         elif (new.status, new.filled_lp_qty, new.reject_reason) != (
             attempt.status,
             attempt.filled_lp_qty,
             attempt.reject_reason,
         ):
-            async with self._pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 await store.update_attempt(conn, new)
         if not stored:  # applied before (another path, or before a restart): nothing new
             log.info("execution_report_seen_before", lp=report.lp, exec_id=report.exec_id)
@@ -687,7 +693,7 @@ class OrderManager:
         if current.status is AttemptStatus.PENDING:
             held = replace(current, status=AttemptStatus.UNKNOWN)
             try:
-                async with self._pool.acquire() as conn:
+                async with self._db.acquire() as conn:
                     await store.update_attempt(conn, held)
             finally:
                 # Held in memory even if the write failed: PENDING at start is held as well.
@@ -711,7 +717,7 @@ class OrderManager:
     async def _store_reject(self, entry: _Entry, attempt: Attempt, event: _Reject) -> None:
         rejected = reject(attempt, event.reason, event.message, self._clock())
         if rejected is not None:
-            async with self._pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 await store.update_attempt(conn, rejected)
             self._finished(rejected)
             self._put(entry, rejected)
@@ -792,7 +798,7 @@ class OrderManager:
         entry = self._orders.get(order_id)
         if entry is not None:
             return entry
-        async with self._pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             loaded = await store.load_order(conn, order_id)
         if loaded is None:
             return None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from fixgw.config import OrderStyle
 from fixgw.orders.domain import (
     Attempt,
@@ -21,6 +19,7 @@ from fixgw.orders.domain import (
     OrderRecord,
     Side,
 )
+from fxmesh.db import Conn
 
 _ORDER_COLUMNS = (
     "order_id, account_id, symbol, side, volume, contract_size, fenced, reject_reason, "
@@ -89,7 +88,7 @@ def _fill(row: Any) -> Fill:
     )
 
 
-async def _attempts(conn: asyncpg.Connection, where: str, *args: Any) -> list[Attempt]:
+async def _attempts(conn: Conn, where: str, *args: Any) -> list[Attempt]:
     """Attempts matching ``where`` (over ``a`` and ``o``) with their fills and ExecIDs."""
     rows = await conn.fetch(
         f"SELECT {_ATTEMPT_COLUMNS} FROM fixgw.attempts a "
@@ -116,9 +115,7 @@ async def _attempts(conn: asyncpg.Connection, where: str, *args: Any) -> list[At
     ]
 
 
-async def load_order(
-    conn: asyncpg.Connection, order_id: str
-) -> tuple[OrderRecord, list[Attempt]] | None:
+async def load_order(conn: Conn, order_id: str) -> tuple[OrderRecord, list[Attempt]] | None:
     """The order and its attempts (with fills), or None when fixgw never saw the id."""
     row = await conn.fetchrow(
         f"SELECT {_ORDER_COLUMNS} FROM fixgw.orders WHERE order_id = $1", order_id
@@ -128,12 +125,12 @@ async def load_order(
     return _order(row), await _attempts(conn, "a.order_id = $1", order_id)
 
 
-async def load_attempt(conn: asyncpg.Connection, cl_ord_id: str) -> Attempt | None:
+async def load_attempt(conn: Conn, cl_ord_id: str) -> Attempt | None:
     found = await _attempts(conn, "a.cl_ord_id = $1", cl_ord_id)
     return found[0] if found else None
 
 
-async def create_order(conn: asyncpg.Connection, cmd: ExecuteCommand) -> OrderRecord:
+async def create_order(conn: Conn, cmd: ExecuteCommand) -> OrderRecord:
     """Insert the order unless it exists; the stored row either way (possibly fenced)."""
     await conn.execute(
         "INSERT INTO fixgw.orders (order_id, account_id, symbol, side, volume, contract_size) "
@@ -151,7 +148,7 @@ async def create_order(conn: asyncpg.Connection, cmd: ExecuteCommand) -> OrderRe
     return _order(row)
 
 
-async def fence_order(conn: asyncpg.Connection, order_id: str) -> OrderRecord:
+async def fence_order(conn: Conn, order_id: str) -> OrderRecord:
     """Fence an order id fixgw never saw; the stored row (an order that exists stays as it is)."""
     await conn.execute(
         "INSERT INTO fixgw.orders (order_id, fenced) VALUES ($1, true) "
@@ -164,7 +161,7 @@ async def fence_order(conn: asyncpg.Connection, order_id: str) -> OrderRecord:
     return _order(row)
 
 
-async def next_attempt_no(conn: asyncpg.Connection, order_id: str) -> int:
+async def next_attempt_no(conn: Conn, order_id: str) -> int:
     value: int = await conn.fetchval(
         "SELECT coalesce(max(attempt_no), 0) + 1 FROM fixgw.attempts WHERE order_id = $1",
         order_id,
@@ -185,7 +182,7 @@ UPDATE fixgw.orders o SET reject_reason = NULL, reject_message = NULL
 """
 
 
-async def insert_attempt(conn: asyncpg.Connection, attempt: Attempt) -> None:
+async def insert_attempt(conn: Conn, attempt: Attempt) -> None:
     """Record an attempt (committed before its NewOrderSingle is sent)."""
     await conn.execute(
         _INSERT_ATTEMPT,
@@ -203,9 +200,7 @@ async def insert_attempt(conn: asyncpg.Connection, attempt: Attempt) -> None:
     )
 
 
-async def end_run(
-    conn: asyncpg.Connection, order_id: str, reason: str, message: str | None
-) -> None:
+async def end_run(conn: Conn, order_id: str, reason: str, message: str | None) -> None:
     """An execution run that sent nothing (NO_LIQUIDITY): the order's latest outcome."""
     await conn.execute(
         "UPDATE fixgw.orders SET reject_reason = $2, reject_message = $3 WHERE order_id = $1",
@@ -250,9 +245,7 @@ def _attempt_values(attempt: Attempt) -> list[Any]:
     ]
 
 
-async def apply_execution(
-    conn: asyncpg.Connection, attempt: Attempt, execution: ExecutionRow
-) -> bool:
+async def apply_execution(conn: Conn, attempt: Attempt, execution: ExecutionRow) -> bool:
     """Store ``execution`` and the attempt it produced, in one statement; False: seen before."""
     applied: int = await conn.fetchval(
         _APPLY_EXECUTION,
@@ -270,14 +263,14 @@ async def apply_execution(
     return applied == 1
 
 
-async def update_attempt(conn: asyncpg.Connection, attempt: Attempt) -> None:
+async def update_attempt(conn: Conn, attempt: Attempt) -> None:
     """Store the attempt's state (a change without an execution row: a reject, a hold...)."""
     await conn.execute(
         f"UPDATE fixgw.attempts SET {_UPDATE_SET} WHERE cl_ord_id = $1", *_attempt_values(attempt)
     )
 
 
-async def hold_unresolved(conn: asyncpg.Connection) -> list[tuple[OrderRecord, list[Attempt]]]:
+async def hold_unresolved(conn: Conn) -> list[tuple[OrderRecord, list[Attempt]]]:
     """At start: every attempt still PENDING becomes UNKNOWN (held); the orders that have one.
 
     fixgw runs one instance per LP session, so an attempt PENDING at start was in flight when the

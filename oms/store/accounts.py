@@ -12,13 +12,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
+from fxmesh.db import Conn
 from oms.domain.commands import AccountChanges
 from oms.domain.model import Account, AccountId, AssetClass, SymbolSpec
 from oms.domain.rules import parse_sessions
-
-Conn = asyncpg.Connection
 
 _ACCOUNT_COLS = (
     "account_id, login, type, currency, leverage, margin_mode, status, client_group, balance, "

@@ -11,14 +11,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
+from fxmesh.db import Conn
 from oms.domain.model import AccountId, PositionId, Side
 from oms.domain.paging import Cursor
 from oms.domain.records import LedgerRow, SwapPosition
-
-Conn = asyncpg.Connection
-
 
 _LEDGER_COLS = (
     "ledger_id, account_id, type, amount, balance_before, balance_after, currency, deal_id, "

@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
+from fxmesh.db import Conn
 from oms.domain.model import (
     AccountId,
     Order,
@@ -19,8 +18,6 @@ from oms.domain.model import (
     Side,
     TimeInForce,
 )
-
-Conn = asyncpg.Connection
 
 IN_FLIGHT = ("ACCEPTED", "FILLING", "PARTIALLY_FILLED")
 OPEN = (*IN_FLIGHT, "WORKING")

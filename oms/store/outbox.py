@@ -15,15 +15,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import aio_pika
-import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter, Gauge
 
 from fxmesh import events
 from fxmesh.background import BackgroundLoop
+from fxmesh.db import Conn, Pool
 from fxmesh.eventtypes import Envelope, EventData, EventType, dump_envelope, new_envelope
 
 log = structlog.stdlib.get_logger(__name__)
@@ -61,7 +61,7 @@ def new_event(event_type: EventType, account_id: int, data: EventData) -> Outbox
 
 
 async def insert_outbox(
-    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, int, Envelope, dict[str, str]]]
+    conn: Conn, rows: Sequence[tuple[str, str, int, Envelope, dict[str, str]]]
 ) -> None:
     """Insert (routing_key, event_type, account_id, envelope, headers) rows in one statement;
     outbox ids follow the order of ``rows``."""
@@ -79,7 +79,7 @@ async def insert_outbox(
     )
 
 
-async def write(conn: asyncpg.Connection, pending: Sequence[OutboxEvent]) -> None:
+async def write(conn: Conn, pending: Sequence[OutboxEvent]) -> None:
     """Add events to the outbox in the caller's transaction: one statement for all of them (a fill
     raises six), in the order given."""
     if pending:
@@ -92,9 +92,7 @@ async def write(conn: asyncpg.Connection, pending: Sequence[OutboxEvent]) -> Non
         )
 
 
-async def enqueue(
-    conn: asyncpg.Connection, event_type: EventType, account_id: int, data: EventData
-) -> None:
+async def enqueue(conn: Conn, event_type: EventType, account_id: int, data: EventData) -> None:
     """Add one event to the outbox in the caller's transaction."""
     await write(conn, [new_event(event_type, account_id, data)])
 
@@ -104,7 +102,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         amqp_url: str,
         exchange_name: str,
         *,
@@ -116,7 +114,7 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._loop = BackgroundLoop("oms-outbox-relay", self._run)
-        self._listen_conn: asyncpg.Connection | None = None
+        self._listen_conn: PoolConnectionProxy | None = None
         self._amqp: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
 

@@ -6,8 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
+from fxmesh.db import Conn
 from oms.domain.model import (
     AccountId,
     CloseReason,
@@ -18,9 +17,6 @@ from oms.domain.model import (
 )
 from oms.domain.paging import Cursor
 from oms.domain.records import DealRow, PositionRow
-
-Conn = asyncpg.Connection
-
 
 _COLS = (
     "position_id, account_id, symbol, side, volume, open_price, stop_loss, take_profit, "

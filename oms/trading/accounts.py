@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from prometheus_client import Counter
 
 from fxmesh import passwords
+from fxmesh.db import Conn
 from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from fxmesh.eventtypes import EventType
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
@@ -60,7 +60,7 @@ class AccountState:
 
 
 async def load_account_state(
-    conn: Any,
+    conn: Conn,
     account_id: AccountId,
     symbols: Mapping[str, SymbolSpec],
     prices: Mapping[str, Price],
@@ -98,7 +98,7 @@ def _check_precision(amount: Decimal, currency: str, field: str) -> None:
         )
 
 
-async def _new_account_event(conn: Any, entry: LedgerRow) -> None:
+async def _new_account_event(conn: Conn, entry: LedgerRow) -> None:
     """``account_update`` of a new account's first deposit (no positions: figures = balance)."""
     account = await account_store.get_account(conn, entry.account_id)
     assert account is not None
@@ -183,7 +183,7 @@ class AccountBook:
 
     async def _check_withdrawable(
         self,
-        conn: Any,
+        conn: Conn,
         account: Account,
         amount: Decimal,
         symbols: Mapping[str, SymbolSpec],
@@ -208,7 +208,7 @@ class AccountBook:
     # --- accounts --------------------------------------------------------------------------------
 
     @staticmethod
-    async def _read(conn: Any, account_id: AccountId) -> Account:
+    async def _read(conn: Conn, account_id: AccountId) -> Account:
         account = await account_store.get_account(conn, account_id)
         if account is None:
             raise account_not_found(account_id)

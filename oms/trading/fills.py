@@ -29,6 +29,7 @@ from decimal import Decimal
 import structlog
 from prometheus_client import Counter
 
+from fxmesh.db import Conn
 from fxmesh.eventtypes import EventType
 from fxmesh.money import ZERO
 from fxmesh.reasons import Reason
@@ -396,7 +397,7 @@ def _order_id(order: Order) -> OrderId:
     return order.order_id
 
 
-async def replay(conn: position_store.Conn, order: Order) -> Booked:
+async def replay(conn: Conn, order: Order) -> Booked:
     """What an order's fills did, read back (idempotent retries, settled orders)."""
     order_id = _order_id(order)
     deals = await position_store.deals_of_order(conn, order_id)

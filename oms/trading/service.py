@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+
+from redis.asyncio import Redis
 
 from fxmesh import passwords
+from fxmesh.db import Conn, Pool
 from fxmesh.errors import NotFound, PermissionDenied, Unauthenticated
 from fxmesh.reasons import Reason
 from oms.domain.commands import (
@@ -87,8 +89,8 @@ class OmsService:
 
     def __init__(
         self,
-        pool: Any,
-        redis: Any,
+        pool: Pool,
+        redis: Redis,
         router: Router,
         *,
         now: Clock = utc_now,
@@ -167,7 +169,7 @@ class OmsService:
 
     # --- account reads ---------------------------------------------------------------------------
 
-    async def _account(self, conn: Any, account_id: AccountId) -> Account:
+    async def _account(self, conn: Conn, account_id: AccountId) -> Account:
         account = await account_store.get_account(conn, account_id)
         if account is None:
             raise account_not_found(account_id)

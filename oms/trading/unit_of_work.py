@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
+from redis.asyncio import Redis
 
+from fxmesh.db import Conn, Pool
 from fxmesh.errors import NotFound
 from fxmesh.eventtypes import EventData, EventType
 from fxmesh.money import to_money
@@ -90,7 +92,7 @@ class TradingListener(Protocol):
     def account_changed(self, account: Account, open_positions: Sequence[PositionRow]) -> None: ...
 
 
-async def read_prices(redis: Any, symbols: Iterable[str]) -> dict[str, Price]:
+async def read_prices(redis: Redis, symbols: Iterable[str]) -> dict[str, Price]:
     """Current client quotes (``fxmesh.quotecache`` documents) of ``symbols`` in one round trip."""
     names = list(symbols)
     if not names:
@@ -166,7 +168,7 @@ def account_not_found(account_id: AccountId) -> NotFound:
 class Tx:
     """One account-locked transaction; records what changed for the listeners."""
 
-    conn: Any
+    conn: Conn
     account: Account
     orders: dict[int, Order] = field(default_factory=dict)
     positions: dict[int, PositionRow] = field(default_factory=dict)
@@ -221,8 +223,8 @@ class UnitOfWork:
 
     def __init__(
         self,
-        pool: Any,
-        redis: Any,
+        pool: Pool,
+        redis: Redis,
         router: Router,
         *,
         now: Clock = utc_now,

@@ -33,6 +33,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from fxmesh.quotecache import ClientQuote, channel_pattern, quote_key, redis_db
@@ -75,7 +76,7 @@ class TriggerWatcher:
 
     def __init__(
         self,
-        redis: Any,
+        redis: Redis | None,
         actions: TriggerActions,
         loader: TriggerLoader,
         *,
@@ -102,13 +103,19 @@ class TriggerWatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
 
+    @property
+    def _quotes(self) -> Redis:
+        """Where quotes are read (a watcher built without Redis only evaluates given ticks)."""
+        assert self._redis is not None, "this watcher has no Redis"
+        return self._redis
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Subscribe, arm the books from the loader, read current quotes, start the loops."""
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._quotes.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.psubscribe(
-            channel_pattern(redis_db(self._redis))
+            channel_pattern(redis_db(self._quotes))
         )  # before loading: no tick is missed
         try:
             state = await self._loader.load_triggers()
@@ -396,7 +403,7 @@ class TriggerWatcher:
         names = list(symbols)
         if not names:
             return
-        for raw in await self._redis.mget([quote_key(s) for s in names]):
+        for raw in await self._quotes.mget([quote_key(s) for s in names]):
             if raw is not None:
                 quote = ClientQuote.from_json(raw)
                 if quote.bid > 0 and quote.ask >= quote.bid:
