@@ -340,6 +340,15 @@ class Gateway:
             return None
         return bid, ask
 
+    def shown_size(self, lp: str, symbol: str, buying: bool) -> Decimal | None:
+        """What the LP's depth shows on the side an order takes (the asks for a buy), in the LP's
+        size units; None without depth (top of book only) or while logged off."""
+        state = self.state(lp)
+        if not state.logged_on:
+            return None
+        levels = (state.book.ask_depth if buying else state.book.bid_depth).get(symbol)
+        return sum((size for _, size in levels), Decimal(0)) if levels else None
+
     def lps_for(self, symbol: str) -> list[str]:
         """The symbol's LP priority list (FXMESH_FIXGW_SYMBOL_LPS; default every LP in order)."""
         names = self._symbol_lps.get(symbol)

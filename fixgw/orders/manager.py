@@ -39,6 +39,7 @@ from fixgw.orders.domain import (
     OrderRecord,
     OrderStatus,
     OrderView,
+    Side,
     apply_report,
     attempt_cl_ord_id,
     cl_ord_id,
@@ -89,6 +90,7 @@ class OrderGateway(Protocol):
     def logged_on(self, lp: str) -> bool: ...
     def healthy(self, lp: str) -> bool: ...
     def top_of_book(self, lp: str, symbol: str) -> tuple[Decimal, Decimal] | None: ...
+    def shown_size(self, lp: str, symbol: str, buying: bool) -> Decimal | None: ...
     def lps_for(self, symbol: str) -> list[str]: ...
 
 
@@ -351,12 +353,23 @@ class OrderManager:
     # -- execution runs ----------------------------------------------------------------------
 
     def _candidates(self, cmd: ExecuteCommand) -> list[str]:
+        """The LPs to try, in priority order, except that an LP whose depth shows less than the
+        order on the side it takes goes after the others (a 20-lot order is not sent first to an
+        LP showing 10); an LP without depth (top of book only) keeps its place."""
         names = list(cmd.lps) or self._gw.lps_for(cmd.symbol)
         seen: list[str] = []
         for name in names:
             if name not in seen:
                 seen.append(name)
-        return seen
+        return sorted(seen, key=lambda lp: self._shows_too_little(lp, cmd))
+
+    def _shows_too_little(self, lp: str, cmd: ExecuteCommand) -> bool:
+        try:
+            shown = self._gw.shown_size(lp, cmd.symbol, cmd.side is Side.BUY)
+            factor = qty_factor(cmd.contract_size, self._gw.config(lp).qty_unit)
+        except (LookupError, FxError):
+            return False  # an unknown LP: the run logs and skips it
+        return shown is not None and shown < cmd.volume * factor
 
     async def _drive(self, entry: _Entry, cmd: ExecuteCommand, deadline: float) -> None:
         """One execution run: LPs in priority order until one fills, holds, or none is left."""

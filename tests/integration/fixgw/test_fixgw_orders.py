@@ -534,3 +534,23 @@ async def test_cancel_when_lp_filled_silently_then_too_late_and_status_shows_fil
     assert [f.exec_id for f in executed.fills] == [f.exec_id for f in response.execution.fills]
     fills_after = REGISTRY.get_sample_value("fxmesh_fixgw_fills_total", {"lp": "LP1"})
     assert fills_after == fills_before + 1
+
+
+async def test_depth_when_first_lp_shows_less_than_the_order_then_second_lp_gets_it_first(
+    harness: Harness, start_fixgw: StartFixgw
+) -> None:
+    # LP1 (first by priority) shows 10 lots on each side, LP2 shows 10 + 40 + 150 lots.
+    harness.sims["LP1"].update_config(depth_sizes=["1000000"])
+    harness.sims["LP2"].update_config(depth_sizes=["1000000", "4000000", "15000000"])
+    app, stub = await start_fixgw(LP1={"market_depth": 3}, LP2={"market_depth": 3})
+    gateway = app.gateway
+    await asyncio.wait_for(
+        until(lambda: all(gateway.shown_size(n, "EURUSD", True) for n in LPS)), WAIT
+    )
+
+    small = await execute(stub, execute_request(new_order_id(), volume="5"))
+    large = await execute(stub, execute_request(new_order_id(), volume="20"))
+
+    assert [a.lp for a in small.attempts] == ["LP1"]  # LP1 shows enough: priority holds
+    assert [a.lp for a in large.attempts] == ["LP2"]  # LP1 shows 10 lots of 20: LP2 first
+    assert large.status == S.LP_ORDER_STATUS_FILLED
