@@ -20,6 +20,7 @@ from admin.domain import (
     Booking,
     ClientAccount,
     LpSession,
+    OrderRouting,
     Position,
     SymbolExposure,
 )
@@ -217,3 +218,10 @@ class RouterClient:
             )
         )
         return [convert.exposure_from_proto(e) for e in reply.exposures]
+
+    async def order_routing(self, order_id: str) -> OrderRouting:
+        """Router's recorded routing decision of an order (NOT_FOUND for an unknown one)."""
+        reply = await upstream(
+            self._stub.Explain(router_pb2.ExplainRequest(order_id=order_id), timeout=self._deadline)
+        )
+        return convert.routing_from_proto(reply)

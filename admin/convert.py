@@ -23,8 +23,10 @@ from admin.domain import (
     ClientAccount,
     LedgerEntry,
     LpSession,
+    OrderRouting,
     Position,
     Role,
+    RoutingLeg,
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
@@ -388,6 +390,71 @@ def exposure_to_proto(e: SymbolExposure) -> router_pb2.SymbolExposure:
         realized_pnl_usd=fmt(e.realized_pnl_usd),
         unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
     )
+
+
+def routing_from_proto(m: router_pb2.ExplainResponse) -> OrderRouting:
+    return OrderRouting(
+        order_id=m.order_id,
+        account_id=m.account_id,
+        symbol=m.symbol,
+        side=enum_name(types_pb2.Side, m.side, "SIDE_"),
+        volume=_required(m.volume),
+        book=enum_name(types_pb2.Book, m.book, "BOOK_"),
+        routing_reason=m.routing_reason,
+        level=m.level,
+        rule_id=m.rule_id,
+        config_version=m.config_version,
+        a_volume=_decimal(m.a_volume),
+        b_volume=_decimal(m.b_volume),
+        hedge_ratio=_decimal(m.hedge_ratio),
+        status=enum_name(router_pb2.ExecutionStatus, m.status, "EXECUTION_STATUS_"),
+        reject_reason=m.reject_reason,
+        decided_at=_time(m, "decide_time"),
+        legs=tuple(
+            RoutingLeg(
+                book=enum_name(types_pb2.Book, leg.book, "BOOK_"),
+                venue=leg.venue,
+                volume=_required(leg.volume),
+                price=_decimal(leg.price),
+            )
+            for leg in m.legs
+        ),
+        inputs=tuple((i.name, i.value) for i in m.inputs),
+        steps=tuple((s.level, s.outcome, s.detail) for s in m.steps),
+    )
+
+
+def routing_to_proto(r: OrderRouting) -> router_pb2.ExplainResponse:
+    message = router_pb2.ExplainResponse(
+        order_id=r.order_id,
+        account_id=r.account_id,
+        symbol=r.symbol,
+        side=enum_value(types_pb2.Side, "SIDE_", r.side),
+        volume=fmt(r.volume),
+        book=enum_value(types_pb2.Book, "BOOK_", r.book),
+        routing_reason=r.routing_reason,
+        level=r.level,
+        rule_id=r.rule_id,
+        config_version=r.config_version,
+        a_volume=fmt(r.a_volume),
+        b_volume=fmt(r.b_volume),
+        hedge_ratio=fmt(r.hedge_ratio),
+        status=enum_value(router_pb2.ExecutionStatus, "EXECUTION_STATUS_", r.status),
+        reject_reason=r.reject_reason,
+        legs=[
+            router_pb2.RoutingLeg(
+                book=enum_value(types_pb2.Book, "BOOK_", leg.book),
+                venue=leg.venue,
+                volume=fmt(leg.volume),
+                price=fmt(leg.price),
+            )
+            for leg in r.legs
+        ],
+        inputs=[router_pb2.RoutingInput(name=n, value=v) for n, v in r.inputs],
+        steps=[router_pb2.RoutingStep(level=a, outcome=b, detail=c) for a, b, c in r.steps],
+    )
+    _set_time(message, "decide_time", r.decided_at)
+    return message
 
 
 # --- system --------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from admin.domain import (
     LedgerEntry,
     LpHealth,
     LpSession,
+    OrderRouting,
     Position,
     SymbolExposure,
     SystemHealth,
@@ -214,6 +215,38 @@ def exposure_to_json(e: SymbolExposure) -> dict[str, Any]:
         "avgPrice": _dec(e.avg_price),
         "realizedPnlUsd": _dec(e.realized_pnl_usd),
         "unrealizedPnlUsd": _dec(e.unrealized_pnl_usd),
+    }
+
+
+def routing_to_json(r: OrderRouting) -> dict[str, Any]:
+    return {
+        "orderId": r.order_id,
+        "accountId": r.account_id,
+        "symbol": r.symbol,
+        "side": r.side,
+        "volume": fmt(r.volume),
+        "book": r.book,
+        "routingReason": r.routing_reason,
+        "level": r.level or None,
+        "ruleId": r.rule_id or None,
+        "configVersion": r.config_version or None,
+        "aVolume": _dec(r.a_volume),
+        "bVolume": _dec(r.b_volume),
+        "hedgeRatio": _dec(r.hedge_ratio),
+        "status": r.status,
+        "rejectReason": r.reject_reason or None,
+        "decidedAt": _iso(r.decided_at),
+        "legs": [
+            {
+                "book": leg.book,
+                "venue": leg.venue,
+                "volume": fmt(leg.volume),
+                "price": _dec(leg.price),
+            }
+            for leg in r.legs
+        ],
+        "inputs": {name: value or None for name, value in r.inputs},
+        "steps": [{"level": a, "outcome": b, "detail": c or None} for a, b, c in r.steps],
     }
 
 

@@ -287,6 +287,44 @@ class SymbolExposure:
     """None without a current quote."""
 
 
+@dataclass(frozen=True, slots=True)
+class RoutingLeg:
+    """What one venue filled of an order."""
+
+    book: str | None
+    venue: str
+    volume: Decimal
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRouting:
+    """Why an order went where it went (router's Explain; docs/routing.md)."""
+
+    order_id: str
+    account_id: str
+    symbol: str
+    side: str | None
+    volume: Decimal
+    book: str | None
+    routing_reason: str
+    level: str
+    """The precedence level that decided (RULE, ACCOUNT_OVERRIDE, EXPOSURE_LIMIT, ...)."""
+    rule_id: int
+    config_version: int
+    a_volume: Decimal | None
+    b_volume: Decimal | None
+    hedge_ratio: Decimal | None
+    status: str | None
+    reject_reason: str
+    decided_at: datetime | None
+    legs: tuple[RoutingLeg, ...]
+    inputs: tuple[tuple[str, str], ...]
+    """Every input the rule engine saw, by name; an empty value: not known."""
+    steps: tuple[tuple[str, str, str], ...]
+    """(level, outcome, detail) of each precedence level, in the order evaluated."""
+
+
 # --- system health and key figures ---------------------------------------------------------------
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from admin.clients import FixgwClient, RouterClient
 from admin.documents import lp_state
-from admin.domain import LpSession, RequestContext, SymbolExposure
+from admin.domain import LpSession, OrderRouting, RequestContext, SymbolExposure
 from admin.gate import Gate
 from admin.permissions import Op
 from fxmesh.errors import InvalidArgument
+from fxmesh.reasons import Reason
 
 LP_ID_MAX = 64
 
@@ -67,3 +68,15 @@ class LiquidityDesk:
     async def exposure(self, ctx: RequestContext) -> list[SymbolExposure]:
         async with self._gate.guard(ctx, Op.EXPOSURE_GET):
             return await self._router.house_exposure()
+
+    async def order_routing(self, ctx: RequestContext, order_id: str) -> OrderRouting:
+        """Why ``order_id`` went where it went (router's Explain)."""
+        order_id = order_id.strip()
+        async with self._gate.guard(ctx, Op.ORDER_ROUTING_GET, order_id):
+            if not order_id:
+                raise InvalidArgument(
+                    "order id is required",
+                    reason=Reason.MISSING_FIELD,
+                    metadata={"field": "orderId"},
+                )
+            return await self._router.order_routing(order_id)

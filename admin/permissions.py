@@ -38,6 +38,7 @@ class Op(StrEnum):
     FIX_CONNECT = "fix.connect"
     FIX_DISCONNECT = "fix.disconnect"
     EXPOSURE_GET = "exposure.get"
+    ORDER_ROUTING_GET = "orders.routing"
     AUDIT_LIST = "audit.list"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
@@ -95,6 +96,7 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.FIX_CONNECT: _change(_RISK),
     Op.FIX_DISCONNECT: _change(_RISK),
     Op.EXPOSURE_GET: _read(),
+    Op.ORDER_ROUTING_GET: _read(),
     Op.AUDIT_LIST: _read(),
     Op.AUDIT_EXPORT: _read(),
     Op.AUDIT_VERIFY: _read(),

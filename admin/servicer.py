@@ -355,6 +355,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             exposures=[convert.exposure_to_proto(e) for e in exposures]
         )
 
+    async def GetOrderRouting(
+        self, request: admin_pb2.GetOrderRoutingRequest, context: Context
+    ) -> admin_pb2.GetOrderRoutingResponse:
+        routing = await self._service.liquidity.order_routing(
+            await self._ctx(context), request.order_id
+        )
+        return admin_pb2.GetOrderRoutingResponse(routing=convert.routing_to_proto(routing))
+
     # --- audit -----------------------------------------------------------------------------------
 
     async def ListAuditEntries(

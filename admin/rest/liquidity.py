@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from admin.documents import exposure_to_json, fix_session_to_json, lp_to_json
+from admin.documents import exposure_to_json, fix_session_to_json, lp_to_json, routing_to_json
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
 
@@ -88,6 +88,13 @@ async def fix_connect(request: Request, ctx: Ctx, service: Service) -> dict[str,
 async def fix_disconnect(request: Request, ctx: Ctx, service: Service) -> dict[str, Any]:
     """Disconnect every FIX session, or the one of ``lpId``."""
     return await _switch_fix(Op.FIX_DISCONNECT, request, ctx, service)
+
+
+@router.get("/orders/{order_id}/routing")
+async def order_routing(order_id: str, ctx: Ctx, service: Service) -> dict[str, Any]:
+    """Why an order went where it went: the book and venues, the rule or level that decided, every
+    input the router saw, each precedence level and the config version (404 ORDER_NOT_ROUTED)."""
+    return routing_to_json(await service.liquidity.order_routing(ctx, order_id))
 
 
 @router.get("/exposure")

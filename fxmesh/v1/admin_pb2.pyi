@@ -1267,6 +1267,49 @@ class GetExposureResponse(_message.Message):
 Global___GetExposureResponse: _TypeAlias = GetExposureResponse  # noqa: Y015
 
 @_typing.final
+class GetOrderRoutingRequest(_message.Message):
+    """Which order's routing decision to show."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderRoutingRequest: _TypeAlias = GetOrderRoutingRequest  # noqa: Y015
+
+@_typing.final
+class GetOrderRoutingResponse(_message.Message):
+    """The routing decision of one order, as router recorded it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def routing(self) -> _router_pb2.ExplainResponse: ...
+    def __init__(
+        self,
+        *,
+        routing: _router_pb2.ExplainResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["routing", b"routing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderRoutingResponse: _TypeAlias = GetOrderRoutingResponse  # noqa: Y015
+
+@_typing.final
 class AuditFilter(_message.Message):
     """Filter shared by audit searches and exports; empty fields match all."""
 

@@ -144,6 +144,11 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.FromString,
                 _registered_method=True)
+        self.GetOrderRouting = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetOrderRouting',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingResponse.FromString,
+                _registered_method=True)
         self.ListAuditEntries = channel.unary_unary(
                 '/fxmesh.v1.AdminService/ListAuditEntries',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListAuditEntriesRequest.SerializeToString,
@@ -358,6 +363,15 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOrderRouting(self, request, context):
+        """Why an order went where it went: router's decision with the rule, every input it saw, each
+        precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
+        no decision of).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEntries(self, request, context):
         """Search the audit log, newest first, a page at a time.
         """
@@ -544,6 +558,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetExposure,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.SerializeToString,
+            ),
+            'GetOrderRouting': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderRouting,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingResponse.SerializeToString,
             ),
             'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEntries,
@@ -1173,6 +1192,33 @@ class AdminService:
             '/fxmesh.v1.AdminService/GetExposure',
             fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderRouting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetOrderRouting',
+            fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,6 +83,11 @@ class AdminServiceStub:
     """Disconnect every FIX session, or one LP's."""
     GetExposure: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetExposureRequest, _admin_pb2.GetExposureResponse]
     """The house's net exposure per symbol."""
+    GetOrderRouting: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetOrderRoutingRequest, _admin_pb2.GetOrderRoutingResponse]
+    """Why an order went where it went: router's decision with the rule, every input it saw, each
+    precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
+    no decision of).
+    """
     ListAuditEntries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAuditEntriesRequest, _admin_pb2.ListAuditEntriesResponse]
     """Search the audit log, newest first, a page at a time."""
     ExportAuditLog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExportAuditLogRequest, _admin_pb2.ExportAuditLogResponse]
@@ -165,6 +170,11 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Disconnect every FIX session, or one LP's."""
     GetExposure: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetExposureRequest, _admin_pb2.GetExposureResponse]  # type: ignore[assignment]
     """The house's net exposure per symbol."""
+    GetOrderRouting: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetOrderRoutingRequest, _admin_pb2.GetOrderRoutingResponse]  # type: ignore[assignment]
+    """Why an order went where it went: router's decision with the rule, every input it saw, each
+    precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
+    no decision of).
+    """
     ListAuditEntries: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAuditEntriesRequest, _admin_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
     """Search the audit log, newest first, a page at a time."""
     ExportAuditLog: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExportAuditLogRequest, _admin_pb2.ExportAuditLogResponse]  # type: ignore[assignment]
@@ -370,6 +380,17 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GetExposureResponse, _abc.Awaitable[_admin_pb2.GetExposureResponse]]:
         """The house's net exposure per symbol."""
+
+    @_abc_1.abstractmethod
+    def GetOrderRouting(
+        self,
+        request: _admin_pb2.GetOrderRoutingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetOrderRoutingResponse, _abc.Awaitable[_admin_pb2.GetOrderRoutingResponse]]:
+        """Why an order went where it went: router's decision with the rule, every input it saw, each
+        precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
+        no decision of).
+        """
 
     @_abc_1.abstractmethod
     def ListAuditEntries(

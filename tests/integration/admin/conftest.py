@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -110,7 +111,50 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
         return fixgw_pb2.ReconnectResponse(session=self._session(request.name))
 
 
+ROUTED_ORDER = "4242"
+"""The one order the stand-in router has a routing decision of (a C-book split)."""
+
+
 class StandInRouter(router_pb2_grpc.RouterServiceServicer):
+    async def Explain(self, request: Any, context: Any) -> router_pb2.ExplainResponse:
+        if request.order_id != ROUTED_ORDER:
+            raise NotFound(f"order {request.order_id} was never routed", reason="ORDER_NOT_ROUTED")
+        decided = Timestamp()
+        decided.FromSeconds(1_767_323_045)
+        return router_pb2.ExplainResponse(
+            order_id=ROUTED_ORDER,
+            account_id="7",
+            symbol="EURUSD",
+            side=types_pb2.SIDE_BUY,
+            volume="3.00",
+            book=types_pb2.BOOK_C,
+            routing_reason="EXPOSURE_LIMIT_HEDGE",
+            level="EXPOSURE_LIMIT",
+            rule_id=12,
+            config_version=9,
+            a_volume="1.00",
+            b_volume="2.00",
+            hedge_ratio="0",
+            status=router_pb2.EXECUTION_STATUS_FILLED,
+            decide_time=decided,
+            legs=[
+                router_pb2.RoutingLeg(
+                    book=types_pb2.BOOK_A, venue="LP1", volume="1.00", price="1.08461"
+                ),
+                router_pb2.RoutingLeg(
+                    book=types_pb2.BOOK_B, venue="BBOOK", volume="2.00", price="1.08460"
+                ),
+            ],
+            inputs=[
+                router_pb2.RoutingInput(name="house_net_lots", value="-49.00"),
+                router_pb2.RoutingInput(name="toxicity", value=""),
+            ],
+            steps=[
+                router_pb2.RoutingStep(level="RULE", outcome="B", detail="rule 12"),
+                router_pb2.RoutingStep(level="EXPOSURE_LIMIT", outcome="C 1.00/2.00"),
+            ],
+        )
+
     async def GetHouseExposure(
         self, request: Any, context: Any
     ) -> router_pb2.GetHouseExposureResponse:

@@ -194,3 +194,57 @@ async def test_openapi_when_fetched_then_lists_every_admin_route(admin):
         assert path in spec["paths"]
     deposit = spec["paths"]["/admin/deposit"]["post"]["requestBody"]["content"]
     assert "accountId" in deposit["application/json"]["schema"]["properties"]
+
+
+async def test_order_routing_when_asked_then_router_decision_with_inputs_and_404_for_unknown(
+    admin, admin_stub
+):
+    token = await admin.login("risky")
+    async with admin.http(token) as http:
+        known = await http.get("/admin/orders/4242/routing")
+        unknown = await http.get("/admin/orders/777/routing")
+    reply = await admin_stub.GetOrderRouting(
+        admin_pb2.GetOrderRoutingRequest(order_id="4242"), metadata=bearer(token), timeout=10
+    )
+
+    assert known.status_code == 200, known.text
+    assert known.json() == {
+        "orderId": "4242",
+        "accountId": "7",
+        "symbol": "EURUSD",
+        "side": "BUY",
+        "volume": "3.00",
+        "book": "C",
+        "routingReason": "EXPOSURE_LIMIT_HEDGE",
+        "level": "EXPOSURE_LIMIT",
+        "ruleId": 12,
+        "configVersion": 9,
+        "aVolume": "1.00",
+        "bVolume": "2.00",
+        "hedgeRatio": "0",
+        "status": "FILLED",
+        "rejectReason": None,
+        "decidedAt": "2026-01-02T03:04:05Z",
+        "legs": [
+            {"book": "A", "venue": "LP1", "volume": "1.00", "price": "1.08461"},
+            {"book": "B", "venue": "BBOOK", "volume": "2.00", "price": "1.08460"},
+        ],
+        "inputs": {"house_net_lots": "-49.00", "toxicity": None},
+        "steps": [
+            {"level": "RULE", "outcome": "B", "detail": "rule 12"},
+            {"level": "EXPOSURE_LIMIT", "outcome": "C 1.00/2.00", "detail": None},
+        ],
+    }
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "ORDER_NOT_ROUTED")
+    # gRPC hands router's answer on whole.
+    routing = reply.routing
+    assert (routing.order_id, routing.level, routing.config_version) == (
+        "4242",
+        "EXPOSURE_LIMIT",
+        9,
+    )
+    assert [(leg.venue, leg.price) for leg in routing.legs] == [
+        ("LP1", "1.08461"),
+        ("BBOOK", "1.08460"),
+    ]
+    assert routing.decide_time.seconds == 1_767_323_045
