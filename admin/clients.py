@@ -8,6 +8,7 @@ raised (``from_rpc_error``), so its status and reason reach admin's caller uncha
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
@@ -23,6 +24,7 @@ from admin.domain import (
     OrderRouting,
     Position,
     SymbolExposure,
+    TradingSummary,
 )
 from fxmesh.errors import from_rpc_error
 from fxmesh.money import fmt
@@ -66,6 +68,14 @@ class OmsClient:
             )
         )
         return [convert.account_from_proto(a) for a in reply.accounts]
+
+    async def trading_summary(self, since: datetime | None) -> TradingSummary:
+        """The broker's activity since ``since`` (None: the start of today, UTC)."""
+        request = oms_pb2.GetTradingSummaryRequest()
+        if since is not None:
+            request.since.CopyFrom(convert.timestamp(since))
+        reply = await upstream(self._stub.GetTradingSummary(request, timeout=self._deadline))
+        return convert.trading_summary_from_proto(reply)
 
     async def summary(self, account_id: str) -> AccountSummary:
         reply = await upstream(

@@ -30,6 +30,7 @@ from admin.domain import (
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
+    TradingSummary,
 )
 from fxmesh.money import fmt
 from fxmesh.v1 import admin_pb2, fixgw_pb2, oms_pb2, router_pb2, types_pb2
@@ -390,6 +391,35 @@ def exposure_to_proto(e: SymbolExposure) -> router_pb2.SymbolExposure:
         realized_pnl_usd=fmt(e.realized_pnl_usd),
         unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
     )
+
+
+def trading_summary_from_proto(m: oms_pb2.GetTradingSummaryResponse) -> TradingSummary:
+    return TradingSummary(
+        since=_time(m, "since"),
+        orders_placed=m.orders_placed,
+        orders_filled=m.orders_filled,
+        orders_rejected=m.orders_rejected,
+        deals=m.deals,
+        lots_traded=_required(m.lots_traded),
+        active_accounts=m.active_accounts,
+        open_positions=m.open_positions,
+        working_orders=m.working_orders,
+    )
+
+
+def trading_summary_to_proto(s: TradingSummary) -> oms_pb2.GetTradingSummaryResponse:
+    message = oms_pb2.GetTradingSummaryResponse(
+        orders_placed=s.orders_placed,
+        orders_filled=s.orders_filled,
+        orders_rejected=s.orders_rejected,
+        deals=s.deals,
+        lots_traded=fmt(s.lots_traded),
+        active_accounts=s.active_accounts,
+        open_positions=s.open_positions,
+        working_orders=s.working_orders,
+    )
+    _set_time(message, "since", s.since)
+    return message
 
 
 def routing_from_proto(m: router_pb2.ExplainResponse) -> OrderRouting:

@@ -27,6 +27,7 @@ from admin.domain import (
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
+    TradingSummary,
 )
 from fxmesh.money import fmt
 
@@ -215,6 +216,20 @@ def exposure_to_json(e: SymbolExposure) -> dict[str, Any]:
         "avgPrice": _dec(e.avg_price),
         "realizedPnlUsd": _dec(e.realized_pnl_usd),
         "unrealizedPnlUsd": _dec(e.unrealized_pnl_usd),
+    }
+
+
+def trading_summary_to_json(s: TradingSummary) -> dict[str, Any]:
+    return {
+        "since": _iso(s.since),
+        "ordersPlaced": s.orders_placed,
+        "ordersFilled": s.orders_filled,
+        "ordersRejected": s.orders_rejected,
+        "trades": s.deals,
+        "volumeLots": fmt(s.lots_traded),
+        "activeClients": s.active_accounts,
+        "openPositions": s.open_positions,
+        "pendingOrders": s.working_orders,
     }
 
 

@@ -288,6 +288,21 @@ class SymbolExposure:
 
 
 @dataclass(frozen=True, slots=True)
+class TradingSummary:
+    """The broker's activity since ``since`` (oms's GetTradingSummary)."""
+
+    since: datetime | None
+    orders_placed: int
+    orders_filled: int
+    orders_rejected: int
+    deals: int
+    lots_traded: Decimal
+    active_accounts: int
+    open_positions: int
+    working_orders: int
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingLeg:
     """What one venue filled of an order."""
 

@@ -39,6 +39,7 @@ class Op(StrEnum):
     FIX_DISCONNECT = "fix.disconnect"
     EXPOSURE_GET = "exposure.get"
     ORDER_ROUTING_GET = "orders.routing"
+    SUMMARY_GET = "summary.get"
     AUDIT_LIST = "audit.list"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
@@ -97,6 +98,7 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.FIX_DISCONNECT: _change(_RISK),
     Op.EXPOSURE_GET: _read(),
     Op.ORDER_ROUTING_GET: _read(),
+    Op.SUMMARY_GET: _read(),
     Op.AUDIT_LIST: _read(),
     Op.AUDIT_EXPORT: _read(),
     Op.AUDIT_VERIFY: _read(),

@@ -355,6 +355,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             exposures=[convert.exposure_to_proto(e) for e in exposures]
         )
 
+    async def GetTodaySummary(
+        self, request: admin_pb2.GetTodaySummaryRequest, context: Context
+    ) -> admin_pb2.GetTodaySummaryResponse:
+        since = convert.from_timestamp(request.since, request.HasField("since"))
+        summary = await self._service.system.today(await self._ctx(context), since)
+        return admin_pb2.GetTodaySummaryResponse(summary=convert.trading_summary_to_proto(summary))
+
     async def GetOrderRouting(
         self, request: admin_pb2.GetOrderRoutingRequest, context: Context
     ) -> admin_pb2.GetOrderRoutingResponse:

@@ -46,6 +46,7 @@ from admin.domain import (
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
+    TradingSummary,
 )
 from admin.gate import Gate
 from admin.permissions import Op
@@ -271,6 +272,12 @@ class SystemDesk:
                 locked,
                 unavailable,
             )
+
+    async def today(self, ctx: RequestContext, since: datetime | None = None) -> TradingSummary:
+        """Orders, deals, lots and active clients since ``since`` (default the start of the UTC
+        day); open positions and pending orders now."""
+        async with self._gate.guard(ctx, Op.SUMMARY_GET):
+            return await self._oms.trading_summary(since)
 
     async def restart(self, ctx: RequestContext, service: str) -> None:
         """Always refused: 400 UNKNOWN_SERVICE, else 501 RESTART_NOT_SUPPORTED (audited)."""

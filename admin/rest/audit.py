@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,31 +9,14 @@ from fastapi.responses import Response
 
 from admin.audit import AuditFilter
 from admin.documents import audit_to_json, verification_to_json
-from admin.rest.deps import Ctx, Service
-from fxmesh.errors import InvalidArgument
+from admin.rest.deps import Ctx, Service, query_time
 
 router = APIRouter(prefix="/admin/audit", tags=["audit"])
 PageSize = Annotated[int, Query(alias="pageSize", ge=0, le=1000)]
 
 
-def _time(value: str, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise InvalidArgument(
-            f"{name} must be an ISO-8601 time with a zone, e.g. 2025-01-31T00:00:00Z",
-            reason="INVALID_TIME",
-            metadata={"field": name},
-        )
-    return parsed
-
-
 def _filter(actor: str, action: str, resource: str, start: str, end: str) -> AuditFilter:
-    return AuditFilter(actor, action, resource, _time(start, "from"), _time(end, "to"))
+    return AuditFilter(actor, action, resource, query_time(start, "from"), query_time(end, "to"))
 
 
 From = Annotated[str, Query(alias="from", description="ISO-8601, inclusive")]

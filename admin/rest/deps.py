@@ -9,6 +9,7 @@ only after the role check, with its FAILED audit row.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -123,3 +124,20 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
             "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}},
         }
     }
+
+
+def query_time(value: str, name: str) -> datetime | None:
+    """An optional ISO-8601 time with a zone from the query string (400 INVALID_TIME)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidArgument(
+            f"{name} must be an ISO-8601 time with a zone, e.g. 2025-01-31T00:00:00Z",
+            reason="INVALID_TIME",
+            metadata={"field": name},
+        )
+    return parsed

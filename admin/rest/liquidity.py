@@ -7,9 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from admin.documents import exposure_to_json, fix_session_to_json, lp_to_json, routing_to_json
+from admin.documents import (
+    exposure_to_json,
+    fix_session_to_json,
+    lp_to_json,
+    routing_to_json,
+    trading_summary_to_json,
+)
 from admin.permissions import Op
-from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
+from admin.rest.deps import Body, Ctx, Service, body_schema, query_time, read_body
 
 router = APIRouter(prefix="/admin", tags=["liquidity"])
 
@@ -95,6 +101,13 @@ async def order_routing(order_id: str, ctx: Ctx, service: Service) -> dict[str, 
     """Why an order went where it went: the book and venues, the rule or level that decided, every
     input the router saw, each precedence level and the config version (404 ORDER_NOT_ROUTED)."""
     return routing_to_json(await service.liquidity.order_routing(ctx, order_id))
+
+
+@router.get("/summary/today", responses={400: {"description": "INVALID_TIME"}})
+async def today(ctx: Ctx, service: Service, since: str = "") -> dict[str, Any]:
+    """Today's activity: orders placed / filled / rejected, trades, volume in lots, active clients
+    since 00:00 UTC (or ``since``, RFC 3339); open positions and pending orders now."""
+    return trading_summary_to_json(await service.system.today(ctx, query_time(since, "since")))
 
 
 @router.get("/exposure")

@@ -1267,6 +1267,50 @@ class GetExposureResponse(_message.Message):
 Global___GetExposureResponse: _TypeAlias = GetExposureResponse  # noqa: Y015
 
 @_typing.final
+class GetTodaySummaryRequest(_message.Message):
+    """Since when to count; unset: the start of the current UTC day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTodaySummaryRequest: _TypeAlias = GetTodaySummaryRequest  # noqa: Y015
+
+@_typing.final
+class GetTodaySummaryResponse(_message.Message):
+    """The broker's activity, as oms counts it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> _oms_pb2.GetTradingSummaryResponse: ...
+    def __init__(
+        self,
+        *,
+        summary: _oms_pb2.GetTradingSummaryResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTodaySummaryResponse: _TypeAlias = GetTodaySummaryResponse  # noqa: Y015
+
+@_typing.final
 class GetOrderRoutingRequest(_message.Message):
     """Which order's routing decision to show."""
 

@@ -199,6 +199,11 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsResponse.FromString,
                 _registered_method=True)
+        self.GetTodaySummary = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetTodaySummary',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryResponse.FromString,
+                _registered_method=True)
         self.RestartService = channel.unary_unary(
                 '/fxmesh.v1.AdminService/RestartService',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
@@ -443,6 +448,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTodaySummary(self, request, context):
+        """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
+        active clients; open positions and pending orders now (oms's GetTradingSummary).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RestartService(self, request, context):
         """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
         RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
@@ -613,6 +626,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetSystemMetrics,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsResponse.SerializeToString,
+            ),
+            'GetTodaySummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTodaySummary,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryResponse.SerializeToString,
             ),
             'RestartService': grpc.unary_unary_rpc_method_handler(
                     servicer.RestartService,
@@ -1489,6 +1507,33 @@ class AdminService:
             '/fxmesh.v1.AdminService/GetSystemMetrics',
             fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.GetSystemMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTodaySummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetTodaySummary',
+            fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

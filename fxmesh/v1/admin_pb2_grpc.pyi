@@ -110,6 +110,10 @@ class AdminServiceStub:
     """Health of every service, dependency and LP session, with latencies, and an overall status."""
     GetSystemMetrics: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSystemMetricsRequest, _admin_pb2.GetSystemMetricsResponse]
     """The key figures an operator reads: house exposure, LP sessions, accounts, login locks."""
+    GetTodaySummary: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetTodaySummaryRequest, _admin_pb2.GetTodaySummaryResponse]
+    """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
+    active clients; open positions and pending orders now (oms's GetTradingSummary).
+    """
     RestartService: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
@@ -197,6 +201,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Health of every service, dependency and LP session, with latencies, and an overall status."""
     GetSystemMetrics: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSystemMetricsRequest, _admin_pb2.GetSystemMetricsResponse]  # type: ignore[assignment]
     """The key figures an operator reads: house exposure, LP sessions, accounts, login locks."""
+    GetTodaySummary: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetTodaySummaryRequest, _admin_pb2.GetTodaySummaryResponse]  # type: ignore[assignment]
+    """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
+    active clients; open positions and pending orders now (oms's GetTradingSummary).
+    """
     RestartService: _aio.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]  # type: ignore[assignment]
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
@@ -473,6 +481,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GetSystemMetricsResponse, _abc.Awaitable[_admin_pb2.GetSystemMetricsResponse]]:
         """The key figures an operator reads: house exposure, LP sessions, accounts, login locks."""
+
+    @_abc_1.abstractmethod
+    def GetTodaySummary(
+        self,
+        request: _admin_pb2.GetTodaySummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetTodaySummaryResponse, _abc.Awaitable[_admin_pb2.GetTodaySummaryResponse]]:
+        """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
+        active clients; open positions and pending orders now (oms's GetTradingSummary).
+        """
 
     @_abc_1.abstractmethod
     def RestartService(

@@ -1764,3 +1764,74 @@ class PositionMark(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PositionMark: _TypeAlias = PositionMark  # noqa: Y015
+
+@_typing.final
+class GetTradingSummaryRequest(_message.Message):
+    """Since when to count; unset: the start of the current UTC day on oms's clock."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradingSummaryRequest: _TypeAlias = GetTradingSummaryRequest  # noqa: Y015
+
+@_typing.final
+class GetTradingSummaryResponse(_message.Message):
+    """The broker's activity since ``since``."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    ORDERS_PLACED_FIELD_NUMBER: _builtins.int
+    ORDERS_FILLED_FIELD_NUMBER: _builtins.int
+    ORDERS_REJECTED_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    LOTS_TRADED_FIELD_NUMBER: _builtins.int
+    ACTIVE_ACCOUNTS_FIELD_NUMBER: _builtins.int
+    OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    WORKING_ORDERS_FIELD_NUMBER: _builtins.int
+    orders_placed: _builtins.int
+    orders_filled: _builtins.int
+    orders_rejected: _builtins.int
+    deals: _builtins.int
+    """Deals (opening and closing) and their lots, every symbol together (decimal)."""
+    lots_traded: _builtins.str
+    active_accounts: _builtins.int
+    """Accounts with at least one deal since ``since``."""
+    open_positions: _builtins.int
+    """Now: open positions and pending (working) orders."""
+    working_orders: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        orders_placed: _builtins.int = ...,
+        orders_filled: _builtins.int = ...,
+        orders_rejected: _builtins.int = ...,
+        deals: _builtins.int = ...,
+        lots_traded: _builtins.str = ...,
+        active_accounts: _builtins.int = ...,
+        open_positions: _builtins.int = ...,
+        working_orders: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_accounts", b"active_accounts", "deals", b"deals", "lots_traded", b"lots_traded", "open_positions", b"open_positions", "orders_filled", b"orders_filled", "orders_placed", b"orders_placed", "orders_rejected", b"orders_rejected", "since", b"since", "working_orders", b"working_orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradingSummaryResponse: _TypeAlias = GetTradingSummaryResponse  # noqa: Y015

@@ -150,6 +150,11 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountResponse.FromString,
                 _registered_method=True)
+        self.GetTradingSummary = channel.unary_unary(
+                '/fxmesh.v1.OmsService/GetTradingSummary',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -322,6 +327,14 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTradingSummary(self, request, context):
+        """The broker's activity since a moment (default: the start of the UTC day): orders placed,
+        filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -439,6 +452,11 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.WatchAccount,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.WatchAccountResponse.SerializeToString,
+            ),
+            'GetTradingSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTradingSummary,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1063,6 +1081,33 @@ class OmsService:
             '/fxmesh.v1.OmsService/WatchAccount',
             fxmesh_dot_v1_dot_oms__pb2.WatchAccountRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.WatchAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTradingSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/GetTradingSummary',
+            fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,10 @@ class OmsServiceStub:
     oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
     account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
     """
+    GetTradingSummary: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetTradingSummaryRequest, _oms_pb2.GetTradingSummaryResponse]
+    """The broker's activity since a moment (default: the start of the UTC day): orders placed,
+    filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -146,6 +150,10 @@ class OmsServiceAsyncStub(OmsServiceStub):
     state at once, then a new message whenever a figure or a mark changed, at most one per
     oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
     account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
+    """
+    GetTradingSummary: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetTradingSummaryRequest, _oms_pb2.GetTradingSummaryResponse]  # type: ignore[assignment]
+    """The broker's activity since a moment (default: the start of the UTC day): orders placed,
+    filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
     """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -341,6 +349,16 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
         state at once, then a new message whenever a figure or a mark changed, at most one per
         oms's marks interval (conflated: a slow reader gets the newest). NOT_FOUND for an unknown
         account; RESOURCE_EXHAUSTED when oms already serves its maximum of watched accounts.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTradingSummary(
+        self,
+        request: _oms_pb2.GetTradingSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetTradingSummaryResponse, _abc.Awaitable[_oms_pb2.GetTradingSummaryResponse]]:
+        """The broker's activity since a moment (default: the start of the UTC day): orders placed,
+        filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
         """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

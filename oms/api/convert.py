@@ -24,7 +24,7 @@ from oms.domain.model import (
     TimeInForce,
 )
 from oms.domain.records import DealRow, Fill
-from oms.domain.results import PositionView, SymbolView
+from oms.domain.results import PositionView, SymbolView, TradingSummary
 from oms.trading.marks import AccountMark
 
 # --- enums ---------------------------------------------------------------------------------------
@@ -345,6 +345,20 @@ def account_summary_to_proto(
         unrealized_pnl=fmt(fig.unrealized_pnl),
         summary_time=timestamp(at),
         **account_enums(account),
+    )
+
+
+def trading_summary_to_proto(s: TradingSummary) -> oms_pb2.GetTradingSummaryResponse:
+    return oms_pb2.GetTradingSummaryResponse(
+        since=timestamp(s.since),
+        orders_placed=s.orders_placed,
+        orders_filled=s.orders_filled,
+        orders_rejected=s.orders_rejected,
+        deals=s.deals,
+        lots_traded=fmt(s.lots_traded),
+        active_accounts=s.active_accounts,
+        open_positions=s.open_positions,
+        working_orders=s.working_orders,
     )
 
 

@@ -252,6 +252,15 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         views = await self._service.list_symbols(convert.parse_symbol_filter(request))
         return oms_pb2.ListSymbolsResponse(symbols=[convert.symbol_to_proto(v) for v in views])
 
+    @_admitted(Lane.READ)
+    async def GetTradingSummary(
+        self,
+        request: oms_pb2.GetTradingSummaryRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.GetTradingSummaryResponse:
+        since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
+        return convert.trading_summary_to_proto(await self._service.trading_summary(since))
+
     # --- live marks -------------------------------------------------------------------------------
 
     # Not admitted: a stream lives as long as a client watches, so it cannot hold an admission

@@ -71,6 +71,24 @@ class CloseByResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TradingSummary:
+    """The broker's activity since a moment (the start of the UTC day by default)."""
+
+    since: datetime
+    orders_placed: int
+    orders_filled: int
+    orders_rejected: int
+    deals: int
+    lots_traded: Decimal
+    """Lots of every deal (opening and closing), all symbols together."""
+    active_accounts: int
+    """Accounts with at least one deal since ``since``."""
+    open_positions: int
+    working_orders: int
+    """Pending orders waiting for their price now."""
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSummary:
     account: Account
     figures: AccountFigures

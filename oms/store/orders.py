@@ -321,3 +321,17 @@ async def page(
         *args,
     )
     return [_order(r) for r in rows]
+
+
+async def activity_since(conn: Conn, since: datetime) -> tuple[int, int, int, int]:
+    """Orders created since ``since`` (all, filled, rejected) and orders working now."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS placed, "
+        "count(*) FILTER (WHERE status = 'FILLED') AS filled, "
+        "count(*) FILTER (WHERE status = 'REJECTED') AS rejected, "
+        "(SELECT count(*) FROM oms.orders WHERE status = 'WORKING') AS working "
+        "FROM oms.orders WHERE created_at >= $1",
+        since,
+    )
+    assert row is not None
+    return int(row["placed"]), int(row["filled"]), int(row["rejected"]), int(row["working"])

@@ -317,3 +317,16 @@ async def deals_between(
         limit,
     )
     return [deal_from_row(r) for r in rows]
+
+
+async def activity_since(conn: Conn, since: datetime) -> tuple[int, Decimal, int, int]:
+    """Deals since ``since``: their count, lots traded and distinct accounts; open positions now."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS deals, coalesce(sum(volume), 0) AS lots, "
+        "count(DISTINCT account_id) AS accounts, "
+        "(SELECT count(*) FROM oms.positions WHERE closed_at IS NULL) AS open_positions "
+        "FROM oms.deals WHERE deal_time >= $1",
+        since,
+    )
+    assert row is not None
+    return int(row["deals"]), Decimal(row["lots"]), int(row["accounts"]), int(row["open_positions"])

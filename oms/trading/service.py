@@ -10,7 +10,7 @@ reads and authentication itself. Every RPC of ``fxmesh.v1.OmsService`` is one me
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from redis.asyncio import Redis
@@ -58,6 +58,7 @@ from oms.domain.results import (
     Statement,
     StoredTriggers,
     SymbolView,
+    TradingSummary,
 )
 from oms.domain.rules import session_open
 from oms.store import accounts as account_store
@@ -194,6 +195,18 @@ class OmsService:
     def watch_account(self, account_id: AccountId) -> AsyncGenerator[AccountMark, None]:
         """The account marked to market now, then whenever a figure or a mark changes."""
         return self.marks.watch(account_id)
+
+    async def trading_summary(self, since: datetime | None = None) -> TradingSummary:
+        """Orders, deals, lots and active accounts since ``since`` (default: the start of the UTC
+        day on oms's clock), with the open positions and working orders now; one snapshot."""
+        if since is None:
+            since = self.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            placed, filled, rejected, working = await order_store.activity_since(conn, since)
+            deals, lots, accounts, open_positions = await position_store.activity_since(conn, since)
+        return TradingSummary(
+            since, placed, filled, rejected, deals, lots, accounts, open_positions, working
+        )
 
     async def list_accounts(self, page_size: int) -> list[Account]:
         limit = 100 if page_size <= 0 else min(page_size, 1000)

@@ -55,6 +55,7 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.FIX_DISCONNECT: ("POST", "/admin/fix/disconnect", {"lpId": "NOSUCHLP"}),
     Op.EXPOSURE_GET: ("GET", "/admin/exposure", None),
     Op.ORDER_ROUTING_GET: ("GET", "/admin/orders/4242/routing", None),
+    Op.SUMMARY_GET: ("GET", "/admin/summary/today", None),
     Op.AUDIT_LIST: ("GET", "/admin/audit", None),
     Op.AUDIT_EXPORT: ("GET", "/admin/audit/export?actor=nobody", None),
     Op.AUDIT_VERIFY: ("GET", "/admin/audit/verify", None),
@@ -146,6 +147,7 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.FIX_DISCONNECT: ("DisconnectFixSessions", _M.DisconnectFixSessionsRequest(lp_id="NOSUCHLP")),
     Op.EXPOSURE_GET: ("GetExposure", _M.GetExposureRequest()),
     Op.ORDER_ROUTING_GET: ("GetOrderRouting", _M.GetOrderRoutingRequest(order_id="4242")),
+    Op.SUMMARY_GET: ("GetTodaySummary", _M.GetTodaySummaryRequest()),
     Op.AUDIT_LIST: ("ListAuditEntries", _M.ListAuditEntriesRequest(page_size=1)),
     Op.AUDIT_EXPORT: (
         "ExportAuditLog",

@@ -147,3 +147,45 @@ async def test_grpc_system_when_called_then_same_answers_as_rest(admin, admin_st
     assert metrics.exposure.gross_notional_usd == "162675.00"
     assert metrics.lp_sessions.total == 2
     assert restart.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_today_summary_when_read_then_oms_counts_by_rest_and_grpc_and_bad_since_400(
+    admin, admin_stub
+):
+    await admin.new_account()
+    token = await admin.token_of(Role.SUPPORT)
+    truth = await admin.pool.fetchrow(
+        "SELECT (SELECT count(*) FROM oms.orders WHERE created_at >= date_trunc('day', now())) "
+        "AS placed, (SELECT count(*) FROM oms.positions WHERE closed_at IS NULL) AS open, "
+        "(SELECT count(*) FROM oms.orders WHERE status = 'WORKING') AS working"
+    )
+    async with admin.http(token) as http:
+        today = await http.get("/admin/summary/today")
+        future = await http.get("/admin/summary/today", params={"since": "2999-01-01T00:00:00Z"})
+        bad = await http.get("/admin/summary/today", params={"since": "yesterday"})
+    reply = await admin_stub.GetTodaySummary(
+        admin_pb2.GetTodaySummaryRequest(), metadata=bearer(token), timeout=10
+    )
+
+    assert today.status_code == 200, today.text
+    body = today.json()
+    assert body["since"].endswith("T00:00:00Z")
+    assert body["ordersPlaced"] == truth["placed"]
+    assert (body["openPositions"], body["pendingOrders"]) == (truth["open"], truth["working"])
+    assert set(body) == {
+        "since",
+        "ordersPlaced",
+        "ordersFilled",
+        "ordersRejected",
+        "trades",
+        "volumeLots",
+        "activeClients",
+        "openPositions",
+        "pendingOrders",
+    }
+    assert future.json()["ordersPlaced"] == future.json()["trades"] == 0
+    assert future.json()["volumeLots"] == "0"
+    assert future.json()["since"] == "2999-01-01T00:00:00Z"
+    assert (bad.status_code, bad.json()["code"]) == (400, "INVALID_TIME")
+    summary = reply.summary
+    assert (summary.orders_placed, summary.open_positions) == (truth["placed"], truth["open"])
