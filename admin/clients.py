@@ -20,6 +20,7 @@ from admin.domain import (
     AccountUpdate,
     Booking,
     ClientAccount,
+    LpFeed,
     LpSession,
     OrderRouting,
     Position,
@@ -33,6 +34,8 @@ from fxmesh.v1 import (
     fixgw_pb2_grpc,
     oms_pb2,
     oms_pb2_grpc,
+    quotes_pb2,
+    quotes_pb2_grpc,
     router_pb2,
     router_pb2_grpc,
     types_pb2,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # the async stub types exist in the generated .pyi stubs only
     OmsStub: TypeAlias = oms_pb2_grpc.OmsServiceAsyncStub
     FixgwStub: TypeAlias = fixgw_pb2_grpc.FixGatewayServiceAsyncStub
     RouterStub: TypeAlias = router_pb2_grpc.RouterServiceAsyncStub
+    QuotesStub: TypeAlias = quotes_pb2_grpc.QuotesServiceAsyncStub
 
 
 async def upstream(call: Awaitable[T]) -> T:
@@ -171,6 +175,23 @@ class OmsClient:
             )
         )
         return Booking(convert.ledger_from_proto(reply.entry), reply.replayed)
+
+
+class QuotesClient:
+    """The LP board in quotes."""
+
+    def __init__(self, stub: QuotesStub, deadline: float) -> None:
+        self._stub = stub
+        self._deadline = deadline
+
+    async def lp_feeds(self, lp: str, symbol: str) -> list[LpFeed]:
+        """Every LP feed (or those of ``lp`` / ``symbol``) with its statistics."""
+        reply = await upstream(
+            self._stub.ListLpStatistics(
+                quotes_pb2.ListLpStatisticsRequest(lp=lp, symbol=symbol), timeout=self._deadline
+            )
+        )
+        return [convert.lp_feed_from_proto(f) for f in reply.feeds]
 
 
 class FixgwClient:

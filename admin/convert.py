@@ -22,6 +22,7 @@ from admin.domain import (
     AuditEntry,
     ClientAccount,
     LedgerEntry,
+    LpFeed,
     LpSession,
     OrderRouting,
     Position,
@@ -33,7 +34,7 @@ from admin.domain import (
     TradingSummary,
 )
 from fxmesh.money import fmt
-from fxmesh.v1 import admin_pb2, fixgw_pb2, oms_pb2, router_pb2, types_pb2
+from fxmesh.v1 import admin_pb2, fixgw_pb2, oms_pb2, quotes_pb2, router_pb2, types_pb2
 
 # --- scalars -------------------------------------------------------------------------------------
 
@@ -391,6 +392,37 @@ def exposure_to_proto(e: SymbolExposure) -> router_pb2.SymbolExposure:
         realized_pnl_usd=fmt(e.realized_pnl_usd),
         unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
     )
+
+
+def lp_feed_from_proto(m: quotes_pb2.LpFeedStatistics) -> LpFeed:
+    return LpFeed(
+        lp=m.lp,
+        symbol=m.symbol,
+        ticks_last_minute=m.ticks_last_minute,
+        ticks_total=m.ticks_total,
+        dropped_by_reason=dict(m.dropped_by_reason),
+        dropped_total=m.dropped_total,
+        latency_p50_ms=m.latency_p50_ms if m.HasField("latency_p50_ms") else None,
+        latency_p99_ms=m.latency_p99_ms if m.HasField("latency_p99_ms") else None,
+        last_tick_at=_time(m, "last_tick_time"),
+        streaming_since=_time(m, "streaming_since"),
+    )
+
+
+def lp_feed_to_proto(f: LpFeed) -> quotes_pb2.LpFeedStatistics:
+    message = quotes_pb2.LpFeedStatistics(
+        lp=f.lp,
+        symbol=f.symbol,
+        ticks_last_minute=f.ticks_last_minute,
+        ticks_total=f.ticks_total,
+        dropped_by_reason=f.dropped_by_reason,
+        dropped_total=f.dropped_total,
+        latency_p50_ms=f.latency_p50_ms,
+        latency_p99_ms=f.latency_p99_ms,
+    )
+    _set_time(message, "last_tick_time", f.last_tick_at)
+    _set_time(message, "streaming_since", f.streaming_since)
+    return message
 
 
 def trading_summary_from_proto(m: oms_pb2.GetTradingSummaryResponse) -> TradingSummary:

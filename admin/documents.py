@@ -20,6 +20,7 @@ from admin.domain import (
     ClientAccount,
     ComponentHealth,
     LedgerEntry,
+    LpFeed,
     LpHealth,
     LpSession,
     OrderRouting,
@@ -216,6 +217,21 @@ def exposure_to_json(e: SymbolExposure) -> dict[str, Any]:
         "avgPrice": _dec(e.avg_price),
         "realizedPnlUsd": _dec(e.realized_pnl_usd),
         "unrealizedPnlUsd": _dec(e.unrealized_pnl_usd),
+    }
+
+
+def lp_feed_to_json(f: LpFeed) -> dict[str, Any]:
+    return {
+        "lpId": f.lp,
+        "symbol": f.symbol,
+        "ticksLastMinute": f.ticks_last_minute,
+        "ticksTotal": f.ticks_total,
+        "droppedByReason": dict(sorted(f.dropped_by_reason.items())),
+        "droppedTotal": f.dropped_total,
+        "latencyP50Ms": f.latency_p50_ms,
+        "latencyP99Ms": f.latency_p99_ms,
+        "lastTickAt": _iso(f.last_tick_at),
+        "streamingSince": _iso(f.streaming_since),
     }
 
 

@@ -288,6 +288,23 @@ class SymbolExposure:
 
 
 @dataclass(frozen=True, slots=True)
+class LpFeed:
+    """One LP's price feed of one symbol (quotes' LP statistics)."""
+
+    lp: str
+    symbol: str
+    ticks_last_minute: int
+    ticks_total: int
+    dropped_by_reason: dict[str, int]
+    dropped_total: int
+    latency_p50_ms: int | None
+    latency_p99_ms: int | None
+    last_tick_at: datetime | None
+    streaming_since: datetime | None
+    """None while the LP is silent."""
+
+
+@dataclass(frozen=True, slots=True)
 class TradingSummary:
     """The broker's activity since ``since`` (oms's GetTradingSummary)."""
 

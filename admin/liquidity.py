@@ -6,12 +6,12 @@ An LP is one FIX session in fixgw (its configured name is the LP id); fixgw answ
 
 from __future__ import annotations
 
-from admin.clients import FixgwClient, RouterClient
+from admin.clients import FixgwClient, QuotesClient, RouterClient
 from admin.documents import lp_state
-from admin.domain import LpSession, OrderRouting, RequestContext, SymbolExposure
+from admin.domain import LpFeed, LpSession, OrderRouting, RequestContext, SymbolExposure
 from admin.gate import Gate
 from admin.permissions import Op
-from fxmesh.errors import InvalidArgument
+from fxmesh.errors import InvalidArgument, Unavailable
 from fxmesh.reasons import Reason
 
 LP_ID_MAX = 64
@@ -27,7 +27,14 @@ def lp_id_of(value: str) -> str:
 
 
 class LiquidityDesk:
-    def __init__(self, gate: Gate, fixgw: FixgwClient, router: RouterClient) -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        fixgw: FixgwClient,
+        router: RouterClient,
+        quotes: QuotesClient | None = None,
+    ) -> None:
+        self._quotes = quotes
         self._gate = gate
         self._fixgw = fixgw
         self._router = router
@@ -68,6 +75,14 @@ class LiquidityDesk:
     async def exposure(self, ctx: RequestContext) -> list[SymbolExposure]:
         async with self._gate.guard(ctx, Op.EXPOSURE_GET):
             return await self._router.house_exposure()
+
+    async def lp_board(self, ctx: RequestContext, lp: str = "", symbol: str = "") -> list[LpFeed]:
+        """quotes' statistics of every LP feed (or of one LP / symbol): ticks per minute, drops
+        by reason, quote latency, since when it streams."""
+        async with self._gate.guard(ctx, Op.LP_BOARD):
+            if self._quotes is None:
+                raise Unavailable("quotes is not configured", metadata={"service": "quotes"})
+            return await self._quotes.lp_feeds(lp.strip(), symbol.strip().upper())
 
     async def order_routing(self, ctx: RequestContext, order_id: str) -> OrderRouting:
         """Why ``order_id`` went where it went (router's Explain)."""

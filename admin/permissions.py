@@ -40,6 +40,7 @@ class Op(StrEnum):
     EXPOSURE_GET = "exposure.get"
     ORDER_ROUTING_GET = "orders.routing"
     SUMMARY_GET = "summary.get"
+    LP_BOARD = "lps.board"
     AUDIT_LIST = "audit.list"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
@@ -99,6 +100,7 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.EXPOSURE_GET: _read(),
     Op.ORDER_ROUTING_GET: _read(),
     Op.SUMMARY_GET: _read(),
+    Op.LP_BOARD: _read(),
     Op.AUDIT_LIST: _read(),
     Op.AUDIT_EXPORT: _read(),
     Op.AUDIT_VERIFY: _read(),

@@ -17,7 +17,7 @@ from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.http import HttpServing, http_server
-from fxmesh.v1 import admin_pb2_grpc, fixgw_pb2_grpc, oms_pb2_grpc, router_pb2_grpc
+from fxmesh.v1 import admin_pb2_grpc, fixgw_pb2_grpc, oms_pb2_grpc, quotes_pb2_grpc, router_pb2_grpc
 
 
 class AdminApp:
@@ -59,6 +59,7 @@ class AdminApp:
             oms_pb2_grpc.OmsServiceStub(channels["oms"]),
             fixgw_pb2_grpc.FixGatewayServiceStub(channels["fixgw"]),
             router_pb2_grpc.RouterServiceStub(channels["router"]),
+            quotes=quotes_pb2_grpc.QuotesServiceStub(channels["quotes"]),
             probes=default_probes(
                 timeout=s.admin_health_timeout_seconds,
                 pool=pool,

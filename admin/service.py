@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 from admin import audit, repository
 from admin.accounts import AccountsDesk, page_size
-from admin.clients import FixgwClient, OmsClient, RouterClient
+from admin.clients import FixgwClient, OmsClient, QuotesClient, RouterClient
 from admin.config import AdminSettings
 from admin.domain import (
     AdminUser,
@@ -44,7 +44,7 @@ from fxmesh.errors import Unauthenticated
 from fxmesh.tracing import current_trace_id
 
 if TYPE_CHECKING:
-    from admin.clients import FixgwStub, OmsStub, RouterStub
+    from admin.clients import FixgwStub, OmsStub, QuotesStub, RouterStub
 
 log = structlog.stdlib.get_logger(__name__)
 LOGINS = Counter("fxmesh_admin_logins_total", "Admin login attempts, by outcome.", ["outcome"])
@@ -73,6 +73,7 @@ class AdminService:
         fixgw: FixgwStub,
         router: RouterStub,
         *,
+        quotes: QuotesStub | None = None,
         probes: Sequence[Probe] = (),
         now: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -85,7 +86,12 @@ class AdminService:
         fixgw_client = FixgwClient(fixgw, deadline)
         router_client = RouterClient(router, deadline)
         self.accounts = AccountsDesk(self.gate, oms_client)
-        self.liquidity = LiquidityDesk(self.gate, fixgw_client, router_client)
+        self.liquidity = LiquidityDesk(
+            self.gate,
+            fixgw_client,
+            router_client,
+            QuotesClient(quotes, deadline) if quotes is not None else None,
+        )
         self._throttle = LoginThrottle(
             db,
             max_failures=settings.admin_login_max_failures,

@@ -355,6 +355,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             exposures=[convert.exposure_to_proto(e) for e in exposures]
         )
 
+    async def GetLpBoard(
+        self, request: admin_pb2.GetLpBoardRequest, context: Context
+    ) -> admin_pb2.GetLpBoardResponse:
+        feeds = await self._service.liquidity.lp_board(
+            await self._ctx(context), request.lp_id, request.symbol
+        )
+        return admin_pb2.GetLpBoardResponse(feeds=[convert.lp_feed_to_proto(f) for f in feeds])
+
     async def GetTodaySummary(
         self, request: admin_pb2.GetTodaySummaryRequest, context: Context
     ) -> admin_pb2.GetTodaySummaryResponse:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from admin.documents import (
     exposure_to_json,
     fix_session_to_json,
+    lp_feed_to_json,
     lp_to_json,
     routing_to_json,
     trading_summary_to_json,
@@ -94,6 +95,20 @@ async def fix_connect(request: Request, ctx: Ctx, service: Service) -> dict[str,
 async def fix_disconnect(request: Request, ctx: Ctx, service: Service) -> dict[str, Any]:
     """Disconnect every FIX session, or the one of ``lpId``."""
     return await _switch_fix(Op.FIX_DISCONNECT, request, ctx, service)
+
+
+@router.get("/lps/statistics")
+async def lp_board(
+    ctx: Ctx,
+    service: Service,
+    lp_id: Annotated[str, Query(alias="lpId", description="One LP's feeds only")] = "",
+    symbol: Annotated[str, Query(description="One symbol's feeds only")] = "",
+) -> dict[str, Any]:
+    """The LP board: per LP and symbol, ticks in the last minute, drops by reason, quote latency
+    p50 / p99 (LP SendingTime to the Redis write), last tick and since when it streams (null:
+    silent); 503 when quotes does not answer."""
+    feeds = await service.liquidity.lp_board(ctx, lp_id, symbol)
+    return {"feeds": [lp_feed_to_json(f) for f in feeds]}
 
 
 @router.get("/orders/{order_id}/routing")

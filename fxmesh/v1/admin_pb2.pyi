@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from fxmesh.v1 import fixgw_pb2 as _fixgw_pb2
 from fxmesh.v1 import oms_pb2 as _oms_pb2
+from fxmesh.v1 import quotes_pb2 as _quotes_pb2
 from fxmesh.v1 import router_pb2 as _router_pb2
 from fxmesh.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
@@ -1265,6 +1266,52 @@ class GetExposureResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetExposureResponse: _TypeAlias = GetExposureResponse  # noqa: Y015
+
+@_typing.final
+class GetLpBoardRequest(_message.Message):
+    """Which feeds; empty fields match every LP / symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    lp_id: _builtins.str
+    symbol: _builtins.str
+    def __init__(
+        self,
+        *,
+        lp_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp_id", b"lp_id", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLpBoardRequest: _TypeAlias = GetLpBoardRequest  # noqa: Y015
+
+@_typing.final
+class GetLpBoardResponse(_message.Message):
+    """Every matching LP feed, by LP then symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def feeds(self) -> _containers.RepeatedCompositeFieldContainer[_quotes_pb2.LpFeedStatistics]: ...
+    def __init__(
+        self,
+        *,
+        feeds: _abc.Iterable[_quotes_pb2.LpFeedStatistics] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feeds", b"feeds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLpBoardResponse: _TypeAlias = GetLpBoardResponse  # noqa: Y015
 
 @_typing.final
 class GetTodaySummaryRequest(_message.Message):

@@ -144,6 +144,11 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.FromString,
                 _registered_method=True)
+        self.GetLpBoard = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetLpBoard',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetLpBoardRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetLpBoardResponse.FromString,
+                _registered_method=True)
         self.GetOrderRouting = channel.unary_unary(
                 '/fxmesh.v1.AdminService/GetOrderRouting',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetOrderRoutingRequest.SerializeToString,
@@ -368,6 +373,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLpBoard(self, request, context):
+        """The LP board: quotes' statistics of every LP feed (ticks per minute, drops by reason, quote
+        latency, streaming since), optionally of one LP and / or symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOrderRouting(self, request, context):
         """Why an order went where it went: router's decision with the rule, every input it saw, each
         precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
@@ -571,6 +584,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetExposure,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.SerializeToString,
+            ),
+            'GetLpBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLpBoard,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetLpBoardRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetLpBoardResponse.SerializeToString,
             ),
             'GetOrderRouting': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrderRouting,
@@ -1210,6 +1228,33 @@ class AdminService:
             '/fxmesh.v1.AdminService/GetExposure',
             fxmesh_dot_v1_dot_admin__pb2.GetExposureRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.GetExposureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLpBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetLpBoard',
+            fxmesh_dot_v1_dot_admin__pb2.GetLpBoardRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetLpBoardResponse.FromString,
             options,
             channel_credentials,
             insecure,

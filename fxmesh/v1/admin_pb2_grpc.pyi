@@ -83,6 +83,10 @@ class AdminServiceStub:
     """Disconnect every FIX session, or one LP's."""
     GetExposure: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetExposureRequest, _admin_pb2.GetExposureResponse]
     """The house's net exposure per symbol."""
+    GetLpBoard: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetLpBoardRequest, _admin_pb2.GetLpBoardResponse]
+    """The LP board: quotes' statistics of every LP feed (ticks per minute, drops by reason, quote
+    latency, streaming since), optionally of one LP and / or symbol.
+    """
     GetOrderRouting: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetOrderRoutingRequest, _admin_pb2.GetOrderRoutingResponse]
     """Why an order went where it went: router's decision with the rule, every input it saw, each
     precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
@@ -174,6 +178,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Disconnect every FIX session, or one LP's."""
     GetExposure: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetExposureRequest, _admin_pb2.GetExposureResponse]  # type: ignore[assignment]
     """The house's net exposure per symbol."""
+    GetLpBoard: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetLpBoardRequest, _admin_pb2.GetLpBoardResponse]  # type: ignore[assignment]
+    """The LP board: quotes' statistics of every LP feed (ticks per minute, drops by reason, quote
+    latency, streaming since), optionally of one LP and / or symbol.
+    """
     GetOrderRouting: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetOrderRoutingRequest, _admin_pb2.GetOrderRoutingResponse]  # type: ignore[assignment]
     """Why an order went where it went: router's decision with the rule, every input it saw, each
     precedence level and the config version (NOT_FOUND ORDER_NOT_ROUTED for an order router has
@@ -388,6 +396,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GetExposureResponse, _abc.Awaitable[_admin_pb2.GetExposureResponse]]:
         """The house's net exposure per symbol."""
+
+    @_abc_1.abstractmethod
+    def GetLpBoard(
+        self,
+        request: _admin_pb2.GetLpBoardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetLpBoardResponse, _abc.Awaitable[_admin_pb2.GetLpBoardResponse]]:
+        """The LP board: quotes' statistics of every LP feed (ticks per minute, drops by reason, quote
+        latency, streaming since), optionally of one LP and / or symbol.
+        """
 
     @_abc_1.abstractmethod
     def GetOrderRouting(

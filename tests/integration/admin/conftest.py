@@ -39,6 +39,8 @@ from fxmesh.v1 import (
     fixgw_pb2_grpc,
     oms_pb2,
     oms_pb2_grpc,
+    quotes_pb2,
+    quotes_pb2_grpc,
     router_pb2,
     router_pb2_grpc,
     types_pb2,
@@ -109,6 +111,39 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
         self._session(request.name)
         self.states[request.name] = fixgw_pb2.SESSION_STATE_CONNECTING
         return fixgw_pb2.ReconnectResponse(session=self._session(request.name))
+
+
+class StandInQuotes(quotes_pb2_grpc.QuotesServiceServicer):
+    """quotes' LP board: LP1 streams EURUSD (one crossed tick dropped), LP2 is silent."""
+
+    async def ListLpStatistics(self, request: Any, context: Any) -> Any:
+        seen = Timestamp()
+        seen.FromSeconds(1_767_323_045)
+        feeds = [
+            quotes_pb2.LpFeedStatistics(
+                lp="LP1",
+                symbol="EURUSD",
+                ticks_last_minute=600,
+                ticks_total=12_000,
+                dropped_by_reason={"crossed": 1},
+                dropped_total=1,
+                latency_p50_ms=3,
+                latency_p99_ms=12,
+                last_tick_time=seen,
+                streaming_since=seen,
+            ),
+            quotes_pb2.LpFeedStatistics(
+                lp="LP2", symbol="EURUSD", ticks_total=40, last_tick_time=seen
+            ),
+        ]
+        return quotes_pb2.ListLpStatisticsResponse(
+            feeds=[
+                f
+                for f in feeds
+                if (not request.lp or f.lp == request.lp)
+                and (not request.symbol or f.symbol == request.symbol)
+            ]
+        )
 
 
 ROUTED_ORDER = "4242"
@@ -287,6 +322,11 @@ async def admin(
     stand_ins.add(
         router_pb2_grpc.add_RouterServiceServicer_to_server, router, "fxmesh.v1.RouterService"
     )
+    stand_ins.add(
+        quotes_pb2_grpc.add_QuotesServiceServicer_to_server,
+        StandInQuotes(),
+        "fxmesh.v1.QuotesService",
+    )
     stand_in_port = await stand_ins.start()
     oms_app = OmsApp(
         OmsSettings(
@@ -329,6 +369,7 @@ async def admin(
         oms_pb2_grpc.OmsServiceStub(channels[0]),
         fixgw_pb2_grpc.FixGatewayServiceStub(channels[1]),
         router_pb2_grpc.RouterServiceStub(channels[1]),
+        quotes=quotes_pb2_grpc.QuotesServiceStub(channels[1]),
         probes=default_probes(
             timeout=settings.admin_health_timeout_seconds,
             pool=pool,

@@ -248,3 +248,34 @@ async def test_order_routing_when_asked_then_router_decision_with_inputs_and_404
         ("BBOOK", "1.08460"),
     ]
     assert routing.decide_time.seconds == 1_767_323_045
+
+
+async def test_lp_board_when_read_then_quotes_statistics_per_lp_and_symbol(admin, admin_stub):
+    token = await admin.login("risky")
+    async with admin.http(token) as http:
+        board = await http.get("/admin/lps/statistics")
+        one = await http.get("/admin/lps/statistics", params={"lpId": "LP2", "symbol": "eurusd"})
+    reply = await admin_stub.GetLpBoard(
+        admin_pb2.GetLpBoardRequest(lp_id="LP1"), metadata=bearer(token), timeout=10
+    )
+
+    assert board.status_code == 200, board.text
+    feeds = board.json()["feeds"]
+    assert feeds[0] == {
+        "lpId": "LP1",
+        "symbol": "EURUSD",
+        "ticksLastMinute": 600,
+        "ticksTotal": 12000,
+        "droppedByReason": {"crossed": 1},
+        "droppedTotal": 1,
+        "latencyP50Ms": 3,
+        "latencyP99Ms": 12,
+        "lastTickAt": "2026-01-02T03:04:05Z",
+        "streamingSince": "2026-01-02T03:04:05Z",
+    }
+    # A silent LP: no latency in the window, no streaming run.
+    assert (feeds[1]["latencyP50Ms"], feeds[1]["streamingSince"]) == (None, None)
+    assert [f["lpId"] for f in one.json()["feeds"]] == ["LP2"]
+    [lp1] = reply.feeds
+    assert (lp1.lp, lp1.latency_p99_ms, dict(lp1.dropped_by_reason)) == ("LP1", 12, {"crossed": 1})
+    assert lp1.HasField("latency_p50_ms")

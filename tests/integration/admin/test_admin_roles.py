@@ -56,6 +56,7 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.EXPOSURE_GET: ("GET", "/admin/exposure", None),
     Op.ORDER_ROUTING_GET: ("GET", "/admin/orders/4242/routing", None),
     Op.SUMMARY_GET: ("GET", "/admin/summary/today", None),
+    Op.LP_BOARD: ("GET", "/admin/lps/statistics", None),
     Op.AUDIT_LIST: ("GET", "/admin/audit", None),
     Op.AUDIT_EXPORT: ("GET", "/admin/audit/export?actor=nobody", None),
     Op.AUDIT_VERIFY: ("GET", "/admin/audit/verify", None),
@@ -148,6 +149,7 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.EXPOSURE_GET: ("GetExposure", _M.GetExposureRequest()),
     Op.ORDER_ROUTING_GET: ("GetOrderRouting", _M.GetOrderRoutingRequest(order_id="4242")),
     Op.SUMMARY_GET: ("GetTodaySummary", _M.GetTodaySummaryRequest()),
+    Op.LP_BOARD: ("GetLpBoard", _M.GetLpBoardRequest()),
     Op.AUDIT_LIST: ("ListAuditEntries", _M.ListAuditEntriesRequest(page_size=1)),
     Op.AUDIT_EXPORT: (
         "ExportAuditLog",
