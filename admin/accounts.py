@@ -424,7 +424,7 @@ class AccountsDesk:
                     )
                 required = op in (Op.MONEY_DEPOSIT, Op.MONEY_WITHDRAW)
                 label = (
-                    choice(req.method, PAYMENT_METHODS, "method", "INVALID_METHOD")
+                    choice(req.method, PAYMENT_METHODS, "method", Reason.INVALID_METHOD)
                     if required or req.method
                     else ""
                 )
@@ -432,15 +432,15 @@ class AccountsDesk:
             summary = await self._oms.summary(account_id)
             audit.before = {"balance": fmt(summary.balance), "currency": summary.currency}
             self._check_places(amount, summary.currency, "amount")
-            # oms's ledger has no method column yet: the method (or adjustment type) leads the note.
-            note = f"[{label}] {text}".strip() if label else text
+            # The ledger keeps the method (or the adjustment's type) in its own column.
             booked = await self._oms.post_balance_operation(
                 account_id=account_id,
                 entry_type=ledger_type,
                 amount=amount,
                 request_id=request_id,
                 reference=req.reference.strip(),
-                note=note[:500],
+                note=text[:500],
+                method=label,
             )
             audit.after = {
                 **ledger_to_json(booked.entry),

@@ -157,6 +157,7 @@ class OmsClient:
         request_id: str,
         reference: str,
         note: str,
+        method: str = "",
     ) -> Booking:
         """Book a DEPOSIT, WITHDRAWAL, BONUS or ADJUSTMENT once per (account, request id)."""
         reply = await upstream(
@@ -170,6 +171,7 @@ class OmsClient:
                     request_id=request_id,
                     reference=reference,
                     note=note,
+                    method=method,
                 ),
                 timeout=self._deadline,
             )

@@ -297,6 +297,7 @@ def ledger_from_proto(m: types_pb2.LedgerEntry) -> LedgerEntry:
         reference=m.reference,
         note=m.note,
         created_at=_time(m, "create_time"),
+        method=m.method,
     )
 
 
@@ -312,6 +313,7 @@ def ledger_to_proto(e: LedgerEntry) -> types_pb2.LedgerEntry:
         deal_id=e.deal_id,
         reference=e.reference,
         note=e.note,
+        method=e.method,
     )
     _set_time(message, "create_time", e.created_at)
     return message

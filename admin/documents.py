@@ -160,6 +160,7 @@ def ledger_to_json(e: LedgerEntry) -> dict[str, Any]:
         "currency": e.currency,
         "reference": e.reference or None,
         "note": e.note or None,
+        "method": e.method or None,
         "createdAt": _iso(e.created_at),
     }
 

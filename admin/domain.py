@@ -218,6 +218,8 @@ class LedgerEntry:
     reference: str
     note: str
     created_at: datetime | None
+    method: str = ""
+    """How the money moved (BANK_TRANSFER, ..., or an adjustment's type); '' for trading rows."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,8 @@ class Reason(StrEnum):
     """oms: a client order id (or a close-all request id) is longer than allowed."""
     INVALID_REQUEST_ID = "INVALID_REQUEST_ID"
     """oms, admin: a balance operation's request id is too long."""
+    INVALID_METHOD = "INVALID_METHOD"
+    """oms, admin: a balance operation's method is not one of the known UPPER_SNAKE names."""
     INVALID_AMOUNT = "INVALID_AMOUNT"
     """oms, admin: a money amount is zero or has the wrong sign for its type."""
     INVALID_LEVERAGE = "INVALID_LEVERAGE"

@@ -1270,6 +1270,7 @@ class PostBalanceOperationRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     REFERENCE_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     type: _types_pb2.LedgerEntryType.ValueType
     """DEPOSIT, WITHDRAWAL, BONUS or ADJUSTMENT."""
@@ -1279,6 +1280,8 @@ class PostBalanceOperationRequest(_message.Message):
     """Idempotency key, unique per account: a retry returns the first entry."""
     reference: _builtins.str
     note: _builtins.str
+    method: _builtins.str
+    """How the money moved (BANK_TRANSFER, CRYPTO, CARD, ...; UPPER_SNAKE), kept on the ledger row."""
     def __init__(
         self,
         *,
@@ -1288,10 +1291,11 @@ class PostBalanceOperationRequest(_message.Message):
         request_id: _builtins.str = ...,
         reference: _builtins.str = ...,
         note: _builtins.str = ...,
+        method: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "note", b"note", "reference", b"reference", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "method", b"method", "note", b"note", "reference", b"reference", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -757,6 +757,7 @@ class LedgerEntry(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
     ledger_id: _builtins.str
     account_id: _builtins.str
     type: Global___LedgerEntryType.ValueType
@@ -770,6 +771,10 @@ class LedgerEntry(_message.Message):
     reference: _builtins.str
     """External reference (payment id, order/deal reference, rollover date)."""
     note: _builtins.str
+    method: _builtins.str
+    """How the money moved for a balance operation (BANK_TRANSFER, CRYPTO, CARD, or an adjustment's
+    kind); empty for trading rows.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -786,10 +791,11 @@ class LedgerEntry(_message.Message):
         reference: _builtins.str = ...,
         note: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        method: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "balance_after", b"balance_after", "balance_before", b"balance_before", "create_time", b"create_time", "currency", b"currency", "deal_id", b"deal_id", "ledger_id", b"ledger_id", "note", b"note", "reference", b"reference", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "balance_after", b"balance_after", "balance_before", b"balance_before", "create_time", b"create_time", "currency", b"currency", "deal_id", b"deal_id", "ledger_id", b"ledger_id", "method", b"method", "note", b"note", "reference", b"reference", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

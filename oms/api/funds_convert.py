@@ -7,6 +7,7 @@ Request parsing checks shape only (required fields, decimals, enums); rules that
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,25 @@ def parse_balance_operation(req: oms_pb2.PostBalanceOperationRequest) -> Balance
         request_id,
         req.reference.strip() or None,
         req.note.strip() or None,
+        _method(req.method),
     )
+
+
+_METHOD = re.compile(r"^[A-Z][A-Z_]{0,31}$")
+
+
+def _method(text: str) -> str | None:
+    """How the money moved: UPPER_SNAKE, at most 32 characters; empty: not said."""
+    method = text.strip().upper()
+    if not method:
+        return None
+    if not _METHOD.match(method):
+        raise _invalid(
+            "method must be an UPPER_SNAKE name such as BANK_TRANSFER",
+            Reason.INVALID_METHOD,
+            "method",
+        )
+    return method
 
 
 def ledger_type_to_proto(entry_type: str) -> Any:
@@ -108,6 +127,7 @@ def ledger_to_proto(row: LedgerRow) -> types_pb2.LedgerEntry:
         reference=row.reference or "",
         note=row.note or "",
         create_time=convert.timestamp(row.created_at),
+        method=row.method or "",
     )
 
 

@@ -145,6 +145,8 @@ class BalanceOperation:
     request_id: str
     reference: str | None
     note: str | None
+    method: str | None = None
+    """How the money moved (BANK_TRANSFER, CRYPTO, CARD, ...), kept on the ledger row."""
 
 
 @dataclass(frozen=True, slots=True)

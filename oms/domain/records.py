@@ -120,6 +120,8 @@ class LedgerRow:
     note: str | None
     request_id: str | None
     created_at: datetime
+    method: str | None = None
+    """How the money moved (BANK_TRANSFER, CRYPTO, CARD, ...); None for trading rows."""
 
 
 @dataclass(frozen=True, slots=True)

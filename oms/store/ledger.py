@@ -18,7 +18,7 @@ from oms.domain.records import LedgerRow, SwapPosition
 
 _LEDGER_COLS = (
     "ledger_id, account_id, type, amount, balance_before, balance_after, currency, deal_id, "
-    "reference, note, request_id, created_at"
+    "reference, note, request_id, created_at, method"
 )
 
 
@@ -36,6 +36,7 @@ def _ledger(row: Any) -> LedgerRow:
         row["note"],
         row["request_id"],
         row["created_at"],
+        row["method"],
     )
 
 
@@ -53,6 +54,7 @@ async def append_ledger(
     reference: str | None = None,
     note: str | None = None,
     deal_id: int | None = None,
+    method: str | None = None,
 ) -> LedgerRow:
     """Add ``amount`` to the balance and append the ledger row that records it (under row lock),
     in one statement."""
@@ -60,8 +62,8 @@ async def append_ledger(
         "WITH a AS (UPDATE oms.accounts SET balance = balance + $2, updated_at = now() "
         "WHERE account_id = $1 RETURNING balance) "
         "INSERT INTO oms.ledger (account_id, type, amount, balance_before, balance_after, "
-        "currency, deal_id, reference, note, request_id) "
-        "SELECT $1, $3, $2, a.balance - $2, a.balance, $4, $5, $6, $7, $8 FROM a "
+        "currency, deal_id, reference, note, request_id, method) "
+        "SELECT $1, $3, $2, a.balance - $2, a.balance, $4, $5, $6, $7, $8, $9 FROM a "
         f"RETURNING {_LEDGER_COLS}",
         account_id,
         amount,
@@ -71,6 +73,7 @@ async def append_ledger(
         reference,
         note,
         request_id,
+        method,
     )
     return _ledger(row)
 

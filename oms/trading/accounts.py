@@ -143,11 +143,12 @@ class AccountBook:
             conn, account = tx.conn, tx.account
             first = await ledger_store.ledger_by_request(conn, op.account_id, op.request_id)
             if first is not None:
-                if (first.type, first.amount, first.reference, first.note) != (
+                if (first.type, first.amount, first.reference, first.note, first.method) != (
                     op.type,
                     booked,
                     op.reference,
                     op.note,
+                    op.method,
                 ):
                     raise FailedPrecondition(
                         f"request_id {op.request_id!r} was used for a different operation",
@@ -169,6 +170,7 @@ class AccountBook:
                 request_id=op.request_id,
                 reference=op.reference,
                 note=op.note,
+                method=op.method,
             )
             await tx.account_update(op.type, symbols, prices)
         BALANCE_OPERATIONS.labels(op.type).inc()

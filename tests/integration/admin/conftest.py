@@ -297,7 +297,7 @@ class AdminUnderTest:
 
     async def ledger(self, account_id: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
-            "SELECT type, amount, balance_after, reference, note, request_id FROM oms.ledger "
+            "SELECT type, amount, balance_after, reference, note, request_id, method FROM oms.ledger "
             "WHERE account_id = $1 ORDER BY ledger_id",
             int(account_id),
         )

@@ -47,7 +47,9 @@ async def test_deposit_when_json_number_then_booked_as_decimal_with_ledger_and_a
     assert [r["type"] for r in ledger] == ["DEPOSIT", "DEPOSIT"]
     assert ledger[-1]["amount"] == Decimal("250.10")
     assert ledger[-1]["request_id"] == request_id
-    assert ledger[-1]["note"] == "[BANK_TRANSFER] top up"
+    # The ledger keeps the method in its own column; the note stays the operator's text.
+    assert (ledger[-1]["method"], ledger[-1]["note"]) == ("BANK_TRANSFER", "top up")
+    assert entry["method"] == "BANK_TRANSFER"
     rows = await admin.pool.fetch(
         "SELECT * FROM admin.audit_log WHERE request_id = $1 ORDER BY audit_id", request_id
     )
@@ -153,7 +155,8 @@ async def test_grpc_money_when_each_operation_then_ledger_and_audit_rows(admin, 
         ("ADJUSTMENT", Decimal("-9.75")),
     ]
     assert adjusted.entry.balance_after == "1050.00"
-    assert ledger[-1]["note"] == "[CORRECTION] fee refund reversed"
+    assert (ledger[-1]["method"], ledger[-1]["note"]) == ("CORRECTION", "fee refund reversed")
+    assert adjusted.entry.method == "CORRECTION"
     for action in ("money.deposit", "money.withdraw", "money.bonus", "money.adjust"):
         row = await admin.last_audit(action)
         assert (row["target"], row["outcome"]) == (f"account:{account}", "ALLOWED")

@@ -77,6 +77,25 @@ async def test_same_request_id_when_content_differs_then_idempotency_key_reused(
     assert err.reason == "IDEMPOTENCY_KEY_REUSED"
 
 
+async def test_deposit_method_when_given_then_kept_on_the_ledger_row_and_listed(
+    api: FundsApi,
+) -> None:
+    account = await api.create()
+    card = await api.post(account, "DEPOSIT", "20", "card-1", method="card", note="top up")
+    plain = await api.post(account, "DEPOSIT", "5", "plain-1")
+    listed = await api.stub.ListLedger(oms_pb2.ListLedgerRequest(account_id=str(account)))
+
+    assert (card.entry.method, card.entry.note) == ("CARD", "top up")
+    assert plain.entry.method == ""
+    assert {e.ledger_id: e.method for e in listed.entries}[card.entry.ledger_id] == "CARD"
+    # A retry must say the same method; a malformed one is refused and nothing is booked.
+    err = await rpc_error(api.post(account, "DEPOSIT", "20", "card-1", method="CRYPTO"))
+    assert err.reason == "IDEMPOTENCY_KEY_REUSED"
+    bad = await rpc_error(api.post(account, "DEPOSIT", "1", "bad-1", method="bank transfer!"))
+    assert (bad.code, bad.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_METHOD")
+    assert await api.ledger_sums(account) == (D("10025.00"), D("10025.00"))  # + the opening 10 000
+
+
 async def test_request_id_when_used_on_another_account_then_independent(api: FundsApi) -> None:
     a, b = await api.create(), await api.create()
     await api.post(a, "DEPOSIT", "10", "shared-key")
