@@ -281,6 +281,7 @@ class AccountsDesk:
                 margin_mode=mode,
                 client_group=cmd.client_group,
                 initial_deposit=deposit,
+                request_id=request_id_of(ctx.request_id, required=False),
             )
             audit.target = f"account:{account.account_id}"
             audit.after = account_to_json(account)

@@ -109,6 +109,7 @@ class OmsClient:
         margin_mode: str | None,
         client_group: str,
         initial_deposit: Decimal | None,
+        request_id: str = "",
     ) -> ClientAccount:
         reply = await upstream(
             self._stub.CreateAccount(
@@ -123,6 +124,7 @@ class OmsClient:
                     ),
                     client_group=client_group,
                     initial_deposit=fmt(initial_deposit),
+                    request_id=request_id,
                 ),
                 timeout=self._deadline,
             )

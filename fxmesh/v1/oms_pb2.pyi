@@ -1136,6 +1136,7 @@ class CreateAccountRequest(_message.Message):
     MARGIN_MODE_FIELD_NUMBER: _builtins.int
     CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     INITIAL_DEPOSIT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     login: _builtins.str
     password: _builtins.str
     type: _types_pb2.AccountType.ValueType
@@ -1146,6 +1147,10 @@ class CreateAccountRequest(_message.Message):
     """Empty means "retail"."""
     initial_deposit: _builtins.str
     """Optional first deposit; empty for none."""
+    request_id: _builtins.str
+    """Optional idempotency key: a retry with it answers the account it opened (FAILED_PRECONDITION
+    IDEMPOTENCY_KEY_REUSED when it opened one for another login).
+    """
     def __init__(
         self,
         *,
@@ -1157,10 +1162,11 @@ class CreateAccountRequest(_message.Message):
         margin_mode: _types_pb2.MarginMode.ValueType = ...,
         client_group: _builtins.str = ...,
         initial_deposit: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "currency", b"currency", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "login", b"login", "margin_mode", b"margin_mode", "password", b"password", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "currency", b"currency", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "login", b"login", "margin_mode", b"margin_mode", "password", b"password", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -166,7 +166,17 @@ def parse_create_account(req: oms_pb2.CreateAccountRequest) -> NewAccount:
         margin_mode=mode,
         client_group=req.client_group.strip() or "retail",
         initial_deposit=deposit,
+        request_id=_optional_request_id(req.request_id),
     )
+
+
+def _optional_request_id(text: str) -> str | None:
+    request_id = text.strip()
+    if len(request_id) > 64:
+        raise _invalid(
+            "request_id is longer than 64 characters", Reason.INVALID_REQUEST_ID, "request_id"
+        )
+    return request_id or None
 
 
 def parse_update_account(req: oms_pb2.UpdateAccountRequest) -> tuple[AccountId, AccountChanges]:

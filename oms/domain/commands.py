@@ -159,6 +159,8 @@ class NewAccount:
     margin_mode: str
     client_group: str
     initial_deposit: Decimal | None
+    request_id: str | None = None
+    """Idempotency key: a retry with it answers the account it opened."""
 
 
 @dataclass(frozen=True, slots=True)

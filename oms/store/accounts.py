@@ -157,12 +157,14 @@ async def insert_account(
     leverage: int,
     margin_mode: str,
     client_group: str,
+    request_id: str | None = None,
 ) -> AccountId | None:
-    """The new account's id, or None when the login is taken."""
+    """The new account's id, or None when the login (or the request id) is taken."""
     account_id: int | None = await conn.fetchval(
         "INSERT INTO oms.accounts (login, password_hash, type, currency, leverage, margin_mode, "
-        "status, client_group) VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7) "
-        "ON CONFLICT (login) DO NOTHING RETURNING account_id",
+        "status, client_group, create_request_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7, $8) "
+        "ON CONFLICT DO NOTHING RETURNING account_id",
         login,
         password_hash,
         account_type,
@@ -170,8 +172,17 @@ async def insert_account(
         leverage,
         margin_mode,
         client_group,
+        request_id,
     )
     return AccountId(account_id) if account_id is not None else None
+
+
+async def account_created_by(conn: Conn, request_id: str) -> tuple[AccountId, str] | None:
+    """(account id, login) of the account CreateAccount opened for ``request_id``, if any."""
+    row = await conn.fetchrow(
+        "SELECT account_id, login FROM oms.accounts WHERE create_request_id = $1", request_id
+    )
+    return (AccountId(row["account_id"]), row["login"]) if row is not None else None
 
 
 async def update_account(conn: Conn, account_id: AccountId, changes: AccountChanges) -> None:

@@ -226,6 +226,11 @@ class AccountBook:
             )
         if cmd.initial_deposit is not None:
             _check_precision(cmd.initial_deposit, cmd.currency, "initial_deposit")
+        if cmd.request_id is not None:
+            async with self._pool.acquire() as conn:
+                replay = await self._created_before(conn, cmd)
+            if replay is not None:
+                return replay
         password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
         async with self._pool.acquire() as conn, conn.transaction():
             account_id = await account_store.insert_account(
@@ -237,7 +242,13 @@ class AccountBook:
                 leverage=cmd.leverage,
                 margin_mode=cmd.margin_mode,
                 client_group=cmd.client_group,
+                request_id=cmd.request_id,
             )
+            if account_id is None and cmd.request_id is not None:
+                # A concurrent retry with the same request id may have won the insert.
+                replay = await self._created_before(conn, cmd)
+                if replay is not None:
+                    return replay
             if account_id is None:
                 raise AlreadyExists(
                     f"login {cmd.login!r} is taken",
@@ -258,6 +269,22 @@ class AccountBook:
             view = await self._read(conn, account_id)
         log.info("account_created", account_id=account_id, type=cmd.type, currency=cmd.currency)
         return view
+
+    async def _created_before(self, conn: Conn, cmd: NewAccount) -> Account | None:
+        """The account a CreateAccount with ``cmd``'s request id opened (None: none did); the
+        same request id for another login is IDEMPOTENCY_KEY_REUSED."""
+        assert cmd.request_id is not None
+        created = await account_store.account_created_by(conn, cmd.request_id)
+        if created is None:
+            return None
+        account_id, login = created
+        if login != cmd.login:
+            raise FailedPrecondition(
+                f"request_id {cmd.request_id!r} opened account {account_id} for another login",
+                reason=Reason.IDEMPOTENCY_KEY_REUSED,
+                metadata={"request_id": cmd.request_id, "account_id": str(account_id)},
+            )
+        return await self._read(conn, account_id)
 
     async def update_account(self, account_id: AccountId, changes: AccountChanges) -> Account:
         """Change status, leverage, group, levels or limits; a CLOSED account is final."""

@@ -216,6 +216,30 @@ async def test_accounts_when_created_funded_suspended_then_detail_and_audit_foll
     )
 
 
+async def test_account_create_when_retried_with_its_idempotency_key_then_same_account(admin):
+    token = await admin.login("boss")
+    login = f"idem-{uuid.uuid4().hex[:8]}"
+    body = {
+        "username": login,
+        "password": "s3cret-pass",
+        "accountType": "DEMO",
+        "currency": "USD",
+        "leverage": 100,
+        "initialDeposit": "250.00",
+    }
+    key = {"Idempotency-Key": f"onboard-{login}"}
+    async with admin.http(token) as http:
+        first = await http.post("/admin/accounts", json=body, headers=key)
+        retry = await http.post("/admin/accounts", json=body, headers=key)
+        unkeyed = await http.post("/admin/accounts", json=body)
+
+    assert first.status_code in (200, 201), first.text
+    assert retry.json()["account"]["accountId"] == first.json()["account"]["accountId"]
+    assert (unkeyed.status_code, unkeyed.json()["code"]) == (409, "LOGIN_TAKEN")
+    ledger = await admin.ledger(first.json()["account"]["accountId"])
+    assert [(r["type"], r["amount"]) for r in ledger] == [("DEPOSIT", Decimal("250.00"))]
+
+
 async def test_accounts_list_when_paged_then_tokens_walk_every_match(admin):
     for _ in range(3):
         await admin.new_account()

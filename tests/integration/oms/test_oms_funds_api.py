@@ -256,6 +256,34 @@ async def test_create_account_when_initial_deposit_then_first_ledger_row(api: Fu
     assert passwords.verify_password_sync(stored, "hunter22-long")
 
 
+async def test_create_account_when_retried_with_its_request_id_then_the_same_account_once(
+    api: FundsApi,
+) -> None:
+    def request(login: str) -> oms_pb2.CreateAccountRequest:
+        return oms_pb2.CreateAccountRequest(
+            login=login,
+            password="hunter22-long",
+            type=types_pb2.ACCOUNT_TYPE_DEMO,
+            currency="USD",
+            leverage=100,
+            initial_deposit="100.00",
+            request_id="onboard-7",
+        )
+
+    replies = await asyncio.gather(*(api.stub.CreateAccount(request("idem-1")) for _ in range(3)))
+    again = await api.stub.CreateAccount(request("idem-1"))
+    other = await rpc_error(api.stub.CreateAccount(request("idem-2")))
+
+    ids = {r.account.account_id for r in [*replies, again]}
+    assert len(ids) == 1
+    ledger = await api.stub.ListLedger(oms_pb2.ListLedgerRequest(account_id=ids.pop()))
+    assert [(e.type, e.amount) for e in ledger.entries] == [(DEPOSIT, "100.00")]  # once
+    assert (other.code, other.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+
+
 async def test_create_account_when_login_taken_then_already_exists(api: FundsApi) -> None:
     request = oms_pb2.CreateAccountRequest(
         login="create-it-dup",
