@@ -8,33 +8,13 @@ from __future__ import annotations
 
 import importlib
 import json
-from importlib import resources
 
 import asyncpg
 
-from fxmesh import migrations
+from fxmesh.migrations import migrate_all
 from fxmesh.stack.catalogue import ALWAYS_OPEN
 
-# Services that own a PostgreSQL schema, in the order their migrations are applied.
-MIGRATION_OWNERS = ("oms", "router", "quotes", "admin", "fixgw")
-
-
-async def migrate_all(dsn: str) -> list[str]:
-    """Create the database if needed and apply every owner's pending migrations."""
-    await migrations.ensure_database(dsn)
-    conn = await asyncpg.connect(dsn)
-    applied: list[str] = []
-    try:
-        for owner in MIGRATION_OWNERS:
-            # An owner that fails to import is an error, not a schema to skip silently.
-            if not resources.files(owner).joinpath("migrations").is_dir():
-                continue
-            for mig in await migrations.apply(conn, migrations.discover(owner)):
-                applied.append(f"{owner}/{mig.version:04d}_{mig.name}")
-    finally:
-        await conn.close()
-    return applied
-
+__all__ = ["migrate_all", "open_markets_around_the_clock", "seed_all"]
 
 # Services that seed demo data (``<svc>.seed.seed(conn) -> list[str]``), in this order.
 SEED_OWNERS = ("oms", "router", "quotes", "admin")
