@@ -11,7 +11,7 @@ accounts) plus admin's own login locks; a source that does not answer is listed 
 ``unavailable`` and its figures are left out, so one service down never hides the others.
 
 Restart answers 501 ``RESTART_NOT_SUPPORTED``: this deployment has no process supervisor admin
-could ask (``python -m fxmesh.stack`` is a developer launcher, not a control channel).
+could ask (``python -m devstack`` is a developer launcher, not a control channel).
 """
 
 from __future__ import annotations

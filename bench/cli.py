@@ -35,9 +35,7 @@ from bench.floors import FLOOR_GROUPS, FloorParams
 from bench.machine import CpuMeter, git_commit, machine_facts
 from bench.registry import BY_NAME, FLOORS, SCENARIOS, Scenario
 from bench.stackctl import REDIS_SERVER, BenchStack
-from fxmesh.stack.cli import infra_target
-from fxmesh.stack.infra import InfraError, ensure_infra
-from fxmesh.stack.supervisor import StackConfig, claim_redis_db
+from devstack import InfraError, StackConfig, claim_redis_db, ensure_infra, infra_target
 
 LOAD_GENERATOR = {
     "process": "this bench process: one event loop (uvloop, as the services and the floor "

@@ -27,19 +27,18 @@ import redis.asyncio as aioredis
 from bench.hops import Hop
 from bench.machine import CpuMeter
 from bench.rawhttp import HttpPool
+from devstack import DEMO_ACCOUNT, Stack, StackConfig, claim_redis_db
 from fxmesh import passwords
 from fxmesh.auth import issue_token
 from fxmesh.quotecache import quote_key
-from fxmesh.stack.catalogue import DEMO_ACCOUNT
-from fxmesh.stack.supervisor import Stack, StackConfig, claim_redis_db
 
 Say = Callable[[str], None]
 REDIS_SERVER = "redis://127.0.0.1:6379"
 # The LP simulator also accepts this counterparty, so the bench can talk FIX to it directly.
 BENCH_COMP_ID = "BENCH"
 LPSIM_COMP_ID = "LPSIM"
-DEMO_LOGIN = os.environ.get("FXMESH_DEMO_LOGIN", "demo")
-DEMO_PASSWORD = os.environ.get("FXMESH_DEMO_PASSWORD", "demo1234")
+DEMO_LOGIN = os.environ.get("FXMESH_DEMO_LOGIN", DEMO_ACCOUNT.login)
+DEMO_PASSWORD = os.environ.get("FXMESH_DEMO_PASSWORD", DEMO_ACCOUNT.password)
 TOKEN_TTL = timedelta(hours=6)
 
 

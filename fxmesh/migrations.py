@@ -4,22 +4,35 @@ Each service keeps ``<service>/migrations/NNNN_name.sql`` and owns the PostgreSQ
 name. Applied versions are recorded in ``public.schema_migrations`` with a checksum: re-running is a
 no-op, and editing an applied migration is an error rather than silent drift. Each migration runs in
 its own transaction under an advisory lock, so concurrent starters cannot apply one twice.
+
+    python -m fxmesh.migrations   # every owner's pending migrations (the k8s migrate job)
+
+The database is ``FXMESH_POSTGRES_DSN``; it is created when missing (the role needs CREATEDB then).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import re
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from fxmesh.config import Settings
 from fxmesh.db import Conn
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x66786D657368  # "fxmesh"
+
+# Services that own a schema, in the order their migrations are applied. Each owner's migrations
+# touch only its own schema (no foreign key crosses one), so the order is fixed, not a dependency.
+# Owners are named, not imported: the runtime package does not depend on services.
+OWNERS = ("oms", "router", "quotes", "admin", "fixgw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +135,40 @@ async def ensure_database(dsn: str) -> bool:
     finally:
         await conn.close()
     return True
+
+
+async def migrate_all(dsn: str) -> list[str]:
+    """Create the database if needed and apply every owner's pending migrations.
+
+    Returns what was applied now, as ``<owner>/NNNN_name``.
+    """
+    await ensure_database(dsn)
+    conn = await asyncpg.connect(dsn)
+    applied: list[str] = []
+    try:
+        for owner in OWNERS:
+            # An owner that fails to import is an error, not a schema to skip silently.
+            if not resources.files(owner).joinpath("migrations").is_dir():
+                continue
+            for mig in await apply(conn, discover(owner)):
+                applied.append(f"{owner}/{mig.version:04d}_{mig.name}")
+    finally:
+        await conn.close()
+    return applied
+
+
+def main() -> int:
+    """``python -m fxmesh.migrations``: apply every pending migration, print what was applied."""
+    # Only the database is read: a migration must not wait for settings it does not use (secrets).
+    dsn: str = os.environ.get("FXMESH_POSTGRES_DSN", Settings.model_fields["postgres_dsn"].default)
+    try:
+        applied = asyncio.run(migrate_all(dsn))
+    except (OSError, MigrationError) as exc:
+        print(f"fxmesh: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(applied)} migrations applied" + "".join(f"\n  {m}" for m in applied), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

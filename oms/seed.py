@@ -1,20 +1,93 @@
-"""Demo data of the local profile: the catalogue's symbols and the demo client account."""
+"""oms's seed: symbols and one funded client account for a development stack.
+
+The values are the caller's (the dev stack passes its demo catalogue, ``devstack/catalogue.py``):
+oms owns the tables, not the demo data. ``SeedSymbol`` and ``SeedAccount`` say what is read.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Protocol
 
 from fxmesh import passwords
 from fxmesh.db import Conn
-from fxmesh.stack.catalogue import DEMO_ACCOUNT, DEMO_SYMBOLS
 
 
-async def seed(conn: Conn) -> list[str]:
-    """Upsert the demo symbols; create the demo account with its deposit once. Idempotent."""
+class SeedSymbol(Protocol):
+    """A symbol's contract specification, as the seed writes it to ``oms.symbols``.
+
+    ``sessions`` are (ISO weekday, "HH:MM" from, "HH:MM" to) trading windows in UTC.
+    """
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def asset_class(self) -> str: ...
+    @property
+    def base_currency(self) -> str: ...
+    @property
+    def quote_currency(self) -> str: ...
+    @property
+    def digits(self) -> int: ...
+    @property
+    def contract_size(self) -> Decimal: ...
+    @property
+    def volume_min(self) -> Decimal: ...
+    @property
+    def volume_max(self) -> Decimal: ...
+    @property
+    def volume_step(self) -> Decimal: ...
+    @property
+    def stops_level_points(self) -> int: ...
+    @property
+    def margin_percent(self) -> Decimal: ...
+    @property
+    def commission_per_lot(self) -> Decimal: ...
+    @property
+    def commission_currency(self) -> str: ...
+    @property
+    def swap_long_points(self) -> Decimal: ...
+    @property
+    def swap_short_points(self) -> Decimal: ...
+    @property
+    def swap_triple_weekday(self) -> int: ...
+    @property
+    def sessions(self) -> tuple[tuple[int, str, str], ...]: ...
+    @property
+    def default_deviation_points(self) -> int: ...
+
+
+class SeedAccount(Protocol):
+    """The client account the seed creates (FXMESH_DEMO_LOGIN / FXMESH_DEMO_PASSWORD win)."""
+
+    @property
+    def login(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def leverage(self) -> int: ...
+    @property
+    def margin_mode(self) -> str: ...
+    @property
+    def account_type(self) -> str: ...
+    @property
+    def client_group(self) -> str: ...
+    @property
+    def initial_deposit(self) -> Decimal: ...
+
+
+async def seed(conn: Conn, symbols: Sequence[SeedSymbol], account: SeedAccount) -> list[str]:
+    """Upsert ``symbols``; create ``account`` with its deposit once. Idempotent."""
     lines: list[str] = []
     async with conn.transaction():
-        for s in DEMO_SYMBOLS:
+        for s in symbols:
             await conn.execute(
                 """
                 INSERT INTO oms.symbols (symbol, description, asset_class, base_currency,
@@ -61,11 +134,11 @@ async def seed(conn: Conn) -> list[str]:
                 _sessions_json(s.sessions),
                 s.default_deviation_points,
             )
-        lines.append(f"oms: {len(DEMO_SYMBOLS)} symbols")
+        lines.append(f"oms: {len(symbols)} symbols")
 
-        login = os.environ.get("FXMESH_DEMO_LOGIN", DEMO_ACCOUNT.login)
-        password = os.environ.get("FXMESH_DEMO_PASSWORD", "demo1234")
-        a = DEMO_ACCOUNT
+        login = os.environ.get("FXMESH_DEMO_LOGIN", account.login)
+        password = os.environ.get("FXMESH_DEMO_PASSWORD", account.password)
+        a = account
         account_id = await conn.fetchval(
             """
             INSERT INTO oms.accounts (login, password_hash, type, currency, leverage, margin_mode,

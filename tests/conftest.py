@@ -16,11 +16,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from fxmesh.stack import migrate_all
+from fxmesh.migrations import migrate_all
 
 PG_SERVER = os.environ.get("FXMESH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_SERVER = os.environ.get("FXMESH_TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
-# Private stacks claim logical databases 1-13 (fxmesh.stack.supervisor.claim_redis_db); test runs
+# Private stacks claim logical databases 1-13 (devstack.supervisor.claim_redis_db); test runs
 # take 14 or 15, so two runs (or a run next to a benchmark) never flush each other's quotes.
 TEST_REDIS_DBS = (14, 15)
 AMQP_URL = os.environ.get("FXMESH_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")

@@ -32,7 +32,7 @@ from bench.context import Context
 from bench.loadgen import StepResult, search_capacity
 from bench.stats import Latencies
 from bench.wsclients import WsFleet
-from fxmesh.stack.catalogue import DEMO_BY_SYMBOL
+from devstack import DEMO_BY_SYMBOL
 
 SYMBOL = "EURUSD"
 SPEC = DEMO_BY_SYMBOL[SYMBOL]

@@ -32,9 +32,9 @@ import redis.asyncio as aioredis
 from bench.context import Context
 from bench.stackctl import REDIS_SERVER, fresh_database
 from bench.stats import Latencies
+from devstack import claim_redis_db
 from fxmesh.db import Pool, create_pool
-from fxmesh.stack import migrate_all
-from fxmesh.stack.supervisor import claim_redis_db
+from fxmesh.migrations import migrate_all
 from quotes import (
     MarketHistory,
     PricingConfig,

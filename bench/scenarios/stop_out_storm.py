@@ -41,9 +41,9 @@ import redis.asyncio as aioredis
 
 from bench.context import Context
 from bench.stackctl import BenchStack, SeedHolder, SeedPosition
+from devstack import DEMO_BY_SYMBOL
 from fxmesh.money import to_money
 from fxmesh.quotecache import ClientQuote, quote_channel, read_quote
-from fxmesh.stack.catalogue import DEMO_BY_SYMBOL
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, router_pb2, router_pb2_grpc
 
 SYMBOL = "EURUSD"

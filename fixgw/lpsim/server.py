@@ -1,10 +1,14 @@
-"""Wiring of the LP simulator process: FIX acceptor, price walk and control HTTP API."""
+"""Wiring of the LP simulator process: FIX acceptor, price walk and control HTTP API.
+
+The simulator quotes the symbols it is given: ``serve(prices)``. The dev stack runs it with its
+demo catalogue's (``python -m devstack.lpsim``); tests build ``LpSimulator`` themselves.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 
 import structlog
@@ -20,25 +24,9 @@ from fxmesh.lifecycle import ServiceRuntime
 log = structlog.stdlib.get_logger(__name__)
 
 
-def demo_price_specs() -> list[PriceSpec]:
-    """Price specs of the demo catalogue (the simulator quotes what the demo stack trades)."""
-    from fxmesh.stack.catalogue import DEMO_SYMBOLS
-
-    return [
-        PriceSpec(
-            symbol=s.symbol,
-            digits=s.digits,
-            start_mid=s.start_mid,
-            half_spread_points=s.lp_half_spread_points,
-            annual_volatility=s.annual_volatility,
-        )
-        for s in DEMO_SYMBOLS
-    ]
-
-
-def build_simulator(settings: LpsimSettings) -> LpSimulator:
+def build_simulator(settings: LpsimSettings, prices: Sequence[PriceSpec]) -> LpSimulator:
     return LpSimulator(
-        demo_price_specs(),
+        list(prices),
         port=settings.lpsim_fix_port,
         run_dir=Path(settings.run_dir),
         sender_comp_id=settings.lpsim_sender_comp_id,
@@ -74,10 +62,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def main() -> None:
+async def serve(prices: Sequence[PriceSpec]) -> None:
+    """Run the simulator quoting ``prices``, with the environment's settings, until SIGTERM."""
     settings = load_settings(LpsimSettings)
     runtime = ServiceRuntime("lpsim", settings, settings.metrics_port)
-    sim = build_simulator(settings)
+    sim = build_simulator(settings, prices)
     await sim.start()
     runtime.on_stop(sim.stop)
     config = uvicorn.Config(

@@ -2,7 +2,7 @@
 
 QuickFIX threads only parse messages into small commands and post them to the event loop, and a
 price stream's clock thread only says when a tick is due; every decision and every send happens on
-the loop. Usable in-process (tests) or via ``python -m fixgw.lpsim``.
+the loop. Usable in-process (tests) or via ``python -m devstack.lpsim``.
 
 For testing an A-book gateway it also plays faults and dialects (``fixgw.lpsim.knobs``):
 order-style enforcement, partial fills, IOC partial-then-expire, slippage, rejects (35=8, 35=j,

@@ -18,7 +18,7 @@ import pytest
 import websockets
 from e2e_client import WsInbox, wait_until_logged
 
-from fxmesh.stack.supervisor import Stack, StackConfig, claim_redis_db
+from devstack.supervisor import Stack, StackConfig, claim_redis_db
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import websockets
 
-from fxmesh.stack.probes import log_tail
-from fxmesh.stack.supervisor import Stack
+from devstack.probes import log_tail
+from devstack.supervisor import Stack
 
 WAIT = 60.0  # generous: a slow CI machine must never make this flaky
 DEMO_LOGIN = os.environ.get("FXMESH_DEMO_LOGIN", "demo")

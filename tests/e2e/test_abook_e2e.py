@@ -25,9 +25,9 @@ import pytest
 import redis.asyncio as aioredis
 from e2e_client import WAIT, login
 
+from devstack.supervisor import FIRST_LP, SECOND_LP, Stack, StackConfig, claim_redis_db
 from fxmesh.money import parse_decimal
 from fxmesh.quotecache import read_quote
-from fxmesh.stack.supervisor import FIRST_LP, SECOND_LP, Stack, StackConfig, claim_redis_db
 from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc, oms_pb2, oms_pb2_grpc, types_pb2
 
 pytestmark = pytest.mark.e2e

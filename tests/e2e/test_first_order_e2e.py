@@ -15,7 +15,7 @@ import httpx
 import pytest
 from e2e_client import DEMO_LOGIN, DEMO_PASSWORD, login
 
-from fxmesh.stack.supervisor import Stack
+from devstack.supervisor import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -25,7 +25,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from fxmesh.stack.supervisor import Stack
+from devstack.supervisor import Stack
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from e2e_client import WAIT, login
 
+from devstack.supervisor import Stack
 from fxmesh.money import parse_decimal
-from fxmesh.stack.supervisor import Stack
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
 
 pytestmark = pytest.mark.e2e

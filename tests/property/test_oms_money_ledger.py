@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devstack.catalogue import DEMO_ACCOUNT, DEMO_SYMBOLS
 from fxmesh.db import create_pool
 from fxmesh.errors import FxError
 from fxmesh.money import CURRENCY_DIGITS
@@ -46,7 +47,7 @@ class MoneyEnv:
 async def money(pg_dsn: str, redis_url: str) -> AsyncIterator[MoneyEnv]:
     pool = await create_pool(pg_dsn, "oms-money-property")
     async with pool.acquire() as conn:
-        await seed(conn)
+        await seed(conn, DEMO_SYMBOLS, DEMO_ACCOUNT)
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     # 2025-01-01: every rollover of ROLLOVER_DAYS is due.
     core = UnitOfWork(pool, redis, cast(Router, None), now=lambda: datetime(2025, 1, 1, tzinfo=UTC))

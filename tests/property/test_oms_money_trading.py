@@ -28,10 +28,10 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from devstack.catalogue import ALWAYS_OPEN, DEMO_ACCOUNT, DEMO_SYMBOLS
 from fxmesh.errors import from_rpc_error
+from fxmesh.migrations import migrate_all
 from fxmesh.quotecache import ClientQuote, read_quote, write_quote
-from fxmesh.stack import migrate_all
-from fxmesh.stack.catalogue import ALWAYS_OPEN
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
 from oms.config import OmsSettings
 from oms.seed import seed
@@ -120,7 +120,7 @@ async def trading(redis_url: str, amqp_url: str, events_exchange: str) -> AsyncI
     await migrate_all(dsn)
     conn = await asyncpg.connect(dsn)
     try:
-        await seed(conn)
+        await seed(conn, DEMO_SYMBOLS, DEMO_ACCOUNT)
         await conn.execute(
             "UPDATE oms.symbols SET trading_sessions = $1::text::jsonb",
             json.dumps([{"weekday": d, "from": f, "to": t} for d, f, t in ALWAYS_OPEN]),

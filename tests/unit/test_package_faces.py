@@ -1,15 +1,17 @@
 """Each package is used through its public face, the ``__all__`` of its ``__init__``.
 
-The packages with a face are the services (admin, edge, fixgw, oms, quotes, router) and the bbook
-library. Their importers are those packages, the benchmarks (``bench``) and the runtime
-(``fxmesh``): from another package they import only the package's face (``from quotes import
-QuotesService``), never one of its modules (``from quotes.service import ...``). A module imports
-its own package's modules freely but never its own face (the face imports them all: a cycle).
-``fxmesh.*`` is open to everyone, and tests may import any module (they test the rooms).
+The packages with a face are the services (admin, edge, fixgw, oms, quotes, router), the bbook
+library and the development stack (``devstack``). Their importers are those packages, the
+benchmarks (``bench``) and the runtime (``fxmesh``): from another package they import only the
+package's face (``from quotes import QuotesService``), never one of its modules (``from
+quotes.service import ...``). A module imports its own package's modules freely but never its own
+face (the face imports them all: a cycle). ``fxmesh.*`` is open to everyone, and tests may import
+any module (they test the rooms). The development tooling (``bench``, ``devstack``) is imported by
+no service and not by the runtime: production never carries a dependency on it.
 
 The imports are read from the source (``ast``), including those inside functions,
 ``TYPE_CHECKING`` blocks and ``importlib.import_module("...")`` calls with a literal name.
-Processes started by module name (``python -m fixgw.lpsim``, ``quotes.rebuild``,
+Processes started by module name (``python -m devstack.lpsim``, ``quotes.rebuild``,
 ``admin.verify``) are run, not imported, so they are not imports here.
 """
 
@@ -23,19 +25,21 @@ from pathlib import Path
 
 import pytest
 
-from fxmesh.stack import SEED_OWNERS
-
 ROOT = Path(__file__).resolve().parents[2]
-FACES = ("admin", "bbook", "edge", "fixgw", "oms", "quotes", "router")
+FACES = ("admin", "bbook", "devstack", "edge", "fixgw", "oms", "quotes", "router")
 IMPORTERS = (*FACES, "bench", "fxmesh")
 GENERATED = ROOT / "fxmesh" / "v1"
+# Development tooling, and the packages that never import it (the services and the runtime).
+TOOLING = ("bench", "devstack")
+RUNTIME = tuple(p for p in IMPORTERS if p not in TOOLING)
 
-# Internal modules another package may reach, and why. The seeds are imported by name
-# (``importlib.import_module(f"{owner}.seed")``), which this test cannot read; they are listed
-# so that the exception is written down.
+# Internal modules another package may reach, and why.
 ENTRY_POINTS: dict[str, str] = {
-    f"{owner}.seed": "fxmesh.stack.seed_all loads each service's demo data into a dev stack"
-    for owner in SEED_OWNERS
+    **{
+        f"{owner}.seed": "devstack.seed_all hands each service's seed the demo data"
+        for owner in ("admin", "oms", "quotes", "router")
+    },
+    "fixgw.lpsim": "the LP simulator's own face: devstack runs it with the demo prices",
 }
 
 
@@ -96,6 +100,8 @@ def _imports(module: str) -> Iterator[tuple[str, str | None, int]]:
 def _wrong_import(importer: str, target: str, name: str | None) -> str | None:
     """Why ``from target import name`` (or ``import target``) is not allowed in ``importer``."""
     package, own = target.split(".")[0], importer.split(".")[0]
+    if own in RUNTIME and package in TOOLING:
+        return "development tooling, which services and the runtime never import"
     if package not in FACES:
         return None
     if package == own:
@@ -150,14 +156,19 @@ def test_rule_when_applied_then_face_names_pass_and_modules_do_not() -> None:
     assert _wrong_import("router.service", "bbook", "store") is None
     assert _wrong_import("quotes.history", "quotes", "repository") is None
     assert _wrong_import("quotes.history", "quotes", "QuotesService") is not None
-    assert _wrong_import("fxmesh.stack", "oms.seed", None) is None
+    assert _wrong_import("devstack.seeds", "oms.seed", None) is None
+    assert _wrong_import("bench.x", "devstack", "Stack") is None
+    assert _wrong_import("bench.x", "devstack.supervisor", "Stack") is not None
+    assert _wrong_import("oms.seed", "devstack.catalogue", "DEMO_SYMBOLS") is not None
+    assert _wrong_import("fxmesh.migrations", "devstack", "Stack") is not None
+    assert _wrong_import("fixgw.lpsim.server", "bench.stackctl", None) is not None
 
 
 def test_lp_simulator_when_imported_then_carries_no_gateway_metrics() -> None:
-    """``python -m fixgw.lpsim`` imports fixgw's face, which must not pull in the gateway: its
-    metrics would show on the simulator's ``/metrics``."""
+    """``python -m devstack.lpsim`` imports fixgw's face and devstack's, which must not pull in
+    the gateway or any other service: their metrics would show on the simulator's ``/metrics``."""
     code = (
-        "import fixgw.lpsim.server\n"
+        "import devstack.lpsim\n"
         "from prometheus_client import REGISTRY, generate_latest\n"
         "print(generate_latest(REGISTRY).decode())\n"
     )
@@ -166,4 +177,5 @@ def test_lp_simulator_when_imported_then_carries_no_gateway_metrics() -> None:
     ).stdout
 
     assert "fxmesh_lpsim_" in metrics
-    assert "fxmesh_fixgw_" not in metrics
+    for service in ("fixgw", "oms", "router", "quotes", "admin", "edge"):
+        assert f"fxmesh_{service}_" not in metrics

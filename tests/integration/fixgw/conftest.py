@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fixgw_harness import WAIT, BareInitiator, until
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator, SimConfig
 
 

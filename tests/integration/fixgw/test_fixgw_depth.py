@@ -11,9 +11,9 @@ import pytest
 from fixgw_harness import WAIT, until
 from test_fixgw_gateway import QuotesStandIn
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.config import FixgwSettings, LpConfig
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator, SimConfig
 from fixgw.server import FixgwApp
 

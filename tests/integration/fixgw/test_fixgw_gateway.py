@@ -13,9 +13,9 @@ import grpc
 import pytest
 from fixgw_harness import WAIT, until
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.config import FixgwSettings
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator, SimConfig
 from fixgw.server import FixgwApp
 from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc, quotes_pb2, quotes_pb2_grpc, types_pb2

@@ -17,10 +17,10 @@ import pytest
 from fixgw_harness import WAIT, until
 from prometheus_client import REGISTRY
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.config import FixgwSettings, LpConfig, OrderStyle
 from fixgw.lpsim.knobs import Fault
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator, SimConfig
 from fixgw.server import FixgwApp
 from fxmesh.errors import from_rpc_error

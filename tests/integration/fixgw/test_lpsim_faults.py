@@ -26,10 +26,10 @@ from fixgw_harness import (
     until,
 )
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.fixmsg import market_data_request
 from fixgw.lpsim.http import create_app
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator, SimConfig
 
 _ids = itertools.count(1)

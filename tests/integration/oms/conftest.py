@@ -32,9 +32,9 @@ import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from oms_helpers import open_all_sessions, sessions_json
 
+from devstack.catalogue import DEMO_ACCOUNT, DEMO_SYMBOLS, FX_SESSIONS
+from fxmesh.migrations import migrate_all
 from fxmesh.quotecache import ClientQuote, read_quote, write_quote
-from fxmesh.stack import migrate_all
-from fxmesh.stack.catalogue import FX_SESSIONS
 from fxmesh.v1 import oms_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
 from oms.config import OmsSettings
 from oms.seed import seed
@@ -259,7 +259,7 @@ async def oms_dsn() -> AsyncIterator[str]:
     await migrate_all(dsn)
     conn = await asyncpg.connect(dsn)
     try:
-        await seed(conn)
+        await seed(conn, DEMO_SYMBOLS, DEMO_ACCOUNT)
         await open_all_sessions(conn)
         await conn.execute(
             "INSERT INTO oms.symbols (symbol, description, asset_class, base_currency, "

@@ -13,8 +13,8 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from devstack.catalogue import ALWAYS_OPEN
 from fxmesh.errors import FxError, from_rpc_error
-from fxmesh.stack.catalogue import ALWAYS_OPEN
 from fxmesh.v1 import oms_pb2, types_pb2
 
 D = Decimal

@@ -18,10 +18,10 @@ import grpc
 import pytest
 from oms_helpers import BUY, SELL, order_request
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.config import FixgwSettings, LpConfig
 from fixgw.lpsim.knobs import SimConfig
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator
 from fixgw.server import FixgwApp
 from fxmesh.quotecache import ClientQuote, write_quote

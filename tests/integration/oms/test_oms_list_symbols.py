@@ -10,7 +10,7 @@ import grpc
 import pytest
 from oms_helpers import rpc_error
 
-from fxmesh.stack.catalogue import DEMO_SYMBOLS
+from devstack.catalogue import DEMO_SYMBOLS
 from fxmesh.v1 import oms_pb2
 
 SATURDAY_NOON = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)

@@ -482,11 +482,12 @@ async def test_list_accounts_when_seeded_then_demo_account_funded(oms: Any) -> N
 async def test_seed_when_run_again_then_no_second_deposit(oms: Any) -> None:
     from oms_helpers import open_all_sessions
 
+    from devstack.catalogue import DEMO_ACCOUNT, DEMO_SYMBOLS
     from oms.seed import seed
 
     conn = await oms.db()
     try:
-        lines = await seed(conn)
+        lines = await seed(conn, DEMO_SYMBOLS, DEMO_ACCOUNT)
         await open_all_sessions(conn)  # the seed restores the demo FX sessions
         assert any("login demo / password demo1234" in line for line in lines)
         account_id = await conn.fetchval("SELECT account_id FROM oms.accounts WHERE login = 'demo'")

@@ -21,6 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from devstack.catalogue import DEMO_SYMBOLS
 from fxmesh.db import create_pool
 from fxmesh.errors import from_rpc_error
 from fxmesh.quotecache import quote_channel, redis_db
@@ -52,7 +53,7 @@ def clock() -> StepClock:
 async def app(pg_dsn: str, redis_url: str, clock: StepClock) -> AsyncIterator[QuotesApp]:
     conn = await asyncpg.connect(pg_dsn)
     try:
-        await seed(conn)
+        await seed(conn, DEMO_SYMBOLS)
     finally:
         await conn.close()
     pool = await create_pool(pg_dsn, "quotes-test")
@@ -271,7 +272,7 @@ async def test_seed_when_run_again_then_settings_unchanged(pg_dsn: str, app: Quo
     conn = await asyncpg.connect(pg_dsn)
     try:
         before = await conn.fetch("SELECT * FROM quotes.symbol_settings ORDER BY symbol")
-        lines = await seed(conn)
+        lines = await seed(conn, DEMO_SYMBOLS)
         after = await conn.fetch("SELECT * FROM quotes.symbol_settings ORDER BY symbol")
     finally:
         await conn.close()

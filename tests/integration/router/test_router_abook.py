@@ -19,10 +19,10 @@ import grpc
 import pytest
 from router_harness import ACCOUNT, eventually, reconcile, request, settings
 
+from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.config import FixgwSettings, LpConfig
 from fixgw.lpsim.knobs import Fault, FaultQueue, SimConfig
-from fixgw.lpsim.server import demo_price_specs
 from fixgw.lpsim.simulator import LpSimulator
 from fixgw.server import FixgwApp
 from fxmesh.errors import from_rpc_error

@@ -324,11 +324,11 @@ def test_config_when_read_then_peers_use_cluster_dns_and_secrets_are_placeholder
         assert "change-me" in value, "the base holds placeholders only"
 
 
-def test_migration_job_when_read_then_runs_stack_migrate_once() -> None:
+def test_migration_job_when_read_then_runs_the_runtime_migrations_once() -> None:
     (job,) = of_kind("Job").values()
     spec = job["spec"]["template"]["spec"]
     assert spec["restartPolicy"] == "Never"
-    assert spec["containers"][0]["command"] == ["python", "-m", "fxmesh.stack", "migrate"]
+    assert spec["containers"][0]["command"] == ["python", "-m", "fxmesh.migrations"]
 
 
 def test_kustomize_build_when_kubectl_installed_then_renders_every_object() -> None:

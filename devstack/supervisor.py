@@ -1,6 +1,6 @@
 """Run every fxmesh service (and the LP simulator) as child processes, ready-checked, stopped in order.
 
-``Stack`` is the programmatic API behind ``python -m fxmesh.stack up`` and the end-to-end tests::
+``Stack`` is the programmatic API behind ``python -m devstack up`` and the end-to-end tests::
 
     stack = Stack(StackConfig.isolated(tmp_path))   # free ports, private database/Redis db/exchange
     await stack.start()                             # migrate, seed, spawn, wait for health
@@ -30,13 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
-from fxmesh.stack import migrate_all, open_markets_around_the_clock, seed_all
-from fxmesh.stack.probes import Probe, log_tail, port_in_use, probe_ok
+from devstack.probes import Probe, log_tail, port_in_use, probe_ok
+from devstack.seeds import seed_all
+from fxmesh.migrations import migrate_all
 
 Say = Callable[[str], None]
 # The LP simulators' names (and SenderCompIDs): fixgw's LP names in a two-LP stack.
 FIRST_LP, SECOND_LP = "LPSIM", "LPSIM2"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_run_dir() -> Path:
@@ -203,7 +204,7 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
     specs = [
         ServiceSpec(
             "lpsim",
-            "fixgw.lpsim",
+            "devstack.lpsim",
             0,
             (Probe("http", f"{h}:{p.lpsim_control}"),),
             f"FIX {h}:{p.lpsim_fix}, control http://{h}:{p.lpsim_control}",
@@ -213,7 +214,7 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
             [
                 ServiceSpec(
                     "lpsim2",
-                    "fixgw.lpsim",
+                    "devstack.lpsim",
                     0,
                     (Probe("http", f"{h}:{p.lpsim2_control}"),),
                     f"FIX {h}:{p.lpsim2_fix}, control http://{h}:{p.lpsim2_control}",
@@ -382,11 +383,11 @@ class Stack:
                 + (f" ({', '.join(applied)})" if applied else "")
             )
         if seed:
-            for line in await seed_all(self.config.postgres_dsn):
+            lines = await seed_all(
+                self.config.postgres_dsn, markets_always_open=self.config.markets_always_open
+            )
+            for line in lines:
                 say(f"seed  {line}")
-            if self.config.markets_always_open:
-                await open_markets_around_the_clock(self.config.postgres_dsn)
-                say("seed  every symbol trades around the clock (markets_always_open)")
 
     async def start(self, say: Say = print, *, migrate: bool = True, seed: bool = True) -> None:
         """Migrate, seed, then start every service tier by tier and wait until each is ready.

@@ -1,7 +1,9 @@
-"""Demo trading catalogue for the local profile: realistic contract specs and starting prices.
+"""Demo trading catalogue of a development stack: realistic contract specs and starting prices.
 
-One source for every seed (oms symbols, quotes markups, router rules) and for the LP simulator, so
-the demo prices, digits and specs agree everywhere.
+The one place the demo data lives: each entry feeds oms's seed (contract specs), quotes's seed
+(markups, spread limit) and the LP simulator (starting prices), so digits, specs and prices agree
+everywhere. The services own their tables and seeds; they are handed these values as data
+(``devstack/seeds.py``, ``devstack/lpsim.py``) and never import this module.
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ DEMO_BY_SYMBOL = {s.symbol: s for s in DEMO_SYMBOLS}
 @dataclass(frozen=True, slots=True)
 class DemoAccount:
     login: str
+    password: str
     currency: str
     leverage: int
     margin_mode: str  # HEDGING | NETTING
@@ -191,6 +194,7 @@ class DemoAccount:
 
 DEMO_ACCOUNT = DemoAccount(
     login="demo",
+    password="demo1234",
     currency="USD",
     leverage=100,
     margin_mode="HEDGING",

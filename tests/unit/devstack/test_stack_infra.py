@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from fxmesh.stack.infra import (
+from devstack.infra import (
     InfraError,
     InfraTarget,
     ensure_infra,

@@ -1,4 +1,4 @@
-"""``python -m fxmesh.stack infra|migrate|seed|up|down|status``: the local stack from one command."""
+"""``python -m devstack infra|migrate|seed|up|down|status``: the local stack from one command."""
 
 from __future__ import annotations
 
@@ -15,18 +15,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fxmesh.stack import migrate_all, seed_all
-from fxmesh.stack.infra import InfraError, InfraTarget, ensure_infra, stop_started_infra
-from fxmesh.stack.probes import log_tail, probe_ok
-from fxmesh.stack.supervisor import (
+from devstack.catalogue import DEMO_ACCOUNT
+from devstack.infra import InfraError, InfraTarget, ensure_infra, stop_started_infra
+from devstack.probes import log_tail, probe_ok
+from devstack.seeds import seed_all
+from devstack.supervisor import (
     Stack,
     StackConfig,
     StackError,
     default_run_dir,
     service_specs,
 )
+from fxmesh.migrations import migrate_all
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# In the supervisor's command line (``python -m devstack up ...``), not in its children's
+# (``python -m devstack.lpsim``): guards the pid in the state file against reuse.
+SUPERVISOR_MARK = "-m devstack up"
 
 
 def _say(line: str) -> None:
@@ -129,8 +134,8 @@ def banner(stack: Stack) -> str:
     lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     if stack.config.profile == "local":
         env = os.environ
-        login = env.get("FXMESH_DEMO_LOGIN", "demo")
-        password = env.get("FXMESH_DEMO_PASSWORD", "demo1234")
+        login = env.get("FXMESH_DEMO_LOGIN", DEMO_ACCOUNT.login)
+        password = env.get("FXMESH_DEMO_PASSWORD", DEMO_ACCOUNT.password)
         lines += [
             "",
             f"  demo client  login {login} / password {password}   (edge {stack.edge_url})",
@@ -157,7 +162,7 @@ def banner(stack: Stack) -> str:
 
 async def cmd_up(cfg: StackConfig, args: argparse.Namespace) -> int:
     state = read_state(cfg)
-    if state and _alive(int(state.get("supervisor_pid", 0)), "fxmesh.stack"):
+    if state and _alive(int(state.get("supervisor_pid", 0)), SUPERVISOR_MARK):
         print(
             f"fxmesh: a stack is already running (supervisor pid {state['supervisor_pid']}); "
             "stop it with deploy/local/down",
@@ -250,7 +255,7 @@ async def _up_detached(cfg: StackConfig, args: argparse.Namespace) -> int:
     log = Path(cfg.run_dir) / "logs" / "stack.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     state_path(cfg).unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "fxmesh.stack", "up", "--no-infra"]
+    cmd = [sys.executable, "-m", "devstack", "up", "--no-infra"]
     if args.no_migrate:
         cmd.append("--no-migrate")
     if args.no_seed:
@@ -281,10 +286,10 @@ async def cmd_down(cfg: StackConfig, args: argparse.Namespace) -> int:
         _say("no fxmesh stack is running here")
     else:
         pid = int(state.get("supervisor_pid", 0))
-        if pid and _alive(pid, "fxmesh.stack"):
+        if pid and _alive(pid, SUPERVISOR_MARK):
             _say(f"stopping the stack (supervisor pid {pid})...")
             os.kill(pid, signal.SIGTERM)
-            await _gone(pid, "fxmesh.stack", 90)
+            await _gone(pid, SUPERVISOR_MARK, 90)
         # Supervisor gone (crashed or killed): stop any child it left behind.
         services: list[dict[str, Any]] = state.get("services") or []
         leftovers = [s for s in services if _alive(int(s["pid"]), str(s["module"]))]
@@ -328,7 +333,7 @@ async def cmd_status(cfg: StackConfig) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fxmesh.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     infra = sub.add_parser("infra", help="make PostgreSQL, Redis and RabbitMQ reachable")
     infra.add_argument("--no-install", action="store_true", help="never apt-get install")

@@ -17,8 +17,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from fxmesh.stack.probes import Probe, grpc_serving, http_ok
-from fxmesh.stack.supervisor import (
+from devstack.probes import Probe, grpc_serving, http_ok
+from devstack.supervisor import (
     ServiceSpec,
     Stack,
     StackConfig,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fxmesh.stack.cli import banner, run
-from fxmesh.stack.supervisor import Child, Stack, StackConfig, StackPorts, service_specs
+from devstack.cli import banner, run
+from devstack.supervisor import Child, Stack, StackConfig, StackPorts, service_specs
 
 
 def test_banner_when_local_profile_then_shows_every_service_credentials_and_first_order(

@@ -1,5 +1,0 @@
-"""``python -m fxmesh.stack``: see fxmesh.stack.cli."""
-
-from fxmesh.stack.cli import main
-
-main()
