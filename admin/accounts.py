@@ -1,8 +1,8 @@
 """Client accounts and money, over oms's RPCs (admin owns no account data).
 
-oms has no search RPC: ``ListAccounts`` answers the first ``OMS_LIST_LIMIT`` accounts by id, and
-the search (login substring or account id, type, status, group) and its page tokens run over them
-here. Accounts carry no email or name in oms, so those cannot be searched yet.
+The account search runs in oms (``ListAccounts``: part of a login, email or name, or an exact
+account id; type, status, group; by id after a page token); admin keeps its own page tokens over
+it. ``OMS_LIST_LIMIT`` bounds what the operator figures count.
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ class NewAccount:
     margin_mode: str = ""
     client_group: str = ""
     initial_deposit: Decimal | str | None = None
+    email: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,8 @@ class AccountsDesk:
     async def _info(self, account_id: str) -> dict[str, Any]:
         """The account's facts for an audit 'before' (404 from oms for an unknown account)."""
         summary = await self._oms.summary(account_id)
-        accounts = await self._oms.list_accounts(OMS_LIST_LIMIT)
+        # The id as the query: the account itself, and logins / emails containing those digits.
+        accounts = await self._oms.list_accounts(OMS_LIST_LIMIT, query=account_id)
         info = next((a for a in accounts if a.account_id == account_id), None)
         doc = account_to_json(info) if info is not None else summary_to_json(summary)
         doc["balance"] = fmt(summary.balance)
@@ -216,23 +219,15 @@ class AccountsDesk:
             want_status = (
                 choice(q.status, ACCOUNT_STATUSES, "status", "INVALID_STATUS") if q.status else ""
             )
-            text = q.query.strip().lower()
-            found = []
-            accounts = await self._oms.list_accounts(OMS_LIST_LIMIT)
-            for a in sorted(accounts, key=lambda a: int(a.account_id)):
-                if int(a.account_id) <= after:
-                    continue
-                if text and text not in a.login.lower() and text != a.account_id:
-                    continue
-                if want_type and a.type != want_type:
-                    continue
-                if want_status and a.status != want_status:
-                    continue
-                if q.group and a.client_group != q.group:
-                    continue
-                found.append(a)
-                if len(found) > size:
-                    break
+            # oms searches (login, email, name, id) and pages; one more tells a next page.
+            found = await self._oms.list_accounts(
+                size + 1,
+                query=q.query.strip(),
+                account_type=want_type,
+                status=want_status,
+                client_group=q.group.strip(),
+                after_id=after,
+            )
             page = found[:size]
             return page, _token(int(page[-1].account_id)) if len(found) > size else ""
 
@@ -282,6 +277,8 @@ class AccountsDesk:
                 client_group=cmd.client_group,
                 initial_deposit=deposit,
                 request_id=request_id_of(ctx.request_id, required=False),
+                email=cmd.email.strip(),
+                name=cmd.name.strip(),
             )
             audit.target = f"account:{account.account_id}"
             audit.after = account_to_json(account)

@@ -64,11 +64,29 @@ class OmsClient:
         self._stub = stub
         self._deadline = deadline
 
-    async def list_accounts(self, limit: int) -> list[ClientAccount]:
-        """The first ``limit`` accounts by id (oms has no search RPC)."""
+    async def list_accounts(
+        self,
+        limit: int,
+        *,
+        query: str = "",
+        account_type: str = "",
+        status: str = "",
+        client_group: str = "",
+        after_id: int = 0,
+    ) -> list[ClientAccount]:
+        """Up to ``limit`` accounts by id after ``after_id``, matching the filters (oms searches
+        login, email and name for ``query``)."""
         reply = await upstream(
             self._stub.ListAccounts(
-                oms_pb2.ListAccountsRequest(page_size=limit), timeout=self._deadline
+                oms_pb2.ListAccountsRequest(
+                    page_size=limit,
+                    query=query,
+                    type=convert.enum_value(types_pb2.AccountType, "ACCOUNT_TYPE_", account_type),
+                    status=convert.enum_value(types_pb2.AccountStatus, "ACCOUNT_STATUS_", status),
+                    client_group=client_group,
+                    page_token=str(after_id) if after_id else "",
+                ),
+                timeout=self._deadline,
             )
         )
         return [convert.account_from_proto(a) for a in reply.accounts]
@@ -110,6 +128,8 @@ class OmsClient:
         client_group: str,
         initial_deposit: Decimal | None,
         request_id: str = "",
+        email: str = "",
+        name: str = "",
     ) -> ClientAccount:
         reply = await upstream(
             self._stub.CreateAccount(
@@ -125,6 +145,8 @@ class OmsClient:
                     client_group=client_group,
                     initial_deposit=fmt(initial_deposit),
                     request_id=request_id,
+                    email=email,
+                    name=name,
                 ),
                 timeout=self._deadline,
             )

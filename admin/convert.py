@@ -164,6 +164,8 @@ def account_from_proto(m: types_pb2.AccountInfo) -> ClientAccount:
         max_open_positions=m.max_open_positions,
         max_daily_volume=_decimal(m.max_daily_volume),
         created_at=_time(m, "create_time"),
+        email=m.email,
+        name=m.name,
     )
 
 
@@ -183,6 +185,8 @@ def account_to_proto(a: ClientAccount) -> types_pb2.AccountInfo:
         negative_balance_protection=a.negative_balance_protection,
         max_open_positions=a.max_open_positions,
         max_daily_volume=fmt(a.max_daily_volume),
+        email=a.email,
+        name=a.name,
     )
     _set_time(message, "create_time", a.created_at)
     return message

@@ -107,6 +107,8 @@ def account_to_json(account: ClientAccount) -> dict[str, Any]:
         "maxOpenPositions": account.max_open_positions,
         "maxDailyVolume": _dec(account.max_daily_volume),
         "createdAt": _iso(account.created_at),
+        "email": account.email or None,
+        "name": account.name or None,
     }
 
 

@@ -151,6 +151,8 @@ class ClientAccount:
     max_daily_volume: Decimal | None
     """None: no limit."""
     created_at: datetime | None
+    email: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

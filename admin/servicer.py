@@ -135,6 +135,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 margin_mode=_enum_name(types_pb2.MarginMode, request.margin_mode, "MARGIN_MODE_"),
                 client_group=request.client_group,
                 initial_deposit=request.initial_deposit or None,
+                email=request.email,
+                name=request.name,
             ),
         )
         return admin_pb2.CreateClientAccountResponse(account=convert.account_to_proto(account))

@@ -28,6 +28,8 @@ class CreateAccountBody(Body):
     group: str | None = Field(None, max_length=64)
     initial_deposit: Amount | None = None
     request_id: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=254)
+    name: str | None = Field(None, max_length=128)
 
 
 class UpdateAccountBody(Body):
@@ -93,6 +95,8 @@ async def create_account(request: Request, ctx: Ctx, service: Service) -> dict[s
             margin_mode=body.margin_mode or "",
             client_group=body.group or "",
             initial_deposit=body.initial_deposit,
+            email=body.email or "",
+            name=body.name or "",
         ),
     )
     return {"account": account_to_json(account)}

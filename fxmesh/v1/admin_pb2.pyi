@@ -342,6 +342,8 @@ class CreateClientAccountRequest(_message.Message):
     CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     INITIAL_DEPOSIT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     """The client's login."""
     password: _builtins.str
@@ -357,6 +359,9 @@ class CreateClientAccountRequest(_message.Message):
     initial_deposit: _builtins.str
     """Decimal; empty for none."""
     request_id: _builtins.str
+    email: _builtins.str
+    """Optional contact data, searchable by ListClientAccounts' query."""
+    name: _builtins.str
     def __init__(
         self,
         *,
@@ -369,10 +374,12 @@ class CreateClientAccountRequest(_message.Message):
         client_group: _builtins.str = ...,
         initial_deposit: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_type", b"account_type", "client_group", b"client_group", "currency", b"currency", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "margin_mode", b"margin_mode", "password", b"password", "request_id", b"request_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_type", b"account_type", "client_group", b"client_group", "currency", b"currency", "email", b"email", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "margin_mode", b"margin_mode", "name", b"name", "password", b"password", "request_id", b"request_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

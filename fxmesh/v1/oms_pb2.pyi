@@ -421,16 +421,34 @@ class ListAccountsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Maximum number of accounts to return; 0 means the server default (100)."""
+    """Maximum number of accounts to return; 0 means the server default (100), at most 1000."""
+    query: _builtins.str
+    """Part of a login, email or name (case-insensitive), or an exact account id; empty: any."""
+    type: _types_pb2.AccountType.ValueType
+    """Filters; unspecified / empty match every account."""
+    status: _types_pb2.AccountStatus.ValueType
+    client_group: _builtins.str
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first (accounts by id)."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
+        query: _builtins.str = ...,
+        type: _types_pb2.AccountType.ValueType = ...,
+        status: _types_pb2.AccountStatus.ValueType = ...,
+        client_group: _builtins.str = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "status", b"status", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -438,21 +456,25 @@ Global___ListAccountsRequest: _TypeAlias = ListAccountsRequest  # noqa: Y015
 
 @_typing.final
 class ListAccountsResponse(_message.Message):
-    """A page of accounts."""
+    """A page of accounts, by id."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def accounts(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.AccountInfo]: ...
     def __init__(
         self,
         *,
         accounts: _abc.Iterable[_types_pb2.AccountInfo] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1137,6 +1159,8 @@ class CreateAccountRequest(_message.Message):
     CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     INITIAL_DEPOSIT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     login: _builtins.str
     password: _builtins.str
     type: _types_pb2.AccountType.ValueType
@@ -1151,6 +1175,9 @@ class CreateAccountRequest(_message.Message):
     """Optional idempotency key: a retry with it answers the account it opened (FAILED_PRECONDITION
     IDEMPOTENCY_KEY_REUSED when it opened one for another login).
     """
+    email: _builtins.str
+    """Optional contact data, searchable by ListAccounts' query."""
+    name: _builtins.str
     def __init__(
         self,
         *,
@@ -1163,10 +1190,12 @@ class CreateAccountRequest(_message.Message):
         client_group: _builtins.str = ...,
         initial_deposit: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "currency", b"currency", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "login", b"login", "margin_mode", b"margin_mode", "password", b"password", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "currency", b"currency", "email", b"email", "initial_deposit", b"initial_deposit", "leverage", b"leverage", "login", b"login", "margin_mode", b"margin_mode", "name", b"name", "password", b"password", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

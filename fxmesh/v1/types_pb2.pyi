@@ -822,6 +822,8 @@ class AccountInfo(_message.Message):
     MAX_OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
     MAX_DAILY_VOLUME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     login: _builtins.str
     currency: _builtins.str
@@ -840,6 +842,9 @@ class AccountInfo(_message.Message):
     """0 means no limit."""
     max_daily_volume: _builtins.str
     """Maximum lots opened per UTC day; empty means no limit."""
+    email: _builtins.str
+    """Contact data given at creation; empty when none was."""
+    name: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -860,10 +865,12 @@ class AccountInfo(_message.Message):
         max_open_positions: _builtins.int = ...,
         max_daily_volume: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        email: _builtins.str = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "client_group", b"client_group", "create_time", b"create_time", "currency", b"currency", "leverage", b"leverage", "login", b"login", "margin_call_level", b"margin_call_level", "margin_mode", b"margin_mode", "max_daily_volume", b"max_daily_volume", "max_open_positions", b"max_open_positions", "negative_balance_protection", b"negative_balance_protection", "status", b"status", "stop_out_level", b"stop_out_level", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "client_group", b"client_group", "create_time", b"create_time", "currency", b"currency", "email", b"email", "leverage", b"leverage", "login", b"login", "margin_call_level", b"margin_call_level", "margin_mode", b"margin_mode", "max_daily_volume", b"max_daily_volume", "max_open_positions", b"max_open_positions", "name", b"name", "negative_balance_protection", b"negative_balance_protection", "status", b"status", "stop_out_level", b"stop_out_level", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -316,6 +316,8 @@ def account_to_proto(account: Account) -> types_pb2.AccountInfo:
         max_open_positions=account.max_open_positions,
         max_daily_volume=fmt(account.max_daily_volume),
         create_time=timestamp(account.created_at),
+        email=account.email or "",
+        name=account.name or "",
         **account_enums(account),
     )
 

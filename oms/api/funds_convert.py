@@ -19,6 +19,7 @@ from fxmesh.v1 import oms_pb2, types_pb2
 from oms.api import convert
 from oms.domain.commands import (
     AccountChanges,
+    AccountSearch,
     BalanceOperation,
     LotQuery,
     MarginQuery,
@@ -167,6 +168,44 @@ def parse_create_account(req: oms_pb2.CreateAccountRequest) -> NewAccount:
         client_group=req.client_group.strip() or "retail",
         initial_deposit=deposit,
         request_id=_optional_request_id(req.request_id),
+        email=_email(req.email),
+        name=_text(req.name, "name", 128),
+    )
+
+
+def _text(value: str, field: str, longest: int) -> str | None:
+    text = " ".join(value.split())
+    if len(text) > longest:
+        raise _invalid(
+            f"{field} is longer than {longest} characters", "INVALID_" + field.upper(), field
+        )
+    return text or None
+
+
+def _email(value: str) -> str | None:
+    email = _text(value, "email", 254)
+    if email is not None and (" " in email or email.count("@") != 1 or email.startswith("@")):
+        raise _invalid("email is not an address", "INVALID_EMAIL", "email")
+    return email
+
+
+def parse_account_search(req: oms_pb2.ListAccountsRequest) -> AccountSearch:
+    """ListAccounts' filters; the page token is the last account id of the previous page."""
+    token = req.page_token.strip()
+    if token and not token.isdigit():
+        raise _invalid(
+            "page_token is not one ListAccounts gave", Reason.INVALID_PAGE_TOKEN, "page_token"
+        )
+    return AccountSearch(
+        text=" ".join(req.query.split()) or None,
+        type=_enum_name(types_pb2.AccountType, req.type, "ACCOUNT_TYPE_") if req.type else None,
+        status=(
+            _enum_name(types_pb2.AccountStatus, req.status, "ACCOUNT_STATUS_")
+            if req.status
+            else None
+        ),
+        client_group=req.client_group.strip() or None,
+        after_id=int(token) if token else 0,
     )
 
 

@@ -109,9 +109,12 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
     async def ListAccounts(
         self, request: oms_pb2.ListAccountsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListAccountsResponse:
-        accounts = await self._service.list_accounts(request.page_size)
+        search = fconvert.parse_account_search(request)
+        accounts = await self._service.list_accounts(request.page_size, search)
+        limit = 100 if request.page_size <= 0 else min(request.page_size, 1000)
         return oms_pb2.ListAccountsResponse(
-            accounts=[convert.account_to_proto(a) for a in accounts]
+            accounts=[convert.account_to_proto(a) for a in accounts],
+            next_page_token=str(accounts[-1].account_id) if len(accounts) == limit else "",
         )
 
     # --- pending orders and positions -------------------------------------------------------------

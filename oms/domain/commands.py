@@ -161,6 +161,21 @@ class NewAccount:
     initial_deposit: Decimal | None
     request_id: str | None = None
     """Idempotency key: a retry with it answers the account it opened."""
+    email: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSearch:
+    """ListAccounts' filters: None matches everything."""
+
+    text: str | None = None
+    """Part of a login, email or name (case-insensitive), or an exact account id."""
+    type: str | None = None
+    status: str | None = None
+    client_group: str | None = None
+    after_id: int = 0
+    """The page token: accounts with a larger id."""
 
 
 @dataclass(frozen=True, slots=True)

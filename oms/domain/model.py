@@ -519,6 +519,8 @@ class Account:
     negative_balance_protection: bool = True
     max_open_positions: int = 0  # 0: no limit
     max_daily_volume: Decimal | None = None  # lots opened per UTC day; None: no limit
+    email: str | None = None
+    name: str | None = None
 
     @property
     def netting(self) -> bool:

@@ -13,14 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 from fxmesh.db import Conn
-from oms.domain.commands import AccountChanges
+from oms.domain.commands import AccountChanges, AccountSearch
 from oms.domain.model import Account, AccountId, AssetClass, SymbolSpec
 from oms.domain.rules import parse_sessions
 
 _ACCOUNT_COLS = (
     "account_id, login, type, currency, leverage, margin_mode, status, client_group, balance, "
     "margin_call_level, stop_out_level, created_at, negative_balance_protection, "
-    "max_open_positions, max_daily_volume"
+    "max_open_positions, max_daily_volume, email, name"
 )
 
 
@@ -41,6 +41,8 @@ def _account(row: Any) -> Account:
         negative_balance_protection=row["negative_balance_protection"],
         max_open_positions=row["max_open_positions"],
         max_daily_volume=row["max_daily_volume"],
+        email=row["email"],
+        name=row["name"],
     )
 
 
@@ -115,11 +117,35 @@ async def find_credentials(conn: Conn, login: str) -> tuple[AccountId, str, str,
     return AccountId(row["account_id"]), row["login"], row["password_hash"], row["status"]
 
 
-async def list_accounts(conn: Conn, limit: int) -> list[Account]:
+async def list_accounts(
+    conn: Conn, limit: int, search: AccountSearch | None = None
+) -> list[Account]:
+    """Accounts by id, after ``search.after_id``, matching its filters; at most ``limit``.
+
+    ``search.text`` matches a login, email or name containing it (case-insensitive), or an
+    account id equal to it."""
+    s = search or AccountSearch()
+    pattern = f"%{_like_escaped(s.text.lower())}%" if s.text else None
     rows = await conn.fetch(
-        f"SELECT {_ACCOUNT_COLS} FROM oms.accounts ORDER BY account_id LIMIT $1", limit
+        f"SELECT {_ACCOUNT_COLS} FROM oms.accounts WHERE account_id > $1 "
+        "AND ($2::text IS NULL OR lower(login) LIKE $2 OR lower(email) LIKE $2 "
+        "OR lower(name) LIKE $2 OR account_id::text = $3) "
+        "AND ($4::text IS NULL OR type = $4) AND ($5::text IS NULL OR status = $5) "
+        "AND ($6::text IS NULL OR client_group = $6) "
+        "ORDER BY account_id LIMIT $7",
+        s.after_id,
+        pattern,
+        s.text,
+        s.type,
+        s.status,
+        s.client_group,
+        limit,
     )
     return [_account(r) for r in rows]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def balance(conn: Conn, account_id: AccountId) -> Decimal:
@@ -158,12 +184,14 @@ async def insert_account(
     margin_mode: str,
     client_group: str,
     request_id: str | None = None,
+    email: str | None = None,
+    name: str | None = None,
 ) -> AccountId | None:
     """The new account's id, or None when the login (or the request id) is taken."""
     account_id: int | None = await conn.fetchval(
         "INSERT INTO oms.accounts (login, password_hash, type, currency, leverage, margin_mode, "
-        "status, client_group, create_request_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7, $8) "
+        "status, client_group, create_request_id, email, name) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7, $8, $9, $10) "
         "ON CONFLICT DO NOTHING RETURNING account_id",
         login,
         password_hash,
@@ -173,6 +201,8 @@ async def insert_account(
         margin_mode,
         client_group,
         request_id,
+        email,
+        name,
     )
     return AccountId(account_id) if account_id is not None else None
 

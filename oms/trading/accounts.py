@@ -243,6 +243,8 @@ class AccountBook:
                 margin_mode=cmd.margin_mode,
                 client_group=cmd.client_group,
                 request_id=cmd.request_id,
+                email=cmd.email,
+                name=cmd.name,
             )
             if account_id is None and cmd.request_id is not None:
                 # A concurrent retry with the same request id may have won the insert.

@@ -21,6 +21,7 @@ from fxmesh.errors import NotFound, PermissionDenied, Unauthenticated
 from fxmesh.reasons import Reason
 from oms.domain.commands import (
     AccountChanges,
+    AccountSearch,
     BalanceOperation,
     CloseAllCommand,
     CloseByCommand,
@@ -208,10 +209,13 @@ class OmsService:
             since, placed, filled, rejected, deals, lots, accounts, open_positions, working
         )
 
-    async def list_accounts(self, page_size: int) -> list[Account]:
+    async def list_accounts(
+        self, page_size: int, search: AccountSearch | None = None
+    ) -> list[Account]:
+        """A page of accounts by id (at most 1000; 100 by default) matching ``search``."""
         limit = 100 if page_size <= 0 else min(page_size, 1000)
         async with self.uow.pool.acquire() as conn:
-            return await account_store.list_accounts(conn, limit)
+            return await account_store.list_accounts(conn, limit, search)
 
     async def authenticate(self, login: str, password: str) -> tuple[AccountId, str]:
         """Check a client's credentials (argon2); the same work is done for unknown logins."""

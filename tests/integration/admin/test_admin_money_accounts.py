@@ -240,6 +240,33 @@ async def test_account_create_when_retried_with_its_idempotency_key_then_same_ac
     assert [(r["type"], r["amount"]) for r in ledger] == [("DEPOSIT", Decimal("250.00"))]
 
 
+async def test_accounts_search_when_email_or_name_given_then_oms_finds_the_client(admin):
+    token = await admin.login("boss")
+    tag = uuid.uuid4().hex[:8]
+    async with admin.http(token) as http:
+        created = await http.post(
+            "/admin/accounts",
+            json={
+                "username": f"cli-{tag}",
+                "password": "s3cret-pass",
+                "accountType": "DEMO",
+                "currency": "USD",
+                "leverage": 100,
+                "email": f"jane.doe.{tag}@broker.test",
+                "name": f"Jane Doe {tag}",
+            },
+        )
+        by_email = await http.get("/admin/accounts", params={"q": f"DOE.{tag}@BROKER"})
+        by_name = await http.get("/admin/accounts", params={"q": f"jane doe {tag}"})
+        no_one = await http.get("/admin/accounts", params={"q": f"nobody-{tag}"})
+
+    account = created.json()["account"]
+    assert (account["email"], account["name"]) == (f"jane.doe.{tag}@broker.test", f"Jane Doe {tag}")
+    assert [a["accountId"] for a in by_email.json()["accounts"]] == [account["accountId"]]
+    assert [a["accountId"] for a in by_name.json()["accounts"]] == [account["accountId"]]
+    assert no_one.json()["accounts"] == []
+
+
 async def test_accounts_list_when_paged_then_tokens_walk_every_match(admin):
     for _ in range(3):
         await admin.new_account()

@@ -4,6 +4,7 @@ against the real database and Redis quotes."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -684,3 +685,49 @@ async def test_preview_margin_when_volume_breaks_symbol_rules_then_reason(
         )
     )
     assert (err.code, err.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+
+
+async def test_list_accounts_when_searched_then_login_email_name_id_filters_and_pages(
+    api: FundsApi,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+
+    async def create(login: str, **extra: object) -> str:
+        reply = await api.stub.CreateAccount(
+            oms_pb2.CreateAccountRequest(
+                login=login,
+                password="hunter22-long",
+                type=types_pb2.ACCOUNT_TYPE_LIVE,
+                currency="USD",
+                leverage=100,
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+        return reply.account.account_id
+
+    ann = await create(f"ann-{tag}", email=f"Ann.Lee+{tag}@Example.com", name="Ann  Lee")
+    bob = await create(f"bob-{tag}", name=f"Bob {tag}", client_group="vip")
+    cyd = await create(f"cyd-{tag}", client_group="vip")
+
+    async def ids(**fields: object) -> list[str]:
+        reply = await api.stub.ListAccounts(oms_pb2.ListAccountsRequest(**fields))  # type: ignore[arg-type]
+        return [a.account_id for a in reply.accounts]
+
+    assert await ids(query=f"lee+{tag}@example") == [ann]  # email, any case
+    assert await ids(query=f"BOB {tag}") == [bob]  # name
+    assert await ids(query=tag) == [ann, bob, cyd]  # logins
+    assert cyd in await ids(query=cyd)  # the id itself (and logins containing its digits)
+    assert await ids(query=tag, client_group="vip") == [bob, cyd]
+    assert await ids(query="%") == []  # a LIKE wildcard is a character, not "anything"
+    first = await api.stub.ListAccounts(oms_pb2.ListAccountsRequest(query=tag, page_size=2))
+    rest = await api.stub.ListAccounts(
+        oms_pb2.ListAccountsRequest(query=tag, page_size=2, page_token=first.next_page_token)
+    )
+    assert [a.account_id for a in first.accounts] == [ann, bob]
+    assert ([a.account_id for a in rest.accounts], rest.next_page_token) == ([cyd], "")
+    [info] = (await api.stub.ListAccounts(oms_pb2.ListAccountsRequest(query=f"ann-{tag}"))).accounts
+    assert (info.email, info.name) == (f"Ann.Lee+{tag}@Example.com", "Ann Lee")
+    bad = await rpc_error(api.stub.ListAccounts(oms_pb2.ListAccountsRequest(page_token="x")))
+    assert bad.reason == "INVALID_PAGE_TOKEN"
+    email = await rpc_error(create(f"dan-{tag}", email="not-an-address"))
+    assert (email.code, email.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_EMAIL")

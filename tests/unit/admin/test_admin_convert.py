@@ -66,6 +66,8 @@ ROUND_TRIPS: list[tuple[Any, Any, Any]] = [
             max_open_positions=5,
             max_daily_volume="0.00000001",
             create_time=_ts(),
+            email="alice@example.test",
+            name="Alice Example",
         ),
         convert.account_from_proto,
         convert.account_to_proto,
