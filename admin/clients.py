@@ -22,9 +22,11 @@ from admin.domain import (
     ClientAccount,
     LpFeed,
     LpSession,
+    MarginWatchEntry,
     OrderRouting,
     Position,
     SymbolExposure,
+    TopTraders,
     TradingSummary,
 )
 from fxmesh.errors import from_rpc_error
@@ -98,6 +100,21 @@ class OmsClient:
             request.since.CopyFrom(convert.timestamp(since))
         reply = await upstream(self._stub.GetTradingSummary(request, timeout=self._deadline))
         return convert.trading_summary_from_proto(reply)
+
+    async def top_traders(self, since: datetime | None, limit: int) -> TopTraders:
+        request = oms_pb2.ListTopTradersRequest(limit=limit)
+        if since is not None:
+            request.since.CopyFrom(convert.timestamp(since))
+        reply = await upstream(self._stub.ListTopTraders(request, timeout=self._deadline))
+        return convert.top_traders_from_proto(reply)
+
+    async def margin_watch(self, within: str) -> list[MarginWatchEntry]:
+        reply = await upstream(
+            self._stub.ListMarginWatch(
+                oms_pb2.ListMarginWatchRequest(within=within), timeout=self._deadline
+            )
+        )
+        return [convert.margin_watch_from_proto(e) for e in reply.accounts]
 
     async def summary(self, account_id: str) -> AccountSummary:
         reply = await upstream(

@@ -24,6 +24,7 @@ from admin.domain import (
     LedgerEntry,
     LpFeed,
     LpSession,
+    MarginWatchEntry,
     OrderRouting,
     Position,
     Role,
@@ -31,6 +32,8 @@ from admin.domain import (
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
+    TopTraders,
+    TraderResult,
     TradingSummary,
 )
 from fxmesh.money import fmt
@@ -429,6 +432,81 @@ def lp_feed_to_proto(f: LpFeed) -> quotes_pb2.LpFeedStatistics:
     _set_time(message, "last_tick_time", f.last_tick_at)
     _set_time(message, "streaming_since", f.streaming_since)
     return message
+
+
+def _trader_from_proto(m: oms_pb2.TraderResult) -> TraderResult:
+    return TraderResult(
+        account_id=m.account_id,
+        login=m.login,
+        client_group=m.client_group,
+        currency=m.currency,
+        net=_required(m.net),
+        net_usd=_decimal(m.net_usd),
+        deals=m.deals,
+        lots=_required(m.lots),
+    )
+
+
+def _trader_to_proto(t: TraderResult) -> oms_pb2.TraderResult:
+    return oms_pb2.TraderResult(
+        account_id=t.account_id,
+        login=t.login,
+        client_group=t.client_group,
+        currency=t.currency,
+        net=fmt(t.net),
+        net_usd=fmt(t.net_usd),
+        deals=t.deals,
+        lots=fmt(t.lots),
+    )
+
+
+def top_traders_from_proto(m: oms_pb2.ListTopTradersResponse) -> TopTraders:
+    return TopTraders(
+        since=_time(m, "since"),
+        winners=tuple(_trader_from_proto(t) for t in m.winners),
+        losers=tuple(_trader_from_proto(t) for t in m.losers),
+    )
+
+
+def top_traders_to_proto(t: TopTraders) -> oms_pb2.ListTopTradersResponse:
+    message = oms_pb2.ListTopTradersResponse(
+        winners=[_trader_to_proto(r) for r in t.winners],
+        losers=[_trader_to_proto(r) for r in t.losers],
+    )
+    _set_time(message, "since", t.since)
+    return message
+
+
+def margin_watch_from_proto(m: oms_pb2.MarginWatchEntry) -> MarginWatchEntry:
+    return MarginWatchEntry(
+        account_id=m.account_id,
+        login=m.login,
+        client_group=m.client_group,
+        currency=m.currency,
+        balance=_required(m.balance),
+        equity=_required(m.equity),
+        margin=_required(m.margin),
+        margin_level=_decimal(m.margin_level),
+        margin_call_level=_required(m.margin_call_level),
+        stop_out_level=_required(m.stop_out_level),
+        open_positions=m.open_positions,
+    )
+
+
+def margin_watch_to_proto(e: MarginWatchEntry) -> oms_pb2.MarginWatchEntry:
+    return oms_pb2.MarginWatchEntry(
+        account_id=e.account_id,
+        login=e.login,
+        client_group=e.client_group,
+        currency=e.currency,
+        balance=fmt(e.balance),
+        equity=fmt(e.equity),
+        margin=fmt(e.margin),
+        margin_level=fmt(e.margin_level),
+        margin_call_level=fmt(e.margin_call_level),
+        stop_out_level=fmt(e.stop_out_level),
+        open_positions=e.open_positions,
+    )
 
 
 def trading_summary_from_proto(m: oms_pb2.GetTradingSummaryResponse) -> TradingSummary:

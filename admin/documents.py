@@ -23,11 +23,14 @@ from admin.domain import (
     LpFeed,
     LpHealth,
     LpSession,
+    MarginWatchEntry,
     OrderRouting,
     Position,
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
+    TopTraders,
+    TraderResult,
     TradingSummary,
 )
 from fxmesh.money import fmt
@@ -235,6 +238,43 @@ def lp_feed_to_json(f: LpFeed) -> dict[str, Any]:
         "latencyP99Ms": f.latency_p99_ms,
         "lastTickAt": _iso(f.last_tick_at),
         "streamingSince": _iso(f.streaming_since),
+    }
+
+
+def _trader_to_json(t: TraderResult) -> dict[str, Any]:
+    return {
+        "accountId": t.account_id,
+        "login": t.login,
+        "group": t.client_group or None,
+        "currency": t.currency,
+        "net": fmt(t.net),
+        "netUsd": _dec(t.net_usd),
+        "trades": t.deals,
+        "volumeLots": fmt(t.lots),
+    }
+
+
+def top_traders_to_json(t: TopTraders) -> dict[str, Any]:
+    return {
+        "since": _iso(t.since),
+        "winners": [_trader_to_json(r) for r in t.winners],
+        "losers": [_trader_to_json(r) for r in t.losers],
+    }
+
+
+def margin_watch_to_json(e: MarginWatchEntry) -> dict[str, Any]:
+    return {
+        "accountId": e.account_id,
+        "login": e.login,
+        "group": e.client_group or None,
+        "currency": e.currency,
+        "balance": fmt(e.balance),
+        "equity": fmt(e.equity),
+        "margin": fmt(e.margin),
+        "marginLevel": _dec(e.margin_level),
+        "marginCallLevel": fmt(e.margin_call_level),
+        "stopOutLevel": fmt(e.stop_out_level),
+        "openPositions": e.open_positions,
     }
 
 

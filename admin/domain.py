@@ -292,6 +292,45 @@ class SymbolExposure:
 
 
 @dataclass(frozen=True, slots=True)
+class TraderResult:
+    """One account's net result over a period (oms's ListTopTraders)."""
+
+    account_id: str
+    login: str
+    client_group: str
+    currency: str
+    net: Decimal
+    """Realized P&L + commission + swap, in the account currency."""
+    net_usd: Decimal | None
+    deals: int
+    lots: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TopTraders:
+    since: datetime | None
+    winners: tuple[TraderResult, ...]
+    losers: tuple[TraderResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MarginWatchEntry:
+    """An account at or near its margin-call level (oms's ListMarginWatch)."""
+
+    account_id: str
+    login: str
+    client_group: str
+    currency: str
+    balance: Decimal
+    equity: Decimal
+    margin: Decimal
+    margin_level: Decimal | None
+    margin_call_level: Decimal
+    stop_out_level: Decimal
+    open_positions: int
+
+
+@dataclass(frozen=True, slots=True)
 class LpFeed:
     """One LP's price feed of one symbol (quotes' LP statistics)."""
 

@@ -41,6 +41,8 @@ class Op(StrEnum):
     ORDER_ROUTING_GET = "orders.routing"
     SUMMARY_GET = "summary.get"
     LP_BOARD = "lps.board"
+    RISK_TOP_TRADERS = "risk.top_traders"
+    RISK_MARGIN_WATCH = "risk.margin_watch"
     AUDIT_LIST = "audit.list"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
@@ -101,6 +103,8 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.ORDER_ROUTING_GET: _read(),
     Op.SUMMARY_GET: _read(),
     Op.LP_BOARD: _read(),
+    Op.RISK_TOP_TRADERS: _read(),
+    Op.RISK_MARGIN_WATCH: _read(),
     Op.AUDIT_LIST: _read(),
     Op.AUDIT_EXPORT: _read(),
     Op.AUDIT_VERIFY: _read(),

@@ -365,6 +365,21 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return admin_pb2.GetLpBoardResponse(feeds=[convert.lp_feed_to_proto(f) for f in feeds])
 
+    async def GetTopTraders(
+        self, request: admin_pb2.GetTopTradersRequest, context: Context
+    ) -> admin_pb2.GetTopTradersResponse:
+        since = convert.from_timestamp(request.since, request.HasField("since"))
+        top = await self._service.system.top_traders(await self._ctx(context), since, request.limit)
+        return admin_pb2.GetTopTradersResponse(result=convert.top_traders_to_proto(top))
+
+    async def GetMarginWatch(
+        self, request: admin_pb2.GetMarginWatchRequest, context: Context
+    ) -> admin_pb2.GetMarginWatchResponse:
+        watched = await self._service.system.margin_watch(await self._ctx(context), request.within)
+        return admin_pb2.GetMarginWatchResponse(
+            accounts=[convert.margin_watch_to_proto(e) for e in watched]
+        )
+
     async def GetTodaySummary(
         self, request: admin_pb2.GetTodaySummaryRequest, context: Context
     ) -> admin_pb2.GetTodaySummaryResponse:

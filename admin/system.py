@@ -41,11 +41,13 @@ from admin.domain import (
     LpHealth,
     LpSession,
     LpSummary,
+    MarginWatchEntry,
     RequestContext,
     Status,
     SymbolExposure,
     SystemHealth,
     SystemMetrics,
+    TopTraders,
     TradingSummary,
 )
 from admin.gate import Gate
@@ -278,6 +280,18 @@ class SystemDesk:
         day); open positions and pending orders now."""
         async with self._gate.guard(ctx, Op.SUMMARY_GET):
             return await self._oms.trading_summary(since)
+
+    async def top_traders(
+        self, ctx: RequestContext, since: datetime | None = None, limit: int = 0
+    ) -> TopTraders:
+        """The best and worst net results since ``since`` (default the start of the UTC day)."""
+        async with self._gate.guard(ctx, Op.RISK_TOP_TRADERS):
+            return await self._oms.top_traders(since, limit)
+
+    async def margin_watch(self, ctx: RequestContext, within: str = "") -> list[MarginWatchEntry]:
+        """Accounts at most ``within`` percentage points above their margin-call level."""
+        async with self._gate.guard(ctx, Op.RISK_MARGIN_WATCH):
+            return await self._oms.margin_watch(within.strip())
 
     async def restart(self, ctx: RequestContext, service: str) -> None:
         """Always refused: 400 UNKNOWN_SERVICE, else 501 RESTART_NOT_SUPPORTED (audited)."""

@@ -12,7 +12,9 @@ from admin.documents import (
     fix_session_to_json,
     lp_feed_to_json,
     lp_to_json,
+    margin_watch_to_json,
     routing_to_json,
+    top_traders_to_json,
     trading_summary_to_json,
 )
 from admin.permissions import Op
@@ -123,6 +125,28 @@ async def today(ctx: Ctx, service: Service, since: str = "") -> dict[str, Any]:
     """Today's activity: orders placed / filled / rejected, trades, volume in lots, active clients
     since 00:00 UTC (or ``since``, RFC 3339); open positions and pending orders now."""
     return trading_summary_to_json(await service.system.today(ctx, query_time(since, "since")))
+
+
+@router.get("/risk/top-traders", responses={400: {"description": "INVALID_TIME, INVALID_LIMIT"}})
+async def top_traders(
+    ctx: Ctx,
+    service: Service,
+    since: str = "",
+    limit: Annotated[int, Query(ge=0, le=100, description="Of each; 0: 10")] = 0,
+) -> dict[str, Any]:
+    """The best and worst net results (realized P&L + commission + swap) since 00:00 UTC (or
+    ``since``), ranked in USD at the current quotes."""
+    return top_traders_to_json(
+        await service.system.top_traders(ctx, query_time(since, "since"), limit)
+    )
+
+
+@router.get("/risk/margin-watch")
+async def margin_watch(ctx: Ctx, service: Service, within: str = "") -> dict[str, Any]:
+    """Accounts with open positions at most ``within`` percentage points (default 50) above
+    their margin-call level, lowest margin level first."""
+    watched = await service.system.margin_watch(ctx, within)
+    return {"accounts": [margin_watch_to_json(e) for e in watched]}
 
 
 @router.get("/exposure")

@@ -1321,6 +1321,96 @@ class GetLpBoardResponse(_message.Message):
 Global___GetLpBoardResponse: _TypeAlias = GetLpBoardResponse  # noqa: Y015
 
 @_typing.final
+class GetTopTradersRequest(_message.Message):
+    """Since when (unset: the start of the UTC day) and how many of each (0: 10, at most 100)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTopTradersRequest: _TypeAlias = GetTopTradersRequest  # noqa: Y015
+
+@_typing.final
+class GetTopTradersResponse(_message.Message):
+    """oms's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> _oms_pb2.ListTopTradersResponse: ...
+    def __init__(
+        self,
+        *,
+        result: _oms_pb2.ListTopTradersResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTopTradersResponse: _TypeAlias = GetTopTradersResponse  # noqa: Y015
+
+@_typing.final
+class GetMarginWatchRequest(_message.Message):
+    """Percentage points above the margin-call level that count as near (default "50")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHIN_FIELD_NUMBER: _builtins.int
+    within: _builtins.str
+    def __init__(
+        self,
+        *,
+        within: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["within", b"within"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMarginWatchRequest: _TypeAlias = GetMarginWatchRequest  # noqa: Y015
+
+@_typing.final
+class GetMarginWatchResponse(_message.Message):
+    """Accounts at or near their margin-call level, lowest level first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[_oms_pb2.MarginWatchEntry]: ...
+    def __init__(
+        self,
+        *,
+        accounts: _abc.Iterable[_oms_pb2.MarginWatchEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMarginWatchResponse: _TypeAlias = GetMarginWatchResponse  # noqa: Y015
+
+@_typing.final
 class GetTodaySummaryRequest(_message.Message):
     """Since when to count; unset: the start of the current UTC day."""
 

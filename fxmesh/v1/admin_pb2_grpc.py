@@ -209,6 +209,16 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryResponse.FromString,
                 _registered_method=True)
+        self.GetTopTraders = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetTopTraders',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetTopTradersRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetTopTradersResponse.FromString,
+                _registered_method=True)
+        self.GetMarginWatch = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetMarginWatch',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.GetMarginWatchRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetMarginWatchResponse.FromString,
+                _registered_method=True)
         self.RestartService = channel.unary_unary(
                 '/fxmesh.v1.AdminService/RestartService',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
@@ -469,6 +479,20 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTopTraders(self, request, context):
+        """Top winners and losers since a moment (oms's ListTopTraders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMarginWatch(self, request, context):
+        """Accounts at or near their margin-call level (oms's ListMarginWatch).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RestartService(self, request, context):
         """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
         RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
@@ -649,6 +673,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetTodaySummary,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryResponse.SerializeToString,
+            ),
+            'GetTopTraders': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTopTraders,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetTopTradersRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetTopTradersResponse.SerializeToString,
+            ),
+            'GetMarginWatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMarginWatch,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GetMarginWatchRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.GetMarginWatchResponse.SerializeToString,
             ),
             'RestartService': grpc.unary_unary_rpc_method_handler(
                     servicer.RestartService,
@@ -1579,6 +1613,60 @@ class AdminService:
             '/fxmesh.v1.AdminService/GetTodaySummary',
             fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.GetTodaySummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTopTraders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetTopTraders',
+            fxmesh_dot_v1_dot_admin__pb2.GetTopTradersRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetTopTradersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMarginWatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetMarginWatch',
+            fxmesh_dot_v1_dot_admin__pb2.GetMarginWatchRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.GetMarginWatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

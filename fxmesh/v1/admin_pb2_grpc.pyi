@@ -118,6 +118,10 @@ class AdminServiceStub:
     """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
     active clients; open positions and pending orders now (oms's GetTradingSummary).
     """
+    GetTopTraders: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetTopTradersRequest, _admin_pb2.GetTopTradersResponse]
+    """Top winners and losers since a moment (oms's ListTopTraders)."""
+    GetMarginWatch: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetMarginWatchRequest, _admin_pb2.GetMarginWatchResponse]
+    """Accounts at or near their margin-call level (oms's ListMarginWatch)."""
     RestartService: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
@@ -213,6 +217,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
     active clients; open positions and pending orders now (oms's GetTradingSummary).
     """
+    GetTopTraders: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetTopTradersRequest, _admin_pb2.GetTopTradersResponse]  # type: ignore[assignment]
+    """Top winners and losers since a moment (oms's ListTopTraders)."""
+    GetMarginWatch: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetMarginWatchRequest, _admin_pb2.GetMarginWatchResponse]  # type: ignore[assignment]
+    """Accounts at or near their margin-call level (oms's ListMarginWatch)."""
     RestartService: _aio.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]  # type: ignore[assignment]
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
@@ -509,6 +517,22 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Today's activity (or since a moment): orders placed / filled / rejected, deals, lots traded,
         active clients; open positions and pending orders now (oms's GetTradingSummary).
         """
+
+    @_abc_1.abstractmethod
+    def GetTopTraders(
+        self,
+        request: _admin_pb2.GetTopTradersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetTopTradersResponse, _abc.Awaitable[_admin_pb2.GetTopTradersResponse]]:
+        """Top winners and losers since a moment (oms's ListTopTraders)."""
+
+    @_abc_1.abstractmethod
+    def GetMarginWatch(
+        self,
+        request: _admin_pb2.GetMarginWatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetMarginWatchResponse, _abc.Awaitable[_admin_pb2.GetMarginWatchResponse]]:
+        """Accounts at or near their margin-call level (oms's ListMarginWatch)."""
 
     @_abc_1.abstractmethod
     def RestartService(

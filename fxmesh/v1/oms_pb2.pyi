@@ -1874,3 +1874,196 @@ class GetTradingSummaryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTradingSummaryResponse: _TypeAlias = GetTradingSummaryResponse  # noqa: Y015
+
+@_typing.final
+class ListTopTradersRequest(_message.Message):
+    """Since when to count (unset: the start of the UTC day) and how many of each (0: 10, at most 100)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTopTradersRequest: _TypeAlias = ListTopTradersRequest  # noqa: Y015
+
+@_typing.final
+class ListTopTradersResponse(_message.Message):
+    """Winners (best first) and losers (worst first) since ``since``."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    WINNERS_FIELD_NUMBER: _builtins.int
+    LOSERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def winners(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraderResult]: ...
+    @_builtins.property
+    def losers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraderResult]: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        winners: _abc.Iterable[Global___TraderResult] | None = ...,
+        losers: _abc.Iterable[Global___TraderResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["losers", b"losers", "since", b"since", "winners", b"winners"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTopTradersResponse: _TypeAlias = ListTopTradersResponse  # noqa: Y015
+
+@_typing.final
+class TraderResult(_message.Message):
+    """One account's net result over the period. Decimals are strings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LOGIN_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    NET_FIELD_NUMBER: _builtins.int
+    NET_USD_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    LOTS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    login: _builtins.str
+    client_group: _builtins.str
+    currency: _builtins.str
+    net: _builtins.str
+    """Realized P&L + commission + swap, in the account currency, and in USD."""
+    net_usd: _builtins.str
+    deals: _builtins.int
+    lots: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        login: _builtins.str = ...,
+        client_group: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        net: _builtins.str = ...,
+        net_usd: _builtins.str = ...,
+        deals: _builtins.int = ...,
+        lots: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_group", b"client_group", "currency", b"currency", "deals", b"deals", "login", b"login", "lots", b"lots", "net", b"net", "net_usd", b"net_usd"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TraderResult: _TypeAlias = TraderResult  # noqa: Y015
+
+@_typing.final
+class ListMarginWatchRequest(_message.Message):
+    """How close to the margin-call level counts as near: percentage points above it (default "50")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHIN_FIELD_NUMBER: _builtins.int
+    within: _builtins.str
+    def __init__(
+        self,
+        *,
+        within: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["within", b"within"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMarginWatchRequest: _TypeAlias = ListMarginWatchRequest  # noqa: Y015
+
+@_typing.final
+class ListMarginWatchResponse(_message.Message):
+    """Accounts at or near their margin-call level, lowest margin level first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarginWatchEntry]: ...
+    def __init__(
+        self,
+        *,
+        accounts: _abc.Iterable[Global___MarginWatchEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMarginWatchResponse: _TypeAlias = ListMarginWatchResponse  # noqa: Y015
+
+@_typing.final
+class MarginWatchEntry(_message.Message):
+    """An account's live figures against its levels. Decimals are strings in the account currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LOGIN_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    EQUITY_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    MARGIN_LEVEL_FIELD_NUMBER: _builtins.int
+    MARGIN_CALL_LEVEL_FIELD_NUMBER: _builtins.int
+    STOP_OUT_LEVEL_FIELD_NUMBER: _builtins.int
+    OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    login: _builtins.str
+    client_group: _builtins.str
+    currency: _builtins.str
+    balance: _builtins.str
+    equity: _builtins.str
+    margin: _builtins.str
+    margin_level: _builtins.str
+    """Percent."""
+    margin_call_level: _builtins.str
+    stop_out_level: _builtins.str
+    open_positions: _builtins.int
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        login: _builtins.str = ...,
+        client_group: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        balance: _builtins.str = ...,
+        equity: _builtins.str = ...,
+        margin: _builtins.str = ...,
+        margin_level: _builtins.str = ...,
+        margin_call_level: _builtins.str = ...,
+        stop_out_level: _builtins.str = ...,
+        open_positions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "client_group", b"client_group", "currency", b"currency", "equity", b"equity", "login", b"login", "margin", b"margin", "margin_call_level", b"margin_call_level", "margin_level", b"margin_level", "open_positions", b"open_positions", "stop_out_level", b"stop_out_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarginWatchEntry: _TypeAlias = MarginWatchEntry  # noqa: Y015

@@ -155,6 +155,16 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryResponse.FromString,
                 _registered_method=True)
+        self.ListTopTraders = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ListTopTraders',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListTopTradersRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListTopTradersResponse.FromString,
+                _registered_method=True)
+        self.ListMarginWatch = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ListMarginWatch',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -335,6 +345,22 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTopTraders(self, request, context):
+        """The best and worst traders since a moment (default: the start of the UTC day): net result
+        (realized P&L + commission + swap) per account, ranked in USD at the current quotes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMarginWatch(self, request, context):
+        """Accounts with open positions whose margin level is at or near their margin-call level,
+        lowest level first, valued at the current quotes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -457,6 +483,16 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.GetTradingSummary,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryResponse.SerializeToString,
+            ),
+            'ListTopTraders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTopTraders,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListTopTradersRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListTopTradersResponse.SerializeToString,
+            ),
+            'ListMarginWatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMarginWatch,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1108,6 +1144,60 @@ class OmsService:
             '/fxmesh.v1.OmsService/GetTradingSummary',
             fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.GetTradingSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTopTraders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ListTopTraders',
+            fxmesh_dot_v1_dot_oms__pb2.ListTopTradersRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ListTopTradersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMarginWatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ListMarginWatch',
+            fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

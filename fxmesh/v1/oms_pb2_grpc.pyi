@@ -91,6 +91,14 @@ class OmsServiceStub:
     """The broker's activity since a moment (default: the start of the UTC day): orders placed,
     filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
     """
+    ListTopTraders: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListTopTradersRequest, _oms_pb2.ListTopTradersResponse]
+    """The best and worst traders since a moment (default: the start of the UTC day): net result
+    (realized P&L + commission + swap) per account, ranked in USD at the current quotes.
+    """
+    ListMarginWatch: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ListMarginWatchRequest, _oms_pb2.ListMarginWatchResponse]
+    """Accounts with open positions whose margin level is at or near their margin-call level,
+    lowest level first, valued at the current quotes.
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -154,6 +162,14 @@ class OmsServiceAsyncStub(OmsServiceStub):
     GetTradingSummary: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetTradingSummaryRequest, _oms_pb2.GetTradingSummaryResponse]  # type: ignore[assignment]
     """The broker's activity since a moment (default: the start of the UTC day): orders placed,
     filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
+    """
+    ListTopTraders: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListTopTradersRequest, _oms_pb2.ListTopTradersResponse]  # type: ignore[assignment]
+    """The best and worst traders since a moment (default: the start of the UTC day): net result
+    (realized P&L + commission + swap) per account, ranked in USD at the current quotes.
+    """
+    ListMarginWatch: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListMarginWatchRequest, _oms_pb2.ListMarginWatchResponse]  # type: ignore[assignment]
+    """Accounts with open positions whose margin level is at or near their margin-call level,
+    lowest level first, valued at the current quotes.
     """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -359,6 +375,26 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_oms_pb2.GetTradingSummaryResponse, _abc.Awaitable[_oms_pb2.GetTradingSummaryResponse]]:
         """The broker's activity since a moment (default: the start of the UTC day): orders placed,
         filled and rejected, deals, lots traded, active accounts; open positions and working orders now.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTopTraders(
+        self,
+        request: _oms_pb2.ListTopTradersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ListTopTradersResponse, _abc.Awaitable[_oms_pb2.ListTopTradersResponse]]:
+        """The best and worst traders since a moment (default: the start of the UTC day): net result
+        (realized P&L + commission + swap) per account, ranked in USD at the current quotes.
+        """
+
+    @_abc_1.abstractmethod
+    def ListMarginWatch(
+        self,
+        request: _oms_pb2.ListMarginWatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ListMarginWatchResponse, _abc.Awaitable[_oms_pb2.ListMarginWatchResponse]]:
+        """Accounts with open positions whose margin level is at or near their margin-call level,
+        lowest level first, valued at the current quotes.
         """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

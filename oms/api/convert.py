@@ -24,7 +24,13 @@ from oms.domain.model import (
     TimeInForce,
 )
 from oms.domain.records import DealRow, Fill
-from oms.domain.results import PositionView, SymbolView, TradingSummary
+from oms.domain.results import (
+    MarginWatch,
+    PositionView,
+    SymbolView,
+    TraderResult,
+    TradingSummary,
+)
 from oms.trading.marks import AccountMark
 
 # --- enums ---------------------------------------------------------------------------------------
@@ -347,6 +353,71 @@ def account_summary_to_proto(
         unrealized_pnl=fmt(fig.unrealized_pnl),
         summary_time=timestamp(at),
         **account_enums(account),
+    )
+
+
+def parse_limit(value: int, *, default: int, most: int) -> int:
+    """A requested count: 0 means ``default``; negative or above ``most`` is INVALID_ARGUMENT."""
+    if value == 0:
+        return default
+    if not 0 < value <= most:
+        raise InvalidArgument(
+            f"limit must be 1..{most}", reason=Reason.INVALID_LIMIT, metadata={"field": "limit"}
+        )
+    return value
+
+
+def parse_within(text: str) -> Decimal:
+    """Percentage points above the margin-call level that count as near (default 50)."""
+    if not text.strip():
+        return Decimal(50)
+    within = parse_decimal(text, "within")
+    if within < 0:
+        raise InvalidArgument(
+            "within must not be negative",
+            reason=Reason.INVALID_DECIMAL,
+            metadata={"field": "within"},
+        )
+    return within
+
+
+def _trader_to_proto(r: TraderResult) -> oms_pb2.TraderResult:
+    return oms_pb2.TraderResult(
+        account_id=str(r.account.account_id),
+        login=r.account.login,
+        client_group=r.account.client_group,
+        currency=r.account.currency,
+        net=fmt(r.net),
+        net_usd=fmt(r.net_usd),
+        deals=r.deals,
+        lots=fmt(r.lots),
+    )
+
+
+def top_traders_to_proto(
+    since: datetime, winners: list[TraderResult], losers: list[TraderResult]
+) -> oms_pb2.ListTopTradersResponse:
+    return oms_pb2.ListTopTradersResponse(
+        since=timestamp(since),
+        winners=[_trader_to_proto(r) for r in winners],
+        losers=[_trader_to_proto(r) for r in losers],
+    )
+
+
+def margin_watch_to_proto(w: MarginWatch) -> oms_pb2.MarginWatchEntry:
+    a, fig = w.account, w.figures
+    return oms_pb2.MarginWatchEntry(
+        account_id=str(a.account_id),
+        login=a.login,
+        client_group=a.client_group,
+        currency=a.currency,
+        balance=fmt(fig.balance),
+        equity=fmt(fig.equity),
+        margin=fmt(fig.margin),
+        margin_level=fmt(fig.margin_level),
+        margin_call_level=fmt(a.margin_call_level),
+        stop_out_level=fmt(a.stop_out_level),
+        open_positions=w.open_positions,
     )
 
 

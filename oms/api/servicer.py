@@ -264,6 +264,26 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
         return convert.trading_summary_to_proto(await self._service.trading_summary(since))
 
+    @_admitted(Lane.READ)
+    async def ListTopTraders(
+        self, request: oms_pb2.ListTopTradersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ListTopTradersResponse:
+        since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
+        limit = convert.parse_limit(request.limit, default=10, most=100)
+        since = since or self._service.start_of_day()
+        winners, losers = await self._service.top_traders(since, limit)
+        return convert.top_traders_to_proto(since, winners, losers)
+
+    @_admitted(Lane.READ)
+    async def ListMarginWatch(
+        self, request: oms_pb2.ListMarginWatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.ListMarginWatchResponse:
+        within = convert.parse_within(request.within)
+        watched = await self._service.margin_watch(within)
+        return oms_pb2.ListMarginWatchResponse(
+            accounts=[convert.margin_watch_to_proto(w) for w in watched]
+        )
+
     # --- live marks -------------------------------------------------------------------------------
 
     # Not admitted: a stream lives as long as a client watches, so it cannot hold an admission

@@ -71,6 +71,28 @@ class CloseByResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TraderResult:
+    """One account's trading result over a period (admin's top winners and losers)."""
+
+    account: Account
+    net: Decimal
+    """Realized P&L + commission + swap, in the account currency."""
+    net_usd: Decimal | None
+    """``net`` in USD at the current quotes (the ranking); None when no quote converts it."""
+    deals: int
+    lots: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarginWatch:
+    """An account whose margin level is at or near its margin-call level."""
+
+    account: Account
+    figures: AccountFigures
+    open_positions: int
+
+
+@dataclass(frozen=True, slots=True)
 class TradingSummary:
     """The broker's activity since a moment (the start of the UTC day by default)."""
 

@@ -330,3 +330,14 @@ async def activity_since(conn: Conn, since: datetime) -> tuple[int, Decimal, int
     )
     assert row is not None
     return int(row["deals"]), Decimal(row["lots"]), int(row["accounts"]), int(row["open_positions"])
+
+
+async def results_since(conn: Conn, since: datetime) -> list[tuple[int, Decimal, int, Decimal]]:
+    """Per account with deals since ``since``: (account id, net result = realized P&L +
+    commission + swap in the account currency, deals, lots)."""
+    rows = await conn.fetch(
+        "SELECT account_id, sum(realized_pnl + commission + swap) AS net, count(*) AS deals, "
+        "sum(volume) AS lots FROM oms.deals WHERE deal_time >= $1 GROUP BY account_id",
+        since,
+    )
+    return [(r["account_id"], Decimal(r["net"]), int(r["deals"]), Decimal(r["lots"])) for r in rows]

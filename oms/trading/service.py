@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from fxmesh import passwords
 from fxmesh.db import Conn, Pool
 from fxmesh.errors import NotFound, PermissionDenied, Unauthenticated
+from fxmesh.money import to_money
 from fxmesh.reasons import Reason
 from oms.domain.commands import (
     AccountChanges,
@@ -39,11 +40,13 @@ from oms.domain.model import (
     Account,
     AccountId,
     CloseReason,
+    NoConversionRate,
     Order,
     OrderId,
     PositionId,
     Price,
     SymbolSpec,
+    conversion_rate,
 )
 from oms.domain.records import DealRow, LedgerRow, PositionRow
 from oms.domain.results import (
@@ -53,12 +56,14 @@ from oms.domain.results import (
     CloseResult,
     LotResult,
     MarginPreview,
+    MarginWatch,
     Page,
     PlaceResult,
     PositionView,
     Statement,
     StoredTriggers,
     SymbolView,
+    TraderResult,
     TradingSummary,
 )
 from oms.domain.rules import session_open
@@ -197,17 +202,71 @@ class OmsService:
         """The account marked to market now, then whenever a figure or a mark changes."""
         return self.marks.watch(account_id)
 
+    def start_of_day(self) -> datetime:
+        """00:00 UTC of the current day on oms's clock."""
+        return self.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
     async def trading_summary(self, since: datetime | None = None) -> TradingSummary:
         """Orders, deals, lots and active accounts since ``since`` (default: the start of the UTC
         day on oms's clock), with the open positions and working orders now; one snapshot."""
         if since is None:
-            since = self.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            since = self.start_of_day()
         async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             placed, filled, rejected, working = await order_store.activity_since(conn, since)
             deals, lots, accounts, open_positions = await position_store.activity_since(conn, since)
         return TradingSummary(
             since, placed, filled, rejected, deals, lots, accounts, open_positions, working
         )
+
+    async def top_traders(
+        self, since: datetime, limit: int
+    ) -> tuple[list[TraderResult], list[TraderResult]]:
+        """The ``limit`` best and worst net results since ``since``, ranked in USD at the current
+        quotes (an account whose currency no quote converts is left out of the ranking)."""
+        _, prices = await self.uow.market()
+        async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            results = await position_store.results_since(conn, since)
+            accounts = await account_store.accounts_by_id(conn, [r[0] for r in results])
+        by_id = {a.account_id: a for a in accounts}
+        ranked: list[TraderResult] = []
+        for account_id, net, deals, lots in results:
+            account = by_id[AccountId(account_id)]
+            try:
+                rate: Decimal | None = conversion_rate(account.currency, "USD", prices)
+            except NoConversionRate:
+                rate = None
+            net_usd = to_money(net * rate, "USD") if rate is not None else None
+            ranked.append(TraderResult(account, net, net_usd, deals, lots))
+        priced = sorted(
+            (r for r in ranked if r.net_usd is not None),
+            key=lambda r: (r.net_usd, -r.account.account_id),
+        )
+        winners = [r for r in reversed(priced) if r.net > 0][:limit]
+        losers = [r for r in priced if r.net < 0][:limit]
+        return winners, losers
+
+    async def margin_watch(self, within: Decimal) -> list[MarginWatch]:
+        """Accounts with open positions whose margin level is at most ``within`` percentage
+        points above their margin-call level, lowest level first (figures as GetAccountSummary
+        makes them, at the current quotes)."""
+        symbols, prices = await self.uow.market()
+        async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            positions = await position_store.all_open(conn)
+            by_account: dict[AccountId, list[PositionRow]] = {}
+            for p in positions:
+                by_account.setdefault(p.account_id, []).append(p)
+            accounts = await account_store.accounts_by_id(conn, list(by_account))
+        watched = []
+        for account in accounts:
+            held = by_account[account.account_id]
+            fig = live_figures(account, held, [], symbols, prices)
+            if (
+                fig.margin_level is not None
+                and fig.margin_level <= account.margin_call_level + within
+            ):
+                watched.append(MarginWatch(account, fig, len(held)))
+        watched.sort(key=lambda w: (w.figures.margin_level, w.account.account_id))
+        return watched
 
     async def list_accounts(
         self, page_size: int, search: AccountSearch | None = None

@@ -57,6 +57,8 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.ORDER_ROUTING_GET: ("GET", "/admin/orders/4242/routing", None),
     Op.SUMMARY_GET: ("GET", "/admin/summary/today", None),
     Op.LP_BOARD: ("GET", "/admin/lps/statistics", None),
+    Op.RISK_TOP_TRADERS: ("GET", "/admin/risk/top-traders", None),
+    Op.RISK_MARGIN_WATCH: ("GET", "/admin/risk/margin-watch", None),
     Op.AUDIT_LIST: ("GET", "/admin/audit", None),
     Op.AUDIT_EXPORT: ("GET", "/admin/audit/export?actor=nobody", None),
     Op.AUDIT_VERIFY: ("GET", "/admin/audit/verify", None),
@@ -150,6 +152,8 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.ORDER_ROUTING_GET: ("GetOrderRouting", _M.GetOrderRoutingRequest(order_id="4242")),
     Op.SUMMARY_GET: ("GetTodaySummary", _M.GetTodaySummaryRequest()),
     Op.LP_BOARD: ("GetLpBoard", _M.GetLpBoardRequest()),
+    Op.RISK_TOP_TRADERS: ("GetTopTraders", _M.GetTopTradersRequest()),
+    Op.RISK_MARGIN_WATCH: ("GetMarginWatch", _M.GetMarginWatchRequest()),
     Op.AUDIT_LIST: ("ListAuditEntries", _M.ListAuditEntriesRequest(page_size=1)),
     Op.AUDIT_EXPORT: (
         "ExportAuditLog",

@@ -189,3 +189,45 @@ async def test_today_summary_when_read_then_oms_counts_by_rest_and_grpc_and_bad_
     assert (bad.status_code, bad.json()["code"]) == (400, "INVALID_TIME")
     summary = reply.summary
     assert (summary.orders_placed, summary.open_positions) == (truth["placed"], truth["open"])
+
+
+async def test_top_traders_when_deals_booked_then_ranked_by_rest_and_grpc(admin, admin_stub):
+    winner, loser = await admin.new_account(), await admin.new_account()
+    start = await admin.pool.fetchval("SELECT now()")
+    await admin.pool.execute(  # admin's test database has no catalogue: the deals need a symbol
+        "INSERT INTO oms.symbols (symbol, description, asset_class, base_currency, "
+        "quote_currency, digits, contract_size, volume_min, volume_max, volume_step, "
+        "commission_currency) VALUES ('EURUSD', 'Euro', 'FX', 'EUR', 'USD', 5, 100000, 0.01, 50, "
+        "0.01, 'USD') ON CONFLICT DO NOTHING"
+    )
+    for account, pnl in ((winner, "120.00"), (loser, "-80.00")):
+        await admin.pool.execute(
+            "INSERT INTO oms.deals (account_id, symbol, side, entry, volume, price, commission, "
+            "realized_pnl, venue, fill_id) VALUES ($1, 'EURUSD', 'SELL', 'OUT', 0.50, 1.1, -1.75, "
+            "$2, 'BBOOK', $3)",
+            int(account),
+            Decimal(pnl),
+            f"admin-top-{account}",
+        )
+    token = await admin.token_of(Role.SUPPORT)
+    since = start.isoformat()
+    async with admin.http(token) as http:
+        top = await http.get("/admin/risk/top-traders", params={"since": since, "limit": 5})
+        watch = await http.get("/admin/risk/margin-watch", params={"within": "25"})
+        bad = await http.get("/admin/risk/margin-watch", params={"within": "-1"})
+    reply = await admin_stub.GetTopTraders(
+        admin_pb2.GetTopTradersRequest(limit=1), metadata=bearer(token), timeout=10
+    )
+
+    assert top.status_code == 200, top.text
+    body = top.json()
+    assert [(t["accountId"], t["net"], t["trades"]) for t in body["winners"]] == [
+        (winner, "118.25", 1)
+    ]
+    assert [(t["accountId"], t["net"], t["volumeLots"]) for t in body["losers"]] == [
+        (loser, "-81.75", "0.50")
+    ]
+    assert watch.status_code == 200
+    assert isinstance(watch.json()["accounts"], list)
+    assert (bad.status_code, bad.json()["code"]) == (400, "INVALID_DECIMAL")
+    assert len(reply.result.winners) <= 1
