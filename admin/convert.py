@@ -20,6 +20,7 @@ from admin.domain import (
     AccountSummary,
     AdminUser,
     AuditEntry,
+    BookActivity,
     ClientAccount,
     LedgerEntry,
     LpFeed,
@@ -520,6 +521,15 @@ def trading_summary_from_proto(m: oms_pb2.GetTradingSummaryResponse) -> TradingS
         active_accounts=m.active_accounts,
         open_positions=m.open_positions,
         working_orders=m.working_orders,
+        by_book=tuple(
+            BookActivity(
+                book=enum_name(types_pb2.Book, b.book, "BOOK_"),
+                deals=b.deals,
+                lots=_required(b.lots),
+                client_net=_required(b.client_net),
+            )
+            for b in m.by_book
+        ),
     )
 
 
@@ -533,6 +543,15 @@ def trading_summary_to_proto(s: TradingSummary) -> oms_pb2.GetTradingSummaryResp
         active_accounts=s.active_accounts,
         open_positions=s.open_positions,
         working_orders=s.working_orders,
+        by_book=[
+            oms_pb2.BookActivity(
+                book=enum_value(types_pb2.Book, "BOOK_", b.book),
+                deals=b.deals,
+                lots=fmt(b.lots),
+                client_net=fmt(b.client_net),
+            )
+            for b in s.by_book
+        ],
     )
     _set_time(message, "since", s.since)
     return message

@@ -289,6 +289,15 @@ def trading_summary_to_json(s: TradingSummary) -> dict[str, Any]:
         "activeClients": s.active_accounts,
         "openPositions": s.open_positions,
         "pendingOrders": s.working_orders,
+        "byBook": [
+            {
+                "book": b.book,
+                "trades": b.deals,
+                "volumeLots": fmt(b.lots),
+                "clientNet": fmt(b.client_net),
+            }
+            for b in s.by_book
+        ],
     }
 
 

@@ -360,6 +360,17 @@ class TradingSummary:
     active_accounts: int
     open_positions: int
     working_orders: int
+    by_book: tuple[BookActivity, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BookActivity:
+    """One book's (A, B, C) share of a period's deals."""
+
+    book: str | None
+    deals: int
+    lots: Decimal
+    client_net: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -1841,6 +1841,7 @@ class GetTradingSummaryResponse(_message.Message):
     ACTIVE_ACCOUNTS_FIELD_NUMBER: _builtins.int
     OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
     WORKING_ORDERS_FIELD_NUMBER: _builtins.int
+    BY_BOOK_FIELD_NUMBER: _builtins.int
     orders_placed: _builtins.int
     orders_filled: _builtins.int
     orders_rejected: _builtins.int
@@ -1854,6 +1855,10 @@ class GetTradingSummaryResponse(_message.Message):
     working_orders: _builtins.int
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def by_book(self) -> _containers.RepeatedCompositeFieldContainer[Global___BookActivity]:
+        """The A / B / C split of the period's deals."""
+
     def __init__(
         self,
         *,
@@ -1866,14 +1871,48 @@ class GetTradingSummaryResponse(_message.Message):
         active_accounts: _builtins.int = ...,
         open_positions: _builtins.int = ...,
         working_orders: _builtins.int = ...,
+        by_book: _abc.Iterable[Global___BookActivity] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_accounts", b"active_accounts", "deals", b"deals", "lots_traded", b"lots_traded", "open_positions", b"open_positions", "orders_filled", b"orders_filled", "orders_placed", b"orders_placed", "orders_rejected", b"orders_rejected", "since", b"since", "working_orders", b"working_orders"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_accounts", b"active_accounts", "by_book", b"by_book", "deals", b"deals", "lots_traded", b"lots_traded", "open_positions", b"open_positions", "orders_filled", b"orders_filled", "orders_placed", b"orders_placed", "orders_rejected", b"orders_rejected", "since", b"since", "working_orders", b"working_orders"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTradingSummaryResponse: _TypeAlias = GetTradingSummaryResponse  # noqa: Y015
+
+@_typing.final
+class BookActivity(_message.Message):
+    """One book's share of a period's deals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    LOTS_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_FIELD_NUMBER: _builtins.int
+    book: _types_pb2.Book.ValueType
+    deals: _builtins.int
+    lots: _builtins.str
+    client_net: _builtins.str
+    """Clients' realized P&L + commission + swap on these deals (account currencies summed as
+    booked); on the B-book the house's result is its opposite.
+    """
+    def __init__(
+        self,
+        *,
+        book: _types_pb2.Book.ValueType = ...,
+        deals: _builtins.int = ...,
+        lots: _builtins.str = ...,
+        client_net: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "client_net", b"client_net", "deals", b"deals", "lots", b"lots"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BookActivity: _TypeAlias = BookActivity  # noqa: Y015
 
 @_typing.final
 class ListTopTradersRequest(_message.Message):

@@ -432,6 +432,15 @@ def trading_summary_to_proto(s: TradingSummary) -> oms_pb2.GetTradingSummaryResp
         active_accounts=s.active_accounts,
         open_positions=s.open_positions,
         working_orders=s.working_orders,
+        by_book=[
+            oms_pb2.BookActivity(
+                book=book_to_proto(b.book),
+                deals=b.deals,
+                lots=fmt(b.lots),
+                client_net=fmt(b.client_net),
+            )
+            for b in s.by_book
+        ],
     )
 
 

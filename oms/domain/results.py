@@ -108,6 +108,20 @@ class TradingSummary:
     open_positions: int
     working_orders: int
     """Pending orders waiting for their price now."""
+    by_book: tuple[BookActivity, ...] = ()
+    """The A / B / C split of the period's deals."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookActivity:
+    """One book's share of a period's deals."""
+
+    book: str
+    deals: int
+    lots: Decimal
+    client_net: Decimal
+    """Clients' realized P&L + commission + swap on these deals, account currencies summed as
+    booked (the house's result on the B-book is its opposite)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -341,3 +341,15 @@ async def results_since(conn: Conn, since: datetime) -> list[tuple[int, Decimal,
         since,
     )
     return [(r["account_id"], Decimal(r["net"]), int(r["deals"]), Decimal(r["lots"])) for r in rows]
+
+
+async def books_since(conn: Conn, since: datetime) -> list[tuple[str, int, Decimal, Decimal]]:
+    """Per book (A, B, C) since ``since``: (book, deals, lots, clients' realized P&L + commission
+    + swap, every account currency summed as booked)."""
+    rows = await conn.fetch(
+        "SELECT coalesce(book, 'B') AS book, count(*) AS deals, sum(volume) AS lots, "
+        "sum(realized_pnl + commission + swap) AS net FROM oms.deals WHERE deal_time >= $1 "
+        "GROUP BY 1 ORDER BY 1",
+        since,
+    )
+    return [(r["book"], int(r["deals"]), Decimal(r["lots"]), Decimal(r["net"])) for r in rows]

@@ -52,6 +52,7 @@ from oms.domain.records import DealRow, LedgerRow, PositionRow
 from oms.domain.results import (
     AccountSummary,
     BalanceResult,
+    BookActivity,
     CloseByResult,
     CloseResult,
     LotResult,
@@ -214,8 +215,18 @@ class OmsService:
         async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             placed, filled, rejected, working = await order_store.activity_since(conn, since)
             deals, lots, accounts, open_positions = await position_store.activity_since(conn, since)
+            books = await position_store.books_since(conn, since)
         return TradingSummary(
-            since, placed, filled, rejected, deals, lots, accounts, open_positions, working
+            since,
+            placed,
+            filled,
+            rejected,
+            deals,
+            lots,
+            accounts,
+            open_positions,
+            working,
+            tuple(BookActivity(*b) for b in books),
         )
 
     async def top_traders(

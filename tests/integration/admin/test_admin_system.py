@@ -182,6 +182,7 @@ async def test_today_summary_when_read_then_oms_counts_by_rest_and_grpc_and_bad_
         "activeClients",
         "openPositions",
         "pendingOrders",
+        "byBook",
     }
     assert future.json()["ordersPlaced"] == future.json()["trades"] == 0
     assert future.json()["volumeLots"] == "0"

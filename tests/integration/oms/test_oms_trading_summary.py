@@ -57,6 +57,11 @@ async def test_trading_summary_counts_orders_deals_lots_accounts_and_what_is_ope
     assert (ours.orders_placed, ours.orders_filled, ours.orders_rejected) == (5, 3, 1)
     assert (ours.deals, D(ours.lots_traded), ours.active_accounts) == (3, D("1.90"), 2)
     assert ours.since.ToDatetime() == since.ToDatetime()
+    # The stand-in router fills in the B-book: the whole split is B.
+    [book] = ours.by_book
+    assert (book.book, book.deals, D(book.lots)) == (types_pb2.BOOK_B, 3, D("1.90"))
+    # 3 deals' commissions (-3.50, -1.40, -1.75) and the partial close's -4.00.
+    assert D(book.client_net) == D("-10.65")
     # Now: the buy's 0.60 left and the sell are open, the limit order works.
     assert now.open_positions - before.open_positions == 2
     assert now.working_orders - before.working_orders == 1
