@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fixgw_harness import WAIT, BareInitiator, until
+from fixgw_harness import WAIT, BareInitiator, QuotesStandIn, until
 
 from devstack.lpsim import demo_price_specs
 from fixgw import engine
@@ -38,3 +38,12 @@ async def fix_client(lpsim: LpSimulator, tmp_path: Path) -> AsyncIterator[BareIn
     await asyncio.wait_for(until(lambda: lpsim.state()["sessions"][0]["loggedOn"]), WAIT)
     yield client
     await client.stop()
+
+
+@pytest.fixture(scope="module")
+async def quotes() -> AsyncIterator[QuotesStandIn]:
+    """quotes stood in for by a grpc.aio server that records every tick batch fixgw sends."""
+    stand_in = QuotesStandIn()
+    await stand_in.start()
+    yield stand_in
+    await stand_in.stop()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import quickfix as fix
 import quickfix44 as fix44
 
 from fixgw import engine
 from fixgw.fixmsg import set_str
+from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc, types_pb2
 
 WAIT = 20.0  # generous: a slow machine must not flake
 
@@ -211,3 +213,50 @@ async def until(condition: Callable[[], bool]) -> None:
     """Poll ``condition`` (wrap in asyncio.wait_for for a deadline)."""
     while not condition():  # noqa: ASYNC110 - polling state owned by another component
         await asyncio.sleep(0.05)
+
+
+# -- quotes stand-in --------------------------------------------------------------------------
+
+
+class RecordingQuotes(quotes_pb2_grpc.QuotesServiceServicer):
+    """Records every tick received on PublishTicks."""
+
+    def __init__(self) -> None:
+        self.ticks: list[types_pb2.Quote] = []
+        self.streams = 0
+
+    async def PublishTicks(
+        self,
+        request_iterator: AsyncIterator[quotes_pb2.PublishTicksRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> quotes_pb2.PublishTicksResponse:
+        self.streams += 1
+        accepted = 0
+        async for batch in request_iterator:
+            self.ticks.extend(batch.ticks)
+            accepted += len(batch.ticks)
+        return quotes_pb2.PublishTicksResponse(accepted=accepted)
+
+    def has(self, symbol: str, bid: str, ask: str) -> bool:
+        return any(t.symbol == symbol and t.bid == bid and t.ask == ask for t in self.ticks)
+
+
+class QuotesStandIn:
+    """A grpc.aio server hosting RecordingQuotes; restartable on the same port."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.recorder = RecordingQuotes()
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        self.recorder = RecordingQuotes()
+        self._server = grpc.aio.server()
+        quotes_pb2_grpc.add_QuotesServiceServicer_to_server(self.recorder, self._server)
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{self.port}")
+        await self._server.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(0)
+            self._server = None

@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from fixgw_harness import WAIT, until
-from test_fixgw_gateway import QuotesStandIn
+from fixgw_harness import WAIT, QuotesStandIn, until
 
 from devstack.lpsim import demo_price_specs
 from fixgw import engine
@@ -32,14 +31,6 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LpSimul
     await simulator.start()
     yield simulator
     await simulator.stop()
-
-
-@pytest.fixture(scope="module")
-async def quotes() -> AsyncIterator[QuotesStandIn]:
-    stand_in = QuotesStandIn()
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,58 +11,14 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from fixgw_harness import WAIT, until
+from fixgw_harness import WAIT, QuotesStandIn, until
 
 from devstack.lpsim import demo_price_specs
 from fixgw import engine
 from fixgw.config import FixgwSettings
 from fixgw.lpsim.simulator import LpSimulator, SimConfig
 from fixgw.server import FixgwApp
-from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc, quotes_pb2, quotes_pb2_grpc, types_pb2
-
-
-class RecordingQuotes(quotes_pb2_grpc.QuotesServiceServicer):
-    """Records every tick received on PublishTicks."""
-
-    def __init__(self) -> None:
-        self.ticks: list[types_pb2.Quote] = []
-        self.streams = 0
-
-    async def PublishTicks(
-        self,
-        request_iterator: AsyncIterator[quotes_pb2.PublishTicksRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> quotes_pb2.PublishTicksResponse:
-        self.streams += 1
-        accepted = 0
-        async for batch in request_iterator:
-            self.ticks.extend(batch.ticks)
-            accepted += len(batch.ticks)
-        return quotes_pb2.PublishTicksResponse(accepted=accepted)
-
-    def has(self, symbol: str, bid: str, ask: str) -> bool:
-        return any(t.symbol == symbol and t.bid == bid and t.ask == ask for t in self.ticks)
-
-
-class QuotesStandIn:
-    """A grpc.aio server hosting RecordingQuotes; restartable on the same port."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.recorder = RecordingQuotes()
-        self._server: grpc.aio.Server | None = None
-
-    async def start(self) -> None:
-        self.recorder = RecordingQuotes()
-        self._server = grpc.aio.server()
-        quotes_pb2_grpc.add_QuotesServiceServicer_to_server(self.recorder, self._server)
-        self.port = self._server.add_insecure_port(f"127.0.0.1:{self.port}")
-        await self._server.start()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop(0)
-            self._server = None
+from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +33,6 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LpSimul
     await simulator.start()
     yield simulator
     await simulator.stop()
-
-
-@pytest.fixture(scope="module")
-async def quotes() -> AsyncIterator[QuotesStandIn]:
-    stand_in = QuotesStandIn()
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
 
 
 @pytest.fixture(scope="module")
