@@ -110,11 +110,10 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         self, request: oms_pb2.ListAccountsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListAccountsResponse:
         search = fconvert.parse_account_search(request)
-        accounts = await self._service.list_accounts(request.page_size, search)
-        limit = 100 if request.page_size <= 0 else min(request.page_size, 1000)
+        accounts, next_after = await self._service.list_accounts(request.page_size, search)
         return oms_pb2.ListAccountsResponse(
             accounts=[convert.account_to_proto(a) for a in accounts],
-            next_page_token=str(accounts[-1].account_id) if len(accounts) == limit else "",
+            next_page_token=str(next_after) if next_after is not None else "",
         )
 
     # --- pending orders and positions -------------------------------------------------------------

@@ -281,11 +281,13 @@ class OmsService:
 
     async def list_accounts(
         self, page_size: int, search: AccountSearch | None = None
-    ) -> list[Account]:
-        """A page of accounts by id (at most 1000; 100 by default) matching ``search``."""
+    ) -> tuple[list[Account], int | None]:
+        """A page of accounts by id (at most 1000; 100 by default) matching ``search``, and the
+        last id of a full page (where the next page starts; None on a short page)."""
         limit = 100 if page_size <= 0 else min(page_size, 1000)
         async with self.uow.pool.acquire() as conn:
-            return await account_store.list_accounts(conn, limit, search)
+            accounts = await account_store.list_accounts(conn, limit, search)
+        return accounts, accounts[-1].account_id if len(accounts) == limit else None
 
     async def authenticate(self, login: str, password: str) -> tuple[AccountId, str]:
         """Check a client's credentials (argon2); the same work is done for unknown logins."""
