@@ -85,6 +85,15 @@ class StepResult:
             "send_lag_ms": self.send_lag.summary(),
             "cpu": self.cpu,
         }
+        if self.cpu and self.achieved_per_s > 0:
+            # CPU per answered request by process: a regression shows where it came from.
+            doc["cpu"] = {
+                **self.cpu,
+                "ms_per_ok_request": {
+                    name: round(10 * pct / self.achieved_per_s, 2)
+                    for name, pct in self.cpu["percent_of_one_core"].items()
+                },
+            }
         if bound_p99_ms is not None:
             doc["within_bound"] = self.passes(bound_p99_ms)
         doc.update(self.extra)

@@ -76,19 +76,27 @@ class EdgeSettings(Settings):
     ws_max_pending_events: int = Field(
         1000, gt=0, description="Unsent account events per socket before it is closed as too slow."
     )
+    # Sized to the one-machine stack (docs/ARCHITECTURE.md, "Overload"): about what oms completes
+    # in ~0.15 s at capacity. More in flight only lengthens every accepted order's wait once the
+    # CPU is saturated (128 gave p50 1.4 s at 2x capacity), fewer leaves capacity unused.
     edge_max_in_flight: int = Field(
-        128,
+        16,
         ge=1,
         description="Requests to oms's routes (orders, positions, account, risk) in flight at "
-        "once; closes count but are never refused, reads are refused from three quarters of it.",
+        "once; closes count but are never refused, reads are refused from three quarters of it. "
+        "Size it to oms's capacity x the latency an accepted order may have, divided by the "
+        "number of edge processes.",
     )
     edge_admission_queue: int = Field(
-        128,
+        32,
         ge=0,
         description="Orders that may wait for a slot at edge; beyond it: 503 OVERLOADED at once.",
     )
     edge_admission_queue_timeout_seconds: float = Field(
-        0.25, ge=0, description="How long an order may wait for a slot at edge before a 503."
+        0.01,
+        ge=0,
+        description="How long an order may wait for a slot at edge before a 503: a queue "
+        "absorbs a burst, it must not become the wait of a sustained overload.",
     )
     edge_retry_after_seconds: int = Field(
         1, ge=1, description="Retry-After (seconds) of edge's own 503 OVERLOADED."

@@ -31,6 +31,7 @@ PATH = "/api/orders/market"
 # Overload refusals (admission control): answered fast with Retry-After, nothing was stored.
 REFUSAL_STATUSES = frozenset({503, 429})
 MAX_REFUSED_RETRIES = 30
+OVERLOAD_FACTOR = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,12 @@ async def run_rates(
     best: float | None = None
     if plan.search:
         best, first_fail = await search_capacity(run_rate, list(plan.ladder), plan.bound_p99_ms)
+    overload: float | None = None
+    if best is not None:
+        # Issue 12's overload test: twice what the stack sustains, for a full step.
+        overload = float(round(OVERLOAD_FACTOR * best))
+        if overload not in steps:
+            await run_rate(overload)
     for rate in plan.fixed_rates:
         if rate in steps:
             continue
@@ -231,6 +238,8 @@ async def run_rates(
     for rate in sorted(steps):
         doc = steps[rate].as_json(plan.bound_p99_ms)
         doc["ratio_to_floor_sum"] = ratios(steps[rate], path)
+        if rate == overload:
+            doc["overload_of_capacity"] = OVERLOAD_FACTOR
         docs.append(doc)
     return docs, best, first_fail, [steps[r] for r in sorted(steps)]
 
@@ -348,50 +357,78 @@ def targets(
     burst: dict[str, Any],
     *,
     min_capacity: float = 1000.0,
+    milestone: float = 500.0,
 ) -> list[dict[str, Any]]:
-    """Issue 4's targets for a market-order scenario (not judged in --quick)."""
-    half = [d for d in step_docs if capacity is not None and d["offered_per_s"] <= capacity / 2]
-    if not half and step_docs:
-        half = [step_docs[0]]  # no capacity found: judge the lightest load measured
-
-    def worst(pct: str) -> float | None:
-        values = [d["ratio_to_floor_sum"][pct] for d in half if d["ratio_to_floor_sum"][pct]]
-        return max(values) if values else None
-
-    p50, p99 = worst("p50"), worst("p99")
+    """Issue 12's targets for a market-order scenario (not judged in --quick)."""
+    lightest = [step_docs[0]] if step_docs else []
+    p50 = lightest[0]["ratio_to_floor_sum"]["p50"] if lightest else None
+    overloaded = [d for d in step_docs if d.get("overload_of_capacity")]
+    over = overloaded[0] if overloaded else None
+    goodput = over["achieved_per_s"] / capacity if over and capacity else None
+    over_p99 = over["latency_ms"].get("p99") if over else None
+    refusal_p99 = over["time_to_refusal_ms"].get("p99") if over else None
     rows = [
         (
-            "p50 <= 2x floor sum, at up to half of capacity",
-            "2.0",
+            "p50 <= 3x floor sum at the lightest rate",
+            "3.0",
             p50,
-            p50 is not None and p50 <= 2.0,
+            p50 is not None and p50 <= 3.0,
+            [d["offered_per_s"] for d in lightest],
         ),
         (
-            "p99 <= 3x floor sum, at up to half of capacity",
-            "3.0",
-            p99,
-            p99 is not None and p99 <= 3.0,
+            f"max sustainable rate >= {milestone:.0f} orders/s (first milestone)",
+            f"{milestone:.0f}",
+            capacity,
+            capacity is not None and capacity >= milestone,
+            None,
         ),
         (
             f"max sustainable rate >= {min_capacity:.0f} orders/s",
             f"{min_capacity:.0f}",
             capacity,
             capacity is not None and capacity >= min_capacity,
+            None,
+        ),
+        (
+            "offered 2x capacity: goodput >= 90 % of capacity",
+            "0.9",
+            None if goodput is None else round(goodput, 2),
+            goodput is not None and goodput >= 0.9,
+            [over["offered_per_s"]] if over else None,
+        ),
+        (
+            "offered 2x capacity: accepted orders p99 < 100 ms",
+            "100",
+            over_p99,
+            over_p99 is not None and over_p99 < 100.0,
+            [over["offered_per_s"]] if over else None,
+        ),
+        (
+            "offered 2x capacity: refusals (503/429) answered in < 10 ms at p99",
+            "10",
+            refusal_p99,
+            # No refusal at all is fine only if nothing failed either.
+            (refusal_p99 is None and over is not None and not over["failures"])
+            or (refusal_p99 is not None and refusal_p99 < 10.0),
+            [over["offered_per_s"]] if over else None,
         ),
         (
             f"burst of {burst['orders']} orders in {burst['seconds']} s: no errors, nothing lost",
             "true",
             burst["no_errors_nothing_lost"],
             bool(burst["no_errors_nothing_lost"]),
+            None,
         ),
     ]
+    if milestone >= min_capacity:
+        rows = [r for r in rows if "milestone" not in r[0]]
     return [
         {
             "target": name,
             "limit": limit,
             "measured": value,
-            "judged_at_rates": [d["offered_per_s"] for d in half] if "floor" in name else None,
+            "judged_at_rates": rates,
             "pass": None if quick else passed,
         }
-        for name, limit, value, passed in rows
+        for name, limit, value, passed, rates in rows
     ]
