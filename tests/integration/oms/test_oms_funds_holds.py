@@ -119,7 +119,8 @@ async def test_hold_when_captured_then_withdrawal_booked_once_with_its_method_an
     assert (err.code, err.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "HOLD_NOT_ACTIVE")
     # The ledger row carries the hold's request id: a PostBalanceOperation retry replays it.
     replay = await withdraw(oms, account, "1500.00", request_id, reference="w-9", note="payout")
-    assert replay.replayed and replay.entry.ledger_id == entry.ledger_id
+    assert replay.replayed
+    assert replay.entry.ledger_id == entry.ledger_id
     conn = await oms.db()
     try:
         assert await ledger_rows(conn, account) == [

@@ -97,7 +97,8 @@ def test_capture_when_balance_no_longer_covers_hold_then_insufficient_balance() 
     assert capture_problem(hold(amount="800.00"), D("800.00")) is None
     problem = capture_problem(hold(amount="800.00"), D("799.99"))
 
-    assert problem is not None and problem.code == INSUFFICIENT_BALANCE
+    assert problem is not None
+    assert problem.code == INSUFFICIENT_BALANCE
 
 
 def test_same_request_when_content_differs_then_not_a_retry() -> None:
