@@ -37,6 +37,7 @@ from admin.domain import (
 from admin.gate import AuditDraft, Gate
 from admin.permissions import Op
 from fxmesh.errors import FailedPrecondition, NotFound, PermissionDenied
+from fxmesh.money import fmt
 from fxmesh.reasons import Reason
 
 FOUR_EYES_REQUIRED = "FOUR_EYES_REQUIRED"
@@ -207,7 +208,13 @@ class WithdrawalsDesk:
         w = await store.get(self._db, wid)
         if w is None:
             raise _not_found(wid)
-        audit.before = withdrawal_to_json(w)
+        # As for every money operation: the account's money before the decision.
+        summary = await self._oms.summary(w.account_id)
+        audit.before = {
+            **withdrawal_to_json(w),
+            "balance": fmt(summary.balance),
+            "held": fmt(summary.held),
+        }
         return wid, w
 
     async def approve(self, ctx: RequestContext, withdrawal_id: str) -> WithdrawalResult:
@@ -268,8 +275,8 @@ class WithdrawalsDesk:
     ) -> None:
         """oms refused to book (e.g. INSUFFICIENT_BALANCE): free the funds, end it FAILED.
 
-        A hold that is not active any more (HOLD_NOT_ACTIVE) was released or captured by a
-        concurrent decision, which the conditional update then loses to."""
+        A hold a concurrent rejection released already (HOLD_NOT_ACTIVE) stays released; of the
+        two decisions, the one written first stands and the other is WITHDRAWAL_ALREADY_DECIDED."""
         wid = int(w.withdrawal_id)
         with contextlib.suppress(FailedPrecondition):
             await self._oms.release_hold(w.account_id, w.hold_id)

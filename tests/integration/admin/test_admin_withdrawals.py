@@ -141,6 +141,7 @@ async def test_approve_when_another_admin_then_booked_once_with_method_and_hold_
         ("ALLOWED", True),
     ]
     assert rows[-2]["before"]["status"] == "PENDING"
+    assert (rows[-2]["before"]["balance"], rows[-2]["before"]["held"]) == ("5000.00", "3000.00")
     assert rows[-2]["after"]["entry"]["amount"] == "-3000.00"
     # Decided: it is not decided again.
     late = await decide(admin, "root", wid, "reject", reason="too late")
