@@ -456,6 +456,13 @@ class AccountBook:
                     metadata={"field": "stop_out_level"},
                 )
             if changes.status == "CLOSED":
+                if account.held > 0:  # a withdrawal awaiting approval is still to be decided
+                    raise FailedPrecondition(
+                        f"{fmt(account.held)} {account.currency} is held for withdrawals "
+                        "awaiting approval",
+                        reason="ACCOUNT_NOT_FLAT",
+                        metadata={"held": fmt(account.held)},
+                    )
                 positions, orders = await account_store.open_exposure(conn, account_id)
                 if positions or orders:
                     raise FailedPrecondition(

@@ -221,3 +221,21 @@ async def test_hold_when_unknown_or_bad_input_then_clear_codes(oms: Any) -> None
     assert no_id.reason == "MISSING_FIELD"
     assert bad_id.reason == "INVALID_HOLD_ID"
     assert (await summary(oms, account)).held == "0.00"
+
+
+async def test_close_account_when_funds_held_then_not_flat(oms: Any) -> None:
+    account = await oms.new_account(deposit="1000.00")
+    await oms.stub.PlaceFundsHold(hold_request(account, "100.00", rid()))
+
+    err = await rpc_error(
+        oms.stub.UpdateAccount(
+            oms_pb2.UpdateAccountRequest(
+                account_id=str(account),
+                status=types_pb2.ACCOUNT_STATUS_CLOSED,
+                max_open_positions=-1,
+            )
+        )
+    )
+
+    assert (err.code, err.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ACCOUNT_NOT_FLAT")
+    assert err.metadata["held"] == "100.00"
