@@ -11,7 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from admin.clients import OmsClient
 from admin.documents import account_to_json, ledger_to_json, summary_to_json
@@ -22,12 +22,16 @@ from admin.domain import (
     ClientAccount,
     Position,
     RequestContext,
+    WithdrawalResult,
 )
 from admin.gate import Gate
 from admin.permissions import Op
 from fxmesh.errors import FailedPrecondition, InvalidArgument
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
 from fxmesh.reasons import Reason
+
+if TYPE_CHECKING:
+    from admin.withdrawals import WithdrawalsDesk
 
 OMS_LIST_LIMIT = 1000
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -191,9 +195,12 @@ _MONEY = {
 class AccountsDesk:
     """Account administration and balance operations, each through the gate."""
 
-    def __init__(self, gate: Gate, oms: OmsClient) -> None:
+    def __init__(
+        self, gate: Gate, oms: OmsClient, withdrawals: WithdrawalsDesk | None = None
+    ) -> None:
         self._gate = gate
         self._oms = oms
+        self._withdrawals = withdrawals
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -391,8 +398,14 @@ class AccountsDesk:
                 currency=currency,
             )
 
-    async def book(self, ctx: RequestContext, op: Op, req: MoneyRequest) -> Booking:
-        """A deposit, withdrawal, bonus or adjustment, once per (account, request id)."""
+    async def book(
+        self, ctx: RequestContext, op: Op, req: MoneyRequest
+    ) -> Booking | WithdrawalResult:
+        """A deposit, withdrawal, bonus or adjustment, once per (account, request id).
+
+        A withdrawal above the approval threshold is not booked: its funds are held in oms and it
+        waits PENDING for another admin (``admin.withdrawals``); the answer is then the
+        ``WithdrawalResult``. Every other call answers its ``Booking``."""
         ledger_type = _MONEY[op]
         async with self._gate.guard(ctx, op, f"account:{req.account_id}") as audit:
             audit.details = {
@@ -430,6 +443,22 @@ class AccountsDesk:
             summary = await self._oms.summary(account_id)
             audit.before = {"balance": fmt(summary.balance), "currency": summary.currency}
             self._check_places(amount, summary.currency, "amount")
+            if (
+                op is Op.MONEY_WITHDRAW
+                and self._withdrawals is not None
+                and self._withdrawals.needs_approval(amount)
+            ):
+                return await self._withdrawals.hold_for_approval(
+                    ctx,
+                    audit,
+                    account_id=account_id,
+                    amount=amount,
+                    currency=summary.currency,
+                    method=label,
+                    reference=req.reference.strip(),
+                    note=text[:500],
+                    request_id=request_id,
+                )
             # The ledger keeps the method (or the adjustment's type) in its own column.
             booked = await self._oms.post_balance_operation(
                 account_id=account_id,

@@ -20,6 +20,7 @@ from admin.domain import (
     AccountUpdate,
     Booking,
     ClientAccount,
+    FundsHold,
     LpFeed,
     LpSession,
     MarginWatchEntry,
@@ -218,6 +219,53 @@ class OmsClient:
             )
         )
         return Booking(convert.ledger_from_proto(reply.entry), reply.replayed)
+
+    async def place_hold(
+        self,
+        *,
+        account_id: str,
+        amount: Decimal,
+        request_id: str,
+        method: str,
+        reference: str,
+        note: str,
+    ) -> FundsHold:
+        """Hold funds for a withdrawal awaiting approval, once per (account, request id)."""
+        reply = await upstream(
+            self._stub.PlaceFundsHold(
+                oms_pb2.PlaceFundsHoldRequest(
+                    account_id=account_id,
+                    amount=fmt(amount),
+                    request_id=request_id,
+                    method=method,
+                    reference=reference,
+                    note=note,
+                ),
+                timeout=self._deadline,
+            )
+        )
+        return convert.hold_from_proto(reply.hold, entry=None, replayed=reply.replayed)
+
+    async def capture_hold(self, account_id: str, hold_id: str) -> FundsHold:
+        """Book the hold's WITHDRAWAL ledger row (again: the same row, replayed)."""
+        reply = await upstream(
+            self._stub.CaptureFundsHold(
+                oms_pb2.CaptureFundsHoldRequest(account_id=account_id, hold_id=hold_id),
+                timeout=self._deadline,
+            )
+        )
+        entry = convert.ledger_from_proto(reply.entry) if reply.HasField("entry") else None
+        return convert.hold_from_proto(reply.hold, entry=entry, replayed=reply.replayed)
+
+    async def release_hold(self, account_id: str, hold_id: str) -> FundsHold:
+        """Free the hold's money without booking anything (again: replayed)."""
+        reply = await upstream(
+            self._stub.ReleaseFundsHold(
+                oms_pb2.ReleaseFundsHoldRequest(account_id=account_id, hold_id=hold_id),
+                timeout=self._deadline,
+            )
+        )
+        return convert.hold_from_proto(reply.hold, entry=None, replayed=reply.replayed)
 
 
 class QuotesClient:

@@ -1,6 +1,9 @@
-"""admin settings: the shared ones plus the REST listener, token lifetime and login throttling."""
+"""admin settings: the shared ones plus the REST listener, token lifetime, login throttling and the
+withdrawal approval threshold."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from pydantic import Field
 
@@ -40,4 +43,13 @@ class AdminSettings(Settings):
     )
     admin_health_timeout_seconds: float = Field(
         2.0, gt=0, le=30, description="How long system health waits for each component."
+    )
+    admin_withdrawal_approval_above: Decimal = Field(
+        Decimal("10000"),
+        ge=0,
+        description=(
+            "Withdrawals above this amount (in the account currency) wait for a second admin's "
+            "approval with their funds held in oms (four eyes); at or below it they book at once. "
+            "0 sends every withdrawal for approval."
+        ),
     )

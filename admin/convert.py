@@ -22,6 +22,7 @@ from admin.domain import (
     AuditEntry,
     BookActivity,
     ClientAccount,
+    FundsHold,
     LedgerEntry,
     LpFeed,
     LpSession,
@@ -36,6 +37,7 @@ from admin.domain import (
     TopTraders,
     TraderResult,
     TradingSummary,
+    Withdrawal,
 )
 from fxmesh.money import fmt
 from fxmesh.v1 import admin_pb2, fixgw_pb2, oms_pb2, quotes_pb2, router_pb2, types_pb2
@@ -212,6 +214,7 @@ def summary_from_proto(m: oms_pb2.GetAccountSummaryResponse) -> AccountSummary:
         margin_level=_decimal(m.margin_level),
         unrealized_pnl=_required(m.unrealized_pnl),
         as_of=_time(m, "summary_time"),
+        held=_decimal(m.held),
     )
 
 
@@ -230,6 +233,7 @@ def summary_to_proto(s: AccountSummary) -> oms_pb2.GetAccountSummaryResponse:
         type=enum_value(types_pb2.AccountType, "ACCOUNT_TYPE_", s.type),
         status=enum_value(types_pb2.AccountStatus, "ACCOUNT_STATUS_", s.status),
         margin_mode=enum_value(types_pb2.MarginMode, "MARGIN_MODE_", s.margin_mode),
+        held=fmt(s.held),
     )
     _set_time(message, "summary_time", s.as_of)
     return message
@@ -324,6 +328,41 @@ def ledger_to_proto(e: LedgerEntry) -> types_pb2.LedgerEntry:
         method=e.method,
     )
     _set_time(message, "create_time", e.created_at)
+    return message
+
+
+def hold_from_proto(
+    m: oms_pb2.FundsHold, *, entry: LedgerEntry | None, replayed: bool
+) -> FundsHold:
+    return FundsHold(
+        hold_id=m.hold_id,
+        account_id=m.account_id,
+        amount=_required(m.amount),
+        status=enum_name(oms_pb2.FundsHoldStatus, m.status, "FUNDS_HOLD_STATUS_"),
+        entry=entry,
+        replayed=replayed,
+    )
+
+
+def withdrawal_to_proto(w: Withdrawal) -> admin_pb2.Withdrawal:
+    message = admin_pb2.Withdrawal(
+        withdrawal_id=w.withdrawal_id,
+        account_id=w.account_id,
+        amount=fmt(w.amount),
+        currency=w.currency,
+        method=enum_value(admin_pb2.PaymentMethod, "PAYMENT_METHOD_", w.method or None),
+        reference=w.reference,
+        note=w.note,
+        request_id=w.request_id,
+        requested_by=w.requested_by,
+        status=enum_value(admin_pb2.WithdrawalStatus, "WITHDRAWAL_STATUS_", w.status.value),
+        decided_by=w.decided_by or "",
+        reason=w.reason,
+        hold_id=w.hold_id,
+        ledger_id=w.ledger_id or "",
+    )
+    _set_time(message, "decide_time", w.decided_at)
+    _set_time(message, "create_time", w.created_at)
     return message
 
 

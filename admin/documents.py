@@ -32,6 +32,8 @@ from admin.domain import (
     TopTraders,
     TraderResult,
     TradingSummary,
+    Withdrawal,
+    WithdrawalResult,
 )
 from fxmesh.money import fmt
 
@@ -130,6 +132,7 @@ def summary_to_json(s: AccountSummary) -> dict[str, Any]:
         "freeMargin": fmt(s.free_margin),
         "marginLevel": _dec(s.margin_level),
         "unrealizedPnl": fmt(s.unrealized_pnl),
+        "held": _dec(s.held),
         "asOf": _iso(s.as_of),
     }
 
@@ -167,6 +170,36 @@ def ledger_to_json(e: LedgerEntry) -> dict[str, Any]:
         "note": e.note or None,
         "method": e.method or None,
         "createdAt": _iso(e.created_at),
+    }
+
+
+def withdrawal_to_json(w: Withdrawal) -> dict[str, Any]:
+    return {
+        "withdrawalId": w.withdrawal_id,
+        "accountId": w.account_id,
+        "amount": fmt(w.amount),
+        "currency": w.currency,
+        "method": w.method,
+        "reference": w.reference or None,
+        "note": w.note or None,
+        "requestId": w.request_id,
+        "requestedBy": w.requested_by,
+        "status": w.status.value,
+        "decidedBy": w.decided_by,
+        "decidedAt": _iso(w.decided_at),
+        "reason": w.reason or None,
+        "holdId": w.hold_id,
+        "ledgerId": w.ledger_id,
+        "createdAt": _iso(w.created_at),
+    }
+
+
+def withdrawal_result_to_json(r: WithdrawalResult) -> dict[str, Any]:
+    """A withdrawal call's answer: the withdrawal, its ledger entry once approved, replayed."""
+    return {
+        "withdrawal": withdrawal_to_json(r.withdrawal),
+        "entry": ledger_to_json(r.entry) if r.entry is not None else None,
+        "replayed": r.replayed,
     }
 
 

@@ -174,6 +174,8 @@ class AccountSummary:
     """Percent; None without margin in use."""
     unrealized_pnl: Decimal
     as_of: datetime | None
+    held: Decimal | None = None
+    """Funds held for withdrawals awaiting approval (already off free_margin)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,62 @@ class Booking:
     """A balance operation oms booked, and whether it answered a retry of the same request id."""
 
     entry: LedgerEntry
+    replayed: bool
+
+
+# --- withdrawals awaiting approval (four eyes) ----------------------------------------------------
+
+
+class WithdrawalStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A withdrawal above the approval threshold, its funds held in oms (``hold_id``)."""
+
+    withdrawal_id: str
+    account_id: str
+    amount: Decimal
+    currency: str
+    method: str
+    reference: str
+    note: str
+    request_id: str
+    requested_by: str
+    status: WithdrawalStatus
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str
+    """The rejection's reason, or oms's error code of a FAILED approval."""
+    hold_id: str
+    ledger_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalResult:
+    """A withdrawal as a call left it: ``entry`` is its ledger row once approved; ``replayed``
+    when the call repeated one that had done this already (same request id, same approver)."""
+
+    withdrawal: Withdrawal
+    entry: LedgerEntry | None
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FundsHold:
+    """oms's funds hold as a PlaceFundsHold / CaptureFundsHold / ReleaseFundsHold answered it."""
+
+    hold_id: str
+    account_id: str
+    amount: Decimal
+    status: str | None  # ACTIVE, CAPTURED, RELEASED
+    entry: LedgerEntry | None
+    """The WITHDRAWAL ledger row a capture booked."""
     replayed: bool
 
 

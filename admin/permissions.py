@@ -30,6 +30,9 @@ class Op(StrEnum):
     MONEY_WITHDRAW = "money.withdraw"
     MONEY_ADJUST = "money.adjust"
     MONEY_BONUS = "money.bonus"
+    WITHDRAWALS_LIST = "withdrawals.list"
+    WITHDRAWAL_APPROVE = "withdrawals.approve"
+    WITHDRAWAL_REJECT = "withdrawals.reject"
     LPS_LIST = "lps.list"
     LP_CONNECT = "lps.connect"
     LP_DISCONNECT = "lps.disconnect"
@@ -92,6 +95,10 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.MONEY_WITHDRAW: _change(_BACK_OFFICE),
     Op.MONEY_ADJUST: _change(_BACK_OFFICE),
     Op.MONEY_BONUS: _change(_BACK_OFFICE),
+    # Four eyes: the approver is another back-office admin than the requester (admin.withdrawals).
+    Op.WITHDRAWALS_LIST: _read(),
+    Op.WITHDRAWAL_APPROVE: _change(_BACK_OFFICE),
+    Op.WITHDRAWAL_REJECT: _change(_BACK_OFFICE),
     Op.LPS_LIST: _read(),
     Op.LP_CONNECT: _change(_RISK),
     Op.LP_DISCONNECT: _change(_RISK),

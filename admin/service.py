@@ -1,7 +1,7 @@
 """Admin use cases, shared by the gRPC servicer and the REST routes.
 
 ``AdminService`` authenticates (login, tokens) and holds the desks: ``accounts`` (client accounts
-and money, over oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router), ``users``
+and money, over oms), ``withdrawals`` (withdrawals awaiting four-eyes approval, funds held in oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router), ``users``
 (admin users), ``system`` (health, metrics, restart) and the audit log reads. Every operation runs
 through ``gate`` (one role check, one audit row). The desks take and answer admin's domain types
 (``admin.domain``); the other services' stubs are wrapped here in ``admin.clients``, the one place
@@ -38,6 +38,7 @@ from admin.permissions import Op
 from admin.system import Probe, SystemDesk
 from admin.tokens import issue_admin_token, token_version
 from admin.users import UsersDesk
+from admin.withdrawals import WithdrawalsDesk
 from fxmesh import passwords
 from fxmesh.auth import verify_token
 from fxmesh.errors import Unauthenticated
@@ -85,7 +86,10 @@ class AdminService:
         oms_client = OmsClient(oms, deadline)
         fixgw_client = FixgwClient(fixgw, deadline)
         router_client = RouterClient(router, deadline)
-        self.accounts = AccountsDesk(self.gate, oms_client)
+        self.withdrawals = WithdrawalsDesk(
+            self.gate, db, oms_client, settings.admin_withdrawal_approval_above, now
+        )
+        self.accounts = AccountsDesk(self.gate, oms_client, self.withdrawals)
         self.liquidity = LiquidityDesk(
             self.gate,
             fixgw_client,

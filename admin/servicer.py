@@ -13,7 +13,7 @@ import grpc
 from admin import convert
 from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccount
 from admin.audit import AuditFilter
-from admin.domain import RequestContext
+from admin.domain import Booking, RequestContext
 from admin.permissions import Op
 from admin.service import AdminService
 from admin.users import UserChanges
@@ -221,6 +221,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 request.note,
             ),
         )
+        assert isinstance(booked, Booking)  # only a withdrawal waits for approval
         return admin_pb2.DepositResponse(
             entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
         )
@@ -239,8 +240,51 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 request.note,
             ),
         )
+        if isinstance(booked, Booking):
+            return admin_pb2.WithdrawResponse(
+                entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
+            )
         return admin_pb2.WithdrawResponse(
-            entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
+            withdrawal=convert.withdrawal_to_proto(booked.withdrawal), replayed=booked.replayed
+        )
+
+    # --- withdrawals awaiting approval (four eyes) -----------------------------------------------
+
+    async def ListWithdrawals(
+        self, request: admin_pb2.ListWithdrawalsRequest, context: Context
+    ) -> admin_pb2.ListWithdrawalsResponse:
+        withdrawals, token = await self._service.withdrawals.search(
+            await self._ctx(context),
+            status=_enum_name(admin_pb2.WithdrawalStatus, request.status, "WITHDRAWAL_STATUS_"),
+            account_id=request.account_id,
+            requested=request.page_size,
+            page_token=request.page_token,
+        )
+        return admin_pb2.ListWithdrawalsResponse(
+            withdrawals=[convert.withdrawal_to_proto(w) for w in withdrawals],
+            next_page_token=token,
+        )
+
+    async def ApproveWithdrawal(
+        self, request: admin_pb2.ApproveWithdrawalRequest, context: Context
+    ) -> admin_pb2.ApproveWithdrawalResponse:
+        result = await self._service.withdrawals.approve(
+            await self._ctx(context, request.request_id), request.withdrawal_id
+        )
+        return admin_pb2.ApproveWithdrawalResponse(
+            withdrawal=convert.withdrawal_to_proto(result.withdrawal),
+            entry=convert.ledger_to_proto(result.entry) if result.entry is not None else None,
+            replayed=result.replayed,
+        )
+
+    async def RejectWithdrawal(
+        self, request: admin_pb2.RejectWithdrawalRequest, context: Context
+    ) -> admin_pb2.RejectWithdrawalResponse:
+        result = await self._service.withdrawals.reject(
+            await self._ctx(context, request.request_id), request.withdrawal_id, request.reason
+        )
+        return admin_pb2.RejectWithdrawalResponse(
+            withdrawal=convert.withdrawal_to_proto(result.withdrawal), replayed=result.replayed
         )
 
     async def GrantBonus(
@@ -257,6 +301,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 request.note,
             ),
         )
+        assert isinstance(booked, Booking)  # only a withdrawal waits for approval
         return admin_pb2.GrantBonusResponse(
             entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
         )
@@ -277,6 +322,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 reason=request.reason,
             ),
         )
+        assert isinstance(booked, Booking)  # only a withdrawal waits for approval
         return admin_pb2.AdjustBalanceResponse(
             entry=convert.ledger_to_proto(booked.entry), replayed=booked.replayed
         )

@@ -90,6 +90,36 @@ ADJUSTMENT_TYPE_BONUS: AdjustmentType.ValueType  # 2
 ADJUSTMENT_TYPE_CORRECTION: AdjustmentType.ValueType  # 3
 Global___AdjustmentType: _TypeAlias = AdjustmentType  # noqa: Y015
 
+class _WithdrawalStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WithdrawalStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WithdrawalStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WITHDRAWAL_STATUS_UNSPECIFIED: _WithdrawalStatus.ValueType  # 0
+    WITHDRAWAL_STATUS_PENDING: _WithdrawalStatus.ValueType  # 1
+    """Its funds are held in oms; waiting for another admin's decision."""
+    WITHDRAWAL_STATUS_APPROVED: _WithdrawalStatus.ValueType  # 2
+    """Booked: the WITHDRAWAL ledger entry exists."""
+    WITHDRAWAL_STATUS_REJECTED: _WithdrawalStatus.ValueType  # 3
+    """Refused; the held funds were released."""
+    WITHDRAWAL_STATUS_FAILED: _WithdrawalStatus.ValueType  # 4
+    """Approved, but oms refused to book it (e.g. INSUFFICIENT_BALANCE); the funds were released."""
+
+class WithdrawalStatus(_WithdrawalStatus, metaclass=_WithdrawalStatusEnumTypeWrapper):
+    """Where a withdrawal awaiting approval stands."""
+
+WITHDRAWAL_STATUS_UNSPECIFIED: WithdrawalStatus.ValueType  # 0
+WITHDRAWAL_STATUS_PENDING: WithdrawalStatus.ValueType  # 1
+"""Its funds are held in oms; waiting for another admin's decision."""
+WITHDRAWAL_STATUS_APPROVED: WithdrawalStatus.ValueType  # 2
+"""Booked: the WITHDRAWAL ledger entry exists."""
+WITHDRAWAL_STATUS_REJECTED: WithdrawalStatus.ValueType  # 3
+"""Refused; the held funds were released."""
+WITHDRAWAL_STATUS_FAILED: WithdrawalStatus.ValueType  # 4
+"""Approved, but oms refused to book it (e.g. INSUFFICIENT_BALANCE); the funds were released."""
+Global___WithdrawalStatus: _TypeAlias = WithdrawalStatus  # noqa: Y015
+
 class _AuditOutcome:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -777,28 +807,274 @@ Global___WithdrawRequest: _TypeAlias = WithdrawRequest  # noqa: Y015
 
 @_typing.final
 class WithdrawResponse(_message.Message):
-    """The booked withdrawal."""
+    """The booked withdrawal (entry), or the withdrawal awaiting approval (withdrawal, status
+    PENDING, entry unset) when the amount is above admin's approval threshold.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
     replayed: _builtins.bool
     @_builtins.property
     def entry(self) -> _types_pb2.LedgerEntry: ...
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal: ...
     def __init__(
         self,
         *,
         entry: _types_pb2.LedgerEntry | None = ...,
         replayed: _builtins.bool = ...,
+        withdrawal: Global___Withdrawal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "withdrawal", b"withdrawal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed", "withdrawal", b"withdrawal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WithdrawResponse: _TypeAlias = WithdrawResponse  # noqa: Y015
+
+@_typing.final
+class Withdrawal(_message.Message):
+    """A withdrawal above the approval threshold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    LEDGER_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    withdrawal_id: _builtins.str
+    account_id: _builtins.str
+    amount: _builtins.str
+    currency: _builtins.str
+    method: Global___PaymentMethod.ValueType
+    reference: _builtins.str
+    note: _builtins.str
+    request_id: _builtins.str
+    requested_by: _builtins.str
+    """The admin who asked for it."""
+    status: Global___WithdrawalStatus.ValueType
+    decided_by: _builtins.str
+    """The admin who approved or rejected it; empty while pending."""
+    reason: _builtins.str
+    """The rejection's reason, or the error code of a FAILED one."""
+    hold_id: _builtins.str
+    """oms's funds hold."""
+    ledger_id: _builtins.str
+    """The WITHDRAWAL ledger entry of an approved one."""
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        withdrawal_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        method: Global___PaymentMethod.ValueType = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        requested_by: _builtins.str = ...,
+        status: Global___WithdrawalStatus.ValueType = ...,
+        decided_by: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        hold_id: _builtins.str = ...,
+        ledger_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "decide_time", b"decide_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "create_time", b"create_time", "currency", b"currency", "decide_time", b"decide_time", "decided_by", b"decided_by", "hold_id", b"hold_id", "ledger_id", b"ledger_id", "method", b"method", "note", b"note", "reason", b"reason", "reference", b"reference", "request_id", b"request_id", "requested_by", b"requested_by", "status", b"status", "withdrawal_id", b"withdrawal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Withdrawal: _TypeAlias = Withdrawal  # noqa: Y015
+
+@_typing.final
+class ListWithdrawalsRequest(_message.Message):
+    """Request for withdrawals awaiting approval or decided."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    status: Global___WithdrawalStatus.ValueType
+    """Only this status; unspecified: every status."""
+    account_id: _builtins.str
+    """Only this account; empty: every account."""
+    page_size: _builtins.int
+    """1..1000; 0: 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: Global___WithdrawalStatus.ValueType = ...,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWithdrawalsRequest: _TypeAlias = ListWithdrawalsRequest  # noqa: Y015
+
+@_typing.final
+class ListWithdrawalsResponse(_message.Message):
+    """One page of withdrawals, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def withdrawals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Withdrawal]: ...
+    def __init__(
+        self,
+        *,
+        withdrawals: _abc.Iterable[Global___Withdrawal] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "withdrawals", b"withdrawals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWithdrawalsResponse: _TypeAlias = ListWithdrawalsResponse  # noqa: Y015
+
+@_typing.final
+class ApproveWithdrawalRequest(_message.Message):
+    """Request to approve a pending withdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    withdrawal_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        withdrawal_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "withdrawal_id", b"withdrawal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveWithdrawalRequest: _TypeAlias = ApproveWithdrawalRequest  # noqa: Y015
+
+@_typing.final
+class ApproveWithdrawalResponse(_message.Message):
+    """The approved withdrawal and its ledger entry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when this answers an earlier approval by the same admin."""
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal: ...
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        withdrawal: Global___Withdrawal | None = ...,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "withdrawal", b"withdrawal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "replayed", b"replayed", "withdrawal", b"withdrawal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveWithdrawalResponse: _TypeAlias = ApproveWithdrawalResponse  # noqa: Y015
+
+@_typing.final
+class RejectWithdrawalRequest(_message.Message):
+    """Request to reject a pending withdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    withdrawal_id: _builtins.str
+    reason: _builtins.str
+    """Required."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        withdrawal_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "withdrawal_id", b"withdrawal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectWithdrawalRequest: _TypeAlias = RejectWithdrawalRequest  # noqa: Y015
+
+@_typing.final
+class RejectWithdrawalResponse(_message.Message):
+    """The rejected withdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when this answers an earlier rejection by the same admin."""
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal: ...
+    def __init__(
+        self,
+        *,
+        withdrawal: Global___Withdrawal | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replayed", b"replayed", "withdrawal", b"withdrawal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectWithdrawalResponse: _TypeAlias = RejectWithdrawalResponse  # noqa: Y015
 
 @_typing.final
 class AdjustBalanceRequest(_message.Message):

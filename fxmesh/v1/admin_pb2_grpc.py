@@ -104,6 +104,21 @@ class AdminServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusResponse.FromString,
                 _registered_method=True)
+        self.ListWithdrawals = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListWithdrawals',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListWithdrawalsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListWithdrawalsResponse.FromString,
+                _registered_method=True)
+        self.ApproveWithdrawal = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ApproveWithdrawal',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.ApproveWithdrawalRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.ApproveWithdrawalResponse.FromString,
+                _registered_method=True)
+        self.RejectWithdrawal = channel.unary_unary(
+                '/fxmesh.v1.AdminService/RejectWithdrawal',
+                request_serializer=fxmesh_dot_v1_dot_admin__pb2.RejectWithdrawalRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__pb2.RejectWithdrawalResponse.FromString,
+                _registered_method=True)
         self.ListLiquidityProviders = channel.unary_unary(
                 '/fxmesh.v1.AdminService/ListLiquidityProviders',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.ListLiquidityProvidersRequest.SerializeToString,
@@ -322,6 +337,30 @@ class AdminServiceServicer:
 
     def GrantBonus(self, request, context):
         """Book a bonus (positive amount).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWithdrawals(self, request, context):
+        """Withdrawals awaiting approval (four eyes) and decided ones, newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveWithdrawal(self, request, context):
+        """Approve a pending withdrawal: oms books its WITHDRAWAL ledger row from the held funds. The
+        approver must not be the requester (PERMISSION_DENIED FOUR_EYES_REQUIRED); a decided one is
+        FAILED_PRECONDITION WITHDRAWAL_ALREADY_DECIDED (the same approver's retry answers the same
+        result); NOT_FOUND WITHDRAWAL_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectWithdrawal(self, request, context):
+        """Reject a pending withdrawal with a reason: oms releases the held funds, nothing is booked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -568,6 +607,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GrantBonus,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.GrantBonusResponse.SerializeToString,
+            ),
+            'ListWithdrawals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWithdrawals,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ListWithdrawalsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ListWithdrawalsResponse.SerializeToString,
+            ),
+            'ApproveWithdrawal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveWithdrawal,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.ApproveWithdrawalRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.ApproveWithdrawalResponse.SerializeToString,
+            ),
+            'RejectWithdrawal': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectWithdrawal,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__pb2.RejectWithdrawalRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__pb2.RejectWithdrawalResponse.SerializeToString,
             ),
             'ListLiquidityProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListLiquidityProviders,
@@ -1046,6 +1100,87 @@ class AdminService:
             '/fxmesh.v1.AdminService/GrantBonus',
             fxmesh_dot_v1_dot_admin__pb2.GrantBonusRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.GrantBonusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWithdrawals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListWithdrawals',
+            fxmesh_dot_v1_dot_admin__pb2.ListWithdrawalsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ListWithdrawalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveWithdrawal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ApproveWithdrawal',
+            fxmesh_dot_v1_dot_admin__pb2.ApproveWithdrawalRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.ApproveWithdrawalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectWithdrawal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/RejectWithdrawal',
+            fxmesh_dot_v1_dot_admin__pb2.RejectWithdrawalRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__pb2.RejectWithdrawalResponse.FromString,
             options,
             channel_credentials,
             insecure,

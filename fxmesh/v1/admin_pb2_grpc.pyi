@@ -67,6 +67,16 @@ class AdminServiceStub:
     """Book a signed balance adjustment with its reason."""
     GrantBonus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GrantBonusRequest, _admin_pb2.GrantBonusResponse]
     """Book a bonus (positive amount)."""
+    ListWithdrawals: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListWithdrawalsRequest, _admin_pb2.ListWithdrawalsResponse]
+    """Withdrawals awaiting approval (four eyes) and decided ones, newest first, a page at a time."""
+    ApproveWithdrawal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ApproveWithdrawalRequest, _admin_pb2.ApproveWithdrawalResponse]
+    """Approve a pending withdrawal: oms books its WITHDRAWAL ledger row from the held funds. The
+    approver must not be the requester (PERMISSION_DENIED FOUR_EYES_REQUIRED); a decided one is
+    FAILED_PRECONDITION WITHDRAWAL_ALREADY_DECIDED (the same approver's retry answers the same
+    result); NOT_FOUND WITHDRAWAL_NOT_FOUND.
+    """
+    RejectWithdrawal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RejectWithdrawalRequest, _admin_pb2.RejectWithdrawalResponse]
+    """Reject a pending withdrawal with a reason: oms releases the held funds, nothing is booked."""
     ListLiquidityProviders: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListLiquidityProvidersRequest, _admin_pb2.ListLiquidityProvidersResponse]
     """Liquidity providers and the state of their sessions."""
     ConnectLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ConnectLiquidityProviderRequest, _admin_pb2.ConnectLiquidityProviderResponse]
@@ -166,6 +176,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Book a signed balance adjustment with its reason."""
     GrantBonus: _aio.UnaryUnaryMultiCallable[_admin_pb2.GrantBonusRequest, _admin_pb2.GrantBonusResponse]  # type: ignore[assignment]
     """Book a bonus (positive amount)."""
+    ListWithdrawals: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListWithdrawalsRequest, _admin_pb2.ListWithdrawalsResponse]  # type: ignore[assignment]
+    """Withdrawals awaiting approval (four eyes) and decided ones, newest first, a page at a time."""
+    ApproveWithdrawal: _aio.UnaryUnaryMultiCallable[_admin_pb2.ApproveWithdrawalRequest, _admin_pb2.ApproveWithdrawalResponse]  # type: ignore[assignment]
+    """Approve a pending withdrawal: oms books its WITHDRAWAL ledger row from the held funds. The
+    approver must not be the requester (PERMISSION_DENIED FOUR_EYES_REQUIRED); a decided one is
+    FAILED_PRECONDITION WITHDRAWAL_ALREADY_DECIDED (the same approver's retry answers the same
+    result); NOT_FOUND WITHDRAWAL_NOT_FOUND.
+    """
+    RejectWithdrawal: _aio.UnaryUnaryMultiCallable[_admin_pb2.RejectWithdrawalRequest, _admin_pb2.RejectWithdrawalResponse]  # type: ignore[assignment]
+    """Reject a pending withdrawal with a reason: oms releases the held funds, nothing is booked."""
     ListLiquidityProviders: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListLiquidityProvidersRequest, _admin_pb2.ListLiquidityProvidersResponse]  # type: ignore[assignment]
     """Liquidity providers and the state of their sessions."""
     ConnectLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_pb2.ConnectLiquidityProviderRequest, _admin_pb2.ConnectLiquidityProviderResponse]  # type: ignore[assignment]
@@ -340,6 +360,34 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GrantBonusResponse, _abc.Awaitable[_admin_pb2.GrantBonusResponse]]:
         """Book a bonus (positive amount)."""
+
+    @_abc_1.abstractmethod
+    def ListWithdrawals(
+        self,
+        request: _admin_pb2.ListWithdrawalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListWithdrawalsResponse, _abc.Awaitable[_admin_pb2.ListWithdrawalsResponse]]:
+        """Withdrawals awaiting approval (four eyes) and decided ones, newest first, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def ApproveWithdrawal(
+        self,
+        request: _admin_pb2.ApproveWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ApproveWithdrawalResponse, _abc.Awaitable[_admin_pb2.ApproveWithdrawalResponse]]:
+        """Approve a pending withdrawal: oms books its WITHDRAWAL ledger row from the held funds. The
+        approver must not be the requester (PERMISSION_DENIED FOUR_EYES_REQUIRED); a decided one is
+        FAILED_PRECONDITION WITHDRAWAL_ALREADY_DECIDED (the same approver's retry answers the same
+        result); NOT_FOUND WITHDRAWAL_NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectWithdrawal(
+        self,
+        request: _admin_pb2.RejectWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RejectWithdrawalResponse, _abc.Awaitable[_admin_pb2.RejectWithdrawalResponse]]:
+        """Reject a pending withdrawal with a reason: oms releases the held funds, nothing is booked."""
 
     @_abc_1.abstractmethod
     def ListLiquidityProviders(

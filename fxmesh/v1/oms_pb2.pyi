@@ -43,6 +43,32 @@ ORDER_LIST_VIEW_HISTORY: OrderListView.ValueType  # 2
 """Every order created in [from_time, to_time)."""
 Global___OrderListView: _TypeAlias = OrderListView  # noqa: Y015
 
+class _FundsHoldStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FundsHoldStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FundsHoldStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FUNDS_HOLD_STATUS_UNSPECIFIED: _FundsHoldStatus.ValueType  # 0
+    FUNDS_HOLD_STATUS_ACTIVE: _FundsHoldStatus.ValueType  # 1
+    """Its amount is off the free margin."""
+    FUNDS_HOLD_STATUS_CAPTURED: _FundsHoldStatus.ValueType  # 2
+    """Its WITHDRAWAL ledger row is booked."""
+    FUNDS_HOLD_STATUS_RELEASED: _FundsHoldStatus.ValueType  # 3
+    """Freed without booking anything."""
+
+class FundsHoldStatus(_FundsHoldStatus, metaclass=_FundsHoldStatusEnumTypeWrapper):
+    """Where a funds hold stands."""
+
+FUNDS_HOLD_STATUS_UNSPECIFIED: FundsHoldStatus.ValueType  # 0
+FUNDS_HOLD_STATUS_ACTIVE: FundsHoldStatus.ValueType  # 1
+"""Its amount is off the free margin."""
+FUNDS_HOLD_STATUS_CAPTURED: FundsHoldStatus.ValueType  # 2
+"""Its WITHDRAWAL ledger row is booked."""
+FUNDS_HOLD_STATUS_RELEASED: FundsHoldStatus.ValueType  # 3
+"""Freed without booking anything."""
+Global___FundsHoldStatus: _TypeAlias = FundsHoldStatus  # noqa: Y015
+
 class _AssetClass:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -281,6 +307,7 @@ class GetAccountSummaryResponse(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     MARGIN_MODE_FIELD_NUMBER: _builtins.int
     SUMMARY_TIME_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     login: _builtins.str
     currency: _builtins.str
@@ -295,6 +322,8 @@ class GetAccountSummaryResponse(_message.Message):
     type: _types_pb2.AccountType.ValueType
     status: _types_pb2.AccountStatus.ValueType
     margin_mode: _types_pb2.MarginMode.ValueType
+    held: _builtins.str
+    """Funds held for withdrawals awaiting approval (already taken off free_margin)."""
     @_builtins.property
     def summary_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -314,10 +343,11 @@ class GetAccountSummaryResponse(_message.Message):
         status: _types_pb2.AccountStatus.ValueType = ...,
         margin_mode: _types_pb2.MarginMode.ValueType = ...,
         summary_time: _timestamp_pb2.Timestamp | None = ...,
+        held: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["summary_time", b"summary_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "equity", b"equity", "free_margin", b"free_margin", "leverage", b"leverage", "login", b"login", "margin", b"margin", "margin_level", b"margin_level", "margin_mode", b"margin_mode", "status", b"status", "summary_time", b"summary_time", "type", b"type", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "equity", b"equity", "free_margin", b"free_margin", "held", b"held", "leverage", b"leverage", "login", b"login", "margin", b"margin", "margin_level", b"margin_level", "margin_mode", b"margin_mode", "status", b"status", "summary_time", b"summary_time", "type", b"type", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1360,6 +1390,232 @@ class PostBalanceOperationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PostBalanceOperationResponse: _TypeAlias = PostBalanceOperationResponse  # noqa: Y015
+
+@_typing.final
+class FundsHold(_message.Message):
+    """Funds held for a withdrawal awaiting approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LEDGER_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    account_id: _builtins.str
+    amount: _builtins.str
+    """Positive, in the account currency."""
+    currency: _builtins.str
+    request_id: _builtins.str
+    method: _builtins.str
+    reference: _builtins.str
+    note: _builtins.str
+    status: Global___FundsHoldStatus.ValueType
+    ledger_id: _builtins.str
+    """The WITHDRAWAL ledger entry of a captured hold; empty otherwise."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+        status: Global___FundsHoldStatus.ValueType = ...,
+        ledger_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "create_time", b"create_time", "currency", b"currency", "hold_id", b"hold_id", "ledger_id", b"ledger_id", "method", b"method", "note", b"note", "reference", b"reference", "request_id", b"request_id", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FundsHold: _TypeAlias = FundsHold  # noqa: Y015
+
+@_typing.final
+class PlaceFundsHoldRequest(_message.Message):
+    """Funds to hold for a withdrawal awaiting approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    amount: _builtins.str
+    """Positive, at most the account currency's minor units."""
+    request_id: _builtins.str
+    """Idempotency key, unique per account (shared with PostBalanceOperation's): a retry returns
+    the first hold; the capture's ledger row carries it.
+    """
+    method: _builtins.str
+    """How the money will move (BANK_TRANSFER, CRYPTO, CARD, ...; UPPER_SNAKE)."""
+    reference: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "method", b"method", "note", b"note", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceFundsHoldRequest: _TypeAlias = PlaceFundsHoldRequest  # noqa: Y015
+
+@_typing.final
+class PlaceFundsHoldResponse(_message.Message):
+    """The hold placed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def hold(self) -> Global___FundsHold: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___FundsHold | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceFundsHoldResponse: _TypeAlias = PlaceFundsHoldResponse  # noqa: Y015
+
+@_typing.final
+class CaptureFundsHoldRequest(_message.Message):
+    """A hold to capture."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    hold_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        hold_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "hold_id", b"hold_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureFundsHoldRequest: _TypeAlias = CaptureFundsHoldRequest  # noqa: Y015
+
+@_typing.final
+class CaptureFundsHoldResponse(_message.Message):
+    """The captured hold and its WITHDRAWAL ledger entry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def hold(self) -> Global___FundsHold: ...
+    @_builtins.property
+    def entry(self) -> _types_pb2.LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___FundsHold | None = ...,
+        entry: _types_pb2.LedgerEntry | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "hold", b"hold", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureFundsHoldResponse: _TypeAlias = CaptureFundsHoldResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseFundsHoldRequest(_message.Message):
+    """A hold to release."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    hold_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        hold_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "hold_id", b"hold_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseFundsHoldRequest: _TypeAlias = ReleaseFundsHoldRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseFundsHoldResponse(_message.Message):
+    """The released hold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def hold(self) -> Global___FundsHold: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___FundsHold | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseFundsHoldResponse: _TypeAlias = ReleaseFundsHoldResponse  # noqa: Y015
 
 @_typing.final
 class CalculateLotRequest(_message.Message):

@@ -130,6 +130,21 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationResponse.FromString,
                 _registered_method=True)
+        self.PlaceFundsHold = channel.unary_unary(
+                '/fxmesh.v1.OmsService/PlaceFundsHold',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.PlaceFundsHoldRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.PlaceFundsHoldResponse.FromString,
+                _registered_method=True)
+        self.CaptureFundsHold = channel.unary_unary(
+                '/fxmesh.v1.OmsService/CaptureFundsHold',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.CaptureFundsHoldRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.CaptureFundsHoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseFundsHold = channel.unary_unary(
+                '/fxmesh.v1.OmsService/ReleaseFundsHold',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.ReleaseFundsHoldRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ReleaseFundsHoldResponse.FromString,
+                _registered_method=True)
         self.CalculateLot = channel.unary_unary(
                 '/fxmesh.v1.OmsService/CalculateLot',
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.CalculateLotRequest.SerializeToString,
@@ -305,6 +320,32 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlaceFundsHold(self, request, context):
+        """Hold funds for a withdrawal awaiting approval: FAILED_PRECONDITION NOT_ENOUGH_FREE_MARGIN
+        above what a withdrawal may take now; while ACTIVE the amount is off the free margin (no
+        order's margin, no other withdrawal may use it). Idempotent per (account_id, request_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureFundsHold(self, request, context):
+        """Book an ACTIVE hold's WITHDRAWAL ledger row (the hold's request id, method, reference and
+        note) and mark it CAPTURED, in one transaction; again: the same row, replayed. NOT_FOUND
+        HOLD_NOT_FOUND; FAILED_PRECONDITION HOLD_NOT_ACTIVE (released) or INSUFFICIENT_BALANCE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseFundsHold(self, request, context):
+        """Mark an ACTIVE hold RELEASED: its money is free again, nothing is booked; again: replayed.
+        FAILED_PRECONDITION HOLD_NOT_ACTIVE for a captured hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CalculateLot(self, request, context):
         """The volume to trade so that a stop loss at the given distance loses the given risk.
         """
@@ -458,6 +499,21 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.PostBalanceOperation,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationResponse.SerializeToString,
+            ),
+            'PlaceFundsHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlaceFundsHold,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.PlaceFundsHoldRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.PlaceFundsHoldResponse.SerializeToString,
+            ),
+            'CaptureFundsHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureFundsHold,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.CaptureFundsHoldRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.CaptureFundsHoldResponse.SerializeToString,
+            ),
+            'ReleaseFundsHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseFundsHold,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ReleaseFundsHoldRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.ReleaseFundsHoldResponse.SerializeToString,
             ),
             'CalculateLot': grpc.unary_unary_rpc_method_handler(
                     servicer.CalculateLot,
@@ -1009,6 +1065,87 @@ class OmsService:
             '/fxmesh.v1.OmsService/PostBalanceOperation',
             fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.PostBalanceOperationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlaceFundsHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/PlaceFundsHold',
+            fxmesh_dot_v1_dot_oms__pb2.PlaceFundsHoldRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.PlaceFundsHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureFundsHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/CaptureFundsHold',
+            fxmesh_dot_v1_dot_oms__pb2.CaptureFundsHoldRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.CaptureFundsHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseFundsHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/ReleaseFundsHold',
+            fxmesh_dot_v1_dot_oms__pb2.ReleaseFundsHoldRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.ReleaseFundsHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -73,6 +73,20 @@ class OmsServiceStub:
     """Change an account's status, leverage, group or risk settings (back office)."""
     PostBalanceOperation: _grpc.UnaryUnaryMultiCallable[_oms_pb2.PostBalanceOperationRequest, _oms_pb2.PostBalanceOperationResponse]
     """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id)."""
+    PlaceFundsHold: _grpc.UnaryUnaryMultiCallable[_oms_pb2.PlaceFundsHoldRequest, _oms_pb2.PlaceFundsHoldResponse]
+    """Hold funds for a withdrawal awaiting approval: FAILED_PRECONDITION NOT_ENOUGH_FREE_MARGIN
+    above what a withdrawal may take now; while ACTIVE the amount is off the free margin (no
+    order's margin, no other withdrawal may use it). Idempotent per (account_id, request_id).
+    """
+    CaptureFundsHold: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CaptureFundsHoldRequest, _oms_pb2.CaptureFundsHoldResponse]
+    """Book an ACTIVE hold's WITHDRAWAL ledger row (the hold's request id, method, reference and
+    note) and mark it CAPTURED, in one transaction; again: the same row, replayed. NOT_FOUND
+    HOLD_NOT_FOUND; FAILED_PRECONDITION HOLD_NOT_ACTIVE (released) or INSUFFICIENT_BALANCE.
+    """
+    ReleaseFundsHold: _grpc.UnaryUnaryMultiCallable[_oms_pb2.ReleaseFundsHoldRequest, _oms_pb2.ReleaseFundsHoldResponse]
+    """Mark an ACTIVE hold RELEASED: its money is free again, nothing is booked; again: replayed.
+    FAILED_PRECONDITION HOLD_NOT_ACTIVE for a captured hold.
+    """
     CalculateLot: _grpc.UnaryUnaryMultiCallable[_oms_pb2.CalculateLotRequest, _oms_pb2.CalculateLotResponse]
     """The volume to trade so that a stop loss at the given distance loses the given risk."""
     PreviewMargin: _grpc.UnaryUnaryMultiCallable[_oms_pb2.PreviewMarginRequest, _oms_pb2.PreviewMarginResponse]
@@ -145,6 +159,20 @@ class OmsServiceAsyncStub(OmsServiceStub):
     """Change an account's status, leverage, group or risk settings (back office)."""
     PostBalanceOperation: _aio.UnaryUnaryMultiCallable[_oms_pb2.PostBalanceOperationRequest, _oms_pb2.PostBalanceOperationResponse]  # type: ignore[assignment]
     """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id)."""
+    PlaceFundsHold: _aio.UnaryUnaryMultiCallable[_oms_pb2.PlaceFundsHoldRequest, _oms_pb2.PlaceFundsHoldResponse]  # type: ignore[assignment]
+    """Hold funds for a withdrawal awaiting approval: FAILED_PRECONDITION NOT_ENOUGH_FREE_MARGIN
+    above what a withdrawal may take now; while ACTIVE the amount is off the free margin (no
+    order's margin, no other withdrawal may use it). Idempotent per (account_id, request_id).
+    """
+    CaptureFundsHold: _aio.UnaryUnaryMultiCallable[_oms_pb2.CaptureFundsHoldRequest, _oms_pb2.CaptureFundsHoldResponse]  # type: ignore[assignment]
+    """Book an ACTIVE hold's WITHDRAWAL ledger row (the hold's request id, method, reference and
+    note) and mark it CAPTURED, in one transaction; again: the same row, replayed. NOT_FOUND
+    HOLD_NOT_FOUND; FAILED_PRECONDITION HOLD_NOT_ACTIVE (released) or INSUFFICIENT_BALANCE.
+    """
+    ReleaseFundsHold: _aio.UnaryUnaryMultiCallable[_oms_pb2.ReleaseFundsHoldRequest, _oms_pb2.ReleaseFundsHoldResponse]  # type: ignore[assignment]
+    """Mark an ACTIVE hold RELEASED: its money is free again, nothing is booked; again: replayed.
+    FAILED_PRECONDITION HOLD_NOT_ACTIVE for a captured hold.
+    """
     CalculateLot: _aio.UnaryUnaryMultiCallable[_oms_pb2.CalculateLotRequest, _oms_pb2.CalculateLotResponse]  # type: ignore[assignment]
     """The volume to trade so that a stop loss at the given distance loses the given risk."""
     PreviewMargin: _aio.UnaryUnaryMultiCallable[_oms_pb2.PreviewMarginRequest, _oms_pb2.PreviewMarginResponse]  # type: ignore[assignment]
@@ -328,6 +356,38 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_oms_pb2.PostBalanceOperationResponse, _abc.Awaitable[_oms_pb2.PostBalanceOperationResponse]]:
         """Deposit, withdrawal, bonus or adjustment. Idempotent per (account_id, request_id)."""
+
+    @_abc_1.abstractmethod
+    def PlaceFundsHold(
+        self,
+        request: _oms_pb2.PlaceFundsHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.PlaceFundsHoldResponse, _abc.Awaitable[_oms_pb2.PlaceFundsHoldResponse]]:
+        """Hold funds for a withdrawal awaiting approval: FAILED_PRECONDITION NOT_ENOUGH_FREE_MARGIN
+        above what a withdrawal may take now; while ACTIVE the amount is off the free margin (no
+        order's margin, no other withdrawal may use it). Idempotent per (account_id, request_id).
+        """
+
+    @_abc_1.abstractmethod
+    def CaptureFundsHold(
+        self,
+        request: _oms_pb2.CaptureFundsHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.CaptureFundsHoldResponse, _abc.Awaitable[_oms_pb2.CaptureFundsHoldResponse]]:
+        """Book an ACTIVE hold's WITHDRAWAL ledger row (the hold's request id, method, reference and
+        note) and mark it CAPTURED, in one transaction; again: the same row, replayed. NOT_FOUND
+        HOLD_NOT_FOUND; FAILED_PRECONDITION HOLD_NOT_ACTIVE (released) or INSUFFICIENT_BALANCE.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseFundsHold(
+        self,
+        request: _oms_pb2.ReleaseFundsHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.ReleaseFundsHoldResponse, _abc.Awaitable[_oms_pb2.ReleaseFundsHoldResponse]]:
+        """Mark an ACTIVE hold RELEASED: its money is free again, nothing is booked; again: replayed.
+        FAILED_PRECONDITION HOLD_NOT_ACTIVE for a captured hold.
+        """
 
     @_abc_1.abstractmethod
     def CalculateLot(

@@ -352,6 +352,7 @@ def account_summary_to_proto(
         margin_level=fmt(fig.margin_level),
         unrealized_pnl=fmt(fig.unrealized_pnl),
         summary_time=timestamp(at),
+        held=fmt(fig.held),
         **account_enums(account),
     )
 

@@ -21,11 +21,13 @@ from oms.domain.commands import (
     AccountChanges,
     AccountSearch,
     BalanceOperation,
+    HoldRequest,
     LotQuery,
     MarginQuery,
     NewAccount,
     PageRequest,
 )
+from oms.domain.holds import HoldRow
 from oms.domain.model import AccountId, Side
 from oms.domain.paging import Cursor, decode_token, encode_token
 from oms.domain.records import DealRow, LedgerRow
@@ -69,13 +71,7 @@ def parse_balance_operation(req: oms_pb2.PostBalanceOperationRequest) -> Balance
             "INVALID_OPERATION_TYPE",
             "type",
         )
-    request_id = req.request_id.strip()
-    if not request_id:
-        raise _invalid("request_id is required", Reason.MISSING_FIELD, "request_id")
-    if len(request_id) > 64:
-        raise _invalid(
-            "request_id is longer than 64 characters", Reason.INVALID_REQUEST_ID, "request_id"
-        )
+    request_id = _request_id(req.request_id)
     amount = parse_decimal(req.amount, "amount")
     if entry_type == "ADJUSTMENT" and amount == 0:
         raise _invalid("an adjustment must not be zero", Reason.INVALID_AMOUNT, "amount")
@@ -91,6 +87,60 @@ def parse_balance_operation(req: oms_pb2.PostBalanceOperationRequest) -> Balance
         req.reference.strip() or None,
         req.note.strip() or None,
         _method(req.method),
+    )
+
+
+def _request_id(value: str) -> str:
+    request_id = value.strip()
+    if not request_id:
+        raise _invalid("request_id is required", Reason.MISSING_FIELD, "request_id")
+    if len(request_id) > 64:
+        raise _invalid(
+            "request_id is longer than 64 characters", Reason.INVALID_REQUEST_ID, "request_id"
+        )
+    return request_id
+
+
+# --- funds holds ---------------------------------------------------------------------------------
+
+
+def parse_place_hold(req: oms_pb2.PlaceFundsHoldRequest) -> HoldRequest:
+    account_id = convert.parse_account_id(req.account_id)
+    request_id = _request_id(req.request_id)
+    amount = parse_decimal(req.amount, "amount")
+    if amount <= 0:
+        raise _invalid("a hold's amount must be positive", Reason.INVALID_AMOUNT, "amount")
+    return HoldRequest(
+        account_id,
+        amount,
+        request_id,
+        req.reference.strip() or None,
+        req.note.strip() or None,
+        _method(req.method),
+    )
+
+
+def parse_hold_id(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit() or len(text) > 18:
+        raise _invalid(f"hold_id must be digits, got {value!r}", "INVALID_HOLD_ID", "hold_id")
+    return int(text)
+
+
+def hold_to_proto(hold: HoldRow) -> oms_pb2.FundsHold:
+    return oms_pb2.FundsHold(
+        hold_id=str(hold.hold_id),
+        account_id=str(hold.account_id),
+        amount=fmt(hold.amount),
+        currency=hold.currency,
+        request_id=hold.request_id,
+        method=hold.method or "",
+        reference=hold.reference or "",
+        note=hold.note or "",
+        status=oms_pb2.FundsHoldStatus.Value(f"FUNDS_HOLD_STATUS_{hold.status.value}"),
+        ledger_id=str(hold.ledger_id) if hold.ledger_id is not None else "",
+        create_time=convert.timestamp(hold.created_at),
+        update_time=convert.timestamp(hold.updated_at),
     )
 
 

@@ -231,6 +231,45 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
             entry=fconvert.ledger_to_proto(result.entry), replayed=result.replayed
         )
 
+    @_admitted(Lane.ORDER)
+    async def PlaceFundsHold(
+        self,
+        request: oms_pb2.PlaceFundsHoldRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.PlaceFundsHoldResponse:
+        result = await self._service.place_hold(fconvert.parse_place_hold(request))
+        return oms_pb2.PlaceFundsHoldResponse(
+            hold=fconvert.hold_to_proto(result.hold), replayed=result.replayed
+        )
+
+    @_admitted(Lane.ORDER)
+    async def CaptureFundsHold(
+        self,
+        request: oms_pb2.CaptureFundsHoldRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.CaptureFundsHoldResponse:
+        result = await self._service.capture_hold(
+            convert.parse_account_id(request.account_id), fconvert.parse_hold_id(request.hold_id)
+        )
+        return oms_pb2.CaptureFundsHoldResponse(
+            hold=fconvert.hold_to_proto(result.hold),
+            entry=fconvert.ledger_to_proto(result.entry) if result.entry is not None else None,
+            replayed=result.replayed,
+        )
+
+    @_admitted(Lane.ORDER)
+    async def ReleaseFundsHold(
+        self,
+        request: oms_pb2.ReleaseFundsHoldRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.ReleaseFundsHoldResponse:
+        result = await self._service.release_hold(
+            convert.parse_account_id(request.account_id), fconvert.parse_hold_id(request.hold_id)
+        )
+        return oms_pb2.ReleaseFundsHoldResponse(
+            hold=fconvert.hold_to_proto(result.hold), replayed=result.replayed
+        )
+
     @_admitted(Lane.READ)
     async def CalculateLot(
         self, request: oms_pb2.CalculateLotRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -186,8 +186,11 @@ def live_figures(
     prices: Mapping[str, Price],
     *,
     strict: bool,
+    held: Decimal = ZERO,
 ) -> AccountFigures:
     """Equity, margin (larger leg), free margin and margin level from positions and quotes.
+
+    ``held`` (funds held for pending withdrawals) is taken off the free margin.
 
     ``strict`` raises ``MissingQuote`` / ``NoConversionRate`` when a position cannot be valued (a
     withdrawal must not be approved on a guess); otherwise such a position counts at zero profit and
@@ -210,7 +213,7 @@ def live_figures(
                 raise
     legs = [*position_legs(positions), *in_flight]
     used = account_margin(legs, leverage, currency, symbols, prices, skip_unpriced=not strict)
-    return domain.account_figures(balance, unrealized, used, currency)
+    return domain.account_figures(balance, unrealized, used, currency, held)
 
 
 # --- swaps ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "CloseAllCommand",
     "CloseByCommand",
     "ClosePositionCommand",
+    "HoldRequest",
     "Keep",
     "ListOrdersQuery",
     "LotQuery",
@@ -147,6 +148,18 @@ class BalanceOperation:
     note: str | None
     method: str | None = None
     """How the money moved (BANK_TRANSFER, CRYPTO, CARD, ...), kept on the ledger row."""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """Funds to hold for a withdrawal awaiting approval (amount positive)."""
+
+    account_id: AccountId
+    amount: Decimal
+    request_id: str
+    reference: str | None
+    note: str | None
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -478,6 +478,7 @@ class AccountFigures:
     free_margin: Decimal
     margin_level: Decimal | None  # percent; None without margin in use
     unrealized_pnl: Decimal
+    held: Decimal = Decimal(0)  # funds held for withdrawals awaiting approval
 
 
 def account_figures(
@@ -485,8 +486,14 @@ def account_figures(
     unrealized: Decimal,
     used_margin: Decimal,
     currency: str,
+    held: Decimal = Decimal(0),
 ) -> AccountFigures:
-    """Equity, free margin and margin level from balance, floating P&L and margin in use."""
+    """Equity, free margin and margin level from balance, floating P&L and margin in use.
+
+    Funds ``held`` for a pending withdrawal are not free: free margin = equity - margin - held.
+    The margin level (equity / margin) ignores them: a hold is still the client's money until it
+    is captured, and stop-out looks at what the positions need.
+    """
     equity = to_money(balance + unrealized, currency)
     used = to_money(used_margin, currency)
     level = to_money(equity / used * 100, "USD") if used > 0 else None
@@ -494,9 +501,10 @@ def account_figures(
         balance=balance,
         equity=equity,
         margin=used,
-        free_margin=equity - used,
+        free_margin=equity - used - held,
         margin_level=level,
         unrealized_pnl=to_money(unrealized, currency),
+        held=to_money(held, currency),
     )
 
 
@@ -521,6 +529,7 @@ class Account:
     max_daily_volume: Decimal | None = None  # lots opened per UTC day; None: no limit
     email: str | None = None
     name: str | None = None
+    held: Decimal = Decimal(0)  # sum of the account's ACTIVE funds holds
 
     @property
     def netting(self) -> bool:

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from oms.domain.holds import HoldRow
 from oms.domain.model import Account, AccountFigures, AccountId, Order, SymbolSpec
 from oms.domain.paging import Cursor
 from oms.domain.records import DealRow, Fill, LedgerRow, PositionRow
@@ -21,6 +22,7 @@ __all__ = [
     "CloseResult",
     "CloseVenue",
     "Execution",
+    "HoldResult",
     "LotResult",
     "MarginPreview",
     "Page",
@@ -166,6 +168,15 @@ class Execution:
 @dataclass(frozen=True, slots=True)
 class BalanceResult:
     entry: LedgerRow
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """A funds hold after a move; ``entry`` is the WITHDRAWAL row of a captured hold."""
+
+    hold: HoldRow
+    entry: LedgerRow | None
     replayed: bool
 
 

@@ -279,6 +279,7 @@ def check_margin(
             symbols,
             prices,
             strict=False,
+            held=account.held,
         )
         after = live_figures(
             account.balance - fee,
@@ -289,6 +290,7 @@ def check_margin(
             symbols,
             prices,
             strict=False,
+            held=account.held,
         )
     except NoConversionRate as exc:
         return Problem(Reason.NO_QUOTE, str(exc))

@@ -20,7 +20,7 @@ from oms.domain.rules import parse_sessions
 _ACCOUNT_COLS = (
     "account_id, login, type, currency, leverage, margin_mode, status, client_group, balance, "
     "margin_call_level, stop_out_level, created_at, negative_balance_protection, "
-    "max_open_positions, max_daily_volume, email, name"
+    "max_open_positions, max_daily_volume, email, name, held"
 )
 
 
@@ -43,6 +43,7 @@ def _account(row: Any) -> Account:
         max_daily_volume=row["max_daily_volume"],
         email=row["email"],
         name=row["name"],
+        held=row["held"],
     )
 
 

@@ -21,17 +21,25 @@ from prometheus_client import Counter
 
 from fxmesh import passwords
 from fxmesh.db import Conn
-from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from fxmesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.eventtypes import EventType
 from fxmesh.money import CURRENCY_DIGITS, fmt, places
 from fxmesh.reasons import Reason
-from oms.domain import accounting
-from oms.domain.commands import AccountChanges, BalanceOperation, NewAccount, PageRequest
+from oms.domain import accounting, holds
+from oms.domain.commands import (
+    AccountChanges,
+    BalanceOperation,
+    HoldRequest,
+    NewAccount,
+    PageRequest,
+)
 from oms.domain.events import account_json
+from oms.domain.holds import HoldMove, HoldStatus
 from oms.domain.model import Account, AccountFigures, AccountId, NoConversionRate, Price, SymbolSpec
 from oms.domain.records import DealRow, LedgerRow, PositionRow
-from oms.domain.results import BalanceResult, Page, Statement
+from oms.domain.results import BalanceResult, HoldResult, Page, Statement
 from oms.store import accounts as account_store
+from oms.store import holds as hold_store
 from oms.store import ledger as ledger_store
 from oms.store import orders as order_store
 from oms.store import outbox
@@ -40,6 +48,11 @@ from oms.trading.unit_of_work import UnitOfWork, account_not_found, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
 
+HOLD_MOVES = Counter(
+    "fxmesh_oms_funds_holds_total",
+    "Funds holds placed, captured and released (replays not counted).",
+    ["move"],
+)
 BALANCE_OPERATIONS = Counter(
     "fxmesh_oms_balance_operations_total",
     "Balance operations booked (replays not counted), by ledger type.",
@@ -84,6 +97,7 @@ async def load_account_state(
         symbols,
         prices,
         strict=strict,
+        held=account.held,
     )
     return AccountState(account, positions, legs, figures)
 
@@ -156,6 +170,13 @@ class AccountBook:
                         metadata={"request_id": op.request_id, "ledger_id": str(first.ledger_id)},
                     )
                 return BalanceResult(first, replayed=True)
+            held = await hold_store.hold_by_request(conn, op.account_id, op.request_id)
+            if held is not None:
+                raise FailedPrecondition(
+                    f"request_id {op.request_id!r} placed hold {held.hold_id}",
+                    reason=Reason.IDEMPOTENCY_KEY_REUSED,
+                    metadata={"request_id": op.request_id, "hold_id": str(held.hold_id)},
+                )
             _check_precision(op.amount, account.currency, "amount")
             if account.status == "CLOSED":
                 raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
@@ -183,6 +204,132 @@ class AccountBook:
         )
         return BalanceResult(entry, replayed=False)
 
+    # --- funds holds (withdrawals awaiting approval) ----------------------------------------------
+
+    async def place_hold(self, req: HoldRequest) -> HoldResult:
+        """Hold ``req.amount`` for a withdrawal awaiting approval, once per (account, request_id).
+
+        The amount must fit what a withdrawal may take now (NOT_ENOUGH_FREE_MARGIN otherwise);
+        from then on it is off the free margin. A retry with the same content answers the first
+        hold (``replayed``); the same request id for something else is IDEMPOTENCY_KEY_REUSED.
+        """
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(req.account_id) as tx:
+            conn, account = tx.conn, tx.account
+            first = await hold_store.hold_by_request(conn, req.account_id, req.request_id)
+            if first is not None:
+                if not holds.same_request(first, req.amount, req.method, req.reference, req.note):
+                    raise FailedPrecondition(
+                        f"request_id {req.request_id!r} was used for a different hold",
+                        reason=Reason.IDEMPOTENCY_KEY_REUSED,
+                        metadata={"request_id": req.request_id, "hold_id": str(first.hold_id)},
+                    )
+                return HoldResult(first, None, replayed=True)
+            booked = await ledger_store.ledger_by_request(conn, req.account_id, req.request_id)
+            if booked is not None:
+                raise FailedPrecondition(
+                    f"request_id {req.request_id!r} booked ledger entry {booked.ledger_id}",
+                    reason=Reason.IDEMPOTENCY_KEY_REUSED,
+                    metadata={"request_id": req.request_id, "ledger_id": str(booked.ledger_id)},
+                )
+            _check_precision(req.amount, account.currency, "amount")
+            if account.status == "CLOSED":
+                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
+            await self._check_withdrawable(conn, account, req.amount, symbols, prices)
+            hold = await hold_store.insert_hold(
+                conn,
+                req.account_id,
+                req.amount,
+                account.currency,
+                request_id=req.request_id,
+                method=req.method,
+                reference=req.reference,
+                note=req.note,
+            )
+            # Free margin changed: the client sees it, the trigger watcher hears the account.
+            await tx.account_update("FUNDS_HELD", symbols, prices)
+        HOLD_MOVES.labels("place").inc()
+        log.info(
+            "funds_held", account_id=req.account_id, hold_id=hold.hold_id, amount=fmt(hold.amount)
+        )
+        return HoldResult(hold, None, replayed=False)
+
+    async def capture_hold(self, account_id: AccountId, hold_id: int) -> HoldResult:
+        """Book the hold's WITHDRAWAL ledger row (its request id, method, reference and note) and
+        mark it CAPTURED, in one transaction. Capturing it again answers the same row
+        (``replayed``); a released hold is HOLD_NOT_ACTIVE; a balance that no longer covers the
+        amount is INSUFFICIENT_BALANCE (the hold stays ACTIVE)."""
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(account_id) as tx:
+            conn, account = tx.conn, tx.account
+            hold = await self._hold_for(conn, account_id, hold_id, HoldMove.CAPTURE)
+            if holds.is_replay(hold, HoldMove.CAPTURE):
+                assert hold.ledger_id is not None
+                entry = await ledger_store.ledger_by_request(conn, account_id, hold.request_id)
+                return HoldResult(hold, entry, replayed=True)
+            problem = holds.capture_problem(hold, account.balance)
+            if problem is not None:
+                raise FailedPrecondition(
+                    problem.message,
+                    reason=problem.code,
+                    metadata={"balance": fmt(account.balance), "currency": account.currency},
+                )
+            entry = await ledger_store.append_ledger(
+                conn,
+                account_id,
+                "WITHDRAWAL",
+                -hold.amount,
+                account.currency,
+                request_id=hold.request_id,
+                reference=hold.reference,
+                note=hold.note,
+                method=hold.method,
+            )
+            hold = await hold_store.end_hold(conn, hold, HoldStatus.CAPTURED, entry.ledger_id)
+            await tx.account_update("WITHDRAWAL", symbols, prices)
+        HOLD_MOVES.labels("capture").inc()
+        BALANCE_OPERATIONS.labels("WITHDRAWAL").inc()
+        log.info(
+            "funds_hold_captured",
+            account_id=account_id,
+            hold_id=hold_id,
+            amount=fmt(entry.amount),
+            ledger_id=entry.ledger_id,
+        )
+        return HoldResult(hold, entry, replayed=False)
+
+    async def release_hold(self, account_id: AccountId, hold_id: int) -> HoldResult:
+        """Mark the hold RELEASED (its money is free again; no ledger row). Releasing it again
+        answers the same hold (``replayed``); a captured hold is HOLD_NOT_ACTIVE."""
+        symbols, prices = await self._uow.market()
+        async with self._uow.locked(account_id) as tx:
+            hold = await self._hold_for(tx.conn, account_id, hold_id, HoldMove.RELEASE)
+            if holds.is_replay(hold, HoldMove.RELEASE):
+                return HoldResult(hold, None, replayed=True)
+            hold = await hold_store.end_hold(tx.conn, hold, HoldStatus.RELEASED)
+            await tx.account_update("FUNDS_RELEASED", symbols, prices)
+        HOLD_MOVES.labels("release").inc()
+        log.info("funds_hold_released", account_id=account_id, hold_id=hold_id)
+        return HoldResult(hold, None, replayed=False)
+
+    @staticmethod
+    async def _hold_for(
+        conn: Conn, account_id: AccountId, hold_id: int, move: HoldMove
+    ) -> holds.HoldRow:
+        hold = await hold_store.get_hold(conn, account_id, hold_id)
+        if hold is None:
+            raise NotFound(
+                f"account {account_id} has no hold {hold_id}",
+                reason=holds.HOLD_NOT_FOUND,
+                metadata={"account_id": str(account_id), "hold_id": str(hold_id)},
+            )
+        problem = holds.move_problem(hold, move)
+        if problem is not None:
+            raise FailedPrecondition(
+                problem.message, reason=problem.code, metadata={"status": hold.status.value}
+            )
+        return hold
+
     async def _check_withdrawable(
         self,
         conn: Conn,
@@ -197,8 +344,9 @@ class AccountBook:
             raise FailedPrecondition(
                 f"open positions cannot be valued now: {exc}", reason=Reason.NO_QUOTE
             ) from None
-        # Floating profit is not cash: a withdrawal never takes the balance below zero.
-        available = max(min(state.figures.free_margin, account.balance), Decimal(0))
+        # Floating profit is not cash and held funds are spoken for: a withdrawal never takes
+        # the balance below zero, nor below what pending withdrawals hold.
+        available = holds.withdrawable(state.figures.free_margin, account.balance, account.held)
         if amount > available:
             raise FailedPrecondition(
                 f"withdrawal of {amount} exceeds the {available} {account.currency} "
@@ -308,6 +456,13 @@ class AccountBook:
                     metadata={"field": "stop_out_level"},
                 )
             if changes.status == "CLOSED":
+                if account.held > 0:  # a withdrawal awaiting approval is still to be decided
+                    raise FailedPrecondition(
+                        f"{fmt(account.held)} {account.currency} is held for withdrawals "
+                        "awaiting approval",
+                        reason="ACCOUNT_NOT_FLAT",
+                        metadata={"held": fmt(account.held)},
+                    )
                 positions, orders = await account_store.open_exposure(conn, account_id)
                 if positions or orders:
                     raise FailedPrecondition(

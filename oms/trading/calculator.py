@@ -163,7 +163,7 @@ class LotMarginCalculator:
             margin=needed,
             commission=fee,
             free_margin_before=fig.free_margin,
-            free_margin_after=equity_after - used_after,
+            free_margin_after=equity_after - used_after - account.held,
             margin_level_after=level,
             sufficient=needed + fee <= fig.free_margin,
             currency=currency,

@@ -27,6 +27,7 @@ from oms.domain.commands import (
     CloseAllCommand,
     CloseByCommand,
     ClosePositionCommand,
+    HoldRequest,
     ListOrdersQuery,
     LotQuery,
     MarginQuery,
@@ -55,6 +56,7 @@ from oms.domain.results import (
     BookActivity,
     CloseByResult,
     CloseResult,
+    HoldResult,
     LotResult,
     MarginPreview,
     MarginWatch,
@@ -305,6 +307,18 @@ class OmsService:
 
     async def post_balance_operation(self, op: BalanceOperation) -> BalanceResult:
         return await self.accounts.post_balance_operation(op)
+
+    async def place_hold(self, req: HoldRequest) -> HoldResult:
+        """Hold funds for a withdrawal awaiting approval (off the free margin until it ends)."""
+        return await self.accounts.place_hold(req)
+
+    async def capture_hold(self, account_id: AccountId, hold_id: int) -> HoldResult:
+        """Book a hold's WITHDRAWAL ledger row and end it."""
+        return await self.accounts.capture_hold(account_id, hold_id)
+
+    async def release_hold(self, account_id: AccountId, hold_id: int) -> HoldResult:
+        """End a hold without booking anything."""
+        return await self.accounts.release_hold(account_id, hold_id)
 
     async def create_account(self, cmd: NewAccount) -> Account:
         return await self.accounts.create_account(cmd)

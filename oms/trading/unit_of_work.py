@@ -153,6 +153,7 @@ def live_figures(
         symbols,
         prices,
         strict=False,
+        held=account.held,
     )
 
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -56,6 +57,8 @@ USERS = {
 }
 BY_ROLE = {role: name for name, (_, role) in USERS.items()}
 LOCK_AFTER = 3
+APPROVAL_ABOVE = Decimal("1000")
+"""Withdrawals above this wait for a second admin (test_admin_withdrawals.py)."""
 
 
 class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
@@ -352,6 +355,7 @@ async def admin(
         router_addr=f"127.0.0.1:{stand_in_port}",
         admin_login_max_failures=LOCK_AFTER,
         admin_login_max_failures_per_ip=10_000,
+        admin_withdrawal_approval_above=APPROVAL_ABOVE,
     )
     quotes = GrpcServer("adminteststandinquotes", "127.0.0.1:0")  # gRPC health alone
     quotes_port = await quotes.start()

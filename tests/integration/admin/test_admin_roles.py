@@ -46,6 +46,9 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
         "/admin/adjust",
         {"accountId": NOBODY, "amount": "-1.00", "type": "CORRECTION", "reason": "matrix"},
     ),
+    Op.WITHDRAWALS_LIST: ("GET", "/admin/withdrawals?status=PENDING", None),
+    Op.WITHDRAWAL_APPROVE: ("POST", f"/admin/withdrawals/{NOBODY}/approve", None),
+    Op.WITHDRAWAL_REJECT: ("POST", f"/admin/withdrawals/{NOBODY}/reject", {"reason": "matrix"}),
     Op.LPS_LIST: ("GET", "/admin/lps", None),
     Op.LP_CONNECT: ("POST", "/admin/lps/NOSUCHLP/connect", None),
     Op.LP_DISCONNECT: ("POST", "/admin/lps/NOSUCHLP/disconnect", None),
@@ -131,6 +134,15 @@ GRPC: dict[Op, tuple[str, Any]] = {
         _M.AdjustBalanceRequest(
             account_id=NOBODY, amount="-1", type=3, reason="matrix", request_id="m"
         ),
+    ),
+    Op.WITHDRAWALS_LIST: ("ListWithdrawals", _M.ListWithdrawalsRequest(status=1)),
+    Op.WITHDRAWAL_APPROVE: (
+        "ApproveWithdrawal",
+        _M.ApproveWithdrawalRequest(withdrawal_id=NOBODY),
+    ),
+    Op.WITHDRAWAL_REJECT: (
+        "RejectWithdrawal",
+        _M.RejectWithdrawalRequest(withdrawal_id=NOBODY, reason="matrix"),
     ),
     Op.LPS_LIST: ("ListLiquidityProviders", _M.ListLiquidityProvidersRequest()),
     Op.LP_CONNECT: (

@@ -86,6 +86,7 @@ ROUND_TRIPS: list[tuple[Any, Any, Any]] = [
             unrealized_pnl="-4.10",
             type=types_pb2.ACCOUNT_TYPE_DEMO,
             status=types_pb2.ACCOUNT_STATUS_CLOSED,
+            held="250.50",
             margin_mode=types_pb2.MARGIN_MODE_HEDGING,
             summary_time=_ts(),
         ),
