@@ -21,13 +21,11 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from fxmesh.reasons import Reason
 from oms.domain.model import AccountId
 from oms.domain.validation import Problem
 
 __all__ = [
-    "HOLD_NOT_ACTIVE",
-    "HOLD_NOT_FOUND",
-    "INSUFFICIENT_BALANCE",
     "MOVES",
     "HoldMove",
     "HoldRow",
@@ -38,10 +36,6 @@ __all__ = [
     "same_request",
     "withdrawable",
 ]
-
-HOLD_NOT_FOUND = "HOLD_NOT_FOUND"
-HOLD_NOT_ACTIVE = "HOLD_NOT_ACTIVE"
-INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 class HoldStatus(StrEnum):
@@ -104,11 +98,11 @@ def same_request(
 
 def move_problem(hold: HoldRow, move: HoldMove) -> Problem | None:
     """None when ``move`` applies to the hold or repeats the move that ended it (a replay);
-    HOLD_NOT_ACTIVE otherwise (capturing a released hold, releasing a captured one)."""
+    Reason.HOLD_NOT_ACTIVE otherwise (capturing a released hold, releasing a captured one)."""
     if (hold.status, move) in MOVES or is_replay(hold, move):
         return None
     return Problem(
-        HOLD_NOT_ACTIVE,
+        Reason.HOLD_NOT_ACTIVE,
         f"hold {hold.hold_id} is {hold.status.value.lower()}; it cannot be "
         f"{'captured' if move is HoldMove.CAPTURE else 'released'}",
     )
@@ -126,7 +120,7 @@ def capture_problem(hold: HoldRow, balance: Decimal) -> Problem | None:
     """Why an ACTIVE hold cannot be captured now: the balance no longer covers it."""
     if balance - hold.amount < 0:
         return Problem(
-            INSUFFICIENT_BALANCE,
+            Reason.INSUFFICIENT_BALANCE,
             f"capturing {hold.amount} {hold.currency} would take the balance {balance} below zero",
         )
     return None

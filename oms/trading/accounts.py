@@ -112,6 +112,31 @@ def _check_precision(amount: Decimal, currency: str, field: str) -> None:
         )
 
 
+async def _check_new_money_request(
+    conn: Conn, account: Account, request_id: str, amount: Decimal
+) -> None:
+    """What a new balance operation or funds hold needs once its own replay is ruled out: its
+    request id names nothing else of the account's (a ledger entry or a hold: one request, one
+    effect), the amount fits the currency's minor units, and the account is not closed."""
+    booked = await ledger_store.ledger_by_request(conn, account.account_id, request_id)
+    if booked is not None:
+        raise FailedPrecondition(
+            f"request_id {request_id!r} booked ledger entry {booked.ledger_id}",
+            reason=Reason.IDEMPOTENCY_KEY_REUSED,
+            metadata={"request_id": request_id, "ledger_id": str(booked.ledger_id)},
+        )
+    held = await hold_store.hold_by_request(conn, account.account_id, request_id)
+    if held is not None:
+        raise FailedPrecondition(
+            f"request_id {request_id!r} placed hold {held.hold_id}",
+            reason=Reason.IDEMPOTENCY_KEY_REUSED,
+            metadata={"request_id": request_id, "hold_id": str(held.hold_id)},
+        )
+    _check_precision(amount, account.currency, "amount")
+    if account.status == "CLOSED":
+        raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
+
+
 async def _new_account_event(conn: Conn, entry: LedgerRow) -> None:
     """``account_update`` of a new account's first deposit (no positions: figures = balance)."""
     account = await account_store.get_account(conn, entry.account_id)
@@ -170,16 +195,7 @@ class AccountBook:
                         metadata={"request_id": op.request_id, "ledger_id": str(first.ledger_id)},
                     )
                 return BalanceResult(first, replayed=True)
-            held = await hold_store.hold_by_request(conn, op.account_id, op.request_id)
-            if held is not None:
-                raise FailedPrecondition(
-                    f"request_id {op.request_id!r} placed hold {held.hold_id}",
-                    reason=Reason.IDEMPOTENCY_KEY_REUSED,
-                    metadata={"request_id": op.request_id, "hold_id": str(held.hold_id)},
-                )
-            _check_precision(op.amount, account.currency, "amount")
-            if account.status == "CLOSED":
-                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
+            await _check_new_money_request(conn, account, op.request_id, op.amount)
             if op.type == "WITHDRAWAL":
                 await self._check_withdrawable(conn, account, op.amount, symbols, prices)
             entry = await ledger_store.append_ledger(
@@ -225,16 +241,7 @@ class AccountBook:
                         metadata={"request_id": req.request_id, "hold_id": str(first.hold_id)},
                     )
                 return HoldResult(first, None, replayed=True)
-            booked = await ledger_store.ledger_by_request(conn, req.account_id, req.request_id)
-            if booked is not None:
-                raise FailedPrecondition(
-                    f"request_id {req.request_id!r} booked ledger entry {booked.ledger_id}",
-                    reason=Reason.IDEMPOTENCY_KEY_REUSED,
-                    metadata={"request_id": req.request_id, "ledger_id": str(booked.ledger_id)},
-                )
-            _check_precision(req.amount, account.currency, "amount")
-            if account.status == "CLOSED":
-                raise FailedPrecondition("the account is closed", reason=Reason.ACCOUNT_CLOSED)
+            await _check_new_money_request(conn, account, req.request_id, req.amount)
             await self._check_withdrawable(conn, account, req.amount, symbols, prices)
             hold = await hold_store.insert_hold(
                 conn,
@@ -320,7 +327,7 @@ class AccountBook:
         if hold is None:
             raise NotFound(
                 f"account {account_id} has no hold {hold_id}",
-                reason=holds.HOLD_NOT_FOUND,
+                reason=Reason.HOLD_NOT_FOUND,
                 metadata={"account_id": str(account_id), "hold_id": str(hold_id)},
             )
         problem = holds.move_problem(hold, move)
@@ -460,14 +467,14 @@ class AccountBook:
                     raise FailedPrecondition(
                         f"{fmt(account.held)} {account.currency} is held for withdrawals "
                         "awaiting approval",
-                        reason="ACCOUNT_NOT_FLAT",
+                        reason=Reason.ACCOUNT_NOT_FLAT,
                         metadata={"held": fmt(account.held)},
                     )
                 positions, orders = await account_store.open_exposure(conn, account_id)
                 if positions or orders:
                     raise FailedPrecondition(
                         f"the account has {positions} open positions and {orders} open orders",
-                        reason="ACCOUNT_NOT_FLAT",
+                        reason=Reason.ACCOUNT_NOT_FLAT,
                         metadata={"positions": str(positions), "orders": str(orders)},
                     )
             await account_store.update_account(conn, account_id, changes)

@@ -7,10 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from fxmesh.reasons import Reason
 from oms.domain.accounting import live_figures
 from oms.domain.holds import (
-    HOLD_NOT_ACTIVE,
-    INSUFFICIENT_BALANCE,
     HoldMove,
     HoldRow,
     HoldStatus,
@@ -80,8 +79,8 @@ def test_withdrawable_when_funds_held_then_neither_free_margin_nor_held_money(
         (HoldStatus.ACTIVE, HoldMove.RELEASE, None, False),
         (HoldStatus.CAPTURED, HoldMove.CAPTURE, None, True),
         (HoldStatus.RELEASED, HoldMove.RELEASE, None, True),
-        (HoldStatus.CAPTURED, HoldMove.RELEASE, HOLD_NOT_ACTIVE, False),
-        (HoldStatus.RELEASED, HoldMove.CAPTURE, HOLD_NOT_ACTIVE, False),
+        (HoldStatus.CAPTURED, HoldMove.RELEASE, Reason.HOLD_NOT_ACTIVE, False),
+        (HoldStatus.RELEASED, HoldMove.CAPTURE, Reason.HOLD_NOT_ACTIVE, False),
     ],
 )
 def test_move_when_hold_in_state_then_applies_replays_or_is_refused(
@@ -98,7 +97,7 @@ def test_capture_when_balance_no_longer_covers_hold_then_insufficient_balance() 
     problem = capture_problem(hold(amount="800.00"), D("799.99"))
 
     assert problem is not None
-    assert problem.code == INSUFFICIENT_BALANCE
+    assert problem.code == Reason.INSUFFICIENT_BALANCE
 
 
 def test_same_request_when_content_differs_then_not_a_retry() -> None:
