@@ -282,6 +282,8 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "FXMESH_LPSIM_CONTROL_PORT": str(p.lpsim_control),
         "FXMESH_FIXGW_LP_HOST": h,
         "FXMESH_FIXGW_LP_PORT": str(p.lpsim_fix),
+        # The router's computed rule inputs (docs/routing.md levels 3a to 3c) run in the stack.
+        "FXMESH_ROUTER_FLOW_FEED": os.environ.get("FXMESH_ROUTER_FLOW_FEED", "true"),
     }
     if cfg.second_lp:
         env["FXMESH_FIXGW_LPS"] = json.dumps(

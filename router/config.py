@@ -55,3 +55,26 @@ class RouterSettings(Settings):
             "(fixgw answers NO_LIQUIDITY itself when no LP can take an order)."
         ),
     )
+    router_flow_feed: bool = Field(
+        False,
+        description=(
+            "Record oms's fills and closed deals (queue <events exchange>.router-flow) and sample "
+            "client quotes, for the profitable-trader, toxicity and volatility rule inputs "
+            "(docs/routing.md levels 3a to 3c). On in the stack; off, those inputs are empty."
+        ),
+    )
+    router_flow_volatility_window_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Rolling window of a symbol's realized volatility (a rule input).",
+    )
+    router_flow_batch_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="The flow feed writes the fills and closes it received this often.",
+    )
+    router_flow_sample_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="The flow feed samples every symbol's client mid this often.",
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,12 +36,15 @@ from router.domain import (
     RoutingRule,
     VenueLeg,
 )
+from router.flow import FlowClose, FlowFill
 from router.rules import (
     AccountOverride,
+    FlowThreshold,
     LpFallback,
     OverLimit,
     RoutingConfig,
     SymbolRouting,
+    VolatilityThreshold,
     VolumeLimit,
 )
 
@@ -120,6 +124,39 @@ async def load_symbol_routing(conn: Conn) -> dict[str, SymbolRouting]:
     return {r["symbol"]: SymbolRouting(r["lot_step"], LpFallback(r["lp_fallback"])) for r in rows}
 
 
+async def load_flow_thresholds(conn: Conn) -> list[FlowThreshold]:
+    rows = await conn.fetch(
+        "SELECT threshold_id, client_group, min_closed_deals, net_profit_min, win_rate_min, "
+        "min_markout_fills, toxicity_min_bps, latency_arb_share_min FROM router.flow_thresholds"
+    )
+    return [
+        FlowThreshold(
+            r["threshold_id"],
+            r["client_group"],
+            r["min_closed_deals"],
+            r["net_profit_min"],
+            r["win_rate_min"],
+            r["min_markout_fills"],
+            r["toxicity_min_bps"],
+            r["latency_arb_share_min"],
+        )
+        for r in rows
+    ]
+
+
+async def load_volatility_thresholds(conn: Conn) -> list[VolatilityThreshold]:
+    rows = await conn.fetch(
+        "SELECT threshold_id, symbol, max_bps, book, c_book_hedge_ratio "
+        "FROM router.volatility_thresholds"
+    )
+    return [
+        VolatilityThreshold(
+            r["threshold_id"], r["symbol"], r["max_bps"], Book(r["book"]), r["c_book_hedge_ratio"]
+        )
+        for r in rows
+    ]
+
+
 async def config_version(conn: Conn) -> int:
     version: int = await conn.fetchval("SELECT max(version) FROM router.config_versions")
     return version
@@ -146,8 +183,12 @@ async def load_config(conn: Conn) -> LoadedConfig:
         symbols = await load_symbol_routing(conn)
         bbook = await load_symbol_settings(conn)
         abook = await load_abook_settings(conn)
+        flow = await load_flow_thresholds(conn)
+        volatility = await load_volatility_thresholds(conn)
     return LoadedConfig(
-        RoutingConfig.build(version, rules, overrides, volume_limits, limits, symbols),
+        RoutingConfig.build(
+            version, rules, overrides, volume_limits, limits, symbols, flow, volatility
+        ),
         limits,
         bbook,
         abook,
@@ -721,3 +762,99 @@ async def explain(conn: Conn, order_id: str) -> ExplainedDecision | None:
             for st in stored.get("steps", [])
         ),
     )
+
+
+# --- flow inputs (router.flow) -------------------------------------------------------------------
+
+_MID_COLUMNS = ("mid_1s", "mid_10s", "mid_60s")
+
+
+async def load_flow(conn: Conn) -> tuple[list[FlowFill], list[FlowClose]]:
+    """Every recorded client fill and closed deal, in the order they were recorded."""
+    fills = await conn.fetch(
+        "SELECT fill_id, account_id, symbol, side, price, "
+        "(extract(epoch FROM fill_time) * 1000)::bigint AS ms, mid_1s, mid_10s, mid_60s "
+        "FROM router.flow_fills ORDER BY fill_time, fill_id"
+    )
+    closes = await conn.fetch(
+        "SELECT position_id, account_id, symbol, profit, "
+        "(extract(epoch FROM open_time) * 1000)::bigint AS open_ms, "
+        "(extract(epoch FROM close_time) * 1000)::bigint AS close_ms "
+        "FROM router.flow_closes ORDER BY close_time, position_id"
+    )
+    return (
+        [
+            FlowFill(
+                r["fill_id"],
+                r["account_id"],
+                r["symbol"],
+                Side(r["side"]),
+                r["price"],
+                r["ms"],
+                (r["mid_1s"], r["mid_10s"], r["mid_60s"]),
+            )
+            for r in fills
+        ],
+        [
+            FlowClose(
+                r["position_id"],
+                r["account_id"],
+                r["symbol"],
+                r["profit"],
+                r["open_ms"],
+                r["close_ms"],
+            )
+            for r in closes
+        ],
+    )
+
+
+def _ts(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+async def record_flow(
+    conn: Conn,
+    fills: Sequence[tuple[FlowFill, Decimal]],
+    closes: Sequence[FlowClose],
+    mids: Sequence[tuple[str, int, Decimal]],
+) -> tuple[set[str], set[str]]:
+    """Insert new fills (with their volume) and closes, and the markout mids sampled since, in one
+    transaction; returns the fill and position ids that were new (a redelivered event's are not)."""
+    async with conn.transaction():
+        new_fills = await conn.fetch(
+            "INSERT INTO router.flow_fills (fill_id, account_id, symbol, side, price, volume, "
+            "fill_time) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+            "$5::numeric[], $6::numeric[], $7::timestamptz[]) "
+            "ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
+            [f.fill_id for f, _ in fills],
+            [f.account_id for f, _ in fills],
+            [f.symbol for f, _ in fills],
+            [f.side.value for f, _ in fills],
+            [f.price for f, _ in fills],
+            [v for _, v in fills],
+            [_ts(f.time_ms) for f, _ in fills],
+        )
+        new_closes = await conn.fetch(
+            "INSERT INTO router.flow_closes (position_id, account_id, symbol, profit, open_time, "
+            "close_time) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], "
+            "$5::timestamptz[], $6::timestamptz[]) "
+            "ON CONFLICT (position_id) DO NOTHING RETURNING position_id",
+            [c.position_id for c in closes],
+            [c.account_id for c in closes],
+            [c.symbol for c in closes],
+            [c.profit for c in closes],
+            [_ts(c.open_ms) for c in closes],
+            [_ts(c.close_ms) for c in closes],
+        )
+        for i, column in enumerate(_MID_COLUMNS):
+            these = [(fill_id, mid) for fill_id, h, mid in mids if h == i]
+            if these:
+                await conn.execute(
+                    f"UPDATE router.flow_fills f SET {column} = m.mid "
+                    "FROM unnest($1::text[], $2::numeric[]) AS m (fill_id, mid) "
+                    "WHERE f.fill_id = m.fill_id",
+                    [t[0] for t in these],
+                    [t[1] for t in these],
+                )
+    return {r["fill_id"] for r in new_fills}, {r["position_id"] for r in new_closes}

@@ -3,9 +3,16 @@
 ``route(config, inputs)`` walks the precedence levels of ``docs/routing.md`` in a fixed order:
 
 1. ``CLOSE`` (decided before this module: a close follows the venue holding the risk).
-2. ``ACCOUNT_OVERRIDE``: one account forced to A, B or C. Final for levels 4 and 5.
+2. ``ACCOUNT_OVERRIDE``: one account forced to A, B or C. Final for levels 3a to 5.
 3. ``RULE``: the enabled routing rule with the lowest (priority, rule_id) among those whose client
    group and symbol match (NULL matches anything); ``DEFAULT`` (B-book) when none does.
+3a. ``VOLATILITY``: the symbol's realized volatility at or above its threshold row's maximum
+   sets the row's book (A, B or C with its hedge ratio).
+3b. ``PROFITABLE_TRADER``: an account classified profitable by its group's flow threshold row
+   (net profit above the minimum, or win rate above the minimum over enough closed deals) goes to
+   the A-book.
+3c. ``TOXIC_FLOW``: an account whose markout toxicity score or latency-arbitrage share reaches its
+   group's flow threshold row goes to the A-book. 3a to 3c act only where a threshold row exists.
 4. ``BBOOK_MAX_VOLUME``: the B part above the most specific B-book maximum goes to the A-book
    (``over_limit`` A: the whole order; SPLIT: the excess, rounded up to the lot step).
 5. ``EXPOSURE_LIMIT``: the B part that would take the house net beyond the symbol's limit is
@@ -36,6 +43,9 @@ BBOOK_MAX_VOLUME_A = "BBOOK_MAX_VOLUME_A"
 BBOOK_MAX_VOLUME_SPLIT = "BBOOK_MAX_VOLUME_SPLIT"
 EXPOSURE_LIMIT_HEDGE = "EXPOSURE_LIMIT_HEDGE"
 LP_DOWN_FALLBACK_B = "LP_DOWN_FALLBACK_B"
+VOLATILITY_THRESHOLD = "VOLATILITY_THRESHOLD"
+PROFITABLE_TRADER_A = "PROFITABLE_TRADER_A"
+TOXIC_FLOW_A = "TOXIC_FLOW_A"
 
 
 class Level(StrEnum):
@@ -45,6 +55,9 @@ class Level(StrEnum):
     ACCOUNT_OVERRIDE = "ACCOUNT_OVERRIDE"
     RULE = "RULE"
     DEFAULT = "DEFAULT"
+    VOLATILITY = "VOLATILITY"
+    PROFITABLE_TRADER = "PROFITABLE_TRADER"
+    TOXIC_FLOW = "TOXIC_FLOW"
     BBOOK_MAX_VOLUME = "BBOOK_MAX_VOLUME"
     EXPOSURE_LIMIT = "EXPOSURE_LIMIT"
     LP_HEALTH = "LP_HEALTH"
@@ -96,6 +109,87 @@ class SymbolRouting:
 DEFAULT_SYMBOL_ROUTING = SymbolRouting()
 
 
+@dataclass(frozen=True, slots=True)
+class FlowThreshold:
+    """When an account's flow is profitable or toxic, for one client group or any (NULL)
+    (``router.flow_thresholds``). A None bound is not checked."""
+
+    threshold_id: int
+    client_group: str | None
+    min_closed_deals: int = 1
+    """Closed deals needed before the win rate and the latency-arbitrage share count."""
+    net_profit_min: Decimal | None = None
+    """Profitable: realized net profit (account currency) above this."""
+    win_rate_min: Decimal | None = None
+    """Profitable: winning share of closed deals (0..1) above this, over min_closed_deals."""
+    min_markout_fills: int = 1
+    """Fills with markouts needed before the toxicity score counts."""
+    toxicity_min_bps: Decimal | None = None
+    """Toxic: toxicity score (mean markout in bps in the client's favour) at or above this."""
+    latency_arb_share_min: Decimal | None = None
+    """Toxic: latency-arbitrage share of closed deals (0..1) at or above this."""
+
+
+@dataclass(frozen=True, slots=True)
+class VolatilityThreshold:
+    """What an order in a volatile symbol gets, for one symbol or any (NULL)
+    (``router.volatility_thresholds``)."""
+
+    threshold_id: int
+    symbol: str | None
+    max_bps: Decimal
+    """Realized volatility (bps per square root of a minute) at or above which the row acts."""
+    book: Book = Book.A
+    c_book_hedge_ratio: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class TraderStats:
+    """An account's realized flow as computed by ``router.flow`` from its fills and closed deals.
+
+    Markouts are in basis points in the client's favour (positive: the mid moved the client's way
+    after the fill, the house's loss); None when no fill has one yet.
+    """
+
+    closed_deals: int = 0
+    wins: int = 0
+    net_profit: Decimal = ZERO
+    markout_fills: int = 0
+    markout_1s_bps: Decimal | None = None
+    markout_10s_bps: Decimal | None = None
+    markout_60s_bps: Decimal | None = None
+    avg_holding_seconds: Decimal | None = None
+    latency_arb_deals: int = 0
+    """Closed deals held shorter than the latency-arbitrage window and closed in profit."""
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        if not self.closed_deals:
+            return None
+        return (Decimal(self.wins) / self.closed_deals).quantize(Decimal("0.0001"))
+
+    @property
+    def latency_arb_share(self) -> Decimal | None:
+        if not self.closed_deals:
+            return None
+        return (Decimal(self.latency_arb_deals) / self.closed_deals).quantize(Decimal("0.0001"))
+
+    @property
+    def toxicity(self) -> Decimal | None:
+        """The toxicity score: the mean of the 1 s, 10 s and 60 s markouts that are known."""
+        known = [
+            m
+            for m in (self.markout_1s_bps, self.markout_10s_bps, self.markout_60s_bps)
+            if m is not None
+        ]
+        if not known:
+            return None
+        return (sum(known, ZERO) / len(known)).quantize(Decimal("0.01"))
+
+
+NO_FLOW = TraderStats()
+
+
 class RuleIndex:
     """Enabled rules indexed by (client_group, symbol) scope: the best rule of each of the four
     scopes an order can match, so a match costs four probes whatever the number of rules."""
@@ -144,6 +238,8 @@ class RoutingConfig:
     volume_limits: Mapping[tuple[str | None, str | None], VolumeLimit] = field(default_factory=dict)
     exposure_limits: Mapping[str, Decimal] = field(default_factory=dict)
     symbols: Mapping[str, SymbolRouting] = field(default_factory=dict)
+    flow_thresholds: Mapping[str | None, FlowThreshold] = field(default_factory=dict)
+    volatility_thresholds: Mapping[str | None, VolatilityThreshold] = field(default_factory=dict)
     index: RuleIndex = field(default_factory=lambda: RuleIndex(()), compare=False)
 
     @staticmethod
@@ -154,6 +250,8 @@ class RoutingConfig:
         volume_limits: Iterable[VolumeLimit] = (),
         exposure_limits: Mapping[str, Decimal] | None = None,
         symbols: Mapping[str, SymbolRouting] | None = None,
+        flow_thresholds: Iterable[FlowThreshold] = (),
+        volatility_thresholds: Iterable[VolatilityThreshold] = (),
     ) -> RoutingConfig:
         ordered = tuple(sorted(rules, key=lambda r: (r.priority, r.rule_id)))
         return RoutingConfig(
@@ -163,8 +261,20 @@ class RoutingConfig:
             volume_limits={(v.client_group, v.symbol): v for v in volume_limits},
             exposure_limits=dict(exposure_limits or {}),
             symbols=dict(symbols or {}),
+            flow_thresholds={t.client_group: t for t in flow_thresholds},
+            volatility_thresholds={t.symbol: t for t in volatility_thresholds},
             index=RuleIndex(ordered),
         )
+
+    def flow_threshold(self, client_group: str) -> FlowThreshold | None:
+        """The group's flow threshold row, else the one for any group, else None."""
+        found = self.flow_thresholds.get(client_group)
+        return found if found is not None else self.flow_thresholds.get(None)
+
+    def volatility_threshold(self, symbol: str) -> VolatilityThreshold | None:
+        """The symbol's volatility threshold row, else the one for any symbol, else None."""
+        found = self.volatility_thresholds.get(symbol)
+        return found if found is not None else self.volatility_thresholds.get(None)
 
     def volume_limit(self, client_group: str, symbol: str) -> VolumeLimit | None:
         """The most specific B-book maximum: group+symbol, symbol, group, then neither."""
@@ -202,9 +312,11 @@ UNKNOWN_HEALTH = LpHealth(known=False)
 class RoutingInputs:
     """Everything one decision may look at, computed by the system for this order.
 
-    ``profitable``, ``toxicity`` and ``volatility`` are the slots of later inputs (the account's
-    realized-history classification, its markout toxicity score, the symbol's realized
-    volatility): None means not computed; rules do not read them yet, Explain shows them.
+    ``trader``: the account's realized flow (``router.flow``: closed deals, markouts, holding
+    times), None when the flow feed is off. ``volatility``: the symbol's realized volatility in
+    bps per square root of a minute, None when not enough quotes were sampled (or the feed is off).
+    The profitable and toxic classifications are derived from ``trader`` and the configuration's
+    thresholds by ``route``; every component is shown by Explain.
     """
 
     account_id: str
@@ -214,8 +326,7 @@ class RoutingInputs:
     volume: Decimal
     house_net_lots: Decimal = ZERO
     lp_health: LpHealth = UNKNOWN_HEALTH
-    profitable: bool | None = None
-    toxicity: Decimal | None = None
+    trader: TraderStats | None = None
     volatility: Decimal | None = None
 
 
@@ -295,6 +406,12 @@ def route(config: RoutingConfig, inputs: RoutingInputs) -> Decision:
         else:
             book, ratio, reason, level = Book.B, ZERO, DEFAULT_REASON, Level.DEFAULT
             steps.append(Step(Level.RULE, "none", f"{config.index.size} enabled rules"))
+    profitable: bool | None = None
+    toxic: bool | None = None
+    if override is None:
+        book, ratio, reason, level, profitable, toxic = _flow_levels(
+            config, inputs, steps, (book, ratio, reason, level)
+        )
     a, b = _split(book, ratio, volume, step)
     if book is Book.C:
         steps.append(
@@ -374,12 +491,121 @@ def route(config: RoutingConfig, inputs: RoutingInputs) -> Decision:
         level=level.value,
         config_version=config.version,
         reject_reason=reject_reason,
-        explanation=Explanation(_inputs(inputs, config), tuple(steps)),
+        explanation=Explanation(_inputs(inputs, config, profitable, toxic), tuple(steps)),
     )
 
 
-def _inputs(inputs: RoutingInputs, config: RoutingConfig) -> tuple[tuple[str, str], ...]:
+_Outcome = tuple[Book, Decimal, str, Level]
+
+
+def _flow_levels(
+    config: RoutingConfig, inputs: RoutingInputs, steps: list[Step], outcome: _Outcome
+) -> tuple[Book, Decimal, str, Level, bool | None, bool | None]:
+    """Levels 3a to 3c: volatility, profitable trader, toxic flow (each only with a threshold
+    row). Returns the outcome after them and the two classifications (None: not classified)."""
+    book, ratio, reason, level = outcome
+    vol = config.volatility_threshold(inputs.symbol) if config.volatility_thresholds else None
+    if vol is None:
+        pass  # no threshold row: the level is not evaluated (no step)
+    elif inputs.volatility is None:
+        steps.append(Step(Level.VOLATILITY, "unknown", f"max {_s(vol.max_bps)}"))
+    elif inputs.volatility >= vol.max_bps:
+        book, ratio, reason, level = (
+            vol.book,
+            vol.c_book_hedge_ratio,
+            VOLATILITY_THRESHOLD,
+            (Level.VOLATILITY),
+        )
+        steps.append(
+            Step(
+                level,
+                f"{book.value} {reason}",
+                f"{_s(inputs.volatility)} >= max {_s(vol.max_bps)} (threshold {vol.threshold_id})",
+            )
+        )
+    else:
+        steps.append(
+            Step(Level.VOLATILITY, "pass", f"{_s(inputs.volatility)} < max {_s(vol.max_bps)}")
+        )
+
+    flow = config.flow_threshold(inputs.client_group) if config.flow_thresholds else None
+    trader = inputs.trader
+    profitable: bool | None = None
+    toxic: bool | None = None
+    if flow is None:  # no threshold row: the levels are not evaluated (no step)
+        return book, ratio, reason, level, profitable, toxic
+    if trader is None:
+        steps.append(Step(Level.PROFITABLE_TRADER, "unknown", "no flow figures"))
+        steps.append(Step(Level.TOXIC_FLOW, "unknown", "no flow figures"))
+        return book, ratio, reason, level, profitable, toxic
+
+    profitable, why = _profitable(flow, trader)
+    if profitable:
+        book, ratio, reason, level = Book.A, ZERO, PROFITABLE_TRADER_A, Level.PROFITABLE_TRADER
+        steps.append(Step(level, f"A {reason}", f"{why} (threshold {flow.threshold_id})"))
+    else:
+        steps.append(Step(Level.PROFITABLE_TRADER, "pass", why))
+
+    toxic, why = _toxic(flow, trader)
+    if toxic:
+        book, ratio, reason, level = Book.A, ZERO, TOXIC_FLOW_A, Level.TOXIC_FLOW
+        steps.append(Step(level, f"A {reason}", f"{why} (threshold {flow.threshold_id})"))
+    else:
+        steps.append(Step(Level.TOXIC_FLOW, "pass", why))
+    return book, ratio, reason, level, profitable, toxic
+
+
+def _profitable(t: FlowThreshold, s: TraderStats) -> tuple[bool, str]:
+    """Net profit above the minimum, or win rate above the minimum over enough closed deals."""
+    if t.net_profit_min is not None and s.net_profit > t.net_profit_min:
+        return True, f"net profit {_s(s.net_profit)} > {_s(t.net_profit_min)}"
+    rate = s.win_rate
+    if (
+        t.win_rate_min is not None
+        and rate is not None
+        and s.closed_deals >= t.min_closed_deals
+        and rate > t.win_rate_min
+    ):
+        return True, f"win rate {_s(rate)} > {_s(t.win_rate_min)} over {s.closed_deals} deals"
+    return False, (
+        f"net profit {_s(s.net_profit)} win rate {_s(rate) or 'none'} over {s.closed_deals} deals"
+    )
+
+
+def _toxic(t: FlowThreshold, s: TraderStats) -> tuple[bool, str]:
+    """Toxicity score at or above its minimum (over enough fills with markouts), or
+    latency-arbitrage share at or above its minimum (over enough closed deals)."""
+    score = s.toxicity
+    if (
+        t.toxicity_min_bps is not None
+        and score is not None
+        and s.markout_fills >= t.min_markout_fills
+        and score >= t.toxicity_min_bps
+    ):
+        return (
+            True,
+            f"toxicity {_s(score)} bps >= {_s(t.toxicity_min_bps)} over {s.markout_fills} fills",
+        )
+    share = s.latency_arb_share
+    if (
+        t.latency_arb_share_min is not None
+        and share is not None
+        and s.closed_deals >= t.min_closed_deals
+        and share >= t.latency_arb_share_min
+    ):
+        return True, f"latency arbitrage {_s(share)} >= {_s(t.latency_arb_share_min)}"
+    return False, f"toxicity {_s(score) or 'none'} bps latency arbitrage {_s(share) or 'none'}"
+
+
+def _inputs(
+    inputs: RoutingInputs,
+    config: RoutingConfig,
+    profitable: bool | None = None,
+    toxic: bool | None = None,
+) -> tuple[tuple[str, str], ...]:
     health = inputs.lp_health
+    trader = inputs.trader or NO_FLOW
+    flow = inputs.trader is not None
     return (
         ("account_id", inputs.account_id),
         ("client_group", inputs.client_group),
@@ -392,7 +618,17 @@ def _inputs(inputs: RoutingInputs, config: RoutingConfig) -> tuple[tuple[str, st
         ("lps_healthy", ",".join(health.healthy)),
         ("lps_unhealthy", ",".join(health.unhealthy)),
         ("lp_health_age_ms", "" if health.age_ms is None else str(health.age_ms)),
-        ("profitable", "" if inputs.profitable is None else str(inputs.profitable).lower()),
-        ("toxicity", _s(inputs.toxicity)),
+        ("profitable", "" if profitable is None else str(profitable).lower()),
+        ("toxic", "" if toxic is None else str(toxic).lower()),
+        ("toxicity", _s(trader.toxicity)),
+        ("markout_1s_bps", _s(trader.markout_1s_bps)),
+        ("markout_10s_bps", _s(trader.markout_10s_bps)),
+        ("markout_60s_bps", _s(trader.markout_60s_bps)),
+        ("markout_fills", str(trader.markout_fills) if flow else ""),
+        ("avg_holding_seconds", _s(trader.avg_holding_seconds)),
+        ("latency_arb_share", _s(trader.latency_arb_share)),
+        ("closed_deals", str(trader.closed_deals) if flow else ""),
+        ("win_rate", _s(trader.win_rate)),
+        ("net_profit", _s(trader.net_profit) if flow else ""),
         ("volatility", _s(inputs.volatility)),
     )

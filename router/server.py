@@ -16,6 +16,8 @@ from fxmesh.v1 import router_pb2_grpc
 from router.abook_desk import AbookDesk
 from router.config import RouterSettings
 from router.fixgw_client import FixgwClient
+from router.flow import FlowBook
+from router.flowfeed import FlowFeed
 from router.house import House
 from router.lphealth import LpHealthMonitor
 from router.service import RouterService
@@ -61,6 +63,17 @@ class RouterApp:
             interval=poll,
             stale_ms=settings.router_lp_health_stale_ms,
         )
+        flow_feed = None
+        if settings.router_flow_feed:
+            flow_feed = FlowFeed(
+                pool,
+                FlowBook(settings.router_flow_volatility_window_seconds),
+                self.redis,
+                settings.amqp_url,
+                settings.events_exchange,
+                batch_seconds=settings.router_flow_batch_seconds,
+                sample_seconds=settings.router_flow_sample_seconds,
+            )
         self.service = RouterService(
             pool,
             engine,
@@ -68,6 +81,7 @@ class RouterApp:
             reload_seconds=settings.router_config_reload_seconds,
             house=house,
             lp_health=lp_health,
+            flow_feed=flow_feed,
         )
         try:
             await self.service.start()

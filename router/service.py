@@ -41,6 +41,7 @@ from router.domain import (
     RecordedDecision,
     RoutingRule,
 )
+from router.flowfeed import FlowFeed
 from router.house import House
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
@@ -81,6 +82,7 @@ class RouterService:
         reload_seconds: float = 30.0,
         house: House | None = None,
         lp_health: LpHealthMonitor | None = None,
+        flow_feed: FlowFeed | None = None,
     ) -> None:
         self._pool = pool
         self.engine = engine
@@ -88,6 +90,7 @@ class RouterService:
         # One house-book commit at a time per symbol: the book applies fills in commit order.
         self.house = house or House(engine)
         self.lp_health = lp_health
+        self.flow_feed = flow_feed
         self._reload_seconds = reload_seconds
         self.config = RoutingConfig()
         self._reload_lock = asyncio.Lock()
@@ -115,8 +118,12 @@ class RouterService:
         self._spawn(self._reload_periodically())
         if self.lp_health is not None:
             self._spawn(self.lp_health.run())
+        if self.flow_feed is not None:
+            await self.flow_feed.start()
 
     async def stop(self) -> None:
+        if self.flow_feed is not None:
+            await self.flow_feed.stop()
         await cancel_and_wait(list(self._tasks))
         if self._listener is not None:
             with contextlib.suppress(Exception):
@@ -169,6 +176,7 @@ class RouterService:
 
     def route(self, cmd: ExecuteCommand) -> Decision:
         """The rule engine's decision for ``cmd`` with the inputs the system has now."""
+        flow = self.flow_feed.flow if self.flow_feed is not None else None
         inputs = RoutingInputs(
             account_id=cmd.account_id,
             client_group=cmd.client_group,
@@ -177,6 +185,8 @@ class RouterService:
             volume=cmd.volume,
             house_net_lots=self.engine.book.net_lots(cmd.symbol),
             lp_health=self.lp_health.snapshot() if self.lp_health else UNKNOWN_HEALTH,
+            trader=flow.trader(cmd.account_id) if flow is not None else None,
+            volatility=flow.volatility(cmd.symbol) if flow is not None else None,
         )
         return route(self.config, inputs)
 

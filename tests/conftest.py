@@ -78,12 +78,14 @@ def amqp_url() -> str:
 
 @pytest.fixture(scope="session")
 async def events_exchange(amqp_url: str) -> AsyncIterator[str]:
-    """An exchange name private to this test run, deleted from the broker afterwards."""
+    """An exchange name private to this test run, deleted from the broker afterwards (with the
+    router's durable flow queue on it, ``<exchange>.router-flow``)."""
     name = f"fxmesh.events.test.{RUN_ID}"
     yield name
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
+        await channel.queue_delete(f"{name}.router-flow")
         await channel.exchange_delete(name)
     finally:
         await connection.close()
