@@ -13,12 +13,15 @@ from bbook import Side
 from router.domain import Book, RoutingRule
 from router.rules import (
     AccountOverride,
+    FlowThreshold,
     LpFallback,
     LpHealth,
     OverLimit,
     RoutingConfig,
     RoutingInputs,
     SymbolRouting,
+    TraderStats,
+    VolatilityThreshold,
     VolumeLimit,
     route,
 )
@@ -72,12 +75,59 @@ def configs(draw: st.DrawFn) -> tuple[list[RoutingRule], dict[str, object]]:
             ),
         )
     )
+    maybe_bps = st.none() | st.decimals(min_value=Decimal(-5), max_value=Decimal(20), places=2)
+    maybe_share = st.none() | st.decimals(min_value=Decimal(0), max_value=Decimal(1), places=2)
+    flow = [
+        FlowThreshold(
+            i,
+            group,
+            draw(st.integers(0, 20)),
+            draw(st.none() | st.decimals(min_value=-100, max_value=10_000, places=2)),
+            draw(maybe_share),
+            draw(st.integers(0, 20)),
+            draw(maybe_bps),
+            draw(maybe_share),
+        )
+        for i, group in enumerate(draw(st.lists(st.none() | GROUPS, unique=True, max_size=3)), 1)
+    ]
+    volatility = [
+        VolatilityThreshold(
+            i,
+            symbol,
+            draw(st.decimals(min_value=Decimal(0), max_value=Decimal(30), places=2)),
+            draw(BOOKS),
+            draw(RATIOS),
+        )
+        for i, symbol in enumerate(draw(st.lists(st.none() | SYMBOLS, unique=True, max_size=3)), 1)
+    ]
     return draw(rules()), {
         "overrides": overrides,
         "volume_limits": limits,
         "exposure_limits": exposure,
         "symbols": symbols,
+        "flow_thresholds": flow,
+        "volatility_thresholds": volatility,
     }
+
+
+MARKOUT = st.none() | st.decimals(min_value=Decimal(-20), max_value=Decimal(20), places=2)
+
+
+@st.composite
+def traders(draw: st.DrawFn) -> TraderStats:
+    closed = draw(st.integers(0, 40))
+    wins = draw(st.integers(0, closed))
+    return TraderStats(
+        closed_deals=closed,
+        wins=wins,
+        net_profit=draw(st.decimals(min_value=-10_000, max_value=20_000, places=2)),
+        markout_fills=draw(st.integers(0, 40)),
+        markout_1s_bps=draw(MARKOUT),
+        markout_10s_bps=draw(MARKOUT),
+        markout_60s_bps=draw(MARKOUT),
+        avg_holding_seconds=draw(st.none() | st.decimals(min_value=0, max_value=3600, places=2)),
+        latency_arb_deals=draw(st.integers(0, wins)),
+    )
 
 
 INPUTS = st.builds(
@@ -91,6 +141,8 @@ INPUTS = st.builds(
     lp_health=st.sampled_from(
         [LpHealth(False), LpHealth(True, ("LPA",)), LpHealth(True, (), ("LPA", "LPB"))]
     ),
+    trader=st.none() | traders(),
+    volatility=st.none() | st.decimals(min_value=Decimal(0), max_value=Decimal(40), places=2),
 )
 
 
@@ -108,10 +160,15 @@ def test_route_is_a_function_of_config_and_inputs(
     rule_list, rest = config
     shuffled = list(rule_list)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    reordered = dict(rest)
+    for key in ("flow_thresholds", "volatility_thresholds"):
+        rows = list(rest[key])  # type: ignore[call-overload]
+        rnd.shuffle(rows)  # type: ignore[attr-defined]
+        reordered[key] = rows
 
     first = route(build(rule_list, rest), inputs)
     again = route(build(rule_list, rest), inputs)
-    reloaded = route(build(shuffled, rest), inputs)
+    reloaded = route(build(shuffled, reordered), inputs)
 
     assert first == again == reloaded
     assert first.explanation == again.explanation == reloaded.explanation

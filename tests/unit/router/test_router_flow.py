@@ -1,0 +1,117 @@
+"""The flow figures (``router.flow``): markouts at 1 s, 10 s and 60 s, closed deals, holding times,
+latency arbitrage and realized volatility."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bbook import Side
+from router.flow import FlowBook, FlowClose, FlowFill, markout_bps
+from router.flowfeed import parse_event
+
+D = Decimal
+T0 = 1_700_000_000_000
+
+
+def test_markout_when_price_moves_the_clients_way_then_positive() -> None:
+    assert markout_bps(Side.BUY, D("1.1000"), D("1.1011")) == D("10.00")
+    assert markout_bps(Side.SELL, D("1.1000"), D("1.1011")) == D("-10.00")
+
+
+def test_fill_then_markouts_resolve_as_samples_pass_each_horizon() -> None:
+    book = FlowBook()
+    book.add_quote("EURUSD", T0 - 250, D("1.1000"))
+    book.add_fill(FlowFill("f1", "7", "EURUSD", Side.BUY, D("1.1000"), T0))
+
+    resolved = book.add_quote("EURUSD", T0 + 1_000, D("1.1011"))
+    assert resolved == [("f1", 0, D("1.1011"))]
+    assert book.trader("7").markout_1s_bps == D("10.00")
+    assert book.trader("7").markout_10s_bps is None
+
+    book.add_quote("EURUSD", T0 + 10_000, D("1.0989"))
+    book.add_quote("EURUSD", T0 + 60_250, D("1.1000"))
+
+    stats = book.trader("7")
+    assert (stats.markout_10s_bps, stats.markout_60s_bps, stats.markout_fills) == (
+        D("-10.00"),
+        D("0.00"),
+        1,
+    )
+    assert stats.toxicity == D("0.00")
+    assert book.pending_count() == 0
+
+
+def test_late_fill_event_then_markouts_from_the_sampled_history() -> None:
+    book = FlowBook()
+    for i in range(0, 12_001, 250):
+        book.add_quote("EURUSD", T0 + i, D("1.2000") + D(i) / 10_000_000)
+
+    resolved = book.add_fill(FlowFill("f1", "7", "EURUSD", Side.SELL, D("1.2000"), T0))
+
+    assert [(h, mid) for _, h, mid in resolved] == [(0, D("1.2001")), (1, D("1.2010"))]
+    assert book.pending_count() == 1  # the 60 s markout is still to come
+
+
+def test_same_fill_or_close_twice_then_counted_once() -> None:
+    book = FlowBook()
+    fill = FlowFill("f1", "7", "EURUSD", Side.BUY, D("1"), T0, (D("1.0001"), None, None))
+    close = FlowClose("p1", "7", "EURUSD", D("25"), T0, T0 + 1_000)
+    for _ in range(2):
+        book.add_fill(fill)
+        book.add_close(close)
+
+    stats = book.trader("7")
+    assert (stats.markout_fills, stats.closed_deals, stats.net_profit) == (1, 1, D("25"))
+
+
+def test_closed_deals_then_win_rate_holding_and_latency_arbitrage() -> None:
+    book = FlowBook()
+    book.add_close(FlowClose("p1", "7", "EURUSD", D("10"), T0, T0 + 500))  # arb signature
+    book.add_close(FlowClose("p2", "7", "EURUSD", D("-4"), T0, T0 + 1_000))  # quick loss
+    book.add_close(FlowClose("p3", "7", "EURUSD", D("6"), T0, T0 + 60_000))
+    book.add_close(FlowClose("p4", "7", "EURUSD", D("0"), T0, T0 + 3_500))
+
+    stats = book.trader("7")
+    assert (stats.closed_deals, stats.wins, stats.net_profit) == (4, 2, D("12"))
+    assert (stats.win_rate, stats.latency_arb_share) == (D("0.5000"), D("0.2500"))
+    assert stats.avg_holding_seconds == D("16.25")
+
+
+def test_volatility_then_bps_per_sqrt_minute_over_the_window_only() -> None:
+    book = FlowBook(volatility_window_seconds=60)
+    assert book.volatility("EURUSD") is None
+    # One 1 bp move every second for a minute: 60 squared returns of 1e-8 per minute -> ~7.75 bps.
+    mid = D(1)
+    for i in range(61):
+        book.add_quote("EURUSD", T0 + i * 1000, mid)
+        mid = mid * D("1.0001") if i % 2 == 0 else mid / D("1.0001")
+    vol = book.volatility("EURUSD")
+    assert vol is not None
+    assert D("7.6") < vol < D("7.9")
+
+    # A calm minute later the moves have left the window.
+    for i in range(61, 200):
+        book.add_quote("EURUSD", T0 + i * 1000, D(1))
+    assert book.volatility("EURUSD") == D("0.00")
+
+
+def test_parse_order_filled_event_then_fills_and_closed_positions() -> None:
+    body = (
+        b'{"eventId":"e1","type":"order_filled","accountId":"7","occurredAt":"x","data":'
+        b'{"order":{"symbol":"EURUSD","side":"SELL"},'
+        b'"fills":[{"fillId":"d9","price":"1.1","volume":"0.5","book":"B","venue":"BBOOK",'
+        b'"fillTime":"2026-01-01T00:00:01.000Z"}],'
+        b'"positions":[{"positionId":"p3","symbol":"EURUSD","state":"CLOSED","realizedPnl":"-2.5",'
+        b'"openTime":"2026-01-01T00:00:00.000Z","closeTime":"2026-01-01T00:00:01.000Z"},'
+        b'{"positionId":"p4","symbol":"EURUSD","state":"OPEN","openTime":"x","closeTime":""}]}}'
+    )
+
+    fills, closes = parse_event(body)
+
+    assert [(f.fill_id, f.side, f.price, v) for f, v in fills] == [
+        ("d9", Side.SELL, D("1.1"), D("0.5"))
+    ]
+    assert [(c.position_id, c.profit, c.holding_seconds) for c in closes] == [
+        ("p3", D("-2.5"), D(1))
+    ]
+    assert parse_event(b"not json") == ([], [])
