@@ -193,8 +193,11 @@ class Reason(StrEnum):
     INVALID_PAGE_TOKEN = "INVALID_PAGE_TOKEN"
     """oms, admin: a page token this service did not issue."""
     INVALID_TIME_RANGE = "INVALID_TIME_RANGE"
-    """oms; edge (422): ``from`` is not before ``to``."""
+    """oms, router (what-if), admin; edge (422): ``from`` is not before ``to``."""
     INVALID_TIMEFRAME = "INVALID_TIMEFRAME"
     """quotes; edge (422): not one of the candle timeframes."""
     LIMIT_OUT_OF_RANGE = "LIMIT_OUT_OF_RANGE"
     """quotes; edge (422): a listing's ``limit`` outside its bounds."""
+    WHATIF_INVALID = "WHATIF_INVALID"
+    """router, admin (400): a routing what-if proposal the configuration tables refuse (a bad
+    book, ratio, reason or bound, two rows for one scope)."""

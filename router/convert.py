@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from bbook import Exposure, Side
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt, parse_decimal
 from fxmesh.reasons import Reason
-from fxmesh.v1 import router_pb2, types_pb2
+from fxmesh.v1 import router_pb2, router_whatif_pb2, types_pb2
 from router.domain import (
     Book,
     ClientFill,
@@ -20,7 +21,16 @@ from router.domain import (
     ExecutionStatus,
     ExplainedDecision,
     ReconcileCommand,
+    RoutingRule,
 )
+from router.rules import (
+    AccountOverride,
+    FlowThreshold,
+    OverLimit,
+    VolatilityThreshold,
+    VolumeLimit,
+)
+from router.whatif import Outcome, Proposal, WhatIfReport
 
 _SIDES = {types_pb2.SIDE_BUY: Side.BUY, types_pb2.SIDE_SELL: Side.SELL}
 _BOOKS = {Book.A: types_pb2.BOOK_A, Book.B: types_pb2.BOOK_B, Book.C: types_pb2.BOOK_C}
@@ -196,5 +206,194 @@ def explain_response(explained: ExplainedDecision) -> router_pb2.ExplainResponse
         steps=[
             router_pb2.RoutingStep(level=level, outcome=outcome, detail=detail)
             for level, outcome, detail in explained.steps
+        ],
+    )
+
+
+# --- what-if ---------------------------------------------------------------------------------------
+
+
+def _book_in(value: types_pb2.Book.ValueType, field: str) -> Book:
+    book = _BOOKS_IN.get(value)
+    if book is None:
+        raise InvalidArgument(
+            f"{field} must be BOOK_A, BOOK_B or BOOK_C",
+            reason=Reason.WHATIF_INVALID,
+            metadata={"field": field},
+        )
+    return book
+
+
+def _dec(value: str, field: str, default: Decimal | None = None) -> Decimal | None:
+    if not value.strip():
+        return default
+    return parse_decimal(value, field)
+
+
+def _req_dec(value: str, field: str) -> Decimal:
+    return parse_decimal(value, field)
+
+
+def _over_limit(value: str, field: str) -> OverLimit:
+    try:
+        return OverLimit(value.strip() or "SPLIT")
+    except ValueError:
+        raise InvalidArgument(
+            f"{field} must be A or SPLIT", reason=Reason.WHATIF_INVALID, metadata={"field": field}
+        ) from None
+
+
+def what_if_query(
+    request: router_whatif_pb2.WhatIfRequest,
+) -> tuple[Proposal, datetime, datetime, int]:
+    """Validate a WhatIfRequest into (proposal, start, end, max changed orders listed)."""
+    if not (request.HasField("start_time") and request.HasField("end_time")):
+        raise InvalidArgument(
+            "start_time and end_time are required",
+            reason=Reason.MISSING_FIELD,
+            metadata={"field": "start_time" if not request.HasField("start_time") else "end_time"},
+        )
+    start = request.start_time.ToDatetime(UTC)
+    end = request.end_time.ToDatetime(UTC)
+    if start >= end:
+        raise InvalidArgument(
+            "start_time must be before end_time", reason=Reason.INVALID_TIME_RANGE
+        )
+    limit = request.max_changed_orders or 100
+    if not 0 < limit <= 1000:
+        raise InvalidArgument(
+            "max_changed_orders must be 1..1000",
+            reason=Reason.WHATIF_INVALID,
+            metadata={"field": "max_changed_orders"},
+        )
+    c = request.config
+    zero = Decimal(0)
+    proposal = Proposal(
+        rules=tuple(
+            RoutingRule(
+                rule_id=r.rule_id,
+                priority=r.priority,
+                client_group=r.client_group or None,
+                symbol=r.symbol or None,
+                book=_book_in(r.book, f"routing_rules[{i}].book"),
+                reason=r.reason,
+                c_book_hedge_ratio=_dec(r.c_book_hedge_ratio, "c_book_hedge_ratio", zero) or zero,
+                enabled=r.enabled,
+            )
+            for i, r in enumerate(c.routing_rules.rows)
+        )
+        if c.HasField("routing_rules")
+        else None,
+        overrides=tuple(
+            AccountOverride(
+                o.account_id,
+                _book_in(o.book, f"account_overrides[{i}].book"),
+                o.reason,
+                _dec(o.c_book_hedge_ratio, "c_book_hedge_ratio", zero) or zero,
+            )
+            for i, o in enumerate(c.account_overrides.rows)
+        )
+        if c.HasField("account_overrides")
+        else None,
+        volume_limits=tuple(
+            VolumeLimit(
+                0,
+                v.client_group or None,
+                v.symbol or None,
+                _req_dec(v.max_lots, f"bbook_volume_limits[{i}].max_lots"),
+                _over_limit(v.over_limit, f"bbook_volume_limits[{i}].over_limit"),
+            )
+            for i, v in enumerate(c.bbook_volume_limits.rows)
+        )
+        if c.HasField("bbook_volume_limits")
+        else None,
+        exposure_limits={
+            e.symbol: _req_dec(e.max_net_lots, f"exposure_limits[{i}].max_net_lots")
+            for i, e in enumerate(c.exposure_limits.rows)
+        }
+        if c.HasField("exposure_limits")
+        else None,
+        flow_thresholds=tuple(
+            FlowThreshold(
+                0,
+                t.client_group or None,
+                t.min_closed_deals,
+                _dec(t.net_profit_min, "net_profit_min"),
+                _dec(t.win_rate_min, "win_rate_min"),
+                t.min_markout_fills,
+                _dec(t.toxicity_min_bps, "toxicity_min_bps"),
+                _dec(t.latency_arb_share_min, "latency_arb_share_min"),
+            )
+            for t in c.flow_thresholds.rows
+        )
+        if c.HasField("flow_thresholds")
+        else None,
+        volatility_thresholds=tuple(
+            VolatilityThreshold(
+                0,
+                t.symbol or None,
+                _req_dec(t.max_bps, f"volatility_thresholds[{i}].max_bps"),
+                _book_in(t.book, f"volatility_thresholds[{i}].book"),
+                _dec(t.c_book_hedge_ratio, "c_book_hedge_ratio", zero) or zero,
+            )
+            for i, t in enumerate(c.volatility_thresholds.rows)
+        )
+        if c.HasField("volatility_thresholds")
+        else None,
+    )
+    return proposal, start, end, limit
+
+
+def _outcome_message(o: Outcome) -> router_whatif_pb2.WhatIfOutcome:
+    return router_whatif_pb2.WhatIfOutcome(
+        venue_mix=[
+            router_whatif_pb2.WhatIfVenueMix(
+                book=_BOOKS[m.book],
+                orders=m.orders,
+                a_volume=fmt(m.a_volume),
+                b_volume=fmt(m.b_volume),
+            )
+            for m in o.venue_mix
+        ],
+        symbols=[
+            router_whatif_pb2.WhatIfSymbolOutcome(
+                symbol=s.symbol,
+                house_pnl_usd=fmt(s.house_pnl_usd),
+                peak_abs_net_lots=fmt(s.peak_abs_net_lots),
+                hedge_volume=fmt(s.hedge_volume),
+                a_volume=fmt(s.a_volume),
+                b_volume=fmt(s.b_volume),
+            )
+            for s in o.symbols
+        ],
+        house_pnl_usd=fmt(o.house_pnl_usd),
+        hedge_volume=fmt(o.hedge_volume),
+    )
+
+
+def what_if_response(report: WhatIfReport) -> router_whatif_pb2.WhatIfResponse:
+    return router_whatif_pb2.WhatIfResponse(
+        orders=report.orders,
+        closes_skipped=report.closes_skipped,
+        base_config_version=report.base_config_version,
+        recorded=_outcome_message(report.recorded),
+        proposed=_outcome_message(report.proposed),
+        changed_count=report.changed_count,
+        changed_orders=[
+            router_whatif_pb2.WhatIfChangedOrder(
+                order_id=c.order.order_id,
+                symbol=c.order.inputs.symbol,
+                volume=fmt(c.order.inputs.volume),
+                recorded_book=_BOOKS[c.order.book],
+                recorded_reason=c.order.reason,
+                recorded_a_volume=fmt(c.order.a_volume),
+                recorded_b_volume=fmt(c.order.b_volume),
+                proposed_book=_BOOKS[c.proposed.book],
+                proposed_reason=c.proposed.reason,
+                proposed_level=c.proposed.level,
+                proposed_a_volume=fmt(c.proposed.a_volume),
+                proposed_b_volume=fmt(c.proposed.b_volume),
+            )
+            for c in report.changed
         ],
     )

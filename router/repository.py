@@ -47,6 +47,7 @@ from router.rules import (
     VolatilityThreshold,
     VolumeLimit,
 )
+from router.whatif import Proposal, RecordedOrder, inputs_from_explanation
 
 CONFIG_CHANNEL = "router_config"
 
@@ -170,6 +171,20 @@ class LoadedConfig:
     limits: dict[str, Decimal]
     bbook: dict[str, SymbolSettings]
     abook: dict[str, AbookSymbolSettings]
+
+
+async def _load_routing(conn: Conn, version: int) -> RoutingConfig:
+    """The rule engine's configuration from the tables as the caller's transaction sees them."""
+    return RoutingConfig.build(
+        version,
+        await load_rules(conn),
+        await load_overrides(conn),
+        await load_volume_limits(conn),
+        await load_limits(conn),
+        await load_symbol_routing(conn),
+        await load_flow_thresholds(conn),
+        await load_volatility_thresholds(conn),
+    )
 
 
 async def load_config(conn: Conn) -> LoadedConfig:
@@ -858,3 +873,165 @@ async def record_flow(
                     [t[1] for t in these],
                 )
     return {r["fill_id"] for r in new_fills}, {r["position_id"] for r in new_closes}
+
+
+# --- what-if (router.whatif) ---------------------------------------------------------------------
+
+
+async def _apply_proposal(conn: Conn, p: Proposal) -> None:
+    """Replace the live tables the proposal sets (inside the caller's transaction)."""
+    if p.rules is not None:
+        await conn.execute("DELETE FROM router.routing_rules")
+        for r in p.rules:
+            values = (
+                r.priority,
+                r.client_group,
+                r.symbol,
+                r.book.value,
+                r.c_book_hedge_ratio,
+                r.reason,
+                r.enabled,
+            )
+            if r.rule_id:
+                await conn.execute(
+                    "INSERT INTO router.routing_rules (rule_id, priority, client_group, symbol, "
+                    "book, c_book_hedge_ratio, reason, enabled) OVERRIDING SYSTEM VALUE "
+                    "VALUES ($8, $1, $2, $3, $4, $5, $6, $7)",
+                    *values,
+                    r.rule_id,
+                )
+            else:
+                await conn.execute(
+                    "INSERT INTO router.routing_rules (priority, client_group, symbol, book, "
+                    "c_book_hedge_ratio, reason, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    *values,
+                )
+    if p.overrides is not None:
+        await conn.execute("DELETE FROM router.account_overrides")
+        await conn.executemany(
+            "INSERT INTO router.account_overrides (account_id, book, c_book_hedge_ratio, reason) "
+            "VALUES ($1, $2, $3, $4)",
+            [(o.account_id, o.book.value, o.c_book_hedge_ratio, o.reason) for o in p.overrides],
+        )
+    if p.volume_limits is not None:
+        await conn.execute("DELETE FROM router.bbook_volume_limits")
+        await conn.executemany(
+            "INSERT INTO router.bbook_volume_limits (client_group, symbol, max_lots, over_limit) "
+            "VALUES ($1, $2, $3, $4)",
+            [(v.client_group, v.symbol, v.max_lots, v.over_limit.value) for v in p.volume_limits],
+        )
+    if p.exposure_limits is not None:
+        await conn.execute("DELETE FROM router.exposure_limits")
+        await conn.executemany(
+            "INSERT INTO router.exposure_limits (symbol, max_net_lots) VALUES ($1, $2)",
+            list(p.exposure_limits.items()),
+        )
+    if p.flow_thresholds is not None:
+        await conn.execute("DELETE FROM router.flow_thresholds")
+        await conn.executemany(
+            "INSERT INTO router.flow_thresholds (client_group, min_closed_deals, net_profit_min, "
+            "win_rate_min, min_markout_fills, toxicity_min_bps, latency_arb_share_min) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [
+                (
+                    t.client_group,
+                    t.min_closed_deals,
+                    t.net_profit_min,
+                    t.win_rate_min,
+                    t.min_markout_fills,
+                    t.toxicity_min_bps,
+                    t.latency_arb_share_min,
+                )
+                for t in p.flow_thresholds
+            ],
+        )
+    if p.volatility_thresholds is not None:
+        await conn.execute("DELETE FROM router.volatility_thresholds")
+        await conn.executemany(
+            "INSERT INTO router.volatility_thresholds (symbol, max_bps, book, c_book_hedge_ratio) "
+            "VALUES ($1, $2, $3, $4)",
+            [
+                (t.symbol, t.max_bps, t.book.value, t.c_book_hedge_ratio)
+                for t in p.volatility_thresholds
+            ],
+        )
+
+
+_RECORDED_SQL = """
+SELECT d.order_id, d.account_id, d.symbol, d.side, d.volume, d.book, d.reason, d.level,
+       d.a_volume, d.b_volume, d.explanation,
+       coalesce(b.contract_size, a.contract_size) AS contract_size,
+       coalesce(b.quote_to_usd_rate, a.quote_to_usd_rate) AS usd_rate,
+       (SELECT sum(x.volume * x.price) / sum(x.volume)
+          FROM (SELECT volume, price FROM router.bbook_fills WHERE order_id = d.order_id
+                UNION ALL
+                SELECT volume, price FROM router.lp_fills WHERE order_id = d.order_id) x
+       ) AS price
+  FROM router.routing_decisions d
+  LEFT JOIN router.bbook_fills b ON b.order_id = d.order_id
+  LEFT JOIN router.abook_orders a ON a.order_id = d.order_id
+ WHERE d.decided_at >= $1 AND d.decided_at < $2
+   AND d.status IN ('FILLED', 'PARTIALLY_FILLED')
+ ORDER BY d.decided_at, d.order_id
+"""
+
+
+async def recorded_orders(
+    conn: Conn, start: datetime, end: datetime
+) -> tuple[list[RecordedOrder], int]:
+    """The filled decisions of [start, end), oldest first, and the number of closes left out."""
+    orders: list[RecordedOrder] = []
+    closes = 0
+    for r in await conn.fetch(_RECORDED_SQL, start, end):
+        if r["level"] == "CLOSE" or r["reason"] == "CLOSE_FOLLOWS_VENUE":
+            closes += 1
+            continue
+        book = Book(r["book"])
+        volume = r["volume"]
+        a, b = r["a_volume"], r["b_volume"]
+        if a is None or b is None:  # decided before splits were recorded
+            a, b = (volume, Decimal(0)) if book is Book.A else (Decimal(0), volume)
+        stored = json.loads(r["explanation"]) if r["explanation"] is not None else {}
+        recorded = {str(k): str(v) for k, v in stored.get("inputs", [])}
+        orders.append(
+            RecordedOrder(
+                order_id=r["order_id"],
+                inputs=inputs_from_explanation(
+                    recorded, r["account_id"], r["symbol"], Side(r["side"]), volume
+                ),
+                book=book,
+                reason=r["reason"],
+                level=r["level"] or "",
+                a_volume=a,
+                b_volume=b,
+                price=r["price"],
+                contract_size=r["contract_size"],
+                usd_rate=r["usd_rate"],
+            )
+        )
+    return orders, closes
+
+
+class ProposalRefused(Exception):
+    """The configuration tables refused the proposal (a constraint)."""
+
+
+async def what_if(
+    conn: Conn, proposal: Proposal, start: datetime, end: datetime
+) -> tuple[RoutingConfig, list[RecordedOrder], int]:
+    """The proposal applied inside a transaction that is rolled back: the configuration it makes
+    (its version is the live one it was applied on), the period's recorded orders and the number
+    of closes left out. Raises ``ProposalRefused`` for a proposal a table constraint refuses."""
+    tx = conn.transaction(isolation="repeatable_read")
+    await tx.start()
+    try:
+        version = await config_version(conn)
+        try:
+            await _apply_proposal(conn, proposal)
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+            raise ProposalRefused(str(exc)) from exc
+        routing = await _load_routing(conn, version)
+        orders, closes = await recorded_orders(conn, start, end)
+    finally:
+        await tx.rollback()
+    return routing, orders, closes

@@ -628,6 +628,8 @@ def _inputs(
         ("avg_holding_seconds", _s(trader.avg_holding_seconds)),
         ("latency_arb_share", _s(trader.latency_arb_share)),
         ("closed_deals", str(trader.closed_deals) if flow else ""),
+        ("wins", str(trader.wins) if flow else ""),
+        ("latency_arb_deals", str(trader.latency_arb_deals) if flow else ""),
         ("win_rate", _s(trader.win_rate)),
         ("net_profit", _s(trader.net_profit) if flow else ""),
         ("volatility", _s(inputs.volatility)),

@@ -19,7 +19,7 @@ from prometheus_client import Counter, Histogram
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.background import cancel_and_wait
 from fxmesh.db import Pool
-from fxmesh.errors import FailedPrecondition, NotFound
+from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
 from router import repository
@@ -45,6 +45,7 @@ from router.flowfeed import FlowFeed
 from router.house import House
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
+from router.whatif import Proposal, WhatIfReport, replay
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -457,6 +458,27 @@ class RouterService:
 
     async def house_exposure(self) -> list[Exposure]:
         return await self.engine.exposures()
+
+    async def what_if(
+        self, proposal: Proposal, start: datetime, end: datetime, max_changed: int = 100
+    ) -> WhatIfReport:
+        """Replay the filled decisions of [start, end) through ``proposal`` applied on the live
+        configuration inside a transaction that is rolled back (``router.whatif``). Changes
+        nothing; INVALID_ARGUMENT ``WHATIF_INVALID`` for a proposal the tables refuse."""
+        async with self._pool.acquire() as conn:
+            try:
+                config, orders, closes = await repository.what_if(conn, proposal, start, end)
+            except repository.ProposalRefused as exc:
+                raise InvalidArgument(
+                    f"the proposed configuration is refused: {exc}", reason=Reason.WHATIF_INVALID
+                ) from exc
+        return replay(
+            config,
+            orders,
+            closes_skipped=closes,
+            base_config_version=config.version,
+            max_changed=max_changed,
+        )
 
     async def explain(self, order_id: str) -> ExplainedDecision:
         """The recorded decision of an order with every input it saw (NOT_FOUND when none)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from opentelemetry import trace
 
-from fxmesh.v1 import router_pb2, router_pb2_grpc
+from fxmesh.v1 import router_pb2, router_pb2_grpc, router_whatif_pb2
 from router import convert
 from router.service import RouterService
 
@@ -55,3 +55,14 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     ) -> router_pb2.ExplainResponse:
         explained = await self._service.explain(convert.explain_order_id(request))
         return convert.explain_response(explained)
+
+    async def WhatIf(
+        self,
+        request: router_whatif_pb2.WhatIfRequest,
+        context: grpc.aio.ServicerContext[
+            router_whatif_pb2.WhatIfRequest, router_whatif_pb2.WhatIfResponse
+        ],
+    ) -> router_whatif_pb2.WhatIfResponse:
+        proposal, start, end, limit = convert.what_if_query(request)
+        report = await self._service.what_if(proposal, start, end, limit)
+        return convert.what_if_response(report)

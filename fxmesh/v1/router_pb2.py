@@ -22,43 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from fxmesh.v1 import router_whatif_pb2 as fxmesh_dot_v1_dot_router__whatif__pb2
 from fxmesh.v1 import types_pb2 as fxmesh_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66xmesh/v1/router.proto\x12\tfxmesh.v1\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x01\n\x0e\x45xecuteRequest\x12\x1f\n\x05order\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Order\x12\x14\n\x0c\x63lient_group\x18\x02 \x01(\t\x12\x1b\n\x13max_price_deviation\x18\x03 \x01(\t\x12\x15\n\rcontract_size\x18\x04 \x01(\t\x12\x19\n\x11quote_to_usd_rate\x18\x05 \x01(\t\x12\x13\n\x0blimit_price\x18\x06 \x01(\t\x12#\n\nclose_book\x18\x07 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x13\n\x0b\x63lose_venue\x18\x08 \x01(\t\"\xc3\x01\n\x0f\x45xecuteResponse\x12\x1d\n\x04\x62ook\x18\x01 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x16\n\x0erouting_reason\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.fxmesh.v1.ExecutionStatus\x12\x1e\n\x05\x66ills\x18\x04 \x03(\x0b\x32\x0f.fxmesh.v1.Fill\x12\x15\n\rreject_reason\x18\x05 \x01(\t\x12\x16\n\x0ereject_message\x18\x06 \x01(\t\"A\n\x19ReconcileExecutionRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\"\xce\x01\n\x1aReconcileExecutionResponse\x12\x1d\n\x04\x62ook\x18\x01 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x16\n\x0erouting_reason\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.fxmesh.v1.ExecutionStatus\x12\x1e\n\x05\x66ills\x18\x04 \x03(\x0b\x32\x0f.fxmesh.v1.Fill\x12\x15\n\rreject_reason\x18\x05 \x01(\t\x12\x16\n\x0ereject_message\x18\x06 \x01(\t\"\x19\n\x17GetHouseExposureRequest\"H\n\x18GetHouseExposureResponse\x12,\n\texposures\x18\x01 \x03(\x0b\x32\x19.fxmesh.v1.SymbolExposure\"\x93\x01\n\x0eSymbolExposure\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x12\n\nnet_volume\x18\x02 \x01(\t\x12\x14\n\x0cnotional_usd\x18\x03 \x01(\t\x12\x11\n\tavg_price\x18\x04 \x01(\t\x12\x18\n\x10realized_pnl_usd\x18\x05 \x01(\t\x12\x1a\n\x12unrealized_pnl_usd\x18\x06 \x01(\t\"\"\n\x0e\x45xplainRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"\x87\x04\n\x0f\x45xplainResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1d\n\x04side\x18\x04 \x01(\x0e\x32\x0f.fxmesh.v1.Side\x12\x0e\n\x06volume\x18\x05 \x01(\t\x12\x1d\n\x04\x62ook\x18\x06 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x16\n\x0erouting_reason\x18\x07 \x01(\t\x12\r\n\x05level\x18\x08 \x01(\t\x12\x0f\n\x07rule_id\x18\t \x01(\x03\x12\x16\n\x0e\x63onfig_version\x18\n \x01(\x03\x12\x10\n\x08\x61_volume\x18\x0b \x01(\t\x12\x10\n\x08\x62_volume\x18\x0c \x01(\t\x12\x13\n\x0bhedge_ratio\x18\r \x01(\t\x12*\n\x06status\x18\x0e \x01(\x0e\x32\x1a.fxmesh.v1.ExecutionStatus\x12\x15\n\rreject_reason\x18\x0f \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04legs\x18\x11 \x03(\x0b\x32\x15.fxmesh.v1.RoutingLeg\x12\'\n\x06inputs\x18\x12 \x03(\x0b\x32\x17.fxmesh.v1.RoutingInput\x12%\n\x05steps\x18\x13 \x03(\x0b\x32\x16.fxmesh.v1.RoutingStep\"Y\n\nRoutingLeg\x12\x1d\n\x04\x62ook\x18\x01 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\r\n\x05venue\x18\x02 \x01(\t\x12\x0e\n\x06volume\x18\x03 \x01(\t\x12\r\n\x05price\x18\x04 \x01(\t\"+\n\x0cRoutingInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"=\n\x0bRoutingStep\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t*\x96\x01\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATUS_FILLED\x10\x01\x12%\n!EXECUTION_STATUS_PARTIALLY_FILLED\x10\x02\x12\x1d\n\x19\x45XECUTION_STATUS_REJECTED\x10\x03\x32\xd3\x02\n\rRouterService\x12@\n\x07\x45xecute\x12\x19.fxmesh.v1.ExecuteRequest\x1a\x1a.fxmesh.v1.ExecuteResponse\x12\x61\n\x12ReconcileExecution\x12$.fxmesh.v1.ReconcileExecutionRequest\x1a%.fxmesh.v1.ReconcileExecutionResponse\x12[\n\x10GetHouseExposure\x12\".fxmesh.v1.GetHouseExposureRequest\x1a#.fxmesh.v1.GetHouseExposureResponse\x12@\n\x07\x45xplain\x12\x19.fxmesh.v1.ExplainRequest\x1a\x1a.fxmesh.v1.ExplainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66xmesh/v1/router.proto\x12\tfxmesh.v1\x1a\x1d\x66xmesh/v1/router_whatif.proto\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x01\n\x0e\x45xecuteRequest\x12\x1f\n\x05order\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Order\x12\x14\n\x0c\x63lient_group\x18\x02 \x01(\t\x12\x1b\n\x13max_price_deviation\x18\x03 \x01(\t\x12\x15\n\rcontract_size\x18\x04 \x01(\t\x12\x19\n\x11quote_to_usd_rate\x18\x05 \x01(\t\x12\x13\n\x0blimit_price\x18\x06 \x01(\t\x12#\n\nclose_book\x18\x07 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x13\n\x0b\x63lose_venue\x18\x08 \x01(\t\"\xc3\x01\n\x0f\x45xecuteResponse\x12\x1d\n\x04\x62ook\x18\x01 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x16\n\x0erouting_reason\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.fxmesh.v1.ExecutionStatus\x12\x1e\n\x05\x66ills\x18\x04 \x03(\x0b\x32\x0f.fxmesh.v1.Fill\x12\x15\n\rreject_reason\x18\x05 \x01(\t\x12\x16\n\x0ereject_message\x18\x06 \x01(\t\"A\n\x19ReconcileExecutionRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\"\xce\x01\n\x1aReconcileExecutionResponse\x12\x1d\n\x04\x62ook\x18\x01 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x16\n\x0erouting_reason\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.fxmesh.v1.ExecutionStatus\x12\x1e\n\x05\x66ills\x18\x04 \x03(\x0b\x32\x0f.fxmesh.v1.Fill\x12\x15\n\rreject_reason\x18\x05 \x01(\t\x12\x16\n\x0ereject_message\x18\x06 \x01(\t\"\x19\n\x17GetHouseExposureRequest\"H\n\x18GetHouseExposureResponse\x12,\n\texposures\x18\x01 \x03(\x0b\x32\x19.fxmesh.v1.SymbolExposure\"\x93\x01\n\x0eSymbolExposure\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x12\n\nnet_volume\x18\x02 \x01(\t\x12\x14\n\x0cnotional_usd\x18\x03 \x01(\t\x12\x11\n\tavg_price\x18\x04 \x01(\t\x12\x18\n\x10realized_pnl_usd\x18\x05 \x01(\t\x12\x1a\n\x12unrealized_pnl_usd\x18\x06 \x01(\t\"\"\n\x0e\x45xplainRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"\x87\x04\n\x0f\x45xplainResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1d\n\x04side\x18\x04 \x01(\x0e\x32\x0f.fxmesh.v1.Side\x12\x0e\n\x06volume\x18\x05 \x01(\t\x12\x1d\n\x04\x62ook\x18\x06 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\x16\n\x0erouting_reason\x18\x07 \x01(\t\x12\r\n\x05level\x18\x08 \x01(\t\x12\x0f\n\x07rule_id\x18\t \x01(\x03\x12\x16\n\x0e\x63onfig_version\x18\n \x01(\x03\x12\x10\n\x08\x61_volume\x18\x0b \x01(\t\x12\x10\n\x08\x62_volume\x18\x0c \x01(\t\x12\x13\n\x0bhedge_ratio\x18\r \x01(\t\x12*\n\x06status\x18\x0e \x01(\x0e\x32\x1a.fxmesh.v1.ExecutionStatus\x12\x15\n\rreject_reason\x18\x0f \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04legs\x18\x11 \x03(\x0b\x32\x15.fxmesh.v1.RoutingLeg\x12\'\n\x06inputs\x18\x12 \x03(\x0b\x32\x17.fxmesh.v1.RoutingInput\x12%\n\x05steps\x18\x13 \x03(\x0b\x32\x16.fxmesh.v1.RoutingStep\"Y\n\nRoutingLeg\x12\x1d\n\x04\x62ook\x18\x01 \x01(\x0e\x32\x0f.fxmesh.v1.Book\x12\r\n\x05venue\x18\x02 \x01(\t\x12\x0e\n\x06volume\x18\x03 \x01(\t\x12\r\n\x05price\x18\x04 \x01(\t\"+\n\x0cRoutingInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"=\n\x0bRoutingStep\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t*\x96\x01\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATUS_FILLED\x10\x01\x12%\n!EXECUTION_STATUS_PARTIALLY_FILLED\x10\x02\x12\x1d\n\x19\x45XECUTION_STATUS_REJECTED\x10\x03\x32\x92\x03\n\rRouterService\x12@\n\x07\x45xecute\x12\x19.fxmesh.v1.ExecuteRequest\x1a\x1a.fxmesh.v1.ExecuteResponse\x12\x61\n\x12ReconcileExecution\x12$.fxmesh.v1.ReconcileExecutionRequest\x1a%.fxmesh.v1.ReconcileExecutionResponse\x12[\n\x10GetHouseExposure\x12\".fxmesh.v1.GetHouseExposureRequest\x1a#.fxmesh.v1.GetHouseExposureResponse\x12@\n\x07\x45xplain\x12\x19.fxmesh.v1.ExplainRequest\x1a\x1a.fxmesh.v1.ExplainResponse\x12=\n\x06WhatIf\x12\x18.fxmesh.v1.WhatIfRequest\x1a\x19.fxmesh.v1.WhatIfResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fxmesh.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXECUTIONSTATUS']._serialized_start=1808
-  _globals['_EXECUTIONSTATUS']._serialized_end=1958
-  _globals['_EXECUTEREQUEST']._serialized_start=94
-  _globals['_EXECUTEREQUEST']._serialized_end=323
-  _globals['_EXECUTERESPONSE']._serialized_start=326
-  _globals['_EXECUTERESPONSE']._serialized_end=521
-  _globals['_RECONCILEEXECUTIONREQUEST']._serialized_start=523
-  _globals['_RECONCILEEXECUTIONREQUEST']._serialized_end=588
-  _globals['_RECONCILEEXECUTIONRESPONSE']._serialized_start=591
-  _globals['_RECONCILEEXECUTIONRESPONSE']._serialized_end=797
-  _globals['_GETHOUSEEXPOSUREREQUEST']._serialized_start=799
-  _globals['_GETHOUSEEXPOSUREREQUEST']._serialized_end=824
-  _globals['_GETHOUSEEXPOSURERESPONSE']._serialized_start=826
-  _globals['_GETHOUSEEXPOSURERESPONSE']._serialized_end=898
-  _globals['_SYMBOLEXPOSURE']._serialized_start=901
-  _globals['_SYMBOLEXPOSURE']._serialized_end=1048
-  _globals['_EXPLAINREQUEST']._serialized_start=1050
-  _globals['_EXPLAINREQUEST']._serialized_end=1084
-  _globals['_EXPLAINRESPONSE']._serialized_start=1087
-  _globals['_EXPLAINRESPONSE']._serialized_end=1606
-  _globals['_ROUTINGLEG']._serialized_start=1608
-  _globals['_ROUTINGLEG']._serialized_end=1697
-  _globals['_ROUTINGINPUT']._serialized_start=1699
-  _globals['_ROUTINGINPUT']._serialized_end=1742
-  _globals['_ROUTINGSTEP']._serialized_start=1744
-  _globals['_ROUTINGSTEP']._serialized_end=1805
-  _globals['_ROUTERSERVICE']._serialized_start=1961
-  _globals['_ROUTERSERVICE']._serialized_end=2300
+  _globals['_EXECUTIONSTATUS']._serialized_start=1839
+  _globals['_EXECUTIONSTATUS']._serialized_end=1989
+  _globals['_EXECUTEREQUEST']._serialized_start=125
+  _globals['_EXECUTEREQUEST']._serialized_end=354
+  _globals['_EXECUTERESPONSE']._serialized_start=357
+  _globals['_EXECUTERESPONSE']._serialized_end=552
+  _globals['_RECONCILEEXECUTIONREQUEST']._serialized_start=554
+  _globals['_RECONCILEEXECUTIONREQUEST']._serialized_end=619
+  _globals['_RECONCILEEXECUTIONRESPONSE']._serialized_start=622
+  _globals['_RECONCILEEXECUTIONRESPONSE']._serialized_end=828
+  _globals['_GETHOUSEEXPOSUREREQUEST']._serialized_start=830
+  _globals['_GETHOUSEEXPOSUREREQUEST']._serialized_end=855
+  _globals['_GETHOUSEEXPOSURERESPONSE']._serialized_start=857
+  _globals['_GETHOUSEEXPOSURERESPONSE']._serialized_end=929
+  _globals['_SYMBOLEXPOSURE']._serialized_start=932
+  _globals['_SYMBOLEXPOSURE']._serialized_end=1079
+  _globals['_EXPLAINREQUEST']._serialized_start=1081
+  _globals['_EXPLAINREQUEST']._serialized_end=1115
+  _globals['_EXPLAINRESPONSE']._serialized_start=1118
+  _globals['_EXPLAINRESPONSE']._serialized_end=1637
+  _globals['_ROUTINGLEG']._serialized_start=1639
+  _globals['_ROUTINGLEG']._serialized_end=1728
+  _globals['_ROUTINGINPUT']._serialized_start=1730
+  _globals['_ROUTINGINPUT']._serialized_end=1773
+  _globals['_ROUTINGSTEP']._serialized_start=1775
+  _globals['_ROUTINGSTEP']._serialized_end=1836
+  _globals['_ROUTERSERVICE']._serialized_start=1992
+  _globals['_ROUTERSERVICE']._serialized_end=2394
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from fxmesh.v1 import router_pb2 as fxmesh_dot_v1_dot_router__pb2
+from fxmesh.v1 import router_whatif_pb2 as fxmesh_dot_v1_dot_router__whatif__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -55,6 +56,11 @@ class RouterServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_router__pb2.ExplainRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_router__pb2.ExplainResponse.FromString,
                 _registered_method=True)
+        self.WhatIf = channel.unary_unary(
+                '/fxmesh.v1.RouterService/WhatIf',
+                request_serializer=fxmesh_dot_v1_dot_router__whatif__pb2.WhatIfRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_router__whatif__pb2.WhatIfResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -95,6 +101,16 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhatIf(self, request, context):
+        """Replay the decisions recorded in a period through a proposed configuration (applied inside a
+        transaction that is rolled back) and report what would have changed: venue mix, house P&L,
+        exposure peaks, hedge volume and the orders routed differently (docs/routing.md). Changes
+        nothing. INVALID_ARGUMENT (WHATIF_INVALID) for a proposal the tables would refuse.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +133,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Explain,
                     request_deserializer=fxmesh_dot_v1_dot_router__pb2.ExplainRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_router__pb2.ExplainResponse.SerializeToString,
+            ),
+            'WhatIf': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhatIf,
+                    request_deserializer=fxmesh_dot_v1_dot_router__whatif__pb2.WhatIfRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_router__whatif__pb2.WhatIfResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +249,33 @@ class RouterService:
             '/fxmesh.v1.RouterService/Explain',
             fxmesh_dot_v1_dot_router__pb2.ExplainRequest.SerializeToString,
             fxmesh_dot_v1_dot_router__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhatIf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.RouterService/WhatIf',
+            fxmesh_dot_v1_dot_router__whatif__pb2.WhatIfRequest.SerializeToString,
+            fxmesh_dot_v1_dot_router__whatif__pb2.WhatIfResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from fxmesh.v1 import router_pb2 as _router_pb2
+from fxmesh.v1 import router_whatif_pb2 as _router_whatif_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -50,6 +51,12 @@ class RouterServiceStub:
     decided, the split, the venues that filled, every input the rule engine saw and the
     configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
     """
+    WhatIf: _grpc.UnaryUnaryMultiCallable[_router_whatif_pb2.WhatIfRequest, _router_whatif_pb2.WhatIfResponse]
+    """Replay the decisions recorded in a period through a proposed configuration (applied inside a
+    transaction that is rolled back) and report what would have changed: venue mix, house P&L,
+    exposure peaks, hedge volume and the orders routed differently (docs/routing.md). Changes
+    nothing. INVALID_ARGUMENT (WHATIF_INVALID) for a proposal the tables would refuse.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -72,6 +79,12 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """Why an order went where it went: the recorded decision, the precedence level and rule that
     decided, the split, the venues that filled, every input the rule engine saw and the
     configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+    """
+    WhatIf: _aio.UnaryUnaryMultiCallable[_router_whatif_pb2.WhatIfRequest, _router_whatif_pb2.WhatIfResponse]  # type: ignore[assignment]
+    """Replay the decisions recorded in a period through a proposed configuration (applied inside a
+    transaction that is rolled back) and report what would have changed: venue mix, house P&L,
+    exposure peaks, hedge volume and the orders routed differently (docs/routing.md). Changes
+    nothing. INVALID_ARGUMENT (WHATIF_INVALID) for a proposal the tables would refuse.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +129,18 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Why an order went where it went: the recorded decision, the precedence level and rule that
         decided, the split, the venues that filled, every input the rule engine saw and the
         configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+        """
+
+    @_abc_1.abstractmethod
+    def WhatIf(
+        self,
+        request: _router_whatif_pb2.WhatIfRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_whatif_pb2.WhatIfResponse, _abc.Awaitable[_router_whatif_pb2.WhatIfResponse]]:
+        """Replay the decisions recorded in a period through a proposed configuration (applied inside a
+        transaction that is rolled back) and report what would have changed: venue mix, house P&L,
+        exposure peaks, hedge volume and the orders routed differently (docs/routing.md). Changes
+        nothing. INVALID_ARGUMENT (WHATIF_INVALID) for a proposal the tables would refuse.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
