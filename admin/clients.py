@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import grpc
+from google.protobuf import json_format
 
 from admin import convert
 from admin.domain import (
@@ -30,8 +31,9 @@ from admin.domain import (
     TopTraders,
     TradingSummary,
 )
-from fxmesh.errors import from_rpc_error
+from fxmesh.errors import InvalidArgument, from_rpc_error
 from fxmesh.money import fmt
+from fxmesh.reasons import Reason
 from fxmesh.v1 import (
     fixgw_pb2,
     fixgw_pb2_grpc,
@@ -41,6 +43,7 @@ from fxmesh.v1 import (
     quotes_pb2_grpc,
     router_pb2,
     router_pb2_grpc,
+    router_whatif_pb2,
     types_pb2,
 )
 
@@ -341,9 +344,30 @@ class RouterClient:
         )
         return [convert.exposure_from_proto(e) for e in reply.exposures]
 
+    async def what_if(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Router's WhatIf, request and answer in their JSON form (INVALID_ARGUMENT
+        WHATIF_INVALID for a body that is not a WhatIfRequest). A replay can take a while: twice
+        the deadline."""
+        try:
+            message = json_format.ParseDict(request, router_whatif_pb2.WhatIfRequest())
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            raise InvalidArgument(
+                f"not a what-if request: {exc}", reason=Reason.WHATIF_INVALID
+            ) from None
+        reply = await upstream(self._stub.WhatIf(message, timeout=self._deadline * 2))
+        return what_if_json(reply)
+
     async def order_routing(self, order_id: str) -> OrderRouting:
         """Router's recorded routing decision of an order (NOT_FOUND for an unknown one)."""
         reply = await upstream(
             self._stub.Explain(router_pb2.ExplainRequest(order_id=order_id), timeout=self._deadline)
         )
         return convert.routing_from_proto(reply)
+
+
+def what_if_json(reply: router_whatif_pb2.WhatIfResponse) -> dict[str, Any]:
+    """Router's WhatIfResponse in its JSON form (every field, defaults included)."""
+    doc: dict[str, Any] = json_format.MessageToDict(
+        reply, always_print_fields_with_no_presence=True
+    )
+    return doc

@@ -6,6 +6,8 @@ An LP is one FIX session in fixgw (its configured name is the LP id); fixgw answ
 
 from __future__ import annotations
 
+from typing import Any
+
 from admin.clients import FixgwClient, QuotesClient, RouterClient
 from admin.documents import lp_state
 from admin.domain import LpFeed, LpSession, OrderRouting, RequestContext, SymbolExposure
@@ -95,3 +97,27 @@ class LiquidityDesk:
                     metadata={"field": "orderId"},
                 )
             return await self._router.order_routing(order_id)
+
+    async def routing_what_if(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        """Router's WhatIf for a risk manager (``Op.ROUTING_WHAT_IF``), audited with the period,
+        the proposed tables and the summary of the answer. ``request`` and the answer are router's
+        WhatIfRequest / WhatIfResponse in their JSON form (docs/routing.md): admin adds the
+        permission and the audit, router validates the proposal (WHATIF_INVALID)."""
+        async with self._gate.guard(ctx, Op.ROUTING_WHAT_IF, "routing:what-if") as audit:
+            config = request.get("config")
+            audit.details = {
+                "startTime": request.get("startTime", ""),
+                "endTime": request.get("endTime", ""),
+                "tables": sorted(config) if isinstance(config, dict) else [],
+            }
+            audit.before = dict(audit.details)
+            result = await self._router.what_if(request)
+            recorded, proposed = result.get("recorded", {}), result.get("proposed", {})
+            audit.after = {
+                "orders": result.get("orders", 0),
+                "changedCount": result.get("changedCount", 0),
+                "baseConfigVersion": result.get("baseConfigVersion", ""),
+                "recordedHousePnlUsd": recorded.get("housePnlUsd", ""),
+                "proposedHousePnlUsd": proposed.get("housePnlUsd", ""),
+            }
+            return result

@@ -57,6 +57,7 @@ class Op(StrEnum):
     SYSTEM_HEALTH = "system.health"
     SYSTEM_METRICS = "system.metrics"
     SYSTEM_RESTART = "system.restart"
+    ROUTING_WHAT_IF = "routing.what_if"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,8 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.SYSTEM_HEALTH: _read(),
     Op.SYSTEM_METRICS: _read(),
     Op.SYSTEM_RESTART: _change(_BACK_OFFICE),
+    # Changes nothing live, but audited like a change: who rehearsed which configuration when.
+    Op.ROUTING_WHAT_IF: _change(_RISK),
 }
 assert set(PERMISSIONS) == set(Op), "every operation has exactly one row"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from admin import convert
 from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccount
@@ -18,7 +19,7 @@ from admin.permissions import Op
 from admin.service import AdminService
 from admin.users import UserChanges
 from fxmesh.auth import bearer_token
-from fxmesh.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from fxmesh.v1 import admin_pb2, admin_pb2_grpc, admin_routing_pb2, router_whatif_pb2, types_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -543,3 +544,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             await self._ctx(context, request.request_id), request.service
         )
         return admin_pb2.RestartServiceResponse()
+
+    # --- routing what-if (router's WhatIf, permission-checked and audited) ----------------------
+
+    async def RunRoutingWhatIf(
+        self, request: admin_routing_pb2.RunRoutingWhatIfRequest, context: Context
+    ) -> admin_routing_pb2.RunRoutingWhatIfResponse:
+        result = await self._service.liquidity.routing_what_if(
+            await self._ctx(context, request.request_id),
+            json_format.MessageToDict(request.what_if),
+        )
+        return admin_routing_pb2.RunRoutingWhatIfResponse(
+            result=json_format.ParseDict(result, router_whatif_pb2.WhatIfResponse())
+        )

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from admin.logins import LoginThrottled
 from admin.rest import accounts, audit, auth, liquidity, money, system, users, withdrawals
+from admin.rest import routing as routing_what_if
 from admin.rest.deps import BodyInvalid
 from admin.service import AdminService
 from admin.system import NotSupported
@@ -64,7 +65,17 @@ def create_app(service: AdminService) -> FastAPI:
     app.add_exception_handler(BodyInvalid, _on_body_invalid)
     app.add_exception_handler(LoginThrottled, _on_throttled)
     app.add_exception_handler(NotSupported, _on_not_supported)
-    for module in (auth, accounts, money, withdrawals, liquidity, audit, users, system):
+    for module in (
+        auth,
+        accounts,
+        money,
+        withdrawals,
+        liquidity,
+        audit,
+        users,
+        system,
+        routing_what_if,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

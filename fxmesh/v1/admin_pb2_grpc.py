@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from fxmesh.v1 import admin_pb2 as fxmesh_dot_v1_dot_admin__pb2
+from fxmesh.v1 import admin_routing_pb2 as fxmesh_dot_v1_dot_admin__routing__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -238,6 +239,11 @@ class AdminServiceStub:
                 '/fxmesh.v1.AdminService/RestartService',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+                _registered_method=True)
+        self.RunRoutingWhatIf = channel.unary_unary(
+                '/fxmesh.v1.AdminService/RunRoutingWhatIf',
+                request_serializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfResponse.FromString,
                 _registered_method=True)
 
 
@@ -540,6 +546,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunRoutingWhatIf(self, request, context):
+        """Replay a period's recorded routing decisions through a proposed configuration (router's
+        WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -742,6 +756,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RestartService,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.SerializeToString,
+            ),
+            'RunRoutingWhatIf': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunRoutingWhatIf,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1829,6 +1848,33 @@ class AdminService:
             '/fxmesh.v1.AdminService/RestartService',
             fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunRoutingWhatIf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/RunRoutingWhatIf',
+            fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfResponse.FromString,
             options,
             channel_credentials,
             insecure,

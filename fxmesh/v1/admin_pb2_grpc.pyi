@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from fxmesh.v1 import admin_pb2 as _admin_pb2
+from fxmesh.v1 import admin_routing_pb2 as _admin_routing_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -136,6 +137,10 @@ class AdminServiceStub:
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    RunRoutingWhatIf: _grpc.UnaryUnaryMultiCallable[_admin_routing_pb2.RunRoutingWhatIfRequest, _admin_routing_pb2.RunRoutingWhatIfResponse]
+    """Replay a period's recorded routing decisions through a proposed configuration (router's
+    WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -244,6 +249,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     RestartService: _aio.UnaryUnaryMultiCallable[_admin_pb2.RestartServiceRequest, _admin_pb2.RestartServiceResponse]  # type: ignore[assignment]
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
+    """
+    RunRoutingWhatIf: _aio.UnaryUnaryMultiCallable[_admin_routing_pb2.RunRoutingWhatIfRequest, _admin_routing_pb2.RunRoutingWhatIfResponse]  # type: ignore[assignment]
+    """Replay a period's recorded routing decisions through a proposed configuration (router's
+    WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -590,6 +599,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.RestartServiceResponse, _abc.Awaitable[_admin_pb2.RestartServiceResponse]]:
         """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
         RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
+        """
+
+    @_abc_1.abstractmethod
+    def RunRoutingWhatIf(
+        self,
+        request: _admin_routing_pb2.RunRoutingWhatIfRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_routing_pb2.RunRoutingWhatIfResponse, _abc.Awaitable[_admin_routing_pb2.RunRoutingWhatIfResponse]]:
+        """Replay a period's recorded routing decisions through a proposed configuration (router's
+        WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

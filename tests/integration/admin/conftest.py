@@ -31,7 +31,7 @@ from admin.system import AmqpCheck, default_probes
 from fxmesh import passwords
 from fxmesh.auth import issue_token
 from fxmesh.db import create_pool
-from fxmesh.errors import NotFound
+from fxmesh.errors import InvalidArgument, NotFound
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import (
@@ -44,6 +44,7 @@ from fxmesh.v1 import (
     quotes_pb2_grpc,
     router_pb2,
     router_pb2_grpc,
+    router_whatif_pb2,
     types_pb2,
 )
 from oms import OmsApp, OmsSettings
@@ -191,6 +192,38 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
                 router_pb2.RoutingStep(level="RULE", outcome="B", detail="rule 12"),
                 router_pb2.RoutingStep(level="EXPOSURE_LIMIT", outcome="C 1.00/2.00"),
             ],
+        )
+
+    async def WhatIf(self, request: Any, context: Any) -> router_whatif_pb2.WhatIfResponse:
+        """Three recorded orders, one of them routed differently by any proposed rules."""
+        if request.start_time.seconds >= request.end_time.seconds:
+            raise InvalidArgument("start_time must be before end_time", reason="INVALID_TIME_RANGE")
+        changed = 1 if request.config.HasField("routing_rules") else 0
+        outcome = router_whatif_pb2.WhatIfOutcome(
+            venue_mix=[
+                router_whatif_pb2.WhatIfVenueMix(
+                    book=types_pb2.BOOK_B, orders=3, a_volume="0", b_volume="3.00"
+                )
+            ],
+            house_pnl_usd="12.50",
+            hedge_volume="0",
+        )
+        return router_whatif_pb2.WhatIfResponse(
+            orders=3,
+            base_config_version=9,
+            recorded=outcome,
+            proposed=outcome,
+            changed_count=changed,
+            changed_orders=[
+                router_whatif_pb2.WhatIfChangedOrder(
+                    order_id=ROUTED_ORDER,
+                    symbol="EURUSD",
+                    volume="1.00",
+                    recorded_book=types_pb2.BOOK_B,
+                    proposed_book=types_pb2.BOOK_A,
+                    proposed_reason="GROUP_A_BOOK",
+                )
+            ][:changed],
         )
 
     async def GetHouseExposure(

@@ -10,10 +10,11 @@ from typing import Any
 import grpc
 import pytest
 from conftest import BY_ROLE, USERS, bearer
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
-from fxmesh.v1 import admin_pb2
+from fxmesh.v1 import admin_pb2, admin_routing_pb2, router_whatif_pb2
 
 NOBODY = "987654321"  # no such account
 MONEY = {"accountId": NOBODY, "amount": "10.00", "method": "BANK_TRANSFER"}
@@ -86,9 +87,19 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.SYSTEM_HEALTH: ("GET", "/admin/system/health", None),
     Op.SYSTEM_METRICS: ("GET", "/admin/system/metrics", None),
     Op.SYSTEM_RESTART: ("POST", "/admin/system/restart", {"service": "nosuchservice"}),
+    Op.ROUTING_WHAT_IF: (
+        "POST",
+        "/admin/routing/what-if",
+        {"startTime": "2000-01-01T00:00:00Z", "endTime": "2000-01-02T00:00:00Z"},
+    ),
 }
 
 _M = admin_pb2
+_WHAT_IF = admin_routing_pb2.RunRoutingWhatIfRequest(
+    what_if=router_whatif_pb2.WhatIfRequest(
+        start_time=Timestamp(seconds=946_684_800), end_time=Timestamp(seconds=946_771_200)
+    )
+)
 # op -> (RPC name, request)
 GRPC: dict[Op, tuple[str, Any]] = {
     Op.ACCOUNTS_LIST: ("ListClientAccounts", _M.ListClientAccountsRequest()),
@@ -194,6 +205,7 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.SYSTEM_HEALTH: ("GetSystemHealth", _M.GetSystemHealthRequest()),
     Op.SYSTEM_METRICS: ("GetSystemMetrics", _M.GetSystemMetricsRequest()),
     Op.SYSTEM_RESTART: ("RestartService", _M.RestartServiceRequest(service="nosuchservice")),
+    Op.ROUTING_WHAT_IF: ("RunRoutingWhatIf", _WHAT_IF),
 }
 
 CASES = [(op, role) for op in Op for role in Role]
