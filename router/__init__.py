@@ -16,12 +16,15 @@ from router.domain import Book, RoutingRule
 from router.repository import explanation_json
 from router.rules import (
     AccountOverride,
+    FlowThreshold,
     LpFallback,
     LpHealth,
     OverLimit,
     RoutingConfig,
     RoutingInputs,
     SymbolRouting,
+    TraderStats,
+    VolatilityThreshold,
     VolumeLimit,
     route,
 )
@@ -30,6 +33,7 @@ from router.server import RouterApp, start_router
 __all__ = [
     "AccountOverride",
     "Book",
+    "FlowThreshold",
     "LpFallback",
     "LpHealth",
     "OverLimit",
@@ -39,6 +43,8 @@ __all__ = [
     "RoutingInputs",
     "RoutingRule",
     "SymbolRouting",
+    "TraderStats",
+    "VolatilityThreshold",
     "VolumeLimit",
     "explanation_json",
     "route",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bbook import Side
-from router.rules import TraderStats
+from router.rules import NO_FLOW, TraderStats
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
@@ -109,6 +109,8 @@ class FlowBook:
     def __init__(self, volatility_window_seconds: float = 300.0) -> None:
         self._window_ms = int(volatility_window_seconds * 1000)
         self._accounts: dict[str, _Account] = {}
+        self._stats: dict[str, TraderStats] = {}
+        """``trader``'s answer per account until a fill or close of it changes the figures."""
         self._closed_ids: set[str] = set()
         self._fill_ids: set[str] = set()
         self._pending: dict[str, list[_Pending]] = {}
@@ -144,6 +146,7 @@ class FlowBook:
             return
         self._closed_ids.add(close.position_id)
         acc = self._account(close.account_id)
+        self._stats.pop(close.account_id, None)
         acc.closed += 1
         acc.net_profit += close.profit
         acc.holding_total += close.holding_seconds
@@ -175,9 +178,16 @@ class FlowBook:
 
     def trader(self, account_id: str) -> TraderStats:
         """The account's figures (all zero / None for an account with no recorded flow)."""
+        cached = self._stats.get(account_id)
+        if cached is not None:
+            return cached
+        stats = self._stats[account_id] = self._figures(account_id)
+        return stats
+
+    def _figures(self, account_id: str) -> TraderStats:
         acc = self._accounts.get(account_id)
         if acc is None:
-            return TraderStats()
+            return NO_FLOW
         means = [
             (acc.markout_sums[i] / acc.markout_counts[i]).quantize(CENT)
             if acc.markout_counts[i]
@@ -223,6 +233,7 @@ class FlowBook:
 
     def _apply_markout(self, fill: FlowFill, horizon: int, mid: Decimal) -> None:
         acc = self._account(fill.account_id)
+        self._stats.pop(fill.account_id, None)
         acc.markout_sums[horizon] += markout_bps(fill.side, fill.price, mid)
         acc.markout_counts[horizon] += 1
 

@@ -38,6 +38,12 @@ from bbook import Side
 from router.domain import DEFAULT_REASON, Book, Decision, RoutingRule
 
 ZERO = Decimal(0)
+
+
+def _s(value: Decimal | None) -> str:
+    return "" if value is None else format(value, "f")
+
+
 DEFAULT_LOT_STEP = Decimal("0.01")
 BBOOK_MAX_VOLUME_A = "BBOOK_MAX_VOLUME_A"
 BBOOK_MAX_VOLUME_SPLIT = "BBOOK_MAX_VOLUME_SPLIT"
@@ -161,30 +167,72 @@ class TraderStats:
     avg_holding_seconds: Decimal | None = None
     latency_arb_deals: int = 0
     """Closed deals held shorter than the latency-arbitrage window and closed in profit."""
+    win_rate: Decimal | None = field(default=None, init=False, compare=False)
+    """Winning share of the closed deals (4 places), None without closed deals."""
+    latency_arb_share: Decimal | None = field(default=None, init=False, compare=False)
+    """Latency-arbitrage deals / closed deals (4 places), None without closed deals."""
+    toxicity: Decimal | None = field(default=None, init=False, compare=False)
+    """The toxicity score: the mean of the 1 s, 10 s and 60 s markouts that are known."""
+    explained: tuple[tuple[str, str], ...] = field(
+        default=(), init=False, compare=False, repr=False
+    )
+    """The figures as Explain shows them (computed once: a router reuses one per account)."""
 
-    @property
-    def win_rate(self) -> Decimal | None:
-        if not self.closed_deals:
-            return None
-        return (Decimal(self.wins) / self.closed_deals).quantize(Decimal("0.0001"))
-
-    @property
-    def latency_arb_share(self) -> Decimal | None:
-        if not self.closed_deals:
-            return None
-        return (Decimal(self.latency_arb_deals) / self.closed_deals).quantize(Decimal("0.0001"))
-
-    @property
-    def toxicity(self) -> Decimal | None:
-        """The toxicity score: the mean of the 1 s, 10 s and 60 s markouts that are known."""
+    def __post_init__(self) -> None:
+        # Derived once here: the rule engine reads them for every order of the account.
+        closed = self.closed_deals
+        rate = share = None
+        if closed:
+            rate = (Decimal(self.wins) / closed).quantize(_RATIO)
+            share = (Decimal(self.latency_arb_deals) / closed).quantize(_RATIO)
         known = [
             m
             for m in (self.markout_1s_bps, self.markout_10s_bps, self.markout_60s_bps)
             if m is not None
         ]
-        if not known:
-            return None
-        return (sum(known, ZERO) / len(known)).quantize(Decimal("0.01"))
+        toxicity = (sum(known, ZERO) / len(known)).quantize(_CENT) if known else None
+        object.__setattr__(self, "win_rate", rate)
+        object.__setattr__(self, "latency_arb_share", share)
+        object.__setattr__(self, "toxicity", toxicity)
+        object.__setattr__(
+            self,
+            "explained",
+            (
+                ("toxicity", _s(toxicity)),
+                ("markout_1s_bps", _s(self.markout_1s_bps)),
+                ("markout_10s_bps", _s(self.markout_10s_bps)),
+                ("markout_60s_bps", _s(self.markout_60s_bps)),
+                ("markout_fills", str(self.markout_fills)),
+                ("avg_holding_seconds", _s(self.avg_holding_seconds)),
+                ("latency_arb_share", _s(share)),
+                ("closed_deals", str(closed)),
+                ("wins", str(self.wins)),
+                ("latency_arb_deals", str(self.latency_arb_deals)),
+                ("win_rate", _s(rate)),
+                ("net_profit", _s(self.net_profit)),
+            ),
+        )
+
+
+_RATIO = Decimal("0.0001")
+_CENT = Decimal("0.01")
+_NO_FLOW_EXPLAINED = tuple(
+    (name, "")
+    for name in (
+        "toxicity",
+        "markout_1s_bps",
+        "markout_10s_bps",
+        "markout_60s_bps",
+        "markout_fills",
+        "avg_holding_seconds",
+        "latency_arb_share",
+        "closed_deals",
+        "wins",
+        "latency_arb_deals",
+        "win_rate",
+        "net_profit",
+    )
+)
 
 
 NO_FLOW = TraderStats()
@@ -345,10 +393,6 @@ class Explanation:
 
     inputs: tuple[tuple[str, str], ...]
     steps: tuple[Step, ...]
-
-
-def _s(value: Decimal | None) -> str:
-    return "" if value is None else format(value, "f")
 
 
 def _round_step(volume: Decimal, step: Decimal, rounding: str) -> Decimal:
@@ -604,8 +648,7 @@ def _inputs(
     toxic: bool | None = None,
 ) -> tuple[tuple[str, str], ...]:
     health = inputs.lp_health
-    trader = inputs.trader or NO_FLOW
-    flow = inputs.trader is not None
+    trader = inputs.trader
     return (
         ("account_id", inputs.account_id),
         ("client_group", inputs.client_group),
@@ -620,17 +663,6 @@ def _inputs(
         ("lp_health_age_ms", "" if health.age_ms is None else str(health.age_ms)),
         ("profitable", "" if profitable is None else str(profitable).lower()),
         ("toxic", "" if toxic is None else str(toxic).lower()),
-        ("toxicity", _s(trader.toxicity)),
-        ("markout_1s_bps", _s(trader.markout_1s_bps)),
-        ("markout_10s_bps", _s(trader.markout_10s_bps)),
-        ("markout_60s_bps", _s(trader.markout_60s_bps)),
-        ("markout_fills", str(trader.markout_fills) if flow else ""),
-        ("avg_holding_seconds", _s(trader.avg_holding_seconds)),
-        ("latency_arb_share", _s(trader.latency_arb_share)),
-        ("closed_deals", str(trader.closed_deals) if flow else ""),
-        ("wins", str(trader.wins) if flow else ""),
-        ("latency_arb_deals", str(trader.latency_arb_deals) if flow else ""),
-        ("win_rate", _s(trader.win_rate)),
-        ("net_profit", _s(trader.net_profit) if flow else ""),
+        *(trader.explained if trader is not None else _NO_FLOW_EXPLAINED),
         ("volatility", _s(inputs.volatility)),
     )

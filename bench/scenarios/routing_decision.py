@@ -2,8 +2,11 @@
 
 The router's rule engine (``router.rules.route``) decides orders against a configuration of N
 routing rules over 50 client groups and 40 symbols, 1 000 account overrides, B-book volume maxima
-per symbol and per group, exposure limits and LP health; orders hit rules, overrides, splits,
-exposure hedges and the LP fallback in a fixed mix. Each decision is timed on its own (no I/O: the
+per symbol and per group, exposure limits, flow thresholds (per group and for any group),
+volatility thresholds (per symbol and for any symbol) and LP health; every order carries its
+account's flow figures (closed deals, markouts, holding times, latency arbitrage) and its symbol's
+realized volatility, as the router's flow feed computes them. Orders hit rules, overrides, the
+volatility / profitable / toxic levels, splits, exposure hedges and the LP fallback in a fixed mix. Each decision is timed on its own (no I/O: the
 inputs are what the router has in memory when an order arrives); the explanation's JSON, which the
 router stores with the decision, is timed separately.
 
@@ -26,6 +29,7 @@ from bench.stats import Latencies
 from router import (
     AccountOverride,
     Book,
+    FlowThreshold,
     LpFallback,
     LpHealth,
     OverLimit,
@@ -33,12 +37,15 @@ from router import (
     RoutingInputs,
     RoutingRule,
     SymbolRouting,
+    TraderStats,
+    VolatilityThreshold,
     VolumeLimit,
     explanation_json,
     route,
 )
 
 RULE_COUNTS = (10, 100, 1_000, 10_000)
+ZERO = Decimal(0)
 TARGET_P99_US = 100.0
 GROUPS = [f"g{i}" for i in range(50)]
 SYMBOLS = [f"S{i:02d}" for i in range(40)]
@@ -70,6 +77,25 @@ def _config(rule_count: int, rnd: random.Random) -> RoutingConfig:
     ]
     limits = [VolumeLimit(i, None, s, Decimal(5), OverLimit.SPLIT) for i, s in enumerate(SYMBOLS)]
     limits += [VolumeLimit(100 + i, g, None, Decimal(3), OverLimit.A) for i, g in enumerate(GROUPS)]
+    flow = [
+        FlowThreshold(
+            i + 1,
+            g,
+            min_closed_deals=20,
+            net_profit_min=Decimal(5000 + 100 * i),
+            win_rate_min=Decimal("0.65"),
+            min_markout_fills=20,
+            toxicity_min_bps=Decimal("1.5"),
+            latency_arb_share_min=Decimal("0.25"),
+        )
+        for i, g in enumerate([None, *GROUPS[::2]])
+    ]
+    volatility = [
+        VolatilityThreshold(
+            i + 1, s, Decimal(12 + i % 7), books[i % 3], Decimal("0.5") if i % 3 == 2 else ZERO
+        )
+        for i, s in enumerate([None, *SYMBOLS[::2]])
+    ]
     return RoutingConfig.build(
         42,
         rules,
@@ -80,10 +106,31 @@ def _config(rule_count: int, rnd: random.Random) -> RoutingConfig:
             s: SymbolRouting(Decimal("0.01"), LpFallback(("B", "REJECT")[i % 2]))
             for i, s in enumerate(SYMBOLS)
         },
+        flow,
+        volatility,
+    )
+
+
+def _trader(rnd: random.Random) -> TraderStats:
+    """Flow figures of one account: mostly ordinary, some profitable, some toxic."""
+    closed = rnd.randrange(0, 200)
+    wins = rnd.randrange(0, closed + 1)
+    markout = [Decimal(rnd.randrange(-300, 400)) / 100 for _ in range(3)]
+    return TraderStats(
+        closed_deals=closed,
+        wins=wins,
+        net_profit=Decimal(rnd.randrange(-20_000, 12_000)),
+        markout_fills=rnd.randrange(0, 400),
+        markout_1s_bps=markout[0],
+        markout_10s_bps=markout[1],
+        markout_60s_bps=markout[2],
+        avg_holding_seconds=Decimal(rnd.randrange(1, 36_000)) / 10,
+        latency_arb_deals=rnd.randrange(0, wins // 3 + 1),
     )
 
 
 def _orders(count: int, rnd: random.Random) -> list[RoutingInputs]:
+    traders = [_trader(rnd) for _ in range(500)]
     return [
         RoutingInputs(
             account_id=str(rnd.randrange(100_000, 102_000)),  # half of them overridden
@@ -93,6 +140,8 @@ def _orders(count: int, rnd: random.Random) -> list[RoutingInputs]:
             volume=Decimal(rnd.randrange(1, 800)) / 100,
             house_net_lots=Decimal(rnd.randrange(-2500, 2500)) / 100,
             lp_health=rnd.choice(HEALTH),
+            trader=rnd.choice(traders),
+            volatility=Decimal(rnd.randrange(0, 2500)) / 100,
         )
         for _ in range(count)
     ]
@@ -107,6 +156,7 @@ def measure(rule_count: int, decisions: int, seed: int = 7) -> dict[str, Any]:
         route(config, inputs)
     decide, explain = Latencies(), Latencies()
     books: dict[str, int] = {}
+    levels: dict[str, int] = {}
     gc.disable()
     try:
         for inputs in orders:
@@ -117,6 +167,7 @@ def measure(rule_count: int, decisions: int, seed: int = 7) -> dict[str, Any]:
             explain.record(time.perf_counter() - decided)
             decide.record(decided - began)
             books[decision.book.value] = books.get(decision.book.value, 0) + 1
+            levels[decision.level] = levels.get(decision.level, 0) + 1
     finally:
         gc.enable()
     return {
@@ -124,6 +175,7 @@ def measure(rule_count: int, decisions: int, seed: int = 7) -> dict[str, Any]:
         "decide_us": _us(decide),
         "explanation_json_us": _us(explain),
         "books": books,
+        "levels": levels,
     }
 
 
