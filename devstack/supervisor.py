@@ -524,7 +524,8 @@ class Stack:
             await client.aclose()
 
     async def _drop_private_state(self) -> None:
-        """Remove the private database, exchange and Redis keys of an ephemeral stack."""
+        """Remove the private database, exchange (and the router's flow queue on it) and Redis
+        keys of an ephemeral stack."""
         parts = urlsplit(self.config.postgres_dsn)
         dbname = parts.path.lstrip("/")
         with contextlib.suppress(OSError, asyncpg.PostgresError):
@@ -545,4 +546,6 @@ class Stack:
             connection = await aio_pika.connect(self.config.amqp_url)
             async with connection:
                 channel = await connection.channel()
+                # The router's durable flow queue (router.flowfeed.queue_name) outlives it.
+                await channel.queue_delete(f"{self.config.events_exchange}.router-flow")
                 await channel.exchange_delete(self.config.events_exchange)
