@@ -36,6 +36,10 @@ LATENCY_ARB_MAX_HOLD_SECONDS = Decimal(2)
 """A deal closed in profit within this many seconds of opening is a latency-arbitrage signature."""
 HISTORY_MS = 180_000
 """Sampled mids kept for markouts (a fill event may arrive well after the fill)."""
+MAX_LATE_MS = 2_000
+"""A markout's mid is the first sample at or after its horizon, and no later than this after it:
+a fill whose horizon passed while nothing was sampled (the router was down) keeps that markout
+empty rather than take a mid from much later."""
 MIN_VOLATILITY_SAMPLES = 10
 CENT = Decimal("0.01")
 
@@ -84,7 +88,8 @@ class _Account:
 @dataclass(slots=True)
 class _Pending:
     fill: FlowFill
-    mids: list[Decimal | None]
+    open: list[bool]
+    """Per horizon: still waiting for its sample."""
 
 
 def markout_bps(side: Side, price: Decimal, mid: Decimal) -> Decimal:
@@ -125,18 +130,21 @@ class FlowBook:
         if fill.fill_id in self._fill_ids:
             return []
         self._fill_ids.add(fill.fill_id)
-        pending = _Pending(fill, list(fill.mids))
+        pending = _Pending(fill, [mid is None for mid in fill.mids])
         resolved: list[tuple[str, int, Decimal]] = []
-        for i, mid in enumerate(pending.mids):
+        for i, mid in enumerate(fill.mids):
             if mid is not None:
                 self._apply_markout(fill, i, mid)
                 continue
-            found = self._mid_at(fill.symbol, fill.time_ms + HORIZONS_MS[i])
-            if found is not None:
-                pending.mids[i] = found
-                self._apply_markout(fill, i, found)
-                resolved.append((fill.fill_id, i, found))
-        if any(m is None for m in pending.mids):
+            due = fill.time_ms + HORIZONS_MS[i]
+            found = self._sample_at(fill.symbol, due)
+            if found is None:
+                continue  # not sampled yet: wait for it
+            pending.open[i] = False
+            if found[0] - due <= MAX_LATE_MS:
+                self._apply_markout(fill, i, found[1])
+                resolved.append((fill.fill_id, i, found[1]))
+        if any(pending.open):
             self._pending.setdefault(fill.symbol, []).append(pending)
         return resolved
 
@@ -167,12 +175,14 @@ class FlowBook:
         return self._resolve(symbol, ts_ms, mid)
 
     def drop_unresolved_before(self, ts_ms: int) -> None:
-        """Forget pending markouts of fills older than ``ts_ms`` + 60 s whose mids were never
-        sampled (the router was down then): they stay without those markouts."""
+        """Forget the pending markouts whose horizon is more than ``MAX_LATE_MS`` before
+        ``ts_ms`` (nothing was sampled then): those fills stay without them."""
         for symbol, pendings in self._pending.items():
-            self._pending[symbol] = [
-                p for p in pendings if p.fill.time_ms + HORIZONS_MS[-1] >= ts_ms
-            ]
+            for p in pendings:
+                for i, waiting in enumerate(p.open):
+                    if waiting and p.fill.time_ms + HORIZONS_MS[i] + MAX_LATE_MS < ts_ms:
+                        p.open[i] = False
+            self._pending[symbol] = [p for p in pendings if any(p.open)]
 
     # --- figures -----------------------------------------------------------------------------
 
@@ -237,13 +247,13 @@ class FlowBook:
         acc.markout_sums[horizon] += markout_bps(fill.side, fill.price, mid)
         acc.markout_counts[horizon] += 1
 
-    def _mid_at(self, symbol: str, ts_ms: int) -> Decimal | None:
-        """The first sampled mid at or after ``ts_ms``, if sampled already."""
+    def _sample_at(self, symbol: str, ts_ms: int) -> tuple[int, Decimal] | None:
+        """The first sample (time, mid) at or after ``ts_ms``, None while there is none yet."""
         history = self._history.get(symbol)
-        if not history or history[-1][0] < ts_ms or history[0][0] > ts_ms:
-            return None  # not sampled yet, or older than the history (never known)
+        if not history or history[-1][0] < ts_ms:
+            return None
         i = bisect.bisect_left(history, ts_ms, key=lambda s: s[0])
-        return history[i][1]
+        return history[i]
 
     def _resolve(self, symbol: str, ts_ms: int, mid: Decimal) -> list[tuple[str, int, Decimal]]:
         pendings = self._pending.get(symbol)
@@ -252,12 +262,14 @@ class FlowBook:
         resolved: list[tuple[str, int, Decimal]] = []
         left: list[_Pending] = []
         for p in pendings:
-            for i, known in enumerate(p.mids):
-                if known is None and p.fill.time_ms + HORIZONS_MS[i] <= ts_ms:
-                    p.mids[i] = mid
-                    self._apply_markout(p.fill, i, mid)
-                    resolved.append((p.fill.fill_id, i, mid))
-            if any(m is None for m in p.mids):
+            for i, waiting in enumerate(p.open):
+                due = p.fill.time_ms + HORIZONS_MS[i]
+                if waiting and due <= ts_ms:
+                    p.open[i] = False
+                    if ts_ms - due <= MAX_LATE_MS:
+                        self._apply_markout(p.fill, i, mid)
+                        resolved.append((p.fill.fill_id, i, mid))
+            if any(p.open):
                 left.append(p)
         self._pending[symbol] = left
         return resolved

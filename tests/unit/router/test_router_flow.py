@@ -115,3 +115,27 @@ def test_parse_order_filled_event_then_fills_and_closed_positions() -> None:
         ("p3", D("-2.5"), D(1))
     ]
     assert parse_event(b"not json") == ([], [])
+
+
+def test_sampling_gap_then_a_late_mid_is_not_used_for_that_horizon() -> None:
+    book = FlowBook()
+    book.add_quote("EURUSD", T0, D("1.1000"))
+    book.add_fill(FlowFill("f1", "7", "EURUSD", Side.BUY, D("1.1000"), T0))
+
+    # Nothing sampled for 9 s (the router was away), then samples again.
+    late = book.add_quote("EURUSD", T0 + 10_000, D("1.1011"))
+
+    stats = book.trader("7")
+    assert late == [("f1", 1, D("1.1011"))]  # the 10 s horizon, on time
+    assert (stats.markout_1s_bps, stats.markout_10s_bps) == (None, D("10.00"))
+    assert stats.markout_fills == 0  # counted on the 1 s markout
+
+
+def test_rebuilt_fill_whose_horizons_passed_unsampled_then_dropped() -> None:
+    book = FlowBook()
+    book.add_fill(FlowFill("f1", "7", "EURUSD", Side.BUY, D("1"), T0, (D("1.0001"), None, None)))
+
+    book.drop_unresolved_before(T0 + 120_000)
+
+    assert book.pending_count() == 0
+    assert book.trader("7").markout_1s_bps == D("1.00")
