@@ -24,6 +24,7 @@ from typing import Any
 
 import aio_pika
 import structlog
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from bbook import Side
@@ -38,6 +39,13 @@ from router.flow import FlowBook, FlowClose, FlowFill
 log = structlog.stdlib.get_logger(__name__)
 
 BINDINGS = (f"{EventType.ORDER_FILLED.value}.*", f"{EventType.POSITION_UPDATE.value}.*")
+CONNECT_TIMEOUT_SECONDS = 10.0
+RETRY_SECONDS = 5.0
+RECORDED = Counter(
+    "fxmesh_router_flow_recorded_total",
+    "Client fills, closed deals and markout mids the flow feed recorded (redeliveries excluded).",
+    ["kind"],
+)
 
 
 def queue_name(exchange: str) -> str:
@@ -129,20 +137,46 @@ class FlowFeed:
             self.flow.add_close(close)
         self.flow.drop_unresolved_before(int(time.time() * 1000))
         log.info("router_flow_rebuilt", fills=len(fills), closes=len(closes))
-        connection = self._connection = await aio_pika.connect_robust(self._amqp_url)
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=2000)
-        exchange = await declare_exchange(channel, self._exchange)
-        queue = await channel.declare_queue(queue_name(self._exchange), durable=True)
-        for key in BINDINGS:
-            await queue.bind(exchange, routing_key=key)
-        await queue.consume(self._on_message)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._flush_periodically()),
             loop.create_task(self._follow_quotes()),
             loop.create_task(self._sample_periodically()),
         ]
+        # Orders never wait for the broker: a router that cannot reach it at start serves
+        # without flow events and keeps trying in the background.
+        try:
+            await asyncio.wait_for(self._consume(), CONNECT_TIMEOUT_SECONDS)
+        except Exception as exc:
+            log.warning("router_flow_broker_unreachable", error=str(exc) or type(exc).__name__)
+            self._tasks.append(loop.create_task(self._consume_eventually()))
+
+    async def _consume(self) -> None:
+        connection = await aio_pika.connect_robust(self._amqp_url)
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=2000)
+            exchange = await declare_exchange(channel, self._exchange)
+            queue = await channel.declare_queue(queue_name(self._exchange), durable=True)
+            for key in BINDINGS:
+                await queue.bind(exchange, routing_key=key)
+            await queue.consume(self._on_message)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+        self._connection = connection
+        log.info("router_flow_consuming", queue=queue_name(self._exchange))
+
+    async def _consume_eventually(self) -> None:
+        while self._connection is None:
+            await asyncio.sleep(RETRY_SECONDS)
+            try:
+                await asyncio.wait_for(self._consume(), CONNECT_TIMEOUT_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("router_flow_broker_unreachable", error=str(exc) or type(exc).__name__)
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
@@ -180,6 +214,9 @@ class FlowFeed:
         for close in closes:
             if close.position_id in new_closes:
                 self.flow.add_close(close)
+        RECORDED.labels("fill").inc(len(new_fills))
+        RECORDED.labels("close").inc(len(new_closes))
+        RECORDED.labels("markout").inc(len(mids))
         if messages:
             await messages[-1].ack(multiple=True)
 

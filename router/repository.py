@@ -1022,6 +1022,10 @@ async def what_if(
     """The proposal applied inside a transaction that is rolled back: the configuration it makes
     (its version is the live one it was applied on), the period's recorded orders and the number
     of closes left out. Raises ``ProposalRefused`` for a proposal a table constraint refuses."""
+    # The recorded orders first, outside the proposal's transaction: its trigger holds the
+    # config-version lock (other configuration changes wait) only while the proposal is applied
+    # and loaded.
+    orders, closes = await recorded_orders(conn, start, end)
     tx = conn.transaction(isolation="repeatable_read")
     await tx.start()
     try:
@@ -1031,7 +1035,6 @@ async def what_if(
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
             raise ProposalRefused(str(exc)) from exc
         routing = await _load_routing(conn, version)
-        orders, closes = await recorded_orders(conn, start, end)
     finally:
         await tx.rollback()
     return routing, orders, closes

@@ -256,3 +256,31 @@ async def test_volatile_symbol_then_threshold_row_action_on_an_executed_order(
         await db.execute(
             "DELETE FROM router.volatility_thresholds WHERE threshold_id = $1", threshold_id
         )
+
+
+async def test_broker_unreachable_at_start_then_router_serves_orders_without_flow_events(
+    pg_dsn: str, redis_url: str, ticking: Callable[[str, str], None]
+) -> None:
+    sym = symbol()
+    ticking(sym, "1.2000")
+    base = settings(pg_dsn, redis_url)
+    app = await start_router(
+        base.model_copy(
+            update={
+                "amqp_url": "amqp://guest:guest@127.0.0.1:9/",  # nothing listens there
+                "router_flow_feed": True,
+            }
+        )
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}") as channel:
+            stub = Stub(channel)
+            for _ in range(100):  # until the ticker's first quote is there
+                executed = await stub.Execute(request(sym, types_pb2.SIDE_BUY), timeout=10)
+                if executed.status == router_pb2.EXECUTION_STATUS_FILLED:
+                    break
+                await asyncio.sleep(0.1)
+        assert executed.status == router_pb2.EXECUTION_STATUS_FILLED
+        assert executed.routing_reason == "DEFAULT_B_BOOK"
+    finally:
+        await asyncio.wait_for(app.stop(), 30)
