@@ -267,6 +267,55 @@ class OmsClient:
         )
         return convert.hold_from_proto(reply.hold, entry=None, replayed=reply.replayed)
 
+    # --- symbols and risk settings (oms owns them; admin.symbols) ----------------------------------
+
+    async def symbol_settings(self, symbol: str = "") -> list[oms_pb2.SymbolSettings]:
+        reply = await upstream(
+            self._stub.GetSymbolSettings(
+                oms_pb2.GetSymbolSettingsRequest(symbol=symbol), timeout=self._deadline
+            )
+        )
+        return list(reply.symbols)
+
+    async def upsert_symbol(
+        self, symbol: str, change: oms_pb2.SymbolSettingsChange, *, create: bool
+    ) -> tuple[oms_pb2.SymbolSettings | None, oms_pb2.SymbolSettings]:
+        reply = await upstream(
+            self._stub.UpsertSymbol(
+                oms_pb2.UpsertSymbolRequest(symbol=symbol, change=change, create=create),
+                timeout=self._deadline,
+            )
+        )
+        return (reply.before if reply.HasField("before") else None), reply.after
+
+    async def set_symbol_enabled(
+        self, symbol: str, enabled: bool
+    ) -> tuple[oms_pb2.SymbolSettings, oms_pb2.SymbolSettings]:
+        reply = await upstream(
+            self._stub.SetSymbolEnabled(
+                oms_pb2.SetSymbolEnabledRequest(symbol=symbol, enabled=enabled),
+                timeout=self._deadline,
+            )
+        )
+        return reply.before, reply.after
+
+    async def risk_settings(self, group: str | None = None) -> list[oms_pb2.RiskSettings]:
+        request = oms_pb2.GetRiskSettingsRequest()
+        if group is not None:
+            request.client_group = group
+        reply = await upstream(self._stub.GetRiskSettings(request, timeout=self._deadline))
+        return list(reply.settings)
+
+    async def set_risk_settings(
+        self, row: oms_pb2.RiskSettings
+    ) -> tuple[oms_pb2.RiskSettings | None, oms_pb2.RiskSettings]:
+        reply = await upstream(
+            self._stub.SetRiskSettings(
+                oms_pb2.SetRiskSettingsRequest(settings=row), timeout=self._deadline
+            )
+        )
+        return (reply.before if reply.HasField("before") else None), reply.after
+
 
 class QuotesClient:
     """The LP board in quotes."""

@@ -18,7 +18,7 @@ from admin.permissions import Op
 from admin.service import AdminService
 from admin.users import UserChanges
 from fxmesh.auth import bearer_token
-from fxmesh.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from fxmesh.v1 import admin_pb2, admin_pb2_grpc, admin_symbols_pb2, types_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -543,3 +543,60 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             await self._ctx(context, request.request_id), request.service
         )
         return admin_pb2.RestartServiceResponse()
+
+    # --- symbols and risk settings (admin.symbols) ----------------------------------------------
+
+    async def ListSymbolSettings(
+        self, request: admin_symbols_pb2.ListSymbolSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.ListSymbolSettingsResponse:
+        found = await self._service.symbols.list_symbols(await self._ctx(context), request.symbol)
+        return admin_symbols_pb2.ListSymbolSettingsResponse(symbols=found)
+
+    async def CreateSymbol(
+        self, request: admin_symbols_pb2.CreateSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.CreateSymbolResponse:
+        created = await self._service.symbols.create(
+            await self._ctx(context, request.request_id), request.symbol, request.settings
+        )
+        return admin_symbols_pb2.CreateSymbolResponse(symbol=created)
+
+    async def UpdateSymbol(
+        self, request: admin_symbols_pb2.UpdateSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.UpdateSymbolResponse:
+        updated = await self._service.symbols.update(
+            await self._ctx(context, request.request_id), request.symbol, request.settings
+        )
+        return admin_symbols_pb2.UpdateSymbolResponse(symbol=updated)
+
+    async def EnableSymbol(
+        self, request: admin_symbols_pb2.EnableSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.EnableSymbolResponse:
+        found = await self._service.symbols.set_enabled(
+            await self._ctx(context, request.request_id), request.symbol, True
+        )
+        return admin_symbols_pb2.EnableSymbolResponse(symbol=found)
+
+    async def DisableSymbol(
+        self, request: admin_symbols_pb2.DisableSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.DisableSymbolResponse:
+        found = await self._service.symbols.set_enabled(
+            await self._ctx(context, request.request_id), request.symbol, False
+        )
+        return admin_symbols_pb2.DisableSymbolResponse(symbol=found)
+
+    async def ListRiskSettings(
+        self, request: admin_symbols_pb2.ListRiskSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.ListRiskSettingsResponse:
+        group = request.client_group if request.HasField("client_group") else None
+        rows = await self._service.symbols.risk_settings(await self._ctx(context), group)
+        return admin_symbols_pb2.ListRiskSettingsResponse(settings=rows)
+
+    async def UpdateRiskSettings(
+        self, request: admin_symbols_pb2.UpdateRiskSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.UpdateRiskSettingsResponse:
+        row = await self._service.symbols.update_risk_settings(
+            await self._ctx(context, request.request_id),
+            request.settings.client_group,
+            request.settings,
+        )
+        return admin_symbols_pb2.UpdateRiskSettingsResponse(settings=row)
