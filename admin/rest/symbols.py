@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
-from admin.symbols import risk_to_json, symbol_to_json
 
 router = APIRouter(tags=["symbols"])
 Num = Decimal | str
@@ -98,14 +97,14 @@ def _doc(body: type[BaseModel]) -> dict[str, Any]:
 async def list_symbols(ctx: Ctx, service: Service, symbol: str = "") -> dict[str, Any]:
     """Every symbol's settings (oms, quotes and router's parts), or the one named."""
     found = await service.symbols.list_symbols(ctx, symbol)
-    return {"symbols": [symbol_to_json(s) for s in found]}
+    return {"symbols": found}
 
 
 @router.get("/admin/symbols/{symbol}")
 async def get_symbol(symbol: str, ctx: Ctx, service: Service) -> dict[str, Any]:
     """One symbol's settings (404 SYMBOL_NOT_FOUND)."""
     [found] = await service.symbols.list_symbols(ctx, symbol)
-    return {"symbol": symbol_to_json(found)}
+    return {"symbol": found}
 
 
 @router.post("/admin/symbols", status_code=201, openapi_extra=_doc(CreateSymbolBody))
@@ -116,7 +115,7 @@ async def create_symbol(request: Request, ctx: Ctx, service: Service) -> dict[st
     created = await service.symbols.create(
         ctx.with_request_id(body.request_id or ""), body.symbol, body.values()
     )
-    return {"symbol": symbol_to_json(created)}
+    return {"symbol": created}
 
 
 async def _update(symbol: str, request: Request, ctx: Ctx, service: Service) -> dict[str, Any]:
@@ -125,7 +124,7 @@ async def _update(symbol: str, request: Request, ctx: Ctx, service: Service) -> 
     updated = await service.symbols.update(
         ctx.with_request_id(body.request_id or ""), symbol, body.values()
     )
-    return {"symbol": symbol_to_json(updated)}
+    return {"symbol": updated}
 
 
 @router.put("/admin/symbols/{symbol}", openapi_extra=_doc(SymbolSettingsBody))
@@ -147,13 +146,13 @@ async def update_symbol_settings(
 @router.post("/admin/symbols/{symbol}/enable")
 async def enable_symbol(symbol: str, ctx: Ctx, service: Service) -> dict[str, Any]:
     """Allow new orders in the symbol."""
-    return {"symbol": symbol_to_json(await service.symbols.set_enabled(ctx, symbol, True))}
+    return {"symbol": await service.symbols.set_enabled(ctx, symbol, True)}
 
 
 @router.post("/admin/symbols/{symbol}/disable")
 async def disable_symbol(symbol: str, ctx: Ctx, service: Service) -> dict[str, Any]:
     """Refuse new orders in the symbol (SYMBOL_DISABLED); closes keep working."""
-    return {"symbol": symbol_to_json(await service.symbols.set_enabled(ctx, symbol, False))}
+    return {"symbol": await service.symbols.set_enabled(ctx, symbol, False)}
 
 
 @router.get("/admin/risk-settings")
@@ -167,7 +166,7 @@ async def list_risk_settings(
 ) -> dict[str, Any]:
     """Every stored row (global first), or the effective settings of ``group``."""
     rows = await service.symbols.risk_settings(ctx, group)
-    return {"settings": [risk_to_json(r) for r in rows]}
+    return {"settings": rows}
 
 
 @router.put("/admin/risk-settings", openapi_extra=_doc(RiskSettingsBody))
@@ -185,4 +184,4 @@ async def update_risk_settings(
     row = await service.symbols.update_risk_settings(
         ctx.with_request_id(body.request_id or ""), name, body.values()
     )
-    return {"settings": risk_to_json(row)}
+    return {"settings": row}

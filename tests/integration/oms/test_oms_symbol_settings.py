@@ -74,13 +74,16 @@ async def test_create_symbol_when_new_then_oms_quotes_and_router_rows_written(om
     reply = await create(oms, symbol, commission_per_lot="3.5", bbook_enabled=False)
 
     assert not reply.HasField("before")
-    assert reply.after.symbol == symbol and reply.after.spread_markup_points == 10
+    assert reply.after.symbol == symbol
+    assert reply.after.spread_markup_points == 10
     spec, pricing, bbook = await rows(oms, symbol)
-    assert spec["contract_size"] == D(100000) and spec["commission_per_lot"] == D("3.5")
+    assert spec["contract_size"] == D(100000)
+    assert spec["commission_per_lot"] == D("3.5")
     assert spec["commission_currency"].strip() == "USD"
     assert (pricing["markup_bid_points"], pricing["markup_ask_points"]) == (5, 5)
     assert pricing["digits"] == 5
-    assert bbook["enabled"] is False and bbook["max_quote_age_ms"] == 3000
+    assert bbook["enabled"] is False
+    assert bbook["max_quote_age_ms"] == 3000
     listed = await oms.stub.GetSymbolSettings(oms_pb2.GetSymbolSettingsRequest(symbol=symbol))
     assert [s.symbol for s in listed.symbols] == [symbol]
     assert listed.symbols[0].bbook_enabled is False
@@ -108,7 +111,8 @@ async def test_update_symbol_when_markup_changes_then_only_given_fields_change(o
     )
 
     assert reply.before.spread_markup_points == 10
-    assert reply.after.spread_markup_points == 51 and reply.after.swap_long_points == "-2.5"
+    assert reply.after.spread_markup_points == 51
+    assert reply.after.swap_long_points == "-2.5"
     assert reply.after.volume_max == "50"
     spec, pricing, _ = await rows(oms, symbol)
     assert pricing["markup_bid_points"] + pricing["markup_ask_points"] == 51
@@ -123,7 +127,8 @@ async def test_update_symbol_when_unknown_then_not_found_symbol_not_found(oms: A
             )
         )
     )
-    assert error.code is grpc.StatusCode.NOT_FOUND and error.reason == "SYMBOL_NOT_FOUND"
+    assert error.code is grpc.StatusCode.NOT_FOUND
+    assert error.reason == "SYMBOL_NOT_FOUND"
 
 
 @pytest.mark.parametrize(
@@ -152,13 +157,15 @@ async def test_update_symbol_when_value_bad_then_invalid_argument_and_nothing_ch
         )
     )
 
-    assert error.code is grpc.StatusCode.INVALID_ARGUMENT and error.reason == reason
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.reason == reason
     assert await rows(oms, symbol) == before
 
 
 async def test_create_symbol_when_name_bad_then_invalid_symbol(oms: Any) -> None:
     error = await rpc_error(create(oms, "bad symbol!"))
-    assert error.code is grpc.StatusCode.INVALID_ARGUMENT and error.reason == "INVALID_SYMBOL"
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.reason == "INVALID_SYMBOL"
 
 
 async def test_upsert_symbol_when_router_write_fails_then_nothing_lands(oms: Any) -> None:
@@ -220,7 +227,8 @@ async def test_disabled_symbol_when_new_order_then_symbol_disabled_and_close_sti
         )
     )
 
-    assert reply.before.enabled and not reply.after.enabled
+    assert reply.before.enabled
+    assert not reply.after.enabled
     assert refused.order.status == REJECTED
     assert refused.order.reject_reason == "SYMBOL_DISABLED"
     assert closed.order.status == FILLED
@@ -263,7 +271,8 @@ async def test_risk_when_order_above_group_max_position_size_then_max_position_s
     refused = await oms.stub.PlaceOrder(order_request(account_id, volume="2.00"))
     allowed = await oms.stub.PlaceOrder(order_request(account_id, volume="1.50"))
 
-    assert not reply.HasField("before") and reply.after.max_position_size == "1.5"
+    assert not reply.HasField("before")
+    assert reply.after.max_position_size == "1.5"
     assert refused.order.status == REJECTED
     assert refused.order.reject_reason == "MAX_POSITION_SIZE"
     assert allowed.order.status == FILLED
@@ -345,7 +354,8 @@ async def test_risk_settings_when_group_row_then_effective_falls_back_to_global(
     effective = await oms.stub.GetRiskSettings(oms_pb2.GetRiskSettingsRequest(client_group=group))
 
     [row] = effective.settings
-    assert row.client_group == group and row.max_open_positions == 7
+    assert row.client_group == group
+    assert row.max_open_positions == 7
     assert row.max_leverage == global_row.max_leverage
     assert row.margin_call_level == global_row.margin_call_level
 
@@ -363,7 +373,8 @@ async def test_risk_settings_when_values_bad_then_invalid_argument(
     oms: Any, fields: dict[str, Any], reason: str
 ) -> None:
     error = await rpc_error(set_risk(oms, client_group=new_group(), **fields))
-    assert error.code is grpc.StatusCode.INVALID_ARGUMENT and error.reason == reason
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.reason == reason
 
 
 async def test_settings_sync_when_another_process_writes_then_risk_reloaded(oms: Any) -> None:
