@@ -13,8 +13,12 @@ Risk settings (``oms.risk_settings``) are oms's own: the global row (group '') a
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
+
+import asyncpg
 
 from fxmesh.db import Conn, Pool
 from fxmesh.errors import AlreadyExists, NotFound
@@ -246,3 +250,27 @@ async def put_risk(pool: Pool, row: RiskSettings) -> tuple[RiskSettings | None, 
             *(getattr(row, k) for k in LIMIT_FIELDS),
         )
     return (_risk(old) if old is not None else None), row
+
+
+# --- change notifications ------------------------------------------------------------------------
+
+CHANNEL = "oms_settings"  # NOTIFYed at commit by the triggers of migration 0012
+
+
+async def listen(dsn: str, notified: Callable[..., None]) -> Any:
+    """A dedicated connection LISTENing on ``oms_settings``; ``notified`` runs on each NOTIFY."""
+    conn = await asyncpg.connect(
+        dsn, server_settings={"application_name": "fxmesh-oms-settings-listen"}
+    )
+    await conn.add_listener(CHANNEL, notified)
+    return conn
+
+
+def is_open(conn: Any) -> bool:
+    return conn is not None and not conn.is_closed()
+
+
+async def close(conn: Any) -> None:
+    if is_open(conn):
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=2)

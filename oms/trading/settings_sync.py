@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
-import asyncpg
 import structlog
 
 from fxmesh.background import BackgroundLoop
+from oms.store import settings as settings_store
 from oms.trading.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
-
-CHANNEL = "oms_settings"
 
 
 class SettingsSync:
@@ -33,7 +32,7 @@ class SettingsSync:
         self._dsn = dsn
         self._period = period
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._listener: Any = None
         self._loop = BackgroundLoop("oms-settings-sync", self._run)
         self.reloads = 0
 
@@ -57,17 +56,11 @@ class SettingsSync:
         self._wake.set()
 
     async def _listen(self) -> None:
-        conn = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": "fxmesh-oms-settings-listen"}
-        )
-        await conn.add_listener(CHANNEL, self._notified)
-        self._listener = conn
+        self._listener = await settings_store.listen(self._dsn, self._notified)
 
     async def _close_listener(self) -> None:
         conn, self._listener = self._listener, None
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
+        await settings_store.close(conn)
 
     async def _run(self) -> None:
         while True:
@@ -75,7 +68,7 @@ class SettingsSync:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._period)
             self._wake.clear()
             try:
-                if self._listener is None or self._listener.is_closed():
+                if not settings_store.is_open(self._listener):
                     await self._close_listener()
                     await self._listen()
                 await self.reload()
