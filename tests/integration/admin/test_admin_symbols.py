@@ -291,3 +291,22 @@ async def test_grpc_symbols_and_risk_when_called_then_same_semantics(
     assert risk.settings.max_open_positions == 4
     assert effective.settings[0].max_open_positions == 4
     assert missing == grpc.StatusCode.NOT_FOUND
+
+
+async def test_openapi_when_fetched_then_lists_symbol_and_risk_routes(admin: Any) -> None:
+    async with admin.http() as http:
+        spec = (await http.get("/admin/openapi.json")).json()
+
+    for path in (
+        "/admin/symbols",
+        "/admin/symbols/{symbol}",
+        "/admin/symbols/{symbol}/settings",
+        "/admin/symbols/{symbol}/enable",
+        "/admin/symbols/{symbol}/disable",
+        "/admin/risk-settings",
+    ):
+        assert path in spec["paths"]
+    body = spec["paths"]["/admin/symbols"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"symbol", "spreadMarkup", "commissionPerLot", "tripleSwapDay"} <= set(
+        body["schema"]["properties"]
+    )
