@@ -394,3 +394,29 @@ async def test_settings_sync_when_another_process_writes_then_risk_reloaded(oms:
             break
         await asyncio.sleep(0.05)
     assert uow.risk.groups[group].max_open_positions == 3
+
+
+async def test_settings_sync_when_symbol_changed_elsewhere_then_cached_symbols_dropped(
+    oms: Any,
+) -> None:
+    """With a long symbol cache, a change committed by another process still reaches the next
+    order: its oms_settings NOTIFY drops the cache."""
+    symbol = new_symbol()
+    await create(oms, symbol)
+    uow = oms.app.service.uow
+    ttl = uow._symbols_ttl
+    uow._symbols_ttl = 3600.0
+    try:
+        assert (await uow.symbols())[symbol].enabled
+        conn = await oms.db()
+        try:
+            await conn.execute("UPDATE oms.symbols SET enabled = false WHERE symbol = $1", symbol)
+        finally:
+            await conn.close()
+        for _ in range(200):
+            if not (await uow.symbols())[symbol].enabled:
+                break
+            await asyncio.sleep(0.05)
+        assert not (await uow.symbols())[symbol].enabled
+    finally:
+        uow._symbols_ttl = ttl
