@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -16,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from router_harness import Stub, quote, request, symbol
 
+from fixgw.engine import free_port
 from fxmesh.errors import from_rpc_error
 from fxmesh.v1 import router_pb2, types_pb2
 from router.config import RouterSettings
@@ -66,7 +70,7 @@ async def db(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def until(check: Callable[[], bool]) -> None:
     async def poll() -> None:
-        while not check():
+        while not check():  # noqa: ASYNC110 - state owned by the replicas' background tasks
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(poll(), WAIT)
@@ -125,7 +129,8 @@ async def test_two_replicas_when_leader_stops_then_standby_takes_over_and_decide
     await asyncio.wait_for(one.stop(0), 15)
     await until(lambda: two.service.epoch is not None)
 
-    assert two.service.epoch is not None and two.service.epoch > epoch
+    assert two.service.epoch is not None
+    assert two.service.epoch > epoch
     assert await health(two) == SERVING
     # The new leader rebuilt the house book and replays the order the old one filled.
     assert two.service.engine.book.net_lots(sym) == -2
@@ -169,3 +174,98 @@ async def test_two_replicas_when_leader_loses_its_lock_connection_then_it_stands
     assert await standby_reason(standby, order) == (grpc.StatusCode.UNAVAILABLE, "ROUTER_STANDBY")
     assert (await execute(leader, order)).status == router_pb2.EXECUTION_STATUS_FILLED
     assert await health(standby) == NOT_SERVING
+
+
+# --- two router processes (python -m router), the leader killed with SIGKILL --------------------
+
+
+async def process_health(port: int) -> int | None:
+    """The RouterService's health at ``port``, None while nothing answers."""
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE), timeout=2
+            )
+    except grpc.aio.AioRpcError:
+        return None
+    return int(answer.status)
+
+
+async def execute_at(port: int, req: router_pb2.ExecuteRequest) -> router_pb2.ExecuteResponse:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        response: router_pb2.ExecuteResponse = await Stub(channel).Execute(req, timeout=10)
+        return response
+
+
+async def test_two_router_processes_when_leader_killed_then_standby_serves_orders_once(
+    pg_dsn: str,
+    redis_url: str,
+    redis_client: object,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.10000", "1.10020")
+    ports = [free_port(), free_port()]
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        for n, port in enumerate(ports):
+            env = {
+                **os.environ,
+                "FXMESH_POSTGRES_DSN": pg_dsn,
+                "FXMESH_REDIS_URL": redis_url,
+                "FXMESH_ROUTER_ADDR": f"127.0.0.1:{port}",
+                "FXMESH_FIXGW_ADDR": "127.0.0.1:9",
+                "FXMESH_METRICS_PORT": "0",
+                "FXMESH_ROUTER_LEADER_CHECK_SECONDS": "0.2",
+                "FXMESH_OTEL_ENABLED": "false",
+            }
+            with (tmp_path / f"router{n}.log").open("wb") as out:
+                procs.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "router", env=env, stdout=out, stderr=out
+                    )
+                )
+
+        async def states() -> list[int | None]:
+            return [await process_health(port) for port in ports]
+
+        async def settled() -> list[int | None]:
+            for _ in range(int(WAIT / 0.2)):
+                now = await states()
+                if sorted(now, key=str) == sorted([SERVING, NOT_SERVING], key=str):
+                    return now
+                await asyncio.sleep(0.2)
+            raise AssertionError(f"no leader and standby: {await states()}")
+
+        now = await settled()
+        leader = now.index(SERVING)
+        standby = 1 - leader
+        order_id = str(uuid.uuid4())
+        order = request(sym, types_pb2.SIDE_BUY, "1.00", order_id=order_id)
+        first = await execute_at(ports[leader], order)
+        assert first.status == router_pb2.EXECUTION_STATUS_FILLED
+
+        procs[leader].kill()
+        await asyncio.wait_for(procs[leader].wait(), WAIT)
+        for _ in range(int(WAIT / 0.2)):
+            if await process_health(ports[standby]) == SERVING:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the standby never took over")
+
+        retried = await execute_at(ports[standby], order)
+        assert [f.fill_id for f in retried.fills] == [f.fill_id for f in first.fills]
+        count = await db.fetchval(
+            "SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", order_id
+        )
+        assert count == 1
+        other = await execute_at(ports[standby], request(sym, types_pb2.SIDE_BUY, "1.00"))
+        assert other.status == router_pb2.EXECUTION_STATUS_FILLED
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(proc.wait(), 15)
