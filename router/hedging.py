@@ -12,7 +12,7 @@ in this process races on a hedge. A round (woken by the house book's hedge reque
 2. **Drive** every open hedge that is due (``next_attempt_at``):
    * PENDING: claimed SENT (attempts + 1) **before** fixgw's ExecuteOrder is called.
    * SENT (its outcome unknown: fixgw slow or away, or a leader died in between): fixgw's
-     GetOrderStatus resolves it; an order id fixgw never saw is fenced there (NOT_EXECUTED, a new
+     GetOrderStatus resolves it; an order id fixgw never saw is fenced there (FENCED, a new
      hedge follows from the next plan), so it is never sent twice.
    * Fills: the hedge FILLED and its fills (``router.house_trades``, the house's side) commit in
      one statement, then are booked in the house book under the symbol's lock (a house trade,
@@ -85,7 +85,7 @@ class HedgeStatus(StrEnum):
     PENDING = "PENDING"
     SENT = "SENT"
     FILLED = "FILLED"
-    NOT_EXECUTED = "NOT_EXECUTED"
+    FENCED = "FENCED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,8 +409,8 @@ class Hedger:
                 failures=failures,
             )
         elif status is LpStatus.NOT_FOUND:
-            await self._update(hedge, epoch, "status = 'NOT_EXECUTED'")
-            log.warning("hedge_not_executed", hedge=hedge.client_order_id, symbol=hedge.symbol)
+            await self._update(hedge, epoch, "status = 'FENCED'")
+            log.warning("hedge_fenced", hedge=hedge.client_order_id, symbol=hedge.symbol)
         else:  # PENDING / UNKNOWN: ask GetOrderStatus after a backoff
             await self._update(
                 hedge, epoch, f"failures = failures + 1, next_attempt_at = {_BACKOFF}"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -43,6 +44,9 @@ class RouterApp:
         self.redis: Any = None
         self.fixgw_channel: grpc.aio.Channel | None = None
         self.leadership: Leadership | None = None
+        # Called when this replica loses the lead (``python -m router`` exits then, so that its
+        # clients reconnect to the new leader).
+        self.on_demoted: Callable[[], None] | None = None
         self._leader_task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
@@ -133,6 +137,8 @@ class RouterApp:
     async def _demote(self) -> None:
         self.service.epoch = None
         await self.server.set_serving(SERVICE_NAME, False)
+        if self.on_demoted is not None:
+            self.on_demoted()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop serving (in-flight RPCs get ``grace`` s, default the settings'), then close."""

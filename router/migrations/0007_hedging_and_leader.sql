@@ -18,7 +18,7 @@ INSERT INTO router.leader (epoch, holder) VALUES (0, 'none');
 --   PENDING       to send (new, or its last attempt was rejected: sent again at next_attempt_at)
 --   SENT          at fixgw, outcome not known yet (resolved by GetOrderStatus at next_attempt_at)
 --   FILLED        done: its fills are router.house_trades rows (filled_volume may be < volume)
---   NOT_EXECUTED  fixgw never saw it (fenced by GetOrderStatus): nothing traded, a new hedge follows
+--   FENCED        fixgw never saw it (fenced by GetOrderStatus): nothing traded, a new hedge follows
 CREATE TABLE router.hedge_orders (
     hedge_id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     client_order_id    text        GENERATED ALWAYS AS ('HEDGE-' || hedge_id) STORED UNIQUE,
@@ -30,7 +30,7 @@ CREATE TABLE router.hedge_orders (
     house_net_lots     numeric     NOT NULL,
     max_net_lots       numeric     NOT NULL,
     status             text        NOT NULL DEFAULT 'PENDING'
-                                   CHECK (status IN ('PENDING', 'SENT', 'FILLED', 'NOT_EXECUTED')),
+                                   CHECK (status IN ('PENDING', 'SENT', 'FILLED', 'FENCED')),
     epoch              bigint      NOT NULL,
     attempts           integer     NOT NULL DEFAULT 0,
     failures           integer     NOT NULL DEFAULT 0,
