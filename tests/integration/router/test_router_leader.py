@@ -11,6 +11,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -18,10 +19,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from router_harness import Stub, quote, request, symbol
+from structlog.testing import capture_logs
 
 from fixgw.engine import free_port
 from fxmesh.errors import from_rpc_error
 from fxmesh.v1 import router_pb2, types_pb2
+from oms.api.router_client import RouterClient
+from oms.domain.model import AccountId, Order, OrderId, OrderType, TimeInForce
+from oms.domain.model import Side as OmsSide
 from router.config import RouterSettings
 from router.server import RouterApp, start_router
 
@@ -269,3 +274,38 @@ async def test_two_router_processes_when_leader_killed_then_standby_serves_order
                 proc.kill()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(proc.wait(), 15)
+
+
+async def test_oms_router_client_when_it_reaches_the_standby_then_retries_until_the_leader_answers(
+    replicas: Callable[[], Awaitable[RouterApp]], redis_client: object, db: asyncpg.Connection
+) -> None:
+    sym = symbol()
+    await quote(redis_client, sym, "1.10000", "1.10020")
+    one = await replicas()
+    two = await replicas()
+    order_id = uuid.uuid4().int % 10**12
+    order = Order(
+        account_id=AccountId(1001),
+        client_order_id=f"c-{order_id}",
+        symbol=sym,
+        side=OmsSide.BUY,
+        type=OrderType.MARKET,
+        time_in_force=TimeInForce.GTC,
+        volume=Decimal("1.00"),
+        order_id=OrderId(order_id),
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{two.server.port}") as channel:
+        client = RouterClient(channel, deadline_seconds=20)
+        # The leader goes away while oms is asking the standby: the standby takes over, and the
+        # order is executed there once.
+        stopping = asyncio.get_running_loop().create_task(asyncio.wait_for(one.stop(0), 15))
+        with capture_logs() as logs:
+            execution = await client.execute(order, "standard", None, Decimal(100_000), Decimal(1))
+        await stopping
+
+    assert execution.status == "FILLED"
+    assert any(e["event"] == "router_standby_retry" for e in logs)
+    count = await db.fetchval(
+        "SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", str(order_id)
+    )
+    assert count == 1
