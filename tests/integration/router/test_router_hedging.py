@@ -31,7 +31,7 @@ from router.server import RouterApp, start_router
 D = Decimal
 WAIT = 30.0
 # Symbols of this module only: no other test's house fills or limits touch them.
-SYMBOLS = [f"H{uuid.uuid4().hex[:5].upper()}" for _ in range(4)]
+SYMBOLS = [f"H{uuid.uuid4().hex[:5].upper()}" for _ in range(5)]
 LP_BID, LP_ASK = D("1.20000"), D("1.20010")
 BUY, SELL = types_pb2.SIDE_BUY, types_pb2.SIDE_SELL
 
@@ -95,21 +95,21 @@ def _lp_defaults(lp: LpSimulator) -> None:
         lp.set_price(sym, LP_BID, LP_ASK)
 
 
+HEDGE_SETTINGS: dict[str, object] = {
+    "router_hedge_interval_seconds": 0.2,
+    "router_hedge_backoff_seconds": 0.2,
+    "router_hedge_backoff_max_seconds": 0.4,
+    "router_hedge_timeout_seconds": 1.5,
+}
+
+
 @pytest.fixture
 async def router(
-    fixgw: FixgwApp, pg_dsn: str, redis_url: str
+    fixgw: FixgwApp, pg_dsn: str, redis_url: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[RouterApp, router_pb2_grpc.RouterServiceStub]]:
-    app = await start_router(
-        settings(
-            pg_dsn,
-            redis_url,
-            f"127.0.0.1:{fixgw.grpc_port}",
-            router_hedge_interval_seconds=0.2,
-            router_hedge_backoff_seconds=0.2,
-            router_hedge_backoff_max_seconds=0.4,
-            router_hedge_timeout_seconds=1.5,
-        )
-    )
+    """A router hedging fast; an indirect parameter overrides its settings."""
+    extra = {**HEDGE_SETTINGS, **getattr(request, "param", {})}
+    app = await start_router(settings(pg_dsn, redis_url, f"127.0.0.1:{fixgw.grpc_port}", **extra))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}")
     try:
         yield app, router_pb2_grpc.RouterServiceStub(channel)
@@ -273,3 +273,44 @@ async def test_restart_when_house_traded_then_book_rebuilt_with_client_flow_and_
     finally:
         await again.stop()
     assert len(await hedges(db, sym)) == 1  # nothing hedged twice
+
+
+@pytest.mark.parametrize("router", [{"router_hedge_timeout_seconds": 8.0}], indirect=True)
+async def test_hedge_when_leader_deposed_mid_send_then_new_leader_books_it_once_never_resends(
+    router: Router,
+    beyond_limit: Callable[[str, str], Awaitable[None]],
+    db: asyncpg.Connection,
+    lp: LpSimulator,
+    fixgw: FixgwApp,
+    pg_dsn: str,
+    redis_url: str,
+) -> None:
+    old, _ = router
+    sym = SYMBOLS[4]
+    # The LP fills 3 s after the order: the old leader is still waiting for fixgw's answer when
+    # a new leader takes over (a new epoch).
+    lp.add_fault(Fault("silence", late_ms=3000))
+    await beyond_limit(sym, "2.00")
+
+    async def sent() -> None:
+        while not any(r["status"] == "SENT" for r in await hedges(db, sym)):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(sent(), WAIT)
+    new = await start_router(
+        settings(pg_dsn, redis_url, f"127.0.0.1:{fixgw.grpc_port}", **HEDGE_SETTINGS)
+    )
+    try:
+        [hedge] = await wait_hedged(db, sym)
+        # The old leader got the fill from fixgw but its epoch is gone: it booked nothing. The
+        # new one asked GetOrderStatus and booked the fill once; nothing was sent again.
+        assert hedge["attempts"] == 1
+        assert hedge["epoch"] == old.service.epoch
+        assert new.service.epoch is not None
+        assert new.service.epoch > old.service.epoch
+        trades = await db.fetch("SELECT volume FROM router.house_trades WHERE symbol = $1", sym)
+        assert sum(t["volume"] for t in trades) == D(1)
+        assert new.service.engine.book.net_lots(sym) == D(1)
+        assert old.service.engine.book.net_lots(sym) == D(2)
+    finally:
+        await new.stop()
