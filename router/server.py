@@ -23,7 +23,7 @@ from router.config import RouterSettings
 from router.fixgw_client import FixgwClient
 from router.hedging import Hedger
 from router.house import House
-from router.leader import Leadership, take_epoch
+from router.leader import LEADER, Leadership, take_epoch
 from router.lphealth import LpHealthMonitor
 from router.service import RouterService
 from router.servicer import RouterServicer
@@ -102,6 +102,7 @@ class RouterApp:
             if not election:
                 async with pool.acquire() as conn:
                     service.epoch = await take_epoch(conn, holder)
+                LEADER.set(1)
             self.server = GrpcServer("router", settings.router_addr)
             self.server.add(
                 router_pb2_grpc.add_RouterServiceServicer_to_server,
@@ -153,6 +154,8 @@ class RouterApp:
             self._leader_task = None
         if self.leadership is not None:
             await self.leadership.stop()
+        if self.service.epoch is not None:
+            LEADER.set(0)
         self.service.epoch = None
         await self.service.stop()
         assert self.fixgw_channel is not None
