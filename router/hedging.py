@@ -10,7 +10,8 @@ in this process races on a hedge. A round (woken by the house book's hedge reque
    **up** to the symbol's lot step, becomes one new hedge order (``router.hedge_orders``, fixgw
    order id ``HEDGE-<hedge_id>``) trading against the net (house short -> BUY).
 2. **Drive** every open hedge that is due (``next_attempt_at``):
-   * PENDING: claimed SENT (attempts + 1) **before** fixgw's ExecuteOrder is called.
+   * PENDING: claimed SENT (attempts + 1) **before** fixgw's ExecuteOrder is called; CANCELLED
+     instead when no longer needed (the net without it is within the limit, or no limit is left).
    * SENT (its outcome unknown: fixgw slow or away, or a leader died in between): fixgw's
      GetOrderStatus resolves it; an order id fixgw never saw is fenced there (FENCED, a new
      hedge follows from the next plan), so it is never sent twice.
@@ -21,10 +22,10 @@ in this process races on a hedge. A round (woken by the house book's hedge reque
      a new attempt under the same order id then. Counted (``fxmesh_router_hedge_failures_total``)
      and alerted (``RouterHedgeFailing``; ``RouterHedgePending`` while one stays open).
 
-Fencing: every statement here first takes the leader row ``FOR SHARE`` and checks the replica's
-epoch (``router.leader``), so a deposed leader writes nothing, and a new leader, which bumps the
-epoch under an exclusive row lock before it loads the house book, sees every hedge write that
-committed before it.
+Fencing: every statement (``router.hedge_store``, the SQL) first takes the leader row
+``FOR SHARE`` and checks the replica's epoch (``router.leader``), so a deposed leader writes
+nothing, and a new leader, which bumps the epoch under an exclusive row lock before it loads the
+house book, sees every hedge write that committed before it.
 """
 
 from __future__ import annotations
@@ -33,26 +34,28 @@ import asyncio
 import contextlib
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
-from enum import StrEnum
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
 
 from bbook import BookFill, Side
-from fxmesh.db import Conn, Pool
+from fxmesh.db import Pool
+from router import hedge_store as store
 from router.abook import LpExecution, LpFill, LpStatus
 from router.fixgw_client import FixgwClient, FixgwUnavailable
+from router.hedge_store import (
+    HEDGE_ACCOUNT,
+    HEDGE_PREFIX,
+    Hedge,
+    HedgeStatus,
+    book_fill,
+)
 from router.house import House
 
 log = structlog.stdlib.get_logger(__name__)
 
-# The account id fixgw sees on a hedge order (the house trades for itself).
-HEDGE_ACCOUNT = "HOUSE"
-HEDGE_PREFIX = "HEDGE-"
 ZERO = Decimal(0)
 
 HEDGE_ORDERS = Counter(
@@ -81,44 +84,6 @@ HEDGE_OLDEST_OPEN = Gauge(
 )
 
 
-class HedgeStatus(StrEnum):
-    PENDING = "PENDING"
-    SENT = "SENT"
-    FILLED = "FILLED"
-    FENCED = "FENCED"
-
-
-@dataclass(frozen=True, slots=True)
-class Hedge:
-    """One hedge order (``router.hedge_orders``); ``side`` is the house's."""
-
-    hedge_id: int
-    client_order_id: str
-    symbol: str
-    side: Side
-    volume: Decimal
-    contract_size: Decimal
-    quote_to_usd_rate: Decimal
-    status: HedgeStatus
-    epoch: int
-    attempts: int
-
-    @staticmethod
-    def of_row(row: Any) -> Hedge:
-        return Hedge(
-            hedge_id=row["hedge_id"],
-            client_order_id=row["client_order_id"],
-            symbol=row["symbol"],
-            side=Side(row["side"]),
-            volume=row["volume"],
-            contract_size=row["contract_size"],
-            quote_to_usd_rate=row["quote_to_usd_rate"],
-            status=HedgeStatus(row["status"]),
-            epoch=row["epoch"],
-            attempts=row["attempts"],
-        )
-
-
 def plan(
     net: Decimal, open_hedges: Decimal, limit: Decimal | None, lot_step: Decimal
 ) -> tuple[Side, Decimal] | None:
@@ -142,57 +107,6 @@ def signed(side: Side, volume: Decimal) -> Decimal:
     return volume if side is Side.BUY else -volume
 
 
-def book_fill(
-    *,
-    trade_id: str,
-    hedge_id: int,
-    symbol: str,
-    side: Side,
-    volume: Decimal,
-    price: Decimal,
-    contract_size: Decimal,
-    quote_to_usd_rate: Decimal,
-    traded_at: datetime,
-) -> BookFill:
-    """A house trade as the house book applies it: a fill whose "client" took the other side."""
-    return BookFill(
-        fill_id=trade_id,
-        order_id=f"{HEDGE_PREFIX}{hedge_id}",
-        account_id=HEDGE_ACCOUNT,
-        symbol=symbol,
-        client_side=Side.SELL if side is Side.BUY else Side.BUY,
-        volume=volume,
-        price=price,
-        contract_size=contract_size,
-        quote_to_usd_rate=quote_to_usd_rate,
-        filled_at=traded_at,
-    )
-
-
-_TRADE_COLUMNS = (
-    "trade_id, hedge_id, symbol, side, volume, price, contract_size, quote_to_usd_rate, traded_at"
-)
-
-
-async def house_trades(conn: Conn) -> list[BookFill]:
-    """Every house trade in the order it was recorded, as the house book applies it."""
-    rows = await conn.fetch(f"SELECT {_TRADE_COLUMNS} FROM router.house_trades ORDER BY seq")
-    return [
-        book_fill(
-            trade_id=r["trade_id"],
-            hedge_id=r["hedge_id"],
-            symbol=r["symbol"],
-            side=Side(r["side"]),
-            volume=r["volume"],
-            price=r["price"],
-            contract_size=r["contract_size"],
-            quote_to_usd_rate=r["quote_to_usd_rate"],
-            traded_at=r["traded_at"],
-        )
-        for r in rows
-    ]
-
-
 def merged(client: Iterable[BookFill], hedges: Iterable[BookFill]) -> list[BookFill]:
     """Client fills and house trades in time order, each list keeping its own order."""
     return list(heapq.merge(client, hedges, key=lambda f: f.filled_at))
@@ -200,18 +114,6 @@ def merged(client: Iterable[BookFill], hedges: Iterable[BookFill]) -> list[BookF
 
 def is_hedge(fill: BookFill) -> bool:
     return fill.account_id == HEDGE_ACCOUNT and fill.order_id.startswith(HEDGE_PREFIX)
-
-
-# The next attempt after a failure: base x 2^(failures so far), at most the cap ($2, $3).
-_BACKOFF = (
-    "now() + make_interval(secs => least($3::float8, $2::float8 * power(2, least(failures, 30))))"
-)
-
-
-async def _leading(conn: Conn, epoch: int) -> bool:
-    """Whether ``epoch`` is still the leader's; holds the leader row FOR SHARE until commit."""
-    current = await conn.fetchval("SELECT epoch FROM router.leader FOR SHARE")
-    return bool(current == epoch)
 
 
 class Hedger:
@@ -279,37 +181,22 @@ class Hedger:
             return
         await self._plan(epoch)
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM router.hedge_orders WHERE status IN ('PENDING', 'SENT') "
-                "AND next_attempt_at <= now() ORDER BY hedge_id"
-            )
-        for row in rows:
+            hedges = await store.due(conn)
+        for hedge in hedges:
             if self._epoch() != epoch:
                 return
-            await self._drive(Hedge.of_row(row), epoch)
-        await self._gauges()
-
-    async def _gauges(self) -> None:
+            await self._drive(hedge, epoch)
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT count(*) AS n, "
-                "coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
-                "FROM router.hedge_orders WHERE status IN ('PENDING', 'SENT')"
-            )
-        assert row is not None  # an aggregate always answers one row
-        HEDGES_OPEN.set(row["n"])
-        HEDGE_OLDEST_OPEN.set(float(row["age"]))
+            count, age = await store.open_summary(conn)
+        HEDGES_OPEN.set(count)
+        HEDGE_OLDEST_OPEN.set(age)
 
     async def _plan(self, epoch: int) -> None:
         limits = self._limits()
         if not limits:
             return
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT symbol, sum(CASE side WHEN 'BUY' THEN volume ELSE -volume END) AS lots "
-                "FROM router.hedge_orders WHERE status IN ('PENDING', 'SENT') GROUP BY symbol"
-            )
-        open_lots = {r["symbol"]: r["lots"] for r in rows}
+            open_lots = await store.open_lots(conn)
         book = self._house.engine.book
         for symbol, limit in sorted(limits.items()):
             position = book.position(symbol)
@@ -319,27 +206,24 @@ class Hedger:
             if planned is None:
                 continue
             side, volume = planned
-            async with self._pool.acquire() as conn, conn.transaction():
-                if not await _leading(conn, epoch):
-                    return
-                row = await conn.fetchrow(
-                    "INSERT INTO router.hedge_orders (symbol, side, volume, contract_size, "
-                    "quote_to_usd_rate, house_net_lots, max_net_lots, epoch) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING hedge_id, client_order_id",
-                    symbol,
-                    side.value,
-                    volume,
-                    position.contract_size,
-                    position.quote_to_usd_rate,
-                    position.net_lots,
-                    limit,
+            async with self._pool.acquire() as conn:
+                created = await store.create(
+                    conn,
                     epoch,
+                    symbol=symbol,
+                    side=side,
+                    volume=volume,
+                    contract_size=position.contract_size,
+                    quote_to_usd_rate=position.quote_to_usd_rate,
+                    house_net_lots=position.net_lots,
+                    max_net_lots=limit,
                 )
-            assert row is not None  # INSERT ... RETURNING answers its row
+            if created is None:
+                return
             HEDGE_ORDERS.labels(symbol).inc()
             log.warning(
                 "hedge_created",
-                hedge=row["client_order_id"],
+                hedge=created,
                 symbol=symbol,
                 side=side.value,
                 volume=str(volume),
@@ -347,22 +231,29 @@ class Hedger:
                 max_net_lots=str(limit),
             )
 
+    async def _needed(self, hedge: Hedge) -> bool:
+        """Whether a PENDING hedge is still needed: the net its symbol would have without it is
+        beyond the limit (a hedge is never sent for a net back within it, or without a limit)."""
+        async with self._pool.acquire() as conn:
+            open_lots = await store.open_lots(conn)
+        others = open_lots.get(hedge.symbol, ZERO) - signed(hedge.side, hedge.volume)
+        net = self._house.engine.book.net_lots(hedge.symbol)
+        limit = self._limits().get(hedge.symbol)
+        return plan(net, others, limit, self._lot_step(hedge.symbol)) is not None
+
     async def _drive(self, hedge: Hedge, epoch: int) -> None:
         if hedge.status is HedgeStatus.PENDING:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if not await _leading(conn, epoch):
-                    return
-                claimed = await conn.fetchrow(
-                    "UPDATE router.hedge_orders SET status = 'SENT', attempts = attempts + 1, "
-                    "epoch = $2, next_attempt_at = now() + make_interval(secs => $3), "
-                    "updated_at = now() WHERE hedge_id = $1 AND status = 'PENDING' RETURNING *",
-                    hedge.hedge_id,
-                    epoch,
-                    self._timeout + 1.0,
-                )
+            if not await self._needed(hedge):
+                async with self._pool.acquire() as conn:
+                    cancelled = await store.cancel(conn, hedge.hedge_id, epoch)
+                if cancelled:
+                    log.warning("hedge_cancelled", hedge=hedge.client_order_id, symbol=hedge.symbol)
+                return
+            async with self._pool.acquire() as conn:
+                claimed = await store.claim_send(conn, hedge.hedge_id, epoch, self._timeout + 1.0)
             if claimed is None:
                 return
-            hedge = Hedge.of_row(claimed)
+            hedge = claimed
             try:
                 execution = await self._fixgw.execute_order(
                     order_id=hedge.client_order_id,
@@ -395,7 +286,7 @@ class Hedger:
                 hedge,
                 epoch,
                 "status = 'PENDING', failures = failures + 1, last_reject_reason = $4, "
-                f"last_reject_message = $5, next_attempt_at = {_BACKOFF}",
+                f"last_reject_message = $5, next_attempt_at = {store.BACKOFF}",
                 execution.reject_reason,
                 execution.reject_message,
             )
@@ -413,7 +304,7 @@ class Hedger:
             log.warning("hedge_fenced", hedge=hedge.client_order_id, symbol=hedge.symbol)
         else:  # PENDING / UNKNOWN: ask GetOrderStatus after a backoff
             await self._update(
-                hedge, epoch, f"failures = failures + 1, next_attempt_at = {_BACKOFF}"
+                hedge, epoch, f"failures = failures + 1, next_attempt_at = {store.BACKOFF}"
             )
             HEDGE_FAILURES.labels(hedge.symbol, "UNKNOWN").inc()
             log.warning(
@@ -425,21 +316,16 @@ class Hedger:
             )
 
     async def _update(self, hedge: Hedge, epoch: int, assignments: str, *args: object) -> int:
-        """Apply ``assignments`` (parameters $2 and $3: the backoff base and cap in seconds,
-        then ``args`` from $4) to the SENT hedge if this epoch leads; its failures after."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await _leading(conn, epoch):
-                return 0
-            failures = await conn.fetchval(
-                f"UPDATE router.hedge_orders SET {assignments}, updated_at = now() "
-                "WHERE hedge_id = $1 AND status = 'SENT' "
-                "AND $2::float8 IS NOT NULL AND $3::float8 IS NOT NULL RETURNING failures",
+        async with self._pool.acquire() as conn:
+            failures = await store.update_sent(
+                conn,
                 hedge.hedge_id,
-                self._backoff,
-                self._backoff_max,
+                epoch,
+                assignments,
+                (self._backoff, self._backoff_max),
                 *args,
             )
-        return int(failures or 0)
+        return failures or 0
 
     async def _filled(self, hedge: Hedge, fills: Iterable[LpFill], epoch: int) -> None:
         now = datetime.now(UTC)
@@ -460,46 +346,11 @@ class Hedger:
             )
             for fill in fills
         ]
-        filled = sum((f.volume for f, _ in trades), ZERO)
-
-        async def write() -> bool:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if not await _leading(conn, epoch):
-                    return False
-                done = await conn.fetchval(
-                    "UPDATE router.hedge_orders SET status = 'FILLED', filled_volume = $2, "
-                    "updated_at = now() WHERE hedge_id = $1 AND status = 'SENT' "
-                    "RETURNING hedge_id",
-                    hedge.hedge_id,
-                    filled,
-                )
-                if done is None:
-                    return False
-                await conn.executemany(
-                    f"INSERT INTO router.house_trades ({_TRADE_COLUMNS}, lp, lp_order_id, "
-                    "exec_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    [
-                        (
-                            b.fill_id,
-                            hedge.hedge_id,
-                            hedge.symbol,
-                            hedge.side.value,
-                            b.volume,
-                            b.price,
-                            b.contract_size,
-                            b.quote_to_usd_rate,
-                            b.filled_at,
-                            f.lp,
-                            f.lp_order_id,
-                            f.exec_id,
-                        )
-                        for f, b in trades
-                    ],
-                )
-                return True
-
+        # Committed and booked under the symbol's lock: the house book applies fills in the
+        # order they commit (``router.house``).
         async with self._house.lock(hedge.symbol):
-            won = await write()
+            async with self._pool.acquire() as conn:
+                won = await store.record_filled(conn, hedge, epoch, trades)
             if won:
                 for _, fill in trades:
                     self._house.engine.apply(fill)
@@ -507,6 +358,7 @@ class Hedger:
                         self.hedge_net.get(hedge.symbol, ZERO) + fill.house_delta
                     )
         if won:
+            filled = sum((f.volume for f, _ in trades), ZERO)
             HEDGE_FILLED_LOTS.labels(hedge.symbol).inc(float(filled))
             log.info(
                 "hedge_filled",

@@ -42,7 +42,8 @@ from router.domain import (
     RecordedDecision,
     RoutingRule,
 )
-from router.hedging import Hedger, house_trades, merged
+from router.hedge_store import house_trades
+from router.hedging import Hedger, merged
 from router.house import House
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route

@@ -19,6 +19,8 @@ INSERT INTO router.leader (epoch, holder) VALUES (0, 'none');
 --   SENT          at fixgw, outcome not known yet (resolved by GetOrderStatus at next_attempt_at)
 --   FILLED        done: its fills are router.house_trades rows (filled_volume may be < volume)
 --   FENCED        fixgw never saw it (fenced by GetOrderStatus): nothing traded, a new hedge follows
+--   CANCELLED     PENDING (never sent, or its attempts rejected) and no longer needed when due: the
+--                 house net is back within the limit, or the symbol has no limit any more
 CREATE TABLE router.hedge_orders (
     hedge_id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     client_order_id    text        GENERATED ALWAYS AS ('HEDGE-' || hedge_id) STORED UNIQUE,
@@ -30,7 +32,8 @@ CREATE TABLE router.hedge_orders (
     house_net_lots     numeric     NOT NULL,
     max_net_lots       numeric     NOT NULL,
     status             text        NOT NULL DEFAULT 'PENDING'
-                                   CHECK (status IN ('PENDING', 'SENT', 'FILLED', 'FENCED')),
+                                   CHECK (status IN ('PENDING', 'SENT', 'FILLED', 'FENCED',
+                                                     'CANCELLED')),
     epoch              bigint      NOT NULL,
     attempts           integer     NOT NULL DEFAULT 0,
     failures           integer     NOT NULL DEFAULT 0,

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from bbook import BookFill, HouseBook, Side
-from router.hedging import HEDGE_ACCOUNT, book_fill, is_hedge, merged, plan
+from router.hedge_store import HEDGE_ACCOUNT, book_fill
+from router.hedging import is_hedge, merged, plan
 
 D = Decimal
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
