@@ -31,7 +31,7 @@ from router.server import RouterApp, start_router
 D = Decimal
 WAIT = 30.0
 # Symbols of this module only: no other test's house fills or limits touch them.
-SYMBOLS = [f"H{uuid.uuid4().hex[:5].upper()}" for _ in range(5)]
+SYMBOLS = [f"H{uuid.uuid4().hex[:5].upper()}" for _ in range(6)]
 LP_BID, LP_ASK = D("1.20000"), D("1.20010")
 BUY, SELL = types_pb2.SIDE_BUY, types_pb2.SIDE_SELL
 
@@ -314,3 +314,36 @@ async def test_hedge_when_leader_deposed_mid_send_then_new_leader_books_it_once_
         assert old.service.engine.book.net_lots(sym) == D(2)
     finally:
         await new.stop()
+
+
+async def test_hedge_when_rejected_and_limit_removed_then_cancelled_not_sent_again(
+    router: Router,
+    beyond_limit: Callable[[str, str], Awaitable[None]],
+    db: asyncpg.Connection,
+    lp: LpSimulator,
+) -> None:
+    app, _ = router
+    sym = SYMBOLS[5]
+    lp.add_fault(Fault("reject", text="symbol halted"), count=1000)
+    await beyond_limit(sym, "3.00")
+
+    async def rejected() -> None:
+        while not any(r["failures"] >= 1 for r in await hedges(db, sym)):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(rejected(), WAIT)
+    await db.execute("DELETE FROM router.exposure_limits WHERE symbol = $1", sym)
+    await eventually(lambda: sym not in app.service.engine.limits)
+
+    async def cancelled() -> list[asyncpg.Record]:
+        while True:
+            rows = await hedges(db, sym)
+            if rows and rows[0]["status"] == "CANCELLED":
+                return rows
+            await asyncio.sleep(0.05)
+
+    [hedge] = await asyncio.wait_for(cancelled(), WAIT)
+    lp.faults = FaultQueue()
+    assert hedge["filled_volume"] == 0
+    assert not await db.fetchval("SELECT count(*) FROM router.house_trades WHERE symbol = $1", sym)
+    assert app.service.engine.book.net_lots(sym) == D(3)
