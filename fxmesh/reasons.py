@@ -205,3 +205,5 @@ class Reason(StrEnum):
     """quotes; edge (422): not one of the candle timeframes."""
     LIMIT_OUT_OF_RANGE = "LIMIT_OUT_OF_RANGE"
     """quotes; edge (422): a listing's ``limit`` outside its bounds."""
+    ROUTER_STANDBY = "ROUTER_STANDBY"
+    """router, UNAVAILABLE: this replica is the standby (another one leads); try the leader."""
