@@ -57,6 +57,13 @@ class Op(StrEnum):
     SYSTEM_HEALTH = "system.health"
     SYSTEM_METRICS = "system.metrics"
     SYSTEM_RESTART = "system.restart"
+    SYMBOLS_LIST = "symbols.list"
+    SYMBOL_CREATE = "symbols.create"
+    SYMBOL_UPDATE = "symbols.update"
+    SYMBOL_ENABLE = "symbols.enable"
+    SYMBOL_DISABLE = "symbols.disable"
+    RISK_SETTINGS_LIST = "risk_settings.list"
+    RISK_SETTINGS_UPDATE = "risk_settings.update"
     ROUTING_WHAT_IF = "routing.what_if"
 
 
@@ -125,6 +132,14 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.SYSTEM_HEALTH: _read(),
     Op.SYSTEM_METRICS: _read(),
     Op.SYSTEM_RESTART: _change(_BACK_OFFICE),
+    # Symbol and risk settings: dealing configuration, the risk desk's (oms applies it at once).
+    Op.SYMBOLS_LIST: _read(),
+    Op.SYMBOL_CREATE: _change(_RISK),
+    Op.SYMBOL_UPDATE: _change(_RISK),
+    Op.SYMBOL_ENABLE: _change(_RISK),
+    Op.SYMBOL_DISABLE: _change(_RISK),
+    Op.RISK_SETTINGS_LIST: _read(),
+    Op.RISK_SETTINGS_UPDATE: _change(_RISK),
     # Changes nothing live, but audited like a change: who rehearsed which configuration when.
     Op.ROUTING_WHAT_IF: _change(_RISK),
 }

@@ -129,6 +129,9 @@ class FlowFeed:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Rebuild the figures from the tables, then consume and sample (once until ``stop``)."""
+        if self._tasks:
+            return
         async with self._pool.acquire() as conn:
             fills, closes = await repository.load_flow(conn)
         for fill in fills:
@@ -180,6 +183,7 @@ class FlowFeed:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
+        self._tasks = []
         with contextlib.suppress(Exception):
             await self.flush()
         if self._connection is not None:

@@ -10,6 +10,7 @@ import contextlib
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -19,7 +20,7 @@ from prometheus_client import Counter, Histogram
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.background import cancel_and_wait
 from fxmesh.db import Pool
-from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
 from router import repository
@@ -42,6 +43,8 @@ from router.domain import (
     RoutingRule,
 )
 from router.flowfeed import FlowFeed
+from router.hedge_store import house_trades
+from router.hedging import Hedger, merged
 from router.house import House
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
@@ -83,9 +86,13 @@ class RouterService:
         reload_seconds: float = 30.0,
         house: House | None = None,
         lp_health: LpHealthMonitor | None = None,
+        hedger: Hedger | None = None,
         flow_feed: FlowFeed | None = None,
     ) -> None:
         self._pool = pool
+        self.hedger = hedger
+        # The leader's epoch while this replica leads (serves and hedges); None on a standby.
+        self.epoch: int | None = None
         self.engine = engine
         self.abook = abook
         # One house-book commit at a time per symbol: the book applies fills in commit order.
@@ -108,19 +115,50 @@ class RouterService:
         """The version of the configuration the next order is decided with."""
         return self.config.version
 
-    async def start(self) -> None:
+    async def start(self, *, rebuild: bool = True) -> None:
+        """Load the configuration and follow it; ``rebuild`` the house book now (a replica that
+        stands by rebuilds it when it becomes the leader instead)."""
         await self.reload_config()
-        async with self._pool.acquire() as conn:
-            fills = await store.all_fills(conn)
-        count = self.engine.load(fills)
-        log.info("bbook_rebuilt", fills=count, symbols=self.engine.book.symbols())
+        if rebuild:
+            await self.rebuild_book()
         self._listener = await self._pool.acquire()
         await self._listener.add_listener(repository.CONFIG_CHANNEL, self._on_notify)
         self._spawn(self._reload_periodically())
         if self.lp_health is not None:
             self._spawn(self.lp_health.run())
+        if self.hedger is not None:
+            self.engine.on_hedge_request(self.hedger.wake)
+            self._spawn(self.hedger.run())
+        if rebuild:  # leading from the start (a standby starts it when promoted)
+            await self.start_flow()
+
+    async def rebuild_book(self) -> None:
+        """Rebuild the house book from its client fills and house trades (hedges)."""
+        async with self._pool.acquire() as conn:
+            fills = merged(await store.all_fills(conn), await house_trades(conn))
+        count = self.engine.load(fills)
+        if self.hedger is not None:
+            self.hedger.loaded(fills)
+        log.info("bbook_rebuilt", fills=count, symbols=self.engine.book.symbols())
+
+    def require_serving(self) -> None:
+        """Raise UNAVAILABLE ``ROUTER_STANDBY`` unless this replica leads."""
+        if self.epoch is None:
+            raise Unavailable(
+                "this router replica is the standby; another one leads",
+                reason=Reason.ROUTER_STANDBY,
+            )
+
+    async def start_flow(self) -> None:
+        """Start the flow feed (once): the replica that leads consumes the flow queue and
+        rebuilds the figures from the tables, so its figures are complete (the queue has one
+        consumer: a standby would take half the events)."""
         if self.flow_feed is not None:
             await self.flow_feed.start()
+
+    async def stop_flow(self) -> None:
+        if self.flow_feed is not None:
+            await self.flow_feed.stop()
 
     async def stop(self) -> None:
         if self.flow_feed is not None:
@@ -456,8 +494,10 @@ class RouterService:
             reject_message=rejection.message,
         )
 
-    async def house_exposure(self) -> list[Exposure]:
-        return await self.engine.exposures()
+    async def house_exposure(self) -> tuple[list[Exposure], dict[str, Decimal]]:
+        """The house book per symbol, and the part of each net the hedges traded."""
+        hedge_net = dict(self.hedger.hedge_net) if self.hedger is not None else {}
+        return await self.engine.exposures(), hedge_net
 
     async def what_if(
         self, proposal: Proposal, start: datetime, end: datetime, max_changed: int = 100

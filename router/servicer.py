@@ -24,6 +24,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         request: router_pb2.ExecuteRequest,
         context: grpc.aio.ServicerContext[router_pb2.ExecuteRequest, router_pb2.ExecuteResponse],
     ) -> router_pb2.ExecuteResponse:
+        self._service.require_serving()
         command = convert.execute_command(request, _trace_id())
         result = await self._service.execute(command, context.time_remaining())
         return convert.execute_response(result)
@@ -35,6 +36,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             router_pb2.ReconcileExecutionRequest, router_pb2.ReconcileExecutionResponse
         ],
     ) -> router_pb2.ReconcileExecutionResponse:
+        self._service.require_serving()
         command = convert.reconcile_command(request, _trace_id())
         result = await self._service.reconcile(command, context.time_remaining())
         return convert.reconcile_response(result)
@@ -46,13 +48,15 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             router_pb2.GetHouseExposureRequest, router_pb2.GetHouseExposureResponse
         ],
     ) -> router_pb2.GetHouseExposureResponse:
-        return convert.exposure_response(await self._service.house_exposure())
+        self._service.require_serving()
+        return convert.exposure_response(*await self._service.house_exposure())
 
     async def Explain(
         self,
         request: router_pb2.ExplainRequest,
         context: grpc.aio.ServicerContext[router_pb2.ExplainRequest, router_pb2.ExplainResponse],
     ) -> router_pb2.ExplainResponse:
+        self._service.require_serving()
         explained = await self._service.explain(convert.explain_order_id(request))
         return convert.explain_response(explained)
 
@@ -63,6 +67,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             router_whatif_pb2.WhatIfRequest, router_whatif_pb2.WhatIfResponse
         ],
     ) -> router_whatif_pb2.WhatIfResponse:
+        self._service.require_serving()
         proposal, start, end, limit = convert.what_if_query(request)
         report = await self._service.what_if(proposal, start, end, limit)
         return convert.what_if_response(report)

@@ -6,8 +6,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from admin.logins import LoginThrottled
-from admin.rest import accounts, audit, auth, liquidity, money, system, users, withdrawals
+from admin.rest import (
+    accounts,
+    audit,
+    auth,
+    liquidity,
+    money,
+    system,
+    users,
+    withdrawals,
+)
 from admin.rest import routing as routing_what_if
+from admin.rest import symbols as symbols_routes
 from admin.rest.deps import BodyInvalid
 from admin.service import AdminService
 from admin.system import NotSupported
@@ -77,6 +87,7 @@ def create_app(service: AdminService) -> FastAPI:
         routing_what_if,
     ):
         app.include_router(module.router)
+    app.include_router(symbols_routes.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

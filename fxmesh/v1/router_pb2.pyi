@@ -256,6 +256,8 @@ class SymbolExposure(_message.Message):
     AVG_PRICE_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_VOLUME_FIELD_NUMBER: _builtins.int
+    HEDGE_NET_VOLUME_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     net_volume: _builtins.str
     """Signed net lots held by the house: positive long, negative short."""
@@ -267,6 +269,12 @@ class SymbolExposure(_message.Message):
     """House P&L in USD booked so far by clients' fills reducing or reversing the house net."""
     unrealized_pnl_usd: _builtins.str
     """House P&L in USD of the open net position at the current quote; empty without a quote."""
+    client_net_volume: _builtins.str
+    """Signed lots the house holds from client flow (the B-book's side of client fills)."""
+    hedge_net_volume: _builtins.str
+    """Signed lots the house traded with LPs by auto-hedges (house trades); net_volume is
+    client_net_volume + hedge_net_volume.
+    """
     def __init__(
         self,
         *,
@@ -276,10 +284,12 @@ class SymbolExposure(_message.Message):
         avg_price: _builtins.str = ...,
         realized_pnl_usd: _builtins.str = ...,
         unrealized_pnl_usd: _builtins.str = ...,
+        client_net_volume: _builtins.str = ...,
+        hedge_net_volume: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "net_volume", b"net_volume", "notional_usd", b"notional_usd", "realized_pnl_usd", b"realized_pnl_usd", "symbol", b"symbol", "unrealized_pnl_usd", b"unrealized_pnl_usd"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "client_net_volume", b"client_net_volume", "hedge_net_volume", b"hedge_net_volume", "net_volume", b"net_volume", "notional_usd", b"notional_usd", "realized_pnl_usd", b"realized_pnl_usd", "symbol", b"symbol", "unrealized_pnl_usd", b"unrealized_pnl_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

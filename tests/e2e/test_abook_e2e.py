@@ -28,7 +28,15 @@ from e2e_client import WAIT, login
 from devstack.supervisor import FIRST_LP, SECOND_LP, Stack, StackConfig, claim_redis_db
 from fxmesh.money import parse_decimal
 from fxmesh.quotecache import read_quote
-from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc, oms_pb2, oms_pb2_grpc, types_pb2
+from fxmesh.v1 import (
+    fixgw_pb2,
+    fixgw_pb2_grpc,
+    oms_pb2,
+    oms_pb2_grpc,
+    router_pb2,
+    router_pb2_grpc,
+    types_pb2,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -409,3 +417,72 @@ async def test_lp_restarted_while_it_works_an_order_then_its_fill_is_booked_once
     assert len(await client.positions()) == 1
     await client.balance_is_sum_of_ledger()
     await eventually("both LP sessions back", lambda: sessions_logged_on(abook_stack))
+
+
+async def test_auto_hedge_when_forced_b_client_takes_the_house_beyond_its_limit_then_lp_hedges(
+    abook_stack: Stack, trading: tuple[Client, Market]
+) -> None:
+    """Last in the module: it leaves the house a net in EURUSD (the other tests trade A-book)."""
+    client_a, _market = trading
+    login_name, password = f"e2e-h-{uuid.uuid4().hex[:10]}", "e2e-password-1"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{abook_stack.config.ports.oms}") as channel:
+        created = await oms_pb2_grpc.OmsServiceStub(channel).CreateAccount(
+            oms_pb2.CreateAccountRequest(
+                login=login_name,
+                password=password,
+                type=types_pb2.ACCOUNT_TYPE_DEMO,
+                currency="USD",
+                leverage=100,
+                margin_mode=types_pb2.MARGIN_MODE_HEDGING,
+                initial_deposit="10000.00",
+                client_group="e2e_hedge",
+            ),
+            timeout=WAIT,
+        )
+    account_id = created.account.account_id
+    client = Client(client_a.edge, await login(client_a.edge, login_name, password))
+    db = await asyncpg.connect(abook_stack.config.postgres_dsn)
+    try:
+        await db.execute(
+            "INSERT INTO router.account_overrides (account_id, book, reason) "
+            "VALUES ($1, 'B', 'E2E_FORCED_B')",
+            account_id,
+        )
+        await db.execute(
+            "INSERT INTO router.exposure_limits (symbol, max_net_lots) VALUES ('EURUSD', 1)"
+        )
+
+        answer = await client.market("BUY", "3.00")
+
+        assert answer["order"]["status"] == "FILLED", answer
+        assert answer["order"]["book"] == "B"
+
+        async def hedged() -> list[asyncpg.Record] | None:
+            rows = await db.fetch(
+                "SELECT * FROM router.hedge_orders WHERE symbol = 'EURUSD' ORDER BY hedge_id"
+            )
+            return rows if rows and all(r["status"] == "FILLED" for r in rows) else None
+
+        [hedge] = await eventually("EURUSD hedged", hedged)
+        assert (hedge["side"], hedge["volume"]) == ("BUY", Decimal(2))
+        trades = await db.fetch("SELECT lp, volume FROM router.house_trades")
+        assert sum(t["volume"] for t in trades) == Decimal(2)
+        assert {t["lp"] for t in trades} <= {FIRST_LP, SECOND_LP}
+        # The client's own order and fill are the client's only: the hedge is no client trade.
+        assert len(await client.deals()) == 1
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{abook_stack.config.ports.router}"
+        ) as channel:
+            book = await router_pb2_grpc.RouterServiceStub(channel).GetHouseExposure(
+                router_pb2.GetHouseExposureRequest(), timeout=WAIT
+            )
+        [eurusd] = [e for e in book.exposures if e.symbol == "EURUSD"]
+        assert (money(eurusd.client_net_volume), money(eurusd.hedge_net_volume)) == (
+            Decimal(-3),
+            Decimal(2),
+        )
+        assert money(eurusd.net_volume) == Decimal(-1)
+    finally:
+        await db.execute("DELETE FROM router.exposure_limits WHERE symbol = 'EURUSD'")
+        await db.execute("DELETE FROM router.account_overrides WHERE account_id = $1", account_id)
+        await db.close()

@@ -238,6 +238,8 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
                     avg_price="1.08450",
                     realized_pnl_usd="12.30",
                     unrealized_pnl_usd="-4.10",
+                    client_net_volume="-3.50",
+                    hedge_net_volume="2.00",
                 )
             ]
         )

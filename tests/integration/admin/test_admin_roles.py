@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
-from fxmesh.v1 import admin_pb2, admin_routing_pb2, router_whatif_pb2
+from fxmesh.v1 import admin_pb2, admin_routing_pb2, admin_symbols_pb2, oms_pb2, router_whatif_pb2
 
 NOBODY = "987654321"  # no such account
 MONEY = {"accountId": NOBODY, "amount": "10.00", "method": "BANK_TRANSFER"}
@@ -87,6 +87,18 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.SYSTEM_HEALTH: ("GET", "/admin/system/health", None),
     Op.SYSTEM_METRICS: ("GET", "/admin/system/metrics", None),
     Op.SYSTEM_RESTART: ("POST", "/admin/system/restart", {"service": "nosuchservice"}),
+    # Symbols and risk settings: allowed calls aim at an unknown symbol or carry a bad value.
+    Op.SYMBOLS_LIST: ("GET", "/admin/symbols", None),
+    Op.SYMBOL_CREATE: ("POST", "/admin/symbols", {"symbol": "MATRIXSYM", "assetClass": "FX"}),
+    Op.SYMBOL_UPDATE: ("PUT", "/admin/symbols/NOSUCHSYM", {"spreadMarkup": 1}),
+    Op.SYMBOL_ENABLE: ("POST", "/admin/symbols/NOSUCHSYM/enable", None),
+    Op.SYMBOL_DISABLE: ("POST", "/admin/symbols/NOSUCHSYM/disable", None),
+    Op.RISK_SETTINGS_LIST: ("GET", "/admin/risk-settings", None),
+    Op.RISK_SETTINGS_UPDATE: (
+        "PUT",
+        "/admin/risk-settings?group=matrix-grp",
+        {"maxLeverage": 10000},
+    ),
     Op.ROUTING_WHAT_IF: (
         "POST",
         "/admin/routing/what-if",
@@ -95,6 +107,7 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
 }
 
 _M = admin_pb2
+_S = admin_symbols_pb2
 _WHAT_IF = admin_routing_pb2.RunRoutingWhatIfRequest(
     what_if=router_whatif_pb2.WhatIfRequest(
         start_time=Timestamp(seconds=946_684_800), end_time=Timestamp(seconds=946_771_200)
@@ -205,6 +218,29 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.SYSTEM_HEALTH: ("GetSystemHealth", _M.GetSystemHealthRequest()),
     Op.SYSTEM_METRICS: ("GetSystemMetrics", _M.GetSystemMetricsRequest()),
     Op.SYSTEM_RESTART: ("RestartService", _M.RestartServiceRequest(service="nosuchservice")),
+    Op.SYMBOLS_LIST: ("ListSymbolSettings", _S.ListSymbolSettingsRequest()),
+    Op.SYMBOL_CREATE: (
+        "CreateSymbol",
+        _S.CreateSymbolRequest(
+            symbol="MATRIXSYM",
+            settings=oms_pb2.SymbolSettingsChange(asset_class=oms_pb2.ASSET_CLASS_FX),
+        ),
+    ),
+    Op.SYMBOL_UPDATE: (
+        "UpdateSymbol",
+        _S.UpdateSymbolRequest(
+            symbol="NOSUCHSYM", settings=oms_pb2.SymbolSettingsChange(spread_markup_points=1)
+        ),
+    ),
+    Op.SYMBOL_ENABLE: ("EnableSymbol", _S.EnableSymbolRequest(symbol="NOSUCHSYM")),
+    Op.SYMBOL_DISABLE: ("DisableSymbol", _S.DisableSymbolRequest(symbol="NOSUCHSYM")),
+    Op.RISK_SETTINGS_LIST: ("ListRiskSettings", _S.ListRiskSettingsRequest()),
+    Op.RISK_SETTINGS_UPDATE: (
+        "UpdateRiskSettings",
+        _S.UpdateRiskSettingsRequest(
+            settings=oms_pb2.RiskSettings(client_group="matrix-grp", max_leverage=10000)
+        ),
+    ),
     Op.ROUTING_WHAT_IF: ("RunRoutingWhatIf", _WHAT_IF),
 }
 
