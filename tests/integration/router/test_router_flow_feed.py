@@ -284,3 +284,60 @@ async def test_broker_unreachable_at_start_then_router_serves_orders_without_flo
         assert executed.routing_reason == "DEFAULT_B_BOOK"
     finally:
         await asyncio.wait_for(app.stop(), 30)
+
+
+async def test_two_replicas_then_only_the_leader_consumes_and_a_promoted_standby_has_every_deal(
+    pg_dsn: str,
+    redis_url: str,
+    amqp_url: str,
+    events_exchange: str,
+    exchange: aio_pika.abc.AbstractExchange,
+) -> None:
+    apps: list[RouterApp] = []
+
+    async def replica() -> RouterApp:
+        app = await start_router(
+            settings(pg_dsn, redis_url).model_copy(
+                update={
+                    "amqp_url": amqp_url,
+                    "events_exchange": events_exchange,
+                    "router_flow_feed": True,
+                    "router_leader_election": True,
+                    "router_leader_check_seconds": 0.2,
+                    "shutdown_grace_seconds": 0,
+                }
+            )
+        )
+        apps.append(app)
+        return app
+
+    try:
+        one = await replica()
+        two = await replica()
+        leader_flow = one.service.flow_feed.flow  # type: ignore[union-attr]
+        standby_flow = two.service.flow_feed.flow  # type: ignore[union-attr]
+        assert (one.service.epoch is not None, two.service.epoch is None) == (True, True)
+        account = str(uuid.uuid4().int % 10**9)
+        now = datetime.now(UTC)
+        for i in range(4):
+            await publish(exchange, closed(account, "EURUSD", "10", now, 30 + i))
+
+        await until_true(lambda: leader_flow.trader(account).closed_deals == 4)
+        assert standby_flow.trader(account).closed_deals == 0  # never consumed a message
+
+        await asyncio.wait_for(one.stop(0), 15)
+        await until_true(lambda: two.service.epoch is not None)
+        await until_true(lambda: standby_flow.trader(account).closed_deals == 4)
+        assert standby_flow.trader(account).net_profit == D("40")
+    finally:
+        for app in apps:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(app.stop(0), 15)
+
+
+async def until_true(check: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {seconds} s")
+        await asyncio.sleep(0.1)
