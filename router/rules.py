@@ -91,6 +91,8 @@ class SymbolRouting:
 
     lot_step: Decimal = DEFAULT_LOT_STEP
     lp_fallback: LpFallback = LpFallback.REJECT
+    preferred_lps: tuple[str, ...] = ()
+    """LPs an A leg of the symbol tries first, in order, before fixgw's configured list."""
 
 
 DEFAULT_SYMBOL_ROUTING = SymbolRouting()

@@ -301,6 +301,7 @@ class RouterService:
         prepared = await self.abook.prepare(replace(cmd, volume=decision.a_volume))
         if isinstance(prepared, Rejection):
             return await self._reject(cmd, decision, prepared)
+        prepared = self._preferring(prepared)
         leg = HouseLeg(
             order_volume=cmd.volume,
             volume=decision.b_volume,
@@ -319,9 +320,15 @@ class RouterService:
         prepared = await self.abook.prepare(cmd)
         if isinstance(prepared, Rejection):
             return await self._reject(cmd, decision, prepared)
+        prepared = self._preferring(prepared)
         if remaining is not None:
             remaining -= time.monotonic() - started
         return await self._submit(cmd, decision, prepared, remaining)
+
+    def _preferring(self, order: AbookOrder) -> AbookOrder:
+        """``order`` with the LPs its symbol's configuration tries first (admin's priority LP)."""
+        preferred = self.config.symbol(order.symbol).preferred_lps
+        return replace(order, preferred_lps=preferred) if preferred else order
 
     async def _submit(
         self,
