@@ -72,6 +72,7 @@ class AccountOverride:
     book: Book
     reason: str
     c_book_hedge_ratio: Decimal = ZERO
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
