@@ -113,6 +113,10 @@ class OmsServiceStub:
     """Accounts with open positions whose margin level is at or near their margin-call level,
     lowest level first, valued at the current quotes.
     """
+    GetBookSplit: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetBookSplitRequest, _oms_pb2.GetBookSplitResponse]
+    """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+    router chose for the order), with each venue's share (an LP, or BBOOK for the house).
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -198,6 +202,10 @@ class OmsServiceAsyncStub(OmsServiceStub):
     ListMarginWatch: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListMarginWatchRequest, _oms_pb2.ListMarginWatchResponse]  # type: ignore[assignment]
     """Accounts with open positions whose margin level is at or near their margin-call level,
     lowest level first, valued at the current quotes.
+    """
+    GetBookSplit: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetBookSplitRequest, _oms_pb2.GetBookSplitResponse]  # type: ignore[assignment]
+    """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+    router chose for the order), with each venue's share (an LP, or BBOOK for the house).
     """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -455,6 +463,16 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_oms_pb2.ListMarginWatchResponse, _abc.Awaitable[_oms_pb2.ListMarginWatchResponse]]:
         """Accounts with open positions whose margin level is at or near their margin-call level,
         lowest level first, valued at the current quotes.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBookSplit(
+        self,
+        request: _oms_pb2.GetBookSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetBookSplitResponse, _abc.Awaitable[_oms_pb2.GetBookSplitResponse]]:
+        """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+        router chose for the order), with each venue's share (an LP, or BBOOK for the house).
         """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
