@@ -26,6 +26,7 @@ from admin.gate import Gate
 from admin.permissions import Op
 from fxmesh.errors import InvalidArgument
 from fxmesh.money import fmt
+from fxmesh.reasons import Reason
 
 EXECUTION_MODE_GLOBAL = "EXECUTION_MODE_GLOBAL"
 EXECUTION_MODE_SYMBOL = "EXECUTION_MODE_SYMBOL"
@@ -388,7 +389,7 @@ def account_id_of(value: str) -> str:
     if not text.isdigit() or len(text) > 19:
         raise InvalidArgument(
             "accountId must be digits",
-            reason="INVALID_ACCOUNT_ID",
+            reason=Reason.INVALID_ACCOUNT_ID,
             metadata={"field": "accountId"},
         )
     return text
