@@ -6,10 +6,13 @@
 -- ONE version: the first change of a transaction inserts the row, the later ones find it by the
 -- transaction id. ChangeRoutingConfig inserts it itself, with the actor and a note, right after
 -- locking this table (EXCLUSIVE: changes queue, readers do not wait).
+-- The versions written before this migration keep a NULL transaction id (a volatile default
+-- in ADD COLUMN would give them all this migration's).
 ALTER TABLE router.config_versions
-    ADD COLUMN xact_id xid8 NULL DEFAULT pg_current_xact_id(),
+    ADD COLUMN xact_id xid8 NULL,
     ADD COLUMN actor   text NULL,
     ADD COLUMN note    text NULL;
+ALTER TABLE router.config_versions ALTER COLUMN xact_id SET DEFAULT pg_current_xact_id();
 CREATE UNIQUE INDEX config_versions_xact_idx ON router.config_versions (xact_id);
 
 CREATE OR REPLACE FUNCTION router.notify_config_changed() RETURNS trigger LANGUAGE plpgsql AS $$
