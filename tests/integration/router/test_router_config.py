@@ -6,6 +6,7 @@ nothing half-written."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -202,7 +203,7 @@ async def test_concurrent_changes_then_each_gets_its_own_version(
         )
         # Each change saw the one before it: its "before" is the previous version.
         ordered = sorted(results, key=lambda r: r.version)
-        for prev, nxt in zip(ordered, ordered[1:], strict=False):
+        for prev, nxt in itertools.pairwise(ordered):
             assert nxt.before.version == prev.version
     finally:
         await stub.ChangeRoutingConfig(
