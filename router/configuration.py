@@ -32,7 +32,14 @@ from fxmesh.db import Conn
 from fxmesh.errors import FxError, InvalidArgument, NotFound
 from fxmesh.reasons import Reason
 from router.domain import Book, RoutingRule
-from router.rules import AccountOverride, LpFallback, OverLimit, SymbolRouting, VolumeLimit
+from router.rules import (
+    DEFAULT_LOT_STEP,
+    AccountOverride,
+    LpFallback,
+    OverLimit,
+    SymbolRouting,
+    VolumeLimit,
+)
 
 EXECUTION_MODE_GLOBAL = "EXECUTION_MODE_GLOBAL"
 EXECUTION_MODE_SYMBOL = "EXECUTION_MODE_SYMBOL"
@@ -566,6 +573,13 @@ async def _remove_symbol_mode(conn: Conn, symbol: str) -> None:
         "UPDATE router.routing_symbol_settings SET lp_fallback = 'REJECT', preferred_lps = '{}' "
         "WHERE symbol = $1",
         symbol,
+    )
+    # A row left with nothing but the defaults says what no row says: remove it.
+    await conn.execute(
+        "DELETE FROM router.routing_symbol_settings WHERE symbol = $1 AND lot_step = $2 "
+        "AND lp_fallback = 'REJECT' AND preferred_lps = '{}'",
+        symbol,
+        DEFAULT_LOT_STEP,
     )
 
 

@@ -56,3 +56,10 @@ async def test_abook_when_symbol_prefers_lpb_then_the_next_order_fills_at_lpb_no
     assert stored == ["LPB"]
     [symbol] = [s for s in config.config.symbols if s.symbol == SYMBOL]
     assert list(symbol.preferred_lps) == ["LPB"]
+    # Removing the symbol's mode leaves no settings row behind (others insert their own).
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM router.routing_symbol_settings WHERE symbol = $1", SYMBOL
+        )
+        == 0
+    )
