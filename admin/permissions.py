@@ -57,6 +57,13 @@ class Op(StrEnum):
     SYSTEM_HEALTH = "system.health"
     SYSTEM_METRICS = "system.metrics"
     SYSTEM_RESTART = "system.restart"
+    SYMBOLS_LIST = "symbols.list"
+    SYMBOL_CREATE = "symbols.create"
+    SYMBOL_UPDATE = "symbols.update"
+    SYMBOL_ENABLE = "symbols.enable"
+    SYMBOL_DISABLE = "symbols.disable"
+    RISK_SETTINGS_LIST = "risk_settings.list"
+    RISK_SETTINGS_UPDATE = "risk_settings.update"
     EXECUTION_MODE_GET = "execution.mode_get"
     EXECUTION_MODE_SET = "execution.mode_set"
     EXECUTION_MODE_REMOVE = "execution.mode_remove"
@@ -137,6 +144,14 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.SYSTEM_HEALTH: _read(),
     Op.SYSTEM_METRICS: _read(),
     Op.SYSTEM_RESTART: _change(_BACK_OFFICE),
+    # Symbol and risk settings: dealing configuration, the risk desk's (oms applies it at once).
+    Op.SYMBOLS_LIST: _read(),
+    Op.SYMBOL_CREATE: _change(_RISK),
+    Op.SYMBOL_UPDATE: _change(_RISK),
+    Op.SYMBOL_ENABLE: _change(_RISK),
+    Op.SYMBOL_DISABLE: _change(_RISK),
+    Op.RISK_SETTINGS_LIST: _read(),
+    Op.RISK_SETTINGS_UPDATE: _change(_RISK),
     # Execution: who takes a client's risk is the risk desk's call (router's configuration).
     Op.EXECUTION_MODE_GET: _read(),
     Op.EXECUTION_MODE_SET: _change(_RISK),

@@ -2,8 +2,9 @@
 
 ``AdminService`` authenticates (login, tokens) and holds the desks: ``accounts`` (client accounts
 and money, over oms), ``withdrawals`` (withdrawals awaiting four-eyes approval, funds held in oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router), ``users``
-(admin users), ``system`` (health, metrics, restart), ``execution`` (routing configuration in
-router, the book split in oms) and the audit log reads. Every operation runs
+(admin users), ``system`` (health, metrics, restart), ``symbols`` (symbol and risk settings, over
+oms), ``execution`` (routing configuration in router, the book split in oms) and the audit log
+reads. Every operation runs
 through ``gate`` (one role check, one audit row). The desks take and answer admin's domain types
 (``admin.domain``); the other services' stubs are wrapped here in ``admin.clients``, the one place
 their protobuf replies are read.
@@ -38,6 +39,7 @@ from admin.gate import Gate
 from admin.liquidity import LiquidityDesk
 from admin.logins import LoginThrottle, LoginThrottled, ip_key, user_key
 from admin.permissions import Op
+from admin.symbols import SymbolsDesk
 from admin.system import Probe, SystemDesk
 from admin.tokens import issue_admin_token, token_version
 from admin.users import UsersDesk
@@ -107,6 +109,7 @@ class AdminService:
             lockout=timedelta(seconds=settings.admin_login_lockout_seconds),
         )
         self.users = UsersDesk(self.gate, db, self._throttle, now)
+        self.symbols = SymbolsDesk(self.gate, oms_client)
         self.system = SystemDesk(
             self.gate,
             db,

@@ -12,6 +12,7 @@ import grpc
 
 from admin import convert
 from admin import execution_convert as xconvert
+from admin import symbols_convert as sconvert
 from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccount
 from admin.audit import AuditFilter
 from admin.domain import Booking, RequestContext
@@ -21,7 +22,7 @@ from admin.service import AdminService
 from admin.users import UserChanges
 from fxmesh.auth import bearer_token
 from fxmesh.v1 import admin_execution_pb2 as xpb
-from fxmesh.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from fxmesh.v1 import admin_pb2, admin_pb2_grpc, admin_symbols_pb2, types_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -546,6 +547,73 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             await self._ctx(context, request.request_id), request.service
         )
         return admin_pb2.RestartServiceResponse()
+
+    # --- symbols and risk settings (admin.symbols) ----------------------------------------------
+
+    async def ListSymbolSettings(
+        self, request: admin_symbols_pb2.ListSymbolSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.ListSymbolSettingsResponse:
+        found = await self._service.symbols.list_symbols(await self._ctx(context), request.symbol)
+        return admin_symbols_pb2.ListSymbolSettingsResponse(
+            symbols=[sconvert.symbol_from_json(s) for s in found]
+        )
+
+    async def CreateSymbol(
+        self, request: admin_symbols_pb2.CreateSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.CreateSymbolResponse:
+        created = await self._service.symbols.create(
+            await self._ctx(context, request.request_id),
+            request.symbol,
+            sconvert.change_to_json(request.settings),
+        )
+        return admin_symbols_pb2.CreateSymbolResponse(symbol=sconvert.symbol_from_json(created))
+
+    async def UpdateSymbol(
+        self, request: admin_symbols_pb2.UpdateSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.UpdateSymbolResponse:
+        updated = await self._service.symbols.update(
+            await self._ctx(context, request.request_id),
+            request.symbol,
+            sconvert.change_to_json(request.settings),
+        )
+        return admin_symbols_pb2.UpdateSymbolResponse(symbol=sconvert.symbol_from_json(updated))
+
+    async def EnableSymbol(
+        self, request: admin_symbols_pb2.EnableSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.EnableSymbolResponse:
+        found = await self._service.symbols.set_enabled(
+            await self._ctx(context, request.request_id), request.symbol, True
+        )
+        return admin_symbols_pb2.EnableSymbolResponse(symbol=sconvert.symbol_from_json(found))
+
+    async def DisableSymbol(
+        self, request: admin_symbols_pb2.DisableSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.DisableSymbolResponse:
+        found = await self._service.symbols.set_enabled(
+            await self._ctx(context, request.request_id), request.symbol, False
+        )
+        return admin_symbols_pb2.DisableSymbolResponse(symbol=sconvert.symbol_from_json(found))
+
+    async def ListRiskSettings(
+        self, request: admin_symbols_pb2.ListRiskSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.ListRiskSettingsResponse:
+        group = request.client_group if request.HasField("client_group") else None
+        rows = await self._service.symbols.risk_settings(await self._ctx(context), group)
+        return admin_symbols_pb2.ListRiskSettingsResponse(
+            settings=[sconvert.risk_doc_to_proto(r) for r in rows]
+        )
+
+    async def UpdateRiskSettings(
+        self, request: admin_symbols_pb2.UpdateRiskSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.UpdateRiskSettingsResponse:
+        row = await self._service.symbols.update_risk_settings(
+            await self._ctx(context, request.request_id),
+            request.settings.client_group,
+            sconvert.risk_values(request.settings),
+        )
+        return admin_symbols_pb2.UpdateRiskSettingsResponse(
+            settings=sconvert.risk_doc_to_proto(row)
+        )
 
     # --- execution pages (admin.execution) --------------------------------------------------------
 

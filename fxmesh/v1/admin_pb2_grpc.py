@@ -5,6 +5,7 @@ import warnings
 
 from fxmesh.v1 import admin_execution_pb2 as fxmesh_dot_v1_dot_admin__execution__pb2
 from fxmesh.v1 import admin_pb2 as fxmesh_dot_v1_dot_admin__pb2
+from fxmesh.v1 import admin_symbols_pb2 as fxmesh_dot_v1_dot_admin__symbols__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -239,6 +240,41 @@ class AdminServiceStub:
                 '/fxmesh.v1.AdminService/RestartService',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+                _registered_method=True)
+        self.ListSymbolSettings = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListSymbolSettings',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsResponse.FromString,
+                _registered_method=True)
+        self.CreateSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CreateSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolResponse.FromString,
+                _registered_method=True)
+        self.UpdateSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolResponse.FromString,
+                _registered_method=True)
+        self.EnableSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/EnableSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolResponse.FromString,
+                _registered_method=True)
+        self.DisableSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DisableSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolResponse.FromString,
+                _registered_method=True)
+        self.ListRiskSettings = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListRiskSettings',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRiskSettings = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateRiskSettings',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsResponse.FromString,
                 _registered_method=True)
         self.GetExecutionMode = channel.unary_unary(
                 '/fxmesh.v1.AdminService/GetExecutionMode',
@@ -606,6 +642,56 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSymbolSettings(self, request, context):
+        """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+        every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSymbol(self, request, context):
+        """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSymbol(self, request, context):
+        """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableSymbol(self, request, context):
+        """Allow new orders in a symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableSymbol(self, request, context):
+        """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRiskSettings(self, request, context):
+        """Risk settings of new orders: every stored row, or one group's effective settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRiskSettings(self, request, context):
+        """Replace the global risk settings or a group's; applied to the next order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetExecutionMode(self, request, context):
         """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
         The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
@@ -901,6 +987,41 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RestartService,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.SerializeToString,
+            ),
+            'ListSymbolSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSymbolSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsResponse.SerializeToString,
+            ),
+            'CreateSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolResponse.SerializeToString,
+            ),
+            'UpdateSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolResponse.SerializeToString,
+            ),
+            'EnableSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolResponse.SerializeToString,
+            ),
+            'DisableSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolResponse.SerializeToString,
+            ),
+            'ListRiskSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRiskSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsResponse.SerializeToString,
+            ),
+            'UpdateRiskSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRiskSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsResponse.SerializeToString,
             ),
             'GetExecutionMode': grpc.unary_unary_rpc_method_handler(
                     servicer.GetExecutionMode,
@@ -2053,6 +2174,195 @@ class AdminService:
             '/fxmesh.v1.AdminService/RestartService',
             fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSymbolSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListSymbolSettings',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CreateSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/EnableSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DisableSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRiskSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListRiskSettings',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRiskSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateRiskSettings',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from fxmesh.v1 import admin_execution_pb2 as _admin_execution_pb2
 from fxmesh.v1 import admin_pb2 as _admin_pb2
+from fxmesh.v1 import admin_symbols_pb2 as _admin_symbols_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -137,6 +138,22 @@ class AdminServiceStub:
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    ListSymbolSettings: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListSymbolSettingsRequest, _admin_symbols_pb2.ListSymbolSettingsResponse]
+    """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+    every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+    """
+    CreateSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.CreateSymbolRequest, _admin_symbols_pb2.CreateSymbolResponse]
+    """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists)."""
+    UpdateSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateSymbolRequest, _admin_symbols_pb2.UpdateSymbolResponse]
+    """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...)."""
+    EnableSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.EnableSymbolRequest, _admin_symbols_pb2.EnableSymbolResponse]
+    """Allow new orders in a symbol."""
+    DisableSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.DisableSymbolRequest, _admin_symbols_pb2.DisableSymbolResponse]
+    """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+    ListRiskSettings: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListRiskSettingsRequest, _admin_symbols_pb2.ListRiskSettingsResponse]
+    """Risk settings of new orders: every stored row, or one group's effective settings."""
+    UpdateRiskSettings: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateRiskSettingsRequest, _admin_symbols_pb2.UpdateRiskSettingsResponse]
+    """Replace the global risk settings or a group's; applied to the next order."""
     GetExecutionMode: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.GetExecutionModeRequest, _admin_execution_pb2.GetExecutionModeResponse]
     """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
     The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
@@ -275,6 +292,22 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    ListSymbolSettings: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListSymbolSettingsRequest, _admin_symbols_pb2.ListSymbolSettingsResponse]  # type: ignore[assignment]
+    """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+    every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+    """
+    CreateSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.CreateSymbolRequest, _admin_symbols_pb2.CreateSymbolResponse]  # type: ignore[assignment]
+    """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists)."""
+    UpdateSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateSymbolRequest, _admin_symbols_pb2.UpdateSymbolResponse]  # type: ignore[assignment]
+    """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...)."""
+    EnableSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.EnableSymbolRequest, _admin_symbols_pb2.EnableSymbolResponse]  # type: ignore[assignment]
+    """Allow new orders in a symbol."""
+    DisableSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.DisableSymbolRequest, _admin_symbols_pb2.DisableSymbolResponse]  # type: ignore[assignment]
+    """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+    ListRiskSettings: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListRiskSettingsRequest, _admin_symbols_pb2.ListRiskSettingsResponse]  # type: ignore[assignment]
+    """Risk settings of new orders: every stored row, or one group's effective settings."""
+    UpdateRiskSettings: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateRiskSettingsRequest, _admin_symbols_pb2.UpdateRiskSettingsResponse]  # type: ignore[assignment]
+    """Replace the global risk settings or a group's; applied to the next order."""
     GetExecutionMode: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.GetExecutionModeRequest, _admin_execution_pb2.GetExecutionModeResponse]  # type: ignore[assignment]
     """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
     The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
@@ -650,6 +683,64 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
         RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
         """
+
+    @_abc_1.abstractmethod
+    def ListSymbolSettings(
+        self,
+        request: _admin_symbols_pb2.ListSymbolSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.ListSymbolSettingsResponse, _abc.Awaitable[_admin_symbols_pb2.ListSymbolSettingsResponse]]:
+        """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+        every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSymbol(
+        self,
+        request: _admin_symbols_pb2.CreateSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.CreateSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.CreateSymbolResponse]]:
+        """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists)."""
+
+    @_abc_1.abstractmethod
+    def UpdateSymbol(
+        self,
+        request: _admin_symbols_pb2.UpdateSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.UpdateSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.UpdateSymbolResponse]]:
+        """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...)."""
+
+    @_abc_1.abstractmethod
+    def EnableSymbol(
+        self,
+        request: _admin_symbols_pb2.EnableSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.EnableSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.EnableSymbolResponse]]:
+        """Allow new orders in a symbol."""
+
+    @_abc_1.abstractmethod
+    def DisableSymbol(
+        self,
+        request: _admin_symbols_pb2.DisableSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.DisableSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.DisableSymbolResponse]]:
+        """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+
+    @_abc_1.abstractmethod
+    def ListRiskSettings(
+        self,
+        request: _admin_symbols_pb2.ListRiskSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.ListRiskSettingsResponse, _abc.Awaitable[_admin_symbols_pb2.ListRiskSettingsResponse]]:
+        """Risk settings of new orders: every stored row, or one group's effective settings."""
+
+    @_abc_1.abstractmethod
+    def UpdateRiskSettings(
+        self,
+        request: _admin_symbols_pb2.UpdateRiskSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.UpdateRiskSettingsResponse, _abc.Awaitable[_admin_symbols_pb2.UpdateRiskSettingsResponse]]:
+        """Replace the global risk settings or a group's; applied to the next order."""
 
     @_abc_1.abstractmethod
     def GetExecutionMode(

@@ -72,9 +72,11 @@ from oms.domain.results import (
     VenueSplit,
 )
 from oms.domain.rules import session_open
+from oms.domain.settings import RiskSettings, SymbolChange, SymbolSettings, check_symbol_name
 from oms.store import accounts as account_store
 from oms.store import orders as order_store
 from oms.store import positions as position_store
+from oms.store import settings as settings_store
 from oms.trading.accounts import AccountBook
 from oms.trading.calculator import LotMarginCalculator
 from oms.trading.execution import Executor
@@ -147,6 +149,44 @@ class OmsService:
             specs = sorted(symbols.values(), key=lambda s: s.symbol)
         now = self.now()
         return [SymbolView(s, session_open(s.sessions, now)) for s in specs]
+
+    # --- symbol and risk settings (oms owns a symbol: oms.store.settings) -------------------------
+
+    async def symbol_settings(self, symbol: str = "") -> list[SymbolSettings]:
+        """Every symbol's settings across oms, quotes and router, or the one named."""
+        async with self.uow.pool.acquire() as conn:
+            return await settings_store.list_symbol_settings(conn, symbol)
+
+    async def upsert_symbol(
+        self, change: SymbolChange, *, create: bool
+    ) -> tuple[SymbolSettings | None, SymbolSettings]:
+        """Create or change a symbol in oms, quotes and router at once; (before, after)."""
+        check_symbol_name(change.symbol)
+        result = await settings_store.upsert_symbol(self.uow.pool, change, create=create)
+        self.uow.forget_symbols()  # this process: at once; the others on the NOTIFY
+        return result
+
+    async def set_symbol_enabled(
+        self, symbol: str, enabled: bool
+    ) -> tuple[SymbolSettings, SymbolSettings]:
+        result = await settings_store.set_symbol_enabled(self.uow.pool, symbol, enabled)
+        self.uow.forget_symbols()
+        return result
+
+    async def risk_settings(self, client_group: str | None = None) -> list[RiskSettings]:
+        """Every stored row (global first), or the effective limits of one group."""
+        table = await self.uow.reload_risk()
+        if client_group is None:
+            return table.rows()
+        return [table.effective(client_group)]
+
+    async def update_risk_settings(
+        self, row: RiskSettings
+    ) -> tuple[RiskSettings | None, RiskSettings]:
+        """Replace the global row or a group's; applied to this process's next order at once."""
+        result = await settings_store.put_risk(self.uow.pool, row)
+        await self.uow.reload_risk()
+        return result
 
     # --- orders ----------------------------------------------------------------------------------
 

@@ -13,7 +13,14 @@ from conftest import BY_ROLE, USERS, bearer
 
 from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
-from fxmesh.v1 import admin_execution_pb2, admin_pb2, router_pb2, types_pb2
+from fxmesh.v1 import (
+    admin_execution_pb2,
+    admin_pb2,
+    admin_symbols_pb2,
+    oms_pb2,
+    router_pb2,
+    types_pb2,
+)
 
 NOBODY = "987654321"  # no such account
 NO_RULE = 987_654_321_987  # no such routing rule
@@ -87,6 +94,18 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.SYSTEM_HEALTH: ("GET", "/admin/system/health", None),
     Op.SYSTEM_METRICS: ("GET", "/admin/system/metrics", None),
     Op.SYSTEM_RESTART: ("POST", "/admin/system/restart", {"service": "nosuchservice"}),
+    # Symbols and risk settings: allowed calls aim at an unknown symbol or carry a bad value.
+    Op.SYMBOLS_LIST: ("GET", "/admin/symbols", None),
+    Op.SYMBOL_CREATE: ("POST", "/admin/symbols", {"symbol": "MATRIXSYM", "assetClass": "FX"}),
+    Op.SYMBOL_UPDATE: ("PUT", "/admin/symbols/NOSUCHSYM", {"spreadMarkup": 1}),
+    Op.SYMBOL_ENABLE: ("POST", "/admin/symbols/NOSUCHSYM/enable", None),
+    Op.SYMBOL_DISABLE: ("POST", "/admin/symbols/NOSUCHSYM/disable", None),
+    Op.RISK_SETTINGS_LIST: ("GET", "/admin/risk-settings", None),
+    Op.RISK_SETTINGS_UPDATE: (
+        "PUT",
+        "/admin/risk-settings?group=matrix-grp",
+        {"maxLeverage": 10000},
+    ),
     # Execution: allowed changes are refused by router (bad value, unknown id) or oms (unknown
     # account), so the shared routing configuration never changes here.
     Op.EXECUTION_MODE_GET: ("GET", "/admin/execution-mode", None),
@@ -117,6 +136,7 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
 }
 
 _M = admin_pb2
+_S = admin_symbols_pb2
 _X = admin_execution_pb2
 # op -> (RPC name, request)
 GRPC: dict[Op, tuple[str, Any]] = {
@@ -223,6 +243,29 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.SYSTEM_HEALTH: ("GetSystemHealth", _M.GetSystemHealthRequest()),
     Op.SYSTEM_METRICS: ("GetSystemMetrics", _M.GetSystemMetricsRequest()),
     Op.SYSTEM_RESTART: ("RestartService", _M.RestartServiceRequest(service="nosuchservice")),
+    Op.SYMBOLS_LIST: ("ListSymbolSettings", _S.ListSymbolSettingsRequest()),
+    Op.SYMBOL_CREATE: (
+        "CreateSymbol",
+        _S.CreateSymbolRequest(
+            symbol="MATRIXSYM",
+            settings=oms_pb2.SymbolSettingsChange(asset_class=oms_pb2.ASSET_CLASS_FX),
+        ),
+    ),
+    Op.SYMBOL_UPDATE: (
+        "UpdateSymbol",
+        _S.UpdateSymbolRequest(
+            symbol="NOSUCHSYM", settings=oms_pb2.SymbolSettingsChange(spread_markup_points=1)
+        ),
+    ),
+    Op.SYMBOL_ENABLE: ("EnableSymbol", _S.EnableSymbolRequest(symbol="NOSUCHSYM")),
+    Op.SYMBOL_DISABLE: ("DisableSymbol", _S.DisableSymbolRequest(symbol="NOSUCHSYM")),
+    Op.RISK_SETTINGS_LIST: ("ListRiskSettings", _S.ListRiskSettingsRequest()),
+    Op.RISK_SETTINGS_UPDATE: (
+        "UpdateRiskSettings",
+        _S.UpdateRiskSettingsRequest(
+            settings=oms_pb2.RiskSettings(client_group="matrix-grp", max_leverage=10000)
+        ),
+    ),
     Op.EXECUTION_MODE_GET: ("GetExecutionMode", _X.GetExecutionModeRequest()),
     Op.EXECUTION_MODE_SET: (
         "SetExecutionMode",
