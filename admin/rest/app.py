@@ -10,6 +10,7 @@ from admin.rest import (
     accounts,
     audit,
     auth,
+    execution,
     liquidity,
     money,
     system,
@@ -77,6 +78,7 @@ def create_app(service: AdminService) -> FastAPI:
     for module in (auth, accounts, money, withdrawals, liquidity, audit, users, system):
         app.include_router(module.router)
     app.include_router(symbols_routes.router)
+    app.include_router(execution.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
