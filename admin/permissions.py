@@ -64,6 +64,19 @@ class Op(StrEnum):
     SYMBOL_DISABLE = "symbols.disable"
     RISK_SETTINGS_LIST = "risk_settings.list"
     RISK_SETTINGS_UPDATE = "risk_settings.update"
+    EXECUTION_MODE_GET = "execution.mode_get"
+    EXECUTION_MODE_SET = "execution.mode_set"
+    EXECUTION_MODE_REMOVE = "execution.mode_remove"
+    CLIENT_OVERRIDES_LIST = "execution.overrides_list"
+    CLIENT_OVERRIDE_SET = "execution.override_set"
+    CLIENT_OVERRIDE_DELETE = "execution.override_delete"
+    ROUTING_RULES_LIST = "routing.rules_list"
+    ROUTING_RULE_CREATE = "routing.rule_create"
+    ROUTING_RULE_UPDATE = "routing.rule_update"
+    ROUTING_RULE_DELETE = "routing.rule_delete"
+    ROUTING_THRESHOLDS_GET = "routing.thresholds_get"
+    ROUTING_THRESHOLDS_SET = "routing.thresholds_set"
+    RISK_BOOK_SPLIT = "risk.book_split"
     ROUTING_WHAT_IF = "routing.what_if"
 
 
@@ -140,6 +153,20 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.SYMBOL_DISABLE: _change(_RISK),
     Op.RISK_SETTINGS_LIST: _read(),
     Op.RISK_SETTINGS_UPDATE: _change(_RISK),
+    # Execution: who takes a client's risk is the risk desk's call (router's configuration).
+    Op.EXECUTION_MODE_GET: _read(),
+    Op.EXECUTION_MODE_SET: _change(_RISK),
+    Op.EXECUTION_MODE_REMOVE: _change(_RISK),
+    Op.CLIENT_OVERRIDES_LIST: _read(),
+    Op.CLIENT_OVERRIDE_SET: _change(_RISK),
+    Op.CLIENT_OVERRIDE_DELETE: _change(_RISK),
+    Op.ROUTING_RULES_LIST: _read(),
+    Op.ROUTING_RULE_CREATE: _change(_RISK),
+    Op.ROUTING_RULE_UPDATE: _change(_RISK),
+    Op.ROUTING_RULE_DELETE: _change(_RISK),
+    Op.ROUTING_THRESHOLDS_GET: _read(),
+    Op.ROUTING_THRESHOLDS_SET: _change(_RISK),
+    Op.RISK_BOOK_SPLIT: _read(),
     # Changes nothing live, but audited like a change: who rehearsed which configuration when.
     Op.ROUTING_WHAT_IF: _change(_RISK),
 }

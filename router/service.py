@@ -23,9 +23,10 @@ from fxmesh.db import Pool
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
-from router import repository
+from router import configuration, repository
 from router.abook import AbookOrder, HouseLeg
 from router.abook_desk import AbookDesk, close_decision, execution_pending
+from router.configuration import ChangeResult
 from router.domain import (
     DEFAULT_REASON,
     Book,
@@ -213,6 +214,25 @@ class RouterService:
         if version is not None and version > self.config.version:
             await self.reload_config(at_least=version)
 
+    async def routing_config(self) -> configuration.ConfigSnapshot:
+        """The admin-editable routing configuration and its version."""
+        async with self._pool.acquire() as conn:
+            return await configuration.read(conn)
+
+    async def change_config(self, request: configuration.ChangeRequest) -> ChangeResult:
+        """Apply a configuration change (one transaction, one new version) and load it here at
+        once; other routers load it before their next order (``docs/routing.md``)."""
+        async with self._pool.acquire() as conn:
+            result = await configuration.change(conn, request)
+        log.info(
+            "router_config_changed_by",
+            version=result.version,
+            actor=request.actor,
+            edits=len(request.edits),
+        )
+        await self.reload_config(at_least=result.version)
+        return result
+
     def route(self, cmd: ExecuteCommand) -> Decision:
         """The rule engine's decision for ``cmd`` with the inputs the system has now."""
         flow = self.flow_feed.flow if self.flow_feed is not None else None
@@ -350,6 +370,7 @@ class RouterService:
         prepared = await self.abook.prepare(replace(cmd, volume=decision.a_volume))
         if isinstance(prepared, Rejection):
             return await self._reject(cmd, decision, prepared)
+        prepared = self._preferring(prepared)
         leg = HouseLeg(
             order_volume=cmd.volume,
             volume=decision.b_volume,
@@ -368,9 +389,15 @@ class RouterService:
         prepared = await self.abook.prepare(cmd)
         if isinstance(prepared, Rejection):
             return await self._reject(cmd, decision, prepared)
+        prepared = self._preferring(prepared)
         if remaining is not None:
             remaining -= time.monotonic() - started
         return await self._submit(cmd, decision, prepared, remaining)
+
+    def _preferring(self, order: AbookOrder) -> AbookOrder:
+        """``order`` with the LPs its symbol's configuration tries first (admin's priority LP)."""
+        preferred = self.config.symbol(order.symbol).preferred_lps
+        return replace(order, preferred_lps=preferred) if preferred else order
 
     async def _submit(
         self,

@@ -6,7 +6,7 @@ import grpc
 from opentelemetry import trace
 
 from fxmesh.v1 import router_pb2, router_pb2_grpc, router_whatif_pb2
-from router import convert
+from router import config_convert, convert
 from router.service import RouterService
 
 
@@ -59,6 +59,26 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._service.require_serving()
         explained = await self._service.explain(convert.explain_order_id(request))
         return convert.explain_response(explained)
+
+    async def GetRoutingConfig(
+        self,
+        request: router_pb2.GetRoutingConfigRequest,
+        context: grpc.aio.ServicerContext[
+            router_pb2.GetRoutingConfigRequest, router_pb2.GetRoutingConfigResponse
+        ],
+    ) -> router_pb2.GetRoutingConfigResponse:
+        config = await self._service.routing_config()
+        return router_pb2.GetRoutingConfigResponse(config=config_convert.config_message(config))
+
+    async def ChangeRoutingConfig(
+        self,
+        request: router_pb2.ChangeRoutingConfigRequest,
+        context: grpc.aio.ServicerContext[
+            router_pb2.ChangeRoutingConfigRequest, router_pb2.ChangeRoutingConfigResponse
+        ],
+    ) -> router_pb2.ChangeRoutingConfigResponse:
+        result = await self._service.change_config(config_convert.change_request(request))
+        return config_convert.change_response(result)
 
     async def WhatIf(
         self,

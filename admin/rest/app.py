@@ -10,6 +10,7 @@ from admin.rest import (
     accounts,
     audit,
     auth,
+    execution,
     liquidity,
     money,
     system,
@@ -88,6 +89,7 @@ def create_app(service: AdminService) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(symbols_routes.router)
+    app.include_router(execution.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

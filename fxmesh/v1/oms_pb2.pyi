@@ -2951,3 +2951,145 @@ class SetRiskSettingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetRiskSettingsResponse: _TypeAlias = SetRiskSettingsResponse  # noqa: Y015
+
+@_typing.final
+class GetBookSplitRequest(_message.Message):
+    """The period [from_time, to_time) (unset from_time: the start of the UTC day; unset to_time: now)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBookSplitRequest: _TypeAlias = GetBookSplitRequest  # noqa: Y015
+
+@_typing.final
+class VenueSplit(_message.Message):
+    """One venue's share of a book's deals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    """An LP session name, or BBOOK for the house."""
+    book: _types_pb2.Book.ValueType
+    """The deals' own book (a C-book order's legs are A at an LP and B at the house)."""
+    deals: _builtins.int
+    volume: _builtins.str
+    client_net: _builtins.str
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        deals: _builtins.int = ...,
+        volume: _builtins.str = ...,
+        client_net: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "client_net", b"client_net", "deals", b"deals", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VenueSplit: _TypeAlias = VenueSplit  # noqa: Y015
+
+@_typing.final
+class BookSplit(_message.Message):
+    """One book's share of a period's deals (amounts in the account currencies, summed as booked)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    VOLUME_PERCENT_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    COMMISSION_FIELD_NUMBER: _builtins.int
+    SWAP_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_FIELD_NUMBER: _builtins.int
+    VENUES_FIELD_NUMBER: _builtins.int
+    book: _types_pb2.Book.ValueType
+    deals: _builtins.int
+    volume: _builtins.str
+    """Lots traded (decimal), and this book's share of every book's lots in percent."""
+    volume_percent: _builtins.str
+    realized_pnl: _builtins.str
+    commission: _builtins.str
+    swap: _builtins.str
+    client_net: _builtins.str
+    """Clients' realized P&L + commission + swap; on the house's part the house's is its opposite."""
+    @_builtins.property
+    def venues(self) -> _containers.RepeatedCompositeFieldContainer[Global___VenueSplit]: ...
+    def __init__(
+        self,
+        *,
+        book: _types_pb2.Book.ValueType = ...,
+        deals: _builtins.int = ...,
+        volume: _builtins.str = ...,
+        volume_percent: _builtins.str = ...,
+        realized_pnl: _builtins.str = ...,
+        commission: _builtins.str = ...,
+        swap: _builtins.str = ...,
+        client_net: _builtins.str = ...,
+        venues: _abc.Iterable[Global___VenueSplit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "client_net", b"client_net", "commission", b"commission", "deals", b"deals", "realized_pnl", b"realized_pnl", "swap", b"swap", "venues", b"venues", "volume", b"volume", "volume_percent", b"volume_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BookSplit: _TypeAlias = BookSplit  # noqa: Y015
+
+@_typing.final
+class GetBookSplitResponse(_message.Message):
+    """The A/B/C split of a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    BOOKS_FIELD_NUMBER: _builtins.int
+    TOTAL_VOLUME_FIELD_NUMBER: _builtins.int
+    total_volume: _builtins.str
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def books(self) -> _containers.RepeatedCompositeFieldContainer[Global___BookSplit]: ...
+    def __init__(
+        self,
+        *,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        books: _abc.Iterable[Global___BookSplit] | None = ...,
+        total_volume: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["books", b"books", "from_time", b"from_time", "to_time", b"to_time", "total_volume", b"total_volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBookSplitResponse: _TypeAlias = GetBookSplitResponse  # noqa: Y015

@@ -205,6 +205,11 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsResponse.FromString,
                 _registered_method=True)
+        self.GetBookSplit = channel.unary_unary(
+                '/fxmesh.v1.OmsService/GetBookSplit',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -468,6 +473,14 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBookSplit(self, request, context):
+        """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+        router chose for the order), with each venue's share (an LP, or BBOOK for the house).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -640,6 +653,11 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.SetRiskSettings,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsResponse.SerializeToString,
+            ),
+            'GetBookSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBookSplit,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1561,6 +1579,33 @@ class OmsService:
             '/fxmesh.v1.OmsService/SetRiskSettings',
             fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBookSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/GetBookSplit',
+            fxmesh_dot_v1_dot_oms__pb2.GetBookSplitRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.GetBookSplitResponse.FromString,
             options,
             channel_credentials,
             insecure,

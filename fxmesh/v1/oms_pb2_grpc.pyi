@@ -132,6 +132,10 @@ class OmsServiceStub:
     """Replace the global risk settings (client_group '') or a group's; new orders at once.
     (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
     """
+    GetBookSplit: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetBookSplitRequest, _oms_pb2.GetBookSplitResponse]
+    """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+    router chose for the order), with each venue's share (an LP, or BBOOK for the house).
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -236,6 +240,10 @@ class OmsServiceAsyncStub(OmsServiceStub):
     SetRiskSettings: _aio.UnaryUnaryMultiCallable[_oms_pb2.SetRiskSettingsRequest, _oms_pb2.SetRiskSettingsResponse]  # type: ignore[assignment]
     """Replace the global risk settings (client_group '') or a group's; new orders at once.
     (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
+    """
+    GetBookSplit: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetBookSplitRequest, _oms_pb2.GetBookSplitResponse]  # type: ignore[assignment]
+    """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+    router chose for the order), with each venue's share (an LP, or BBOOK for the house).
     """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -542,6 +550,16 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_oms_pb2.SetRiskSettingsResponse, _abc.Awaitable[_oms_pb2.SetRiskSettingsResponse]]:
         """Replace the global risk settings (client_group '') or a group's; new orders at once.
         (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
+        """
+
+    @_abc_1.abstractmethod
+    def GetBookSplit(
+        self,
+        request: _oms_pb2.GetBookSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetBookSplitResponse, _abc.Awaitable[_oms_pb2.GetBookSplitResponse]]:
+        """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+        router chose for the order), with each venue's share (an LP, or BBOOK for the house).
         """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -51,6 +51,16 @@ class RouterServiceStub:
     decided, the split, the venues that filled, every input the rule engine saw and the
     configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
     """
+    GetRoutingConfig: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetRoutingConfigRequest, _router_pb2.GetRoutingConfigResponse]
+    """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+    exposure limits, per-symbol routing settings) and its version.
+    """
+    ChangeRoutingConfig: _grpc.UnaryUnaryMultiCallable[_router_pb2.ChangeRoutingConfigRequest, _router_pb2.ChangeRoutingConfigResponse]
+    """Apply edits in one transaction that bumps the configuration version once; the very next
+    order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+    set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+    then.
+    """
     WhatIf: _grpc.UnaryUnaryMultiCallable[_router_whatif_pb2.WhatIfRequest, _router_whatif_pb2.WhatIfResponse]
     """Replay the decisions recorded in a period through a proposed configuration (applied inside a
     transaction that is rolled back) and report what would have changed: venue mix, house P&L,
@@ -79,6 +89,16 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """Why an order went where it went: the recorded decision, the precedence level and rule that
     decided, the split, the venues that filled, every input the rule engine saw and the
     configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+    """
+    GetRoutingConfig: _aio.UnaryUnaryMultiCallable[_router_pb2.GetRoutingConfigRequest, _router_pb2.GetRoutingConfigResponse]  # type: ignore[assignment]
+    """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+    exposure limits, per-symbol routing settings) and its version.
+    """
+    ChangeRoutingConfig: _aio.UnaryUnaryMultiCallable[_router_pb2.ChangeRoutingConfigRequest, _router_pb2.ChangeRoutingConfigResponse]  # type: ignore[assignment]
+    """Apply edits in one transaction that bumps the configuration version once; the very next
+    order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+    set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+    then.
     """
     WhatIf: _aio.UnaryUnaryMultiCallable[_router_whatif_pb2.WhatIfRequest, _router_whatif_pb2.WhatIfResponse]  # type: ignore[assignment]
     """Replay the decisions recorded in a period through a proposed configuration (applied inside a
@@ -129,6 +149,28 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Why an order went where it went: the recorded decision, the precedence level and rule that
         decided, the split, the venues that filled, every input the rule engine saw and the
         configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+        """
+
+    @_abc_1.abstractmethod
+    def GetRoutingConfig(
+        self,
+        request: _router_pb2.GetRoutingConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.GetRoutingConfigResponse, _abc.Awaitable[_router_pb2.GetRoutingConfigResponse]]:
+        """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+        exposure limits, per-symbol routing settings) and its version.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangeRoutingConfig(
+        self,
+        request: _router_pb2.ChangeRoutingConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ChangeRoutingConfigResponse, _abc.Awaitable[_router_pb2.ChangeRoutingConfigResponse]]:
+        """Apply edits in one transaction that bumps the configuration version once; the very next
+        order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+        set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+        then.
         """
 
     @_abc_1.abstractmethod

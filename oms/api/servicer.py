@@ -314,6 +314,15 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         return convert.top_traders_to_proto(since, winners, losers)
 
     @_admitted(Lane.READ)
+    async def GetBookSplit(
+        self, request: oms_pb2.GetBookSplitRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.GetBookSplitResponse:
+        start, end = convert.parse_book_split_period(
+            request, self._service.start_of_day(), self._service.now()
+        )
+        return convert.book_split_to_proto(start, end, await self._service.book_split(start, end))
+
+    @_admitted(Lane.READ)
     async def ListMarginWatch(
         self, request: oms_pb2.ListMarginWatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListMarginWatchResponse:

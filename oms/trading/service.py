@@ -54,6 +54,7 @@ from oms.domain.results import (
     AccountSummary,
     BalanceResult,
     BookActivity,
+    BookSplit,
     CloseByResult,
     CloseResult,
     HoldResult,
@@ -68,6 +69,7 @@ from oms.domain.results import (
     SymbolView,
     TraderResult,
     TradingSummary,
+    VenueSplit,
 )
 from oms.domain.rules import session_open
 from oms.domain.settings import RiskSettings, SymbolChange, SymbolSettings, check_symbol_name
@@ -297,6 +299,34 @@ class OmsService:
         winners = [r for r in reversed(priced) if r.net > 0][:limit]
         losers = [r for r in priced if r.net < 0][:limit]
         return winners, losers
+
+    async def book_split(self, start: datetime, end: datetime) -> list[BookSplit]:
+        """The A/B/C split of the deals in [start, end): per order book, its volume, share of
+        the volume and client P&L, and each venue's part."""
+        async with self.uow.pool.acquire() as conn:
+            rows = await position_store.book_split(conn, start, end)
+        total = sum((r[4] for r in rows), Decimal(0))
+        splits = []
+        for book in ("A", "B", "C"):
+            mine = [r for r in rows if r[0] == book]
+            if not mine:
+                continue
+            volume = sum((r[4] for r in mine), Decimal(0))
+            splits.append(
+                BookSplit(
+                    book=book,
+                    deals=sum(r[3] for r in mine),
+                    volume=volume,
+                    volume_percent=(volume * 100 / total).quantize(Decimal("0.01")),
+                    realized_pnl=sum((r[5] for r in mine), Decimal(0)),
+                    commission=sum((r[6] for r in mine), Decimal(0)),
+                    swap=sum((r[7] for r in mine), Decimal(0)),
+                    venues=tuple(
+                        VenueSplit(r[1], r[2], r[3], r[4], r[5] + r[6] + r[7]) for r in mine
+                    ),
+                )
+            )
+        return splits
 
     async def margin_watch(self, within: Decimal) -> list[MarginWatch]:
         """Accounts with open positions whose margin level is at most ``within`` percentage

@@ -14,9 +14,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
-from fxmesh.v1 import admin_pb2, admin_routing_pb2, admin_symbols_pb2, oms_pb2, router_whatif_pb2
+from fxmesh.v1 import (
+    admin_execution_pb2,
+    admin_pb2,
+    admin_routing_pb2,
+    admin_symbols_pb2,
+    oms_pb2,
+    router_pb2,
+    router_whatif_pb2,
+    types_pb2,
+)
 
 NOBODY = "987654321"  # no such account
+NO_RULE = 987_654_321_987  # no such routing rule
 MONEY = {"accountId": NOBODY, "amount": "10.00", "method": "BANK_TRANSFER"}
 
 # op -> (method, path, JSON body)
@@ -99,6 +109,33 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
         "/admin/risk-settings?group=matrix-grp",
         {"maxLeverage": 10000},
     ),
+    # Execution: allowed changes are refused by router (bad value, unknown id) or oms (unknown
+    # account), so the shared routing configuration never changes here.
+    Op.EXECUTION_MODE_GET: ("GET", "/admin/execution-mode", None),
+    Op.EXECUTION_MODE_SET: ("POST", "/admin/execution-mode", {"mode": "C", "hedgeRatio": "5"}),
+    Op.EXECUTION_MODE_REMOVE: ("DELETE", "/admin/execution-mode/symbols/TNOSUCH1", None),
+    Op.CLIENT_OVERRIDES_LIST: ("GET", "/admin/client-overrides", None),
+    Op.CLIENT_OVERRIDE_SET: ("POST", "/admin/client-overrides", {"accountId": NOBODY, "mode": "A"}),
+    Op.CLIENT_OVERRIDE_DELETE: ("DELETE", f"/admin/client-overrides/{NOBODY}", None),
+    Op.ROUTING_RULES_LIST: ("GET", "/admin/routing-rules", None),
+    Op.ROUTING_RULE_CREATE: (
+        "POST",
+        "/admin/routing-rules",
+        {"clientGroup": "matrix", "mode": "C", "hedgeRatio": "2"},
+    ),
+    Op.ROUTING_RULE_UPDATE: (
+        "PUT",
+        f"/admin/routing-rules/{NO_RULE}",
+        {"clientGroup": "matrix", "mode": "A"},
+    ),
+    Op.ROUTING_RULE_DELETE: ("DELETE", f"/admin/routing-rules/{NO_RULE}", None),
+    Op.ROUTING_THRESHOLDS_GET: ("GET", "/admin/routing-thresholds", None),
+    Op.ROUTING_THRESHOLDS_SET: (
+        "PUT",
+        "/admin/routing-thresholds",
+        {"exposureLimits": [{"symbol": "TMATRIX", "maxNetVolume": "-1"}]},
+    ),
+    Op.RISK_BOOK_SPLIT: ("GET", "/admin/risk/book-split", None),
     Op.ROUTING_WHAT_IF: (
         "POST",
         "/admin/routing/what-if",
@@ -108,6 +145,7 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
 
 _M = admin_pb2
 _S = admin_symbols_pb2
+_X = admin_execution_pb2
 _WHAT_IF = admin_routing_pb2.RunRoutingWhatIfRequest(
     what_if=router_whatif_pb2.WhatIfRequest(
         start_time=Timestamp(seconds=946_684_800), end_time=Timestamp(seconds=946_771_200)
@@ -241,6 +279,54 @@ GRPC: dict[Op, tuple[str, Any]] = {
             settings=oms_pb2.RiskSettings(client_group="matrix-grp", max_leverage=10000)
         ),
     ),
+    Op.EXECUTION_MODE_GET: ("GetExecutionMode", _X.GetExecutionModeRequest()),
+    Op.EXECUTION_MODE_SET: (
+        "SetExecutionMode",
+        _X.SetExecutionModeRequest(
+            mode=_X.SymbolExecutionMode(book=types_pb2.BOOK_C, hedge_ratio="5")
+        ),
+    ),
+    Op.EXECUTION_MODE_REMOVE: (
+        "RemoveSymbolExecutionMode",
+        _X.RemoveSymbolExecutionModeRequest(symbol="TNOSUCH1"),
+    ),
+    Op.CLIENT_OVERRIDES_LIST: ("ListClientOverrides", _X.ListClientOverridesRequest()),
+    Op.CLIENT_OVERRIDE_SET: (
+        "SetClientOverride",
+        _X.SetClientOverrideRequest(
+            override=router_pb2.AccountOverrideConfig(account_id=NOBODY, book=types_pb2.BOOK_A)
+        ),
+    ),
+    Op.CLIENT_OVERRIDE_DELETE: (
+        "DeleteClientOverride",
+        _X.DeleteClientOverrideRequest(account_id=NOBODY),
+    ),
+    Op.ROUTING_RULES_LIST: ("ListRoutingRules", _X.ListRoutingRulesRequest()),
+    Op.ROUTING_RULE_CREATE: (
+        "CreateRoutingRule",
+        _X.CreateRoutingRuleRequest(
+            rule=router_pb2.RoutingRuleConfig(
+                client_group="matrix", book=types_pb2.BOOK_C, hedge_ratio="2"
+            )
+        ),
+    ),
+    Op.ROUTING_RULE_UPDATE: (
+        "UpdateRoutingRule",
+        _X.UpdateRoutingRuleRequest(
+            rule=router_pb2.RoutingRuleConfig(
+                rule_id=NO_RULE, client_group="matrix", book=types_pb2.BOOK_A
+            )
+        ),
+    ),
+    Op.ROUTING_RULE_DELETE: ("DeleteRoutingRule", _X.DeleteRoutingRuleRequest(rule_id=NO_RULE)),
+    Op.ROUTING_THRESHOLDS_GET: ("GetRoutingThresholds", _X.GetRoutingThresholdsRequest()),
+    Op.ROUTING_THRESHOLDS_SET: (
+        "UpdateRoutingThresholds",
+        _X.UpdateRoutingThresholdsRequest(
+            exposure_limits=[router_pb2.ExposureLimitConfig(symbol="TMATRIX", max_net_volume="-1")]
+        ),
+    ),
+    Op.RISK_BOOK_SPLIT: ("GetBookSplitReport", _X.GetBookSplitReportRequest()),
     Op.ROUTING_WHAT_IF: ("RunRoutingWhatIf", _WHAT_IF),
 }
 
