@@ -481,6 +481,15 @@ async def test_admin_forces_a_client_to_a_book_then_the_next_order_is_filled_at_
     )
 
 
+async def eurusd_exposure(stack: Stack) -> router_pb2.SymbolExposure | None:
+    """The router's house book for EURUSD, None while the house has none."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.config.ports.router}") as channel:
+        book = await router_pb2_grpc.RouterServiceStub(channel).GetHouseExposure(
+            router_pb2.GetHouseExposureRequest(), timeout=WAIT
+        )
+    return next((e for e in book.exposures if e.symbol == "EURUSD"), None)
+
+
 async def test_auto_hedge_when_forced_b_client_takes_the_house_beyond_its_limit_then_lp_hedges(
     abook_stack: Stack, trading: tuple[Client, Market]
 ) -> None:
@@ -514,7 +523,12 @@ async def test_auto_hedge_when_forced_b_client_takes_the_house_beyond_its_limit_
             "INSERT INTO router.exposure_limits (symbol, max_net_lots) VALUES ('EURUSD', 1)"
         )
 
+        # Earlier tests may have left the house a B-book net in EURUSD: the hedge is the excess.
+        before = await eurusd_exposure(abook_stack)
         answer = await client.market("BUY", "3.00")
+        before_net = money(before.client_net_volume) if before is not None else Decimal(0)
+        client_net = before_net - Decimal(3)
+        hedge_volume = -client_net - Decimal(1)
 
         assert answer["order"]["status"] == "FILLED", answer
         assert answer["order"]["book"] == "B"
@@ -526,22 +540,17 @@ async def test_auto_hedge_when_forced_b_client_takes_the_house_beyond_its_limit_
             return rows if rows and all(r["status"] == "FILLED" for r in rows) else None
 
         [hedge] = await eventually("EURUSD hedged", hedged)
-        assert (hedge["side"], hedge["volume"]) == ("BUY", Decimal(2))
+        assert (hedge["side"], hedge["volume"]) == ("BUY", hedge_volume)
         trades = await db.fetch("SELECT lp, volume FROM router.house_trades")
-        assert sum(t["volume"] for t in trades) == Decimal(2)
+        assert sum(t["volume"] for t in trades) == hedge_volume
         assert {t["lp"] for t in trades} <= {FIRST_LP, SECOND_LP}
         # The client's own order and fill are the client's only: the hedge is no client trade.
         assert len(await client.deals()) == 1
-        async with grpc.aio.insecure_channel(
-            f"127.0.0.1:{abook_stack.config.ports.router}"
-        ) as channel:
-            book = await router_pb2_grpc.RouterServiceStub(channel).GetHouseExposure(
-                router_pb2.GetHouseExposureRequest(), timeout=WAIT
-            )
-        [eurusd] = [e for e in book.exposures if e.symbol == "EURUSD"]
+        eurusd = await eurusd_exposure(abook_stack)
+        assert eurusd is not None
         assert (money(eurusd.client_net_volume), money(eurusd.hedge_net_volume)) == (
-            Decimal(-3),
-            Decimal(2),
+            client_net,
+            hedge_volume,
         )
         assert money(eurusd.net_volume) == Decimal(-1)
     finally:
