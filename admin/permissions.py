@@ -57,6 +57,11 @@ class Op(StrEnum):
     SYSTEM_HEALTH = "system.health"
     SYSTEM_METRICS = "system.metrics"
     SYSTEM_RESTART = "system.restart"
+    LP_CREATE = "lps.create"
+    LP_UPDATE = "lps.update"
+    LP_DELETE = "lps.delete"
+    LP_ENABLE = "lps.enable"
+    LP_DISABLE = "lps.disable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,13 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.SYSTEM_HEALTH: _read(),
     Op.SYSTEM_METRICS: _read(),
     Op.SYSTEM_RESTART: _change(_BACK_OFFICE),
+    # Which LPs exist and how they are reached is back office's; switching one on or off is also
+    # the risk desk's, as connect / disconnect are.
+    Op.LP_CREATE: _change(_BACK_OFFICE),
+    Op.LP_UPDATE: _change(_BACK_OFFICE),
+    Op.LP_DELETE: _change(_BACK_OFFICE),
+    Op.LP_ENABLE: _change(_RISK),
+    Op.LP_DISABLE: _change(_RISK),
 }
 assert set(PERMISSIONS) == set(Op), "every operation has exactly one row"
 

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from fxmesh.v1 import admin_lps_pb2 as _admin_lps_pb2
 from fxmesh.v1 import admin_pb2 as _admin_pb2
 from grpc import aio as _aio
 import abc as _abc_1
@@ -136,6 +137,21 @@ class AdminServiceStub:
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    CreateLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.CreateLiquidityProviderRequest, _admin_lps_pb2.CreateLiquidityProviderResponse]
+    """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+    ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+    INVALID_LP_CONFIG naming the field.
+    """
+    UpdateLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.UpdateLiquidityProviderRequest, _admin_lps_pb2.UpdateLiquidityProviderResponse]
+    """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+    orders).
+    """
+    DeleteLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.DeleteLiquidityProviderRequest, _admin_lps_pb2.DeleteLiquidityProviderResponse]
+    """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders)."""
+    EnableLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.EnableLiquidityProviderRequest, _admin_lps_pb2.EnableLiquidityProviderResponse]
+    """Enable an LP: its session starts."""
+    DisableLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.DisableLiquidityProviderRequest, _admin_lps_pb2.DisableLiquidityProviderResponse]
+    """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -245,6 +261,21 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    CreateLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.CreateLiquidityProviderRequest, _admin_lps_pb2.CreateLiquidityProviderResponse]  # type: ignore[assignment]
+    """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+    ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+    INVALID_LP_CONFIG naming the field.
+    """
+    UpdateLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.UpdateLiquidityProviderRequest, _admin_lps_pb2.UpdateLiquidityProviderResponse]  # type: ignore[assignment]
+    """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+    orders).
+    """
+    DeleteLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.DeleteLiquidityProviderRequest, _admin_lps_pb2.DeleteLiquidityProviderResponse]  # type: ignore[assignment]
+    """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders)."""
+    EnableLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.EnableLiquidityProviderRequest, _admin_lps_pb2.EnableLiquidityProviderResponse]  # type: ignore[assignment]
+    """Enable an LP: its session starts."""
+    DisableLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.DisableLiquidityProviderRequest, _admin_lps_pb2.DisableLiquidityProviderResponse]  # type: ignore[assignment]
+    """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
@@ -591,5 +622,50 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
         RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
         """
+
+    @_abc_1.abstractmethod
+    def CreateLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.CreateLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.CreateLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.CreateLiquidityProviderResponse]]:
+        """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+        ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+        INVALID_LP_CONFIG naming the field.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.UpdateLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.UpdateLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.UpdateLiquidityProviderResponse]]:
+        """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+        orders).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.DeleteLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.DeleteLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.DeleteLiquidityProviderResponse]]:
+        """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders)."""
+
+    @_abc_1.abstractmethod
+    def EnableLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.EnableLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.EnableLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.EnableLiquidityProviderResponse]]:
+        """Enable an LP: its session starts."""
+
+    @_abc_1.abstractmethod
+    def DisableLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.DisableLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.DisableLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.DisableLiquidityProviderResponse]]:
+        """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
