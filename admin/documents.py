@@ -258,7 +258,7 @@ def lp_to_json(s: LpSession) -> dict[str, Any]:
         **definition,
         "id": s.name,
         "name": s.name,
-        "type": s.lp_type,
+        "type": s.lp_type or "FIX",
         "enabled": s.lp_enabled,
         "source": s.source or None,
         "connected": s.logged_on,

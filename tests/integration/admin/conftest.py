@@ -89,6 +89,12 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
             subscribed_symbols=["EURUSD", "GBPUSD"],
             next_sender_seq_num=7,
             next_target_seq_num=9,
+            enabled=True,
+            source=fixgw_pb2.LP_SOURCE_SETTINGS,
+            lp_type="FIX",
+            definition=fixgw_pb2.LpDefinition(
+                name=name, host="127.0.0.1", port=9876, target_comp_id=name
+            ),
         )
         if logged_on:
             session.heartbeat_rtt.FromMilliseconds(12)
