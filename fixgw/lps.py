@@ -143,13 +143,10 @@ class LpRegistry:
     async def create(self, config: LpConfig, enabled: bool) -> SessionView:
         """Add an LP (ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE)."""
         async with self._lock, self._db.acquire() as conn, conn.transaction():
-            self._gateway.check_session_free(config)
-            if config.name not in self._gateway.lps:
-                # A tombstone of a deleted settings LP is replaced: the LP is the admin's now.
-                await conn.execute(
-                    "DELETE FROM fixgw.lps WHERE lp_id = $1 AND deleted", config.name
-                )
-                await _insert(conn, config, LpSource.ADMIN, enabled)
+            self._gateway.check_new(config)
+            # A tombstone of a deleted settings LP is replaced: the LP is the admin's now.
+            await conn.execute("DELETE FROM fixgw.lps WHERE lp_id = $1 AND deleted", config.name)
+            await _insert(conn, config, LpSource.ADMIN, enabled)
             await self._gateway.add_lp(config, LpSource.ADMIN, enabled)
         return self._gateway.view(config.name)
 

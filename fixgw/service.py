@@ -167,6 +167,7 @@ class LpSessionState:
     source: LpSource = LpSource.SETTINGS
     fix_engine: engine.FixEngine | None = None
     app: GatewayApplication | None = None
+    stopping: bool = False  # its engine is being stopped: the logout is ours, not a drop
 
     def __post_init__(self) -> None:
         self.book = TopOfBook(self.config.name)
@@ -355,9 +356,14 @@ class Gateway:
 
     async def _stop_engine(self, state: LpSessionState) -> None:
         """Stop this LP's initiator within the stop grace; its session is down afterwards."""
-        fix_engine, state.fix_engine = state.fix_engine, None
+        fix_engine = state.fix_engine
         if fix_engine is not None:
-            await fix_engine.stop(self._stop_grace)
+            state.stopping = True
+            try:
+                await fix_engine.stop(self._stop_grace)
+            finally:
+                state.fix_engine = None
+                state.stopping = False
         was = state.logged_on
         state.logged_on = False
         state.subscribed.clear()
@@ -390,6 +396,14 @@ class Gateway:
                     metadata={"lp": name, "sessionId": engine.session_key(spec.session_id())},
                 )
 
+    def check_new(self, config: LpConfig) -> None:
+        """ALREADY_EXISTS LP_EXISTS for a known name, then LP_SESSION_IN_USE (as add_lp)."""
+        if config.name in self.lps:
+            raise AlreadyExists(
+                f"LP {config.name} exists", reason=Reason.LP_EXISTS, metadata={"lp": config.name}
+            )
+        self.check_session_free(config)
+
     def check_no_orders(self, lp: str) -> None:
         """FAILED_PRECONDITION LP_SESSION_IN_USE while orders sent to the LP are unresolved."""
         unresolved = self._flow.unresolved(lp) if self._flow is not None else 0
@@ -402,11 +416,7 @@ class Gateway:
 
     async def add_lp(self, config: LpConfig, source: LpSource, enabled: bool = True) -> None:
         """Add an LP and start its session (ALREADY_EXISTS LP_EXISTS for a known name)."""
-        if config.name in self.lps:
-            raise AlreadyExists(
-                f"LP {config.name} exists", reason=Reason.LP_EXISTS, metadata={"lp": config.name}
-            )
-        self.check_session_free(config)
+        self.check_new(config)
         state = self._new_state(config, source, enabled)
         self.lps[config.name] = state
         self.health.forget(config.name)
@@ -673,6 +683,8 @@ class Gateway:
             await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
 
     def _supervise(self, state: LpSessionState, now: float) -> None:
+        if state.stopping:
+            return  # its engine is going away: no logon, no backoff
         session = self._session(state)
         if session is None:
             return
@@ -798,7 +810,7 @@ class Gateway:
         state.test_requests.clear()
         LOGGED_ON.labels(lp).set(0)
         if was:
-            requested = not state.enabled or state.relogon_pending
+            requested = not state.enabled or state.relogon_pending or state.stopping
             if not requested:
                 if state.last_error_time is None or (
                     state.logon_time is not None and state.last_error_time < state.logon_time
@@ -814,7 +826,7 @@ class Gateway:
         state = self._seen(lp)
         if state is None:
             return
-        if not state.enabled or state.relogon_pending:
+        if not state.enabled or state.relogon_pending or state.stopping:
             return
         self._error(state, text)
         if not state.logged_on:
