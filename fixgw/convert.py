@@ -124,7 +124,10 @@ def lp_config_from_proto(msg: fixgw_pb2.LpDefinition, current: LpConfig | None =
         if getattr(msg, field):
             fields[field] = getattr(msg, field)
     if msg.HasField("order_timeout"):
-        fields["order_timeout_seconds"] = msg.order_timeout.ToTimedelta().total_seconds()
+        try:
+            fields["order_timeout_seconds"] = msg.order_timeout.ToTimedelta().total_seconds()
+        except (ValueError, OverflowError):
+            raise _invalid("order_timeout is not a valid duration", "order_timeout") from None
     if msg.HasField("market_depth"):
         fields["market_depth"] = msg.market_depth
     for field in ("host", "target_comp_id"):

@@ -76,18 +76,24 @@ class LpFields(Body):
     """How an LP is reached and traded with (fixgw validates the values: 400 INVALID_LP_CONFIG)."""
 
     host: str | None = Field(None, max_length=255)
-    port: int | None = None
+    port: int | None = Field(None, ge=0, le=65535)
     sender_comp_id: str | None = Field(None, max_length=64, description="Default FXMESH.")
     target_comp_id: str | None = Field(None, max_length=64)
-    symbols: list[str] | None = Field(None, description="Empty: fixgw's default symbols.")
-    symbol_map: dict[str, str] | None = Field(None, description="Broker symbol -> LP symbol.")
-    order_style: str | None = Field(None, description="MARKET, LIMIT_IOC or LIMIT_FOK.")
-    qty_unit: str | None = Field(None, description="UNITS or LOTS.")
-    limit_slippage: Decimal | None = None
-    order_timeout_seconds: Decimal | None = None
+    symbols: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        None, max_length=1000, description="Empty: fixgw's default symbols."
+    )
+    symbol_map: (
+        dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=64)]] | None
+    ) = Field(None, max_length=1000, description="Broker symbol -> LP symbol.")
+    order_style: str | None = Field(
+        None, max_length=16, description="MARKET, LIMIT_IOC or LIMIT_FOK."
+    )
+    qty_unit: str | None = Field(None, max_length=16, description="UNITS or LOTS.")
+    limit_slippage: Decimal | None = Field(None, ge=0, lt=1, allow_inf_nan=False)
+    order_timeout_seconds: Decimal | None = Field(None, gt=0, le=3600, allow_inf_nan=False)
     reset_on_logon: bool | None = None
-    market_depth: int | None = None
-    heartbeat_seconds: int | None = None
+    market_depth: int | None = Field(None, ge=0, le=1000)
+    heartbeat_seconds: int | None = Field(None, ge=0, le=3600)
     request_id: str | None = Field(None, max_length=64)
 
     def changes(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 -- admin touched is ADMIN and wins over the settings. Deleting an LP that the settings still name
 -- leaves a tombstone (deleted = true, ADMIN) so that the delete survives the next start.
 CREATE TABLE fixgw.lps (
-    lp_id          text        PRIMARY KEY CHECK (lp_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'),
+    lp_id          text        PRIMARY KEY,  -- the LP's name (admin-made ids: see fixgw.convert.LP_ID)
     lp_type        text        NOT NULL DEFAULT 'FIX' CHECK (lp_type IN ('FIX')),
     host           text        NOT NULL,
     port           integer     NOT NULL CHECK (port BETWEEN 1 AND 65535),
