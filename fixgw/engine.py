@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -215,7 +216,7 @@ class FixEngine:
             if not logged_on:
                 break
             await asyncio.sleep(0.05)
-        stopping = asyncio.ensure_future(asyncio.to_thread(engine.stop, True))
+        stopping = _force_stop(engine)
         try:
             await asyncio.wait_for(asyncio.shield(stopping), FORCE_STOP_SECONDS)
         except TimeoutError:
@@ -224,6 +225,27 @@ class FixEngine:
             log.error("fix_engine_stop_timed_out", seconds=FORCE_STOP_SECONDS)
             return
         del engine
+
+
+def _force_stop(engine: Any) -> asyncio.Future[None]:
+    """``engine.stop(True)`` on a daemon thread of its own (not the loop's executor, which
+    ``asyncio.run`` waits for at exit: a stop that never returns must not hang the process)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def run() -> None:
+        try:
+            engine.stop(True)
+        except Exception:
+            log.exception("fix_engine_stop_failed")
+        post(loop, finish)
+
+    threading.Thread(target=run, name="fix-engine-stop", daemon=True).start()
+    return done
 
 
 async def stop_all(
