@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import grpc
 
 from admin import convert
+from admin import symbols_convert as sconvert
 from admin.domain import (
     AccountSummary,
     AccountUpdate,
@@ -267,6 +268,57 @@ class OmsClient:
             )
         )
         return convert.hold_from_proto(reply.hold, entry=None, replayed=reply.replayed)
+
+    # --- symbols and risk settings (oms owns them; admin.symbols) ----------------------------------
+
+    async def symbol_settings(self, symbol: str = "") -> list[dict[str, Any]]:
+        reply = await upstream(
+            self._stub.GetSymbolSettings(
+                oms_pb2.GetSymbolSettingsRequest(symbol=symbol), timeout=self._deadline
+            )
+        )
+        return [sconvert.symbol_to_json(s) for s in reply.symbols]
+
+    async def upsert_symbol(
+        self, symbol: str, values: dict[str, Any], *, create: bool
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Create or change a symbol from JSON fields; (before, after) documents."""
+        request = oms_pb2.UpsertSymbolRequest(
+            symbol=symbol, change=sconvert.change_from_json(values), create=create
+        )
+        reply = await upstream(self._stub.UpsertSymbol(request, timeout=self._deadline))
+        before = sconvert.symbol_to_json(reply.before) if reply.HasField("before") else None
+        return before, sconvert.symbol_to_json(reply.after)
+
+    async def set_symbol_enabled(
+        self, symbol: str, enabled: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        reply = await upstream(
+            self._stub.SetSymbolEnabled(
+                oms_pb2.SetSymbolEnabledRequest(symbol=symbol, enabled=enabled),
+                timeout=self._deadline,
+            )
+        )
+        return sconvert.symbol_to_json(reply.before), sconvert.symbol_to_json(reply.after)
+
+    async def risk_settings(self, group: str | None = None) -> list[dict[str, Any]]:
+        request = oms_pb2.GetRiskSettingsRequest()
+        if group is not None:
+            request.client_group = group
+        reply = await upstream(self._stub.GetRiskSettings(request, timeout=self._deadline))
+        return [sconvert.risk_to_json(r) for r in reply.settings]
+
+    async def set_risk_settings(
+        self, group: str, values: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        row = sconvert.risk_from_json(group, values)
+        reply = await upstream(
+            self._stub.SetRiskSettings(
+                oms_pb2.SetRiskSettingsRequest(settings=row), timeout=self._deadline
+            )
+        )
+        before = sconvert.risk_to_json(reply.before) if reply.HasField("before") else None
+        return before, sconvert.risk_to_json(reply.after)
 
 
 class QuotesClient:

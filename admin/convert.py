@@ -523,6 +523,8 @@ def exposure_from_proto(m: router_pb2.SymbolExposure) -> SymbolExposure:
         avg_price=_decimal(m.avg_price),
         realized_pnl_usd=_decimal(m.realized_pnl_usd),
         unrealized_pnl_usd=_decimal(m.unrealized_pnl_usd),
+        client_net_volume=_decimal(m.client_net_volume),
+        hedge_net_volume=_decimal(m.hedge_net_volume),
     )
 
 
@@ -534,6 +536,8 @@ def exposure_to_proto(e: SymbolExposure) -> router_pb2.SymbolExposure:
         avg_price=fmt(e.avg_price),
         realized_pnl_usd=fmt(e.realized_pnl_usd),
         unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
+        client_net_volume=fmt(e.client_net_volume),
+        hedge_net_volume=fmt(e.hedge_net_volume),
     )
 
 

@@ -321,6 +321,8 @@ def exposure_to_json(e: SymbolExposure) -> dict[str, Any]:
         "avgPrice": _dec(e.avg_price),
         "realizedPnlUsd": _dec(e.realized_pnl_usd),
         "unrealizedPnlUsd": _dec(e.unrealized_pnl_usd),
+        "clientNetVolume": _dec(e.client_net_volume),
+        "hedgeNetVolume": _dec(e.hedge_net_volume),
     }
 
 

@@ -392,6 +392,10 @@ class SymbolExposure:
     realized_pnl_usd: Decimal | None
     unrealized_pnl_usd: Decimal | None
     """None without a current quote."""
+    client_net_volume: Decimal | None = None
+    """Signed lots from client flow (None from a router that does not say)."""
+    hedge_net_volume: Decimal | None = None
+    """Signed lots the router's auto-hedges traded with LPs (net = client + hedge)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,26 @@ class Op(StrEnum):
     SYSTEM_HEALTH = "system.health"
     SYSTEM_METRICS = "system.metrics"
     SYSTEM_RESTART = "system.restart"
+    SYMBOLS_LIST = "symbols.list"
+    SYMBOL_CREATE = "symbols.create"
+    SYMBOL_UPDATE = "symbols.update"
+    SYMBOL_ENABLE = "symbols.enable"
+    SYMBOL_DISABLE = "symbols.disable"
+    RISK_SETTINGS_LIST = "risk_settings.list"
+    RISK_SETTINGS_UPDATE = "risk_settings.update"
+    EXECUTION_MODE_GET = "execution.mode_get"
+    EXECUTION_MODE_SET = "execution.mode_set"
+    EXECUTION_MODE_REMOVE = "execution.mode_remove"
+    CLIENT_OVERRIDES_LIST = "execution.overrides_list"
+    CLIENT_OVERRIDE_SET = "execution.override_set"
+    CLIENT_OVERRIDE_DELETE = "execution.override_delete"
+    ROUTING_RULES_LIST = "routing.rules_list"
+    ROUTING_RULE_CREATE = "routing.rule_create"
+    ROUTING_RULE_UPDATE = "routing.rule_update"
+    ROUTING_RULE_DELETE = "routing.rule_delete"
+    ROUTING_THRESHOLDS_GET = "routing.thresholds_get"
+    ROUTING_THRESHOLDS_SET = "routing.thresholds_set"
+    RISK_BOOK_SPLIT = "risk.book_split"
     LP_CREATE = "lps.create"
     LP_UPDATE = "lps.update"
     LP_DELETE = "lps.delete"
@@ -129,6 +149,28 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.SYSTEM_HEALTH: _read(),
     Op.SYSTEM_METRICS: _read(),
     Op.SYSTEM_RESTART: _change(_BACK_OFFICE),
+    # Symbol and risk settings: dealing configuration, the risk desk's (oms applies it at once).
+    Op.SYMBOLS_LIST: _read(),
+    Op.SYMBOL_CREATE: _change(_RISK),
+    Op.SYMBOL_UPDATE: _change(_RISK),
+    Op.SYMBOL_ENABLE: _change(_RISK),
+    Op.SYMBOL_DISABLE: _change(_RISK),
+    Op.RISK_SETTINGS_LIST: _read(),
+    Op.RISK_SETTINGS_UPDATE: _change(_RISK),
+    # Execution: who takes a client's risk is the risk desk's call (router's configuration).
+    Op.EXECUTION_MODE_GET: _read(),
+    Op.EXECUTION_MODE_SET: _change(_RISK),
+    Op.EXECUTION_MODE_REMOVE: _change(_RISK),
+    Op.CLIENT_OVERRIDES_LIST: _read(),
+    Op.CLIENT_OVERRIDE_SET: _change(_RISK),
+    Op.CLIENT_OVERRIDE_DELETE: _change(_RISK),
+    Op.ROUTING_RULES_LIST: _read(),
+    Op.ROUTING_RULE_CREATE: _change(_RISK),
+    Op.ROUTING_RULE_UPDATE: _change(_RISK),
+    Op.ROUTING_RULE_DELETE: _change(_RISK),
+    Op.ROUTING_THRESHOLDS_GET: _read(),
+    Op.ROUTING_THRESHOLDS_SET: _change(_RISK),
+    Op.RISK_BOOK_SPLIT: _read(),
     # Which LPs exist and how they are reached is back office's; switching one on or off is also
     # the risk desk's, as connect / disconnect are.
     Op.LP_CREATE: _change(_BACK_OFFICE),

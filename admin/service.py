@@ -2,7 +2,9 @@
 
 ``AdminService`` authenticates (login, tokens) and holds the desks: ``accounts`` (client accounts
 and money, over oms), ``withdrawals`` (withdrawals awaiting four-eyes approval, funds held in oms), ``liquidity`` (LPs, FIX sessions, exposure, over fixgw and router), ``users``
-(admin users), ``system`` (health, metrics, restart) and the audit log reads. Every operation runs
+(admin users), ``system`` (health, metrics, restart), ``symbols`` (symbol and risk settings, over
+oms), ``execution`` (routing configuration in router, the book split in oms) and the audit log
+reads. Every operation runs
 through ``gate`` (one role check, one audit row). The desks take and answer admin's domain types
 (``admin.domain``); the other services' stubs are wrapped here in ``admin.clients``, the one place
 their protobuf replies are read.
@@ -31,10 +33,13 @@ from admin.domain import (
     RequestContext,
     Role,
 )
+from admin.execution import ExecutionDesk
+from admin.execution_clients import ExecutionClients
 from admin.gate import Gate
 from admin.liquidity import LiquidityDesk
 from admin.logins import LoginThrottle, LoginThrottled, ip_key, user_key
 from admin.permissions import Op
+from admin.symbols import SymbolsDesk
 from admin.system import Probe, SystemDesk
 from admin.tokens import issue_admin_token, token_version
 from admin.users import UsersDesk
@@ -104,6 +109,7 @@ class AdminService:
             lockout=timedelta(seconds=settings.admin_login_lockout_seconds),
         )
         self.users = UsersDesk(self.gate, db, self._throttle, now)
+        self.symbols = SymbolsDesk(self.gate, oms_client)
         self.system = SystemDesk(
             self.gate,
             db,
@@ -114,6 +120,7 @@ class AdminService:
             probe_timeout=settings.admin_health_timeout_seconds,
             now=now,
         )
+        self.execution = ExecutionDesk(self.gate, ExecutionClients(router, oms, deadline))
 
     # --- login and tokens ------------------------------------------------------------------------
 

@@ -12,14 +12,18 @@ from typing import Any
 import grpc
 
 from admin import convert
+from admin import execution_convert as xconvert
+from admin import symbols_convert as sconvert
 from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccount
 from admin.audit import AuditFilter
 from admin.domain import Booking, RequestContext
+from admin.execution_clients import book_split_to_proto, override_to_proto, rule_to_proto
 from admin.permissions import Op
 from admin.service import AdminService
 from admin.users import UserChanges
 from fxmesh.auth import bearer_token
-from fxmesh.v1 import admin_lps_pb2, admin_pb2, admin_pb2_grpc, types_pb2
+from fxmesh.v1 import admin_execution_pb2 as xpb
+from fxmesh.v1 import admin_lps_pb2, admin_pb2, admin_pb2_grpc, admin_symbols_pb2, types_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -544,6 +548,218 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             await self._ctx(context, request.request_id), request.service
         )
         return admin_pb2.RestartServiceResponse()
+
+    # --- symbols and risk settings (admin.symbols) ----------------------------------------------
+
+    async def ListSymbolSettings(
+        self, request: admin_symbols_pb2.ListSymbolSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.ListSymbolSettingsResponse:
+        found = await self._service.symbols.list_symbols(await self._ctx(context), request.symbol)
+        return admin_symbols_pb2.ListSymbolSettingsResponse(
+            symbols=[sconvert.symbol_from_json(s) for s in found]
+        )
+
+    async def CreateSymbol(
+        self, request: admin_symbols_pb2.CreateSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.CreateSymbolResponse:
+        created = await self._service.symbols.create(
+            await self._ctx(context, request.request_id),
+            request.symbol,
+            sconvert.change_to_json(request.settings),
+        )
+        return admin_symbols_pb2.CreateSymbolResponse(symbol=sconvert.symbol_from_json(created))
+
+    async def UpdateSymbol(
+        self, request: admin_symbols_pb2.UpdateSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.UpdateSymbolResponse:
+        updated = await self._service.symbols.update(
+            await self._ctx(context, request.request_id),
+            request.symbol,
+            sconvert.change_to_json(request.settings),
+        )
+        return admin_symbols_pb2.UpdateSymbolResponse(symbol=sconvert.symbol_from_json(updated))
+
+    async def EnableSymbol(
+        self, request: admin_symbols_pb2.EnableSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.EnableSymbolResponse:
+        found = await self._service.symbols.set_enabled(
+            await self._ctx(context, request.request_id), request.symbol, True
+        )
+        return admin_symbols_pb2.EnableSymbolResponse(symbol=sconvert.symbol_from_json(found))
+
+    async def DisableSymbol(
+        self, request: admin_symbols_pb2.DisableSymbolRequest, context: Context
+    ) -> admin_symbols_pb2.DisableSymbolResponse:
+        found = await self._service.symbols.set_enabled(
+            await self._ctx(context, request.request_id), request.symbol, False
+        )
+        return admin_symbols_pb2.DisableSymbolResponse(symbol=sconvert.symbol_from_json(found))
+
+    async def ListRiskSettings(
+        self, request: admin_symbols_pb2.ListRiskSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.ListRiskSettingsResponse:
+        group = request.client_group if request.HasField("client_group") else None
+        rows = await self._service.symbols.risk_settings(await self._ctx(context), group)
+        return admin_symbols_pb2.ListRiskSettingsResponse(
+            settings=[sconvert.risk_doc_to_proto(r) for r in rows]
+        )
+
+    async def UpdateRiskSettings(
+        self, request: admin_symbols_pb2.UpdateRiskSettingsRequest, context: Context
+    ) -> admin_symbols_pb2.UpdateRiskSettingsResponse:
+        row = await self._service.symbols.update_risk_settings(
+            await self._ctx(context, request.request_id),
+            request.settings.client_group,
+            sconvert.risk_values(request.settings),
+        )
+        return admin_symbols_pb2.UpdateRiskSettingsResponse(
+            settings=sconvert.risk_doc_to_proto(row)
+        )
+
+    # --- execution pages (admin.execution) --------------------------------------------------------
+
+    @staticmethod
+    def _expected(request: Any) -> int | None:
+        return int(request.expected_version) if request.HasField("expected_version") else None
+
+    async def GetExecutionMode(
+        self, request: xpb.GetExecutionModeRequest, context: Context
+    ) -> xpb.GetExecutionModeResponse:
+        mode = await self._service.execution.execution_mode(await self._ctx(context))
+        return xpb.GetExecutionModeResponse(mode=xconvert.execution_mode_to_proto(mode))
+
+    async def SetExecutionMode(
+        self, request: xpb.SetExecutionModeRequest, context: Context
+    ) -> xpb.SetExecutionModeResponse:
+        desk = self._service.execution
+        ctx = await self._ctx(context, request.request_id)
+        mode = await desk.checked(
+            ctx,
+            Op.EXECUTION_MODE_SET,
+            "execution_mode",
+            lambda: xconvert.symbol_mode_from_proto(request.mode),
+        )
+        changed = await desk.set_execution_mode(ctx, mode, self._expected(request))
+        return xpb.SetExecutionModeResponse(mode=xconvert.execution_mode_to_proto(changed))
+
+    async def RemoveSymbolExecutionMode(
+        self, request: xpb.RemoveSymbolExecutionModeRequest, context: Context
+    ) -> xpb.RemoveSymbolExecutionModeResponse:
+        changed = await self._service.execution.remove_symbol_mode(
+            await self._ctx(context, request.request_id),
+            request.symbol.upper(),
+            self._expected(request),
+        )
+        return xpb.RemoveSymbolExecutionModeResponse(mode=xconvert.execution_mode_to_proto(changed))
+
+    async def ListClientOverrides(
+        self, request: xpb.ListClientOverridesRequest, context: Context
+    ) -> xpb.ListClientOverridesResponse:
+        version, overrides = await self._service.execution.overrides(await self._ctx(context))
+        return xpb.ListClientOverridesResponse(
+            config_version=version, overrides=[override_to_proto(o) for o in overrides]
+        )
+
+    async def SetClientOverride(
+        self, request: xpb.SetClientOverrideRequest, context: Context
+    ) -> xpb.SetClientOverrideResponse:
+        desk = self._service.execution
+        ctx = await self._ctx(context, request.request_id)
+        override = await desk.checked(
+            ctx,
+            Op.CLIENT_OVERRIDE_SET,
+            f"account:{request.override.account_id}",
+            lambda: xconvert.override_from_proto(request.override),
+        )
+        version, stored = await desk.set_override(ctx, override, self._expected(request))
+        return xpb.SetClientOverrideResponse(
+            config_version=version, override=override_to_proto(stored)
+        )
+
+    async def DeleteClientOverride(
+        self, request: xpb.DeleteClientOverrideRequest, context: Context
+    ) -> xpb.DeleteClientOverrideResponse:
+        version = await self._service.execution.delete_override(
+            await self._ctx(context, request.request_id),
+            request.account_id,
+            self._expected(request),
+        )
+        return xpb.DeleteClientOverrideResponse(config_version=version)
+
+    async def ListRoutingRules(
+        self, request: xpb.ListRoutingRulesRequest, context: Context
+    ) -> xpb.ListRoutingRulesResponse:
+        version, rules = await self._service.execution.rules(await self._ctx(context))
+        return xpb.ListRoutingRulesResponse(
+            config_version=version, rules=[rule_to_proto(r) for r in rules]
+        )
+
+    async def CreateRoutingRule(
+        self, request: xpb.CreateRoutingRuleRequest, context: Context
+    ) -> xpb.CreateRoutingRuleResponse:
+        desk = self._service.execution
+        ctx = await self._ctx(context, request.request_id)
+        rule = await desk.checked(
+            ctx,
+            Op.ROUTING_RULE_CREATE,
+            "routing_rule:new",
+            lambda: xconvert.rule_from_proto(request.rule),
+        )
+        version, created = await desk.create_rule(ctx, rule, self._expected(request))
+        return xpb.CreateRoutingRuleResponse(config_version=version, rule=rule_to_proto(created))
+
+    async def UpdateRoutingRule(
+        self, request: xpb.UpdateRoutingRuleRequest, context: Context
+    ) -> xpb.UpdateRoutingRuleResponse:
+        desk = self._service.execution
+        ctx = await self._ctx(context, request.request_id)
+        rule_id = request.rule.rule_id
+        rule = await desk.checked(
+            ctx,
+            Op.ROUTING_RULE_UPDATE,
+            f"routing_rule:{rule_id}",
+            lambda: xconvert.rule_from_proto(request.rule, rule_id),
+        )
+        version, stored = await desk.update_rule(ctx, rule, self._expected(request))
+        return xpb.UpdateRoutingRuleResponse(config_version=version, rule=rule_to_proto(stored))
+
+    async def DeleteRoutingRule(
+        self, request: xpb.DeleteRoutingRuleRequest, context: Context
+    ) -> xpb.DeleteRoutingRuleResponse:
+        version = await self._service.execution.delete_rule(
+            await self._ctx(context, request.request_id), request.rule_id, self._expected(request)
+        )
+        return xpb.DeleteRoutingRuleResponse(config_version=version)
+
+    async def GetRoutingThresholds(
+        self, request: xpb.GetRoutingThresholdsRequest, context: Context
+    ) -> xpb.GetRoutingThresholdsResponse:
+        thresholds = await self._service.execution.thresholds(await self._ctx(context))
+        return xpb.GetRoutingThresholdsResponse(thresholds=xconvert.thresholds_to_proto(thresholds))
+
+    async def UpdateRoutingThresholds(
+        self, request: xpb.UpdateRoutingThresholdsRequest, context: Context
+    ) -> xpb.UpdateRoutingThresholdsResponse:
+        desk = self._service.execution
+        ctx = await self._ctx(context, request.request_id)
+        volumes, exposures = await desk.checked(
+            ctx,
+            Op.ROUTING_THRESHOLDS_SET,
+            "routing_thresholds",
+            lambda: xconvert.thresholds_from_proto(request),
+        )
+        changed = await desk.set_thresholds(ctx, volumes, exposures, self._expected(request))
+        return xpb.UpdateRoutingThresholdsResponse(thresholds=xconvert.thresholds_to_proto(changed))
+
+    async def GetBookSplitReport(
+        self, request: xpb.GetBookSplitReportRequest, context: Context
+    ) -> xpb.GetBookSplitReportResponse:
+        report = await self._service.execution.book_split(
+            await self._ctx(context),
+            convert.from_timestamp(request.from_time, request.HasField("from_time")),
+            convert.from_timestamp(request.to_time, request.HasField("to_time")),
+        )
+        return xpb.GetBookSplitReportResponse(split=book_split_to_proto(report))
 
     # -- LP administration --------------------------------------------------------------------
 

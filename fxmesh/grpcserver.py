@@ -252,6 +252,15 @@ class GrpcServer:
         log.info("grpc_listening", addr=self.listen_addr, port=self.port, services=self._names)
         return self.port
 
+    async def set_serving(self, full_name: str, serving: bool) -> None:
+        """Report one service SERVING or NOT_SERVING (e.g. a standby replica's)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await self._health.set(full_name, status)
+
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING first so balancers drain, then let in-flight RPCs finish."""
         await self._health.enter_graceful_shutdown()

@@ -93,6 +93,10 @@ class Reason(StrEnum):
     INVALID_ARGUMENT by the RPC (404 from ListSymbols and /api/ohlc, 400 from the calculators)."""
     SYMBOL_DISABLED = "SYMBOL_DISABLED"
     """oms: trading in the symbol is disabled (opening orders only)."""
+    SYMBOL_NOT_FOUND = "SYMBOL_NOT_FOUND"
+    """oms's symbol administration, admin: no such symbol to read or change (NOT_FOUND, 404)."""
+    SYMBOL_ALREADY_EXISTS = "SYMBOL_ALREADY_EXISTS"
+    """oms's symbol administration, admin: creating a symbol that exists (ALREADY_EXISTS, 409)."""
     MARKET_CLOSED = "MARKET_CLOSED"
     """oms: outside the symbol's trading sessions."""
     ACCOUNT_NOT_ACTIVE = "ACCOUNT_NOT_ACTIVE"
@@ -133,6 +137,9 @@ class Reason(StrEnum):
     """oms: the account's limit of open positions is reached."""
     MAX_DAILY_VOLUME = "MAX_DAILY_VOLUME"
     """oms: the account's daily volume limit would be exceeded."""
+    MAX_POSITION_SIZE = "MAX_POSITION_SIZE"
+    """oms: the order (or the netting position it grows) is above the risk settings' maximum
+    position size for the account's group."""
     POSITION_CLOSING = "POSITION_CLOSING"
     """oms: the position is already being closed."""
     CLOSE_BY_NOT_ALLOWED = "CLOSE_BY_NOT_ALLOWED"
@@ -198,6 +205,8 @@ class Reason(StrEnum):
     """quotes; edge (422): not one of the candle timeframes."""
     LIMIT_OUT_OF_RANGE = "LIMIT_OUT_OF_RANGE"
     """quotes; edge (422): a listing's ``limit`` outside its bounds."""
+    ROUTER_STANDBY = "ROUTER_STANDBY"
+    """router, UNAVAILABLE: this replica is the standby (another one leads); try the leader."""
 
     # --- LP administration: fixgw's LP RPCs, admin's /admin/lps in front of them ----------------
     LP_NOT_FOUND = "LP_NOT_FOUND"

@@ -24,7 +24,9 @@ class OmsSettings(Settings):
         1.0, gt=0, description="Safety-net poll of the outbox when no NOTIFY arrives."
     )
     symbols_cache_seconds: float = Field(
-        2.0, ge=0, description="How long symbol settings are cached (admin changes apply after)."
+        2.0,
+        ge=0,
+        description="How long symbol settings are cached at most (a change's oms_settings NOTIFY drops the cache at once; this is the safety net).",
     )
     rollover_time: time = Field(
         time(0), description="UTC wall-clock time of the daily rollover (swaps are charged then)."

@@ -30,6 +30,7 @@ from oms.store.outbox import OutboxRelay
 from oms.trading.recovery import Recovery
 from oms.trading.rollover import RolloverJob
 from oms.trading.service import OmsService
+from oms.trading.settings_sync import SettingsSync
 from oms.trading.unit_of_work import Clock, utc_now
 from oms.triggers.bridge import WatcherBridge
 from oms.triggers.watcher import TriggerWatcher
@@ -64,6 +65,7 @@ class OmsApp:
         self.relay: OutboxRelay | None = None
         self.service: OmsService | None = None
         self.recovery: Recovery | None = None
+        self.settings_sync: SettingsSync | None = None
         self._running: list[BackgroundLoop] = []
 
     async def start(self) -> int:
@@ -81,6 +83,8 @@ class OmsApp:
             marks_interval_seconds=s.marks_interval_seconds,
             marks_max_accounts=s.marks_max_accounts,
         )
+        self.settings_sync = SettingsSync(self.service.uow, s.postgres_dsn)
+        await self.settings_sync.start()
         self.recovery = Recovery(
             self.service.uow,
             self.service.executor,
@@ -122,6 +126,8 @@ class OmsApp:
             await self.server.stop(self.settings.shutdown_grace_seconds)
         await stop_all(self._running)
         self._running.clear()
+        if self.settings_sync is not None:
+            await self.settings_sync.stop()
         if self.service is not None:
             await self.service.marks.stop()
         if self.relay is not None:

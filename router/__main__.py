@@ -11,7 +11,11 @@ from router.server import RouterApp
 async def main() -> None:
     settings = load_settings(RouterSettings)
     runtime = ServiceRuntime("router", settings, settings.metrics_port)
-    await runtime.serve(RouterApp(settings))
+    app = RouterApp(settings)
+    # A replica that lost the lead stops (the orchestrator starts it again as a standby): its
+    # clients' connections close and reconnect to the leader.
+    app.on_demoted = runtime.request_stop
+    await runtime.serve(app)
 
 
 if __name__ == "__main__":

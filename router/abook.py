@@ -322,6 +322,8 @@ class AbookOrder:
     has_limit: bool
     lps: tuple[str, ...] = ()
     leg: HouseLeg | None = None
+    preferred_lps: tuple[str, ...] = ()
+    """LPs fixgw tries first (the symbol's ``routing_symbol_settings.preferred_lps``)."""
 
     @property
     def client_volume(self) -> Decimal:

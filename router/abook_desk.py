@@ -308,6 +308,7 @@ class AbookDesk:
                 contract_size=order.contract_size,
                 worst_price=order.lp_worst,
                 lps=lps,
+                preferred_lps=order.preferred_lps,
                 deadline_seconds=deadline_seconds,
             )
         finally:

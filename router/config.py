@@ -55,3 +55,47 @@ class RouterSettings(Settings):
             "(fixgw answers NO_LIQUIDITY itself when no LP can take an order)."
         ),
     )
+    router_hedge_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "How often the leader checks the house net against the exposure limits and drives "
+            "open hedge orders (a hedge request from the house book wakes it at once)."
+        ),
+    )
+    router_hedge_backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "Wait before a rejected hedge is sent again, or an unknown one asked about again; "
+            "doubles with each failure up to FXMESH_ROUTER_HEDGE_BACKOFF_MAX_SECONDS."
+        ),
+    )
+    router_hedge_backoff_max_seconds: float = Field(
+        60.0, gt=0, description="Longest wait between two attempts of one hedge order."
+    )
+    router_hedge_timeout_seconds: float = Field(
+        5.0, gt=0, description="Deadline of a hedge order's call to fixgw."
+    )
+    router_leader_lock_key: int = Field(
+        0x46584D52,
+        description=(
+            "PostgreSQL advisory lock key the router replicas compete for: its holder leads "
+            "(serves and hedges), the others stand by."
+        ),
+    )
+    router_leader_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "How often a standby tries the leader lock, and the leader checks its lock "
+            "connection (a leader that lost it stops serving at once)."
+        ),
+    )
+    router_leader_election: bool = Field(
+        True,
+        description=(
+            "Run for leader among the replicas (the leader serves, the others stand by). Off: "
+            "this process leads unconditionally (one replica only: tests and development)."
+        ),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -145,7 +146,10 @@ def reconcile_response(result: ExecuteResult) -> router_pb2.ReconcileExecutionRe
     return router_pb2.ReconcileExecutionResponse(**_execution_fields(result))
 
 
-def exposure_response(exposures: list[Exposure]) -> router_pb2.GetHouseExposureResponse:
+def exposure_response(
+    exposures: list[Exposure], hedge_net: Mapping[str, Decimal] | None = None
+) -> router_pb2.GetHouseExposureResponse:
+    hedges = hedge_net or {}
     return router_pb2.GetHouseExposureResponse(
         exposures=[
             router_pb2.SymbolExposure(
@@ -155,6 +159,8 @@ def exposure_response(exposures: list[Exposure]) -> router_pb2.GetHouseExposureR
                 avg_price=fmt(e.avg_price),
                 realized_pnl_usd=fmt(e.realized_pnl_usd),
                 unrealized_pnl_usd=fmt(e.unrealized_pnl_usd),
+                client_net_volume=fmt(e.net_lots - hedges.get(e.symbol, Decimal(0))),
+                hedge_net_volume=fmt(hedges.get(e.symbol, Decimal(0))),
             )
             for e in exposures
         ]

@@ -47,6 +47,7 @@ class FixgwClient:
         worst_price: Decimal | None,
         lps: Sequence[str],
         deadline_seconds: float,
+        preferred_lps: Sequence[str] = (),
     ) -> LpExecution:
         """Execute the order at the LPs (idempotent per order id at fixgw) within the deadline."""
         request = fixgw_pb2.ExecuteOrderRequest(
@@ -58,6 +59,7 @@ class FixgwClient:
             contract_size=fmt(contract_size),
             worst_price=fmt(worst_price),
             lps=list(lps),
+            preferred_lps=list(preferred_lps),
         )
         try:
             response = await self._stub.ExecuteOrder(request, timeout=deadline_seconds)

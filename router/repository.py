@@ -115,9 +115,14 @@ async def load_volume_limits(conn: Conn) -> list[VolumeLimit]:
 
 async def load_symbol_routing(conn: Conn) -> dict[str, SymbolRouting]:
     rows = await conn.fetch(
-        "SELECT symbol, lot_step, lp_fallback FROM router.routing_symbol_settings"
+        "SELECT symbol, lot_step, lp_fallback, preferred_lps FROM router.routing_symbol_settings"
     )
-    return {r["symbol"]: SymbolRouting(r["lot_step"], LpFallback(r["lp_fallback"])) for r in rows}
+    return {
+        r["symbol"]: SymbolRouting(
+            r["lot_step"], LpFallback(r["lp_fallback"]), tuple(r["preferred_lps"])
+        )
+        for r in rows
+    }
 
 
 async def config_version(conn: Conn) -> int:
@@ -162,6 +167,7 @@ SELECT c.claim, c.account_id AS claim_account_id,
        d.config_version,
        a.order_id AS abook_order_id, a.contract_size AS abook_contract_size, a.price_policy,
        a.markup_bid, a.markup_ask, a.price_places, a.client_worst, a.lp_worst, a.has_limit, a.lps,
+       a.preferred_lps,
        a.volume AS abook_volume, a.b_volume AS leg_volume, a.b_price AS leg_price,
        a.quote_to_usd_rate AS leg_usd_rate, a.b_priced_at AS leg_priced_at,
        (SELECT max(version) FROM router.config_versions) AS config_version_now,
@@ -200,6 +206,7 @@ def _abook_order(row: Any) -> AbookOrder | None:
         has_limit=row["has_limit"],
         lps=tuple(row["lps"]),
         leg=leg,
+        preferred_lps=tuple(row["preferred_lps"] or ()),
     )
 
 
@@ -425,10 +432,10 @@ WITH claim AS (
     INSERT INTO router.abook_orders
         (order_id, account_id, contract_size, price_policy, markup_bid, markup_ask, price_places,
          client_worst, lp_worst, has_limit, lps, volume, b_volume, b_price, quote_to_usd_rate,
-         b_priced_at)
+         b_priced_at, preferred_lps)
     SELECT order_id, $2::text, $10::numeric, $11::text, $12::numeric, $13::numeric,
            $14::integer, $15::numeric, $16::numeric, $17::boolean, $18::text[], $19::numeric,
-           $20::numeric, $21::numeric, $22::numeric, $23::timestamptz
+           $20::numeric, $21::numeric, $22::numeric, $23::timestamptz, $30::text[]
       FROM decision
     ON CONFLICT (order_id) DO UPDATE
        SET contract_size = EXCLUDED.contract_size, price_policy = EXCLUDED.price_policy,
@@ -437,7 +444,7 @@ WITH claim AS (
            lp_worst = EXCLUDED.lp_worst, has_limit = EXCLUDED.has_limit, lps = EXCLUDED.lps,
            volume = EXCLUDED.volume, b_volume = EXCLUDED.b_volume, b_price = EXCLUDED.b_price,
            quote_to_usd_rate = EXCLUDED.quote_to_usd_rate, b_priced_at = EXCLUDED.b_priced_at,
-           submitted_at = now()
+           preferred_lps = EXCLUDED.preferred_lps, submitted_at = now()
 )
 SELECT count(*) FROM claim
 """
@@ -482,6 +489,7 @@ async def claim_submitted(
         leg.quote_to_usd_rate if leg is not None else None,
         leg.priced_at if leg is not None else None,
         *decision_values(decision),
+        list(order.preferred_lps),
     )
     return written == 1
 

@@ -72,6 +72,7 @@ class AccountOverride:
     book: Book
     reason: str
     c_book_hedge_ratio: Decimal = ZERO
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class SymbolRouting:
 
     lot_step: Decimal = DEFAULT_LOT_STEP
     lp_fallback: LpFallback = LpFallback.REJECT
+    preferred_lps: tuple[str, ...] = ()
+    """LPs an A leg of the symbol tries first, in order, before fixgw's configured list."""
 
 
 DEFAULT_SYMBOL_ROUTING = SymbolRouting()

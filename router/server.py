@@ -3,6 +3,11 @@ desk, router service and its gRPC server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -16,7 +21,9 @@ from fxmesh.v1 import router_pb2_grpc
 from router.abook_desk import AbookDesk
 from router.config import RouterSettings
 from router.fixgw_client import FixgwClient
+from router.hedging import Hedger
 from router.house import House
+from router.leader import LEADER, Leadership, take_epoch
 from router.lphealth import LpHealthMonitor
 from router.service import RouterService
 from router.servicer import RouterServicer
@@ -36,6 +43,11 @@ class RouterApp:
         self.pool: Any = None
         self.redis: Any = None
         self.fixgw_channel: grpc.aio.Channel | None = None
+        self.leadership: Leadership | None = None
+        # Called when this replica loses the lead (``python -m router`` exits then, so that its
+        # clients reconnect to the new leader).
+        self.on_demoted: Callable[[], None] | None = None
+        self._leader_task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Open the pool, Redis and the fixgw channel, rebuild the house book, and serve on
@@ -61,26 +73,73 @@ class RouterApp:
             interval=poll,
             stale_ms=settings.router_lp_health_stale_ms,
         )
-        self.service = RouterService(
+        holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        service: RouterService
+        hedger = Hedger(
+            pool,
+            fixgw,
+            house,
+            epoch=lambda: service.epoch,
+            limits=lambda: engine.limits,
+            lot_step=lambda symbol: service.config.symbol(symbol).lot_step,
+            interval=settings.router_hedge_interval_seconds,
+            backoff_seconds=settings.router_hedge_backoff_seconds,
+            backoff_max_seconds=settings.router_hedge_backoff_max_seconds,
+            timeout_seconds=settings.router_hedge_timeout_seconds,
+        )
+        service = self.service = RouterService(
             pool,
             engine,
             abook,
             reload_seconds=settings.router_config_reload_seconds,
             house=house,
             lp_health=lp_health,
+            hedger=hedger,
         )
+        election = settings.router_leader_election
         try:
-            await self.service.start()
+            await service.start(rebuild=not election)
+            if not election:
+                async with pool.acquire() as conn:
+                    service.epoch = await take_epoch(conn, holder)
+                LEADER.set(1)
             self.server = GrpcServer("router", settings.router_addr)
             self.server.add(
                 router_pb2_grpc.add_RouterServiceServicer_to_server,
                 RouterServicer(self.service),
                 SERVICE_NAME,
             )
-            return await self.server.start()
+            port = await self.server.start()
+            if election:
+                await self.server.set_serving(SERVICE_NAME, False)
+                self.leadership = Leadership(
+                    settings.postgres_dsn,
+                    key=settings.router_leader_lock_key,
+                    holder=holder,
+                    check_seconds=settings.router_leader_check_seconds,
+                    promote=self._promote,
+                    demote=self._demote,
+                )
+                await self.leadership.round()
+                self._leader_task = asyncio.get_running_loop().create_task(self.leadership.run())
+            return port
         except BaseException:
             await self._close()
             raise
+
+    async def _promote(self, epoch: int) -> None:
+        """Lead: rebuild the house book (others may have traded since), then serve and hedge."""
+        await self.service.rebuild_book()
+        self.service.epoch = epoch
+        await self.server.set_serving(SERVICE_NAME, True)
+        if self.service.hedger is not None:
+            self.service.hedger.wake()
+
+    async def _demote(self) -> None:
+        self.service.epoch = None
+        await self.server.set_serving(SERVICE_NAME, False)
+        if self.on_demoted is not None:
+            self.on_demoted()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop serving (in-flight RPCs get ``grace`` s, default the settings'), then close."""
@@ -88,6 +147,16 @@ class RouterApp:
         await self._close()
 
     async def _close(self) -> None:
+        if self._leader_task is not None:
+            self._leader_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._leader_task
+            self._leader_task = None
+        if self.leadership is not None:
+            await self.leadership.stop()
+        if self.service.epoch is not None:
+            LEADER.set(0)
+        self.service.epoch = None
         await self.service.stop()
         assert self.fixgw_channel is not None
         await self.fixgw_channel.close()

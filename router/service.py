@@ -10,6 +10,7 @@ import contextlib
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -19,12 +20,13 @@ from prometheus_client import Counter, Histogram
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.background import cancel_and_wait
 from fxmesh.db import Pool
-from fxmesh.errors import FailedPrecondition, NotFound
+from fxmesh.errors import FailedPrecondition, NotFound, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
-from router import repository
+from router import configuration, repository
 from router.abook import AbookOrder, HouseLeg
 from router.abook_desk import AbookDesk, close_decision, execution_pending
+from router.configuration import ChangeResult
 from router.domain import (
     DEFAULT_REASON,
     Book,
@@ -41,6 +43,8 @@ from router.domain import (
     RecordedDecision,
     RoutingRule,
 )
+from router.hedge_store import house_trades
+from router.hedging import Hedger, merged
 from router.house import House
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
@@ -81,8 +85,12 @@ class RouterService:
         reload_seconds: float = 30.0,
         house: House | None = None,
         lp_health: LpHealthMonitor | None = None,
+        hedger: Hedger | None = None,
     ) -> None:
         self._pool = pool
+        self.hedger = hedger
+        # The leader's epoch while this replica leads (serves and hedges); None on a standby.
+        self.epoch: int | None = None
         self.engine = engine
         self.abook = abook
         # One house-book commit at a time per symbol: the book applies fills in commit order.
@@ -104,17 +112,37 @@ class RouterService:
         """The version of the configuration the next order is decided with."""
         return self.config.version
 
-    async def start(self) -> None:
+    async def start(self, *, rebuild: bool = True) -> None:
+        """Load the configuration and follow it; ``rebuild`` the house book now (a replica that
+        stands by rebuilds it when it becomes the leader instead)."""
         await self.reload_config()
-        async with self._pool.acquire() as conn:
-            fills = await store.all_fills(conn)
-        count = self.engine.load(fills)
-        log.info("bbook_rebuilt", fills=count, symbols=self.engine.book.symbols())
+        if rebuild:
+            await self.rebuild_book()
         self._listener = await self._pool.acquire()
         await self._listener.add_listener(repository.CONFIG_CHANNEL, self._on_notify)
         self._spawn(self._reload_periodically())
         if self.lp_health is not None:
             self._spawn(self.lp_health.run())
+        if self.hedger is not None:
+            self.engine.on_hedge_request(self.hedger.wake)
+            self._spawn(self.hedger.run())
+
+    async def rebuild_book(self) -> None:
+        """Rebuild the house book from its client fills and house trades (hedges)."""
+        async with self._pool.acquire() as conn:
+            fills = merged(await store.all_fills(conn), await house_trades(conn))
+        count = self.engine.load(fills)
+        if self.hedger is not None:
+            self.hedger.loaded(fills)
+        log.info("bbook_rebuilt", fills=count, symbols=self.engine.book.symbols())
+
+    def require_serving(self) -> None:
+        """Raise UNAVAILABLE ``ROUTER_STANDBY`` unless this replica leads."""
+        if self.epoch is None:
+            raise Unavailable(
+                "this router replica is the standby; another one leads",
+                reason=Reason.ROUTER_STANDBY,
+            )
 
     async def stop(self) -> None:
         await cancel_and_wait(list(self._tasks))
@@ -166,6 +194,25 @@ class RouterService:
         applies to the very next order, not only once its NOTIFY has arrived."""
         if version is not None and version > self.config.version:
             await self.reload_config(at_least=version)
+
+    async def routing_config(self) -> configuration.ConfigSnapshot:
+        """The admin-editable routing configuration and its version."""
+        async with self._pool.acquire() as conn:
+            return await configuration.read(conn)
+
+    async def change_config(self, request: configuration.ChangeRequest) -> ChangeResult:
+        """Apply a configuration change (one transaction, one new version) and load it here at
+        once; other routers load it before their next order (``docs/routing.md``)."""
+        async with self._pool.acquire() as conn:
+            result = await configuration.change(conn, request)
+        log.info(
+            "router_config_changed_by",
+            version=result.version,
+            actor=request.actor,
+            edits=len(request.edits),
+        )
+        await self.reload_config(at_least=result.version)
+        return result
 
     def route(self, cmd: ExecuteCommand) -> Decision:
         """The rule engine's decision for ``cmd`` with the inputs the system has now."""
@@ -301,6 +348,7 @@ class RouterService:
         prepared = await self.abook.prepare(replace(cmd, volume=decision.a_volume))
         if isinstance(prepared, Rejection):
             return await self._reject(cmd, decision, prepared)
+        prepared = self._preferring(prepared)
         leg = HouseLeg(
             order_volume=cmd.volume,
             volume=decision.b_volume,
@@ -319,9 +367,15 @@ class RouterService:
         prepared = await self.abook.prepare(cmd)
         if isinstance(prepared, Rejection):
             return await self._reject(cmd, decision, prepared)
+        prepared = self._preferring(prepared)
         if remaining is not None:
             remaining -= time.monotonic() - started
         return await self._submit(cmd, decision, prepared, remaining)
+
+    def _preferring(self, order: AbookOrder) -> AbookOrder:
+        """``order`` with the LPs its symbol's configuration tries first (admin's priority LP)."""
+        preferred = self.config.symbol(order.symbol).preferred_lps
+        return replace(order, preferred_lps=preferred) if preferred else order
 
     async def _submit(
         self,
@@ -445,8 +499,10 @@ class RouterService:
             reject_message=rejection.message,
         )
 
-    async def house_exposure(self) -> list[Exposure]:
-        return await self.engine.exposures()
+    async def house_exposure(self) -> tuple[list[Exposure], dict[str, Decimal]]:
+        """The house book per symbol, and the part of each net the hedges traded."""
+        hedge_net = dict(self.hedger.hedge_net) if self.hedger is not None else {}
+        return await self.engine.exposures(), hedge_net
 
     async def explain(self, order_id: str) -> ExplainedDecision:
         """The recorded decision of an order with every input it saw (NOT_FOUND when none)."""

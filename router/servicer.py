@@ -6,7 +6,7 @@ import grpc
 from opentelemetry import trace
 
 from fxmesh.v1 import router_pb2, router_pb2_grpc
-from router import convert
+from router import config_convert, convert
 from router.service import RouterService
 
 
@@ -24,6 +24,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         request: router_pb2.ExecuteRequest,
         context: grpc.aio.ServicerContext[router_pb2.ExecuteRequest, router_pb2.ExecuteResponse],
     ) -> router_pb2.ExecuteResponse:
+        self._service.require_serving()
         command = convert.execute_command(request, _trace_id())
         result = await self._service.execute(command, context.time_remaining())
         return convert.execute_response(result)
@@ -35,6 +36,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             router_pb2.ReconcileExecutionRequest, router_pb2.ReconcileExecutionResponse
         ],
     ) -> router_pb2.ReconcileExecutionResponse:
+        self._service.require_serving()
         command = convert.reconcile_command(request, _trace_id())
         result = await self._service.reconcile(command, context.time_remaining())
         return convert.reconcile_response(result)
@@ -46,12 +48,34 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             router_pb2.GetHouseExposureRequest, router_pb2.GetHouseExposureResponse
         ],
     ) -> router_pb2.GetHouseExposureResponse:
-        return convert.exposure_response(await self._service.house_exposure())
+        self._service.require_serving()
+        return convert.exposure_response(*await self._service.house_exposure())
 
     async def Explain(
         self,
         request: router_pb2.ExplainRequest,
         context: grpc.aio.ServicerContext[router_pb2.ExplainRequest, router_pb2.ExplainResponse],
     ) -> router_pb2.ExplainResponse:
+        self._service.require_serving()
         explained = await self._service.explain(convert.explain_order_id(request))
         return convert.explain_response(explained)
+
+    async def GetRoutingConfig(
+        self,
+        request: router_pb2.GetRoutingConfigRequest,
+        context: grpc.aio.ServicerContext[
+            router_pb2.GetRoutingConfigRequest, router_pb2.GetRoutingConfigResponse
+        ],
+    ) -> router_pb2.GetRoutingConfigResponse:
+        config = await self._service.routing_config()
+        return router_pb2.GetRoutingConfigResponse(config=config_convert.config_message(config))
+
+    async def ChangeRoutingConfig(
+        self,
+        request: router_pb2.ChangeRoutingConfigRequest,
+        context: grpc.aio.ServicerContext[
+            router_pb2.ChangeRoutingConfigRequest, router_pb2.ChangeRoutingConfigResponse
+        ],
+    ) -> router_pb2.ChangeRoutingConfigResponse:
+        result = await self._service.change_config(config_convert.change_request(request))
+        return config_convert.change_response(result)

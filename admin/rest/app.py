@@ -6,7 +6,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from admin.logins import LoginThrottled
-from admin.rest import accounts, audit, auth, liquidity, money, system, users, withdrawals
+from admin.rest import (
+    accounts,
+    audit,
+    auth,
+    execution,
+    liquidity,
+    money,
+    system,
+    users,
+    withdrawals,
+)
+from admin.rest import symbols as symbols_routes
 from admin.rest.deps import BodyInvalid
 from admin.service import AdminService
 from admin.system import NotSupported
@@ -66,6 +77,8 @@ def create_app(service: AdminService) -> FastAPI:
     app.add_exception_handler(NotSupported, _on_not_supported)
     for module in (auth, accounts, money, withdrawals, liquidity, audit, users, system):
         app.include_router(module.router)
+    app.include_router(symbols_routes.router)
+    app.include_router(execution.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -152,6 +152,7 @@ RETCODE_BY_REASON: Final[Mapping[str, int]] = {
     Reason.NO_LIQUIDITY: PRICE_OFF,
     Reason.MAX_DAILY_VOLUME: LIMIT_VOLUME,
     Reason.MAX_POSITIONS: LIMIT_POSITIONS,
+    Reason.MAX_POSITION_SIZE: LIMIT_VOLUME,
     # the order or position as it stands
     "ORDER_NOT_WORKING": ORDER_CHANGED,
     Reason.ORDER_NOT_MODIFIABLE: ORDER_CHANGED,

@@ -94,6 +94,7 @@ def execute_command(request: fixgw_pb2.ExecuteOrderRequest) -> ExecuteCommand:
         contract_size=contract_size,
         worst_price=_decimal("worst_price", request.worst_price, required=False),
         lps=tuple(name.strip() for name in request.lps if name.strip()),
+        preferred_lps=tuple(name.strip() for name in request.preferred_lps if name.strip()),
     )
 
 

@@ -428,6 +428,8 @@ class ExecuteCommand:
     contract_size: Decimal
     worst_price: Decimal | None = None
     lps: tuple[str, ...] = ()
+    preferred_lps: tuple[str, ...] = ()
+    """Tried first, in this order, among the LPs of ``lps`` (or the symbol's list)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -356,12 +356,14 @@ class OrderManager:
     # -- execution runs ----------------------------------------------------------------------
 
     def _candidates(self, cmd: ExecuteCommand) -> list[str]:
-        """The LPs to try, in priority order, except that an LP whose depth shows less than the
-        order on the side it takes goes after the others (a 20-lot order is not sent first to an
-        LP showing 10); an LP without depth (top of book only) keeps its place."""
+        """The LPs to try, in priority order (the order's preferred LPs first), except that an LP
+        whose depth shows less than the order on the side it takes goes after the others (a
+        20-lot order is not sent first to an LP showing 10); an LP without depth (top of book
+        only) keeps its place."""
         names = list(cmd.lps) or self._gw.lps_for(cmd.symbol)
+        first = [lp for lp in cmd.preferred_lps if lp in names]
         seen: list[str] = []
-        for name in names:
+        for name in first + names:
             if name not in seen:
                 seen.append(name)
         by_depth = sorted(seen, key=lambda lp: self._shows_too_little(lp, cmd))

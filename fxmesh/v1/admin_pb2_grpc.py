@@ -3,8 +3,10 @@
 import grpc
 import warnings
 
+from fxmesh.v1 import admin_execution_pb2 as fxmesh_dot_v1_dot_admin__execution__pb2
 from fxmesh.v1 import admin_lps_pb2 as fxmesh_dot_v1_dot_admin__lps__pb2
 from fxmesh.v1 import admin_pb2 as fxmesh_dot_v1_dot_admin__pb2
+from fxmesh.v1 import admin_symbols_pb2 as fxmesh_dot_v1_dot_admin__symbols__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -239,6 +241,106 @@ class AdminServiceStub:
                 '/fxmesh.v1.AdminService/RestartService',
                 request_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+                _registered_method=True)
+        self.ListSymbolSettings = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListSymbolSettings',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsResponse.FromString,
+                _registered_method=True)
+        self.CreateSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CreateSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolResponse.FromString,
+                _registered_method=True)
+        self.UpdateSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolResponse.FromString,
+                _registered_method=True)
+        self.EnableSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/EnableSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolResponse.FromString,
+                _registered_method=True)
+        self.DisableSymbol = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DisableSymbol',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolResponse.FromString,
+                _registered_method=True)
+        self.ListRiskSettings = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListRiskSettings',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRiskSettings = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateRiskSettings',
+                request_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsResponse.FromString,
+                _registered_method=True)
+        self.GetExecutionMode = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetExecutionMode',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetExecutionModeRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetExecutionModeResponse.FromString,
+                _registered_method=True)
+        self.SetExecutionMode = channel.unary_unary(
+                '/fxmesh.v1.AdminService/SetExecutionMode',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetExecutionModeRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetExecutionModeResponse.FromString,
+                _registered_method=True)
+        self.RemoveSymbolExecutionMode = channel.unary_unary(
+                '/fxmesh.v1.AdminService/RemoveSymbolExecutionMode',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.RemoveSymbolExecutionModeRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.RemoveSymbolExecutionModeResponse.FromString,
+                _registered_method=True)
+        self.ListClientOverrides = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListClientOverrides',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListClientOverridesRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListClientOverridesResponse.FromString,
+                _registered_method=True)
+        self.SetClientOverride = channel.unary_unary(
+                '/fxmesh.v1.AdminService/SetClientOverride',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetClientOverrideRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetClientOverrideResponse.FromString,
+                _registered_method=True)
+        self.DeleteClientOverride = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DeleteClientOverride',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteClientOverrideRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteClientOverrideResponse.FromString,
+                _registered_method=True)
+        self.ListRoutingRules = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListRoutingRules',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListRoutingRulesRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListRoutingRulesResponse.FromString,
+                _registered_method=True)
+        self.CreateRoutingRule = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CreateRoutingRule',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.CreateRoutingRuleRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.CreateRoutingRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateRoutingRule = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateRoutingRule',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingRuleRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteRoutingRule = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DeleteRoutingRule',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteRoutingRuleRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteRoutingRuleResponse.FromString,
+                _registered_method=True)
+        self.GetRoutingThresholds = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetRoutingThresholds',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetRoutingThresholdsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetRoutingThresholdsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRoutingThresholds = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateRoutingThresholds',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingThresholdsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingThresholdsResponse.FromString,
+                _registered_method=True)
+        self.GetBookSplitReport = channel.unary_unary(
+                '/fxmesh.v1.AdminService/GetBookSplitReport',
+                request_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetBookSplitReportRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetBookSplitReportResponse.FromString,
                 _registered_method=True)
         self.CreateLiquidityProvider = channel.unary_unary(
                 '/fxmesh.v1.AdminService/CreateLiquidityProvider',
@@ -566,8 +668,151 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSymbolSettings(self, request, context):
+        """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+        every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSymbol(self, request, context):
+        """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSymbol(self, request, context):
+        """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableSymbol(self, request, context):
+        """Allow new orders in a symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableSymbol(self, request, context):
+        """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRiskSettings(self, request, context):
+        """Risk settings of new orders: every stored row, or one group's effective settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRiskSettings(self, request, context):
+        """Replace the global risk settings or a group's; applied to the next order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExecutionMode(self, request, context):
+        """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
+        The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
+        LPs), with the configuration version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetExecutionMode(self, request, context):
+        """Set the global mode or one symbol's; applies to the next order, audited before / after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSymbolExecutionMode(self, request, context):
+        """Remove one symbol's own mode (NOT_FOUND SYMBOL_RULE_NOT_FOUND when it has none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClientOverrides(self, request, context):
+        """Every client forced to a book.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetClientOverride(self, request, context):
+        """Force a client to a book (NOT_FOUND ACCOUNT_NOT_FOUND for an unknown account).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteClientOverride(self, request, context):
+        """Remove a client's override (NOT_FOUND OVERRIDE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoutingRules(self, request, context):
+        """The group routing rules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRoutingRule(self, request, context):
+        """Add a group rule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoutingRule(self, request, context):
+        """Replace a group rule (NOT_FOUND RULE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRoutingRule(self, request, context):
+        """Remove a group rule (NOT_FOUND RULE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRoutingThresholds(self, request, context):
+        """The B-book volume maxima and exposure limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoutingThresholds(self, request, context):
+        """Set some thresholds (an empty max removes one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBookSplitReport(self, request, context):
+        """The A/B/C split of volume and P&L for a period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateLiquidityProvider(self, request, context):
-        """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+        """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
         ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
         INVALID_LP_CONFIG naming the field.
         """
@@ -806,6 +1051,106 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RestartService,
                     request_deserializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.SerializeToString,
+            ),
+            'ListSymbolSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSymbolSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsResponse.SerializeToString,
+            ),
+            'CreateSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolResponse.SerializeToString,
+            ),
+            'UpdateSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolResponse.SerializeToString,
+            ),
+            'EnableSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolResponse.SerializeToString,
+            ),
+            'DisableSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolResponse.SerializeToString,
+            ),
+            'ListRiskSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRiskSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsResponse.SerializeToString,
+            ),
+            'UpdateRiskSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRiskSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsResponse.SerializeToString,
+            ),
+            'GetExecutionMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExecutionMode,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetExecutionModeRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetExecutionModeResponse.SerializeToString,
+            ),
+            'SetExecutionMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExecutionMode,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetExecutionModeRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetExecutionModeResponse.SerializeToString,
+            ),
+            'RemoveSymbolExecutionMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSymbolExecutionMode,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.RemoveSymbolExecutionModeRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.RemoveSymbolExecutionModeResponse.SerializeToString,
+            ),
+            'ListClientOverrides': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClientOverrides,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListClientOverridesRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListClientOverridesResponse.SerializeToString,
+            ),
+            'SetClientOverride': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetClientOverride,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetClientOverrideRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.SetClientOverrideResponse.SerializeToString,
+            ),
+            'DeleteClientOverride': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteClientOverride,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteClientOverrideRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteClientOverrideResponse.SerializeToString,
+            ),
+            'ListRoutingRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoutingRules,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListRoutingRulesRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.ListRoutingRulesResponse.SerializeToString,
+            ),
+            'CreateRoutingRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRoutingRule,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.CreateRoutingRuleRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.CreateRoutingRuleResponse.SerializeToString,
+            ),
+            'UpdateRoutingRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoutingRule,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingRuleRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingRuleResponse.SerializeToString,
+            ),
+            'DeleteRoutingRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRoutingRule,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteRoutingRuleRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.DeleteRoutingRuleResponse.SerializeToString,
+            ),
+            'GetRoutingThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoutingThresholds,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetRoutingThresholdsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetRoutingThresholdsResponse.SerializeToString,
+            ),
+            'UpdateRoutingThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoutingThresholds,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingThresholdsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingThresholdsResponse.SerializeToString,
+            ),
+            'GetBookSplitReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBookSplitReport,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetBookSplitReportRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__execution__pb2.GetBookSplitReportResponse.SerializeToString,
             ),
             'CreateLiquidityProvider': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateLiquidityProvider,
@@ -1918,6 +2263,546 @@ class AdminService:
             '/fxmesh.v1.AdminService/RestartService',
             fxmesh_dot_v1_dot_admin__pb2.RestartServiceRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__pb2.RestartServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSymbolSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListSymbolSettings',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListSymbolSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CreateSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.CreateSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/EnableSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.EnableSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DisableSymbol',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.DisableSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRiskSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListRiskSettings',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.ListRiskSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRiskSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateRiskSettings',
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__symbols__pb2.UpdateRiskSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExecutionMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetExecutionMode',
+            fxmesh_dot_v1_dot_admin__execution__pb2.GetExecutionModeRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.GetExecutionModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExecutionMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/SetExecutionMode',
+            fxmesh_dot_v1_dot_admin__execution__pb2.SetExecutionModeRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.SetExecutionModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSymbolExecutionMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/RemoveSymbolExecutionMode',
+            fxmesh_dot_v1_dot_admin__execution__pb2.RemoveSymbolExecutionModeRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.RemoveSymbolExecutionModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClientOverrides(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListClientOverrides',
+            fxmesh_dot_v1_dot_admin__execution__pb2.ListClientOverridesRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.ListClientOverridesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetClientOverride(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/SetClientOverride',
+            fxmesh_dot_v1_dot_admin__execution__pb2.SetClientOverrideRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.SetClientOverrideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteClientOverride(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DeleteClientOverride',
+            fxmesh_dot_v1_dot_admin__execution__pb2.DeleteClientOverrideRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.DeleteClientOverrideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoutingRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListRoutingRules',
+            fxmesh_dot_v1_dot_admin__execution__pb2.ListRoutingRulesRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.ListRoutingRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRoutingRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CreateRoutingRule',
+            fxmesh_dot_v1_dot_admin__execution__pb2.CreateRoutingRuleRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.CreateRoutingRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoutingRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateRoutingRule',
+            fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingRuleRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRoutingRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DeleteRoutingRule',
+            fxmesh_dot_v1_dot_admin__execution__pb2.DeleteRoutingRuleRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.DeleteRoutingRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoutingThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetRoutingThresholds',
+            fxmesh_dot_v1_dot_admin__execution__pb2.GetRoutingThresholdsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.GetRoutingThresholdsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoutingThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateRoutingThresholds',
+            fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingThresholdsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.UpdateRoutingThresholdsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBookSplitReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/GetBookSplitReport',
+            fxmesh_dot_v1_dot_admin__execution__pb2.GetBookSplitReportRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__execution__pb2.GetBookSplitReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,8 +4,10 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from fxmesh.v1 import admin_execution_pb2 as _admin_execution_pb2
 from fxmesh.v1 import admin_lps_pb2 as _admin_lps_pb2
 from fxmesh.v1 import admin_pb2 as _admin_pb2
+from fxmesh.v1 import admin_symbols_pb2 as _admin_symbols_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -137,8 +139,53 @@ class AdminServiceStub:
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    ListSymbolSettings: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListSymbolSettingsRequest, _admin_symbols_pb2.ListSymbolSettingsResponse]
+    """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+    every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+    """
+    CreateSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.CreateSymbolRequest, _admin_symbols_pb2.CreateSymbolResponse]
+    """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists)."""
+    UpdateSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateSymbolRequest, _admin_symbols_pb2.UpdateSymbolResponse]
+    """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...)."""
+    EnableSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.EnableSymbolRequest, _admin_symbols_pb2.EnableSymbolResponse]
+    """Allow new orders in a symbol."""
+    DisableSymbol: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.DisableSymbolRequest, _admin_symbols_pb2.DisableSymbolResponse]
+    """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+    ListRiskSettings: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListRiskSettingsRequest, _admin_symbols_pb2.ListRiskSettingsResponse]
+    """Risk settings of new orders: every stored row, or one group's effective settings."""
+    UpdateRiskSettings: _grpc.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateRiskSettingsRequest, _admin_symbols_pb2.UpdateRiskSettingsResponse]
+    """Replace the global risk settings or a group's; applied to the next order."""
+    GetExecutionMode: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.GetExecutionModeRequest, _admin_execution_pb2.GetExecutionModeResponse]
+    """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
+    The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
+    LPs), with the configuration version.
+    """
+    SetExecutionMode: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.SetExecutionModeRequest, _admin_execution_pb2.SetExecutionModeResponse]
+    """Set the global mode or one symbol's; applies to the next order, audited before / after."""
+    RemoveSymbolExecutionMode: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.RemoveSymbolExecutionModeRequest, _admin_execution_pb2.RemoveSymbolExecutionModeResponse]
+    """Remove one symbol's own mode (NOT_FOUND SYMBOL_RULE_NOT_FOUND when it has none)."""
+    ListClientOverrides: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.ListClientOverridesRequest, _admin_execution_pb2.ListClientOverridesResponse]
+    """Every client forced to a book."""
+    SetClientOverride: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.SetClientOverrideRequest, _admin_execution_pb2.SetClientOverrideResponse]
+    """Force a client to a book (NOT_FOUND ACCOUNT_NOT_FOUND for an unknown account)."""
+    DeleteClientOverride: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.DeleteClientOverrideRequest, _admin_execution_pb2.DeleteClientOverrideResponse]
+    """Remove a client's override (NOT_FOUND OVERRIDE_NOT_FOUND)."""
+    ListRoutingRules: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.ListRoutingRulesRequest, _admin_execution_pb2.ListRoutingRulesResponse]
+    """The group routing rules."""
+    CreateRoutingRule: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.CreateRoutingRuleRequest, _admin_execution_pb2.CreateRoutingRuleResponse]
+    """Add a group rule."""
+    UpdateRoutingRule: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.UpdateRoutingRuleRequest, _admin_execution_pb2.UpdateRoutingRuleResponse]
+    """Replace a group rule (NOT_FOUND RULE_NOT_FOUND)."""
+    DeleteRoutingRule: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.DeleteRoutingRuleRequest, _admin_execution_pb2.DeleteRoutingRuleResponse]
+    """Remove a group rule (NOT_FOUND RULE_NOT_FOUND)."""
+    GetRoutingThresholds: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.GetRoutingThresholdsRequest, _admin_execution_pb2.GetRoutingThresholdsResponse]
+    """The B-book volume maxima and exposure limits."""
+    UpdateRoutingThresholds: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.UpdateRoutingThresholdsRequest, _admin_execution_pb2.UpdateRoutingThresholdsResponse]
+    """Set some thresholds (an empty max removes one)."""
+    GetBookSplitReport: _grpc.UnaryUnaryMultiCallable[_admin_execution_pb2.GetBookSplitReportRequest, _admin_execution_pb2.GetBookSplitReportResponse]
+    """The A/B/C split of volume and P&L for a period."""
     CreateLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.CreateLiquidityProviderRequest, _admin_lps_pb2.CreateLiquidityProviderResponse]
-    """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+    """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
     ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
     INVALID_LP_CONFIG naming the field.
     """
@@ -261,8 +308,53 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Restart a named service. This deployment has no process supervisor: always UNIMPLEMENTED
     RESTART_NOT_SUPPORTED (INVALID_ARGUMENT UNKNOWN_SERVICE for an unknown name), audited.
     """
+    ListSymbolSettings: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListSymbolSettingsRequest, _admin_symbols_pb2.ListSymbolSettingsResponse]  # type: ignore[assignment]
+    """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+    every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+    """
+    CreateSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.CreateSymbolRequest, _admin_symbols_pb2.CreateSymbolResponse]  # type: ignore[assignment]
+    """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists)."""
+    UpdateSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateSymbolRequest, _admin_symbols_pb2.UpdateSymbolResponse]  # type: ignore[assignment]
+    """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...)."""
+    EnableSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.EnableSymbolRequest, _admin_symbols_pb2.EnableSymbolResponse]  # type: ignore[assignment]
+    """Allow new orders in a symbol."""
+    DisableSymbol: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.DisableSymbolRequest, _admin_symbols_pb2.DisableSymbolResponse]  # type: ignore[assignment]
+    """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+    ListRiskSettings: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.ListRiskSettingsRequest, _admin_symbols_pb2.ListRiskSettingsResponse]  # type: ignore[assignment]
+    """Risk settings of new orders: every stored row, or one group's effective settings."""
+    UpdateRiskSettings: _aio.UnaryUnaryMultiCallable[_admin_symbols_pb2.UpdateRiskSettingsRequest, _admin_symbols_pb2.UpdateRiskSettingsResponse]  # type: ignore[assignment]
+    """Replace the global risk settings or a group's; applied to the next order."""
+    GetExecutionMode: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.GetExecutionModeRequest, _admin_execution_pb2.GetExecutionModeResponse]  # type: ignore[assignment]
+    """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
+    The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
+    LPs), with the configuration version.
+    """
+    SetExecutionMode: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.SetExecutionModeRequest, _admin_execution_pb2.SetExecutionModeResponse]  # type: ignore[assignment]
+    """Set the global mode or one symbol's; applies to the next order, audited before / after."""
+    RemoveSymbolExecutionMode: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.RemoveSymbolExecutionModeRequest, _admin_execution_pb2.RemoveSymbolExecutionModeResponse]  # type: ignore[assignment]
+    """Remove one symbol's own mode (NOT_FOUND SYMBOL_RULE_NOT_FOUND when it has none)."""
+    ListClientOverrides: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.ListClientOverridesRequest, _admin_execution_pb2.ListClientOverridesResponse]  # type: ignore[assignment]
+    """Every client forced to a book."""
+    SetClientOverride: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.SetClientOverrideRequest, _admin_execution_pb2.SetClientOverrideResponse]  # type: ignore[assignment]
+    """Force a client to a book (NOT_FOUND ACCOUNT_NOT_FOUND for an unknown account)."""
+    DeleteClientOverride: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.DeleteClientOverrideRequest, _admin_execution_pb2.DeleteClientOverrideResponse]  # type: ignore[assignment]
+    """Remove a client's override (NOT_FOUND OVERRIDE_NOT_FOUND)."""
+    ListRoutingRules: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.ListRoutingRulesRequest, _admin_execution_pb2.ListRoutingRulesResponse]  # type: ignore[assignment]
+    """The group routing rules."""
+    CreateRoutingRule: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.CreateRoutingRuleRequest, _admin_execution_pb2.CreateRoutingRuleResponse]  # type: ignore[assignment]
+    """Add a group rule."""
+    UpdateRoutingRule: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.UpdateRoutingRuleRequest, _admin_execution_pb2.UpdateRoutingRuleResponse]  # type: ignore[assignment]
+    """Replace a group rule (NOT_FOUND RULE_NOT_FOUND)."""
+    DeleteRoutingRule: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.DeleteRoutingRuleRequest, _admin_execution_pb2.DeleteRoutingRuleResponse]  # type: ignore[assignment]
+    """Remove a group rule (NOT_FOUND RULE_NOT_FOUND)."""
+    GetRoutingThresholds: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.GetRoutingThresholdsRequest, _admin_execution_pb2.GetRoutingThresholdsResponse]  # type: ignore[assignment]
+    """The B-book volume maxima and exposure limits."""
+    UpdateRoutingThresholds: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.UpdateRoutingThresholdsRequest, _admin_execution_pb2.UpdateRoutingThresholdsResponse]  # type: ignore[assignment]
+    """Set some thresholds (an empty max removes one)."""
+    GetBookSplitReport: _aio.UnaryUnaryMultiCallable[_admin_execution_pb2.GetBookSplitReportRequest, _admin_execution_pb2.GetBookSplitReportResponse]  # type: ignore[assignment]
+    """The A/B/C split of volume and P&L for a period."""
     CreateLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.CreateLiquidityProviderRequest, _admin_lps_pb2.CreateLiquidityProviderResponse]  # type: ignore[assignment]
-    """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+    """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
     ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
     INVALID_LP_CONFIG naming the field.
     """
@@ -624,12 +716,177 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def ListSymbolSettings(
+        self,
+        request: _admin_symbols_pb2.ListSymbolSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.ListSymbolSettingsResponse, _abc.Awaitable[_admin_symbols_pb2.ListSymbolSettingsResponse]]:
+        """Symbols (oms owns them; a change lands in oms, quotes and router at once or not at all):
+        every symbol's settings or one (NOT_FOUND SYMBOL_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSymbol(
+        self,
+        request: _admin_symbols_pb2.CreateSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.CreateSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.CreateSymbolResponse]]:
+        """A new symbol (ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists)."""
+
+    @_abc_1.abstractmethod
+    def UpdateSymbol(
+        self,
+        request: _admin_symbols_pb2.UpdateSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.UpdateSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.UpdateSymbolResponse]]:
+        """Change a symbol's settings (markup, commission, volumes, swaps, sessions, B-book, ...)."""
+
+    @_abc_1.abstractmethod
+    def EnableSymbol(
+        self,
+        request: _admin_symbols_pb2.EnableSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.EnableSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.EnableSymbolResponse]]:
+        """Allow new orders in a symbol."""
+
+    @_abc_1.abstractmethod
+    def DisableSymbol(
+        self,
+        request: _admin_symbols_pb2.DisableSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.DisableSymbolResponse, _abc.Awaitable[_admin_symbols_pb2.DisableSymbolResponse]]:
+        """Refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+
+    @_abc_1.abstractmethod
+    def ListRiskSettings(
+        self,
+        request: _admin_symbols_pb2.ListRiskSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.ListRiskSettingsResponse, _abc.Awaitable[_admin_symbols_pb2.ListRiskSettingsResponse]]:
+        """Risk settings of new orders: every stored row, or one group's effective settings."""
+
+    @_abc_1.abstractmethod
+    def UpdateRiskSettings(
+        self,
+        request: _admin_symbols_pb2.UpdateRiskSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_symbols_pb2.UpdateRiskSettingsResponse, _abc.Awaitable[_admin_symbols_pb2.UpdateRiskSettingsResponse]]:
+        """Replace the global risk settings or a group's; applied to the next order."""
+
+    @_abc_1.abstractmethod
+    def GetExecutionMode(
+        self,
+        request: _admin_execution_pb2.GetExecutionModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.GetExecutionModeResponse, _abc.Awaitable[_admin_execution_pb2.GetExecutionModeResponse]]:
+        """--- execution pages (admin_execution.proto): router's routing configuration, oms's split ---
+        The global execution mode and each symbol's own (book, B-book maximum, fallback, priority
+        LPs), with the configuration version.
+        """
+
+    @_abc_1.abstractmethod
+    def SetExecutionMode(
+        self,
+        request: _admin_execution_pb2.SetExecutionModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.SetExecutionModeResponse, _abc.Awaitable[_admin_execution_pb2.SetExecutionModeResponse]]:
+        """Set the global mode or one symbol's; applies to the next order, audited before / after."""
+
+    @_abc_1.abstractmethod
+    def RemoveSymbolExecutionMode(
+        self,
+        request: _admin_execution_pb2.RemoveSymbolExecutionModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.RemoveSymbolExecutionModeResponse, _abc.Awaitable[_admin_execution_pb2.RemoveSymbolExecutionModeResponse]]:
+        """Remove one symbol's own mode (NOT_FOUND SYMBOL_RULE_NOT_FOUND when it has none)."""
+
+    @_abc_1.abstractmethod
+    def ListClientOverrides(
+        self,
+        request: _admin_execution_pb2.ListClientOverridesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.ListClientOverridesResponse, _abc.Awaitable[_admin_execution_pb2.ListClientOverridesResponse]]:
+        """Every client forced to a book."""
+
+    @_abc_1.abstractmethod
+    def SetClientOverride(
+        self,
+        request: _admin_execution_pb2.SetClientOverrideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.SetClientOverrideResponse, _abc.Awaitable[_admin_execution_pb2.SetClientOverrideResponse]]:
+        """Force a client to a book (NOT_FOUND ACCOUNT_NOT_FOUND for an unknown account)."""
+
+    @_abc_1.abstractmethod
+    def DeleteClientOverride(
+        self,
+        request: _admin_execution_pb2.DeleteClientOverrideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.DeleteClientOverrideResponse, _abc.Awaitable[_admin_execution_pb2.DeleteClientOverrideResponse]]:
+        """Remove a client's override (NOT_FOUND OVERRIDE_NOT_FOUND)."""
+
+    @_abc_1.abstractmethod
+    def ListRoutingRules(
+        self,
+        request: _admin_execution_pb2.ListRoutingRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.ListRoutingRulesResponse, _abc.Awaitable[_admin_execution_pb2.ListRoutingRulesResponse]]:
+        """The group routing rules."""
+
+    @_abc_1.abstractmethod
+    def CreateRoutingRule(
+        self,
+        request: _admin_execution_pb2.CreateRoutingRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.CreateRoutingRuleResponse, _abc.Awaitable[_admin_execution_pb2.CreateRoutingRuleResponse]]:
+        """Add a group rule."""
+
+    @_abc_1.abstractmethod
+    def UpdateRoutingRule(
+        self,
+        request: _admin_execution_pb2.UpdateRoutingRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.UpdateRoutingRuleResponse, _abc.Awaitable[_admin_execution_pb2.UpdateRoutingRuleResponse]]:
+        """Replace a group rule (NOT_FOUND RULE_NOT_FOUND)."""
+
+    @_abc_1.abstractmethod
+    def DeleteRoutingRule(
+        self,
+        request: _admin_execution_pb2.DeleteRoutingRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.DeleteRoutingRuleResponse, _abc.Awaitable[_admin_execution_pb2.DeleteRoutingRuleResponse]]:
+        """Remove a group rule (NOT_FOUND RULE_NOT_FOUND)."""
+
+    @_abc_1.abstractmethod
+    def GetRoutingThresholds(
+        self,
+        request: _admin_execution_pb2.GetRoutingThresholdsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.GetRoutingThresholdsResponse, _abc.Awaitable[_admin_execution_pb2.GetRoutingThresholdsResponse]]:
+        """The B-book volume maxima and exposure limits."""
+
+    @_abc_1.abstractmethod
+    def UpdateRoutingThresholds(
+        self,
+        request: _admin_execution_pb2.UpdateRoutingThresholdsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.UpdateRoutingThresholdsResponse, _abc.Awaitable[_admin_execution_pb2.UpdateRoutingThresholdsResponse]]:
+        """Set some thresholds (an empty max removes one)."""
+
+    @_abc_1.abstractmethod
+    def GetBookSplitReport(
+        self,
+        request: _admin_execution_pb2.GetBookSplitReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_execution_pb2.GetBookSplitReportResponse, _abc.Awaitable[_admin_execution_pb2.GetBookSplitReportResponse]]:
+        """The A/B/C split of volume and P&L for a period."""
+
+    @_abc_1.abstractmethod
     def CreateLiquidityProvider(
         self,
         request: _admin_lps_pb2.CreateLiquidityProviderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_lps_pb2.CreateLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.CreateLiquidityProviderResponse]]:
-        """LP administration (messages in admin_lps.proto). Add an LP: NOT a restart, survives one.
+        """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
         ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
         INVALID_LP_CONFIG naming the field.
         """

@@ -843,6 +843,7 @@ class ExecuteOrderRequest(_message.Message):
     CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     WORST_PRICE_FIELD_NUMBER: _builtins.int
     LPS_FIELD_NUMBER: _builtins.int
+    PREFERRED_LPS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """The fxmesh order id: the idempotency key; ClOrdIDs are derived from it and the attempt."""
     account_id: _builtins.str
@@ -862,6 +863,12 @@ class ExecuteOrderRequest(_message.Message):
     def lps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """LPs to try in this order instead of the symbol's configured priority list; empty: configured."""
 
+    @_builtins.property
+    def preferred_lps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """LPs to try first, in this order, before the others of that list (those not in it are
+        ignored); the router sends the symbol's priority LPs here.
+        """
+
     def __init__(
         self,
         *,
@@ -873,10 +880,11 @@ class ExecuteOrderRequest(_message.Message):
         contract_size: _builtins.str = ...,
         worst_price: _builtins.str = ...,
         lps: _abc.Iterable[_builtins.str] | None = ...,
+        preferred_lps: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "contract_size", b"contract_size", "lps", b"lps", "order_id", b"order_id", "side", b"side", "symbol", b"symbol", "volume", b"volume", "worst_price", b"worst_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "contract_size", b"contract_size", "lps", b"lps", "order_id", b"order_id", "preferred_lps", b"preferred_lps", "side", b"side", "symbol", b"symbol", "volume", b"volume", "worst_price", b"worst_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2362,3 +2362,734 @@ class MarginWatchEntry(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MarginWatchEntry: _TypeAlias = MarginWatchEntry  # noqa: Y015
+
+@_typing.final
+class SymbolSettings(_message.Message):
+    """Everything set on a symbol. Decimals are strings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    ASSET_CLASS_FIELD_NUMBER: _builtins.int
+    BASE_CURRENCY_FIELD_NUMBER: _builtins.int
+    QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
+    DIGITS_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    VOLUME_MIN_FIELD_NUMBER: _builtins.int
+    VOLUME_MAX_FIELD_NUMBER: _builtins.int
+    VOLUME_STEP_FIELD_NUMBER: _builtins.int
+    MARGIN_PERCENT_FIELD_NUMBER: _builtins.int
+    COMMISSION_PER_LOT_FIELD_NUMBER: _builtins.int
+    COMMISSION_CURRENCY_FIELD_NUMBER: _builtins.int
+    SWAP_LONG_POINTS_FIELD_NUMBER: _builtins.int
+    SWAP_SHORT_POINTS_FIELD_NUMBER: _builtins.int
+    SWAP_TRIPLE_WEEKDAY_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    STOPS_LEVEL_POINTS_FIELD_NUMBER: _builtins.int
+    DEFAULT_DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    SPREAD_MARKUP_POINTS_FIELD_NUMBER: _builtins.int
+    MAX_SPREAD_POINTS_FIELD_NUMBER: _builtins.int
+    BBOOK_ENABLED_FIELD_NUMBER: _builtins.int
+    MAX_QUOTE_AGE_MS_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    description: _builtins.str
+    asset_class: Global___AssetClass.ValueType
+    base_currency: _builtins.str
+    quote_currency: _builtins.str
+    digits: _builtins.int
+    contract_size: _builtins.str
+    volume_min: _builtins.str
+    volume_max: _builtins.str
+    volume_step: _builtins.str
+    margin_percent: _builtins.str
+    commission_per_lot: _builtins.str
+    commission_currency: _builtins.str
+    swap_long_points: _builtins.str
+    swap_short_points: _builtins.str
+    swap_triple_weekday: _builtins.int
+    """ISO weekday whose rollover books three days of swap."""
+    stops_level_points: _builtins.int
+    default_deviation_points: _builtins.int
+    enabled: _builtins.bool
+    """New orders allowed (oms)."""
+    spread_markup_points: _builtins.int
+    """Points added to the LP spread, split between bid and ask (quotes)."""
+    max_spread_points: _builtins.int
+    """Wider LP spreads are dropped (quotes)."""
+    bbook_enabled: _builtins.bool
+    """B-book execution on (router)."""
+    max_quote_age_ms: _builtins.int
+    """Oldest quote the B-book fills at (router); 0: the router's default."""
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolTradingSession]:
+        """No sessions: always open."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        description: _builtins.str = ...,
+        asset_class: Global___AssetClass.ValueType = ...,
+        base_currency: _builtins.str = ...,
+        quote_currency: _builtins.str = ...,
+        digits: _builtins.int = ...,
+        contract_size: _builtins.str = ...,
+        volume_min: _builtins.str = ...,
+        volume_max: _builtins.str = ...,
+        volume_step: _builtins.str = ...,
+        margin_percent: _builtins.str = ...,
+        commission_per_lot: _builtins.str = ...,
+        commission_currency: _builtins.str = ...,
+        swap_long_points: _builtins.str = ...,
+        swap_short_points: _builtins.str = ...,
+        swap_triple_weekday: _builtins.int = ...,
+        sessions: _abc.Iterable[Global___SymbolTradingSession] | None = ...,
+        stops_level_points: _builtins.int = ...,
+        default_deviation_points: _builtins.int = ...,
+        enabled: _builtins.bool = ...,
+        spread_markup_points: _builtins.int = ...,
+        max_spread_points: _builtins.int = ...,
+        bbook_enabled: _builtins.bool = ...,
+        max_quote_age_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_class", b"asset_class", "base_currency", b"base_currency", "bbook_enabled", b"bbook_enabled", "commission_currency", b"commission_currency", "commission_per_lot", b"commission_per_lot", "contract_size", b"contract_size", "default_deviation_points", b"default_deviation_points", "description", b"description", "digits", b"digits", "enabled", b"enabled", "margin_percent", b"margin_percent", "max_quote_age_ms", b"max_quote_age_ms", "max_spread_points", b"max_spread_points", "quote_currency", b"quote_currency", "sessions", b"sessions", "spread_markup_points", b"spread_markup_points", "stops_level_points", b"stops_level_points", "swap_long_points", b"swap_long_points", "swap_short_points", b"swap_short_points", "swap_triple_weekday", b"swap_triple_weekday", "symbol", b"symbol", "volume_max", b"volume_max", "volume_min", b"volume_min", "volume_step", b"volume_step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SymbolSettings: _TypeAlias = SymbolSettings  # noqa: Y015
+
+@_typing.final
+class SymbolTradingSessions(_message.Message):
+    """A symbol's trading sessions, as a whole (a change replaces them all)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolTradingSession]: ...
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[Global___SymbolTradingSession] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SymbolTradingSessions: _TypeAlias = SymbolTradingSessions  # noqa: Y015
+
+@_typing.final
+class SymbolSettingsChange(_message.Message):
+    """The fields of a symbol to set; an absent field is left as it is (on create: its default)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    ASSET_CLASS_FIELD_NUMBER: _builtins.int
+    BASE_CURRENCY_FIELD_NUMBER: _builtins.int
+    QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
+    DIGITS_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    VOLUME_MIN_FIELD_NUMBER: _builtins.int
+    VOLUME_MAX_FIELD_NUMBER: _builtins.int
+    VOLUME_STEP_FIELD_NUMBER: _builtins.int
+    MARGIN_PERCENT_FIELD_NUMBER: _builtins.int
+    COMMISSION_PER_LOT_FIELD_NUMBER: _builtins.int
+    COMMISSION_CURRENCY_FIELD_NUMBER: _builtins.int
+    SWAP_LONG_POINTS_FIELD_NUMBER: _builtins.int
+    SWAP_SHORT_POINTS_FIELD_NUMBER: _builtins.int
+    SWAP_TRIPLE_WEEKDAY_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    STOPS_LEVEL_POINTS_FIELD_NUMBER: _builtins.int
+    DEFAULT_DEVIATION_POINTS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    SPREAD_MARKUP_POINTS_FIELD_NUMBER: _builtins.int
+    MAX_SPREAD_POINTS_FIELD_NUMBER: _builtins.int
+    BBOOK_ENABLED_FIELD_NUMBER: _builtins.int
+    MAX_QUOTE_AGE_MS_FIELD_NUMBER: _builtins.int
+    description: _builtins.str
+    asset_class: Global___AssetClass.ValueType
+    """UNSPECIFIED: unchanged."""
+    base_currency: _builtins.str
+    quote_currency: _builtins.str
+    digits: _builtins.int
+    contract_size: _builtins.str
+    volume_min: _builtins.str
+    volume_max: _builtins.str
+    volume_step: _builtins.str
+    margin_percent: _builtins.str
+    commission_per_lot: _builtins.str
+    commission_currency: _builtins.str
+    swap_long_points: _builtins.str
+    swap_short_points: _builtins.str
+    swap_triple_weekday: _builtins.int
+    stops_level_points: _builtins.int
+    default_deviation_points: _builtins.int
+    enabled: _builtins.bool
+    spread_markup_points: _builtins.int
+    max_spread_points: _builtins.int
+    bbook_enabled: _builtins.bool
+    max_quote_age_ms: _builtins.int
+    """0: back to the router's default."""
+    @_builtins.property
+    def sessions(self) -> Global___SymbolTradingSessions: ...
+    def __init__(
+        self,
+        *,
+        description: _builtins.str | None = ...,
+        asset_class: Global___AssetClass.ValueType = ...,
+        base_currency: _builtins.str | None = ...,
+        quote_currency: _builtins.str | None = ...,
+        digits: _builtins.int | None = ...,
+        contract_size: _builtins.str | None = ...,
+        volume_min: _builtins.str | None = ...,
+        volume_max: _builtins.str | None = ...,
+        volume_step: _builtins.str | None = ...,
+        margin_percent: _builtins.str | None = ...,
+        commission_per_lot: _builtins.str | None = ...,
+        commission_currency: _builtins.str | None = ...,
+        swap_long_points: _builtins.str | None = ...,
+        swap_short_points: _builtins.str | None = ...,
+        swap_triple_weekday: _builtins.int | None = ...,
+        sessions: Global___SymbolTradingSessions | None = ...,
+        stops_level_points: _builtins.int | None = ...,
+        default_deviation_points: _builtins.int | None = ...,
+        enabled: _builtins.bool | None = ...,
+        spread_markup_points: _builtins.int | None = ...,
+        max_spread_points: _builtins.int | None = ...,
+        bbook_enabled: _builtins.bool | None = ...,
+        max_quote_age_ms: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_currency", b"_base_currency", "_bbook_enabled", b"_bbook_enabled", "_commission_currency", b"_commission_currency", "_commission_per_lot", b"_commission_per_lot", "_contract_size", b"_contract_size", "_default_deviation_points", b"_default_deviation_points", "_description", b"_description", "_digits", b"_digits", "_enabled", b"_enabled", "_margin_percent", b"_margin_percent", "_max_quote_age_ms", b"_max_quote_age_ms", "_max_spread_points", b"_max_spread_points", "_quote_currency", b"_quote_currency", "_spread_markup_points", b"_spread_markup_points", "_stops_level_points", b"_stops_level_points", "_swap_long_points", b"_swap_long_points", "_swap_short_points", b"_swap_short_points", "_swap_triple_weekday", b"_swap_triple_weekday", "_volume_max", b"_volume_max", "_volume_min", b"_volume_min", "_volume_step", b"_volume_step", "base_currency", b"base_currency", "bbook_enabled", b"bbook_enabled", "commission_currency", b"commission_currency", "commission_per_lot", b"commission_per_lot", "contract_size", b"contract_size", "default_deviation_points", b"default_deviation_points", "description", b"description", "digits", b"digits", "enabled", b"enabled", "margin_percent", b"margin_percent", "max_quote_age_ms", b"max_quote_age_ms", "max_spread_points", b"max_spread_points", "quote_currency", b"quote_currency", "sessions", b"sessions", "spread_markup_points", b"spread_markup_points", "stops_level_points", b"stops_level_points", "swap_long_points", b"swap_long_points", "swap_short_points", b"swap_short_points", "swap_triple_weekday", b"swap_triple_weekday", "volume_max", b"volume_max", "volume_min", b"volume_min", "volume_step", b"volume_step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_currency", b"_base_currency", "_bbook_enabled", b"_bbook_enabled", "_commission_currency", b"_commission_currency", "_commission_per_lot", b"_commission_per_lot", "_contract_size", b"_contract_size", "_default_deviation_points", b"_default_deviation_points", "_description", b"_description", "_digits", b"_digits", "_enabled", b"_enabled", "_margin_percent", b"_margin_percent", "_max_quote_age_ms", b"_max_quote_age_ms", "_max_spread_points", b"_max_spread_points", "_quote_currency", b"_quote_currency", "_spread_markup_points", b"_spread_markup_points", "_stops_level_points", b"_stops_level_points", "_swap_long_points", b"_swap_long_points", "_swap_short_points", b"_swap_short_points", "_swap_triple_weekday", b"_swap_triple_weekday", "_volume_max", b"_volume_max", "_volume_min", b"_volume_min", "_volume_step", b"_volume_step", "asset_class", b"asset_class", "base_currency", b"base_currency", "bbook_enabled", b"bbook_enabled", "commission_currency", b"commission_currency", "commission_per_lot", b"commission_per_lot", "contract_size", b"contract_size", "default_deviation_points", b"default_deviation_points", "description", b"description", "digits", b"digits", "enabled", b"enabled", "margin_percent", b"margin_percent", "max_quote_age_ms", b"max_quote_age_ms", "max_spread_points", b"max_spread_points", "quote_currency", b"quote_currency", "sessions", b"sessions", "spread_markup_points", b"spread_markup_points", "stops_level_points", b"stops_level_points", "swap_long_points", b"swap_long_points", "swap_short_points", b"swap_short_points", "swap_triple_weekday", b"swap_triple_weekday", "volume_max", b"volume_max", "volume_min", b"volume_min", "volume_step", b"volume_step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_currency: _TypeAlias = _typing.Literal["base_currency"]  # noqa: Y015
+    _WhichOneofArgType__base_currency: _TypeAlias = _typing.Literal["_base_currency", b"_base_currency"]  # noqa: Y015
+    _WhichOneofReturnType__bbook_enabled: _TypeAlias = _typing.Literal["bbook_enabled"]  # noqa: Y015
+    _WhichOneofArgType__bbook_enabled: _TypeAlias = _typing.Literal["_bbook_enabled", b"_bbook_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__commission_currency: _TypeAlias = _typing.Literal["commission_currency"]  # noqa: Y015
+    _WhichOneofArgType__commission_currency: _TypeAlias = _typing.Literal["_commission_currency", b"_commission_currency"]  # noqa: Y015
+    _WhichOneofReturnType__commission_per_lot: _TypeAlias = _typing.Literal["commission_per_lot"]  # noqa: Y015
+    _WhichOneofArgType__commission_per_lot: _TypeAlias = _typing.Literal["_commission_per_lot", b"_commission_per_lot"]  # noqa: Y015
+    _WhichOneofReturnType__contract_size: _TypeAlias = _typing.Literal["contract_size"]  # noqa: Y015
+    _WhichOneofArgType__contract_size: _TypeAlias = _typing.Literal["_contract_size", b"_contract_size"]  # noqa: Y015
+    _WhichOneofReturnType__default_deviation_points: _TypeAlias = _typing.Literal["default_deviation_points"]  # noqa: Y015
+    _WhichOneofArgType__default_deviation_points: _TypeAlias = _typing.Literal["_default_deviation_points", b"_default_deviation_points"]  # noqa: Y015
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    _WhichOneofReturnType__digits: _TypeAlias = _typing.Literal["digits"]  # noqa: Y015
+    _WhichOneofArgType__digits: _TypeAlias = _typing.Literal["_digits", b"_digits"]  # noqa: Y015
+    _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
+    _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__margin_percent: _TypeAlias = _typing.Literal["margin_percent"]  # noqa: Y015
+    _WhichOneofArgType__margin_percent: _TypeAlias = _typing.Literal["_margin_percent", b"_margin_percent"]  # noqa: Y015
+    _WhichOneofReturnType__max_quote_age_ms: _TypeAlias = _typing.Literal["max_quote_age_ms"]  # noqa: Y015
+    _WhichOneofArgType__max_quote_age_ms: _TypeAlias = _typing.Literal["_max_quote_age_ms", b"_max_quote_age_ms"]  # noqa: Y015
+    _WhichOneofReturnType__max_spread_points: _TypeAlias = _typing.Literal["max_spread_points"]  # noqa: Y015
+    _WhichOneofArgType__max_spread_points: _TypeAlias = _typing.Literal["_max_spread_points", b"_max_spread_points"]  # noqa: Y015
+    _WhichOneofReturnType__quote_currency: _TypeAlias = _typing.Literal["quote_currency"]  # noqa: Y015
+    _WhichOneofArgType__quote_currency: _TypeAlias = _typing.Literal["_quote_currency", b"_quote_currency"]  # noqa: Y015
+    _WhichOneofReturnType__spread_markup_points: _TypeAlias = _typing.Literal["spread_markup_points"]  # noqa: Y015
+    _WhichOneofArgType__spread_markup_points: _TypeAlias = _typing.Literal["_spread_markup_points", b"_spread_markup_points"]  # noqa: Y015
+    _WhichOneofReturnType__stops_level_points: _TypeAlias = _typing.Literal["stops_level_points"]  # noqa: Y015
+    _WhichOneofArgType__stops_level_points: _TypeAlias = _typing.Literal["_stops_level_points", b"_stops_level_points"]  # noqa: Y015
+    _WhichOneofReturnType__swap_long_points: _TypeAlias = _typing.Literal["swap_long_points"]  # noqa: Y015
+    _WhichOneofArgType__swap_long_points: _TypeAlias = _typing.Literal["_swap_long_points", b"_swap_long_points"]  # noqa: Y015
+    _WhichOneofReturnType__swap_short_points: _TypeAlias = _typing.Literal["swap_short_points"]  # noqa: Y015
+    _WhichOneofArgType__swap_short_points: _TypeAlias = _typing.Literal["_swap_short_points", b"_swap_short_points"]  # noqa: Y015
+    _WhichOneofReturnType__swap_triple_weekday: _TypeAlias = _typing.Literal["swap_triple_weekday"]  # noqa: Y015
+    _WhichOneofArgType__swap_triple_weekday: _TypeAlias = _typing.Literal["_swap_triple_weekday", b"_swap_triple_weekday"]  # noqa: Y015
+    _WhichOneofReturnType__volume_max: _TypeAlias = _typing.Literal["volume_max"]  # noqa: Y015
+    _WhichOneofArgType__volume_max: _TypeAlias = _typing.Literal["_volume_max", b"_volume_max"]  # noqa: Y015
+    _WhichOneofReturnType__volume_min: _TypeAlias = _typing.Literal["volume_min"]  # noqa: Y015
+    _WhichOneofArgType__volume_min: _TypeAlias = _typing.Literal["_volume_min", b"_volume_min"]  # noqa: Y015
+    _WhichOneofReturnType__volume_step: _TypeAlias = _typing.Literal["volume_step"]  # noqa: Y015
+    _WhichOneofArgType__volume_step: _TypeAlias = _typing.Literal["_volume_step", b"_volume_step"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_currency) -> _WhichOneofReturnType__base_currency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__bbook_enabled) -> _WhichOneofReturnType__bbook_enabled | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__commission_currency) -> _WhichOneofReturnType__commission_currency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__commission_per_lot) -> _WhichOneofReturnType__commission_per_lot | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size) -> _WhichOneofReturnType__contract_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__default_deviation_points) -> _WhichOneofReturnType__default_deviation_points | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__digits) -> _WhichOneofReturnType__digits | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__margin_percent) -> _WhichOneofReturnType__margin_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_quote_age_ms) -> _WhichOneofReturnType__max_quote_age_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_spread_points) -> _WhichOneofReturnType__max_spread_points | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_currency) -> _WhichOneofReturnType__quote_currency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spread_markup_points) -> _WhichOneofReturnType__spread_markup_points | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stops_level_points) -> _WhichOneofReturnType__stops_level_points | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__swap_long_points) -> _WhichOneofReturnType__swap_long_points | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__swap_short_points) -> _WhichOneofReturnType__swap_short_points | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__swap_triple_weekday) -> _WhichOneofReturnType__swap_triple_weekday | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_max) -> _WhichOneofReturnType__volume_max | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_min) -> _WhichOneofReturnType__volume_min | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_step) -> _WhichOneofReturnType__volume_step | None: ...
+
+Global___SymbolSettingsChange: _TypeAlias = SymbolSettingsChange  # noqa: Y015
+
+@_typing.final
+class GetSymbolSettingsRequest(_message.Message):
+    """Request for symbol settings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Empty: every symbol."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSymbolSettingsRequest: _TypeAlias = GetSymbolSettingsRequest  # noqa: Y015
+
+@_typing.final
+class GetSymbolSettingsResponse(_message.Message):
+    """Symbol settings, ordered by symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolSettings]: ...
+    def __init__(
+        self,
+        *,
+        symbols: _abc.Iterable[Global___SymbolSettings] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSymbolSettingsResponse: _TypeAlias = GetSymbolSettingsResponse  # noqa: Y015
+
+@_typing.final
+class UpsertSymbolRequest(_message.Message):
+    """Request to create or change a symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    CREATE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    create: _builtins.bool
+    """True: create a new symbol; false: change an existing one."""
+    request_id: _builtins.str
+    @_builtins.property
+    def change(self) -> Global___SymbolSettingsChange: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        change: Global___SymbolSettingsChange | None = ...,
+        create: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "create", b"create", "request_id", b"request_id", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertSymbolRequest: _TypeAlias = UpsertSymbolRequest  # noqa: Y015
+
+@_typing.final
+class UpsertSymbolResponse(_message.Message):
+    """A symbol before (absent when created) and after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def before(self) -> Global___SymbolSettings: ...
+    @_builtins.property
+    def after(self) -> Global___SymbolSettings: ...
+    def __init__(
+        self,
+        *,
+        before: Global___SymbolSettings | None = ...,
+        after: Global___SymbolSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertSymbolResponse: _TypeAlias = UpsertSymbolResponse  # noqa: Y015
+
+@_typing.final
+class SetSymbolEnabledRequest(_message.Message):
+    """Request to enable or disable new orders in a symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    enabled: _builtins.bool
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "request_id", b"request_id", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSymbolEnabledRequest: _TypeAlias = SetSymbolEnabledRequest  # noqa: Y015
+
+@_typing.final
+class SetSymbolEnabledResponse(_message.Message):
+    """A symbol before and after."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def before(self) -> Global___SymbolSettings: ...
+    @_builtins.property
+    def after(self) -> Global___SymbolSettings: ...
+    def __init__(
+        self,
+        *,
+        before: Global___SymbolSettings | None = ...,
+        after: Global___SymbolSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSymbolEnabledResponse: _TypeAlias = SetSymbolEnabledResponse  # noqa: Y015
+
+@_typing.final
+class RiskSettings(_message.Message):
+    """Risk settings of new orders for a client group ('' = global). Empty decimals and zero
+    integers: inherit the global value (a group) or no limit (global).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    MARGIN_CALL_LEVEL_FIELD_NUMBER: _builtins.int
+    STOP_OUT_LEVEL_FIELD_NUMBER: _builtins.int
+    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
+    MAX_POSITION_SIZE_FIELD_NUMBER: _builtins.int
+    MAX_DAILY_VOLUME_FIELD_NUMBER: _builtins.int
+    MAX_OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    client_group: _builtins.str
+    margin_call_level: _builtins.str
+    stop_out_level: _builtins.str
+    max_leverage: _builtins.int
+    max_position_size: _builtins.str
+    """Lots in one position."""
+    max_daily_volume: _builtins.str
+    """Lots opened per UTC day."""
+    max_open_positions: _builtins.int
+    def __init__(
+        self,
+        *,
+        client_group: _builtins.str = ...,
+        margin_call_level: _builtins.str = ...,
+        stop_out_level: _builtins.str = ...,
+        max_leverage: _builtins.int = ...,
+        max_position_size: _builtins.str = ...,
+        max_daily_volume: _builtins.str = ...,
+        max_open_positions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "margin_call_level", b"margin_call_level", "max_daily_volume", b"max_daily_volume", "max_leverage", b"max_leverage", "max_open_positions", b"max_open_positions", "max_position_size", b"max_position_size", "stop_out_level", b"stop_out_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskSettings: _TypeAlias = RiskSettings  # noqa: Y015
+
+@_typing.final
+class GetRiskSettingsRequest(_message.Message):
+    """Request for risk settings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    client_group: _builtins.str
+    """Absent: every stored row; present: the effective settings of that group ('' = global)."""
+    def __init__(
+        self,
+        *,
+        client_group: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_group", b"_client_group", "client_group", b"client_group"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_group", b"_client_group", "client_group", b"client_group"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__client_group: _TypeAlias = _typing.Literal["client_group"]  # noqa: Y015
+    _WhichOneofArgType__client_group: _TypeAlias = _typing.Literal["_client_group", b"_client_group"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__client_group) -> _WhichOneofReturnType__client_group | None: ...
+
+Global___GetRiskSettingsRequest: _TypeAlias = GetRiskSettingsRequest  # noqa: Y015
+
+@_typing.final
+class GetRiskSettingsResponse(_message.Message):
+    """Risk settings rows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> _containers.RepeatedCompositeFieldContainer[Global___RiskSettings]: ...
+    def __init__(
+        self,
+        *,
+        settings: _abc.Iterable[Global___RiskSettings] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRiskSettingsResponse: _TypeAlias = GetRiskSettingsResponse  # noqa: Y015
+
+@_typing.final
+class SetRiskSettingsRequest(_message.Message):
+    """Request to replace the global risk settings or a group's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def settings(self) -> Global___RiskSettings: ...
+    def __init__(
+        self,
+        *,
+        settings: Global___RiskSettings | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRiskSettingsRequest: _TypeAlias = SetRiskSettingsRequest  # noqa: Y015
+
+@_typing.final
+class SetRiskSettingsResponse(_message.Message):
+    """Risk settings before (absent for a new group row) and after."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def before(self) -> Global___RiskSettings: ...
+    @_builtins.property
+    def after(self) -> Global___RiskSettings: ...
+    def __init__(
+        self,
+        *,
+        before: Global___RiskSettings | None = ...,
+        after: Global___RiskSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRiskSettingsResponse: _TypeAlias = SetRiskSettingsResponse  # noqa: Y015
+
+@_typing.final
+class GetBookSplitRequest(_message.Message):
+    """The period [from_time, to_time) (unset from_time: the start of the UTC day; unset to_time: now)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBookSplitRequest: _TypeAlias = GetBookSplitRequest  # noqa: Y015
+
+@_typing.final
+class VenueSplit(_message.Message):
+    """One venue's share of a book's deals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    """An LP session name, or BBOOK for the house."""
+    book: _types_pb2.Book.ValueType
+    """The deals' own book (a C-book order's legs are A at an LP and B at the house)."""
+    deals: _builtins.int
+    volume: _builtins.str
+    client_net: _builtins.str
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        deals: _builtins.int = ...,
+        volume: _builtins.str = ...,
+        client_net: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "client_net", b"client_net", "deals", b"deals", "venue", b"venue", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VenueSplit: _TypeAlias = VenueSplit  # noqa: Y015
+
+@_typing.final
+class BookSplit(_message.Message):
+    """One book's share of a period's deals (amounts in the account currencies, summed as booked)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    VOLUME_PERCENT_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    COMMISSION_FIELD_NUMBER: _builtins.int
+    SWAP_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_FIELD_NUMBER: _builtins.int
+    VENUES_FIELD_NUMBER: _builtins.int
+    book: _types_pb2.Book.ValueType
+    deals: _builtins.int
+    volume: _builtins.str
+    """Lots traded (decimal), and this book's share of every book's lots in percent."""
+    volume_percent: _builtins.str
+    realized_pnl: _builtins.str
+    commission: _builtins.str
+    swap: _builtins.str
+    client_net: _builtins.str
+    """Clients' realized P&L + commission + swap; on the house's part the house's is its opposite."""
+    @_builtins.property
+    def venues(self) -> _containers.RepeatedCompositeFieldContainer[Global___VenueSplit]: ...
+    def __init__(
+        self,
+        *,
+        book: _types_pb2.Book.ValueType = ...,
+        deals: _builtins.int = ...,
+        volume: _builtins.str = ...,
+        volume_percent: _builtins.str = ...,
+        realized_pnl: _builtins.str = ...,
+        commission: _builtins.str = ...,
+        swap: _builtins.str = ...,
+        client_net: _builtins.str = ...,
+        venues: _abc.Iterable[Global___VenueSplit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "client_net", b"client_net", "commission", b"commission", "deals", b"deals", "realized_pnl", b"realized_pnl", "swap", b"swap", "venues", b"venues", "volume", b"volume", "volume_percent", b"volume_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BookSplit: _TypeAlias = BookSplit  # noqa: Y015
+
+@_typing.final
+class GetBookSplitResponse(_message.Message):
+    """The A/B/C split of a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    TO_TIME_FIELD_NUMBER: _builtins.int
+    BOOKS_FIELD_NUMBER: _builtins.int
+    TOTAL_VOLUME_FIELD_NUMBER: _builtins.int
+    total_volume: _builtins.str
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def books(self) -> _containers.RepeatedCompositeFieldContainer[Global___BookSplit]: ...
+    def __init__(
+        self,
+        *,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+        to_time: _timestamp_pb2.Timestamp | None = ...,
+        books: _abc.Iterable[Global___BookSplit] | None = ...,
+        total_volume: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["books", b"books", "from_time", b"from_time", "to_time", b"to_time", "total_volume", b"total_volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBookSplitResponse: _TypeAlias = GetBookSplitResponse  # noqa: Y015

@@ -180,6 +180,36 @@ class OmsServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchResponse.FromString,
                 _registered_method=True)
+        self.GetSymbolSettings = channel.unary_unary(
+                '/fxmesh.v1.OmsService/GetSymbolSettings',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetSymbolSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetSymbolSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpsertSymbol = channel.unary_unary(
+                '/fxmesh.v1.OmsService/UpsertSymbol',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.UpsertSymbolRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.UpsertSymbolResponse.FromString,
+                _registered_method=True)
+        self.SetSymbolEnabled = channel.unary_unary(
+                '/fxmesh.v1.OmsService/SetSymbolEnabled',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.SetSymbolEnabledRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.SetSymbolEnabledResponse.FromString,
+                _registered_method=True)
+        self.GetRiskSettings = channel.unary_unary(
+                '/fxmesh.v1.OmsService/GetRiskSettings',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetRiskSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetRiskSettingsResponse.FromString,
+                _registered_method=True)
+        self.SetRiskSettings = channel.unary_unary(
+                '/fxmesh.v1.OmsService/SetRiskSettings',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsResponse.FromString,
+                _registered_method=True)
+        self.GetBookSplit = channel.unary_unary(
+                '/fxmesh.v1.OmsService/GetBookSplit',
+                request_serializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitResponse.FromString,
+                _registered_method=True)
 
 
 class OmsServiceServicer:
@@ -402,6 +432,55 @@ class OmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSymbolSettings(self, request, context):
+        """oms owns a symbol: its settings as oms (oms.symbols), quotes (quotes.symbol_settings) and
+        router (router.bbook_symbol_settings) hold them. Every symbol, or the one named (NOT_FOUND
+        SYMBOL_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertSymbol(self, request, context):
+        """Create (create = true; ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists) or change (NOT_FOUND
+        SYMBOL_NOT_FOUND if it does not) a symbol: the three services' rows are written in one
+        transaction, all or none, and each service applies them to its next order or tick.
+        INVALID_ARGUMENT INVALID_FIELD / MISSING_FIELD / INVALID_SYMBOL for bad values.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSymbolEnabled(self, request, context):
+        """Allow or refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRiskSettings(self, request, context):
+        """The stored risk settings (global row first, then per group), or one group's effective ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRiskSettings(self, request, context):
+        """Replace the global risk settings (client_group '') or a group's; new orders at once.
+        (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBookSplit(self, request, context):
+        """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+        router chose for the order), with each venue's share (an LP, or BBOOK for the house).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OmsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -549,6 +628,36 @@ def add_OmsServiceServicer_to_server(servicer, server):
                     servicer.ListMarginWatch,
                     request_deserializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchResponse.SerializeToString,
+            ),
+            'GetSymbolSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSymbolSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetSymbolSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetSymbolSettingsResponse.SerializeToString,
+            ),
+            'UpsertSymbol': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertSymbol,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.UpsertSymbolRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.UpsertSymbolResponse.SerializeToString,
+            ),
+            'SetSymbolEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSymbolEnabled,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.SetSymbolEnabledRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.SetSymbolEnabledResponse.SerializeToString,
+            ),
+            'GetRiskSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRiskSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetRiskSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetRiskSettingsResponse.SerializeToString,
+            ),
+            'SetRiskSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRiskSettings,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsResponse.SerializeToString,
+            ),
+            'GetBookSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBookSplit,
+                    request_deserializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_oms__pb2.GetBookSplitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1335,6 +1444,168 @@ class OmsService:
             '/fxmesh.v1.OmsService/ListMarginWatch',
             fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchRequest.SerializeToString,
             fxmesh_dot_v1_dot_oms__pb2.ListMarginWatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSymbolSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/GetSymbolSettings',
+            fxmesh_dot_v1_dot_oms__pb2.GetSymbolSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.GetSymbolSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertSymbol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/UpsertSymbol',
+            fxmesh_dot_v1_dot_oms__pb2.UpsertSymbolRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.UpsertSymbolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSymbolEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/SetSymbolEnabled',
+            fxmesh_dot_v1_dot_oms__pb2.SetSymbolEnabledRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.SetSymbolEnabledResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRiskSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/GetRiskSettings',
+            fxmesh_dot_v1_dot_oms__pb2.GetRiskSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.GetRiskSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRiskSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/SetRiskSettings',
+            fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.SetRiskSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBookSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.OmsService/GetBookSplit',
+            fxmesh_dot_v1_dot_oms__pb2.GetBookSplitRequest.SerializeToString,
+            fxmesh_dot_v1_dot_oms__pb2.GetBookSplitResponse.FromString,
             options,
             channel_credentials,
             insecure,

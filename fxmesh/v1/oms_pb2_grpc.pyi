@@ -113,6 +113,29 @@ class OmsServiceStub:
     """Accounts with open positions whose margin level is at or near their margin-call level,
     lowest level first, valued at the current quotes.
     """
+    GetSymbolSettings: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetSymbolSettingsRequest, _oms_pb2.GetSymbolSettingsResponse]
+    """oms owns a symbol: its settings as oms (oms.symbols), quotes (quotes.symbol_settings) and
+    router (router.bbook_symbol_settings) hold them. Every symbol, or the one named (NOT_FOUND
+    SYMBOL_NOT_FOUND).
+    """
+    UpsertSymbol: _grpc.UnaryUnaryMultiCallable[_oms_pb2.UpsertSymbolRequest, _oms_pb2.UpsertSymbolResponse]
+    """Create (create = true; ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists) or change (NOT_FOUND
+    SYMBOL_NOT_FOUND if it does not) a symbol: the three services' rows are written in one
+    transaction, all or none, and each service applies them to its next order or tick.
+    INVALID_ARGUMENT INVALID_FIELD / MISSING_FIELD / INVALID_SYMBOL for bad values.
+    """
+    SetSymbolEnabled: _grpc.UnaryUnaryMultiCallable[_oms_pb2.SetSymbolEnabledRequest, _oms_pb2.SetSymbolEnabledResponse]
+    """Allow or refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+    GetRiskSettings: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetRiskSettingsRequest, _oms_pb2.GetRiskSettingsResponse]
+    """The stored risk settings (global row first, then per group), or one group's effective ones."""
+    SetRiskSettings: _grpc.UnaryUnaryMultiCallable[_oms_pb2.SetRiskSettingsRequest, _oms_pb2.SetRiskSettingsResponse]
+    """Replace the global risk settings (client_group '') or a group's; new orders at once.
+    (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
+    """
+    GetBookSplit: _grpc.UnaryUnaryMultiCallable[_oms_pb2.GetBookSplitRequest, _oms_pb2.GetBookSplitResponse]
+    """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+    router chose for the order), with each venue's share (an LP, or BBOOK for the house).
+    """
 
 @_typing.type_check_only
 class OmsServiceAsyncStub(OmsServiceStub):
@@ -198,6 +221,29 @@ class OmsServiceAsyncStub(OmsServiceStub):
     ListMarginWatch: _aio.UnaryUnaryMultiCallable[_oms_pb2.ListMarginWatchRequest, _oms_pb2.ListMarginWatchResponse]  # type: ignore[assignment]
     """Accounts with open positions whose margin level is at or near their margin-call level,
     lowest level first, valued at the current quotes.
+    """
+    GetSymbolSettings: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetSymbolSettingsRequest, _oms_pb2.GetSymbolSettingsResponse]  # type: ignore[assignment]
+    """oms owns a symbol: its settings as oms (oms.symbols), quotes (quotes.symbol_settings) and
+    router (router.bbook_symbol_settings) hold them. Every symbol, or the one named (NOT_FOUND
+    SYMBOL_NOT_FOUND).
+    """
+    UpsertSymbol: _aio.UnaryUnaryMultiCallable[_oms_pb2.UpsertSymbolRequest, _oms_pb2.UpsertSymbolResponse]  # type: ignore[assignment]
+    """Create (create = true; ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists) or change (NOT_FOUND
+    SYMBOL_NOT_FOUND if it does not) a symbol: the three services' rows are written in one
+    transaction, all or none, and each service applies them to its next order or tick.
+    INVALID_ARGUMENT INVALID_FIELD / MISSING_FIELD / INVALID_SYMBOL for bad values.
+    """
+    SetSymbolEnabled: _aio.UnaryUnaryMultiCallable[_oms_pb2.SetSymbolEnabledRequest, _oms_pb2.SetSymbolEnabledResponse]  # type: ignore[assignment]
+    """Allow or refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+    GetRiskSettings: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetRiskSettingsRequest, _oms_pb2.GetRiskSettingsResponse]  # type: ignore[assignment]
+    """The stored risk settings (global row first, then per group), or one group's effective ones."""
+    SetRiskSettings: _aio.UnaryUnaryMultiCallable[_oms_pb2.SetRiskSettingsRequest, _oms_pb2.SetRiskSettingsResponse]  # type: ignore[assignment]
+    """Replace the global risk settings (client_group '') or a group's; new orders at once.
+    (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
+    """
+    GetBookSplit: _aio.UnaryUnaryMultiCallable[_oms_pb2.GetBookSplitRequest, _oms_pb2.GetBookSplitResponse]  # type: ignore[assignment]
+    """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+    router chose for the order), with each venue's share (an LP, or BBOOK for the house).
     """
 
 class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -455,6 +501,65 @@ class OmsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_oms_pb2.ListMarginWatchResponse, _abc.Awaitable[_oms_pb2.ListMarginWatchResponse]]:
         """Accounts with open positions whose margin level is at or near their margin-call level,
         lowest level first, valued at the current quotes.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSymbolSettings(
+        self,
+        request: _oms_pb2.GetSymbolSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetSymbolSettingsResponse, _abc.Awaitable[_oms_pb2.GetSymbolSettingsResponse]]:
+        """oms owns a symbol: its settings as oms (oms.symbols), quotes (quotes.symbol_settings) and
+        router (router.bbook_symbol_settings) hold them. Every symbol, or the one named (NOT_FOUND
+        SYMBOL_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def UpsertSymbol(
+        self,
+        request: _oms_pb2.UpsertSymbolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.UpsertSymbolResponse, _abc.Awaitable[_oms_pb2.UpsertSymbolResponse]]:
+        """Create (create = true; ALREADY_EXISTS SYMBOL_ALREADY_EXISTS if it exists) or change (NOT_FOUND
+        SYMBOL_NOT_FOUND if it does not) a symbol: the three services' rows are written in one
+        transaction, all or none, and each service applies them to its next order or tick.
+        INVALID_ARGUMENT INVALID_FIELD / MISSING_FIELD / INVALID_SYMBOL for bad values.
+        """
+
+    @_abc_1.abstractmethod
+    def SetSymbolEnabled(
+        self,
+        request: _oms_pb2.SetSymbolEnabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.SetSymbolEnabledResponse, _abc.Awaitable[_oms_pb2.SetSymbolEnabledResponse]]:
+        """Allow or refuse new orders in a symbol (SYMBOL_DISABLED); closes keep working."""
+
+    @_abc_1.abstractmethod
+    def GetRiskSettings(
+        self,
+        request: _oms_pb2.GetRiskSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetRiskSettingsResponse, _abc.Awaitable[_oms_pb2.GetRiskSettingsResponse]]:
+        """The stored risk settings (global row first, then per group), or one group's effective ones."""
+
+    @_abc_1.abstractmethod
+    def SetRiskSettings(
+        self,
+        request: _oms_pb2.SetRiskSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.SetRiskSettingsResponse, _abc.Awaitable[_oms_pb2.SetRiskSettingsResponse]]:
+        """Replace the global risk settings (client_group '') or a group's; new orders at once.
+        (Named Set, not Update: AdminService.UpdateRiskSettings owns that message name.)
+        """
+
+    @_abc_1.abstractmethod
+    def GetBookSplit(
+        self,
+        request: _oms_pb2.GetBookSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oms_pb2.GetBookSplitResponse, _abc.Awaitable[_oms_pb2.GetBookSplitResponse]]:
+        """The A/B/C split of a period's deals: volume and client P&L per order book (the book the
+        router chose for the order), with each venue's share (an LP, or BBOOK for the house).
         """
 
 def add_OmsServiceServicer_to_server(servicer: OmsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -41,6 +41,46 @@ EXECUTION_STATUS_PARTIALLY_FILLED: ExecutionStatus.ValueType  # 2
 EXECUTION_STATUS_REJECTED: ExecutionStatus.ValueType  # 3
 Global___ExecutionStatus: _TypeAlias = ExecutionStatus  # noqa: Y015
 
+class _OverLimit:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverLimitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverLimit.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVER_LIMIT_UNSPECIFIED: _OverLimit.ValueType  # 0
+    OVER_LIMIT_A: _OverLimit.ValueType  # 1
+    """The whole order goes to the LPs."""
+    OVER_LIMIT_SPLIT: _OverLimit.ValueType  # 2
+    """The excess goes to the LPs (C-book)."""
+
+class OverLimit(_OverLimit, metaclass=_OverLimitEnumTypeWrapper):
+    """What an order above a B-book maximum does."""
+
+OVER_LIMIT_UNSPECIFIED: OverLimit.ValueType  # 0
+OVER_LIMIT_A: OverLimit.ValueType  # 1
+"""The whole order goes to the LPs."""
+OVER_LIMIT_SPLIT: OverLimit.ValueType  # 2
+"""The excess goes to the LPs (C-book)."""
+Global___OverLimit: _TypeAlias = OverLimit  # noqa: Y015
+
+class _LpFallback:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LpFallbackEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LpFallback.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LP_FALLBACK_UNSPECIFIED: _LpFallback.ValueType  # 0
+    LP_FALLBACK_B: _LpFallback.ValueType  # 1
+    LP_FALLBACK_REJECT: _LpFallback.ValueType  # 2
+
+class LpFallback(_LpFallback, metaclass=_LpFallbackEnumTypeWrapper):
+    """What an order meant for an LP gets when no LP is healthy."""
+
+LP_FALLBACK_UNSPECIFIED: LpFallback.ValueType  # 0
+LP_FALLBACK_B: LpFallback.ValueType  # 1
+LP_FALLBACK_REJECT: LpFallback.ValueType  # 2
+Global___LpFallback: _TypeAlias = LpFallback  # noqa: Y015
+
 @_typing.final
 class ExecuteRequest(_message.Message):
     """An order the OMS accepted and wants executed."""
@@ -256,6 +296,8 @@ class SymbolExposure(_message.Message):
     AVG_PRICE_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_USD_FIELD_NUMBER: _builtins.int
+    CLIENT_NET_VOLUME_FIELD_NUMBER: _builtins.int
+    HEDGE_NET_VOLUME_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     net_volume: _builtins.str
     """Signed net lots held by the house: positive long, negative short."""
@@ -267,6 +309,12 @@ class SymbolExposure(_message.Message):
     """House P&L in USD booked so far by clients' fills reducing or reversing the house net."""
     unrealized_pnl_usd: _builtins.str
     """House P&L in USD of the open net position at the current quote; empty without a quote."""
+    client_net_volume: _builtins.str
+    """Signed lots the house holds from client flow (the B-book's side of client fills)."""
+    hedge_net_volume: _builtins.str
+    """Signed lots the house traded with LPs by auto-hedges (house trades); net_volume is
+    client_net_volume + hedge_net_volume.
+    """
     def __init__(
         self,
         *,
@@ -276,10 +324,12 @@ class SymbolExposure(_message.Message):
         avg_price: _builtins.str = ...,
         realized_pnl_usd: _builtins.str = ...,
         unrealized_pnl_usd: _builtins.str = ...,
+        client_net_volume: _builtins.str = ...,
+        hedge_net_volume: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "net_volume", b"net_volume", "notional_usd", b"notional_usd", "realized_pnl_usd", b"realized_pnl_usd", "symbol", b"symbol", "unrealized_pnl_usd", b"unrealized_pnl_usd"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "client_net_volume", b"client_net_volume", "hedge_net_volume", b"hedge_net_volume", "net_volume", b"net_volume", "notional_usd", b"notional_usd", "realized_pnl_usd", b"realized_pnl_usd", "symbol", b"symbol", "unrealized_pnl_usd", b"unrealized_pnl_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -486,3 +536,416 @@ class RoutingStep(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RoutingStep: _TypeAlias = RoutingStep  # noqa: Y015
+
+@_typing.final
+class RoutingRuleConfig(_message.Message):
+    """One routing rule (empty client_group / symbol: any)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    HEDGE_RATIO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    rule_id: _builtins.int
+    priority: _builtins.int
+    client_group: _builtins.str
+    symbol: _builtins.str
+    book: _types_pb2.Book.ValueType
+    hedge_ratio: _builtins.str
+    """Share of a C-book order sent to the LPs (decimal, 0..1)."""
+    reason: _builtins.str
+    enabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        rule_id: _builtins.int = ...,
+        priority: _builtins.int = ...,
+        client_group: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        hedge_ratio: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "client_group", b"client_group", "enabled", b"enabled", "hedge_ratio", b"hedge_ratio", "priority", b"priority", "reason", b"reason", "rule_id", b"rule_id", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingRuleConfig: _TypeAlias = RoutingRuleConfig  # noqa: Y015
+
+@_typing.final
+class AccountOverrideConfig(_message.Message):
+    """One account forced to a book."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    HEDGE_RATIO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    book: _types_pb2.Book.ValueType
+    hedge_ratio: _builtins.str
+    reason: _builtins.str
+    enabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        hedge_ratio: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "book", b"book", "enabled", b"enabled", "hedge_ratio", b"hedge_ratio", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountOverrideConfig: _TypeAlias = AccountOverrideConfig  # noqa: Y015
+
+@_typing.final
+class VolumeLimitConfig(_message.Message):
+    """The most the B-book takes of one order in a scope (empty client_group / symbol: any)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    MAX_VOLUME_FIELD_NUMBER: _builtins.int
+    OVER_LIMIT_FIELD_NUMBER: _builtins.int
+    client_group: _builtins.str
+    symbol: _builtins.str
+    max_volume: _builtins.str
+    """Lots (decimal); empty in a change removes the limit of this scope."""
+    over_limit: Global___OverLimit.ValueType
+    def __init__(
+        self,
+        *,
+        client_group: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        max_volume: _builtins.str = ...,
+        over_limit: Global___OverLimit.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "max_volume", b"max_volume", "over_limit", b"over_limit", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VolumeLimitConfig: _TypeAlias = VolumeLimitConfig  # noqa: Y015
+
+@_typing.final
+class ExposureLimitConfig(_message.Message):
+    """The house's maximum absolute net position in a symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    MAX_NET_VOLUME_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    max_net_volume: _builtins.str
+    """Lots (decimal); empty in a change removes the limit."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        max_net_volume: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_net_volume", b"max_net_volume", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExposureLimitConfig: _TypeAlias = ExposureLimitConfig  # noqa: Y015
+
+@_typing.final
+class SymbolRoutingConfig(_message.Message):
+    """Routing settings of one symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    LOT_STEP_FIELD_NUMBER: _builtins.int
+    LP_FALLBACK_FIELD_NUMBER: _builtins.int
+    PREFERRED_LPS_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    lot_step: _builtins.str
+    lp_fallback: Global___LpFallback.ValueType
+    @_builtins.property
+    def preferred_lps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """LPs an A leg of the symbol tries first, in order."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        lot_step: _builtins.str = ...,
+        lp_fallback: Global___LpFallback.ValueType = ...,
+        preferred_lps: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lot_step", b"lot_step", "lp_fallback", b"lp_fallback", "preferred_lps", b"preferred_lps", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SymbolRoutingConfig: _TypeAlias = SymbolRoutingConfig  # noqa: Y015
+
+@_typing.final
+class RoutingConfig(_message.Message):
+    """The routing configuration as of one version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    OVERRIDES_FIELD_NUMBER: _builtins.int
+    VOLUME_LIMITS_FIELD_NUMBER: _builtins.int
+    EXPOSURE_LIMITS_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutingRuleConfig]: ...
+    @_builtins.property
+    def overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccountOverrideConfig]: ...
+    @_builtins.property
+    def volume_limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___VolumeLimitConfig]: ...
+    @_builtins.property
+    def exposure_limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExposureLimitConfig]: ...
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolRoutingConfig]: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        rules: _abc.Iterable[Global___RoutingRuleConfig] | None = ...,
+        overrides: _abc.Iterable[Global___AccountOverrideConfig] | None = ...,
+        volume_limits: _abc.Iterable[Global___VolumeLimitConfig] | None = ...,
+        exposure_limits: _abc.Iterable[Global___ExposureLimitConfig] | None = ...,
+        symbols: _abc.Iterable[Global___SymbolRoutingConfig] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_limits", b"exposure_limits", "overrides", b"overrides", "rules", b"rules", "symbols", b"symbols", "version", b"version", "volume_limits", b"volume_limits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingConfig: _TypeAlias = RoutingConfig  # noqa: Y015
+
+@_typing.final
+class GetRoutingConfigRequest(_message.Message):
+    """Ask for the routing configuration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRoutingConfigRequest: _TypeAlias = GetRoutingConfigRequest  # noqa: Y015
+
+@_typing.final
+class GetRoutingConfigResponse(_message.Message):
+    """The routing configuration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIG_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def config(self) -> Global___RoutingConfig: ...
+    def __init__(
+        self,
+        *,
+        config: Global___RoutingConfig | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRoutingConfigResponse: _TypeAlias = GetRoutingConfigResponse  # noqa: Y015
+
+@_typing.final
+class SetExecutionMode(_message.Message):
+    """The global execution mode (empty symbol) or one symbol's: its book, B-book maximum, fallback
+    and priority LPs. A global mode of BOOK_B removes the global rule.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    HEDGE_RATIO_FIELD_NUMBER: _builtins.int
+    MAX_VOLUME_FIELD_NUMBER: _builtins.int
+    OVER_LIMIT_FIELD_NUMBER: _builtins.int
+    FALLBACK_FIELD_NUMBER: _builtins.int
+    PREFERRED_LPS_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    book: _types_pb2.Book.ValueType
+    hedge_ratio: _builtins.str
+    max_volume: _builtins.str
+    """Empty: the symbol has no B-book maximum of its own."""
+    over_limit: Global___OverLimit.ValueType
+    fallback: Global___LpFallback.ValueType
+    """Unspecified: keep the symbol's fallback."""
+    @_builtins.property
+    def preferred_lps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        hedge_ratio: _builtins.str = ...,
+        max_volume: _builtins.str = ...,
+        over_limit: Global___OverLimit.ValueType = ...,
+        fallback: Global___LpFallback.ValueType = ...,
+        preferred_lps: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "fallback", b"fallback", "hedge_ratio", b"hedge_ratio", "max_volume", b"max_volume", "over_limit", b"over_limit", "preferred_lps", b"preferred_lps", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetExecutionMode: _TypeAlias = SetExecutionMode  # noqa: Y015
+
+@_typing.final
+class RoutingConfigEdit(_message.Message):
+    """One edit of the routing configuration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SET_EXECUTION_MODE_FIELD_NUMBER: _builtins.int
+    REMOVE_SYMBOL_MODE_FIELD_NUMBER: _builtins.int
+    PUT_OVERRIDE_FIELD_NUMBER: _builtins.int
+    DELETE_OVERRIDE_FIELD_NUMBER: _builtins.int
+    CREATE_RULE_FIELD_NUMBER: _builtins.int
+    UPDATE_RULE_FIELD_NUMBER: _builtins.int
+    DELETE_RULE_FIELD_NUMBER: _builtins.int
+    SET_VOLUME_LIMIT_FIELD_NUMBER: _builtins.int
+    SET_EXPOSURE_LIMIT_FIELD_NUMBER: _builtins.int
+    remove_symbol_mode: _builtins.str
+    """A symbol's own execution mode removed (the global mode applies to it again)."""
+    delete_override: _builtins.str
+    delete_rule: _builtins.int
+    @_builtins.property
+    def set_execution_mode(self) -> Global___SetExecutionMode: ...
+    @_builtins.property
+    def put_override(self) -> Global___AccountOverrideConfig: ...
+    @_builtins.property
+    def create_rule(self) -> Global___RoutingRuleConfig: ...
+    @_builtins.property
+    def update_rule(self) -> Global___RoutingRuleConfig: ...
+    @_builtins.property
+    def set_volume_limit(self) -> Global___VolumeLimitConfig: ...
+    @_builtins.property
+    def set_exposure_limit(self) -> Global___ExposureLimitConfig: ...
+    def __init__(
+        self,
+        *,
+        set_execution_mode: Global___SetExecutionMode | None = ...,
+        remove_symbol_mode: _builtins.str = ...,
+        put_override: Global___AccountOverrideConfig | None = ...,
+        delete_override: _builtins.str = ...,
+        create_rule: Global___RoutingRuleConfig | None = ...,
+        update_rule: Global___RoutingRuleConfig | None = ...,
+        delete_rule: _builtins.int = ...,
+        set_volume_limit: Global___VolumeLimitConfig | None = ...,
+        set_exposure_limit: Global___ExposureLimitConfig | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_rule", b"create_rule", "delete_override", b"delete_override", "delete_rule", b"delete_rule", "edit", b"edit", "put_override", b"put_override", "remove_symbol_mode", b"remove_symbol_mode", "set_execution_mode", b"set_execution_mode", "set_exposure_limit", b"set_exposure_limit", "set_volume_limit", b"set_volume_limit", "update_rule", b"update_rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_rule", b"create_rule", "delete_override", b"delete_override", "delete_rule", b"delete_rule", "edit", b"edit", "put_override", b"put_override", "remove_symbol_mode", b"remove_symbol_mode", "set_execution_mode", b"set_execution_mode", "set_exposure_limit", b"set_exposure_limit", "set_volume_limit", b"set_volume_limit", "update_rule", b"update_rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_edit: _TypeAlias = _typing.Literal["set_execution_mode", "remove_symbol_mode", "put_override", "delete_override", "create_rule", "update_rule", "delete_rule", "set_volume_limit", "set_exposure_limit"]  # noqa: Y015
+    _WhichOneofArgType_edit: _TypeAlias = _typing.Literal["edit", b"edit"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_edit) -> _WhichOneofReturnType_edit | None: ...
+
+Global___RoutingConfigEdit: _TypeAlias = RoutingConfigEdit  # noqa: Y015
+
+@_typing.final
+class ChangeRoutingConfigRequest(_message.Message):
+    """Edits applied together, as one new configuration version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    EDITS_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    expected_version: _builtins.int
+    """When set, the change applies only if the configuration is still at this version."""
+    actor: _builtins.str
+    """Who changed it and why (kept with the version)."""
+    note: _builtins.str
+    @_builtins.property
+    def edits(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutingConfigEdit]: ...
+    def __init__(
+        self,
+        *,
+        expected_version: _builtins.int | None = ...,
+        edits: _abc.Iterable[Global___RoutingConfigEdit] | None = ...,
+        actor: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "actor", b"actor", "edits", b"edits", "expected_version", b"expected_version", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___ChangeRoutingConfigRequest: _TypeAlias = ChangeRoutingConfigRequest  # noqa: Y015
+
+@_typing.final
+class ChangeRoutingConfigResponse(_message.Message):
+    """The new version, and the configuration before and after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_RULE_IDS_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    @_builtins.property
+    def before(self) -> Global___RoutingConfig: ...
+    @_builtins.property
+    def after(self) -> Global___RoutingConfig: ...
+    @_builtins.property
+    def created_rule_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The ids of the rules created, in the order of the edits."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        before: Global___RoutingConfig | None = ...,
+        after: Global___RoutingConfig | None = ...,
+        created_rule_ids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "created_rule_ids", b"created_rule_ids", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeRoutingConfigResponse: _TypeAlias = ChangeRoutingConfigResponse  # noqa: Y015

@@ -55,6 +55,16 @@ class RouterServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_router__pb2.ExplainRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_router__pb2.ExplainResponse.FromString,
                 _registered_method=True)
+        self.GetRoutingConfig = channel.unary_unary(
+                '/fxmesh.v1.RouterService/GetRoutingConfig',
+                request_serializer=fxmesh_dot_v1_dot_router__pb2.GetRoutingConfigRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_router__pb2.GetRoutingConfigResponse.FromString,
+                _registered_method=True)
+        self.ChangeRoutingConfig = channel.unary_unary(
+                '/fxmesh.v1.RouterService/ChangeRoutingConfig',
+                request_serializer=fxmesh_dot_v1_dot_router__pb2.ChangeRoutingConfigRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_router__pb2.ChangeRoutingConfigResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -95,6 +105,24 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRoutingConfig(self, request, context):
+        """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+        exposure limits, per-symbol routing settings) and its version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeRoutingConfig(self, request, context):
+        """Apply edits in one transaction that bumps the configuration version once; the very next
+        order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+        set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+        then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +145,16 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Explain,
                     request_deserializer=fxmesh_dot_v1_dot_router__pb2.ExplainRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_router__pb2.ExplainResponse.SerializeToString,
+            ),
+            'GetRoutingConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoutingConfig,
+                    request_deserializer=fxmesh_dot_v1_dot_router__pb2.GetRoutingConfigRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_router__pb2.GetRoutingConfigResponse.SerializeToString,
+            ),
+            'ChangeRoutingConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeRoutingConfig,
+                    request_deserializer=fxmesh_dot_v1_dot_router__pb2.ChangeRoutingConfigRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_router__pb2.ChangeRoutingConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +266,60 @@ class RouterService:
             '/fxmesh.v1.RouterService/Explain',
             fxmesh_dot_v1_dot_router__pb2.ExplainRequest.SerializeToString,
             fxmesh_dot_v1_dot_router__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoutingConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.RouterService/GetRoutingConfig',
+            fxmesh_dot_v1_dot_router__pb2.GetRoutingConfigRequest.SerializeToString,
+            fxmesh_dot_v1_dot_router__pb2.GetRoutingConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeRoutingConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.RouterService/ChangeRoutingConfig',
+            fxmesh_dot_v1_dot_router__pb2.ChangeRoutingConfigRequest.SerializeToString,
+            fxmesh_dot_v1_dot_router__pb2.ChangeRoutingConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,16 @@ class RouterServiceStub:
     decided, the split, the venues that filled, every input the rule engine saw and the
     configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
     """
+    GetRoutingConfig: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetRoutingConfigRequest, _router_pb2.GetRoutingConfigResponse]
+    """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+    exposure limits, per-symbol routing settings) and its version.
+    """
+    ChangeRoutingConfig: _grpc.UnaryUnaryMultiCallable[_router_pb2.ChangeRoutingConfigRequest, _router_pb2.ChangeRoutingConfigResponse]
+    """Apply edits in one transaction that bumps the configuration version once; the very next
+    order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+    set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+    then.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -72,6 +82,16 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """Why an order went where it went: the recorded decision, the precedence level and rule that
     decided, the split, the venues that filled, every input the rule engine saw and the
     configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+    """
+    GetRoutingConfig: _aio.UnaryUnaryMultiCallable[_router_pb2.GetRoutingConfigRequest, _router_pb2.GetRoutingConfigResponse]  # type: ignore[assignment]
+    """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+    exposure limits, per-symbol routing settings) and its version.
+    """
+    ChangeRoutingConfig: _aio.UnaryUnaryMultiCallable[_router_pb2.ChangeRoutingConfigRequest, _router_pb2.ChangeRoutingConfigResponse]  # type: ignore[assignment]
+    """Apply edits in one transaction that bumps the configuration version once; the very next
+    order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+    set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+    then.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +136,28 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Why an order went where it went: the recorded decision, the precedence level and rule that
         decided, the split, the venues that filled, every input the rule engine saw and the
         configuration version (NOT_FOUND, reason ORDER_NOT_ROUTED, for an order never routed).
+        """
+
+    @_abc_1.abstractmethod
+    def GetRoutingConfig(
+        self,
+        request: _router_pb2.GetRoutingConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.GetRoutingConfigResponse, _abc.Awaitable[_router_pb2.GetRoutingConfigResponse]]:
+        """The routing configuration admins edit (rules, account overrides, B-book volume maxima,
+        exposure limits, per-symbol routing settings) and its version.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangeRoutingConfig(
+        self,
+        request: _router_pb2.ChangeRoutingConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ChangeRoutingConfigResponse, _abc.Awaitable[_router_pb2.ChangeRoutingConfigResponse]]:
+        """Apply edits in one transaction that bumps the configuration version once; the very next
+        order is decided with it. ABORTED (reason CONFIG_VERSION_CHANGED) when expected_version is
+        set and stale; NOT_FOUND for an unknown rule, override or symbol rule; nothing is written
+        then.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,6 +25,7 @@ from oms.domain.model import (
 )
 from oms.domain.records import DealRow, Fill
 from oms.domain.results import (
+    BookSplit,
     MarginWatch,
     PositionView,
     SymbolView,
@@ -512,4 +513,55 @@ def symbol_to_proto(view: SymbolView) -> oms_pb2.SymbolSpecification:
         session_open=view.session_open,
         enabled=spec.enabled,
         default_deviation_points=spec.default_deviation_points,
+    )
+
+
+def parse_book_split_period(
+    request: oms_pb2.GetBookSplitRequest, start_of_day: datetime, now: datetime
+) -> tuple[datetime, datetime]:
+    """[from_time, to_time) of GetBookSplit (defaults: today so far); INVALID_TIME_RANGE unless
+    from is before to."""
+    start = request.from_time.ToDatetime(tzinfo=UTC) if request.HasField("from_time") else None
+    end = request.to_time.ToDatetime(tzinfo=UTC) if request.HasField("to_time") else None
+    start = start or start_of_day
+    end = end or now
+    if start >= end:
+        raise InvalidArgument(
+            "from_time must be before to_time",
+            reason=Reason.INVALID_TIME_RANGE,
+            metadata={"field": "from_time"},
+        )
+    return start, end
+
+
+def book_split_to_proto(
+    start: datetime, end: datetime, splits: list[BookSplit]
+) -> oms_pb2.GetBookSplitResponse:
+    return oms_pb2.GetBookSplitResponse(
+        from_time=timestamp(start),
+        to_time=timestamp(end),
+        total_volume=fmt(sum((b.volume for b in splits), Decimal(0))),
+        books=[
+            oms_pb2.BookSplit(
+                book=book_to_proto(b.book),
+                deals=b.deals,
+                volume=fmt(b.volume),
+                volume_percent=fmt(b.volume_percent),
+                realized_pnl=fmt(b.realized_pnl),
+                commission=fmt(b.commission),
+                swap=fmt(b.swap),
+                client_net=fmt(b.client_net),
+                venues=[
+                    oms_pb2.VenueSplit(
+                        venue=v.venue,
+                        book=book_to_proto(v.book),
+                        deals=v.deals,
+                        volume=fmt(v.volume),
+                        client_net=fmt(v.client_net),
+                    )
+                    for v in b.venues
+                ],
+            )
+            for b in splits
+        ],
     )

@@ -7,14 +7,19 @@ the order id so that a late Execute can never fill it).
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import grpc
 import structlog
 
-from fxmesh.errors import FxError
+from fxmesh.errors import FxError, from_rpc_error
 from fxmesh.money import fmt, parse_decimal
+from fxmesh.reasons import Reason
 from fxmesh.v1 import router_pb2, router_pb2_grpc
 from oms.api import convert
 from oms.domain.model import Order
@@ -23,6 +28,11 @@ from oms.domain.results import CloseVenue, Execution
 from oms.trading.unit_of_work import ExecutionUnavailable
 
 log = structlog.stdlib.get_logger(__name__)
+
+T = TypeVar("T")
+# A router replica that stands by answers ROUTER_STANDBY having done nothing with the request:
+# it is asked again (the channel reconnects to the leader meanwhile) while the deadline allows.
+STANDBY_RETRY_SECONDS = 0.25
 
 
 class RouterClient:
@@ -57,7 +67,9 @@ class RouterClient:
             close_venue=closing.venue if closing else "",
         )
         try:
-            response = await self._stub.Execute(request, timeout=self._deadline)
+            response = await self._standby_retried(
+                lambda timeout: self._stub.Execute(request, timeout=timeout)
+            )
         except grpc.aio.AioRpcError as exc:
             log.warning("router_execute_failed", code=exc.code().name, details=exc.details())
             raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
@@ -69,11 +81,29 @@ class RouterClient:
             order_id=str(order.order_id), account_id=str(order.account_id)
         )
         try:
-            response = await self._stub.ReconcileExecution(request, timeout=self._deadline)
+            response = await self._standby_retried(
+                lambda timeout: self._stub.ReconcileExecution(request, timeout=timeout)
+            )
         except grpc.aio.AioRpcError as exc:
             log.warning("router_reconcile_failed", code=exc.code().name, details=exc.details())
             raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
         return _checked(response)
+
+    async def _standby_retried(self, call: Callable[[float], Awaitable[T]]) -> T:
+        """``call(timeout)``, asked again after a ROUTER_STANDBY answer within the deadline."""
+        end = time.monotonic() + self._deadline
+        while True:
+            try:
+                return await call(max(end - time.monotonic(), 0.05))
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+                    raise
+                if from_rpc_error(exc).reason != Reason.ROUTER_STANDBY:
+                    raise
+                if time.monotonic() + STANDBY_RETRY_SECONDS >= end:
+                    raise
+                log.info("router_standby_retry")
+                await asyncio.sleep(STANDBY_RETRY_SECONDS)
 
 
 def _checked(

@@ -20,6 +20,7 @@ from fxmesh.admission import Admission, Lane
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc
 from oms.api import convert
 from oms.api import funds_convert as fconvert
+from oms.api import settings_convert as sconvert
 from oms.api import trading_convert as tconvert
 from oms.domain.results import CloseResult
 from oms.trading.service import OmsService
@@ -313,6 +314,15 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         return convert.top_traders_to_proto(since, winners, losers)
 
     @_admitted(Lane.READ)
+    async def GetBookSplit(
+        self, request: oms_pb2.GetBookSplitRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.GetBookSplitResponse:
+        start, end = convert.parse_book_split_period(
+            request, self._service.start_of_day(), self._service.now()
+        )
+        return convert.book_split_to_proto(start, end, await self._service.book_split(start, end))
+
+    @_admitted(Lane.READ)
     async def ListMarginWatch(
         self, request: oms_pb2.ListMarginWatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> oms_pb2.ListMarginWatchResponse:
@@ -321,6 +331,62 @@ class OmsServicer(oms_pb2_grpc.OmsServiceServicer):
         return oms_pb2.ListMarginWatchResponse(
             accounts=[convert.margin_watch_to_proto(w) for w in watched]
         )
+
+    # --- symbol and risk settings -----------------------------------------------------------------
+
+    @_admitted(Lane.READ)
+    async def GetSymbolSettings(
+        self,
+        request: oms_pb2.GetSymbolSettingsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.GetSymbolSettingsResponse:
+        found = await self._service.symbol_settings(request.symbol.strip().upper())
+        return oms_pb2.GetSymbolSettingsResponse(
+            symbols=[sconvert.settings_to_proto(s) for s in found]
+        )
+
+    @_admitted(Lane.ORDER)
+    async def UpsertSymbol(
+        self, request: oms_pb2.UpsertSymbolRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.UpsertSymbolResponse:
+        change = sconvert.change_from_proto(request.symbol, request.change)
+        before, after = await self._service.upsert_symbol(change, create=request.create)
+        reply = oms_pb2.UpsertSymbolResponse(after=sconvert.settings_to_proto(after))
+        if before is not None:
+            reply.before.CopyFrom(sconvert.settings_to_proto(before))
+        return reply
+
+    @_admitted(Lane.ORDER)
+    async def SetSymbolEnabled(
+        self,
+        request: oms_pb2.SetSymbolEnabledRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> oms_pb2.SetSymbolEnabledResponse:
+        before, after = await self._service.set_symbol_enabled(
+            request.symbol.strip().upper(), request.enabled
+        )
+        return oms_pb2.SetSymbolEnabledResponse(
+            before=sconvert.settings_to_proto(before), after=sconvert.settings_to_proto(after)
+        )
+
+    @_admitted(Lane.READ)
+    async def GetRiskSettings(
+        self, request: oms_pb2.GetRiskSettingsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.GetRiskSettingsResponse:
+        group = request.client_group.strip() if request.HasField("client_group") else None
+        rows = await self._service.risk_settings(group)
+        return oms_pb2.GetRiskSettingsResponse(settings=[sconvert.risk_to_proto(r) for r in rows])
+
+    @_admitted(Lane.ORDER)
+    async def SetRiskSettings(
+        self, request: oms_pb2.SetRiskSettingsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> oms_pb2.SetRiskSettingsResponse:
+        row = sconvert.risk_from_proto(request.settings)
+        before, after = await self._service.update_risk_settings(row)
+        reply = oms_pb2.SetRiskSettingsResponse(after=sconvert.risk_to_proto(after))
+        if before is not None:
+            reply.before.CopyFrom(sconvert.risk_to_proto(before))
+        return reply
 
     # --- live marks -------------------------------------------------------------------------------
 

@@ -227,3 +227,32 @@ class SymbolView:
 
     spec: SymbolSpec
     session_open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSplit:
+    """One venue's share of a book's deals (``venue``: an LP, or BBOOK)."""
+
+    venue: str
+    book: str
+    deals: int
+    volume: Decimal
+    client_net: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookSplit:
+    """One order book's share of a period's deals (account currencies summed as booked)."""
+
+    book: str
+    deals: int
+    volume: Decimal
+    volume_percent: Decimal
+    realized_pnl: Decimal
+    commission: Decimal
+    swap: Decimal
+    venues: tuple[VenueSplit, ...]
+
+    @property
+    def client_net(self) -> Decimal:
+        return self.realized_pnl + self.commission + self.swap

@@ -257,6 +257,27 @@ def check_limits(account: Account, order: Order, exposure: Exposure) -> Problem 
     return None
 
 
+def check_position_size(
+    account: Account, order: Order, exposure: Exposure, max_size: Decimal | None
+) -> Problem | None:
+    """The risk settings' maximum lots in one position (None: no limit). On a netting account
+    the position the order grows (or the reversed remainder) counts; on hedging the order."""
+    if max_size is None:
+        return None
+    size = order.volume
+    if account.netting:
+        for p in exposure.positions:
+            if p.symbol == order.symbol:
+                size = p.volume + order.volume if p.side is order.side else order.volume - p.volume
+                break
+    if size > max_size:
+        return Problem(
+            Reason.MAX_POSITION_SIZE,
+            f"a position of {size} lots is above the maximum position size {max_size}",
+        )
+    return None
+
+
 def check_margin(
     account: Account,
     leg: MarginLeg,
@@ -315,8 +336,12 @@ def validate_order(
     symbols: Mapping[str, SymbolSpec],
     prices: Mapping[str, Price],
     now: datetime,
+    max_position_size: Decimal | None = None,
 ) -> Problem | None:
-    """The first reason to refuse a new client order (market or pending), or None."""
+    """The first reason to refuse a new client order (market or pending), or None.
+
+    ``account`` carries the limits new orders are held to (``oms.domain.settings.limit_account``);
+    ``max_position_size`` is the risk settings' maximum lots in one position."""
     opening = not reduces_only(account, order, exposure.positions)
     problem = check_account(account, opening=opening) or check_symbol(
         order.symbol, spec, opening=opening
@@ -348,13 +373,17 @@ def validate_order(
     problem = check_stops(order.side, order.stop_loss, order.take_profit, reference, spec)
     if problem is not None or not opening:
         return problem
-    return check_limits(account, order, exposure) or check_margin(
-        account,
-        MarginLeg(order.symbol, order.side, order.volume, leg_price),
-        exposure,
-        spec,
-        symbols,
-        prices,
+    return (
+        check_limits(account, order, exposure)
+        or check_position_size(account, order, exposure, max_position_size)
+        or check_margin(
+            account,
+            MarginLeg(order.symbol, order.side, order.volume, leg_price),
+            exposure,
+            spec,
+            symbols,
+            prices,
+        )
     )
 
 
@@ -365,6 +394,7 @@ def validate_triggered(
     exposure: Exposure,
     symbols: Mapping[str, SymbolSpec],
     prices: Mapping[str, Price],
+    max_position_size: Decimal | None = None,
 ) -> Problem | None:
     """Re-check a pending order whose price was reached, before it goes to execution.
 
@@ -383,8 +413,10 @@ def validate_triggered(
     if not opening:
         return None
     leg = MarginLeg(order.symbol, order.side, order.volume, opening_price(order.side, quote))
-    return check_limits(account, order, exposure) or check_margin(
-        account, leg, exposure, spec, symbols, prices
+    return (
+        check_limits(account, order, exposure)
+        or check_position_size(account, order, exposure, max_position_size)
+        or check_margin(account, leg, exposure, spec, symbols, prices)
     )
 
 

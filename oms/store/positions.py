@@ -353,3 +353,33 @@ async def books_since(conn: Conn, since: datetime) -> list[tuple[str, int, Decim
         since,
     )
     return [(r["book"], int(r["deals"]), Decimal(r["lots"]), Decimal(r["net"])) for r in rows]
+
+
+async def book_split(
+    conn: Conn, start: datetime, end: datetime
+) -> list[tuple[str, str, str, int, Decimal, Decimal, Decimal, Decimal]]:
+    """Deals in [start, end) per (order book, venue, deal book): (order book, venue, deal book,
+    deals, lots, realized P&L, commission, swap). A deal without an order (bookkeeping) counts
+    under its own book."""
+    rows = await conn.fetch(
+        "SELECT coalesce(o.book, d.book, 'B') AS order_book, d.venue, "
+        "coalesce(d.book, 'B') AS deal_book, count(*) AS deals, sum(d.volume) AS lots, "
+        "sum(d.realized_pnl) AS pnl, sum(d.commission) AS commission, sum(d.swap) AS swap "
+        "FROM oms.deals d LEFT JOIN oms.orders o ON o.order_id = d.order_id "
+        "WHERE d.deal_time >= $1 AND d.deal_time < $2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        start,
+        end,
+    )
+    return [
+        (
+            r["order_book"],
+            r["venue"],
+            r["deal_book"],
+            int(r["deals"]),
+            Decimal(r["lots"]),
+            Decimal(r["pnl"]),
+            Decimal(r["commission"]),
+            Decimal(r["swap"]),
+        )
+        for r in rows
+    ]

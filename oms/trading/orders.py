@@ -40,6 +40,7 @@ from oms.domain.paging import encode_token
 from oms.domain.records import Fill
 from oms.domain.results import PlaceResult
 from oms.domain.rules import end_of_day, pending_action
+from oms.domain.settings import limit_account
 from oms.domain.validation import (
     Exposure,
     check_precision,
@@ -151,7 +152,17 @@ class OrderDesk:
                 comment=cmd.comment,
             )
             held = await exposure(tx, prices, now)
-            problem = validate_order(tx.account, order, spec, held, symbols, prices, now)
+            limits = self._uow.risk.effective(tx.account.client_group)
+            problem = validate_order(
+                limit_account(tx.account, limits),
+                order,
+                spec,
+                held,
+                symbols,
+                prices,
+                now,
+                limits.max_position_size,
+            )
             if problem is not None:
                 order.reject(problem.code, problem.message)
             elif order.is_pending_type:
@@ -304,7 +315,16 @@ class OrderDesk:
             order.apply(OrderTrigger.TRIGGER, "PRICE_REACHED")
             spec = symbols.get(order.symbol)
             held = await exposure(tx, prices, now)
-            problem = validate_triggered(tx.account, order, spec, held, symbols, prices)
+            limits = self._uow.risk.effective(tx.account.client_group)
+            problem = validate_triggered(
+                limit_account(tx.account, limits),
+                order,
+                spec,
+                held,
+                symbols,
+                prices,
+                limits.max_position_size,
+            )
             if problem is not None:
                 order.reject(problem.code, problem.message)
                 await tx.save_order(order)

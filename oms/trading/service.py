@@ -54,6 +54,7 @@ from oms.domain.results import (
     AccountSummary,
     BalanceResult,
     BookActivity,
+    BookSplit,
     CloseByResult,
     CloseResult,
     HoldResult,
@@ -68,11 +69,14 @@ from oms.domain.results import (
     SymbolView,
     TraderResult,
     TradingSummary,
+    VenueSplit,
 )
 from oms.domain.rules import session_open
+from oms.domain.settings import RiskSettings, SymbolChange, SymbolSettings, check_symbol_name
 from oms.store import accounts as account_store
 from oms.store import orders as order_store
 from oms.store import positions as position_store
+from oms.store import settings as settings_store
 from oms.trading.accounts import AccountBook
 from oms.trading.calculator import LotMarginCalculator
 from oms.trading.execution import Executor
@@ -145,6 +149,44 @@ class OmsService:
             specs = sorted(symbols.values(), key=lambda s: s.symbol)
         now = self.now()
         return [SymbolView(s, session_open(s.sessions, now)) for s in specs]
+
+    # --- symbol and risk settings (oms owns a symbol: oms.store.settings) -------------------------
+
+    async def symbol_settings(self, symbol: str = "") -> list[SymbolSettings]:
+        """Every symbol's settings across oms, quotes and router, or the one named."""
+        async with self.uow.pool.acquire() as conn:
+            return await settings_store.list_symbol_settings(conn, symbol)
+
+    async def upsert_symbol(
+        self, change: SymbolChange, *, create: bool
+    ) -> tuple[SymbolSettings | None, SymbolSettings]:
+        """Create or change a symbol in oms, quotes and router at once; (before, after)."""
+        check_symbol_name(change.symbol)
+        result = await settings_store.upsert_symbol(self.uow.pool, change, create=create)
+        self.uow.forget_symbols()  # this process: at once; the others on the NOTIFY
+        return result
+
+    async def set_symbol_enabled(
+        self, symbol: str, enabled: bool
+    ) -> tuple[SymbolSettings, SymbolSettings]:
+        result = await settings_store.set_symbol_enabled(self.uow.pool, symbol, enabled)
+        self.uow.forget_symbols()
+        return result
+
+    async def risk_settings(self, client_group: str | None = None) -> list[RiskSettings]:
+        """Every stored row (global first), or the effective limits of one group."""
+        table = await self.uow.reload_risk()
+        if client_group is None:
+            return table.rows()
+        return [table.effective(client_group)]
+
+    async def update_risk_settings(
+        self, row: RiskSettings
+    ) -> tuple[RiskSettings | None, RiskSettings]:
+        """Replace the global row or a group's; applied to this process's next order at once."""
+        result = await settings_store.put_risk(self.uow.pool, row)
+        await self.uow.reload_risk()
+        return result
 
     # --- orders ----------------------------------------------------------------------------------
 
@@ -257,6 +299,34 @@ class OmsService:
         winners = [r for r in reversed(priced) if r.net > 0][:limit]
         losers = [r for r in priced if r.net < 0][:limit]
         return winners, losers
+
+    async def book_split(self, start: datetime, end: datetime) -> list[BookSplit]:
+        """The A/B/C split of the deals in [start, end): per order book, its volume, share of
+        the volume and client P&L, and each venue's part."""
+        async with self.uow.pool.acquire() as conn:
+            rows = await position_store.book_split(conn, start, end)
+        total = sum((r[4] for r in rows), Decimal(0))
+        splits = []
+        for book in ("A", "B", "C"):
+            mine = [r for r in rows if r[0] == book]
+            if not mine:
+                continue
+            volume = sum((r[4] for r in mine), Decimal(0))
+            splits.append(
+                BookSplit(
+                    book=book,
+                    deals=sum(r[3] for r in mine),
+                    volume=volume,
+                    volume_percent=(volume * 100 / total).quantize(Decimal("0.01")),
+                    realized_pnl=sum((r[5] for r in mine), Decimal(0)),
+                    commission=sum((r[6] for r in mine), Decimal(0)),
+                    swap=sum((r[7] for r in mine), Decimal(0)),
+                    venues=tuple(
+                        VenueSplit(r[1], r[2], r[3], r[4], r[5] + r[6] + r[7]) for r in mine
+                    ),
+                )
+            )
+        return splits
 
     async def margin_watch(self, within: Decimal) -> list[MarginWatch]:
         """Accounts with open positions whose margin level is at most ``within`` percentage

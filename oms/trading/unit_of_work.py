@@ -41,10 +41,12 @@ from oms.domain.model import (
 )
 from oms.domain.records import PositionRow
 from oms.domain.results import CloseVenue, Execution, PositionView
+from oms.domain.settings import RiskTable
 from oms.store import accounts as account_store
 from oms.store import orders as order_store
 from oms.store import outbox
 from oms.store import positions as position_store
+from oms.store import settings as settings_store
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -239,6 +241,18 @@ class UnitOfWork:
         self._symbols_ttl = symbols_cache_seconds
         self._symbols: dict[str, SymbolSpec] = {}
         self._symbols_at = float("-inf")
+        # Risk settings of new orders, kept in memory (no query per order) and replaced whole by
+        # ``oms.trading.settings_sync`` on each ``oms_settings`` NOTIFY.
+        self.risk = RiskTable()
+
+    def forget_symbols(self) -> None:
+        """Drop the cached symbols: the next read loads them (a symbol changed)."""
+        self._symbols_at = float("-inf")
+
+    async def reload_risk(self) -> RiskTable:
+        async with self.pool.acquire() as conn:
+            self.risk = await settings_store.load_risk(conn)
+        return self.risk
 
     async def symbols(self) -> dict[str, SymbolSpec]:
         if time.monotonic() - self._symbols_at > self._symbols_ttl:

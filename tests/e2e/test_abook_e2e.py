@@ -25,10 +25,21 @@ import pytest
 import redis.asyncio as aioredis
 from e2e_client import WAIT, login
 
+from admin import repository as admin_repository
+from admin.domain import Role
 from devstack.supervisor import FIRST_LP, SECOND_LP, Stack, StackConfig, claim_redis_db
+from fxmesh import passwords
 from fxmesh.money import parse_decimal
 from fxmesh.quotecache import read_quote
-from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc, oms_pb2, oms_pb2_grpc, types_pb2
+from fxmesh.v1 import (
+    fixgw_pb2,
+    fixgw_pb2_grpc,
+    oms_pb2,
+    oms_pb2_grpc,
+    router_pb2,
+    router_pb2_grpc,
+    types_pb2,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -124,9 +135,10 @@ class Market:
 class Client:
     """One A-book client trading through edge."""
 
-    def __init__(self, edge: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    def __init__(self, edge: httpx.AsyncClient, auth: dict[str, str], account_id: str = "") -> None:
         self.edge = edge
         self.auth = auth
+        self.account_id = account_id
 
     async def market(self, side: str, volume: str = "0.10", **extra: Any) -> dict[str, Any]:
         body = {
@@ -171,10 +183,10 @@ class Client:
         assert total == money(summary.json()["balance"])
 
 
-async def open_client(stack: Stack, edge: httpx.AsyncClient) -> Client:
+async def open_client(stack: Stack, edge: httpx.AsyncClient, group: str = GROUP) -> Client:
     login_name, password = f"e2e-a-{uuid.uuid4().hex[:10]}", "e2e-password-1"
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.config.ports.oms}") as channel:
-        await oms_pb2_grpc.OmsServiceStub(channel).CreateAccount(
+        created = await oms_pb2_grpc.OmsServiceStub(channel).CreateAccount(
             oms_pb2.CreateAccountRequest(
                 login=login_name,
                 password=password,
@@ -183,11 +195,11 @@ async def open_client(stack: Stack, edge: httpx.AsyncClient) -> Client:
                 leverage=100,
                 margin_mode=types_pb2.MARGIN_MODE_HEDGING,
                 initial_deposit="10000.00",
-                client_group=GROUP,
+                client_group=group,
             ),
             timeout=WAIT,
         )
-    return Client(edge, await login(edge, login_name, password))
+    return Client(edge, await login(edge, login_name, password), created.account.account_id)
 
 
 @pytest.fixture
@@ -409,3 +421,130 @@ async def test_lp_restarted_while_it_works_an_order_then_its_fill_is_booked_once
     assert len(await client.positions()) == 1
     await client.balance_is_sum_of_ledger()
     await eventually("both LP sessions back", lambda: sessions_logged_on(abook_stack))
+
+
+async def admin_login(stack: Stack, http: httpx.AsyncClient) -> dict[str, str]:
+    """A risk manager of this stack (created in its database), logged in over admin REST."""
+    username, password = f"e2e-risk-{uuid.uuid4().hex[:6]}", "e2e-risk-password-1"
+    conn = await asyncpg.connect(stack.config.postgres_dsn)
+    try:
+        await admin_repository.upsert_user(
+            conn, username, passwords.hash_password(password), Role.RISK_MANAGER
+        )
+    finally:
+        await conn.close()
+    reply = await http.post("/admin/login", json={"username": username, "password": password})
+    assert reply.status_code == 200, reply.text
+    return {"authorization": f"Bearer {reply.json()['accessToken']}"}
+
+
+async def test_admin_forces_a_client_to_a_book_then_the_next_order_is_filled_at_an_lp(
+    abook_stack: Stack, trading: tuple[Client, Market]
+) -> None:
+    """admin forces a client to A-book (client override via admin REST) and the next order is
+    filled at an LP."""
+    a_client, _market = trading
+    client = await open_client(abook_stack, a_client.edge, group="e2e_house")
+    lp_ask = Decimal("1.08452") - MARKUP
+
+    before = await client.market("BUY")
+    async with httpx.AsyncClient(base_url=abook_stack.admin_url, timeout=30.0) as admin:
+        auth = await admin_login(abook_stack, admin)
+        forced = await admin.post(
+            "/admin/client-overrides",
+            json={"accountId": client.account_id, "mode": "A", "reason": "E2E_FORCED_A"},
+            headers=auth,
+        )
+        try:
+            after = await client.market("BUY")
+        finally:
+            removed = await admin.delete(
+                f"/admin/client-overrides/{client.account_id}", headers=auth
+            )
+        audit = await admin.get(
+            "/admin/audit", params={"action": "execution.override_set"}, headers=auth
+        )
+
+    assert before["order"]["status"] == "FILLED", before
+    assert (before["order"]["book"], [f["venue"] for f in before["fills"]]) == ("B", ["BBOOK"])
+    assert forced.status_code == 200, forced.text
+    assert after["order"]["status"] == "FILLED", after
+    assert after["order"]["book"] == "A"
+    [fill] = after["fills"]
+    assert fill["venue"] == FIRST_LP
+    assert money(fill["price"]) == lp_ask + MARKUP
+    assert removed.status_code == 200, removed.text
+    assert audit.status_code == 200, audit.text
+    assert any(
+        e["resource"] == f"account:{client.account_id}" and e["outcome"] == "ALLOWED"
+        for e in audit.json()["entries"]
+    )
+
+
+async def test_auto_hedge_when_forced_b_client_takes_the_house_beyond_its_limit_then_lp_hedges(
+    abook_stack: Stack, trading: tuple[Client, Market]
+) -> None:
+    """Last in the module: it leaves the house a net in EURUSD (the other tests trade A-book)."""
+    client_a, _market = trading
+    login_name, password = f"e2e-h-{uuid.uuid4().hex[:10]}", "e2e-password-1"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{abook_stack.config.ports.oms}") as channel:
+        created = await oms_pb2_grpc.OmsServiceStub(channel).CreateAccount(
+            oms_pb2.CreateAccountRequest(
+                login=login_name,
+                password=password,
+                type=types_pb2.ACCOUNT_TYPE_DEMO,
+                currency="USD",
+                leverage=100,
+                margin_mode=types_pb2.MARGIN_MODE_HEDGING,
+                initial_deposit="10000.00",
+                client_group="e2e_hedge",
+            ),
+            timeout=WAIT,
+        )
+    account_id = created.account.account_id
+    client = Client(client_a.edge, await login(client_a.edge, login_name, password))
+    db = await asyncpg.connect(abook_stack.config.postgres_dsn)
+    try:
+        await db.execute(
+            "INSERT INTO router.account_overrides (account_id, book, reason) "
+            "VALUES ($1, 'B', 'E2E_FORCED_B')",
+            account_id,
+        )
+        await db.execute(
+            "INSERT INTO router.exposure_limits (symbol, max_net_lots) VALUES ('EURUSD', 1)"
+        )
+
+        answer = await client.market("BUY", "3.00")
+
+        assert answer["order"]["status"] == "FILLED", answer
+        assert answer["order"]["book"] == "B"
+
+        async def hedged() -> list[asyncpg.Record] | None:
+            rows = await db.fetch(
+                "SELECT * FROM router.hedge_orders WHERE symbol = 'EURUSD' ORDER BY hedge_id"
+            )
+            return rows if rows and all(r["status"] == "FILLED" for r in rows) else None
+
+        [hedge] = await eventually("EURUSD hedged", hedged)
+        assert (hedge["side"], hedge["volume"]) == ("BUY", Decimal(2))
+        trades = await db.fetch("SELECT lp, volume FROM router.house_trades")
+        assert sum(t["volume"] for t in trades) == Decimal(2)
+        assert {t["lp"] for t in trades} <= {FIRST_LP, SECOND_LP}
+        # The client's own order and fill are the client's only: the hedge is no client trade.
+        assert len(await client.deals()) == 1
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{abook_stack.config.ports.router}"
+        ) as channel:
+            book = await router_pb2_grpc.RouterServiceStub(channel).GetHouseExposure(
+                router_pb2.GetHouseExposureRequest(), timeout=WAIT
+            )
+        [eurusd] = [e for e in book.exposures if e.symbol == "EURUSD"]
+        assert (money(eurusd.client_net_volume), money(eurusd.hedge_net_volume)) == (
+            Decimal(-3),
+            Decimal(2),
+        )
+        assert money(eurusd.net_volume) == Decimal(-1)
+    finally:
+        await db.execute("DELETE FROM router.exposure_limits WHERE symbol = 'EURUSD'")
+        await db.execute("DELETE FROM router.account_overrides WHERE account_id = $1", account_id)
+        await db.close()

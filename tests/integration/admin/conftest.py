@@ -47,6 +47,7 @@ from fxmesh.v1 import (
     types_pb2,
 )
 from oms import OmsApp, OmsSettings
+from router import config_convert, configuration
 
 JWT_SECRET = "admin-test-secret-0123456789"
 USERS = {
@@ -179,6 +180,23 @@ ROUTED_ORDER = "4242"
 
 
 class StandInRouter(router_pb2_grpc.RouterServiceServicer):
+    pool: Any = None
+    """The test database: the routing configuration RPCs run router's own code on it."""
+
+    async def GetRoutingConfig(
+        self, request: Any, context: Any
+    ) -> router_pb2.GetRoutingConfigResponse:
+        async with self.pool.acquire() as conn:
+            config = await configuration.read(conn)
+        return router_pb2.GetRoutingConfigResponse(config=config_convert.config_message(config))
+
+    async def ChangeRoutingConfig(
+        self, request: Any, context: Any
+    ) -> router_pb2.ChangeRoutingConfigResponse:
+        async with self.pool.acquire() as conn:
+            result = await configuration.change(conn, config_convert.change_request(request))
+        return config_convert.change_response(result)
+
     async def Explain(self, request: Any, context: Any) -> router_pb2.ExplainResponse:
         if request.order_id != ROUTED_ORDER:
             raise NotFound(f"order {request.order_id} was never routed", reason="ORDER_NOT_ROUTED")
@@ -230,6 +248,8 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
                     avg_price="1.08450",
                     realized_pnl_usd="12.30",
                     unrealized_pnl_usd="-4.10",
+                    client_net_volume="-3.50",
+                    hedge_net_volume="2.00",
                 )
             ]
         )
@@ -343,6 +363,7 @@ async def admin(
         await repository.upsert_user(pool, username, passwords.hash_password(password), role)
 
     fixgw, router = StandInFixgw(), StandInRouter()
+    router.pool = pool
     stand_ins = GrpcServer("adminteststandins", "127.0.0.1:0")
     stand_ins.add(
         fixgw_pb2_grpc.add_FixGatewayServiceServicer_to_server, fixgw, "fxmesh.v1.FixGatewayService"

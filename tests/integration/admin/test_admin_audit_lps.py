@@ -162,6 +162,8 @@ async def test_lps_when_listed_switched_and_unknown_then_fixgw_state_and_404(adm
         "avgPrice": "1.08450",
         "realizedPnlUsd": "12.30",
         "unrealizedPnlUsd": "-4.10",
+        "clientNetVolume": "-3.50",
+        "hedgeNetVolume": "2.00",
     }
     row = await admin.last_audit("fix.disconnect")
     assert row["before"] == {

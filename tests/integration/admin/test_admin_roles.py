@@ -13,9 +13,19 @@ from conftest import BY_ROLE, USERS, bearer
 
 from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
-from fxmesh.v1 import admin_lps_pb2, admin_pb2, fixgw_pb2
+from fxmesh.v1 import (
+    admin_execution_pb2,
+    admin_lps_pb2,
+    admin_pb2,
+    admin_symbols_pb2,
+    fixgw_pb2,
+    oms_pb2,
+    router_pb2,
+    types_pb2,
+)
 
 NOBODY = "987654321"  # no such account
+NO_RULE = 987_654_321_987  # no such routing rule
 MONEY = {"accountId": NOBODY, "amount": "10.00", "method": "BANK_TRANSFER"}
 
 # op -> (method, path, JSON body)
@@ -95,9 +105,50 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.SYSTEM_HEALTH: ("GET", "/admin/system/health", None),
     Op.SYSTEM_METRICS: ("GET", "/admin/system/metrics", None),
     Op.SYSTEM_RESTART: ("POST", "/admin/system/restart", {"service": "nosuchservice"}),
+    # Symbols and risk settings: allowed calls aim at an unknown symbol or carry a bad value.
+    Op.SYMBOLS_LIST: ("GET", "/admin/symbols", None),
+    Op.SYMBOL_CREATE: ("POST", "/admin/symbols", {"symbol": "MATRIXSYM", "assetClass": "FX"}),
+    Op.SYMBOL_UPDATE: ("PUT", "/admin/symbols/NOSUCHSYM", {"spreadMarkup": 1}),
+    Op.SYMBOL_ENABLE: ("POST", "/admin/symbols/NOSUCHSYM/enable", None),
+    Op.SYMBOL_DISABLE: ("POST", "/admin/symbols/NOSUCHSYM/disable", None),
+    Op.RISK_SETTINGS_LIST: ("GET", "/admin/risk-settings", None),
+    Op.RISK_SETTINGS_UPDATE: (
+        "PUT",
+        "/admin/risk-settings?group=matrix-grp",
+        {"maxLeverage": 10000},
+    ),
+    # Execution: allowed changes are refused by router (bad value, unknown id) or oms (unknown
+    # account), so the shared routing configuration never changes here.
+    Op.EXECUTION_MODE_GET: ("GET", "/admin/execution-mode", None),
+    Op.EXECUTION_MODE_SET: ("POST", "/admin/execution-mode", {"mode": "C", "hedgeRatio": "5"}),
+    Op.EXECUTION_MODE_REMOVE: ("DELETE", "/admin/execution-mode/symbols/TNOSUCH1", None),
+    Op.CLIENT_OVERRIDES_LIST: ("GET", "/admin/client-overrides", None),
+    Op.CLIENT_OVERRIDE_SET: ("POST", "/admin/client-overrides", {"accountId": NOBODY, "mode": "A"}),
+    Op.CLIENT_OVERRIDE_DELETE: ("DELETE", f"/admin/client-overrides/{NOBODY}", None),
+    Op.ROUTING_RULES_LIST: ("GET", "/admin/routing-rules", None),
+    Op.ROUTING_RULE_CREATE: (
+        "POST",
+        "/admin/routing-rules",
+        {"clientGroup": "matrix", "mode": "C", "hedgeRatio": "2"},
+    ),
+    Op.ROUTING_RULE_UPDATE: (
+        "PUT",
+        f"/admin/routing-rules/{NO_RULE}",
+        {"clientGroup": "matrix", "mode": "A"},
+    ),
+    Op.ROUTING_RULE_DELETE: ("DELETE", f"/admin/routing-rules/{NO_RULE}", None),
+    Op.ROUTING_THRESHOLDS_GET: ("GET", "/admin/routing-thresholds", None),
+    Op.ROUTING_THRESHOLDS_SET: (
+        "PUT",
+        "/admin/routing-thresholds",
+        {"exposureLimits": [{"symbol": "TMATRIX", "maxNetVolume": "-1"}]},
+    ),
+    Op.RISK_BOOK_SPLIT: ("GET", "/admin/risk/book-split", None),
 }
 
 _M = admin_pb2
+_S = admin_symbols_pb2
+_X = admin_execution_pb2
 _L = admin_lps_pb2
 # op -> (RPC name, request)
 GRPC: dict[Op, tuple[str, Any]] = {
@@ -204,6 +255,77 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.SYSTEM_HEALTH: ("GetSystemHealth", _M.GetSystemHealthRequest()),
     Op.SYSTEM_METRICS: ("GetSystemMetrics", _M.GetSystemMetricsRequest()),
     Op.SYSTEM_RESTART: ("RestartService", _M.RestartServiceRequest(service="nosuchservice")),
+    Op.SYMBOLS_LIST: ("ListSymbolSettings", _S.ListSymbolSettingsRequest()),
+    Op.SYMBOL_CREATE: (
+        "CreateSymbol",
+        _S.CreateSymbolRequest(
+            symbol="MATRIXSYM",
+            settings=oms_pb2.SymbolSettingsChange(asset_class=oms_pb2.ASSET_CLASS_FX),
+        ),
+    ),
+    Op.SYMBOL_UPDATE: (
+        "UpdateSymbol",
+        _S.UpdateSymbolRequest(
+            symbol="NOSUCHSYM", settings=oms_pb2.SymbolSettingsChange(spread_markup_points=1)
+        ),
+    ),
+    Op.SYMBOL_ENABLE: ("EnableSymbol", _S.EnableSymbolRequest(symbol="NOSUCHSYM")),
+    Op.SYMBOL_DISABLE: ("DisableSymbol", _S.DisableSymbolRequest(symbol="NOSUCHSYM")),
+    Op.RISK_SETTINGS_LIST: ("ListRiskSettings", _S.ListRiskSettingsRequest()),
+    Op.RISK_SETTINGS_UPDATE: (
+        "UpdateRiskSettings",
+        _S.UpdateRiskSettingsRequest(
+            settings=oms_pb2.RiskSettings(client_group="matrix-grp", max_leverage=10000)
+        ),
+    ),
+    Op.EXECUTION_MODE_GET: ("GetExecutionMode", _X.GetExecutionModeRequest()),
+    Op.EXECUTION_MODE_SET: (
+        "SetExecutionMode",
+        _X.SetExecutionModeRequest(
+            mode=_X.SymbolExecutionMode(book=types_pb2.BOOK_C, hedge_ratio="5")
+        ),
+    ),
+    Op.EXECUTION_MODE_REMOVE: (
+        "RemoveSymbolExecutionMode",
+        _X.RemoveSymbolExecutionModeRequest(symbol="TNOSUCH1"),
+    ),
+    Op.CLIENT_OVERRIDES_LIST: ("ListClientOverrides", _X.ListClientOverridesRequest()),
+    Op.CLIENT_OVERRIDE_SET: (
+        "SetClientOverride",
+        _X.SetClientOverrideRequest(
+            override=router_pb2.AccountOverrideConfig(account_id=NOBODY, book=types_pb2.BOOK_A)
+        ),
+    ),
+    Op.CLIENT_OVERRIDE_DELETE: (
+        "DeleteClientOverride",
+        _X.DeleteClientOverrideRequest(account_id=NOBODY),
+    ),
+    Op.ROUTING_RULES_LIST: ("ListRoutingRules", _X.ListRoutingRulesRequest()),
+    Op.ROUTING_RULE_CREATE: (
+        "CreateRoutingRule",
+        _X.CreateRoutingRuleRequest(
+            rule=router_pb2.RoutingRuleConfig(
+                client_group="matrix", book=types_pb2.BOOK_C, hedge_ratio="2"
+            )
+        ),
+    ),
+    Op.ROUTING_RULE_UPDATE: (
+        "UpdateRoutingRule",
+        _X.UpdateRoutingRuleRequest(
+            rule=router_pb2.RoutingRuleConfig(
+                rule_id=NO_RULE, client_group="matrix", book=types_pb2.BOOK_A
+            )
+        ),
+    ),
+    Op.ROUTING_RULE_DELETE: ("DeleteRoutingRule", _X.DeleteRoutingRuleRequest(rule_id=NO_RULE)),
+    Op.ROUTING_THRESHOLDS_GET: ("GetRoutingThresholds", _X.GetRoutingThresholdsRequest()),
+    Op.ROUTING_THRESHOLDS_SET: (
+        "UpdateRoutingThresholds",
+        _X.UpdateRoutingThresholdsRequest(
+            exposure_limits=[router_pb2.ExposureLimitConfig(symbol="TMATRIX", max_net_volume="-1")]
+        ),
+    ),
+    Op.RISK_BOOK_SPLIT: ("GetBookSplitReport", _X.GetBookSplitReportRequest()),
     Op.LP_CREATE: (
         "CreateLiquidityProvider",
         _L.CreateLiquidityProviderRequest(

@@ -24,7 +24,12 @@ ACCOUNT = "1001"
 NO_FIXGW = "127.0.0.1:9"
 
 
-def settings(pg_dsn: str, redis_url: str, fixgw_addr: str = NO_FIXGW) -> RouterSettings:
+def settings(
+    pg_dsn: str, redis_url: str, fixgw_addr: str = NO_FIXGW, **extra: object
+) -> RouterSettings:
+    """A router on port 0. Leader election is off unless ``extra`` turns it on: these tests race
+    several serving instances on purpose (the claims keep each order decided once)."""
+    extra.setdefault("router_leader_election", False)
     return RouterSettings(
         postgres_dsn=pg_dsn,
         redis_url=redis_url,
@@ -32,6 +37,7 @@ def settings(pg_dsn: str, redis_url: str, fixgw_addr: str = NO_FIXGW) -> RouterS
         fixgw_addr=fixgw_addr,
         metrics_port=0,
         router_config_reload_seconds=600,
+        **extra,  # type: ignore[arg-type]
     )
 
 

@@ -222,6 +222,8 @@ async def test_execute_when_forced_b_account_takes_house_beyond_limit_then_hedge
         await stub.Execute(request(sym, types_pb2.SIDE_BUY, "1.00", account_id=account), timeout=10)
     finally:
         await db.execute("DELETE FROM router.account_overrides WHERE account_id = $1", account)
+        # No limit left behind: the leader would keep hedging this symbol in later tests.
+        await db.execute("DELETE FROM router.exposure_limits WHERE symbol = $1", sym)
 
     [hedge] = requests
     assert (hedge.symbol, hedge.house_net_lots, hedge.excess_lots) == (sym, D("-2.00"), D("-0.50"))

@@ -181,6 +181,8 @@ ROUND_TRIPS: list[tuple[Any, Any, Any]] = [
             avg_price="1.08450",
             realized_pnl_usd="12.30",
             unrealized_pnl_usd="-4.10",
+            client_net_volume="-3.50",
+            hedge_net_volume="2.00",
         ),
         convert.exposure_from_proto,
         convert.exposure_to_proto,

@@ -1,7 +1,9 @@
 """admin keeps protobuf at its edge: only the boundary modules import the generated contracts.
 
-The boundary is ``admin.convert`` (protobuf <-> domain), ``admin.clients`` (the oms, fixgw and
-router RPCs admin calls), ``admin.servicer`` (the gRPC AdminService) and the wiring
+The boundary is ``admin.convert`` and ``admin.symbols_convert`` (protobuf <-> domain),
+``admin.clients`` (the oms, fixgw and router RPCs admin calls; ``admin.execution_clients`` /
+``admin.execution_convert`` for the execution pages), ``admin.servicer`` (the gRPC
+AdminService) and the wiring
 (``admin.server``, ``python -m admin``). Every other module (the use cases ``service``, ``accounts``, ``liquidity``, ``users``,
 ``system``, ``audit``, ``gate``; the domain; the JSON documents; the REST routes) works in admin's
 domain types: it imports neither ``fxmesh.v1`` nor ``google.protobuf``, nor the boundary's
@@ -21,11 +23,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 ADMIN = ROOT / "admin"
 
-BOUNDARY = {"admin.convert", "admin.clients", "admin.servicer", "admin.server", "admin.__main__"}
+BOUNDARY = {
+    "admin.convert",
+    "admin.clients",
+    "admin.servicer",
+    "admin.server",
+    "admin.__main__",
+    "admin.symbols_convert",
+    # The execution pages' own boundary: router's / oms's RPCs, and their AdminService messages.
+    "admin.execution_clients",
+    "admin.execution_convert",
+}
 PROTOBUF = ("fxmesh.v1", "google.protobuf")
 # Boundary modules the rest of admin must not reach for: the converters and the gRPC side.
 # (``admin.clients`` is what the use cases are handed, so they may name it.)
-CONVERTERS = ("admin.convert", "admin.servicer", "admin.server")
+CONVERTERS = (
+    "admin.convert",
+    "admin.servicer",
+    "admin.server",
+    "admin.symbols_convert",
+    "admin.execution_convert",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -42,6 +42,9 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_router_execute_seconds": "histogram",
         "fxmesh_bbook_net_volume_lots": "gauge",
         "fxmesh_bbook_hedge_requests_total": "counter",
+        "fxmesh_router_hedge_failures_total": "counter",
+        "fxmesh_router_hedge_oldest_open_seconds": "gauge",
+        "fxmesh_router_leader": "gauge",
         "fxmesh_quotes_ticks_accepted_total": "counter",
         "fxmesh_quotes_ticks_dropped_total": "counter",
         "fxmesh_quotes_tick_to_redis_seconds": "histogram",
@@ -208,6 +211,9 @@ def test_alert_set_when_listed_then_covers_the_sre_checklist() -> None:
         "GrpcErrorRatioHigh",
         "OmsOutboxLagHigh",
         "BbookHedgeRequested",
+        "RouterHedgeFailing",
+        "RouterHedgePending",
+        "RouterNoLeader",
         "EdgeHttp5xxRatioHigh",
         "FixgwOrdersHeld",
         "FixgwLpRejectRatioHigh",
@@ -287,9 +293,14 @@ def test_every_deployment_when_read_then_has_probes_resources_and_scrape_annotat
 
 def test_singletons_when_deployed_then_one_replica_replaced_with_recreate() -> None:
     deployments = of_kind("Deployment")
-    for name in ("fixgw", "oms", "router"):
+    for name in ("fixgw", "oms"):
         assert deployments[name]["spec"]["replicas"] == 1, name
         assert deployments[name]["spec"]["strategy"]["type"] == "Recreate", name
+    # The router: two replicas, one leader (readiness asks for the RouterService's own health).
+    router = deployments["router"]
+    assert router["spec"]["replicas"] == 2
+    (container,) = router["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["grpc"]["service"] == "fxmesh.v1.RouterService"
     for name in ("edge", "admin", "quotes"):
         assert deployments[name]["spec"]["replicas"] >= 2, name
 
