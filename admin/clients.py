@@ -23,6 +23,7 @@ from admin.domain import (
     Booking,
     ClientAccount,
     FundsHold,
+    LpDefinition,
     LpFeed,
     LpSession,
     MarginWatchEntry,
@@ -377,6 +378,30 @@ class FixgwClient:
         reply = await upstream(
             self._stub.Reconnect(fixgw_pb2.ReconnectRequest(name=name), timeout=self._deadline)
         )
+        return convert.lp_session_from_proto(reply.session)
+
+    # LP administration: a change stops / starts the LP's session (bounded by fixgw's stop grace).
+
+    async def create_lp(self, definition: LpDefinition, enabled: bool) -> LpSession:
+        request = fixgw_pb2.CreateLpRequest(
+            lp=convert.lp_definition_to_proto(definition), enabled=enabled
+        )
+        reply = await upstream(self._stub.CreateLp(request, timeout=self._deadline))
+        return convert.lp_session_from_proto(reply.session)
+
+    async def update_lp(self, definition: LpDefinition) -> LpSession:
+        request = fixgw_pb2.UpdateLpRequest(lp=convert.lp_definition_to_proto(definition))
+        reply = await upstream(self._stub.UpdateLp(request, timeout=self._deadline))
+        return convert.lp_session_from_proto(reply.session)
+
+    async def delete_lp(self, name: str) -> LpSession:
+        request = fixgw_pb2.DeleteLpRequest(name=name)
+        reply = await upstream(self._stub.DeleteLp(request, timeout=self._deadline))
+        return convert.lp_session_from_proto(reply.session)
+
+    async def set_lp_enabled(self, name: str, enabled: bool) -> LpSession:
+        request = fixgw_pb2.SetLpEnabledRequest(name=name, enabled=enabled)
+        reply = await upstream(self._stub.SetLpEnabled(request, timeout=self._deadline))
         return convert.lp_session_from_proto(reply.session)
 
 

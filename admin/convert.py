@@ -24,7 +24,9 @@ from admin.domain import (
     ClientAccount,
     FundsHold,
     LedgerEntry,
+    LpDefinition,
     LpFeed,
+    LpHealthFigures,
     LpSession,
     MarginWatchEntry,
     OrderRouting,
@@ -391,7 +393,90 @@ def lp_session_from_proto(m: fixgw_pb2.LpSession) -> LpSession:
         messages_out=dict(m.messages_out),
         next_sender_seq_num=m.next_sender_seq_num,
         next_target_seq_num=m.next_target_seq_num,
+        definition=lp_definition_from_proto(m.definition) if m.HasField("definition") else None,
+        lp_enabled=m.enabled,
+        source=enum_name(fixgw_pb2.LpSource, m.source, "LP_SOURCE_") or "",
+        lp_type=m.lp_type,
+        health=lp_health_from_proto(m.health) if m.HasField("health") else None,
+        fills_today=m.fills_today,
+        rejects_today=m.rejects_today,
     )
+
+
+def _duration(m: Any, name: str) -> timedelta | None:
+    return getattr(m, name).ToTimedelta() if m.HasField(name) else None
+
+
+def lp_definition_from_proto(m: fixgw_pb2.LpDefinition) -> LpDefinition:
+    return LpDefinition(
+        name=m.name,
+        host=m.host,
+        port=m.port,
+        sender_comp_id=m.sender_comp_id,
+        target_comp_id=m.target_comp_id,
+        symbols=tuple(m.symbols),
+        symbol_map=dict(m.symbol_map),
+        order_style=m.order_style,
+        qty_unit=m.qty_unit,
+        limit_slippage=_decimal(m.limit_slippage),
+        order_timeout=_duration(m, "order_timeout"),
+        reset_on_logon=m.reset_on_logon,
+        market_depth=m.market_depth if m.HasField("market_depth") else None,
+        heartbeat_seconds=m.heartbeat_seconds,
+    )
+
+
+def lp_definition_to_proto(d: LpDefinition) -> fixgw_pb2.LpDefinition:
+    m = fixgw_pb2.LpDefinition(
+        name=d.name,
+        host=d.host,
+        port=d.port,
+        sender_comp_id=d.sender_comp_id,
+        target_comp_id=d.target_comp_id,
+        symbols=list(d.symbols),
+        symbol_map=dict(d.symbol_map),
+        order_style=d.order_style,
+        qty_unit=d.qty_unit,
+        limit_slippage="" if d.limit_slippage is None else str(d.limit_slippage),
+        reset_on_logon=d.reset_on_logon,
+        heartbeat_seconds=d.heartbeat_seconds,
+    )
+    if d.order_timeout is not None:
+        m.order_timeout.CopyFrom(duration(d.order_timeout))
+    if d.market_depth is not None:
+        m.market_depth = d.market_depth
+    return m
+
+
+def lp_health_from_proto(m: fixgw_pb2.LpHealth) -> LpHealthFigures:
+    return LpHealthFigures(
+        outcomes=m.outcomes,
+        fills=m.fills,
+        rejects=m.rejects,
+        timeouts=m.timeouts,
+        reject_ratio=_decimal(m.reject_ratio),
+        median_fill_latency=_duration(m, "median_fill_latency"),
+        degraded=m.degraded,
+        degraded_reason=m.degraded_reason,
+        window=_duration(m, "window"),
+    )
+
+
+def lp_health_to_proto(h: LpHealthFigures) -> fixgw_pb2.LpHealth:
+    m = fixgw_pb2.LpHealth(
+        outcomes=h.outcomes,
+        fills=h.fills,
+        rejects=h.rejects,
+        timeouts=h.timeouts,
+        reject_ratio="" if h.reject_ratio is None else str(h.reject_ratio),
+        degraded=h.degraded,
+        degraded_reason=h.degraded_reason,
+    )
+    if h.median_fill_latency is not None:
+        m.median_fill_latency.CopyFrom(duration(h.median_fill_latency))
+    if h.window is not None:
+        m.window.CopyFrom(duration(h.window))
+    return m
 
 
 def lp_session_to_proto(s: LpSession) -> fixgw_pb2.LpSession:
@@ -410,7 +495,16 @@ def lp_session_to_proto(s: LpSession) -> fixgw_pb2.LpSession:
         orders_unresolved=s.orders_unresolved,
         next_sender_seq_num=s.next_sender_seq_num,
         next_target_seq_num=s.next_target_seq_num,
+        enabled=s.lp_enabled,
+        source=enum_value(fixgw_pb2.LpSource, "LP_SOURCE_", s.source or None),
+        lp_type=s.lp_type,
+        fills_today=s.fills_today,
+        rejects_today=s.rejects_today,
     )
+    if s.definition is not None:
+        message.definition.CopyFrom(lp_definition_to_proto(s.definition))
+    if s.health is not None:
+        message.health.CopyFrom(lp_health_to_proto(s.health))
     if s.heartbeat_rtt is not None:
         message.heartbeat_rtt.CopyFrom(duration(s.heartbeat_rtt))
     _set_time(message, "last_message_time", s.last_message_at)

@@ -20,8 +20,10 @@ from admin.domain import (
     ClientAccount,
     ComponentHealth,
     LedgerEntry,
+    LpDefinition,
     LpFeed,
     LpHealth,
+    LpHealthFigures,
     LpSession,
     MarginWatchEntry,
     OrderRouting,
@@ -206,23 +208,86 @@ def withdrawal_result_to_json(r: WithdrawalResult) -> dict[str, Any]:
 # --- liquidity providers -------------------------------------------------------------------------
 
 
-def lp_to_json(s: LpSession) -> dict[str, Any]:
-    """An LP as the LP list shows it (one FIX session per LP)."""
-    rtt = s.heartbeat_rtt
+def _ms(value: timedelta | None) -> str | None:
+    return str(round(value.total_seconds() * 1000, 3)) if value is not None else None
+
+
+def lp_definition_to_json(d: LpDefinition) -> dict[str, Any]:
+    """How an LP is reached and traded with (what POST / PUT /admin/lps take)."""
     return {
+        "id": d.name,
+        "host": d.host,
+        "port": d.port,
+        "senderCompId": d.sender_comp_id,
+        "targetCompId": d.target_comp_id,
+        "symbols": list(d.symbols),
+        "symbolMap": dict(sorted(d.symbol_map.items())),
+        "orderStyle": d.order_style or None,
+        "qtyUnit": d.qty_unit or None,
+        "limitSlippage": _dec(d.limit_slippage),
+        "orderTimeoutSeconds": (
+            None if d.order_timeout is None else str(d.order_timeout.total_seconds())
+        ),
+        "resetOnLogon": d.reset_on_logon,
+        "marketDepth": d.market_depth,
+        "heartbeatSeconds": d.heartbeat_seconds or None,
+    }
+
+
+def lp_figures_to_json(h: LpHealthFigures | None) -> dict[str, Any] | None:
+    if h is None:
+        return None
+    return {
+        "outcomes": h.outcomes,
+        "fills": h.fills,
+        "rejects": h.rejects,
+        "timeouts": h.timeouts,
+        "rejectRatio": _dec(h.reject_ratio),
+        "medianFillLatencyMs": _ms(h.median_fill_latency),
+        "degraded": h.degraded,
+        "degradedReason": h.degraded_reason or None,
+        "windowSeconds": None if h.window is None else h.window.total_seconds(),
+    }
+
+
+def lp_to_json(s: LpSession) -> dict[str, Any]:
+    """An LP as the LP list shows it (one FIX session per LP): its definition, its switch and
+    source, its session, and its health (recent outcomes, today's fills and rejects)."""
+    definition = lp_definition_to_json(s.definition) if s.definition is not None else {}
+    return {
+        **definition,
         "id": s.name,
         "name": s.name,
-        "type": "FIX",
+        "type": s.lp_type or "FIX",
+        "enabled": s.lp_enabled,
+        "source": s.source or None,
         "connected": s.logged_on,
-        "enabled": s.state not in (None, "DISCONNECTED"),
+        "sessionUp": s.state not in (None, "DISCONNECTED"),
         "healthy": s.healthy,
+        "degraded": s.health.degraded if s.health is not None else False,
+        "health": lp_figures_to_json(s.health),
+        "fillsToday": s.fills_today,
+        "rejectsToday": s.rejects_today,
         "state": s.state,
-        "latencyMs": str(round(rtt.total_seconds() * 1000, 3)) if rtt is not None else None,
+        "latencyMs": _ms(s.heartbeat_rtt),
         "lastQuote": _iso(s.last_quote_at),
         "lastOrder": _iso(s.last_order_at),
         "symbols": list(s.subscribed_symbols),
+        "configuredSymbols": definition.get("symbols", []),
         "ordersUnresolved": s.orders_unresolved,
         "lastError": s.last_error or None,
+    }
+
+
+def lp_record(s: LpSession) -> dict[str, Any]:
+    """What an audit row keeps of an LP before / after an administration change."""
+    definition = lp_definition_to_json(s.definition) if s.definition is not None else {}
+    return {
+        **definition,
+        "lpId": s.name,
+        "enabled": s.lp_enabled,
+        "source": s.source or None,
+        "state": s.state,
     }
 
 

@@ -307,6 +307,41 @@ class AccountUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class LpDefinition:
+    """An LP as fixgw keeps it (fxmesh.v1.LpDefinition); the id is ``name``."""
+
+    name: str
+    host: str
+    port: int
+    sender_comp_id: str
+    target_comp_id: str
+    symbols: tuple[str, ...] = ()
+    symbol_map: Mapping[str, str] = field(default_factory=dict)
+    order_style: str = ""
+    qty_unit: str = ""
+    limit_slippage: Decimal | None = None
+    order_timeout: timedelta | None = None
+    reset_on_logon: bool = False
+    market_depth: int | None = None
+    heartbeat_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LpHealthFigures:
+    """An LP's recent order outcomes (fixgw's rolling window) and whether it is degraded."""
+
+    outcomes: int
+    fills: int
+    rejects: int
+    timeouts: int
+    reject_ratio: Decimal | None
+    median_fill_latency: timedelta | None
+    degraded: bool
+    degraded_reason: str
+    window: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
 class LpSession:
     """One LP's FIX session in fixgw (its name is the LP id)."""
 
@@ -332,6 +367,16 @@ class LpSession:
     messages_out: Mapping[str, int]
     next_sender_seq_num: int
     next_target_seq_num: int
+    definition: LpDefinition | None = None
+    """How to reach the LP and trade with it (fixgw.lps)."""
+    lp_enabled: bool = True
+    """The LP's configured switch: False, disabled (no session, no orders)."""
+    source: str = ""
+    """SETTINGS (follows fixgw's settings) or ADMIN (created or changed here)."""
+    lp_type: str = "FIX"
+    health: LpHealthFigures | None = None
+    fills_today: int = 0
+    rejects_today: int = 0
 
 
 @dataclass(frozen=True, slots=True)

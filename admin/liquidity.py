@@ -6,17 +6,36 @@ An LP is one FIX session in fixgw (its configured name is the LP id); fixgw answ
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from typing import Any
 
 from admin.clients import FixgwClient, QuotesClient, RouterClient
-from admin.documents import lp_state
-from admin.domain import LpFeed, LpSession, OrderRouting, RequestContext, SymbolExposure
+from admin.documents import lp_definition_to_json, lp_record, lp_state
+from admin.domain import (
+    LpDefinition,
+    LpFeed,
+    LpSession,
+    OrderRouting,
+    RequestContext,
+    SymbolExposure,
+)
 from admin.gate import Gate
 from admin.permissions import Op
 from fxmesh.errors import InvalidArgument, Unavailable
 from fxmesh.reasons import Reason
 
 LP_ID_MAX = 64
+
+
+def _jsonable(value: Any) -> Any:
+    """A definition field as the audit row's JSON keeps it."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
 
 
 def lp_id_of(value: str) -> str:
@@ -67,12 +86,64 @@ class LiquidityDesk:
         async with self._gate.guard(ctx, op, f"lp:{lp_id}" if lp_id else "lp:*") as audit:
             if lp_id:
                 targets = [await self._fixgw.session(lp_id_of(lp_id))]
-            else:
-                targets = await self._fixgw.sessions()
+            else:  # every session: a disabled LP has none (it is enabled on its own)
+                targets = [s for s in await self._fixgw.sessions() if s.lp_enabled]
             audit.before = {"sessions": [lp_state(s) for s in targets]}
             done = [await self._switch(op, s.name) for s in targets]
             audit.after = {"sessions": [lp_state(s) for s in done]}
             return done
+
+    # -- LP administration (fixgw keeps the LPs; a change restarts only that LP's session) -------
+
+    async def create_lp(
+        self, ctx: RequestContext, definition: LpDefinition, enabled: bool = True
+    ) -> LpSession:
+        """Add an LP (``Op.LP_CREATE``): 409 LP_EXISTS / LP_SESSION_IN_USE, 400 INVALID_LP_CONFIG."""
+        async with self._gate.guard(ctx, Op.LP_CREATE, f"lp:{definition.name}") as audit:
+            audit.details = {**lp_definition_to_json(definition), "enabled": enabled}
+            lp_id_of(definition.name)
+            session = await self._fixgw.create_lp(definition, enabled)
+            audit.after = lp_record(session)
+            return session
+
+    async def update_lp(
+        self, ctx: RequestContext, lp_id: str, changes: dict[str, Any]
+    ) -> LpSession:
+        """Change an LP's definition (``Op.LP_UPDATE``): the fields in ``changes`` (names of
+        ``LpDefinition``), the others as they are."""
+        async with self._gate.guard(ctx, Op.LP_UPDATE, f"lp:{lp_id}") as audit:
+            audit.details = {k: _jsonable(v) for k, v in changes.items()}
+            lp_id = lp_id_of(lp_id)
+            current = await self._fixgw.session(lp_id)
+            audit.before = lp_record(current)
+            if current.definition is None:
+                raise Unavailable("fixgw did not report the LP's definition")
+            known = {f.name for f in fields(LpDefinition)} - {"name"}
+            definition = replace(
+                current.definition, **{k: v for k, v in changes.items() if k in known}
+            )
+            session = await self._fixgw.update_lp(definition)
+            audit.after = lp_record(session)
+            return session
+
+    async def delete_lp(self, ctx: RequestContext, lp_id: str) -> LpSession:
+        """Delete an LP (``Op.LP_DELETE``); the LP as it was is answered."""
+        async with self._gate.guard(ctx, Op.LP_DELETE, f"lp:{lp_id}") as audit:
+            lp_id = lp_id_of(lp_id)
+            audit.before = lp_record(await self._fixgw.session(lp_id))
+            session = await self._fixgw.delete_lp(lp_id)
+            audit.after = {"lpId": lp_id, "deleted": True}
+            return session
+
+    async def set_lp_enabled(self, ctx: RequestContext, lp_id: str, enabled: bool) -> LpSession:
+        """Enable or disable an LP (``Op.LP_ENABLE`` / ``Op.LP_DISABLE``)."""
+        op = Op.LP_ENABLE if enabled else Op.LP_DISABLE
+        async with self._gate.guard(ctx, op, f"lp:{lp_id}") as audit:
+            lp_id = lp_id_of(lp_id)
+            audit.before = lp_record(await self._fixgw.session(lp_id))
+            session = await self._fixgw.set_lp_enabled(lp_id, enabled)
+            audit.after = lp_record(session)
+            return session
 
     async def exposure(self, ctx: RequestContext) -> list[SymbolExposure]:
         async with self._gate.guard(ctx, Op.EXPOSURE_GET):

@@ -78,6 +78,11 @@ class Op(StrEnum):
     ROUTING_THRESHOLDS_SET = "routing.thresholds_set"
     RISK_BOOK_SPLIT = "risk.book_split"
     ROUTING_WHAT_IF = "routing.what_if"
+    LP_CREATE = "lps.create"
+    LP_UPDATE = "lps.update"
+    LP_DELETE = "lps.delete"
+    LP_ENABLE = "lps.enable"
+    LP_DISABLE = "lps.disable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,13 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.RISK_BOOK_SPLIT: _read(),
     # Changes nothing live, but audited like a change: who rehearsed which configuration when.
     Op.ROUTING_WHAT_IF: _change(_RISK),
+    # Which LPs exist and how they are reached is back office's; switching one on or off is also
+    # the risk desk's, as connect / disconnect are.
+    Op.LP_CREATE: _change(_BACK_OFFICE),
+    Op.LP_UPDATE: _change(_BACK_OFFICE),
+    Op.LP_DELETE: _change(_BACK_OFFICE),
+    Op.LP_ENABLE: _change(_RISK),
+    Op.LP_DISABLE: _change(_RISK),
 }
 assert set(PERMISSIONS) == set(Op), "every operation has exactly one row"
 

@@ -6,6 +6,7 @@ answers admin's domain types; ``admin.convert`` turns them into the reply messag
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import grpc
@@ -24,6 +25,7 @@ from admin.users import UserChanges
 from fxmesh.auth import bearer_token
 from fxmesh.v1 import admin_execution_pb2 as xpb
 from fxmesh.v1 import (
+    admin_lps_pb2,
     admin_pb2,
     admin_pb2_grpc,
     admin_routing_pb2,
@@ -779,4 +781,60 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return admin_routing_pb2.RunRoutingWhatIfResponse(
             result=json_format.ParseDict(result, router_whatif_pb2.WhatIfResponse())
+        )
+
+    # -- LP administration --------------------------------------------------------------------
+
+    async def CreateLiquidityProvider(
+        self, request: admin_lps_pb2.CreateLiquidityProviderRequest, context: Context
+    ) -> admin_lps_pb2.CreateLiquidityProviderResponse:
+        session = await self._service.liquidity.create_lp(
+            await self._ctx(context, request.request_id),
+            convert.lp_definition_from_proto(request.lp),
+            enabled=not request.disabled,
+        )
+        return admin_lps_pb2.CreateLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
+
+    async def UpdateLiquidityProvider(
+        self, request: admin_lps_pb2.UpdateLiquidityProviderRequest, context: Context
+    ) -> admin_lps_pb2.UpdateLiquidityProviderResponse:
+        definition = convert.lp_definition_from_proto(request.lp)
+        changes = {f.name: getattr(definition, f.name) for f in fields(definition)}
+        session = await self._service.liquidity.update_lp(
+            await self._ctx(context, request.request_id), request.lp.name, changes
+        )
+        return admin_lps_pb2.UpdateLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
+
+    async def DeleteLiquidityProvider(
+        self, request: admin_lps_pb2.DeleteLiquidityProviderRequest, context: Context
+    ) -> admin_lps_pb2.DeleteLiquidityProviderResponse:
+        session = await self._service.liquidity.delete_lp(
+            await self._ctx(context, request.request_id), request.lp_id
+        )
+        return admin_lps_pb2.DeleteLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
+
+    async def EnableLiquidityProvider(
+        self, request: admin_lps_pb2.EnableLiquidityProviderRequest, context: Context
+    ) -> admin_lps_pb2.EnableLiquidityProviderResponse:
+        session = await self._service.liquidity.set_lp_enabled(
+            await self._ctx(context, request.request_id), request.lp_id, True
+        )
+        return admin_lps_pb2.EnableLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
+        )
+
+    async def DisableLiquidityProvider(
+        self, request: admin_lps_pb2.DisableLiquidityProviderRequest, context: Context
+    ) -> admin_lps_pb2.DisableLiquidityProviderResponse:
+        session = await self._service.liquidity.set_lp_enabled(
+            await self._ctx(context, request.request_id), request.lp_id, False
+        )
+        return admin_lps_pb2.DisableLiquidityProviderResponse(
+            session=convert.lp_session_to_proto(session)
         )

@@ -171,7 +171,8 @@ class AmqpCheck:
 
 def lp_status(s: LpSession) -> Status:
     if s.healthy:
-        return Status.UP
+        # Takes orders, but fixgw's recent outcomes put it last in line (rejects, slow fills).
+        return Status.DEGRADED if s.health is not None and s.health.degraded else Status.UP
     return Status.DEGRADED if s.logged_on else Status.DOWN
 
 

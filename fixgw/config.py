@@ -163,6 +163,28 @@ class FixgwSettings(Settings):
     fixgw_reconcile_seconds: float = Field(
         5.0, gt=0, description="Orders held for reconciliation are queried this often."
     )
+    fixgw_stop_grace_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="Stopping an LP's session (shutdown, LP changed, disabled or deleted) waits "
+        "this long for its Logout to be answered, then forces the session down.",
+    )
+    fixgw_health_window_seconds: float = Field(
+        60.0, gt=0, description="LP health: order outcomes within this window count."
+    )
+    fixgw_health_min_outcomes: int = Field(
+        10, ge=1, description="LP health: fewer outcomes (or fills) than this never degrade an LP."
+    )
+    fixgw_health_reject_ratio: Decimal = Field(
+        Decimal("0.8"),
+        gt=0,
+        le=1,
+        description="LP health: this share of rejects + timeouts in the window degrades an LP "
+        "(it is tried after the others).",
+    )
+    fixgw_health_latency_seconds: float = Field(
+        2.0, gt=0, description="LP health: a median fill latency above this degrades an LP."
+    )
 
     @model_validator(mode="after")
     def _symbol_lps_known(self) -> FixgwSettings:

@@ -8,16 +8,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import quickfix as fix
+import structlog
 
 SPEC_DIR = Path(__file__).resolve().parent / "spec"
 FIX44_XML = SPEC_DIR / "FIX44.xml"
 BEGIN_STRING = "FIX.4.4"
+# Engine.stop: how long Logouts may take before the engine is forced down (the gateway passes
+# FXMESH_FIXGW_STOP_GRACE_SECONDS), and how long the forced stop may take at most.
+DEFAULT_STOP_GRACE_SECONDS = 2.0
+FORCE_STOP_SECONDS = 10.0
+
+log = structlog.stdlib.get_logger(__name__)
+# Engines whose forced stop did not return in time: kept alive for the process's life.
+_STUCK: list[tuple[Any, ...]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +188,71 @@ class FixEngine:
         """Start the engine's threads (binding / connecting happens there)."""
         await asyncio.to_thread(self._engine.start)
 
-    async def stop(self) -> None:
-        """Log out and stop every session, then release the engine."""
+    async def stop(self, grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS) -> None:
+        """Log out every session, wait at most ``grace_seconds`` for the logouts, then force the
+        engine to stop and release it.
+
+        QuickFIX's own graceful ``stop()`` waits up to 10 s per engine for a peer to answer the
+        Logout; it is never used. ``stop(True)`` skips that wait; it only joins the engine's
+        thread, and even that is bounded (``FORCE_STOP_SECONDS``): an engine that does not stop
+        in time is kept alive (never destroyed under a running thread) and logged.
+        """
         engine = self._engine
         if engine is None:
             return
-        await asyncio.to_thread(engine.stop)
         self._engine = None
+        loop = asyncio.get_running_loop()
+        until = loop.time() + max(grace_seconds, 0.0)
+        with contextlib.suppress(Exception):
+            for session_id in engine.getSessions():
+                session = fix.Session.lookupSession(session_id)
+                if session is not None and session.isLoggedOn():
+                    session.logout()  # no text, as QuickFIX's own stop
+        while loop.time() < until:
+            try:
+                logged_on = bool(engine.isLoggedOn())
+            except Exception:
+                logged_on = False
+            if not logged_on:
+                break
+            await asyncio.sleep(0.05)
+        stopping = _force_stop(engine)
+        try:
+            await asyncio.wait_for(asyncio.shield(stopping), FORCE_STOP_SECONDS)
+        except TimeoutError:
+            # Never destroy an engine whose thread still runs: keep it (and what it points to).
+            _STUCK.append((engine, self._app, self._settings, self._store, self._log, stopping))
+            log.error("fix_engine_stop_timed_out", seconds=FORCE_STOP_SECONDS)
+            return
         del engine
+
+
+def _force_stop(engine: Any) -> asyncio.Future[None]:
+    """``engine.stop(True)`` on a daemon thread of its own (not the loop's executor, which
+    ``asyncio.run`` waits for at exit: a stop that never returns must not hang the process)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def run() -> None:
+        try:
+            engine.stop(True)
+        except Exception:
+            log.exception("fix_engine_stop_failed")
+        post(loop, finish)
+
+    threading.Thread(target=run, name="fix-engine-stop", daemon=True).start()
+    return done
+
+
+async def stop_all(
+    engines: Iterable[FixEngine], grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
+) -> None:
+    """Stop several engines at once (each bounded): N engines take one grace, not N."""
+    await asyncio.gather(*(e.stop(grace_seconds) for e in engines), return_exceptions=True)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -7,6 +7,8 @@ from typing import Any
 
 from fixgw.config import FixgwSettings
 from fixgw.forwarder import TickForwarder
+from fixgw.lphealth import HealthSettings, LpHealth
+from fixgw.lps import LpRegistry
 from fixgw.orders.manager import OrderManager, OrderSettings
 from fixgw.service import Gateway
 from fixgw.servicer import FixGatewayServicer
@@ -26,6 +28,14 @@ class FixgwApp:
         self.forwarder = TickForwarder(
             lambda: stub, backoff_max=settings.fixgw_forward_backoff_max_seconds
         )
+        self.health = LpHealth(
+            HealthSettings(
+                window_seconds=settings.fixgw_health_window_seconds,
+                min_outcomes=settings.fixgw_health_min_outcomes,
+                reject_ratio=settings.fixgw_health_reject_ratio,
+                latency_seconds=settings.fixgw_health_latency_seconds,
+            )
+        )
         self.gateway = Gateway(
             settings.lps(),
             settings.symbols(),
@@ -38,20 +48,24 @@ class FixgwApp:
             reconnect_max_seconds=settings.fixgw_reconnect_max_seconds,
             stable_logon_seconds=settings.fixgw_stable_logon_seconds,
             test_request_seconds=settings.fixgw_test_request_seconds,
+            stop_grace_seconds=settings.fixgw_stop_grace_seconds,
+            health=self.health,
         )
+        self.lps = LpRegistry(self.gateway, settings.lps())
         self.orders = OrderManager(
             self.gateway,
             OrderSettings(
                 cl_ord_id_prefix=settings.fixgw_cl_ord_id_prefix,
                 reconcile_seconds=settings.fixgw_reconcile_seconds,
             ),
+            health=self.health,
         )
         self.pool: Any = None
         self.server = GrpcServer("fixgw", settings.fixgw_addr)
         self.grpc_port = 0
         self.server.add(
             fixgw_pb2_grpc.add_FixGatewayServiceServicer_to_server,
-            FixGatewayServicer(self.gateway, self.orders),
+            FixGatewayServicer(self.gateway, self.orders, self.lps),
             "fxmesh.v1.FixGatewayService",
         )
 
@@ -63,6 +77,7 @@ class FixgwApp:
         """
         self.forwarder.start()
         self.pool = await create_pool(self.settings.postgres_dsn, "fixgw")
+        await self.lps.load(self.pool)  # the stored LPs (seeded from the settings)
         await self.orders.start(self.pool)
         self.gateway.set_order_flow(self.orders)
         self.grpc_port = await self.server.start()

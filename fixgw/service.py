@@ -7,6 +7,7 @@ messages with ``Gateway.send``; sessions, symbol mapping, prices and health live
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -35,8 +36,10 @@ from fixgw.domain import (
     count_reasons,
 )
 from fixgw.fixmsg import make_test_request, market_data_request, send
+from fixgw.lphealth import HealthFigures, LpHealth
 from fxmesh.background import BackgroundLoop
-from fxmesh.errors import NotFound
+from fxmesh.errors import AlreadyExists, FailedPrecondition, NotFound
+from fxmesh.reasons import Reason
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -113,10 +116,17 @@ class OrderFlow(Protocol):
     def reconciling(self, lp: str) -> bool: ...  # True: no new flow to this LP yet
 
 
+class LpSource(StrEnum):
+    """Where an LP's configuration comes from (fixgw.lps.source)."""
+
+    SETTINGS = "SETTINGS"  # FXMESH_FIXGW_LPS (or the default LP); follows the settings
+    ADMIN = "ADMIN"  # created or changed through the RPCs; wins over the settings
+
+
 class UnknownLp(NotFound):
     """An LP name that is not configured."""
 
-    default_reason = "LP_NOT_FOUND"
+    default_reason = Reason.LP_NOT_FOUND
 
     def __init__(self, lp: str) -> None:
         super().__init__(f"unknown LP {lp!r}", metadata={"lp": lp})
@@ -152,6 +162,12 @@ class LpSessionState:
     last_test_request: float | None = None
     last_order_time: datetime | None = None
     last_quote_time: datetime | None = None
+    # -- administration: one QuickFIX initiator per LP, so an LP changes alone
+    lp_enabled: bool = True  # the LP's configured switch (fixgw.lps.enabled): False, no session
+    source: LpSource = LpSource.SETTINGS
+    fix_engine: engine.FixEngine | None = None
+    app: GatewayApplication | None = None
+    stopping: bool = False  # its engine is being stopped: the logout is ours, not a drop
 
     def __post_init__(self) -> None:
         self.book = TopOfBook(self.config.name)
@@ -189,11 +205,34 @@ class SessionView:
     logon_time: datetime | None
     next_sender_seq_num: int
     next_target_seq_num: int
+    config: LpConfig
+    lp_enabled: bool
+    source: LpSource
+    health: HealthFigures
+
+
+class _ScopedEvents:
+    """The events of one LP's engine, forwarded while that LP's state is still the gateway's
+    (a replaced or deleted LP's late callbacks are dropped)."""
+
+    def __init__(self, gateway: Gateway, state: LpSessionState) -> None:
+        self._gateway = gateway
+        self._state = state
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        target = getattr(self._gateway, name)
+        gateway, state = self._gateway, self._state
+
+        def call(*args: Any) -> None:
+            if gateway.lps.get(state.name) is state:
+                target(*args)
+
+        return call
 
 
 class Gateway:
-    """Runs one QuickFIX initiator with a session per LP, turns market data into ticks, and
-    carries A-book order messages for the order flow.
+    """Runs one QuickFIX initiator per LP (adding, changing or removing an LP touches no other
+    session), turns market data into ticks, and carries A-book order messages for the order flow.
 
     Reconnects with exponential backoff (``_supervise``): QuickFIX's initiator re-connects an
     *enabled* session every ReconnectInterval, a fixed period. The monitor gates it with
@@ -225,8 +264,14 @@ class Gateway:
         reconnect_max_seconds: float = 30.0,
         stable_logon_seconds: float = 10.0,
         test_request_seconds: float = 10.0,
+        stop_grace_seconds: float = engine.DEFAULT_STOP_GRACE_SECONDS,
+        health: LpHealth | None = None,
     ) -> None:
         self._on_tick = on_tick
+        self._default_symbols = list(default_symbols)
+        self._stop_grace = stop_grace_seconds
+        self.health = health or LpHealth()
+        self._running = False
         self._on_execution_report = on_execution_report
         self._clock = clock
         self._run_dir = run_dir
@@ -238,10 +283,7 @@ class Gateway:
         self._message_log = message_log
         self.lps: dict[str, LpSessionState] = {}
         for lp in lps:
-            spec = engine.SessionSpec(lp.sender_comp_id, lp.target_comp_id)
-            self.lps[lp.name] = LpSessionState(lp, spec, list(lp.symbols or default_symbols))
-            LOGGED_ON.labels(lp.name).set(0)
-            SESSION_STATE.labels(lp.name).set(_STATE_VALUE[SessionStatus.DISCONNECTED])
+            self.lps[lp.name] = self._new_state(lp, LpSource.SETTINGS, True)
         self._symbol_lps = {s: list(names) for s, names in (symbol_lps or {}).items()}
         for symbol, names in self._symbol_lps.items():
             unknown = [n for n in names if n not in self.lps]
@@ -251,51 +293,183 @@ class Gateway:
         self._test_req_ids = itertools.count(1)
         # TICKS_RECEIVED's child per LP: ``labels()`` takes a lock and builds a key on every call.
         self._received: dict[str, Any] = {}
-        self._engine: engine.FixEngine | None = None
-        self._app: GatewayApplication | None = None
         self._monitor = BackgroundLoop("fixgw-session-monitor", self._run_monitor)
         self._flow: OrderFlow | None = None
 
     async def start(self) -> None:
-        """Start the initiator; the monitor keeps each session up (with backoff) until stopped."""
-        sessions = [(s.spec, s.config.host, s.config.port) for s in self.lps.values()]
-        options = {s.spec: s.config.session_options() for s in self.lps.values()}
+        """Start an initiator per enabled LP; the monitor keeps each session up (with backoff)
+        until stopped."""
+        self._running = True
+        await asyncio.gather(*(self._start_engine(s) for s in self.lps.values()))
+        self._monitor.start()
+        log.info("fixgw_initiators_started", lps=[s.session_id for s in self.lps.values()])
+
+    async def stop(self) -> None:
+        """Stop the monitor and every initiator at once, each within the stop grace."""
+        self._running = False
+        await self._monitor.stop()
+        await asyncio.gather(*(self._stop_engine(s) for s in self.lps.values()))
+
+    def _new_state(self, config: LpConfig, source: LpSource, enabled: bool) -> LpSessionState:
+        spec = engine.SessionSpec(config.sender_comp_id, config.target_comp_id)
+        state = LpSessionState(config, spec, list(config.symbols or self._default_symbols))
+        state.source = source
+        state.lp_enabled = enabled
+        LOGGED_ON.labels(config.name).set(0)
+        SESSION_STATE.labels(config.name).set(_STATE_VALUE[SessionStatus.DISCONNECTED])
+        return state
+
+    async def _start_engine(self, state: LpSessionState) -> None:
+        """Start this LP's own initiator (nothing for a disabled LP)."""
+        if not state.lp_enabled or state.fix_engine is not None:
+            return
+        config = state.config
         settings = engine.initiator_settings(
             self._run_dir,
-            sessions,
+            [(state.spec, config.host, config.port)],
             self._heartbeat,
             self._reconnect,
             self._message_log,
-            options=options,
+            options={state.spec: config.session_options()},
         )
-        lp_by_session = {s.session_id: name for name, s in self.lps.items()}
-        broker_symbols = {name: s.config.broker_symbols() for name, s in self.lps.items()}
-        self._app = GatewayApplication(
-            self, asyncio.get_running_loop(), lp_by_session, broker_symbols
+        events: Any = _ScopedEvents(self, state)
+        state.app = GatewayApplication(
+            events,
+            asyncio.get_running_loop(),
+            {state.session_id: state.name},
+            {state.name: config.broker_symbols()},
         )
-        self._engine = engine.FixEngine("initiator", self._app, settings, self._message_log)
-        now = time.monotonic()
-        for state in self.lps.values():
-            if state.enabled:
-                state.attempt_started = now
-                self._set_status(state, SessionStatus.CONNECTING)
-        await self._engine.start()
-        for state in self.lps.values():
-            if not state.enabled:
-                self._session_call(state, "logout", OWN_LOGOUT_PREFIX + "disconnected on request")
-        self._monitor.start()
-        log.info("fixgw_initiator_started", lps=[s.session_id for s in self.lps.values()])
-
-    async def stop(self) -> None:
-        await self._monitor.stop()
-        if self._engine is not None:
-            await self._engine.stop()
-            self._engine = None
-        for name, state in self.lps.items():
-            state.logged_on = False
-            state.test_requests.clear()
-            LOGGED_ON.labels(name).set(0)
+        fix_engine = engine.FixEngine("initiator", state.app, settings, self._message_log)
+        if state.enabled:
+            state.attempt_started = time.monotonic()
+            self._set_status(state, SessionStatus.CONNECTING)
+        state.fix_engine = fix_engine
+        try:
+            await fix_engine.start()
+        except BaseException:
+            state.fix_engine = None
+            await fix_engine.stop(0)
             self._set_status(state, SessionStatus.DISCONNECTED)
+            raise
+        if not state.enabled:
+            self._session_call(state, "logout", OWN_LOGOUT_PREFIX + "disconnected on request")
+
+    async def _stop_engine(self, state: LpSessionState) -> None:
+        """Stop this LP's initiator within the stop grace; its session is down afterwards."""
+        fix_engine = state.fix_engine
+        if fix_engine is not None:
+            state.stopping = True
+            try:
+                await fix_engine.stop(self._stop_grace)
+            finally:
+                state.fix_engine = None
+                state.stopping = False
+        was = state.logged_on
+        state.logged_on = False
+        state.subscribed.clear()
+        state.book.clear()
+        state.test_requests.clear()
+        state.relogon_pending = False
+        state.attempt_started = None
+        LOGGED_ON.labels(state.name).set(0)
+        self._set_status(state, SessionStatus.DISCONNECTED)
+        if was:
+            self._notify("on_logout", state.name)
+
+    # -- LP administration (fixgw.lps calls these, one change at a time) ---------------------
+
+    def configure(self, lps: list[tuple[LpConfig, LpSource, bool]]) -> None:
+        """Replace the LPs before ``start`` (the stored list: configuration, source, enabled)."""
+        if self._running:
+            raise RuntimeError("configure() before start()")
+        self.lps = {c.name: self._new_state(c, source, on) for c, source, on in lps}
+
+    def check_session_free(self, config: LpConfig, replacing: str | None = None) -> None:
+        """FAILED_PRECONDITION LP_SESSION_IN_USE when another LP has this FIX session."""
+        spec = engine.SessionSpec(config.sender_comp_id, config.target_comp_id)
+        for name, state in self.lps.items():
+            if name != replacing and state.spec == spec:
+                raise FailedPrecondition(
+                    f"LP {name} already uses the FIX session "
+                    f"{config.sender_comp_id}->{config.target_comp_id}",
+                    reason=Reason.LP_SESSION_IN_USE,
+                    metadata={"lp": name, "sessionId": engine.session_key(spec.session_id())},
+                )
+
+    def check_new(self, config: LpConfig) -> None:
+        """ALREADY_EXISTS LP_EXISTS for a known name, then LP_SESSION_IN_USE (as add_lp)."""
+        if config.name in self.lps:
+            raise AlreadyExists(
+                f"LP {config.name} exists", reason=Reason.LP_EXISTS, metadata={"lp": config.name}
+            )
+        self.check_session_free(config)
+
+    def check_no_orders(self, lp: str) -> None:
+        """FAILED_PRECONDITION LP_SESSION_IN_USE while orders sent to the LP are unresolved."""
+        unresolved = self._flow.unresolved(lp) if self._flow is not None else 0
+        if unresolved:
+            raise FailedPrecondition(
+                f"LP {lp} has {unresolved} order(s) whose fate is not known yet",
+                reason=Reason.LP_SESSION_IN_USE,
+                metadata={"lp": lp, "ordersUnresolved": str(unresolved)},
+            )
+
+    async def add_lp(self, config: LpConfig, source: LpSource, enabled: bool = True) -> None:
+        """Add an LP and start its session (ALREADY_EXISTS LP_EXISTS for a known name)."""
+        self.check_new(config)
+        state = self._new_state(config, source, enabled)
+        self.lps[config.name] = state
+        self.health.forget(config.name)
+        if self._running:
+            try:
+                await self._start_engine(state)
+            except BaseException:
+                self.lps.pop(config.name, None)
+                raise
+        log.info("lp_added", lp=config.name, source=source.value, enabled=enabled)
+
+    async def replace_lp(self, config: LpConfig, source: LpSource) -> None:
+        """Change an LP: its session is stopped and started again with the new configuration
+        (other LPs' sessions are not touched); ``enabled`` and Connect/Disconnect stay."""
+        old = self.state(config.name)
+        self.check_session_free(config, replacing=config.name)
+        self.check_no_orders(config.name)
+        await self._stop_engine(old)
+        state = self._new_state(config, source, old.lp_enabled)
+        state.enabled = old.enabled
+        self.lps[config.name] = state
+        if self._running:
+            await self._start_engine(state)
+        log.info("lp_replaced", lp=config.name, source=source.value)
+
+    async def remove_lp(self, lp: str) -> None:
+        """Stop the LP's session and forget the LP."""
+        state = self.state(lp)
+        self.check_no_orders(lp)
+        await self._stop_engine(state)
+        del self.lps[lp]
+        self.health.forget(lp)
+        for metric in (LOGGED_ON, SESSION_STATE, HEARTBEAT_RTT):
+            with contextlib.suppress(KeyError):
+                metric.remove(lp)
+        log.info("lp_removed", lp=lp)
+
+    async def set_lp_enabled(self, lp: str, enabled: bool, source: LpSource) -> None:
+        """Enable (start its session) or disable (stop it; no orders, no prices) an LP."""
+        state = self.state(lp)
+        state.source = source
+        if state.lp_enabled == enabled:
+            return
+        state.lp_enabled = enabled
+        if enabled:
+            state.enabled = True
+            state.reconnect_attempts = 0
+            state.next_attempt_at = 0.0
+            if self._running:
+                await self._start_engine(state)
+        else:
+            await self._stop_engine(state)
+        log.info("lp_enabled" if enabled else "lp_disabled", lp=lp)
 
     # -- the seam for the order flow (all on the loop) ---------------------------------------
 
@@ -325,7 +499,9 @@ class Gateway:
         orders. A Disconnect or Reconnect takes the LP out of the flow at once, before its
         Logout is answered."""
         state = self.state(lp)
-        if not state.logged_on or not state.enabled or state.relogon_pending:
+        if not state.lp_enabled or not state.logged_on or not state.enabled:
+            return False
+        if state.relogon_pending:
             return False
         return self._flow is None or not self._flow.reconciling(lp)
 
@@ -352,7 +528,9 @@ class Gateway:
     def lps_for(self, symbol: str) -> list[str]:
         """The symbol's LP priority list (FXMESH_FIXGW_SYMBOL_LPS; default every LP in order)."""
         names = self._symbol_lps.get(symbol)
-        return list(names) if names is not None else list(self.lps)
+        if names is None:
+            return list(self.lps)
+        return [n for n in names if n in self.lps]  # a deleted LP is skipped
 
     def send(self, lp: str, message: fix.Message) -> bool:
         """Send an application message to the LP; False when not logged on or QuickFIX refused."""
@@ -365,7 +543,7 @@ class Gateway:
 
     def connect(self, lp: str) -> LpSessionState:
         """Enable the session: it logs on now, and after drops with backoff."""
-        state = self.state(lp)
+        state = self._switchable(lp)
         was_enabled = state.enabled
         state.enabled = True
         state.reconnect_attempts = 0
@@ -396,7 +574,7 @@ class Gateway:
 
     def reconnect(self, lp: str) -> LpSessionState:
         """Log the session out and on again at once (backoff reset)."""
-        state = self.state(lp)
+        state = self._switchable(lp)
         state.enabled = True
         state.reconnect_attempts = 0
         state.next_attempt_at = 0.0
@@ -412,13 +590,23 @@ class Gateway:
         log.info("lp_reconnect_requested", lp=lp)
         return state
 
+    def _switchable(self, lp: str) -> LpSessionState:
+        state = self.state(lp)
+        if not state.lp_enabled:
+            raise FailedPrecondition(
+                f"LP {lp} is disabled; enable it first",
+                reason=Reason.LP_DISABLED,
+                metadata={"lp": lp},
+            )
+        return state
+
     def view(self, lp: str) -> SessionView:
         """Everything GetSession reports about one LP."""
         state = self.state(lp)
         messages_in: dict[str, int] = {}
         messages_out: dict[str, int] = {}
-        if self._app is not None:
-            counts = self._app.counts.get(lp)
+        if state.app is not None:
+            counts = state.app.counts.get(lp)
             if counts is not None:
                 messages_in, messages_out = counts.snapshot()
         next_sender = next_target = 0
@@ -447,6 +635,10 @@ class Gateway:
             logon_time=state.logon_time,
             next_sender_seq_num=next_sender,
             next_target_seq_num=next_target,
+            config=state.config,
+            lp_enabled=state.lp_enabled,
+            source=state.source,
+            health=self.health.figures(lp),
         )
 
     def views(self) -> list[SessionView]:
@@ -455,7 +647,7 @@ class Gateway:
     # -- the monitor: backoff, state, TestRequest RTT -----------------------------------------
 
     def _session(self, state: LpSessionState) -> Any:
-        if self._engine is None:
+        if state.fix_engine is None:
             return None
         return fix.Session.lookupSession(state.spec.session_id())
 
@@ -491,6 +683,8 @@ class Gateway:
             await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
 
     def _supervise(self, state: LpSessionState, now: float) -> None:
+        if state.stopping:
+            return  # its engine is going away: no logon, no backoff
         session = self._session(state)
         if session is None:
             return
@@ -616,7 +810,7 @@ class Gateway:
         state.test_requests.clear()
         LOGGED_ON.labels(lp).set(0)
         if was:
-            requested = not state.enabled or state.relogon_pending
+            requested = not state.enabled or state.relogon_pending or state.stopping
             if not requested:
                 if state.last_error_time is None or (
                     state.logon_time is not None and state.last_error_time < state.logon_time
@@ -632,7 +826,7 @@ class Gateway:
         state = self._seen(lp)
         if state is None:
             return
-        if not state.enabled or state.relogon_pending:
+        if not state.enabled or state.relogon_pending or state.stopping:
             return
         self._error(state, text)
         if not state.logged_on:

@@ -7,10 +7,11 @@ from typing import Any
 
 import grpc
 
-from fixgw.convert import session_to_proto
+from fixgw import convert
+from fixgw.lps import LpRegistry
 from fixgw.orders import convert as orders_convert
 from fixgw.orders.manager import OrderManager
-from fixgw.service import Gateway
+from fixgw.service import Gateway, SessionView
 from fxmesh.errors import Unavailable
 from fxmesh.reasons import Reason
 from fxmesh.v1 import fixgw_pb2, fixgw_pb2_grpc
@@ -29,9 +30,23 @@ def _deadline(context: grpc.aio.ServicerContext[Any, Any]) -> float:
 
 
 class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
-    def __init__(self, gateway: Gateway, orders: OrderManager | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        orders: OrderManager | None = None,
+        lps: LpRegistry | None = None,
+    ) -> None:
         self._gateway = gateway
         self._orders = orders
+        self._lps = lps
+
+    def _view(self, view: SessionView) -> fixgw_pb2.LpSession:
+        return convert.session_to_proto(view, self._gateway.health.settings.window_seconds)
+
+    def _registry(self) -> LpRegistry:
+        if self._lps is None:
+            raise Unavailable("LP administration is not enabled")
+        return self._lps
 
     # -- LP sessions (an unknown LP name raises UnknownLp: NOT_FOUND, reason LP_NOT_FOUND) --------
 
@@ -43,7 +58,7 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
         ],
     ) -> fixgw_pb2.ListSessionsResponse:
         return fixgw_pb2.ListSessionsResponse(
-            sessions=[session_to_proto(view) for view in self._gateway.views()]
+            sessions=[self._view(view) for view in self._gateway.views()]
         )
 
     async def GetSession(
@@ -53,9 +68,7 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
             fixgw_pb2.GetSessionRequest, fixgw_pb2.GetSessionResponse
         ],
     ) -> fixgw_pb2.GetSessionResponse:
-        return fixgw_pb2.GetSessionResponse(
-            session=session_to_proto(self._gateway.view(request.name))
-        )
+        return fixgw_pb2.GetSessionResponse(session=self._view(self._gateway.view(request.name)))
 
     async def Connect(
         self,
@@ -63,7 +76,7 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
         context: grpc.aio.ServicerContext[fixgw_pb2.ConnectRequest, fixgw_pb2.ConnectResponse],
     ) -> fixgw_pb2.ConnectResponse:
         self._gateway.connect(request.name)
-        return fixgw_pb2.ConnectResponse(session=session_to_proto(self._gateway.view(request.name)))
+        return fixgw_pb2.ConnectResponse(session=self._view(self._gateway.view(request.name)))
 
     async def Disconnect(
         self,
@@ -73,9 +86,7 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
         ],
     ) -> fixgw_pb2.DisconnectResponse:
         self._gateway.disconnect(request.name)
-        return fixgw_pb2.DisconnectResponse(
-            session=session_to_proto(self._gateway.view(request.name))
-        )
+        return fixgw_pb2.DisconnectResponse(session=self._view(self._gateway.view(request.name)))
 
     async def Reconnect(
         self,
@@ -83,9 +94,7 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
         context: grpc.aio.ServicerContext[fixgw_pb2.ReconnectRequest, fixgw_pb2.ReconnectResponse],
     ) -> fixgw_pb2.ReconnectResponse:
         self._gateway.reconnect(request.name)
-        return fixgw_pb2.ReconnectResponse(
-            session=session_to_proto(self._gateway.view(request.name))
-        )
+        return fixgw_pb2.ReconnectResponse(session=self._view(self._gateway.view(request.name)))
 
     # -- A-book orders ---------------------------------------------------------------------------
 
@@ -126,3 +135,42 @@ class FixGatewayServicer(fixgw_pb2_grpc.FixGatewayServiceServicer):
         order_id = orders_convert.order_id(request.order_id)
         view = await self._order_flow().cancel(order_id, _deadline(context))
         return fixgw_pb2.CancelLpOrderResponse(execution=orders_convert.execution(view))
+
+    # -- LP administration --------------------------------------------------------------------
+
+    async def CreateLp(
+        self,
+        request: fixgw_pb2.CreateLpRequest,
+        context: grpc.aio.ServicerContext[fixgw_pb2.CreateLpRequest, fixgw_pb2.CreateLpResponse],
+    ) -> fixgw_pb2.CreateLpResponse:
+        config = convert.lp_config_from_proto(request.lp)
+        view = await self._registry().create(config, request.enabled)
+        return fixgw_pb2.CreateLpResponse(session=self._view(view))
+
+    async def UpdateLp(
+        self,
+        request: fixgw_pb2.UpdateLpRequest,
+        context: grpc.aio.ServicerContext[fixgw_pb2.UpdateLpRequest, fixgw_pb2.UpdateLpResponse],
+    ) -> fixgw_pb2.UpdateLpResponse:
+        current = self._gateway.config(request.lp.name)
+        config = convert.lp_config_from_proto(request.lp, current)
+        view = await self._registry().update(config)
+        return fixgw_pb2.UpdateLpResponse(session=self._view(view))
+
+    async def DeleteLp(
+        self,
+        request: fixgw_pb2.DeleteLpRequest,
+        context: grpc.aio.ServicerContext[fixgw_pb2.DeleteLpRequest, fixgw_pb2.DeleteLpResponse],
+    ) -> fixgw_pb2.DeleteLpResponse:
+        view = await self._registry().delete(request.name)
+        return fixgw_pb2.DeleteLpResponse(session=self._view(view))
+
+    async def SetLpEnabled(
+        self,
+        request: fixgw_pb2.SetLpEnabledRequest,
+        context: grpc.aio.ServicerContext[
+            fixgw_pb2.SetLpEnabledRequest, fixgw_pb2.SetLpEnabledResponse
+        ],
+    ) -> fixgw_pb2.SetLpEnabledResponse:
+        view = await self._registry().set_enabled(request.name, request.enabled)
+        return fixgw_pb2.SetLpEnabledResponse(session=self._view(view))

@@ -19,7 +19,7 @@ Which reasons live here (the rule): a reason that more than one package names. T
 
 A reason raised and named by one package only stays a local constant there (router's routing
 reasons, oms's ``ACCOUNT_NOT_FOUND`` or ``REMAINDER_CANCELLED``, admin's password rules, edge's
-rate limits and token causes, fixgw's ``LP_NOT_FOUND``); it moves here the day a second package
+rate limits and token causes, fixgw's health flags); it moves here the day a second package
 names it. ``tests/unit/fxmesh/test_runtime_reasons.py`` fails when a service spells one of these
 values as a string literal again.
 
@@ -210,3 +210,19 @@ class Reason(StrEnum):
     WHATIF_INVALID = "WHATIF_INVALID"
     """router, admin (400): a routing what-if proposal the configuration tables refuse (a bad
     book, ratio, reason or bound, two rows for one scope)."""
+
+    # --- LP administration: fixgw's LP RPCs, admin's /admin/lps in front of them ----------------
+    LP_NOT_FOUND = "LP_NOT_FOUND"
+    """fixgw, admin: no such LP (NOT_FOUND, 404)."""
+    LP_EXISTS = "LP_EXISTS"
+    """fixgw, admin: an LP with this id exists already (ALREADY_EXISTS, 409)."""
+    LP_SESSION_IN_USE = "LP_SESSION_IN_USE"
+    """fixgw, admin: another LP has the same FIX session (SenderCompID -> TargetCompID), or the
+    LP still has orders whose fate is not known, so it is not changed or deleted yet
+    (FAILED_PRECONDITION, 409)."""
+    INVALID_LP_CONFIG = "INVALID_LP_CONFIG"
+    """fixgw, admin: an LP definition that is not valid; ``field`` names the culprit
+    (INVALID_ARGUMENT, 400)."""
+    LP_DISABLED = "LP_DISABLED"
+    """fixgw, admin: the LP is disabled, so its session is not connected (FAILED_PRECONDITION,
+    409); a disabled LP takes no orders."""

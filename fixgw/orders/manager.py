@@ -31,6 +31,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from fixgw.config import LpConfig
 from fixgw.domain import BusinessReject, CancelReject, ExecutionReport, SessionReject
+from fixgw.lphealth import LpHealth
 from fixgw.orders import messages, store
 from fixgw.orders.domain import (
     Attempt,
@@ -161,7 +162,9 @@ class OrderManager:
         gateway: OrderGateway,
         settings: OrderSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        health: LpHealth | None = None,
     ) -> None:
+        self._health = health
         self._pool: Pool | None = None
         self._gw = gateway
         self._settings = settings or OrderSettings()
@@ -363,7 +366,16 @@ class OrderManager:
         for name in first + names:
             if name not in seen:
                 seen.append(name)
-        return sorted(seen, key=lambda lp: self._shows_too_little(lp, cmd))
+        by_depth = sorted(seen, key=lambda lp: self._shows_too_little(lp, cmd))
+        return self._degraded_last(by_depth)
+
+    def _degraded_last(self, lps: list[str]) -> list[str]:
+        """LP health (fixgw.lphealth): a degraded LP keeps its place among the degraded ones,
+        after every healthy one (a stable sort)."""
+        health = self._health
+        if health is None:
+            return lps
+        return sorted(lps, key=health.degraded)
 
     def _shows_too_little(self, lp: str, cmd: ExecuteCommand) -> bool:
         try:
@@ -680,8 +692,11 @@ class OrderManager:
 
     def _finished(self, attempt: Attempt) -> None:
         sent = self._sent_at.pop(attempt.cl_ord_id, None)
-        if sent is not None:
-            FILL_LATENCY.labels(attempt.lp).observe(time.monotonic() - sent)
+        latency = None if sent is None else time.monotonic() - sent
+        if latency is not None:
+            FILL_LATENCY.labels(attempt.lp).observe(latency)
+        if self._health is not None:
+            self._health.record(attempt.lp, attempt.status.value, attempt.reject_reason, latency)
         if attempt.status is AttemptStatus.REJECTED:
             ORDER_REJECTS.labels(attempt.lp, attempt.reject_reason or "").inc()
         log.info(

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from fxmesh.v1 import admin_execution_pb2 as fxmesh_dot_v1_dot_admin__execution__pb2
+from fxmesh.v1 import admin_lps_pb2 as fxmesh_dot_v1_dot_admin__lps__pb2
 from fxmesh.v1 import admin_pb2 as fxmesh_dot_v1_dot_admin__pb2
 from fxmesh.v1 import admin_routing_pb2 as fxmesh_dot_v1_dot_admin__routing__pb2
 from fxmesh.v1 import admin_symbols_pb2 as fxmesh_dot_v1_dot_admin__symbols__pb2
@@ -346,6 +347,31 @@ class AdminServiceStub:
                 '/fxmesh.v1.AdminService/RunRoutingWhatIf',
                 request_serializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfResponse.FromString,
+                _registered_method=True)
+        self.CreateLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/CreateLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.CreateLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.CreateLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.UpdateLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/UpdateLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.UpdateLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.UpdateLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.DeleteLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DeleteLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.DeleteLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.DeleteLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.EnableLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/EnableLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.EnableLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.EnableLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.DisableLiquidityProvider = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DisableLiquidityProvider',
+                request_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderResponse.FromString,
                 _registered_method=True)
 
 
@@ -799,6 +825,44 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateLiquidityProvider(self, request, context):
+        """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
+        ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+        INVALID_LP_CONFIG naming the field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateLiquidityProvider(self, request, context):
+        """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+        orders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLiquidityProvider(self, request, context):
+        """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableLiquidityProvider(self, request, context):
+        """Enable an LP: its session starts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableLiquidityProvider(self, request, context):
+        """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1106,6 +1170,31 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RunRoutingWhatIf,
                     request_deserializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfResponse.SerializeToString,
+            ),
+            'CreateLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.CreateLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.CreateLiquidityProviderResponse.SerializeToString,
+            ),
+            'UpdateLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.UpdateLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.UpdateLiquidityProviderResponse.SerializeToString,
+            ),
+            'DeleteLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.DeleteLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.DeleteLiquidityProviderResponse.SerializeToString,
+            ),
+            'EnableLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.EnableLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.EnableLiquidityProviderResponse.SerializeToString,
+            ),
+            'DisableLiquidityProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableLiquidityProvider,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2760,6 +2849,141 @@ class AdminService:
             '/fxmesh.v1.AdminService/RunRoutingWhatIf',
             fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__routing__pb2.RunRoutingWhatIfResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/CreateLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__lps__pb2.CreateLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__lps__pb2.CreateLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/UpdateLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__lps__pb2.UpdateLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__lps__pb2.UpdateLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DeleteLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__lps__pb2.DeleteLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__lps__pb2.DeleteLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/EnableLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__lps__pb2.EnableLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__lps__pb2.EnableLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableLiquidityProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DisableLiquidityProvider',
+            fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from fxmesh.v1 import admin_execution_pb2 as _admin_execution_pb2
+from fxmesh.v1 import admin_lps_pb2 as _admin_lps_pb2
 from fxmesh.v1 import admin_pb2 as _admin_pb2
 from fxmesh.v1 import admin_routing_pb2 as _admin_routing_pb2
 from fxmesh.v1 import admin_symbols_pb2 as _admin_symbols_pb2
@@ -188,6 +189,21 @@ class AdminServiceStub:
     """Replay a period's recorded routing decisions through a proposed configuration (router's
     WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
     """
+    CreateLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.CreateLiquidityProviderRequest, _admin_lps_pb2.CreateLiquidityProviderResponse]
+    """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
+    ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+    INVALID_LP_CONFIG naming the field.
+    """
+    UpdateLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.UpdateLiquidityProviderRequest, _admin_lps_pb2.UpdateLiquidityProviderResponse]
+    """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+    orders).
+    """
+    DeleteLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.DeleteLiquidityProviderRequest, _admin_lps_pb2.DeleteLiquidityProviderResponse]
+    """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders)."""
+    EnableLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.EnableLiquidityProviderRequest, _admin_lps_pb2.EnableLiquidityProviderResponse]
+    """Enable an LP: its session starts."""
+    DisableLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.DisableLiquidityProviderRequest, _admin_lps_pb2.DisableLiquidityProviderResponse]
+    """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -346,6 +362,21 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Replay a period's recorded routing decisions through a proposed configuration (router's
     WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
     """
+    CreateLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.CreateLiquidityProviderRequest, _admin_lps_pb2.CreateLiquidityProviderResponse]  # type: ignore[assignment]
+    """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
+    ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+    INVALID_LP_CONFIG naming the field.
+    """
+    UpdateLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.UpdateLiquidityProviderRequest, _admin_lps_pb2.UpdateLiquidityProviderResponse]  # type: ignore[assignment]
+    """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+    orders).
+    """
+    DeleteLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.DeleteLiquidityProviderRequest, _admin_lps_pb2.DeleteLiquidityProviderResponse]  # type: ignore[assignment]
+    """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders)."""
+    EnableLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.EnableLiquidityProviderRequest, _admin_lps_pb2.EnableLiquidityProviderResponse]  # type: ignore[assignment]
+    """Enable an LP: its session starts."""
+    DisableLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.DisableLiquidityProviderRequest, _admin_lps_pb2.DisableLiquidityProviderResponse]  # type: ignore[assignment]
+    """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
@@ -867,5 +898,50 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Replay a period's recorded routing decisions through a proposed configuration (router's
         WhatIf; nothing live changes). Risk managers and above; audited with the period and summary.
         """
+
+    @_abc_1.abstractmethod
+    def CreateLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.CreateLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.CreateLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.CreateLiquidityProviderResponse]]:
+        """LP administration (messages in admin_lps.proto). Add an LP: no restart, and it survives one.
+        ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE; INVALID_ARGUMENT
+        INVALID_LP_CONFIG naming the field.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.UpdateLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.UpdateLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.UpdateLiquidityProviderResponse]]:
+        """Replace an LP's definition (NOT_FOUND LP_NOT_FOUND; LP_SESSION_IN_USE while it has unresolved
+        orders).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.DeleteLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.DeleteLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.DeleteLiquidityProviderResponse]]:
+        """Delete an LP (LP_SESSION_IN_USE while it has unresolved orders)."""
+
+    @_abc_1.abstractmethod
+    def EnableLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.EnableLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.EnableLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.EnableLiquidityProviderResponse]]:
+        """Enable an LP: its session starts."""
+
+    @_abc_1.abstractmethod
+    def DisableLiquidityProvider(
+        self,
+        request: _admin_lps_pb2.DisableLiquidityProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_lps_pb2.DisableLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.DisableLiquidityProviderResponse]]:
+        """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -22,6 +22,28 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _LpSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LpSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LpSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LP_SOURCE_UNSPECIFIED: _LpSource.ValueType  # 0
+    LP_SOURCE_SETTINGS: _LpSource.ValueType  # 1
+    """The settings (FXMESH_FIXGW_LPS); it follows them at every start."""
+    LP_SOURCE_ADMIN: _LpSource.ValueType  # 2
+    """Created or changed through the RPCs; wins over the settings."""
+
+class LpSource(_LpSource, metaclass=_LpSourceEnumTypeWrapper):
+    """Where an LP's definition comes from."""
+
+LP_SOURCE_UNSPECIFIED: LpSource.ValueType  # 0
+LP_SOURCE_SETTINGS: LpSource.ValueType  # 1
+"""The settings (FXMESH_FIXGW_LPS); it follows them at every start."""
+LP_SOURCE_ADMIN: LpSource.ValueType  # 2
+"""Created or changed through the RPCs; wins over the settings."""
+Global___LpSource: _TypeAlias = LpSource  # noqa: Y015
+
 class _SessionState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -93,6 +115,338 @@ it is resolved from the LP's reports and status queries, never re-sent blindly.
 LP_ORDER_STATUS_NOT_FOUND: LpOrderStatus.ValueType  # 6
 """fixgw never saw the order; it is fenced from now on."""
 Global___LpOrderStatus: _TypeAlias = LpOrderStatus  # noqa: Y015
+
+@_typing.final
+class LpDefinition(_message.Message):
+    """What an LP is: how to reach it and how to trade with it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SymbolMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    PORT_FIELD_NUMBER: _builtins.int
+    SENDER_COMP_ID_FIELD_NUMBER: _builtins.int
+    TARGET_COMP_ID_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    SYMBOL_MAP_FIELD_NUMBER: _builtins.int
+    ORDER_STYLE_FIELD_NUMBER: _builtins.int
+    QTY_UNIT_FIELD_NUMBER: _builtins.int
+    LIMIT_SLIPPAGE_FIELD_NUMBER: _builtins.int
+    ORDER_TIMEOUT_FIELD_NUMBER: _builtins.int
+    RESET_ON_LOGON_FIELD_NUMBER: _builtins.int
+    MARKET_DEPTH_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_SECONDS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The LP id, e.g. "LP2": letters, digits, '_', '.', '-' (1..64)."""
+    host: _builtins.str
+    port: _builtins.int
+    sender_comp_id: _builtins.str
+    """Our SenderCompID at the LP (empty: "FXMESH") and the LP's CompID."""
+    target_comp_id: _builtins.str
+    order_style: _builtins.str
+    """"MARKET" (default), "LIMIT_IOC" or "LIMIT_FOK"."""
+    qty_unit: _builtins.str
+    """"UNITS" (default) or "LOTS": what the LP's OrderQty counts."""
+    limit_slippage: _builtins.str
+    """Decimal: a LIMIT style without a worst price is sent at the LP price x (1 +/- this)."""
+    reset_on_logon: _builtins.bool
+    """Reset sequence numbers on every logon (default: persisted across restarts)."""
+    market_depth: _builtins.int
+    """MarketDepth asked of the LP: 1 top of book (default), N levels, 0 the full book."""
+    heartbeat_seconds: _builtins.int
+    """HeartBtInt of this session; 0: the gateway's."""
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Broker symbols to subscribe on this LP; empty: the gateway's default list."""
+
+    @_builtins.property
+    def symbol_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Broker symbol -> the LP's symbol (e.g. EURUSD -> EUR/USD)."""
+
+    @_builtins.property
+    def order_timeout(self) -> _duration_pb2.Duration:
+        """No final ExecutionReport within this: the order is queried (default 2 s)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        host: _builtins.str = ...,
+        port: _builtins.int = ...,
+        sender_comp_id: _builtins.str = ...,
+        target_comp_id: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+        symbol_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        order_style: _builtins.str = ...,
+        qty_unit: _builtins.str = ...,
+        limit_slippage: _builtins.str = ...,
+        order_timeout: _duration_pb2.Duration | None = ...,
+        reset_on_logon: _builtins.bool = ...,
+        market_depth: _builtins.int | None = ...,
+        heartbeat_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_depth", b"_market_depth", "market_depth", b"market_depth", "order_timeout", b"order_timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_depth", b"_market_depth", "heartbeat_seconds", b"heartbeat_seconds", "host", b"host", "limit_slippage", b"limit_slippage", "market_depth", b"market_depth", "name", b"name", "order_style", b"order_style", "order_timeout", b"order_timeout", "port", b"port", "qty_unit", b"qty_unit", "reset_on_logon", b"reset_on_logon", "sender_comp_id", b"sender_comp_id", "symbol_map", b"symbol_map", "symbols", b"symbols", "target_comp_id", b"target_comp_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__market_depth: _TypeAlias = _typing.Literal["market_depth"]  # noqa: Y015
+    _WhichOneofArgType__market_depth: _TypeAlias = _typing.Literal["_market_depth", b"_market_depth"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_depth) -> _WhichOneofReturnType__market_depth | None: ...
+
+Global___LpDefinition: _TypeAlias = LpDefinition  # noqa: Y015
+
+@_typing.final
+class LpHealth(_message.Message):
+    """An LP's health from its recent order outcomes (a rolling window, FXMESH_FIXGW_HEALTH_*)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
+    REJECTS_FIELD_NUMBER: _builtins.int
+    TIMEOUTS_FIELD_NUMBER: _builtins.int
+    REJECT_RATIO_FIELD_NUMBER: _builtins.int
+    MEDIAN_FILL_LATENCY_FIELD_NUMBER: _builtins.int
+    DEGRADED_FIELD_NUMBER: _builtins.int
+    DEGRADED_REASON_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    outcomes: _builtins.int
+    """Outcomes in the window: fills, rejects (LP_REJECTED) and timeouts (LP_TIMEOUT)."""
+    fills: _builtins.int
+    rejects: _builtins.int
+    timeouts: _builtins.int
+    reject_ratio: _builtins.str
+    """Decimal share of rejects + timeouts among the outcomes; empty without outcomes."""
+    degraded: _builtins.bool
+    """DEGRADED: tried after every other LP for orders. Why: "REJECT_RATIO" or "FILL_LATENCY"."""
+    degraded_reason: _builtins.str
+    @_builtins.property
+    def median_fill_latency(self) -> _duration_pb2.Duration:
+        """Median NewOrderSingle -> final ExecutionReport of the window's fills; unset without fills."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        outcomes: _builtins.int = ...,
+        fills: _builtins.int = ...,
+        rejects: _builtins.int = ...,
+        timeouts: _builtins.int = ...,
+        reject_ratio: _builtins.str = ...,
+        median_fill_latency: _duration_pb2.Duration | None = ...,
+        degraded: _builtins.bool = ...,
+        degraded_reason: _builtins.str = ...,
+        window: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["median_fill_latency", b"median_fill_latency", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "degraded_reason", b"degraded_reason", "fills", b"fills", "median_fill_latency", b"median_fill_latency", "outcomes", b"outcomes", "reject_ratio", b"reject_ratio", "rejects", b"rejects", "timeouts", b"timeouts", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LpHealth: _TypeAlias = LpHealth  # noqa: Y015
+
+@_typing.final
+class CreateLpRequest(_message.Message):
+    """Add an LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """False: created disabled (no session until enabled)."""
+    @_builtins.property
+    def lp(self) -> Global___LpDefinition: ...
+    def __init__(
+        self,
+        *,
+        lp: Global___LpDefinition | None = ...,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lp", b"lp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "lp", b"lp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLpRequest: _TypeAlias = CreateLpRequest  # noqa: Y015
+
+@_typing.final
+class CreateLpResponse(_message.Message):
+    """The new LP's session (usually CONNECTING)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLpResponse: _TypeAlias = CreateLpResponse  # noqa: Y015
+
+@_typing.final
+class UpdateLpRequest(_message.Message):
+    """Replace an LP's definition (lp.name names it)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lp(self) -> Global___LpDefinition: ...
+    def __init__(
+        self,
+        *,
+        lp: Global___LpDefinition | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lp", b"lp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lp", b"lp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateLpRequest: _TypeAlias = UpdateLpRequest  # noqa: Y015
+
+@_typing.final
+class UpdateLpResponse(_message.Message):
+    """The LP's session after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateLpResponse: _TypeAlias = UpdateLpResponse  # noqa: Y015
+
+@_typing.final
+class DeleteLpRequest(_message.Message):
+    """Delete an LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteLpRequest: _TypeAlias = DeleteLpRequest  # noqa: Y015
+
+@_typing.final
+class DeleteLpResponse(_message.Message):
+    """The LP as it was just before it was deleted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteLpResponse: _TypeAlias = DeleteLpResponse  # noqa: Y015
+
+@_typing.final
+class SetLpEnabledRequest(_message.Message):
+    """Enable or disable an LP."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    enabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLpEnabledRequest: _TypeAlias = SetLpEnabledRequest  # noqa: Y015
+
+@_typing.final
+class SetLpEnabledResponse(_message.Message):
+    """The LP's session after the switch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___LpSession: ...
+    def __init__(
+        self,
+        *,
+        session: Global___LpSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLpEnabledResponse: _TypeAlias = SetLpEnabledResponse  # noqa: Y015
 
 @_typing.final
 class ListSessionsRequest(_message.Message):
@@ -372,6 +726,13 @@ class LpSession(_message.Message):
     LOGON_TIME_FIELD_NUMBER: _builtins.int
     NEXT_SENDER_SEQ_NUM_FIELD_NUMBER: _builtins.int
     NEXT_TARGET_SEQ_NUM_FIELD_NUMBER: _builtins.int
+    DEFINITION_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LP_TYPE_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    FILLS_TODAY_FIELD_NUMBER: _builtins.int
+    REJECTS_TODAY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Configured LP name, e.g. "LPSIM"."""
     session_id: _builtins.str
@@ -390,6 +751,13 @@ class LpSession(_message.Message):
     next_sender_seq_num: _builtins.int
     """Sequence numbers of the persisted session (they survive restarts unless reset)."""
     next_target_seq_num: _builtins.int
+    enabled: _builtins.bool
+    source: Global___LpSource.ValueType
+    lp_type: _builtins.str
+    """"FIX" (the only kind of LP today)."""
+    fills_today: _builtins.int
+    """Attempts filled / ended without a fill since 00:00 UTC."""
+    rejects_today: _builtins.int
     @_builtins.property
     def subscribed_symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -412,6 +780,16 @@ class LpSession(_message.Message):
     def last_quote_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def logon_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def definition(self) -> Global___LpDefinition:
+        """The LP's definition, its configured switch (false: disabled, no session, no orders), and
+        where the definition comes from.
+        """
+
+    @_builtins.property
+    def health(self) -> Global___LpHealth:
+        """Recent order outcomes and whether the LP is degraded (tried last)."""
+
     def __init__(
         self,
         *,
@@ -435,10 +813,17 @@ class LpSession(_message.Message):
         logon_time: _timestamp_pb2.Timestamp | None = ...,
         next_sender_seq_num: _builtins.int = ...,
         next_target_seq_num: _builtins.int = ...,
+        definition: Global___LpDefinition | None = ...,
+        enabled: _builtins.bool = ...,
+        source: Global___LpSource.ValueType = ...,
+        lp_type: _builtins.str = ...,
+        health: Global___LpHealth | None = ...,
+        fills_today: _builtins.int = ...,
+        rejects_today: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_rtt", b"heartbeat_rtt", "last_error_time", b"last_error_time", "last_message_time", b"last_message_time", "last_order_time", b"last_order_time", "last_quote_time", b"last_quote_time", "logon_time", b"logon_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition", "health", b"health", "heartbeat_rtt", b"heartbeat_rtt", "last_error_time", b"last_error_time", "last_message_time", b"last_message_time", "last_order_time", b"last_order_time", "last_quote_time", b"last_quote_time", "logon_time", b"logon_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["healthy", b"healthy", "heartbeat_rtt", b"heartbeat_rtt", "last_error", b"last_error", "last_error_time", b"last_error_time", "last_message_time", b"last_message_time", "last_order_time", b"last_order_time", "last_quote_time", b"last_quote_time", "logged_on", b"logged_on", "logon_time", b"logon_time", "messages_in", b"messages_in", "messages_out", b"messages_out", "name", b"name", "next_sender_seq_num", b"next_sender_seq_num", "next_target_seq_num", b"next_target_seq_num", "orders_unresolved", b"orders_unresolved", "reconnect_attempts", b"reconnect_attempts", "session_id", b"session_id", "state", b"state", "subscribed_symbols", b"subscribed_symbols", "ticks_received", b"ticks_received"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition", "enabled", b"enabled", "fills_today", b"fills_today", "health", b"health", "healthy", b"healthy", "heartbeat_rtt", b"heartbeat_rtt", "last_error", b"last_error", "last_error_time", b"last_error_time", "last_message_time", b"last_message_time", "last_order_time", b"last_order_time", "last_quote_time", b"last_quote_time", "logged_on", b"logged_on", "logon_time", b"logon_time", "lp_type", b"lp_type", "messages_in", b"messages_in", "messages_out", b"messages_out", "name", b"name", "next_sender_seq_num", b"next_sender_seq_num", "next_target_seq_num", b"next_target_seq_num", "orders_unresolved", b"orders_unresolved", "reconnect_attempts", b"reconnect_attempts", "rejects_today", b"rejects_today", "session_id", b"session_id", "source", b"source", "state", b"state", "subscribed_symbols", b"subscribed_symbols", "ticks_received", b"ticks_received"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

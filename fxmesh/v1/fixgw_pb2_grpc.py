@@ -75,6 +75,26 @@ class FixGatewayServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderResponse.FromString,
                 _registered_method=True)
+        self.CreateLp = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/CreateLp',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.CreateLpRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.CreateLpResponse.FromString,
+                _registered_method=True)
+        self.UpdateLp = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/UpdateLp',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.UpdateLpRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.UpdateLpResponse.FromString,
+                _registered_method=True)
+        self.DeleteLp = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/DeleteLp',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.DeleteLpRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.DeleteLpResponse.FromString,
+                _registered_method=True)
+        self.SetLpEnabled = channel.unary_unary(
+                '/fxmesh.v1.FixGatewayService/SetLpEnabled',
+                request_serializer=fxmesh_dot_v1_dot_fixgw__pb2.SetLpEnabledRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.SetLpEnabledResponse.FromString,
+                _registered_method=True)
 
 
 class FixGatewayServiceServicer:
@@ -144,6 +164,42 @@ class FixGatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateLp(self, request, context):
+        """Add an LP (its own FIX initiator starts; no other session is touched). Kept in fixgw.lps, so
+        it survives a restart. ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE when
+        another LP has the same SenderCompID -> TargetCompID; INVALID_ARGUMENT INVALID_LP_CONFIG.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateLp(self, request, context):
+        """Replace an LP's definition: its session is stopped and started again with it (other sessions
+        stay up). NOT_FOUND LP_NOT_FOUND; FAILED_PRECONDITION LP_SESSION_IN_USE also while orders
+        sent to it are unresolved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLp(self, request, context):
+        """Stop an LP's session and forget the LP, across restarts too (an LP named by the settings is
+        kept as deleted). FAILED_PRECONDITION LP_SESSION_IN_USE while orders sent to it are
+        unresolved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLpEnabled(self, request, context):
+        """Enable (its session starts) or disable (its session stops; it takes no orders and streams no
+        prices) an LP, across restarts. Connect / Reconnect of a disabled LP: FAILED_PRECONDITION
+        LP_DISABLED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FixGatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +242,26 @@ def add_FixGatewayServiceServicer_to_server(servicer, server):
                     servicer.CancelLpOrder,
                     request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderResponse.SerializeToString,
+            ),
+            'CreateLp': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLp,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.CreateLpRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.CreateLpResponse.SerializeToString,
+            ),
+            'UpdateLp': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateLp,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.UpdateLpRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.UpdateLpResponse.SerializeToString,
+            ),
+            'DeleteLp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLp,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.DeleteLpRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.DeleteLpResponse.SerializeToString,
+            ),
+            'SetLpEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLpEnabled,
+                    request_deserializer=fxmesh_dot_v1_dot_fixgw__pb2.SetLpEnabledRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_fixgw__pb2.SetLpEnabledResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -405,6 +481,114 @@ class FixGatewayService:
             '/fxmesh.v1.FixGatewayService/CancelLpOrder',
             fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderRequest.SerializeToString,
             fxmesh_dot_v1_dot_fixgw__pb2.CancelLpOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/CreateLp',
+            fxmesh_dot_v1_dot_fixgw__pb2.CreateLpRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.CreateLpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateLp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/UpdateLp',
+            fxmesh_dot_v1_dot_fixgw__pb2.UpdateLpRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.UpdateLpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/DeleteLp',
+            fxmesh_dot_v1_dot_fixgw__pb2.DeleteLpRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.DeleteLpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLpEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.FixGatewayService/SetLpEnabled',
+            fxmesh_dot_v1_dot_fixgw__pb2.SetLpEnabledRequest.SerializeToString,
+            fxmesh_dot_v1_dot_fixgw__pb2.SetLpEnabledResponse.FromString,
             options,
             channel_credentials,
             insecure,

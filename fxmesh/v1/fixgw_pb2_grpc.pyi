@@ -59,6 +59,26 @@ class FixGatewayServiceStub:
     """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
     execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
     """
+    CreateLp: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.CreateLpRequest, _fixgw_pb2.CreateLpResponse]
+    """Add an LP (its own FIX initiator starts; no other session is touched). Kept in fixgw.lps, so
+    it survives a restart. ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE when
+    another LP has the same SenderCompID -> TargetCompID; INVALID_ARGUMENT INVALID_LP_CONFIG.
+    """
+    UpdateLp: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.UpdateLpRequest, _fixgw_pb2.UpdateLpResponse]
+    """Replace an LP's definition: its session is stopped and started again with it (other sessions
+    stay up). NOT_FOUND LP_NOT_FOUND; FAILED_PRECONDITION LP_SESSION_IN_USE also while orders
+    sent to it are unresolved.
+    """
+    DeleteLp: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.DeleteLpRequest, _fixgw_pb2.DeleteLpResponse]
+    """Stop an LP's session and forget the LP, across restarts too (an LP named by the settings is
+    kept as deleted). FAILED_PRECONDITION LP_SESSION_IN_USE while orders sent to it are
+    unresolved.
+    """
+    SetLpEnabled: _grpc.UnaryUnaryMultiCallable[_fixgw_pb2.SetLpEnabledRequest, _fixgw_pb2.SetLpEnabledResponse]
+    """Enable (its session starts) or disable (its session stops; it takes no orders and streams no
+    prices) an LP, across restarts. Connect / Reconnect of a disabled LP: FAILED_PRECONDITION
+    LP_DISABLED.
+    """
 
 @_typing.type_check_only
 class FixGatewayServiceAsyncStub(FixGatewayServiceStub):
@@ -90,6 +110,26 @@ class FixGatewayServiceAsyncStub(FixGatewayServiceStub):
     CancelLpOrder: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.CancelLpOrderRequest, _fixgw_pb2.CancelLpOrderResponse]  # type: ignore[assignment]
     """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
     execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
+    """
+    CreateLp: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.CreateLpRequest, _fixgw_pb2.CreateLpResponse]  # type: ignore[assignment]
+    """Add an LP (its own FIX initiator starts; no other session is touched). Kept in fixgw.lps, so
+    it survives a restart. ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE when
+    another LP has the same SenderCompID -> TargetCompID; INVALID_ARGUMENT INVALID_LP_CONFIG.
+    """
+    UpdateLp: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.UpdateLpRequest, _fixgw_pb2.UpdateLpResponse]  # type: ignore[assignment]
+    """Replace an LP's definition: its session is stopped and started again with it (other sessions
+    stay up). NOT_FOUND LP_NOT_FOUND; FAILED_PRECONDITION LP_SESSION_IN_USE also while orders
+    sent to it are unresolved.
+    """
+    DeleteLp: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.DeleteLpRequest, _fixgw_pb2.DeleteLpResponse]  # type: ignore[assignment]
+    """Stop an LP's session and forget the LP, across restarts too (an LP named by the settings is
+    kept as deleted). FAILED_PRECONDITION LP_SESSION_IN_USE while orders sent to it are
+    unresolved.
+    """
+    SetLpEnabled: _aio.UnaryUnaryMultiCallable[_fixgw_pb2.SetLpEnabledRequest, _fixgw_pb2.SetLpEnabledResponse]  # type: ignore[assignment]
+    """Enable (its session starts) or disable (its session stops; it takes no orders and streams no
+    prices) an LP, across restarts. Connect / Reconnect of a disabled LP: FAILED_PRECONDITION
+    LP_DISABLED.
     """
 
 class FixGatewayServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -167,6 +207,50 @@ class FixGatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_fixgw_pb2.CancelLpOrderResponse, _abc.Awaitable[_fixgw_pb2.CancelLpOrderResponse]]:
         """Cancel the unresolved attempt of an order at its LP (OrderCancelRequest) and answer the
         execution as known after the LP's answer (or UNKNOWN, held for reconciliation).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateLp(
+        self,
+        request: _fixgw_pb2.CreateLpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.CreateLpResponse, _abc.Awaitable[_fixgw_pb2.CreateLpResponse]]:
+        """Add an LP (its own FIX initiator starts; no other session is touched). Kept in fixgw.lps, so
+        it survives a restart. ALREADY_EXISTS LP_EXISTS; FAILED_PRECONDITION LP_SESSION_IN_USE when
+        another LP has the same SenderCompID -> TargetCompID; INVALID_ARGUMENT INVALID_LP_CONFIG.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateLp(
+        self,
+        request: _fixgw_pb2.UpdateLpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.UpdateLpResponse, _abc.Awaitable[_fixgw_pb2.UpdateLpResponse]]:
+        """Replace an LP's definition: its session is stopped and started again with it (other sessions
+        stay up). NOT_FOUND LP_NOT_FOUND; FAILED_PRECONDITION LP_SESSION_IN_USE also while orders
+        sent to it are unresolved.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteLp(
+        self,
+        request: _fixgw_pb2.DeleteLpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.DeleteLpResponse, _abc.Awaitable[_fixgw_pb2.DeleteLpResponse]]:
+        """Stop an LP's session and forget the LP, across restarts too (an LP named by the settings is
+        kept as deleted). FAILED_PRECONDITION LP_SESSION_IN_USE while orders sent to it are
+        unresolved.
+        """
+
+    @_abc_1.abstractmethod
+    def SetLpEnabled(
+        self,
+        request: _fixgw_pb2.SetLpEnabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fixgw_pb2.SetLpEnabledResponse, _abc.Awaitable[_fixgw_pb2.SetLpEnabledResponse]]:
+        """Enable (its session starts) or disable (its session stops; it takes no orders and streams no
+        prices) an LP, across restarts. Connect / Reconnect of a disabled LP: FAILED_PRECONDITION
+        LP_DISABLED.
         """
 
 def add_FixGatewayServiceServicer_to_server(servicer: FixGatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

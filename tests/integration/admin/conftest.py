@@ -31,7 +31,7 @@ from admin.system import AmqpCheck, default_probes
 from fxmesh import passwords
 from fxmesh.auth import issue_token
 from fxmesh.db import create_pool
-from fxmesh.errors import InvalidArgument, NotFound
+from fxmesh.errors import AlreadyExists, InvalidArgument, NotFound
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import (
@@ -91,6 +91,12 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
             subscribed_symbols=["EURUSD", "GBPUSD"],
             next_sender_seq_num=7,
             next_target_seq_num=9,
+            enabled=True,
+            source=fixgw_pb2.LP_SOURCE_SETTINGS,
+            lp_type="FIX",
+            definition=fixgw_pb2.LpDefinition(
+                name=name, host="127.0.0.1", port=9876, target_comp_id=name
+            ),
         )
         if logged_on:
             session.heartbeat_rtt.FromMilliseconds(12)
@@ -116,6 +122,25 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
         self._session(request.name)
         self.states[request.name] = fixgw_pb2.SESSION_STATE_CONNECTING
         return fixgw_pb2.ReconnectResponse(session=self._session(request.name))
+
+    # LP administration: only the refusals the role matrix provokes (the real behaviour is tested
+    # against a real fixgw in test_admin_lps.py).
+
+    async def CreateLp(self, request: Any, context: Any) -> fixgw_pb2.CreateLpResponse:
+        if request.lp.name in self.states:
+            raise AlreadyExists(
+                f"LP {request.lp.name} exists", reason="LP_EXISTS", metadata={"lp": request.lp.name}
+            )
+        raise InvalidArgument("not in the stand-in", reason="INVALID_LP_CONFIG")
+
+    async def UpdateLp(self, request: Any, context: Any) -> fixgw_pb2.UpdateLpResponse:
+        return fixgw_pb2.UpdateLpResponse(session=self._session(request.lp.name))
+
+    async def DeleteLp(self, request: Any, context: Any) -> fixgw_pb2.DeleteLpResponse:
+        return fixgw_pb2.DeleteLpResponse(session=self._session(request.name))
+
+    async def SetLpEnabled(self, request: Any, context: Any) -> fixgw_pb2.SetLpEnabledResponse:
+        return fixgw_pb2.SetLpEnabledResponse(session=self._session(request.name))
 
 
 class StandInQuotes(quotes_pb2_grpc.QuotesServiceServicer):

@@ -16,9 +16,11 @@ from admin.domain import Role
 from admin.permissions import PERMISSIONS, Op, allowed
 from fxmesh.v1 import (
     admin_execution_pb2,
+    admin_lps_pb2,
     admin_pb2,
     admin_routing_pb2,
     admin_symbols_pb2,
+    fixgw_pb2,
     oms_pb2,
     router_pb2,
     router_whatif_pb2,
@@ -71,6 +73,15 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.ORDER_ROUTING_GET: ("GET", "/admin/orders/4242/routing", None),
     Op.SUMMARY_GET: ("GET", "/admin/summary/today", None),
     Op.LP_BOARD: ("GET", "/admin/lps/statistics", None),
+    Op.LP_CREATE: (
+        "POST",
+        "/admin/lps",
+        {"id": "LPSIM", "host": "127.0.0.1", "port": 9, "targetCompId": "MATRIX"},
+    ),
+    Op.LP_UPDATE: ("PUT", "/admin/lps/NOSUCHLP", {"port": 9}),
+    Op.LP_DELETE: ("DELETE", "/admin/lps/NOSUCHLP", None),
+    Op.LP_ENABLE: ("POST", "/admin/lps/NOSUCHLP/enable", None),
+    Op.LP_DISABLE: ("POST", "/admin/lps/NOSUCHLP/disable", None),
     Op.RISK_TOP_TRADERS: ("GET", "/admin/risk/top-traders", None),
     Op.RISK_MARGIN_WATCH: ("GET", "/admin/risk/margin-watch", None),
     Op.AUDIT_LIST: ("GET", "/admin/audit", None),
@@ -151,6 +162,7 @@ _WHAT_IF = admin_routing_pb2.RunRoutingWhatIfRequest(
         start_time=Timestamp(seconds=946_684_800), end_time=Timestamp(seconds=946_771_200)
     )
 )
+_L = admin_lps_pb2
 # op -> (RPC name, request)
 GRPC: dict[Op, tuple[str, Any]] = {
     Op.ACCOUNTS_LIST: ("ListClientAccounts", _M.ListClientAccountsRequest()),
@@ -328,6 +340,30 @@ GRPC: dict[Op, tuple[str, Any]] = {
     ),
     Op.RISK_BOOK_SPLIT: ("GetBookSplitReport", _X.GetBookSplitReportRequest()),
     Op.ROUTING_WHAT_IF: ("RunRoutingWhatIf", _WHAT_IF),
+    Op.LP_CREATE: (
+        "CreateLiquidityProvider",
+        _L.CreateLiquidityProviderRequest(
+            lp=fixgw_pb2.LpDefinition(
+                name="LPSIM", host="127.0.0.1", port=9, target_comp_id="MATRIX"
+            )
+        ),
+    ),
+    Op.LP_UPDATE: (
+        "UpdateLiquidityProvider",
+        _L.UpdateLiquidityProviderRequest(lp=fixgw_pb2.LpDefinition(name="NOSUCHLP", port=9)),
+    ),
+    Op.LP_DELETE: (
+        "DeleteLiquidityProvider",
+        _L.DeleteLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
+    Op.LP_ENABLE: (
+        "EnableLiquidityProvider",
+        _L.EnableLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
+    Op.LP_DISABLE: (
+        "DisableLiquidityProvider",
+        _L.DisableLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
 }
 
 CASES = [(op, role) for op in Op for role in Role]

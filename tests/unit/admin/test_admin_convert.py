@@ -42,7 +42,39 @@ def _session() -> fixgw_pb2.LpSession:
         logon_time=_ts(),
         next_sender_seq_num=7,
         next_target_seq_num=9,
+        definition=fixgw_pb2.LpDefinition(
+            name="LPSIM",
+            host="127.0.0.1",
+            port=9876,
+            sender_comp_id="FXMESH",
+            target_comp_id="LPSIM",
+            symbols=["EURUSD"],
+            symbol_map={"EURUSD": "EUR/USD"},
+            order_style="LIMIT_IOC",
+            qty_unit="LOTS",
+            limit_slippage="0.0005",
+            reset_on_logon=True,
+            market_depth=0,
+            heartbeat_seconds=15,
+        ),
+        enabled=True,
+        source=fixgw_pb2.LP_SOURCE_ADMIN,
+        lp_type="FIX",
+        health=fixgw_pb2.LpHealth(
+            outcomes=12,
+            fills=2,
+            rejects=9,
+            timeouts=1,
+            reject_ratio="0.8333",
+            degraded=True,
+            degraded_reason="REJECT_RATIO",
+        ),
+        fills_today=40,
+        rejects_today=11,
     )
+    session.definition.order_timeout.FromTimedelta(timedelta(seconds=2))
+    session.health.median_fill_latency.FromTimedelta(timedelta(milliseconds=40))
+    session.health.window.FromTimedelta(timedelta(seconds=60))
     session.heartbeat_rtt.FromTimedelta(timedelta(microseconds=12_345))
     return session
 
