@@ -147,7 +147,7 @@ async def watcher_task(app: OmsApp) -> None:
     """Run the trigger watcher for ``app`` until cancelled."""
     assert app.service is not None
     bridge = WatcherBridge(app.service)
-    watcher = TriggerWatcher(app.redis, bridge, bridge, now=app.now)
+    watcher = TriggerWatcher(app.redis, bridge, bridge, now=app.now, levels=bridge.levels)
     bridge.attach(watcher)
     await watcher.start()
     try:

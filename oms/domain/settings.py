@@ -22,6 +22,7 @@ from typing import Any
 from fxmesh.errors import InvalidArgument
 from fxmesh.reasons import Reason
 from oms.domain.model import Account, AssetClass, Session
+from oms.domain.stopout import AccountRisk
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9._]{1,32}$")  # what quotes.symbol_settings admits
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
@@ -282,3 +283,63 @@ def limit_account(account: Account, limits: RiskSettings) -> Account:
     ):
         changes["max_daily_volume"] = limits.max_daily_volume
     return replace(account, **changes) if changes else account
+
+
+# --- margin-call and stop-out levels -------------------------------------------------------------
+
+
+def effective_levels(
+    margin_call_level: Decimal, stop_out_level: Decimal, limits: RiskSettings
+) -> tuple[Decimal, Decimal]:
+    """The margin-call and stop-out levels (percent) an account is watched at.
+
+    The stricter (the higher) of the account's own level and its group's (else the global)
+    setting, each level on its own: a risk setting can raise an account's levels, never lower
+    them, the same "stricter wins" rule as every other limit (``limit_account``). To loosen one
+    account, lower its own level and leave the group's unset or lower. A stop-out level that ends
+    up at or above the margin-call level makes the stop-out come first (no margin call is raised).
+    """
+    call, out = margin_call_level, stop_out_level
+    if limits.margin_call_level is not None and limits.margin_call_level > call:
+        call = limits.margin_call_level
+    if limits.stop_out_level is not None and limits.stop_out_level > out:
+        out = limits.stop_out_level
+    return call, out
+
+
+def level_account(account: Account, limits: RiskSettings) -> Account:
+    """The account with the margin-call and stop-out levels it is watched at (``effective_levels``)."""
+    call, out = effective_levels(account.margin_call_level, account.stop_out_level, limits)
+    if call == account.margin_call_level and out == account.stop_out_level:
+        return account
+    return replace(account, margin_call_level=call, stop_out_level=out)
+
+
+def levels_key(table: RiskTable) -> tuple[tuple[str, Decimal | None, Decimal | None], ...]:
+    """What of ``table`` the margin levels depend on (to tell whether a reload changed them)."""
+    return tuple((r.client_group, r.margin_call_level, r.stop_out_level) for r in table.rows())
+
+
+def level_risk(risk: AccountRisk, table: RiskTable) -> AccountRisk:
+    """``risk`` watched at the levels ``table`` gives its group (``effective_levels``)."""
+    own_call = risk.own_margin_call_level
+    own_out = risk.own_stop_out_level
+    if own_call is None:
+        own_call = risk.margin_call_level
+    if own_out is None:
+        own_out = risk.stop_out_level
+    call, out = effective_levels(own_call, own_out, table.effective(risk.client_group))
+    if (
+        call == risk.margin_call_level
+        and out == risk.stop_out_level
+        and risk.own_margin_call_level is not None
+        and risk.own_stop_out_level is not None
+    ):
+        return risk
+    return replace(
+        risk,
+        margin_call_level=call,
+        stop_out_level=out,
+        own_margin_call_level=own_call,
+        own_stop_out_level=own_out,
+    )

@@ -85,8 +85,13 @@ class AccountRisk:
     balance: Decimal
     leverage: int
     positions: tuple[RiskPosition, ...]
-    margin_call_level: Decimal = Decimal(100)  # percent
-    stop_out_level: Decimal = Decimal(50)  # percent
+    margin_call_level: Decimal = Decimal(100)  # percent, as watched (``own_*`` + risk settings)
+    stop_out_level: Decimal = Decimal(50)  # percent, as watched
+    client_group: str = ""
+    # The account's own levels before the risk settings raised them (None: the levels above are
+    # the account's own, not resolved yet). ``oms.domain.settings.level_risk`` fills them.
+    own_margin_call_level: Decimal | None = None
+    own_stop_out_level: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 Stop-out closes the most losing position first (at the market, whatever gap the quote made),
 re-reads the quotes and repeats until the margin level is back at the account's stop-out level or
-nothing more can be closed. Afterwards a negative balance with no position left is reset to
+nothing more can be closed. Both levels are the effective ones (``UnitOfWork.levels``: the
+stricter of the account's own and its group's, else the global, risk settings), read afresh on
+every round, so a level raised by an admin applies to the next check. Afterwards a negative balance with no position left is reset to
 exactly zero by an ADJUSTMENT ledger row when the account's negative balance protection is on.
 
 A margin call is raised once per crossing below the margin call level: the state lives in
@@ -39,9 +41,10 @@ class Liquidation:
         while True:
             symbols, prices = await self._uow.market()
             async with self._uow.pool.acquire() as conn:
-                account = await account_store.get_account(conn, account_id)
-                if account is None:
+                found = await account_store.get_account(conn, account_id)
+                if found is None:
                     return orders
+                account = self._uow.levels(found)
                 positions = await position_store.open_positions(conn, account_id)
                 in_flight = await order_store.in_flight(conn, account_id)
             fig = live_figures(account, positions, in_flight, symbols, prices)
@@ -94,7 +97,7 @@ class Liquidation:
         ``margin_call_cleared`` once it is back); True when a margin call was raised now."""
         symbols, prices = await self._uow.market()
         async with self._uow.locked(account_id) as tx:
-            account = tx.account
+            account = self._uow.levels(tx.account)
             positions = await position_store.open_positions(tx.conn, account_id)
             in_flight = await order_store.in_flight(tx.conn, account_id)
             fig = live_figures(account, positions, in_flight, symbols, prices)

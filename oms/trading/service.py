@@ -330,7 +330,8 @@ class OmsService:
 
     async def margin_watch(self, within: Decimal) -> list[MarginWatch]:
         """Accounts with open positions whose margin level is at most ``within`` percentage
-        points above their margin-call level, lowest level first (figures as GetAccountSummary
+        points above their effective margin-call level (``UnitOfWork.levels``; the account is
+        answered with its effective levels), lowest level first (figures as GetAccountSummary
         makes them, at the current quotes)."""
         symbols, prices = await self.uow.market()
         async with self.uow.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
@@ -340,7 +341,8 @@ class OmsService:
                 by_account.setdefault(p.account_id, []).append(p)
             accounts = await account_store.accounts_by_id(conn, list(by_account))
         watched = []
-        for account in accounts:
+        for stored in accounts:
+            account = self.uow.levels(stored)  # the levels the watcher acts at
             held = by_account[account.account_id]
             fig = live_figures(account, held, [], symbols, prices)
             if (

@@ -41,7 +41,7 @@ from oms.domain.model import (
 )
 from oms.domain.records import PositionRow
 from oms.domain.results import CloseVenue, Execution, PositionView
-from oms.domain.settings import RiskTable
+from oms.domain.settings import RiskTable, level_account, levels_key
 from oms.store import accounts as account_store
 from oms.store import orders as order_store
 from oms.store import outbox
@@ -244,6 +244,14 @@ class UnitOfWork:
         # Risk settings of new orders, kept in memory (no query per order) and replaced whole by
         # ``oms.trading.settings_sync`` on each ``oms_settings`` NOTIFY.
         self.risk = RiskTable()
+        # Told (synchronously, on the event loop) when a reload changed a margin-call or stop-out
+        # level: the trigger watcher re-arms its accounts at the new levels.
+        self.levels_listeners: list[Callable[[], None]] = []
+
+    def levels(self, account: Account) -> Account:
+        """``account`` with the margin-call and stop-out levels it is watched and stopped out at:
+        the stricter of its own and its group's risk settings (``oms.domain.settings``)."""
+        return level_account(account, self.risk.effective(account.client_group))
 
     def forget_symbols(self) -> None:
         """Drop the cached symbols: the next read loads them (a symbol changed)."""
@@ -251,7 +259,15 @@ class UnitOfWork:
 
     async def reload_risk(self) -> RiskTable:
         async with self.pool.acquire() as conn:
-            self.risk = await settings_store.load_risk(conn)
+            table = await settings_store.load_risk(conn)
+        changed = levels_key(table) != levels_key(self.risk)
+        self.risk = table
+        if changed:
+            for listener in self.levels_listeners:
+                try:
+                    listener()
+                except Exception:
+                    log.exception("levels_listener_failed")
         return self.risk
 
     async def symbols(self) -> dict[str, SymbolSpec]:

@@ -26,6 +26,7 @@ from oms.domain.model import (
     SymbolSpec,
 )
 from oms.domain.records import PositionRow
+from oms.domain.settings import level_risk
 from oms.domain.stopout import AccountRisk, RiskPosition
 from oms.trading.service import OmsService
 from oms.triggers.book import ProtectedPosition, WorkingOrder
@@ -87,6 +88,7 @@ def account_risk(
         ),
         margin_call_level=account.margin_call_level,
         stop_out_level=account.stop_out_level,
+        client_group=account.client_group,
     )
 
 
@@ -99,9 +101,19 @@ class WatcherBridge:
         self._specs: Mapping[str, SymbolSpec] = {}
 
     def attach(self, watcher: TriggerWatcher | Any) -> None:
-        """Send every committed change to ``watcher`` from now on."""
+        """Send every committed change to ``watcher`` from now on, and every change of the
+        margin-call / stop-out risk settings (``oms_settings`` NOTIFY or this process's write)."""
         self._watcher = watcher
         self._service.add_listener(self)
+        self._service.uow.levels_listeners.append(self._levels_changed)
+
+    def levels(self, risk: AccountRisk) -> AccountRisk:
+        """The watcher's ``levels``: ``risk`` at its group's current effective levels."""
+        return level_risk(risk, self._service.uow.risk)
+
+    def _levels_changed(self) -> None:
+        if self._watcher is not None:
+            self._watcher.levels_changed()
 
     # --- TriggerActions --------------------------------------------------------------------------
 

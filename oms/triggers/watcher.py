@@ -82,8 +82,11 @@ class TriggerWatcher:
         *,
         now: Callable[[], datetime],
         settings: WatcherSettings | None = None,
+        levels: Callable[[AccountRisk], AccountRisk] | None = None,
     ) -> None:
         self.settings = s = settings or WatcherSettings()
+        # The levels an account is watched at (the risk settings over its own); None: its own.
+        self._levels = levels
         self.book = TriggerBook()
         self.prices: dict[str, Price] = {}
         self._redis = redis
@@ -197,8 +200,33 @@ class TriggerWatcher:
             self._drifting.discard(account_id)
             self.book.clear_thresholds(account_id)
             return
-        self._accounts[account_id] = risk
+        self._accounts[account_id] = self._leveled(risk)
         self._arm_account(account_id, recheck=True)
+
+    def _leveled(self, risk: AccountRisk) -> AccountRisk:
+        return risk if self._levels is None else self._levels(risk)
+
+    def levels_changed(self) -> None:
+        """The margin-call / stop-out risk settings changed: re-arm every account whose levels
+        moved, at once (off the tick path, in chunks); one now past its new stop-out level is
+        checked and stopped out like any other."""
+        moved = []
+        for account_id, risk in list(self._accounts.items()):
+            fresh = self._leveled(risk)
+            if fresh != risk:
+                self._accounts[account_id] = fresh
+                moved.append(account_id)
+        log.info("trigger_levels_changed", accounts=len(moved))
+        if moved:
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self._rearm(moved), name="triggers-levels"))
+
+    async def _rearm(self, accounts: list[AccountId]) -> None:
+        chunk = self.settings.sweep_chunk
+        for start in range(0, len(accounts), chunk):
+            for account_id in accounts[start : start + chunk]:
+                self._arm_account(account_id, recheck=True)
+            await asyncio.sleep(0)
 
     def reload_account(self, account_id: AccountId) -> None:
         """Re-arm an account from ``loader.load_account``, queued behind its pending actions.
@@ -392,7 +420,7 @@ class TriggerWatcher:
                 if fresh is None or not fresh.positions:
                     self.account_changed(account_id, None)
                     return
-                self._accounts[account_id] = fresh
+                self._accounts[account_id] = self._leveled(fresh)
         # No immediate re-check: if the level is still breached, the thresholds sit at the
         # current prices and the next tick that does not improve them checks again.
         self._arm_account(account_id, recheck=False)
