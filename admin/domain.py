@@ -18,6 +18,9 @@ class Role(StrEnum):
     SUPER_ADMIN = "SUPER_ADMIN"
     ADMIN = "ADMIN"
     RISK_MANAGER = "RISK_MANAGER"
+    # Flow and execution: reads everything, connects / disconnects LP sessions, sets client
+    # overrides, runs what-ifs; no money, no client terms, no settings, no admin users.
+    DEALER = "DEALER"
     SUPPORT = "SUPPORT"
 
 

@@ -96,6 +96,9 @@ class Rule:
 _ALL = frozenset(Role)
 _BACK_OFFICE = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
 _RISK = frozenset({Role.SUPER_ADMIN, Role.ADMIN, Role.RISK_MANAGER})
+# The dealing desk: the risk desk's execution switches that act on flow now (an LP session, one
+# client's book, a rehearsal), none of the standing policy (modes, rules, thresholds, settings).
+_DEALING = _RISK | {Role.DEALER}
 # Admin users are what separates SUPER_ADMIN from ADMIN; even the list of them is theirs alone.
 _SUPER = frozenset({Role.SUPER_ADMIN})
 
@@ -126,12 +129,12 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.WITHDRAWAL_APPROVE: _change(_BACK_OFFICE),
     Op.WITHDRAWAL_REJECT: _change(_BACK_OFFICE),
     Op.LPS_LIST: _read(),
-    Op.LP_CONNECT: _change(_RISK),
-    Op.LP_DISCONNECT: _change(_RISK),
-    Op.LP_RECONNECT: _change(_RISK),
+    Op.LP_CONNECT: _change(_DEALING),
+    Op.LP_DISCONNECT: _change(_DEALING),
+    Op.LP_RECONNECT: _change(_DEALING),
     Op.FIX_STATUS: _read(),
-    Op.FIX_CONNECT: _change(_RISK),
-    Op.FIX_DISCONNECT: _change(_RISK),
+    Op.FIX_CONNECT: _change(_DEALING),
+    Op.FIX_DISCONNECT: _change(_DEALING),
     Op.EXPOSURE_GET: _read(),
     Op.ORDER_ROUTING_GET: _read(),
     Op.SUMMARY_GET: _read(),
@@ -163,8 +166,8 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.EXECUTION_MODE_SET: _change(_RISK),
     Op.EXECUTION_MODE_REMOVE: _change(_RISK),
     Op.CLIENT_OVERRIDES_LIST: _read(),
-    Op.CLIENT_OVERRIDE_SET: _change(_RISK),
-    Op.CLIENT_OVERRIDE_DELETE: _change(_RISK),
+    Op.CLIENT_OVERRIDE_SET: _change(_DEALING),
+    Op.CLIENT_OVERRIDE_DELETE: _change(_DEALING),
     Op.ROUTING_RULES_LIST: _read(),
     Op.ROUTING_RULE_CREATE: _change(_RISK),
     Op.ROUTING_RULE_UPDATE: _change(_RISK),
@@ -173,7 +176,7 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.ROUTING_THRESHOLDS_SET: _change(_RISK),
     Op.RISK_BOOK_SPLIT: _read(),
     # Changes nothing live, but audited like a change: who rehearsed which configuration when.
-    Op.ROUTING_WHAT_IF: _change(_RISK),
+    Op.ROUTING_WHAT_IF: _change(_DEALING),
     # Which LPs exist and how they are reached is back office's; switching one on or off is also
     # the risk desk's, as connect / disconnect are.
     Op.LP_CREATE: _change(_BACK_OFFICE),

@@ -38,9 +38,13 @@ class _AdminRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AdminRole.V
     ADMIN_ROLE_RISK_MANAGER: _AdminRole.ValueType  # 3
     ADMIN_ROLE_SUPPORT: _AdminRole.ValueType  # 4
     """Read-only."""
+    ADMIN_ROLE_DEALER: _AdminRole.ValueType  # 5
+    """Flow and execution: LP sessions, client overrides, what-ifs; no money, no admin users."""
 
 class AdminRole(_AdminRole, metaclass=_AdminRoleEnumTypeWrapper):
-    """Admin role, from most to least powerful."""
+    """Admin role, from most to least powerful (DEALER, numbered last, ranks between RISK_MANAGER and
+    SUPPORT).
+    """
 
 ADMIN_ROLE_UNSPECIFIED: AdminRole.ValueType  # 0
 ADMIN_ROLE_SUPER_ADMIN: AdminRole.ValueType  # 1
@@ -48,6 +52,8 @@ ADMIN_ROLE_ADMIN: AdminRole.ValueType  # 2
 ADMIN_ROLE_RISK_MANAGER: AdminRole.ValueType  # 3
 ADMIN_ROLE_SUPPORT: AdminRole.ValueType  # 4
 """Read-only."""
+ADMIN_ROLE_DEALER: AdminRole.ValueType  # 5
+"""Flow and execution: LP sessions, client overrides, what-ifs; no money, no admin users."""
 Global___AdminRole: _TypeAlias = AdminRole  # noqa: Y015
 
 class _PaymentMethod:

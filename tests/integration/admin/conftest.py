@@ -55,6 +55,7 @@ USERS = {
     "root": ("root-password", Role.SUPER_ADMIN),
     "boss": ("boss-password", Role.ADMIN),
     "risky": ("risky-password", Role.RISK_MANAGER),
+    "dealer": ("dealer-password", Role.DEALER),
     "helpdesk": ("helpdesk-password", Role.SUPPORT),
 }
 BY_ROLE = {role: name for name, (_, role) in USERS.items()}

@@ -53,7 +53,7 @@ def test_authorize_when_support_changes_anything_then_role_not_permitted(op):
 
 
 def test_table_when_roles_compared_then_each_role_may_do_what_the_next_may():
-    ordered = [Role.SUPER_ADMIN, Role.ADMIN, Role.RISK_MANAGER, Role.SUPPORT]
+    ordered = [Role.SUPER_ADMIN, Role.ADMIN, Role.RISK_MANAGER, Role.DEALER, Role.SUPPORT]
     for stronger, weaker in itertools.pairwise(ordered):
         assert {op for op in Op if allowed(weaker, op)} <= {
             op for op in Op if allowed(stronger, op)

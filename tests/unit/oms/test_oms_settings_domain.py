@@ -10,14 +10,18 @@ import pytest
 from test_oms_validation import EURUSD, PRICES, SYMBOLS, WEDNESDAY, account, order
 
 from fxmesh.errors import InvalidArgument
-from oms.domain.model import AssetClass, OpenPosition, PositionId, Session, Side
+from oms.domain.model import AccountId, AssetClass, OpenPosition, PositionId, Session, Side
 from oms.domain.settings import (
     RiskSettings,
     RiskTable,
     SymbolChange,
     SymbolSettings,
+    effective_levels,
+    level_risk,
+    levels_key,
     limit_account,
 )
+from oms.domain.stopout import AccountRisk
 from oms.domain.validation import Exposure, validate_order, validate_triggered
 
 D = Decimal
@@ -216,3 +220,57 @@ def test_validate_triggered_when_above_max_position_size_then_refused() -> None:
 
     assert got is not None
     assert got.code == "MAX_POSITION_SIZE"
+
+
+# --- margin-call and stop-out levels -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [
+        (RiskSettings(), (D(100), D(50))),  # nothing set: the account's own
+        (RiskSettings(margin_call_level=D(120), stop_out_level=D(70)), (D(120), D(70))),
+        (RiskSettings(margin_call_level=D(80), stop_out_level=D(30)), (D(100), D(50))),  # laxer
+        (RiskSettings(stop_out_level=D(60)), (D(100), D(60))),  # each level on its own
+        (RiskSettings(stop_out_level=D(110)), (D(100), D(110))),  # stop-out comes first
+    ],
+)
+def test_effective_levels_when_group_sets_levels_then_the_stricter_of_each_wins(
+    group: RiskSettings, expected: tuple[Decimal, Decimal]
+) -> None:
+    assert effective_levels(D(100), D(50), group) == expected
+
+
+def test_level_risk_when_table_changes_then_recomputed_from_the_accounts_own_levels() -> None:
+    own = AccountRisk(AccountId(1), "USD", D(1000), 100, (), client_group="vip")
+    strict = RiskTable(groups={"vip": RiskSettings("vip", stop_out_level=D(80))})
+    lax = RiskTable(global_row=RiskSettings(margin_call_level=D(90)))
+
+    raised = level_risk(own, strict)
+    relaxed = level_risk(raised, lax)  # not ratcheted: from the own 100 / 50 again
+
+    assert (raised.margin_call_level, raised.stop_out_level) == (D(100), D(80))
+    assert (raised.own_margin_call_level, raised.own_stop_out_level) == (D(100), D(50))
+    assert (relaxed.margin_call_level, relaxed.stop_out_level) == (D(100), D(50))
+    assert level_risk(relaxed, lax) is relaxed
+
+
+def test_level_risk_when_group_has_no_row_then_the_global_levels() -> None:
+    own = AccountRisk(AccountId(1), "USD", D(1000), 100, (), client_group="nobody")
+    table = RiskTable(
+        global_row=RiskSettings(margin_call_level=D(130), stop_out_level=D(65)),
+        groups={"vip": RiskSettings("vip", stop_out_level=D(90))},
+    )
+
+    leveled = level_risk(own, table)
+
+    assert (leveled.margin_call_level, leveled.stop_out_level) == (D(130), D(65))
+
+
+def test_levels_key_when_only_order_limits_change_then_unchanged() -> None:
+    before = RiskTable(groups={"g": RiskSettings("g", stop_out_level=D(60))})
+    limits = RiskTable(groups={"g": RiskSettings("g", stop_out_level=D(60), max_leverage=50)})
+    levels = RiskTable(groups={"g": RiskSettings("g", stop_out_level=D(61))})
+
+    assert levels_key(before) == levels_key(limits)
+    assert levels_key(before) != levels_key(levels)

@@ -427,3 +427,37 @@ async def test_rearmed_account_is_armed_with_the_committed_risk_without_a_reload
     watcher.rearm_account(AccountId(1), None)  # every position closed
     await settle(watcher)
     assert watcher.book.thresholds_of(AccountId(1), TriggerKind.STOP_OUT) == []
+
+
+# --- levels from the risk settings ---------------------------------------------------------------
+
+
+async def test_raised_stop_out_level_when_levels_change_then_account_below_it_stopped_out(
+    core: Core,
+) -> None:
+    stop_out = {"level": D(50)}
+
+    def levels(r: AccountRisk) -> AccountRisk:
+        own = r.own_stop_out_level if r.own_stop_out_level is not None else r.stop_out_level
+        return replace(r, stop_out_level=max(own, stop_out["level"]), own_stop_out_level=own)
+
+    w = TriggerWatcher(
+        None, core, core, now=lambda: T0, settings=WatcherSettings(sweep_seconds=0), levels=levels
+    )
+    w.start_dispatcher()
+    try:
+        await arm(w, core, risk(1, "2000"))
+        quote(w, "1.09500", "1.09500")  # 1 500 / 1 100: 136 %
+        await settle(w)
+        assert core.calls == []
+
+        stop_out["level"] = D(140)
+        w.levels_changed()
+        for _ in range(100):
+            await asyncio.sleep(0)
+        await settle(w)
+
+        assert [c[0] for c in core.calls] == ["stop_out"]
+        assert core.named("stop_out")[0][2] == D("136.36")
+    finally:
+        await w.stop(grace=1)
