@@ -399,3 +399,28 @@ async def test_grpc_change_own_password_when_done_then_answers_a_working_token(a
 
     assert reply.user.username == username
     assert old.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_dealer_when_created_then_reads_the_desk_but_changes_no_money_nor_risk_settings(
+    admin, admin_stub
+):
+    username = _name("dealer")
+    await _create(admin, username, "DEALER")
+    token = await _token(admin, username)
+
+    async with admin.http(token) as http:
+        deposit = await http.post(
+            "/admin/deposit",
+            json={"accountId": "987654321", "amount": "10.00", "method": "BANK_TRANSFER"},
+        )
+        risk = await http.put("/admin/risk-settings", json={"stopOutLevel": "90"})
+        board = await http.get("/admin/lps/statistics")
+    listed = await admin_stub.ListAdminUsers(
+        admin_pb2.ListAdminUsersRequest(), metadata=bearer(await admin.login("root")), timeout=10
+    )
+
+    assert (deposit.status_code, deposit.json()["code"]) == (403, "ROLE_NOT_PERMITTED")
+    assert (risk.status_code, risk.json()["code"]) == (403, "ROLE_NOT_PERMITTED")
+    assert board.status_code == 200
+    [mine] = [u for u in listed.users if u.username == username]
+    assert mine.role == admin_pb2.ADMIN_ROLE_DEALER

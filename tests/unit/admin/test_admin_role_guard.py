@@ -64,3 +64,22 @@ def test_table_when_roles_compared_then_each_role_may_do_what_the_next_may():
 
 def test_docs_when_read_then_show_the_permission_table_of_the_code():
     assert markdown_table() in DOC.read_text()
+
+
+def test_table_when_dealer_compared_then_flow_switches_only_no_money_policy_or_users():
+    changes = {op for op, rule in PERMISSIONS.items() if rule.changes and allowed(Role.DEALER, op)}
+    assert changes == {
+        Op.LP_CONNECT,
+        Op.LP_DISCONNECT,
+        Op.LP_RECONNECT,
+        Op.FIX_CONNECT,
+        Op.FIX_DISCONNECT,
+        Op.CLIENT_OVERRIDE_SET,
+        Op.CLIENT_OVERRIDE_DELETE,
+        Op.ROUTING_WHAT_IF,
+        Op.USER_CHANGE_OWN_PASSWORD,
+    }
+    reads = {op for op, rule in PERMISSIONS.items() if not rule.changes}
+    assert {op for op in reads if allowed(Role.DEALER, op)} == {
+        op for op in reads if allowed(Role.SUPPORT, op)
+    }
