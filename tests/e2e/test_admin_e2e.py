@@ -185,3 +185,66 @@ async def markup_widens_quote(
         back = await admin.put(f"/admin/symbols/{MARKUP_SYMBOL}", json={"spreadMarkup": markup})
         assert back.status_code == 200, back.text
         await lpsim.put("/config", json={"walk": walk})
+
+
+async def test_admin_raises_a_groups_stop_out_level_and_the_running_oms_stops_the_client_out(
+    stack: Stack,
+) -> None:
+    """Risk settings reach oms's trigger watcher without a restart: a client of a fresh group
+    holds 1 lot EURUSD well above its own 50 % stop-out; the admin raises the group's stop-out
+    above the account's margin level and the position is closed STOP_OUT."""
+    admin = await admin_client(stack)
+    edge = httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0)
+    group = f"e2e-lvl-{uuid.uuid4().hex[:8]}"
+    try:
+        login_name, password = f"e2e-{uuid.uuid4().hex[:10]}", "e2e-password-1"
+        created = await admin.post(
+            "/admin/accounts",
+            json={
+                "username": login_name,
+                "password": password,
+                "accountType": "DEMO",
+                "currency": "USD",
+                "leverage": 100,
+                "group": group,
+            },
+        )
+        assert created.status_code == 201, created.text
+        account_id = created.json()["account"]["accountId"]
+        funded = await admin.post(
+            "/admin/deposit",
+            json={"accountId": account_id, "amount": "1300.00", "method": "BANK_TRANSFER"},
+            headers={"Idempotency-Key": f"e2e-{uuid.uuid4().hex[:8]}"},
+        )
+        assert funded.status_code == 200, funded.text
+        auth = await login(edge, login_name, password)
+
+        async def bought() -> bool:
+            order = {**market("EURUSD", uuid.uuid4().hex[:12]), "volume": "1.00"}
+            reply = await edge.post("/api/orders/market", json=order, headers=auth)
+            return reply.status_code == 200 and reply.json()["order"]["status"] == "FILLED"
+
+        await eventually("1 lot EURUSD filled", bought)  # ~1 085 USD margin: ~120 %
+        summary = (await edge.get("/api/account/summary", headers=auth)).json()
+        level = Decimal(summary["marginLevel"])
+        assert 60 < level < 200, summary
+
+        raised = await admin.put(
+            "/admin/risk-settings",
+            params={"group": group},
+            json={"marginCallLevel": "300", "stopOutLevel": "250"},
+        )
+        assert raised.status_code == 200, raised.text
+
+        async def flat() -> bool:
+            reply = await edge.get("/api/account/positions", headers=auth)
+            return reply.status_code == 200 and reply.json()["positions"] == []
+
+        await eventually("the stop-out at the group's level", flat)
+        trades = await edge.get("/api/account/trades", params={"pageSize": 100}, headers=auth)
+        assert trades.status_code == 200, trades.text
+        [closing] = [d for d in trades.json()["deals"] if d["entry"] == "OUT"]
+        assert closing["reason"] == "STOP_OUT"
+    finally:
+        await admin.aclose()
+        await edge.aclose()
