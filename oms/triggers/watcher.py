@@ -14,6 +14,9 @@
   recomputed afterwards. A periodic sweep, off the tick path, recomputes the thresholds that
   cross rates drift (``oms.domain.stopout.rate_dependent``) and looks for margin calls that
   recovered.
+* The margin-call and stop-out levels an account is watched at come from ``levels`` (oms: the
+  stricter of the account's own and its group's risk settings); ``levels_changed`` re-arms every
+  account whose levels a settings change moved, at once.
 * The clock loop (injected clock) expires GTD / DAY orders.
 
 The core tells the watcher about every change it commits (``upsert_order``, ``remove_order``,
