@@ -158,7 +158,7 @@ class LpQuote:
     ask: Decimal
     ts_ms: int
     received_ms: int
-    depth: _Depth | None = None
+    depth: _Depth | None = field(default=None, compare=False)  # parsed lazily: not a value
 
     @property
     def mid(self) -> Decimal:
