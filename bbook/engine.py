@@ -101,8 +101,9 @@ class BBookEngine:
     def settings_for(self, symbol: str) -> SymbolSettings:
         return self.symbol_settings.get(symbol, DEFAULT_SETTINGS)
 
-    async def quote(self, symbol: str) -> ClientQuote | None:
-        return await read_quote(self._redis, symbol)
+    async def quote(self, symbol: str, *, depth: bool = False) -> ClientQuote | None:
+        """The current client quote; its depth levels only when ``depth`` (pricing an order)."""
+        return await read_quote(self._redis, symbol, depth=depth)
 
     async def price(
         self,
@@ -120,7 +121,7 @@ class BBookEngine:
         if not settings.enabled:
             return Rejection(Reason.BOOK_UNAVAILABLE, f"B-book execution is disabled for {symbol}")
         return fill_price(
-            await self.quote(symbol),
+            await self.quote(symbol, depth=units is not None),
             symbol,
             side,
             now_ms=self._now_ms(),

@@ -78,7 +78,8 @@ class LpConfig(BaseModel):
         ge=0,
         description="MarketDepth asked of the LP: 1 top of book (incremental refreshes); N levels, "
         "or 0 the full book, as full refreshes carrying each level's size (the B-book prices "
-        "large orders across them).",
+        "large orders across them, when the LP counts units: qty_unit UNITS; the A-book tries an "
+        "LP showing less than an order after the others).",
     )
 
     @model_validator(mode="after")

@@ -230,9 +230,15 @@ class TopOfBook:
     subscription) the best is the top and all of them, best first, are its depth. An incremental
     refresh (35=X) moves the top of book only; it drops the symbol's depth, which the next full
     refresh brings back (depth subscriptions ask for full refreshes only).
+
+    Ticks carry the depth only with ``forward_depth``: quotes and the B-book read a level's size
+    in units of the base currency, which an LP counting lots (``QtyUnit.LOTS``) does not send, and
+    fixgw does not know contract sizes. Such an LP's depth still orders the A-book's LP choice,
+    which converts through the order's contract size.
     """
 
     lp: str
+    forward_depth: bool = True
     bids: dict[str, Decimal] = field(default_factory=dict)
     asks: dict[str, Decimal] = field(default_factory=dict)
     bid_depth: dict[str, tuple[Level, ...]] = field(default_factory=dict)
@@ -266,8 +272,8 @@ class TopOfBook:
                     lp_time=update.lp_time or now,
                     source=self.lp,
                     received_monotonic=update.received_monotonic,
-                    bid_levels=self.bid_depth.get(symbol, ()),
-                    ask_levels=self.ask_depth.get(symbol, ()),
+                    bid_levels=self.bid_depth.get(symbol, ()) if self.forward_depth else (),
+                    ask_levels=self.ask_depth.get(symbol, ()) if self.forward_depth else (),
                 )
             )
         return ticks

@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from fixgw import engine
 from fixgw.application import OWN_LOGOUT_PREFIX, GatewayApplication
-from fixgw.config import LpConfig
+from fixgw.config import LpConfig, QtyUnit
 from fixgw.domain import (
     BusinessReject,
     CancelReject,
@@ -170,7 +170,8 @@ class LpSessionState:
     stopping: bool = False  # its engine is being stopped: the logout is ours, not a drop
 
     def __post_init__(self) -> None:
-        self.book = TopOfBook(self.config.name)
+        # Depth sizes go to quotes in base units only (TopOfBook): not from an LP counting lots.
+        self.book = TopOfBook(self.config.name, forward_depth=self.config.qty_unit is QtyUnit.UNITS)
 
     @property
     def name(self) -> str:

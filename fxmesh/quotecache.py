@@ -11,6 +11,8 @@ BUY, - markupBid for a SELL). A document without them reads as None (written bef
 ``bids`` / ``asks`` (optional) are the client price's depth where LPs send it: ``[[price, size],
 ...]`` best first, sizes in units of the base currency (FIX MDEntrySize), prices marked up like the
 top (whose level is the first); the B-book fills a large order at their volume-weighted price.
+Only the B-book reads them: ``from_json`` / ``read_quote`` skip them unless asked (``depth=True``),
+so the per-tick subscribers (edge, oms triggers, router flow) pay nothing for depth they ignore.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class ClientQuote:
         return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> ClientQuote:
+    def from_json(cls, raw: str | bytes, *, depth: bool = False) -> ClientQuote:
+        """Parse a quote document; its depth levels only with ``depth`` (module doc)."""
         doc: dict[str, Any] = json.loads(raw)
         markup_bid, markup_ask = doc.get("markupBid"), doc.get("markupAsk")
         return cls(
@@ -98,8 +101,8 @@ class ClientQuote:
             doc.get("source", "fxmesh"),
             Decimal(markup_bid) if markup_bid is not None else None,
             Decimal(markup_ask) if markup_ask is not None else None,
-            _levels(doc.get("bids")),
-            _levels(doc.get("asks")),
+            _levels(doc.get("bids")) if depth else (),
+            _levels(doc.get("asks")) if depth else (),
         )
 
 
@@ -107,10 +110,11 @@ def _levels(raw: Any) -> tuple[PriceLevel, ...]:
     return tuple((Decimal(p), Decimal(size)) for p, size in raw or ())
 
 
-async def read_quote(redis: Redis, symbol: str) -> ClientQuote | None:
-    """The current client quote of ``symbol`` or None when there is none (or it expired)."""
+async def read_quote(redis: Redis, symbol: str, *, depth: bool = False) -> ClientQuote | None:
+    """The current client quote of ``symbol`` (with its levels when ``depth``) or None when there
+    is none (or it expired)."""
     raw = await redis.get(quote_key(symbol))
-    return ClientQuote.from_json(raw) if raw is not None else None
+    return ClientQuote.from_json(raw, depth=depth) if raw is not None else None
 
 
 async def read_quotes(redis: Redis, symbols: Sequence[str]) -> dict[str, ClientQuote]:

@@ -126,6 +126,29 @@ class RawTick:
     ask_levels: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(slots=True)
+class _Depth:
+    """An LP tick's levels as sent, parsed on first use: a client quote reads only the newest
+    tick of each LP, so under load most ticks' levels are replaced before anyone parses them."""
+
+    raw_bids: tuple[tuple[str, str], ...]
+    raw_asks: tuple[tuple[str, str], ...]
+    top_bid: Decimal
+    top_ask: Decimal
+    parsed: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
+
+    def levels(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        if self.parsed is None:
+            bids = parse_levels(self.raw_bids, bids=True)
+            asks = parse_levels(self.raw_asks, bids=False)
+            # Depth that does not start at the tick's own top is not the book of that price.
+            self.parsed = (
+                bids if bids and bids[0][0] == self.top_bid else (),
+                asks if asks and asks[0][0] == self.top_ask else (),
+            )
+        return self.parsed
+
+
 @dataclass(frozen=True, slots=True)
 class LpQuote:
     """The latest accepted tick of one LP for one symbol."""
@@ -135,12 +158,20 @@ class LpQuote:
     ask: Decimal
     ts_ms: int
     received_ms: int
-    bids: tuple[Level, ...] = ()
-    asks: tuple[Level, ...] = ()
+    depth: _Depth | None = field(default=None, compare=False)  # parsed lazily: not a value
 
     @property
     def mid(self) -> Decimal:
         return (self.bid + self.ask) / 2
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        """Depth below the bid, best first; () without usable depth (module doc)."""
+        return self.depth.levels()[0] if self.depth is not None else ()
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        return self.depth.levels()[1] if self.depth is not None else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,14 +288,12 @@ class PricingEngine:
         if now_ms - ts_ms > settings.stale_after_ms:
             return DropReason.STALE
         book = self._books.setdefault(tick.symbol, {})
-        bids = parse_levels(tick.bid_levels, bids=True)
-        asks = parse_levels(tick.ask_levels, bids=False)
-        # Depth that does not start at the tick's own top is not the book of that price.
-        if bids and bids[0][0] != bid:
-            bids = ()
-        if asks and asks[0][0] != ask:
-            asks = ()
-        quote = LpQuote(tick.source, bid, ask, ts_ms, now_ms, bids, asks)
+        depth = (
+            _Depth(tick.bid_levels, tick.ask_levels, bid, ask)
+            if tick.bid_levels or tick.ask_levels
+            else None
+        )
+        quote = LpQuote(tick.source, bid, ask, ts_ms, now_ms, depth)
         previous = book.get(tick.source)
         if previous is not None and now_ms - previous.received_ms <= self._spike_window_ms:
             move_pct = abs(quote.mid - previous.mid) / previous.mid * _HUNDRED

@@ -13,6 +13,11 @@ percentiles are computed only when someone asks.
   ``gap_ms`` (the stale threshold, by default) starts a new run. An LP that sends nothing shows
   its last tick time, so the board tells "up for 3 h" from "silent for 2 min".
 - **Drops**: totals since quotes started, by ``DropReason`` (unknown symbol, crossed, spike, ...).
+
+Metrics (``quotes.metrics``) carry the same figures per LP for the alert rules: ticks by LP and
+symbol, drops by LP and reason (never by symbol: an LP's unknown symbols would make the label
+unbounded), quote latency by LP, and the current streaming run's length (read at scrape time from
+``streaming_runs``, so the tick path pays nothing for it).
 """
 
 from __future__ import annotations
@@ -104,6 +109,14 @@ class LpStatistics:
         latencies.append((now_ms, max(0, now_ms - tick_ms)))
         while len(latencies) > MAX_LATENCY_SAMPLES:
             latencies.popleft()
+
+    def streaming_runs(self, now_ms: int) -> dict[str, int]:
+        """Per LP ever seen, how long its current run of ticks has lasted (ms); 0 while silent."""
+        runs = {}
+        for lp, last in self._last_seen.items():
+            live = now_ms - last <= self.gap_ms
+            runs[lp] = max(0, now_ms - self._run_start[lp]) if live else 0
+        return runs
 
     def snapshot(self, now_ms: int, lp: str = "", symbol: str = "") -> list[FeedStatistics]:
         """Every feed (or those of ``lp`` / ``symbol``), by LP then symbol."""

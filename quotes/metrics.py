@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import weakref
+from collections.abc import Callable, Iterator
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from fxmesh.metrics import LATENCY_BUCKETS
+from quotes.lpstats import LpStatistics
 
 TICKS_ACCEPTED = Counter(
     "fxmesh_quotes_ticks_accepted_total",
@@ -43,3 +49,37 @@ LP_QUOTE_LATENCY = Histogram(
     ["lp"],
     buckets=LATENCY_BUCKETS,
 )
+
+
+class _LpStreaming(Collector):
+    """``fxmesh_quotes_lp_streaming_seconds``: each LP's current run of ticks without a gap,
+    computed when scraped from the LP statistics of the live quotes services (one in production;
+    the longest run per LP when tests run several in one process)."""
+
+    def __init__(self) -> None:
+        self._sources: weakref.WeakKeyDictionary[LpStatistics, Callable[[], int]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def watch(self, stats: LpStatistics, clock: Callable[[], int]) -> None:
+        """Report ``stats``, read at ``clock`` (epoch ms), until it is garbage."""
+        self._sources[stats] = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "fxmesh_quotes_lp_streaming_seconds",
+            "How long the LP has streamed ticks without a gap longer than the stale threshold "
+            "(its feed uptime); 0 while it is silent.",
+            labels=["lp"],
+        )
+        longest: dict[str, int] = {}
+        for stats, clock in list(self._sources.items()):
+            for lp, run_ms in stats.streaming_runs(clock()).items():
+                longest[lp] = max(run_ms, longest.get(lp, 0))
+        for lp, run_ms in sorted(longest.items()):
+            family.add_metric([lp], run_ms / 1000)
+        yield family
+
+
+LP_STREAMING = _LpStreaming()
+REGISTRY.register(LP_STREAMING)

@@ -71,6 +71,7 @@ class QuotesService:
         self._lp_ticks: dict[tuple[str, str], Any] = {}
         self._lp_latency: dict[str, Any] = {}
         self.lp_statistics = LpStatistics()
+        metrics.LP_STREAMING.watch(self.lp_statistics, clock)
 
     def update_config(self, config: PricingConfig) -> None:
         """Swap in new pricing settings; they apply from the next tick."""

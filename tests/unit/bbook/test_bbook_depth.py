@@ -64,3 +64,17 @@ def test_quote_without_depth_fills_any_size_at_the_top() -> None:
     top_only = ClientQuote("EURUSD", D("1.08440"), D("1.08460"), NOW - 100)
 
     assert price(Side.BUY, "20", top_only) == D("1.08460")
+
+
+def test_quote_document_when_read_for_pricing_then_levels_come_back_exactly() -> None:
+    again = ClientQuote.from_json(DEEP.to_json(), depth=True)
+
+    assert again == DEEP
+    assert price(Side.BUY, "20", again) == D("1.08476")
+
+
+def test_quote_document_when_read_by_a_tick_subscriber_then_levels_are_skipped() -> None:
+    # edge, oms triggers and router flow parse every tick and never price from depth.
+    again = ClientQuote.from_json(DEEP.to_json())
+
+    assert (again.bid, again.ask, again.bids, again.asks) == (DEEP.bid, DEEP.ask, (), ())
