@@ -390,12 +390,14 @@ def _bound(value: Decimal | None, field_name: str, *, share: bool = False) -> No
     """A threshold bound: finite (a share: 0..1); None is not checked."""
     if value is None:
         return
-    if not value.is_finite() or (share and not _ZERO <= value <= _ONE):
-        what = "a decimal between 0 and 1" if share else "a finite decimal"
+    if not value.is_finite() or abs(value) >= _MAX_BOUND or (share and not _ZERO <= value <= _ONE):
+        what = "a decimal between 0 and 1" if share else f"a decimal below {_MAX_BOUND} in size"
         raise _invalid(f"{field_name} must be {what}", INVALID_THRESHOLD, field_name)
 
 
 _MAX_COUNT = 2**31 - 1
+_MAX_BOUND = Decimal(10) ** 15
+"""Threshold bounds are below this in size (a larger one is a typo, and would overflow)."""
 
 
 def _count(value: int, field_name: str) -> None:
@@ -419,7 +421,7 @@ def _validate_thresholds(edit: Edit) -> None:
         v = edit.threshold
         if v.symbol is not None:
             _symbol(v.symbol)
-        if not v.max_bps.is_finite() or v.max_bps < 0:
+        if not v.max_bps.is_finite() or not _ZERO <= v.max_bps < _MAX_BOUND:
             raise _invalid("max_bps must be a non-negative decimal", INVALID_THRESHOLD, "max_bps")
         _ratio(v.book, v.c_book_hedge_ratio)
     elif isinstance(edit, RemoveVolatilityThreshold) and edit.symbol is not None:
