@@ -450,7 +450,7 @@ def route(config: RoutingConfig, inputs: RoutingInputs) -> Decision:
             override.reason,
             Level.ACCOUNT_OVERRIDE,
         )
-        steps.append(Step(Level.ACCOUNT_OVERRIDE, f"{book.value} {reason}", "final for 4 and 5"))
+        steps.append(Step(Level.ACCOUNT_OVERRIDE, f"{book.value} {reason}", "final for 3a to 5"))
     else:
         steps.append(Step(Level.ACCOUNT_OVERRIDE, "none"))
         rule = config.index.match(inputs.client_group, inputs.symbol)
