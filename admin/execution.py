@@ -86,6 +86,33 @@ class ExposureThreshold:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowThresholdRow:
+    """When an account's flow is profitable (level 3b) or toxic (level 3c), for one client group
+    (None: any). A None bound is not checked. In a change, ``remove`` removes the scope's row."""
+
+    client_group: str | None
+    min_closed_deals: int = 1
+    net_profit_min: Decimal | None = None
+    win_rate_min: Decimal | None = None
+    min_markout_fills: int = 1
+    toxicity_min_bps: Decimal | None = None
+    latency_arb_share_min: Decimal | None = None
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VolatilityThresholdRow:
+    """What an order in a volatile symbol gets (level 3a), for one symbol (None: any). In a
+    change, ``remove`` removes the scope's row (``max_bps`` is then not read)."""
+
+    symbol: str | None
+    max_bps: Decimal
+    book: str = "A"
+    hedge_ratio: Decimal = ZERO
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SymbolSettings:
     symbol: str
     lot_step: Decimal
@@ -103,6 +130,8 @@ class RoutingSetup:
     volume_limits: tuple[VolumeThreshold, ...] = ()
     exposure_limits: tuple[ExposureThreshold, ...] = ()
     symbols: tuple[SymbolSettings, ...] = ()
+    flow_thresholds: tuple[FlowThresholdRow, ...] = ()
+    volatility_thresholds: tuple[VolatilityThresholdRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +163,8 @@ class Thresholds:
     version: int
     volume_limits: tuple[VolumeThreshold, ...]
     exposure_limits: tuple[ExposureThreshold, ...]
+    flow_thresholds: tuple[FlowThresholdRow, ...] = ()
+    volatility_thresholds: tuple[VolatilityThresholdRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +230,8 @@ Edit = (
     | RemoveRule
     | VolumeThreshold
     | ExposureThreshold
+    | FlowThresholdRow
+    | VolatilityThresholdRow
 )
 
 
@@ -247,7 +280,13 @@ def group_rules(setup: RoutingSetup) -> list[GroupRule]:
 
 
 def thresholds(setup: RoutingSetup) -> Thresholds:
-    return Thresholds(setup.version, setup.volume_limits, setup.exposure_limits)
+    return Thresholds(
+        setup.version,
+        setup.volume_limits,
+        setup.exposure_limits,
+        setup.flow_thresholds,
+        setup.volatility_thresholds,
+    )
 
 
 def _override(setup: RoutingSetup, account_id: str) -> ClientOverride | None:
@@ -326,6 +365,34 @@ def thresholds_json(t: Thresholds) -> dict[str, Any]:
         "exposureLimits": [
             {"symbol": e.symbol, "maxNetVolume": _dec(e.max_net_volume)} for e in t.exposure_limits
         ],
+        "flowThresholds": [flow_threshold_json(f) for f in t.flow_thresholds],
+        "volatilityThresholds": [volatility_threshold_json(v) for v in t.volatility_thresholds],
+    }
+
+
+def flow_threshold_json(f: FlowThresholdRow) -> dict[str, Any]:
+    out: dict[str, Any] = {"clientGroup": f.client_group}
+    if f.remove:
+        return {**out, "remove": True}
+    return {
+        **out,
+        "minClosedDeals": f.min_closed_deals,
+        "netProfitMin": _dec(f.net_profit_min),
+        "winRateMin": _dec(f.win_rate_min),
+        "minMarkoutFills": f.min_markout_fills,
+        "toxicityMinBps": _dec(f.toxicity_min_bps),
+        "latencyArbShareMin": _dec(f.latency_arb_share_min),
+    }
+
+
+def volatility_threshold_json(v: VolatilityThresholdRow) -> dict[str, Any]:
+    if v.remove:
+        return {"symbol": v.symbol, "remove": True}
+    return {
+        "symbol": v.symbol,
+        "maxBps": fmt(v.max_bps),
+        "mode": v.book,
+        "hedgeRatio": fmt(v.hedge_ratio),
     }
 
 
@@ -560,13 +627,20 @@ class ExecutionDesk:
         volume_limits: list[VolumeThreshold],
         exposure_limits: list[ExposureThreshold],
         expected: int | None,
+        flow_thresholds: list[FlowThresholdRow] | None = None,
+        volatility_thresholds: list[VolatilityThresholdRow] | None = None,
     ) -> Thresholds:
+        flows, vols = list(flow_thresholds or ()), list(volatility_thresholds or ())
         async with self._gate.guard(ctx, Op.ROUTING_THRESHOLDS_SET, "routing_thresholds") as a:
-            edits: list[Edit] = [*volume_limits, *exposure_limits]
-            a.details = thresholds_json(Thresholds(0, tuple(volume_limits), tuple(exposure_limits)))
+            edits: list[Edit] = [*volume_limits, *exposure_limits, *flows, *vols]
+            a.details = thresholds_json(
+                Thresholds(
+                    0, tuple(volume_limits), tuple(exposure_limits), tuple(flows), tuple(vols)
+                )
+            )
             if not edits:
                 raise InvalidArgument(
-                    "name at least one volume or exposure limit",
+                    "name at least one volume, exposure, flow or volatility threshold",
                     reason="EMPTY_CHANGE",
                     metadata={"field": "volumeLimits"},
                 )

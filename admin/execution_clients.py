@@ -15,6 +15,7 @@ from admin.execution import (
     ClientOverride,
     Edit,
     ExposureThreshold,
+    FlowThresholdRow,
     GroupRule,
     NewRule,
     RemoveOverride,
@@ -25,6 +26,7 @@ from admin.execution import (
     SymbolMode,
     SymbolSettings,
     VenueShare,
+    VolatilityThresholdRow,
     VolumeThreshold,
 )
 from fxmesh.money import fmt
@@ -124,6 +126,45 @@ def exposure_to_proto(e: ExposureThreshold) -> router_pb2.ExposureLimitConfig:
     return router_pb2.ExposureLimitConfig(symbol=e.symbol, max_net_volume=fmt(e.max_net_volume))
 
 
+def flow_from_proto(f: router_pb2.FlowThresholdConfig) -> FlowThresholdRow:
+    return FlowThresholdRow(
+        client_group=f.client_group or None,
+        min_closed_deals=f.min_closed_deals,
+        net_profit_min=_opt(f.net_profit_min),
+        win_rate_min=_opt(f.win_rate_min),
+        min_markout_fills=f.min_markout_fills,
+        toxicity_min_bps=_opt(f.toxicity_min_bps),
+        latency_arb_share_min=_opt(f.latency_arb_share_min),
+    )
+
+
+def flow_to_proto(f: FlowThresholdRow) -> router_pb2.FlowThresholdConfig:
+    return router_pb2.FlowThresholdConfig(
+        client_group=f.client_group or "",
+        min_closed_deals=f.min_closed_deals,
+        net_profit_min=fmt(f.net_profit_min),
+        win_rate_min=fmt(f.win_rate_min),
+        min_markout_fills=f.min_markout_fills,
+        toxicity_min_bps=fmt(f.toxicity_min_bps),
+        latency_arb_share_min=fmt(f.latency_arb_share_min),
+    )
+
+
+def volatility_from_proto(v: router_pb2.VolatilityThresholdConfig) -> VolatilityThresholdRow:
+    return VolatilityThresholdRow(
+        v.symbol or None, _dec(v.max_bps), book_name(v.book), _dec(v.hedge_ratio)
+    )
+
+
+def volatility_to_proto(v: VolatilityThresholdRow) -> router_pb2.VolatilityThresholdConfig:
+    return router_pb2.VolatilityThresholdConfig(
+        symbol=v.symbol or "",
+        max_bps=fmt(v.max_bps),
+        book=_BOOKS.get(v.book, types_pb2.BOOK_UNSPECIFIED),
+        hedge_ratio=fmt(v.hedge_ratio),
+    )
+
+
 def mode_to_proto(m: SymbolMode) -> router_pb2.SetExecutionMode:
     return router_pb2.SetExecutionMode(
         symbol=m.symbol or "",
@@ -149,6 +190,8 @@ def setup_from_proto(c: router_pb2.RoutingConfig) -> RoutingSetup:
             )
             for s in c.symbols
         ),
+        flow_thresholds=tuple(flow_from_proto(f) for f in c.flow_thresholds),
+        volatility_thresholds=tuple(volatility_from_proto(v) for v in c.volatility_thresholds),
     )
 
 
@@ -169,6 +212,22 @@ def _edit(edit: Edit) -> router_pb2.RoutingConfigEdit:
         return router_pb2.RoutingConfigEdit(delete_rule=edit.rule_id)
     if isinstance(edit, VolumeThreshold):
         return router_pb2.RoutingConfigEdit(set_volume_limit=volume_to_proto(edit))
+    if isinstance(edit, FlowThresholdRow):
+        if edit.remove:
+            return router_pb2.RoutingConfigEdit(
+                remove_flow_threshold=router_pb2.RemoveFlowThreshold(
+                    client_group=edit.client_group or ""
+                )
+            )
+        return router_pb2.RoutingConfigEdit(set_flow_threshold=flow_to_proto(edit))
+    if isinstance(edit, VolatilityThresholdRow):
+        if edit.remove:
+            return router_pb2.RoutingConfigEdit(
+                remove_volatility_threshold=router_pb2.RemoveVolatilityThreshold(
+                    symbol=edit.symbol or ""
+                )
+            )
+        return router_pb2.RoutingConfigEdit(set_volatility_threshold=volatility_to_proto(edit))
     return router_pb2.RoutingConfigEdit(set_exposure_limit=exposure_to_proto(edit))
 
 

@@ -9,9 +9,11 @@ from admin.execution import (
     ClientOverride,
     ExecutionMode,
     ExposureThreshold,
+    FlowThresholdRow,
     GroupRule,
     SymbolMode,
     Thresholds,
+    VolatilityThresholdRow,
     VolumeThreshold,
     account_id_of,
     book_of,
@@ -22,7 +24,9 @@ from admin.execution_clients import (
     book_name,
     exposure_to_proto,
     fallback_name,
+    flow_to_proto,
     over_limit_name,
+    volatility_to_proto,
     volume_to_proto,
 )
 from fxmesh.errors import InvalidArgument
@@ -120,7 +124,12 @@ def rule_from_proto(r: router_pb2.RoutingRuleConfig, rule_id: int = 0) -> GroupR
 
 def thresholds_from_proto(
     request: pb.UpdateRoutingThresholdsRequest,
-) -> tuple[list[VolumeThreshold], list[ExposureThreshold]]:
+) -> tuple[
+    list[VolumeThreshold],
+    list[ExposureThreshold],
+    list[FlowThresholdRow],
+    list[VolatilityThresholdRow],
+]:
     volumes = [
         VolumeThreshold(
             v.client_group.strip() or None,
@@ -134,7 +143,36 @@ def thresholds_from_proto(
         ExposureThreshold(e.symbol.strip().upper(), _lots(e.max_net_volume, "max_net_volume"))
         for e in request.exposure_limits
     ]
-    return volumes, exposures
+    flows = [
+        FlowThresholdRow(
+            client_group=f.client_group.strip() or None,
+            min_closed_deals=f.min_closed_deals,
+            net_profit_min=_lots(f.net_profit_min, "net_profit_min"),
+            win_rate_min=_lots(f.win_rate_min, "win_rate_min"),
+            min_markout_fills=f.min_markout_fills,
+            toxicity_min_bps=_lots(f.toxicity_min_bps, "toxicity_min_bps"),
+            latency_arb_share_min=_lots(f.latency_arb_share_min, "latency_arb_share_min"),
+        )
+        for f in request.flow_thresholds
+    ]
+    flows += [
+        FlowThresholdRow(r.client_group.strip() or None, remove=True)
+        for r in request.remove_flow_thresholds
+    ]
+    vols = [
+        VolatilityThresholdRow(
+            symbol=v.symbol.strip().upper() or None,
+            max_bps=parse_decimal(v.max_bps, "max_bps"),
+            book=_book(v.book),
+            hedge_ratio=_ratio(v.hedge_ratio),
+        )
+        for v in request.volatility_thresholds
+    ]
+    vols += [
+        VolatilityThresholdRow(r.symbol.strip().upper() or None, ZERO, remove=True)
+        for r in request.remove_volatility_thresholds
+    ]
+    return volumes, exposures, flows, vols
 
 
 def thresholds_to_proto(t: Thresholds) -> pb.RoutingThresholds:
@@ -142,4 +180,6 @@ def thresholds_to_proto(t: Thresholds) -> pb.RoutingThresholds:
         config_version=t.version,
         volume_limits=[volume_to_proto(v) for v in t.volume_limits],
         exposure_limits=[exposure_to_proto(e) for e in t.exposure_limits],
+        flow_thresholds=[flow_to_proto(f) for f in t.flow_thresholds],
+        volatility_thresholds=[volatility_to_proto(v) for v in t.volatility_thresholds],
     )

@@ -751,13 +751,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     ) -> xpb.UpdateRoutingThresholdsResponse:
         desk = self._service.execution
         ctx = await self._ctx(context, request.request_id)
-        volumes, exposures = await desk.checked(
+        volumes, exposures, flows, vols = await desk.checked(
             ctx,
             Op.ROUTING_THRESHOLDS_SET,
             "routing_thresholds",
             lambda: xconvert.thresholds_from_proto(request),
         )
-        changed = await desk.set_thresholds(ctx, volumes, exposures, self._expected(request))
+        changed = await desk.set_thresholds(
+            ctx, volumes, exposures, self._expected(request), flows, vols
+        )
         return xpb.UpdateRoutingThresholdsResponse(thresholds=xconvert.thresholds_to_proto(changed))
 
     async def GetBookSplitReport(

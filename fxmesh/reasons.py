@@ -226,3 +226,10 @@ class Reason(StrEnum):
     LP_DISABLED = "LP_DISABLED"
     """fixgw, admin: the LP is disabled, so its session is not connected (FAILED_PRECONDITION,
     409); a disabled LP takes no orders."""
+
+    # --- routing thresholds: router's flow / volatility threshold rows, admin in front ----------
+    INVALID_THRESHOLD = "INVALID_THRESHOLD"
+    """router, admin (400): a flow or volatility threshold bound out of range (a share outside
+    0..1, a negative count or volatility, a non-finite decimal); ``field`` names it."""
+    THRESHOLD_NOT_FOUND = "THRESHOLD_NOT_FOUND"
+    """router, admin (404): no flow / volatility threshold row for that scope to remove."""

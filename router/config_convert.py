@@ -17,14 +17,24 @@ from router.configuration import (
     DeleteRule,
     Edit,
     PutOverride,
+    RemoveFlowThreshold,
     RemoveSymbolMode,
+    RemoveVolatilityThreshold,
     SetExecutionMode,
     SetExposureLimit,
+    SetFlowThreshold,
+    SetVolatilityThreshold,
     SetVolumeLimit,
     UpdateRule,
 )
 from router.domain import Book, RoutingRule
-from router.rules import AccountOverride, LpFallback, OverLimit
+from router.rules import (
+    AccountOverride,
+    FlowThreshold,
+    LpFallback,
+    OverLimit,
+    VolatilityThreshold,
+)
 
 _BOOKS = {Book.A: types_pb2.BOOK_A, Book.B: types_pb2.BOOK_B, Book.C: types_pb2.BOOK_C}
 _BOOKS_IN: dict[int, Book] = {int(v): k for k, v in _BOOKS.items()}
@@ -74,6 +84,37 @@ def config_message(config: ConfigSnapshot) -> router_pb2.RoutingConfig:
             )
             for s, r in config.symbols
         ],
+        flow_thresholds=[flow_threshold_message(t) for t in config.flow_thresholds],
+        volatility_thresholds=[
+            volatility_threshold_message(v) for v in config.volatility_thresholds
+        ],
+    )
+
+
+def _opt(value: Decimal | None) -> str:
+    return "" if value is None else fmt(value)
+
+
+def flow_threshold_message(t: FlowThreshold) -> router_pb2.FlowThresholdConfig:
+    return router_pb2.FlowThresholdConfig(
+        threshold_id=t.threshold_id,
+        client_group=t.client_group or "",
+        min_closed_deals=t.min_closed_deals,
+        net_profit_min=_opt(t.net_profit_min),
+        win_rate_min=_opt(t.win_rate_min),
+        min_markout_fills=t.min_markout_fills,
+        toxicity_min_bps=_opt(t.toxicity_min_bps),
+        latency_arb_share_min=_opt(t.latency_arb_share_min),
+    )
+
+
+def volatility_threshold_message(v: VolatilityThreshold) -> router_pb2.VolatilityThresholdConfig:
+    return router_pb2.VolatilityThresholdConfig(
+        threshold_id=v.threshold_id,
+        symbol=v.symbol or "",
+        max_bps=fmt(v.max_bps),
+        book=_BOOKS[v.book],
+        hedge_ratio=fmt(v.c_book_hedge_ratio),
     )
 
 
@@ -182,6 +223,41 @@ def _edit(message: router_pb2.RoutingConfigEdit) -> Edit:
         return SetExposureLimit(
             e.symbol.strip(), _optional_lots(e.max_net_volume, "max_net_volume")
         )
+    if kind == "set_flow_threshold":
+        f = message.set_flow_threshold
+        return SetFlowThreshold(
+            FlowThreshold(
+                threshold_id=0,
+                client_group=f.client_group.strip() or None,
+                min_closed_deals=f.min_closed_deals,
+                net_profit_min=_optional_lots(f.net_profit_min, "net_profit_min"),
+                win_rate_min=_optional_lots(f.win_rate_min, "win_rate_min"),
+                min_markout_fills=f.min_markout_fills,
+                toxicity_min_bps=_optional_lots(f.toxicity_min_bps, "toxicity_min_bps"),
+                latency_arb_share_min=_optional_lots(
+                    f.latency_arb_share_min, "latency_arb_share_min"
+                ),
+            )
+        )
+    if kind == "remove_flow_threshold":
+        return RemoveFlowThreshold(message.remove_flow_threshold.client_group.strip() or None)
+    if kind == "set_volatility_threshold":
+        vt = message.set_volatility_threshold
+        if not vt.max_bps.strip():
+            raise InvalidArgument(
+                "max_bps is required", reason=Reason.MISSING_FIELD, metadata={"field": "max_bps"}
+            )
+        return SetVolatilityThreshold(
+            VolatilityThreshold(
+                threshold_id=0,
+                symbol=vt.symbol.strip() or None,
+                max_bps=parse_decimal(vt.max_bps, "max_bps"),
+                book=_book(vt.book, "book"),
+                c_book_hedge_ratio=_ratio(vt.hedge_ratio),
+            )
+        )
+    if kind == "remove_volatility_threshold":
+        return RemoveVolatilityThreshold(message.remove_volatility_threshold.symbol.strip() or None)
     raise InvalidArgument(
         "an edit is empty", reason=Reason.MISSING_FIELD, metadata={"field": "edit"}
     )

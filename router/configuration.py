@@ -1,6 +1,7 @@
 """Routing configuration as admins read and change it (``GetRoutingConfig`` /
 ``ChangeRoutingConfig``): the execution mode (global and per symbol), account overrides, group
-rules and the B-book volume / exposure thresholds. No protobuf here (``router.config_convert``).
+rules, the B-book volume / exposure thresholds and the flow (levels 3b, 3c) and volatility
+(level 3a) threshold rows. No protobuf here (``router.config_convert``).
 
 A change is a list of edits applied in ONE transaction that first takes
 ``LOCK TABLE router.config_versions IN EXCLUSIVE MODE`` (changes queue behind each other, readers
@@ -35,9 +36,11 @@ from router.domain import Book, RoutingRule
 from router.rules import (
     DEFAULT_LOT_STEP,
     AccountOverride,
+    FlowThreshold,
     LpFallback,
     OverLimit,
     SymbolRouting,
+    VolatilityThreshold,
     VolumeLimit,
 )
 
@@ -61,6 +64,8 @@ INVALID_REASON = "INVALID_REASON"
 INVALID_CLIENT_GROUP = "INVALID_CLIENT_GROUP"
 INVALID_LP_ID = "INVALID_LP_ID"
 EMPTY_CHANGE = "EMPTY_CHANGE"
+THRESHOLD_NOT_FOUND = Reason.THRESHOLD_NOT_FOUND
+INVALID_THRESHOLD = Reason.INVALID_THRESHOLD
 
 _REASON = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9._#-]{1,32}$")
@@ -81,6 +86,8 @@ class ConfigSnapshot:
     volume_limits: tuple[VolumeLimit, ...] = ()
     exposure_limits: tuple[tuple[str, Decimal], ...] = ()
     symbols: tuple[tuple[str, SymbolRouting], ...] = ()
+    flow_thresholds: tuple[FlowThreshold, ...] = ()
+    volatility_thresholds: tuple[VolatilityThreshold, ...] = ()
 
 
 async def snapshot(conn: Conn) -> ConfigSnapshot:
@@ -105,8 +112,40 @@ async def snapshot(conn: Conn) -> ConfigSnapshot:
         "SELECT symbol, lot_step, lp_fallback, preferred_lps "
         "FROM router.routing_symbol_settings ORDER BY symbol"
     )
+    flow = await conn.fetch(
+        "SELECT threshold_id, client_group, min_closed_deals, net_profit_min, win_rate_min, "
+        "min_markout_fills, toxicity_min_bps, latency_arb_share_min FROM router.flow_thresholds "
+        "ORDER BY client_group NULLS FIRST"
+    )
+    volatility = await conn.fetch(
+        "SELECT threshold_id, symbol, max_bps, book, c_book_hedge_ratio "
+        "FROM router.volatility_thresholds ORDER BY symbol NULLS FIRST"
+    )
     return ConfigSnapshot(
         version=version,
+        flow_thresholds=tuple(
+            FlowThreshold(
+                threshold_id=r["threshold_id"],
+                client_group=r["client_group"],
+                min_closed_deals=r["min_closed_deals"],
+                net_profit_min=r["net_profit_min"],
+                win_rate_min=r["win_rate_min"],
+                min_markout_fills=r["min_markout_fills"],
+                toxicity_min_bps=r["toxicity_min_bps"],
+                latency_arb_share_min=r["latency_arb_share_min"],
+            )
+            for r in flow
+        ),
+        volatility_thresholds=tuple(
+            VolatilityThreshold(
+                threshold_id=r["threshold_id"],
+                symbol=r["symbol"],
+                max_bps=r["max_bps"],
+                book=Book(r["book"]),
+                c_book_hedge_ratio=r["c_book_hedge_ratio"],
+            )
+            for r in volatility
+        ),
         rules=tuple(
             RoutingRule(
                 rule_id=r["rule_id"],
@@ -225,6 +264,32 @@ class SetExposureLimit:
     max_net_lots: Decimal | None
 
 
+@dataclass(frozen=True, slots=True)
+class SetFlowThreshold:
+    """The flow threshold row of ``threshold.client_group`` (None: any group), created or
+    replaced whole (``threshold_id`` is ignored)."""
+
+    threshold: FlowThreshold
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveFlowThreshold:
+    client_group: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetVolatilityThreshold:
+    """The volatility threshold row of ``threshold.symbol`` (None: any symbol), created or
+    replaced whole (``threshold_id`` is ignored)."""
+
+    threshold: VolatilityThreshold
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveVolatilityThreshold:
+    symbol: str | None
+
+
 Edit = (
     SetExecutionMode
     | RemoveSymbolMode
@@ -235,6 +300,10 @@ Edit = (
     | DeleteRule
     | SetVolumeLimit
     | SetExposureLimit
+    | SetFlowThreshold
+    | RemoveFlowThreshold
+    | SetVolatilityThreshold
+    | RemoveVolatilityThreshold
 )
 
 
@@ -312,6 +381,53 @@ def _group_rule(rule: RoutingRule) -> None:
     _reason(rule.reason)
 
 
+def _group(value: str | None) -> None:
+    if value is not None and not 0 < len(value) <= 64:
+        raise _invalid("clientGroup is 1..64 characters", INVALID_CLIENT_GROUP, "client_group")
+
+
+def _bound(value: Decimal | None, field_name: str, *, share: bool = False) -> None:
+    """A threshold bound: finite (a share: 0..1); None is not checked."""
+    if value is None:
+        return
+    if not value.is_finite() or abs(value) >= _MAX_BOUND or (share and not _ZERO <= value <= _ONE):
+        what = "a decimal between 0 and 1" if share else f"a decimal below {_MAX_BOUND} in size"
+        raise _invalid(f"{field_name} must be {what}", INVALID_THRESHOLD, field_name)
+
+
+_MAX_COUNT = 2**31 - 1
+_MAX_BOUND = Decimal(10) ** 15
+"""Threshold bounds are below this in size (a larger one is a typo, and would overflow)."""
+
+
+def _count(value: int, field_name: str) -> None:
+    if not 0 <= value <= _MAX_COUNT:
+        raise _invalid(f"{field_name} must be 0..{_MAX_COUNT}", INVALID_THRESHOLD, field_name)
+
+
+def _validate_thresholds(edit: Edit) -> None:
+    if isinstance(edit, SetFlowThreshold):
+        t = edit.threshold
+        _group(t.client_group)
+        _count(t.min_closed_deals, "min_closed_deals")
+        _count(t.min_markout_fills, "min_markout_fills")
+        _bound(t.net_profit_min, "net_profit_min")
+        _bound(t.win_rate_min, "win_rate_min", share=True)
+        _bound(t.toxicity_min_bps, "toxicity_min_bps")
+        _bound(t.latency_arb_share_min, "latency_arb_share_min", share=True)
+    elif isinstance(edit, RemoveFlowThreshold):
+        _group(edit.client_group)
+    elif isinstance(edit, SetVolatilityThreshold):
+        v = edit.threshold
+        if v.symbol is not None:
+            _symbol(v.symbol)
+        if not v.max_bps.is_finite() or not _ZERO <= v.max_bps < _MAX_BOUND:
+            raise _invalid("max_bps must be a non-negative decimal", INVALID_THRESHOLD, "max_bps")
+        _ratio(v.book, v.c_book_hedge_ratio)
+    elif isinstance(edit, RemoveVolatilityThreshold) and edit.symbol is not None:
+        _symbol(edit.symbol)
+
+
 def validate(edit: Edit) -> None:
     """Raise InvalidArgument (naming the field) for an edit that cannot be applied."""
     if isinstance(edit, SetExecutionMode):
@@ -348,6 +464,11 @@ def validate(edit: Edit) -> None:
             raise _invalid("clientGroup is 1..64 characters", INVALID_CLIENT_GROUP, "client_group")
         if edit.max_lots is not None:
             _lots(edit.max_lots, "max_volume")
+    elif isinstance(
+        edit,
+        SetFlowThreshold | RemoveFlowThreshold | SetVolatilityThreshold | RemoveVolatilityThreshold,
+    ):
+        _validate_thresholds(edit)
     elif isinstance(edit, SetExposureLimit):
         _symbol(edit.symbol)
         if edit.max_net_lots is not None and (
@@ -475,7 +596,69 @@ async def _apply(conn: Conn, edit: Edit) -> int | None:
                 edit.symbol,
                 edit.max_net_lots,
             )
+    else:
+        await _apply_threshold(conn, edit)
     return None
+
+
+async def _apply_threshold(conn: Conn, edit: Edit) -> None:
+    """The flow and volatility threshold edits (one row per scope: NULL = any)."""
+    if isinstance(edit, SetFlowThreshold):
+        t = edit.threshold
+        await conn.execute(
+            "INSERT INTO router.flow_thresholds (client_group, min_closed_deals, net_profit_min, "
+            "win_rate_min, min_markout_fills, toxicity_min_bps, latency_arb_share_min) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT ((coalesce(client_group, ''))) DO UPDATE SET "
+            "min_closed_deals = EXCLUDED.min_closed_deals, "
+            "net_profit_min = EXCLUDED.net_profit_min, win_rate_min = EXCLUDED.win_rate_min, "
+            "min_markout_fills = EXCLUDED.min_markout_fills, "
+            "toxicity_min_bps = EXCLUDED.toxicity_min_bps, "
+            "latency_arb_share_min = EXCLUDED.latency_arb_share_min",
+            t.client_group,
+            t.min_closed_deals,
+            t.net_profit_min,
+            t.win_rate_min,
+            t.min_markout_fills,
+            t.toxicity_min_bps,
+            t.latency_arb_share_min,
+        )
+    elif isinstance(edit, RemoveFlowThreshold):
+        tag = await conn.execute(
+            "DELETE FROM router.flow_thresholds WHERE coalesce(client_group, '') = coalesce($1, '')",
+            edit.client_group,
+        )
+        if tag.endswith(" 0"):
+            scope = edit.client_group or "*"
+            raise NotFound(
+                f"no flow threshold row for client group {scope}",
+                reason=THRESHOLD_NOT_FOUND,
+                metadata={"client_group": scope},
+            )
+    elif isinstance(edit, SetVolatilityThreshold):
+        v = edit.threshold
+        await conn.execute(
+            "INSERT INTO router.volatility_thresholds (symbol, max_bps, book, c_book_hedge_ratio) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT ((coalesce(symbol, ''))) DO UPDATE SET "
+            "max_bps = EXCLUDED.max_bps, book = EXCLUDED.book, "
+            "c_book_hedge_ratio = EXCLUDED.c_book_hedge_ratio",
+            v.symbol,
+            v.max_bps,
+            v.book.value,
+            v.c_book_hedge_ratio,
+        )
+    elif isinstance(edit, RemoveVolatilityThreshold):
+        tag = await conn.execute(
+            "DELETE FROM router.volatility_thresholds WHERE coalesce(symbol, '') = coalesce($1, '')",
+            edit.symbol,
+        )
+        if tag.endswith(" 0"):
+            scope = edit.symbol or "*"
+            raise NotFound(
+                f"no volatility threshold row for symbol {scope}",
+                reason=THRESHOLD_NOT_FOUND,
+                metadata={"symbol": scope},
+            )
 
 
 def _found(tag: str, rule_id: int) -> None:

@@ -8,6 +8,7 @@ and asks again later; it never reads such a failure as a reject.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -23,6 +24,19 @@ from router.abook import LpExecution, LpFill, LpStatus
 log = structlog.stdlib.get_logger(__name__)
 
 _SIDES = {Side.BUY: types_pb2.SIDE_BUY, Side.SELL: types_pb2.SIDE_SELL}
+
+
+@dataclass(frozen=True, slots=True)
+class LpSessionStatus:
+    """One LP as ListSessions reports it, reduced to what the router's level 6 reads."""
+
+    name: str
+    takes_orders: bool
+    """``LpSession.healthy``: logged on, enabled, no order held for reconciliation."""
+    degraded: bool = False
+    """``LpSession.health.degraded``: fixgw tries the LP after every other one."""
+    degraded_reason: str = ""
+    """``REJECT_RATIO`` or ``FILL_LATENCY`` (empty when not degraded)."""
 
 
 class FixgwUnavailable(Exception):
@@ -68,15 +82,24 @@ class FixgwClient:
             raise FixgwUnavailable(f"fixgw ExecuteOrder: {exc.code().name}") from exc
         return _checked(response.execution, order_id)
 
-    async def list_sessions(self, *, deadline_seconds: float) -> list[tuple[str, bool]]:
-        """Every LP session's name and whether it takes new orders (``LpSession.healthy``)."""
+    async def list_sessions(self, *, deadline_seconds: float) -> list[LpSessionStatus]:
+        """Every LP session: whether it takes new orders (``LpSession.healthy``) and whether
+        fixgw's health block flags it DEGRADED, and why (``LpSession.health``)."""
         try:
             response = await self._stub.ListSessions(
                 fixgw_pb2.ListSessionsRequest(), timeout=deadline_seconds
             )
         except grpc.aio.AioRpcError as exc:
             raise FixgwUnavailable(f"fixgw ListSessions: {exc.code().name}") from exc
-        return [(s.name, s.healthy) for s in response.sessions]
+        return [
+            LpSessionStatus(
+                s.name,
+                s.healthy,
+                s.health.degraded,
+                (s.health.degraded_reason or "DEGRADED") if s.health.degraded else "",
+            )
+            for s in response.sessions
+        ]
 
     async def order_status(self, order_id: str, *, deadline_seconds: float) -> LpExecution:
         """What became of the order at the LPs (fixgw fences an order id it never saw)."""

@@ -344,16 +344,31 @@ class RoutingConfig:
 
 @dataclass(frozen=True, slots=True)
 class LpHealth:
-    """fixgw's LP sessions as last polled: ``known`` False when no poll is fresh enough."""
+    """fixgw's LP sessions as last polled: ``known`` False when no poll is fresh enough.
+
+    Every LP fixgw reports is in exactly one of the three lists: ``healthy`` (its session takes
+    orders and fixgw's health block does not flag it), ``degraded`` (its session takes orders but
+    fixgw flags it DEGRADED, with the reason: ``REJECT_RATIO`` or ``FILL_LATENCY``) and
+    ``unhealthy`` (its session takes no order: logged out, disabled or holding an order for
+    reconciliation). Only ``healthy`` LPs count for level 6: a degraded LP is one fixgw tries
+    last, not one the router counts on.
+    """
 
     known: bool
     healthy: tuple[str, ...] = ()
     unhealthy: tuple[str, ...] = ()
     age_ms: int | None = None
+    degraded: tuple[tuple[str, str], ...] = ()
+    """(LP, why) of the LPs fixgw reported DEGRADED, sorted by LP."""
 
     @property
     def any_healthy(self) -> bool:
         return bool(self.healthy)
+
+    @property
+    def degraded_text(self) -> str:
+        """``LPA:REJECT_RATIO,LPB:FILL_LATENCY`` (Explain's ``lps_degraded``)."""
+        return ",".join(f"{name}:{why}" for name, why in self.degraded)
 
 
 UNKNOWN_HEALTH = LpHealth(known=False)
@@ -435,7 +450,7 @@ def route(config: RoutingConfig, inputs: RoutingInputs) -> Decision:
             override.reason,
             Level.ACCOUNT_OVERRIDE,
         )
-        steps.append(Step(Level.ACCOUNT_OVERRIDE, f"{book.value} {reason}", "final for 4 and 5"))
+        steps.append(Step(Level.ACCOUNT_OVERRIDE, f"{book.value} {reason}", "final for 3a to 5"))
     else:
         steps.append(Step(Level.ACCOUNT_OVERRIDE, "none"))
         rule = config.index.match(inputs.client_group, inputs.symbol)
@@ -510,20 +525,25 @@ def route(config: RoutingConfig, inputs: RoutingInputs) -> Decision:
     reject_reason = ""
     health = inputs.lp_health
     if a > 0 and health.known and not health.any_healthy:
+        why = "no healthy LP"
+        if health.degraded:
+            why += f" (degraded {health.degraded_text.replace(',', ' ')})"
         if settings.lp_fallback is LpFallback.B:
             level = Level.LP_HEALTH
             a, b, reason = ZERO, volume, LP_DOWN_FALLBACK_B
-            steps.append(Step(level, settings.lp_fallback.value, "no healthy LP"))
+            steps.append(Step(level, settings.lp_fallback.value, why))
         else:
             # The poll may be up to a second old: an LP back since then must not turn a client
-            # away. fixgw, which knows its sessions now, answers NO_LIQUIDITY if none can take it.
-            steps.append(Step(Level.LP_HEALTH, "to fixgw", "no healthy LP at the last poll"))
+            # away. fixgw, which knows its sessions now, answers NO_LIQUIDITY if none can take it
+            # (and still sends to a degraded LP, last, when it is all there is).
+            steps.append(Step(Level.LP_HEALTH, "to fixgw", why + " at the last poll"))
     else:
         steps.append(
             Step(
                 Level.LP_HEALTH,
                 "pass" if health.known or a == 0 else "unknown",
-                f"healthy {','.join(health.healthy) or 'none'}",
+                f"healthy {','.join(health.healthy) or 'none'}"
+                + (f" degraded {health.degraded_text}" if health.degraded else ""),
             )
         )
 
@@ -663,6 +683,7 @@ def _inputs(
         ("lp_health", "known" if health.known else "unknown"),
         ("lps_healthy", ",".join(health.healthy)),
         ("lps_unhealthy", ",".join(health.unhealthy)),
+        ("lps_degraded", health.degraded_text),
         ("lp_health_age_ms", "" if health.age_ms is None else str(health.age_ms)),
         ("profitable", "" if profitable is None else str(profitable).lower()),
         ("toxic", "" if toxic is None else str(toxic).lower()),

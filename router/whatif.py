@@ -145,6 +145,9 @@ def inputs_from_explanation(
         names("lps_healthy"),
         names("lps_unhealthy"),
         int(age) if age else None,
+        tuple(
+            (name, why) for name, _, why in (item.partition(":") for item in names("lps_degraded"))
+        ),
     )
     trader = None
     if recorded.get("closed_deals", ""):

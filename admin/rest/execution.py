@@ -12,8 +12,10 @@ from pydantic import Field
 from admin.execution import (
     ClientOverride,
     ExposureThreshold,
+    FlowThresholdRow,
     GroupRule,
     SymbolMode,
+    VolatilityThresholdRow,
     VolumeThreshold,
     account_id_of,
     book_of,
@@ -88,9 +90,39 @@ class ExposureLimitBody(Body):
     max_net_volume: Decimal | None = Field(description="null removes the symbol's limit.")
 
 
+_COUNT = 2**31 - 1
+
+
+class FlowThresholdBody(Body):
+    client_group: str | None = Field(None, max_length=64, description="null: any client group.")
+    min_closed_deals: int = Field(1, ge=0, le=_COUNT)
+    net_profit_min: Decimal | None = Field(None, description="Profitable: net profit above.")
+    win_rate_min: Decimal | None = Field(None, description="Profitable: win rate (0..1) above.")
+    min_markout_fills: int = Field(1, ge=0, le=_COUNT)
+    toxicity_min_bps: Decimal | None = Field(None, description="Toxic: score (bps) at or above.")
+    latency_arb_share_min: Decimal | None = Field(
+        None, description="Toxic: latency-arbitrage share (0..1) at or above."
+    )
+    remove: bool = Field(False, description="true removes this client group's row.")
+
+
+class VolatilityThresholdBody(Body):
+    symbol: str | None = Field(None, max_length=32, description="null: any symbol.")
+    max_bps: Decimal | None = Field(
+        None, description="Volatility (bps per square root of a minute) at or above which it acts."
+    )
+    mode: str = Field("A", description="A, B or C.")
+    hedge_ratio: Decimal | None = Field(None, description="C only: share sent to the LPs.")
+    remove: bool = Field(False, description="true removes this symbol's row.")
+
+
 class ThresholdsBody(Versioned):
     volume_limits: list[VolumeLimitBody] = Field(default_factory=list, max_length=100)
     exposure_limits: list[ExposureLimitBody] = Field(default_factory=list, max_length=100)
+    flow_thresholds: list[FlowThresholdBody] = Field(default_factory=list, max_length=100)
+    volatility_thresholds: list[VolatilityThresholdBody] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 def _ratio(book: str, ratio: Decimal | None) -> Decimal:
@@ -274,14 +306,17 @@ async def delete_rule(
 
 @router.get("/routing-thresholds")
 async def get_thresholds(ctx: Ctx, service: Service) -> dict[str, Any]:
-    """B-book volume maxima (per group+symbol, symbol, group or global) and house exposure
-    limits per symbol."""
+    """B-book volume maxima (per group+symbol, symbol, group or global), house exposure
+    limits per symbol, and the flow (per client group) and volatility (per symbol) threshold rows
+    of the routing levels 3a to 3c (``null`` scope: any)."""
     return thresholds_json(await service.execution.thresholds(ctx))
 
 
 @router.put("/routing-thresholds", openapi_extra=body_schema(ThresholdsBody), responses=_CONFLICT)
 async def set_thresholds(request: Request, ctx: Ctx, service: Service) -> dict[str, Any]:
-    """Set the listed thresholds (``null`` removes one); those not listed stay as they are."""
+    """Set the listed thresholds (``null`` removes a volume or exposure limit, ``remove: true`` a
+    flow or volatility row); those not listed stay as they are. One configuration version,
+    applied to the next order; audited with the thresholds before and after."""
     body = await read_body(
         request, service, ctx, Op.ROUTING_THRESHOLDS_SET, "routing_thresholds", ThresholdsBody
     )
@@ -289,8 +324,47 @@ async def set_thresholds(request: Request, ctx: Ctx, service: Service) -> dict[s
     volumes, exposures = await service.execution.checked(
         ctx, Op.ROUTING_THRESHOLDS_SET, "routing_thresholds", lambda: _thresholds(body)
     )
-    changed = await service.execution.set_thresholds(ctx, volumes, exposures, body.expected_version)
+    flows, vols = await service.execution.checked(
+        ctx, Op.ROUTING_THRESHOLDS_SET, "routing_thresholds", lambda: _flow_levels(body)
+    )
+    changed = await service.execution.set_thresholds(
+        ctx, volumes, exposures, body.expected_version, flows, vols
+    )
     return thresholds_json(changed)
+
+
+def _flow_levels(
+    body: ThresholdsBody,
+) -> tuple[list[FlowThresholdRow], list[VolatilityThresholdRow]]:
+    flows = [
+        FlowThresholdRow(f.client_group.strip() or None if f.client_group else None, remove=True)
+        if f.remove
+        else FlowThresholdRow(
+            client_group=f.client_group.strip() or None if f.client_group else None,
+            min_closed_deals=f.min_closed_deals,
+            net_profit_min=f.net_profit_min,
+            win_rate_min=f.win_rate_min,
+            min_markout_fills=f.min_markout_fills,
+            toxicity_min_bps=f.toxicity_min_bps,
+            latency_arb_share_min=f.latency_arb_share_min,
+        )
+        for f in body.flow_thresholds
+    ]
+    vols = []
+    for v in body.volatility_thresholds:
+        symbol = v.symbol.strip().upper() or None if v.symbol else None
+        if v.remove:
+            vols.append(VolatilityThresholdRow(symbol, ZERO, remove=True))
+            continue
+        if v.max_bps is None:
+            raise InvalidArgument(
+                "maxBps is required (or remove: true)",
+                reason="MISSING_FIELD",
+                metadata={"field": "maxBps"},
+            )
+        book = book_of(v.mode)
+        vols.append(VolatilityThresholdRow(symbol, v.max_bps, book, _ratio(book, v.hedge_ratio)))
+    return flows, vols
 
 
 def _thresholds(body: ThresholdsBody) -> tuple[list[VolumeThreshold], list[ExposureThreshold]]:

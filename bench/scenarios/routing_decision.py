@@ -54,6 +54,9 @@ HEALTH = (
     LpHealth(True, ("LPB",), ("LPA",), 300),
     LpHealth(True, (), ("LPA", "LPB"), 80),
     LpHealth(False),
+    # fixgw's health block: one LP degraded (the other healthy), every LP degraded.
+    LpHealth(True, ("LPB",), (), 150, (("LPA", "REJECT_RATIO"),)),
+    LpHealth(True, (), (), 90, (("LPA", "REJECT_RATIO"), ("LPB", "FILL_LATENCY"))),
 )
 
 

@@ -596,28 +596,38 @@ Global___DeleteRoutingRuleResponse: _TypeAlias = DeleteRoutingRuleResponse  # no
 
 @_typing.final
 class RoutingThresholds(_message.Message):
-    """B-book volume maxima and house exposure limits."""
+    """B-book volume maxima, house exposure limits, and the flow (profitable trader, toxic flow) and
+    volatility threshold rows of the routing levels 3a to 3c.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CONFIG_VERSION_FIELD_NUMBER: _builtins.int
     VOLUME_LIMITS_FIELD_NUMBER: _builtins.int
     EXPOSURE_LIMITS_FIELD_NUMBER: _builtins.int
+    FLOW_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    VOLATILITY_THRESHOLDS_FIELD_NUMBER: _builtins.int
     config_version: _builtins.int
     @_builtins.property
     def volume_limits(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.VolumeLimitConfig]: ...
     @_builtins.property
     def exposure_limits(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.ExposureLimitConfig]: ...
+    @_builtins.property
+    def flow_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.FlowThresholdConfig]: ...
+    @_builtins.property
+    def volatility_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.VolatilityThresholdConfig]: ...
     def __init__(
         self,
         *,
         config_version: _builtins.int = ...,
         volume_limits: _abc.Iterable[_router_pb2.VolumeLimitConfig] | None = ...,
         exposure_limits: _abc.Iterable[_router_pb2.ExposureLimitConfig] | None = ...,
+        flow_thresholds: _abc.Iterable[_router_pb2.FlowThresholdConfig] | None = ...,
+        volatility_thresholds: _abc.Iterable[_router_pb2.VolatilityThresholdConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_version", b"config_version", "exposure_limits", b"exposure_limits", "volume_limits", b"volume_limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_version", b"config_version", "exposure_limits", b"exposure_limits", "flow_thresholds", b"flow_thresholds", "volatility_thresholds", b"volatility_thresholds", "volume_limits", b"volume_limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -672,12 +682,32 @@ class UpdateRoutingThresholdsRequest(_message.Message):
     EXPOSURE_LIMITS_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FLOW_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    REMOVE_FLOW_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    VOLATILITY_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    REMOVE_VOLATILITY_THRESHOLDS_FIELD_NUMBER: _builtins.int
     expected_version: _builtins.int
     request_id: _builtins.str
     @_builtins.property
     def volume_limits(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.VolumeLimitConfig]: ...
     @_builtins.property
     def exposure_limits(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.ExposureLimitConfig]: ...
+    @_builtins.property
+    def flow_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.FlowThresholdConfig]:
+        """Flow threshold rows set (one per client group, empty: any group; replaced whole)."""
+
+    @_builtins.property
+    def remove_flow_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.RemoveFlowThreshold]:
+        """Flow threshold rows removed (NOT_FOUND THRESHOLD_NOT_FOUND when a scope has none)."""
+
+    @_builtins.property
+    def volatility_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.VolatilityThresholdConfig]:
+        """Volatility threshold rows set (one per symbol, empty: any symbol; replaced whole)."""
+
+    @_builtins.property
+    def remove_volatility_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[_router_pb2.RemoveVolatilityThreshold]:
+        """Volatility threshold rows removed."""
+
     def __init__(
         self,
         *,
@@ -685,10 +715,14 @@ class UpdateRoutingThresholdsRequest(_message.Message):
         exposure_limits: _abc.Iterable[_router_pb2.ExposureLimitConfig] | None = ...,
         expected_version: _builtins.int | None = ...,
         request_id: _builtins.str = ...,
+        flow_thresholds: _abc.Iterable[_router_pb2.FlowThresholdConfig] | None = ...,
+        remove_flow_thresholds: _abc.Iterable[_router_pb2.RemoveFlowThreshold] | None = ...,
+        volatility_thresholds: _abc.Iterable[_router_pb2.VolatilityThresholdConfig] | None = ...,
+        remove_volatility_thresholds: _abc.Iterable[_router_pb2.RemoveVolatilityThreshold] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "exposure_limits", b"exposure_limits", "request_id", b"request_id", "volume_limits", b"volume_limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "exposure_limits", b"exposure_limits", "flow_thresholds", b"flow_thresholds", "remove_flow_thresholds", b"remove_flow_thresholds", "remove_volatility_thresholds", b"remove_volatility_thresholds", "request_id", b"request_id", "volatility_thresholds", b"volatility_thresholds", "volume_limits", b"volume_limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
     _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015

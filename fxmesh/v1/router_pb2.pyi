@@ -703,6 +703,93 @@ class SymbolRoutingConfig(_message.Message):
 Global___SymbolRoutingConfig: _TypeAlias = SymbolRoutingConfig  # noqa: Y015
 
 @_typing.final
+class FlowThresholdConfig(_message.Message):
+    """When an account's flow is profitable (level 3b) or toxic (level 3c), for one client group
+    (empty: any group). Empty decimal bounds are not checked.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLD_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    MIN_CLOSED_DEALS_FIELD_NUMBER: _builtins.int
+    NET_PROFIT_MIN_FIELD_NUMBER: _builtins.int
+    WIN_RATE_MIN_FIELD_NUMBER: _builtins.int
+    MIN_MARKOUT_FILLS_FIELD_NUMBER: _builtins.int
+    TOXICITY_MIN_BPS_FIELD_NUMBER: _builtins.int
+    LATENCY_ARB_SHARE_MIN_FIELD_NUMBER: _builtins.int
+    threshold_id: _builtins.int
+    """Assigned by the router (ignored in a change)."""
+    client_group: _builtins.str
+    min_closed_deals: _builtins.int
+    """Closed deals needed before the win rate and the latency-arbitrage share count."""
+    net_profit_min: _builtins.str
+    """Profitable: realized net profit (account currency, decimal) above this."""
+    win_rate_min: _builtins.str
+    """Profitable: winning share of closed deals (decimal 0..1) above this."""
+    min_markout_fills: _builtins.int
+    """Fills with markouts needed before the toxicity score counts."""
+    toxicity_min_bps: _builtins.str
+    """Toxic: toxicity score (mean markout, bps in the client's favour, decimal) at or above this."""
+    latency_arb_share_min: _builtins.str
+    """Toxic: latency-arbitrage share of closed deals (decimal 0..1) at or above this."""
+    def __init__(
+        self,
+        *,
+        threshold_id: _builtins.int = ...,
+        client_group: _builtins.str = ...,
+        min_closed_deals: _builtins.int = ...,
+        net_profit_min: _builtins.str = ...,
+        win_rate_min: _builtins.str = ...,
+        min_markout_fills: _builtins.int = ...,
+        toxicity_min_bps: _builtins.str = ...,
+        latency_arb_share_min: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "latency_arb_share_min", b"latency_arb_share_min", "min_closed_deals", b"min_closed_deals", "min_markout_fills", b"min_markout_fills", "net_profit_min", b"net_profit_min", "threshold_id", b"threshold_id", "toxicity_min_bps", b"toxicity_min_bps", "win_rate_min", b"win_rate_min"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlowThresholdConfig: _TypeAlias = FlowThresholdConfig  # noqa: Y015
+
+@_typing.final
+class VolatilityThresholdConfig(_message.Message):
+    """What an order in a volatile symbol gets (level 3a), for one symbol (empty: any symbol)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLD_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    MAX_BPS_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    HEDGE_RATIO_FIELD_NUMBER: _builtins.int
+    threshold_id: _builtins.int
+    """Assigned by the router (ignored in a change)."""
+    symbol: _builtins.str
+    max_bps: _builtins.str
+    """Realized volatility (bps per square root of a minute, decimal) at or above which it acts."""
+    book: _types_pb2.Book.ValueType
+    hedge_ratio: _builtins.str
+    """Share of a C-book order sent to the LPs (decimal, 0..1; C only)."""
+    def __init__(
+        self,
+        *,
+        threshold_id: _builtins.int = ...,
+        symbol: _builtins.str = ...,
+        max_bps: _builtins.str = ...,
+        book: _types_pb2.Book.ValueType = ...,
+        hedge_ratio: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "hedge_ratio", b"hedge_ratio", "max_bps", b"max_bps", "symbol", b"symbol", "threshold_id", b"threshold_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VolatilityThresholdConfig: _TypeAlias = VolatilityThresholdConfig  # noqa: Y015
+
+@_typing.final
 class RoutingConfig(_message.Message):
     """The routing configuration as of one version."""
 
@@ -714,6 +801,8 @@ class RoutingConfig(_message.Message):
     VOLUME_LIMITS_FIELD_NUMBER: _builtins.int
     EXPOSURE_LIMITS_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    FLOW_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    VOLATILITY_THRESHOLDS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     @_builtins.property
     def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutingRuleConfig]: ...
@@ -725,6 +814,10 @@ class RoutingConfig(_message.Message):
     def exposure_limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExposureLimitConfig]: ...
     @_builtins.property
     def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolRoutingConfig]: ...
+    @_builtins.property
+    def flow_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[Global___FlowThresholdConfig]: ...
+    @_builtins.property
+    def volatility_thresholds(self) -> _containers.RepeatedCompositeFieldContainer[Global___VolatilityThresholdConfig]: ...
     def __init__(
         self,
         *,
@@ -734,10 +827,12 @@ class RoutingConfig(_message.Message):
         volume_limits: _abc.Iterable[Global___VolumeLimitConfig] | None = ...,
         exposure_limits: _abc.Iterable[Global___ExposureLimitConfig] | None = ...,
         symbols: _abc.Iterable[Global___SymbolRoutingConfig] | None = ...,
+        flow_thresholds: _abc.Iterable[Global___FlowThresholdConfig] | None = ...,
+        volatility_thresholds: _abc.Iterable[Global___VolatilityThresholdConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_limits", b"exposure_limits", "overrides", b"overrides", "rules", b"rules", "symbols", b"symbols", "version", b"version", "volume_limits", b"volume_limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_limits", b"exposure_limits", "flow_thresholds", b"flow_thresholds", "overrides", b"overrides", "rules", b"rules", "symbols", b"symbols", "version", b"version", "volatility_thresholds", b"volatility_thresholds", "volume_limits", b"volume_limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -841,6 +936,10 @@ class RoutingConfigEdit(_message.Message):
     DELETE_RULE_FIELD_NUMBER: _builtins.int
     SET_VOLUME_LIMIT_FIELD_NUMBER: _builtins.int
     SET_EXPOSURE_LIMIT_FIELD_NUMBER: _builtins.int
+    SET_FLOW_THRESHOLD_FIELD_NUMBER: _builtins.int
+    REMOVE_FLOW_THRESHOLD_FIELD_NUMBER: _builtins.int
+    SET_VOLATILITY_THRESHOLD_FIELD_NUMBER: _builtins.int
+    REMOVE_VOLATILITY_THRESHOLD_FIELD_NUMBER: _builtins.int
     remove_symbol_mode: _builtins.str
     """A symbol's own execution mode removed (the global mode applies to it again)."""
     delete_override: _builtins.str
@@ -857,6 +956,22 @@ class RoutingConfigEdit(_message.Message):
     def set_volume_limit(self) -> Global___VolumeLimitConfig: ...
     @_builtins.property
     def set_exposure_limit(self) -> Global___ExposureLimitConfig: ...
+    @_builtins.property
+    def set_flow_threshold(self) -> Global___FlowThresholdConfig:
+        """The flow threshold row of a client group (empty: any), created or replaced."""
+
+    @_builtins.property
+    def remove_flow_threshold(self) -> Global___RemoveFlowThreshold:
+        """The flow threshold row of this client group (empty: any) removed."""
+
+    @_builtins.property
+    def set_volatility_threshold(self) -> Global___VolatilityThresholdConfig:
+        """The volatility threshold row of a symbol (empty: any), created or replaced."""
+
+    @_builtins.property
+    def remove_volatility_threshold(self) -> Global___RemoveVolatilityThreshold:
+        """The volatility threshold row of this symbol (empty: any) removed."""
+
     def __init__(
         self,
         *,
@@ -869,16 +984,64 @@ class RoutingConfigEdit(_message.Message):
         delete_rule: _builtins.int = ...,
         set_volume_limit: Global___VolumeLimitConfig | None = ...,
         set_exposure_limit: Global___ExposureLimitConfig | None = ...,
+        set_flow_threshold: Global___FlowThresholdConfig | None = ...,
+        remove_flow_threshold: Global___RemoveFlowThreshold | None = ...,
+        set_volatility_threshold: Global___VolatilityThresholdConfig | None = ...,
+        remove_volatility_threshold: Global___RemoveVolatilityThreshold | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_rule", b"create_rule", "delete_override", b"delete_override", "delete_rule", b"delete_rule", "edit", b"edit", "put_override", b"put_override", "remove_symbol_mode", b"remove_symbol_mode", "set_execution_mode", b"set_execution_mode", "set_exposure_limit", b"set_exposure_limit", "set_volume_limit", b"set_volume_limit", "update_rule", b"update_rule"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_rule", b"create_rule", "delete_override", b"delete_override", "delete_rule", b"delete_rule", "edit", b"edit", "put_override", b"put_override", "remove_flow_threshold", b"remove_flow_threshold", "remove_symbol_mode", b"remove_symbol_mode", "remove_volatility_threshold", b"remove_volatility_threshold", "set_execution_mode", b"set_execution_mode", "set_exposure_limit", b"set_exposure_limit", "set_flow_threshold", b"set_flow_threshold", "set_volatility_threshold", b"set_volatility_threshold", "set_volume_limit", b"set_volume_limit", "update_rule", b"update_rule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_rule", b"create_rule", "delete_override", b"delete_override", "delete_rule", b"delete_rule", "edit", b"edit", "put_override", b"put_override", "remove_symbol_mode", b"remove_symbol_mode", "set_execution_mode", b"set_execution_mode", "set_exposure_limit", b"set_exposure_limit", "set_volume_limit", b"set_volume_limit", "update_rule", b"update_rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_rule", b"create_rule", "delete_override", b"delete_override", "delete_rule", b"delete_rule", "edit", b"edit", "put_override", b"put_override", "remove_flow_threshold", b"remove_flow_threshold", "remove_symbol_mode", b"remove_symbol_mode", "remove_volatility_threshold", b"remove_volatility_threshold", "set_execution_mode", b"set_execution_mode", "set_exposure_limit", b"set_exposure_limit", "set_flow_threshold", b"set_flow_threshold", "set_volatility_threshold", b"set_volatility_threshold", "set_volume_limit", b"set_volume_limit", "update_rule", b"update_rule"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_edit: _TypeAlias = _typing.Literal["set_execution_mode", "remove_symbol_mode", "put_override", "delete_override", "create_rule", "update_rule", "delete_rule", "set_volume_limit", "set_exposure_limit"]  # noqa: Y015
+    _WhichOneofReturnType_edit: _TypeAlias = _typing.Literal["set_execution_mode", "remove_symbol_mode", "put_override", "delete_override", "create_rule", "update_rule", "delete_rule", "set_volume_limit", "set_exposure_limit", "set_flow_threshold", "remove_flow_threshold", "set_volatility_threshold", "remove_volatility_threshold"]  # noqa: Y015
     _WhichOneofArgType_edit: _TypeAlias = _typing.Literal["edit", b"edit"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_edit) -> _WhichOneofReturnType_edit | None: ...
 
 Global___RoutingConfigEdit: _TypeAlias = RoutingConfigEdit  # noqa: Y015
+
+@_typing.final
+class RemoveFlowThreshold(_message.Message):
+    """The scope of a flow threshold row to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
+    client_group: _builtins.str
+    """Empty: the row for any group."""
+    def __init__(
+        self,
+        *,
+        client_group: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveFlowThreshold: _TypeAlias = RemoveFlowThreshold  # noqa: Y015
+
+@_typing.final
+class RemoveVolatilityThreshold(_message.Message):
+    """The scope of a volatility threshold row to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Empty: the row for any symbol."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveVolatilityThreshold: _TypeAlias = RemoveVolatilityThreshold  # noqa: Y015
 
 @_typing.final
 class ChangeRoutingConfigRequest(_message.Message):

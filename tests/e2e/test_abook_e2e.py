@@ -423,6 +423,64 @@ async def test_lp_restarted_while_it_works_an_order_then_its_fill_is_booked_once
     await eventually("both LP sessions back", lambda: sessions_logged_on(abook_stack))
 
 
+async def test_a_b_and_c_orders_then_lps_house_and_both_split_and_admin_explains_each(
+    abook_stack: Stack, trading: tuple[Client, Market]
+) -> None:
+    """Issue 14's end-to-end triple: an A-book order filled at LPSIM, a B-book order taken by the
+    house, and a C-book order split half and half whose A leg LPSIM rejects, so LPSIM2 fills it:
+    one fill per leg, one position per venue, and GET /admin/orders/{id}/routing says why."""
+    a_client, market = trading
+    c_group = f"e2e_c_{uuid.uuid4().hex[:6]}"
+    b_client = await open_client(abook_stack, a_client.edge, group="e2e_house")
+    c_client = await open_client(abook_stack, a_client.edge, group=c_group)
+    db = await asyncpg.connect(abook_stack.config.postgres_dsn)
+    rule_id = await db.fetchval(
+        "INSERT INTO router.routing_rules "
+        "(priority, client_group, symbol, book, c_book_hedge_ratio, reason) "
+        "VALUES (1, $1, 'EURUSD', 'C', 0.5, 'E2E_C_BOOK') RETURNING rule_id",
+        c_group,
+    )
+    try:
+        a = await a_client.market("BUY", "0.20")
+        b = await b_client.market("BUY", "0.20")
+        await market.fault(FIRST_LP, "reject", text="no credit line for FXMESH")
+        c = await c_client.market("BUY", "0.20")
+        async with httpx.AsyncClient(base_url=abook_stack.admin_url, timeout=30.0) as admin:
+            auth = await admin_login(abook_stack, admin)
+            why = {
+                book: (
+                    await admin.get(f"/admin/orders/{o['order']['orderId']}/routing", headers=auth)
+                )
+                for book, o in (("A", a), ("B", b), ("C", c))
+            }
+    finally:
+        await db.execute("DELETE FROM router.routing_rules WHERE rule_id = $1", rule_id)
+        await db.close()
+
+    client_ask = Decimal("1.08452")
+    assert (a["order"]["status"], a["order"]["book"]) == ("FILLED", "A"), a
+    assert [(f["venue"], money(f["price"])) for f in a["fills"]] == [(FIRST_LP, client_ask)]
+    assert (b["order"]["status"], b["order"]["book"]) == ("FILLED", "B"), b
+    assert [(f["venue"], money(f["price"])) for f in b["fills"]] == [("BBOOK", client_ask)]
+    assert (c["order"]["status"], c["order"]["book"]) == ("FILLED", "C"), c
+    # The A leg at LPSIM2 (one point wider, plus the markup), the B leg at the client quote.
+    assert [(f["venue"], money(f["volume"]), money(f["price"])) for f in c["fills"]] == [
+        (SECOND_LP, Decimal("0.10"), client_ask + LP2_WIDER),
+        ("BBOOK", Decimal("0.10"), client_ask),
+    ]
+    assert sorted((p["venue"], p["book"]) for p in await c_client.positions()) == [
+        ("BBOOK", "B"),
+        (SECOND_LP, "A"),
+    ]
+    for book, reply in why.items():
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["book"] == book
+    assert why["C"].json()["routingReason"] == "E2E_C_BOOK"
+    assert why["B"].json()["routingReason"] == "DEFAULT_B_BOOK"
+    for client in (a_client, b_client, c_client):
+        await client.balance_is_sum_of_ledger()
+
+
 async def admin_login(stack: Stack, http: httpx.AsyncClient) -> dict[str, str]:
     """A risk manager of this stack (created in its database), logged in over admin REST."""
     username, password = f"e2e-risk-{uuid.uuid4().hex[:6]}", "e2e-risk-password-1"

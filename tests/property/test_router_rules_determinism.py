@@ -139,7 +139,13 @@ INPUTS = st.builds(
     volume=LOTS,
     house_net_lots=st.decimals(min_value=Decimal(-100), max_value=Decimal(100), places=2),
     lp_health=st.sampled_from(
-        [LpHealth(False), LpHealth(True, ("LPA",)), LpHealth(True, (), ("LPA", "LPB"))]
+        [
+            LpHealth(False),
+            LpHealth(True, ("LPA",)),
+            LpHealth(True, (), ("LPA", "LPB")),
+            LpHealth(True, ("LPB",), (), 40, (("LPA", "REJECT_RATIO"),)),
+            LpHealth(True, (), ("LPB",), 40, (("LPA", "FILL_LATENCY"),)),
+        ]
     ),
     trader=st.none() | traders(),
     volatility=st.none() | st.decimals(min_value=Decimal(0), max_value=Decimal(40), places=2),
