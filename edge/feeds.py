@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from edge.hub import Hub, Outgoing
 from fxmesh.background import BackgroundLoop
-from fxmesh.events import declare_exchange, routing_key
+from fxmesh.events import connect_robust, declare_exchange, routing_key
 from fxmesh.eventtypes import (
     CLIENT_EVENT_TYPES,
     Envelope,
@@ -157,7 +157,7 @@ class AccountEventFeed:
         self._actions = PositionActions()
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url)
+        self._connection = await connect_robust(self._url)
         channel = await self._connection.channel()
         self._exchange = await declare_exchange(channel, self._exchange_name)
         self._queue = await channel.declare_queue("", exclusive=True, auto_delete=True)

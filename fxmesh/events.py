@@ -13,10 +13,30 @@ an event is sent if and only if its transaction committed; consumers must be ide
 
 from __future__ import annotations
 
+import contextlib
+
 import aio_pika
 from opentelemetry import propagate
 
 from fxmesh.eventtypes import Envelope, dump_envelope
+
+
+async def connect_robust(url: str) -> aio_pika.abc.AbstractRobustConnection:
+    """``aio_pika.connect_robust``, but a connection that could not be made is closed here.
+
+    aio-pika leaves a failed connection to the garbage collector, whose ``__del__`` schedules
+    ``close()`` on the running loop; collected on another thread (gRPC's, QuickFIX's) there is no
+    loop, and the never-awaited ``close()`` surfaces later as a stray warning. Services that keep
+    retrying an unreachable broker would leave one such connection per attempt.
+    """
+    connection = aio_pika.RobustConnection(aio_pika.connection.make_url(url))
+    try:
+        await connection.connect()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await connection.close()
+        raise
+    return connection
 
 
 def routing_key(event_type: str, account_id: str) -> str:

@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from bbook import Side
 from fxmesh.background import cancel_and_wait
 from fxmesh.db import Pool
-from fxmesh.events import declare_exchange
+from fxmesh.events import connect_robust, declare_exchange
 from fxmesh.eventtypes import EventType, MalformedEvent, parse_envelope
 from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
 from router import repository
@@ -155,7 +155,7 @@ class FlowFeed:
             self._tasks.append(loop.create_task(self._consume_eventually()))
 
     async def _consume(self) -> None:
-        connection = await aio_pika.connect_robust(self._amqp_url)
+        connection = await connect_robust(self._amqp_url)
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=2000)

@@ -148,7 +148,7 @@ class OutboxRelay:
 
     async def _exchange(self) -> aio_pika.abc.AbstractExchange:
         if self._amqp is None:
-            self._amqp = await aio_pika.connect_robust(self._amqp_url)
+            self._amqp = await events.connect_robust(self._amqp_url)
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
                 await self._channel.close()
