@@ -226,3 +226,13 @@ class Reason(StrEnum):
     LP_DISABLED = "LP_DISABLED"
     """fixgw, admin: the LP is disabled, so its session is not connected (FAILED_PRECONDITION,
     409); a disabled LP takes no orders."""
+
+    # --- client group markups: quotes's group markup RPCs, admin's /admin/markups in front -------
+    MARKUP_NOT_FOUND = "MARKUP_NOT_FOUND"
+    """quotes, admin: the group has no markup of its own on the symbol (NOT_FOUND, 404)."""
+    INVALID_MARKUP = "INVALID_MARKUP"
+    """quotes, admin: a group markup that is not valid (negative, not a decimal, a percent of 100
+    or more, a negative minimum spread, no unit); ``field`` names it (INVALID_ARGUMENT, 422)."""
+    INVALID_CLIENT_GROUP = "INVALID_CLIENT_GROUP"
+    """quotes, admin: a client group name that is not 1..64 of letters, digits, ``.``, ``_``,
+    ``-`` (INVALID_ARGUMENT, 422)."""

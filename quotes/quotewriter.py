@@ -14,7 +14,16 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from fxmesh.quotecache import QUOTE_TTL_SECONDS, ClientQuote, quote_channel, quote_key, redis_db
+from fxmesh.quotecache import (
+    QUOTE_TTL_SECONDS,
+    ClientQuote,
+    channel_of,
+    group_quote_channel,
+    group_quote_key,
+    key_of,
+    redis_db,
+    removed_message,
+)
 
 
 class QuoteWriter:
@@ -25,13 +34,23 @@ class QuoteWriter:
         self._db = redis_db(redis)
         self._conn: Any = None
 
-    async def write(self, quotes: Sequence[ClientQuote]) -> None:
-        """Store and publish every quote; raise (having dropped the connection) if any failed."""
+    async def write(
+        self, quotes: Sequence[ClientQuote], removed: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Delete the group quotes of ``removed`` (group, symbol) pairs (announcing it on their
+        channels), then store and publish every quote; raise (having dropped the connection) if
+        any failed."""
         commands: list[tuple[Any, ...]] = []
+        for group, symbol in removed:
+            commands.append(("DEL", group_quote_key(group, symbol)))
+            commands.append(
+                ("PUBLISH", group_quote_channel(self._db, group, symbol), removed_message(symbol, group))
+            )
         for quote in quotes:
             doc = quote.to_json()
-            commands.append(("SET", quote_key(quote.symbol), doc, "EX", QUOTE_TTL_SECONDS))
-            commands.append(("PUBLISH", quote_channel(self._db, quote.symbol), doc))
+            key = key_of(quote.symbol, quote.group)
+            commands.append(("SET", key, doc, "EX", QUOTE_TTL_SECONDS))
+            commands.append(("PUBLISH", channel_of(self._db, quote.symbol, quote.group), doc))
         if not commands:
             return
         conn = self._conn
