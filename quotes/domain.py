@@ -398,12 +398,8 @@ class PricingEngine:
         if bid <= 0:
             return None
         raw_bids, raw_asks = self._depth(symbol, best, now_ms)
-        bids = tuple(
-            (markup.side(p, digits, bid=True) - to_bid * point, n) for p, n in raw_bids
-        )
-        asks = tuple(
-            (markup.side(p, digits, bid=False) + to_ask * point, n) for p, n in raw_asks
-        )
+        bids = tuple((markup.side(p, digits, bid=True) - to_bid * point, n) for p, n in raw_bids)
+        asks = tuple((markup.side(p, digits, bid=False) + to_ask * point, n) for p, n in raw_asks)
         return PricedQuote(
             symbol,
             bid,

@@ -44,7 +44,11 @@ class QuoteWriter:
         for group, symbol in removed:
             commands.append(("DEL", group_quote_key(group, symbol)))
             commands.append(
-                ("PUBLISH", group_quote_channel(self._db, group, symbol), removed_message(symbol, group))
+                (
+                    "PUBLISH",
+                    group_quote_channel(self._db, group, symbol),
+                    removed_message(symbol, group),
+                )
             )
         for quote in quotes:
             doc = quote.to_json()

@@ -64,7 +64,9 @@ class SettingsSync:
         self.reloads += 1
         metrics.SETTINGS_RELOADS.labels("ok").inc()
         log.debug(
-            "settings_reloaded", symbols=len(config.symbols), group_markups=len(config.group_markups)
+            "settings_reloaded",
+            symbols=len(config.symbols),
+            group_markups=len(config.group_markups),
         )
         return config
 

@@ -184,10 +184,14 @@ def _ms_json(ts_ms: int) -> str | None:
     return timestamp_json(stamp)
 
 
-async def _quotes(res: Resources, symbols: Sequence[str]) -> dict[str, ClientQuote]:
-    """Current client quotes; none when Redis cannot be read (the catalogue still answers)."""
+async def _quotes(
+    res: Resources, symbols: Sequence[str], account_id: str
+) -> dict[str, ClientQuote]:
+    """Current client quotes of the account's group; none when Redis cannot be read (the
+    catalogue still answers)."""
+    group = await res.groups.of(account_id)
     try:
-        return await read_quotes(res.redis, symbols)
+        return await read_quotes(res.redis, symbols, group)
     except RedisError as exc:
         log.warning("symbol_quotes_unavailable", error=str(exc))
         return {}
@@ -203,7 +207,7 @@ async def symbols(client: Client, res: Resources) -> dict[str, Any]:
     """Every symbol (by name) with its contract specification, trading sessions (open now?) and
     current client bid / ask."""
     reply = await call(res, res.oms.ListSymbols, oms_pb2.ListSymbolsRequest())
-    quotes = await _quotes(res, [s.symbol for s in reply.symbols])
+    quotes = await _quotes(res, [s.symbol for s in reply.symbols], client.subject)
     return {"symbols": [symbol_json(s, quotes.get(s.symbol)) for s in reply.symbols]}
 
 
@@ -217,5 +221,5 @@ async def symbol(symbol: SymbolPath, client: Client, res: Resources) -> dict[str
     """One symbol as in ``GET /api/symbols``; 404 ``UNKNOWN_SYMBOL`` when there is none."""
     reply = await call(res, res.oms.ListSymbols, oms_pb2.ListSymbolsRequest(symbol=symbol))
     (spec,) = reply.symbols
-    quotes = await _quotes(res, [spec.symbol])
+    quotes = await _quotes(res, [spec.symbol], client.subject)
     return symbol_json(spec, quotes.get(spec.symbol))
