@@ -33,6 +33,7 @@ from fxmesh.v1 import (
     router_whatif_pb2,
     types_pb2,
 )
+from fxmesh.v1 import admin_markups_pb2 as mpb
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -838,3 +839,29 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return admin_lps_pb2.DisableLiquidityProviderResponse(
             session=convert.lp_session_to_proto(session)
         )
+
+    # --- client group markups (admin.markups; quotes owns them) ----------------------------------
+
+    async def ListMarkups(
+        self, request: mpb.ListMarkupsRequest, context: Context
+    ) -> mpb.ListMarkupsResponse:
+        markups = await self._service.markups.list(
+            await self._ctx(context), request.client_group, request.symbol
+        )
+        return mpb.ListMarkupsResponse(markups=markups)
+
+    async def SetMarkup(
+        self, request: mpb.SetMarkupRequest, context: Context
+    ) -> mpb.SetMarkupResponse:
+        markup = await self._service.markups.set(
+            await self._ctx(context, request.request_id), request.markup
+        )
+        return mpb.SetMarkupResponse(markup=markup)
+
+    async def DeleteMarkup(
+        self, request: mpb.DeleteMarkupRequest, context: Context
+    ) -> mpb.DeleteMarkupResponse:
+        markup = await self._service.markups.delete(
+            await self._ctx(context, request.request_id), request.client_group, request.symbol
+        )
+        return mpb.DeleteMarkupResponse(markup=markup)
