@@ -1,101 +1,90 @@
 """Client group markups: quotes owns ``quotes.group_markups``; admin lists and changes them through
-quotes's group markup RPCs, role-guarded and audited with before / after (``admin.gate``).
+quotes's group markup RPCs (``admin.markups_clients``), role-guarded and audited with before /
+after (``admin.gate``).
 
-A markup travels as quotes's ``GroupMarkup`` message; admin's documents (REST bodies, audit rows)
-are its camelCase JSON: ``{clientGroup, symbol, unit: POINTS|PERCENT, markupBid, markupAsk,
-minSpreadPoints, updateTime}``.
+A markup's document (REST bodies and answers, audit rows): ``{clientGroup, symbol, unit
+POINTS|PERCENT, markupBid, markupAsk, minSpreadPoints, updateTime}``, decimals as strings.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
-from google.protobuf.json_format import MessageToDict
-
-from admin.clients import upstream
 from admin.domain import RequestContext
 from admin.gate import Gate
 from admin.permissions import Op
-from fxmesh.errors import Unavailable
-from fxmesh.v1 import quotes_markups_pb2
-
-if TYPE_CHECKING:
-    from admin.clients import QuotesStub
 
 Doc = dict[str, Any]
 
 
-def markup_doc(message: quotes_markups_pb2.GroupMarkup) -> Doc:
+@dataclass(frozen=True, slots=True)
+class GroupMarkup:
+    """One group's own markup on one symbol, as quotes keeps it (values as quotes judges them)."""
+
+    client_group: str
+    symbol: str
+    unit: str
+    """POINTS or PERCENT ("" when not given: quotes refuses it)."""
+    markup_bid: str
+    markup_ask: str
+    min_spread_points: int = 0
+    update_time: datetime | None = None
+
+
+def markup_doc(markup: GroupMarkup) -> Doc:
     """A markup as the REST API shows it and the audit log keeps it."""
-    doc = MessageToDict(message, always_print_fields_with_no_presence=True)
-    doc["unit"] = str(doc.get("unit", "")).removeprefix("MARKUP_UNIT_")
-    return doc
+    stamp = markup.update_time
+    return {
+        "clientGroup": markup.client_group,
+        "symbol": markup.symbol,
+        "unit": markup.unit,
+        "markupBid": markup.markup_bid,
+        "markupAsk": markup.markup_ask,
+        "minSpreadPoints": markup.min_spread_points,
+        "updateTime": stamp.isoformat().replace("+00:00", "Z") if stamp is not None else None,
+    }
 
 
-def unit_of(name: str) -> quotes_markups_pb2.MarkupUnit.ValueType:
-    """POINTS / PERCENT as the enum (anything else: UNSPECIFIED, which quotes refuses)."""
-    try:
-        return quotes_markups_pb2.MarkupUnit.Value(f"MARKUP_UNIT_{name.strip().upper()}")
-    except ValueError:
-        return quotes_markups_pb2.MARKUP_UNIT_UNSPECIFIED
+class MarkupsBackend(Protocol):
+    """quotes's group markup RPCs (``admin.markups_clients.QuotesMarkups``)."""
+
+    async def list(self, group: str, symbol: str) -> list[GroupMarkup]: ...
+
+    async def set(
+        self, markup: GroupMarkup, request_id: str
+    ) -> tuple[GroupMarkup | None, GroupMarkup]: ...
+
+    async def delete(self, group: str, symbol: str, request_id: str) -> GroupMarkup: ...
 
 
 class MarkupsDesk:
     """List, set and delete group markups in quotes."""
 
-    def __init__(self, gate: Gate, quotes: QuotesStub | None, deadline: float) -> None:
+    def __init__(self, gate: Gate, quotes: MarkupsBackend) -> None:
         self._gate = gate
         self._quotes = quotes
-        self._deadline = deadline
-
-    def _stub(self) -> QuotesStub:
-        if self._quotes is None:
-            raise Unavailable("quotes is not configured", reason="QUOTES_UNAVAILABLE")
-        return self._quotes
 
     async def list(
         self, ctx: RequestContext, group: str = "", symbol: str = ""
-    ) -> list[quotes_markups_pb2.GroupMarkup]:
+    ) -> list[GroupMarkup]:
         async with self._gate.guard(ctx, Op.MARKUPS_LIST):
-            reply = await upstream(
-                self._stub().ListGroupMarkups(
-                    quotes_markups_pb2.ListGroupMarkupsRequest(client_group=group, symbol=symbol),
-                    timeout=self._deadline,
-                )
-            )
-            return list(reply.markups)
+            return await self._quotes.list(group.strip(), symbol.strip().upper())
 
-    async def set(
-        self, ctx: RequestContext, markup: quotes_markups_pb2.GroupMarkup
-    ) -> quotes_markups_pb2.GroupMarkup:
-        group, symbol = markup.client_group.strip(), markup.symbol.strip().upper()
-        async with self._gate.guard(ctx, Op.MARKUP_SET, f"markup:{group}/{symbol}") as audit:
+    async def set(self, ctx: RequestContext, markup: GroupMarkup) -> GroupMarkup:
+        target = f"markup:{markup.client_group.strip()}/{markup.symbol.strip().upper()}"
+        async with self._gate.guard(ctx, Op.MARKUP_SET, target) as audit:
             audit.details = markup_doc(markup)
-            reply = await upstream(
-                self._stub().SetGroupMarkup(
-                    quotes_markups_pb2.SetGroupMarkupRequest(
-                        markup=markup, request_id=ctx.request_id
-                    ),
-                    timeout=self._deadline,
-                )
-            )
-            audit.before = markup_doc(reply.before) if reply.HasField("before") else None
-            audit.after = markup_doc(reply.markup)
-            return reply.markup
+            before, after = await self._quotes.set(markup, ctx.request_id)
+            audit.before = markup_doc(before) if before is not None else None
+            audit.after = markup_doc(after)
+            return after
 
-    async def delete(
-        self, ctx: RequestContext, group: str, symbol: str
-    ) -> quotes_markups_pb2.GroupMarkup:
+    async def delete(self, ctx: RequestContext, group: str, symbol: str) -> GroupMarkup:
         group, symbol = group.strip(), symbol.strip().upper()
         async with self._gate.guard(ctx, Op.MARKUP_DELETE, f"markup:{group}/{symbol}") as audit:
-            reply = await upstream(
-                self._stub().DeleteGroupMarkup(
-                    quotes_markups_pb2.DeleteGroupMarkupRequest(
-                        client_group=group, symbol=symbol, request_id=ctx.request_id
-                    ),
-                    timeout=self._deadline,
-                )
-            )
-            audit.before = markup_doc(reply.markup)
+            removed = await self._quotes.delete(group, symbol, ctx.request_id)
+            audit.before = markup_doc(removed)
             audit.after = None
-            return reply.markup
+            return removed

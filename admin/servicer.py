@@ -19,6 +19,7 @@ from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccou
 from admin.audit import AuditFilter
 from admin.domain import Booking, RequestContext
 from admin.execution_clients import book_split_to_proto, override_to_proto, rule_to_proto
+from admin.markups_clients import markup_from_proto, markup_to_proto_full
 from admin.permissions import Op
 from admin.service import AdminService
 from admin.users import UserChanges
@@ -848,15 +849,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         markups = await self._service.markups.list(
             await self._ctx(context), request.client_group, request.symbol
         )
-        return mpb.ListMarkupsResponse(markups=markups)
+        return mpb.ListMarkupsResponse(markups=[markup_to_proto_full(m) for m in markups])
 
     async def SetMarkup(
         self, request: mpb.SetMarkupRequest, context: Context
     ) -> mpb.SetMarkupResponse:
         markup = await self._service.markups.set(
-            await self._ctx(context, request.request_id), request.markup
+            await self._ctx(context, request.request_id), markup_from_proto(request.markup)
         )
-        return mpb.SetMarkupResponse(markup=markup)
+        return mpb.SetMarkupResponse(markup=markup_to_proto_full(markup))
 
     async def DeleteMarkup(
         self, request: mpb.DeleteMarkupRequest, context: Context
@@ -864,4 +865,4 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         markup = await self._service.markups.delete(
             await self._ctx(context, request.request_id), request.client_group, request.symbol
         )
-        return mpb.DeleteMarkupResponse(markup=markup)
+        return mpb.DeleteMarkupResponse(markup=markup_to_proto_full(markup))

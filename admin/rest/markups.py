@@ -15,10 +15,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from admin.markups import markup_doc, unit_of
+from admin.markups import GroupMarkup, markup_doc
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, read_body
-from fxmesh.v1 import quotes_markups_pb2
 
 router = APIRouter(prefix="/admin", tags=["markups"])
 
@@ -49,10 +48,10 @@ async def set_markup(
     """Set the group's markup on the symbol (insert or replace); the next tick uses it."""
     target = f"markup:{group}/{symbol.upper()}"
     body = await read_body(request, service, ctx, Op.MARKUP_SET, target, MarkupBody)
-    markup = quotes_markups_pb2.GroupMarkup(
+    markup = GroupMarkup(
         client_group=group,
         symbol=symbol,
-        unit=unit_of(body.unit),
+        unit=body.unit,
         markup_bid=body.markup_bid,
         markup_ask=body.markup_ask,
         min_spread_points=body.min_spread_points,

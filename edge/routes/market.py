@@ -2,14 +2,15 @@
 and client ticks and candles (OHLC) from quotes over gRPC.
 
 ``GET /api/symbols`` and ``GET /api/symbols/{symbol}``: oms owns the contract specifications
-(``oms.symbols``), so edge asks oms's ListSymbols and adds the current client quote read straight
-from Redis (``fxmesh.quotecache``, one MGET), as every client of the price does. Every symbol is
+(``oms.symbols``), so edge asks oms's ListSymbols and adds the current client quote of the
+caller's client group read straight from Redis (``fxmesh.quotecache``, one MGET: the group's own
+price where it has one, else the default; ``edge.groups``), as every client of the price does. Every symbol is
 listed, disabled ones with ``enabled: false`` (a client may still hold a position in one); a
 symbol without a current quote (none yet, expired, or Redis unreachable) has ``bid`` / ``ask`` /
 ``spread`` / ``quoteTime`` null. Unknown symbol: 404 ``UNKNOWN_SYMBOL``.
 
-Any authenticated client may read any symbol's history (it is the same for every account until
-client groups get their own markup). Prices are decimal strings, times ISO-8601 UTC, windows
+Any authenticated client may read any symbol's history; it is the default price's, whatever the
+caller's group (docs/ARCHITECTURE.md, "Client group prices"). Prices are decimal strings, times ISO-8601 UTC, windows
 ``[from, to)``; ``limit`` (default 500) takes the newest of the window and a limit over 5000 is a
 422 ``LIMIT_OUT_OF_RANGE`` rather than a silently shorter answer. Ticks are newest first; candles
 oldest first (chart order), the last one possibly the current candle, live. Unknown symbol: 404
