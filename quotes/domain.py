@@ -151,12 +151,16 @@ class PricingConfig:
     _groups_by_symbol: dict[str, tuple[str, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _defaults: dict[str, GroupMarkup] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_symbol: dict[str, list[str]] = {}
         for group, symbol in sorted(self.group_markups):
             by_symbol.setdefault(symbol, []).append(group)
         self._groups_by_symbol.update({s: tuple(g) for s, g in by_symbol.items()})
+        self._defaults.update({s: GroupMarkup.of(v.markup) for s, v in self.symbols.items()})
 
     @classmethod
     def of(
@@ -176,7 +180,10 @@ class PricingConfig:
     def markup_for(self, symbol: str, group: str = DEFAULT_GROUP) -> GroupMarkup:
         """The markup ``group``'s clients get on ``symbol``: the group's own, else the default."""
         own = self.group_markups.get((group, symbol)) if group else None
-        return own if own is not None else GroupMarkup.of(self.symbols[symbol].markup)
+        if own is not None:
+            return own
+        found = self._defaults.get(symbol)
+        return found if found is not None else GroupMarkup.of(self.symbols[symbol].markup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,25 +390,47 @@ class PricingEngine:
         self, symbol: str, now_ms: int, group: str = DEFAULT_GROUP
     ) -> PricedQuote | None:
         """The client price of ``symbol`` for ``group`` now, or None when no LP is fresh."""
+        quotes = self.client_quotes(symbol, now_ms, (group,))
+        return quotes[0] if quotes else None
+
+    def client_quotes(self, symbol: str, now_ms: int, groups: Sequence[str]) -> list[PricedQuote]:
+        """The client prices of ``symbol`` for each of ``groups`` now (in that order; a group
+        whose price would not be positive is left out), the best price and depth found once."""
         best = self.best_price(symbol, now_ms)
         if best is None:
-            return None
+            return []
         settings = self.config.symbols[symbol]
+        raw_bids, raw_asks = self._depth(symbol, best, now_ms)
+        priced: list[PricedQuote] = []
+        for group in groups:
+            quote = self._priced(settings, best, raw_bids, raw_asks, group)
+            if quote is not None:
+                priced.append(quote)
+        return priced
+
+    def _priced(
+        self,
+        settings: SymbolSettings,
+        best: BestPrice,
+        raw_bids: tuple[Level, ...],
+        raw_asks: tuple[Level, ...],
+        group: str,
+    ) -> PricedQuote | None:
         digits = settings.digits
-        markup = self.config.markup_for(symbol, group)
+        markup = self.config.markup_for(settings.symbol, group)
         bid = markup.side(best.bid, digits, bid=True)
         ask = markup.side(best.ask, digits, bid=False)
         to_bid, to_ask = markup.widening(bid, ask, digits)
         point = settings.point
-        bid -= to_bid * point
-        ask += to_ask * point
+        if to_bid or to_ask:
+            bid -= to_bid * point
+            ask += to_ask * point
         if bid <= 0:
             return None
-        raw_bids, raw_asks = self._depth(symbol, best, now_ms)
         bids = tuple((markup.side(p, digits, bid=True) - to_bid * point, n) for p, n in raw_bids)
         asks = tuple((markup.side(p, digits, bid=False) + to_ask * point, n) for p, n in raw_asks)
         return PricedQuote(
-            symbol,
+            settings.symbol,
             bid,
             ask,
             best.ts_ms,

@@ -190,10 +190,10 @@ class QuotesService:
             refreshed: set[tuple[str, str]] = set()
             config = self.engine.config
             for symbol in symbols:
-                for group in ("", *config.groups_of(symbol)):
-                    quote = self.engine.client_quote(symbol, now_ms, group)
-                    if quote is None:
-                        continue
+                for quote in self.engine.client_quotes(
+                    symbol, now_ms, ("", *config.groups_of(symbol))
+                ):
+                    group = quote.group
                     last = self._written.get((group, symbol))
                     if last is not None and (last[0].bid, last[0].ask) == (quote.bid, quote.ask):
                         same_depth = (last[0].bids, last[0].asks) == (quote.bids, quote.asks)
