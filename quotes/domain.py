@@ -114,6 +114,8 @@ class GroupMarkup:
 
     def widening(self, bid: Decimal, ask: Decimal, digits: int) -> tuple[int, int]:
         """Points to move a marked-up (bid, ask) apart so the spread is ``min_spread_points``."""
+        if self.min_spread_points <= 0:
+            return 0, 0
         spread = int((ask - bid).scaleb(digits))
         missing = self.min_spread_points - spread
         if missing <= 0:
