@@ -51,7 +51,7 @@ class ClientGroups:
             return found[0]
         try:
             reply = await self._oms.ListAccounts(
-                oms_pb2.ListAccountsRequest(query=account_id, page_size=1),
+                oms_pb2.ListAccountsRequest(query=account_id, page_size=5),
                 timeout=LOOKUP_TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as exc:
