@@ -83,6 +83,9 @@ class Op(StrEnum):
     LP_DELETE = "lps.delete"
     LP_ENABLE = "lps.enable"
     LP_DISABLE = "lps.disable"
+    MARKUPS_LIST = "markups.list"
+    MARKUP_SET = "markups.set"
+    MARKUP_DELETE = "markups.delete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,9 @@ PERMISSIONS: Mapping[Op, Rule] = {
     Op.LP_DELETE: _change(_BACK_OFFICE),
     Op.LP_ENABLE: _change(_RISK),
     Op.LP_DISABLE: _change(_RISK),
+    Op.MARKUPS_LIST: _read(),
+    Op.MARKUP_SET: _change(_RISK),
+    Op.MARKUP_DELETE: _change(_RISK),
 }
 assert set(PERMISSIONS) == set(Op), "every operation has exactly one row"
 

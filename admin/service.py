@@ -38,6 +38,8 @@ from admin.execution_clients import ExecutionClients
 from admin.gate import Gate
 from admin.liquidity import LiquidityDesk
 from admin.logins import LoginThrottle, LoginThrottled, ip_key, user_key
+from admin.markups import MarkupsDesk
+from admin.markups_clients import QuotesMarkups
 from admin.permissions import Op
 from admin.symbols import SymbolsDesk
 from admin.system import Probe, SystemDesk
@@ -121,6 +123,7 @@ class AdminService:
             now=now,
         )
         self.execution = ExecutionDesk(self.gate, ExecutionClients(router, oms, deadline))
+        self.markups = MarkupsDesk(self.gate, QuotesMarkups(quotes, deadline))
 
     # --- login and tokens ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from admin.accounts import AccountChanges, AccountSearch, MoneyRequest, NewAccou
 from admin.audit import AuditFilter
 from admin.domain import Booking, RequestContext
 from admin.execution_clients import book_split_to_proto, override_to_proto, rule_to_proto
+from admin.markups_clients import markup_from_proto, markup_to_proto_full
 from admin.permissions import Op
 from admin.service import AdminService
 from admin.users import UserChanges
@@ -33,6 +34,7 @@ from fxmesh.v1 import (
     router_whatif_pb2,
     types_pb2,
 )
+from fxmesh.v1 import admin_markups_pb2 as mpb
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -840,3 +842,29 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return admin_lps_pb2.DisableLiquidityProviderResponse(
             session=convert.lp_session_to_proto(session)
         )
+
+    # --- client group markups (admin.markups; quotes owns them) ----------------------------------
+
+    async def ListMarkups(
+        self, request: mpb.ListMarkupsRequest, context: Context
+    ) -> mpb.ListMarkupsResponse:
+        markups = await self._service.markups.list(
+            await self._ctx(context), request.client_group, request.symbol
+        )
+        return mpb.ListMarkupsResponse(markups=[markup_to_proto_full(m) for m in markups])
+
+    async def SetMarkup(
+        self, request: mpb.SetMarkupRequest, context: Context
+    ) -> mpb.SetMarkupResponse:
+        markup = await self._service.markups.set(
+            await self._ctx(context, request.request_id), markup_from_proto(request.markup)
+        )
+        return mpb.SetMarkupResponse(markup=markup_to_proto_full(markup))
+
+    async def DeleteMarkup(
+        self, request: mpb.DeleteMarkupRequest, context: Context
+    ) -> mpb.DeleteMarkupResponse:
+        markup = await self._service.markups.delete(
+            await self._ctx(context, request.request_id), request.client_group, request.symbol
+        )
+        return mpb.DeleteMarkupResponse(markup=markup_to_proto_full(markup))

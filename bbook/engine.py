@@ -101,9 +101,13 @@ class BBookEngine:
     def settings_for(self, symbol: str) -> SymbolSettings:
         return self.symbol_settings.get(symbol, DEFAULT_SETTINGS)
 
-    async def quote(self, symbol: str, *, depth: bool = False) -> ClientQuote | None:
-        """The current client quote; its depth levels only when ``depth`` (pricing an order)."""
-        return await read_quote(self._redis, symbol, depth=depth)
+    async def quote(
+        self, symbol: str, group: str = "", *, depth: bool = False
+    ) -> ClientQuote | None:
+        """The client quote of ``symbol`` for ``group``: its own price where it has one, else
+        the default (``fxmesh.quotecache``); its depth levels only when ``depth`` (pricing an
+        order)."""
+        return await read_quote(self._redis, symbol, group, depth=depth)
 
     async def price(
         self,
@@ -114,14 +118,16 @@ class BBookEngine:
         max_deviation: Decimal | None = None,
         limit_price: Decimal | None = None,
         units: Decimal | None = None,
+        group: str = "",
     ) -> Decimal | Rejection:
-        """The fill price for a client order at the current quote, or the rejection; ``units``
-        (lots x contract size) prices a large order across the quote's depth."""
+        """The fill price for a client order at the current quote of the client's ``group``, or
+        the rejection; ``units`` (lots x contract size) prices a large order across the quote's
+        depth."""
         settings = self.settings_for(symbol)
         if not settings.enabled:
             return Rejection(Reason.BOOK_UNAVAILABLE, f"B-book execution is disabled for {symbol}")
         return fill_price(
-            await self.quote(symbol, depth=units is not None),
+            await self.quote(symbol, group, depth=units is not None),
             symbol,
             side,
             now_ms=self._now_ms(),

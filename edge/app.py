@@ -19,6 +19,7 @@ from edge.admission import AdmissionMiddleware
 from edge.config import EdgeSettings
 from edge.deps import EdgeResources, client_guards
 from edge.feeds import AccountEventFeed, TickFeed
+from edge.groups import ClientGroups
 from edge.hub import Hub
 from edge.limits import BodyLimitMiddleware, RateLimited, on_rate_limited
 from edge.marks import AccountMarksFeed
@@ -51,10 +52,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         events = AccountEventFeed(hub, settings.amqp_url, settings.events_exchange)
         await events.start()
         stack.push_async_callback(events.close)
+        oms = oms_pb2_grpc.OmsServiceStub(channel)
+        groups = ClientGroups(oms)
         ticks = TickFeed(hub, redis)
         ticks.start()
         stack.push_async_callback(ticks.close)
-        oms = oms_pb2_grpc.OmsServiceStub(channel)
         marks = AccountMarksFeed(hub, oms)
         stack.push_async_callback(marks.close)
         sessions, guard, logins, sockets = client_guards(settings, redis)
@@ -76,6 +78,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             guard=guard,
             logins=logins,
             sockets=sockets,
+            groups=groups,
         )
         stack.push_async_callback(_close_sockets, hub)
         log.info("edge_ready", oms=settings.oms_addr, quotes=settings.quotes_addr)

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from edge.config import EdgeSettings
 from edge.feeds import AccountEventFeed, TickFeed
+from edge.groups import ClientGroups
 from edge.hub import Hub
 from edge.limits import LoginThrottle, RateLimited, RequestGuard, SocketLeases, route_class
 from edge.marks import AccountMarksFeed
@@ -39,6 +40,7 @@ class EdgeResources:
     guard: RequestGuard
     logins: LoginThrottle
     sockets: SocketLeases
+    groups: ClientGroups
 
 
 # Both dependencies are async although they never await: FastAPI runs a plain ``def`` dependency

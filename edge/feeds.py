@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import OrderedDict
 from typing import Any, cast
 
@@ -26,7 +27,12 @@ from fxmesh.eventtypes import (
     PositionData,
     parse_envelope,
 )
-from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
+from fxmesh.quotecache import (
+    ClientQuote,
+    channel_pattern,
+    group_channel_pattern,
+    redis_db,
+)
 
 log = structlog.stdlib.get_logger(__name__)
 _tracer = trace.get_tracer("edge.feeds")
@@ -316,7 +322,9 @@ class RedisFeed:
 
 
 class TickFeed(RedisFeed):
-    """psubscribe every quote channel of edge's Redis database and hand every client quote to the hub."""
+    """psubscribe every quote channel of edge's Redis database, default and group prices, and
+    hand every client quote to the hub, which sends a group's own price to that group's sockets
+    and the default price to the others (``fxmesh.quotecache``)."""
 
     name = "tick_feed"
 
@@ -325,14 +333,26 @@ class TickFeed(RedisFeed):
         self._hub = hub
 
     async def subscribe(self, pubsub: Any) -> None:
-        await pubsub.psubscribe(channel_pattern(redis_db(self._redis)))
+        db = redis_db(self._redis)
+        await pubsub.psubscribe(channel_pattern(db), group_channel_pattern(db))
+        # The group prices that exist already (subscribed first: none is missed in between).
+        async for key in self._redis.scan_iter(match="gquote:*", count=1000):
+            _, group, symbol = str(key).split(":", 2)
+            self._hub.set_group_price(symbol, group, True)
 
     def handle(self, message: dict[str, Any]) -> None:
         if message.get("type") != "pmessage":
             return
         try:
-            quote = ClientQuote.from_json(message["data"])
+            doc = message["data"]
+            if '"removed":true' in doc:
+                removed = json.loads(doc)
+                self._hub.set_group_price(removed["symbol"], removed["group"], False)
+                return
+            quote = ClientQuote.from_json(doc)
         except (ValueError, KeyError, TypeError, ArithmeticError):
             log.warning("tick_malformed", channel=message.get("channel"))
             return
-        self._hub.publish_tick(quote.symbol, tick_message(quote))
+        if quote.group and not self._hub.has_group_price(quote.symbol, quote.group):
+            self._hub.set_group_price(quote.symbol, quote.group, True)
+        self._hub.publish_tick(quote.symbol, tick_message(quote), quote.group)

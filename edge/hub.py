@@ -174,6 +174,9 @@ class Connection:
         self.session_id = session_id
         self.token_id = token_id
         self.symbols: set[str] = set()
+        self.group = ""
+        """The account's client group: the socket gets that group's own prices where it has
+        them (``edge.groups``; set when the socket subscribes to ticks)."""
         self.streams: set[str] | None = None
         """Account streams subscribed (``account``, ``positions``); None: every account event
         (a socket that never sent an ``action`` message: the protocol before subscriptions)."""
@@ -313,6 +316,8 @@ class Hub:
         self._by_symbol: dict[str, set[Connection]] = {}
         self._order: dict[str, list[Connection]] = {}  # fan-out order, rebuilt on (un)subscribe
         self._turn = 0
+        # Per symbol, the client groups with their own price: their sockets skip the default.
+        self._group_prices: dict[str, set[str]] = {}
         # Told of each position reported closed (edge.marks: no mark of it may follow).
         self.on_position_closed: Callable[[str, str], None] | None = None
 
@@ -393,11 +398,27 @@ class Hub:
                 closed += 1
         return closed
 
-    def publish_tick(self, symbol: str, message: Outgoing) -> int:
-        """Send one tick (encoded once) to every subscriber of ``symbol``; returns how many.
+    def set_group_price(self, symbol: str, group: str, present: bool) -> None:
+        """Whether ``group`` has its own price of ``symbol`` (its sockets then skip the default)."""
+        groups = self._group_prices.setdefault(symbol, set())
+        if present:
+            groups.add(group)
+        else:
+            groups.discard(group)
+            if not groups:
+                del self._group_prices[symbol]
 
-        Writing to a thousand sockets takes milliseconds, so each tick starts at the next
-        subscriber in turn: no client is always the last to get a price.
+    def has_group_price(self, symbol: str, group: str) -> bool:
+        return group in self._group_prices.get(symbol, ())
+
+    def publish_tick(self, symbol: str, message: Outgoing, group: str = "") -> int:
+        """Send one tick (encoded once) to every subscriber of ``symbol`` it is the price of;
+        returns how many subscribers the symbol has.
+
+        A group's own price (``group``) goes to that group's sockets only; the default price
+        to every other socket, not to groups with their own. Writing to a thousand sockets
+        takes milliseconds, so each tick starts at the next subscriber in turn: no client is
+        always the last to get a price.
         """
         order = self._order.get(symbol)
         if order is None:
@@ -408,7 +429,13 @@ class Hub:
         self._turn += 1
         start = self._turn % len(order)
         sent = 0
+        own = self._group_prices.get(symbol)
         for conn in chain(order[start:], order[:start]):
+            if group:
+                if conn.group != group:
+                    continue
+            elif own and conn.group in own:
+                continue
             if conn.offer_tick(symbol, message):
                 sent += 1
         if sent:

@@ -233,3 +233,12 @@ class Reason(StrEnum):
     0..1, a negative count or volatility, a non-finite decimal); ``field`` names it."""
     THRESHOLD_NOT_FOUND = "THRESHOLD_NOT_FOUND"
     """router, admin (404): no flow / volatility threshold row for that scope to remove."""
+    # --- client group markups: quotes's group markup RPCs, admin's /admin/markups in front -------
+    MARKUP_NOT_FOUND = "MARKUP_NOT_FOUND"
+    """quotes, admin: the group has no markup of its own on the symbol (NOT_FOUND, 404)."""
+    INVALID_MARKUP = "INVALID_MARKUP"
+    """quotes, admin: a group markup that is not valid (negative, not a decimal, a percent of 100
+    or more, a negative minimum spread, no unit); ``field`` names it (INVALID_ARGUMENT, 422)."""
+    INVALID_CLIENT_GROUP = "INVALID_CLIENT_GROUP"
+    """quotes, admin: a client group name that is not 1..64 of letters, digits, ``.``, ``_``,
+    ``-`` (INVALID_ARGUMENT, 422)."""

@@ -14,7 +14,7 @@ from quotes.candles import Timeframe
 from quotes.config import QuotesSettings
 from quotes.domain import PricingConfig, PricingEngine, RawTick
 from quotes.history import MarketHistory
-from quotes.repository import load_symbol_settings
+from quotes.repository import load_group_markups, load_symbol_settings
 from quotes.server import QuotesApp, start_quotes
 from quotes.service import QuotesService, wall_clock_ms
 from quotes.tickstore import TickStore
@@ -29,6 +29,7 @@ __all__ = [
     "RawTick",
     "TickStore",
     "Timeframe",
+    "load_group_markups",
     "load_symbol_settings",
     "start_quotes",
     "wall_clock_ms",

@@ -9,10 +9,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fxmesh.errors import InvalidArgument
 from fxmesh.quotecache import ClientQuote
-from fxmesh.v1 import quotes_pb2, types_pb2
+from fxmesh.v1 import quotes_markups_pb2, quotes_pb2, types_pb2
 from quotes.candles import Candle, Timeframe
-from quotes.domain import RawTick
+from quotes.domain import GroupMarkup, MarkupUnit, RawTick
 from quotes.lpstats import FeedStatistics
+from quotes.markups import GroupMarkupEntry, markup_of
 from quotes.repository import KIND_CLIENT, KIND_RAW, TickRow, ms_datetime
 
 
@@ -143,4 +144,36 @@ def lp_statistics(feeds: list[FeedStatistics], now_ms: int) -> quotes_pb2.ListLp
             for f in feeds
         ],
         as_of=_ms_timestamp(now_ms),
+    )
+
+
+_UNITS: dict[quotes_markups_pb2.MarkupUnit.ValueType, MarkupUnit] = {
+    quotes_markups_pb2.MARKUP_UNIT_POINTS: MarkupUnit.POINTS,
+    quotes_markups_pb2.MARKUP_UNIT_PERCENT: MarkupUnit.PERCENT,
+}
+_UNIT_PB = {unit: pb for pb, unit in _UNITS.items()}
+
+
+def group_markup_in(message: quotes_markups_pb2.GroupMarkup) -> GroupMarkup:
+    """A validated group markup from its message (``quotes.markups.markup_of``)."""
+    return markup_of(
+        _UNITS.get(message.unit),
+        message.markup_bid,
+        message.markup_ask,
+        message.min_spread_points,
+    )
+
+
+def group_markup(entry: GroupMarkupEntry) -> quotes_markups_pb2.GroupMarkup:
+    stamp = Timestamp()
+    stamp.FromDatetime(entry.updated_at)
+    markup = entry.markup
+    return quotes_markups_pb2.GroupMarkup(
+        client_group=entry.client_group,
+        symbol=entry.symbol,
+        unit=_UNIT_PB[markup.unit],
+        markup_bid=format(markup.bid.normalize(), "f"),
+        markup_ask=format(markup.ask.normalize(), "f"),
+        min_spread_points=markup.min_spread_points,
+        update_time=stamp,
     )

@@ -24,6 +24,13 @@ Markup: ``markup_bid_points`` is subtracted from the bid and ``markup_ask_points
 ask (one point = 10^-digits), then the bid is quantized with ROUND_FLOOR and the ask with
 ROUND_CEILING, so rounding never narrows the marked-up spread.
 
+Group markup (``quotes.group_markups``): a client group may have its own markup on a symbol,
+replacing the symbol default for that group's clients. It is in points (as above, fractions
+allowed) or in percent of the price (bid x (1 - bid% / 100), ask x (1 + ask% / 100)); unequal bid
+and ask parts skew the widening. After rounding, a spread narrower than ``min_spread_points`` is
+widened to it, the missing points split in the proportion of the bid and ask parts (halves when
+both are zero; the odd point goes to the ask). Depth levels move exactly as the top does.
+
 Depth (LPs subscribed with a MarketDepth, ``fixgw`` ``market_depth``): an LP tick may carry levels
 (price, size in base units), best first. The client price's depth per side merges the levels of
 the fresh LPs that sent them, sizes summed at equal prices, best first, at most
@@ -73,6 +80,52 @@ class Markup:
     ask_points: int = 0
 
 
+class MarkupUnit(enum.StrEnum):
+    """What a group markup's bid / ask numbers are."""
+
+    POINTS = "POINTS"
+    PERCENT = "PERCENT"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMarkup:
+    """A markup as the pricing applies it: a group's own, or a symbol default (``of``)."""
+
+    bid: Decimal = Decimal(0)
+    ask: Decimal = Decimal(0)
+    unit: MarkupUnit = MarkupUnit.POINTS
+    min_spread_points: int = 0
+
+    @classmethod
+    def of(cls, markup: Markup) -> GroupMarkup:
+        """The symbol default markup in this form."""
+        return cls(Decimal(markup.bid_points), Decimal(markup.ask_points))
+
+    def side(self, price: Decimal, digits: int, *, bid: bool) -> Decimal:
+        """One side's price with its markup, quantized outward (bid floor, ask ceiling)."""
+        part = self.bid if bid else self.ask
+        if self.unit is MarkupUnit.PERCENT:
+            factor = part / _HUNDRED
+            moved = price * (1 - factor) if bid else price * (1 + factor)
+        else:
+            step = part * Decimal(1).scaleb(-digits)
+            moved = price - step if bid else price + step
+        return quantize(moved, digits, ROUND_FLOOR if bid else ROUND_CEILING)
+
+    def widening(self, bid: Decimal, ask: Decimal, digits: int) -> tuple[int, int]:
+        """Points to move a marked-up (bid, ask) apart so the spread is ``min_spread_points``."""
+        if self.min_spread_points <= 0:
+            return 0, 0
+        spread = int((ask - bid).scaleb(digits))
+        missing = self.min_spread_points - spread
+        if missing <= 0:
+            return 0, 0
+        total = self.bid + self.ask
+        share = self.bid / total if total > 0 else Decimal("0.5")
+        to_bid = int((missing * share).to_integral_value(ROUND_FLOOR))
+        return to_bid, missing - to_bid
+
+
 @dataclass(frozen=True, slots=True)
 class SymbolSettings:
     """Pricing configuration of one symbol (a row of ``quotes.symbol_settings``)."""
@@ -92,24 +145,47 @@ class SymbolSettings:
 
 @dataclass(frozen=True, slots=True)
 class PricingConfig:
-    """Every symbol's settings; the unit that is swapped atomically on reload.
-
-    The group dimension goes here: a ``group_markups: Mapping[(group, symbol), Markup]`` overriding
-    the symbol default in ``markup_for``; the rest of the pipeline already asks per group.
-    """
+    """Every symbol's settings and the groups' own markups; swapped atomically on reload."""
 
     symbols: Mapping[str, SymbolSettings] = field(default_factory=dict)
+    group_markups: Mapping[tuple[str, str], GroupMarkup] = field(default_factory=dict)
+    """(client group, symbol) -> the group's own markup on the symbol."""
+    _groups_by_symbol: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _defaults: dict[str, GroupMarkup] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        by_symbol: dict[str, list[str]] = {}
+        for group, symbol in sorted(self.group_markups):
+            by_symbol.setdefault(symbol, []).append(group)
+        self._groups_by_symbol.update({s: tuple(g) for s, g in by_symbol.items()})
+        self._defaults.update({s: GroupMarkup.of(v.markup) for s, v in self.symbols.items()})
 
     @classmethod
-    def of(cls, settings: Iterable[SymbolSettings]) -> PricingConfig:
-        return cls({s.symbol: s for s in settings})
+    def of(
+        cls,
+        settings: Iterable[SymbolSettings],
+        group_markups: Mapping[tuple[str, str], GroupMarkup] | None = None,
+    ) -> PricingConfig:
+        return cls({s.symbol: s for s in settings}, dict(group_markups or {}))
 
     def get(self, symbol: str) -> SymbolSettings | None:
         return self.symbols.get(symbol)
 
-    def markup_for(self, symbol: str, group: str = DEFAULT_GROUP) -> Markup:
-        """The markup a client group gets on ``symbol`` (today: the symbol default for all)."""
-        return self.symbols[symbol].markup
+    def groups_of(self, symbol: str) -> tuple[str, ...]:
+        """The client groups with their own markup on ``symbol`` (sorted)."""
+        return self._groups_by_symbol.get(symbol, ())
+
+    def markup_for(self, symbol: str, group: str = DEFAULT_GROUP) -> GroupMarkup:
+        """The markup ``group``'s clients get on ``symbol``: the group's own, else the default."""
+        own = self.group_markups.get((group, symbol)) if group else None
+        if own is not None:
+            return own
+        found = self._defaults.get(symbol)
+        return found if found is not None else GroupMarkup.of(self.symbols[symbol].markup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +284,8 @@ class PricedQuote:
     bids: tuple[Level, ...] = ()
     """Client depth below the bid, best first (the first at ``bid``); empty without depth."""
     asks: tuple[Level, ...] = ()
+    group: str = DEFAULT_GROUP
+    """The client group this price is for ("" the default price)."""
 
 
 def parse_price(text: str) -> Decimal | None:
@@ -343,26 +421,47 @@ class PricingEngine:
         self, symbol: str, now_ms: int, group: str = DEFAULT_GROUP
     ) -> PricedQuote | None:
         """The client price of ``symbol`` for ``group`` now, or None when no LP is fresh."""
+        quotes = self.client_quotes(symbol, now_ms, (group,))
+        return quotes[0] if quotes else None
+
+    def client_quotes(self, symbol: str, now_ms: int, groups: Sequence[str]) -> list[PricedQuote]:
+        """The client prices of ``symbol`` for each of ``groups`` now (in that order; a group
+        whose price would not be positive is left out), the best price and depth found once."""
         best = self.best_price(symbol, now_ms)
         if best is None:
-            return None
+            return []
         settings = self.config.symbols[symbol]
-        markup = self.config.markup_for(symbol, group)
-        bid, ask = apply_markup(best.bid, best.ask, markup, settings.digits)
+        raw_bids, raw_asks = self._depth(symbol, best, now_ms)
+        priced: list[PricedQuote] = []
+        for group in groups:
+            quote = self._priced(settings, best, raw_bids, raw_asks, group)
+            if quote is not None:
+                priced.append(quote)
+        return priced
+
+    def _priced(
+        self,
+        settings: SymbolSettings,
+        best: BestPrice,
+        raw_bids: tuple[Level, ...],
+        raw_asks: tuple[Level, ...],
+        group: str,
+    ) -> PricedQuote | None:
+        digits = settings.digits
+        markup = self.config.markup_for(settings.symbol, group)
+        bid = markup.side(best.bid, digits, bid=True)
+        ask = markup.side(best.ask, digits, bid=False)
+        to_bid, to_ask = markup.widening(bid, ask, digits)
+        point = settings.point
+        if to_bid or to_ask:
+            bid -= to_bid * point
+            ask += to_ask * point
         if bid <= 0:
             return None
-        raw_bids, raw_asks = self._depth(symbol, best, now_ms)
-        point = settings.point
-        bids = tuple(
-            (quantize(p - markup.bid_points * point, settings.digits, ROUND_FLOOR), n)
-            for p, n in raw_bids
-        )
-        asks = tuple(
-            (quantize(p + markup.ask_points * point, settings.digits, ROUND_CEILING), n)
-            for p, n in raw_asks
-        )
+        bids = tuple((markup.side(p, digits, bid=True) - to_bid * point, n) for p, n in raw_bids)
+        asks = tuple((markup.side(p, digits, bid=False) + to_ask * point, n) for p, n in raw_asks)
         return PricedQuote(
-            symbol,
+            settings.symbol,
             bid,
             ask,
             best.ts_ms,
@@ -371,6 +470,7 @@ class PricingEngine:
             ask - best.ask,
             tuple(level for level in bids if level[0] > 0),
             asks,
+            group,
         )
 
     def _depth(

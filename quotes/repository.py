@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from quotes.candles import Candle, Timeframe
-from quotes.domain import Markup, SymbolSettings
+from quotes.domain import GroupMarkup, Markup, MarkupUnit, SymbolSettings
 
 KIND_CLIENT = "CLIENT"
 KIND_RAW = "RAW"
@@ -39,6 +39,75 @@ async def load_symbol_settings(db: Any) -> list[SymbolSettings]:
         )
         for r in rows
     ]
+
+
+GroupMarkupRow = tuple[str, str, GroupMarkup, datetime]
+"""(client group, symbol, markup, updated_at): a row of ``quotes.group_markups``."""
+
+_GROUP_MARKUP_COLUMNS = (
+    "client_group, symbol, unit, markup_bid, markup_ask, min_spread_points, updated_at"
+)
+
+
+def _group_markup_row(r: Any) -> GroupMarkupRow:
+    markup = GroupMarkup(
+        r["markup_bid"], r["markup_ask"], MarkupUnit(r["unit"]), r["min_spread_points"]
+    )
+    return r["client_group"], r["symbol"], markup, r["updated_at"]
+
+
+async def load_group_markups(
+    db: Any, *, group: str | None = None, symbol: str | None = None
+) -> list[GroupMarkupRow]:
+    """The groups' own markups (optionally of one group and / or symbol), by group and symbol."""
+    rows = await db.fetch(
+        f"SELECT {_GROUP_MARKUP_COLUMNS} FROM quotes.group_markups "
+        "WHERE ($1::text IS NULL OR client_group = $1) AND ($2::text IS NULL OR symbol = $2) "
+        "ORDER BY client_group, symbol",
+        group,
+        symbol,
+    )
+    return [_group_markup_row(r) for r in rows]
+
+
+async def upsert_group_markup(
+    db: Any, group: str, symbol: str, markup: GroupMarkup
+) -> tuple[GroupMarkupRow | None, GroupMarkupRow]:
+    """Insert or replace a group's markup on a symbol; returns (before, after) in one
+    transaction (before None when the group had none)."""
+    async with db.acquire() as conn, conn.transaction():
+        old = await conn.fetchrow(
+            f"SELECT {_GROUP_MARKUP_COLUMNS} FROM quotes.group_markups "
+            "WHERE client_group = $1 AND symbol = $2 FOR UPDATE",
+            group,
+            symbol,
+        )
+        new = await conn.fetchrow(
+            "INSERT INTO quotes.group_markups AS g (client_group, symbol, unit, markup_bid, "
+            "markup_ask, min_spread_points) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (client_group, symbol) DO UPDATE SET unit = EXCLUDED.unit, "
+            "markup_bid = EXCLUDED.markup_bid, markup_ask = EXCLUDED.markup_ask, "
+            "min_spread_points = EXCLUDED.min_spread_points "
+            f"RETURNING {_GROUP_MARKUP_COLUMNS}",
+            group,
+            symbol,
+            markup.unit.value,
+            markup.bid,
+            markup.ask,
+            markup.min_spread_points,
+        )
+    return (_group_markup_row(old) if old is not None else None), _group_markup_row(new)
+
+
+async def delete_group_markup(db: Any, group: str, symbol: str) -> GroupMarkupRow | None:
+    """Delete a group's markup on a symbol; the deleted row, None when there was none."""
+    row = await db.fetchrow(
+        f"DELETE FROM quotes.group_markups WHERE client_group = $1 AND symbol = $2 "
+        f"RETURNING {_GROUP_MARKUP_COLUMNS}",
+        group,
+        symbol,
+    )
+    return _group_markup_row(row) if row is not None else None
 
 
 async def ensure_tick_partitions(db: Any, days: Iterable[date]) -> list[date]:

@@ -13,6 +13,7 @@ from fxmesh.v1 import quotes_pb2_grpc
 from quotes.config import QuotesSettings
 from quotes.domain import PricingEngine, SymbolSettings
 from quotes.history import MarketHistory
+from quotes.markups import GroupMarkups
 from quotes.service import Clock, QuotesService, wall_clock_ms
 from quotes.servicer import QuotesServicer
 from quotes.settings_sync import SettingsSync
@@ -99,7 +100,7 @@ class QuotesApp:
         self.server = GrpcServer("quotes", settings.quotes_addr)
         self.server.add(
             quotes_pb2_grpc.add_QuotesServiceServicer_to_server,
-            QuotesServicer(self.service, self.history),
+            QuotesServicer(self.service, self.history, GroupMarkups(pool)),
             "fxmesh.v1.QuotesService",
         )
         return await self.server.start()

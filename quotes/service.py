@@ -60,8 +60,12 @@ class QuotesService:
         self._clock = clock
         self._refresh_ms = refresh_ms
         self._sink = sink
-        # Last written (bid, ask) and when, per symbol: unchanged quotes are not rewritten.
-        self._written: dict[str, tuple[PricedQuote, int]] = {}
+        # Last written quote and when, per (group, symbol) ("" the default price): unchanged
+        # quotes are not rewritten.
+        self._written: dict[tuple[str, str], tuple[PricedQuote, int]] = {}
+        # Group markups removed by a reload whose Redis quotes are still to be deleted.
+        self._removed: set[tuple[str, str]] = set()
+        self._retiring: asyncio.Task[None] | None = None
         # Computing and writing under one lock keeps Redis in tick order across concurrent streams:
         # whoever writes computes from the newest book state.
         self._write_lock = asyncio.Lock()
@@ -80,8 +84,29 @@ class QuotesService:
             for s in self.engine.config.symbols
             if (new := config.get(s)) is None or not new.enabled
         ]
+        removed = set(self.engine.config.group_markups) - set(config.group_markups)
         self.engine.config = config
         self.engine.forget(gone)
+        if removed:
+            self._removed |= removed
+            for group, symbol in removed:
+                self._written.pop((group, symbol), None)
+            with contextlib.suppress(RuntimeError):  # no running loop: the next write does it
+                if self._retiring is None or self._retiring.done():
+                    self._retiring = asyncio.get_running_loop().create_task(self._retire())
+
+    async def _retire(self) -> None:
+        """Delete the Redis quotes of removed group markups now, not at the next tick."""
+        async with self._write_lock:
+            removed, self._removed = sorted(self._removed), set()
+            if not removed:
+                return
+            try:
+                await self._writer.write([], removed)
+            except Exception as exc:
+                metrics.REDIS_ERRORS.inc()
+                self._removed |= set(removed)
+                log.warning("group_quote_delete_failed", error=str(exc))
 
     async def publish(self, ticks: Iterable[RawTick]) -> tuple[int, int]:
         """Process one batch of raw LP ticks; returns (accepted, dropped)."""
@@ -156,28 +181,32 @@ class QuotesService:
         return self.lp_statistics.snapshot(self._clock(), lp.strip(), symbol.strip().upper())
 
     async def _write(self, symbols: Iterable[str], received: float) -> set[str]:
-        """Write the changed client quotes of ``symbols``; the symbols written."""
+        """Write the changed client quotes of ``symbols`` (the default price and each group's with
+        its own markup); the symbols whose default price was written."""
         async with self._write_lock:
             now_ms = self._clock()
             batch: list[PricedQuote] = []
             # Rewrites of an unchanged price (to keep its time fresh, or with new depth behind
             # it) are not new ticks: they are neither stored nor counted in candles.
-            refreshed: set[str] = set()
+            refreshed: set[tuple[str, str]] = set()
+            config = self.engine.config
             for symbol in symbols:
-                quote = self.engine.client_quote(symbol, now_ms)
-                if quote is None:
-                    continue
-                last = self._written.get(symbol)
-                if last is not None and (last[0].bid, last[0].ask) == (quote.bid, quote.ask):
-                    same_depth = (last[0].bids, last[0].asks) == (quote.bids, quote.asks)
-                    if same_depth and now_ms - last[1] < self._refresh_ms:
-                        continue
-                    refreshed.add(symbol)
-                batch.append(quote)
-            if not batch:
+                for quote in self.engine.client_quotes(
+                    symbol, now_ms, ("", *config.groups_of(symbol))
+                ):
+                    group = quote.group
+                    last = self._written.get((group, symbol))
+                    if last is not None and (last[0].bid, last[0].ask) == (quote.bid, quote.ask):
+                        same_depth = (last[0].bids, last[0].asks) == (quote.bids, quote.asks)
+                        if same_depth and now_ms - last[1] < self._refresh_ms:
+                            continue
+                        refreshed.add((group, symbol))
+                    batch.append(quote)
+            removed, self._removed = sorted(self._removed), set()
+            if not batch and not removed:
                 return set()
             try:
-                # The batch's symbols are distinct: each gets its latest price, in one round trip.
+                # The batch's (group, symbol) pairs are distinct: one round trip for all.
                 await self._writer.write(
                     [
                         ClientQuote(
@@ -189,33 +218,47 @@ class QuotesService:
                             markup_ask=q.markup_ask,
                             bids=q.bids,
                             asks=q.asks,
+                            group=q.group,
                         )
                         for q in batch
-                    ]
+                    ],
+                    removed,
                 )
             except Exception as exc:
                 # A Redis outage must not end the LP stream; the next tick retries.
                 metrics.REDIS_ERRORS.inc()
+                self._removed |= set(removed)
                 for quote in batch:
-                    self._written.pop(quote.symbol, None)
+                    self._written.pop((quote.group, quote.symbol), None)
                 log.warning("quote_write_failed", symbols=[q.symbol for q in batch], error=str(exc))
                 return set()
             elapsed = time.perf_counter() - received
+            written: set[str] = set()
             for quote in batch:
+                self._written[(quote.group, quote.symbol)] = (quote, now_ms)
+                if quote.group:
+                    # Group prices are served, not stored: ticks and candles are the default
+                    # price's (docs/ARCHITECTURE.md, client groups).
+                    continue
                 metrics.TICK_TO_REDIS.observe(elapsed)
-                self._written[quote.symbol] = (quote, now_ms)
                 counter = self._written_count.get(quote.symbol)
                 if counter is None:
                     counter = self._written_count[quote.symbol] = metrics.QUOTES_WRITTEN.labels(
                         quote.symbol
                     )
                 counter.inc()
-                if self._sink is not None and quote.symbol not in refreshed:
-                    self._sink.add(quote)
-            return {q.symbol for q in batch if q.symbol not in refreshed}
+                if ("", quote.symbol) not in refreshed:
+                    written.add(quote.symbol)
+                    if self._sink is not None:
+                        self._sink.add(quote)
+            return written
 
     async def close(self) -> None:
         """Release the Redis connection the writer holds."""
+        if self._retiring is not None:
+            self._retiring.cancel()
+            with contextlib.suppress(BaseException):
+                await self._retiring
         await self._writer.close()
 
     async def get_quote(self, symbol: str) -> ClientQuote:

@@ -7,16 +7,20 @@ from typing import Any
 
 import grpc
 
-from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc
+from fxmesh.v1 import quotes_markups_pb2, quotes_pb2, quotes_pb2_grpc
 from quotes import convert
 from quotes.history import MarketHistory
+from quotes.markups import GroupMarkups
 from quotes.service import QuotesService
 
 
 class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
-    def __init__(self, service: QuotesService, history: MarketHistory) -> None:
+    def __init__(
+        self, service: QuotesService, history: MarketHistory, markups: GroupMarkups
+    ) -> None:
         self._service = service
         self._history = history
+        self._markups = markups
 
     async def PublishTicks(
         self,
@@ -79,3 +83,35 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     ) -> quotes_pb2.ListLpStatisticsResponse:
         feeds = self._service.lp_feeds(request.lp, request.symbol)
         return convert.lp_statistics(feeds, self._service.now_ms())
+
+    async def ListGroupMarkups(
+        self,
+        request: quotes_markups_pb2.ListGroupMarkupsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> quotes_markups_pb2.ListGroupMarkupsResponse:
+        entries = await self._markups.list(request.client_group, request.symbol)
+        return quotes_markups_pb2.ListGroupMarkupsResponse(
+            markups=[convert.group_markup(e) for e in entries]
+        )
+
+    async def SetGroupMarkup(
+        self,
+        request: quotes_markups_pb2.SetGroupMarkupRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> quotes_markups_pb2.SetGroupMarkupResponse:
+        markup = convert.group_markup_in(request.markup)
+        before, after = await self._markups.set(
+            request.markup.client_group, request.markup.symbol, markup
+        )
+        reply = quotes_markups_pb2.SetGroupMarkupResponse(markup=convert.group_markup(after))
+        if before is not None:
+            reply.before.CopyFrom(convert.group_markup(before))
+        return reply
+
+    async def DeleteGroupMarkup(
+        self,
+        request: quotes_markups_pb2.DeleteGroupMarkupRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> quotes_markups_pb2.DeleteGroupMarkupResponse:
+        entry = await self._markups.delete(request.client_group, request.symbol)
+        return quotes_markups_pb2.DeleteGroupMarkupResponse(markup=convert.group_markup(entry))

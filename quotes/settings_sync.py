@@ -1,6 +1,7 @@
-"""Keep the running pricing settings in step with ``quotes.symbol_settings``.
+"""Keep the running pricing settings in step with ``quotes.symbol_settings`` and
+``quotes.group_markups``.
 
-A trigger on the table sends NOTIFY on ``quotes_settings``; a dedicated connection LISTENs and the
+A trigger on each table sends NOTIFY on ``quotes_settings``; a dedicated connection LISTENs and the
 settings are reloaded right away. A periodic reload is the safety net for a lost notification or a
 dropped LISTEN connection (which is reopened on the next round).
 """
@@ -55,11 +56,18 @@ class SettingsSync:
         await self._close_listener()
 
     async def reload(self) -> PricingConfig:
-        config = PricingConfig.of(await repository.load_symbol_settings(self._pool))
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            symbols = await repository.load_symbol_settings(conn)
+            groups = await repository.load_group_markups(conn)
+        config = PricingConfig.of(symbols, {(g, s): m for g, s, m, _ in groups})
         self._apply(config)
         self.reloads += 1
         metrics.SETTINGS_RELOADS.labels("ok").inc()
-        log.debug("settings_reloaded", symbols=len(config.symbols))
+        log.debug(
+            "settings_reloaded",
+            symbols=len(config.symbols),
+            group_markups=len(config.group_markups),
+        )
         return config
 
     def _notified(self, *_: object) -> None:

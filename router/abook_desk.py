@@ -157,7 +157,7 @@ class AbookDesk:
         self,
         pool: Pool,
         fixgw: FixgwClient,
-        quote: Callable[[str], Awaitable[ClientQuote | None]],
+        quote: Callable[[str, str], Awaitable[ClientQuote | None]],
         *,
         deadline_margin_seconds: float = 0.5,
         default_timeout_seconds: float = 4.5,
@@ -203,7 +203,8 @@ class AbookDesk:
         policy = self.settings_for(cmd.symbol).price_policy
         markup = PASS_THROUGH_MARKUP
         if policy is PricePolicy.MARKUP:
-            quote = await self._quote(cmd.symbol)
+            # The markup is the one of the client's group's price, the price the client saw.
+            quote = await self._quote(cmd.symbol, cmd.client_group)
             if quote is None:
                 # Without the client quote the markup is unknown and the client saw no price.
                 return Rejection(Reason.NO_QUOTE, f"no price for {cmd.symbol}")

@@ -313,6 +313,7 @@ class RouterService:
             max_deviation=cmd.max_price_deviation,
             limit_price=cmd.limit_price,
             units=cmd.volume * cmd.contract_size,
+            group=cmd.client_group,
         )
         if isinstance(priced, Rejection):
             return await self._reject(cmd, decision, priced)
@@ -364,6 +365,7 @@ class RouterService:
             max_deviation=cmd.max_price_deviation,
             limit_price=cmd.limit_price,
             units=decision.b_volume * cmd.contract_size,
+            group=cmd.client_group,
         )
         if isinstance(priced, Rejection):
             return await self._reject(cmd, decision, priced)

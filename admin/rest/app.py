@@ -17,6 +17,7 @@ from admin.rest import (
     users,
     withdrawals,
 )
+from admin.rest import markups as markups_routes
 from admin.rest import routing as routing_what_if
 from admin.rest import symbols as symbols_routes
 from admin.rest.deps import BodyInvalid
@@ -90,6 +91,7 @@ def create_app(service: AdminService) -> FastAPI:
         app.include_router(module.router)
     app.include_router(symbols_routes.router)
     app.include_router(execution.router)
+    app.include_router(markups_routes.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -14,8 +14,9 @@ one event loop (one core) against a fresh database and a claimed Redis database,
 * a 500-candle read (the newest 1m candles, and 500 ending at a random minute) with a year of
   minute candles stored for the symbol.
 
-Markup per client group is not built yet: every tick is priced for the one default group (the
-issue's "10 groups" can only be measured once it is).
+Every symbol has 10 client groups with their own markup (``quotes.group_markups``) next to the
+default price, as the issue asks: each client quote is 11 Redis SET + PUBLISH (one per group plus
+the default), while only the default price is stored as client ticks and candles.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from quotes import (
     RawTick,
     TickStore,
     Timeframe,
+    load_group_markups,
     load_symbol_settings,
     wall_clock_ms,
 )
@@ -53,6 +55,7 @@ BATCH = 50
 BASE = Decimal("1.10000")
 POINT = Decimal("0.00001")
 PRICES = [(str(BASE + n * POINT), str(BASE + (n + 2) * POINT)) for n in range(1000)]
+GROUPS = tuple(f"bench-g{n}" for n in range(10))
 TARGET_TICKS_PER_S = 20_000
 TARGET_P99_MS = 5.0
 TARGET_CANDLES_P99_MS = 10.0
@@ -67,7 +70,15 @@ async def _setup(pool: Pool) -> PricingConfig:
         """,
         [(s,) for s in (*SYMBOLS, YEAR_SYMBOL)],
     )
-    return PricingConfig.of(await load_symbol_settings(pool))
+    await pool.executemany(
+        """
+        INSERT INTO quotes.group_markups (client_group, symbol, unit, markup_bid, markup_ask)
+        VALUES ($1, $2, 'POINTS', $3, $3)
+        """,
+        [(g, s, Decimal(n + 1)) for n, g in enumerate(GROUPS) for s in SYMBOLS],
+    )
+    groups = await load_group_markups(pool)
+    return PricingConfig.of(await load_symbol_settings(pool), {(g, s): m for g, s, m, _ in groups})
 
 
 def _tick(n: int) -> RawTick:
@@ -195,7 +206,7 @@ async def run(ctx: Context) -> dict[str, Any]:
                 "p99": _ratio(summary.get("p99"), floor.get("p99")),
             },
             "ticks_stored": stored,
-            "client_groups": 1,
+            "client_groups": 1 + len(GROUPS),
         },
         "tick_to_publish_ms": summary,
         "candle_reads": candles,

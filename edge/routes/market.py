@@ -2,14 +2,15 @@
 and client ticks and candles (OHLC) from quotes over gRPC.
 
 ``GET /api/symbols`` and ``GET /api/symbols/{symbol}``: oms owns the contract specifications
-(``oms.symbols``), so edge asks oms's ListSymbols and adds the current client quote read straight
-from Redis (``fxmesh.quotecache``, one MGET), as every client of the price does. Every symbol is
+(``oms.symbols``), so edge asks oms's ListSymbols and adds the current client quote of the
+caller's client group read straight from Redis (``fxmesh.quotecache``, one MGET: the group's own
+price where it has one, else the default; ``edge.groups``), as every client of the price does. Every symbol is
 listed, disabled ones with ``enabled: false`` (a client may still hold a position in one); a
 symbol without a current quote (none yet, expired, or Redis unreachable) has ``bid`` / ``ask`` /
 ``spread`` / ``quoteTime`` null. Unknown symbol: 404 ``UNKNOWN_SYMBOL``.
 
-Any authenticated client may read any symbol's history (it is the same for every account until
-client groups get their own markup). Prices are decimal strings, times ISO-8601 UTC, windows
+Any authenticated client may read any symbol's history; it is the default price's, whatever the
+caller's group (docs/ARCHITECTURE.md, "Client group prices"). Prices are decimal strings, times ISO-8601 UTC, windows
 ``[from, to)``; ``limit`` (default 500) takes the newest of the window and a limit over 5000 is a
 422 ``LIMIT_OUT_OF_RANGE`` rather than a silently shorter answer. Ticks are newest first; candles
 oldest first (chart order), the last one possibly the current candle, live. Unknown symbol: 404
@@ -184,10 +185,14 @@ def _ms_json(ts_ms: int) -> str | None:
     return timestamp_json(stamp)
 
 
-async def _quotes(res: Resources, symbols: Sequence[str]) -> dict[str, ClientQuote]:
-    """Current client quotes; none when Redis cannot be read (the catalogue still answers)."""
+async def _quotes(
+    res: Resources, symbols: Sequence[str], account_id: str
+) -> dict[str, ClientQuote]:
+    """Current client quotes of the account's group; none when Redis cannot be read (the
+    catalogue still answers)."""
+    group = await res.groups.of(account_id)
     try:
-        return await read_quotes(res.redis, symbols)
+        return await read_quotes(res.redis, symbols, group)
     except RedisError as exc:
         log.warning("symbol_quotes_unavailable", error=str(exc))
         return {}
@@ -203,7 +208,7 @@ async def symbols(client: Client, res: Resources) -> dict[str, Any]:
     """Every symbol (by name) with its contract specification, trading sessions (open now?) and
     current client bid / ask."""
     reply = await call(res, res.oms.ListSymbols, oms_pb2.ListSymbolsRequest())
-    quotes = await _quotes(res, [s.symbol for s in reply.symbols])
+    quotes = await _quotes(res, [s.symbol for s in reply.symbols], client.subject)
     return {"symbols": [symbol_json(s, quotes.get(s.symbol)) for s in reply.symbols]}
 
 
@@ -217,5 +222,5 @@ async def symbol(symbol: SymbolPath, client: Client, res: Resources) -> dict[str
     """One symbol as in ``GET /api/symbols``; 404 ``UNKNOWN_SYMBOL`` when there is none."""
     reply = await call(res, res.oms.ListSymbols, oms_pb2.ListSymbolsRequest(symbol=symbol))
     (spec,) = reply.symbols
-    quotes = await _quotes(res, [spec.symbol])
+    quotes = await _quotes(res, [spec.symbol], client.subject)
     return symbol_json(spec, quotes.get(spec.symbol))

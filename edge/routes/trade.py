@@ -260,11 +260,12 @@ def _filled(order: types_pb2.Order) -> bool:
     return bool(order.filled_volume) and Decimal(order.filled_volume) > 0
 
 
-async def _quote(res: Resources, answer: _Answer, symbol: str) -> None:
+async def _quote(res: Resources, answer: _Answer, symbol: str, account_id: str) -> None:
     if not symbol:
         return
+    group = await res.groups.of(account_id)
     try:
-        quote = await read_quote(res.redis, symbol)
+        quote = await read_quote(res.redis, symbol, group)
     except RedisError:
         return  # bid / ask are informative; the trade does not depend on them
     if quote is not None:
@@ -445,7 +446,7 @@ async def order_send(body: TradeRequest, client: Client, res: Resources) -> dict
         if err.code in _TRANSPORT_CODES:
             raise
         result = answer.error(err)
-    await _quote(res, answer, body.symbol.strip())
+    await _quote(res, answer, body.symbol.strip(), client.subject)
     return result
 
 

@@ -175,10 +175,12 @@ async def _subscribe_quotes(
         limit = res.settings.ws_max_symbols
         _error(conn, "TOO_MANY_SUBSCRIPTIONS", f"at most {limit} symbols per socket")
         return
+    # The group as oms has it now: an admin's change shows from the next subscription.
+    conn.group = await res.groups.of(conn.account_id)
     res.hub.subscribe(conn, symbols)
     conn.offer({**reply, "symbols": sorted(conn.symbols)})
     for symbol in sorted(symbols):
-        quote = await read_quote(res.redis, symbol)
+        quote = await read_quote(res.redis, symbol, conn.group)
         if quote is not None:
             res.hub.send_tick(conn, symbol, tick_message(quote))
 

@@ -5,6 +5,7 @@ import warnings
 
 from fxmesh.v1 import admin_execution_pb2 as fxmesh_dot_v1_dot_admin__execution__pb2
 from fxmesh.v1 import admin_lps_pb2 as fxmesh_dot_v1_dot_admin__lps__pb2
+from fxmesh.v1 import admin_markups_pb2 as fxmesh_dot_v1_dot_admin__markups__pb2
 from fxmesh.v1 import admin_pb2 as fxmesh_dot_v1_dot_admin__pb2
 from fxmesh.v1 import admin_routing_pb2 as fxmesh_dot_v1_dot_admin__routing__pb2
 from fxmesh.v1 import admin_symbols_pb2 as fxmesh_dot_v1_dot_admin__symbols__pb2
@@ -372,6 +373,21 @@ class AdminServiceStub:
                 '/fxmesh.v1.AdminService/DisableLiquidityProvider',
                 request_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderResponse.FromString,
+                _registered_method=True)
+        self.ListMarkups = channel.unary_unary(
+                '/fxmesh.v1.AdminService/ListMarkups',
+                request_serializer=fxmesh_dot_v1_dot_admin__markups__pb2.ListMarkupsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__markups__pb2.ListMarkupsResponse.FromString,
+                _registered_method=True)
+        self.SetMarkup = channel.unary_unary(
+                '/fxmesh.v1.AdminService/SetMarkup',
+                request_serializer=fxmesh_dot_v1_dot_admin__markups__pb2.SetMarkupRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__markups__pb2.SetMarkupResponse.FromString,
+                _registered_method=True)
+        self.DeleteMarkup = channel.unary_unary(
+                '/fxmesh.v1.AdminService/DeleteMarkup',
+                request_serializer=fxmesh_dot_v1_dot_admin__markups__pb2.DeleteMarkupRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_admin__markups__pb2.DeleteMarkupResponse.FromString,
                 _registered_method=True)
 
 
@@ -863,6 +879,28 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMarkups(self, request, context):
+        """Client group markups (messages in admin_markups.proto; quotes owns them). List: any role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMarkup(self, request, context):
+        """Set a group's markup on a symbol; applied from the next tick. NOT_FOUND UNKNOWN_SYMBOL;
+        INVALID_ARGUMENT MISSING_FIELD, INVALID_CLIENT_GROUP, INVALID_MARKUP.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMarkup(self, request, context):
+        """Remove a group's markup on a symbol (NOT_FOUND MARKUP_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1195,6 +1233,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DisableLiquidityProvider,
                     request_deserializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderResponse.SerializeToString,
+            ),
+            'ListMarkups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMarkups,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__markups__pb2.ListMarkupsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__markups__pb2.ListMarkupsResponse.SerializeToString,
+            ),
+            'SetMarkup': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMarkup,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__markups__pb2.SetMarkupRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__markups__pb2.SetMarkupResponse.SerializeToString,
+            ),
+            'DeleteMarkup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMarkup,
+                    request_deserializer=fxmesh_dot_v1_dot_admin__markups__pb2.DeleteMarkupRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_admin__markups__pb2.DeleteMarkupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2984,6 +3037,87 @@ class AdminService:
             '/fxmesh.v1.AdminService/DisableLiquidityProvider',
             fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderRequest.SerializeToString,
             fxmesh_dot_v1_dot_admin__lps__pb2.DisableLiquidityProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMarkups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/ListMarkups',
+            fxmesh_dot_v1_dot_admin__markups__pb2.ListMarkupsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__markups__pb2.ListMarkupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMarkup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/SetMarkup',
+            fxmesh_dot_v1_dot_admin__markups__pb2.SetMarkupRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__markups__pb2.SetMarkupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMarkup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.AdminService/DeleteMarkup',
+            fxmesh_dot_v1_dot_admin__markups__pb2.DeleteMarkupRequest.SerializeToString,
+            fxmesh_dot_v1_dot_admin__markups__pb2.DeleteMarkupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from fxmesh.v1 import admin_execution_pb2 as _admin_execution_pb2
 from fxmesh.v1 import admin_lps_pb2 as _admin_lps_pb2
+from fxmesh.v1 import admin_markups_pb2 as _admin_markups_pb2
 from fxmesh.v1 import admin_pb2 as _admin_pb2
 from fxmesh.v1 import admin_routing_pb2 as _admin_routing_pb2
 from fxmesh.v1 import admin_symbols_pb2 as _admin_symbols_pb2
@@ -204,6 +205,14 @@ class AdminServiceStub:
     """Enable an LP: its session starts."""
     DisableLiquidityProvider: _grpc.UnaryUnaryMultiCallable[_admin_lps_pb2.DisableLiquidityProviderRequest, _admin_lps_pb2.DisableLiquidityProviderResponse]
     """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
+    ListMarkups: _grpc.UnaryUnaryMultiCallable[_admin_markups_pb2.ListMarkupsRequest, _admin_markups_pb2.ListMarkupsResponse]
+    """Client group markups (messages in admin_markups.proto; quotes owns them). List: any role."""
+    SetMarkup: _grpc.UnaryUnaryMultiCallable[_admin_markups_pb2.SetMarkupRequest, _admin_markups_pb2.SetMarkupResponse]
+    """Set a group's markup on a symbol; applied from the next tick. NOT_FOUND UNKNOWN_SYMBOL;
+    INVALID_ARGUMENT MISSING_FIELD, INVALID_CLIENT_GROUP, INVALID_MARKUP.
+    """
+    DeleteMarkup: _grpc.UnaryUnaryMultiCallable[_admin_markups_pb2.DeleteMarkupRequest, _admin_markups_pb2.DeleteMarkupResponse]
+    """Remove a group's markup on a symbol (NOT_FOUND MARKUP_NOT_FOUND)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -377,6 +386,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Enable an LP: its session starts."""
     DisableLiquidityProvider: _aio.UnaryUnaryMultiCallable[_admin_lps_pb2.DisableLiquidityProviderRequest, _admin_lps_pb2.DisableLiquidityProviderResponse]  # type: ignore[assignment]
     """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
+    ListMarkups: _aio.UnaryUnaryMultiCallable[_admin_markups_pb2.ListMarkupsRequest, _admin_markups_pb2.ListMarkupsResponse]  # type: ignore[assignment]
+    """Client group markups (messages in admin_markups.proto; quotes owns them). List: any role."""
+    SetMarkup: _aio.UnaryUnaryMultiCallable[_admin_markups_pb2.SetMarkupRequest, _admin_markups_pb2.SetMarkupResponse]  # type: ignore[assignment]
+    """Set a group's markup on a symbol; applied from the next tick. NOT_FOUND UNKNOWN_SYMBOL;
+    INVALID_ARGUMENT MISSING_FIELD, INVALID_CLIENT_GROUP, INVALID_MARKUP.
+    """
+    DeleteMarkup: _aio.UnaryUnaryMultiCallable[_admin_markups_pb2.DeleteMarkupRequest, _admin_markups_pb2.DeleteMarkupResponse]  # type: ignore[assignment]
+    """Remove a group's markup on a symbol (NOT_FOUND MARKUP_NOT_FOUND)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Back office and risk management. Every RPC but Login needs `authorization: Bearer <admin token>`
@@ -943,5 +960,31 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_lps_pb2.DisableLiquidityProviderResponse, _abc.Awaitable[_admin_lps_pb2.DisableLiquidityProviderResponse]]:
         """Disable an LP: its session stops and it takes no orders (Connect answers LP_DISABLED)."""
+
+    @_abc_1.abstractmethod
+    def ListMarkups(
+        self,
+        request: _admin_markups_pb2.ListMarkupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_markups_pb2.ListMarkupsResponse, _abc.Awaitable[_admin_markups_pb2.ListMarkupsResponse]]:
+        """Client group markups (messages in admin_markups.proto; quotes owns them). List: any role."""
+
+    @_abc_1.abstractmethod
+    def SetMarkup(
+        self,
+        request: _admin_markups_pb2.SetMarkupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_markups_pb2.SetMarkupResponse, _abc.Awaitable[_admin_markups_pb2.SetMarkupResponse]]:
+        """Set a group's markup on a symbol; applied from the next tick. NOT_FOUND UNKNOWN_SYMBOL;
+        INVALID_ARGUMENT MISSING_FIELD, INVALID_CLIENT_GROUP, INVALID_MARKUP.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteMarkup(
+        self,
+        request: _admin_markups_pb2.DeleteMarkupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_markups_pb2.DeleteMarkupResponse, _abc.Awaitable[_admin_markups_pb2.DeleteMarkupResponse]]:
+        """Remove a group's markup on a symbol (NOT_FOUND MARKUP_NOT_FOUND)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from fxmesh.v1 import quotes_markups_pb2 as fxmesh_dot_v1_dot_quotes__markups__pb2
 from fxmesh.v1 import quotes_pb2 as fxmesh_dot_v1_dot_quotes__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -65,6 +66,21 @@ class QuotesServiceStub:
                 request_serializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsRequest.SerializeToString,
                 response_deserializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsResponse.FromString,
                 _registered_method=True)
+        self.ListGroupMarkups = channel.unary_unary(
+                '/fxmesh.v1.QuotesService/ListGroupMarkups',
+                request_serializer=fxmesh_dot_v1_dot_quotes__markups__pb2.ListGroupMarkupsRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__markups__pb2.ListGroupMarkupsResponse.FromString,
+                _registered_method=True)
+        self.SetGroupMarkup = channel.unary_unary(
+                '/fxmesh.v1.QuotesService/SetGroupMarkup',
+                request_serializer=fxmesh_dot_v1_dot_quotes__markups__pb2.SetGroupMarkupRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__markups__pb2.SetGroupMarkupResponse.FromString,
+                _registered_method=True)
+        self.DeleteGroupMarkup = channel.unary_unary(
+                '/fxmesh.v1.QuotesService/DeleteGroupMarkup',
+                request_serializer=fxmesh_dot_v1_dot_quotes__markups__pb2.DeleteGroupMarkupRequest.SerializeToString,
+                response_deserializer=fxmesh_dot_v1_dot_quotes__markups__pb2.DeleteGroupMarkupResponse.FromString,
+                _registered_method=True)
 
 
 class QuotesServiceServicer:
@@ -119,6 +135,30 @@ class QuotesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListGroupMarkups(self, request, context):
+        """Client groups' own markups (quotes_markups.proto), by group and symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetGroupMarkup(self, request, context):
+        """Set a group's markup on a symbol; every quotes process applies it from the next tick.
+        Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_GROUP,
+        INVALID_MARKUP.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGroupMarkup(self, request, context):
+        """Remove a group's markup on a symbol (its clients get the symbol default from the next tick).
+        Errors: NOT_FOUND MARKUP_NOT_FOUND; INVALID_ARGUMENT MISSING_FIELD.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -151,6 +191,21 @@ def add_QuotesServiceServicer_to_server(servicer, server):
                     servicer.ListLpStatistics,
                     request_deserializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsRequest.FromString,
                     response_serializer=fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsResponse.SerializeToString,
+            ),
+            'ListGroupMarkups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroupMarkups,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__markups__pb2.ListGroupMarkupsRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__markups__pb2.ListGroupMarkupsResponse.SerializeToString,
+            ),
+            'SetGroupMarkup': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetGroupMarkup,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__markups__pb2.SetGroupMarkupRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__markups__pb2.SetGroupMarkupResponse.SerializeToString,
+            ),
+            'DeleteGroupMarkup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGroupMarkup,
+                    request_deserializer=fxmesh_dot_v1_dot_quotes__markups__pb2.DeleteGroupMarkupRequest.FromString,
+                    response_serializer=fxmesh_dot_v1_dot_quotes__markups__pb2.DeleteGroupMarkupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +371,87 @@ class QuotesService:
             '/fxmesh.v1.QuotesService/ListLpStatistics',
             fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsRequest.SerializeToString,
             fxmesh_dot_v1_dot_quotes__pb2.ListLpStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroupMarkups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/ListGroupMarkups',
+            fxmesh_dot_v1_dot_quotes__markups__pb2.ListGroupMarkupsRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__markups__pb2.ListGroupMarkupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetGroupMarkup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/SetGroupMarkup',
+            fxmesh_dot_v1_dot_quotes__markups__pb2.SetGroupMarkupRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__markups__pb2.SetGroupMarkupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGroupMarkup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fxmesh.v1.QuotesService/DeleteGroupMarkup',
+            fxmesh_dot_v1_dot_quotes__markups__pb2.DeleteGroupMarkupRequest.SerializeToString,
+            fxmesh_dot_v1_dot_quotes__markups__pb2.DeleteGroupMarkupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from fxmesh.v1 import quotes_markups_pb2 as _quotes_markups_pb2
 from fxmesh.v1 import quotes_pb2 as _quotes_pb2
 from grpc import aio as _aio
 import abc as _abc_1
@@ -55,6 +56,17 @@ class QuotesServiceStub:
     minute, ticks dropped by validation by reason, quote latency, and since when it streams
     without a gap. Counts are since quotes started.
     """
+    ListGroupMarkups: _grpc.UnaryUnaryMultiCallable[_quotes_markups_pb2.ListGroupMarkupsRequest, _quotes_markups_pb2.ListGroupMarkupsResponse]
+    """Client groups' own markups (quotes_markups.proto), by group and symbol."""
+    SetGroupMarkup: _grpc.UnaryUnaryMultiCallable[_quotes_markups_pb2.SetGroupMarkupRequest, _quotes_markups_pb2.SetGroupMarkupResponse]
+    """Set a group's markup on a symbol; every quotes process applies it from the next tick.
+    Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_GROUP,
+    INVALID_MARKUP.
+    """
+    DeleteGroupMarkup: _grpc.UnaryUnaryMultiCallable[_quotes_markups_pb2.DeleteGroupMarkupRequest, _quotes_markups_pb2.DeleteGroupMarkupResponse]
+    """Remove a group's markup on a symbol (its clients get the symbol default from the next tick).
+    Errors: NOT_FOUND MARKUP_NOT_FOUND; INVALID_ARGUMENT MISSING_FIELD.
+    """
 
 @_typing.type_check_only
 class QuotesServiceAsyncStub(QuotesServiceStub):
@@ -82,6 +94,17 @@ class QuotesServiceAsyncStub(QuotesServiceStub):
     """How each LP's price feed is doing, per LP and symbol (admin's LP board): ticks in the last
     minute, ticks dropped by validation by reason, quote latency, and since when it streams
     without a gap. Counts are since quotes started.
+    """
+    ListGroupMarkups: _aio.UnaryUnaryMultiCallable[_quotes_markups_pb2.ListGroupMarkupsRequest, _quotes_markups_pb2.ListGroupMarkupsResponse]  # type: ignore[assignment]
+    """Client groups' own markups (quotes_markups.proto), by group and symbol."""
+    SetGroupMarkup: _aio.UnaryUnaryMultiCallable[_quotes_markups_pb2.SetGroupMarkupRequest, _quotes_markups_pb2.SetGroupMarkupResponse]  # type: ignore[assignment]
+    """Set a group's markup on a symbol; every quotes process applies it from the next tick.
+    Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_GROUP,
+    INVALID_MARKUP.
+    """
+    DeleteGroupMarkup: _aio.UnaryUnaryMultiCallable[_quotes_markups_pb2.DeleteGroupMarkupRequest, _quotes_markups_pb2.DeleteGroupMarkupResponse]  # type: ignore[assignment]
+    """Remove a group's markup on a symbol (its clients get the symbol default from the next tick).
+    Errors: NOT_FOUND MARKUP_NOT_FOUND; INVALID_ARGUMENT MISSING_FIELD.
     """
 
 class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -143,6 +166,35 @@ class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
         """How each LP's price feed is doing, per LP and symbol (admin's LP board): ticks in the last
         minute, ticks dropped by validation by reason, quote latency, and since when it streams
         without a gap. Counts are since quotes started.
+        """
+
+    @_abc_1.abstractmethod
+    def ListGroupMarkups(
+        self,
+        request: _quotes_markups_pb2.ListGroupMarkupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quotes_markups_pb2.ListGroupMarkupsResponse, _abc.Awaitable[_quotes_markups_pb2.ListGroupMarkupsResponse]]:
+        """Client groups' own markups (quotes_markups.proto), by group and symbol."""
+
+    @_abc_1.abstractmethod
+    def SetGroupMarkup(
+        self,
+        request: _quotes_markups_pb2.SetGroupMarkupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quotes_markups_pb2.SetGroupMarkupResponse, _abc.Awaitable[_quotes_markups_pb2.SetGroupMarkupResponse]]:
+        """Set a group's markup on a symbol; every quotes process applies it from the next tick.
+        Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_GROUP,
+        INVALID_MARKUP.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteGroupMarkup(
+        self,
+        request: _quotes_markups_pb2.DeleteGroupMarkupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quotes_markups_pb2.DeleteGroupMarkupResponse, _abc.Awaitable[_quotes_markups_pb2.DeleteGroupMarkupResponse]]:
+        """Remove a group's markup on a symbol (its clients get the symbol default from the next tick).
+        Errors: NOT_FOUND MARKUP_NOT_FOUND; INVALID_ARGUMENT MISSING_FIELD.
         """
 
 def add_QuotesServiceServicer_to_server(servicer: QuotesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -48,6 +48,8 @@ from fxmesh.v1 import (
     types_pb2,
 )
 from oms import OmsApp, OmsSettings
+from quotes.markups import GroupMarkups
+from quotes.servicer import QuotesServicer
 from router import config_convert, configuration
 
 JWT_SECRET = "admin-test-secret-0123456789"
@@ -145,7 +147,20 @@ class StandInFixgw(fixgw_pb2_grpc.FixGatewayServiceServicer):
 
 
 class StandInQuotes(quotes_pb2_grpc.QuotesServiceServicer):
-    """quotes' LP board: LP1 streams EURUSD (one crossed tick dropped), LP2 is silent."""
+    """quotes' LP board: LP1 streams EURUSD (one crossed tick dropped), LP2 is silent. Group
+    markups are quotes's real servicer on the test database (``quotes.markups``)."""
+
+    def __init__(self, pool: Any = None) -> None:
+        self._markups = QuotesServicer(None, None, GroupMarkups(pool))  # type: ignore[arg-type]
+
+    async def ListGroupMarkups(self, request: Any, context: Any) -> Any:
+        return await self._markups.ListGroupMarkups(request, context)
+
+    async def SetGroupMarkup(self, request: Any, context: Any) -> Any:
+        return await self._markups.SetGroupMarkup(request, context)
+
+    async def DeleteGroupMarkup(self, request: Any, context: Any) -> Any:
+        return await self._markups.DeleteGroupMarkup(request, context)
 
     async def ListLpStatistics(self, request: Any, context: Any) -> Any:
         seen = Timestamp()
@@ -407,7 +422,7 @@ async def admin(
     )
     stand_ins.add(
         quotes_pb2_grpc.add_QuotesServiceServicer_to_server,
-        StandInQuotes(),
+        StandInQuotes(pool),
         "fxmesh.v1.QuotesService",
     )
     stand_in_port = await stand_ins.start()

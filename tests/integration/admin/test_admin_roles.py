@@ -17,11 +17,13 @@ from admin.permissions import PERMISSIONS, Op, allowed
 from fxmesh.v1 import (
     admin_execution_pb2,
     admin_lps_pb2,
+    admin_markups_pb2,
     admin_pb2,
     admin_routing_pb2,
     admin_symbols_pb2,
     fixgw_pb2,
     oms_pb2,
+    quotes_markups_pb2,
     router_pb2,
     router_whatif_pb2,
     types_pb2,
@@ -82,6 +84,14 @@ REST: dict[Op, tuple[str, str, dict[str, Any] | None]] = {
     Op.LP_DELETE: ("DELETE", "/admin/lps/NOSUCHLP", None),
     Op.LP_ENABLE: ("POST", "/admin/lps/NOSUCHLP/enable", None),
     Op.LP_DISABLE: ("POST", "/admin/lps/NOSUCHLP/disable", None),
+    # Markups: allowed changes aim at an unknown symbol / a markup that does not exist.
+    Op.MARKUPS_LIST: ("GET", "/admin/markups", None),
+    Op.MARKUP_SET: (
+        "PUT",
+        "/admin/markups/matrix-grp/NOSUCHSYM",
+        {"unit": "POINTS", "markupBid": "1", "markupAsk": "1"},
+    ),
+    Op.MARKUP_DELETE: ("DELETE", "/admin/markups/matrix-grp/NOSUCHSYM", None),
     Op.RISK_TOP_TRADERS: ("GET", "/admin/risk/top-traders", None),
     Op.RISK_MARGIN_WATCH: ("GET", "/admin/risk/margin-watch", None),
     Op.AUDIT_LIST: ("GET", "/admin/audit", None),
@@ -363,6 +373,23 @@ GRPC: dict[Op, tuple[str, Any]] = {
     Op.LP_DISABLE: (
         "DisableLiquidityProvider",
         _L.DisableLiquidityProviderRequest(lp_id="NOSUCHLP"),
+    ),
+    Op.MARKUPS_LIST: ("ListMarkups", admin_markups_pb2.ListMarkupsRequest()),
+    Op.MARKUP_SET: (
+        "SetMarkup",
+        admin_markups_pb2.SetMarkupRequest(
+            markup=quotes_markups_pb2.GroupMarkup(
+                client_group="matrix-grp",
+                symbol="NOSUCHSYM",
+                unit=quotes_markups_pb2.MARKUP_UNIT_POINTS,
+                markup_bid="1",
+                markup_ask="1",
+            )
+        ),
+    ),
+    Op.MARKUP_DELETE: (
+        "DeleteMarkup",
+        admin_markups_pb2.DeleteMarkupRequest(client_group="matrix-grp", symbol="NOSUCHSYM"),
     ),
 }
 

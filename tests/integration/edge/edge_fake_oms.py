@@ -30,6 +30,9 @@ from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthe
 from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
 CLIENTS = {"alice": ("alice-pw", "1001"), "bob": ("bob-pw", "1002")}
+GROUPS = {"1001": "edge-vip"}
+"""Client groups by account (the rest are "retail"): only test_edge_group_prices gives
+edge-vip prices of its own, and removes them."""
 REJECTED_VOLUME = "99"
 REQUOTE_PRICE = "9.99999"
 WRONG_SIDE_SL = "5.55555"
@@ -401,6 +404,21 @@ class FakeOms(oms_pb2_grpc.OmsServiceServicer):
         )
 
     # --- account reports -----------------------------------------------------------------------
+
+    async def ListAccounts(
+        self, request: oms_pb2.ListAccountsRequest, context: grpc.aio.ServicerContext
+    ) -> oms_pb2.ListAccountsResponse:
+        # Not recorded: edge asks it for the caller's client group next to other calls.
+        account_id = request.query
+        if account_id not in {a for _, a in CLIENTS.values()}:
+            return oms_pb2.ListAccountsResponse()
+        return oms_pb2.ListAccountsResponse(
+            accounts=[
+                types_pb2.AccountInfo(
+                    account_id=account_id, client_group=GROUPS.get(account_id, "retail")
+                )
+            ]
+        )
 
     async def GetAccountSummary(
         self, request: oms_pb2.GetAccountSummaryRequest, context: grpc.aio.ServicerContext

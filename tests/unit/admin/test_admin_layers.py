@@ -33,6 +33,8 @@ BOUNDARY = {
     # The execution pages' own boundary: router's / oms's RPCs, and their AdminService messages.
     "admin.execution_clients",
     "admin.execution_convert",
+    # quotes's group markup RPCs and their messages (admin.markups works in its own types).
+    "admin.markups_clients",
 }
 PROTOBUF = ("fxmesh.v1", "google.protobuf")
 # Boundary modules the rest of admin must not reach for: the converters and the gRPC side.
