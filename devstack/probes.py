@@ -17,6 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 class Probe:
     kind: str  # "grpc" (grpc.health.v1 SERVING) or "http" (GET /healthz -> 200)
     addr: str  # host:port
+    # gRPC only: the health service name to ask ("" the server as a whole). A router replica
+    # serves health before it leads, and is ready only once its RouterService is SERVING.
+    service: str = ""
 
     def describe(self) -> str:
         return (
@@ -29,12 +32,13 @@ def _split(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def grpc_serving(addr: str) -> bool:
-    """True when the gRPC health service at addr reports SERVING for the server as a whole."""
+async def grpc_serving(addr: str, service: str = "") -> bool:
+    """True when the gRPC health service at addr reports SERVING for ``service`` (by default the
+    server as a whole)."""
     async with grpc.aio.insecure_channel(addr) as channel:
         try:
             stub: Any = health_pb2_grpc.HealthStub(channel)
-            response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0)
+            response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2.0)
         except grpc.aio.AioRpcError:
             return False
     return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
@@ -63,7 +67,9 @@ async def http_ok(addr: str, path: str = "/healthz") -> bool:
 
 
 async def probe_ok(probe: Probe) -> bool:
-    return await (grpc_serving(probe.addr) if probe.kind == "grpc" else http_ok(probe.addr))
+    if probe.kind == "grpc":
+        return await grpc_serving(probe.addr, probe.service)
+    return await http_ok(probe.addr)
 
 
 def port_in_use(host: str, port: int) -> bool:

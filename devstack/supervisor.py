@@ -190,12 +190,14 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
     """The stack's processes in start order."""
     h, p = cfg.host, cfg.ports
 
-    def grpc_svc(name: str, tier: int, port: int, metrics_port: int) -> ServiceSpec:
+    def grpc_svc(
+        name: str, tier: int, port: int, metrics_port: int, health_service: str = ""
+    ) -> ServiceSpec:
         return ServiceSpec(
             name,
             name,
             tier,
-            (Probe("grpc", f"{h}:{port}"),),
+            (Probe("grpc", f"{h}:{port}", health_service),),
             f"{h}:{port} (gRPC)",
             f"http://{h}:{metrics_port}/metrics",
             metrics_port,
@@ -231,7 +233,7 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
         ),
         grpc_svc("quotes", 0, p.quotes, p.quotes_metrics),
         grpc_svc("fixgw", 1, p.fixgw, p.fixgw_metrics),
-        grpc_svc("router", 1, p.router, p.router_metrics),
+        grpc_svc("router", 1, p.router, p.router_metrics, "fxmesh.v1.RouterService"),
         grpc_svc("oms", 2, p.oms, p.oms_metrics),
         ServiceSpec(
             "admin",

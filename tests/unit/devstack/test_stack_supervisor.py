@@ -128,6 +128,8 @@ def test_default_specs_when_local_profile_then_use_the_documented_ports() -> Non
         9104,
     ]
     assert specs["lpsim"].probes == (Probe("http", "127.0.0.1:9877"),)
+    # A router replica answers health before it leads; the stack waits for the one that leads.
+    assert specs["router"].probes == (Probe("grpc", "127.0.0.1:50052", "fxmesh.v1.RouterService"),)
 
 
 def test_specs_when_unknown_service_requested_then_error_names_it() -> None:
