@@ -115,7 +115,8 @@ async def apply_execution(
         )
         for p in positions:
             tx.position_changed(p)
-        await tx.account_update("ORDER_FILLED", symbols, prices)
+        # The account row changed only by this fill's ledger rows (``_deal``): not read again.
+        await tx.account_update("ORDER_FILLED", symbols, prices, reread=False)
     return Booked(deals, positions)
 
 
@@ -370,7 +371,7 @@ async def _deal(
     reference = f"order {order.order_id} deal {deal.deal_id}"
     currency = tx.account.currency
     if fee:
-        await ledger_store.post_ledger(
+        _, after = await ledger_store.post_ledger(
             tx.conn,
             tx.account.account_id,
             "COMMISSION",
@@ -379,8 +380,9 @@ async def _deal(
             reference=reference,
             deal_id=deal.deal_id,
         )
+        tx.balance_booked(after)
     if pnl:
-        await ledger_store.post_ledger(
+        _, after = await ledger_store.post_ledger(
             tx.conn,
             tx.account.account_id,
             "REALIZED_PNL",
@@ -389,6 +391,7 @@ async def _deal(
             reference=reference,
             deal_id=deal.deal_id,
         )
+        tx.balance_booked(after)
     return deal
 
 
