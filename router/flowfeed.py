@@ -126,6 +126,7 @@ class FlowFeed:
         self._closes: list[FlowClose] = []
         self._mids: list[tuple[str, int, Decimal]] = []
         self._latest: dict[str, ClientQuote] = {}
+        self._unparsed: dict[Any, Any] = {}  # channel -> the last raw quote since the last sample
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -242,9 +243,9 @@ class FlowFeed:
                 async for message in pubsub.listen():
                     if message.get("type") != "pmessage":
                         continue
-                    with contextlib.suppress(Exception):
-                        quote = ClientQuote.from_json(message["data"])
-                        self._latest[quote.symbol] = quote
+                    # Kept raw, parsed by the sampler: a symbol ticks many times per sample and
+                    # only its last quote is used.
+                    self._unparsed[message["channel"]] = message["data"]
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -257,6 +258,11 @@ class FlowFeed:
     def sample(self, now_ms: int | None = None) -> None:
         """Record every symbol's latest mid now (what the periodic sampler does)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
+        unparsed, self._unparsed = self._unparsed, {}
+        for raw in unparsed.values():
+            with contextlib.suppress(Exception):
+                quote = ClientQuote.from_json(raw)
+                self._latest[quote.symbol] = quote
         for symbol, quote in list(self._latest.items()):
             self._mids.extend(self.flow.add_quote(symbol, now, (quote.bid + quote.ask) / 2))
 

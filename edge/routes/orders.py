@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from edge.calls import call_json, call_order
 from edge.convert import (
@@ -37,16 +38,23 @@ _PLACED = responses(oms_pb2.PlaceOrderResponse)
 _ORDER = responses(oms_pb2.GetOrderResponse)
 
 
-async def _place(request: oms_pb2.PlaceOrderRequest, res: Resources) -> dict[str, Any]:
+async def _place(
+    request: oms_pb2.PlaceOrderRequest, res: Resources, response: Response
+) -> JSONResponse:
     retry_with = ("client_order_id", request.client_order_id)
     reply = await call_order(res, res.oms.PlaceOrder, request, retry_with=retry_with)
-    return to_json(reply)
+    # ``to_json`` already gives JSON types: returned as a dict, FastAPI would walk it again with
+    # ``jsonable_encoder`` to render the same bytes. The headers the dependencies set on
+    # ``response`` (RateLimit-*) are carried over as FastAPI does for a returned dict.
+    answer = JSONResponse(to_json(reply))
+    answer.headers.raw.extend(response.headers.raw)
+    return answer
 
 
 @router.post("/market", summary="Place a market order", response_model=None, responses=_PLACED)
 async def place_market_order(
-    body: MarketOrderRequest, client: Client, res: Resources
-) -> dict[str, Any]:
+    body: MarketOrderRequest, client: Client, res: Resources, response: Response
+) -> JSONResponse:
     """Buy at the ask or sell at the bid now. A retry with the same clientOrderId returns the
     first order (``replayed: true``); a reject is a 200 with status REJECTED and rejectReason."""
     request = oms_pb2.PlaceOrderRequest(
@@ -62,7 +70,7 @@ async def place_market_order(
         take_profit=stop_level_text(body.take_profit, "takeProfit"),
         time_in_force=time_in_force_from_json(body.time_in_force),
     )
-    return await _place(request, res)
+    return await _place(request, res, response)
 
 
 def _pending(
@@ -93,19 +101,19 @@ def _pending(
     "/limit", summary="Place a buy/sell limit order", response_model=None, responses=_PLACED
 )
 async def place_limit_order(
-    body: PendingOrderRequest, client: Client, res: Resources
-) -> dict[str, Any]:
+    body: PendingOrderRequest, client: Client, res: Resources, response: Response
+) -> JSONResponse:
     """Works (status WORKING) until the ask falls to ``price`` (buy) or the bid rises to it (sell)."""
-    return await _place(_pending(body, types_pb2.ORDER_TYPE_LIMIT, client), res)
+    return await _place(_pending(body, types_pb2.ORDER_TYPE_LIMIT, client), res, response)
 
 
 @router.post("/stop", summary="Place a buy/sell stop order", response_model=None, responses=_PLACED)
 async def place_stop_order(
-    body: PendingOrderRequest, client: Client, res: Resources
-) -> dict[str, Any]:
+    body: PendingOrderRequest, client: Client, res: Resources, response: Response
+) -> JSONResponse:
     """Works until the ask rises to ``price`` (buy) or the bid falls to it (sell), then fills at
     the market."""
-    return await _place(_pending(body, types_pb2.ORDER_TYPE_STOP, client), res)
+    return await _place(_pending(body, types_pb2.ORDER_TYPE_STOP, client), res, response)
 
 
 @router.post(
@@ -115,12 +123,12 @@ async def place_stop_order(
     responses=_PLACED,
 )
 async def place_stop_limit_order(
-    body: StopLimitOrderRequest, client: Client, res: Resources
-) -> dict[str, Any]:
+    body: StopLimitOrderRequest, client: Client, res: Resources, response: Response
+) -> JSONResponse:
     """When ``price`` (the stop) is reached, a limit order at ``stopLimitPrice`` starts working."""
     stop_limit = decimal_text(body.stop_limit_price, "stopLimitPrice")
     request = _pending(body, types_pb2.ORDER_TYPE_STOP_LIMIT, client, stop_limit)
-    return await _place(request, res)
+    return await _place(request, res, response)
 
 
 @router.get("/{order_id}", summary="Read one order", response_model=None, responses=_ORDER)

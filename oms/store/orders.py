@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -85,6 +86,29 @@ async def get(conn: Conn, account_id: AccountId, order_id: OrderId) -> Order | N
         order_id,
     )
     return _order(row) if row is not None else None
+
+
+async def get_with_applied(
+    conn: Conn, account_id: AccountId, order_id: OrderId, fills: Sequence[tuple[str, str]]
+) -> tuple[Order | None, set[tuple[str, str]]]:
+    """The order, and which of ``fills`` ((venue, fill id) pairs) are booked as deals already:
+    ``get`` and ``positions.fill_applied`` for each fill, in one round trip."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLS}, a.venues AS applied_venues, a.fill_ids AS applied_fill_ids "
+        "FROM oms.orders o, LATERAL (SELECT array_agg(d.venue) AS venues, "
+        "array_agg(d.fill_id) AS fill_ids FROM oms.deals d "
+        "JOIN unnest($3::text[], $4::text[]) AS f(venue, fill_id) "
+        "ON d.venue = f.venue AND d.fill_id = f.fill_id) a "
+        "WHERE o.account_id = $1 AND o.order_id = $2",
+        account_id,
+        order_id,
+        [venue for venue, _ in fills],
+        [fill_id for _, fill_id in fills],
+    )
+    if row is None:
+        return None, set()
+    venues, fill_ids = row["applied_venues"] or [], row["applied_fill_ids"] or []
+    return _order(row), set(zip(venues, fill_ids, strict=True))
 
 
 async def account_of(conn: Conn, order_id: OrderId) -> AccountId | None:

@@ -53,10 +53,18 @@ class OutboxEvent:
         return events.routing_key(self.envelope["type"], str(self.account_id))
 
 
-def new_event(event_type: EventType, account_id: int, data: EventData) -> OutboxEvent:
-    """An event raised now, in the current trace context."""
+def new_event(
+    event_type: EventType,
+    account_id: int,
+    data: EventData,
+    headers: dict[str, str] | None = None,
+) -> OutboxEvent:
+    """An event raised now, in the current trace context (``headers``: that context's
+    ``events.trace_headers()`` when the caller has them already)."""
     return OutboxEvent(
-        account_id, new_envelope(event_type, account_id, data), events.trace_headers()
+        account_id,
+        new_envelope(event_type, account_id, data),
+        events.trace_headers() if headers is None else headers,
     )
 
 

@@ -149,12 +149,20 @@ class Executor:
                 f"symbol {order.symbol} no longer exists", reason=Reason.UNKNOWN_SYMBOL
             )
         async with self._uow.locked(order.account_id) as tx:
-            current = await order_store.get(tx.conn, order.account_id, order.order_id)
+            # The order and which of the execution's fills are booked already, in one read.
+            current, applied = await order_store.get_with_applied(
+                tx.conn,
+                order.account_id,
+                order.order_id,
+                [(f.venue, f.fill_id) for f in execution.fills],
+            )
             assert current is not None
             if current.status.value not in order_store.IN_FLIGHT:
                 booked = await fills.replay(tx.conn, current)
                 return Outcome(current, booked.deals, booked.positions)
             if current.status is OrderStatus.ACCEPTED:  # a crash before it was submitted
                 current.apply(OrderTrigger.SUBMIT, "RECOVERY")
-            booked = await fills.apply_execution(tx, current, execution, spec, symbols, merged)
+            booked = await fills.apply_execution(
+                tx, current, execution, spec, symbols, merged, applied=applied
+            )
         return Outcome(current, booked.deals, booked.positions)

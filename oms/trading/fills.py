@@ -21,7 +21,7 @@ unfilled rest is cancelled ``REMAINDER_CANCELLED``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -81,8 +81,13 @@ async def apply_execution(
     spec: SymbolSpec,
     symbols: Mapping[str, SymbolSpec],
     prices: Mapping[str, Price],
+    *,
+    applied: Set[tuple[str, str]] | None = None,
 ) -> Booked:
-    """Apply the router's answer (None: no answer at all) to an order in FILLING."""
+    """Apply the router's answer (None: no answer at all) to an order in FILLING.
+
+    ``applied``: which of its fills ((venue, fill id)) were booked before, as read under this
+    transaction's account lock (``orders.get_with_applied``); None reads it fill by fill."""
     deals: list[DealRow] = []
     touched: dict[int, PositionRow] = {}
     if execution is None:
@@ -92,8 +97,14 @@ async def apply_execution(
         if execution.status == "REJECTED" or not execution.fills:
             _refused(order, execution)
         else:
+            # Booked before, or earlier in this list (a venue repeating a fill in one report).
+            done = set(applied) if applied is not None else None
             for fill in execution.fills:
-                if await position_store.fill_applied(tx.conn, fill.venue, fill.fill_id):
+                if (
+                    (fill.venue, fill.fill_id) in done
+                    if done is not None
+                    else await position_store.fill_applied(tx.conn, fill.venue, fill.fill_id)
+                ):
                     log.warning("duplicate_fill_ignored", fill_id=fill.fill_id)
                     continue
                 if fill.volume > order.volume - order.filled_volume:
@@ -101,6 +112,8 @@ async def apply_execution(
                     continue
                 order.record_fill(fill.volume, fill.price)
                 new_deals, changed = await _book_fill(tx, order, fill, spec, prices)
+                if done is not None:
+                    done.add((fill.venue, fill.fill_id))
                 deals.extend(new_deals)
                 touched.update({p.position_id: p for p in changed})
             _finish(order)
@@ -115,7 +128,8 @@ async def apply_execution(
         )
         for p in positions:
             tx.position_changed(p)
-        await tx.account_update("ORDER_FILLED", symbols, prices)
+        # The account row changed only by this fill's ledger rows (``_deal``): not read again.
+        await tx.account_update("ORDER_FILLED", symbols, prices, reread=False)
     return Booked(deals, positions)
 
 
@@ -370,7 +384,7 @@ async def _deal(
     reference = f"order {order.order_id} deal {deal.deal_id}"
     currency = tx.account.currency
     if fee:
-        await ledger_store.post_ledger(
+        _, after = await ledger_store.post_ledger(
             tx.conn,
             tx.account.account_id,
             "COMMISSION",
@@ -379,8 +393,9 @@ async def _deal(
             reference=reference,
             deal_id=deal.deal_id,
         )
+        tx.balance_booked(after)
     if pnl:
-        await ledger_store.post_ledger(
+        _, after = await ledger_store.post_ledger(
             tx.conn,
             tx.account.account_id,
             "REALIZED_PNL",
@@ -389,6 +404,7 @@ async def _deal(
             reference=reference,
             deal_id=deal.deal_id,
         )
+        tx.balance_booked(after)
     return deal
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
+from opentelemetry import context as otel_context
 from redis.asyncio import Redis
 
+from fxmesh import events
 from fxmesh.db import Conn, Pool
 from fxmesh.errors import NotFound
 from fxmesh.eventtypes import EventData, EventType
@@ -179,6 +182,9 @@ class Tx:
     open_positions: list[PositionRow] = field(default_factory=list)  # read by account_update
     # Written in one statement just before the commit (``UnitOfWork.locked``), not one per event.
     events: list[outbox.OutboxEvent] = field(default_factory=list)
+    # The trace headers of the OpenTelemetry context the last event was raised in: a fill raises
+    # five events in one context, and injecting it is most of what raising an event costs.
+    _trace: tuple[otel_context.Context, dict[str, str]] | None = field(default=None, repr=False)
 
     async def insert_order(self, order: Order) -> bool:
         """Insert a new order (False: its client order id exists) and emit ``order_update``."""
@@ -201,13 +207,28 @@ class Tx:
         self.emit(EventType.POSITION_UPDATE, position_json(position, view))
         self.positions[position.position_id] = position
 
+    def balance_booked(self, balance_after: Decimal) -> None:
+        """A ledger row of this transaction moved the locked account's balance to
+        ``balance_after`` (``oms.store.ledger.post_ledger``'s answer): ``account`` follows it."""
+        self.account = replace(self.account, balance=balance_after)
+
     async def account_update(
-        self, reason: str, symbols: Mapping[str, SymbolSpec], prices: Mapping[str, Price]
+        self,
+        reason: str,
+        symbols: Mapping[str, SymbolSpec],
+        prices: Mapping[str, Price],
+        *,
+        reread: bool = True,
     ) -> AccountFigures:
-        """Emit ``account_update`` with the balance and live figures as of this transaction."""
-        account = await account_store.get_account(self.conn, self.account.account_id)
-        assert account is not None
-        self.account = account
+        """Emit ``account_update`` with the balance and live figures as of this transaction.
+
+        ``reread=False``: ``account`` is already the row as this transaction left it (it changed
+        only by ledger rows reported through ``balance_booked``), so it is not read again."""
+        if reread:
+            account = await account_store.get_account(self.conn, self.account.account_id)
+            assert account is not None
+            self.account = account
+        account = self.account
         positions = await position_store.open_positions(self.conn, account.account_id)
         self.open_positions = positions
         in_flight = await order_store.in_flight(self.conn, account.account_id)
@@ -218,7 +239,12 @@ class Tx:
 
     def emit(self, event_type: EventType, data: EventData) -> None:
         """Raise an event; it is written to the outbox with this transaction."""
-        self.events.append(outbox.new_event(event_type, self.account.account_id, data))
+        current = otel_context.get_current()
+        if self._trace is None or self._trace[0] is not current:
+            self._trace = (current, events.trace_headers())
+        self.events.append(
+            outbox.new_event(event_type, self.account.account_id, data, self._trace[1])
+        )
 
 
 class UnitOfWork:

@@ -62,7 +62,9 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
     mode: fill | reject | partial (half the volume, whatever the time in force: a venue breaking
     FOK) | fail (UNAVAILABLE before executing) | lost (executes, then the answer is lost) | down
     (Execute and ReconcileExecution both UNAVAILABLE) | crash (executes, then the router is gone:
-    the answer is lost and ReconcileExecution is UNAVAILABLE too).
+    the answer is lost and ReconcileExecution is UNAVAILABLE too) | repeat (the fill reported twice
+    in one answer, each half the volume: a venue repeating itself) | reuse (the previous order's
+    fill id again: a venue reusing an id).
     """
 
     def __init__(self, redis_url: str) -> None:
@@ -73,6 +75,7 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
         self.executed: dict[str, router_pb2.ExecuteResponse] = {}
         self.fenced: set[str] = set()
         self.abook_venue: str | None = None
+        self.last_fill_id: str | None = None
         # Set: Execute waits for it before executing (orders held in flight at the router).
         self.gate: asyncio.Event | None = None
 
@@ -127,8 +130,15 @@ class StandInRouter(router_pb2_grpc.RouterServiceServicer):
             venue_price=str(price) if abook else "",
         )
         fill.fill_time.GetCurrentTime()
+        fills = [fill]
+        if self.mode == "repeat":
+            fill.volume = str(volume / 2)
+            fills = [fill, fill]
+        elif self.mode == "reuse" and self.last_fill_id is not None:
+            fill.fill_id = self.last_fill_id
+        self.last_fill_id = fill.fill_id
         response = router_pb2.ExecuteResponse(
-            book=book, routing_reason=reason, status=status, fills=[fill]
+            book=book, routing_reason=reason, status=status, fills=fills
         )
         self.executed[order_id] = response
         if self.mode in ("lost", "crash"):
