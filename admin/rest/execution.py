@@ -30,6 +30,7 @@ from admin.execution import (
 from admin.permissions import Op
 from admin.rest.deps import Body, Ctx, Service, body_schema, query_time, read_body
 from fxmesh.errors import InvalidArgument
+from fxmesh.reasons import Reason
 
 router = APIRouter(prefix="/admin", tags=["execution"])
 ZERO = Decimal(0)
@@ -359,7 +360,7 @@ def _flow_levels(
         if v.max_bps is None:
             raise InvalidArgument(
                 "maxBps is required (or remove: true)",
-                reason="MISSING_FIELD",
+                reason=Reason.MISSING_FIELD,
                 metadata={"field": "maxBps"},
             )
         book = book_of(v.mode)
