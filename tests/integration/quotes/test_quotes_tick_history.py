@@ -172,7 +172,8 @@ async def test_candle_read_when_500_asked_then_one_backward_index_scan(pool: Any
     async with pool.acquire() as conn:
         plan = await conn.fetch(
             "EXPLAIN (FORMAT TEXT) SELECT time, open, high, low, close, tick_volume, spread "
-            "FROM quotes.candles WHERE symbol = $1 AND timeframe = $2 AND time < $3 "
+            "FROM quotes.candles WHERE symbol = $1 AND client_group = '' AND timeframe = $2 "
+            "AND time < $3 "
             "ORDER BY time DESC LIMIT 500",
             SYMBOL,
             "1m",

@@ -130,7 +130,7 @@ def test_minute_book_rolled_up_when_ticks_arrive_in_batches_then_equals_direct_b
         book = MinuteBook()
         for ts_ms, bid, ask in batch:
             book.add("EURUSD", ts_ms, bid, spread_points(bid, ask, DIGITS))
-        minutes = book.take()["EURUSD"]
+        minutes = book.take()[("", "EURUSD")]
         partial = minutes if timeframe is Timeframe.M1 else rollup(minutes, timeframe)
         # Act: what the upsert does.
         for candle in partial:
