@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -167,10 +167,14 @@ class TickStore:
             raws = list(self._raw)
             self._raw.clear()
             minutes = self._minutes.take()
-            rows: list[TickRow] = [
-                (ms_datetime(q.ts_ms), q.symbol, KIND_CLIENT, q.sources, q.bid, q.ask, q.group)
-                for q in quotes
-            ]
+            # A symbol's group quotes share its default quote's time: convert each time once.
+            stamps: dict[int, datetime] = {}
+            rows: list[TickRow] = []
+            for q in quotes:
+                moment = stamps.get(q.ts_ms)
+                if moment is None:
+                    moment = stamps[q.ts_ms] = ms_datetime(q.ts_ms)
+                rows.append((moment, q.symbol, KIND_CLIENT, q.sources, q.bid, q.ask, q.group))
             rows.extend(
                 (
                     ms_datetime(t.ts_ms if t.ts_ms is not None else received),
