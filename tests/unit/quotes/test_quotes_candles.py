@@ -189,3 +189,16 @@ def test_merge_live_when_pending_outside_window_then_left_out() -> None:
     assert merge_live([], pending, limit=5, end_ms=ms("2026-01-02T22:00")) == []
     assert merge_live([], pending, limit=5, start_ms=ms("2026-01-02T22:01")) == []
     assert merge_live([], pending, limit=5, start_ms=ms("2026-01-02T22:00")) == pending
+
+
+def test_minute_book_when_group_price_counted_then_its_candles_apart_from_the_default() -> None:
+    book = MinuteBook()
+    at = TICKS[1][0]
+    book.add("EURUSD", at, Decimal("1.08460"), 8)
+    book.add("EURUSD", at, Decimal("1.08455"), 18, "vip")
+
+    taken = book.take()
+
+    assert [(c.open, c.spread) for c in taken[("", "EURUSD")]] == [(Decimal("1.08460"), 8)]
+    assert [(c.open, c.spread) for c in taken[("vip", "EURUSD")]] == [(Decimal("1.08455"), 18)]
+    assert not book
