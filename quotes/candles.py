@@ -1,4 +1,4 @@
-"""Candles (OHLC bars) of the client bid: pure model, no I/O.
+"""Candles (OHLC bars) of a client bid: pure model, no I/O.
 
 Buckets
 -------
@@ -18,7 +18,8 @@ one quotes process writes.
 
 Incremental maintenance
 -----------------------
-``MinuteBook`` keeps, per symbol, the 1m candles of the ticks not yet persisted (one update per
+``MinuteBook`` keeps, per symbol and price (the default one and each client group's with its own
+markup, which has candles of its own), the 1m candles of the ticks not yet persisted (one update per
 tick). Every other timeframe is a roll-up of 1m candles (``rollup``), and candles merge
 associatively (``Candle.merged``: earlier first), so the store can add a batch's partial candles to
 the stored ones and a rebuild from the ticks gives the same rows.
@@ -160,20 +161,25 @@ def rollup(minutes: Iterable[Candle], timeframe: Timeframe) -> list[Candle]:
     return [out[start] for start in sorted(out)]
 
 
+Series = tuple[str, str]
+"""(client group, symbol): one price's candles; "" the default price."""
+
+
 class MinuteBook:
-    """1m candles per symbol of the ticks not yet persisted."""
+    """1m candles per price (the default one and each group's) of the ticks not yet persisted."""
 
     def __init__(self) -> None:
-        self._symbols: dict[str, dict[int, Candle]] = {}
+        self._series: dict[Series, dict[int, Candle]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._symbols)
+        return bool(self._series)
 
-    def add(self, symbol: str, ts_ms: int, bid: Decimal, spread: int) -> None:
-        """Count one client tick."""
-        minutes = self._symbols.get(symbol)
+    def add(self, symbol: str, ts_ms: int, bid: Decimal, spread: int, group: str = "") -> None:
+        """Count one client tick of ``group``'s price of ``symbol``."""
+        key = (group, symbol)
+        minutes = self._series.get(key)
         if minutes is None:
-            minutes = self._symbols[symbol] = {}
+            minutes = self._series[key] = {}
         start = (ts_ms - WEEK_ORIGIN_MS) // 60_000 * 60_000 + WEEK_ORIGIN_MS
         candle = minutes.get(start)
         if candle is None:
@@ -181,21 +187,21 @@ class MinuteBook:
         else:
             candle.add(bid, spread)
 
-    def minutes(self, symbol: str) -> list[Candle]:
-        """The pending 1m candles of ``symbol`` (a copy of the list, oldest first)."""
-        minutes = self._symbols.get(symbol, {})
+    def minutes(self, symbol: str, group: str = "") -> list[Candle]:
+        """The pending 1m candles of ``group``'s price of ``symbol`` (a copy, oldest first)."""
+        minutes = self._series.get((group, symbol), {})
         return [minutes[start] for start in sorted(minutes)]
 
-    def take(self) -> dict[str, list[Candle]]:
-        """Every pending 1m candle by symbol, emptying the book."""
-        taken = {symbol: self.minutes(symbol) for symbol in self._symbols}
-        self._symbols = {}
+    def take(self) -> dict[Series, list[Candle]]:
+        """Every pending 1m candle by (group, symbol), emptying the book."""
+        taken = {key: self.minutes(key[1], key[0]) for key in self._series}
+        self._series = {}
         return taken
 
-    def put_back(self, taken: dict[str, list[Candle]]) -> None:
+    def put_back(self, taken: dict[Series, list[Candle]]) -> None:
         """Return candles ``take`` gave (a failed write) ahead of what arrived since."""
-        for symbol, earlier in taken.items():
-            minutes = self._symbols.setdefault(symbol, {})
+        for key, earlier in taken.items():
+            minutes = self._series.setdefault(key, {})
             for candle in earlier:
                 later = minutes.get(candle.start_ms)
                 minutes[candle.start_ms] = candle if later is None else candle.merged(later)

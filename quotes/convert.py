@@ -93,7 +93,7 @@ def _timestamp(moment: datetime) -> Timestamp:
 
 
 def tick(row: TickRow) -> quotes_pb2.Tick:
-    moment, _symbol, kind, source, bid, ask = row
+    moment, _symbol, kind, source, bid, ask, _group = row
     return quotes_pb2.Tick(
         tick_time=_timestamp(moment),
         bid=format(bid, "f"),

@@ -1,4 +1,10 @@
-"""Use cases of the market history: stored ticks and candles (the current candle live)."""
+"""Use cases of the market history: stored ticks and candles (the current candle live).
+
+A client group with its own markup on a symbol (``quotes.group_markups``) has ticks and candles of
+its own price; asked for a group without one on the symbol (or for none), the default price's are
+answered. Which one is decided by the markups in force now: a group whose markup was removed reads
+the default history again (its own rows stay until retention drops them).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from fxmesh.reasons import Reason
 from quotes import repository
 from quotes.candles import Candle, Timeframe, merge_live, rollup
 from quotes.domain import SymbolSettings
-from quotes.repository import KIND_CLIENT, TickRow, datetime_ms
+from quotes.repository import DEFAULT_GROUP, KIND_CLIENT, TickRow, datetime_ms
 from quotes.tickstore import TickStore
 
 DEFAULT_LIMIT = 500
@@ -28,10 +34,22 @@ class MarketHistory:
         pool: Pool,
         settings_of: Callable[[str], SymbolSettings | None],
         store: TickStore | None,
+        *,
+        has_own_markup: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._pool = pool
         self._settings_of = settings_of
         self._store = store
+        self._has_own_markup = has_own_markup
+
+    def price_of(self, symbol: str, group: str) -> str:
+        """The client group whose history ``group``'s clients see on ``symbol``: ``group`` when it
+        has its own markup there, else "" (the default price)."""
+        group = group.strip()
+        symbol = symbol.strip().upper()
+        if group and self._has_own_markup is not None and self._has_own_markup(group, symbol):
+            return group
+        return DEFAULT_GROUP
 
     def _symbol(self, symbol: str) -> str:
         symbol = symbol.strip().upper()
@@ -52,16 +70,24 @@ class MarketHistory:
         symbol: str,
         *,
         kind: str = KIND_CLIENT,
+        group: str = DEFAULT_GROUP,
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 0,
     ) -> list[TickRow]:
-        """Stored ticks of ``symbol`` in ``[start, end)``, the newest ``limit``, newest first."""
+        """Stored ticks of ``symbol`` in ``[start, end)``, the newest ``limit``, newest first;
+        client ticks of ``group``'s stored price (resolve a caller's group with ``price_of``)."""
         symbol = self._symbol(symbol)
         limit = _limit(limit)
         _check_range(start, end)
         return await repository.fetch_ticks(
-            self._pool, symbol, kind=kind, start=start, end=end, limit=limit
+            self._pool,
+            symbol,
+            kind=kind,
+            group=group,
+            start=start,
+            end=end,
+            limit=limit,
         )
 
     async def candles(
@@ -69,12 +95,15 @@ class MarketHistory:
         symbol: str,
         timeframe: Timeframe | None,
         *,
+        group: str = DEFAULT_GROUP,
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 0,
     ) -> list[Candle]:
-        """Candles of ``symbol`` starting in ``[start, end)``: the newest ``limit``, oldest first,
-        the ticks not stored yet included (the current candle is live)."""
+        """Candles of ``group``'s stored price (resolve a caller's group with ``price_of``) of
+        ``symbol`` starting in ``[start, end)``:
+        the newest ``limit``, oldest first, the ticks not stored yet included (the current candle
+        is live)."""
         if timeframe is None:
             raise InvalidArgument(
                 "timeframe is required",
@@ -86,13 +115,13 @@ class MarketHistory:
         _check_range(start, end)
         if self._store is None:
             return await repository.fetch_candles(
-                self._pool, symbol, timeframe, start=start, end=end, limit=limit
+                self._pool, symbol, timeframe, group=group, start=start, end=end, limit=limit
             )
         async with self._store.reading():
             stored = await repository.fetch_candles(
-                self._pool, symbol, timeframe, start=start, end=end, limit=limit
+                self._pool, symbol, timeframe, group=group, start=start, end=end, limit=limit
             )
-            minutes = self._store.pending_minutes(symbol)
+            minutes = self._store.pending_minutes(symbol, group)
         pending = minutes if timeframe is Timeframe.M1 else rollup(minutes, timeframe)
         return merge_live(
             stored,

@@ -12,10 +12,12 @@ from quotes.domain import GroupMarkup, Markup, MarkupUnit, SymbolSettings
 
 KIND_CLIENT = "CLIENT"
 KIND_RAW = "RAW"
-TickRow = tuple[datetime, str, str, str, Decimal, Decimal]
-"""(time, symbol, kind, source, bid, ask): a row of ``quotes.ticks``."""
-CandleKey = tuple[str, Timeframe]
-"""(symbol, timeframe)."""
+DEFAULT_GROUP = ""
+"""``client_group`` of the default price's ticks and candles (and of every RAW tick)."""
+TickRow = tuple[datetime, str, str, str, Decimal, Decimal, str]
+"""(time, symbol, kind, source, bid, ask, client_group): a row of ``quotes.ticks``."""
+CandleKey = tuple[str, str, Timeframe]
+"""(client group, symbol, timeframe); "" the default price."""
 
 
 async def load_symbol_settings(db: Any) -> list[SymbolSettings]:
@@ -140,11 +142,11 @@ async def tick_partition_days(db: Any) -> list[date]:
 
 _UPSERT_CANDLES = """
 INSERT INTO quotes.candles AS c
-    (symbol, timeframe, time, open, high, low, close, tick_volume, spread)
+    (symbol, client_group, timeframe, time, open, high, low, close, tick_volume, spread)
 SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::timestamptz[], $4::numeric[], $5::numeric[], $6::numeric[],
-    $7::numeric[], $8::bigint[], $9::integer[])
-ON CONFLICT (symbol, timeframe, time) DO UPDATE SET
+    $1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::numeric[],
+    $7::numeric[], $8::numeric[], $9::bigint[], $10::integer[])
+ON CONFLICT (symbol, client_group, timeframe, time) DO UPDATE SET
     high = GREATEST(c.high, EXCLUDED.high),
     low = LEAST(c.low, EXCLUDED.low),
     close = EXCLUDED.close,
@@ -176,13 +178,14 @@ async def write_ticks(
 
     The partitions of the ticks' days must exist (``ensure_tick_partitions``).
     """
-    columns: list[list[Any]] = [[] for _ in range(9)]
-    for (symbol, timeframe), bars in candles.items():
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for (group, symbol, timeframe), bars in candles.items():
         for bar in bars:
             for column, value in zip(
                 columns,
                 (
                     symbol,
+                    group,
                     timeframe.value,
                     ms_datetime(bar.start_ms),
                     bar.open,
@@ -200,7 +203,7 @@ async def write_ticks(
             await conn.copy_records_to_table(
                 "ticks",
                 schema_name="quotes",
-                columns=["time", "symbol", "kind", "source", "bid", "ask"],
+                columns=["time", "symbol", "kind", "source", "bid", "ask", "client_group"],
                 records=ticks,
             )
         if columns[0]:
@@ -212,13 +215,15 @@ async def fetch_ticks(
     symbol: str,
     *,
     kind: str = KIND_CLIENT,
+    group: str = DEFAULT_GROUP,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int,
 ) -> list[TickRow]:
-    """Ticks of ``symbol`` in ``[start, end)``, the newest ``limit``, newest first."""
-    conditions = ["symbol = $1", "kind = $2"]
-    args: list[Any] = [symbol, kind]
+    """Ticks of ``symbol`` (client ticks: of ``group``'s price) in ``[start, end)``, the newest
+    ``limit``, newest first."""
+    conditions = ["symbol = $1", "kind = $2", "client_group = $3"]
+    args: list[Any] = [symbol, kind, group if kind == KIND_CLIENT else DEFAULT_GROUP]
     if start is not None:
         args.append(start)
         conditions.append(f"time >= ${len(args)}")
@@ -227,7 +232,7 @@ async def fetch_ticks(
         conditions.append(f"time < ${len(args)}")
     args.append(limit)
     rows = await db.fetch(
-        f"SELECT time, symbol, kind, source, bid, ask FROM quotes.ticks "
+        f"SELECT time, symbol, kind, source, bid, ask, client_group FROM quotes.ticks "
         f"WHERE {' AND '.join(conditions)} ORDER BY time DESC LIMIT ${len(args)}",
         *args,
     )
@@ -239,14 +244,15 @@ async def fetch_candles(
     symbol: str,
     timeframe: Timeframe,
     *,
+    group: str = DEFAULT_GROUP,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int,
 ) -> list[Candle]:
-    """Stored candles of ``symbol`` starting in ``[start, end)``: the newest ``limit``, oldest
-    first (one backward scan of the primary key)."""
-    conditions = ["symbol = $1", "timeframe = $2"]
-    args: list[Any] = [symbol, timeframe.value]
+    """Stored candles of ``group``'s price of ``symbol`` starting in ``[start, end)``: the newest
+    ``limit``, oldest first (one backward scan of the primary key)."""
+    conditions = ["symbol = $1", "client_group = $2", "timeframe = $3"]
+    args: list[Any] = [symbol, group, timeframe.value]
     if start is not None:
         args.append(start)
         conditions.append(f"time >= ${len(args)}")
@@ -274,7 +280,8 @@ async def fetch_candles(
 
 
 async def rebuild_candles(db: Any, symbol: str, start: datetime, end: datetime) -> int:
-    """Rebuild ``symbol``'s candles of the whole weeks around ``[start, end)`` from the stored
-    client ticks (repair); returns the number of candles written."""
+    """Rebuild ``symbol``'s candles (the default price's and every group's) of the whole weeks
+    around ``[start, end)`` from the stored client ticks (repair); returns the number of candles
+    written."""
     count: int = await db.fetchval("SELECT quotes.rebuild_candles($1, $2, $3)", symbol, start, end)
     return count

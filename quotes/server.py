@@ -64,6 +64,9 @@ class QuotesApp:
         def settings_of(symbol: str) -> SymbolSettings | None:
             return engine.config.get(symbol)
 
+        def has_own_markup(group: str, symbol: str) -> bool:
+            return (group, symbol) in engine.config.group_markups
+
         def digits_of(symbol: str) -> int | None:
             found = engine.config.get(symbol)
             return found.digits if found is not None else None
@@ -96,7 +99,7 @@ class QuotesApp:
         await self.sync.start()
         if self.store is not None:
             await self.store.start()
-        self.history = MarketHistory(pool, settings_of, self.store)
+        self.history = MarketHistory(pool, settings_of, self.store, has_own_markup=has_own_markup)
         self.server = GrpcServer("quotes", settings.quotes_addr)
         self.server.add(
             quotes_pb2_grpc.add_QuotesServiceServicer_to_server,

@@ -36,7 +36,7 @@ class TickSink(Protocol):
     """Where ticks go for storage (must not block)."""
 
     def add(self, quote: PricedQuote) -> None:
-        """A client quote as written to Redis."""
+        """A client quote as written to Redis (the default price or a group's own)."""
 
     def add_raw(self, tick: RawTick, received_ms: int) -> None:
         """An LP tick that passed validation."""
@@ -234,11 +234,14 @@ class QuotesService:
                 return set()
             elapsed = time.perf_counter() - received
             written: set[str] = set()
+            sink = self._sink
             for quote in batch:
                 self._written[(quote.group, quote.symbol)] = (quote, now_ms)
                 if quote.group:
-                    # Group prices are served, not stored: ticks and candles are the default
-                    # price's (docs/ARCHITECTURE.md, client groups).
+                    # A group's own price is stored and charted too, in the same batch
+                    # (docs/ARCHITECTURE.md, "Client group prices").
+                    if sink is not None and (quote.group, quote.symbol) not in refreshed:
+                        sink.add(quote)
                     continue
                 metrics.TICK_TO_REDIS.observe(elapsed)
                 counter = self._written_count.get(quote.symbol)
@@ -249,8 +252,8 @@ class QuotesService:
                 counter.inc()
                 if ("", quote.symbol) not in refreshed:
                     written.add(quote.symbol)
-                    if self._sink is not None:
-                        self._sink.add(quote)
+                    if sink is not None:
+                        sink.add(quote)
             return written
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from fxmesh.v1 import quotes_markups_pb2, quotes_pb2, quotes_pb2_grpc
 from quotes import convert
 from quotes.history import MarketHistory
 from quotes.markups import GroupMarkups
+from quotes.repository import KIND_CLIENT
 from quotes.service import QuotesService
 
 
@@ -43,31 +44,42 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     async def GetTicks(
         self, request: quotes_pb2.GetTicksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> quotes_pb2.GetTicksResponse:
+        symbol = request.symbol.strip().upper()
+        kind = convert.tick_kind(request.kind)
+        # RAW ticks are the LPs' prices: one series whatever the group.
+        group = self._history.price_of(symbol, request.client_group) if kind == KIND_CLIENT else ""
         rows = await self._history.ticks(
             request.symbol,
-            kind=convert.tick_kind(request.kind),
+            kind=kind,
+            group=group,
             start=convert.optional_time(request, "from_time"),
             end=convert.optional_time(request, "to_time"),
             limit=request.limit,
         )
         return quotes_pb2.GetTicksResponse(
-            symbol=request.symbol.strip().upper(), ticks=[convert.tick(r) for r in rows]
+            symbol=symbol,
+            ticks=[convert.tick(r) for r in rows],
+            client_group=group,
         )
 
     async def GetCandles(
         self, request: quotes_pb2.GetCandlesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> quotes_pb2.GetCandlesResponse:
+        symbol = request.symbol.strip().upper()
+        group = self._history.price_of(symbol, request.client_group)
         candles = await self._history.candles(
             request.symbol,
             convert.timeframe(request.timeframe),
+            group=group,
             start=convert.optional_time(request, "from_time"),
             end=convert.optional_time(request, "to_time"),
             limit=request.limit,
         )
         return quotes_pb2.GetCandlesResponse(
-            symbol=request.symbol.strip().upper(),
+            symbol=symbol,
             timeframe=request.timeframe,
             candles=[convert.candle(c) for c in candles],
+            client_group=group,
         )
 
     async def StreamQuotes(

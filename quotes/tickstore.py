@@ -1,6 +1,7 @@
 """Store ticks and candles off the hot path: buffer in memory, write a batch every second.
 
-Per tick the pipeline only appends to a buffer and updates the symbol's pending 1m candle. A
+Per tick the pipeline only appends to a buffer and updates the price's pending 1m candle (a
+symbol's default price, and each client group's own price on it: ``client_group`` in both tables). A
 background task then, every ``interval`` seconds, COPYs the buffered client and raw LP ticks into
 ``quotes.ticks`` and adds the batch's candles (every timeframe, rolled up from the 1m ones) to
 ``quotes.candles`` in ONE transaction, so stored candles always agree with stored ticks. The same
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +30,14 @@ from fxmesh.db import Pool
 from quotes import metrics, repository
 from quotes.candles import TIMEFRAMES, Candle, MinuteBook, Timeframe, rollup, spread_points
 from quotes.domain import PricedQuote, RawTick
-from quotes.repository import KIND_CLIENT, KIND_RAW, CandleKey, TickRow, ms_datetime
+from quotes.repository import (
+    DEFAULT_GROUP,
+    KIND_CLIENT,
+    KIND_RAW,
+    CandleKey,
+    TickRow,
+    ms_datetime,
+)
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -80,14 +88,19 @@ class TickStore:
     # --- the per-tick path ---------------------------------------------------------------------
 
     def add(self, quote: PricedQuote) -> None:
-        """A client quote written to Redis: store it and count it in its candles."""
+        """A client quote written to Redis (the default price or a group's own): store it and
+        count it in its price's candles."""
         if len(self._client) == self._client.maxlen:
             metrics.TICKS_STORE_DROPPED.inc()
         self._client.append(quote)
         digits = self._digits(quote.symbol)
         if digits is not None:
             self._minutes.add(
-                quote.symbol, quote.ts_ms, quote.bid, spread_points(quote.bid, quote.ask, digits)
+                quote.symbol,
+                quote.ts_ms,
+                quote.bid,
+                spread_points(quote.bid, quote.ask, digits),
+                quote.group,
             )
 
     def add_raw(self, tick: RawTick, received_ms: int) -> None:
@@ -154,10 +167,14 @@ class TickStore:
             raws = list(self._raw)
             self._raw.clear()
             minutes = self._minutes.take()
-            rows: list[TickRow] = [
-                (ms_datetime(q.ts_ms), q.symbol, KIND_CLIENT, q.sources, q.bid, q.ask)
-                for q in quotes
-            ]
+            # A symbol's group quotes share its default quote's time: convert each time once.
+            stamps: dict[int, datetime] = {}
+            rows: list[TickRow] = []
+            for q in quotes:
+                moment = stamps.get(q.ts_ms)
+                if moment is None:
+                    moment = stamps[q.ts_ms] = ms_datetime(q.ts_ms)
+                rows.append((moment, q.symbol, KIND_CLIENT, q.sources, q.bid, q.ask, q.group))
             rows.extend(
                 (
                     ms_datetime(t.ts_ms if t.ts_ms is not None else received),
@@ -166,14 +183,15 @@ class TickStore:
                     t.source,
                     Decimal(t.bid.strip()),
                     Decimal(t.ask.strip()),
+                    DEFAULT_GROUP,
                 )
                 for t, received in raws
             )
             candles: dict[CandleKey, list[Candle]] = {}
-            for symbol, bars in minutes.items():
-                candles[(symbol, Timeframe.M1)] = bars
+            for (group, symbol), bars in minutes.items():
+                candles[(group, symbol, Timeframe.M1)] = bars
                 for timeframe in TIMEFRAMES[1:]:
-                    candles[(symbol, timeframe)] = rollup(bars, timeframe)
+                    candles[(group, symbol, timeframe)] = rollup(bars, timeframe)
             try:
                 missing = {row[0].date() for row in rows} - self._days
                 if missing:
@@ -208,9 +226,9 @@ class TickStore:
             if not self._readers:
                 self._no_readers.set()
 
-    def pending_minutes(self, symbol: str) -> list[Candle]:
-        """The 1m candles of ``symbol`` not stored yet, oldest first."""
-        return self._minutes.minutes(symbol)
+    def pending_minutes(self, symbol: str, group: str = DEFAULT_GROUP) -> list[Candle]:
+        """The 1m candles of ``group``'s price of ``symbol`` not stored yet, oldest first."""
+        return self._minutes.minutes(symbol, group)
 
 
 def _put_back(buffer: deque[Any], items: list[Any]) -> int:

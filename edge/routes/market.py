@@ -9,8 +9,9 @@ listed, disabled ones with ``enabled: false`` (a client may still hold a positio
 symbol without a current quote (none yet, expired, or Redis unreachable) has ``bid`` / ``ask`` /
 ``spread`` / ``quoteTime`` null. Unknown symbol: 404 ``UNKNOWN_SYMBOL``.
 
-Any authenticated client may read any symbol's history; it is the default price's, whatever the
-caller's group (docs/ARCHITECTURE.md, "Client group prices"). Prices are decimal strings, times ISO-8601 UTC, windows
+Any authenticated client may read any symbol's history, of its own client group's price: quotes
+answers the group's ticks and candles where the group has its own markup on the symbol, else the
+default price's (docs/ARCHITECTURE.md, "Client group prices"). Prices are decimal strings, times ISO-8601 UTC, windows
 ``[from, to)``; ``limit`` (default 500) takes the newest of the window and a limit over 5000 is a
 422 ``LIMIT_OUT_OF_RANGE`` rather than a silently shorter answer. Ticks are newest first; candles
 oldest first (chart order), the last one possibly the current candle, live. Unknown symbol: 404
@@ -71,11 +72,13 @@ def _window(query: TicksQuery) -> dict[str, Any]:
 async def ticks(
     query: Annotated[TicksQuery, Query()], client: Client, res: Resources
 ) -> dict[str, Any]:
-    """The newest ``limit`` client ticks of ``symbol`` in [from, to), newest first."""
+    """The newest ``limit`` client ticks of ``symbol`` in [from, to), newest first, of the
+    caller's group's price."""
     request = quotes_pb2.GetTicksRequest(
         symbol=query.symbol,
         limit=query.limit,
         kind=quotes_pb2.TICK_KIND_CLIENT,
+        client_group=await res.groups.of(client.subject),
         **_window(query),
     )
     reply = await call(res, res.quotes.GetTicks, request)
@@ -97,12 +100,14 @@ async def ohlc(
     query: Annotated[OhlcQuery, Query()], client: Client, res: Resources
 ) -> dict[str, Any]:
     """The newest ``limit`` candles of ``symbol`` starting in [from, to), oldest first: time
-    (bucket start, UTC; weeks start Sunday 00:00 UTC), open/high/low/close of the client bid,
+    (bucket start, UTC; weeks start Sunday 00:00 UTC), open/high/low/close of the client bid of
+    the caller's group's price,
     tickVolume, spread (smallest of the bucket, points)."""
     request = quotes_pb2.GetCandlesRequest(
         symbol=query.symbol,
         timeframe=TIMEFRAMES_PB[query.timeframe],
         limit=query.limit,
+        client_group=await res.groups.of(client.subject),
         **_window(query),
     )
     reply = await call(res, res.quotes.GetCandles, request)

@@ -27,7 +27,7 @@ from fxmesh.v1 import types_pb2 as fxmesh_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66xmesh/v1/quotes.proto\x12\tfxmesh.v1\x1a\x1e\x66xmesh/v1/quotes_markups.proto\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x04Tick\x12-\n\ttick_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.fxmesh.v1.TickKind\"\xaf\x01\n\x0fGetTicksRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x04 \x01(\x05\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.fxmesh.v1.TickKind\"B\n\x10GetTicksResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x1e\n\x05ticks\x18\x02 \x03(\x0b\x32\x0f.fxmesh.v1.Tick\"\x94\x01\n\x06\x43\x61ndle\x12-\n\topen_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04open\x18\x02 \x01(\t\x12\x0c\n\x04high\x18\x03 \x01(\t\x12\x0b\n\x03low\x18\x04 \x01(\t\x12\r\n\x05\x63lose\x18\x05 \x01(\t\x12\x13\n\x0btick_volume\x18\x06 \x01(\x03\x12\x0e\n\x06spread\x18\x07 \x01(\x05\"\xb7\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\'\n\ttimeframe\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.Timeframe\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x05 \x01(\x05\"q\n\x12GetCandlesResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\'\n\ttimeframe\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.Timeframe\x12\"\n\x07\x63\x61ndles\x18\x03 \x03(\x0b\x32\x11.fxmesh.v1.Candle\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"7\n\x14StreamQuotesResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote\"6\n\x13PublishTicksRequest\x12\x1f\n\x05ticks\x18\x01 \x03(\x0b\x32\x10.fxmesh.v1.Quote\"9\n\x14PublishTicksResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x03\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"3\n\x10GetQuoteResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote\"5\n\x17ListLpStatisticsRequest\x12\n\n\x02lp\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\"q\n\x18ListLpStatisticsResponse\x12*\n\x05\x66\x65\x65\x64s\x18\x01 \x03(\x0b\x32\x1b.fxmesh.v1.LpFeedStatistics\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x03\n\x10LpFeedStatistics\x12\n\n\x02lp\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x19\n\x11ticks_last_minute\x18\x03 \x01(\x03\x12\x13\n\x0bticks_total\x18\x04 \x01(\x03\x12K\n\x11\x64ropped_by_reason\x18\x05 \x03(\x0b\x32\x30.fxmesh.v1.LpFeedStatistics.DroppedByReasonEntry\x12\x15\n\rdropped_total\x18\x06 \x01(\x03\x12\x1b\n\x0elatency_p50_ms\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x1b\n\x0elatency_p99_ms\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x32\n\x0elast_tick_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fstreaming_since\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x36\n\x14\x44roppedByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x11\n\x0f_latency_p50_msB\x11\n\x0f_latency_p99_ms*N\n\x08TickKind\x12\x19\n\x15TICK_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TICK_KIND_CLIENT\x10\x01\x12\x11\n\rTICK_KIND_RAW\x10\x02*\xb8\x01\n\tTimeframe\x12\x19\n\x15TIMEFRAME_UNSPECIFIED\x10\x00\x12\x10\n\x0cTIMEFRAME_M1\x10\x01\x12\x10\n\x0cTIMEFRAME_M5\x10\x02\x12\x11\n\rTIMEFRAME_M15\x10\x03\x12\x11\n\rTIMEFRAME_M30\x10\x04\x12\x10\n\x0cTIMEFRAME_H1\x10\x05\x12\x10\n\x0cTIMEFRAME_H4\x10\x06\x12\x10\n\x0cTIMEFRAME_D1\x10\x07\x12\x10\n\x0cTIMEFRAME_W1\x10\x08\x32\xfb\x05\n\rQuotesService\x12Q\n\x0cPublishTicks\x12\x1e.fxmesh.v1.PublishTicksRequest\x1a\x1f.fxmesh.v1.PublishTicksResponse(\x01\x12\x43\n\x08GetQuote\x12\x1a.fxmesh.v1.GetQuoteRequest\x1a\x1b.fxmesh.v1.GetQuoteResponse\x12\x43\n\x08GetTicks\x12\x1a.fxmesh.v1.GetTicksRequest\x1a\x1b.fxmesh.v1.GetTicksResponse\x12I\n\nGetCandles\x12\x1c.fxmesh.v1.GetCandlesRequest\x1a\x1d.fxmesh.v1.GetCandlesResponse\x12Q\n\x0cStreamQuotes\x12\x1e.fxmesh.v1.StreamQuotesRequest\x1a\x1f.fxmesh.v1.StreamQuotesResponse0\x01\x12[\n\x10ListLpStatistics\x12\".fxmesh.v1.ListLpStatisticsRequest\x1a#.fxmesh.v1.ListLpStatisticsResponse\x12[\n\x10ListGroupMarkups\x12\".fxmesh.v1.ListGroupMarkupsRequest\x1a#.fxmesh.v1.ListGroupMarkupsResponse\x12U\n\x0eSetGroupMarkup\x12 .fxmesh.v1.SetGroupMarkupRequest\x1a!.fxmesh.v1.SetGroupMarkupResponse\x12^\n\x11\x44\x65leteGroupMarkup\x12#.fxmesh.v1.DeleteGroupMarkupRequest\x1a$.fxmesh.v1.DeleteGroupMarkupResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66xmesh/v1/quotes.proto\x12\tfxmesh.v1\x1a\x1e\x66xmesh/v1/quotes_markups.proto\x1a\x15\x66xmesh/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x04Tick\x12-\n\ttick_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.fxmesh.v1.TickKind\"\xc5\x01\n\x0fGetTicksRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x04 \x01(\x05\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.fxmesh.v1.TickKind\x12\x14\n\x0c\x63lient_group\x18\x06 \x01(\t\"X\n\x10GetTicksResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x1e\n\x05ticks\x18\x02 \x03(\x0b\x32\x0f.fxmesh.v1.Tick\x12\x14\n\x0c\x63lient_group\x18\x03 \x01(\t\"\x94\x01\n\x06\x43\x61ndle\x12-\n\topen_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04open\x18\x02 \x01(\t\x12\x0c\n\x04high\x18\x03 \x01(\t\x12\x0b\n\x03low\x18\x04 \x01(\t\x12\r\n\x05\x63lose\x18\x05 \x01(\t\x12\x13\n\x0btick_volume\x18\x06 \x01(\x03\x12\x0e\n\x06spread\x18\x07 \x01(\x05\"\xcd\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\'\n\ttimeframe\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.Timeframe\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x14\n\x0c\x63lient_group\x18\x06 \x01(\t\"\x87\x01\n\x12GetCandlesResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\'\n\ttimeframe\x18\x02 \x01(\x0e\x32\x14.fxmesh.v1.Timeframe\x12\"\n\x07\x63\x61ndles\x18\x03 \x03(\x0b\x32\x11.fxmesh.v1.Candle\x12\x14\n\x0c\x63lient_group\x18\x04 \x01(\t\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"7\n\x14StreamQuotesResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote\"6\n\x13PublishTicksRequest\x12\x1f\n\x05ticks\x18\x01 \x03(\x0b\x32\x10.fxmesh.v1.Quote\"9\n\x14PublishTicksResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x03\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"3\n\x10GetQuoteResponse\x12\x1f\n\x05quote\x18\x01 \x01(\x0b\x32\x10.fxmesh.v1.Quote\"5\n\x17ListLpStatisticsRequest\x12\n\n\x02lp\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\"q\n\x18ListLpStatisticsResponse\x12*\n\x05\x66\x65\x65\x64s\x18\x01 \x03(\x0b\x32\x1b.fxmesh.v1.LpFeedStatistics\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x03\n\x10LpFeedStatistics\x12\n\n\x02lp\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x19\n\x11ticks_last_minute\x18\x03 \x01(\x03\x12\x13\n\x0bticks_total\x18\x04 \x01(\x03\x12K\n\x11\x64ropped_by_reason\x18\x05 \x03(\x0b\x32\x30.fxmesh.v1.LpFeedStatistics.DroppedByReasonEntry\x12\x15\n\rdropped_total\x18\x06 \x01(\x03\x12\x1b\n\x0elatency_p50_ms\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x1b\n\x0elatency_p99_ms\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x32\n\x0elast_tick_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fstreaming_since\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x36\n\x14\x44roppedByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x11\n\x0f_latency_p50_msB\x11\n\x0f_latency_p99_ms*N\n\x08TickKind\x12\x19\n\x15TICK_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TICK_KIND_CLIENT\x10\x01\x12\x11\n\rTICK_KIND_RAW\x10\x02*\xb8\x01\n\tTimeframe\x12\x19\n\x15TIMEFRAME_UNSPECIFIED\x10\x00\x12\x10\n\x0cTIMEFRAME_M1\x10\x01\x12\x10\n\x0cTIMEFRAME_M5\x10\x02\x12\x11\n\rTIMEFRAME_M15\x10\x03\x12\x11\n\rTIMEFRAME_M30\x10\x04\x12\x10\n\x0cTIMEFRAME_H1\x10\x05\x12\x10\n\x0cTIMEFRAME_H4\x10\x06\x12\x10\n\x0cTIMEFRAME_D1\x10\x07\x12\x10\n\x0cTIMEFRAME_W1\x10\x08\x32\xfb\x05\n\rQuotesService\x12Q\n\x0cPublishTicks\x12\x1e.fxmesh.v1.PublishTicksRequest\x1a\x1f.fxmesh.v1.PublishTicksResponse(\x01\x12\x43\n\x08GetQuote\x12\x1a.fxmesh.v1.GetQuoteRequest\x1a\x1b.fxmesh.v1.GetQuoteResponse\x12\x43\n\x08GetTicks\x12\x1a.fxmesh.v1.GetTicksRequest\x1a\x1b.fxmesh.v1.GetTicksResponse\x12I\n\nGetCandles\x12\x1c.fxmesh.v1.GetCandlesRequest\x1a\x1d.fxmesh.v1.GetCandlesResponse\x12Q\n\x0cStreamQuotes\x12\x1e.fxmesh.v1.StreamQuotesRequest\x1a\x1f.fxmesh.v1.StreamQuotesResponse0\x01\x12[\n\x10ListLpStatistics\x12\".fxmesh.v1.ListLpStatisticsRequest\x1a#.fxmesh.v1.ListLpStatisticsResponse\x12[\n\x10ListGroupMarkups\x12\".fxmesh.v1.ListGroupMarkupsRequest\x1a#.fxmesh.v1.ListGroupMarkupsResponse\x12U\n\x0eSetGroupMarkup\x12 .fxmesh.v1.SetGroupMarkupRequest\x1a!.fxmesh.v1.SetGroupMarkupResponse\x12^\n\x11\x44\x65leteGroupMarkup\x12#.fxmesh.v1.DeleteGroupMarkupRequest\x1a$.fxmesh.v1.DeleteGroupMarkupResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,42 +36,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LPFEEDSTATISTICS_DROPPEDBYREASONENTRY']._loaded_options = None
   _globals['_LPFEEDSTATISTICS_DROPPEDBYREASONENTRY']._serialized_options = b'8\001'
-  _globals['_TICKKIND']._serialized_start=1880
-  _globals['_TICKKIND']._serialized_end=1958
-  _globals['_TIMEFRAME']._serialized_start=1961
-  _globals['_TIMEFRAME']._serialized_end=2145
+  _globals['_TICKKIND']._serialized_start=1969
+  _globals['_TICKKIND']._serialized_end=2047
+  _globals['_TIMEFRAME']._serialized_start=2050
+  _globals['_TIMEFRAME']._serialized_end=2234
   _globals['_TICK']._serialized_start=126
   _globals['_TICK']._serialized_end=256
   _globals['_GETTICKSREQUEST']._serialized_start=259
-  _globals['_GETTICKSREQUEST']._serialized_end=434
-  _globals['_GETTICKSRESPONSE']._serialized_start=436
-  _globals['_GETTICKSRESPONSE']._serialized_end=502
-  _globals['_CANDLE']._serialized_start=505
-  _globals['_CANDLE']._serialized_end=653
-  _globals['_GETCANDLESREQUEST']._serialized_start=656
-  _globals['_GETCANDLESREQUEST']._serialized_end=839
-  _globals['_GETCANDLESRESPONSE']._serialized_start=841
-  _globals['_GETCANDLESRESPONSE']._serialized_end=954
-  _globals['_STREAMQUOTESREQUEST']._serialized_start=956
-  _globals['_STREAMQUOTESREQUEST']._serialized_end=994
-  _globals['_STREAMQUOTESRESPONSE']._serialized_start=996
-  _globals['_STREAMQUOTESRESPONSE']._serialized_end=1051
-  _globals['_PUBLISHTICKSREQUEST']._serialized_start=1053
-  _globals['_PUBLISHTICKSREQUEST']._serialized_end=1107
-  _globals['_PUBLISHTICKSRESPONSE']._serialized_start=1109
-  _globals['_PUBLISHTICKSRESPONSE']._serialized_end=1166
-  _globals['_GETQUOTEREQUEST']._serialized_start=1168
-  _globals['_GETQUOTEREQUEST']._serialized_end=1201
-  _globals['_GETQUOTERESPONSE']._serialized_start=1203
-  _globals['_GETQUOTERESPONSE']._serialized_end=1254
-  _globals['_LISTLPSTATISTICSREQUEST']._serialized_start=1256
-  _globals['_LISTLPSTATISTICSREQUEST']._serialized_end=1309
-  _globals['_LISTLPSTATISTICSRESPONSE']._serialized_start=1311
-  _globals['_LISTLPSTATISTICSRESPONSE']._serialized_end=1424
-  _globals['_LPFEEDSTATISTICS']._serialized_start=1427
-  _globals['_LPFEEDSTATISTICS']._serialized_end=1878
-  _globals['_LPFEEDSTATISTICS_DROPPEDBYREASONENTRY']._serialized_start=1786
-  _globals['_LPFEEDSTATISTICS_DROPPEDBYREASONENTRY']._serialized_end=1840
-  _globals['_QUOTESSERVICE']._serialized_start=2148
-  _globals['_QUOTESSERVICE']._serialized_end=2911
+  _globals['_GETTICKSREQUEST']._serialized_end=456
+  _globals['_GETTICKSRESPONSE']._serialized_start=458
+  _globals['_GETTICKSRESPONSE']._serialized_end=546
+  _globals['_CANDLE']._serialized_start=549
+  _globals['_CANDLE']._serialized_end=697
+  _globals['_GETCANDLESREQUEST']._serialized_start=700
+  _globals['_GETCANDLESREQUEST']._serialized_end=905
+  _globals['_GETCANDLESRESPONSE']._serialized_start=908
+  _globals['_GETCANDLESRESPONSE']._serialized_end=1043
+  _globals['_STREAMQUOTESREQUEST']._serialized_start=1045
+  _globals['_STREAMQUOTESREQUEST']._serialized_end=1083
+  _globals['_STREAMQUOTESRESPONSE']._serialized_start=1085
+  _globals['_STREAMQUOTESRESPONSE']._serialized_end=1140
+  _globals['_PUBLISHTICKSREQUEST']._serialized_start=1142
+  _globals['_PUBLISHTICKSREQUEST']._serialized_end=1196
+  _globals['_PUBLISHTICKSRESPONSE']._serialized_start=1198
+  _globals['_PUBLISHTICKSRESPONSE']._serialized_end=1255
+  _globals['_GETQUOTEREQUEST']._serialized_start=1257
+  _globals['_GETQUOTEREQUEST']._serialized_end=1290
+  _globals['_GETQUOTERESPONSE']._serialized_start=1292
+  _globals['_GETQUOTERESPONSE']._serialized_end=1343
+  _globals['_LISTLPSTATISTICSREQUEST']._serialized_start=1345
+  _globals['_LISTLPSTATISTICSREQUEST']._serialized_end=1398
+  _globals['_LISTLPSTATISTICSRESPONSE']._serialized_start=1400
+  _globals['_LISTLPSTATISTICSRESPONSE']._serialized_end=1513
+  _globals['_LPFEEDSTATISTICS']._serialized_start=1516
+  _globals['_LPFEEDSTATISTICS']._serialized_end=1967
+  _globals['_LPFEEDSTATISTICS_DROPPEDBYREASONENTRY']._serialized_start=1875
+  _globals['_LPFEEDSTATISTICS_DROPPEDBYREASONENTRY']._serialized_end=1929
+  _globals['_QUOTESSERVICE']._serialized_start=2237
+  _globals['_QUOTESSERVICE']._serialized_end=3000
 # @@protoc_insertion_point(module_scope)

@@ -123,10 +123,15 @@ class GetTicksRequest(_message.Message):
     TO_TIME_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     limit: _builtins.int
     """0: 500; at most 5000."""
     kind: Global___TickKind.ValueType
+    client_group: _builtins.str
+    """Client ticks of this client group's price when it has its own markup on the symbol, else
+    (and when empty) of the default price. RAW ticks ignore it.
+    """
     @_builtins.property
     def from_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -139,10 +144,11 @@ class GetTicksRequest(_message.Message):
         to_time: _timestamp_pb2.Timestamp | None = ...,
         limit: _builtins.int = ...,
         kind: Global___TickKind.ValueType = ...,
+        client_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "kind", b"kind", "limit", b"limit", "symbol", b"symbol", "to_time", b"to_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "from_time", b"from_time", "kind", b"kind", "limit", b"limit", "symbol", b"symbol", "to_time", b"to_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -156,7 +162,12 @@ class GetTicksResponse(_message.Message):
 
     SYMBOL_FIELD_NUMBER: _builtins.int
     TICKS_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
+    client_group: _builtins.str
+    """The price answered: the group asked for, or "" (the default price) when it has no markup of
+    its own on the symbol.
+    """
     @_builtins.property
     def ticks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Tick]: ...
     def __init__(
@@ -164,10 +175,11 @@ class GetTicksResponse(_message.Message):
         *,
         symbol: _builtins.str = ...,
         ticks: _abc.Iterable[Global___Tick] | None = ...,
+        client_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol", "ticks", b"ticks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "symbol", b"symbol", "ticks", b"ticks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -228,10 +240,15 @@ class GetCandlesRequest(_message.Message):
     FROM_TIME_FIELD_NUMBER: _builtins.int
     TO_TIME_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     timeframe: Global___Timeframe.ValueType
     limit: _builtins.int
     """0: 500; at most 5000."""
+    client_group: _builtins.str
+    """Candles of this client group's price when it has its own markup on the symbol, else (and
+    when empty) of the default price.
+    """
     @_builtins.property
     def from_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -244,10 +261,11 @@ class GetCandlesRequest(_message.Message):
         from_time: _timestamp_pb2.Timestamp | None = ...,
         to_time: _timestamp_pb2.Timestamp | None = ...,
         limit: _builtins.int = ...,
+        client_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "to_time", b"to_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time", "limit", b"limit", "symbol", b"symbol", "timeframe", b"timeframe", "to_time", b"to_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_group", b"client_group", "from_time", b"from_time", "limit", b"limit", "symbol", b"symbol", "timeframe", b"timeframe", "to_time", b"to_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -262,8 +280,13 @@ class GetCandlesResponse(_message.Message):
     SYMBOL_FIELD_NUMBER: _builtins.int
     TIMEFRAME_FIELD_NUMBER: _builtins.int
     CANDLES_FIELD_NUMBER: _builtins.int
+    CLIENT_GROUP_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     timeframe: Global___Timeframe.ValueType
+    client_group: _builtins.str
+    """The price answered: the group asked for, or "" (the default price) when it has no markup of
+    its own on the symbol.
+    """
     @_builtins.property
     def candles(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candle]: ...
     def __init__(
@@ -272,10 +295,11 @@ class GetCandlesResponse(_message.Message):
         symbol: _builtins.str = ...,
         timeframe: Global___Timeframe.ValueType = ...,
         candles: _abc.Iterable[Global___Candle] | None = ...,
+        client_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candles", b"candles", "symbol", b"symbol", "timeframe", b"timeframe"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candles", b"candles", "client_group", b"client_group", "symbol", b"symbol", "timeframe", b"timeframe"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

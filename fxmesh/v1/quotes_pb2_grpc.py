@@ -102,7 +102,8 @@ class QuotesServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTicks(self, request, context):
-        """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+        """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks; of a
+        client group's own price when asked for a group with its own markup on the symbol).
         Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
         LIMIT_OUT_OF_RANGE.
         """
@@ -111,7 +112,8 @@ class QuotesServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCandles(self, request, context):
-        """Candles of the client bid of one symbol, oldest first; the current candle is live.
+        """Candles of the client bid of one symbol, oldest first; the current candle is live. A client
+        group with its own markup on the symbol has candles of its own price.
         Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

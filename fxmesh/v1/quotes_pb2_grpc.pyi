@@ -39,12 +39,14 @@ class QuotesServiceStub:
     GetQuote: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.GetQuoteRequest, _quotes_pb2.GetQuoteResponse]
     """The current client quote (markup applied) of one symbol."""
     GetTicks: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.GetTicksRequest, _quotes_pb2.GetTicksResponse]
-    """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+    """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks; of a
+    client group's own price when asked for a group with its own markup on the symbol).
     Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
     LIMIT_OUT_OF_RANGE.
     """
     GetCandles: _grpc.UnaryUnaryMultiCallable[_quotes_pb2.GetCandlesRequest, _quotes_pb2.GetCandlesResponse]
-    """Candles of the client bid of one symbol, oldest first; the current candle is live.
+    """Candles of the client bid of one symbol, oldest first; the current candle is live. A client
+    group with its own markup on the symbol has candles of its own price.
     Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
     """
     StreamQuotes: _grpc.UnaryStreamMultiCallable[_quotes_pb2.StreamQuotesRequest, _quotes_pb2.StreamQuotesResponse]
@@ -78,12 +80,14 @@ class QuotesServiceAsyncStub(QuotesServiceStub):
     GetQuote: _aio.UnaryUnaryMultiCallable[_quotes_pb2.GetQuoteRequest, _quotes_pb2.GetQuoteResponse]  # type: ignore[assignment]
     """The current client quote (markup applied) of one symbol."""
     GetTicks: _aio.UnaryUnaryMultiCallable[_quotes_pb2.GetTicksRequest, _quotes_pb2.GetTicksResponse]  # type: ignore[assignment]
-    """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+    """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks; of a
+    client group's own price when asked for a group with its own markup on the symbol).
     Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
     LIMIT_OUT_OF_RANGE.
     """
     GetCandles: _aio.UnaryUnaryMultiCallable[_quotes_pb2.GetCandlesRequest, _quotes_pb2.GetCandlesResponse]  # type: ignore[assignment]
-    """Candles of the client bid of one symbol, oldest first; the current candle is live.
+    """Candles of the client bid of one symbol, oldest first; the current candle is live. A client
+    group with its own markup on the symbol has candles of its own price.
     Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
     """
     StreamQuotes: _aio.UnaryStreamMultiCallable[_quotes_pb2.StreamQuotesRequest, _quotes_pb2.StreamQuotesResponse]  # type: ignore[assignment]
@@ -132,7 +136,8 @@ class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _quotes_pb2.GetTicksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_quotes_pb2.GetTicksResponse, _abc.Awaitable[_quotes_pb2.GetTicksResponse]]:
-        """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks).
+        """Stored ticks of one symbol, newest first (client ticks unless asked for raw LP ticks; of a
+        client group's own price when asked for a group with its own markup on the symbol).
         Errors: NOT_FOUND UNKNOWN_SYMBOL; INVALID_ARGUMENT MISSING_FIELD, INVALID_RANGE,
         LIMIT_OUT_OF_RANGE.
         """
@@ -143,7 +148,8 @@ class QuotesServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _quotes_pb2.GetCandlesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_quotes_pb2.GetCandlesResponse, _abc.Awaitable[_quotes_pb2.GetCandlesResponse]]:
-        """Candles of the client bid of one symbol, oldest first; the current candle is live.
+        """Candles of the client bid of one symbol, oldest first; the current candle is live. A client
+        group with its own markup on the symbol has candles of its own price.
         Errors: as GetTicks, plus INVALID_ARGUMENT INVALID_TIMEFRAME.
         """
 

@@ -6,6 +6,8 @@ store); the quotes clock stands on Friday 2025-02-07 and Sunday 2025-02-09, acro
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -225,3 +227,100 @@ async def test_openapi_when_fetched_then_documents_market_routes_and_their_answe
     assert set(candle) == {"time", "open", "high", "low", "close", "tickVolume", "spread"}
     assert "/api/ticks" in document["paths"]
     assert {"404", "422"} <= set(ohlc["responses"])
+
+
+GROUP_SYMBOL = "TSTEDGEGRP"
+"""5 digits, 3 points of markup each side; edge-vip (alice's group) has 1 point each side."""
+
+
+async def test_ohlc_and_ticks_when_callers_group_has_own_markup_then_its_prices_else_default(
+    edge: Any, alice_token: str, bob_token: str
+) -> None:
+    # Arrange: a symbol where alice's group edge-vip has its own, tighter markup.
+    pool = edge.quotes.pool
+    await pool.execute(
+        "INSERT INTO quotes.symbol_settings (symbol, digits, markup_bid_points, "
+        "markup_ask_points, max_spread_points) VALUES ($1, 5, 3, 3, 100) "
+        "ON CONFLICT (symbol) DO NOTHING",
+        GROUP_SYMBOL,
+    )
+    await pool.execute(
+        "INSERT INTO quotes.group_markups (client_group, symbol, unit, markup_bid, markup_ask) "
+        "VALUES ('edge-vip', $1, 'POINTS', 1, 1)",
+        GROUP_SYMBOL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while ("edge-vip", GROUP_SYMBOL) not in edge.quotes.service.engine.config.group_markups:
+            assert time.monotonic() < deadline, "group markup never reloaded"
+            await asyncio.sleep(0.05)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{edge.quotes.port}") as channel:
+            stub = quotes_pb2_grpc.QuotesServiceStub(channel)
+            for at, bid, ask in (
+                ("2025-02-10T09:00:05", "1.04000", "1.04004"),
+                ("2025-02-10T09:00:35", "1.04010", "1.04012"),
+            ):
+                edge.quotes_clock.now_ms = ms(at)
+                stamp = Timestamp()
+                stamp.FromMilliseconds(ms(at))
+                tick = types_pb2.Quote(
+                    symbol=GROUP_SYMBOL, bid=bid, ask=ask, quote_time=stamp, source="LP9"
+                )
+
+                async def requests(
+                    tick: types_pb2.Quote = tick,
+                ) -> AsyncIterator[quotes_pb2.PublishTicksRequest]:
+                    yield quotes_pb2.PublishTicksRequest(ticks=[tick])
+
+                assert (await stub.PublishTicks(requests(), timeout=10)).accepted == 1
+        assert edge.quotes.store is not None
+        await edge.quotes.store.flush()
+        params = {"symbol": GROUP_SYMBOL, "timeframe": "1h"}
+
+        # Act
+        async with edge.client(alice_token) as http:
+            alice = await http.get("/api/ohlc", params=params)
+            alice_ticks = await http.get("/api/ticks", params={"symbol": GROUP_SYMBOL})
+        async with edge.client(bob_token) as http:
+            bob = await http.get("/api/ohlc", params=params)
+            bob_ticks = await http.get("/api/ticks", params={"symbol": GROUP_SYMBOL})
+    finally:
+        await pool.execute(
+            "DELETE FROM quotes.group_markups WHERE client_group = 'edge-vip' AND symbol = $1",
+            GROUP_SYMBOL,
+        )
+
+    # Assert: edge-vip 1 point each side (bids 1.03999, 1.04009; spreads 6, 4), retail the
+    # symbol's 3 (bids 1.03997, 1.04007; spreads 10, 8).
+    assert alice.status_code == 200, alice.text
+    assert alice.json()["candles"] == [
+        {
+            "time": "2025-02-10T09:00:00Z",
+            "open": "1.03999",
+            "high": "1.04009",
+            "low": "1.03999",
+            "close": "1.04009",
+            "tickVolume": 2,
+            "spread": 4,
+        }
+    ]
+    assert bob.status_code == 200, bob.text
+    assert bob.json()["candles"] == [
+        {
+            "time": "2025-02-10T09:00:00Z",
+            "open": "1.03997",
+            "high": "1.04007",
+            "low": "1.03997",
+            "close": "1.04007",
+            "tickVolume": 2,
+            "spread": 8,
+        }
+    ]
+    assert [(t["bid"], t["ask"]) for t in alice_ticks.json()["ticks"]] == [
+        ("1.04009", "1.04013"),
+        ("1.03999", "1.04005"),
+    ]
+    assert [(t["bid"], t["ask"]) for t in bob_ticks.json()["ticks"]] == [
+        ("1.04007", "1.04015"),
+        ("1.03997", "1.04007"),
+    ]

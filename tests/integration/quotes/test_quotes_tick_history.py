@@ -8,6 +8,7 @@ without seeing each other.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -172,7 +173,8 @@ async def test_candle_read_when_500_asked_then_one_backward_index_scan(pool: Any
     async with pool.acquire() as conn:
         plan = await conn.fetch(
             "EXPLAIN (FORMAT TEXT) SELECT time, open, high, low, close, tick_volume, spread "
-            "FROM quotes.candles WHERE symbol = $1 AND timeframe = $2 AND time < $3 "
+            "FROM quotes.candles WHERE symbol = $1 AND client_group = '' AND timeframe = $2 "
+            "AND time < $3 "
             "ORDER BY time DESC LIMIT 500",
             SYMBOL,
             "1m",
@@ -292,3 +294,36 @@ async def test_ticks_when_window_given_then_newest_first_within_it(pool: Any) ->
         ms_datetime(ms("2024-05-03T12:00:41")),
     ]
     assert all(r[2] == "CLIENT" for r in rows)
+
+
+async def test_maintain_when_group_ticks_past_retention_then_dropped_with_the_default_ones(
+    pool: Any,
+) -> None:
+    # Arrange: a day of the default price and of a group's own price, then one day kept.
+    old = store_at(pool, "2002-01-01T00:00:00")
+    for day, bid in ((1, "1.00000"), (3, "1.00020")):
+        at = ms(f"2002-01-0{day}T10:00:00")
+        old.add(quote(at, bid, "1.00040", "TSTGRETAIN"))
+        old.add(replace(quote(at, "0.99990", "1.00030", "TSTGRETAIN"), group="tst-vip"))
+    await old.flush()
+    now_ms = ms("2002-01-05T09:00:00")
+    keeper = TickStore(pool, lambda s: DIGITS, clock=lambda: now_ms, retention_days=2)
+
+    # Act
+    dropped = await keeper.maintain()
+
+    # Assert: Jan 1's partition went whole, both prices' ticks with it; the candles stay.
+    assert "ticks_20020101" in dropped
+    rows = await pool.fetch(
+        "SELECT client_group, bid FROM quotes.ticks WHERE symbol = 'TSTGRETAIN' "
+        "ORDER BY client_group"
+    )
+    assert [(r["client_group"], r["bid"]) for r in rows] == [
+        ("", Decimal("1.00020")),
+        ("tst-vip", Decimal("0.99990")),
+    ]
+    for group in ("", "tst-vip"):
+        candles = await repository.fetch_candles(
+            pool, "TSTGRETAIN", Timeframe.D1, group=group, limit=10
+        )
+        assert len(candles) == 2

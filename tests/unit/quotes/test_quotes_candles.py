@@ -130,7 +130,7 @@ def test_minute_book_rolled_up_when_ticks_arrive_in_batches_then_equals_direct_b
         book = MinuteBook()
         for ts_ms, bid, ask in batch:
             book.add("EURUSD", ts_ms, bid, spread_points(bid, ask, DIGITS))
-        minutes = book.take()["EURUSD"]
+        minutes = book.take()[("", "EURUSD")]
         partial = minutes if timeframe is Timeframe.M1 else rollup(minutes, timeframe)
         # Act: what the upsert does.
         for candle in partial:
@@ -189,3 +189,16 @@ def test_merge_live_when_pending_outside_window_then_left_out() -> None:
     assert merge_live([], pending, limit=5, end_ms=ms("2026-01-02T22:00")) == []
     assert merge_live([], pending, limit=5, start_ms=ms("2026-01-02T22:01")) == []
     assert merge_live([], pending, limit=5, start_ms=ms("2026-01-02T22:00")) == pending
+
+
+def test_minute_book_when_group_price_counted_then_its_candles_apart_from_the_default() -> None:
+    book = MinuteBook()
+    at = TICKS[1][0]
+    book.add("EURUSD", at, Decimal("1.08460"), 8)
+    book.add("EURUSD", at, Decimal("1.08455"), 18, "vip")
+
+    taken = book.take()
+
+    assert [(c.open, c.spread) for c in taken[("", "EURUSD")]] == [(Decimal("1.08460"), 8)]
+    assert [(c.open, c.spread) for c in taken[("vip", "EURUSD")]] == [(Decimal("1.08455"), 18)]
+    assert not book
