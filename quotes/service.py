@@ -207,23 +207,7 @@ class QuotesService:
                 return set()
             try:
                 # The batch's (group, symbol) pairs are distinct: one round trip for all.
-                await self._writer.write(
-                    [
-                        ClientQuote(
-                            q.symbol,
-                            q.bid,
-                            q.ask,
-                            q.ts_ms,
-                            markup_bid=q.markup_bid,
-                            markup_ask=q.markup_ask,
-                            bids=q.bids,
-                            asks=q.asks,
-                            group=q.group,
-                        )
-                        for q in batch
-                    ],
-                    removed,
-                )
+                await self._writer.write_priced(batch, removed)
             except Exception as exc:
                 # A Redis outage must not end the LP stream; the next tick retries.
                 metrics.REDIS_ERRORS.inc()
