@@ -112,6 +112,22 @@ class GroupMarkup:
             moved = price - step if bid else price + step
         return quantize(moved, digits, ROUND_FLOOR if bid else ROUND_CEILING)
 
+    def point_offsets(self, digits: int) -> tuple[Decimal, Decimal] | None:
+        """(bid, ask) markup as Decimals of exponent ``-digits`` when it is whole points, else None.
+
+        Then ``side(p, digits, bid=True) == quantize(p, digits, ROUND_FLOOR) - bid_offset`` and
+        ``side(p, digits, bid=False) == quantize(p, digits, ROUND_CEILING) + ask_offset``, equal in
+        value and exponent (so in ``str``): rounding commutes with moving by whole points. The
+        pricing quantizes a best price once and shares it across a symbol's groups.
+        """
+        if self.unit is not MarkupUnit.POINTS:
+            return None
+        if not (self.bid.is_finite() and self.ask.is_finite()):
+            return None
+        if self.bid != self.bid.to_integral_value() or self.ask != self.ask.to_integral_value():
+            return None
+        return Decimal(int(self.bid)).scaleb(-digits), Decimal(int(self.ask)).scaleb(-digits)
+
     def widening(self, bid: Decimal, ask: Decimal, digits: int) -> tuple[int, int]:
         """Points to move a marked-up (bid, ask) apart so the spread is ``min_spread_points``."""
         if self.min_spread_points <= 0:
@@ -156,6 +172,9 @@ class PricingConfig:
     _defaults: dict[str, GroupMarkup] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _offsets: dict[tuple[str, str], tuple[GroupMarkup, tuple[Decimal, Decimal] | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_symbol: dict[str, list[str]] = {}
@@ -178,6 +197,18 @@ class PricingConfig:
     def groups_of(self, symbol: str) -> tuple[str, ...]:
         """The client groups with their own markup on ``symbol`` (sorted)."""
         return self._groups_by_symbol.get(symbol, ())
+
+    def pricing_of(
+        self, symbol: str, group: str, digits: int
+    ) -> tuple[GroupMarkup, tuple[Decimal, Decimal] | None]:
+        """``markup_for(symbol, group)`` and its ``point_offsets(digits)`` (kept per pair: a
+        reload makes a new config)."""
+        key = (group, symbol)
+        found = self._offsets.get(key)
+        if found is None:
+            markup = self.markup_for(symbol, group)
+            found = self._offsets[key] = (markup, markup.point_offsets(digits))
+        return found
 
     def markup_for(self, symbol: str, group: str = DEFAULT_GROUP) -> GroupMarkup:
         """The markup ``group``'s clients get on ``symbol``: the group's own, else the default."""
@@ -432,9 +463,19 @@ class PricingEngine:
             return []
         settings = self.config.symbols[symbol]
         raw_bids, raw_asks = self._depth(symbol, best, now_ms)
+        digits = settings.digits
+        # Shared by every group whose markup is whole points (``GroupMarkup.point_offsets``).
+        floor_bid = quantize(best.bid, digits, ROUND_FLOOR)
+        ceiling_ask = quantize(best.ask, digits, ROUND_CEILING)
         priced: list[PricedQuote] = []
         for group in groups:
-            quote = self._priced(settings, best, raw_bids, raw_asks, group)
+            markup, offsets = self.config.pricing_of(symbol, group, digits)
+            if offsets is not None:
+                bid, ask = floor_bid - offsets[0], ceiling_ask + offsets[1]
+            else:
+                bid = markup.side(best.bid, digits, bid=True)
+                ask = markup.side(best.ask, digits, bid=False)
+            quote = self._priced(settings, best, raw_bids, raw_asks, group, markup, bid, ask)
             if quote is not None:
                 priced.append(quote)
         return priced
@@ -446,20 +487,33 @@ class PricingEngine:
         raw_bids: tuple[Level, ...],
         raw_asks: tuple[Level, ...],
         group: str,
+        markup: GroupMarkup,
+        bid: Decimal,
+        ask: Decimal,
     ) -> PricedQuote | None:
+        """``group``'s price from its marked-up (``bid``, ``ask``): the minimum spread, depth."""
         digits = settings.digits
-        markup = self.config.markup_for(settings.symbol, group)
-        bid = markup.side(best.bid, digits, bid=True)
-        ask = markup.side(best.ask, digits, bid=False)
         to_bid, to_ask = markup.widening(bid, ask, digits)
-        point = settings.point
+        point = settings.point if to_bid or to_ask or raw_bids or raw_asks else Decimal(0)
         if to_bid or to_ask:
             bid -= to_bid * point
             ask += to_ask * point
         if bid <= 0:
             return None
-        bids = tuple((markup.side(p, digits, bid=True) - to_bid * point, n) for p, n in raw_bids)
-        asks = tuple((markup.side(p, digits, bid=False) + to_ask * point, n) for p, n in raw_asks)
+        bids: tuple[Level, ...] = ()
+        asks: tuple[Level, ...] = ()
+        if raw_bids:
+            bids = tuple(
+                level
+                for level in (
+                    (markup.side(p, digits, bid=True) - to_bid * point, n) for p, n in raw_bids
+                )
+                if level[0] > 0
+            )
+        if raw_asks:
+            asks = tuple(
+                (markup.side(p, digits, bid=False) + to_ask * point, n) for p, n in raw_asks
+            )
         return PricedQuote(
             settings.symbol,
             bid,
@@ -468,7 +522,7 @@ class PricingEngine:
             best.sources,
             best.bid - bid,
             ask - best.ask,
-            tuple(level for level in bids if level[0] > 0),
+            bids,
             asks,
             group,
         )

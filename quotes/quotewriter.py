@@ -75,6 +75,10 @@ def _js(text: str) -> str:
     return found
 
 
+_SOURCE = json.dumps(ClientQuote.__dataclass_fields__["source"].default)
+"""Client quotes are written with ``ClientQuote``'s default source (as before; not the LPs)."""
+
+
 def client_quote(q: PricedQuote) -> ClientQuote:
     """The Redis quote of a client price."""
     return ClientQuote(
@@ -82,7 +86,6 @@ def client_quote(q: PricedQuote) -> ClientQuote:
         q.bid,
         q.ask,
         q.ts_ms,
-        q.sources,
         markup_bid=q.markup_bid,
         markup_ask=q.markup_ask,
         bids=q.bids,
@@ -99,7 +102,7 @@ def document(q: PricedQuote) -> str:
     group = f',"group":{_js(q.group)}' if q.group else ""
     return (
         f'{{"symbol":{_js(q.symbol)},"bid":"{q.bid}","ask":"{q.ask}","ts":{q.ts_ms:d},'
-        f'"source":{_js(q.sources)},"markupBid":"{q.markup_bid}",'
+        f'"source":{_SOURCE},"markupBid":"{q.markup_bid}",'
         f'"markupAsk":"{q.markup_ask}"{group}}}'
     )
 

@@ -44,7 +44,6 @@ def test_document_is_to_json(quote: PricedQuote) -> None:
         quote.bid,
         quote.ask,
         quote.ts_ms,
-        quote.sources,
         markup_bid=quote.markup_bid,
         markup_ask=quote.markup_ask,
         bids=quote.bids,
