@@ -493,7 +493,9 @@ class PricingEngine:
     ) -> PricedQuote | None:
         """``group``'s price from its marked-up (``bid``, ``ask``): the minimum spread, depth."""
         digits = settings.digits
-        to_bid, to_ask = markup.widening(bid, ask, digits)
+        to_bid, to_ask = (
+            markup.widening(bid, ask, digits) if markup.min_spread_points > 0 else (0, 0)
+        )
         point = settings.point if to_bid or to_ask or raw_bids or raw_asks else Decimal(0)
         if to_bid or to_ask:
             bid -= to_bid * point

@@ -114,6 +114,7 @@ class QuoteWriter:
         self._pool = redis.connection_pool
         self._db = redis_db(redis)
         self._conn: Any = None
+        self._parts: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     async def write(
         self, quotes: Sequence[ClientQuote], removed: Sequence[tuple[str, str]] = ()
@@ -149,19 +150,16 @@ class QuoteWriter:
         return packed
 
     def _set_publish(self, symbol: str, group: str, doc: str) -> bytes:
-        """SET key doc EX ttl + PUBLISH channel doc, packed (the document encoded once)."""
-        data = _bulk(doc.encode())
-        return b"".join(
-            (
-                _SET_EX,
-                _bulk(key_of(symbol, group).encode()),
-                data,
-                _EX,
-                _PUBLISH,
-                _bulk(channel_of(self._db, symbol, group).encode()),
-                data,
+        """SET key doc EX ttl + PUBLISH channel doc, packed (the document encoded once; the key and
+        channel parts packed once per quote key)."""
+        parts = self._parts.get((group, symbol))
+        if parts is None:
+            parts = self._parts[(group, symbol)] = (
+                _SET_EX + _bulk(key_of(symbol, group).encode()),
+                _EX + _PUBLISH + _bulk(channel_of(self._db, symbol, group).encode()),
             )
-        )
+        data = _bulk(doc.encode())
+        return b"".join((parts[0], data, parts[1], data))
 
     async def _send(self, packed: list[bytes], replies: int) -> None:
         if not replies:

@@ -167,7 +167,8 @@ class TickStore:
             raws = list(self._raw)
             self._raw.clear()
             minutes = self._minutes.take()
-            # A symbol's group quotes share its default quote's time: convert each time once.
+            # A symbol's group quotes share its default quote's time, and raw ticks of one batch share
+            # their receipt time: convert each time once.
             stamps: dict[int, datetime] = {}
             rows: list[TickRow] = []
             for q in quotes:
@@ -175,18 +176,22 @@ class TickStore:
                 if moment is None:
                     moment = stamps[q.ts_ms] = ms_datetime(q.ts_ms)
                 rows.append((moment, q.symbol, KIND_CLIENT, q.sources, q.bid, q.ask, q.group))
-            rows.extend(
-                (
-                    ms_datetime(t.ts_ms if t.ts_ms is not None else received),
-                    t.symbol,
-                    KIND_RAW,
-                    t.source,
-                    Decimal(t.bid.strip()),
-                    Decimal(t.ask.strip()),
-                    DEFAULT_GROUP,
+            for t, received in raws:
+                ts_ms = t.ts_ms if t.ts_ms is not None else received
+                moment = stamps.get(ts_ms)
+                if moment is None:
+                    moment = stamps[ts_ms] = ms_datetime(ts_ms)
+                rows.append(
+                    (
+                        moment,
+                        t.symbol,
+                        KIND_RAW,
+                        t.source,
+                        Decimal(t.bid.strip()),
+                        Decimal(t.ask.strip()),
+                        DEFAULT_GROUP,
+                    )
                 )
-                for t, received in raws
-            )
             candles: dict[CandleKey, list[Candle]] = {}
             for (group, symbol), bars in minutes.items():
                 candles[(group, symbol, Timeframe.M1)] = bars
