@@ -16,7 +16,7 @@ one event loop (one core) against a fresh database and a claimed Redis database,
 
 Every symbol has 10 client groups with their own markup (``quotes.group_markups``) next to the
 default price, as the issue asks: each client quote is 11 Redis SET + PUBLISH (one per group plus
-the default), while only the default price is stored as client ticks and candles.
+the default), and each group's price is stored as client ticks and candles next to the default's.
 """
 
 from __future__ import annotations
