@@ -32,6 +32,7 @@ import grpc
 from fxmesh.db import Conn
 from fxmesh.errors import FxError, InvalidArgument, NotFound
 from fxmesh.reasons import Reason
+from router import repository
 from router.domain import Book, RoutingRule
 from router.rules import (
     DEFAULT_LOT_STEP,
@@ -123,68 +124,13 @@ async def snapshot(conn: Conn) -> ConfigSnapshot:
     )
     return ConfigSnapshot(
         version=version,
-        flow_thresholds=tuple(
-            FlowThreshold(
-                threshold_id=r["threshold_id"],
-                client_group=r["client_group"],
-                min_closed_deals=r["min_closed_deals"],
-                net_profit_min=r["net_profit_min"],
-                win_rate_min=r["win_rate_min"],
-                min_markout_fills=r["min_markout_fills"],
-                toxicity_min_bps=r["toxicity_min_bps"],
-                latency_arb_share_min=r["latency_arb_share_min"],
-            )
-            for r in flow
-        ),
-        volatility_thresholds=tuple(
-            VolatilityThreshold(
-                threshold_id=r["threshold_id"],
-                symbol=r["symbol"],
-                max_bps=r["max_bps"],
-                book=Book(r["book"]),
-                c_book_hedge_ratio=r["c_book_hedge_ratio"],
-            )
-            for r in volatility
-        ),
-        rules=tuple(
-            RoutingRule(
-                rule_id=r["rule_id"],
-                priority=r["priority"],
-                client_group=r["client_group"],
-                symbol=r["symbol"],
-                book=Book(r["book"]),
-                reason=r["reason"],
-                c_book_hedge_ratio=r["c_book_hedge_ratio"],
-                enabled=r["enabled"],
-            )
-            for r in rules
-        ),
-        overrides=tuple(
-            AccountOverride(
-                r["account_id"], Book(r["book"]), r["reason"], r["c_book_hedge_ratio"], r["enabled"]
-            )
-            for r in overrides
-        ),
-        volume_limits=tuple(
-            VolumeLimit(
-                r["limit_id"],
-                r["client_group"],
-                r["symbol"],
-                r["max_lots"],
-                OverLimit(r["over_limit"]),
-            )
-            for r in limits
-        ),
+        flow_thresholds=tuple(repository.flow_threshold_of(r) for r in flow),
+        volatility_thresholds=tuple(repository.volatility_threshold_of(r) for r in volatility),
+        rules=tuple(repository.routing_rule_of(r) for r in rules),
+        overrides=tuple(repository.override_of(r) for r in overrides),
+        volume_limits=tuple(repository.volume_limit_of(r) for r in limits),
         exposure_limits=tuple((r["symbol"], r["max_net_lots"]) for r in exposure),
-        symbols=tuple(
-            (
-                r["symbol"],
-                SymbolRouting(
-                    r["lot_step"], LpFallback(r["lp_fallback"]), tuple(r["preferred_lps"])
-                ),
-            )
-            for r in symbols
-        ),
+        symbols=tuple((r["symbol"], repository.symbol_routing_of(r)) for r in symbols),
     )
 
 

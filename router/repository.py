@@ -58,19 +58,58 @@ async def load_rules(conn: Conn) -> list[RoutingRule]:
         "SELECT rule_id, priority, client_group, symbol, book, c_book_hedge_ratio, reason, enabled "
         "FROM router.routing_rules WHERE enabled ORDER BY priority, rule_id"
     )
-    return [
-        RoutingRule(
-            rule_id=r["rule_id"],
-            priority=r["priority"],
-            client_group=r["client_group"],
-            symbol=r["symbol"],
-            book=Book(r["book"]),
-            reason=r["reason"],
-            c_book_hedge_ratio=r["c_book_hedge_ratio"],
-            enabled=r["enabled"],
-        )
-        for r in rows
-    ]
+    return [routing_rule_of(r) for r in rows]
+
+
+# --- rows -> routing configuration (the router's loads and the admin snapshot read the same rows)
+
+
+def routing_rule_of(r: Any) -> RoutingRule:
+    return RoutingRule(
+        rule_id=r["rule_id"],
+        priority=r["priority"],
+        client_group=r["client_group"],
+        symbol=r["symbol"],
+        book=Book(r["book"]),
+        reason=r["reason"],
+        c_book_hedge_ratio=r["c_book_hedge_ratio"],
+        enabled=r["enabled"],
+    )
+
+
+def override_of(r: Any) -> AccountOverride:
+    return AccountOverride(
+        r["account_id"], Book(r["book"]), r["reason"], r["c_book_hedge_ratio"], r["enabled"]
+    )
+
+
+def volume_limit_of(r: Any) -> VolumeLimit:
+    return VolumeLimit(
+        r["limit_id"], r["client_group"], r["symbol"], r["max_lots"], OverLimit(r["over_limit"])
+    )
+
+
+def symbol_routing_of(r: Any) -> SymbolRouting:
+    return SymbolRouting(r["lot_step"], LpFallback(r["lp_fallback"]), tuple(r["preferred_lps"]))
+
+
+def flow_threshold_of(r: Any) -> FlowThreshold:
+    return FlowThreshold(
+        r["threshold_id"],
+        r["client_group"],
+        r["min_closed_deals"],
+        r["net_profit_min"],
+        r["win_rate_min"],
+        r["min_markout_fills"],
+        r["toxicity_min_bps"],
+        r["latency_arb_share_min"],
+    )
+
+
+def volatility_threshold_of(r: Any) -> VolatilityThreshold:
+    return VolatilityThreshold(
+        r["threshold_id"], r["symbol"], r["max_bps"], Book(r["book"]), r["c_book_hedge_ratio"]
+    )
 
 
 async def load_limits(conn: Conn) -> dict[str, Decimal]:
@@ -97,37 +136,24 @@ async def load_abook_settings(conn: Conn) -> dict[str, AbookSymbolSettings]:
 
 async def load_overrides(conn: Conn) -> list[AccountOverride]:
     rows = await conn.fetch(
-        "SELECT account_id, book, c_book_hedge_ratio, reason FROM router.account_overrides "
-        "WHERE enabled"
+        "SELECT account_id, book, c_book_hedge_ratio, reason, enabled "
+        "FROM router.account_overrides WHERE enabled"
     )
-    return [
-        AccountOverride(r["account_id"], Book(r["book"]), r["reason"], r["c_book_hedge_ratio"])
-        for r in rows
-    ]
+    return [override_of(r) for r in rows]
 
 
 async def load_volume_limits(conn: Conn) -> list[VolumeLimit]:
     rows = await conn.fetch(
         "SELECT limit_id, client_group, symbol, max_lots, over_limit FROM router.bbook_volume_limits"
     )
-    return [
-        VolumeLimit(
-            r["limit_id"], r["client_group"], r["symbol"], r["max_lots"], OverLimit(r["over_limit"])
-        )
-        for r in rows
-    ]
+    return [volume_limit_of(r) for r in rows]
 
 
 async def load_symbol_routing(conn: Conn) -> dict[str, SymbolRouting]:
     rows = await conn.fetch(
         "SELECT symbol, lot_step, lp_fallback, preferred_lps FROM router.routing_symbol_settings"
     )
-    return {
-        r["symbol"]: SymbolRouting(
-            r["lot_step"], LpFallback(r["lp_fallback"]), tuple(r["preferred_lps"])
-        )
-        for r in rows
-    }
+    return {r["symbol"]: symbol_routing_of(r) for r in rows}
 
 
 async def load_flow_thresholds(conn: Conn) -> list[FlowThreshold]:
@@ -135,19 +161,7 @@ async def load_flow_thresholds(conn: Conn) -> list[FlowThreshold]:
         "SELECT threshold_id, client_group, min_closed_deals, net_profit_min, win_rate_min, "
         "min_markout_fills, toxicity_min_bps, latency_arb_share_min FROM router.flow_thresholds"
     )
-    return [
-        FlowThreshold(
-            r["threshold_id"],
-            r["client_group"],
-            r["min_closed_deals"],
-            r["net_profit_min"],
-            r["win_rate_min"],
-            r["min_markout_fills"],
-            r["toxicity_min_bps"],
-            r["latency_arb_share_min"],
-        )
-        for r in rows
-    ]
+    return [flow_threshold_of(r) for r in rows]
 
 
 async def load_volatility_thresholds(conn: Conn) -> list[VolatilityThreshold]:
@@ -155,12 +169,7 @@ async def load_volatility_thresholds(conn: Conn) -> list[VolatilityThreshold]:
         "SELECT threshold_id, symbol, max_bps, book, c_book_hedge_ratio "
         "FROM router.volatility_thresholds"
     )
-    return [
-        VolatilityThreshold(
-            r["threshold_id"], r["symbol"], r["max_bps"], Book(r["book"]), r["c_book_hedge_ratio"]
-        )
-        for r in rows
-    ]
+    return [volatility_threshold_of(r) for r in rows]
 
 
 async def config_version(conn: Conn) -> int:
