@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Awaitable, Callable
 
 import asyncpg
+
+from fxmesh.background import BackgroundLoop
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -35,3 +40,73 @@ async def create_pool(dsn: str, service: str, *, min_size: int = 2, max_size: in
         reset=_keep_session,
         server_settings={"application_name": f"fxmesh-{service}", "timezone": "UTC"},
     )
+
+
+class ReloadOnNotify:
+    """Follow settings other processes change: ``reload`` at start, on every NOTIFY on ``channel``
+    and at least every ``period`` seconds (the safety net for a lost notification).
+
+    The LISTEN runs on a dedicated connection (a pooled one would lose its listener on release);
+    a dropped one is reopened on the next round. A failed reload goes to ``on_error`` and is tried
+    again on the next notification or period; only the first one, in ``start``, raises, so a
+    missing schema stops the service loudly.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dsn: str,
+        channel: str,
+        reload: Callable[[], Awaitable[object]],
+        *,
+        period: float,
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self._name = name
+        self._dsn = dsn
+        self._channel = channel
+        self._reload = reload
+        self._period = period
+        self._on_error = on_error
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._loop = BackgroundLoop(f"{name}-sync", self._run)
+
+    async def start(self) -> None:
+        """Listen, reload once (raising what fails), then watch in the background."""
+        await self._listen()
+        await self._reload()
+        self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+        await self._close_listener()
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": f"fxmesh-{self._name}-listen"}
+        )
+        await conn.add_listener(self._channel, self._notified)
+        self._listener = conn
+
+    async def _close_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._period)
+            self._wake.clear()
+            try:
+                if self._listener is None or self._listener.is_closed():
+                    await self._close_listener()
+                    await self._listen()
+                await self._reload()
+            except Exception as exc:
+                self._on_error(exc)

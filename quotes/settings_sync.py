@@ -8,15 +8,11 @@ dropped LISTEN connection (which is reopened on the next round).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 
-import asyncpg
 import structlog
 
-from fxmesh.background import BackgroundLoop
-from fxmesh.db import Pool
+from fxmesh.db import Pool, ReloadOnNotify
 from quotes import metrics, repository
 from quotes.domain import PricingConfig
 
@@ -37,23 +33,18 @@ class SettingsSync:
         period: float = 5.0,
     ) -> None:
         self._pool = pool
-        self._dsn = dsn
         self._apply = apply
-        self._period = period
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
-        self._loop = BackgroundLoop("quotes-settings-sync", self._run)
+        self._watch = ReloadOnNotify(
+            "quotes-settings", dsn, CHANNEL, self.reload, period=period, on_error=_reload_failed
+        )
         self.reloads = 0
 
     async def start(self) -> None:
         """Load once (failing loudly if the schema is missing), then watch in the background."""
-        await self._listen()
-        await self.reload()
-        self._loop.start()
+        await self._watch.start()
 
     async def stop(self) -> None:
-        await self._loop.stop()
-        await self._close_listener()
+        await self._watch.stop()
 
     async def reload(self) -> PricingConfig:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
@@ -70,32 +61,7 @@ class SettingsSync:
         )
         return config
 
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
 
-    async def _listen(self) -> None:
-        conn = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": "fxmesh-quotes-listen"}
-        )
-        await conn.add_listener(CHANNEL, self._notified)
-        self._listener = conn
-
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._period)
-            self._wake.clear()
-            try:
-                if self._listener is None or self._listener.is_closed():
-                    await self._close_listener()
-                    await self._listen()
-                await self.reload()
-            except Exception as exc:
-                metrics.SETTINGS_RELOADS.labels("error").inc()
-                log.warning("settings_reload_failed", error=str(exc))
+def _reload_failed(exc: Exception) -> None:
+    metrics.SETTINGS_RELOADS.labels("error").inc()
+    log.warning("settings_reload_failed", error=str(exc))

@@ -13,12 +13,8 @@ Risk settings (``oms.risk_settings``) are oms's own: the global row (group '') a
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
-
-import asyncpg
 
 from fxmesh.db import Conn, Pool
 from fxmesh.errors import AlreadyExists, NotFound
@@ -255,22 +251,3 @@ async def put_risk(pool: Pool, row: RiskSettings) -> tuple[RiskSettings | None, 
 # --- change notifications ------------------------------------------------------------------------
 
 CHANNEL = "oms_settings"  # NOTIFYed at commit by the triggers of migration 0012
-
-
-async def listen(dsn: str, notified: Callable[..., None]) -> Any:
-    """A dedicated connection LISTENing on ``oms_settings``; ``notified`` runs on each NOTIFY."""
-    conn = await asyncpg.connect(
-        dsn, server_settings={"application_name": "fxmesh-oms-settings-listen"}
-    )
-    await conn.add_listener(CHANNEL, notified)
-    return conn
-
-
-def is_open(conn: Any) -> bool:
-    return conn is not None and not conn.is_closed()
-
-
-async def close(conn: Any) -> None:
-    if is_open(conn):
-        with contextlib.suppress(Exception):
-            await conn.close(timeout=2)

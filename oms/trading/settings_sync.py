@@ -10,13 +10,9 @@ notification: ``OmsService`` refreshes its caches right after the commit.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import Any
-
 import structlog
 
-from fxmesh.background import BackgroundLoop
+from fxmesh.db import ReloadOnNotify
 from oms.store import settings as settings_store
 from oms.trading.unit_of_work import UnitOfWork
 
@@ -29,48 +25,25 @@ class SettingsSync:
 
     def __init__(self, uow: UnitOfWork, dsn: str, *, period: float = 30.0) -> None:
         self._uow = uow
-        self._dsn = dsn
-        self._period = period
-        self._wake = asyncio.Event()
-        self._listener: Any = None
-        self._loop = BackgroundLoop("oms-settings-sync", self._run)
+        self._watch = ReloadOnNotify(
+            "oms-settings",
+            dsn,
+            settings_store.CHANNEL,
+            self.reload,
+            period=period,
+            on_error=lambda exc: log.warning("oms_settings_reload_failed", error=str(exc)),
+        )
         self.reloads = 0
 
     async def start(self) -> None:
         """Listen, load once (failing loudly if the schema is missing), then watch."""
-        await self._listen()
-        await self.reload()
-        self._loop.start()
+        await self._watch.start()
 
     async def stop(self) -> None:
-        await self._loop.stop()
-        await self._close_listener()
+        await self._watch.stop()
 
     async def reload(self) -> None:
         self._uow.forget_symbols()
         await self._uow.reload_risk()
         self.reloads += 1
         log.debug("oms_settings_reloaded", groups=len(self._uow.risk.groups))
-
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _listen(self) -> None:
-        self._listener = await settings_store.listen(self._dsn, self._notified)
-
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        await settings_store.close(conn)
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._period)
-            self._wake.clear()
-            try:
-                if not settings_store.is_open(self._listener):
-                    await self._close_listener()
-                    await self._listen()
-                await self.reload()
-            except Exception as exc:
-                log.warning("oms_settings_reload_failed", error=str(exc))
