@@ -17,7 +17,13 @@ from redis.exceptions import RedisError
 
 from edge.hub import Hub, Outgoing
 from fxmesh.background import BackgroundLoop
-from fxmesh.events import connect_robust, declare_exchange, routing_key
+from fxmesh.events import (
+    EVENTS_KIND,
+    connect_robust,
+    declare_exchange,
+    event_types,
+    routing_key,
+)
 from fxmesh.eventtypes import (
     CLIENT_EVENT_TYPES,
     Envelope,
@@ -25,7 +31,7 @@ from fxmesh.eventtypes import (
     MalformedEvent,
     OrderFilledData,
     PositionData,
-    parse_envelope,
+    parse_events,
 )
 from fxmesh.quotecache import (
     ClientQuote,
@@ -141,9 +147,10 @@ class AccountEventFeed:
     (``attach`` / ``detach``, reference-counted): RabbitMQ's topic routing then filters for us, so
     an edge process receives the events of its own clients only, however many accounts trade and
     however many edge replicas run, instead of every event of every account. One binding per
-    account, ``*.<account_id>``, matches every event type of that account; anything that is not a
-    client event type (back-office or internal events) is dropped on its routing key, before the
-    body is parsed, so it cannot reach a socket.
+    account, ``*.<account_id>``, matches that account's messages (``events.<account_id>``, and the
+    older one-event ``<type>.<account_id>``); a message carrying no client event type (back-office
+    or internal events) is dropped on its headers, before the body is parsed, and any other
+    non-client event is dropped before it can reach a socket.
 
     Events are at-least-once; the last ``SEEN_EVENT_IDS`` event ids are remembered so a redelivery
     is not pushed twice.
@@ -235,34 +242,48 @@ class AccountEventFeed:
         return lock
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        # Cheap checks on the routing key first: no parsing and no span for an event nobody
-        # here can receive (a binding being removed, a non-client event type).
+        # Cheap checks on the routing key and headers first: no parsing and no span for events
+        # nobody here can receive (a binding being removed, only non-client event types).
         kind, _, key_account = (message.routing_key or "").partition(".")
-        if kind not in CLIENT_EVENT_TYPES or not self._hub.has_account(key_account):
+        if not self._hub.has_account(key_account):
+            return
+        if kind == EVENTS_KIND:
+            types = event_types(message.headers)
+            if types is not None and types.isdisjoint(CLIENT_EVENT_TYPES):
+                return
+        elif kind not in CLIENT_EVENT_TYPES:  # the older form: one event, its type in the key
             return
         try:
-            envelope = parse_envelope(message.body)
+            envelopes = parse_events(message.body)
         except MalformedEvent:
             log.warning("account_event_malformed", message_id=message.message_id)
             return
-        account_id = str(envelope["accountId"])
-        event_id = str(envelope["eventId"])
-        event_type = str(envelope["type"])
-        if event_type not in CLIENT_EVENT_TYPES:
-            log.warning("account_event_not_for_clients", event_type=event_type)
+        fresh = [e for e in envelopes if self._first_sight(e)]
+        if not fresh:
             return
-        if event_id in self._seen:
-            return
-        self._seen[event_id] = None
-        if len(self._seen) > SEEN_EVENT_IDS:
-            self._seen.popitem(last=False)
         headers = {k: str(v) for k, v in (message.headers or {}).items()}
         with _tracer.start_as_current_span(
-            f"deliver {event_type}",
+            f"deliver {fresh[0]['type']}" if len(fresh) == 1 else "deliver events",
             context=propagate.extract(headers),
             kind=SpanKind.CONSUMER,
         ):
-            self._hub.publish_account_event(account_id, client_event(envelope, self._actions))
+            for envelope in fresh:
+                self._hub.publish_account_event(
+                    str(envelope["accountId"]), client_event(envelope, self._actions)
+                )
+
+    def _first_sight(self, envelope: Envelope) -> bool:
+        """A client event not delivered before (events are at-least-once)."""
+        event_type = str(envelope["type"])
+        if event_type not in CLIENT_EVENT_TYPES:
+            return False
+        event_id = str(envelope["eventId"])
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = None
+        if len(self._seen) > SEEN_EVENT_IDS:
+            self._seen.popitem(last=False)
+        return True
 
 
 def _binding(account_id: str) -> str:

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     events_exchange: str = Field(
         "fxmesh.events",
-        description="Topic exchange for domain events (routing key: <kind>.<account>).",
+        description="Topic exchange for domain events (routing key: events.<account>).",
     )
     otlp_endpoint: str | None = Field(
         None,

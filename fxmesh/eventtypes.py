@@ -40,12 +40,14 @@ __all__ = [
     "dump_envelope",
     "new_envelope",
     "parse_envelope",
+    "parse_events",
     "payload_problems",
 ]
 
 
 class EventType(StrEnum):
-    """Every kind of event; the value is the envelope's ``type``, first part of the routing key."""
+    """Every kind of event; the value is the envelope's ``type`` (and the first part of the routing
+    key of an event in the older one-event-per-message form)."""
 
     ORDER_UPDATE = "order_update"
     """An order was created or changed (working, modified, triggered, cancelled, expired...)."""
@@ -199,7 +201,8 @@ PAYLOADS: Mapping[EventType, type[EventData]] = MappingProxyType(
 
 
 class Envelope(TypedDict):
-    """One event as published: routing key ``<type>.<accountId>``, consumers dedupe on eventId."""
+    """One event as published (in a message of its account's events, ``fxmesh.events``);
+    consumers dedupe on eventId."""
 
     eventId: str  # a UUID
     type: str  # an EventType value (a consumer may meet types it does not know)
@@ -245,6 +248,25 @@ def parse_envelope(body: bytes | str) -> Envelope:
     if not isinstance(doc, dict) or any(key not in doc for key in _REQUIRED):
         raise MalformedEvent("not an event envelope")
     return cast(Envelope, doc)
+
+
+def parse_events(body: bytes | str) -> list[Envelope]:
+    """The envelopes of one message: a JSON array of envelopes (``fxmesh.events.publish_batch``,
+    what oms publishes: one message per account per relay pass), or one envelope (the older form,
+    one message per event, still read so a queue filled before an upgrade drains).
+
+    Raises ``MalformedEvent`` when the body or any element is not an envelope: a message is
+    written whole by one producer, so one bad element means the message cannot be trusted.
+    """
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise MalformedEvent(str(exc)) from exc
+    items = doc if isinstance(doc, list) else [doc]
+    for item in items:
+        if not isinstance(item, dict) or any(key not in item for key in _REQUIRED):
+            raise MalformedEvent("not an event envelope")
+    return cast(list[Envelope], items)
 
 
 def payload_problems(event_type: EventType, data: object) -> list[str]:

@@ -1,7 +1,9 @@
 """The flow feed: oms's fills and closed deals and the quote stream, into ``router.flow``.
 
-- **Events**: a durable queue ``<exchange>.router-flow`` bound to ``order_filled.*`` and
-  ``position_update.*``. Messages are acknowledged only after the fills and closes they carry are
+- **Events**: a durable queue ``<exchange>.router-flow`` bound to ``events.*`` (every account's
+  messages; one without an ``order_filled`` or ``position_update`` event is skipped on its
+  ``x-event-types`` header, unparsed) and, for messages in the older one-event form, to
+  ``order_filled.*`` and ``position_update.*``. Messages are acknowledged only after the fills and closes they carry are
   committed (``router.flow_fills`` / ``flow_closes``, batched every ``batch_seconds``), so a router
   that dies loses nothing; a redelivered event inserts nothing and changes no figure (primary keys
   on the fill and position ids).
@@ -30,15 +32,16 @@ from redis.asyncio import Redis
 from bbook import Side
 from fxmesh.background import cancel_and_wait
 from fxmesh.db import Pool
-from fxmesh.events import connect_robust, declare_exchange
-from fxmesh.eventtypes import EventType, MalformedEvent, parse_envelope
+from fxmesh.events import EVENTS_KIND, connect_robust, declare_exchange, event_types
+from fxmesh.eventtypes import Envelope, EventType, MalformedEvent, parse_events
 from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
 from router import repository
 from router.flow import FlowBook, FlowClose, FlowFill
 
 log = structlog.stdlib.get_logger(__name__)
 
-BINDINGS = (f"{EventType.ORDER_FILLED.value}.*", f"{EventType.POSITION_UPDATE.value}.*")
+WANTED = frozenset({EventType.ORDER_FILLED.value, EventType.POSITION_UPDATE.value})
+BINDINGS = (f"{EVENTS_KIND}.*", *(f"{t}.*" for t in sorted(WANTED)))
 CONNECT_TIMEOUT_SECONDS = 10.0
 RETRY_SECONDS = 5.0
 RECORDED = Counter(
@@ -58,12 +61,23 @@ def _ms(iso: str) -> int:
 
 
 def parse_event(body: bytes) -> tuple[list[tuple[FlowFill, Decimal]], list[FlowClose]]:
-    """The client fills (with their volumes) and closed deals an event carries; nothing for an
-    event of another type or a malformed one."""
+    """The client fills (with their volumes) and closed deals a message's events carry; nothing
+    for events of other types, nothing for a malformed message."""
     try:
-        envelope = parse_envelope(body)
+        envelopes = parse_events(body)
     except MalformedEvent:
         return [], []
+    fills: list[tuple[FlowFill, Decimal]] = []
+    closes: list[FlowClose] = []
+    for envelope in envelopes:
+        if envelope["type"] in WANTED:
+            more_fills, more_closes = _flow_of(envelope)
+            fills += more_fills
+            closes += more_closes
+    return fills, closes
+
+
+def _flow_of(envelope: Envelope) -> tuple[list[tuple[FlowFill, Decimal]], list[FlowClose]]:
     data: Any = envelope.get("data") or {}
     account = str(envelope["accountId"])
     fills: list[tuple[FlowFill, Decimal]] = []
@@ -79,7 +93,7 @@ def parse_event(body: bytes) -> tuple[list[tuple[FlowFill, Decimal]], list[FlowC
                 )
                 fills.append((fill, Decimal(f["volume"])))
             positions = list(data.get("positions") or ())
-        elif envelope["type"] == EventType.POSITION_UPDATE.value:
+        else:
             positions = [data]
         closes = [
             FlowClose(
@@ -193,9 +207,12 @@ class FlowFeed:
             self._connection = None
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        fills, closes = parse_event(message.body)
-        self._fills.extend(fills)
-        self._closes.extend(closes)
+        types = event_types(message.headers)
+        if types is None or not types.isdisjoint(WANTED):
+            fills, closes = parse_event(message.body)
+            self._fills.extend(fills)
+            self._closes.extend(closes)
+        # Acknowledged with the next flush like the rest, so acks stay in delivery order.
         self._messages.append(message)
 
     async def flush(self) -> None:

@@ -2,9 +2,15 @@
 
 ``enqueue`` adds an event inside the caller's transaction. ``OutboxRelay`` runs in the oms process:
 it wakes on ``NOTIFY oms_outbox`` (and polls every second as a safety net), claims unpublished rows
-with ``FOR UPDATE SKIP LOCKED``, publishes each with publisher confirms and marks it published in
+with ``FOR UPDATE SKIP LOCKED``, publishes them with publisher confirms and marks them published in
 the same transaction. A broker outage only delays events; a crash between publish and commit sends
 an event twice (consumers are idempotent on ``eventId``), never zero times.
+
+One row per event, one AMQP message per account and trace context in a pass
+(``fxmesh.events.publish_events``): a market order's five events go out as one or two messages, and
+under load a pass carries several transactions of an account in one. An account's events keep
+their order: a message takes the account's rows only while their trace context stays the same,
+and a pass marks published only the messages before the first one the broker refused.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aio_pika
 import structlog
@@ -38,6 +45,39 @@ OUTBOX_LAG = Gauge(
 OUTBOX_PUBLISHED = Counter(
     "fxmesh_oms_outbox_published_total", "Outbox events published to RabbitMQ.", ["type"]
 )
+OUTBOX_MESSAGES = Counter(
+    "fxmesh_oms_outbox_messages_total",
+    "AMQP messages the outbox relay published (each carries one or more events of one account).",
+)
+
+
+@dataclass(slots=True)
+class _Message:
+    """Consecutive outbox rows of one account raised in one trace context: one AMQP message."""
+
+    account_id: int
+    headers_json: str
+    outbox_ids: list[int]
+    types: list[str]
+    bodies: list[str]
+    first_event_id: str
+
+
+def _messages(rows: Sequence[Any]) -> list[_Message]:
+    """``rows`` (in outbox order) as messages, in the order of each message's first row."""
+    messages: list[_Message] = []
+    latest: dict[int, _Message] = {}
+    for row in rows:
+        account_id = row["account_id"]
+        message = latest.get(account_id)
+        if message is None or message.headers_json != row["headers"]:
+            message = _Message(account_id, row["headers"], [], [], [], row["event_id"])
+            messages.append(message)
+            latest[account_id] = message
+        message.outbox_ids.append(row["outbox_id"])
+        message.types.append(row["event_type"])
+        message.bodies.append(row["payload"])
+    return messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +90,8 @@ class OutboxEvent:
 
     @property
     def routing_key(self) -> str:
-        return events.routing_key(self.envelope["type"], str(self.account_id))
+        """The key the event is published under (with the account's other events of its pass)."""
+        return events.routing_key(events.EVENTS_KIND, str(self.account_id))
 
 
 def new_event(
@@ -190,32 +231,49 @@ class OutboxRelay:
         """Publish one batch of unpublished events; the number published."""
         failure: Exception | None = None
         async with self._pool.acquire() as conn, conn.transaction():
+            # The payloads as text: they go out as they are, never decoded and encoded again.
             rows = await conn.fetch(
-                "SELECT outbox_id, payload, headers, created_at FROM oms.outbox "
-                "WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT outbox_id, account_id, event_type, payload::text AS payload, "
+                "payload->>'eventId' AS event_id, headers::text AS headers, created_at "
+                "FROM oms.outbox WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 "
+                "FOR UPDATE SKIP LOCKED",
                 BATCH,
             )
-            # All in flight at once, in outbox order on one channel (the broker keeps it): one
-            # confirm wait per batch instead of one per event.
+            messages = _messages(rows)
+            # All in flight at once, in order on one channel (the broker keeps it): one confirm
+            # wait per pass instead of one per message.
             results = await asyncio.gather(
-                *(events.publish(exchange, r["payload"], r["headers"]) for r in rows),
+                *(
+                    events.publish_events(
+                        exchange,
+                        str(m.account_id),
+                        m.bodies,
+                        m.types,
+                        json.loads(m.headers_json),
+                        m.first_event_id,
+                    )
+                    for m in messages
+                ),
                 return_exceptions=True,
             )
             done: list[int] = []
-            for row, result in zip(rows, results, strict=True):
+            for message, result in zip(messages, results, strict=True):
                 if isinstance(result, BaseException):
                     # The rest go again next pass (maybe twice: consumers dedupe on eventId).
                     failure = result if isinstance(result, Exception) else Exception(result)
                     break
-                done.append(row["outbox_id"])
-                OUTBOX_PUBLISHED.labels(row["payload"]["type"]).inc()
+                done.extend(message.outbox_ids)
+                OUTBOX_MESSAGES.inc()
+                for event_type in message.types:
+                    OUTBOX_PUBLISHED.labels(event_type).inc()
             # Whatever the broker confirmed is marked and committed, even if a later one failed.
             if done:
                 await conn.execute(
                     "UPDATE oms.outbox SET published_at = now() WHERE outbox_id = ANY($1)", done
                 )
-            oldest = rows[len(done)] if len(done) < len(rows) else None
-            lag = (datetime.now(UTC) - oldest["created_at"]).total_seconds() if oldest else 0.0
+            marked = set(done)
+            waiting = [r["created_at"] for r in rows if r["outbox_id"] not in marked]
+            lag = (datetime.now(UTC) - min(waiting)).total_seconds() if waiting else 0.0
             OUTBOX_LAG.set(max(lag, 0.0))
         if failure is not None:
             raise failure

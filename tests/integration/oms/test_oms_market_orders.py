@@ -403,7 +403,7 @@ async def test_get_order_when_other_account_asks_then_not_found(oms: Any, put_qu
     assert err.code == grpc.StatusCode.NOT_FOUND
 
 
-async def test_outbox_relay_when_order_fills_then_order_filled_reaches_rabbitmq_and_is_marked(
+async def test_outbox_relay_when_order_fills_then_its_events_reach_rabbitmq_in_order_and_are_marked(
     oms: Any, put_quote: Any, amqp_url: str, events_exchange: str
 ) -> None:
     account_id = await oms.new_account()
@@ -413,20 +413,38 @@ async def test_outbox_relay_when_order_fills_then_order_filled_reaches_rabbitmq_
         channel = await connection.channel()
         exchange = await declare_exchange(channel, events_exchange)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key=f"order_filled.{account_id}")
+        await queue.bind(exchange, routing_key=f"events.{account_id}")
 
         reply = await oms.stub.PlaceOrder(market(account_id))
 
-        message = await _next_message(queue)
-        envelope = json.loads(message.body)
-        assert envelope["type"] == "order_filled"
+        # The order's two transactions (accept, fill) raise five events: one message per
+        # transaction at most, each a JSON array in commit order, its types in a header.
+        received: list[dict[str, Any]] = []
+        messages = 0
+        while not any(e["type"] == "account_update" for e in received):
+            message = await _next_message(queue)
+            messages += 1
+            batch = json.loads(message.body)
+            assert message.message_id == batch[0]["eventId"]
+            assert message.headers["x-event-types"] == ",".join(
+                dict.fromkeys(e["type"] for e in batch)
+            )
+            received += batch
+        assert messages <= 2
+        assert [e["type"] for e in received] == [
+            "order_update",
+            "order_update",
+            "order_filled",
+            "position_update",
+            "account_update",
+        ]
+        envelope = received[2]
         assert envelope["accountId"] == str(account_id)
         assert envelope["occurredAt"].endswith("Z")
-        uuid.UUID(envelope["eventId"])
+        assert len({uuid.UUID(e["eventId"]) for e in received}) == 5
         assert envelope["data"]["order"]["orderId"] == reply.order.order_id
         assert envelope["data"]["order"]["status"] == "FILLED"
         assert envelope["data"]["fills"][0]["price"] == "1.08450"
-        assert message.message_id == envelope["eventId"]
     finally:
         await connection.close()
     conn = await oms.db()

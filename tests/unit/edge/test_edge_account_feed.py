@@ -66,3 +66,43 @@ async def test_attach_when_feed_not_started_then_unavailable_and_nothing_left_bo
 
     assert feed.bound_accounts() == set()
     assert feed._refs == {}
+
+
+def batch(*envelopes: bytes) -> bytes:
+    return b"[" + b",".join(envelopes) + b"]"
+
+
+async def test_on_message_when_events_message_then_its_client_events_in_order_each_once():
+    hub = Hub()
+    socket = Recorder()
+    hub.add(Connection("1001", socket, socket.close, 10))
+    feed = AccountEventFeed(hub, "amqp://unused", "unused")
+    message = Delivery(
+        "events.1001",
+        batch(
+            envelope("order_update", "1001", "a"),
+            envelope("audit_log", "1001", "x"),
+            envelope("order_filled", "1001", "b"),
+        ),
+    )
+    message.headers = {"x-event-types": "order_update,audit_log,order_filled"}
+
+    await feed._on_message(message)  # type: ignore[arg-type]
+    await feed._on_message(message)  # type: ignore[arg-type]  # a redelivery
+
+    assert [m["eventId"] for m in socket.sent] == ["a", "b"]
+
+
+async def test_on_message_when_events_message_has_no_client_type_or_is_malformed_then_dropped():
+    hub = Hub()
+    socket = Recorder()
+    hub.add(Connection("1001", socket, socket.close, 10))
+    feed = AccountEventFeed(hub, "amqp://unused", "unused")
+    internal = Delivery("events.1001", b"not parsed: the header says nothing is for clients")
+    internal.headers = {"x-event-types": "audit_log"}
+    half_bad = Delivery("events.1001", batch(envelope("order_update", "1001", "a"), b'{"x":1}'))
+
+    await feed._on_message(internal)  # type: ignore[arg-type]
+    await feed._on_message(half_bad)  # type: ignore[arg-type]
+
+    assert socket.sent == []

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fxmesh.events import routing_key
+from fxmesh.events import event_types, routing_key
 from fxmesh.eventtypes import (
     CLIENT_EVENT_TYPES,
     PAYLOADS,
@@ -18,6 +18,7 @@ from fxmesh.eventtypes import (
     dump_envelope,
     new_envelope,
     parse_envelope,
+    parse_events,
     payload_problems,
 )
 
@@ -90,6 +91,32 @@ def test_parse_envelope_when_unknown_type_or_no_data_then_left_to_the_consumer()
 
     assert parsed["type"] == "audit_log"
     assert "data" not in parsed
+
+
+def test_parse_events_when_array_or_one_envelope_then_the_envelopes_in_order() -> None:
+    first = b'{"eventId":"a","type":"order_update","accountId":"1001"}'
+    second = b'{"eventId":"b","type":"order_filled","accountId":"1001"}'
+
+    assert [e["eventId"] for e in parse_events(b"[" + first + b"," + second + b"]")] == ["a", "b"]
+    assert [e["eventId"] for e in parse_events(first)] == ["a"]  # the older one-event form
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1]", b'[{"eventId":"a","type":"order_update","accountId":"1"},{"x":1}]'],
+)
+def test_parse_events_when_any_element_is_not_an_envelope_then_malformed(body: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        parse_events(body)
+
+
+def test_event_types_when_header_present_then_its_types_else_none() -> None:
+    assert event_types({"x-event-types": b"order_update,order_filled"}) == {
+        "order_update",
+        "order_filled",
+    }
+    assert event_types({}) is None
+    assert event_types(None) is None
 
 
 def test_payload_problems_when_keys_missing_extra_or_mistyped_then_each_named() -> None:

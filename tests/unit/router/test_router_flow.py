@@ -117,6 +117,24 @@ def test_parse_order_filled_event_then_fills_and_closed_positions() -> None:
     assert parse_event(b"not json") == ([], [])
 
 
+def test_parse_events_message_then_fills_and_closes_of_the_wanted_types_only() -> None:
+    body = (
+        b'[{"eventId":"e1","type":"order_update","accountId":"7","data":{"orderId":"1"}},'
+        b'{"eventId":"e2","type":"order_filled","accountId":"7","data":'
+        b'{"order":{"symbol":"EURUSD","side":"BUY"},'
+        b'"fills":[{"fillId":"d1","price":"1.2","volume":"1","fillTime":"2026-01-01T00:00:01.000Z"}],'
+        b'"positions":[]}},'
+        b'{"eventId":"e3","type":"position_update","accountId":"7","data":'
+        b'{"positionId":"p5","symbol":"EURUSD","state":"CLOSED","realizedPnl":"4",'
+        b'"openTime":"2026-01-01T00:00:00.000Z","closeTime":"2026-01-01T00:00:02.000Z"}}]'
+    )
+
+    fills, closes = parse_event(body)
+
+    assert [(f.fill_id, f.side, v) for f, v in fills] == [("d1", Side.BUY, D("1"))]
+    assert [(c.position_id, c.profit, c.holding_seconds) for c in closes] == [("p5", D("4"), D(2))]
+
+
 def test_sampling_gap_then_a_late_mid_is_not_used_for_that_horizon() -> None:
     book = FlowBook()
     book.add_quote("EURUSD", T0, D("1.1000"))
