@@ -97,20 +97,39 @@ class TradingListener(Protocol):
     def account_changed(self, account: Account, open_positions: Sequence[PositionRow]) -> None: ...
 
 
-async def read_prices(redis: Redis, symbols: Iterable[str]) -> dict[str, Price]:
-    """Current client quotes (``fxmesh.quotecache`` documents) of ``symbols`` in one round trip."""
+async def read_prices(
+    redis: Redis, symbols: Iterable[str], parsed: dict[Any, Price | None] | None = None
+) -> dict[str, Price]:
+    """Current client quotes (``fxmesh.quotecache`` documents) of ``symbols`` in one round trip.
+
+    ``parsed``: prices by raw document, kept by the caller between reads. A document changes when
+    its price does and at least once a second (its time), while a market order reads every symbol
+    twice: most reads find their document parsed already."""
     names = list(symbols)
     if not names:
         return {}
     raws = await redis.mget([quote_key(s) for s in names])
+    if parsed is None:
+        parsed = {}
+    elif len(parsed) > PARSED_QUOTES_KEPT:
+        parsed.clear()
     prices: dict[str, Price] = {}
     for name, raw in zip(names, raws, strict=True):
         if raw is None:
             continue
-        quote = ClientQuote.from_json(raw)
-        if quote.bid > 0 and quote.ask >= quote.bid:
-            prices[name] = Price(quote.bid, quote.ask)
+        try:
+            price = parsed[raw]
+        except KeyError:
+            quote = ClientQuote.from_json(raw)
+            price = parsed[raw] = (
+                Price(quote.bid, quote.ask) if quote.bid > 0 and quote.ask >= quote.bid else None
+            )
+        if price is not None:
+            prices[name] = price
     return prices
+
+
+PARSED_QUOTES_KEPT = 4096
 
 
 def mark_views(
@@ -267,6 +286,7 @@ class UnitOfWork:
         self._symbols_ttl = symbols_cache_seconds
         self._symbols: dict[str, SymbolSpec] = {}
         self._symbols_at = float("-inf")
+        self._parsed_quotes: dict[Any, Price | None] = {}
         # Risk settings of new orders, kept in memory (no query per order) and replaced whole by
         # ``oms.trading.settings_sync`` on each ``oms_settings`` NOTIFY.
         self.risk = RiskTable()
@@ -308,7 +328,7 @@ class UnitOfWork:
     ) -> tuple[dict[str, SymbolSpec], dict[str, Price]]:
         """Symbols and current quotes; ``quote`` (a watcher's tick) overrides its symbol's."""
         symbols = await self.symbols()
-        prices = await read_prices(self.redis, symbols.keys())
+        prices = await read_prices(self.redis, symbols.keys(), self._parsed_quotes)
         if quote is not None:
             prices[quote[0]] = quote[1]
         return symbols, prices
