@@ -99,7 +99,13 @@ class EdgeSettings(Settings):
         "absorbs a burst, it must not become the wait of a sustained overload.",
     )
     edge_retry_after_seconds: int = Field(
-        1, ge=1, description="Retry-After (seconds) of edge's own 503 OVERLOADED."
+        1, ge=1, description="Shortest Retry-After (seconds) of edge's own 503 OVERLOADED."
+    )
+    edge_retry_after_max_seconds: int = Field(
+        30,
+        ge=1,
+        description="Longest retry hint: the refused are told to come back in turn, about as "
+        "many a second as are being served (fxmesh.admission.RetrySpreader), up to this.",
     )
     edge_order_deadline_seconds: float | None = Field(
         None,
@@ -134,4 +140,5 @@ class EdgeSettings(Settings):
             queue_size=self.edge_admission_queue,
             queue_timeout_seconds=self.edge_admission_queue_timeout_seconds,
             retry_after_seconds=self.edge_retry_after_seconds,
+            retry_after_max_seconds=self.edge_retry_after_max_seconds,
         )

@@ -19,6 +19,13 @@ A refusal is ``Overloaded``: gRPC RESOURCE_EXHAUSTED, reason ``OVERLOADED``, Err
 ``retry_after_seconds`` (the hint edge turns into ``Retry-After``) and ``cause``. Nothing was
 done for a refused request, so it is always safe to retry.
 
+The hint spreads the refused over the capacity ahead (``RetrySpreader``): with the service
+finishing C requests a second, the refused are told to come back in turn, about C per second,
+from ``retry_after_seconds`` up to ``retry_after_max_seconds``. A fixed hint sends every refused
+client of a burst back in the same second, to be refused again (2 000 orders against ~70/s of
+capacity: ~2 000 refusals a second, each costing the server a request it could have spent on an
+order, and a client's chance to get in a lottery it can lose thirty times in a row).
+
 Metrics (per service, bounded labels): ``fxmesh_<service>_admission_in_flight{lane}``,
 ``fxmesh_<service>_admission_queued``, ``fxmesh_<service>_admission_refused_total{lane,cause}``,
 ``fxmesh_<service>_admission_wait_seconds`` (time queued before entering).
@@ -30,9 +37,10 @@ import asyncio
 import contextlib
 import enum
 import functools
+import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -86,12 +94,58 @@ class AdmissionPolicy:
     queue_timeout_seconds: float
     """How long an order may wait in the queue before it is refused."""
     retry_after_seconds: int = 1
-    """The retry hint sent with a refusal (whole seconds, as HTTP ``Retry-After``)."""
+    """The shortest retry hint sent with a refusal (whole seconds, as HTTP ``Retry-After``)."""
+    retry_after_max_seconds: int = 30
+    """The longest: refusals beyond what the capacity of this many seconds serves are told it."""
 
     @property
     def read_limit(self) -> int:
         """Reads enter only below this many in flight: the last quarter is kept for orders."""
         return max(1, self.limit * 3 // 4)
+
+
+class RetrySpreader:
+    """Retry hints that send the refused back in turn, about as fast as the service finishes
+    requests: each refusal is promised the next free slot after those promised before it.
+
+    The completion rate is measured over one-second windows (halving the old estimate into each
+    new one); a window longer than two seconds was mostly idle and says nothing about capacity,
+    so it is dropped. Until a rate is known the hint is the minimum."""
+
+    def __init__(
+        self, minimum: int, maximum: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._min, self._max = minimum, max(minimum, maximum)
+        self._clock = clock
+        self.rate = 0.0
+        self._window_start = clock()
+        self._window_done = 0
+        self._promised_until = 0.0
+
+    def completed(self) -> None:
+        """One request finished (a slot given back)."""
+        self._window_done += 1
+        self._roll(self._clock())
+
+    def hint(self) -> int:
+        """The Retry-After of one refusal now, in whole seconds."""
+        now = self._clock()
+        self._roll(now)
+        if self.rate <= 0:
+            return self._min
+        slot = min(max(now, self._promised_until) + 1.0 / self.rate, now + self._max)
+        self._promised_until = slot
+        # (less a hair: 30 slots of 1/10 s are 3 s, not 3.0000000004)
+        return max(self._min, min(self._max, math.ceil(slot - now - 1e-9)))
+
+    def _roll(self, now: float) -> None:
+        elapsed = now - self._window_start
+        if elapsed < 1.0:
+            return
+        if elapsed <= 2.0:
+            measured = self._window_done / elapsed
+            self.rate = measured if self.rate <= 0 else (self.rate + measured) / 2
+        self._window_start, self._window_done = now, 0
 
 
 @functools.cache
@@ -120,11 +174,20 @@ def _metrics(service: str) -> tuple[Gauge, Gauge, Counter, Histogram]:
 class Admission:
     """Admission control of one service (one event loop); ``enter(lane)`` holds a slot."""
 
-    def __init__(self, service: str, policy: AdmissionPolicy) -> None:
+    def __init__(
+        self,
+        service: str,
+        policy: AdmissionPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if policy.limit < 1 or policy.queue_size < 0 or policy.queue_timeout_seconds < 0:
             raise ValueError(f"bad admission policy {policy}")
         self.service = service
         self.policy = policy
+        self.retry = RetrySpreader(
+            policy.retry_after_seconds, policy.retry_after_max_seconds, clock
+        )
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         in_flight, self._queued, refused, self._wait = _metrics(service)
@@ -163,6 +226,7 @@ class Admission:
     def release(self, lane: Lane) -> None:
         """Give a slot back: the first waiter inherits it, else in flight goes down."""
         self._in_flight_by_lane[lane].dec()
+        self.retry.completed()
         while self._waiters:
             waiter = self._waiters.popleft()
             self._queued.dec()
@@ -180,7 +244,7 @@ class Admission:
 
     def _refuse(self, lane: Lane, cause: Cause) -> Overloaded:
         self._refused[(lane, cause)].inc()
-        return Overloaded.because(self.service, cause, self.policy.retry_after_seconds)
+        return Overloaded.because(self.service, cause, self.retry.hint())
 
     async def _wait_in_queue(self, lane: Lane) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -68,7 +68,13 @@ class OmsSettings(Settings):
         "PlaceOrder's budget, so edge's order deadline must cover it.",
     )
     oms_retry_after_seconds: int = Field(
-        1, ge=1, description="Retry hint sent with a refusal (ErrorInfo retry_after_seconds)."
+        1, ge=1, description="Shortest retry hint sent with a refusal (ErrorInfo retry_after_seconds)."
+    )
+    oms_retry_after_max_seconds: int = Field(
+        30,
+        ge=1,
+        description="Longest retry hint: the refused are told to come back in turn, about as "
+        "many a second as are being served (fxmesh.admission.RetrySpreader), up to this.",
     )
 
     def admission_policy(self) -> AdmissionPolicy:
@@ -78,6 +84,7 @@ class OmsSettings(Settings):
             queue_size=self.oms_admission_queue,
             queue_timeout_seconds=self.oms_admission_queue_timeout_seconds,
             retry_after_seconds=self.oms_retry_after_seconds,
+            retry_after_max_seconds=self.oms_retry_after_max_seconds,
         )
 
     @property

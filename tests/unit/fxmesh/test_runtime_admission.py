@@ -17,6 +17,7 @@ from fxmesh.admission import (
     Cause,
     Lane,
     Overloaded,
+    RetrySpreader,
 )
 
 LONG = 60.0
@@ -145,3 +146,70 @@ async def test_waiter_when_cancelled_as_it_is_handed_a_slot_then_no_slot_is_lost
     assert (adm.in_flight, adm.queued) == (1, 0)
     adm.release(Lane.ORDER)
     assert adm.in_flight == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_retry_hint_when_no_rate_known_yet_then_the_minimum() -> None:
+    spreader = RetrySpreader(1, 30, Clock())
+
+    assert [spreader.hint() for _ in range(5)] == [1, 1, 1, 1, 1]
+
+
+def test_retry_hint_when_refusals_outnumber_capacity_then_spread_in_turn_up_to_the_maximum() -> (
+    None
+):
+    clock = Clock()
+    spreader = RetrySpreader(1, 30, clock)
+    for _ in range(64):  # 64 requests finished in one second: capacity 64/s
+        clock.now += 1 / 64
+        spreader.completed()
+    assert spreader.rate == 64.0
+
+    hints = [spreader.hint() for _ in range(2000)]  # a burst refused in the same instant
+
+    # 64 a second come back in each of the next seconds, never all at once; past the maximum
+    # the rest are told the maximum.
+    assert hints[:64] == [1] * 64
+    assert hints[64:128] == [2] * 64
+    assert hints[64 * 29 : 64 * 30] == [30] * 64
+    assert hints[64 * 30 :] == [30] * (2000 - 64 * 30)
+    assert hints == sorted(hints)
+
+
+def test_retry_hint_when_promised_slots_have_passed_then_back_to_the_minimum() -> None:
+    clock = Clock()
+    spreader = RetrySpreader(1, 30, clock)
+    for _ in range(10):
+        clock.now += 0.1
+        spreader.completed()
+    assert [spreader.hint() for _ in range(30)][-1] == 3
+
+    clock.now += 10.0  # idle: a window that long says nothing about capacity, and is dropped
+
+    assert spreader.hint() == 1
+    assert spreader.rate == pytest.approx(10.0)
+
+
+async def test_order_when_refused_by_a_busy_service_then_hint_grows_with_the_refused() -> None:
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 30), clock=clock)
+    for _ in range(4):  # 4 requests finish in a second
+        await adm.acquire(Lane.ORDER)
+        clock.now += 0.25
+        adm.release(Lane.ORDER)
+    await adm.acquire(Lane.ORDER)
+
+    hints = []
+    for _ in range(9):
+        with pytest.raises(Overloaded) as refused:
+            await adm.acquire(Lane.ORDER)
+        hints.append(refused.value.metadata[RETRY_AFTER_KEY])
+
+    assert hints == ["1", "1", "1", "1", "2", "2", "2", "2", "3"]
