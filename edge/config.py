@@ -102,10 +102,12 @@ class EdgeSettings(Settings):
         1, ge=1, description="Shortest Retry-After (seconds) of edge's own 503 OVERLOADED."
     )
     edge_retry_after_max_seconds: int = Field(
-        30,
+        5,
         ge=1,
-        description="Longest retry hint: the refused are told to come back in turn, about as "
-        "many a second as are being served (fxmesh.admission.RetrySpreader), up to this.",
+        description="Longest retry hint: within a second, the first as many refused as are "
+        "served per second are told the shortest hint, the next one second more, up to this "
+        "(fxmesh.admission.RetrySpreader). Longer spreads a burst's retries thinner but lets a "
+        "client wait past the moment the service could have taken it.",
     )
     edge_order_deadline_seconds: float | None = Field(
         None,

@@ -19,12 +19,12 @@ A refusal is ``Overloaded``: gRPC RESOURCE_EXHAUSTED, reason ``OVERLOADED``, Err
 ``retry_after_seconds`` (the hint edge turns into ``Retry-After``) and ``cause``. Nothing was
 done for a refused request, so it is always safe to retry.
 
-The hint spreads the refused over the capacity ahead (``RetrySpreader``): with the service
-finishing C requests a second, the refused are told to come back in turn, about C per second,
-from ``retry_after_seconds`` up to ``retry_after_max_seconds``. A fixed hint sends every refused
+The hint spreads the refused over the next seconds (``RetrySpreader``): with the service
+finishing C requests a second, the first C refused in a second are told ``retry_after_seconds``,
+the next C one second more, up to ``retry_after_max_seconds``. A fixed hint sends every refused
 client of a burst back in the same second, to be refused again (2 000 orders against ~70/s of
 capacity: ~2 000 refusals a second, each costing the server a request it could have spent on an
-order, and a client's chance to get in a lottery it can lose thirty times in a row).
+order).
 
 Metrics (per service, bounded labels): ``fxmesh_<service>_admission_in_flight{lane}``,
 ``fxmesh_<service>_admission_queued``, ``fxmesh_<service>_admission_refused_total{lane,cause}``,
@@ -95,8 +95,8 @@ class AdmissionPolicy:
     """How long an order may wait in the queue before it is refused."""
     retry_after_seconds: int = 1
     """The shortest retry hint sent with a refusal (whole seconds, as HTTP ``Retry-After``)."""
-    retry_after_max_seconds: int = 30
-    """The longest: refusals beyond what the capacity of this many seconds serves are told it."""
+    retry_after_max_seconds: int = 5
+    """The longest (``RetrySpreader``)."""
 
     @property
     def read_limit(self) -> int:
@@ -105,12 +105,18 @@ class AdmissionPolicy:
 
 
 class RetrySpreader:
-    """Retry hints that send the refused back in turn, about as fast as the service finishes
-    requests: each refusal is promised the next free slot after those promised before it.
+    """Retry hints that send the refused back over the next seconds instead of all in the next
+    one: within each second, the first C refused (C the rate at which the service finishes
+    requests) are told the minimum, the next C one second more, and so on up to the maximum.
 
-    The completion rate is measured over one-second windows (halving the old estimate into each
-    new one); a window longer than two seconds was mostly idle and says nothing about capacity,
-    so it is dropped. Until a rate is known the hint is the minimum."""
+    So at least C come back every second and the service never idles while clients wait, yet a
+    burst of refused clients is not refused again all at once every second. (Promising each
+    refusal its own future slot does worse: a client refused again is promised a second slot,
+    the promises outrun the line, and the service idles while the clients wait out hints that
+    grew to the maximum.) The completion rate is measured over one-second windows (the old
+    estimate halved into each new one); a window longer than two seconds was mostly idle and
+    says nothing about capacity, so it is dropped. Until a rate is known the hint is the
+    minimum."""
 
     def __init__(
         self, minimum: int, maximum: int, clock: Callable[[], float] = time.monotonic
@@ -120,7 +126,8 @@ class RetrySpreader:
         self.rate = 0.0
         self._window_start = clock()
         self._window_done = 0
-        self._promised_until = 0.0
+        self._second = -1
+        self._refused_this_second = 0
 
     def completed(self) -> None:
         """One request finished (a slot given back)."""
@@ -131,12 +138,14 @@ class RetrySpreader:
         """The Retry-After of one refusal now, in whole seconds."""
         now = self._clock()
         self._roll(now)
+        second = int(now)
+        if second != self._second:
+            self._second, self._refused_this_second = second, 0
+        self._refused_this_second += 1
         if self.rate <= 0:
             return self._min
-        slot = min(max(now, self._promised_until) + 1.0 / self.rate, now + self._max)
-        self._promised_until = slot
-        # (less a hair: 30 slots of 1/10 s are 3 s, not 3.0000000004)
-        return max(self._min, min(self._max, math.ceil(slot - now - 1e-9)))
+        turn = math.ceil(self._refused_this_second / self.rate - 1e-9)
+        return max(self._min, min(self._max, self._min - 1 + turn))
 
     def _roll(self, now: float) -> None:
         elapsed = now - self._window_start

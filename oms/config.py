@@ -68,13 +68,17 @@ class OmsSettings(Settings):
         "PlaceOrder's budget, so edge's order deadline must cover it.",
     )
     oms_retry_after_seconds: int = Field(
-        1, ge=1, description="Shortest retry hint sent with a refusal (ErrorInfo retry_after_seconds)."
+        1,
+        ge=1,
+        description="Shortest retry hint sent with a refusal (ErrorInfo retry_after_seconds).",
     )
     oms_retry_after_max_seconds: int = Field(
-        30,
+        5,
         ge=1,
-        description="Longest retry hint: the refused are told to come back in turn, about as "
-        "many a second as are being served (fxmesh.admission.RetrySpreader), up to this.",
+        description="Longest retry hint: within a second, the first as many refused as are "
+        "served per second are told the shortest hint, the next one second more, up to this "
+        "(fxmesh.admission.RetrySpreader). Longer spreads a burst's retries thinner but lets a "
+        "client wait past the moment the service could have taken it.",
     )
 
     def admission_policy(self) -> AdmissionPolicy:

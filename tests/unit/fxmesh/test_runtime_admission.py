@@ -162,44 +162,59 @@ def test_retry_hint_when_no_rate_known_yet_then_the_minimum() -> None:
     assert [spreader.hint() for _ in range(5)] == [1, 1, 1, 1, 1]
 
 
-def test_retry_hint_when_refusals_outnumber_capacity_then_spread_in_turn_up_to_the_maximum() -> (
+def test_retry_hint_when_refusals_outnumber_capacity_then_spread_over_seconds_up_to_the_maximum() -> (
     None
 ):
     clock = Clock()
-    spreader = RetrySpreader(1, 30, clock)
+    spreader = RetrySpreader(1, 5, clock)
     for _ in range(64):  # 64 requests finished in one second: capacity 64/s
         clock.now += 1 / 64
         spreader.completed()
     assert spreader.rate == 64.0
 
-    hints = [spreader.hint() for _ in range(2000)]  # a burst refused in the same instant
+    hints = [spreader.hint() for _ in range(2000)]  # a burst refused in the same second
 
     # 64 a second come back in each of the next seconds, never all at once; past the maximum
     # the rest are told the maximum.
     assert hints[:64] == [1] * 64
     assert hints[64:128] == [2] * 64
-    assert hints[64 * 29 : 64 * 30] == [30] * 64
-    assert hints[64 * 30 :] == [30] * (2000 - 64 * 30)
-    assert hints == sorted(hints)
+    assert hints[256:] == [5] * (2000 - 256)
 
 
-def test_retry_hint_when_promised_slots_have_passed_then_back_to_the_minimum() -> None:
+def test_retry_hint_when_a_new_second_starts_then_its_first_refused_get_the_minimum_again() -> None:
+    # The refused of a second ago come back now, and so does whoever arrives: the service is fed
+    # at least its capacity every second, never left idle while clients wait.
     clock = Clock()
-    spreader = RetrySpreader(1, 30, clock)
+    spreader = RetrySpreader(1, 5, clock)
     for _ in range(10):
         clock.now += 0.1
         spreader.completed()
     assert [spreader.hint() for _ in range(30)][-1] == 3
 
-    clock.now += 10.0  # idle: a window that long says nothing about capacity, and is dropped
+    for _ in range(10):  # the service goes on finishing 10 a second
+        clock.now += 0.1
+        spreader.completed()
 
-    assert spreader.hint() == 1
+    assert spreader.rate == pytest.approx(10.0)
+    assert [spreader.hint() for _ in range(11)] == [1] * 10 + [2]
+
+
+def test_retry_hint_when_idle_for_long_then_that_window_is_not_taken_for_capacity() -> None:
+    clock = Clock()
+    spreader = RetrySpreader(1, 5, clock)
+    for _ in range(10):
+        clock.now += 0.1
+        spreader.completed()
+
+    clock.now += 10.0
+    spreader.completed()  # one request after ten idle seconds
+
     assert spreader.rate == pytest.approx(10.0)
 
 
 async def test_order_when_refused_by_a_busy_service_then_hint_grows_with_the_refused() -> None:
     clock = Clock()
-    adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 30), clock=clock)
+    adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 5), clock=clock)
     for _ in range(4):  # 4 requests finish in a second
         await adm.acquire(Lane.ORDER)
         clock.now += 0.25
