@@ -33,7 +33,8 @@ _COLS = (
 )
 
 
-def _order(row: Any) -> Order:
+def order_of(row: Any) -> Order:
+    """An order from its row (the ``_COLS`` columns, by name)."""
     return Order(
         account_id=AccountId(row["account_id"]),
         client_order_id=row["client_order_id"],
@@ -76,7 +77,7 @@ async def find_by_client_id(
         account_id,
         client_order_id,
     )
-    return _order(row) if row is not None else None
+    return order_of(row) if row is not None else None
 
 
 async def get(conn: Conn, account_id: AccountId, order_id: OrderId) -> Order | None:
@@ -85,7 +86,7 @@ async def get(conn: Conn, account_id: AccountId, order_id: OrderId) -> Order | N
         account_id,
         order_id,
     )
-    return _order(row) if row is not None else None
+    return order_of(row) if row is not None else None
 
 
 async def get_with_applied(
@@ -108,7 +109,7 @@ async def get_with_applied(
     if row is None:
         return None, set()
     venues, fill_ids = row["applied_venues"] or [], row["applied_fill_ids"] or []
-    return _order(row), set(zip(venues, fill_ids, strict=True))
+    return order_of(row), set(zip(venues, fill_ids, strict=True))
 
 
 async def account_of(conn: Conn, order_id: OrderId) -> AccountId | None:
@@ -124,7 +125,7 @@ async def with_client_prefix(conn: Conn, account_id: AccountId, prefix: str) -> 
         account_id,
         prefix,
     )
-    return [_order(r) for r in rows]
+    return [order_of(r) for r in rows]
 
 
 async def in_flight(conn: Conn, account_id: AccountId) -> list[Order]:
@@ -134,7 +135,7 @@ async def in_flight(conn: Conn, account_id: AccountId) -> list[Order]:
         account_id,
         list(IN_FLIGHT),
     )
-    return [_order(r) for r in rows]
+    return [order_of(r) for r in rows]
 
 
 async def insert(conn: Conn, order: Order) -> bool:
@@ -260,7 +261,7 @@ async def working(conn: Conn) -> list[Order]:
     rows = await conn.fetch(
         f"SELECT {_COLS} FROM oms.orders o WHERE status = 'WORKING' ORDER BY order_id"
     )
-    return [_order(r) for r in rows]
+    return [order_of(r) for r in rows]
 
 
 async def stuck(conn: Conn, older_than: timedelta | None) -> list[Order]:
@@ -271,7 +272,7 @@ async def stuck(conn: Conn, older_than: timedelta | None) -> list[Order]:
         sql += " AND updated_at < now() - $2::interval"
         args.append(older_than)
     rows = await conn.fetch(sql + " ORDER BY order_id", *args)
-    return [_order(r) for r in rows]
+    return [order_of(r) for r in rows]
 
 
 async def due_expiries(
@@ -344,7 +345,7 @@ async def page(
         f"ORDER BY created_at DESC, order_id DESC LIMIT {arg(limit)}",
         *args,
     )
-    return [_order(r) for r in rows]
+    return [order_of(r) for r in rows]
 
 
 async def activity_since(conn: Conn, since: datetime) -> tuple[int, int, int, int]:

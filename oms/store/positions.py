@@ -11,12 +11,14 @@ from oms.domain.model import (
     AccountId,
     CloseReason,
     DealEntry,
+    Order,
     OrderId,
     PositionId,
     Side,
 )
 from oms.domain.paging import Cursor
 from oms.domain.records import DealRow, PositionRow
+from oms.store import orders as order_store
 
 _COLS = (
     "position_id, account_id, symbol, side, volume, open_price, stop_loss, take_profit, "
@@ -89,6 +91,29 @@ async def open_positions(conn: Conn, account_id: AccountId) -> list[PositionRow]
         account_id,
     )
     return [_position(r) for r in rows]
+
+
+async def open_book(conn: Conn, account_id: AccountId) -> tuple[list[PositionRow], list[Order]]:
+    """The account's open positions (``open_positions``) and in-flight orders
+    (``oms.store.orders.in_flight``) in one round trip: the margin check of a new order and the
+    figures after a fill need both, under the account's lock."""
+    row = await conn.fetchrow(
+        "SELECT ARRAY(SELECT p FROM oms.positions p WHERE p.account_id = $1 "
+        "AND p.closed_at IS NULL ORDER BY p.position_id) AS positions, "
+        "ARRAY(SELECT o FROM oms.orders o WHERE o.account_id = $1 "
+        "AND o.status = ANY($2::text[]) ORDER BY o.order_id) AS orders, "
+        "ARRAY(SELECT (SELECT count(*) FROM oms.order_events e WHERE e.order_id = o.order_id) "
+        "FROM oms.orders o WHERE o.account_id = $1 AND o.status = ANY($2::text[]) "
+        "ORDER BY o.order_id) AS events_seq",
+        account_id,
+        list(order_store.IN_FLIGHT),
+    )
+    assert row is not None
+    orders = [
+        order_store.order_of({**dict(o), "events_seq": seq})
+        for o, seq in zip(row["orders"], row["events_seq"], strict=True)
+    ]
+    return [_position(p) for p in row["positions"]], orders
 
 
 async def all_open(conn: Conn) -> list[PositionRow]:

@@ -75,10 +75,8 @@ async def exposure(tx: Tx, account: Account, prices: dict[str, Price], now: date
     are read only when it has a daily maximum (the only check that uses them), one statement
     less per order otherwise."""
     account_id = tx.account.account_id
-    positions = await position_store.open_positions(tx.conn, account_id)
-    in_flight = [
-        o for o in await order_store.in_flight(tx.conn, account_id) if o.position_id is None
-    ]
+    positions, orders = await position_store.open_book(tx.conn, account_id)
+    in_flight = [o for o in orders if o.position_id is None]
     today = ZERO
     if account.max_daily_volume is not None:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -248,9 +248,8 @@ class Tx:
             assert account is not None
             self.account = account
         account = self.account
-        positions = await position_store.open_positions(self.conn, account.account_id)
+        positions, in_flight = await position_store.open_book(self.conn, account.account_id)
         self.open_positions = positions
-        in_flight = await order_store.in_flight(self.conn, account.account_id)
         fig = live_figures(account, positions, in_flight, symbols, prices)
         self.emit(EventType.ACCOUNT_UPDATE, account_json(account, fig, reason))
         self.account_touched = True
