@@ -2,6 +2,10 @@
 
 It classifies a request by method and path before the body is read or the token checked, so a
 refusal costs next to nothing: 503 ``OVERLOADED`` with ``Retry-After`` in the house error shape.
+It is the outermost middleware: a refusal opens no span and writes no log line (it is counted by
+``fxmesh_edge_admission_refused_total``), and its response is built once per cause and hint. At
+twenty times capacity the span, log line and JSON encoding of each refusal were what took edge's
+CPU from the orders it had admitted.
 Closing a position (close, partial close, close-all, close-by) and cancelling an order are never
 refused; new orders and other changes may queue briefly; reads are shed first (``fxmesh.admission``).
 Other routes (login, market history from quotes, WebSocket, health, metrics) are not admitted
@@ -10,6 +14,7 @@ here.
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fxmesh.admission import Admission, AdmissionPolicy, Lane, Overloaded
@@ -48,6 +53,7 @@ class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, *, policy: AdmissionPolicy) -> None:
         self.app = app
         self.admission = Admission(SERVICE, policy)
+        self._refusals: dict[tuple[str, str], Response] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         lane = lane_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
@@ -57,9 +63,18 @@ class AdmissionMiddleware:
         try:
             await self.admission.acquire(lane)
         except Overloaded as exc:
-            await fx_error_response(exc)(scope, receive, send)
+            await self._refusal(exc)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)
         finally:
             self.admission.release(lane)
+
+    def _refusal(self, exc: Overloaded) -> Response:
+        """The response of a refusal: the same for every refusal of one cause and hint (a
+        response sends its stored headers and body, so one instance serves every request)."""
+        key = (exc.metadata.get("cause", ""), exc.metadata.get("retry_after_seconds", ""))
+        response = self._refusals.get(key)
+        if response is None:
+            response = self._refusals[key] = fx_error_response(exc)
+        return response

@@ -146,7 +146,7 @@ def create_app(settings: EdgeSettings) -> FastAPI:
         )
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    # Inside the request observability (added last, so outermost): refusals are logged and counted.
-    app.add_middleware(AdmissionMiddleware, policy=settings.admission_policy())
     instrument(app, service=SERVICE, tracer_name="edge.http")
+    # Added last, so outermost: a refusal costs no span, log line or encoding (edge/admission.py).
+    app.add_middleware(AdmissionMiddleware, policy=settings.admission_policy())
     return app

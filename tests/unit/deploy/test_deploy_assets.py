@@ -63,6 +63,8 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_edge_ws_messages_sent_total": "counter",
         "fxmesh_edge_ws_ticks_conflated_total": "counter",
     }
+    for svc in ("edge", "oms"):  # fxmesh.admission, one set per service that admits
+        metrics[f"fxmesh_{svc}_admission_refused_total"] = "counter"
     for svc in GRPC_SERVICES:
         metrics[f"fxmesh_{svc}_grpc_server_requests_total"] = "counter"
         metrics[f"fxmesh_{svc}_grpc_server_duration_seconds"] = "histogram"
@@ -215,6 +217,7 @@ def test_alert_set_when_listed_then_covers_the_sre_checklist() -> None:
         "RouterHedgePending",
         "RouterNoLeader",
         "EdgeHttp5xxRatioHigh",
+        "EdgeShedding",
         "FixgwOrdersHeld",
         "FixgwLpRejectRatioHigh",
         "FixgwLpFillLatencyHigh",

@@ -6,9 +6,12 @@ import json
 
 import grpc
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from edge.admission import lane_of
-from fxmesh.admission import Cause, Lane, Overloaded
+from edge.admission import AdmissionMiddleware, lane_of
+from edge.app import create_app
+from edge.config import EdgeSettings
+from fxmesh.admission import AdmissionPolicy, Cause, Lane, Overloaded
 from fxmesh.errors import FxError
 from fxmesh.http import fx_error_response
 
@@ -66,3 +69,43 @@ def test_fx_error_response_when_order_outcome_unknown_then_504_keeps_the_retry_a
     assert response.status_code == 504
     assert response.headers["retry-after"] == "1"
     assert json.loads(response.body)["message"] == err.message
+
+
+async def test_middleware_when_refusing_then_503_before_any_inner_layer_and_no_trace_header() -> (
+    None
+):
+    reached: list[str] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])  # what the request observability would see
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    middleware = AdmissionMiddleware(inner, policy=AdmissionPolicy(1, 0, 0.0))
+    await middleware.admission.acquire(Lane.ORDER)  # the one slot is taken
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "POST", "path": "/api/orders/market", "headers": []}
+    for _ in range(2):
+        await middleware(scope, receive, send)
+
+    assert reached == []
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [503, 503]
+    headers = dict(starts[0]["headers"])
+    assert headers[b"retry-after"] == b"1"
+    assert b"x-trace-id" not in headers
+    body = json.loads(next(m for m in sent if m["type"] == "http.response.body")["body"])
+    assert body["code"] == "OVERLOADED"
+
+
+def test_edge_app_when_built_then_admission_is_the_outermost_middleware() -> None:
+    app = create_app(EdgeSettings())
+
+    assert app.user_middleware[0].cls is AdmissionMiddleware
