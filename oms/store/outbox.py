@@ -1,10 +1,12 @@
 """Transactional outbox: events are written with the state they describe, then relayed to RabbitMQ.
 
 ``enqueue`` adds an event inside the caller's transaction. ``OutboxRelay`` runs in the oms process:
-it wakes on ``NOTIFY oms_outbox`` (and polls every second as a safety net), claims unpublished rows
-with ``FOR UPDATE SKIP LOCKED``, publishes them with publisher confirms and marks them published in
-the same transaction. A broker outage only delays events; a crash between publish and commit sends
-an event twice (consumers are idempotent on ``eventId``), never zero times.
+it wakes on ``NOTIFY oms_outbox`` (and polls every second as a safety net) and, in one transaction,
+claims and marks unpublished rows (one ``UPDATE ... FOR UPDATE SKIP LOCKED ... RETURNING``),
+publishes them with publisher confirms, unmarks what the broker did not confirm, and commits. A
+broker outage only delays events; a crash between publish and commit sends an event twice
+(consumers are idempotent on ``eventId``), never zero times. So the relay's commits need not wait
+for the WAL flush: its session (the one that LISTENs) runs with ``synchronous_commit`` off.
 
 One row per event, one AMQP message per account and trace context in a pass
 (``fxmesh.events.publish_events``): a market order's five events go out as one or two messages, and
@@ -185,6 +187,8 @@ class OutboxRelay:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(CHANNEL, self._notified)
+                # The pool keeps sessions as they are (fxmesh.db): give it back as it was lent.
+                await conn.execute("RESET synchronous_commit")
             await self._pool.release(conn)
 
     async def _ensure_listener(self) -> None:
@@ -192,6 +196,10 @@ class OutboxRelay:
             return
         await self._close_listener()
         conn = await self._pool.acquire()
+        # The relay's own session: it listens, and it relays. Its commits only mark events
+        # published; one lost in a crash is published again (consumers dedupe on eventId), so
+        # they need not wait for the WAL flush.
+        await conn.execute("SET synchronous_commit TO off")
         await conn.add_listener(CHANNEL, self._notified)
         self._listen_conn = conn
 
@@ -229,15 +237,29 @@ class OutboxRelay:
 
     async def relay_once(self, exchange: aio_pika.abc.AbstractExchange) -> int:
         """Publish one batch of unpublished events; the number published."""
+        conn = self._listen_conn
+        if conn is None or conn.is_closed():
+            async with self._pool.acquire() as pooled:
+                return await self._relay_on(pooled, exchange)
+        return await self._relay_on(conn, exchange)
+
+    async def _relay_on(self, conn: Conn, exchange: aio_pika.abc.AbstractExchange) -> int:
         failure: Exception | None = None
-        async with self._pool.acquire() as conn, conn.transaction():
-            # The payloads as text: they go out as they are, never decoded and encoded again.
-            rows = await conn.fetch(
-                "SELECT outbox_id, account_id, event_type, payload::text AS payload, "
-                "payload->>'eventId' AS event_id, headers::text AS headers, created_at "
-                "FROM oms.outbox WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 "
-                "FOR UPDATE SKIP LOCKED",
-                BATCH,
+        async with conn.transaction():
+            # Claimed and marked in one statement, published, then committed: a pass is three
+            # statements. Rows the broker did not confirm are unmarked before the commit. The
+            # payloads come as text: they go out as they are, never decoded and encoded again.
+            rows = sorted(
+                await conn.fetch(
+                    "UPDATE oms.outbox o SET published_at = now() FROM ("
+                    "SELECT outbox_id FROM oms.outbox WHERE published_at IS NULL "
+                    "ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed "
+                    "WHERE o.outbox_id = claimed.outbox_id RETURNING o.outbox_id, o.account_id, "
+                    "o.event_type, o.payload::text AS payload, o.payload->>'eventId' AS event_id, "
+                    "o.headers::text AS headers, o.created_at",
+                    BATCH,
+                ),
+                key=lambda r: r["outbox_id"],
             )
             messages = _messages(rows)
             # All in flight at once, in order on one channel (the broker keeps it): one confirm
@@ -266,14 +288,17 @@ class OutboxRelay:
                 OUTBOX_MESSAGES.inc()
                 for event_type in message.types:
                     OUTBOX_PUBLISHED.labels(event_type).inc()
-            # Whatever the broker confirmed is marked and committed, even if a later one failed.
-            if done:
-                await conn.execute(
-                    "UPDATE oms.outbox SET published_at = now() WHERE outbox_id = ANY($1)", done
-                )
+            # Whatever the broker confirmed stays marked and is committed, even if a later one
+            # failed; the rest is unmarked.
             marked = set(done)
-            waiting = [r["created_at"] for r in rows if r["outbox_id"] not in marked]
-            lag = (datetime.now(UTC) - min(waiting)).total_seconds() if waiting else 0.0
+            waiting = [r for r in rows if r["outbox_id"] not in marked]
+            if waiting:
+                await conn.execute(
+                    "UPDATE oms.outbox SET published_at = NULL WHERE outbox_id = ANY($1)",
+                    [r["outbox_id"] for r in waiting],
+                )
+            oldest = min((r["created_at"] for r in waiting), default=None)
+            lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
             OUTBOX_LAG.set(max(lag, 0.0))
         if failure is not None:
             raise failure
