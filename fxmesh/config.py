@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     )
     otlp_endpoint: str | None = Field(
         None,
-        description="OTLP/gRPC collector, e.g. http://127.0.0.1:4317; spans are not exported when unset.",
+        description="OTLP/gRPC collector, e.g. http://127.0.0.1:4317; unset: spans are propagated "
+        "(trace ids in logs) but neither recorded nor exported. Set on every service or none.",
     )
     jwt_secret: str = Field(
         "local-dev-secret-change-me",
