@@ -18,11 +18,11 @@ from redis.exceptions import RedisError
 from edge.hub import Hub, Outgoing
 from fxmesh.background import BackgroundLoop
 from fxmesh.events import (
-    EVENTS_KIND,
+    account_binding,
     connect_robust,
     declare_exchange,
     event_types,
-    routing_key,
+    routing_account,
 )
 from fxmesh.eventtypes import (
     CLIENT_EVENT_TYPES,
@@ -147,8 +147,8 @@ class AccountEventFeed:
     (``attach`` / ``detach``, reference-counted): RabbitMQ's topic routing then filters for us, so
     an edge process receives the events of its own clients only, however many accounts trade and
     however many edge replicas run, instead of every event of every account. One binding per
-    account, ``*.<account_id>``, matches that account's messages (``events.<account_id>``, and the
-    older one-event ``<type>.<account_id>``); a message carrying no client event type (back-office
+    account, ``#.<account_id>.#``, matches that account's messages (``events.<account_id>``,
+    ``events.<account_id>.trades``, and the older one-event ``<type>.<account_id>``); a message carrying no client event type (back-office
     or internal events) is dropped on its headers, before the body is parsed, and any other
     non-client event is dropped before it can reach a socket.
 
@@ -244,10 +244,10 @@ class AccountEventFeed:
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         # Cheap checks on the routing key and headers first: no parsing and no span for events
         # nobody here can receive (a binding being removed, only non-client event types).
-        kind, _, key_account = (message.routing_key or "").partition(".")
+        new_form, key_account, kind = routing_account(message.routing_key or "")
         if not self._hub.has_account(key_account):
             return
-        if kind == EVENTS_KIND:
+        if new_form:
             types = event_types(message.headers)
             if types is not None and types.isdisjoint(CLIENT_EVENT_TYPES):
                 return
@@ -287,7 +287,7 @@ class AccountEventFeed:
 
 
 def _binding(account_id: str) -> str:
-    return routing_key("*", account_id)
+    return account_binding(account_id)
 
 
 class RedisFeed:

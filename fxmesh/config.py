@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     events_exchange: str = Field(
         "fxmesh.events",
-        description="Topic exchange for domain events (routing key: events.<account>).",
+        description="Topic exchange for domain events (routing key: events.<account>[.trades]).",
     )
     otlp_endpoint: str | None = Field(
         None,

@@ -1,10 +1,13 @@
 """Domain events on RabbitMQ: one topic exchange, JSON envelopes, trace context in headers.
 
 oms publishes one message per account per outbox relay pass (and per trace context, so a message
-never mixes two requests' traces): routing key ``events.<account_id>``, the body a JSON array of
-envelopes in the order they were committed, the AMQP header ``x-event-types`` listing the types it
-carries (comma-separated) so a consumer skips a message it has no use for without parsing it. A
-consumer binds ``events.<account_id>`` for one account or ``events.*`` for every account, and
+never mixes two requests' traces): the body a JSON array of envelopes in the order they were
+committed, the AMQP header ``x-event-types`` listing the types it carries (comma-separated) so a
+consumer skips a message it has no use for without parsing it. Routing key ``events.<account_id>``,
+or ``events.<account_id>.trades`` when the message carries a fill or a position change
+(``TRADE_EVENT_TYPES``): a consumer of one account binds ``#.<account_id>.#`` (``account_binding``,
+which also matches the older form below), one of every account's trading binds ``events.*.trades``
+(``TRADES_BINDING``, the router's flow feed: it no longer receives every order's acceptance), and
 reads the body with ``fxmesh.eventtypes.parse_events``. Why one message and not one per event: a
 market order raises five events in two transactions, and building, confirming and routing an AMQP
 message costs the same for a small body as for a large one (about a sixth of oms's CPU per order
@@ -25,6 +28,7 @@ an event is sent if and only if its transaction committed; consumers must be ide
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 import aio_pika
 from opentelemetry import propagate
@@ -51,14 +55,38 @@ async def connect_robust(url: str) -> aio_pika.abc.AbstractRobustConnection:
 
 
 EVENTS_KIND = "events"
-"""First word of the routing key of a message of events (``events.<account_id>``)."""
+"""First word of the routing key of a message of events (``events.<account_id>[.trades]``)."""
 EVENT_TYPES_HEADER = "x-event-types"
+TRADE_EVENT_TYPES = frozenset({"order_filled", "position_update"})
+"""The types that make a message ``.trades``: fills and position changes."""
+TRADES_BINDING = f"{EVENTS_KIND}.*.trades"
+"""Every account's messages that carry a fill or a position change."""
 
 
 def routing_key(kind: str, account_id: str) -> str:
-    """``<kind>.<account_id>``: ``kind`` is ``EVENTS_KIND`` (or ``*`` in a binding; an event type
-    in the older one-event-per-message form)."""
+    """``<kind>.<account_id>``: the older one-event form's key (``kind`` the event type)."""
     return f"{kind}.{account_id}"
+
+
+def events_routing_key(account_id: str, types: Iterable[str]) -> str:
+    """The key of a message of ``account_id``'s events of ``types``."""
+    key = f"{EVENTS_KIND}.{account_id}"
+    return f"{key}.trades" if not TRADE_EVENT_TYPES.isdisjoint(types) else key
+
+
+def account_binding(account_id: str) -> str:
+    """The binding that receives every message of one account, in either form."""
+    return f"#.{account_id}.#"
+
+
+def routing_account(key: str) -> tuple[bool, str, str]:
+    """(new form?, account id, the older form's event type) of a routing key."""
+    parts = key.split(".")
+    if parts[0] == EVENTS_KIND and len(parts) >= 2:
+        return True, parts[1], ""
+    if len(parts) == 2:
+        return False, parts[1], parts[0]
+    return False, "", ""
 
 
 def event_types(message_headers: object) -> frozenset[str] | None:
@@ -110,7 +138,7 @@ async def publish_events(
     # Not mandatory: a message no queue is bound to is simply not wanted (nobody watches that
     # account), and a broker return would cost a frame to parse per message for nothing.
     await exchange.publish(
-        message, routing_key=routing_key(EVENTS_KIND, account_id), mandatory=False
+        message, routing_key=events_routing_key(account_id, types), mandatory=False
     )
 
 

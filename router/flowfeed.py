@@ -1,9 +1,9 @@
 """The flow feed: oms's fills and closed deals and the quote stream, into ``router.flow``.
 
-- **Events**: a durable queue ``<exchange>.router-flow`` bound to ``events.*`` (every account's
-  messages; one without an ``order_filled`` or ``position_update`` event is skipped on its
-  ``x-event-types`` header, unparsed) and, for messages in the older one-event form, to
-  ``order_filled.*`` and ``position_update.*``. Messages are acknowledged only after the fills and closes they carry are
+- **Events**: a durable queue ``<exchange>.router-flow`` bound to ``events.*.trades`` (the
+  messages that carry a fill or a position change, ``fxmesh.events``; their other events are
+  skipped) and, for messages in the older one-event form, to ``order_filled.*`` and
+  ``position_update.*``. Messages are acknowledged only after the fills and closes they carry are
   committed (``router.flow_fills`` / ``flow_closes``, batched every ``batch_seconds``), so a router
   that dies loses nothing; a redelivered event inserts nothing and changes no figure (primary keys
   on the fill and position ids).
@@ -32,7 +32,13 @@ from redis.asyncio import Redis
 from bbook import Side
 from fxmesh.background import cancel_and_wait
 from fxmesh.db import Pool
-from fxmesh.events import EVENTS_KIND, connect_robust, declare_exchange, event_types
+from fxmesh.events import (
+    EVENTS_KIND,
+    TRADES_BINDING,
+    connect_robust,
+    declare_exchange,
+    event_types,
+)
 from fxmesh.eventtypes import Envelope, EventType, MalformedEvent, parse_events
 from fxmesh.quotecache import ClientQuote, channel_pattern, redis_db
 from router import repository
@@ -41,7 +47,9 @@ from router.flow import FlowBook, FlowClose, FlowFill
 log = structlog.stdlib.get_logger(__name__)
 
 WANTED = frozenset({EventType.ORDER_FILLED.value, EventType.POSITION_UPDATE.value})
-BINDINGS = (f"{EVENTS_KIND}.*", *(f"{t}.*" for t in sorted(WANTED)))
+BINDINGS = (TRADES_BINDING, *(f"{t}.*" for t in sorted(WANTED)))
+# Bound by an earlier build (every account's every message): removed at start.
+STALE_BINDINGS = (f"{EVENTS_KIND}.*",)
 CONNECT_TIMEOUT_SECONDS = 10.0
 RETRY_SECONDS = 5.0
 RECORDED = Counter(
@@ -178,6 +186,8 @@ class FlowFeed:
             queue = await channel.declare_queue(queue_name(self._exchange), durable=True)
             for key in BINDINGS:
                 await queue.bind(exchange, routing_key=key)
+            for key in STALE_BINDINGS:
+                await queue.unbind(exchange, routing_key=key)
             await queue.consume(self._on_message)
         except BaseException:
             with contextlib.suppress(Exception):

@@ -86,11 +86,13 @@ async def test_on_message_when_events_message_then_its_client_events_in_order_ea
         ),
     )
     message.headers = {"x-event-types": "order_update,audit_log,order_filled"}
+    trades = Delivery("events.1001.trades", batch(envelope("position_update", "1001", "c")))
 
     await feed._on_message(message)  # type: ignore[arg-type]
     await feed._on_message(message)  # type: ignore[arg-type]  # a redelivery
+    await feed._on_message(trades)  # type: ignore[arg-type]
 
-    assert [m["eventId"] for m in socket.sent] == ["a", "b"]
+    assert [m["eventId"] for m in socket.sent] == ["a", "b", "c"]
 
 
 async def test_on_message_when_events_message_has_no_client_type_or_is_malformed_then_dropped():

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fxmesh.events import event_types, routing_key
+from fxmesh.events import (
+    account_binding,
+    event_types,
+    events_routing_key,
+    routing_account,
+    routing_key,
+)
 from fxmesh.eventtypes import (
     CLIENT_EVENT_TYPES,
     PAYLOADS,
@@ -108,6 +114,14 @@ def test_parse_events_when_array_or_one_envelope_then_the_envelopes_in_order() -
 def test_parse_events_when_any_element_is_not_an_envelope_then_malformed(body: bytes) -> None:
     with pytest.raises(MalformedEvent):
         parse_events(body)
+
+
+def test_events_routing_key_when_trades_inside_then_keyed_for_trade_consumers() -> None:
+    assert events_routing_key("1001", ["order_update"]) == "events.1001"
+    assert events_routing_key("1001", ["order_update", "order_filled"]) == "events.1001.trades"
+    assert routing_account("events.1001.trades") == (True, "1001", "")
+    assert routing_account("order_filled.1001") == (False, "1001", "order_filled")
+    assert account_binding("1001") == "#.1001.#"
 
 
 def test_event_types_when_header_present_then_its_types_else_none() -> None:
