@@ -110,7 +110,8 @@ class TickForwarder:
                 self.connected = True
 
     async def _run(self) -> None:
-        # The request-iterator form (not call.write) so that client interceptors (tracing) work.
+        # The request-iterator form (not call.write): the call is made like any other, with the
+        # trace context in its metadata (fxmesh.grpcclient).
         backoff = self._backoff_initial
         while not self._stopping:
             started = time.monotonic()

@@ -7,8 +7,8 @@ Serving: ``http_server`` builds a uvicorn server that leaves signals to ServiceR
 ``HttpServing`` runs it as a task: ``start`` returns once it listens, ``stop`` ends it gracefully.
 
 Observability: a pure ASGI middleware (no BaseHTTPMiddleware) so the request's server span is the
-current context while the route runs: the gRPC client interceptor then carries the same trace
-downstream. It adds an ``X-Trace-Id`` header, one canonical log line and the per-service metrics
+current context while the route runs: the gRPC channel (``fxmesh.grpcclient``) then carries the
+same trace downstream. It adds an ``X-Trace-Id`` header, one canonical log line and the per-service metrics
 ``fxmesh_<service>_http_requests_total`` / ``fxmesh_<service>_http_request_seconds``.
 """
 
