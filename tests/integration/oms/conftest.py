@@ -21,6 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -261,38 +262,54 @@ def put_quote(redis_client: aioredis.Redis) -> QuoteWriter:
     return write
 
 
+@asynccontextmanager
+async def migrated_database(prefix: str) -> AsyncIterator[str]:
+    """A new database with every service's migrations applied, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    dsn = f"{_PG_SERVER}/{name}"
+    await migrate_all(dsn)
+    try:
+        yield dsn
+    finally:
+        conn = await asyncpg.connect(f"{_PG_SERVER}/postgres")
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def empty_oms_dsn() -> AsyncIterator[str]:
+    """A database of this test's own, migrated and empty (no service runs on it)."""
+    async with migrated_database("fxmesh_test_empty") as dsn:
+        yield dsn
+
+
 @pytest.fixture(scope="session")
 async def oms_dsn() -> AsyncIterator[str]:
     """oms's own database: migrated, seeded, symbols always open but AUDUSD, one disabled."""
-    name = f"fxmesh_test_oms_{uuid.uuid4().hex[:8]}"
-    dsn = f"{_PG_SERVER}/{name}"
-    await migrate_all(dsn)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await seed(conn, DEMO_SYMBOLS, DEMO_ACCOUNT)
-        await open_all_sessions(conn)
-        await conn.execute(
-            "INSERT INTO oms.symbols (symbol, description, asset_class, base_currency, "
-            "quote_currency, digits, contract_size, volume_min, volume_max, volume_step, "
-            "commission_currency, enabled) VALUES ('EURCHF', 'disabled', 'FX', 'EUR', 'CHF', 5, "
-            "100000, 0.01, 50, 0.01, 'USD', false) ON CONFLICT DO NOTHING"
-        )
-        await conn.execute(
-            "INSERT INTO oms.symbols (symbol, description, asset_class, base_currency, "
-            "quote_currency, digits, contract_size, volume_min, volume_max, volume_step, "
-            "stops_level_points, commission_per_lot, commission_currency, trading_sessions, "
-            "enabled) VALUES ('AUDUSD', 'FX sessions', 'FX', 'AUD', 'USD', 5, 100000, 0.01, 50, "
-            "0.01, 10, 3.50, 'USD', $1::text::jsonb, true) ON CONFLICT DO NOTHING",
-            sessions_json(FX_SESSIONS),
-        )
-    finally:
-        await conn.close()
-    yield dsn
-    conn = await asyncpg.connect(f"{_PG_SERVER}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with migrated_database("fxmesh_test_oms") as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await seed(conn, DEMO_SYMBOLS, DEMO_ACCOUNT)
+            await open_all_sessions(conn)
+            await conn.execute(
+                "INSERT INTO oms.symbols (symbol, description, asset_class, base_currency, "
+                "quote_currency, digits, contract_size, volume_min, volume_max, volume_step, "
+                "commission_currency, enabled) VALUES ('EURCHF', 'disabled', 'FX', 'EUR', 'CHF', 5, "
+                "100000, 0.01, 50, 0.01, 'USD', false) ON CONFLICT DO NOTHING"
+            )
+            await conn.execute(
+                "INSERT INTO oms.symbols (symbol, description, asset_class, base_currency, "
+                "quote_currency, digits, contract_size, volume_min, volume_max, volume_step, "
+                "stops_level_points, commission_per_lot, commission_currency, trading_sessions, "
+                "enabled) VALUES ('AUDUSD', 'FX sessions', 'FX', 'AUD', 'USD', 5, 100000, 0.01, 50, "
+                "0.01, 10, 3.50, 'USD', $1::text::jsonb, true) ON CONFLICT DO NOTHING",
+                sessions_json(FX_SESSIONS),
+            )
+        finally:
+            await conn.close()
+        yield dsn
 
 
 def oms_settings(

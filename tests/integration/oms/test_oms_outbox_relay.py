@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -17,24 +16,8 @@ import pytest
 from fxmesh.db import create_pool
 from fxmesh.events import declare_exchange
 from fxmesh.eventtypes import EventType
-from fxmesh.migrations import migrate_all
 from oms.store import outbox
 from oms.store.outbox import OutboxRelay
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-async def relay_db() -> AsyncIterator[str]:
-    name = f"fxmesh_test_relay_{uuid.uuid4().hex[:8]}"
-    dsn = f"{PG_SERVER}/{name}"
-    await migrate_all(dsn)
-    yield dsn
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def _account(conn: asyncpg.Connection) -> int:
@@ -67,10 +50,10 @@ async def _drain(queue: aio_pika.abc.AbstractQueue) -> list[list[dict[str, Any]]
 
 
 async def test_relay_when_broker_refuses_one_message_then_it_and_later_ones_go_next_pass_in_order(
-    relay_db: str, amqp_url: str
+    empty_oms_dsn: str, amqp_url: str
 ) -> None:
     exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(relay_db, "oms")
+    pool = await create_pool(empty_oms_dsn, "oms")
     connection = await aio_pika.connect_robust(amqp_url)
     try:
         async with pool.acquire() as conn:
