@@ -7,7 +7,7 @@ consumer skips a message it has no use for without parsing it. Routing key ``eve
 or ``events.<account_id>.trades`` when the message carries a fill or a position change
 (``TRADE_EVENT_TYPES``): a consumer of one account binds ``#.<account_id>.#`` (``account_binding``,
 which also matches the older form below), one of every account's trading binds ``events.*.trades``
-(``TRADES_BINDING``, the router's flow feed: it no longer receives every order's acceptance), and
+(``TRADES_BINDING``: the router's flow feed, which thus never gets an order's acceptance), and
 reads the body with ``fxmesh.eventtypes.parse_events``. Why one message and not one per event: a
 market order raises five events in two transactions, and building, confirming and routing an AMQP
 message costs the same for a small body as for a large one (about a sixth of oms's CPU per order
