@@ -92,7 +92,8 @@ class OutboxEvent:
 
     @property
     def routing_key(self) -> str:
-        """The key the event is published under (with the account's other events of its pass)."""
+        """The account's message key, as stored with the row (the message adds ``.trades`` when
+        it carries a fill or a position change, ``fxmesh.events``)."""
         return events.routing_key(events.EVENTS_KIND, str(self.account_id))
 
 
