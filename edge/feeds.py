@@ -202,7 +202,7 @@ class AccountEventFeed:
                     if self._queue is None or self._exchange is None:
                         raise AccountEventsUnavailable("account events not started")
                     await asyncio.wait_for(
-                        self._queue.bind(self._exchange, routing_key=_binding(account_id)),
+                        self._queue.bind(self._exchange, routing_key=account_binding(account_id)),
                         BIND_TIMEOUT_SECONDS,
                     )
                     self._bound.add(account_id)
@@ -229,7 +229,9 @@ class AccountEventFeed:
                 with contextlib.suppress(Exception):
                     if self._queue is not None and self._exchange is not None:
                         await asyncio.wait_for(
-                            self._queue.unbind(self._exchange, routing_key=_binding(account_id)),
+                            self._queue.unbind(
+                                self._exchange, routing_key=account_binding(account_id)
+                            ),
                             BIND_TIMEOUT_SECONDS,
                         )
         if account_id not in self._refs and not lock.locked():
@@ -284,10 +286,6 @@ class AccountEventFeed:
         if len(self._seen) > SEEN_EVENT_IDS:
             self._seen.popitem(last=False)
         return True
-
-
-def _binding(account_id: str) -> str:
-    return account_binding(account_id)
 
 
 class RedisFeed:
