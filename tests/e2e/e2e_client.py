@@ -9,14 +9,19 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
+import grpc
 import httpx
 import websockets
 
 from devstack.probes import log_tail
 from devstack.supervisor import Stack
+from fxmesh.money import parse_decimal
+from fxmesh.v1 import oms_pb2, oms_pb2_grpc, types_pb2
 
 WAIT = 60.0  # generous: a slow CI machine must never make this flaky
 DEMO_LOGIN = os.environ.get("FXMESH_DEMO_LOGIN", "demo")
@@ -66,6 +71,19 @@ class WsInbox:
             await self._reader
 
 
+async def eventually(what: str, probe: Callable[[], Awaitable[Any]], within: float = WAIT) -> Any:
+    """Poll an async probe until it returns something truthy (never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not within {within:.0f} s")
+        await asyncio.sleep(0.2)
+
+
 async def wait_until_logged(stack: Stack, service: str, needle: str) -> None:
     log = stack.log_file(service)
     loop = asyncio.get_running_loop()
@@ -81,3 +99,63 @@ async def login(edge: httpx.AsyncClient, login: str, password: str) -> dict[str,
     reply = await edge.post("/api/login", json={"login": login, "password": password})
     assert reply.status_code == 200, reply.text
     return {"authorization": f"Bearer {reply.json()['accessToken']}"}
+
+
+MARKUP = Decimal("0.00005")  # EURUSD: 5 points on each side at 5 digits
+
+
+async def open_account(stack: Stack, deposit: str = "10000.00") -> tuple[str, str, str]:
+    """A fresh USD hedging account with a deposit: (account_id, login, password)."""
+    login_name = f"e2e-{uuid.uuid4().hex[:10]}"
+    password = "e2e-password-1"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.config.ports.oms}") as channel:
+        oms = oms_pb2_grpc.OmsServiceStub(channel)
+        reply = await oms.CreateAccount(
+            oms_pb2.CreateAccountRequest(
+                login=login_name,
+                password=password,
+                type=types_pb2.ACCOUNT_TYPE_DEMO,
+                currency="USD",
+                leverage=100,
+                margin_mode=types_pb2.MARGIN_MODE_HEDGING,
+                initial_deposit=deposit,
+            ),
+            timeout=WAIT,
+        )
+    return reply.account.account_id, login_name, password
+
+
+async def pin_eurusd(lpsim: httpx.AsyncClient, client_bid: str, client_ask: str) -> None:
+    """Freeze the LP price so that the client quote becomes exactly client_bid / client_ask."""
+    frozen = await lpsim.put("/config", json={"walk": False})
+    assert frozen.status_code == 200, frozen.text
+    lp_bid, lp_ask = Decimal(client_bid) + MARKUP, Decimal(client_ask) - MARKUP
+    priced = await lpsim.put("/prices/EURUSD", json={"bid": str(lp_bid), "ask": str(lp_ask)})
+    assert priced.status_code == 200, priced.text
+
+
+async def ledger_of(edge: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
+    reply = await edge.get("/api/account/ledger", params={"pageSize": 1000}, headers=auth)
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["entries"])
+
+
+def money(value: str) -> Decimal:
+    return parse_decimal(value, "money")
+
+
+async def assert_balance_is_sum_of_ledger(edge: httpx.AsyncClient, auth: dict[str, str]) -> Decimal:
+    summary = await edge.get("/api/account/summary", headers=auth)
+    assert summary.status_code == 200, summary.text
+    balance = money(summary.json()["balance"])
+    entries = await ledger_of(edge, auth)
+    assert sum((money(e["amount"]) for e in entries), Decimal(0)) == balance
+    for e in entries:
+        assert money(e["balanceAfter"]) == money(e["balanceBefore"]) + money(e["amount"])
+    return balance
+
+
+async def open_positions(edge: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
+    reply = await edge.get("/api/account/positions", headers=auth)
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["positions"])

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import grpc
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from e2e_client import WAIT, login
+from e2e_client import WAIT, eventually, login
 
 from admin import repository as admin_repository
 from admin.domain import Role
@@ -78,19 +78,6 @@ async def abook_stack() -> AsyncIterator[Stack]:
             print(f"e2e: A-book stack logs kept in {run_dir / 'logs'}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-
-
-async def eventually(what: str, probe: Callable[[], Awaitable[Any]], within: float = WAIT) -> Any:
-    """Poll an async probe until it returns something truthy (never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {within:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 def money(value: str) -> Decimal:

@@ -13,16 +13,13 @@ logs in as its own admin user.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from e2e_client import WAIT, login
+from e2e_client import eventually, login
 
 from admin import repository
 from admin.domain import Role
@@ -33,19 +30,6 @@ pytestmark = pytest.mark.e2e
 
 MARKUP_SYMBOL = "GBPUSD"
 POINT = Decimal("0.00001")
-
-
-async def eventually(what: str, probe: Callable[[], Awaitable[Any]], within: float = WAIT) -> Any:
-    """Poll an async probe until it returns something truthy (never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {within:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 async def admin_client(stack: Stack) -> httpx.AsyncClient:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from e2e_client import login
-from test_trading_e2e import eventually, open_account
+from e2e_client import eventually, login, open_account
 
 from devstack.supervisor import Stack
 

@@ -7,8 +7,6 @@ markup of 5 points). Ticks travel the real path: LP FIX -> fixgw -> quotes -> Re
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,60 +14,24 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from e2e_client import WAIT, login
+from e2e_client import (
+    WAIT,
+    assert_balance_is_sum_of_ledger,
+    eventually,
+    login,
+    money,
+    open_account,
+    open_positions,
+    pin_eurusd,
+)
 
 from devstack.supervisor import Stack
-from fxmesh.money import parse_decimal
-from fxmesh.v1 import oms_pb2, oms_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
+from fxmesh.v1 import router_pb2, router_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
-MARKUP = Decimal("0.00005")  # EURUSD: 5 points on each side at 5 digits
 LOT = Decimal("100000")
 COMMISSION_PER_SIDE = Decimal("0.35")  # 3.50 USD per lot per side x 0.10 lot
-
-
-async def open_account(stack: Stack, deposit: str = "10000.00") -> tuple[str, str, str]:
-    """A fresh USD hedging account with a deposit: (account_id, login, password)."""
-    login_name = f"e2e-{uuid.uuid4().hex[:10]}"
-    password = "e2e-password-1"
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.config.ports.oms}") as channel:
-        oms = oms_pb2_grpc.OmsServiceStub(channel)
-        reply = await oms.CreateAccount(
-            oms_pb2.CreateAccountRequest(
-                login=login_name,
-                password=password,
-                type=types_pb2.ACCOUNT_TYPE_DEMO,
-                currency="USD",
-                leverage=100,
-                margin_mode=types_pb2.MARGIN_MODE_HEDGING,
-                initial_deposit=deposit,
-            ),
-            timeout=WAIT,
-        )
-    return reply.account.account_id, login_name, password
-
-
-async def pin_eurusd(lpsim: httpx.AsyncClient, client_bid: str, client_ask: str) -> None:
-    """Freeze the LP price so that the client quote becomes exactly client_bid / client_ask."""
-    frozen = await lpsim.put("/config", json={"walk": False})
-    assert frozen.status_code == 200, frozen.text
-    lp_bid, lp_ask = Decimal(client_bid) + MARKUP, Decimal(client_ask) - MARKUP
-    priced = await lpsim.put("/prices/EURUSD", json={"bid": str(lp_bid), "ask": str(lp_ask)})
-    assert priced.status_code == 200, priced.text
-
-
-async def eventually(what: str, probe: Callable[[], Any]) -> Any:
-    """Poll an async probe until it returns something truthy (never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {WAIT:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 async def pin_and_see(
@@ -86,33 +48,6 @@ async def pin_and_see(
             and Decimal(m["ask"]) == Decimal(client_ask)
         ),
     )
-
-
-async def ledger_of(edge: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
-    reply = await edge.get("/api/account/ledger", params={"pageSize": 1000}, headers=auth)
-    assert reply.status_code == 200, reply.text
-    return list(reply.json()["entries"])
-
-
-def money(value: str) -> Decimal:
-    return parse_decimal(value, "money")
-
-
-async def assert_balance_is_sum_of_ledger(edge: httpx.AsyncClient, auth: dict[str, str]) -> Decimal:
-    summary = await edge.get("/api/account/summary", headers=auth)
-    assert summary.status_code == 200, summary.text
-    balance = money(summary.json()["balance"])
-    entries = await ledger_of(edge, auth)
-    assert sum((money(e["amount"]) for e in entries), Decimal(0)) == balance
-    for e in entries:
-        assert money(e["balanceAfter"]) == money(e["balanceBefore"]) + money(e["amount"])
-    return balance
-
-
-async def open_positions(edge: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
-    reply = await edge.get("/api/account/positions", headers=auth)
-    assert reply.status_code == 200, reply.text
-    return list(reply.json()["positions"])
 
 
 async def order_status(edge: httpx.AsyncClient, auth: dict[str, str], order_id: str) -> str:
