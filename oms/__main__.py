@@ -6,6 +6,7 @@ from fxmesh.config import load_settings
 from fxmesh.lifecycle import ServiceRuntime, run_service
 from oms.config import OmsSettings
 from oms.server import OmsApp, rollover_task, watcher_task
+from router import RouterSettings
 
 
 async def main() -> None:
@@ -15,7 +16,10 @@ async def main() -> None:
     if settings.run_rollover:
         tasks.append(rollover_task)
     app = OmsApp(
-        settings, tasks=tasks, recovery_interval_seconds=settings.recovery_interval_seconds
+        settings,
+        tasks=tasks,
+        recovery_interval_seconds=settings.recovery_interval_seconds,
+        router_settings=load_settings(RouterSettings) if settings.router_in_process else None,
     )
     await runtime.serve(app)
 

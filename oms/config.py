@@ -20,6 +20,14 @@ class OmsSettings(Settings):
     model_config = service_config("oms")
 
     metrics_port: int = Field(9101, ge=0, le=65535, description="Port of oms's /metrics.")
+    router_in_process: bool = Field(
+        False,
+        description=(
+            "Run a router replica in the oms process (with the router's FXMESH_ROUTER_* settings, "
+            "serving gRPC on FXMESH_ROUTER_ADDR): while it leads, orders reach it without a gRPC "
+            "hop; while it stands by, they go over gRPC to FXMESH_ROUTER_ADDR. docs/performance.md."
+        ),
+    )
     outbox_poll_seconds: float = Field(
         1.0, gt=0, description="Safety-net poll of the outbox when no NOTIFY arrives."
     )

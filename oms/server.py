@@ -23,6 +23,7 @@ from fxmesh.db import create_pool
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
 from fxmesh.v1 import oms_pb2_grpc
+from oms.api.inprocess_router import InProcessRouter
 from oms.api.router_client import RouterClient
 from oms.api.servicer import OmsServicer
 from oms.config import OmsSettings
@@ -34,6 +35,7 @@ from oms.trading.settings_sync import SettingsSync
 from oms.trading.unit_of_work import Clock, utc_now
 from oms.triggers.bridge import WatcherBridge
 from oms.triggers.watcher import TriggerWatcher
+from router import RouterApp, RouterSettings
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -52,8 +54,12 @@ class OmsApp:
         now: Clock = utc_now,
         tasks: Sequence[BackgroundTask] = (),
         recovery_interval_seconds: float = 5.0,
+        router_settings: RouterSettings | None = None,
     ) -> None:
+        """``router_settings``: run a router replica in this process (``InProcessRouter``)."""
         self.settings = settings
+        self.router_app = RouterApp(router_settings) if router_settings is not None else None
+        self._router_running = False
         self.run_relay = run_relay
         self.now = now
         self.tasks: list[BackgroundTask] = list(tasks)
@@ -73,7 +79,12 @@ class OmsApp:
         self.pool = await create_pool(s.postgres_dsn, "oms")
         self.redis = aioredis.Redis.from_url(s.redis_url, decode_responses=True)
         self.channel = open_channel(s.router_addr)
-        router = RouterClient(self.channel, s.grpc_deadline_seconds)
+        remote = RouterClient(self.channel, s.grpc_deadline_seconds)
+        router: RouterClient | InProcessRouter = remote
+        if self.router_app is not None:
+            await self.router_app.start()
+            self._router_running = True
+            router = InProcessRouter(self.router_app.service, remote, s.grpc_deadline_seconds)
         self.service = OmsService(
             self.pool,
             self.redis,
@@ -132,6 +143,9 @@ class OmsApp:
             await self.service.marks.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.router_app is not None and self._router_running:
+            self._router_running = False
+            await self.router_app.stop()
         if self.channel is not None:
             await self.channel.close()
         if self.redis is not None:

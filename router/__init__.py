@@ -6,13 +6,13 @@ else is an internal module; tests may import the modules they test. A newcomer s
 ``router/rules.py`` (``route``: the rule engine, pure, its precedence in ``docs/routing.md``) and
 ``router/abook_desk.py`` (orders sent to the LPs through fixgw). The B-book is the ``bbook``
 library, in this process. ``router/server.py`` wires it (``start_router``); ``python -m router``
-runs it.
+runs it, or oms runs it in its own process (``oms/api/inprocess_router.py``).
 """
 
 from __future__ import annotations
 
 from router.config import RouterSettings
-from router.domain import Book, RoutingRule
+from router.domain import Book, ExecuteCommand, ExecuteResult, ReconcileCommand, RoutingRule
 from router.repository import explanation_json
 from router.rules import (
     AccountOverride,
@@ -29,15 +29,20 @@ from router.rules import (
     route,
 )
 from router.server import RouterApp, start_router
+from router.service import RouterService
 
 __all__ = [
     "AccountOverride",
     "Book",
+    "ExecuteCommand",
+    "ExecuteResult",
     "FlowThreshold",
     "LpFallback",
     "LpHealth",
     "OverLimit",
+    "ReconcileCommand",
     "RouterApp",
+    "RouterService",
     "RouterSettings",
     "RoutingConfig",
     "RoutingInputs",

@@ -24,6 +24,7 @@ from structlog.testing import capture_logs
 from fixgw.engine import free_port
 from fxmesh.errors import from_rpc_error
 from fxmesh.v1 import router_pb2, types_pb2
+from oms.api.inprocess_router import InProcessRouter
 from oms.api.router_client import RouterClient
 from oms.domain.model import AccountId, Order, OrderId, OrderType, TimeInForce
 from oms.domain.model import Side as OmsSide
@@ -305,6 +306,42 @@ async def test_oms_router_client_when_it_reaches_the_standby_then_retries_until_
 
     assert execution.status == "FILLED"
     assert any(e["event"] == "router_standby_retry" for e in logs)
+    count = await db.fetchval(
+        "SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", str(order_id)
+    )
+    assert count == 1
+
+
+async def test_router_in_oms_process_when_it_stands_by_then_orders_go_to_the_leader_over_grpc(
+    replicas: Callable[[], Awaitable[RouterApp]], redis_client: object, db: asyncpg.Connection
+) -> None:
+    """oms's own router replica (FXMESH_OMS_ROUTER_IN_PROCESS) is the standby: oms's orders are
+    executed by the leader, and booked in the leader's house book only."""
+    sym = symbol()
+    await quote(redis_client, sym, "1.10000", "1.10020")
+    leader = await replicas()
+    in_oms = await replicas()
+    await until(lambda: leader.service.epoch is not None)
+    assert in_oms.service.epoch is None
+    order_id = uuid.uuid4().int % 10**12
+    order = Order(
+        account_id=AccountId(1001),
+        client_order_id=f"c-{order_id}",
+        symbol=sym,
+        side=OmsSide.BUY,
+        type=OrderType.MARKET,
+        time_in_force=TimeInForce.GTC,
+        volume=Decimal("1.00"),
+        order_id=OrderId(order_id),
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{leader.server.port}") as channel:
+        router = InProcessRouter(in_oms.service, RouterClient(channel, 10), deadline_seconds=10)
+        execution = await router.execute(order, "standard", None, Decimal(100_000), Decimal(1))
+
+    assert execution.status == "FILLED"
+    [fill] = execution.fills
+    assert leader.service.engine.is_booked(fill.fill_id)
+    assert not in_oms.service.engine.is_booked(fill.fill_id)
     count = await db.fetchval(
         "SELECT count(*) FROM router.bbook_fills WHERE order_id = $1", str(order_id)
     )
