@@ -62,8 +62,9 @@ def _raise_fd_limit() -> None:
 
 
 class Run:
-    def __init__(self, quick: bool, out_dir: Path) -> None:
+    def __init__(self, quick: bool, out_dir: Path, *, router_in_oms: bool = False) -> None:
         self.ctx = Context(quick, ws_client_counts=(1, 20) if quick else (1, 100, 1000))
+        self.router_in_oms = router_in_oms
         self.out_dir = out_dir
         self.git = git_commit()
         self.machine = machine_facts()
@@ -79,6 +80,7 @@ class Run:
             "git": self.git,
             "machine": self.machine,
             "load_generator": LOAD_GENERATOR,
+            "topology": "router in oms" if self.router_in_oms else "router in its own process",
         }
 
     def emit(self, doc: dict[str, Any]) -> None:
@@ -167,7 +169,7 @@ async def _run(args: argparse.Namespace, names: list[str]) -> int:
             else report.RESULTS_DIR
         )
     )
-    run = Run(args.quick, out_dir)
+    run = Run(args.quick, out_dir, router_in_oms=args.router_in_oms)
     scenarios = [BY_NAME[n] for n in names if n != FLOORS]
     wanted = (
         set(FLOOR_GROUPS) if FLOORS in names else {g for s in scenarios for g in s.floor_groups}
@@ -181,7 +183,7 @@ async def _run(args: argparse.Namespace, names: list[str]) -> int:
     if groups:
         await run.floors(groups)
     if any(s.needs_stack for s in scenarios):
-        stack = BenchStack(say)
+        stack = BenchStack(say, router_in_oms=args.router_in_oms)
         run.ctx.stack = stack
         try:
             await stack.start()
@@ -210,6 +212,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="CI smoke size; timings not judged")
     parser.add_argument(
         "--out", help="results directory (default: bench/results, quick: a temp dir)"
+    )
+    parser.add_argument(
+        "--router-in-oms",
+        action="store_true",
+        help="run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS), not its own",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)

@@ -68,8 +68,10 @@ class SeedHolder:
 class BenchStack:
     """Start, feed and stop one private stack for a benchmark run."""
 
-    def __init__(self, say: Say) -> None:
+    def __init__(self, say: Say, *, router_in_oms: bool = False) -> None:
         self.say = say
+        # The router runs in the oms process (StackConfig.router_in_oms), not its own.
+        self.router_in_oms = router_in_oms
         self.run_dir = Path(tempfile.mkdtemp(prefix="fxmesh-bench-"))
         self.jwt_secret = secrets.token_urlsafe(32)
         self.redis_db = 0
@@ -110,6 +112,7 @@ class BenchStack:
             self.run_dir,
             redis_db=self.redis_db,
             ready_timeout=180.0,
+            router_in_oms=self.router_in_oms,
             env={
                 "FXMESH_JWT_SECRET": self.jwt_secret,
                 "FXMESH_LPSIM_TARGET_COMP_IDS": f"FXMESH,{BENCH_COMP_ID}",
@@ -142,7 +145,7 @@ class BenchStack:
         port = {
             "edge": p.edge_http,
             "oms": p.oms_metrics,
-            "router": p.router_metrics,
+            "router": p.oms_metrics if self.router_in_oms else p.router_metrics,
             "fixgw": p.fixgw_metrics,
             "quotes": p.quotes_metrics,
         }[service]
@@ -159,6 +162,10 @@ class BenchStack:
                 (("method", method),),
             )
 
+        router_grpc = (
+            grpc("router", "/fxmesh.v1.RouterService/Execute"),
+            "router's gRPC layer around execute",
+        )
         return [
             (
                 Hop(
@@ -171,12 +178,9 @@ class BenchStack:
             ),
             (
                 grpc("oms", "/fxmesh.v1.OmsService/PlaceOrder"),
-                "oms's own work (validation, its transactions) and its gRPC call to router",
+                "oms's own work (validation, its transactions) and its call to router",
             ),
-            (
-                grpc("router", "/fxmesh.v1.RouterService/Execute"),
-                "router's gRPC layer around execute",
-            ),
+            *([] if self.router_in_oms else [router_grpc]),
             (
                 Hop(
                     "router execute",

@@ -262,6 +262,8 @@ async def _up_detached(cfg: StackConfig, args: argparse.Namespace) -> int:
         cmd.append("--no-seed")
     if args.only:
         cmd += ["--only", args.only]
+    if args.router_in_oms:
+        cmd.append("--router-in-oms")
     cmd += ["--timeout", str(args.timeout)]
     proc = _spawn_supervisor(cmd, log)
     _say(f"starting fxmesh in the background (supervisor pid {proc.pid}, log {log})...")
@@ -346,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-seed", action="store_true")
     up.add_argument("--only", default="", help="comma-separated subset, e.g. lpsim,quotes,fixgw")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds each service may take")
+    up.add_argument(
+        "--router-in-oms",
+        action="store_true",
+        help="run the router in the oms process (no gRPC hop for B-book orders)",
+    )
     down = sub.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--infra", action="store_true", help="also stop servers fxmesh started")
     sub.add_parser("status", help="show which services answer their health checks")
@@ -359,6 +366,8 @@ async def run(argv: list[str] | None = None) -> int:
         overrides["services"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     if getattr(args, "timeout", None):
         overrides["ready_timeout"] = args.timeout
+    if getattr(args, "router_in_oms", False):
+        overrides["router_in_oms"] = True
     try:
         cfg = StackConfig.from_env(**overrides)
         if args.command == "infra":

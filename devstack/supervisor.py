@@ -110,6 +110,9 @@ class StackConfig:
     # Run a second LP simulator ("LPSIM2", SenderCompID LPSIM2) and connect fixgw to both: the
     # A-book's failover and multi-LP paths (fixgw tries LPSIM first, then LPSIM2).
     second_lp: bool = False
+    # Run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS) instead of its own: B-book
+    # orders skip a gRPC hop (docs/performance.md). Its gRPC server keeps the router's port.
+    router_in_oms: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> StackConfig:
@@ -233,8 +236,24 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
         ),
         grpc_svc("quotes", 0, p.quotes, p.quotes_metrics),
         grpc_svc("fixgw", 1, p.fixgw, p.fixgw_metrics),
-        grpc_svc("router", 1, p.router, p.router_metrics, "fxmesh.v1.RouterService"),
-        grpc_svc("oms", 2, p.oms, p.oms_metrics),
+        *(
+            []
+            if cfg.router_in_oms
+            else [grpc_svc("router", 1, p.router, p.router_metrics, "fxmesh.v1.RouterService")]
+        ),
+        (
+            replace(
+                grpc_svc("oms", 2, p.oms, p.oms_metrics),
+                probes=(
+                    Probe("grpc", f"{h}:{p.oms}", ""),
+                    Probe("grpc", f"{h}:{p.router}", "fxmesh.v1.RouterService"),
+                ),
+                address=f"{h}:{p.oms} (gRPC), router {h}:{p.router} (gRPC)",
+                env={"FXMESH_OMS_ROUTER_IN_PROCESS": "true"},
+            )
+            if cfg.router_in_oms
+            else grpc_svc("oms", 2, p.oms, p.oms_metrics)
+        ),
         ServiceSpec(
             "admin",
             "admin",

@@ -132,6 +132,18 @@ def test_default_specs_when_local_profile_then_use_the_documented_ports() -> Non
     assert specs["router"].probes == (Probe("grpc", "127.0.0.1:50052", "fxmesh.v1.RouterService"),)
 
 
+def test_specs_when_router_in_oms_then_no_router_process_and_oms_waits_for_its_router() -> None:
+    specs = {s.name: s for s in service_specs(StackConfig(router_in_oms=True))}
+
+    assert "router" not in specs
+    assert specs["oms"].env["FXMESH_OMS_ROUTER_IN_PROCESS"] == "true"
+    # oms is ready once its own gRPC answers and the router in it leads on the router's port.
+    assert specs["oms"].probes == (
+        Probe("grpc", "127.0.0.1:50051"),
+        Probe("grpc", "127.0.0.1:50052", "fxmesh.v1.RouterService"),
+    )
+
+
 def test_specs_when_unknown_service_requested_then_error_names_it() -> None:
     with pytest.raises(StackError, match="unknown service"):
         service_specs(StackConfig(services=("oms", "nope")))

@@ -1,0 +1,183 @@
+"""End to end with the router in the oms process (``FXMESH_OMS_ROUTER_IN_PROCESS``): no router
+process runs; B-book orders reach the router without a gRPC hop, A-book orders still go to the LP
+through fixgw, and the router's gRPC API (what admin and the tests call) is served by oms.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from e2e_client import (
+    MARKUP,
+    WAIT,
+    assert_balance_is_sum_of_ledger,
+    eventually,
+    login,
+    money,
+    open_account,
+    open_positions,
+    pin_eurusd,
+)
+
+from devstack.supervisor import Stack, StackConfig, claim_redis_db
+from fxmesh.quotecache import read_quote
+from fxmesh.v1 import router_pb2, router_pb2_grpc
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def oms_router_stack() -> AsyncIterator[Stack]:
+    run_dir = Path(tempfile.mkdtemp(prefix="fxmesh-e2e-router-in-oms-"))
+    redis_db = await claim_redis_db("redis://127.0.0.1:6379", owner=f"e2e-rio:{os.getpid()}")
+    stack = Stack(
+        StackConfig.isolated(run_dir, redis_db=redis_db, ready_timeout=120.0, router_in_oms=True)
+    )
+    await stack.start(lambda _line: None)
+    failed = True
+    try:
+        yield stack
+        failed = False
+    finally:
+        await stack.stop(lambda _line: None)
+        if failed:
+            print(f"e2e: router-in-oms stack logs kept in {run_dir / 'logs'}")
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+async def wait_for_client_quote(stack: Stack, ask: str) -> None:
+    """Until the client quote in Redis (what orders are priced at) is the pinned one."""
+    redis = aioredis.Redis.from_url(stack.config.redis_url)
+    try:
+
+        async def priced() -> bool:
+            quote = await read_quote(redis, "EURUSD")
+            return quote is not None and quote.ask == Decimal(ask)
+
+        await eventually(f"client ask {ask}", priced)
+    finally:
+        await redis.aclose()
+
+
+async def client_net_eurusd(stack: Stack) -> Decimal:
+    """The house book's client net in EURUSD, asked of the router's gRPC API (served by oms)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.config.ports.router}") as channel:
+        book = await router_pb2_grpc.RouterServiceStub(channel).GetHouseExposure(
+            router_pb2.GetHouseExposureRequest(), timeout=WAIT
+        )
+    eurusd = next((e for e in book.exposures if e.symbol == "EURUSD"), None)
+    return money(eurusd.client_net_volume) if eurusd is not None else Decimal(0)
+
+
+async def market(
+    edge: httpx.AsyncClient, auth: dict[str, str], side: str, key: str
+) -> dict[str, Any]:
+    reply = await edge.post(
+        "/api/orders/market",
+        json={"symbol": "EURUSD", "side": side, "volume": "0.10", "clientOrderId": key},
+        headers=auth,
+    )
+    assert reply.status_code == 200, reply.text
+    return {**reply.json(), "traceId": reply.headers.get("x-trace-id")}
+
+
+async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_and_explained(
+    oms_router_stack: Stack,
+) -> None:
+    stack = oms_router_stack
+    assert "router" not in {spec.name for spec in stack.specs}
+    account_id, login_name, password = await open_account(stack)
+    db = await asyncpg.connect(stack.config.postgres_dsn)
+    async with (
+        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+    ):
+        try:
+            auth = await login(edge, login_name, password)
+            await pin_eurusd(lpsim, "1.08444", "1.08456")
+            await wait_for_client_quote(stack, "1.08456")
+            house_before = await client_net_eurusd(stack)
+
+            b_book = await market(edge, auth, "BUY", "rio-b-1")
+            assert b_book["order"]["status"] == "FILLED", b_book
+            assert money(b_book["fills"][0]["price"]) == Decimal("1.08456")
+            assert (b_book["order"]["book"], [f["venue"] for f in b_book["fills"]]) == (
+                "B",
+                ["BBOOK"],
+            )
+            # The house took the other side, in the book the router serves from oms's process.
+            assert await client_net_eurusd(stack) == house_before - Decimal("0.10")
+            decision = await db.fetchrow(
+                "SELECT book, trace_id FROM router.routing_decisions WHERE order_id = $1",
+                b_book["order"]["orderId"],
+            )
+            # Recorded under the client request's trace, as over gRPC.
+            assert decision is not None
+            assert (decision["book"], decision["trace_id"]) == ("B", b_book["traceId"])
+
+            # The account forced to A-book: the same in-process router sends it to the LP.
+            await db.execute(
+                "INSERT INTO router.account_overrides (account_id, book, reason) "
+                "VALUES ($1, 'A', 'E2E_FORCED_A')",
+                account_id,
+            )
+            a_book = await market(edge, auth, "BUY", "rio-a-1")
+            assert a_book["order"]["status"] == "FILLED", a_book
+            assert a_book["order"]["book"] == "A"
+            [fill] = a_book["fills"]
+            assert fill["venue"] == "LPSIM"
+            # The LP's ask (pinned at the client's ask less the markup) plus the markup.
+            assert money(fill["price"]) == Decimal("1.08451") + MARKUP
+            # An A-book fill is the LP's risk, not the house's.
+            assert await client_net_eurusd(stack) == house_before - Decimal("0.10")
+            assert len(await open_positions(edge, auth)) == 2
+            await assert_balance_is_sum_of_ledger(edge, auth)
+        finally:
+            await db.execute(
+                "DELETE FROM router.account_overrides WHERE account_id = $1", account_id
+            )
+            await db.close()
+
+
+async def test_oms_with_its_router_killed_then_restarted_then_house_book_rebuilt_and_orders_fill(
+    oms_router_stack: Stack,
+) -> None:
+    stack = oms_router_stack
+    _, login_name, password = await open_account(stack)
+    async with (
+        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+    ):
+        auth = await login(edge, login_name, password)
+        await pin_eurusd(lpsim, "1.08444", "1.08456")
+        await wait_for_client_quote(stack, "1.08456")
+
+        async def fills(key: str) -> bool:
+            answer = await market(edge, auth, "SELL", key)
+            return bool(answer["order"]["status"] == "FILLED")
+
+        await eventually("a first fill", lambda: fills("rio-kill-1"))
+        house_before = await client_net_eurusd(stack)
+
+        stack.kill("oms")  # SIGKILL: the router goes down with it, mid-nothing or mid-batch
+        await stack.restart("oms")
+
+        # The house book was rebuilt from PostgreSQL: the same net as before the crash.
+        assert await client_net_eurusd(stack) == house_before
+        await eventually("a fill after the restart", lambda: fills("rio-kill-2"))
+        assert await client_net_eurusd(stack) == house_before + Decimal("0.10")
+        [first, second] = await open_positions(edge, auth)
+        assert {first["side"], second["side"]} == {"SELL"}
+        await assert_balance_is_sum_of_ledger(edge, auth)
