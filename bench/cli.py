@@ -204,7 +204,7 @@ async def _run(args: argparse.Namespace, names: list[str]) -> int:
     return 1 if run.failed else 0
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
     )
@@ -213,12 +213,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", help="results directory (default: bench/results, quick: a temp dir)"
     )
-    parser.add_argument(
+    topology = parser.add_mutually_exclusive_group()
+    topology.add_argument(
         "--router-in-oms",
+        dest="router_in_oms",
         action="store_true",
-        help="run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS), not its own",
+        default=True,
+        help="run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS; the default)",
+    )
+    topology.add_argument(
+        "--router-separate",
+        dest="router_in_oms",
+        action="store_false",
+        help="run the router in its own process, as the cluster deploy does",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
         print(f"{FLOORS:16} every floor, no stack")

@@ -262,8 +262,7 @@ async def _up_detached(cfg: StackConfig, args: argparse.Namespace) -> int:
         cmd.append("--no-seed")
     if args.only:
         cmd += ["--only", args.only]
-    if args.router_in_oms:
-        cmd.append("--router-in-oms")
+    cmd.append("--router-in-oms" if args.router_in_oms else "--router-separate")
     cmd += ["--timeout", str(args.timeout)]
     proc = _spawn_supervisor(cmd, log)
     _say(f"starting fxmesh in the background (supervisor pid {proc.pid}, log {log})...")
@@ -348,10 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-seed", action="store_true")
     up.add_argument("--only", default="", help="comma-separated subset, e.g. lpsim,quotes,fixgw")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds each service may take")
-    up.add_argument(
+    topology = up.add_mutually_exclusive_group()
+    topology.add_argument(
         "--router-in-oms",
+        dest="router_in_oms",
         action="store_true",
-        help="run the router in the oms process (no gRPC hop for B-book orders)",
+        default=True,
+        help="run the router in the oms process (the default: no gRPC hop for B-book orders)",
+    )
+    topology.add_argument(
+        "--router-separate",
+        dest="router_in_oms",
+        action="store_false",
+        help="run the router in its own process, as the cluster deploy does",
     )
     down = sub.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--infra", action="store_true", help="also stop servers fxmesh started")

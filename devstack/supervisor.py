@@ -112,6 +112,8 @@ class StackConfig:
     second_lp: bool = False
     # Run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS) instead of its own: B-book
     # orders skip a gRPC hop (docs/performance.md). Its gRPC server keeps the router's port.
+    # `python -m devstack up` and the bench default to it; off here, so the test stacks keep
+    # exercising the router's own process and gRPC hop, as the cluster deploy runs it.
     router_in_oms: bool = False
 
     @classmethod
@@ -273,6 +275,11 @@ def service_specs(cfg: StackConfig) -> list[ServiceSpec]:
     ]
     if cfg.services is not None:
         unknown = set(cfg.services) - {s.name for s in specs}
+        if cfg.router_in_oms and "router" in unknown:
+            raise StackError(
+                "the router runs in the oms process in this topology: name oms instead of "
+                "router, or run the router in its own process (--router-separate)"
+            )
         if unknown:
             raise StackError(f"unknown service(s): {', '.join(sorted(unknown))}")
         specs = [s for s in specs if s.name in cfg.services]

@@ -38,22 +38,38 @@ CLIENT_GROUP = "bench_abook"
 RULE_REASON = "BENCH_A_BOOK"
 SYMBOLS = ("EURUSD",)
 ACCOUNTS_FULL, ACCOUNTS_QUICK = 1000, 20
-PATH = (
-    ("http_trivial", 1, "client -> edge: HTTP request/response"),
-    (
-        "grpc_unary",
-        3,
-        "edge -> oms PlaceOrder, oms -> router Execute, router -> fixgw ExecuteOrder",
-    ),
-    (
-        "pg_insert_commit",
-        6,
-        "commits: oms accept, oms submit, router claim, fixgw attempt, fixgw fills + router "
-        "fills, oms fill/position/deal/ledger/outbox",
-    ),
-    ("redis_set_publish", 2, "Redis round trips: oms reads prices (MGET), router reads the quote"),
-    ("quickfix_nos_er", 1, "fixgw -> LP NewOrderSingle -> ExecutionReport"),
-)
+
+
+def hops(router_in_oms: bool) -> tuple[tuple[str, int, str], ...]:
+    """The hops of one order and the floor each one is compared with (the router in the oms
+    process takes the oms -> router gRPC hop off)."""
+    grpc = (
+        ("grpc_unary", 2, "edge -> oms PlaceOrder, router (in oms) -> fixgw ExecuteOrder")
+        if router_in_oms
+        else (
+            "grpc_unary",
+            3,
+            "edge -> oms PlaceOrder, oms -> router Execute, router -> fixgw ExecuteOrder",
+        )
+    )
+    return (
+        ("http_trivial", 1, "client -> edge: HTTP request/response"),
+        grpc,
+        (
+            "pg_insert_commit",
+            5,
+            "commits: oms accept+submit, router claim, fixgw attempt, fixgw fills + router "
+            "fills, oms fill/position/deal/ledger/outbox",
+        ),
+        (
+            "redis_set_publish",
+            2,
+            "Redis round trips: oms reads prices (MGET), router reads the quote",
+        ),
+        ("quickfix_nos_er", 1, "fixgw -> LP NewOrderSingle -> ExecutionReport"),
+    )
+
+
 FIXGW_PATH = (
     ("grpc_unary", 1, "bench -> fixgw ExecuteOrder"),
     ("pg_insert_commit", 2, "fixgw commits: the attempt before sending, the fills after"),
@@ -163,7 +179,7 @@ async def _measure_gateway(ctx: Context) -> dict[str, Any]:
 async def run(ctx: Context) -> dict[str, Any]:
     plan = QUICK_PLAN if ctx.quick else FULL_PLAN
     stack = ctx.s
-    path = ctx.path_floor(PATH)
+    path = ctx.path_floor(hops(stack.router_in_oms))
     accounts = await stack.seed_accounts(
         ACCOUNTS_QUICK if ctx.quick else ACCOUNTS_FULL, client_group=CLIENT_GROUP, prefix="abook"
     )

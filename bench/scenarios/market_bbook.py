@@ -25,23 +25,35 @@ ACCOUNTS_FULL, ACCOUNTS_QUICK = 1000, 50
 # path as the most traded instrument sees it.
 SYMBOLS = ("EURUSD",)
 
-# The hops of one order and the floor each one is compared with.
-PATH = (
-    ("http_trivial", 1, "client -> edge: HTTP request/response"),
-    ("grpc_unary", 2, "edge -> oms PlaceOrder, oms -> router Execute"),
-    (
-        "pg_insert_commit",
-        4,
-        "commits: oms accept, oms submit, router decision+fill, oms fill/position/deal/ledger/outbox",
-    ),
-    ("redis_set_publish", 2, "Redis round trips: oms reads prices (MGET), bbook reads the quote"),
-)
+
+def hops(router_in_oms: bool) -> tuple[tuple[str, int, str], ...]:
+    """The hops of one order and the floor each one is compared with (the router in the oms
+    process takes one gRPC hop off)."""
+    grpc = (
+        ("grpc_unary", 1, "edge -> oms PlaceOrder (oms calls its router in process)")
+        if router_in_oms
+        else ("grpc_unary", 2, "edge -> oms PlaceOrder, oms -> router Execute")
+    )
+    return (
+        ("http_trivial", 1, "client -> edge: HTTP request/response"),
+        grpc,
+        (
+            "pg_insert_commit",
+            3,
+            "commits: oms accept+submit, router claim+fill, oms fill/position/deal/ledger/outbox",
+        ),
+        (
+            "redis_set_publish",
+            2,
+            "Redis round trips: oms reads prices (MGET), bbook reads the quote",
+        ),
+    )
 
 
 async def run(ctx: Context) -> dict[str, Any]:
     plan = QUICK_PLAN if ctx.quick else FULL_PLAN
     stack = ctx.s
-    path = ctx.path_floor(PATH)
+    path = ctx.path_floor(hops(stack.router_in_oms))
     demo = await stack.login_demo()
     accounts = await stack.seed_accounts(ACCOUNTS_QUICK if ctx.quick else ACCOUNTS_FULL)
     pool = stack.edge_pool()

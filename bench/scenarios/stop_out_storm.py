@@ -472,7 +472,8 @@ async def end_to_end(ctx: Context) -> dict[str, Any]:
         if hi - lo + 1 != len(ids) or ids != sorted(ids):
             raise RuntimeError("seeded account ids are not one ascending range")
         ctx.say("stop_out_storm: restarting router and oms (house book, trigger books)")
-        restart_s = await _restart(stack, ("router", "oms"))
+        # The router in the oms process restarts with it.
+        restart_s = await _restart(stack, ("oms",) if stack.router_in_oms else ("router", "oms"))
         armed_s, armed = await _wait_armed(stack, count, within=120)
         if armed is None or armed < count:
             errors.append(f"oms's watcher armed {armed} stop-out entries, {count} expected")

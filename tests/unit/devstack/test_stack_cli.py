@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.cli import banner, run
+from devstack.cli import banner, build_parser, run
 from devstack.supervisor import Child, Stack, StackConfig, StackPorts, service_specs
 
 
@@ -47,3 +47,11 @@ async def test_down_when_nothing_runs_then_says_so_and_succeeds(
     assert await run(["down"]) == 0
 
     assert "no fxmesh stack is running here" in capsys.readouterr().out
+
+
+def test_up_when_no_topology_given_then_router_in_oms_and_router_separate_turns_it_off() -> None:
+    assert build_parser().parse_args(["up"]).router_in_oms is True
+    assert build_parser().parse_args(["up", "--router-in-oms"]).router_in_oms is True
+    assert build_parser().parse_args(["up", "--router-separate"]).router_in_oms is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up", "--router-in-oms", "--router-separate"])

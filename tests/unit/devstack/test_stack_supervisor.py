@@ -291,3 +291,10 @@ async def test_start_when_a_port_is_taken_then_fails_before_spawning(tmp_path: P
 
     assert stack.children == []
     await asyncio.sleep(0)
+
+
+def test_specs_when_router_requested_alone_in_router_in_oms_topology_then_error_says_what_to_do() -> (
+    None
+):
+    with pytest.raises(StackError, match="--router-separate"):
+        service_specs(StackConfig(router_in_oms=True, services=("quotes", "router")))
