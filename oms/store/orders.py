@@ -22,6 +22,11 @@ from oms.domain.model import (
 
 IN_FLIGHT = ("ACCEPTED", "FILLING", "PARTIALLY_FILLED")
 OPEN = (*IN_FLIGHT, "WORKING")
+# IN_FLIGHT as a condition with literals, not a parameter: PostgreSQL matches a partial index's
+# predicate (orders_in_flight_idx) only against constants, and asyncpg's statements are prepared,
+# so a cached generic plan with `status = ANY($n)` walks the account's whole order history (or,
+# without an account, every order) instead of the few orders in flight.
+IN_FLIGHT_SQL = "status IN (" + ", ".join(f"'{status}'" for status in IN_FLIGHT) + ")"
 
 _COLS = (
     "order_id, account_id, client_order_id, symbol, side, type, time_in_force, volume, "
@@ -131,9 +136,8 @@ async def with_client_prefix(conn: Conn, account_id: AccountId, prefix: str) -> 
 async def in_flight(conn: Conn, account_id: AccountId) -> list[Order]:
     """Accepted orders whose execution has not finished (opening ones hold margin)."""
     rows = await conn.fetch(
-        f"SELECT {_COLS} FROM oms.orders o WHERE account_id = $1 AND status = ANY($2::text[])",
+        f"SELECT {_COLS} FROM oms.orders o WHERE account_id = $1 AND {IN_FLIGHT_SQL}",
         account_id,
-        list(IN_FLIGHT),
     )
     return [order_of(r) for r in rows]
 
@@ -266,10 +270,10 @@ async def working(conn: Conn) -> list[Order]:
 
 async def stuck(conn: Conn, older_than: timedelta | None) -> list[Order]:
     """Orders in flight (accepted, not terminal) not changed for ``older_than`` (None: all)."""
-    sql = f"SELECT {_COLS} FROM oms.orders o WHERE status = ANY($1::text[])"
-    args: list[Any] = [list(IN_FLIGHT)]
+    sql = f"SELECT {_COLS} FROM oms.orders o WHERE {IN_FLIGHT_SQL}"
+    args: list[Any] = []
     if older_than is not None:
-        sql += " AND updated_at < now() - $2::interval"
+        sql += " AND updated_at < now() - $1::interval"
         args.append(older_than)
     rows = await conn.fetch(sql + " ORDER BY order_id", *args)
     return [order_of(r) for r in rows]
@@ -307,9 +311,8 @@ async def closing_volume(conn: Conn, position_id: PositionId) -> Decimal:
     """Lots of closing orders of a position still being executed."""
     value: Decimal = await conn.fetchval(
         "SELECT coalesce(sum(volume - filled_volume), 0) FROM oms.orders "
-        "WHERE position_id = $1 AND status = ANY($2::text[])",
+        f"WHERE position_id = $1 AND {IN_FLIGHT_SQL}",
         position_id,
-        list(IN_FLIGHT),
     )
     return value
 

@@ -101,12 +101,11 @@ async def open_book(conn: Conn, account_id: AccountId) -> tuple[list[PositionRow
         "SELECT ARRAY(SELECT p FROM oms.positions p WHERE p.account_id = $1 "
         "AND p.closed_at IS NULL ORDER BY p.position_id) AS positions, "
         "ARRAY(SELECT o FROM oms.orders o WHERE o.account_id = $1 "
-        "AND o.status = ANY($2::text[]) ORDER BY o.order_id) AS orders, "
+        f"AND o.{order_store.IN_FLIGHT_SQL} ORDER BY o.order_id) AS orders, "
         "ARRAY(SELECT (SELECT count(*) FROM oms.order_events e WHERE e.order_id = o.order_id) "
-        "FROM oms.orders o WHERE o.account_id = $1 AND o.status = ANY($2::text[]) "
+        f"FROM oms.orders o WHERE o.account_id = $1 AND o.{order_store.IN_FLIGHT_SQL} "
         "ORDER BY o.order_id) AS events_seq",
         account_id,
-        list(order_store.IN_FLIGHT),
     )
     assert row is not None
     orders = [
