@@ -178,15 +178,26 @@ async def search_capacity(
     bound_p99_ms: float,
     *,
     refine: int = 2,
+    retries: int = 1,
 ) -> tuple[float | None, float | None]:
     """Climb ``ladder`` until a step fails, then bisect ``refine`` times between pass and fail.
 
+    A failing step is run again up to ``retries`` times and fails only if every run does: on a
+    shared two-core machine one stall (a checkpoint, another process) puts a few seconds' p99 over
+    the bound, and the rate the search reports would be decided by it rather than by the stack.
     Returns (highest passing rate or None, lowest failing rate or None).
     """
+
+    async def passes(rate: float) -> bool:
+        for _ in range(1 + retries):
+            if (await run_rate(rate)).passes(bound_p99_ms):
+                return True
+        return False
+
     best: float | None = None
     first_fail: float | None = None
     for rate in ladder:
-        if (await run_rate(rate)).passes(bound_p99_ms):
+        if await passes(rate):
             best = rate
         else:
             first_fail = rate
@@ -197,7 +208,7 @@ async def search_capacity(
         mid = float(round((best + first_fail) / 2))
         if mid in (best, first_fail):
             break
-        if (await run_rate(mid)).passes(bound_p99_ms):
+        if await passes(mid):
             best = mid
         else:
             first_fail = mid

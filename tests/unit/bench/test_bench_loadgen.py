@@ -76,15 +76,31 @@ async def test_capacity_when_p99_crosses_bound_between_rungs_then_bisects_to_the
 
     best, first_fail = await search_capacity(run_rate, [100, 400, 1000, 2000], 50.0)
 
-    assert tried == [100, 400, 1000, 700, 850]
+    # Each failing rate is run twice before it counts as failed.
+    assert tried == [100, 400, 1000, 1000, 700, 850, 850]
     assert (best, first_fail) == (700, 850)
+
+
+async def test_capacity_when_one_run_of_a_rate_stalls_then_the_rerun_decides() -> None:
+    # The first run at 400/s hits a stall (p99 500 ms); run again it is within the bound.
+    tried: list[float] = []
+
+    async def run_rate(rate: float) -> StepResult:
+        tried.append(rate)
+        stalled = rate == 400 and tried.count(400) == 1
+        return _step(rate, 500.0 if stalled or rate > 700 else 10.0)
+
+    best, first_fail = await search_capacity(run_rate, [100, 400, 1000], 50.0, refine=0)
+
+    assert tried == [100, 400, 400, 1000, 1000]
+    assert (best, first_fail) == (400, 1000)
 
 
 async def test_capacity_when_the_lowest_rung_fails_then_none_found() -> None:
     async def run_rate(rate: float) -> StepResult:
         return _step(rate, 500.0)
 
-    assert await search_capacity(run_rate, [100, 200], 50.0) == (None, 100)
+    assert await search_capacity(run_rate, [100, 200], 50.0, retries=0) == (None, 100)
 
 
 async def test_open_loop_when_measuring_starts_then_hook_called_once_before_first_measured() -> (
