@@ -31,6 +31,15 @@ class OmsSettings(Settings):
     outbox_poll_seconds: float = Field(
         1.0, gt=0, description="Safety-net poll of the outbox when no NOTIFY arrives."
     )
+    outbox_retention_hours: float = Field(
+        24.0,
+        ge=0,
+        description="How long published outbox rows are kept before they are deleted (0 keeps "
+        "them forever). Unpublished rows are never deleted.",
+    )
+    outbox_prune_seconds: float = Field(
+        60.0, gt=0, description="How often published outbox rows past retention are deleted."
+    )
     symbols_cache_seconds: float = Field(
         2.0,
         ge=0,

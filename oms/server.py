@@ -27,7 +27,7 @@ from oms.api.inprocess_router import InProcessRouter
 from oms.api.router_client import RouterClient
 from oms.api.servicer import OmsServicer
 from oms.config import OmsSettings
-from oms.store.outbox import OutboxRelay
+from oms.store.outbox import OutboxPruner, OutboxRelay
 from oms.trading.recovery import Recovery
 from oms.trading.rollover import RolloverJob
 from oms.trading.service import OmsService
@@ -115,6 +115,13 @@ class OmsApp:
                 self.pool, s.amqp_url, s.events_exchange, poll_seconds=s.outbox_poll_seconds
             )
             self.relay.start()
+            if s.outbox_retention_hours > 0:
+                pruner = OutboxPruner(
+                    self.pool,
+                    timedelta(hours=s.outbox_retention_hours),
+                    period_seconds=s.outbox_prune_seconds,
+                )
+                self._spawn("oms-outbox-prune", pruner.run_forever)
         self._spawn("oms-recovery", self.recovery.run_forever)
         for task in self.tasks:
             self._spawn(getattr(task, "__name__", "oms-task"), functools.partial(task, self))

@@ -8,6 +8,11 @@ broker outage only delays events; a crash between publish and commit sends an ev
 (consumers are idempotent on ``eventId``), never zero times. So the relay's commits need not wait
 for the WAL flush: its session (the one that LISTENs) runs with ``synchronous_commit`` off.
 
+Published rows are kept for ``FXMESH_OMS_OUTBOX_RETENTION_HOURS`` (a day by default: enough to
+look an event up while investigating) and then deleted by ``OutboxPruner`` in small batches, so
+the table holds about a day of events instead of every event ever sent (at a few hundred orders a
+second, tens of millions of rows a day). Unpublished rows are never deleted, however old.
+
 One row per event, one AMQP message per account and trace context in a pass
 (``fxmesh.events.publish_events``): a market order's five events go out as one or two messages, and
 under load a pass carries several transactions of an account in one. An account's events keep
@@ -22,7 +27,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -46,6 +51,10 @@ OUTBOX_LAG = Gauge(
 )
 OUTBOX_PUBLISHED = Counter(
     "fxmesh_oms_outbox_published_total", "Outbox events published to RabbitMQ.", ["type"]
+)
+OUTBOX_PRUNED = Counter(
+    "fxmesh_oms_outbox_pruned_total",
+    "Published outbox rows deleted after FXMESH_OMS_OUTBOX_RETENTION_HOURS.",
 )
 OUTBOX_MESSAGES = Counter(
     "fxmesh_oms_outbox_messages_total",
@@ -304,3 +313,54 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         return len(done)
+
+
+async def prune(conn: Conn, older_than: timedelta, limit: int) -> int:
+    """Delete up to ``limit`` rows published more than ``older_than`` ago, oldest first; the
+    number deleted. Rows not yet published stay, however old."""
+    tag: str = await conn.execute(
+        "DELETE FROM oms.outbox WHERE outbox_id IN (SELECT outbox_id FROM oms.outbox "
+        "WHERE published_at < now() - $1::interval ORDER BY outbox_id LIMIT $2)",
+        older_than,
+        limit,
+    )
+    return int(tag.split()[-1])
+
+
+class OutboxPruner:
+    """Deletes published rows past their retention every ``period_seconds``, in batches of
+    ``batch`` rows (each its own short transaction, so the relay and the order path never wait
+    long behind it)."""
+
+    def __init__(
+        self, pool: Pool, retention: timedelta, *, period_seconds: float = 60.0, batch: int = 5000
+    ) -> None:
+        self._pool = pool
+        self._retention = retention
+        self._period = period_seconds
+        self._batch = batch
+
+    async def prune_once(self) -> int:
+        """Delete every row past its retention now; the number deleted."""
+        total = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                deleted = await prune(conn, self._retention, self._batch)
+            total += deleted
+            OUTBOX_PRUNED.inc(deleted)
+            if deleted < self._batch:
+                return total
+
+    async def run_forever(self) -> None:
+        """A pass every period; a failed one is logged and the next runs as planned."""
+        while True:
+            try:
+                deleted = await self.prune_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox_prune_failed")
+            else:
+                if deleted:
+                    log.info("outbox_pruned", rows=deleted)
+            await asyncio.sleep(self._period)

@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
 import asyncpg
 import pytest
 
+from fxmesh.background import BackgroundLoop
 from fxmesh.db import create_pool
 from fxmesh.events import declare_exchange
 from fxmesh.eventtypes import EventType
 from oms.store import outbox
-from oms.store.outbox import OutboxRelay
+from oms.store.outbox import OutboxPruner, OutboxRelay
 
 
 async def _account(conn: asyncpg.Connection) -> int:
@@ -101,4 +103,81 @@ async def test_relay_when_broker_refuses_one_message_then_it_and_later_ones_go_n
         assert left == 0
     finally:
         await connection.close()
+        await pool.close()
+
+
+async def _ids_left(conn: Any) -> list[str]:
+    rows = await conn.fetch("SELECT payload->>'eventId' AS id FROM oms.outbox ORDER BY outbox_id")
+    return [r["id"] for r in rows]
+
+
+async def _publish_at(conn: Any, event_ids: list[str], age: timedelta) -> None:
+    """Mark events published ``age`` ago."""
+    await conn.execute(
+        "UPDATE oms.outbox SET published_at = now() - $2::interval "
+        "WHERE payload->>'eventId' = ANY($1::text[])",
+        event_ids,
+        age,
+    )
+
+
+async def test_prune_when_rows_past_retention_then_published_ones_go_in_batches_unpublished_stay(
+    empty_oms_dsn: str,
+) -> None:
+    pool = await create_pool(empty_oms_dsn, "oms")
+    try:
+        async with pool.acquire() as conn:
+            account = await _account(conn)
+            old = await _raise(conn, account, 5, "t-old")
+            recent = await _raise(conn, account, 2, "t-recent")
+            stuck = await _raise(conn, account, 1, "t-stuck")
+            await _publish_at(conn, old, timedelta(days=2))
+            await _publish_at(conn, recent, timedelta(hours=1))
+            # Created long ago and never published (a broker down for days): it must stay.
+            await conn.execute(
+                "UPDATE oms.outbox SET created_at = now() - interval '3 days' "
+                "WHERE payload->>'eventId' = $1",
+                stuck[0],
+            )
+
+            # One batch: the two oldest published rows past a day, nothing else.
+            assert await outbox.prune(conn, timedelta(days=1), 2) == 2
+            assert await _ids_left(conn) == old[2:] + recent + stuck
+
+        pruner = OutboxPruner(pool, timedelta(days=1), batch=2)
+        assert await pruner.prune_once() == 3  # batches until one comes back short
+        async with pool.acquire() as conn:
+            assert await _ids_left(conn) == recent + stuck
+            assert await pruner.prune_once() == 0
+    finally:
+        await pool.close()
+
+
+async def test_pruner_when_running_then_deletes_rows_as_they_pass_retention(
+    empty_oms_dsn: str,
+) -> None:
+    pool = await create_pool(empty_oms_dsn, "oms")
+    loop = BackgroundLoop(
+        "test-outbox-prune",
+        OutboxPruner(pool, timedelta(minutes=5), period_seconds=0.05).run_forever,
+    )
+    try:
+        async with pool.acquire() as conn:
+            account = await _account(conn)
+            fresh = await _raise(conn, account, 1, "t-fresh")
+            await _publish_at(conn, fresh, timedelta(minutes=1))
+        loop.start()
+        await asyncio.sleep(0.2)
+        async with pool.acquire() as conn:
+            assert await _ids_left(conn) == fresh  # published, not yet past retention
+            await _publish_at(conn, fresh, timedelta(minutes=10))
+        for _ in range(100):
+            async with pool.acquire() as conn:
+                if not await _ids_left(conn):
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the pruner never deleted the row past its retention")
+    finally:
+        await loop.stop()
         await pool.close()
