@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import os
 import signal
 import time
@@ -100,6 +101,7 @@ class ServiceRuntime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
+        freeze_startup_heap()
         log.info("service_started", service=self.service)
         await self._stopping.wait()
         log.info("service_stopping", service=self.service)
@@ -110,3 +112,19 @@ class ServiceRuntime:
                 log.exception("stop_hook_failed")
         self.tracer_provider.shutdown()
         log.info("service_stopped", service=self.service)
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive now (modules, protobuf and pydantic schemas, settings, caches
+    filled at start) out of the garbage collector's reach, once a service is serving.
+
+    CPython's full (generation 2) collection walks every tracked object; a started service holds
+    hundreds of thousands that live as long as the process, so each full collection stopped the
+    event loop for 70-110 ms (oms, edge: measured with gc.callbacks during the bench), every
+    order in flight waiting it out: the step's p99. A frozen object is still freed when its last
+    reference goes (reference counting); only a cycle among frozen objects would stay. Cycles
+    made later are found as before.
+    """
+    gc.collect()
+    gc.freeze()
+    log.info("startup_heap_frozen", objects=gc.get_freeze_count())
