@@ -315,6 +315,9 @@ class OutboxRelay:
         return len(done)
 
 
+_PRUNE_PAUSE_SECONDS = 0.05
+
+
 async def prune(conn: Conn, older_than: timedelta, limit: int) -> int:
     """Delete up to ``limit`` rows published more than ``older_than`` ago, oldest first; the
     number deleted. Rows not yet published stay, however old."""
@@ -350,6 +353,9 @@ class OutboxPruner:
             OUTBOX_PRUNED.inc(deleted)
             if deleted < self._batch:
                 return total
+            # A backlog (the first pass after an upgrade) goes in steps, not one long burst of
+            # deletes competing with the order path for PostgreSQL.
+            await asyncio.sleep(_PRUNE_PAUSE_SECONDS)
 
     async def run_forever(self) -> None:
         """A pass every period; a failed one is logged and the next runs as planned."""
