@@ -35,7 +35,14 @@ from bench.floors import FLOOR_GROUPS, FloorParams
 from bench.machine import CpuMeter, git_commit, machine_facts
 from bench.registry import BY_NAME, FLOORS, SCENARIOS, Scenario
 from bench.stackctl import REDIS_SERVER, BenchStack
-from devstack import InfraError, StackConfig, claim_redis_db, ensure_infra, infra_target
+from devstack import (
+    InfraError,
+    StackConfig,
+    add_topology_arguments,
+    claim_redis_db,
+    ensure_infra,
+    infra_target,
+)
 
 LOAD_GENERATOR = {
     "process": "this bench process: one event loop (uvloop, as the services and the floor "
@@ -213,20 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", help="results directory (default: bench/results, quick: a temp dir)"
     )
-    topology = parser.add_mutually_exclusive_group()
-    topology.add_argument(
-        "--router-in-oms",
-        dest="router_in_oms",
-        action="store_true",
-        default=True,
-        help="run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS; the default)",
-    )
-    topology.add_argument(
-        "--router-separate",
-        dest="router_in_oms",
-        action="store_false",
-        help="run the router in its own process, as the cluster deploy does",
-    )
+    add_topology_arguments(parser)
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser
 

@@ -22,7 +22,7 @@ from devstack.catalogue import (
     DemoAccount,
     DemoSymbol,
 )
-from devstack.cli import infra_target
+from devstack.cli import add_topology_arguments, infra_target
 from devstack.infra import InfraError, InfraTarget, ensure_infra
 from devstack.seeds import seed_all
 from devstack.supervisor import (
@@ -51,6 +51,7 @@ __all__ = [
     "StackConfig",
     "StackError",
     "StackPorts",
+    "add_topology_arguments",
     "claim_redis_db",
     "ensure_infra",
     "infra_target",

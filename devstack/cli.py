@@ -347,13 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-seed", action="store_true")
     up.add_argument("--only", default="", help="comma-separated subset, e.g. lpsim,quotes,fixgw")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds each service may take")
-    topology = up.add_mutually_exclusive_group()
+    add_topology_arguments(up)
+    down = sub.add_parser("down", help="stop a stack started with --detach")
+    down.add_argument("--infra", action="store_true", help="also stop servers fxmesh started")
+    sub.add_parser("status", help="show which services answer their health checks")
+    return parser
+
+
+def add_topology_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--router-in-oms`` (the default) / ``--router-separate`` into ``args.router_in_oms``:
+    where the router runs, for ``up`` and for the bench alike."""
+    topology = parser.add_mutually_exclusive_group()
     topology.add_argument(
         "--router-in-oms",
         dest="router_in_oms",
         action="store_true",
         default=True,
-        help="run the router in the oms process (the default: no gRPC hop for B-book orders)",
+        help="run the router in the oms process (FXMESH_OMS_ROUTER_IN_PROCESS; the default: "
+        "no gRPC hop for B-book orders)",
     )
     topology.add_argument(
         "--router-separate",
@@ -361,10 +372,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="run the router in its own process, as the cluster deploy does",
     )
-    down = sub.add_parser("down", help="stop a stack started with --detach")
-    down.add_argument("--infra", action="store_true", help="also stop servers fxmesh started")
-    sub.add_parser("status", help="show which services answer their health checks")
-    return parser
 
 
 async def run(argv: list[str] | None = None) -> int:

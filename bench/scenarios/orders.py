@@ -176,17 +176,6 @@ def ratios(step: StepResult, path: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def _attempt(step: StepResult, bound_p99_ms: float) -> dict[str, Any]:
-    """What an earlier run of a rate measured, kept in the step that replaced it."""
-    return {
-        "achieved_per_s": round(step.achieved_per_s, 1),
-        "failures": step.failure_count,
-        "refused": step.refused_count,
-        "latency_ms": step.latency.summary(),
-        "within_bound": step.passes(bound_p99_ms),
-    }
-
-
 async def run_rates(
     ctx: Context, flow: OrderFlow, plan: LoadPlan, path: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], float | None, float | None, list[StepResult]]:
@@ -212,8 +201,8 @@ async def run_rates(
         earlier = steps.get(rate)
         if earlier is not None:  # the capacity search ran this rate again: keep what it saw
             step.extra["earlier_attempts"] = [
-                *earlier.extra.get("earlier_attempts", []),
-                _attempt(earlier, plan.bound_p99_ms),
+                *earlier.extra.pop("earlier_attempts", []),
+                earlier.as_json(plan.bound_p99_ms),
             ]
         steps[rate] = step
         lat = step.latency.summary()
