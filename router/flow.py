@@ -21,6 +21,8 @@ order; a decision records the figures it saw, so it can be re-derived.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -85,13 +87,6 @@ class _Account:
     markout_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
 
 
-@dataclass(slots=True)
-class _Pending:
-    fill: FlowFill
-    open: list[bool]
-    """Per horizon: still waiting for its sample."""
-
-
 def markout_bps(side: Side, price: Decimal, mid: Decimal) -> Decimal:
     """The client's markout in basis points (positive: in the client's favour)."""
     move = mid - price if side is Side.BUY else price - mid
@@ -118,7 +113,11 @@ class FlowBook:
         """``trader``'s answer per account until a fill or close of it changes the figures."""
         self._closed_ids: set[str] = set()
         self._fill_ids: set[str] = set()
-        self._pending: dict[str, list[_Pending]] = {}
+        # Per symbol, a heap of the markouts still waiting, by due time (fill time + horizon):
+        # a sample pops what is due instead of walking every fill of the last minute (at
+        # 100 fills/s that walk was ~3 % of the process's CPU, and it grows with the rate).
+        self._due: dict[str, list[tuple[int, int, int, FlowFill]]] = {}
+        self._seq = itertools.count()  # ties in due time keep arrival order
         self._history: dict[str, deque[tuple[int, Decimal]]] = {}
         self._vol: dict[str, _Volatility] = {}
 
@@ -130,7 +129,6 @@ class FlowBook:
         if fill.fill_id in self._fill_ids:
             return []
         self._fill_ids.add(fill.fill_id)
-        pending = _Pending(fill, [mid is None for mid in fill.mids])
         resolved: list[tuple[str, int, Decimal]] = []
         for i, mid in enumerate(fill.mids):
             if mid is not None:
@@ -138,14 +136,12 @@ class FlowBook:
                 continue
             due = fill.time_ms + HORIZONS_MS[i]
             found = self._sample_at(fill.symbol, due)
-            if found is None:
-                continue  # not sampled yet: wait for it
-            pending.open[i] = False
-            if found[0] - due <= MAX_LATE_MS:
+            if found is None:  # not sampled yet: wait for it
+                entry = (due, next(self._seq), i, fill)
+                heapq.heappush(self._due.setdefault(fill.symbol, []), entry)
+            elif found[0] - due <= MAX_LATE_MS:
                 self._apply_markout(fill, i, found[1])
                 resolved.append((fill.fill_id, i, found[1]))
-        if any(pending.open):
-            self._pending.setdefault(fill.symbol, []).append(pending)
         return resolved
 
     def add_close(self, close: FlowClose) -> None:
@@ -177,12 +173,9 @@ class FlowBook:
     def drop_unresolved_before(self, ts_ms: int) -> None:
         """Forget the pending markouts whose horizon is more than ``MAX_LATE_MS`` before
         ``ts_ms`` (nothing was sampled then): those fills stay without them."""
-        for symbol, pendings in self._pending.items():
-            for p in pendings:
-                for i, waiting in enumerate(p.open):
-                    if waiting and p.fill.time_ms + HORIZONS_MS[i] + MAX_LATE_MS < ts_ms:
-                        p.open[i] = False
-            self._pending[symbol] = [p for p in pendings if any(p.open)]
+        for due_heap in self._due.values():
+            while due_heap and due_heap[0][0] + MAX_LATE_MS < ts_ms:
+                heapq.heappop(due_heap)
 
     # --- figures -----------------------------------------------------------------------------
 
@@ -231,7 +224,8 @@ class FlowBook:
         return (per_minute.sqrt() * BPS).quantize(CENT)
 
     def pending_count(self) -> int:
-        return sum(len(p) for p in self._pending.values())
+        """Fills still waiting for at least one markout."""
+        return len({e[3].fill_id for due_heap in self._due.values() for e in due_heap})
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -256,22 +250,13 @@ class FlowBook:
         return history[i]
 
     def _resolve(self, symbol: str, ts_ms: int, mid: Decimal) -> list[tuple[str, int, Decimal]]:
-        pendings = self._pending.get(symbol)
-        if not pendings:
-            return []
+        due_heap = self._due.get(symbol)
         resolved: list[tuple[str, int, Decimal]] = []
-        left: list[_Pending] = []
-        for p in pendings:
-            for i, waiting in enumerate(p.open):
-                due = p.fill.time_ms + HORIZONS_MS[i]
-                if waiting and due <= ts_ms:
-                    p.open[i] = False
-                    if ts_ms - due <= MAX_LATE_MS:
-                        self._apply_markout(p.fill, i, mid)
-                        resolved.append((p.fill.fill_id, i, mid))
-            if any(p.open):
-                left.append(p)
-        self._pending[symbol] = left
+        while due_heap and due_heap[0][0] <= ts_ms:
+            due, _, i, fill = heapq.heappop(due_heap)
+            if ts_ms - due <= MAX_LATE_MS:
+                self._apply_markout(fill, i, mid)
+                resolved.append((fill.fill_id, i, mid))
         return resolved
 
     def _add_volatility(self, symbol: str, ts_ms: int, mid: Decimal) -> None:

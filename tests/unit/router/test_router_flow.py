@@ -157,3 +157,27 @@ def test_rebuilt_fill_whose_horizons_passed_unsampled_then_dropped() -> None:
 
     assert book.pending_count() == 0
     assert book.trader("7").markout_1s_bps == D("1.00")
+
+
+def test_fills_out_of_time_order_then_each_markout_resolves_at_its_own_horizon() -> None:
+    book = FlowBook()
+    book.add_quote("EURUSD", T0, D("1.1000"))
+    # The later fill's event arrives first (events of two accounts, two messages).
+    book.add_fill(FlowFill("late", "8", "EURUSD", Side.SELL, D("1.1000"), T0 + 500))
+    book.add_fill(FlowFill("early", "7", "EURUSD", Side.BUY, D("1.1000"), T0))
+    book.add_fill(FlowFill("other", "9", "GBPUSD", Side.BUY, D("1.3000"), T0))
+
+    first = book.add_quote("EURUSD", T0 + 1_000, D("1.1011"))
+    second = book.add_quote("EURUSD", T0 + 1_500, D("1.0989"))
+
+    assert first == [("early", 0, D("1.1011"))]
+    assert second == [("late", 0, D("1.0989"))]
+    assert (book.trader("7").markout_1s_bps, book.trader("8").markout_1s_bps) == (
+        D("10.00"),
+        D("10.00"),
+    )
+    assert book.trader("9").markout_1s_bps is None  # another symbol's samples
+    assert book.pending_count() == 3  # the 10 s and 60 s markouts of each, GBPUSD's 1 s
+    book.add_quote("EURUSD", T0 + 60_500, D("1.1000"))  # past both fills' 10 s horizons too late
+    assert [book.trader(a).markout_10s_bps for a in ("7", "8")] == [None, None]
+    assert book.pending_count() == 1  # only GBPUSD's fill, never sampled
