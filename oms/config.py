@@ -28,6 +28,22 @@ class OmsSettings(Settings):
             "hop; while it stands by, they go over gRPC to FXMESH_ROUTER_ADDR. docs/performance.md."
         ),
     )
+    group_commit_max: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="Order-path transactions (an order's acceptance, a fill's booking) that may "
+        "share one database transaction when they queue under load (group commit: one lock "
+        "statement, one outbox insert, one COMMIT for all); 1 commits each alone. Idle, a "
+        "transaction never waits for company. docs/performance.md.",
+    )
+    group_committers: int = Field(
+        4,
+        ge=1,
+        le=8,
+        description="Group commits under way at once, each on a pooled connection of the 10 "
+        "(the rest serve reads, the relay, the trigger watcher's actions).",
+    )
     outbox_poll_seconds: float = Field(
         1.0, gt=0, description="Safety-net poll of the outbox when no NOTIFY arrives."
     )

@@ -93,6 +93,8 @@ class OmsApp:
             symbols_cache_seconds=s.symbols_cache_seconds,
             marks_interval_seconds=s.marks_interval_seconds,
             marks_max_accounts=s.marks_max_accounts,
+            group_commit_max=s.group_commit_max,
+            group_committers=s.group_committers,
         )
         self.settings_sync = SettingsSync(self.service.uow, s.postgres_dsn)
         await self.settings_sync.start()

@@ -8,7 +8,7 @@ The ledger is in ``oms.store.ledger``, orders in ``oms.store.orders``, positions
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -97,6 +97,18 @@ async def get_account(conn: Conn, account_id: AccountId, *, lock: bool = False) 
     sql = f"SELECT {_ACCOUNT_COLS} FROM oms.accounts WHERE account_id = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), account_id)
     return _account(row) if row is not None else None
+
+
+async def lock_accounts(conn: Conn, account_ids: Iterable[AccountId]) -> dict[AccountId, Account]:
+    """The accounts that exist among ``account_ids``, each row locked (FOR UPDATE) for the rest
+    of the transaction, taken in account id order: two transactions locking overlapping sets this
+    way wait for each other, never deadlock."""
+    rows = await conn.fetch(
+        f"SELECT {_ACCOUNT_COLS} FROM oms.accounts WHERE account_id = ANY($1::bigint[]) "
+        "ORDER BY account_id FOR UPDATE",
+        sorted(account_ids),
+    )
+    return {AccountId(r["account_id"]): _account(r) for r in rows}
 
 
 async def accounts_by_id(conn: Conn, account_ids: Sequence[int]) -> list[Account]:

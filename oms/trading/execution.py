@@ -31,7 +31,7 @@ from oms.domain.results import CloseVenue, Execution
 from oms.store import orders as order_store
 from oms.store import positions as position_store
 from oms.trading import fills
-from oms.trading.unit_of_work import ExecutionUnavailable, UnitOfWork
+from oms.trading.unit_of_work import ExecutionUnavailable, Tx, UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -148,12 +148,14 @@ class Executor:
             raise FailedPrecondition(
                 f"symbol {order.symbol} no longer exists", reason=Reason.UNKNOWN_SYMBOL
             )
-        async with self._uow.locked(order.account_id) as tx:
+        order_id = order.order_id
+
+        async def book(tx: Tx) -> Outcome:
             # The order and which of the execution's fills are booked already, in one read.
             current, applied = await order_store.get_with_applied(
                 tx.conn,
                 order.account_id,
-                order.order_id,
+                order_id,
                 [(f.venue, f.fill_id) for f in execution.fills],
             )
             assert current is not None
@@ -165,4 +167,6 @@ class Executor:
             booked = await fills.apply_execution(
                 tx, current, execution, spec, symbols, merged, applied=applied
             )
-        return Outcome(current, booked.deals, booked.positions)
+            return Outcome(current, booked.deals, booked.positions)
+
+        return await self._uow.grouped(order.account_id, book)

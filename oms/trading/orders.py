@@ -124,20 +124,23 @@ class OrderDesk:
         symbols, prices = await self._uow.market()
         spec = symbols.get(cmd.symbol)
         now = self._uow.now()
-        async with self._uow.locked(cmd.account_id) as tx:
+        if spec is not None:
+            # Before the transaction: a request's own mistakes are refused without one (and do
+            # not roll back the other orders committing with it).
+            check_precision(
+                spec,
+                {
+                    "requested_price": cmd.requested_price,
+                    "price": cmd.price,
+                    "stop_limit_price": cmd.stop_limit_price,
+                    "stop_loss": cmd.stop_loss,
+                    "take_profit": cmd.take_profit,
+                },
+            )
+
+        async def accept(tx: Tx) -> tuple[Order, Account] | PlaceResult:
             # A retry is found by the insert below (its client order id exists) and replayed:
             # no lookup first, one round trip less for every new order.
-            if spec is not None:
-                check_precision(
-                    spec,
-                    {
-                        "requested_price": cmd.requested_price,
-                        "price": cmd.price,
-                        "stop_limit_price": cmd.stop_limit_price,
-                        "stop_loss": cmd.stop_loss,
-                        "take_profit": cmd.take_profit,
-                    },
-                )
             order = Order(
                 account_id=cmd.account_id,
                 client_order_id=cmd.client_order_id,
@@ -188,7 +191,12 @@ class OrderDesk:
                 return await self._replay(tx, again, symbols, prices)
             if order.status is OrderStatus.REJECTED:
                 tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
-            account = tx.account
+            return order, tx.account
+
+        accepted = await self._uow.grouped(cmd.account_id, accept)
+        if isinstance(accepted, PlaceResult):
+            return accepted
+        order, account = accepted
         if order.status is not OrderStatus.FILLING:
             return PlaceResult(order, [], [], replayed=False)
         assert spec is not None

@@ -111,9 +111,17 @@ class OmsService:
         symbols_cache_seconds: float = 2.0,
         marks_interval_seconds: float = 0.25,
         marks_max_accounts: int = 10_000,
+        group_commit_max: int = 32,
+        group_committers: int = 4,
     ) -> None:
         self.uow = UnitOfWork(
-            pool, redis, router, now=now, symbols_cache_seconds=symbols_cache_seconds
+            pool,
+            redis,
+            router,
+            now=now,
+            symbols_cache_seconds=symbols_cache_seconds,
+            group_commit_max=group_commit_max,
+            group_committers=group_committers,
         )
         self.executor = Executor(self.uow)
         self.orders = OrderDesk(self.uow, self.executor)

@@ -1,0 +1,192 @@
+"""Group commit (``oms.trading.unit_of_work.GroupCommit``) against the real PostgreSQL: bodies that
+queue share one transaction, a failing body costs only its own caller, and the order path's
+results agree with the database after a burst that was committed in shared transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import OmsHarness, QuoteWriter
+from prometheus_client import REGISTRY
+
+from fxmesh.errors import NotFound
+from fxmesh.v1 import oms_pb2, types_pb2
+from oms.domain.model import AccountId
+from oms.store import ledger as ledger_store
+from oms.trading.unit_of_work import GroupCommit, Tx
+
+D = Decimal
+caller = contextvars.ContextVar[str]("caller")
+
+
+def _batches() -> tuple[float, float]:
+    """(batches committed, bodies in them) so far, in this process."""
+    count = REGISTRY.get_sample_value("fxmesh_oms_group_commit_size_count") or 0.0
+    total = REGISTRY.get_sample_value("fxmesh_oms_group_commit_size_sum") or 0.0
+    return count, total
+
+
+async def _balance(oms: OmsHarness, account_id: int) -> tuple[Decimal, Decimal]:
+    """(balance, sum of the ledger) of an account."""
+    db = await oms.db()
+    try:
+        row = await db.fetchrow(
+            "SELECT a.balance, (SELECT sum(amount) FROM oms.ledger l "
+            "WHERE l.account_id = a.account_id) AS ledger FROM oms.accounts a "
+            "WHERE a.account_id = $1",
+            account_id,
+        )
+    finally:
+        await db.close()
+    assert row is not None
+    return row["balance"], row["ledger"]
+
+
+def _adjust(amount: str, seen: list[str]) -> Callable[[Tx], Coroutine[Any, Any, Decimal]]:
+    async def body(tx: Tx) -> Decimal:
+        seen.append(caller.get())  # runs in its caller's context
+        _, after = await ledger_store.post_ledger(
+            tx.conn, tx.account.account_id, "ADJUSTMENT", D(amount), "USD", reference="gc-test"
+        )
+        return after
+
+    return body
+
+
+async def test_bodies_queued_behind_a_commit_then_committed_together_each_answered(
+    oms: OmsHarness,
+) -> None:
+    group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=32, committers=1)
+    first, second, third = [AccountId(await oms.new_account()) for _ in range(3)]
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def held(tx: Tx) -> str:
+        await release.wait()  # holds the only committer: the others queue meanwhile
+        return "held"
+
+    async def run(account: AccountId, who: str, amount: str) -> Decimal:
+        caller.set(who)
+        return await group.run(account, _adjust(amount, seen))
+
+    holding = asyncio.create_task(group.run(first, held))
+    await asyncio.sleep(0.05)
+    before = _batches()
+    queued = [
+        asyncio.create_task(run(second, "b", "5.00")),
+        asyncio.create_task(run(third, "c", "7.00")),
+        asyncio.create_task(run(second, "d", "1.50")),  # the same account twice in a batch
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+
+    assert await holding == "held"
+    assert await asyncio.gather(*queued) == [D("10005.00"), D("10007.00"), D("10006.50")]
+    assert seen == ["b", "c", "d"]
+    count, total = _batches()
+    # The held body's transaction, then one for the three that queued behind it.
+    assert (count - before[0], total - before[1]) == (2, 4)
+    assert await _balance(oms, second) == (D("10006.50"), D("10006.50"))
+    assert await _balance(oms, third) == (D("10007.00"), D("10007.00"))
+
+
+async def test_a_failing_body_then_only_its_caller_fails_and_the_others_commit_once(
+    oms: OmsHarness,
+) -> None:
+    group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=32, committers=1)
+    good, bad, other = [AccountId(await oms.new_account()) for _ in range(3)]
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def held(tx: Tx) -> None:
+        await release.wait()
+
+    async def fails(tx: Tx) -> None:
+        await ledger_store.post_ledger(
+            tx.conn, tx.account.account_id, "ADJUSTMENT", D("3.00"), "USD", reference="gc-test"
+        )
+        raise RuntimeError("this order's own failure")
+
+    holding = asyncio.create_task(group.run(good, held))
+    await asyncio.sleep(0.05)
+    caller.set("t")
+    queued = [
+        asyncio.create_task(group.run(good, _adjust("2.00", seen))),
+        asyncio.create_task(group.run(bad, fails)),
+        asyncio.create_task(group.run(AccountId(999_999_999), _adjust("1.00", seen))),
+        asyncio.create_task(group.run(other, _adjust("4.00", seen))),
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    await holding
+    done = await asyncio.gather(*queued, return_exceptions=True)
+
+    assert done[0] == D("10002.00")
+    assert isinstance(done[1], RuntimeError)
+    assert isinstance(done[2], NotFound)
+    assert done[3] == D("10004.00")
+    # Rolled back with the batch, then committed alone: once, not twice.
+    assert await _balance(oms, good) == (D("10002.00"), D("10002.00"))
+    assert await _balance(oms, other) == (D("10004.00"), D("10004.00"))
+    assert await _balance(oms, bad) == (D("10000.00"), D("10000.00"))  # nothing of it
+
+
+async def test_burst_of_orders_committed_in_shared_transactions_then_database_agrees(
+    oms: OmsHarness, put_quote: QuoteWriter
+) -> None:
+    await put_quote("EURUSD", "1.10000", "1.10010")
+    accounts = [await oms.new_account() for _ in range(6)]
+    oms.router.gate = asyncio.Event()  # every Execute waits: their fills then settle together
+
+    async def place(account_id: int, n: int) -> oms_pb2.PlaceOrderResponse:
+        return await oms.stub.PlaceOrder(
+            oms_pb2.PlaceOrderRequest(
+                account_id=str(account_id),
+                client_order_id=f"gc-burst-{account_id}-{n}",
+                symbol="EURUSD",
+                side=types_pb2.SIDE_BUY if n % 2 else types_pb2.SIDE_SELL,
+                type=types_pb2.ORDER_TYPE_MARKET,
+                volume="0.10",
+            )
+        )
+
+    before = _batches()
+    placing = [asyncio.create_task(place(a, n)) for a in accounts for n in range(3)]
+    for _ in range(200):
+        if len(oms.router.requests) >= len(placing):
+            break
+        await asyncio.sleep(0.02)
+    oms.router.gate.set()
+    replies = await asyncio.gather(*placing)
+
+    assert {r.order.status for r in replies} == {types_pb2.ORDER_STATUS_FILLED}
+    count, total = _batches()
+    assert total - before[1] == 2 * len(placing)  # accepted, then filled: two bodies an order
+    assert count - before[0] < total - before[1]  # and some of them shared a transaction
+    db = await oms.db()
+    try:
+        for account_id in accounts:
+            rows = await db.fetch(
+                "SELECT o.status, o.filled_volume, "
+                "(SELECT count(*) FROM oms.deals d WHERE d.order_id = o.order_id) AS deals, "
+                "(SELECT count(*) FROM oms.positions p WHERE p.open_order_id = o.order_id "
+                " AND p.closed_at IS NULL) AS open "
+                "FROM oms.orders o WHERE o.account_id = $1",
+                account_id,
+            )
+            assert [tuple(r) for r in rows] == [("FILLED", D("0.10"), 1, 1)] * 3
+            balance, ledger = await _balance(oms, account_id)
+            assert balance == ledger
+            assert balance == D("10000.00") - 3 * D("0.35")  # 3.50 a lot a side, 0.10 lots
+    finally:
+        await db.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_caller() -> None:
+    caller.set("")
