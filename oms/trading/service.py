@@ -112,7 +112,7 @@ class OmsService:
         marks_interval_seconds: float = 0.25,
         marks_max_accounts: int = 10_000,
         group_commit_max: int = 32,
-        group_committers: int = 4,
+        group_committers: int = 2,
     ) -> None:
         self.uow = UnitOfWork(
             pool,

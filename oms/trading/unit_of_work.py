@@ -293,7 +293,7 @@ class UnitOfWork:
         now: Clock = utc_now,
         symbols_cache_seconds: float = 2.0,
         group_commit_max: int = 32,
-        group_committers: int = 4,
+        group_committers: int = 2,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -417,8 +417,11 @@ class GroupCommit:
     ``max_batch``) and runs them in one transaction on one connection: one BEGIN, one statement
     locking all their accounts (in account id order, as every batch does, so two batches cannot
     deadlock), each body in turn with its own ``Tx``, one outbox insert for all their events, one
-    COMMIT. Idle, a body runs at once in a transaction of its own: grouping costs no latency, it
-    only takes what queued while a commit was under way.
+    COMMIT. While fewer than ``committers`` transactions are under way a body starts at once, in
+    a transaction of its own: nothing ever waits for company, a body only joins others when it
+    would have waited for a connection anyway. ``committers`` trades database CPU per order (fewer
+    committers group more) against the round trips one committer runs in sequence
+    (docs/performance.md, "Group commit").
 
     Atomicity is the batch's: every body of a batch commits, or none does. A body that raises makes
     the batch roll back, and each of its bodies then runs again alone (bodies are re-runnable: they
@@ -438,7 +441,7 @@ class GroupCommit:
         committed: Callable[[Tx], None],
         *,
         max_batch: int = 32,
-        committers: int = 4,
+        committers: int = 2,
     ) -> None:
         self._pool = pool
         self._committed = committed
