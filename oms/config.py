@@ -34,8 +34,9 @@ class OmsSettings(Settings):
         le=256,
         description="Order-path transactions (an order's acceptance, a fill's booking) that may "
         "share one database transaction when they queue under load (group commit: one lock "
-        "statement, one outbox insert, one COMMIT for all); 1 commits each alone. Idle, a "
-        "transaction never waits for company. docs/performance.md.",
+        "statement, one outbox insert, one COMMIT for all). 1 turns grouping off: each in a "
+        "transaction of its own, as many at once as the pool gives (FXMESH_OMS_GROUP_COMMITTERS "
+        "then does not apply). docs/performance.md, 'Group commit'.",
     )
     group_committers: int = Field(
         2,

@@ -456,6 +456,9 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         work = _Work(account_id, body, future, contextvars.copy_context())
+        if self._max_batch == 1:  # grouping off: each body alone, as many at once as come
+            await self._commit([work])
+            return await future
         self._queue.append(work)
         if len(self._running) < self._committers:
             committer = loop.create_task(self._drain())

@@ -95,6 +95,31 @@ async def test_bodies_queued_behind_a_commit_then_committed_together_each_answer
     assert await _balance(oms, third) == (D("10007.00"), D("10007.00"))
 
 
+async def test_grouping_off_then_each_body_alone_and_none_waits_for_another(
+    oms: OmsHarness,
+) -> None:
+    group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=1, committers=1)
+    held_account, free_account = [AccountId(await oms.new_account()) for _ in range(2)]
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def held(tx: Tx) -> None:
+        await release.wait()
+
+    before = _batches()
+    holding = asyncio.create_task(group.run(held_account, held))
+    await asyncio.sleep(0.05)
+    caller.set("free")
+    # Not queued behind the held transaction, though there is one committer.
+    assert await asyncio.wait_for(group.run(free_account, _adjust("9.00", seen)), 5) == D(
+        "10009.00"
+    )
+    release.set()
+    await holding
+    count, total = _batches()
+    assert (count - before[0], total - before[1]) == (2, 2)
+
+
 async def test_a_failing_body_then_only_its_caller_fails_and_the_others_commit_once(
     oms: OmsHarness,
 ) -> None:
