@@ -38,6 +38,8 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_oms_orders_total": "counter",
         "fxmesh_oms_order_latency_seconds": "histogram",
         "fxmesh_oms_outbox_lag_seconds": "gauge",
+        "fxmesh_oms_group_commit_size": "histogram",
+        "fxmesh_oms_group_commit_reruns_total": "counter",
         "fxmesh_router_decisions_total": "counter",
         "fxmesh_router_execute_seconds": "histogram",
         "fxmesh_bbook_net_volume_lots": "gauge",
