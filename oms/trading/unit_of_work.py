@@ -467,14 +467,23 @@ class GroupCommit:
         return await work.future
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch: list[_Work[Any]] = []
-            while self._queue and len(batch) < self._max_batch:
-                work = self._queue.popleft()
-                if not work.future.done():  # its caller gave up before it ran
-                    batch.append(work)
-            if batch:
-                await self._commit(batch)
+        try:
+            while self._queue:
+                batch: list[_Work[Any]] = []
+                while self._queue and len(batch) < self._max_batch:
+                    work = self._queue.popleft()
+                    if not work.future.done():  # its caller gave up before it ran
+                        batch.append(work)
+                if batch:
+                    await self._commit(batch)
+        finally:
+            # Counted as running no longer from the moment it saw the queue empty (no await in
+            # between): a body queued after that starts a committer of its own. The done callback
+            # alone would leave a loop turn in which the body found every committer "running"
+            # and waited for the next caller.
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.discard(task)
 
     async def _commit(self, batch: list[_Work[Any]]) -> None:
         try:
@@ -497,8 +506,9 @@ class GroupCommit:
         for work, tx, result in done:
             try:
                 self._committed(tx)
-            finally:
-                _settle(work.future, result=result)
+            except Exception:  # committed all the same: every caller is answered
+                log.exception("group_commit_listener_failed")
+            _settle(work.future, result=result)
 
     async def _transaction(self, batch: list[_Work[Any]]) -> list[tuple[_Work[Any], Tx, Any]]:
         loop = asyncio.get_running_loop()

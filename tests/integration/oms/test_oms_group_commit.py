@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import OmsHarness, QuoteWriter
 from prometheus_client import REGISTRY
 
 from fxmesh.errors import NotFound
@@ -31,7 +30,7 @@ def _batches() -> tuple[float, float]:
     return count, total
 
 
-async def _balance(oms: OmsHarness, account_id: int) -> tuple[Decimal, Decimal]:
+async def _balance(oms: Any, account_id: int) -> tuple[Decimal, Decimal]:
     """(balance, sum of the ledger) of an account."""
     db = await oms.db()
     try:
@@ -59,7 +58,7 @@ def _adjust(amount: str, seen: list[str]) -> Callable[[Tx], Coroutine[Any, Any, 
 
 
 async def test_bodies_queued_behind_a_commit_then_committed_together_each_answered(
-    oms: OmsHarness,
+    oms: Any,
 ) -> None:
     group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=32, committers=1)
     first, second, third = [AccountId(await oms.new_account()) for _ in range(3)]
@@ -96,7 +95,7 @@ async def test_bodies_queued_behind_a_commit_then_committed_together_each_answer
 
 
 async def test_grouping_off_then_each_body_alone_and_none_waits_for_another(
-    oms: OmsHarness,
+    oms: Any,
 ) -> None:
     group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=1, committers=1)
     held_account, free_account = [AccountId(await oms.new_account()) for _ in range(2)]
@@ -120,8 +119,24 @@ async def test_grouping_off_then_each_body_alone_and_none_waits_for_another(
     assert (count - before[0], total - before[1]) == (2, 2)
 
 
+async def test_bodies_one_after_another_then_none_left_waiting_for_a_committer(
+    oms: Any,
+) -> None:
+    """A committer that has just found the queue empty must not be counted as running: a body
+    queued in that moment would wait for the next caller to start one."""
+    group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=32, committers=1)
+    account = AccountId(await oms.new_account())
+    seen: list[str] = []
+    caller.set("seq")
+    for n in range(20):
+        # In the caller's own task (wait_for would start a task of its own, a loop turn later).
+        async with asyncio.timeout(5):
+            after = await group.run(account, _adjust("1.00", seen))
+        assert after == D(10_001 + n)
+
+
 async def test_a_failing_body_then_only_its_caller_fails_and_the_others_commit_once(
-    oms: OmsHarness,
+    oms: Any,
 ) -> None:
     group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=32, committers=1)
     good, bad, other = [AccountId(await oms.new_account()) for _ in range(3)]
@@ -162,7 +177,7 @@ async def test_a_failing_body_then_only_its_caller_fails_and_the_others_commit_o
 
 
 async def test_burst_of_orders_committed_in_shared_transactions_then_database_agrees(
-    oms: OmsHarness, put_quote: QuoteWriter
+    oms: Any, put_quote: Any
 ) -> None:
     await put_quote("EURUSD", "1.10000", "1.10010")
     accounts = [await oms.new_account() for _ in range(6)]
