@@ -8,7 +8,7 @@ The ledger is in ``oms.store.ledger``, orders in ``oms.store.orders``, positions
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -99,24 +99,17 @@ async def get_account(conn: Conn, account_id: AccountId, *, lock: bool = False) 
     return _account(row) if row is not None else None
 
 
-async def lock_accounts(conn: Conn, account_ids: Iterable[AccountId]) -> dict[AccountId, Account]:
-    """The accounts that exist among ``account_ids``, each row locked (FOR UPDATE) for the rest
-    of the transaction, taken in account id order: two transactions locking overlapping sets this
-    way wait for each other, never deadlock."""
-    rows = await conn.fetch(
+async def accounts_by_id(
+    conn: Conn, account_ids: Iterable[int], *, lock: bool = False
+) -> list[Account]:
+    """The accounts that exist among ``account_ids``, in account id order; ``lock`` takes their
+    row locks (FOR UPDATE) in that order for the rest of the transaction, so two transactions
+    locking overlapping sets wait for each other and never deadlock."""
+    sql = (
         f"SELECT {_ACCOUNT_COLS} FROM oms.accounts WHERE account_id = ANY($1::bigint[]) "
-        "ORDER BY account_id FOR UPDATE",
-        sorted(account_ids),
+        "ORDER BY account_id"
     )
-    return {AccountId(r["account_id"]): _account(r) for r in rows}
-
-
-async def accounts_by_id(conn: Conn, account_ids: Sequence[int]) -> list[Account]:
-    rows = await conn.fetch(
-        f"SELECT {_ACCOUNT_COLS} FROM oms.accounts WHERE account_id = ANY($1::bigint[]) "
-        "ORDER BY account_id",
-        list(account_ids),
-    )
+    rows = await conn.fetch(sql + (" FOR UPDATE" if lock else ""), list(account_ids))
     return [_account(r) for r in rows]
 
 

@@ -463,8 +463,8 @@ class GroupCommit:
         if len(self._running) < self._committers:
             committer = loop.create_task(self._drain())
             self._running.add(committer)
-            committer.add_done_callback(self._running.discard)
-        return await work.future
+            committer.add_done_callback(self._running.discard)  # cancelled before it started
+        return await future
 
     async def _drain(self) -> None:
         try:
@@ -514,7 +514,10 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         done: list[tuple[_Work[Any], Tx, Any]] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            accounts = await account_store.lock_accounts(conn, {w.account_id for w in batch})
+            ids = {w.account_id for w in batch}
+            accounts = {
+                a.account_id: a for a in await account_store.accounts_by_id(conn, ids, lock=True)
+            }
             seen: set[AccountId] = set()
             events: list[outbox.OutboxEvent] = []
             for work in batch:
