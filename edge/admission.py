@@ -9,7 +9,9 @@ CPU from the orders it had admitted.
 Closing a position (close, partial close, close-all, close-by) and cancelling an order are never
 refused; new orders and other changes may queue briefly; reads are shed first (``fxmesh.admission``).
 Other routes (login, market history from quotes, WebSocket, health, metrics) are not admitted
-here.
+here. A request with an ``Idempotency-Key`` header keeps, when refused, its place in line for
+its retries with the same key (``fxmesh.admission.RetryLine``): a burst's retries are served
+before later first attempts, and wait longer for a slot, so no order is refused again and again.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ def lane_of(method: str, path: str) -> Lane | None:
     return None
 
 
+def _retry_key_of(scope: Scope) -> int | None:
+    """The request's place in the retry line: the hash of its ``Idempotency-Key`` header, which a
+    client sends unchanged on every retry of one order (its clientOrderId is a good value). A
+    header, not the body, because admission decides before the body is read; the key only ranks
+    the request in edge's queue, it changes nothing about what is done with it."""
+    for name, value in scope["headers"]:
+        if name == b"idempotency-key":
+            return hash(value)
+    return None
+
+
 class AdmissionMiddleware:
     """Hold an admission slot for the whole of each admitted request."""
 
@@ -61,7 +74,7 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            await self.admission.acquire(lane)
+            await self.admission.acquire(lane, _retry_key_of(scope))
         except Overloaded as exc:
             await self._refusal(exc)(scope, receive, send)
             return

@@ -76,16 +76,23 @@ class EdgeSettings(Settings):
     ws_max_pending_events: int = Field(
         1000, gt=0, description="Unsent account events per socket before it is closed as too slow."
     )
-    # Sized to the one-machine stack (docs/ARCHITECTURE.md, "Overload"): about what oms completes
-    # in ~0.15 s at capacity. More in flight only lengthens every accepted order's wait once the
-    # CPU is saturated (128 gave p50 1.4 s at 2x capacity), fewer leaves capacity unused.
+    # The ceiling of the adaptive limit (below): what edge admits before it has measured the
+    # service's pace, and the most it admits on a fast one.
     edge_max_in_flight: int = Field(
         16,
         ge=1,
         description="Requests to oms's routes (orders, positions, account, risk) in flight at "
-        "once; closes count but are never refused, reads are refused from three quarters of it. "
-        "Size it to oms's capacity x the latency an accepted order may have, divided by the "
-        "number of edge processes.",
+        "once, at most; closes count but are never refused, reads are refused from three "
+        "quarters of the limit. With FXMESH_EDGE_TARGET_LATENCY_SECONDS set, the limit adapts "
+        "below this.",
+    )
+    edge_target_latency_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Time an admitted order should spend in flight once oms is saturated: edge "
+        "keeps its in-flight limit at this / the measured interval between completions (Little's "
+        "law), between 2 and FXMESH_EDGE_MAX_IN_FLIGHT, so overload costs accepted orders about "
+        "this much and the excess is refused. Unset: the limit is FXMESH_EDGE_MAX_IN_FLIGHT.",
     )
     edge_admission_queue: int = Field(
         32,
@@ -96,7 +103,15 @@ class EdgeSettings(Settings):
         0.01,
         ge=0,
         description="How long an order may wait for a slot at edge before a 503: a queue "
-        "absorbs a burst, it must not become the wait of a sustained overload.",
+        "absorbs a burst, it must not become the wait of a sustained overload. Orders that the "
+        "measured pace says would not enter within it are refused at once.",
+    )
+    edge_admission_retry_queue_timeout_seconds: float = Field(
+        0.1,
+        ge=0,
+        description="How long an order from a client refused before (known by its token) may "
+        "wait for a slot: retries rank ahead of first attempts and wait longer, so a burst's "
+        "refused clients get in instead of being refused again and again.",
     )
     edge_retry_after_seconds: int = Field(
         1, ge=1, description="Shortest Retry-After (seconds) of edge's own 503 OVERLOADED."
@@ -141,6 +156,8 @@ class EdgeSettings(Settings):
             limit=self.edge_max_in_flight,
             queue_size=self.edge_admission_queue,
             queue_timeout_seconds=self.edge_admission_queue_timeout_seconds,
+            retry_queue_timeout_seconds=self.edge_admission_retry_queue_timeout_seconds,
             retry_after_seconds=self.edge_retry_after_seconds,
             retry_after_max_seconds=self.edge_retry_after_max_seconds,
+            target_latency_seconds=self.edge_target_latency_seconds,
         )

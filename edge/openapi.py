@@ -189,7 +189,9 @@ ERROR_STATUSES = {
     422: "Request shape refused (e.g. DECIMAL_MUST_BE_STRING, INVALID_TIMESTAMP).",
     429: "Over the account's rate limit of the route class (RATE_LIMITED, with Retry-After and "
     "RateLimit-* headers), too many failed logins (LOGIN_THROTTLED), or a limit of the server.",
-    503: "oms (or, for market history, quotes) unavailable, or overloaded (with Retry-After).",
+    503: "oms (or, for market history, quotes) unavailable, or overloaded (with Retry-After). "
+    "Send an order's retries with the same Idempotency-Key header as its first try (its "
+    "clientOrderId will do): a retry then goes ahead of later first attempts.",
     504: "No answer in time; for an order, the details name the clientOrderId to retry with.",
 }
 

@@ -129,7 +129,9 @@ class OrderFlow:
         ).encode()
         started = time.perf_counter()
         try:
-            reply = await self.pool.request("POST", PATH, body, self._auth[k % len(self._auth)])
+            # Idempotency-Key: a retry keeps the place in edge's line its first refusal gave it.
+            headers = {**self._auth[k % len(self._auth)], "idempotency-key": client_order_id}
+            reply = await self.pool.request("POST", PATH, body, headers)
         except HttpError as exc:
             return f"connection_error:{str(exc).split(':')[0]}", None, None
         if reply.status in REFUSAL_STATUSES:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 
 from edge.app import create_app
 from edge.wsserver import edge_http_server
@@ -40,6 +41,11 @@ async def edge_with(base: Any, **overrides: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+def queued() -> float:
+    """Orders waiting for a slot at edge (the gauge is per process: one edge is busy at a time)."""
+    return REGISTRY.get_sample_value("fxmesh_edge_admission_queued") or 0.0
 
 
 def market(client_order_id: str, symbol: str = "EURUSD") -> dict[str, str]:
@@ -113,6 +119,65 @@ async def test_orders_when_more_than_edge_admits_then_excess_refused_503_and_adm
     assert summary.json()["details"]["cause"] == "READS_SHED"
     assert close.status_code == 200, close.text
     assert close.json()["order"]["status"] == "FILLED"
+
+
+async def test_order_when_retried_with_its_idempotency_key_then_it_goes_ahead_of_a_newer_first_try(
+    edge: Any, alice_token: str, bob_token: str
+) -> None:
+    # Arrange: 1 in flight, 1 may wait. alice's order is refused while bob's waits; then bob's
+    # next order waits in the queue when alice retries hers (the same Idempotency-Key).
+    oms = edge.oms
+    tag = uuid.uuid4().hex[:8]
+    first_hold = oms.hold = asyncio.Event()
+    alice = {"Authorization": f"Bearer {alice_token}"}
+    bob = {"Authorization": f"Bearer {bob_token}"}
+    try:
+        async with (
+            edge_with(
+                edge,
+                edge_max_in_flight=1,
+                edge_admission_queue=1,
+                edge_admission_queue_timeout_seconds=60.0,
+                edge_admission_retry_queue_timeout_seconds=60.0,
+            ) as url,
+            httpx.AsyncClient(base_url=url, timeout=60) as http,
+        ):
+
+            def order(auth: dict[str, str], name: str) -> asyncio.Task[httpx.Response]:
+                cid = f"{tag}-{name}"
+                headers = {**auth, "Idempotency-Key": cid}
+                return asyncio.create_task(
+                    http.post("/api/orders/market", json=market(cid), headers=headers)
+                )
+
+            placed_before = len(oms.placed)
+            alice_first = order(alice, "a1")
+            await until(lambda: len(oms.placed) - placed_before == 1)  # held in oms
+            bob_first = order(bob, "b1")
+            await until(lambda: queued() == 1)
+            refused = await order(alice, "a2")
+            second_hold = oms.hold = asyncio.Event()
+            first_hold.set()  # alice's first order finishes, bob's first enters and is held
+            await alice_first
+            await until(lambda: len(oms.placed) - placed_before == 2)
+            bob_newer = order(bob, "b2")
+            await until(lambda: queued() == 1)  # waiting: it arrived before alice's retry
+
+            # Act: alice's order stands from its refusal, before bob's newer one.
+            alice_retry = order(alice, "a2")
+            bumped = await bob_newer
+            second_hold.set()
+            retried, first_of_bob = await asyncio.gather(alice_retry, bob_first)
+    finally:
+        oms.hold = None
+
+    # Assert
+    assert refused.status_code == 503, refused.text
+    assert bumped.status_code == 503, bumped.text
+    assert bumped.json()["details"]["cause"] == "QUEUE_FULL"
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["order"]["status"] == "FILLED"
+    assert first_of_bob.status_code == 200, first_of_bob.text
 
 
 async def test_place_order_when_oms_refuses_overloaded_then_503_with_its_retry_after(

@@ -1,5 +1,5 @@
-"""Admission control: bounded in flight, a FIFO queue with a deadline, reads shed first, closes
-never refused. No timing asserts: waits are either never reached (long timeouts) or reached by
+"""Admission control: bounded in flight, a queue ranked by standing with a deadline, reads shed
+first, closes never refused. No timing asserts: waits are either never reached (long timeouts) or reached by
 design (zero / tiny timeouts with a holder that never lets go)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fxmesh.admission import (
     Cause,
     Lane,
     Overloaded,
+    RetryLine,
     RetrySpreader,
 )
 
@@ -228,3 +229,198 @@ async def test_order_when_refused_by_a_busy_service_then_hint_grows_with_the_ref
         hints.append(refused.value.metadata[RETRY_AFTER_KEY])
 
     assert hints == ["1", "1", "1", "1", "2", "2", "2", "2", "3"]
+
+
+async def test_queue_when_a_refused_client_retries_then_it_enters_ahead_of_later_first_attempts() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(1, 3, LONG), clock=clock)
+    await adm.acquire(Lane.ORDER, "holder")
+    entered: list[str] = []
+
+    async def order(client: str) -> None:
+        await adm.acquire(Lane.ORDER, client)
+        entered.append(client)
+
+    async def arrive(client: str) -> asyncio.Task[None]:
+        clock.now += 1
+        task = asyncio.create_task(order(client))
+        await asyncio.sleep(0)
+        return task
+
+    first = [await arrive(f"first{i}") for i in range(3)]
+    refused = await arrive("retrier")  # the queue is full: refused, and remembered
+    with pytest.raises(Overloaded):
+        await refused
+    for _ in range(3):
+        adm.release(Lane.ORDER)
+    await asyncio.gather(*first)
+    later = [await arrive("later0"), await arrive("later1")]
+    retry = await arrive("retrier")  # arrives last, stands from its refusal
+    for _ in range(3):
+        adm.release(Lane.ORDER)
+    await asyncio.gather(*later, retry)
+
+    assert entered == ["first0", "first1", "first2", "retrier", "later0", "later1"]
+    assert len(adm.line) == 0  # let in: its standing is forgotten
+
+
+async def test_queue_when_full_and_a_client_refused_earlier_retries_then_the_youngest_waiter_is_refused() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(1, 1, LONG), clock=clock)
+    await adm.acquire(Lane.ORDER, "holder")
+    waiting = asyncio.create_task(adm.acquire(Lane.ORDER, "early"))
+    await asyncio.sleep(0)
+    clock.now += 1
+    with pytest.raises(Overloaded):
+        await adm.acquire(Lane.ORDER, "retrier")
+    adm.release(Lane.ORDER)
+    await waiting  # "early" holds the slot now
+    clock.now += 1
+    young = asyncio.create_task(adm.acquire(Lane.ORDER, "young"))
+    await asyncio.sleep(0)
+    clock.now += 1
+
+    retry = asyncio.create_task(adm.acquire(Lane.ORDER, "retrier"))
+    with pytest.raises(Overloaded) as bumped:
+        await young
+    adm.release(Lane.ORDER)
+    await retry
+
+    assert bumped.value.metadata["cause"] == Cause.QUEUE_FULL.value
+    assert (adm.in_flight, adm.queued) == (1, 0)
+
+
+async def test_queue_when_completions_are_too_slow_for_its_deadline_then_the_excess_is_refused_without_waiting() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(1, 8, 1000.0), clock=clock)
+    await adm.acquire(Lane.ORDER)
+    for _ in range(3):  # saturated: each completion hands its slot on, 400 s apart
+        waiter = asyncio.create_task(adm.acquire(Lane.ORDER))
+        await asyncio.sleep(0)
+        clock.now += 400
+        adm.release(Lane.ORDER)
+        await waiter
+    assert adm.completion_interval == pytest.approx(400.0)
+    assert adm.queue_room(1000.0) == 2  # two enter within the deadline, a third would not
+    waiters = [asyncio.create_task(adm.acquire(Lane.ORDER)) for _ in range(2)]
+    await asyncio.sleep(0)
+
+    async with asyncio.timeout(30):  # a bound for a stuck test: waiting it out takes 1000 s
+        with pytest.raises(Overloaded) as refused:
+            await adm.acquire(Lane.ORDER)
+
+    assert refused.value.metadata["cause"] == Cause.QUEUE_TIMEOUT.value
+    assert adm.queued == 2
+    for _ in range(3):
+        adm.release(Lane.ORDER)
+    await asyncio.gather(*waiters)
+    assert (adm.in_flight, adm.queued) == (0, 0)
+
+
+def test_retry_line_when_a_client_stops_retrying_then_it_is_forgotten() -> None:
+    line = RetryLine(forget_after=10.0, max_clients=2)
+    line.refused("a", 100.0)
+    line.refused("a", 105.0)  # refused again: keeps its first standing
+
+    assert line.standing("a", 110.0) == 100.0
+    assert line.standing("a", 116.0) == 116.0  # not seen for more than 10 s: gave up
+    assert line.standing(None, 110.0) == 110.0
+
+    line.refused("b", 106.0)
+    line.refused("c", 107.0)  # a third client: the least recently refused ("a") goes
+    assert len(line) == 2
+    assert line.standing("a", 108.0) == 108.0
+    line.admitted("b")
+    assert line.standing("b", 108.0) == 108.0
+
+
+async def saturate(adm: Admission, clock: Clock, completions: int, interval: float) -> None:
+    """Completions ``interval`` apart while an order waits, ending with one slot held."""
+    if adm.in_flight == 0:
+        await adm.acquire(Lane.ORDER)
+    for _ in range(completions):
+        while adm.in_flight < adm.limit:  # fill the slots so that the next one queues
+            await adm.acquire(Lane.ORDER)
+        waiter = asyncio.create_task(adm.acquire(Lane.ORDER))
+        await asyncio.sleep(0)
+        while adm.queued:  # a shrinking limit hands nothing on until it is met
+            clock.now += interval
+            adm.release(Lane.ORDER)
+        await waiter
+
+
+async def test_limit_when_a_target_latency_is_set_then_it_follows_the_measured_pace() -> None:
+    clock = Clock()
+    adm = Admission(
+        "admtest", AdmissionPolicy(16, 8, LONG, target_latency_seconds=0.05), clock=clock
+    )
+    assert adm.limit == 16  # nothing measured yet: the ceiling
+
+    await saturate(adm, clock, 40, interval=0.01)  # 100 completions a second
+    assert adm.limit == 5  # 5 in flight x 10 ms = the 50 ms target
+
+    await saturate(adm, clock, 60, interval=0.001)  # a faster service: capped at the policy's
+    assert adm.limit == 16
+
+    await saturate(adm, clock, 80, interval=1.0)  # a stalled one: the floor, never zero
+    assert adm.limit == Admission.MIN_ADAPTIVE_LIMIT
+
+
+async def test_limit_when_it_shrinks_below_those_in_flight_then_waiters_wait_until_it_is_met() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission(
+        "admtest", AdmissionPolicy(8, 8, LONG, target_latency_seconds=0.05), clock=clock
+    )
+    for _ in range(8):
+        await adm.acquire(Lane.ORDER)
+
+    async def complete_while_one_waits() -> asyncio.Task[None]:
+        waiter = asyncio.create_task(adm.acquire(Lane.ORDER))
+        await asyncio.sleep(0)
+        clock.now += 0.025
+        adm.release(Lane.ORDER)
+        await asyncio.sleep(0)
+        return waiter
+
+    await (await complete_while_one_waits())  # the first measured completion
+    waiter = await complete_while_one_waits()  # 40 a second: 2 in flight make the 50 ms
+    assert adm.limit == 2
+    for _ in range(5):  # 7 in flight down to 2
+        adm.release(Lane.ORDER)
+    await asyncio.sleep(0)
+    assert not waiter.done()  # not below the limit yet: nothing handed on
+    adm.release(Lane.ORDER)
+    await waiter
+
+    assert adm.in_flight == 2
+
+
+async def test_queue_when_no_slot_frees_within_its_deadline_then_only_a_retrying_client_waits() -> (
+    None
+):
+    clock = Clock()
+    policy = AdmissionPolicy(1, 8, LONG, retry_queue_timeout_seconds=1000.0)
+    adm = Admission("admtest", policy, clock=clock)
+    await saturate(adm, clock, 2, interval=100.0)  # one completion every 100 s
+    assert (adm.queue_room(LONG), adm.queue_room(1000.0)) == (0, 8)
+    with pytest.raises(Overloaded) as first:  # at once: it could not have entered in time
+        await adm.acquire(Lane.ORDER, "client")
+    clock.now += 1
+
+    retry = asyncio.create_task(adm.acquire(Lane.ORDER, "client"))  # may wait 1000 s
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded):  # a first attempt after it is refused at once
+        await adm.acquire(Lane.ORDER, "other")
+    adm.release(Lane.ORDER)
+    await retry
+
+    assert first.value.metadata["cause"] == Cause.QUEUE_TIMEOUT.value
+    assert (adm.in_flight, adm.queued) == (1, 0)
