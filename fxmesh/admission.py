@@ -115,9 +115,9 @@ class AdmissionPolicy:
     saturated (``Admission.limit``)."""
     retry_queue_timeout_seconds: float | None = None
     """How long a client refused before (``RetryLine``) may wait, if longer than
-    ``queue_timeout``. A
-    retry has paid a round trip and a Retry-After already: a longer wait for a slot that is
-    coming serves it better than another refusal, while first attempts keep a fast answer."""
+    ``queue_timeout``. A retry has paid a round trip and a Retry-After already: a longer wait for
+    a slot that is coming serves it better than another refusal, while first attempts keep a
+    fast answer."""
 
 
 class RetrySpreader:
@@ -251,8 +251,6 @@ class _Waiter:
     standing: float
     deadline: float  # seconds it may wait: a retry's is the policy's retry queue timeout
     seq: int
-    lane: Lane
-    client: Hashable | None
     # Set by whoever decides its fate: None hands it a slot, a Cause refuses it.
     outcome: asyncio.Future[Cause | None]
 
@@ -265,7 +263,7 @@ class Admission:
 
     Waiters are ranked by standing (``RetryLine``; a first attempt stands from its arrival), so a
     client already refused goes ahead of later arrivals, and the queue holds no more than can
-    enter before its deadline: from the measured interval between completions while saturated,
+    enter before its deadline: from the measured interval between completions at the limit,
     a waiter whose expected wait exceeds ``queue_timeout`` is refused at once (cause
     ``QUEUE_TIMEOUT``, without waiting it out), and when the queue is over its room the
     lowest-ranked waiter (perhaps the newcomer) is the one refused. The same interval adapts the
@@ -304,7 +302,7 @@ class Admission:
         latency by Little's law (in flight = target / completion interval) whenever a completion
         interval is measured; reads stop at three quarters of it."""
         self.completion_interval: float | None = None
-        """Mean seconds between completions while orders wait (None until measured)."""
+        """Mean seconds between completions at the limit (None until measured)."""
         self._last_saturated_release: float | None = None
         self._waiters: list[_Waiter] = []  # ascending rank: the first enters next
         self._seq = itertools.count()
@@ -342,8 +340,8 @@ class Admission:
     async def acquire(self, lane: Lane, client: Hashable | None = None) -> None:
         """Take a slot (pair with ``release``), waiting in the queue if ``lane`` may.
 
-        ``client`` (any hashable naming who asks, e.g. its token) keeps a refused client's
-        standing for its retries; None ranks the request by its arrival alone."""
+        ``client`` (any hashable naming who retries, e.g. an order's idempotency key) keeps a
+        refused client's standing for its retries; None ranks the request by its arrival alone."""
         if lane is Lane.CLOSE or (self.in_flight < self._limit_of(lane) and not self._waiters):
             self._take(lane)
             self.line.admitted(client)
@@ -358,11 +356,11 @@ class Admission:
         """Give a slot back: the first waiters inherit free slots, else in flight goes down."""
         self._in_flight_by_lane[lane].dec()
         self.retry.completed()
-        self.in_flight -= 1
-        if not self._waiters:
+        if self.in_flight >= self.limit or self._waiters:
+            self._measure_saturated_completion(self._clock())
+        else:
             self._last_saturated_release = None
-            return
-        self._measure_saturated_completion(self._clock())
+        self.in_flight -= 1
         while self._waiters and self.in_flight < self.limit:
             waiter = self._waiters.pop(0)
             self._queued.dec()
@@ -370,8 +368,10 @@ class Admission:
             waiter.outcome.set_result(None)
 
     def _measure_saturated_completion(self, now: float) -> None:
-        """A completion while orders wait: the interval since the last such one is the service's
-        pace at capacity (with nobody waiting, intervals measure the arrivals instead)."""
+        """A completion at the limit (or with orders waiting): the interval since the last such
+        one is the service's pace with that many in flight. Below the limit intervals measure the
+        arrivals instead. (Not "while orders wait" alone: once the queue's room is 0, overload
+        refuses at once and nobody waits, so the pace would go unmeasured.)"""
         last, self._last_saturated_release = self._last_saturated_release, now
         if last is None:
             return
@@ -420,7 +420,7 @@ class Admission:
         deadline = self.policy.queue_timeout_seconds
         if standing < now and self.policy.retry_queue_timeout_seconds is not None:
             deadline = max(deadline, self.policy.retry_queue_timeout_seconds)
-        waiter = _Waiter(standing, deadline, next(self._seq), lane, client, outcome)
+        waiter = _Waiter(standing, deadline, next(self._seq), outcome)
         bisect.insort(self._waiters, waiter, key=_Waiter.rank)
         self._queued.inc()
         self._trim()

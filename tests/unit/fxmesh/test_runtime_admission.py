@@ -424,3 +424,28 @@ async def test_queue_when_no_slot_frees_within_its_deadline_then_only_a_retrying
 
     assert first.value.metadata["cause"] == Cause.QUEUE_TIMEOUT.value
     assert (adm.in_flight, adm.queued) == (1, 0)
+
+
+async def test_pace_when_overload_is_refused_at_once_and_nobody_waits_then_still_measured() -> None:
+    # Once the queue's room is 0 overload is refused at once, so nobody waits; the completions at
+    # the limit must still measure the pace, or the limit would stay where a stall once left it.
+    clock = Clock()
+    adm = Admission(
+        "admtest", AdmissionPolicy(16, 8, 0.01, target_latency_seconds=0.05), clock=clock
+    )
+
+    async def at_the_limit(completions: int, interval: float) -> None:
+        for _ in range(completions):
+            while adm.in_flight < adm.limit:  # every freed slot is taken again at once
+                await adm.acquire(Lane.ORDER)
+            clock.now += interval
+            adm.release(Lane.ORDER)
+
+    await at_the_limit(60, 0.05)  # a stall: 1 in flight would make 50 ms, the floor is 2
+    assert (adm.limit, adm.queue_room(0.01)) == (Admission.MIN_ADAPTIVE_LIMIT, 0)
+
+    await at_the_limit(60, 0.005)  # the pace comes back, nobody ever waits
+
+    assert adm.queued == 0
+    assert adm.completion_interval == pytest.approx(0.005, rel=0.05)
+    assert adm.limit == 10
