@@ -83,16 +83,18 @@ class EdgeSettings(Settings):
         ge=1,
         description="Requests to oms's routes (orders, positions, account, risk) in flight at "
         "once, at most; closes count but are never refused, reads are refused from three "
-        "quarters of the limit. With FXMESH_EDGE_TARGET_LATENCY_SECONDS set, the limit adapts "
-        "below this.",
+        "quarters of the limit. The limit adapts below this to FXMESH_EDGE_TARGET_LATENCY_SECONDS "
+        "once oms's pace is measured.",
     )
-    edge_target_latency_seconds: float | None = Field(
-        None,
-        gt=0,
+    edge_target_latency_seconds: float = Field(
+        0.05,
+        ge=0,
         description="Time an admitted order should spend in flight once oms is saturated: edge "
         "keeps its in-flight limit at this / the measured interval between completions (Little's "
         "law), between 2 and FXMESH_EDGE_MAX_IN_FLIGHT, so overload costs accepted orders about "
-        "this much and the excess is refused. Unset: the limit is FXMESH_EDGE_MAX_IN_FLIGHT.",
+        "this much and the excess is refused. Keep it several times the light-load latency (too "
+        "few in flight batch less in oms and finish fewer orders). 0: the limit is "
+        "FXMESH_EDGE_MAX_IN_FLIGHT.",
     )
     edge_admission_queue: int = Field(
         32,
@@ -159,5 +161,5 @@ class EdgeSettings(Settings):
             retry_queue_timeout_seconds=self.edge_admission_retry_queue_timeout_seconds,
             retry_after_seconds=self.edge_retry_after_seconds,
             retry_after_max_seconds=self.edge_retry_after_max_seconds,
-            target_latency_seconds=self.edge_target_latency_seconds,
+            target_latency_seconds=self.edge_target_latency_seconds or None,
         )
