@@ -38,7 +38,8 @@ order).
 
 Metrics (per service, bounded labels): ``fxmesh_<service>_admission_in_flight{lane}``,
 ``fxmesh_<service>_admission_queued``, ``fxmesh_<service>_admission_refused_total{lane,cause}``,
-``fxmesh_<service>_admission_wait_seconds`` (time queued before entering).
+``fxmesh_<service>_admission_wait_seconds`` (time queued before entering),
+``fxmesh_<service>_admission_limit`` (the limit now).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ class RetrySpreader:
 
 
 @functools.cache
-def _metrics(service: str) -> tuple[Gauge, Gauge, Counter, Histogram]:
+def _metrics(service: str) -> tuple[Gauge, Gauge, Counter, Histogram, Gauge]:
     # Registered once per service name per process, so a process (a test) may build several.
     return (
         Gauge(
@@ -192,6 +193,10 @@ def _metrics(service: str) -> tuple[Gauge, Gauge, Counter, Histogram]:
             f"fxmesh_{service}_admission_wait_seconds",
             "Time an admitted order waited in the queue.",
             buckets=LATENCY_BUCKETS,
+        ),
+        Gauge(
+            f"fxmesh_{service}_admission_limit",
+            "Requests admitted in flight before orders queue (adapts to a target latency).",
         ),
     )
 
@@ -306,7 +311,8 @@ class Admission:
         self._last_saturated_release: float | None = None
         self._waiters: list[_Waiter] = []  # ascending rank: the first enters next
         self._seq = itertools.count()
-        in_flight, self._queued, refused, self._wait = _metrics(service)
+        in_flight, self._queued, refused, self._wait, self._limit_gauge = _metrics(service)
+        self._limit_gauge.set(self.limit)
         self._in_flight_by_lane = {lane: in_flight.labels(lane.value) for lane in Lane}
         self._refused = {
             (lane, cause): refused.labels(lane.value, cause.value)
@@ -382,7 +388,10 @@ class Admission:
         if target is not None and mean > 0:
             # Little's law: with L in flight and one completion every ``mean`` seconds, each
             # admitted request is in flight ~L x mean; the limit that gives ``target``.
-            self.limit = max(self.MIN_ADAPTIVE_LIMIT, min(self.policy.limit, round(target / mean)))
+            limit = max(self.MIN_ADAPTIVE_LIMIT, min(self.policy.limit, round(target / mean)))
+            if limit != self.limit:
+                self.limit = limit
+                self._limit_gauge.set(limit)
 
     def _limit_of(self, lane: Lane) -> int:
         # Reads enter only below three quarters of the limit: the last quarter is for orders.

@@ -67,6 +67,8 @@ def known_metrics() -> dict[str, str]:
     }
     for svc in ("edge", "oms"):  # fxmesh.admission, one set per service that admits
         metrics[f"fxmesh_{svc}_admission_refused_total"] = "counter"
+        for gauge in ("in_flight", "queued", "limit"):
+            metrics[f"fxmesh_{svc}_admission_{gauge}"] = "gauge"
     for svc in GRPC_SERVICES:
         metrics[f"fxmesh_{svc}_grpc_server_requests_total"] = "counter"
         metrics[f"fxmesh_{svc}_grpc_server_duration_seconds"] = "histogram"

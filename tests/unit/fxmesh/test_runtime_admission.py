@@ -8,6 +8,7 @@ import asyncio
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from fxmesh.admission import (
     OVERLOADED,
@@ -364,6 +365,7 @@ async def test_limit_when_a_target_latency_is_set_then_it_follows_the_measured_p
 
     await saturate(adm, clock, 40, interval=0.01)  # 100 completions a second
     assert adm.limit == 5  # 5 in flight x 10 ms = the 50 ms target
+    assert REGISTRY.get_sample_value("fxmesh_admtest_admission_limit") == 5  # what SREs see
 
     await saturate(adm, clock, 60, interval=0.001)  # a faster service: capped at the policy's
     assert adm.limit == 16
