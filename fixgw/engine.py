@@ -232,16 +232,22 @@ def _force_stop(engine: Any) -> asyncio.Future[None]:
     ``asyncio.run`` waits for at exit: a stop that never returns must not hang the process)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
+    # The thread lets go of the engine before it reports: a closure over ``engine`` would keep it
+    # alive until the thread object dropped its target, after the caller's ``del``, and the engine
+    # (its sessions still in QuickFIX's table) would outlive ``stop``.
+    held = [engine]
 
     def finish() -> None:
         if not done.done():
             done.set_result(None)
 
     def run() -> None:
+        stopping = held.pop()
         try:
-            engine.stop(True)
+            stopping.stop(True)
         except Exception:
             log.exception("fix_engine_stop_failed")
+        del stopping
         post(loop, finish)
 
     threading.Thread(target=run, name="fix-engine-stop", daemon=True).start()
