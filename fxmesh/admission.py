@@ -21,9 +21,9 @@ Three lanes, by what shedding a request would cost the client:
 
 The limit is fixed, or (``target_latency_seconds``) adapted by Little's law: once the service is
 saturated, one request completes every I seconds (measured), so with L in flight each waits about
-L x I; the limit is kept at target / I, between ``MIN_ADAPTIVE_LIMIT`` and the policy's limit. A
-fixed limit sized for one machine is too many on a slower one (every accepted order waits longer
-without more finishing) and too few on a faster one (capacity left unused).
+L x I; the limit is kept at target / I, at least ``MIN_ADAPTIVE_LIMIT`` and never above the
+policy's limit. A fixed limit sized for one machine is too many on a slower one (every accepted
+order waits longer without more finishing) and too few on a faster one (capacity left unused).
 
 A refusal is ``Overloaded``: gRPC RESOURCE_EXHAUSTED, reason ``OVERLOADED``, ErrorInfo metadata
 ``retry_after_seconds`` (the hint edge turns into ``Retry-After``) and ``cause``. Nothing was
@@ -388,7 +388,7 @@ class Admission:
         if target is not None and mean > 0:
             # Little's law: with L in flight and one completion every ``mean`` seconds, each
             # admitted request is in flight ~L x mean; the limit that gives ``target``.
-            limit = max(self.MIN_ADAPTIVE_LIMIT, min(self.policy.limit, round(target / mean)))
+            limit = min(self.policy.limit, max(self.MIN_ADAPTIVE_LIMIT, round(target / mean)))
             if limit != self.limit:
                 self.limit = limit
                 self._limit_gauge.set(limit)

@@ -374,6 +374,19 @@ async def test_limit_when_a_target_latency_is_set_then_it_follows_the_measured_p
     assert adm.limit == Admission.MIN_ADAPTIVE_LIMIT
 
 
+async def test_limit_when_the_policy_allows_fewer_than_the_adaptive_floor_then_never_above_it() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission(
+        "admtest", AdmissionPolicy(1, 8, LONG, target_latency_seconds=0.05), clock=clock
+    )
+
+    await saturate(adm, clock, 10, interval=1.0)  # a stalled service: the floor would be 2
+
+    assert adm.limit == 1  # the policy's limit is a ceiling, the floor does not lift it
+
+
 async def test_limit_when_it_shrinks_below_those_in_flight_then_waiters_wait_until_it_is_met() -> (
     None
 ):
