@@ -111,9 +111,10 @@ class EdgeSettings(Settings):
     edge_admission_retry_queue_timeout_seconds: float = Field(
         0.1,
         ge=0,
-        description="How long an order from a client refused before (known by its token) may "
-        "wait for a slot: retries rank ahead of first attempts and wait longer, so a burst's "
-        "refused clients get in instead of being refused again and again.",
+        description="How long an order refused before and retried with the same "
+        "Idempotency-Key header may wait for a slot: retries rank ahead of first attempts and "
+        "wait longer, so a burst's refused orders get in instead of being refused again and "
+        "again.",
     )
     edge_retry_after_seconds: int = Field(
         1, ge=1, description="Shortest Retry-After (seconds) of edge's own 503 OVERLOADED."
