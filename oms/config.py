@@ -49,7 +49,11 @@ class OmsSettings(Settings):
         "all (docs/performance.md). Each uses a pooled connection of the 10.",
     )
     outbox_poll_seconds: float = Field(
-        1.0, gt=0, description="Safety-net poll of the outbox when no NOTIFY arrives."
+        1.0,
+        gt=0,
+        description="How often the outbox relay runs a pass unwoken (a commit wakes it at once): the "
+        "safety net for rows written by another process, and when the last pass's events are "
+        "marked published if no commit follows.",
     )
     outbox_retention_hours: float = Field(
         24.0,

@@ -116,6 +116,7 @@ class OmsApp:
             self.relay = OutboxRelay(
                 self.pool, s.amqp_url, s.events_exchange, poll_seconds=s.outbox_poll_seconds
             )
+            self.service.uow.outbox_listeners.append(self.relay.wake)
             self.relay.start()
             if s.outbox_retention_hours > 0:
                 pruner = OutboxPruner(

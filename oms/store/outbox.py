@@ -1,12 +1,20 @@
 """Transactional outbox: events are written with the state they describe, then relayed to RabbitMQ.
 
 ``enqueue`` adds an event inside the caller's transaction. ``OutboxRelay`` runs in the oms process:
-it wakes on ``NOTIFY oms_outbox`` (and polls every second as a safety net) and, in one transaction,
-claims and marks unpublished rows (one ``UPDATE ... FOR UPDATE SKIP LOCKED ... RETURNING``),
-publishes them with publisher confirms, unmarks what the broker did not confirm, and commits. A
-broker outage only delays events; a crash between publish and commit sends an event twice
-(consumers are idempotent on ``eventId``), never zero times. So the relay's commits need not wait
-for the WAL flush: its session (the one that LISTENs) runs with ``synchronous_commit`` off.
+it is woken after every commit that wrote events (``OutboxRelay.wake``; it polls every second as a
+safety net, for rows written elsewhere) and a pass is one autocommit statement: it marks published
+what the previous pass published and claims the next unpublished rows for ``claim_seconds``. The
+relay then publishes them with publisher confirms. A broker that refuses a message gives the
+rest of the pass back at once (their claims cleared); a relay that dies mid-pass leaves its
+claims to expire, and meanwhile no later row of those accounts is claimed (by it or by a relay
+in another process), so an account's events keep their order. A broker outage only delays
+events; a crash between a publish and the next pass's mark sends an event twice (consumers are
+idempotent on ``eventId``), never zero times. So the relay's statements need not wait for the WAL
+flush: its session runs with ``synchronous_commit`` off.
+
+Before (docs/performance.md, "The outbox relay"): each commit NOTIFYed the relay, and a pass was a
+transaction held open across the publish (BEGIN, claim-and-mark, COMMIT: three round trips).
+NOTIFY serialised the order path's commits in PostgreSQL.
 
 Published rows are kept for ``FXMESH_OMS_OUTBOX_RETENTION_HOURS`` (a day by default: enough to
 look an event up while investigating) and then deleted by ``OutboxPruner`` in small batches, so
@@ -17,7 +25,7 @@ One row per event, one AMQP message per account and trace context in a pass
 (``fxmesh.events.publish_events``): a market order's five events go out as one or two messages, and
 under load a pass carries several transactions of an account in one. An account's events keep
 their order: a message takes the account's rows only while their trace context stays the same,
-and a pass marks published only the messages before the first one the broker refused.
+and a pass keeps as published only the messages before the first one the broker refused.
 """
 
 from __future__ import annotations
@@ -158,6 +166,49 @@ async def enqueue(conn: Conn, event_type: EventType, account_id: int, data: Even
     await write(conn, [new_event(event_type, account_id, data)])
 
 
+# One pass: mark what the previous pass published ($2), claim the next rows. Rows being marked
+# are neither claimed again nor block their account (they have a live claim in the snapshot).
+_PASS_SQL = """
+WITH marked AS (
+    UPDATE oms.outbox SET published_at = coalesce(published_at, now()), claimed_until = NULL
+     WHERE outbox_id = ANY($2::bigint[])
+)
+UPDATE oms.outbox o SET claimed_until = now() + $3::interval
+  FROM (SELECT c.outbox_id FROM oms.outbox c
+         WHERE c.published_at IS NULL
+           AND (c.claimed_until IS NULL OR c.claimed_until < now())
+           AND c.outbox_id <> ALL($2::bigint[])
+           AND NOT EXISTS (
+               SELECT 1 FROM oms.outbox e
+                WHERE e.account_id = c.account_id AND e.outbox_id < c.outbox_id
+                  AND e.published_at IS NULL AND e.claimed_until >= now()
+                  AND e.outbox_id <> ALL($2::bigint[]))
+         ORDER BY c.outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
+ WHERE o.outbox_id = claimed.outbox_id
+RETURNING o.outbox_id, o.account_id, o.event_type, o.payload::text AS payload,
+          o.payload->>'eventId' AS event_id, o.headers::text AS headers, o.created_at
+"""
+
+# After a refusal: what was confirmed before it is published, the rest is given back.
+_SETTLE_SQL = """
+UPDATE oms.outbox
+   SET published_at = CASE WHEN outbox_id = ANY($1::bigint[])
+                           THEN coalesce(published_at, now()) END,
+       claimed_until = NULL
+ WHERE outbox_id = ANY($1::bigint[]) OR (outbox_id = ANY($2::bigint[]) AND published_at IS NULL)
+"""
+
+
+async def claim_next(
+    conn: Conn, limit: int, published: Sequence[int], claim_for: timedelta
+) -> list[Any]:
+    """Mark ``published`` rows published and claim up to ``limit`` of the next unpublished rows
+    for ``claim_for``, in one statement (run it outside a transaction); the rows claimed, in
+    outbox order. An account's rows are skipped while an earlier row of it is claimed."""
+    rows = await conn.fetch(_PASS_SQL, limit, list(published), claim_for)
+    return sorted(rows, key=lambda r: r["outbox_id"])
+
+
 class OutboxRelay:
     """Publishes committed outbox rows to the events exchange, in outbox_id order."""
 
@@ -168,50 +219,59 @@ class OutboxRelay:
         exchange_name: str,
         *,
         poll_seconds: float = 1.0,
+        claim_seconds: float = 30.0,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
         self._exchange_name = exchange_name
         self._poll = poll_seconds
+        self._claim = timedelta(seconds=claim_seconds)
         self._wake = asyncio.Event()
         self._loop = BackgroundLoop("oms-outbox-relay", self._run)
-        self._listen_conn: PoolConnectionProxy | None = None
+        self._conn: PoolConnectionProxy | None = None
         self._amqp: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
+        # Published and confirmed, marked by the next statement (one round trip per pass).
+        self._confirmed: list[int] = []
+        # Claimed and not published (the broker refused, or the statement's answer was lost):
+        # given back before anything is claimed again.
+        self._unsettled: list[int] = []
 
     def start(self) -> None:
         self._loop.start()
 
+    def wake(self) -> None:
+        """Relay now: a transaction that wrote events committed (safe from any callback on the
+        event loop)."""
+        self._wake.set()
+
     async def stop(self) -> None:
         await self._loop.stop()
-        await self._close_listener()
+        with contextlib.suppress(Exception):  # what is left unmarked is published again
+            await self.settle()
+        await self._release_conn()
         if self._amqp is not None:
             await self._amqp.close()
             self._amqp = None
 
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _close_listener(self) -> None:
-        conn, self._listen_conn = self._listen_conn, None
+    async def _release_conn(self) -> None:
+        conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await conn.remove_listener(CHANNEL, self._notified)
                 # The pool keeps sessions as they are (fxmesh.db): give it back as it was lent.
                 await conn.execute("RESET synchronous_commit")
             await self._pool.release(conn)
 
-    async def _ensure_listener(self) -> None:
-        if self._listen_conn is not None and not self._listen_conn.is_closed():
+    async def _ensure_conn(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
             return
-        await self._close_listener()
+        await self._release_conn()
         conn = await self._pool.acquire()
-        # The relay's own session: it listens, and it relays. Its commits only mark events
-        # published; one lost in a crash is published again (consumers dedupe on eventId), so
-        # they need not wait for the WAL flush.
+        # The relay's own session. Its statements only claim and mark; a mark lost in a crash
+        # publishes again (consumers dedupe on eventId), a claim lost expires: neither needs to
+        # wait for the WAL flush.
         await conn.execute("SET synchronous_commit TO off")
-        await conn.add_listener(CHANNEL, self._notified)
-        self._listen_conn = conn
+        self._conn = conn
 
     async def _exchange(self) -> aio_pika.abc.AbstractExchange:
         if self._amqp is None:
@@ -227,7 +287,7 @@ class OutboxRelay:
         exchange: aio_pika.abc.AbstractExchange | None = None
         while True:
             try:
-                await self._ensure_listener()
+                await self._ensure_conn()
                 if exchange is None or self._channel is None or self._channel.is_closed:
                     exchange = await self._exchange()
                 while await self.relay_once(exchange) == BATCH:
@@ -246,71 +306,75 @@ class OutboxRelay:
             self._wake.clear()
 
     async def relay_once(self, exchange: aio_pika.abc.AbstractExchange) -> int:
-        """Publish one batch of unpublished events; the number published."""
-        conn = self._listen_conn
+        """Publish one batch of unpublished events; the number published. What it published is
+        marked by the next pass (or ``settle``)."""
+        conn = self._conn
         if conn is None or conn.is_closed():
             async with self._pool.acquire() as pooled:
                 return await self._relay_on(pooled, exchange)
         return await self._relay_on(conn, exchange)
 
+    async def settle(self) -> None:
+        """Mark what was published and give back what was not, now (a pass does it otherwise)."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            async with self._pool.acquire() as pooled:
+                await self._settle(pooled)
+        else:
+            await self._settle(conn)
+
+    async def _settle(self, conn: Conn) -> None:
+        if self._confirmed or self._unsettled:
+            await conn.execute(_SETTLE_SQL, self._confirmed, self._unsettled)
+            self._confirmed, self._unsettled = [], []
+
     async def _relay_on(self, conn: Conn, exchange: aio_pika.abc.AbstractExchange) -> int:
-        failure: Exception | None = None
-        async with conn.transaction():
-            # Claimed and marked in one statement, published, then committed: a pass is three
-            # statements. Rows the broker did not confirm are unmarked before the commit. The
-            # payloads come as text: they go out as they are, never decoded and encoded again.
-            rows = sorted(
-                await conn.fetch(
-                    "UPDATE oms.outbox o SET published_at = now() FROM ("
-                    "SELECT outbox_id FROM oms.outbox WHERE published_at IS NULL "
-                    "ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed "
-                    "WHERE o.outbox_id = claimed.outbox_id RETURNING o.outbox_id, o.account_id, "
-                    "o.event_type, o.payload::text AS payload, o.payload->>'eventId' AS event_id, "
-                    "o.headers::text AS headers, o.created_at",
-                    BATCH,
-                ),
-                key=lambda r: r["outbox_id"],
-            )
-            messages = _messages(rows)
-            # All in flight at once, in order on one channel (the broker keeps it): one confirm
-            # wait per pass instead of one per message.
-            results = await asyncio.gather(
-                *(
-                    events.publish_events(
-                        exchange,
-                        str(m.account_id),
-                        m.bodies,
-                        m.types,
-                        json.loads(m.headers_json),
-                        m.first_event_id,
-                    )
-                    for m in messages
-                ),
-                return_exceptions=True,
-            )
-            done: list[int] = []
-            for message, result in zip(messages, results, strict=True):
-                if isinstance(result, BaseException):
-                    # The rest go again next pass (maybe twice: consumers dedupe on eventId).
-                    failure = result if isinstance(result, Exception) else Exception(result)
-                    break
-                done.extend(message.outbox_ids)
-                OUTBOX_MESSAGES.inc()
-                for event_type in message.types:
-                    OUTBOX_PUBLISHED.labels(event_type).inc()
-            # Whatever the broker confirmed stays marked and is committed, even if a later one
-            # failed; the rest is unmarked.
-            marked = set(done)
-            waiting = [r for r in rows if r["outbox_id"] not in marked]
-            if waiting:
-                await conn.execute(
-                    "UPDATE oms.outbox SET published_at = NULL WHERE outbox_id = ANY($1)",
-                    [r["outbox_id"] for r in waiting],
+        if self._unsettled:
+            await self._settle(conn)
+        # Until the statement answers, its rows are claimed by nobody this process knows of:
+        # if the answer is lost they wait out their claim (their accounts' later rows with them).
+        rows = await claim_next(conn, BATCH, self._confirmed, self._claim)
+        self._confirmed = []
+        messages = _messages(rows)
+        # All in flight at once, in order on one channel (the broker keeps it): one confirm wait
+        # per pass instead of one per message.
+        results = await asyncio.gather(
+            *(
+                events.publish_events(
+                    exchange,
+                    str(m.account_id),
+                    m.bodies,
+                    m.types,
+                    json.loads(m.headers_json),
+                    m.first_event_id,
                 )
-            oldest = min((r["created_at"] for r in waiting), default=None)
-            lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
-            OUTBOX_LAG.set(max(lag, 0.0))
+                for m in messages
+            ),
+            return_exceptions=True,
+        )
+        failure: Exception | None = None
+        done: list[int] = []
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, BaseException):
+                # The rest go again next pass (maybe twice: consumers dedupe on eventId).
+                failure = result if isinstance(result, Exception) else Exception(result)
+                break
+            done.extend(message.outbox_ids)
+            OUTBOX_MESSAGES.inc()
+            for event_type in message.types:
+                OUTBOX_PUBLISHED.labels(event_type).inc()
+        self._confirmed = done
+        marked = set(done)
+        waiting = [r for r in rows if r["outbox_id"] not in marked]
+        oldest = min((r["created_at"] for r in waiting), default=None)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        OUTBOX_LAG.set(max(lag, 0.0))
         if failure is not None:
+            # Whatever the broker confirmed stays published, even if a later one failed; the rest
+            # is given back now, so the next pass claims it again first.
+            self._unsettled = [r["outbox_id"] for r in waiting]
+            with contextlib.suppress(Exception):  # else the next pass settles it first
+                await self._settle(conn)
             raise failure
         return len(done)
 

@@ -424,6 +424,8 @@ class AccountBook:
                 )
                 await _new_account_event(conn, entry)
             view = await self._read(conn, account_id)
+        if cmd.initial_deposit is not None:
+            self._uow.outbox_written()
         log.info("account_created", account_id=account_id, type=cmd.type, currency=cmd.currency)
         return view
 

@@ -310,6 +310,8 @@ class UnitOfWork:
         # Told (synchronously, on the event loop) when a reload changed a margin-call or stop-out
         # level: the trigger watcher re-arms its accounts at the new levels.
         self.levels_listeners: list[Callable[[], None]] = []
+        # Told after a commit that wrote outbox events: the relay publishes them at once.
+        self.outbox_listeners: list[Callable[[], None]] = []
         self._group = GroupCommit(
             pool, self._notify, max_batch=group_commit_max, committers=group_committers
         )
@@ -373,7 +375,14 @@ class UnitOfWork:
         nothing outside the ``Tx`` before it returns."""
         return await self._group.run(account_id, body)
 
+    def outbox_written(self) -> None:
+        """A transaction that wrote outbox events committed."""
+        for listener in self.outbox_listeners:
+            listener()
+
     def _notify(self, tx: Tx) -> None:
+        if tx.events:
+            self.outbox_written()
         for listener in self.listeners:
             try:
                 for order in tx.orders.values():

@@ -99,11 +99,93 @@ async def test_relay_when_broker_refuses_one_message_then_it_and_later_ones_go_n
         assert all(batch == a2 for batch in ids[1:])
         assert len(ids) in (2, 3)
         async with pool.acquire() as conn:
+            # Published, not yet marked: the next pass marks them (or settle, as at a stop).
+            assert (
+                await conn.fetchval("SELECT count(*) FROM oms.outbox WHERE published_at IS NULL")
+                == 3
+            )
+        assert await relay.relay_once(target) == 0
+        async with pool.acquire() as conn:
             left = await conn.fetchval("SELECT count(*) FROM oms.outbox WHERE published_at IS NULL")
         assert left == 0
     finally:
         await connection.close()
         await pool.close()
+
+
+async def test_relay_when_another_died_holding_a_claim_then_its_accounts_wait_for_it_in_order(
+    empty_oms_dsn: str, amqp_url: str
+) -> None:
+    exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(empty_oms_dsn, "oms")
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        async with pool.acquire() as conn:
+            first, second = await _account(conn), await _account(conn)
+            a1 = await _raise(conn, first, 2, "t1")
+            # A relay (another oms process) claimed a1 for a second and died before publishing.
+            claimed = await outbox.claim_next(conn, outbox.BATCH, [], timedelta(seconds=1))
+            assert [r["event_id"] for r in claimed] == a1
+            b1 = await _raise(conn, second, 1, "t2")
+            a2 = await _raise(conn, first, 1, "t3")
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel, exchange_name)
+        watch = await channel.declare_queue(exclusive=True)
+        await watch.bind(exchange, routing_key="events.#")
+        relay = OutboxRelay(pool, amqp_url, exchange_name)
+        confirming = await connection.channel(publisher_confirms=True)
+        target = await declare_exchange(confirming, exchange_name)
+
+        # The other account goes; the first waits for the dead relay's claim, a2 behind a1.
+        assert await relay.relay_once(target) == 1
+        await asyncio.sleep(1.2)
+        assert await relay.relay_once(target) == 3
+        await asyncio.sleep(0.2)
+        ids = [[e["eventId"] for e in body] for body in await _drain(watch)]
+        assert ids == [b1, a1, a2]
+    finally:
+        await connection.close()
+        await pool.close()
+
+
+async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
+    empty_oms_dsn: str, amqp_url: str
+) -> None:
+    exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(empty_oms_dsn, "oms")
+    connection = await aio_pika.connect_robust(amqp_url)
+    relay = OutboxRelay(pool, amqp_url, exchange_name, poll_seconds=600)
+    try:
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel, exchange_name)
+        watch = await channel.declare_queue(exclusive=True)
+        await watch.bind(exchange, routing_key="events.#")
+        relay.start()
+        async with pool.acquire() as conn:
+            account = await _account(conn)
+            await asyncio.sleep(0.5)  # the relay's first pass has found nothing
+            raised = await _raise(conn, account, 2, "t1")
+        relay.wake()
+        message = await watch.get(timeout=10, fail=False)
+        for _ in range(100):
+            if message is not None:
+                break
+            await asyncio.sleep(0.1)
+            message = await watch.get(fail=False)
+        assert message is not None, "the woken relay did not publish within 10 s"
+        assert [e["eventId"] for e in json.loads(message.body)] == raised
+    finally:
+        await relay.stop()
+        await connection.close()
+        await pool.close()
+    # Stopping marked what it published.
+    conn = await asyncpg.connect(empty_oms_dsn)
+    try:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM oms.outbox WHERE published_at IS NULL") == 0
+        )
+    finally:
+        await conn.close()
 
 
 async def _ids_left(conn: Any) -> list[str]:
