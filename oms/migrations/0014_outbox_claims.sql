@@ -1,10 +1,15 @@
--- oms: the outbox relay claims rows for a while instead of holding a transaction open across its
--- publish (oms.store.outbox): a pass is one autocommit statement that marks what the previous pass
--- published and claims the next rows. An account's rows are not claimed while an earlier row of
--- it is under a live claim (a relay that died mid-pass), so its events keep their order.
-ALTER TABLE oms.outbox ADD COLUMN claimed_until timestamptz;
-CREATE INDEX outbox_unpublished_account_idx ON oms.outbox (account_id, outbox_id)
-    WHERE published_at IS NULL;
+-- oms: one outbox relay publishes at a time, under a lease it renews with every pass, instead of
+-- each pass holding a transaction open across its publish (oms.store.outbox). A pass is one
+-- autocommit statement: it renews the lease, marks published what the previous pass published
+-- and reads the next rows. A relay that dies leaves its lease to expire; another (or its own
+-- successor) then takes over from the first row not marked, so an account's events keep their
+-- order and none is lost.
+CREATE TABLE oms.outbox_relay (
+    id          int         PRIMARY KEY CHECK (id = 1),
+    holder      uuid,
+    lease_until timestamptz NOT NULL
+);
+INSERT INTO oms.outbox_relay (id, holder, lease_until) VALUES (1, NULL, '-infinity');
 
 -- The relay is woken in its own process after a commit that wrote events, not by NOTIFY: a
 -- notifying transaction holds a database-wide lock from its pre-commit to the end of its commit

@@ -2,19 +2,18 @@
 
 ``enqueue`` adds an event inside the caller's transaction. ``OutboxRelay`` runs in the oms process:
 it is woken after every commit that wrote events (``OutboxRelay.wake``; it polls every second as a
-safety net, for rows written elsewhere) and a pass is one autocommit statement: it marks published
-what the previous pass published and claims the next unpublished rows for ``claim_seconds``. The
-relay then publishes them with publisher confirms. A broker that refuses a message gives the
-rest of the pass back at once (their claims cleared); a relay that dies mid-pass leaves its
-claims to expire, and meanwhile no later row of those accounts is claimed (by it or by a relay
-in another process), so an account's events keep their order. A broker outage only delays
-events; a crash between a publish and the next pass's mark sends an event twice (consumers are
-idempotent on ``eventId``), never zero times. So the relay's statements need not wait for the WAL
-flush: its session runs with ``synchronous_commit`` off.
+safety net, for rows written elsewhere). One relay publishes at a time, under a lease in
+``oms.outbox_relay`` that every pass renews. A pass is one autocommit statement: it renews the
+lease, marks published what the previous pass published, and reads the next unpublished rows;
+the relay then publishes them with publisher confirms. Rows the broker refused are not marked and
+are read again by the next pass, in order. A relay that dies leaves its lease to expire
+(``lease_seconds``); the next holder starts from the first row not marked. A broker outage only
+delays events; a crash between a publish and the next pass's mark sends an event twice
+(consumers are idempotent on ``eventId``), never zero times. So the relay's statements need not
+wait for the WAL flush: its session runs with ``synchronous_commit`` off.
 
 Before (docs/performance.md, "The outbox relay"): each commit NOTIFYed the relay, and a pass was a
 transaction held open across the publish (BEGIN, claim-and-mark, COMMIT: three round trips).
-NOTIFY serialised the order path's commits in PostgreSQL.
 
 Published rows are kept for ``FXMESH_OMS_OUTBOX_RETENTION_HOURS`` (a day by default: enough to
 look an event up while investigating) and then deleted by ``OutboxPruner`` in small batches, so
@@ -33,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +50,6 @@ from fxmesh.eventtypes import Envelope, EventData, EventType, dump_envelope, new
 
 log = structlog.stdlib.get_logger(__name__)
 
-CHANNEL = "oms_outbox"
 BATCH = 100
 
 OUTBOX_LAG = Gauge(
@@ -166,47 +165,46 @@ async def enqueue(conn: Conn, event_type: EventType, account_id: int, data: Even
     await write(conn, [new_event(event_type, account_id, data)])
 
 
-# One pass: mark what the previous pass published ($2), claim the next rows. Rows being marked
-# are neither claimed again nor block their account (they have a live claim in the snapshot).
+# One pass: take or renew the lease ($3 the relay, $4 how long), mark the rows the previous pass
+# published ($2), read the next rows when the lease is held. The read's snapshot still sees the
+# marked rows unpublished: they are left out by id.
 _PASS_SQL = """
-WITH marked AS (
-    UPDATE oms.outbox SET published_at = coalesce(published_at, now()), claimed_until = NULL
-     WHERE outbox_id = ANY($2::bigint[])
+WITH lease AS (
+    UPDATE oms.outbox_relay SET holder = $3::uuid, lease_until = now() + $4::interval
+     WHERE holder = $3::uuid OR lease_until < now()
+    RETURNING 1
+), marked AS (
+    UPDATE oms.outbox SET published_at = now()
+     WHERE outbox_id = ANY($2::bigint[]) AND published_at IS NULL
 )
-UPDATE oms.outbox o SET claimed_until = now() + $3::interval
-  FROM (SELECT c.outbox_id FROM oms.outbox c
-         WHERE c.published_at IS NULL
-           AND (c.claimed_until IS NULL OR c.claimed_until < now())
-           AND c.outbox_id <> ALL($2::bigint[])
-           AND NOT EXISTS (
-               SELECT 1 FROM oms.outbox e
-                WHERE e.account_id = c.account_id AND e.outbox_id < c.outbox_id
-                  AND e.published_at IS NULL AND e.claimed_until >= now()
-                  AND e.outbox_id <> ALL($2::bigint[]))
-         ORDER BY c.outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
- WHERE o.outbox_id = claimed.outbox_id
-RETURNING o.outbox_id, o.account_id, o.event_type, o.payload::text AS payload,
-          o.payload->>'eventId' AS event_id, o.headers::text AS headers, o.created_at
+SELECT outbox_id, account_id, event_type, payload::text AS payload,
+       payload->>'eventId' AS event_id, headers::text AS headers, created_at
+  FROM oms.outbox
+ WHERE published_at IS NULL AND outbox_id <> ALL($2::bigint[]) AND EXISTS (SELECT 1 FROM lease)
+ ORDER BY outbox_id
+ LIMIT $1
 """
 
-# After a refusal: what was confirmed before it is published, the rest is given back.
-_SETTLE_SQL = """
-UPDATE oms.outbox
-   SET published_at = CASE WHEN outbox_id = ANY($1::bigint[])
-                           THEN coalesce(published_at, now()) END,
-       claimed_until = NULL
- WHERE outbox_id = ANY($1::bigint[]) OR (outbox_id = ANY($2::bigint[]) AND published_at IS NULL)
+_MARK_SQL = """
+UPDATE oms.outbox SET published_at = now() WHERE outbox_id = ANY($1::bigint[]) AND published_at IS NULL
+"""
+
+_RELEASE_SQL = """
+UPDATE oms.outbox_relay SET lease_until = '-infinity' WHERE holder = $1::uuid
 """
 
 
-async def claim_next(
-    conn: Conn, limit: int, published: Sequence[int], claim_for: timedelta
+async def next_rows(
+    conn: Conn,
+    relay: uuid.UUID,
+    limit: int,
+    lease: timedelta,
+    published: Sequence[int] = (),
 ) -> list[Any]:
-    """Mark ``published`` rows published and claim up to ``limit`` of the next unpublished rows
-    for ``claim_for``, in one statement (run it outside a transaction); the rows claimed, in
-    outbox order. An account's rows are skipped while an earlier row of it is claimed."""
-    rows = await conn.fetch(_PASS_SQL, limit, list(published), claim_for)
-    return sorted(rows, key=lambda r: r["outbox_id"])
+    """As ``relay``: take or renew the outbox lease for ``lease``, mark ``published`` rows
+    published, and read up to ``limit`` of the next unpublished rows in outbox order (none when
+    another relay holds the lease). One statement: run it outside a transaction."""
+    return list(await conn.fetch(_PASS_SQL, limit, list(published), relay, lease))
 
 
 class OutboxRelay:
@@ -219,23 +217,21 @@ class OutboxRelay:
         exchange_name: str,
         *,
         poll_seconds: float = 1.0,
-        claim_seconds: float = 30.0,
+        lease_seconds: float = 10.0,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
         self._exchange_name = exchange_name
         self._poll = poll_seconds
-        self._claim = timedelta(seconds=claim_seconds)
+        self._lease = timedelta(seconds=lease_seconds)
+        self.relay_id = uuid.uuid4()
         self._wake = asyncio.Event()
         self._loop = BackgroundLoop("oms-outbox-relay", self._run)
         self._conn: PoolConnectionProxy | None = None
         self._amqp: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
-        # Published and confirmed, marked by the next statement (one round trip per pass).
+        # Published and confirmed: the next statement marks them (one round trip per pass).
         self._confirmed: list[int] = []
-        # Claimed and not published (the broker refused, or the statement's answer was lost):
-        # given back before anything is claimed again.
-        self._unsettled: list[int] = []
 
     def start(self) -> None:
         self._loop.start()
@@ -246,9 +242,13 @@ class OutboxRelay:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Stop relaying: mark what was published and give the lease up, so a successor need not
+        wait for it to expire."""
         await self._loop.stop()
-        with contextlib.suppress(Exception):  # what is left unmarked is published again
-            await self.settle()
+        with contextlib.suppress(Exception):  # else what is unmarked is published again
+            async with self._session() as conn:
+                await self._mark(conn)
+                await conn.execute(_RELEASE_SQL, self.relay_id)
         await self._release_conn()
         if self._amqp is not None:
             await self._amqp.close()
@@ -267,11 +267,19 @@ class OutboxRelay:
             return
         await self._release_conn()
         conn = await self._pool.acquire()
-        # The relay's own session. Its statements only claim and mark; a mark lost in a crash
-        # publishes again (consumers dedupe on eventId), a claim lost expires: neither needs to
-        # wait for the WAL flush.
+        # The relay's own session. A mark lost in a crash publishes again (consumers dedupe on
+        # eventId), a lease renewal lost only shortens the lease: neither waits for the WAL flush.
         await conn.execute("SET synchronous_commit TO off")
         self._conn = conn
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[Conn]:
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            async with self._pool.acquire() as pooled:
+                yield pooled
+        else:
+            yield conn
 
     async def _exchange(self) -> aio_pika.abc.AbstractExchange:
         if self._amqp is None:
@@ -306,34 +314,18 @@ class OutboxRelay:
             self._wake.clear()
 
     async def relay_once(self, exchange: aio_pika.abc.AbstractExchange) -> int:
-        """Publish one batch of unpublished events; the number published. What it published is
-        marked by the next pass (or ``settle``)."""
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            async with self._pool.acquire() as pooled:
-                return await self._relay_on(pooled, exchange)
-        return await self._relay_on(conn, exchange)
+        """Publish one batch of unpublished events; the number published (0 as well when another
+        relay holds the lease). What it published is marked by the next pass (or ``stop``)."""
+        async with self._session() as conn:
+            return await self._relay_on(conn, exchange)
 
-    async def settle(self) -> None:
-        """Mark what was published and give back what was not, now (a pass does it otherwise)."""
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            async with self._pool.acquire() as pooled:
-                await self._settle(pooled)
-        else:
-            await self._settle(conn)
-
-    async def _settle(self, conn: Conn) -> None:
-        if self._confirmed or self._unsettled:
-            await conn.execute(_SETTLE_SQL, self._confirmed, self._unsettled)
-            self._confirmed, self._unsettled = [], []
+    async def _mark(self, conn: Conn) -> None:
+        if self._confirmed:
+            await conn.execute(_MARK_SQL, self._confirmed)
+            self._confirmed = []
 
     async def _relay_on(self, conn: Conn, exchange: aio_pika.abc.AbstractExchange) -> int:
-        if self._unsettled:
-            await self._settle(conn)
-        # Until the statement answers, its rows are claimed by nobody this process knows of:
-        # if the answer is lost they wait out their claim (their accounts' later rows with them).
-        rows = await claim_next(conn, BATCH, self._confirmed, self._claim)
+        rows = await next_rows(conn, self.relay_id, BATCH, self._lease, self._confirmed)
         self._confirmed = []
         messages = _messages(rows)
         # All in flight at once, in order on one channel (the broker keeps it): one confirm wait
@@ -365,16 +357,14 @@ class OutboxRelay:
                 OUTBOX_PUBLISHED.labels(event_type).inc()
         self._confirmed = done
         marked = set(done)
-        waiting = [r for r in rows if r["outbox_id"] not in marked]
-        oldest = min((r["created_at"] for r in waiting), default=None)
+        oldest = min((r["created_at"] for r in rows if r["outbox_id"] not in marked), default=None)
         lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
         OUTBOX_LAG.set(max(lag, 0.0))
         if failure is not None:
-            # Whatever the broker confirmed stays published, even if a later one failed; the rest
-            # is given back now, so the next pass claims it again first.
-            self._unsettled = [r["outbox_id"] for r in waiting]
-            with contextlib.suppress(Exception):  # else the next pass settles it first
-                await self._settle(conn)
+            # Whatever the broker confirmed is marked now, even though a later one failed; the
+            # rest stays unmarked and the next pass reads it again first.
+            with contextlib.suppress(Exception):  # else the next pass marks it
+                await self._mark(conn)
             raise failure
         return len(done)
 

@@ -21,6 +21,8 @@ from fxmesh.eventtypes import EventType
 from oms.store import outbox
 from oms.store.outbox import OutboxPruner, OutboxRelay
 
+_UNPUBLISHED = "SELECT count(*) FROM oms.outbox WHERE published_at IS NULL"
+
 
 async def _account(conn: asyncpg.Connection) -> int:
     account_id: int = await conn.fetchval(
@@ -99,21 +101,18 @@ async def test_relay_when_broker_refuses_one_message_then_it_and_later_ones_go_n
         assert all(batch == a2 for batch in ids[1:])
         assert len(ids) in (2, 3)
         async with pool.acquire() as conn:
-            # Published, not yet marked: the next pass marks them (or settle, as at a stop).
-            assert (
-                await conn.fetchval("SELECT count(*) FROM oms.outbox WHERE published_at IS NULL")
-                == 3
-            )
+            # Published, marked by the next pass (or at the relay's stop).
+            assert await conn.fetchval(_UNPUBLISHED) == 3
         assert await relay.relay_once(target) == 0
         async with pool.acquire() as conn:
-            left = await conn.fetchval("SELECT count(*) FROM oms.outbox WHERE published_at IS NULL")
+            left = await conn.fetchval(_UNPUBLISHED)
         assert left == 0
     finally:
         await connection.close()
         await pool.close()
 
 
-async def test_relay_when_another_died_holding_a_claim_then_its_accounts_wait_for_it_in_order(
+async def test_relay_when_the_lease_holder_dies_then_another_takes_over_after_it_in_order(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
     exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
@@ -123,9 +122,11 @@ async def test_relay_when_another_died_holding_a_claim_then_its_accounts_wait_fo
         async with pool.acquire() as conn:
             first, second = await _account(conn), await _account(conn)
             a1 = await _raise(conn, first, 2, "t1")
-            # A relay (another oms process) claimed a1 for a second and died before publishing.
-            claimed = await outbox.claim_next(conn, outbox.BATCH, [], timedelta(seconds=1))
-            assert [r["event_id"] for r in claimed] == a1
+            # A relay (another oms process) took the lease for a second, read a1 and died before
+            # publishing it.
+            dead = uuid.uuid4()
+            read = await outbox.next_rows(conn, dead, outbox.BATCH, timedelta(seconds=1))
+            assert [r["event_id"] for r in read] == a1
             b1 = await _raise(conn, second, 1, "t2")
             a2 = await _raise(conn, first, 1, "t3")
         channel = await connection.channel()
@@ -136,13 +137,22 @@ async def test_relay_when_another_died_holding_a_claim_then_its_accounts_wait_fo
         confirming = await connection.channel(publisher_confirms=True)
         target = await declare_exchange(confirming, exchange_name)
 
-        # The other account goes; the first waits for the dead relay's claim, a2 behind a1.
-        assert await relay.relay_once(target) == 1
+        assert await relay.relay_once(target) == 0  # the dead relay's lease still runs
         await asyncio.sleep(1.2)
-        assert await relay.relay_once(target) == 3
+        assert await relay.relay_once(target) == 4
+        # Now it holds the lease: the dead one, back, gets nothing while it does.
+        async with pool.acquire() as conn:
+            assert await outbox.next_rows(conn, dead, outbox.BATCH, timedelta(seconds=1)) == []
         await asyncio.sleep(0.2)
         ids = [[e["eventId"] for e in body] for body in await _drain(watch)]
-        assert ids == [b1, a1, a2]
+        assert ids == [a1, b1, a2]
+        await relay.stop()  # marks what it published and gives the lease up
+        async with pool.acquire() as conn:
+            assert await conn.fetchval(_UNPUBLISHED) == 0
+            assert await outbox.next_rows(conn, dead, outbox.BATCH, timedelta(seconds=1)) == []
+            c1 = await _raise(conn, second, 1, "t4")
+            again = await outbox.next_rows(conn, dead, outbox.BATCH, timedelta(seconds=1))
+            assert [r["event_id"] for r in again] == c1
     finally:
         await connection.close()
         await pool.close()
@@ -181,9 +191,7 @@ async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
     # Stopping marked what it published.
     conn = await asyncpg.connect(empty_oms_dsn)
     try:
-        assert (
-            await conn.fetchval("SELECT count(*) FROM oms.outbox WHERE published_at IS NULL") == 0
-        )
+        assert await conn.fetchval(_UNPUBLISHED) == 0
     finally:
         await conn.close()
 
