@@ -21,7 +21,7 @@ Three lanes, by what shedding a request would cost the client:
 
 The limit is fixed, or (``target_latency_seconds``) adapted by Little's law: once the service is
 saturated, one request completes every I seconds (measured), so with L in flight each waits about
-L x I; the limit is kept at target / I, at least ``MIN_ADAPTIVE_LIMIT`` and never above the
+L x I; the limit is kept at target / I rounded up, at least ``MIN_ADAPTIVE_LIMIT`` and never above the
 policy's limit. A fixed limit sized for one machine is too many on a slower one (every accepted
 order waits longer without more finishing) and too few on a faster one (capacity left unused).
 
@@ -387,8 +387,12 @@ class Admission:
         target = self.policy.target_latency_seconds
         if target is not None and mean > 0:
             # Little's law: with L in flight and one completion every ``mean`` seconds, each
-            # admitted request is in flight ~L x mean; the limit that gives ``target``.
-            limit = min(self.policy.limit, max(self.MIN_ADAPTIVE_LIMIT, round(target / mean)))
+            # admitted request is in flight ~L x mean; the limit that gives ``target``, rounded
+            # up. The pace depends on the limit (fewer in flight batch less in oms, so each
+            # completes slower): rounded to nearest, the limit settled where the slower pace of
+            # fewer in flight paid for no more, with CPU left idle (docs/performance.md).
+            wanted = math.ceil(target / mean - 1e-9)
+            limit = min(self.policy.limit, max(self.MIN_ADAPTIVE_LIMIT, wanted))
             if limit != self.limit:
                 self.limit = limit
                 self._limit_gauge.set(limit)
