@@ -5,8 +5,10 @@ refuses one message leaves it and everything after it for the next pass, in orde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +17,7 @@ import asyncpg
 import pytest
 
 from fxmesh.background import BackgroundLoop
-from fxmesh.db import create_pool
+from fxmesh.db import Pool, create_pool
 from fxmesh.events import declare_exchange
 from fxmesh.eventtypes import EventType
 from oms.store import outbox
@@ -53,13 +55,24 @@ async def _drain(queue: aio_pika.abc.AbstractQueue) -> list[list[dict[str, Any]]
     return bodies
 
 
+@contextlib.asynccontextmanager
+async def _outbox_and_broker(
+    dsn: str, amqp_url: str
+) -> AsyncIterator[tuple[str, Pool, aio_pika.abc.AbstractRobustConnection]]:
+    """A pool on the test's database, a broker connection and an exchange name of its own."""
+    pool = await create_pool(dsn, "oms")
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        yield f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}", pool, connection
+    finally:
+        await connection.close()
+        await pool.close()
+
+
 async def test_relay_when_broker_refuses_one_message_then_it_and_later_ones_go_next_pass_in_order(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
-    exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(empty_oms_dsn, "oms")
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
+    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
         async with pool.acquire() as conn:
             first, second = await _account(conn), await _account(conn)
             a1 = await _raise(conn, first, 3, "t1")
@@ -107,18 +120,12 @@ async def test_relay_when_broker_refuses_one_message_then_it_and_later_ones_go_n
         async with pool.acquire() as conn:
             left = await conn.fetchval(_UNPUBLISHED)
         assert left == 0
-    finally:
-        await connection.close()
-        await pool.close()
 
 
 async def test_relay_when_the_lease_holder_dies_then_another_takes_over_after_it_in_order(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
-    exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(empty_oms_dsn, "oms")
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
+    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
         async with pool.acquire() as conn:
             first, second = await _account(conn), await _account(conn)
             a1 = await _raise(conn, first, 2, "t1")
@@ -153,41 +160,34 @@ async def test_relay_when_the_lease_holder_dies_then_another_takes_over_after_it
             c1 = await _raise(conn, second, 1, "t4")
             again = await outbox.next_rows(conn, dead, outbox.BATCH, timedelta(seconds=1))
             assert [r["event_id"] for r in again] == c1
-    finally:
-        await connection.close()
-        await pool.close()
 
 
 async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
-    exchange_name = f"fxmesh.test.relay.{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(empty_oms_dsn, "oms")
-    connection = await aio_pika.connect_robust(amqp_url)
-    relay = OutboxRelay(pool, amqp_url, exchange_name, poll_seconds=600)
-    try:
-        channel = await connection.channel()
-        exchange = await declare_exchange(channel, exchange_name)
-        watch = await channel.declare_queue(exclusive=True)
-        await watch.bind(exchange, routing_key="events.#")
-        relay.start()
-        async with pool.acquire() as conn:
-            account = await _account(conn)
-            await asyncio.sleep(0.5)  # the relay's first pass has found nothing
-            raised = await _raise(conn, account, 2, "t1")
-        relay.wake()
-        message = await watch.get(timeout=10, fail=False)
-        for _ in range(100):
-            if message is not None:
-                break
-            await asyncio.sleep(0.1)
-            message = await watch.get(fail=False)
-        assert message is not None, "the woken relay did not publish within 10 s"
-        assert [e["eventId"] for e in json.loads(message.body)] == raised
-    finally:
-        await relay.stop()
-        await connection.close()
-        await pool.close()
+    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
+        relay = OutboxRelay(pool, amqp_url, exchange_name, poll_seconds=600)
+        try:
+            channel = await connection.channel()
+            exchange = await declare_exchange(channel, exchange_name)
+            watch = await channel.declare_queue(exclusive=True)
+            await watch.bind(exchange, routing_key="events.#")
+            relay.start()
+            async with pool.acquire() as conn:
+                account = await _account(conn)
+                await asyncio.sleep(0.5)  # the relay's first pass has found nothing
+                raised = await _raise(conn, account, 2, "t1")
+            relay.wake()
+            message = None
+            for _ in range(100):
+                message = await watch.get(fail=False)
+                if message is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert message is not None, "the woken relay did not publish within 10 s"
+            assert [e["eventId"] for e in json.loads(message.body)] == raised
+        finally:
+            await relay.stop()
     # Stopping marked what it published.
     conn = await asyncpg.connect(empty_oms_dsn)
     try:
