@@ -845,6 +845,38 @@ def _ts(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+# New fills and closes, and the markout mids sampled since, in one statement (one round trip, atomic
+# without BEGIN and COMMIT): its CTEs share one snapshot, which is safe because a fill's mids are
+# sampled only after its insert committed (``FlowFeed.flush``), never in the same flush. A fill's
+# horizons sampled in one flush arrive as rows of their own and are folded into one update.
+_MIDS_SET = ", ".join(f"{c} = coalesce(m.{c}, f.{c})" for c in _MID_COLUMNS)
+_MIDS_BY_HORIZON = ", ".join(
+    f"max(mid) FILTER (WHERE horizon = {i}) AS {c}" for i, c in enumerate(_MID_COLUMNS)
+)
+_RECORD_FLOW_SQL = f"""
+WITH new_fills AS (
+    INSERT INTO router.flow_fills (fill_id, account_id, symbol, side, price, volume, fill_time)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[],
+                         $6::numeric[], $7::timestamptz[])
+    ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id
+), new_closes AS (
+    INSERT INTO router.flow_closes (position_id, account_id, symbol, profit, open_time, close_time)
+    SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::numeric[], $12::timestamptz[],
+                         $13::timestamptz[])
+    ON CONFLICT (position_id) DO NOTHING RETURNING position_id
+), sampled AS (
+    UPDATE router.flow_fills f SET {_MIDS_SET}
+      FROM (SELECT fill_id, {_MIDS_BY_HORIZON}
+              FROM unnest($14::text[], $15::int[], $16::numeric[]) AS s (fill_id, horizon, mid)
+             GROUP BY fill_id) m
+     WHERE f.fill_id = m.fill_id
+)
+SELECT true AS is_fill, fill_id AS id FROM new_fills
+UNION ALL
+SELECT false, position_id FROM new_closes
+"""
+
+
 async def record_flow(
     conn: Conn,
     fills: Sequence[tuple[FlowFill, Decimal]],
@@ -852,44 +884,28 @@ async def record_flow(
     mids: Sequence[tuple[str, int, Decimal]],
 ) -> tuple[set[str], set[str]]:
     """Insert new fills (with their volume) and closes, and the markout mids sampled since, in one
-    transaction; returns the fill and position ids that were new (a redelivered event's are not)."""
-    async with conn.transaction():
-        new_fills = await conn.fetch(
-            "INSERT INTO router.flow_fills (fill_id, account_id, symbol, side, price, volume, "
-            "fill_time) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-            "$5::numeric[], $6::numeric[], $7::timestamptz[]) "
-            "ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
-            [f.fill_id for f, _ in fills],
-            [f.account_id for f, _ in fills],
-            [f.symbol for f, _ in fills],
-            [f.side.value for f, _ in fills],
-            [f.price for f, _ in fills],
-            [v for _, v in fills],
-            [_ts(f.time_ms) for f, _ in fills],
-        )
-        new_closes = await conn.fetch(
-            "INSERT INTO router.flow_closes (position_id, account_id, symbol, profit, open_time, "
-            "close_time) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], "
-            "$5::timestamptz[], $6::timestamptz[]) "
-            "ON CONFLICT (position_id) DO NOTHING RETURNING position_id",
-            [c.position_id for c in closes],
-            [c.account_id for c in closes],
-            [c.symbol for c in closes],
-            [c.profit for c in closes],
-            [_ts(c.open_ms) for c in closes],
-            [_ts(c.close_ms) for c in closes],
-        )
-        for i, column in enumerate(_MID_COLUMNS):
-            these = [(fill_id, mid) for fill_id, h, mid in mids if h == i]
-            if these:
-                await conn.execute(
-                    f"UPDATE router.flow_fills f SET {column} = m.mid "
-                    "FROM unnest($1::text[], $2::numeric[]) AS m (fill_id, mid) "
-                    "WHERE f.fill_id = m.fill_id",
-                    [t[0] for t in these],
-                    [t[1] for t in these],
-                )
-    return {r["fill_id"] for r in new_fills}, {r["position_id"] for r in new_closes}
+    statement; returns the fill and position ids that were new (a redelivered event's are not)."""
+    rows = await conn.fetch(
+        _RECORD_FLOW_SQL,
+        [f.fill_id for f, _ in fills],
+        [f.account_id for f, _ in fills],
+        [f.symbol for f, _ in fills],
+        [f.side.value for f, _ in fills],
+        [f.price for f, _ in fills],
+        [v for _, v in fills],
+        [_ts(f.time_ms) for f, _ in fills],
+        [c.position_id for c in closes],
+        [c.account_id for c in closes],
+        [c.symbol for c in closes],
+        [c.profit for c in closes],
+        [_ts(c.open_ms) for c in closes],
+        [_ts(c.close_ms) for c in closes],
+        [fill_id for fill_id, _, _ in mids],
+        [horizon for _, horizon, _ in mids],
+        [mid for _, _, mid in mids],
+    )
+    new_fills = {r["id"] for r in rows if r["is_fill"]}
+    return new_fills, {r["id"] for r in rows if not r["is_fill"]}
 
 
 # --- what-if (router.whatif) ---------------------------------------------------------------------

@@ -26,7 +26,9 @@ from fxmesh.events import declare_exchange, publish
 from fxmesh.eventtypes import Envelope, EventType, new_envelope
 from fxmesh.quotecache import ClientQuote, write_quote
 from fxmesh.v1 import router_pb2, types_pb2
+from router import repository
 from router.domain import Book, ExecuteCommand
+from router.flow import FlowClose, FlowFill
 from router.server import RouterApp, start_router
 
 D = Decimal
@@ -341,3 +343,45 @@ async def until_true(check: Callable[[], bool], seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {seconds} s")
         await asyncio.sleep(0.1)
+
+
+async def test_record_flow_when_batches_repeat_and_sample_horizons_then_each_lands_once_and_stays(
+    db: asyncpg.Connection,
+) -> None:
+    """The feed's one statement per flush: new fills and closes are told apart from redelivered
+    ones, a fill's horizons sampled in one flush all land, and a later flush with another horizon
+    keeps the ones already there."""
+    now = int(time.time() * 1000)
+    account = f"flow-{uuid.uuid4().hex[:8]}"
+    fill = FlowFill(str(uuid.uuid4()), account, "EURUSD", Side.BUY, D("1.1000"), now)
+    close = FlowClose(str(uuid.uuid4()), account, "EURUSD", D("-12.50"), now - 5000, now)
+
+    assert await repository.record_flow(db, [(fill, D("1.00"))], [close], []) == (
+        {fill.fill_id},
+        {close.position_id},
+    )
+    # Redelivered with its first two markouts: nothing new, both mids written.
+    mids = [(fill.fill_id, 0, D("1.1002")), (fill.fill_id, 1, D("1.1005"))]
+    assert await repository.record_flow(db, [(fill, D("1.00"))], [close], mids) == (set(), set())
+    assert await repository.record_flow(db, [], [], [(fill.fill_id, 2, D("1.0990"))]) == (
+        set(),
+        set(),
+    )
+
+    row = await db.fetchrow(
+        "SELECT volume, mid_1s, mid_10s, mid_60s FROM router.flow_fills WHERE fill_id = $1",
+        fill.fill_id,
+    )
+    assert row is not None
+    assert (row["volume"], row["mid_1s"], row["mid_10s"], row["mid_60s"]) == (
+        D("1.00"),
+        D("1.1002"),
+        D("1.1005"),
+        D("1.0990"),
+    )
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM router.flow_closes WHERE position_id = $1", close.position_id
+        )
+        == 1
+    )
