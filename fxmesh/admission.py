@@ -21,8 +21,8 @@ Three lanes, by what shedding a request would cost the client:
 
 The limit is fixed, or (``target_latency_seconds``) adapted by Little's law: once the service is
 saturated, one request completes every I seconds (measured), so with L in flight each waits about
-L x I; the limit is kept at target / I rounded up, at least ``MIN_ADAPTIVE_LIMIT`` and never above the
-policy's limit. A fixed limit sized for one machine is too many on a slower one (every accepted
+L x I; the limit is kept at target / I rounded up, at least ``MIN_ADAPTIVE_LIMIT`` and never above
+the policy's limit. A fixed limit sized for one machine is too many on a slower one (every accepted
 order waits longer without more finishing) and too few on a faster one (capacity left unused).
 
 A refusal is ``Overloaded``: gRPC RESOURCE_EXHAUSTED, reason ``OVERLOADED``, ErrorInfo metadata

@@ -12,8 +12,9 @@ delays events; a crash between a publish and the next pass's mark sends an event
 (consumers are idempotent on ``eventId``), never zero times. So the relay's statements need not
 wait for the WAL flush: its session runs with ``synchronous_commit`` off.
 
-Before (docs/performance.md, "The outbox relay"): each commit NOTIFYed the relay, and a pass was a
-transaction held open across the publish (BEGIN, claim-and-mark, COMMIT: three round trips).
+Before (docs/performance.md, "The outbox relay and the flow feed"): each commit NOTIFYed the relay,
+and a pass was a transaction held open across the publish (BEGIN, claim-and-mark, COMMIT: three
+round trips).
 
 Published rows are kept for ``FXMESH_OMS_OUTBOX_RETENTION_HOURS`` (a day by default: enough to
 look an event up while investigating) and then deleted by ``OutboxPruner`` in small batches, so
