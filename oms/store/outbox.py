@@ -186,10 +186,6 @@ SELECT outbox_id, account_id, event_type, payload::text AS payload,
  LIMIT $1
 """
 
-_MARK_SQL = """
-UPDATE oms.outbox SET published_at = now() WHERE outbox_id = ANY($1::bigint[]) AND published_at IS NULL
-"""
-
 _RELEASE_SQL = """
 UPDATE oms.outbox_relay SET lease_until = '-infinity' WHERE holder = $1::uuid
 """
@@ -321,8 +317,10 @@ class OutboxRelay:
             return await self._relay_on(conn, exchange)
 
     async def _mark(self, conn: Conn) -> None:
+        """Mark what was published now: a pass that reads nothing (it renews the lease too, if
+        this relay holds it)."""
         if self._confirmed:
-            await conn.execute(_MARK_SQL, self._confirmed)
+            await next_rows(conn, self.relay_id, 0, self._lease, self._confirmed)
             self._confirmed = []
 
     async def _relay_on(self, conn: Conn, exchange: aio_pika.abc.AbstractExchange) -> int:
