@@ -10,8 +10,9 @@ Closing a position (close, partial close, close-all, close-by) and cancelling an
 refused; new orders and other changes may queue briefly; reads are shed first (``fxmesh.admission``).
 Other routes (login, market history from quotes, WebSocket, health, metrics) are not admitted
 here. A request with an ``Idempotency-Key`` header keeps, when refused, its place in line for
-its retries with the same key (``fxmesh.admission.RetryLine``): a burst's retries are served
-before later first attempts, and wait longer for a slot, so no order is refused again and again.
+its retries with the same key (``fxmesh.admission.RetryLine``): its Retry-After is when its turn
+comes, and its retries are served before later first attempts and wait longer for a slot, so no
+order is refused again and again.
 """
 
 from __future__ import annotations

@@ -109,12 +109,14 @@ class EdgeSettings(Settings):
         "measured pace says would not enter within it are refused at once.",
     )
     edge_admission_retry_queue_timeout_seconds: float = Field(
-        0.1,
+        1.0,
         ge=0,
         description="How long an order refused before and retried with the same "
         "Idempotency-Key header may wait for a slot: retries rank ahead of first attempts and "
         "wait longer, so a burst's refused orders get in instead of being refused again and "
-        "again.",
+        "again. Retry-After is whole seconds, so the retries of one moment come back together: "
+        "a second's wait lets the queue hold (up to FXMESH_EDGE_ADMISSION_QUEUE) what the "
+        "service finishes in that second instead of refusing it again while the service idles.",
     )
     edge_retry_after_seconds: int = Field(
         1, ge=1, description="Shortest Retry-After (seconds) of edge's own 503 OVERLOADED."
@@ -122,10 +124,19 @@ class EdgeSettings(Settings):
     edge_retry_after_max_seconds: int = Field(
         5,
         ge=1,
-        description="Longest retry hint: within a second, the first as many refused as are "
+        description="Longest retry hint of a refusal without an Idempotency-Key header: "
+        "within a second, the first as many refused as are "
         "served per second are told the shortest hint, the next one second more, up to this "
         "(fxmesh.admission.RetrySpreader). Longer spreads a burst's retries thinner but lets a "
         "client wait past the moment the service could have taken it.",
+    )
+    edge_retry_after_in_line_max_seconds: int = Field(
+        60,
+        ge=1,
+        description="Longest Retry-After of an order refused with an Idempotency-Key header: "
+        "such an order keeps its place in line, and its hint is when its turn comes (those "
+        "refused before it over the measured completion rate, a fifth early), so a burst is "
+        "served in the order it was refused instead of by whoever retries at the right moment.",
     )
     edge_order_deadline_seconds: float | None = Field(
         None,
@@ -162,5 +173,6 @@ class EdgeSettings(Settings):
             retry_queue_timeout_seconds=self.edge_admission_retry_queue_timeout_seconds,
             retry_after_seconds=self.edge_retry_after_seconds,
             retry_after_max_seconds=self.edge_retry_after_max_seconds,
+            retry_after_in_line_max_seconds=self.edge_retry_after_in_line_max_seconds,
             target_latency_seconds=self.edge_target_latency_seconds or None,
         )

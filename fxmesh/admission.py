@@ -34,7 +34,10 @@ finishing C requests a second, the first C refused in a second are told ``retry_
 the next C one second more, up to ``retry_after_max_seconds``. A fixed hint sends every refused
 client of a burst back in the same second, to be refused again (2 000 orders against ~70/s of
 capacity: ~2 000 refusals a second, each costing the server a request it could have spent on an
-order).
+order). A client with a place in line (a key it sends on every retry) is told instead when its
+turn comes: those ahead of it over the completion rate (``Admission.turn_hint``, up to
+``retry_after_in_line_max_seconds``), so a long burst is served in the order it was refused and
+each of its clients retries a handful of times.
 
 Metrics (per service, bounded labels): ``fxmesh_<service>_admission_in_flight{lane}``,
 ``fxmesh_<service>_admission_queued``, ``fxmesh_<service>_admission_refused_total{lane,cause}``,
@@ -49,6 +52,7 @@ import bisect
 import contextlib
 import enum
 import functools
+import heapq
 import itertools
 import math
 import time
@@ -109,7 +113,10 @@ class AdmissionPolicy:
     retry_after_seconds: int = 1
     """The shortest retry hint sent with a refusal (whole seconds, as HTTP ``Retry-After``)."""
     retry_after_max_seconds: int = 5
-    """The longest (``RetrySpreader``)."""
+    """The longest for a refusal that names no client (``RetrySpreader``)."""
+    retry_after_in_line_max_seconds: int = 60
+    """The longest for a client with a place in line (``RetryLine``): its hint is when its turn
+    comes (``Admission.turn_hint``), which in a long burst is further off than the spreader's."""
     target_latency_seconds: float | None = None
     """None: ``limit`` is fixed. Else the limit adapts, between ``MIN_ADAPTIVE_LIMIT`` and
     ``limit``, so that an admitted request spends about this long in flight once the service is
@@ -201,6 +208,13 @@ def _metrics(service: str) -> tuple[Gauge, Gauge, Counter, Histogram, Gauge]:
     )
 
 
+@dataclass(slots=True)
+class _Place:
+    first: float  # first refused since it last got in: its standing
+    seq: int  # orders clients first refused at the same instant
+    forget_at: float  # not back by then: it gave up (or got in through another door)
+
+
 class RetryLine:
     """Each refused client's place in line: the time it was first refused since it last got in.
 
@@ -208,15 +222,29 @@ class RetryLine:
     attempt arriving at that moment, so in a long burst some clients are refused again and again
     while newcomers get in (the 2 000-order burst with 5 in flight: four orders given up after 30
     refusals). Ranking the queue by standing instead of arrival serves clients as if they had
-    waited in line the whole time. A client not refused again for ``forget_after`` seconds gave up
-    (or got in through another door) and is forgotten; at most ``max_clients`` are remembered
-    (the least recently refused go first)."""
+    waited in line the whole time, and ``ahead`` (how many in line stand before a client) lets its
+    retry hint say when its turn comes. A client not back by ``forget_at`` (its hint plus
+    ``forget_after`` seconds) gave up and is forgotten; at most ``max_clients`` are remembered
+    (those due to be forgotten soonest go first).
+
+    Clients that give up stay counted ahead until they are forgotten, and a line of them would
+    send everyone behind away for longer (a flood of clients that never retry: each told to wait
+    for the ones before, who will not come). ``returning`` is the share of clients in line seen
+    again (a moving average over returns and clients forgotten), and a turn counts only that
+    share of those ahead."""
+
+    _RETURN_WEIGHT = 0.05  # ~20 outcomes to follow a change in how clients behave
 
     def __init__(self, forget_after: float, max_clients: int = 50_000) -> None:
         self._forget_after = forget_after
         self._max_clients = max_clients
-        # client -> (first refused, last refused); insertion order is last-refused order.
-        self._clients: dict[Hashable, tuple[float, float]] = {}
+        self._clients: dict[Hashable, _Place] = {}
+        # (first, seq) of every client in line, ascending: standings only ever join at the end
+        # (a first refusal is "now"), so the list stays sorted and a rank is a bisect.
+        self._line: list[tuple[float, int]] = []
+        self._expiry: list[tuple[float, int, Hashable]] = []  # a heap; stale entries skipped
+        self._seq = itertools.count()
+        self.returning = 1.0
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -225,30 +253,70 @@ class RetryLine:
         """When ``client`` joined the line: its first refusal, or ``now`` for a first attempt."""
         if client is None:
             return now
-        known = self._clients.get(client)
-        if known is None or now - known[1] > self._forget_after:
+        place = self._clients.get(client)
+        if place is None or now > place.forget_at:
             return now
-        return known[0]
+        return place.first
 
-    def refused(self, client: Hashable | None, now: float) -> None:
+    def refused(self, client: Hashable | None, now: float) -> int:
+        """Keep (or give) ``client`` its place; the number of clients in line ahead of it."""
         if client is None:
-            return
-        known = self._clients.pop(client, None)
-        first = known[0] if known is not None and now - known[1] <= self._forget_after else now
-        self._clients[client] = (first, now)
-        self._prune(now)
+            return 0
+        self._forget_expired(now)
+        place = self._clients.get(client)
+        if place is None:
+            place = self._clients[client] = _Place(now, next(self._seq), now)
+            self._line.append((place.first, place.seq))
+        else:
+            self._returned(1.0)
+        self.expect_back(client, now)
+        ahead = bisect.bisect_left(self._line, (place.first, place.seq))
+        while len(self._clients) > self._max_clients:
+            self._forget_next()
+        return ahead
+
+    def expect_back(self, client: Hashable, at: float) -> None:
+        """``client`` was told to retry at ``at``: remember it until ``forget_after`` past that."""
+        place = self._clients.get(client)
+        if place is not None:
+            place.forget_at = at + self._forget_after
+            heapq.heappush(self._expiry, (place.forget_at, place.seq, client))
 
     def admitted(self, client: Hashable | None) -> None:
         if client is not None and self._clients:
-            self._clients.pop(client, None)
+            place = self._clients.pop(client, None)
+            if place is not None:
+                self._returned(1.0)
+                self._leave(place)
 
-    def _prune(self, now: float) -> None:
-        clients = self._clients
-        while clients:
-            oldest = next(iter(clients))
-            if len(clients) <= self._max_clients and now - clients[oldest][1] <= self._forget_after:
-                return
-            del clients[oldest]
+    def _returned(self, outcome: float) -> None:
+        self.returning += self._RETURN_WEIGHT * (outcome - self.returning)
+
+    def _leave(self, place: _Place) -> None:
+        at = bisect.bisect_left(self._line, (place.first, place.seq))
+        if at < len(self._line) and self._line[at] == (place.first, place.seq):
+            del self._line[at]
+
+    def _forget_expired(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] < now:
+            if self._forget(heapq.heappop(self._expiry)):
+                self._returned(0.0)
+
+    def _forget_next(self) -> None:
+        """Forget the client due to be forgotten soonest."""
+        while self._expiry and not self._forget(heapq.heappop(self._expiry)):
+            pass
+
+    def _forget(self, entry: tuple[float, int, Hashable]) -> bool:
+        """Forget the client of a heap entry, unless the entry is stale (a later hint, or a
+        new place since)."""
+        forget_at, seq, client = entry
+        place = self._clients.get(client)
+        if place is None or (place.seq, place.forget_at) != (seq, forget_at):
+            return False
+        del self._clients[client]
+        self._leave(place)
+        return True
 
 
 @dataclass(slots=True, eq=False)
@@ -278,6 +346,9 @@ class Admission:
     # completions to follow a change, so one stall does not swing the limit.
     _INTERVAL_WEIGHT = 0.1
     MIN_ADAPTIVE_LIMIT = 2
+    _TURN_EARLY = 0.8  # a retry hint aims a fifth ahead of the client's turn (``turn_hint``)
+    # A client in line not back this long after its hint gave up: it no longer counts ahead.
+    _RETURN_GRACE_SECONDS = 5.0
 
     def __init__(
         self,
@@ -300,7 +371,7 @@ class Admission:
         self.retry = RetrySpreader(
             policy.retry_after_seconds, policy.retry_after_max_seconds, clock
         )
-        self.line = RetryLine(forget_after=max(10.0, 3.0 * policy.retry_after_max_seconds))
+        self.line = RetryLine(forget_after=self._RETURN_GRACE_SECONDS)
         self.in_flight = 0
         self.limit = policy.limit
         """Requests in flight before orders queue: the policy's, or adapted to its target
@@ -407,8 +478,30 @@ class Admission:
 
     def _refuse(self, lane: Lane, cause: Cause, client: Hashable | None) -> Overloaded:
         self._refused[(lane, cause)].inc()
-        self.line.refused(client, self._clock())
-        return Overloaded.because(self.service, cause, self.retry.hint())
+        if client is None:
+            return Overloaded.because(self.service, cause, self.retry.hint())
+        now = self._clock()
+        hint = self.turn_hint(self.line.refused(client, now))
+        self.line.expect_back(client, now + hint)
+        return Overloaded.because(self.service, cause, hint)
+
+    def turn_hint(self, ahead: int) -> int:
+        """The Retry-After of a client with ``ahead`` in line before it: about when they will
+        have been served at the measured completion rate, rounded down and a fifth early (a
+        client back early is refused again cheaply with a shorter hint, or waits briefly in the
+        queue; one back late leaves the service idle), between the policy's shortest hint and
+        ``retry_after_in_line_max_seconds``. Each retry's hint shrinks with the line ahead, so a
+        client of a long burst retries a handful of times, never to the 30th refusal. Only the
+        share of the line that comes back counts (``RetryLine.returning``)."""
+        policy, interval = self.policy, self.completion_interval
+        # The pace at the limit, not completions per second: a line told to come back later
+        # leaves the service idle for a moment, and a rate counting that idle time would tell
+        # the next ones to wait longer still.
+        rate = 1.0 / interval if interval else self.retry.rate
+        if rate <= 0:
+            return policy.retry_after_seconds
+        turn = int(self._TURN_EARLY * ahead * self.line.returning / rate)
+        return max(policy.retry_after_seconds, min(policy.retry_after_in_line_max_seconds, turn))
 
     def _trim(self) -> None:
         """Refuse the lowest-ranked waiters beyond the queue's size, or beyond the room of

@@ -5,6 +5,9 @@ design (zero / tiny timeouts with a holder that never lets go)."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import heapq
+import itertools
 
 import grpc
 import pytest
@@ -339,6 +342,128 @@ def test_retry_line_when_a_client_stops_retrying_then_it_is_forgotten() -> None:
     assert line.standing("a", 108.0) == 108.0
     line.admitted("b")
     assert line.standing("b", 108.0) == 108.0
+
+
+def test_retry_line_when_clients_ahead_get_in_or_give_up_then_a_client_has_fewer_ahead() -> None:
+    line = RetryLine(forget_after=10.0)
+    ahead = [line.refused(f"c{i}", 100.0 + i / 100) for i in range(5)]
+    for i in range(5):
+        line.expect_back(f"c{i}", 102.0)  # each told to come back at 102
+
+    assert ahead == [0, 1, 2, 3, 4]
+    assert line.refused("c4", 102.0) == 4  # back and refused again: its place is kept
+    line.admitted("c0")
+    line.admitted("c2")
+    assert line.refused("c4", 102.5) == 2
+    line.expect_back("c4", 130.0)  # told to come back much later: remembered till then + 10
+    assert line.refused("c9", 113.0) == 1  # c1 and c3 were not back by 112: gave up
+    assert line.standing("c4", 139.0) == 100.04
+
+
+async def test_order_when_refused_with_a_place_in_line_then_the_hint_is_when_its_turn_comes() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 5), clock=clock)
+    for _ in range(30):  # 20 requests finish in a second
+        await adm.acquire(Lane.ORDER)
+        clock.now += 0.05
+        adm.release(Lane.ORDER)
+    assert adm.retry.rate == pytest.approx(20.0)
+    await adm.acquire(Lane.ORDER)
+
+    def hint(client: str) -> int:
+        with pytest.raises(Overloaded) as refused:
+            raise_now(adm, client)
+        return int(refused.value.metadata[RETRY_AFTER_KEY])
+
+    hints = [hint(f"order{i}") for i in range(200)]
+
+    # 0.8 x ahead / 20 per s: the 200th is told 7 s, past the 5 s cap of refusals without a key
+    assert hints[:50] == [1] * 50
+    assert (hints[99], hints[199]) == (3, 7)
+    assert hints == sorted(hints)
+    for i in range(150):  # the first 150 get in
+        adm.line.admitted(f"order{i}")
+    assert hint("order199") == 1  # 49 ahead: its turn is within a few seconds now
+
+
+async def test_order_when_the_clients_ahead_never_came_back_then_its_hint_does_not_wait_for_them() -> (
+    None
+):
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 5), clock=clock)
+    for _ in range(30):  # 20 requests finish in a second
+        await adm.acquire(Lane.ORDER)
+        clock.now += 0.05
+        adm.release(Lane.ORDER)
+    assert adm.retry.rate == pytest.approx(20.0)
+    await adm.acquire(Lane.ORDER)
+    for i in range(1000):  # a flood of orders that are refused and never retried
+        clock.now += 0.001
+        with pytest.raises(Overloaded):
+            raise_now(adm, f"flood{i}")
+    clock.now += 5.5  # the first of them are past their hint and the grace: gave up
+
+    with pytest.raises(Overloaded) as refused:
+        raise_now(adm, "late")
+
+    assert adm.line.returning < 0.5
+    assert int(refused.value.metadata[RETRY_AFTER_KEY]) < 0.8 * 1000 / 20 / 2
+
+
+def raise_now(adm: Admission, client: str) -> None:
+    """Refuse ``client`` the way ``acquire`` does with the queue full (no queue: at once)."""
+    raise adm._refuse(Lane.ORDER, Cause.QUEUE_FULL, client)
+
+
+async def test_burst_when_refused_clients_retry_at_their_hints_then_each_gets_in_after_a_few_refusals() -> (
+    None
+):
+    """500 orders in a second against a service finishing 40 a second (2 in flight, room in the
+    queue for 32: edge's with a 1 s retry wait), every refused client retrying exactly at its
+    Retry-After: a discrete-event simulation on admission's clock (the queue's own timeouts are
+    never reached). With the spread hints instead of turns, some orders were refused 10 times."""
+    clock = Clock()
+    adm = Admission("admtest", AdmissionPolicy(2, 32, LONG, 1, 5), clock=clock)
+    service_seconds = 0.05
+    events: list[tuple[float, int, str, str]] = []  # (time, seq, what, client): a heap
+    seq = itertools.count()
+    for i in range(500):
+        heapq.heappush(events, (i / 500, next(seq), "try", f"order{i}"))
+    refusals: collections.Counter[str] = collections.Counter()
+    admitted_at: dict[str, float] = {}
+    waiting: dict[str, asyncio.Task[None]] = {}
+
+    def settle(client: str, attempt: asyncio.Task[None]) -> None:
+        exc = attempt.exception()
+        if isinstance(exc, Overloaded):
+            refusals[client] += 1
+            retry_after = int(exc.metadata[RETRY_AFTER_KEY])
+            heapq.heappush(events, (clock.now + retry_after, next(seq), "try", client))
+            return
+        assert exc is None
+        admitted_at[client] = clock.now
+        heapq.heappush(events, (clock.now + service_seconds, next(seq), "done", client))
+
+    while events:
+        clock.now, _, what, client = heapq.heappop(events)
+        if what == "done":
+            adm.release(Lane.ORDER)
+        else:
+            waiting[client] = asyncio.create_task(adm.acquire(Lane.ORDER, client))
+        for _ in range(3):  # let the attempt, and waiters handed a slot or bumped, run
+            await asyncio.sleep(0)
+        for waiter, attempt in list(waiting.items()):
+            if attempt.done():
+                del waiting[waiter]
+                settle(waiter, attempt)
+
+    assert len(admitted_at) == 500
+    assert max(refusals.values()) <= 5
+    assert sum(refusals.values()) < 1_200
+    assert max(admitted_at.values()) < 500 / 40 * 1.05  # the line kept the service busy
+    assert len(adm.line) == 0
 
 
 async def saturate(adm: Admission, clock: Clock, completions: int, interval: float) -> None:
