@@ -123,7 +123,8 @@ def table(doc: dict[str, Any]) -> str:
             f"{burst['acknowledged']} / found FILLED {burst['acknowledged_found_filled']}, p99 "
             f"{burst['latency_ms'].get('p99')} ms, done in {burst['completed_in_s']} s; "
             f"refusals {burst.get('refusals', 0)} (orders retried after Retry-After "
-            f"{burst.get('orders_retried_after_refusal', 0)}, time to refusal p99 "
+            f"{burst.get('orders_retried_after_refusal', 0)}, most retries of one order "
+            f"{burst.get('most_retries_of_one_order')}, time to refusal p99 "
             f"{burst.get('time_to_refusal_ms', {}).get('p99')} ms)"
         )
     for t in doc.get("targets", []):

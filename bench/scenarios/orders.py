@@ -94,7 +94,8 @@ class OrderFlow:
     # Every 503 / 429 answer (first tries and retries), and its time from send to refusal.
     refusals: collections.Counter[int] = field(default_factory=collections.Counter)
     time_to_refusal: Latencies = field(default_factory=Latencies)
-    retried: set[str] = field(default_factory=set)  # clientOrderIds sent again (Retry-After)
+    # clientOrderId -> times it was sent again after Retry-After
+    retries: collections.Counter[str] = field(default_factory=collections.Counter)
     _auth: list[dict[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -158,7 +159,7 @@ class OrderFlow:
             kind, order, retry_after = await self._place(cid, k)
             retries = 0
             while retry_refused and retry_after is not None and retries < MAX_REFUSED_RETRIES:
-                self.retried.add(cid)
+                self.retries[cid] += 1
                 retries += 1
                 await asyncio.sleep(retry_after)
                 kind, order, retry_after = await self._place(cid, k)
@@ -269,6 +270,7 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
         request_timeout=120.0,
     )
     pattern = f"{flow.tag}-{prefix}-%"
+    burst_retries = [n for cid, n in flow.retries.items() if cid.startswith(pattern[:-1])]
     conn = await asyncpg.connect(ctx.s.dsn)
     try:
         by_status = await _statuses(conn, pattern)
@@ -306,9 +308,9 @@ async def run_burst(ctx: Context, flow: OrderFlow, plan: LoadPlan) -> dict[str, 
         "failures": dict(step.failures),
         "refused_in_the_end": dict(step.refused),
         "refusals": sum(flow.refusals.values()) - refusals_before,
-        "orders_retried_after_refusal": sum(
-            1 for cid in flow.retried if cid.startswith(f"{flow.tag}-{prefix}-")
-        ),
+        "orders_retried_after_refusal": len(burst_retries),
+        # An order refused 30 times is given up (MAX_REFUSED_RETRIES): how close one came.
+        "most_retries_of_one_order": max(burst_retries, default=0),
         "time_to_refusal_ms": refusal_times.summary(),
         "latency_ms": step.latency.summary(),
         "latency_note": "from the order's scheduled time to its final answer, retries included",
