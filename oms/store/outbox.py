@@ -6,8 +6,10 @@ safety net, for rows written elsewhere). One relay publishes at a time, under a 
 ``oms.outbox_relay`` that every pass renews. A pass is one autocommit statement: it renews the
 lease, marks published what the previous pass published, and reads the next unpublished rows;
 the relay then publishes them with publisher confirms. Rows the broker refused are not marked and
-are read again by the next pass, in order. A relay that dies leaves its lease to expire
-(``lease_seconds``); the next holder starts from the first row not marked. A broker outage only
+are read again by the next pass, in order. A relay that dies leaves its lease behind: another
+takes it once the dead one's session is gone (a killed process's socket closes at once), or at
+the latest once it expires (``lease_seconds``; a holder cut off by the network keeps its session
+until PostgreSQL notices); the next holder starts from the first row not marked. A broker outage only
 delays events; a crash between a publish and the next pass's mark sends an event twice
 (consumers are idempotent on ``eventId``), never zero times. So the relay's statements need not
 wait for the WAL flush: its session runs with ``synchronous_commit`` off.
@@ -168,11 +170,16 @@ async def enqueue(conn: Conn, event_type: EventType, account_id: int, data: Even
 
 # One pass: take or renew the lease ($3 the relay, $4 how long), mark the rows the previous pass
 # published ($2), read the next rows when the lease is held. The read's snapshot still sees the
-# marked rows unpublished: they are left out by id.
+# marked rows unpublished: they are left out by id. A lease is free once it expired or once the
+# holder's session is gone (its process died: PostgreSQL ends the backend when the socket closes);
+# the OR stops at the first true, so a holder renewing never reads pg_stat_activity.
 _PASS_SQL = """
 WITH lease AS (
-    UPDATE oms.outbox_relay SET holder = $3::uuid, lease_until = now() + $4::interval
+    UPDATE oms.outbox_relay
+       SET holder = $3::uuid, lease_until = now() + $4::interval,
+           holder_backend = pg_backend_pid()
      WHERE holder = $3::uuid OR lease_until < now()
+        OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = holder_backend)
     RETURNING 1
 ), marked AS (
     UPDATE oms.outbox SET published_at = now()

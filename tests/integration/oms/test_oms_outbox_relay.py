@@ -162,6 +162,40 @@ async def test_relay_when_the_lease_holder_dies_then_another_takes_over_after_it
             assert [r["event_id"] for r in again] == c1
 
 
+async def test_relay_when_the_lease_holders_process_is_killed_then_another_takes_over_at_once(
+    empty_oms_dsn: str, amqp_url: str
+) -> None:
+    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
+        async with pool.acquire() as conn:
+            account = await _account(conn)
+            a1 = await _raise(conn, account, 2, "t1")
+        # An oms process took the lease for ten minutes and read a1 on its own session.
+        killed = await asyncpg.connect(empty_oms_dsn)
+        read = await outbox.next_rows(killed, uuid.uuid4(), outbox.BATCH, timedelta(minutes=10))
+        assert [r["event_id"] for r in read] == a1
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel, exchange_name)
+        watch = await channel.declare_queue(exclusive=True)
+        await watch.bind(exchange, routing_key="events.#")
+        relay = OutboxRelay(pool, amqp_url, exchange_name)
+        confirming = await connection.channel(publisher_confirms=True)
+        target = await declare_exchange(confirming, exchange_name)
+        assert await relay.relay_once(target) == 0  # alive: its lease holds
+
+        # Act: the process dies (kill -9): its socket closes without a goodbye.
+        killed.terminate()
+
+        # Assert: PostgreSQL ends the session a moment later; the lease is free from then on, not
+        # ten minutes later.
+        async with asyncio.timeout(30):
+            while (published := await relay.relay_once(target)) == 0:
+                await asyncio.sleep(0.05)
+        assert published == 2
+        await asyncio.sleep(0.2)
+        assert [[e["eventId"] for e in body] for body in await _drain(watch)] == [a1]
+        await relay.stop()
+
+
 async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
