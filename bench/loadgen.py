@@ -10,6 +10,7 @@ lowering the rate (coordinated omission). How late the generator itself sent is 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -111,10 +112,34 @@ async def run_open_loop(
     on_measure_start: Callable[[], object] | None = None,
 ) -> StepResult:
     """Schedule ``rate * (warmup + duration)`` requests at fixed intervals; measure after warm-up.
+    The generator's garbage collector is off for the step (its pauses are not the stack's).
 
     ``on_measure_start`` is called (synchronously: start a task for anything slow) when the first
     measured request is due, so other measurements can cover the same window.
     """
+    # The generator's own full collections stopped its loop for 30-118 ms (gc.callbacks, one
+    # market_bbook run): every request in flight then took that long as far as it could tell, and
+    # a step's p99 (refusals' above all, a hundred samples) was the generator's pause. A step
+    # lasts seconds; its garbage waits for the collection after it.
+    gc.collect()
+    gc.disable()
+    try:
+        return await _open_loop(
+            send, rate, duration, warmup, request_timeout, meter, on_measure_start
+        )
+    finally:
+        gc.enable()
+
+
+async def _open_loop(
+    send: Send,
+    rate: float,
+    duration: float,
+    warmup: float,
+    request_timeout: float,
+    meter: CpuMeter | None,
+    on_measure_start: Callable[[], object] | None,
+) -> StepResult:
     result = StepResult(rate=rate, duration_s=duration, warmup_s=warmup)
     clock = time.perf_counter
     interval = 1.0 / rate
