@@ -360,24 +360,30 @@ def test_retry_line_when_clients_ahead_get_in_or_give_up_then_a_client_has_fewer
     assert line.standing("c4", 139.0) == 100.04
 
 
-async def test_order_when_refused_with_a_place_in_line_then_the_hint_is_when_its_turn_comes() -> (
-    None
-):
-    clock = Clock()
+async def busy_at_20_per_second(clock: Clock) -> Admission:
+    """A service that finished 20 requests a second, one at a time, and holds its one slot."""
     adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 5), clock=clock)
-    for _ in range(30):  # 20 requests finish in a second
+    for _ in range(30):
         await adm.acquire(Lane.ORDER)
         clock.now += 0.05
         adm.release(Lane.ORDER)
     assert adm.retry.rate == pytest.approx(20.0)
     await adm.acquire(Lane.ORDER)
+    return adm
 
-    def hint(client: str) -> int:
-        with pytest.raises(Overloaded) as refused:
-            raise_now(adm, client)
-        return int(refused.value.metadata[RETRY_AFTER_KEY])
 
-    hints = [hint(f"order{i}") for i in range(200)]
+def refused_hint(adm: Admission, client: str) -> int:
+    """Refuse ``client`` as ``acquire`` does with no room (at once); its Retry-After."""
+    refused = adm._refuse(Lane.ORDER, Cause.QUEUE_FULL, client)
+    return int(refused.metadata[RETRY_AFTER_KEY])
+
+
+async def test_order_when_refused_with_a_place_in_line_then_the_hint_is_when_its_turn_comes() -> (
+    None
+):
+    adm = await busy_at_20_per_second(Clock())
+
+    hints = [refused_hint(adm, f"order{i}") for i in range(200)]
 
     # 0.8 x ahead / 20 per s: the 200th is told 7 s, past the 5 s cap of refusals without a key
     assert hints[:50] == [1] * 50
@@ -385,36 +391,23 @@ async def test_order_when_refused_with_a_place_in_line_then_the_hint_is_when_its
     assert hints == sorted(hints)
     for i in range(150):  # the first 150 get in
         adm.line.admitted(f"order{i}")
-    assert hint("order199") == 1  # 49 ahead: its turn is within a few seconds now
+    assert refused_hint(adm, "order199") == 1  # 49 ahead: its turn is within a few seconds now
 
 
 async def test_order_when_the_clients_ahead_never_came_back_then_its_hint_does_not_wait_for_them() -> (
     None
 ):
     clock = Clock()
-    adm = Admission("admtest", AdmissionPolicy(1, 0, LONG, 1, 5), clock=clock)
-    for _ in range(30):  # 20 requests finish in a second
-        await adm.acquire(Lane.ORDER)
-        clock.now += 0.05
-        adm.release(Lane.ORDER)
-    assert adm.retry.rate == pytest.approx(20.0)
-    await adm.acquire(Lane.ORDER)
+    adm = await busy_at_20_per_second(clock)
     for i in range(1000):  # a flood of orders that are refused and never retried
         clock.now += 0.001
-        with pytest.raises(Overloaded):
-            raise_now(adm, f"flood{i}")
+        refused_hint(adm, f"flood{i}")
     clock.now += 5.5  # the first of them are past their hint and the grace: gave up
 
-    with pytest.raises(Overloaded) as refused:
-        raise_now(adm, "late")
+    hint = refused_hint(adm, "late")
 
     assert adm.line.returning < 0.5
-    assert int(refused.value.metadata[RETRY_AFTER_KEY]) < 0.8 * 1000 / 20 / 2
-
-
-def raise_now(adm: Admission, client: str) -> None:
-    """Refuse ``client`` the way ``acquire`` does with the queue full (no queue: at once)."""
-    raise adm._refuse(Lane.ORDER, Cause.QUEUE_FULL, client)
+    assert hint < 0.8 * 1000 / 20 / 2
 
 
 async def test_burst_when_refused_clients_retry_at_their_hints_then_each_gets_in_after_a_few_refusals() -> (
