@@ -191,7 +191,8 @@ ERROR_STATUSES = {
     "RateLimit-* headers), too many failed logins (LOGIN_THROTTLED), or a limit of the server.",
     503: "oms (or, for market history, quotes) unavailable, or overloaded (with Retry-After). "
     "Send an order's retries with the same Idempotency-Key header as its first try (its "
-    "clientOrderId will do): a retry then goes ahead of later first attempts.",
+    "clientOrderId will do): a retry then goes ahead of later first attempts, and the "
+    "Retry-After of its refusals is when its turn in line comes.",
     504: "No answer in time; for an order, the details name the clientOrderId to retry with.",
 }
 
