@@ -26,11 +26,20 @@ class Hop:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-Snapshot = dict[str, tuple[float, float]]  # hop name -> (sum seconds, count)
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One histogram series at one scrape: its sum (seconds), count and cumulative buckets."""
+
+    total: float = 0.0
+    count: float = 0.0
+    buckets: tuple[tuple[float, float], ...] = ()  # (upper bound, observations <= it)
+
+
+Snapshot = dict[str, Reading]  # hop name -> its reading
 
 
 async def scrape(hops: Sequence[Hop]) -> Snapshot:
-    """Current (sum, count) of every hop; a hop whose endpoint fails reads as (0, 0)."""
+    """Current reading of every hop; a hop whose endpoint fails reads as empty."""
     out: Snapshot = {}
     async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
         texts: dict[str, str] = {}
@@ -41,6 +50,7 @@ async def scrape(hops: Sequence[Hop]) -> Snapshot:
                 texts[url] = ""
     for hop in hops:
         total = count = 0.0
+        buckets: dict[float, float] = {}
         wanted = dict(hop.labels)
         for family in text_string_to_metric_families(texts[hop.url]):
             if family.name != hop.family:
@@ -52,20 +62,38 @@ async def scrape(hops: Sequence[Hop]) -> Snapshot:
                     total += sample.value
                 elif sample.name == f"{hop.family}_count":
                     count += sample.value
-        out[hop.name] = (total, count)
+                elif sample.name == f"{hop.family}_bucket":
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+        out[hop.name] = Reading(total, count, tuple(sorted(buckets.items())))
     return out
 
 
 def mean_ms(before: Snapshot, after: Snapshot) -> dict[str, dict[str, Any]]:
     """Mean ms per observation of each hop between two snapshots."""
     result: dict[str, dict[str, Any]] = {}
-    for name, (total, count) in after.items():
-        t0, c0 = before.get(name, (0.0, 0.0))
-        n = count - c0
+    for name, now in after.items():
+        then = before.get(name, Reading())
+        n = now.count - then.count
         result[name] = {
             "observations": int(n),
-            "mean_ms": round(1000 * (total - t0) / n, 3) if n > 0 else None,
+            "mean_ms": round(1000 * (now.total - then.total) / n, 3) if n > 0 else None,
         }
+    return result
+
+
+def over(before: Snapshot, after: Snapshot, bounds_s: Sequence[float]) -> dict[str, dict[str, int]]:
+    """How many observations of each hop between two snapshots exceeded each of ``bounds_s``
+    (each must be a bucket bound of the histogram), and how many there were."""
+    result: dict[str, dict[str, int]] = {}
+    for name, now in after.items():
+        then = dict(before.get(name, Reading()).buckets)
+        seen = now.count - before.get(name, Reading()).count
+        counts = {"observations": int(seen)}
+        for bound in bounds_s:
+            at_most = dict(now.buckets).get(bound, 0.0) - then.get(bound, 0.0)
+            counts[f"over_{bound * 1000:g}_ms"] = int(seen - at_most)
+        result[name] = counts
     return result
 
 

@@ -191,6 +191,14 @@ class BenchStack:
             ),
         ]
 
+    def loop_lag_hops(self) -> list[Hop]:
+        """The event-loop lag of each process on the order path (``fxmesh.lifecycle``)."""
+        services = ["edge", "oms"] + ([] if self.router_in_oms else ["router"])
+        return [
+            Hop(service, self._metrics_url(service), f"fxmesh_{service}_event_loop_lag_seconds")
+            for service in services
+        ]
+
     def quote_hops(self) -> list[Hop]:
         return [
             Hop(

@@ -32,6 +32,7 @@ PATH = "/api/orders/market"
 REFUSAL_STATUSES = frozenset({503, 429})
 MAX_REFUSED_RETRIES = 30
 OVERLOAD_FACTOR = 2.0
+LOOP_LAG_BOUNDS_S = (0.025, 0.05, 0.1)  # bucket bounds of fxmesh.metrics.LATENCY_BUCKETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,8 @@ async def run_rates(
     """Capacity search plus the fixed rates; step documents sorted by rate."""
     meter = ctx.s.cpu_meter()
     chain = ctx.s.order_hops()
-    hop_list = [hop for hop, _ in chain]
+    lag_hops = ctx.s.loop_lag_hops()
+    hop_list = [hop for hop, _ in chain] + lag_hops
     steps: dict[float, StepResult] = {}
     first_fail: float | None = None
 
@@ -209,7 +211,23 @@ async def run_rates(
             ]
         steps[rate] = step
         lat = step.latency.summary()
-        means = hops.mean_ms(before, await hops.scrape(hop_list))
+        after = await hops.scrape(hop_list)
+        lag_names = {hop.name for hop in lag_hops}
+        means = hops.mean_ms(
+            {k: v for k, v in before.items() if k not in lag_names},
+            {k: v for k, v in after.items() if k not in lag_names},
+        )
+        # A step's outliers with a late timer beside them were the process stopped (a long
+        # callback, a collection, the CPU elsewhere); without one they waited on something else.
+        step.extra["event_loop_lag"] = {
+            "note": "timer wake-ups every 100 ms per process over the step, and how many came "
+            "more than 25 / 50 / 100 ms late",
+            "by_process": hops.over(
+                {k: v for k, v in before.items() if k in lag_names},
+                {k: v for k, v in after.items() if k in lag_names},
+                LOOP_LAG_BOUNDS_S,
+            ),
+        }
         step.extra["hops"] = {
             "note": "means from each service's own histograms over the measured window (the "
             "requests still in flight when it opened included)",
@@ -224,6 +242,11 @@ async def run_rates(
             f"(p99 {step.refusal_latency.summary().get('p99')} ms) "
             f"p50 {lat.get('p50')} p99 {lat.get('p99')} ms "
             f"(generator CPU {step.cpu.get('percent_of_one_core', {}).get('bench (load generator)')}%)"
+            f" late timers >25 ms: "
+            + " ".join(
+                f"{name} {lag.get('over_25_ms')}"
+                for name, lag in step.extra["event_loop_lag"]["by_process"].items()
+            )
         )
         # Let queues drain before the next step; longer after an overloaded one.
         await asyncio.sleep(1.0 if step.passes(plan.bound_p99_ms) else 5.0)
