@@ -105,7 +105,9 @@ class ServiceRuntime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         freeze_startup_heap()
-        lag = BackgroundLoop("event-loop-lag", functools.partial(watch_event_loop, self.service))
+        lag = BackgroundLoop(
+            "event-loop-lag", functools.partial(watch_event_loop, self.service), log_failures=True
+        )
         lag.start()
         log.info("service_started", service=self.service)
         await self._stopping.wait()
