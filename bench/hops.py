@@ -9,7 +9,7 @@ subtracted from each other give each process's own share (its work plus the call
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -32,7 +32,7 @@ class Reading:
 
     total: float = 0.0
     count: float = 0.0
-    buckets: tuple[tuple[float, float], ...] = ()  # (upper bound, observations <= it)
+    buckets: dict[float, float] = field(default_factory=dict)  # upper bound -> observations <= it
 
 
 Snapshot = dict[str, Reading]  # hop name -> its reading
@@ -65,7 +65,7 @@ async def scrape(hops: Sequence[Hop]) -> Snapshot:
                 elif sample.name == f"{hop.family}_bucket":
                     bound = float(sample.labels["le"])
                     buckets[bound] = buckets.get(bound, 0.0) + sample.value
-        out[hop.name] = Reading(total, count, tuple(sorted(buckets.items())))
+        out[hop.name] = Reading(total, count, buckets)
     return out
 
 
@@ -87,11 +87,11 @@ def over(before: Snapshot, after: Snapshot, bounds_s: Sequence[float]) -> dict[s
     (each must be a bucket bound of the histogram), and how many there were."""
     result: dict[str, dict[str, int]] = {}
     for name, now in after.items():
-        then = dict(before.get(name, Reading()).buckets)
-        seen = now.count - before.get(name, Reading()).count
+        then = before.get(name, Reading())
+        seen = now.count - then.count
         counts = {"observations": int(seen)}
         for bound in bounds_s:
-            at_most = dict(now.buckets).get(bound, 0.0) - then.get(bound, 0.0)
+            at_most = now.buckets.get(bound, 0.0) - then.buckets.get(bound, 0.0)
             counts[f"over_{bound * 1000:g}_ms"] = int(seen - at_most)
         result[name] = counts
     return result

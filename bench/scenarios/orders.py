@@ -188,6 +188,13 @@ async def run_rates(
     chain = ctx.s.order_hops()
     lag_hops = ctx.s.loop_lag_hops()
     hop_list = [hop for hop, _ in chain] + lag_hops
+    lag_names = {hop.name for hop in lag_hops}
+
+    def split(snapshot: hops.Snapshot) -> tuple[hops.Snapshot, hops.Snapshot]:
+        """The order path's handler timings, and the processes' loop lag."""
+        path = {k: v for k, v in snapshot.items() if k not in lag_names}
+        return path, {k: v for k, v in snapshot.items() if k in lag_names}
+
     steps: dict[float, StepResult] = {}
     first_fail: float | None = None
 
@@ -211,22 +218,15 @@ async def run_rates(
             ]
         steps[rate] = step
         lat = step.latency.summary()
-        after = await hops.scrape(hop_list)
-        lag_names = {hop.name for hop in lag_hops}
-        means = hops.mean_ms(
-            {k: v for k, v in before.items() if k not in lag_names},
-            {k: v for k, v in after.items() if k not in lag_names},
-        )
+        path_before, lag_before = split(before)
+        path_after, lag_after = split(await hops.scrape(hop_list))
+        means = hops.mean_ms(path_before, path_after)
         # A step's outliers with a late timer beside them were the process stopped (a long
         # callback, a collection, the CPU elsewhere); without one they waited on something else.
         step.extra["event_loop_lag"] = {
             "note": "timer wake-ups every 100 ms per process over the step, and how many came "
             "more than 25 / 50 / 100 ms late",
-            "by_process": hops.over(
-                {k: v for k, v in before.items() if k in lag_names},
-                {k: v for k, v in after.items() if k in lag_names},
-                LOOP_LAG_BOUNDS_S,
-            ),
+            "by_process": hops.over(lag_before, lag_after, LOOP_LAG_BOUNDS_S),
         }
         step.extra["hops"] = {
             "note": "means from each service's own histograms over the measured window (the "

@@ -75,9 +75,9 @@ def test_breakdown_when_nested_hops_then_each_share_is_outer_minus_inner() -> No
 
 
 def test_over_when_a_step_had_late_timers_then_counts_those_past_each_bound_in_it_only() -> None:
-    before = {"oms": Reading(1.0, 100, ((0.025, 98), (0.05, 99), (0.1, 100), (float("inf"), 100)))}
+    before = {"oms": Reading(1.0, 100, {0.025: 98, 0.05: 99, 0.1: 100, float("inf"): 100})}
     # During the step: 50 wake-ups, 3 of them more than 25 ms late, one of those more than 100.
-    after = {"oms": Reading(2.0, 150, ((0.025, 145), (0.05, 147), (0.1, 149), (float("inf"), 150)))}
+    after = {"oms": Reading(2.0, 150, {0.025: 145, 0.05: 147, 0.1: 149, float("inf"): 150})}
 
     counts = over(before, after, (0.025, 0.05, 0.1))
 
