@@ -187,7 +187,15 @@ class BenchStack:
                     self._metrics_url("router"),
                     "fxmesh_router_execute_seconds",
                 ),
-                "per-symbol lock wait, B-book pricing, decision + fill commit",
+                "the order's state read, routing and B-book pricing",
+            ),
+            (
+                Hop(
+                    "router house commit",
+                    self._metrics_url("router"),
+                    "fxmesh_router_house_commit_seconds",
+                ),
+                "the symbol's lock (the fill groups committing ahead) and its group's commit",
             ),
         ]
 

@@ -392,6 +392,24 @@ SELECT count(*) FROM fill
 """
 
 
+def _claim_and_fill_args(
+    cmd: ExecuteCommand, decision: Decision, fill: BookFill
+) -> tuple[Any, ...]:
+    return (
+        cmd.order_id,
+        cmd.account_id,
+        cmd.trace_id,
+        cmd.symbol,
+        cmd.side.value,
+        cmd.volume,
+        decision.book.value,
+        decision.reason,
+        decision.rule_id,
+        *store.values(fill),
+        *decision_values(decision),
+    )
+
+
 async def claim_and_fill(
     conn: Conn, cmd: ExecuteCommand, decision: Decision, fill: BookFill
 ) -> bool:
@@ -405,23 +423,35 @@ async def claim_and_fill(
     """
     try:
         written: int = await conn.fetchval(
-            _CLAIM_AND_FILL_SQL,
-            cmd.order_id,
-            cmd.account_id,
-            cmd.trace_id,
-            cmd.symbol,
-            cmd.side.value,
-            cmd.volume,
-            decision.book.value,
-            decision.reason,
-            decision.rule_id,
-            *store.values(fill),
-            *decision_values(decision),
+            _CLAIM_AND_FILL_SQL, *_claim_and_fill_args(cmd, decision, fill)
         )
     except asyncpg.UniqueViolationError as exc:
         # Claims and fills commit together, so a fill without a claim is a broken invariant.
         raise RuntimeError(f"order {cmd.order_id} has a B-book fill but no claim") from exc
     return written == 1
+
+
+async def claim_and_fill_group(
+    conn: Conn, group: Sequence[tuple[ExecuteCommand, Decision, BookFill]]
+) -> list[bool]:
+    """``claim_and_fill`` for several orders in one transaction, in the order given: for each,
+    whether its claim won. All or nothing: when one statement fails nothing is written and the
+    error is raised (write them one by one then, so only that one fails).
+
+    Two round trips for the whole group (the statements pipelined, then which fills were
+    written); the group commits with one WAL flush. Call outside a transaction block.
+    """
+    # asyncpg runs the pipelined statements in one implicit transaction (atomic since 0.22).
+    await conn.executemany(_CLAIM_AND_FILL_SQL, [_claim_and_fill_args(*c) for c in group])
+    # A fill id is new with each attempt: a fill row with it is this group's, so its claim won.
+    written = {
+        row["fill_id"]
+        for row in await conn.fetch(
+            "SELECT fill_id FROM router.bbook_fills WHERE fill_id = ANY($1::text[])",
+            [fill.fill_id for _, _, fill in group],
+        )
+    }
+    return [fill.fill_id in written for _, _, fill in group]
 
 
 async def record_decision(

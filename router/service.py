@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter, Histogram
@@ -46,7 +48,7 @@ from router.domain import (
 from router.flowfeed import FlowFeed
 from router.hedge_store import house_trades
 from router.hedging import Hedger, merged
-from router.house import House
+from router.house import ClaimedFill, House
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
 from router.whatif import Proposal, WhatIfReport, replay
@@ -96,7 +98,8 @@ class RouterService:
         self.epoch: int | None = None
         self.engine = engine
         self.abook = abook
-        # One house-book commit at a time per symbol: the book applies fills in commit order.
+        # One house-book commit (a group of B-book fills) at a time per symbol: the book applies
+        # fills in commit order.
         self.house = house or House(engine)
         self.lp_health = lp_health
         self.flow_feed = flow_feed
@@ -329,14 +332,11 @@ class RouterService:
             quote_to_usd_rate=cmd.quote_to_usd_rate,
         )
 
-        # The lock spans the commit and the booking only: the house book applies this process's
-        # fills of a symbol in the order they commit. The claim arbitrates against a racing
-        # Execute (here or on another router instance) and against ReconcileExecution's fence.
-        async def write() -> bool:
-            async with self._pool.acquire() as conn:
-                return await repository.claim_and_fill(conn, cmd, decision, fill)
-
-        won = await self.house.commit(fill, write)
+        # Committed in the symbol's next group under its lock: the house book applies this
+        # process's fills of a symbol in the order they commit. The claim arbitrates against a
+        # racing Execute (here or on another router instance) and against ReconcileExecution's
+        # fence.
+        won = await self.house.commit_claimed(ClaimedFill(cmd, decision, fill), self._write_claimed)
         if won:
             return _filled(decision.book, decision.reason, fill)
         # The winner has committed by now (the claim waited for it): answer what it did.
@@ -345,6 +345,32 @@ class RouterService:
         if state.executed:
             return await self._replay(cmd.order_id, state, cmd)
         return await self._reject(cmd, decision, _abandoned(cmd.order_id))
+
+    async def _write_claimed(self, group: Sequence[ClaimedFill]) -> list[bool | Exception]:
+        """Commit a symbol's group of B-book fills with their claims: together, or when that
+        fails (one claim's broken invariant, a deadlock with another instance's group) one by
+        one, so a failure is only its own fill's."""
+        async with self._pool.acquire() as conn:
+            if len(group) > 1:
+                try:
+                    return list(
+                        await repository.claim_and_fill_group(
+                            conn, [(c.cmd, c.decision, c.fill) for c in group]
+                        )
+                    )
+                except asyncpg.PostgresError as exc:
+                    log.warning("house_group_commit_failed", fills=len(group), error=str(exc))
+            outcomes: list[bool | Exception] = []
+            for claimed in group:
+                try:
+                    outcomes.append(
+                        await repository.claim_and_fill(
+                            conn, claimed.cmd, claimed.decision, claimed.fill
+                        )
+                    )
+                except Exception as exc:
+                    outcomes.append(exc)
+            return outcomes
 
     async def _execute_cbook(
         self, cmd: ExecuteCommand, decision: Decision, remaining: float | None
