@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import asyncpg
 
+from bbook import HouseBook, store
 from fxmesh.quotecache import ClientQuote, write_quote
 from fxmesh.v1 import router_pb2, router_pb2_grpc, types_pb2
 from router.config import RouterSettings
+from router.server import RouterApp
 
 D = Decimal
 Stub = router_pb2_grpc.RouterServiceStub
@@ -114,3 +116,22 @@ async def wait_until_blocked(db: asyncpg.Connection, call: asyncio.Future[object
             break
         await asyncio.sleep(0.05)
     assert waiting == 1, "Execute never waited on the uncommitted transaction"
+
+
+def assert_live_book_is_the_replayed_one(
+    router: RouterApp, sym: str, rows: Sequence[asyncpg.Record]
+) -> None:
+    """The live house position of ``sym`` equals the one a restart replays from ``rows`` (its
+    fill rows by ``seq``): average price and realized P&L depend on the order fills apply in."""
+    replayed = HouseBook()
+    for row in rows:
+        fill = store.from_row(row)
+        assert fill is not None
+        replayed.apply(fill)
+    live = router.service.engine.book.position(sym)
+    expected = replayed.position(sym)
+    assert (live.net_lots, live.avg_price, live.realized_pnl_usd) == (
+        expected.net_lots,
+        expected.avg_price,
+        expected.realized_pnl_usd,
+    )

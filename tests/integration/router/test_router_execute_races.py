@@ -17,6 +17,7 @@ from router_harness import (
     ACCOUNT,
     D,
     Stub,
+    assert_live_book_is_the_replayed_one,
     exposure,
     quote,
     reconcile,
@@ -25,7 +26,7 @@ from router_harness import (
     wait_until_blocked,
 )
 
-from bbook import HouseBook, store
+from bbook import store
 from fxmesh.v1 import router_pb2, types_pb2
 from router.server import RouterApp
 
@@ -101,19 +102,8 @@ async def test_execute_when_many_orders_fill_concurrently_then_house_book_matche
     rows = await db.fetch(
         f"SELECT {store.columns()} FROM router.bbook_fills WHERE symbol = $1 ORDER BY seq", sym
     )
-    rebuilt = HouseBook()
-    for row in rows:
-        fill = store.from_row(row)
-        assert fill is not None
-        rebuilt.apply(fill)
-    live = router.service.engine.book.position(sym)
-    expected = rebuilt.position(sym)
     assert len(rows) == 40
-    assert (live.net_lots, live.avg_price, live.realized_pnl_usd) == (
-        expected.net_lots,
-        expected.avg_price,
-        expected.realized_pnl_usd,
-    )
+    assert_live_book_is_the_replayed_one(router, sym, rows)
 
 
 async def test_execute_when_rejected_while_another_router_fills_the_order_then_answers_that_fill(

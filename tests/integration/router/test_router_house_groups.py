@@ -14,9 +14,19 @@ from datetime import UTC, datetime
 import asyncpg
 import grpc
 import pytest
-from router_harness import ACCOUNT, D, Stub, eventually, exposure, quote, request, symbol
+from router_harness import (
+    ACCOUNT,
+    D,
+    Stub,
+    assert_live_book_is_the_replayed_one,
+    eventually,
+    exposure,
+    quote,
+    request,
+    symbol,
+)
 
-from bbook import HouseBook, store
+from bbook import store
 from fxmesh.v1 import router_pb2, types_pb2
 from router.convert import execute_command
 from router.server import RouterApp
@@ -68,19 +78,8 @@ async def test_execute_when_fills_queue_behind_the_symbols_lock_then_one_transac
     assert len(rows) == 12
     assert len({r["tx"] for r in rows}) == 1  # one transaction, one WAL flush
     assert {r["order_id"] for r in rows} == {r.order.order_id for r in requests}
-    # Booked in the order written: a restart rebuilds the same average price and realized P&L.
-    rebuilt = HouseBook()
-    for row in rows:
-        fill = store.from_row(row)
-        assert fill is not None
-        rebuilt.apply(fill)
-    live = router.service.engine.book.position(sym)
-    expected = rebuilt.position(sym)
-    assert (live.net_lots, live.avg_price, live.realized_pnl_usd) == (
-        expected.net_lots,
-        expected.avg_price,
-        expected.realized_pnl_usd,
-    )
+    # Booked in the order written.
+    assert_live_book_is_the_replayed_one(router, sym, rows)
 
 
 async def test_execute_when_one_of_a_group_is_fenced_then_it_is_abandoned_and_the_rest_fill(
