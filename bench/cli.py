@@ -14,14 +14,17 @@ failed requests, lost orders and undelivered ticks are errors in any mode where 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -238,4 +241,18 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
     _raise_fd_limit()
-    sys.exit(uvloop.run(_run(args, names)))
+    sys.exit(uvloop.run(until_terminated(_run(args, names))))
+
+
+async def until_terminated(run: Awaitable[int]) -> int:
+    """``run``, stopped by SIGTERM as by Ctrl-C: cancelled, so its ``finally`` blocks stop the
+    stack it started (SIGTERM's default ends the process at once and leaves every service of the
+    stack running, holding PostgreSQL connections and CPU). Exit status 143 then."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run
+    except asyncio.CancelledError:
+        say("terminated (SIGTERM): what the run started is stopped")
+        return 143
