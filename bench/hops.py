@@ -82,6 +82,19 @@ def mean_ms(before: Snapshot, after: Snapshot) -> dict[str, dict[str, Any]]:
     return result
 
 
+def mean_size(before: Snapshot, after: Snapshot) -> dict[str, dict[str, Any]]:
+    """Mean observed value (not a time: a group's size, say) of each hop between two snapshots."""
+    result: dict[str, dict[str, Any]] = {}
+    for name, now in after.items():
+        then = before.get(name, Reading())
+        n = now.count - then.count
+        result[name] = {
+            "observations": int(n),
+            "mean": round((now.total - then.total) / n, 2) if n > 0 else None,
+        }
+    return result
+
+
 def over(before: Snapshot, after: Snapshot, bounds_s: Sequence[float]) -> dict[str, dict[str, int]]:
     """How many observations of each hop between two snapshots exceeded each of ``bounds_s``
     (each must be a bucket bound of the histogram), and how many there were."""

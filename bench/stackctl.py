@@ -199,6 +199,31 @@ class BenchStack:
             ),
         ]
 
+    def queue_hops(self) -> tuple[list[Hop], list[Hop]]:
+        """Where an order waits its turn on the path (admission queues: the time an order that
+        queued waited), and how many share a commit (group sizes)."""
+        waits = [
+            Hop(
+                f"{service} admission queue",
+                self._metrics_url(service),
+                f"fxmesh_{service}_admission_wait_seconds",
+            )
+            for service in ("edge", "oms")
+        ]
+        groups = [
+            Hop(
+                "oms group commit size",
+                self._metrics_url("oms"),
+                "fxmesh_oms_group_commit_size",
+            ),
+            Hop(
+                "router house group size",
+                self._metrics_url("router"),
+                "fxmesh_router_house_commit_group_size",
+            ),
+        ]
+        return waits, groups
+
     def loop_lag_hops(self) -> list[Hop]:
         """The event-loop lag of each process on the order path (``fxmesh.lifecycle``)."""
         services = ["edge", "oms"] + ([] if self.router_in_oms else ["router"])

@@ -187,13 +187,16 @@ async def run_rates(
     meter = ctx.s.cpu_meter()
     chain = ctx.s.order_hops()
     lag_hops = ctx.s.loop_lag_hops()
-    hop_list = [hop for hop, _ in chain] + lag_hops
-    lag_names = {hop.name for hop in lag_hops}
+    wait_hops, group_hops = ctx.s.queue_hops()
+    hop_list = [hop for hop, _ in chain] + lag_hops + wait_hops + group_hops
+    kinds = {hop.name: "lag" for hop in lag_hops}
+    kinds |= {hop.name: "wait" for hop in wait_hops}
+    kinds |= {hop.name: "group" for hop in group_hops}
 
-    def split(snapshot: hops.Snapshot) -> tuple[hops.Snapshot, hops.Snapshot]:
-        """The order path's handler timings, and the processes' loop lag."""
-        path = {k: v for k, v in snapshot.items() if k not in lag_names}
-        return path, {k: v for k, v in snapshot.items() if k in lag_names}
+    def split(snapshot: hops.Snapshot, kind: str) -> hops.Snapshot:
+        """The readings of one kind: the order path's handler timings ("path"), the processes'
+        loop lag, the queue waits or the group sizes."""
+        return {k: v for k, v in snapshot.items() if kinds.get(k, "path") == kind}
 
     steps: dict[float, StepResult] = {}
     first_fail: float | None = None
@@ -218,15 +221,22 @@ async def run_rates(
             ]
         steps[rate] = step
         lat = step.latency.summary()
-        path_before, lag_before = split(before)
-        path_after, lag_after = split(await hops.scrape(hop_list))
-        means = hops.mean_ms(path_before, path_after)
+        after = await hops.scrape(hop_list)
+        means = hops.mean_ms(split(before, "path"), split(after, "path"))
+        lag_before, lag_after = split(before, "lag"), split(after, "lag")
         # A step's outliers with a late timer beside them were the process stopped (a long
         # callback, a collection, the CPU elsewhere); without one they waited on something else.
         step.extra["event_loop_lag"] = {
             "note": "timer wake-ups every 100 ms per process over the step, and how many came "
             "more than 25 / 50 / 100 ms late",
             "by_process": hops.over(lag_before, lag_after, LOOP_LAG_BOUNDS_S),
+        }
+        step.extra["queues"] = {
+            "note": "mean wait of the orders that queued for admission (observations: how many "
+            "did), and mean transactions per commit of oms's group commit and of the router's "
+            "house-book groups (one symbol's B-book fills)",
+            "admission_wait_ms": hops.mean_ms(split(before, "wait"), split(after, "wait")),
+            "group_size": hops.mean_size(split(before, "group"), split(after, "group")),
         }
         step.extra["hops"] = {
             "note": "means from each service's own histograms over the measured window (the "
@@ -246,6 +256,11 @@ async def run_rates(
             + " ".join(
                 f"{name} {lag.get('over_25_ms')}"
                 for name, lag in step.extra["event_loop_lag"]["by_process"].items()
+            )
+            + "; mean group sizes: "
+            + " ".join(
+                f"{name} {group.get('mean')}"
+                for name, group in step.extra["queues"]["group_size"].items()
             )
         )
         # Let queues drain before the next step; longer after an overloaded one.
