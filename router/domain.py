@@ -158,6 +158,10 @@ class ExecuteCommand:
     """A closing order: the book holding the risk it closes (the close follows it)."""
     close_venue: str = ""
     """A closing order of an A-book position: the LP holding its risk."""
+    first_attempt: bool = False
+    """oms sends this order id for the first time (it committed the order FILLING just now and
+    never retries an Execute): the router need not read what it recorded of the order before a
+    B-book fill. Only a saving: the claim still arbitrates, so a wrong True fills nothing twice."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,9 @@ class ClaimedFill:
     cmd: ExecuteCommand
     decision: Decision
     fill: BookFill
+    decided_with: int | None = None
+    """The configuration version it was routed and priced with, when the router did not read the
+    newest one first (``repository.claim_and_fill``)."""
 
 
 # Writes a group in order; for each fill, whether its claim won, or what failed it alone.

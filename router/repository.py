@@ -369,7 +369,9 @@ _FILL_PARAMS = ", ".join(f"${i}::{t}" for i, t in enumerate(store.TYPES, start=1
 _CLAIM_AND_FILL_SQL = f"""
 WITH claim AS (
     INSERT INTO router.order_claims (order_id, account_id, claim, trace_id)
-    VALUES ($1, $2, 'EXECUTED', $3)
+    SELECT $1::text, $2::text, 'EXECUTED', $3::text
+     WHERE $26::bigint IS NULL
+        OR $26::bigint >= (SELECT coalesce(max(version), 0) FROM router.config_versions)
     ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id
 ), decision AS (
@@ -393,7 +395,7 @@ SELECT count(*) FROM fill
 
 
 def _claim_and_fill_args(
-    cmd: ExecuteCommand, decision: Decision, fill: BookFill
+    cmd: ExecuteCommand, decision: Decision, fill: BookFill, decided_with: int | None = None
 ) -> tuple[Any, ...]:
     return (
         cmd.order_id,
@@ -407,11 +409,16 @@ def _claim_and_fill_args(
         decision.rule_id,
         *store.values(fill),
         *decision_values(decision),
+        decided_with,
     )
 
 
 async def claim_and_fill(
-    conn: Conn, cmd: ExecuteCommand, decision: Decision, fill: BookFill
+    conn: Conn,
+    cmd: ExecuteCommand,
+    decision: Decision,
+    fill: BookFill,
+    decided_with: int | None = None,
 ) -> bool:
     """Claim ``cmd``'s order id EXECUTED with its FILLED decision and ``fill``, atomically.
 
@@ -420,10 +427,14 @@ async def claim_and_fill(
     first (a racing Execute, or ReconcileExecution's fence); nothing is written then, and the
     loser reads the winner with ``order_state``. Call outside a transaction block, or the claim
     commits with whatever that transaction does.
+
+    ``decided_with``: the configuration version the order was routed and priced with, when the
+    caller did not read the newest one first; the claim is then made only while no newer version
+    is committed (False otherwise, and no claim exists: route again with the newer one).
     """
     try:
         written: int = await conn.fetchval(
-            _CLAIM_AND_FILL_SQL, *_claim_and_fill_args(cmd, decision, fill)
+            _CLAIM_AND_FILL_SQL, *_claim_and_fill_args(cmd, decision, fill, decided_with)
         )
     except asyncpg.UniqueViolationError as exc:
         # Claims and fills commit together, so a fill without a claim is a broken invariant.
@@ -432,7 +443,7 @@ async def claim_and_fill(
 
 
 async def claim_and_fill_group(
-    conn: Conn, group: Sequence[tuple[ExecuteCommand, Decision, BookFill]]
+    conn: Conn, group: Sequence[tuple[ExecuteCommand, Decision, BookFill, int | None]]
 ) -> list[bool]:
     """``claim_and_fill`` for several orders in one transaction, in the order given: for each,
     whether its claim won. All or nothing: when one statement fails nothing is written and the
@@ -448,10 +459,10 @@ async def claim_and_fill_group(
         row["fill_id"]
         for row in await conn.fetch(
             "SELECT fill_id FROM router.bbook_fills WHERE fill_id = ANY($1::text[])",
-            [fill.fill_id for _, _, fill in group],
+            [fill.fill_id for _, _, fill, _ in group],
         )
     }
-    return [fill.fill_id in written for _, _, fill in group]
+    return [fill.fill_id in written for _, _, fill, _ in group]
 
 
 async def record_decision(

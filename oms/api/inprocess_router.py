@@ -85,6 +85,9 @@ class InProcessRouter:
             trace_id=current_trace_id(),
             close_book=Book(closing.book) if closing and closing.book else None,
             close_venue=closing.venue if closing else "",
+            # Every Execute of oms is an order's first: it commits the order FILLING, calls once
+            # and settles a lost answer with reconcile, never a second Execute.
+            first_attempt=True,
         )
         return await self._call("execute", self._service.execute(command, self._deadline))
 
