@@ -55,6 +55,14 @@ class OmsSettings(Settings):
         "safety net for rows written by another process, and when the last pass's events are "
         "marked published if no commit follows.",
     )
+    outbox_execution_wait_seconds: float = Field(
+        0.05,
+        ge=0,
+        description="How long the events of an order sent for execution (its FILLING update) wait "
+        "for the commit of its execution before the relay publishes them alone: a B-book fill "
+        "commits within a few ms, and one relay pass and one message then carry both. 0 "
+        "publishes each commit's events at once.",
+    )
     outbox_retention_hours: float = Field(
         24.0,
         ge=0,

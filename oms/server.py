@@ -114,9 +114,13 @@ class OmsApp:
             log.info("startup_recovery_done", settled=settled)
         if self.run_relay:
             self.relay = OutboxRelay(
-                self.pool, s.amqp_url, s.events_exchange, poll_seconds=s.outbox_poll_seconds
+                self.pool,
+                s.amqp_url,
+                s.events_exchange,
+                poll_seconds=s.outbox_poll_seconds,
+                execution_wait_seconds=s.outbox_execution_wait_seconds,
             )
-            self.service.uow.outbox_listeners.append(self.relay.wake)
+            self.service.uow.outbox_listeners.append(self.relay.written)
             self.relay.start()
             if s.outbox_retention_hours > 0:
                 pruner = OutboxPruner(

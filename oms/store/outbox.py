@@ -222,6 +222,7 @@ class OutboxRelay:
         *,
         poll_seconds: float = 1.0,
         lease_seconds: float = 10.0,
+        execution_wait_seconds: float = 0.05,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
@@ -229,7 +230,9 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self.relay_id = uuid.uuid4()
+        self.execution_wait_seconds = execution_wait_seconds
         self._wake = asyncio.Event()
+        self._wake_later: asyncio.TimerHandle | None = None
         self._loop = BackgroundLoop("oms-outbox-relay", self._run)
         self._conn: PoolConnectionProxy | None = None
         self._amqp: aio_pika.abc.AbstractRobustConnection | None = None
@@ -245,10 +248,30 @@ class OutboxRelay:
         event loop)."""
         self._wake.set()
 
+    def written(self, execution_follows: bool = False) -> None:
+        """A transaction that wrote events committed: relay now, or, when the commit of its
+        orders' execution follows within moments (``Tx.execution_follows``: a market order
+        accepted, its fill next), once that commit wakes the relay and at the latest after
+        ``execution_wait_seconds``. One pass then publishes both, in one message per account and
+        trace: a market order costs one pass and one message instead of two each."""
+        if not execution_follows:
+            self._wake.set()
+        elif self._wake_later is None and not self._wake.is_set():
+            self._wake_later = asyncio.get_running_loop().call_later(
+                self.execution_wait_seconds, self._wake.set
+            )
+
+    def _woken(self) -> None:
+        self._wake.clear()
+        if self._wake_later is not None:
+            self._wake_later.cancel()  # this pass publishes what it was waiting for
+            self._wake_later = None
+
     async def stop(self) -> None:
         """Stop relaying: mark what was published and give the lease up, so a successor need not
         wait for it to expire."""
         await self._loop.stop()
+        self._woken()
         with contextlib.suppress(Exception):  # else what is unmarked is published again
             async with self._session() as conn:
                 await self._mark(conn)
@@ -315,7 +338,7 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
-            self._wake.clear()
+            self._woken()
 
     async def relay_once(self, exchange: aio_pika.abc.AbstractExchange) -> int:
         """Publish one batch of unpublished events; the number published (0 as well when another

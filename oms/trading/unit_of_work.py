@@ -51,6 +51,7 @@ from oms.domain.model import (
     AccountId,
     NoConversionRate,
     Order,
+    OrderStatus,
     Price,
     SymbolSpec,
     closing_price,
@@ -221,6 +222,18 @@ class Tx:
     # five events in one context, and injecting it is most of what raising an event costs.
     _trace: tuple[otel_context.Context, dict[str, str]] | None = field(default=None, repr=False)
 
+    @property
+    def execution_follows(self) -> bool:
+        """Every change of this transaction is an order entering FILLING (a market order
+        accepted, a pending one triggered, a close sent): the commit of its execution follows
+        within moments, and its events can wait to be published with that commit's."""
+        return (
+            bool(self.orders)
+            and not self.positions
+            and not self.account_touched
+            and all(o.status is OrderStatus.FILLING for o in self.orders.values())
+        )
+
     async def insert_order(self, order: Order) -> bool:
         """Insert a new order (False: its client order id exists) and emit ``order_update``."""
         if not await order_store.insert(self.conn, order):
@@ -311,7 +324,9 @@ class UnitOfWork:
         # level: the trigger watcher re-arms its accounts at the new levels.
         self.levels_listeners: list[Callable[[], None]] = []
         # Told after a commit that wrote outbox events: the relay publishes them at once.
-        self.outbox_listeners: list[Callable[[], None]] = []
+        # Told after each commit that wrote outbox events; the argument is
+        # ``Tx.execution_follows`` (``OutboxRelay.written``).
+        self.outbox_listeners: list[Callable[[bool], None]] = []
         self._group = GroupCommit(
             pool, self._notify, max_batch=group_commit_max, committers=group_committers
         )
@@ -375,14 +390,14 @@ class UnitOfWork:
         nothing outside the ``Tx`` before it returns."""
         return await self._group.run(account_id, body)
 
-    def outbox_written(self) -> None:
+    def outbox_written(self, *, execution_follows: bool = False) -> None:
         """A transaction that wrote outbox events committed."""
         for listener in self.outbox_listeners:
-            listener()
+            listener(execution_follows)
 
     def _notify(self, tx: Tx) -> None:
         if tx.events:
-            self.outbox_written()
+            self.outbox_written(execution_follows=tx.execution_follows)
         for listener in self.listeners:
             try:
                 for order in tx.orders.values():

@@ -234,6 +234,75 @@ async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
         await conn.close()
 
 
+async def _next_message(queue: aio_pika.abc.AbstractQueue) -> list[dict[str, Any]]:
+    for _ in range(100):
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            body: list[dict[str, Any]] = json.loads(message.body)
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError("nothing was published within 10 s")
+
+
+async def test_relay_when_the_execution_commits_after_the_acceptance_then_one_message_has_both(
+    empty_oms_dsn: str, amqp_url: str
+) -> None:
+    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
+        relay = OutboxRelay(
+            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=600
+        )
+        try:
+            _, watch = await _watch(connection, exchange_name)
+            relay.start()
+            async with pool.acquire() as conn:
+                account = await _account(conn)
+                await asyncio.sleep(0.5)  # the relay's first pass has found nothing
+                accepted = await _raise(conn, account, 1, "t1")
+                relay.written(execution_follows=True)
+                await asyncio.sleep(0.5)
+                assert await watch.get(no_ack=True, fail=False) is None  # it waits for the fill
+                filled = await _raise(conn, account, 3, "t1")
+            relay.written(execution_follows=False)
+
+            assert [e["eventId"] for e in await _next_message(watch)] == accepted + filled
+            await asyncio.sleep(0.3)
+            assert await watch.get(no_ack=True, fail=False) is None
+        finally:
+            await relay.stop()
+
+
+async def test_relay_when_the_execution_does_not_commit_then_the_acceptance_goes_after_the_wait(
+    empty_oms_dsn: str, amqp_url: str
+) -> None:
+    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
+        relay = OutboxRelay(
+            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=0.2
+        )
+        try:
+            _, watch = await _watch(connection, exchange_name)
+            relay.start()
+            async with pool.acquire() as conn:
+                account = await _account(conn)
+                await asyncio.sleep(0.5)
+                accepted = await _raise(conn, account, 2, "t1")
+            relay.written(execution_follows=True)
+
+            # Neither its poll (600 s) nor another commit woke it: the wait did.
+            assert [e["eventId"] for e in await _next_message(watch)] == accepted
+        finally:
+            await relay.stop()
+
+
+async def _watch(
+    connection: aio_pika.abc.AbstractConnection, exchange_name: str
+) -> tuple[aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue]:
+    channel = await connection.channel()
+    exchange = await declare_exchange(channel, exchange_name)
+    watch = await channel.declare_queue(exclusive=True)
+    await watch.bind(exchange, routing_key="events.#")
+    return channel, watch
+
+
 async def _ids_left(conn: Any) -> list[str]:
     rows = await conn.fetch("SELECT payload->>'eventId' AS id FROM oms.outbox ORDER BY outbox_id")
     return [r["id"] for r in rows]
