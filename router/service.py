@@ -313,15 +313,7 @@ class RouterService:
                 )
             return await self._execute_cbook(cmd, decision, remaining)
 
-        priced = await self.engine.price(
-            cmd.symbol,
-            cmd.side,
-            requested_price=cmd.requested_price,
-            max_deviation=cmd.max_price_deviation,
-            limit_price=cmd.limit_price,
-            units=cmd.volume * cmd.contract_size,
-            group=cmd.client_group,
-        )
+        priced = await self._price(cmd, cmd.volume)
         if isinstance(priced, Rejection):
             return await self._reject(cmd, decision, priced)
 
@@ -355,15 +347,7 @@ class RouterService:
         decision = close_decision(cmd) or self.route(cmd)
         if decision.book is not Book.B or decision.reject_reason:
             return None
-        priced = await self.engine.price(
-            cmd.symbol,
-            cmd.side,
-            requested_price=cmd.requested_price,
-            max_deviation=cmd.max_price_deviation,
-            limit_price=cmd.limit_price,
-            units=cmd.volume * cmd.contract_size,
-            group=cmd.client_group,
-        )
+        priced = await self._price(cmd, cmd.volume)
         if isinstance(priced, Rejection):
             return None
         fill = self._new_fill(cmd, priced)
@@ -372,6 +356,19 @@ class RouterService:
             return None
         DECISIONS.labels(decision.book.value, decision.reason).inc()
         return _filled(decision.book, decision.reason, fill)
+
+    async def _price(self, cmd: ExecuteCommand, volume: Decimal) -> Decimal | Rejection:
+        """The house's price for ``volume`` lots of ``cmd`` at the client quote, within the
+        order's requested price, deviation and limit."""
+        return await self.engine.price(
+            cmd.symbol,
+            cmd.side,
+            requested_price=cmd.requested_price,
+            max_deviation=cmd.max_price_deviation,
+            limit_price=cmd.limit_price,
+            units=volume * cmd.contract_size,
+            group=cmd.client_group,
+        )
 
     def _new_fill(self, cmd: ExecuteCommand, price: Decimal) -> BookFill:
         return self.engine.new_fill(
@@ -427,15 +424,7 @@ class RouterService:
         commits the A leg's fills.
         """
         started = time.monotonic()
-        priced = await self.engine.price(
-            cmd.symbol,
-            cmd.side,
-            requested_price=cmd.requested_price,
-            max_deviation=cmd.max_price_deviation,
-            limit_price=cmd.limit_price,
-            units=decision.b_volume * cmd.contract_size,
-            group=cmd.client_group,
-        )
+        priced = await self._price(cmd, decision.b_volume)
         if isinstance(priced, Rejection):
             return await self._reject(cmd, decision, priced)
         prepared = await self.abook.prepare(replace(cmd, volume=decision.a_volume))
