@@ -24,7 +24,8 @@ _ACCOUNT_COLS = (
 )
 
 
-def _account(row: Any) -> Account:
+def account_of(row: Any) -> Account:
+    """An account from its row (the ``_ACCOUNT_COLS`` columns, or the whole row, by name)."""
     return Account(
         account_id=AccountId(row["account_id"]),
         login=row["login"],
@@ -96,7 +97,7 @@ async def get_account(conn: Conn, account_id: AccountId, *, lock: bool = False) 
     """The account; ``lock`` takes its row lock (FOR UPDATE) for the rest of the transaction."""
     sql = f"SELECT {_ACCOUNT_COLS} FROM oms.accounts WHERE account_id = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), account_id)
-    return _account(row) if row is not None else None
+    return account_of(row) if row is not None else None
 
 
 async def accounts_by_id(
@@ -117,7 +118,7 @@ async def accounts_by_id(
         "ORDER BY account_id"
     )
     rows = await conn.fetch(sql + (" FOR UPDATE" if lock else ""), ids)
-    return [_account(r) for r in rows]
+    return [account_of(r) for r in rows]
 
 
 async def find_credentials(conn: Conn, login: str) -> tuple[AccountId, str, str, str] | None:
@@ -154,7 +155,7 @@ async def list_accounts(
         s.client_group,
         limit,
     )
-    return [_account(r) for r in rows]
+    return [account_of(r) for r in rows]
 
 
 def _like_escaped(text: str) -> str:

@@ -215,12 +215,21 @@ class Tx:
     orders: dict[int, Order] = field(default_factory=dict)
     positions: dict[int, PositionRow] = field(default_factory=dict)
     account_touched: bool = False
+    # The account's open positions and orders in flight as read with its lock, before this
+    # transaction changed anything (``GroupCommit.run(..., with_book=True)``); ``take_book``.
+    book: tuple[list[PositionRow], list[Order]] | None = None
     open_positions: list[PositionRow] = field(default_factory=list)  # read by account_update
     # Written in one statement just before the commit (``UnitOfWork.locked``), not one per event.
     events: list[outbox.OutboxEvent] = field(default_factory=list)
     # The trace headers of the OpenTelemetry context the last event was raised in: a fill raises
     # five events in one context, and injecting it is most of what raising an event costs.
     _trace: tuple[otel_context.Context, dict[str, str]] | None = field(default=None, repr=False)
+
+    def take_book(self) -> tuple[list[PositionRow], list[Order]] | None:
+        """The book read with the lock, once: whoever reads the book next reads it anew (this
+        transaction may have changed it since)."""
+        book, self.book = self.book, None
+        return book
 
     @property
     def execution_follows(self) -> bool:
@@ -383,12 +392,17 @@ class UnitOfWork:
         self._notify(tx)
 
     async def grouped(
-        self, account_id: AccountId, body: Callable[[Tx], Coroutine[Any, Any, T]]
+        self,
+        account_id: AccountId,
+        body: Callable[[Tx], Coroutine[Any, Any, T]],
+        *,
+        with_book: bool = False,
     ) -> T:
         """Run ``body`` as ``locked`` would, its transaction possibly shared with other accounts'
         (``GroupCommit``); the order path's transactions. ``body`` must be re-runnable: change
-        nothing outside the ``Tx`` before it returns."""
-        return await self._group.run(account_id, body)
+        nothing outside the ``Tx`` before it returns. ``with_book``: the body reads the account's
+        book first (``Tx.take_book``), so it may come with the lock."""
+        return await self._group.run(account_id, body, with_book=with_book)
 
     def outbox_written(self, *, execution_follows: bool = False) -> None:
         """A transaction that wrote outbox events committed."""
@@ -429,6 +443,7 @@ class _Work(Generic[T]):
     body: Callable[[Tx], Coroutine[Any, Any, T]]
     future: asyncio.Future[T]
     context: contextvars.Context
+    with_book: bool = False
 
 
 class GroupCommit:
@@ -474,12 +489,20 @@ class GroupCommit:
         self._running: set[asyncio.Task[None]] = set()
         self._queue: deque[_Work[Any]] = deque()
 
-    async def run(self, account_id: AccountId, body: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
+    async def run(
+        self,
+        account_id: AccountId,
+        body: Callable[[Tx], Coroutine[Any, Any, T]],
+        *,
+        with_book: bool = False,
+    ) -> T:
         """Run ``body`` in a transaction holding ``account_id``'s row lock; return its result
-        once that transaction committed (or raise what the body raised, nothing committed)."""
+        once that transaction committed (or raise what the body raised, nothing committed).
+        ``with_book``: a body alone in its transaction gets the account's book read with the lock
+        (``Tx.book``), one round trip for both."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        work = _Work(account_id, body, future, contextvars.copy_context())
+        work = _Work(account_id, body, future, contextvars.copy_context(), with_book)
         if self._max_batch == 1:  # grouping off: each body alone, as many at once as come
             await self._commit([work])
             return await future
@@ -538,10 +561,18 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         done: list[tuple[_Work[Any], Tx, Any]] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            ids = {w.account_id for w in batch}
-            accounts = {
-                a.account_id: a for a in await account_store.accounts_by_id(conn, ids, lock=True)
-            }
+            book: tuple[list[PositionRow], list[Order]] | None = None
+            accounts: dict[AccountId, Account] = {}
+            if len(batch) == 1 and batch[0].with_book:
+                locked = await position_store.lock_account_book(conn, batch[0].account_id)
+                if locked is not None:
+                    locked_account, positions, in_flight = locked
+                    accounts[locked_account.account_id] = locked_account
+                    book = (positions, in_flight)
+            else:
+                ids = {w.account_id for w in batch}
+                locked_accounts = await account_store.accounts_by_id(conn, ids, lock=True)
+                accounts.update((a.account_id, a) for a in locked_accounts)
             seen: set[AccountId] = set()
             events: list[outbox.OutboxEvent] = []
             for work in batch:
@@ -554,7 +585,7 @@ class GroupCommit:
                     account = await account_store.get_account(conn, work.account_id)
                     assert account is not None
                 seen.add(work.account_id)
-                tx = Tx(conn, account)
+                tx = Tx(conn, account, book=book)
                 result: Any = await loop.create_task(work.body(tx), context=work.context)
                 events.extend(tx.events)
                 done.append((work, tx, result))
