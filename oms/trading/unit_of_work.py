@@ -332,7 +332,6 @@ class UnitOfWork:
         # Told (synchronously, on the event loop) when a reload changed a margin-call or stop-out
         # level: the trigger watcher re-arms its accounts at the new levels.
         self.levels_listeners: list[Callable[[], None]] = []
-        # Told after a commit that wrote outbox events: the relay publishes them at once.
         # Told after each commit that wrote outbox events; the argument is
         # ``Tx.execution_follows`` (``OutboxRelay.written``).
         self.outbox_listeners: list[Callable[[bool], None]] = []
