@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 @dataclass(frozen=True, slots=True)
 class Hop:
-    """One histogram series: ``family`` at ``url`` filtered by ``labels``."""
+    """One histogram (or counter) series: ``family`` at ``url`` filtered by ``labels``."""
 
     name: str
     url: str
@@ -60,6 +60,8 @@ async def scrape(hops: Sequence[Hop]) -> Snapshot:
                     continue
                 if sample.name == f"{hop.family}_sum":
                     total += sample.value
+                elif family.type == "counter" and sample.name == f"{hop.family}_total":
+                    total += sample.value  # a counter: its total, no count
                 elif sample.name == f"{hop.family}_count":
                     count += sample.value
                 elif sample.name == f"{hop.family}_bucket":
@@ -93,6 +95,15 @@ def mean_size(before: Snapshot, after: Snapshot) -> dict[str, dict[str, Any]]:
             "mean": round((now.total - then.total) / n, 2) if n > 0 else None,
         }
     return result
+
+
+def per_order(before: Snapshot, after: Snapshot, orders: int) -> dict[str, float | None]:
+    """How much each counter hop rose between two snapshots, per order of the step (messages
+    published per order, say): a regression in messages or round trips shows without timing."""
+    return {
+        name: round((now.total - before.get(name, Reading()).total) / orders, 2) if orders else None
+        for name, now in after.items()
+    }
 
 
 def over(before: Snapshot, after: Snapshot, bounds_s: Sequence[float]) -> dict[str, dict[str, int]]:

@@ -224,6 +224,12 @@ class BenchStack:
         ]
         return waits, groups
 
+    def count_hops(self) -> list[Hop]:
+        """Counters read per order: the AMQP messages oms's outbox relay published."""
+        return [
+            Hop("oms outbox messages", self._metrics_url("oms"), "fxmesh_oms_outbox_messages"),
+        ]
+
     def loop_lag_hops(self) -> list[Hop]:
         """The event-loop lag of each process on the order path (``fxmesh.lifecycle``)."""
         services = ["edge", "oms"] + ([] if self.router_in_oms else ["router"])

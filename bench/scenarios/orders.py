@@ -188,14 +188,16 @@ async def run_rates(
     chain = ctx.s.order_hops()
     lag_hops = ctx.s.loop_lag_hops()
     wait_hops, group_hops = ctx.s.queue_hops()
-    hop_list = [hop for hop, _ in chain] + lag_hops + wait_hops + group_hops
+    count_hops = ctx.s.count_hops()
+    hop_list = [hop for hop, _ in chain] + lag_hops + wait_hops + group_hops + count_hops
     kinds = {hop.name: "lag" for hop in lag_hops}
     kinds |= {hop.name: "wait" for hop in wait_hops}
     kinds |= {hop.name: "group" for hop in group_hops}
+    kinds |= {hop.name: "count" for hop in count_hops}
 
     def split(snapshot: hops.Snapshot, kind: str) -> hops.Snapshot:
         """The readings of one kind: the order path's handler timings ("path"), the processes'
-        loop lag, the queue waits or the group sizes."""
+        loop lag, the queue waits, the group sizes or the counters."""
         return {k: v for k, v in snapshot.items() if kinds.get(k, "path") == kind}
 
     steps: dict[float, StepResult] = {}
@@ -238,6 +240,12 @@ async def run_rates(
             "admission_wait_ms": hops.mean_ms(split(before, "wait"), split(after, "wait")),
             "group_size": hops.mean_size(split(before, "group"), split(after, "group")),
         }
+        step.extra["per_order"] = {
+            "note": "what each counter rose by over the measured window, per order answered in "
+            "it (AMQP messages of oms's outbox relay: events of every kind, one message per "
+            "account and trace per relay pass)",
+            "counts": hops.per_order(split(before, "count"), split(after, "count"), step.ok),
+        }
         step.extra["hops"] = {
             "note": "means from each service's own histograms over the measured window (the "
             "requests still in flight when it opened included)",
@@ -262,6 +270,8 @@ async def run_rates(
                 f"{name} {group.get('mean')}"
                 for name, group in step.extra["queues"]["group_size"].items()
             )
+            + "; per order: "
+            + " ".join(f"{name} {n}" for name, n in step.extra["per_order"]["counts"].items())
         )
         # Let queues drain before the next step; longer after an overloaded one.
         await asyncio.sleep(1.0 if step.passes(plan.bound_p99_ms) else 5.0)

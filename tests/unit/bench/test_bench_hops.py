@@ -1,8 +1,10 @@
-"""The bench's readings of the services' histograms between two scrapes."""
+"""The bench's readings of the services' histograms and counters between two scrapes."""
 
 from __future__ import annotations
 
-from bench.hops import Reading, mean_ms, mean_size, over
+import asyncio
+
+from bench.hops import Hop, Reading, mean_ms, mean_size, over, per_order, scrape
 
 
 def test_mean_size_when_groups_committed_between_scrapes_then_their_mean_size() -> None:
@@ -25,3 +27,40 @@ def test_mean_ms_and_over_when_waits_observed_between_scrapes_then_in_ms_and_cou
         "over_25_ms": 2,
         "over_50_ms": 1,
     }
+
+
+def test_per_order_when_messages_published_between_scrapes_then_per_order_answered() -> None:
+    before = {"oms outbox messages": Reading(total=100.0)}
+    after = {"oms outbox messages": Reading(total=150.0), "new": Reading(total=8.0)}
+
+    assert per_order(before, after, 40) == {"oms outbox messages": 1.25, "new": 0.2}
+    assert per_order(before, after, 0) == {"oms outbox messages": None, "new": None}
+
+
+async def test_scrape_when_a_counter_is_exposed_then_its_total_is_read() -> None:
+    text = (
+        "# HELP fxmesh_oms_outbox_messages_total AMQP messages.\n"
+        "# TYPE fxmesh_oms_outbox_messages_total counter\n"
+        "fxmesh_oms_outbox_messages_total 42.0\n"
+        "fxmesh_oms_outbox_messages_created 1.7e9\n"
+    )
+
+    body = text.encode()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        hop = Hop("messages", f"http://127.0.0.1:{port}/metrics", "fxmesh_oms_outbox_messages")
+        reading = (await scrape([hop]))["messages"]
+
+    assert (reading.total, reading.count) == (42.0, 0.0)
