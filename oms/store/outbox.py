@@ -255,7 +255,7 @@ class OutboxRelay:
         ``execution_wait_seconds``. One pass then publishes both, in one message per account and
         trace: a market order costs one pass and one message instead of two each."""
         if not execution_follows:
-            self._wake.set()
+            self.wake()
         elif self._wake_later is None and not self._wake.is_set():
             self._wake_later = asyncio.get_running_loop().call_later(
                 self.execution_wait_seconds, self._wake.set

@@ -110,11 +110,17 @@ async def open_book(conn: Conn, account_id: AccountId) -> tuple[list[PositionRow
         account_id,
     )
     assert row is not None
-    orders = [
+    return _book(row["positions"], row["orders"], row["events_seq"])
+
+
+def _book(positions: Any, orders: Any, events_seq: Any) -> tuple[list[PositionRow], list[Order]]:
+    """A book as read in one statement: position rows, in-flight order rows and each order's
+    count of transitions."""
+    in_flight = [
         order_store.order_of({**dict(o), "events_seq": seq})
-        for o, seq in zip(row["orders"], row["events_seq"], strict=True)
+        for o, seq in zip(orders, events_seq, strict=True)
     ]
-    return [_position(p) for p in row["positions"]], orders
+    return [_position(p) for p in positions], in_flight
 
 
 async def lock_account_book(
@@ -127,12 +133,8 @@ async def lock_account_book(
     row = await conn.fetchrow("SELECT * FROM oms.lock_account_book($1)", account_id)
     if row is None:
         return None
-    orders = [
-        order_store.order_of({**dict(o), "events_seq": seq})
-        for o, seq in zip(row["in_flight"], row["in_flight_events"], strict=True)
-    ]
-    account = account_store.account_of(row["locked_account"])
-    return account, [_position(p) for p in row["open_positions"]], orders
+    positions, orders = _book(row["open_positions"], row["in_flight"], row["in_flight_events"])
+    return account_store.account_of(row["locked_account"]), positions, orders
 
 
 async def all_open(conn: Conn) -> list[PositionRow]:
