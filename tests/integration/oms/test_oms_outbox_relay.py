@@ -69,15 +69,33 @@ async def _outbox_and_broker(
         await pool.close()
 
 
+async def _watch(
+    connection: aio_pika.abc.AbstractConnection, exchange_name: str
+) -> aio_pika.abc.AbstractQueue:
+    """A queue bound to every account's events on the exchange."""
+    channel = await connection.channel()
+    exchange = await declare_exchange(channel, exchange_name)
+    watch = await channel.declare_queue(exclusive=True)
+    await watch.bind(exchange, routing_key="events.#")
+    return watch
+
+
+async def _next_message(queue: aio_pika.abc.AbstractQueue) -> list[dict[str, Any]]:
+    for _ in range(100):
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            body: list[dict[str, Any]] = json.loads(message.body)
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError("nothing was published within 10 s")
+
+
 async def _relay_watched(
     pool: Pool, amqp_url: str, exchange_name: str, connection: aio_pika.abc.AbstractConnection
 ) -> tuple[OutboxRelay, aio_pika.abc.AbstractExchange, aio_pika.abc.AbstractQueue]:
     """A relay, the exchange it publishes to (on a confirming channel, as its own) and a queue
     bound to every account's events."""
-    channel = await connection.channel()
-    exchange = await declare_exchange(channel, exchange_name)
-    watch = await channel.declare_queue(exclusive=True)
-    await watch.bind(exchange, routing_key="events.#")
+    watch = await _watch(connection, exchange_name)
     confirming = await connection.channel(publisher_confirms=True)
     target = await declare_exchange(confirming, exchange_name)
     return OutboxRelay(pool, amqp_url, exchange_name), target, watch
@@ -206,24 +224,14 @@ async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
     async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
         relay = OutboxRelay(pool, amqp_url, exchange_name, poll_seconds=600)
         try:
-            channel = await connection.channel()
-            exchange = await declare_exchange(channel, exchange_name)
-            watch = await channel.declare_queue(exclusive=True)
-            await watch.bind(exchange, routing_key="events.#")
+            watch = await _watch(connection, exchange_name)
             relay.start()
             async with pool.acquire() as conn:
                 account = await _account(conn)
                 await asyncio.sleep(0.5)  # the relay's first pass has found nothing
                 raised = await _raise(conn, account, 2, "t1")
             relay.wake()
-            message = None
-            for _ in range(100):
-                message = await watch.get(fail=False)
-                if message is not None:
-                    break
-                await asyncio.sleep(0.1)
-            assert message is not None, "the woken relay did not publish within 10 s"
-            assert [e["eventId"] for e in json.loads(message.body)] == raised
+            assert [e["eventId"] for e in await _next_message(watch)] == raised
         finally:
             await relay.stop()
     # Stopping marked what it published.
@@ -234,16 +242,6 @@ async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
         await conn.close()
 
 
-async def _next_message(queue: aio_pika.abc.AbstractQueue) -> list[dict[str, Any]]:
-    for _ in range(100):
-        message = await queue.get(no_ack=True, fail=False)
-        if message is not None:
-            body: list[dict[str, Any]] = json.loads(message.body)
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError("nothing was published within 10 s")
-
-
 async def test_relay_when_the_execution_commits_after_the_acceptance_then_one_message_has_both(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
@@ -252,7 +250,7 @@ async def test_relay_when_the_execution_commits_after_the_acceptance_then_one_me
             pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=600
         )
         try:
-            _, watch = await _watch(connection, exchange_name)
+            watch = await _watch(connection, exchange_name)
             relay.start()
             async with pool.acquire() as conn:
                 account = await _account(conn)
@@ -279,7 +277,7 @@ async def test_relay_when_the_execution_does_not_commit_then_the_acceptance_goes
             pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=0.2
         )
         try:
-            _, watch = await _watch(connection, exchange_name)
+            watch = await _watch(connection, exchange_name)
             relay.start()
             async with pool.acquire() as conn:
                 account = await _account(conn)
@@ -291,16 +289,6 @@ async def test_relay_when_the_execution_does_not_commit_then_the_acceptance_goes
             assert [e["eventId"] for e in await _next_message(watch)] == accepted
         finally:
             await relay.stop()
-
-
-async def _watch(
-    connection: aio_pika.abc.AbstractConnection, exchange_name: str
-) -> tuple[aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue]:
-    channel = await connection.channel()
-    exchange = await declare_exchange(channel, exchange_name)
-    watch = await channel.declare_queue(exclusive=True)
-    await watch.bind(exchange, routing_key="events.#")
-    return channel, watch
 
 
 async def _ids_left(conn: Any) -> list[str]:

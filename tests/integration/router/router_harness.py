@@ -86,6 +86,28 @@ def request(
     )
 
 
+def change(
+    *edits: router_pb2.RoutingConfigEdit, expected: int | None = None
+) -> router_pb2.ChangeRoutingConfigRequest:
+    req = router_pb2.ChangeRoutingConfigRequest(edits=list(edits), actor="tester", note="test")
+    if expected is not None:
+        req.expected_version = expected
+    return req
+
+
+def create_rule(grp: str, sym: str, reason: str) -> router_pb2.RoutingConfigEdit:
+    return router_pb2.RoutingConfigEdit(
+        create_rule=router_pb2.RoutingRuleConfig(
+            priority=10,
+            client_group=grp,
+            symbol=sym,
+            book=types_pb2.BOOK_B,
+            reason=reason,
+            enabled=True,
+        )
+    )
+
+
 def reconcile(order_id: str, account_id: str = ACCOUNT) -> router_pb2.ReconcileExecutionRequest:
     return router_pb2.ReconcileExecutionRequest(order_id=order_id, account_id=account_id)
 

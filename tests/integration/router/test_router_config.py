@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import grpc
 import pytest
-from router_harness import Stub, quote, request, symbol
+from router_harness import Stub, change, create_rule, quote, request, symbol
 
 from fxmesh.errors import from_rpc_error
 from fxmesh.v1 import router_pb2, types_pb2
@@ -26,28 +26,6 @@ def group() -> str:
 
 def account() -> str:
     return f"8{uuid.uuid4().int % 10**8}"
-
-
-def change(
-    *edits: router_pb2.RoutingConfigEdit, expected: int | None = None
-) -> router_pb2.ChangeRoutingConfigRequest:
-    req = router_pb2.ChangeRoutingConfigRequest(edits=list(edits), actor="tester", note="test")
-    if expected is not None:
-        req.expected_version = expected
-    return req
-
-
-def create_rule(grp: str, sym: str, reason: str) -> router_pb2.RoutingConfigEdit:
-    return router_pb2.RoutingConfigEdit(
-        create_rule=router_pb2.RoutingRuleConfig(
-            priority=10,
-            client_group=grp,
-            symbol=sym,
-            book=types_pb2.BOOK_B,
-            reason=reason,
-            enabled=True,
-        )
-    )
 
 
 async def version_now(db: asyncpg.Connection) -> int:

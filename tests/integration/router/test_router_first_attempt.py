@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import asyncpg
 import grpc
-from router_harness import ACCOUNT, Stub, quote, reconcile, symbol
+from router_harness import ACCOUNT, Stub, change, create_rule, quote, reconcile, symbol
 
 from bbook import Side
-from fxmesh.v1 import router_pb2, types_pb2
+from fxmesh.v1 import router_pb2
 from router import Book, ExecuteCommand
 from router.domain import ExecutionStatus
 from router.server import RouterApp
@@ -61,23 +61,7 @@ async def test_first_attempt_when_a_rule_was_added_on_another_router_then_the_or
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{one.server.port}") as channel:
         changed = await Stub(channel).ChangeRoutingConfig(
-            router_pb2.ChangeRoutingConfigRequest(
-                edits=[
-                    router_pb2.RoutingConfigEdit(
-                        create_rule=router_pb2.RoutingRuleConfig(
-                            priority=10,
-                            client_group=grp,
-                            symbol=sym,
-                            book=types_pb2.BOOK_B,
-                            reason="FIRST_ATTEMPT_RULE",
-                            enabled=True,
-                        )
-                    )
-                ],
-                actor="tester",
-                note="test",
-            ),
-            timeout=10,
+            change(create_rule(grp, sym, "FIRST_ATTEMPT_RULE")), timeout=10
         )
         assert two.service.config_version == loaded  # not reloaded yet
         order = first(sym, group=grp)
@@ -89,11 +73,7 @@ async def test_first_attempt_when_a_rule_was_added_on_another_router_then_the_or
             assert await rows(db, order.order_id) == (1, 1, "FIRST_ATTEMPT_RULE")
         finally:
             await Stub(channel).ChangeRoutingConfig(
-                router_pb2.ChangeRoutingConfigRequest(
-                    edits=[router_pb2.RoutingConfigEdit(delete_rule=changed.created_rule_ids[0])],
-                    actor="tester",
-                    note="test",
-                ),
+                change(router_pb2.RoutingConfigEdit(delete_rule=changed.created_rule_ids[0])),
                 timeout=10,
             )
 
