@@ -31,7 +31,7 @@ from oms.domain.results import CloseVenue, Execution
 from oms.store import orders as order_store
 from oms.store import positions as position_store
 from oms.trading import fills
-from oms.trading.unit_of_work import ExecutionUnavailable, Tx, UnitOfWork
+from oms.trading.unit_of_work import ExecutionUnavailable, SettlingFirst, Tx, UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -149,15 +149,23 @@ class Executor:
                 f"symbol {order.symbol} no longer exists", reason=Reason.UNKNOWN_SYMBOL
             )
         order_id = order.order_id
+        one = execution.fills[0] if len(execution.fills) == 1 else None
+        first_read = SettlingFirst(order_id, one.venue, one.fill_id) if one is not None else None
 
         async def book(tx: Tx) -> Outcome:
-            # The order and which of the execution's fills are booked already, in one read.
-            current, applied = await order_store.get_with_applied(
-                tx.conn,
-                order.account_id,
-                order_id,
-                [(f.venue, f.fill_id) for f in execution.fills],
-            )
+            # The order and which of the execution's fills are booked already, in one read (with
+            # the account's lock when the answer has one fill and the transaction is its own).
+            settling = tx.take_settling()
+            if settling is not None and first_read is not None:
+                current, fill_applied = settling
+                applied = {(first_read.venue, first_read.fill_id)} if fill_applied else set()
+            else:
+                current, applied = await order_store.get_with_applied(
+                    tx.conn,
+                    order.account_id,
+                    order_id,
+                    [(f.venue, f.fill_id) for f in execution.fills],
+                )
             assert current is not None
             if current.status.value not in order_store.IN_FLIGHT:
                 booked = await fills.replay(tx.conn, current)
@@ -169,4 +177,4 @@ class Executor:
             )
             return Outcome(current, booked.deals, booked.positions)
 
-        return await self._uow.grouped(order.account_id, book)
+        return await self._uow.grouped(order.account_id, book, first_read=first_read)

@@ -54,7 +54,7 @@ from oms.store import orders as order_store
 from oms.store import positions as position_store
 from oms.trading import fills
 from oms.trading.execution import Executor
-from oms.trading.unit_of_work import Tx, UnitOfWork, mark_views
+from oms.trading.unit_of_work import BOOK_FIRST, Tx, UnitOfWork, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -194,7 +194,7 @@ class OrderDesk:
                 tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
             return order, tx.account
 
-        accepted = await self._uow.grouped(cmd.account_id, accept, with_book=True)
+        accepted = await self._uow.grouped(cmd.account_id, accept, first_read=BOOK_FIRST)
         if isinstance(accepted, PlaceResult):
             return accepted
         order, account = accepted

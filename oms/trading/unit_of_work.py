@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
 import structlog
 from opentelemetry import context as otel_context
@@ -51,6 +51,7 @@ from oms.domain.model import (
     AccountId,
     NoConversionRate,
     Order,
+    OrderId,
     OrderStatus,
     Price,
     SymbolSpec,
@@ -216,8 +217,15 @@ class Tx:
     positions: dict[int, PositionRow] = field(default_factory=dict)
     account_touched: bool = False
     # The account's open positions and orders in flight as read with its lock, before this
-    # transaction changed anything (``GroupCommit.run(..., with_book=True)``); ``take_book``.
+    # transaction changed anything (``GroupCommit.run(..., first_read=BOOK_FIRST)``); ``take_book``.
     book: tuple[list[PositionRow], list[Order]] | None = None
+    # The order being settled and whether the answer's fill is booked, as read with the lock
+    # (``first_read=SettlingFirst(...)``); ``take_settling``.
+    settling: tuple[Order | None, bool] | None = None
+    # The book read with the lock by a settling body, which changes positions and orders only
+    # through this Tx (``position_changed``, ``save_order``): the book as of now is it with those
+    # changes laid over, no read needed (``book_now``).
+    locked_book: tuple[list[PositionRow], list[Order]] | None = None
     open_positions: list[PositionRow] = field(default_factory=list)  # read by account_update
     # Written in one statement just before the commit (``UnitOfWork.locked``), not one per event.
     events: list[outbox.OutboxEvent] = field(default_factory=list)
@@ -230,6 +238,28 @@ class Tx:
         transaction may have changed it since)."""
         book, self.book = self.book, None
         return book
+
+    def take_settling(self) -> tuple[Order | None, bool] | None:
+        """The settled order and whether its fill is booked, as read with the lock, once."""
+        settling, self.settling = self.settling, None
+        return settling
+
+    def book_now(self) -> tuple[list[PositionRow], list[Order]] | None:
+        """The account's open positions and orders in flight as this transaction leaves them,
+        from ``locked_book`` and this transaction's changes; None without ``locked_book``."""
+        if self.locked_book is None:
+            return None
+        positions: dict[int, PositionRow] = {p.position_id: p for p in self.locked_book[0]}
+        positions.update(self.positions)
+        orders: dict[int, Order] = {}
+        for order in self.locked_book[1]:
+            assert order.order_id is not None
+            orders[order.order_id] = order
+        orders.update(self.orders)
+        return (
+            [positions[i] for i in sorted(positions) if positions[i].is_open],
+            [orders[i] for i in sorted(orders) if orders[i].status.value in order_store.IN_FLIGHT],
+        )
 
     @property
     def execution_follows(self) -> bool:
@@ -286,7 +316,9 @@ class Tx:
             assert account is not None
             self.account = account
         account = self.account
-        positions, in_flight = await position_store.open_book(self.conn, account.account_id)
+        positions, in_flight = self.book_now() or await position_store.open_book(
+            self.conn, account.account_id
+        )
         self.open_positions = positions
         fig = live_figures(account, positions, in_flight, symbols, prices)
         self.emit(EventType.ACCOUNT_UPDATE, account_json(account, fig, reason))
@@ -395,13 +427,13 @@ class UnitOfWork:
         account_id: AccountId,
         body: Callable[[Tx], Coroutine[Any, Any, T]],
         *,
-        with_book: bool = False,
+        first_read: FirstRead | None = None,
     ) -> T:
         """Run ``body`` as ``locked`` would, its transaction possibly shared with other accounts'
         (``GroupCommit``); the order path's transactions. ``body`` must be re-runnable: change
-        nothing outside the ``Tx`` before it returns. ``with_book``: the body reads the account's
-        book first (``Tx.take_book``), so it may come with the lock."""
-        return await self._group.run(account_id, body, with_book=with_book)
+        nothing outside the ``Tx`` before it returns. ``first_read``: what the body reads first,
+        so that it may come with the lock."""
+        return await self._group.run(account_id, body, first_read=first_read)
 
     def outbox_written(self, *, execution_follows: bool = False) -> None:
         """A transaction that wrote outbox events committed."""
@@ -436,13 +468,31 @@ GROUP_RERUNS = Counter(
 )
 
 
+BOOK_FIRST: Final = "book"
+"""``first_read``: the body reads the account's book first (``Tx.take_book``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettlingFirst:
+    """``first_read``: the body settles an answer of one fill: it reads the order and whether
+    that fill is booked first (``Tx.take_settling``), and the book as it leaves it last
+    (``Tx.book_now``)."""
+
+    order_id: OrderId
+    venue: str
+    fill_id: str
+
+
+FirstRead = Literal["book"] | SettlingFirst
+
+
 @dataclass(slots=True)
 class _Work(Generic[T]):
     account_id: AccountId
     body: Callable[[Tx], Coroutine[Any, Any, T]]
     future: asyncio.Future[T]
     context: contextvars.Context
-    with_book: bool = False
+    first_read: FirstRead | None = None
 
 
 class GroupCommit:
@@ -493,15 +543,16 @@ class GroupCommit:
         account_id: AccountId,
         body: Callable[[Tx], Coroutine[Any, Any, T]],
         *,
-        with_book: bool = False,
+        first_read: FirstRead | None = None,
     ) -> T:
         """Run ``body`` in a transaction holding ``account_id``'s row lock; return its result
         once that transaction committed (or raise what the body raised, nothing committed).
-        ``with_book``: a body alone in its transaction gets the account's book read with the lock
-        (``Tx.book``), one round trip for both."""
+        ``first_read``: a body alone in its transaction gets what it reads first read with the
+        lock, one round trip for both (``Tx.book``, ``Tx.settling``); in a group it reads it
+        itself."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        work = _Work(account_id, body, future, contextvars.copy_context(), with_book)
+        work = _Work(account_id, body, future, contextvars.copy_context(), first_read)
         if self._max_batch == 1:  # grouping off: each body alone, as many at once as come
             await self._commit([work])
             return await future
@@ -560,14 +611,12 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         done: list[tuple[_Work[Any], Tx, Any]] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            book: tuple[list[PositionRow], list[Order]] | None = None
+            first: Tx | None = None  # a body alone, its first read made with the lock
             accounts: dict[AccountId, Account] = {}
-            if len(batch) == 1 and batch[0].with_book:
-                locked = await position_store.lock_account_book(conn, batch[0].account_id)
-                if locked is not None:
-                    locked_account, positions, in_flight = locked
-                    accounts[locked_account.account_id] = locked_account
-                    book = (positions, in_flight)
+            if len(batch) == 1 and batch[0].first_read is not None:
+                first = await _lock_with_first_read(conn, batch[0].account_id, batch[0].first_read)
+                if first is not None:
+                    accounts[first.account.account_id] = first.account
             else:
                 ids = {w.account_id for w in batch}
                 locked_accounts = await account_store.accounts_by_id(conn, ids, lock=True)
@@ -584,12 +633,36 @@ class GroupCommit:
                     account = await account_store.get_account(conn, work.account_id)
                     assert account is not None
                 seen.add(work.account_id)
-                tx = Tx(conn, account, book=book)
+                tx = first or Tx(conn, account)
                 result: Any = await loop.create_task(work.body(tx), context=work.context)
                 events.extend(tx.events)
                 done.append((work, tx, result))
             await outbox.write(conn, events)
         return done
+
+
+async def _lock_with_first_read(
+    conn: Conn, account_id: AccountId, first_read: FirstRead
+) -> Tx | None:
+    """The ``Tx`` of a body alone in its transaction: the account locked and what the body reads
+    first read with it, in one round trip. None: no such account."""
+    if isinstance(first_read, SettlingFirst):
+        settling = await position_store.lock_account_order(
+            conn, account_id, first_read.order_id, first_read.venue, first_read.fill_id
+        )
+        if settling is None:
+            return None
+        return Tx(
+            conn,
+            settling.account,
+            settling=(settling.order, settling.fill_applied),
+            locked_book=(settling.positions, settling.in_flight),
+        )
+    locked = await position_store.lock_account_book(conn, account_id)
+    if locked is None:
+        return None
+    account, positions, in_flight = locked
+    return Tx(conn, account, book=(positions, in_flight))
 
 
 def _settle(

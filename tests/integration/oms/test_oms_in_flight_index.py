@@ -105,6 +105,21 @@ async def test_in_flight_reads_when_plan_is_generic_then_use_the_partial_index_a
         assert in_flight[0].events_seq == 2
         assert await scans_of(position_store.open_book(generic, account)) >= 1
 
+        # The lock functions' reads, the book's and the settled order's (each call its own
+        # transaction: the counters reach the statistics when it ends).
+        locked = await position_store.lock_account_book(generic, account)
+        assert locked is not None
+        assert [o.order_id for o in locked[2]] == [order]
+        assert await scans_of(position_store.lock_account_book(generic, account)) >= 1
+        settling = await position_store.lock_account_order(generic, account, order, "B", "none")
+        assert settling is not None
+        assert settling.order is not None
+        assert settling.order.events_seq == 2
+        assert not settling.fill_applied
+        assert [o.order_id for o in settling.in_flight] == [order]
+        read = position_store.lock_account_order(generic, account, order, "B", "none")
+        assert await scans_of(read) >= 1
+
         assert [o.order_id for o in await order_store.in_flight(generic, account)] == [order]
         assert await scans_of(order_store.in_flight(generic, account)) >= 1
 
