@@ -84,15 +84,6 @@ class _Message:
     first_event_id: str
 
 
-def _awaits_execution(message: _Message) -> bool:
-    """Every event of ``message`` is an order's update entering FILLING, as a transaction whose
-    only change is orders sent for execution raises (``Tx.execution_follows``): the commit of
-    their execution follows within moments."""
-    return all(t == EventType.ORDER_UPDATE for t in message.types) and all(
-        json.loads(body)["data"].get("status") == "FILLING" for body in message.bodies
-    )
-
-
 def _messages(rows: Sequence[Any]) -> list[_Message]:
     """``rows`` (in outbox order) as messages, in the order of each message's first row."""
     messages: list[_Message] = []
@@ -248,7 +239,6 @@ class OutboxRelay:
         self._channel: aio_pika.abc.AbstractChannel | None = None
         # Published and confirmed: the next statement marks them (one round trip per pass).
         self._confirmed: list[int] = []
-        self._read_full = False  # the last pass read a whole batch
 
     def start(self) -> None:
         self._loop.start()
@@ -335,9 +325,7 @@ class OutboxRelay:
                 await self._ensure_conn()
                 if exchange is None or self._channel is None or self._channel.is_closed:
                     exchange = await self._exchange()
-                # A whole batch read: read on, as long as a pass publishes something (one that
-                # only held rows back waits for its wake like any other).
-                while await self.relay_once(exchange) and self._read_full:
+                while await self.relay_once(exchange) == BATCH:
                     pass
                 backoff = 1.0
             except asyncio.CancelledError:
@@ -365,40 +353,10 @@ class OutboxRelay:
             await next_rows(conn, self.relay_id, 0, self._lease, self._confirmed)
             self._confirmed = []
 
-    def _hold_back(self, messages: list[_Message], rows: Sequence[Any]) -> list[_Message]:
-        """``messages`` less those that wait for their execution's commit: an account's last
-        message of the pass whose events all await an execution (``_awaits_execution``),
-        younger than ``execution_wait_seconds``. The next pass reads them again, with the
-        execution's events when it committed, and one message carries both; a pass is due when
-        the first of them has waited enough. Under load another order's commit wakes the relay
-        while an order's execution is still under way; without this its FILLING update went
-        out alone, a second message and confirm for that order."""
-        last = {m.account_id: m for m in messages}
-        created = {r["outbox_id"]: r["created_at"] for r in rows}
-        now = datetime.now(UTC)
-        ready: list[_Message] = []
-        due: float | None = None
-        for message in messages:
-            if last[message.account_id] is message and _awaits_execution(message):
-                age = (now - created[message.outbox_ids[0]]).total_seconds()
-                if age < self.execution_wait_seconds:
-                    left = self.execution_wait_seconds - age
-                    due = left if due is None else min(due, left)
-                    continue
-            ready.append(message)
-        if due is not None:
-            loop = asyncio.get_running_loop()
-            if self._wake_later is None or self._wake_later.when() > loop.time() + due:
-                if self._wake_later is not None:
-                    self._wake_later.cancel()
-                self._wake_later = loop.call_later(due, self._wake.set)
-        return ready
-
     async def _relay_on(self, conn: Conn, exchange: aio_pika.abc.AbstractExchange) -> int:
         rows = await next_rows(conn, self.relay_id, BATCH, self._lease, self._confirmed)
         self._confirmed = []
-        self._read_full = len(rows) == BATCH
-        messages = self._hold_back(_messages(rows), rows)
+        messages = _messages(rows)
         # All in flight at once, in order on one channel (the broker keeps it): one confirm wait
         # per pass instead of one per message.
         results = await asyncio.gather(

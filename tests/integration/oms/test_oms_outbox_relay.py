@@ -48,19 +48,6 @@ async def _raise(conn: Any, account_id: int, n: int, trace: str) -> list[str]:
     return [e.envelope["eventId"] for e in raised]
 
 
-async def _accept(conn: Any, account_id: int, trace: str) -> list[str]:
-    """An order's acceptance as its transaction raises it: one update, the order in FILLING."""
-    event = outbox.new_event(
-        EventType.ORDER_UPDATE,
-        account_id,
-        {"status": "FILLING"},  # type: ignore[arg-type]
-        {"traceparent": trace},
-    )
-    async with conn.transaction():
-        await outbox.write(conn, [event])
-    return [event.envelope["eventId"]]
-
-
 async def _drain(queue: aio_pika.abc.AbstractQueue) -> list[list[dict[str, Any]]]:
     bodies = []
     while (message := await queue.get(no_ack=True, fail=False)) is not None:
@@ -299,62 +286,6 @@ async def test_relay_when_the_execution_does_not_commit_then_the_acceptance_goes
             relay.written(execution_follows=True)
 
             # Neither its poll (600 s) nor another commit woke it: the wait did.
-            assert [e["eventId"] for e in await _next_message(watch)] == accepted
-        finally:
-            await relay.stop()
-
-
-async def test_relay_when_another_commit_wakes_it_during_an_execution_then_the_acceptance_waits(
-    empty_oms_dsn: str, amqp_url: str
-) -> None:
-    """Under load other orders' commits wake the relay while an order's execution is under way:
-    its acceptance still waits for the fill and goes out with it, one message."""
-    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
-        relay = OutboxRelay(
-            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=600
-        )
-        try:
-            watch = await _watch(connection, exchange_name)
-            relay.start()
-            async with pool.acquire() as conn:
-                account, other = await _account(conn), await _account(conn)
-                await asyncio.sleep(0.5)  # the relay's first pass has found nothing
-                accepted = await _accept(conn, account, "t1")
-                relay.written(execution_follows=True)
-                others = await _raise(conn, other, 2, "t2")
-                relay.written(execution_follows=False)  # wakes it at once
-
-                assert [e["eventId"] for e in await _next_message(watch)] == others
-                await asyncio.sleep(0.3)
-                assert await watch.get(no_ack=True, fail=False) is None  # held for its fill
-                filled = await _raise(conn, account, 3, "t1")
-            relay.written(execution_follows=False)
-
-            assert [e["eventId"] for e in await _next_message(watch)] == accepted + filled
-        finally:
-            await relay.stop()
-
-
-async def test_relay_when_it_held_an_acceptance_back_then_it_goes_alone_once_the_wait_ends(
-    empty_oms_dsn: str, amqp_url: str
-) -> None:
-    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
-        relay = OutboxRelay(
-            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=2.0
-        )
-        try:
-            watch = await _watch(connection, exchange_name)
-            relay.start()
-            async with pool.acquire() as conn:
-                account, other = await _account(conn), await _account(conn)
-                await asyncio.sleep(0.5)
-                accepted = await _accept(conn, account, "t1")
-                others = await _raise(conn, other, 1, "t2")
-            relay.wake()  # the pass that holds the acceptance back (its own timer never set)
-
-            assert [e["eventId"] for e in await _next_message(watch)] == others
-            assert await watch.get(no_ack=True, fail=False) is None
-            # No commit and no poll (600 s) wakes it: the pass that held it set its own wake.
             assert [e["eventId"] for e in await _next_message(watch)] == accepted
         finally:
             await relay.stop()
