@@ -29,6 +29,16 @@ LANGUAGE sql STABLE AS $$
                   ORDER BY o.order_id)
 $$;
 
+-- The lock both functions below take first; their next statement reads with a snapshot of its
+-- own, taken once the lock is granted. False: no such account.
+CREATE FUNCTION oms.lock_account(p_account_id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM 1 FROM oms.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+    RETURN FOUND;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION oms.lock_account_book(p_account_id bigint)
 RETURNS TABLE (
     locked_account oms.accounts,
@@ -38,8 +48,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM 1 FROM oms.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT oms.lock_account(p_account_id) THEN
         RETURN;
     END IF;
     RETURN QUERY
@@ -63,8 +72,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM 1 FROM oms.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT oms.lock_account(p_account_id) THEN
         RETURN;
     END IF;
     -- Any deal with this venue and fill id counts as booked, whichever order it is under (as

@@ -14,27 +14,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 from oms_helpers import BUY, SELL, order_request
 
 from fxmesh.v1 import oms_pb2, types_pb2
 from oms.store import orders as order_store
-
-
-async def wait_for_lock_waiters(db: asyncpg.Connection, count: int, *tasks: Any) -> None:
-    """Until ``count`` statements of this database wait for a lock (or a task ended first)."""
-    waiting = 0
-    for _ in range(200):
-        # Inside a transaction the activity view is a snapshot taken at its first read.
-        await db.execute("SELECT pg_stat_clear_snapshot()")
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting >= count or any(t.done() for t in tasks):
-            break
-        await asyncio.sleep(0.05)
-    assert waiting == count, f"{waiting} statements waited for the account's lock, not {count}"
+from tests.pg_locks import wait_for_lock_waiters
 
 
 async def test_order_when_it_waited_for_the_lock_then_its_margin_counts_what_the_holder_committed(

@@ -126,20 +126,6 @@ async def eventually(check: Callable[[], bool]) -> None:
     raise AssertionError("condition not reached within 30 s")
 
 
-async def wait_until_blocked(db: asyncpg.Connection, call: asyncio.Future[object]) -> None:
-    """Wait until one session of this database waits on a row lock (or ``call`` ended)."""
-    waiting = 0
-    for _ in range(600):
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting or call.done():
-            break
-        await asyncio.sleep(0.05)
-    assert waiting == 1, "Execute never waited on the uncommitted transaction"
-
-
 def assert_live_book_is_the_replayed_one(
     router: RouterApp, sym: str, rows: Sequence[asyncpg.Record]
 ) -> None:

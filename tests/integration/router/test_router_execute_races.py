@@ -23,12 +23,12 @@ from router_harness import (
     reconcile,
     request,
     symbol,
-    wait_until_blocked,
 )
 
 from bbook import store
 from fxmesh.v1 import router_pb2, types_pb2
 from router.server import RouterApp
+from tests.pg_locks import wait_for_lock_waiters
 
 FILLED = router_pb2.EXECUTION_STATUS_FILLED
 REJECTED = router_pb2.EXECUTION_STATUS_REJECTED
@@ -144,7 +144,7 @@ async def test_execute_when_rejected_while_another_router_fills_the_order_then_a
         execute = asyncio.ensure_future(
             stub.Execute(request(sym, types_pb2.SIDE_BUY, order_id=order_id), timeout=60)
         )
-        await wait_until_blocked(db, execute)
+        await wait_for_lock_waiters(db, 1, execute)
         await fill.commit()
         answer = await execute
     finally:

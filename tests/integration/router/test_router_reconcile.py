@@ -21,12 +21,12 @@ from router_harness import (
     reconcile,
     request,
     symbol,
-    wait_until_blocked,
 )
 
 from fxmesh.errors import from_rpc_error
 from fxmesh.v1 import router_pb2, types_pb2
 from router.server import RouterApp
+from tests.pg_locks import wait_for_lock_waiters
 
 FILLED = router_pb2.EXECUTION_STATUS_FILLED
 REJECTED = router_pb2.EXECUTION_STATUS_REJECTED
@@ -258,7 +258,7 @@ async def test_execute_when_fence_commits_while_execute_waits_on_it_then_abandon
         execute = asyncio.ensure_future(
             stub.Execute(request(sym, types_pb2.SIDE_BUY, order_id=order_id), timeout=60)
         )
-        await wait_until_blocked(db, execute)
+        await wait_for_lock_waiters(db, 1, execute)
         await fence.commit()
         late = await execute
     finally:
