@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import quickfix  # noqa: F401  # imported before any signal handler: see until_terminated
 import redis.asyncio as aioredis
 import uvloop
 
@@ -245,14 +246,30 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def until_terminated(run: Awaitable[int]) -> int:
-    """``run``, stopped by SIGTERM as by Ctrl-C: cancelled, so its ``finally`` blocks stop the
-    stack it started (SIGTERM's default ends the process at once and leaves every service of the
-    stack running, holding PostgreSQL connections and CPU). Exit status 143 then."""
+    """``run``, stopped by SIGTERM or SIGINT: cancelled, so its ``finally`` blocks stop the stack
+    it started (left to their defaults, both end the process at once and leave every service of
+    the stack running, holding PostgreSQL connections and CPU). Exit status 128 + the signal's
+    number then (143, 130).
+
+    SIGINT is handled here rather than left to asyncio's runner: QuickFIX's Python module sets it
+    to SIG_DFL when it is imported, and the floors and the A-book scenario import it mid-run, so
+    ``kill -INT`` (a script stopping the bench; a terminal's Ctrl-C reaches the services too) killed
+    the bench without its ``finally`` blocks. That is why this module imports it first."""
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        received.append(signum)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
     try:
         return await run
     except asyncio.CancelledError:
-        say("terminated (SIGTERM): what the run started is stopped")
-        return 143
+        if not received:
+            raise
+        say(f"terminated ({received[0].name}): what the run started is stopped")
+        return 128 + received[0]

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bench.cli import build_parser
 
 
@@ -16,8 +18,13 @@ def test_bench_when_no_topology_given_then_router_in_oms_and_router_separate_tur
     assert build_parser().parse_args(["--router-separate"]).router_in_oms is False
 
 
-def test_bench_when_terminated_then_what_it_started_is_stopped_and_it_exits_143(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_bench_when_terminated_then_what_it_started_is_stopped_and_it_exits_128_plus_signal(
+    tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
     ready, stopped = tmp_path / "ready", tmp_path / "stopped"
     # A run that "starts a stack" and stops it in its finally block, as bench.cli._run does.
@@ -27,6 +34,7 @@ from bench.cli import until_terminated
 
 async def run() -> int:
     try:
+        import fixgw  # mid-run, as the floors do: QuickFIX's import resets SIGINT to SIG_DFL
         pathlib.Path({str(ready)!r}).touch()
         await asyncio.sleep(60)
         return 0
@@ -43,8 +51,8 @@ raise SystemExit(uvloop.run(until_terminated(run())))
             assert proc.poll() is None, "the run ended before it was terminated"
             assert time.monotonic() < deadline, "the run never started"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 143
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == status
     finally:
         proc.kill()
     assert stopped.exists()
