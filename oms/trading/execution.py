@@ -155,17 +155,12 @@ class Executor:
         async def book(tx: Tx) -> Outcome:
             # The order and which of the execution's fills are booked already, in one read (with
             # the account's lock when the answer has one fill and the transaction is its own).
-            settling = tx.take_settling()
-            if settling is not None and first_read is not None:
-                current, fill_applied = settling
-                applied = {(first_read.venue, first_read.fill_id)} if fill_applied else set()
-            else:
-                current, applied = await order_store.get_with_applied(
-                    tx.conn,
-                    order.account_id,
-                    order_id,
-                    [(f.venue, f.fill_id) for f in execution.fills],
-                )
+            current, applied = tx.take_settling() or await order_store.get_with_applied(
+                tx.conn,
+                order.account_id,
+                order_id,
+                [(f.venue, f.fill_id) for f in execution.fills],
+            )
             assert current is not None
             if current.status.value not in order_store.IN_FLIGHT:
                 booked = await fills.replay(tx.conn, current)

@@ -75,8 +75,7 @@ async def exposure(tx: Tx, account: Account, prices: dict[str, Price], now: date
     are read only when it has a daily maximum (the only check that uses them), one statement
     less per order otherwise."""
     account_id = tx.account.account_id
-    book = tx.take_book()
-    positions, orders = book or await position_store.open_book(tx.conn, account_id)
+    positions, orders = tx.book_now() or await position_store.open_book(tx.conn, account_id)
     in_flight = [o for o in orders if o.position_id is None]
     today = ZERO
     if account.max_daily_volume is not None:

@@ -217,15 +217,13 @@ class Tx:
     positions: dict[int, PositionRow] = field(default_factory=dict)
     account_touched: bool = False
     # The account's open positions and orders in flight as read with its lock, before this
-    # transaction changed anything (``GroupCommit.run(..., first_read=BOOK_FIRST)``); ``take_book``.
-    book: tuple[list[PositionRow], list[Order]] | None = None
-    # The order being settled and whether the answer's fill is booked, as read with the lock
-    # (``first_read=SettlingFirst(...)``); ``take_settling``.
-    settling: tuple[Order | None, bool] | None = None
-    # The book read with the lock by a settling body, which changes positions and orders only
-    # through this Tx (``position_changed``, ``save_order``): the book as of now is it with those
-    # changes laid over, no read needed (``book_now``).
+    # transaction changed anything (``GroupCommit.run(..., first_read=...)``). A body given it
+    # changes positions and orders only through this Tx (``position_changed``, ``insert_order``,
+    # ``save_order``): the book as of now is it with those changes laid over (``book_now``).
     locked_book: tuple[list[PositionRow], list[Order]] | None = None
+    # The order being settled and which of the answer's fills are booked, as read with the lock
+    # (``first_read=SettlingFirst(...)``); ``take_settling``.
+    settling: tuple[Order | None, set[tuple[str, str]]] | None = None
     open_positions: list[PositionRow] = field(default_factory=list)  # read by account_update
     # Written in one statement just before the commit (``UnitOfWork.locked``), not one per event.
     events: list[outbox.OutboxEvent] = field(default_factory=list)
@@ -233,14 +231,9 @@ class Tx:
     # five events in one context, and injecting it is most of what raising an event costs.
     _trace: tuple[otel_context.Context, dict[str, str]] | None = field(default=None, repr=False)
 
-    def take_book(self) -> tuple[list[PositionRow], list[Order]] | None:
-        """The book read with the lock, once: whoever reads the book next reads it anew (this
-        transaction may have changed it since)."""
-        book, self.book = self.book, None
-        return book
-
-    def take_settling(self) -> tuple[Order | None, bool] | None:
-        """The settled order and whether its fill is booked, as read with the lock, once."""
+    def take_settling(self) -> tuple[Order | None, set[tuple[str, str]]] | None:
+        """The settled order and which of the answer's fills are booked (as
+        ``orders.get_with_applied`` answers), as read with the lock, once."""
         settling, self.settling = self.settling, None
         return settling
 
@@ -469,7 +462,7 @@ GROUP_RERUNS = Counter(
 
 
 BOOK_FIRST: Final = "book"
-"""``first_read``: the body reads the account's book first (``Tx.take_book``)."""
+"""``first_read``: the body reads the account's book first (``Tx.book_now``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,8 +541,8 @@ class GroupCommit:
         """Run ``body`` in a transaction holding ``account_id``'s row lock; return its result
         once that transaction committed (or raise what the body raised, nothing committed).
         ``first_read``: a body alone in its transaction gets what it reads first read with the
-        lock, one round trip for both (``Tx.book``, ``Tx.settling``); in a group it reads it
-        itself."""
+        lock, one round trip for both (``Tx.locked_book``, ``Tx.settling``); in a group it
+        reads it itself."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         work = _Work(account_id, body, future, contextvars.copy_context(), first_read)
@@ -655,14 +648,17 @@ async def _lock_with_first_read(
         return Tx(
             conn,
             settling.account,
-            settling=(settling.order, settling.fill_applied),
+            settling=(
+                settling.order,
+                {(first_read.venue, first_read.fill_id)} if settling.fill_applied else set(),
+            ),
             locked_book=(settling.positions, settling.in_flight),
         )
     locked = await position_store.lock_account_book(conn, account_id)
     if locked is None:
         return None
     account, positions, in_flight = locked
-    return Tx(conn, account, book=(positions, in_flight))
+    return Tx(conn, account, locked_book=(positions, in_flight))
 
 
 def _settle(
