@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import quickfix  # noqa: F401  # imported before any signal handler: see until_terminated
 import redis.asyncio as aioredis
 import uvloop
 
@@ -251,10 +250,11 @@ async def until_terminated(run: Awaitable[int]) -> int:
     the stack running, holding PostgreSQL connections and CPU). Exit status 128 + the signal's
     number then (143, 130).
 
-    SIGINT is handled here rather than left to asyncio's runner: QuickFIX's Python module sets it
-    to SIG_DFL when it is imported, and the floors and the A-book scenario import it mid-run, so
-    ``kill -INT`` (a script stopping the bench; a terminal's Ctrl-C reaches the services too) killed
-    the bench without its ``finally`` blocks. That is why this module imports it first."""
+    SIGINT is handled here rather than left to asyncio's runner: a process that starts with
+    SIGINT ignored (a script's background job) gets no handler from the runner, and ``kill -INT``
+    from a script is how one stops a bench there (a terminal's Ctrl-C reaches the services too).
+    QuickFIX's import used to reset it mid-run as well (the floors import it): ``fixgw`` now puts
+    it back."""
     task = asyncio.current_task()
     assert task is not None
     received: list[signal.Signals] = []

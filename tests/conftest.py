@@ -7,23 +7,16 @@ AMQP exchange name, so tests never see a developer's running stack (or another t
 from __future__ import annotations
 
 import os
-import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import asyncpg
 import pytest
-import quickfix  # noqa: F401  # first, then SIGINT is restored below
 import redis
 import redis.asyncio as aioredis
 
 from fxmesh.migrations import migrate_all
-
-# QuickFIX's module sets SIGINT to SIG_DFL when it is imported (Python's own table still names
-# its handler): collecting the fixgw tests made a Ctrl-C kill the run at once, without its
-# summary and without the session's cleanup (its database, Redis keys and exchange left behind).
-signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PG_SERVER = os.environ.get("FXMESH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_SERVER = os.environ.get("FXMESH_TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
