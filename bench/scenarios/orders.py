@@ -204,7 +204,7 @@ async def run_rates(
     first_fail: float | None = None
 
     async def run_rate(rate: float, duration: float | None = None) -> StepResult:
-        scrapes: list[asyncio.Task[hops.Snapshot]] = []
+        scrapes: list[asyncio.Task[hops.Texts]] = []
         step = await run_open_loop(
             flow.sender(f"r{int(rate)}x{len(steps)}"),
             rate=rate,
@@ -212,9 +212,9 @@ async def run_rates(
             warmup=plan.warmup,
             request_timeout=plan.timeout,
             meter=meter,
-            on_measure_start=lambda: scrapes.append(asyncio.create_task(hops.scrape(hop_list))),
+            on_measure_start=lambda: scrapes.append(asyncio.create_task(hops.fetch(hop_list))),
         )
-        before = await scrapes[0]
+        before = hops.read(hop_list, await scrapes[0])
         earlier = steps.get(rate)
         if earlier is not None:  # the capacity search ran this rate again: keep what it saw
             step.extra["earlier_attempts"] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.hops import Hop, Reading, mean_ms, mean_size, over, per_order, scrape
+from bench.hops import Hop, Reading, mean_ms, mean_size, over, per_order, read, scrape
 
 
 def test_mean_size_when_groups_committed_between_scrapes_then_their_mean_size() -> None:
@@ -64,3 +64,29 @@ async def test_scrape_when_a_counter_is_exposed_then_its_total_is_read() -> None
         reading = (await scrape([hop]))["messages"]
 
     assert (reading.total, reading.count) == (42.0, 0.0)
+
+
+def test_read_when_hops_share_one_text_then_each_reads_its_own_series() -> None:
+    url = "http://oms/metrics"
+    text = (
+        "# HELP fxmesh_oms_grpc_server_duration_seconds gRPC handling time.\n"
+        "# TYPE fxmesh_oms_grpc_server_duration_seconds histogram\n"
+        'fxmesh_oms_grpc_server_duration_seconds_bucket{method="PlaceOrder",le="0.025"} 3.0\n'
+        'fxmesh_oms_grpc_server_duration_seconds_bucket{method="PlaceOrder",le="+Inf"} 4.0\n'
+        'fxmesh_oms_grpc_server_duration_seconds_count{method="PlaceOrder"} 4.0\n'
+        'fxmesh_oms_grpc_server_duration_seconds_sum{method="PlaceOrder"} 0.1\n'
+        'fxmesh_oms_grpc_server_duration_seconds_bucket{method="GetOrder",le="0.025"} 2.0\n'
+        'fxmesh_oms_grpc_server_duration_seconds_bucket{method="GetOrder",le="+Inf"} 2.0\n'
+        'fxmesh_oms_grpc_server_duration_seconds_count{method="GetOrder"} 2.0\n'
+        'fxmesh_oms_grpc_server_duration_seconds_sum{method="GetOrder"} 0.01\n'
+    )
+    family = "fxmesh_oms_grpc_server_duration_seconds"
+    place = Hop("place", url, family, (("method", "PlaceOrder"),))
+    both = Hop("any method", url, family)
+    elsewhere = Hop("edge", "http://edge/metrics", family)
+
+    readings = read([place, both, elsewhere], {url: text, "http://edge/metrics": ""})
+
+    assert readings["place"] == Reading(0.1, 4.0, {0.025: 3.0, float("inf"): 4.0})
+    assert (readings["any method"].count, readings["any method"].total) == (6.0, 0.11)
+    assert readings["edge"] == Reading()

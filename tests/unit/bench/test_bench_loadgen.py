@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bench.loadgen import StepResult, run_open_loop, search_capacity
+from bench.machine import CpuMeter, CpuSnapshot
 
 SERVICE_S = 0.02
 
@@ -123,3 +125,35 @@ async def test_open_loop_when_measuring_starts_then_hook_called_once_before_firs
 
     assert events.count("measure") == 1
     assert events.index("measure") < events.index("send 2")  # the first measured request
+
+
+class _SlowMeter(CpuMeter):
+    """A CPU meter whose every snapshot takes ``pause`` seconds, as walking /proc does."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__()
+        self.pause = pause
+
+    def snapshot(self) -> CpuSnapshot:
+        time.sleep(self.pause)
+        return super().snapshot()
+
+
+async def test_open_loop_when_the_cpu_snapshot_is_slow_then_orders_are_not_timed_with_it() -> None:
+    # Arrange: a snapshot taking 300 ms at the window's start, requests answered at once. Taken
+    # on the generator's loop, it held back the first measured requests' sending and the replies
+    # of those in flight, and they counted the pause as the stack's latency.
+    async def send(_i: int, _scheduled: float) -> str | None:
+        await asyncio.sleep(0.001)
+        return None
+
+    # Act
+    step = await run_open_loop(
+        send, rate=100, duration=0.2, warmup=0.05, request_timeout=5, meter=_SlowMeter(0.3)
+    )
+
+    # Assert: no order waited for the snapshot; the CPU window still covers the step.
+    assert step.ok == 20
+    assert step.latency.summary()["max"] < 150
+    assert step.cpu is not None
+    assert step.cpu["window_s"] >= 0.2
