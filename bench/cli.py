@@ -37,7 +37,7 @@ from bench.context import Context, say
 from bench.floors import FLOOR_GROUPS, FloorParams
 from bench.machine import CpuMeter, git_commit, machine_facts
 from bench.registry import BY_NAME, FLOORS, SCENARIOS, Scenario
-from bench.stackctl import REDIS_SERVER, BenchStack, postgres_transport
+from bench.stackctl import REDIS_SERVER, BenchStack
 from devstack import (
     InfraError,
     StackConfig,
@@ -82,7 +82,7 @@ class Run:
         self.failed = False
 
     def base(self, name: str, title: str) -> dict[str, Any]:
-        head: dict[str, Any] = {
+        return {
             "scenario": name,
             "title": title,
             "quick": self.ctx.quick,
@@ -92,9 +92,6 @@ class Run:
             "load_generator": LOAD_GENERATOR,
             "topology": "router in oms" if self.router_in_oms else "router in its own process",
         }
-        if self.ctx.stack is not None and self.ctx.stack.stack is not None:
-            head["postgres"] = postgres_transport(self.ctx.stack.postgres_server)
-        return head
 
     def emit(self, doc: dict[str, Any]) -> None:
         doc.setdefault("errors", [])

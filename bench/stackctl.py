@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -29,14 +28,12 @@ from bench.hops import Hop
 from bench.machine import CpuMeter
 from bench.rawhttp import HttpPool
 from devstack import DEMO_ACCOUNT, Stack, StackConfig, claim_redis_db
-from devstack.infra import database_dsn, socket_server
 from fxmesh import passwords
 from fxmesh.auth import issue_token
 from fxmesh.quotecache import quote_key
 
 Say = Callable[[str], None]
 REDIS_SERVER = "redis://127.0.0.1:6379"
-POSTGRES_TCP = "postgresql://postgres@127.0.0.1:5432"
 # The LP simulator also accepts this counterparty, so the bench can talk FIX to it directly.
 BENCH_COMP_ID = "BENCH"
 LPSIM_COMP_ID = "LPSIM"
@@ -79,7 +76,6 @@ class BenchStack:
         self.jwt_secret = secrets.token_urlsafe(32)
         self.redis_db = 0
         self.stack: Stack | None = None
-        self.postgres_server = POSTGRES_TCP
         self._login_seq = 0
         self.failed = False
 
@@ -112,10 +108,8 @@ class BenchStack:
 
     async def start(self) -> None:
         self.redis_db = await claim_redis_db(REDIS_SERVER, owner=f"bench:{os.getpid()}")
-        self.postgres_server = await postgres_server()
         config = StackConfig.isolated(
             self.run_dir,
-            postgres_server=self.postgres_server,
             redis_db=self.redis_db,
             ready_timeout=180.0,
             router_in_oms=self.router_in_oms,
@@ -529,24 +523,12 @@ SELECT p.fill_id, p.order_id::text, p.account_id::text, $1, $2, p.volume, $3, $4
 """
 
 
-async def postgres_server() -> str:
-    """The machine's PostgreSQL as the stack and the floors reach it: through its Unix socket
-    when it has one here, as a co-located deployment would, else loopback TCP."""
-    return await socket_server(POSTGRES_TCP) or POSTGRES_TCP
-
-
-def postgres_transport(server: str) -> str:
-    """How ``server`` is reached, for the results: "unix socket <dir>" or "tcp <host:port>"."""
-    parts = urlsplit(server)
-    directory = parse_qs(parts.query).get("host")
-    return f"unix socket {directory[0]}" if directory else f"tcp {parts.netloc.split('@')[-1]}"
-
-
-async def fresh_database(server: str | None = None) -> tuple[str, Callable[[], Any]]:
+async def fresh_database(
+    server: str = "postgresql://postgres@127.0.0.1:5432",
+) -> tuple[str, Callable[[], Any]]:
     """A new empty database for floors; returns its DSN and an async drop function."""
-    server = server or await postgres_server()
     name = f"fxmesh_bench_floor_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(database_dsn(server, "postgres"))
+    admin = await asyncpg.connect(f"{server}/postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -554,10 +536,10 @@ async def fresh_database(server: str | None = None) -> tuple[str, Callable[[], A
 
     async def drop() -> None:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
-            conn = await asyncpg.connect(database_dsn(server, "postgres"))
+            conn = await asyncpg.connect(f"{server}/postgres")
             try:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
                 await conn.close()
 
-    return database_dsn(server, name), drop
+    return f"{server}/{name}", drop

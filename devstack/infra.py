@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -71,51 +70,6 @@ class InfraTarget:
     @property
     def amqp_url(self) -> str:
         return f"amqp://{self.amqp_user}:{self.amqp_password}@{self.host}:{self.amqp_port}/"
-
-
-# Where PostgreSQL puts its Unix socket (Debian's default, then the server's own default).
-POSTGRES_SOCKET_DIRS = ("/var/run/postgresql", "/tmp")
-
-
-def database_dsn(server: str, database: str) -> str:
-    """The DSN of ``database`` on ``server`` (a postgresql:// URL, its path ignored and its query
-    string, such as the socket directory of ``?host=``, kept)."""
-    return urlunsplit(urlsplit(server)._replace(path=f"/{database}"))
-
-
-async def socket_server(server: str, dirs: Sequence[str] = POSTGRES_SOCKET_DIRS) -> str | None:
-    """``server`` (a loopback postgresql:// URL) through the Unix socket of the same PostgreSQL,
-    when it has one in ``dirs`` that lets the same user in; None otherwise.
-
-    A co-located service talks to PostgreSQL through its socket rather than loopback TCP: each
-    round trip then costs both sides less (docs/performance.md, "PostgreSQL over its Unix
-    socket"). The same server, not another one that happens to use the port number in another
-    directory: both connections must report the same postmaster start time."""
-    parts = urlsplit(server)
-    if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
-        return None
-    port = parts.port or 5432
-    user = parts.username or "postgres"
-    try:
-        tcp = await asyncpg.connect(database_dsn(server, "postgres"), timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError):
-        return None
-    try:
-        started = await tcp.fetchval("SELECT pg_postmaster_start_time()")
-    finally:
-        await tcp.close()
-    for directory in dirs:
-        candidate = f"postgresql://{user}@/?host={directory}&port={port}"
-        try:
-            conn = await asyncpg.connect(database_dsn(candidate, "postgres"), timeout=5)
-        except (OSError, TimeoutError, asyncpg.PostgresError):
-            continue
-        try:
-            if await conn.fetchval("SELECT pg_postmaster_start_time()") == started:
-                return candidate
-        finally:
-            await conn.close()
-    return None
 
 
 @dataclass(slots=True)

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
-from devstack.infra import database_dsn
 from devstack.probes import Probe, log_tail, port_in_use, probe_ok
 from devstack.seeds import seed_all
 from fxmesh.migrations import migrate_all
@@ -146,7 +145,7 @@ class StackConfig:
         run_id = uuid.uuid4().hex[:8]
         values: dict[str, object] = {
             "ports": StackPorts.free(),
-            "postgres_dsn": database_dsn(postgres_server, f"fxmesh_stack_{run_id}"),
+            "postgres_dsn": f"{postgres_server}/fxmesh_stack_{run_id}",
             "redis_url": f"{redis_server}/{redis_db}",
             "amqp_url": amqp_url,
             "events_exchange": f"fxmesh.events.stack.{run_id}",

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from bench.floors.common import in_flight, sequential
-from bench.stackctl import fresh_database, postgres_transport
+from bench.stackctl import fresh_database
 
 TABLE = """
 CREATE TABLE floor_rows (
@@ -36,7 +36,6 @@ async def measure(quick: bool) -> dict[str, dict[str, Any]]:
                 name: await conn.fetchval(f"SHOW {name}")
                 for name in ("server_version", "synchronous_commit", "fsync", "wal_sync_method")
             }
-            server["transport"] = postgres_transport(dsn)
             amount = Decimal("-0.35")
 
             # Autocommit: one round trip that inserts and commits (WAL flushed before the reply).

@@ -21,12 +21,10 @@ import redis.asyncio as aioredis
 from devstack.infra import (
     InfraError,
     InfraTarget,
-    database_dsn,
     ensure_infra,
     ensure_postgres,
     ensure_rabbitmq,
     ensure_redis,
-    socket_server,
 )
 
 
@@ -156,49 +154,3 @@ async def test_ensure_postgres_when_installed_but_stopped_then_initdbs_and_start
         assert (run_dir / "postgres" / "data" / "PG_VERSION").exists()
     finally:
         await asyncio.to_thread(subprocess.run, stop, check=True, capture_output=True)
-
-
-async def test_socket_server_when_postgres_has_a_unix_socket_then_reached_through_it(
-    run_dir: Path,
-) -> None:
-    # Arrange: a private PostgreSQL on its own port, its socket under run_dir, and a directory
-    # where a socket named for the machine's port 5432 leads to that private server instead.
-    target = InfraTarget(postgres_port=free_port(), run_dir=run_dir, allow_install=False)
-    _, stop = await ensure_postgres(target, say=lambda _: None)
-    sock = run_dir / "postgres" / "socket"
-    impostor = run_dir / "impostor"
-    impostor.mkdir()
-    (impostor / ".s.PGSQL.5432").symlink_to(sock / f".s.PGSQL.{target.postgres_port}")
-    tcp_server = f"postgresql://postgres@127.0.0.1:{target.postgres_port}"
-    try:
-        # Act
-        found = await socket_server(tcp_server, dirs=[str(run_dir / "none"), str(sock)])
-        not_there = await socket_server(tcp_server, dirs=[str(run_dir / "none")])
-        another_server = await socket_server(
-            "postgresql://postgres@127.0.0.1:5432", dirs=[str(impostor)]
-        )
-
-        # Assert: the socket's DSN reaches the same server, not over TCP; a directory without
-        # the socket is passed over; a socket of another server under the port's name is not used.
-        assert found == f"postgresql://postgres@/?host={sock}&port={target.postgres_port}"
-        conn = await asyncpg.connect(database_dsn(found, "postgres"))
-        try:
-            assert await conn.fetchval("SELECT inet_server_port()") is None  # a Unix socket
-            assert await conn.fetchval("SHOW port") == str(target.postgres_port)
-        finally:
-            await conn.close()
-        assert not_there is None
-        assert another_server is None
-    finally:
-        await asyncio.to_thread(subprocess.run, stop, check=True, capture_output=True)
-
-
-def test_database_dsn_when_server_has_a_socket_query_then_it_is_kept() -> None:
-    assert (
-        database_dsn("postgresql://postgres@/?host=/var/run/postgresql&port=5432", "fxmesh")
-        == "postgresql://postgres@/fxmesh?host=/var/run/postgresql&port=5432"
-    )
-    assert (
-        database_dsn("postgresql://postgres@127.0.0.1:5432", "fxmesh")
-        == "postgresql://postgres@127.0.0.1:5432/fxmesh"
-    )
