@@ -102,11 +102,12 @@ class EdgeSettings(Settings):
         description="Orders that may wait for a slot at edge; beyond it: 503 OVERLOADED at once.",
     )
     edge_admission_queue_timeout_seconds: float = Field(
-        0.01,
+        0.005,
         ge=0,
         description="How long an order may wait for a slot at edge before a 503: a queue "
         "absorbs a burst, it must not become the wait of a sustained overload. Orders that the "
-        "measured pace says would not enter within it are refused at once.",
+        "measured pace says would not enter within it are refused at once. A refusal after the "
+        "wait takes the wait and then some, so keep it under the time a refusal may take.",
     )
     edge_admission_retry_queue_timeout_seconds: float = Field(
         1.0,
