@@ -27,6 +27,7 @@ from edge.metrics import SERVICE
 from edge.routes import account, auth, market, orders, positions, risk, trade, ws
 from edge.schemas import VALIDATION_CODES
 from edge.sessions import RevocationFeed
+from fxmesh.auth import TokenVerifier
 from fxmesh.grpcclient import open_channel
 from fxmesh.http import NATIVE_TELEMETRY_OFF, install_error_handlers, instrument
 from fxmesh.v1 import oms_pb2_grpc, quotes_pb2_grpc
@@ -79,6 +80,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             logins=logins,
             sockets=sockets,
             groups=groups,
+            tokens=TokenVerifier(settings.jwt_secret, "client"),
         )
         stack.push_async_callback(_close_sockets, hub)
         log.info("edge_ready", oms=settings.oms_addr, quotes=settings.quotes_addr)

@@ -17,7 +17,7 @@ from edge.hub import Hub
 from edge.limits import LoginThrottle, RateLimited, RequestGuard, SocketLeases, route_class
 from edge.marks import AccountMarksFeed
 from edge.sessions import SessionStore, revocation_keys, token_revoked
-from fxmesh.auth import TokenClaims, bearer_token, verify_token
+from fxmesh.auth import TokenClaims, TokenVerifier, bearer_token
 from fxmesh.errors import FxError
 from fxmesh.v1 import oms_pb2_grpc, quotes_pb2_grpc
 
@@ -41,6 +41,7 @@ class EdgeResources:
     logins: LoginThrottle
     sockets: SocketLeases
     groups: ClientGroups
+    tokens: TokenVerifier
 
 
 # Both dependencies are async although they never await: FastAPI runs a plain ``def`` dependency
@@ -59,7 +60,7 @@ async def current_client(request: Request, response: Response, res: Resources) -
     Counts the request against the account's rate limit of its route class (``edge.limits``):
     the answer carries the ``RateLimit-*`` headers, and over the limit it is a 429."""
     token = bearer_token(request.headers.get("authorization"))
-    claims = verify_token(res.settings.jwt_secret, token, expected_type="client")
+    claims = res.tokens.verify(token)
     try:
         revoked, window = await res.guard.check(
             revocation_keys(claims), claims.subject, route_class(request.method, request.url.path)

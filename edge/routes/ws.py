@@ -83,7 +83,7 @@ from edge.feeds import AccountEventsUnavailable, tick_message
 from edge.hub import REVOKED, AsgiSink, Connection
 from edge.limits import TokenBucket
 from edge.wsserver import raw_sink
-from fxmesh.auth import TokenClaims, verify_token
+from fxmesh.auth import TokenClaims
 from fxmesh.errors import Unauthenticated
 from fxmesh.quotecache import read_quote
 
@@ -120,7 +120,7 @@ async def _authenticate(ws: WebSocket, res: EdgeResources) -> TokenClaims | None
             if not isinstance(first, dict) or first.get("type") != "auth":
                 raise Unauthenticated("authenticate first", metadata={"cause": "AUTH_EXPECTED"})
             token = str(first.get("token") or "")
-        return verify_token(res.settings.jwt_secret, token, expected_type="client")
+        return res.tokens.verify(token)
     except (Unauthenticated, TimeoutError, ValueError) as exc:
         message = exc.message if isinstance(exc, Unauthenticated) else "authentication required"
         await _refuse(ws, "UNAUTHENTICATED", message, CLOSE_UNAUTHENTICATED)

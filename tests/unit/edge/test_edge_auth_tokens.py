@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fxmesh.auth import bearer_token, issue_token, verify_token
+from fxmesh.auth import TokenVerifier, bearer_token, issue_token, verify_token
 from fxmesh.errors import Unauthenticated
 
 SECRET = "unit-test-secret-0123456789"
@@ -95,3 +95,54 @@ def test_verify_token_when_missing_then_unauthenticated_token_missing():
         verify_token(SECRET, "", expected_type="client")
 
     assert err.value.metadata == {"cause": "TOKEN_MISSING"}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verifier_when_a_remembered_token_reaches_its_expiry_then_token_expired():
+    clock = _Clock()
+    token, issued = issue_token(SECRET, subject="1001", token_type="client", ttl=timedelta(hours=1))
+    verifier = TokenVerifier(SECRET, "client", clock=clock)
+    assert verifier.verify(token) == issued
+
+    clock.now = issued.expires_at.timestamp() - 1
+    assert verifier.verify(token) == issued  # remembered, still valid
+    clock.now = issued.expires_at.timestamp()  # PyJWT: expired once now >= exp
+
+    with pytest.raises(Unauthenticated) as err:
+        verifier.verify(token)
+    assert err.value.metadata == {"cause": "TOKEN_EXPIRED"}
+
+
+def test_verifier_when_token_is_bad_then_refused_every_time_and_not_remembered():
+    verifier = TokenVerifier(SECRET, "client")
+    foreign, _ = issue_token(
+        "another-secret-0123456789", subject="1", token_type="client", ttl=timedelta(hours=1)
+    )
+    admin, _ = issue_token(
+        SECRET, subject="x", token_type="admin", ttl=timedelta(hours=1), role="SUPPORT"
+    )
+    for _ in range(2):
+        with pytest.raises(Unauthenticated) as err:
+            verifier.verify(foreign)
+        assert err.value.metadata == {"cause": "TOKEN_INVALID"}
+        with pytest.raises(Unauthenticated) as err:
+            verifier.verify(admin)
+        assert err.value.metadata == {"cause": "WRONG_TOKEN_TYPE"}
+
+
+def test_verifier_when_more_tokens_than_its_size_then_it_keeps_its_size_and_verifies_each():
+    verifier = TokenVerifier(SECRET, "client", size=2)
+    tokens = [
+        issue_token(SECRET, subject=str(n), token_type="client", ttl=timedelta(minutes=5))
+        for n in range(3)
+    ]
+    for token, issued in tokens * 2:
+        assert verifier.verify(token) == issued
+        assert len(verifier) <= 2
