@@ -63,7 +63,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _raise_fd_limit() -> None:
+def raise_fd_limit() -> None:
     # 1000 WebSocket clients here and 1000 sockets in edge (a child: it inherits the limit).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 65536 if hard == resource.RLIM_INFINITY else hard
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n != FLOORS and n not in BY_NAME]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
-    _raise_fd_limit()
+    raise_fd_limit()
     sys.exit(uvloop.run(until_terminated(_run(args, names))))
 
 
