@@ -9,6 +9,9 @@ order of every process) and, with ``--profile oms,edge``, where each service's p
 went. ``py-spy`` (a dev dependency) records each named service for the measured window in its
 raw (folded) format: ``<out>/<service>.folded``, one stack per line, which flamegraph tools
 read; ``--native`` adds C frames (uvloop, asyncpg, grpc, the kernel's system calls).
+``--cprofile`` runs every service under cProfile instead (``FXMESH_CPROFILE``, written when the
+stack stops) and reports the named services' heaviest functions with their call counts: counts
+show work repeated per order, which a sampler cannot tell from work that is merely slow.
 
     python -m bench.hold --rate 60 --seconds 30 --profile oms,edge
 
@@ -21,6 +24,8 @@ import argparse
 import asyncio
 import collections
 import json
+import os
+import pstats
 import shutil
 import subprocess
 import sys
@@ -84,6 +89,27 @@ def fold_shares(lines: Iterable[str], top: int = TOP_FRAMES) -> dict[str, Any]:
     return {"samples": total, "inclusive_pct": shares(inclusive), "self_pct": shares(own)}
 
 
+def cprofile_top(path: Path, top: int = TOP_FRAMES) -> dict[str, Any]:
+    """A cProfile dump's heaviest functions: by own time and by time including callees, each with
+    its call count and share of the process's profiled CPU."""
+    stats = pstats.Stats(str(path))
+    total = stats.total_tt or 1.0  # type: ignore[attr-defined]
+    rows = stats.stats.items()  # type: ignore[attr-defined]
+
+    def heaviest(column: int) -> list[dict[str, Any]]:
+        ranked = sorted(rows, key=lambda kv: -kv[1][column])[:top]
+        return [
+            {
+                "function": f"{name} ({Path(file).name}:{line})",
+                "calls": times[1],
+                "pct": round(100 * times[column] / total, 1),
+            }
+            for (file, line, name), times in ranked
+        ]
+
+    return {"cpu_s": round(total, 2), "by_own_time": heaviest(2), "by_cumulative": heaviest(3)}
+
+
 def _read_shares(path: Path) -> dict[str, Any]:
     with path.open() as lines:
         return fold_shares(lines)
@@ -104,12 +130,20 @@ async def hold(args: argparse.Namespace) -> int:
         say(f"infrastructure: {exc}")
         return 3
     services = [s for s in args.profile.split(",") if s]
-    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
-    if services and spy is None:
-        say("--profile needs py-spy (pip install -e '.[dev]')")
-        return 2
     out: Path = args.out
+    spy: str | None = None
+    if args.cprofile:
+        # Read by every service the stack starts (fxmesh.lifecycle); dumped when each one stops.
+        os.environ["FXMESH_CPROFILE"] = str(out / "cprofile")
+    elif services:
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+            "py-spy"
+        )
+        if spy is None:
+            say("--profile needs py-spy (pip install -e '.[dev]')")
+            return 2
     stack = BenchStack(say, router_in_oms=args.router_in_oms)
+    pids: dict[str, int] = {}
     try:
         await stack.start()
         pids = {child.spec.name: child.proc.pid for child in stack.s.children}
@@ -131,7 +165,7 @@ async def hold(args: argparse.Namespace) -> int:
             recorders: list[subprocess.Popen[bytes]] = []
 
             def start_recording() -> None:
-                for name in services:
+                for name in services if spy is not None else ():
                     cmd = [str(spy), "record", "-p", str(pids[name]), "-r", str(args.sample_rate)]
                     cmd += ["-d", str(int(args.seconds)), "-f", "raw", "-o"]
                     cmd += [str(out / f"{name}.folded"), *(["--native"] if args.native else [])]
@@ -141,7 +175,7 @@ async def hold(args: argparse.Namespace) -> int:
 
             say(
                 f"hold: {args.rate}/s for {args.seconds} s"
-                + (f", py-spy {services}" if services else "")
+                + (f", {'cProfile' if args.cprofile else 'py-spy'} {services}" if services else "")
             )
             step = await run_open_loop(
                 flow.sender("hold"),
@@ -153,7 +187,7 @@ async def hold(args: argparse.Namespace) -> int:
                 on_measure_start=start_recording,
             )
             profiles: dict[str, Any] = {}
-            for name, recorder in zip(services, recorders, strict=True):
+            for name, recorder in zip(services, recorders, strict=False):
                 _, err = await asyncio.to_thread(recorder.communicate)
                 if recorder.returncode != 0:
                     profiles[name] = {"error": err.decode(errors="replace").strip()[-400:]}
@@ -167,6 +201,14 @@ async def hold(args: argparse.Namespace) -> int:
         raise
     finally:
         await stack.stop()
+    if args.cprofile:
+        for name in services:
+            dump = out / f"cprofile.{pids[name]}"
+            profiles[name] = (
+                {"file": str(dump), **await asyncio.to_thread(cprofile_top, dump)}
+                if await asyncio.to_thread(dump.exists)
+                else {"error": f"no cProfile dump at {dump}"}
+            )
     print(json.dumps({"step": step.as_json(), "profiles": profiles}, indent=1))
     return 0 if step.ok else 1
 
@@ -180,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accounts", type=int, default=200, help="funded accounts the orders use")
     parser.add_argument("--profile", default="", help="services to record with py-spy: oms,edge")
     parser.add_argument("--native", action="store_true", help="py-spy with C frames")
+    parser.add_argument(
+        "--cprofile", action="store_true", help="cProfile every service instead of py-spy"
+    )
     parser.add_argument("--sample-rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--out", help="where the profiles go (default: a new temporary directory)")
     add_topology_arguments(parser)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.hold import fold_shares
+import cProfile
+
+from bench.hold import cprofile_top, fold_shares
 
 RAW = """\
 <module> (svc/__main__.py:3);Runner.run (asyncio/runners.py:118);handle (svc/api.py:10);query (svc/db.py:40) 6
@@ -30,3 +32,23 @@ def test_fold_shares_when_stacks_given_then_inclusive_and_self_shares_by_functio
 
 def test_fold_shares_when_profile_empty_or_garbled_then_no_samples():
     assert fold_shares(["", "no count here\n", "a;b notanumber\n"]) == {"samples": 0}
+
+
+def test_cprofile_top_when_a_dump_given_then_heaviest_functions_with_call_counts(tmp_path):
+    def leaf(n: int) -> int:
+        return sum(range(n))
+
+    def caller() -> int:
+        return sum(leaf(20_000) for _ in range(50))
+
+    profiler = cProfile.Profile()
+    profiler.runcall(caller)
+    dump = tmp_path / "cprofile.1"
+    profiler.dump_stats(dump)
+
+    top = cprofile_top(dump, top=50)
+
+    cumulative = {row["function"].split(" (")[0]: row for row in top["by_cumulative"]}
+    assert cumulative["leaf"]["calls"] == 50
+    assert cumulative["caller"]["pct"] >= cumulative["leaf"]["pct"] > 0
+    assert top["cpu_s"] >= 0
