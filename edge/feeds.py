@@ -38,6 +38,7 @@ from fxmesh.quotecache import (
     channel_pattern,
     group_channel_pattern,
     redis_db,
+    symbol_of_channel,
 )
 
 log = structlog.stdlib.get_logger(__name__)
@@ -361,6 +362,12 @@ class TickFeed(RedisFeed):
 
     def handle(self, message: dict[str, Any]) -> None:
         if message.get("type") != "pmessage":
+            return
+        # A default price whose symbol nobody here watches is dropped before it is parsed and
+        # encoded (every tick of every symbol reaches every edge process; few are watched). A
+        # group's price is always read: it also says that the group has a price of its own.
+        symbol = symbol_of_channel(str(message.get("channel", "")))
+        if symbol is not None and not self._hub.has_tick_subscribers(symbol):
             return
         try:
             doc = message["data"]

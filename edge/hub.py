@@ -411,6 +411,10 @@ class Hub:
     def has_group_price(self, symbol: str, group: str) -> bool:
         return group in self._group_prices.get(symbol, ())
 
+    def has_tick_subscribers(self, symbol: str) -> bool:
+        """Whether any socket here subscribes to ``symbol``'s ticks."""
+        return symbol in self._by_symbol
+
     def publish_tick(self, symbol: str, message: Outgoing, group: str = "") -> int:
         """Send one tick (encoded once) to every subscriber of ``symbol`` it is the price of;
         returns how many subscribers the symbol has.

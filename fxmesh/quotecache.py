@@ -77,13 +77,25 @@ def redis_db(redis: Redis) -> int:
     return int(redis.connection_pool.connection_kwargs.get("db") or 0)
 
 
+_QUOTE_CHANNEL_PREFIX = "quotes."
+
+
 def quote_channel(db: int, symbol: str) -> str:
-    return f"quotes.{db}.{symbol}"
+    return f"{_QUOTE_CHANNEL_PREFIX}{db}.{symbol}"
 
 
 def channel_pattern(db: int) -> str:
     """Every symbol's channel in logical database ``db``."""
-    return f"quotes.{db}.*"
+    return f"{_QUOTE_CHANNEL_PREFIX}{db}.*"
+
+
+def symbol_of_channel(channel: str) -> str | None:
+    """The symbol whose default price ``channel`` carries (``quote_channel``); None for any other
+    channel (a group's price, ``group_quote_channel``, included)."""
+    if not channel.startswith(_QUOTE_CHANNEL_PREFIX):
+        return None
+    parts = channel.split(".", 2)
+    return parts[2] if len(parts) == 3 else None
 
 
 @dataclass(frozen=True, slots=True)
