@@ -162,15 +162,15 @@ async def hold(args: argparse.Namespace) -> int:
                 warmup=0.0,
                 request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
-            recorders: list[subprocess.Popen[bytes]] = []
+            recorders: dict[str, subprocess.Popen[bytes]] = {}
 
             def start_recording() -> None:
                 for name in services if spy is not None else ():
                     cmd = [str(spy), "record", "-p", str(pids[name]), "-r", str(args.sample_rate)]
                     cmd += ["-d", str(int(args.seconds)), "-f", "raw", "-o"]
                     cmd += [str(out / f"{name}.folded"), *(["--native"] if args.native else [])]
-                    recorders.append(
-                        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                    recorders[name] = subprocess.Popen(
+                        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
                     )
 
             say(
@@ -187,7 +187,7 @@ async def hold(args: argparse.Namespace) -> int:
                 on_measure_start=start_recording,
             )
             profiles: dict[str, Any] = {}
-            for name, recorder in zip(services, recorders, strict=False):
+            for name, recorder in recorders.items():
                 _, err = await asyncio.to_thread(recorder.communicate)
                 if recorder.returncode != 0:
                     profiles[name] = {"error": err.decode(errors="replace").strip()[-400:]}
@@ -220,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=50.0, help="market orders per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured (and profiled) time")
     parser.add_argument("--accounts", type=int, default=200, help="funded accounts the orders use")
-    parser.add_argument("--profile", default="", help="services to record with py-spy: oms,edge")
+    parser.add_argument(
+        "--profile", default="", help="services to profile (py-spy, or --cprofile): oms,edge"
+    )
     parser.add_argument("--native", action="store_true", help="py-spy with C frames")
     parser.add_argument(
         "--cprofile", action="store_true", help="cProfile every service instead of py-spy"

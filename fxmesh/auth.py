@@ -118,7 +118,7 @@ def verify_token(secret: str, token: str, *, expected_type: TokenType) -> TokenC
             options={"require": _REQUIRED},
         )
     except jwt.ExpiredSignatureError:
-        raise _denied("token expired", "TOKEN_EXPIRED") from None
+        raise _expired() from None
     except jwt.InvalidAudienceError:
         raise _denied(f"not a {expected_type} token", "WRONG_TOKEN_TYPE") from None
     except jwt.PyJWTError:
@@ -177,7 +177,7 @@ class TokenVerifier:
             expires, claims = known
             if self._clock() >= expires:  # PyJWT's rule: expired once now >= exp
                 del self._accepted[token]
-                raise _denied("token expired", "TOKEN_EXPIRED")
+                raise _expired()
             self._accepted.move_to_end(token)
             return claims
         claims = verify_token(self._secret, token, expected_type=self._expected_type)
@@ -200,3 +200,8 @@ def bearer_token(authorization: str | None) -> str:
 
 def _denied(message: str, cause: str) -> Unauthenticated:
     return Unauthenticated(message, metadata={"cause": cause})
+
+
+def _expired() -> Unauthenticated:
+    """What an expired token is told, by PyJWT's check or ``TokenVerifier``'s own."""
+    return _denied("token expired", "TOKEN_EXPIRED")
