@@ -119,6 +119,9 @@ class BenchStack:
                 # Capacity, not edge's per-account quota, is measured (the check itself still runs).
                 "FXMESH_EDGE_RATE_LIMIT_ORDERS": "100000000",
                 "FXMESH_EDGE_RATE_LIMIT_READS": "100000000",
+                # quote_ws opens up to 1 000 sockets with one account's token (the lease is still
+                # taken and counted for each); at the default 20 it timed out at 100 clients.
+                "FXMESH_EDGE_WS_MAX_SOCKETS_PER_ACCOUNT": "100000",
             },
         )
         self.stack = Stack(config)
