@@ -41,6 +41,7 @@ from fxmesh import events
 from fxmesh.db import Conn, Pool
 from fxmesh.errors import NotFound
 from fxmesh.eventtypes import EventData, EventType
+from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.money import to_money
 from fxmesh.quotecache import ClientQuote, quote_key
 from oms.domain import accounting
@@ -455,6 +456,18 @@ GROUP_SIZE = Histogram(
     "Order-path transactions committed together in one database transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+GROUP_WAIT_SECONDS = Histogram(
+    "fxmesh_oms_group_commit_wait_seconds",
+    "From an order-path transaction queued to its database transaction begun: the wait for a "
+    "committer (the transactions committing ahead of it).",
+    buckets=LATENCY_BUCKETS,
+)
+GROUP_TRANSACTION_SECONDS = Histogram(
+    "fxmesh_oms_group_commit_transaction_seconds",
+    "One database transaction of the group commit, from its connection taken to its COMMIT "
+    "answered (every body in it, in turn).",
+    buckets=LATENCY_BUCKETS,
+)
 GROUP_RERUNS = Counter(
     "fxmesh_oms_group_commit_reruns_total",
     "Batches rolled back because one body failed; their bodies then ran one by one.",
@@ -486,6 +499,7 @@ class _Work(Generic[T]):
     future: asyncio.Future[T]
     context: contextvars.Context
     first_read: FirstRead | None = None
+    queued_at: float = field(default_factory=time.perf_counter)
 
 
 class GroupCommit:
@@ -564,6 +578,9 @@ class GroupCommit:
                     work = self._queue.popleft()
                     if not work.future.done():  # its caller gave up before it ran
                         batch.append(work)
+                taken = time.perf_counter()
+                for work in batch:
+                    GROUP_WAIT_SECONDS.observe(taken - work.queued_at)
                 if batch:
                     await self._commit(batch)
         finally:
@@ -603,34 +620,37 @@ class GroupCommit:
     async def _transaction(self, batch: list[_Work[Any]]) -> list[tuple[_Work[Any], Tx, Any]]:
         loop = asyncio.get_running_loop()
         done: list[tuple[_Work[Any], Tx, Any]] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            first: Tx | None = None  # a body alone, its first read made with the lock
-            accounts: dict[AccountId, Account] = {}
-            if len(batch) == 1 and batch[0].first_read is not None:
-                first = await _lock_with_first_read(conn, batch[0].account_id, batch[0].first_read)
-                if first is not None:
-                    accounts[first.account.account_id] = first.account
-            else:
-                ids = {w.account_id for w in batch}
-                locked_accounts = await account_store.accounts_by_id(conn, ids, lock=True)
-                accounts.update((a.account_id, a) for a in locked_accounts)
-            seen: set[AccountId] = set()
-            events: list[outbox.OutboxEvent] = []
-            for work in batch:
-                account = accounts.get(work.account_id)
-                if account is None:
-                    _settle(work.future, exc=account_not_found(work.account_id))
-                    continue
-                if work.account_id in seen:
-                    # An earlier body of this batch may have changed the row: read it again.
-                    account = await account_store.get_account(conn, work.account_id)
-                    assert account is not None
-                seen.add(work.account_id)
-                tx = first or Tx(conn, account)
-                result: Any = await loop.create_task(work.body(tx), context=work.context)
-                events.extend(tx.events)
-                done.append((work, tx, result))
-            await outbox.write(conn, events)
+        with GROUP_TRANSACTION_SECONDS.time():
+            async with self._pool.acquire() as conn, conn.transaction():
+                first: Tx | None = None  # a body alone, its first read made with the lock
+                accounts: dict[AccountId, Account] = {}
+                if len(batch) == 1 and batch[0].first_read is not None:
+                    first = await _lock_with_first_read(
+                        conn, batch[0].account_id, batch[0].first_read
+                    )
+                    if first is not None:
+                        accounts[first.account.account_id] = first.account
+                else:
+                    ids = {w.account_id for w in batch}
+                    locked_accounts = await account_store.accounts_by_id(conn, ids, lock=True)
+                    accounts.update((a.account_id, a) for a in locked_accounts)
+                seen: set[AccountId] = set()
+                events: list[outbox.OutboxEvent] = []
+                for work in batch:
+                    account = accounts.get(work.account_id)
+                    if account is None:
+                        _settle(work.future, exc=account_not_found(work.account_id))
+                        continue
+                    if work.account_id in seen:
+                        # An earlier body of this batch may have changed the row: read it again.
+                        account = await account_store.get_account(conn, work.account_id)
+                        assert account is not None
+                    seen.add(work.account_id)
+                    tx = first or Tx(conn, account)
+                    result: Any = await loop.create_task(work.body(tx), context=work.context)
+                    events.extend(tx.events)
+                    done.append((work, tx, result))
+                await outbox.write(conn, events)
         return done
 
 

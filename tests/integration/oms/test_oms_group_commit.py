@@ -30,6 +30,13 @@ def _batches() -> tuple[float, float]:
     return count, total
 
 
+def _timed(name: str) -> tuple[float, float]:
+    """(observations, seconds) of one of the group commit's histograms so far, in this process."""
+    count = REGISTRY.get_sample_value(f"fxmesh_oms_group_commit_{name}_seconds_count") or 0.0
+    total = REGISTRY.get_sample_value(f"fxmesh_oms_group_commit_{name}_seconds_sum") or 0.0
+    return count, total
+
+
 async def _balance(oms: Any, account_id: int) -> tuple[Decimal, Decimal]:
     """(balance, sum of the ledger) of an account."""
     db = await oms.db()
@@ -73,6 +80,7 @@ async def test_bodies_queued_behind_a_commit_then_committed_together_each_answer
         caller.set(who)
         return await group.run(account, _adjust(amount, seen))
 
+    waits, transactions = _timed("wait"), _timed("transaction")
     holding = asyncio.create_task(group.run(first, held))
     await asyncio.sleep(0.05)
     before = _batches()
@@ -90,6 +98,13 @@ async def test_bodies_queued_behind_a_commit_then_committed_together_each_answer
     count, total = _batches()
     # The held body's transaction, then one for the three that queued behind it.
     assert (count - before[0], total - before[1]) == (2, 4)
+    # What an SRE reads when orders queue in oms: each of the three waited for the committer
+    # through the held transaction (at least the 50 ms before the release), which lasted longer.
+    waited, took = _timed("wait"), _timed("transaction")
+    assert waited[0] - waits[0] == 4
+    assert waited[1] - waits[1] >= 3 * 0.04
+    assert took[0] - transactions[0] == 2
+    assert took[1] - transactions[1] >= 0.09
     assert await _balance(oms, second) == (D("10006.50"), D("10006.50"))
     assert await _balance(oms, third) == (D("10007.00"), D("10007.00"))
 
