@@ -7,7 +7,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class CpuSnapshot:
     processes: dict[tuple[int, float], tuple[str, float]]
     reaped_children: float
     machine_busy: float
+    # pid -> (group, seconds its main thread ran, seconds it waited for a core), Linux only
+    main_threads: dict[int, tuple[str, float, float]] = field(default_factory=dict)
 
 
 class CpuMeter:
@@ -78,6 +80,11 @@ class CpuMeter:
     between counts whole; one that ended in between is lost, except the bench's own children),
     the machine's busy percent of all cores, and ``other``: every process outside the bench and
     the infrastructure, i.e. other users of a shared machine.
+
+    For each named group it also reports its busiest process's main thread (an event loop: a
+    service's requests all run there): the share of the window it ran and the share it was
+    ready to run but waited for a core (the scheduler's run queue, ``/proc/<pid>/schedstat``).
+    Their sum near 100 % is a saturated loop even while the machine shows idle time.
     """
 
     def __init__(self, groups: Mapping[str, list[int]] | None = None) -> None:
@@ -106,11 +113,21 @@ class CpuMeter:
                 continue
             group = self._group_of(proc.pid, info.get("name") or "", descendants)
             processes[(proc.pid, info["create_time"])] = (group, times.user + times.system)
+        main_threads: dict[int, tuple[str, float, float]] = {}
+        for group, pids in self.groups.items():
+            for pid in pids:
+                scheduled = main_thread_schedstat(pid)
+                if scheduled is not None:
+                    main_threads[pid] = (group, *scheduled)
         own = me.cpu_times()
         t = psutil.cpu_times()
         busy = t.user + t.system + sum(getattr(t, f, 0.0) for f in ("nice", "irq", "softirq"))
         return CpuSnapshot(
-            time.perf_counter(), processes, own.children_user + own.children_system, busy
+            time.perf_counter(),
+            processes,
+            own.children_user + own.children_system,
+            busy,
+            main_threads,
         )
 
     def usage(self, before: CpuSnapshot, after: CpuSnapshot) -> dict[str, Any]:
@@ -131,4 +148,33 @@ class CpuMeter:
                 100 * (after.machine_busy - before.machine_busy) / wall / cores, 1
             ),
             "other_pct_of_one_core": round(100 * other / wall, 1),
+            "main_thread_pct_of_wall": _main_threads(before, after, wall),
         }
+
+
+def main_thread_schedstat(pid: int) -> tuple[float, float] | None:
+    """Seconds the process's main thread has run and has waited for a core since it started;
+    None where the kernel does not say (not Linux, no schedstats, the process gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+        return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _main_threads(
+    before: CpuSnapshot, after: CpuSnapshot, wall: float
+) -> dict[str, dict[str, float]]:
+    """Per group, its busiest main thread over the window: percent of the wall time it ran and
+    percent it waited for a core."""
+    out: dict[str, dict[str, float]] = {}
+    for pid, (group, ran, waited) in after.main_threads.items():
+        then = before.main_threads.get(pid)
+        if then is None or then[0] != group or ran < then[1]:  # not the same process throughout
+            continue
+        running = 100 * (ran - then[1]) / wall
+        waiting = 100 * (waited - then[2]) / wall
+        best = out.get(group)
+        if best is None or running + waiting > best["running"] + best["waiting_for_a_core"]:
+            out[group] = {"running": round(running, 1), "waiting_for_a_core": round(waiting, 1)}
+    return out

@@ -202,9 +202,11 @@ class BenchStack:
             ),
         ]
 
-    def queue_hops(self) -> tuple[list[Hop], list[Hop]]:
+    def queue_hops(self) -> tuple[list[Hop], list[Hop], list[Hop]]:
         """Where an order waits its turn on the path (admission queues: the time an order that
-        queued waited), and how many share a commit (group sizes)."""
+        queued waited; oms's group commit: a transaction's wait for a committer, and one shared
+        transaction's duration, which each of its bodies waits whole), and how many share a
+        commit (group sizes)."""
         waits = [
             Hop(
                 f"{service} admission queue",
@@ -212,6 +214,18 @@ class BenchStack:
                 f"fxmesh_{service}_admission_wait_seconds",
             )
             for service in ("edge", "oms")
+        ]
+        commits = [
+            Hop(
+                "oms group commit wait",
+                self._metrics_url("oms"),
+                "fxmesh_oms_group_commit_wait_seconds",
+            ),
+            Hop(
+                "oms group commit transaction",
+                self._metrics_url("oms"),
+                "fxmesh_oms_group_commit_transaction_seconds",
+            ),
         ]
         groups = [
             Hop(
@@ -225,7 +239,7 @@ class BenchStack:
                 "fxmesh_router_house_commit_group_size",
             ),
         ]
-        return waits, groups
+        return waits, commits, groups
 
     def count_hops(self) -> list[Hop]:
         """Counters read per order: the AMQP messages oms's outbox relay published."""

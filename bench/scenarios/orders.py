@@ -187,17 +187,20 @@ async def run_rates(
     meter = ctx.s.cpu_meter()
     chain = ctx.s.order_hops()
     lag_hops = ctx.s.loop_lag_hops()
-    wait_hops, group_hops = ctx.s.queue_hops()
+    wait_hops, commit_hops, group_hops = ctx.s.queue_hops()
     count_hops = ctx.s.count_hops()
-    hop_list = [hop for hop, _ in chain] + lag_hops + wait_hops + group_hops + count_hops
+    hop_list = [hop for hop, _ in chain] + lag_hops + wait_hops + commit_hops + group_hops
+    hop_list += count_hops
     kinds = {hop.name: "lag" for hop in lag_hops}
     kinds |= {hop.name: "wait" for hop in wait_hops}
+    kinds |= {hop.name: "commit" for hop in commit_hops}
     kinds |= {hop.name: "group" for hop in group_hops}
     kinds |= {hop.name: "count" for hop in count_hops}
 
     def split(snapshot: hops.Snapshot, kind: str) -> hops.Snapshot:
         """The readings of one kind: the order path's handler timings ("path"), the processes'
-        loop lag, the queue waits, the group sizes or the counters."""
+        loop lag, the queue waits, the group commit's timings, the group sizes or the
+        counters."""
         return {k: v for k, v in snapshot.items() if kinds.get(k, "path") == kind}
 
     steps: dict[float, StepResult] = {}
@@ -235,9 +238,13 @@ async def run_rates(
         }
         step.extra["queues"] = {
             "note": "mean wait of the orders that queued for admission (observations: how many "
-            "did), and mean transactions per commit of oms's group commit and of the router's "
-            "house-book groups (one symbol's B-book fills)",
+            "did); oms's group commit: the mean wait of its order-path transactions (two per "
+            "order) for a committer, and the mean duration of one shared transaction, which each "
+            "of its bodies waits whole (answered at its COMMIT); and mean transactions per "
+            "commit of oms's group commit and of the router's house-book groups (one symbol's "
+            "B-book fills)",
             "admission_wait_ms": hops.mean_ms(split(before, "wait"), split(after, "wait")),
+            "group_commit_ms": hops.mean_ms(split(before, "commit"), split(after, "commit")),
             "group_size": hops.mean_size(split(before, "group"), split(after, "group")),
         }
         step.extra["per_order"] = {
@@ -272,6 +279,12 @@ async def run_rates(
             )
             + "; per order: "
             + " ".join(f"{name} {n}" for name, n in step.extra["per_order"]["counts"].items())
+            + "; main threads running + waiting for a core %: "
+            + " ".join(
+                f"{name} {t['running']}+{t['waiting_for_a_core']}"
+                for name, t in step.cpu.get("main_thread_pct_of_wall", {}).items()
+                if name in ("edge", "oms")
+            )
         )
         # Let queues drain before the next step; longer after an overloaded one.
         await asyncio.sleep(1.0 if step.passes(plan.bound_p99_ms) else 5.0)
