@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -35,7 +36,7 @@ import uvloop
 from bench import report
 from bench.context import Context, say
 from bench.floors import FLOOR_GROUPS, FloorParams
-from bench.machine import CpuMeter, git_commit, machine_facts
+from bench.machine import CPU_DMA_LATENCY, CpuMeter, cpus_awake, git_commit, machine_facts
 from bench.registry import BY_NAME, FLOORS, SCENARIOS, Scenario
 from bench.stackctl import REDIS_SERVER, BenchStack
 from devstack import (
@@ -169,7 +170,35 @@ class Run:
         self.emit(doc)
 
 
+def add_cpu_awake_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cpu-awake",
+        action="store_true",
+        help="keep the cores out of their idle states for the run (/dev/cpu_dma_latency held at "
+        "0, as tuned's latency-performance profile does on a trading host; root only); the "
+        "results' machine.cpu_idle says which way a run was made",
+    )
+
+
+def cpu_awake_or_not(args: argparse.Namespace, qos: Path = CPU_DMA_LATENCY) -> contextlib.ExitStack:
+    """Holding ``cpus_awake()`` when ``--cpu-awake`` was given, else nothing, until the returned
+    stack is closed; SystemExit (status 2) with the reason when the kernel refuses it."""
+    held = contextlib.ExitStack()
+    if args.cpu_awake:
+        try:
+            held.enter_context(cpus_awake(qos))
+        except OSError as exc:
+            say(f"--cpu-awake: cannot hold {qos}: {exc.strerror or exc}")
+            raise SystemExit(2) from exc
+    return held
+
+
 async def _run(args: argparse.Namespace, names: list[str]) -> int:
+    with cpu_awake_or_not(args):
+        return await _run_awake(args, names)
+
+
+async def _run_awake(args: argparse.Namespace, names: list[str]) -> int:
     out_dir = (
         Path(args.out)
         if args.out
@@ -224,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="results directory (default: bench/results, quick: a temp dir)"
     )
     add_topology_arguments(parser)
+    add_cpu_awake_argument(parser)
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser
 

@@ -36,9 +36,15 @@ from typing import Any
 
 import uvloop
 
-from bench.cli import raise_fd_limit, until_terminated
+from bench.cli import (
+    add_cpu_awake_argument,
+    cpu_awake_or_not,
+    raise_fd_limit,
+    until_terminated,
+)
 from bench.context import say
 from bench.loadgen import run_open_loop
+from bench.machine import cpu_idle_facts
 from bench.scenarios.orders import OrderFlow
 from bench.stackctl import BenchStack
 from devstack import InfraError, StackConfig, add_topology_arguments, ensure_infra, infra_target
@@ -124,6 +130,11 @@ def _frame_name(frame: str) -> str:
 
 
 async def hold(args: argparse.Namespace) -> int:
+    with cpu_awake_or_not(args):
+        return await _hold(args)
+
+
+async def _hold(args: argparse.Namespace) -> int:
     try:
         await ensure_infra(infra_target(StackConfig.from_env()), say)
     except InfraError as exc:
@@ -209,7 +220,11 @@ async def hold(args: argparse.Namespace) -> int:
                 if await asyncio.to_thread(dump.exists)
                 else {"error": f"no cProfile dump at {dump}"}
             )
-    print(json.dumps({"step": step.as_json(), "profiles": profiles}, indent=1))
+    print(
+        json.dumps(
+            {"step": step.as_json(), "cpu_idle": cpu_idle_facts(), "profiles": profiles}, indent=1
+        )
+    )
     return 0 if step.ok else 1
 
 
@@ -230,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--out", help="where the profiles go (default: a new temporary directory)")
     add_topology_arguments(parser)
+    add_cpu_awake_argument(parser)
     return parser
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import struct
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,59 @@ def machine_facts() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_idle": cpu_idle_facts(),
     }
+
+
+CPU_DMA_LATENCY = Path("/dev/cpu_dma_latency")
+SYS_CPU = Path("/sys/devices/system/cpu")
+HALTPOLL_NS = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_idle_facts(
+    sys_cpu: Path = SYS_CPU, haltpoll_ns: Path = HALTPOLL_NS, qos: Path = CPU_DMA_LATENCY
+) -> dict[str, Any]:
+    """How the cores idle, which sets what every hop between processes pays to wake one (Linux;
+    None where the kernel does not say). ``cpu_dma_latency_us``: the wake-up latency every idle
+    core must keep to (the kernel's PM QoS; 0 keeps them polling, never halted), readable by root
+    only. ``guest_halt_poll_ns``: how long a virtual machine's idle core polls before it halts
+    (0: it halts at once, and a wake-up is an exit to the host)."""
+    latency: int | None = None
+    try:
+        raw = qos.read_bytes()
+        if len(raw) >= 4:
+            latency = struct.unpack("i", raw[:4])[0]
+    except OSError:
+        pass
+    halt_poll = _read(haltpoll_ns)
+    return {
+        "cpuidle_driver": _read(sys_cpu / "cpuidle" / "current_driver"),
+        "cpuidle_governor": _read(sys_cpu / "cpuidle" / "current_governor_ro")
+        or _read(sys_cpu / "cpuidle" / "current_governor"),
+        "guest_halt_poll_ns": int(halt_poll) if halt_poll and halt_poll.isdigit() else None,
+        "cpu_dma_latency_us": latency,
+    }
+
+
+@contextlib.contextmanager
+def cpus_awake(qos: Path = CPU_DMA_LATENCY) -> Iterator[None]:
+    """Keep every core out of its idle states while inside: a PM QoS request of 0 us wake-up
+    latency, held as long as the file stays open (what tuned's latency-performance profile does
+    on a trading host). Idle cores then poll instead of halting, so a process woken by another's
+    message runs at once; the idle time still counts as idle. Needs root."""
+    fd = os.open(qos, os.O_WRONLY)
+    try:
+        os.write(fd, struct.pack("i", 0))
+        yield
+    finally:
+        os.close(fd)  # the kernel drops the request with the last close
 
 
 @dataclass(frozen=True, slots=True)

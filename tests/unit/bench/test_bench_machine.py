@@ -6,14 +6,19 @@ busy percent can show idle time while that thread is busy or queued for a core a
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
+import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from bench.machine import CpuMeter, CpuSnapshot, main_thread_schedstat
+from bench.cli import cpu_awake_or_not
+from bench.machine import CpuMeter, CpuSnapshot, cpu_idle_facts, main_thread_schedstat
 
 SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass\n"
 SLEEP = "import time\ntime.sleep(30)\n"
@@ -68,3 +73,55 @@ def test_a_spinning_process_shows_running_and_a_sleeping_one_does_not() -> None:
     # Running or queued for a core the whole second, however busy the machine is.
     assert spun["running"] + spun["waiting_for_a_core"] > 50
     assert slept["running"] + slept["waiting_for_a_core"] < 5
+
+
+def test_cpu_idle_facts_read_the_kernel_s_files_and_say_none_where_there_are_none(
+    tmp_path: Path,
+) -> None:
+    sys_cpu = tmp_path / "cpu"
+    (sys_cpu / "cpuidle").mkdir(parents=True)
+    (sys_cpu / "cpuidle" / "current_driver").write_text("haltpoll\n")
+    (sys_cpu / "cpuidle" / "current_governor_ro").write_text("haltpoll\n")
+    (tmp_path / "halt_poll_ns").write_text("0\n")
+    (tmp_path / "qos").write_bytes(struct.pack("i", 2_000_000_000))
+
+    assert cpu_idle_facts(sys_cpu, tmp_path / "halt_poll_ns", tmp_path / "qos") == {
+        "cpuidle_driver": "haltpoll",
+        "cpuidle_governor": "haltpoll",
+        "guest_halt_poll_ns": 0,
+        "cpu_dma_latency_us": 2_000_000_000,
+    }
+    assert cpu_idle_facts(tmp_path / "none", tmp_path / "none", tmp_path / "none") == {
+        "cpuidle_driver": None,
+        "cpuidle_governor": None,
+        "guest_halt_poll_ns": None,
+        "cpu_dma_latency_us": None,
+    }
+
+
+def _open_files() -> list[str]:
+    """What this process has open now (the listing's own descriptor may be gone by the read)."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return paths
+
+
+def test_cpus_awake_asks_for_zero_latency_and_holds_it_until_the_run_ends(tmp_path: Path) -> None:
+    qos = tmp_path / "cpu_dma_latency"
+    qos.write_bytes(b"")
+    with cpu_awake_or_not(argparse.Namespace(cpu_awake=True), qos):
+        assert qos.read_bytes() == struct.pack("i", 0)
+        # The request lasts while the file is open (the kernel drops it at the last close).
+        assert str(qos) in _open_files()
+    assert str(qos) not in _open_files()
+
+
+def test_without_the_flag_nothing_is_held_and_a_refusal_stops_the_run(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-device"
+    with cpu_awake_or_not(argparse.Namespace(cpu_awake=False), missing):
+        assert not missing.exists()
+    with pytest.raises(SystemExit) as stopped:
+        cpu_awake_or_not(argparse.Namespace(cpu_awake=True), missing)
+    assert stopped.value.code == 2
