@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,7 +172,8 @@ async def enqueue(conn: Conn, event_type: EventType, account_id: int, data: Even
 # published ($2), read the next rows when the lease is held. The read's snapshot still sees the
 # marked rows unpublished: they are left out by id. A lease is free once it expired or once the
 # holder's session is gone (its process died: PostgreSQL ends the backend when the socket closes);
-# the OR stops at the first true, so a holder renewing never reads pg_stat_activity.
+# the OR stops at the first true, so a holder renewing never reads pg_stat_activity. The accounts
+# in $5 are held back whole (their rows stay for a later pass, so each account's order holds).
 _PASS_SQL = """
 WITH lease AS (
     UPDATE oms.outbox_relay
@@ -189,6 +190,7 @@ SELECT outbox_id, account_id, event_type, payload::text AS payload,
        payload->>'eventId' AS event_id, headers::text AS headers, created_at
   FROM oms.outbox
  WHERE published_at IS NULL AND outbox_id <> ALL($2::bigint[]) AND EXISTS (SELECT 1 FROM lease)
+   AND account_id <> ALL($5::bigint[])
  ORDER BY outbox_id
  LIMIT $1
 """
@@ -204,11 +206,13 @@ async def next_rows(
     limit: int,
     lease: timedelta,
     published: Sequence[int] = (),
+    held: Sequence[int] = (),
 ) -> list[Any]:
     """As ``relay``: take or renew the outbox lease for ``lease``, mark ``published`` rows
     published, and read up to ``limit`` of the next unpublished rows in outbox order (none when
-    another relay holds the lease). One statement: run it outside a transaction."""
-    return list(await conn.fetch(_PASS_SQL, limit, list(published), relay, lease))
+    another relay holds the lease), none of the accounts ``held``. One statement: run it outside
+    a transaction."""
+    return list(await conn.fetch(_PASS_SQL, limit, list(published), relay, lease, list(held)))
 
 
 class OutboxRelay:
@@ -239,6 +243,9 @@ class OutboxRelay:
         self._channel: aio_pika.abc.AbstractChannel | None = None
         # Published and confirmed: the next statement marks them (one round trip per pass).
         self._confirmed: list[int] = []
+        # Accounts whose last commit sent an order for execution, with the loop time until which
+        # their rows wait for that execution's commit (``written``).
+        self._awaiting: dict[int, float] = {}
 
     def start(self) -> None:
         self._loop.start()
@@ -248,18 +255,42 @@ class OutboxRelay:
         event loop)."""
         self._wake.set()
 
-    def written(self, execution_follows: bool = False) -> None:
-        """A transaction that wrote events committed: relay now, or, when the commit of its
-        orders' execution follows within moments (``Tx.execution_follows``: a market order
-        accepted, its fill next), once that commit wakes the relay and at the latest after
-        ``execution_wait_seconds``. One pass then publishes both, in one message per account and
-        trace: a market order costs one pass and one message instead of two each."""
+    def written(self, execution_follows: bool = False, accounts: Iterable[int] = ()) -> None:
+        """A transaction of ``accounts`` that wrote events committed: relay now, or, when the
+        commit of its orders' execution follows within moments (``Tx.execution_follows``: a
+        market order accepted, its fill next), once that commit wakes the relay and at the latest
+        after ``execution_wait_seconds``. One pass then publishes both, in one message per
+        account and trace: a market order costs one pass and one message instead of two each.
+
+        Until then the accounts' rows are held back from the passes that other commits wake (under
+        load one comes every few ms, and each would otherwise publish an acceptance alone: two
+        messages per order exactly when the CPU is short); the other accounts' rows go at once."""
         if not execution_follows:
+            for account in accounts:
+                self._awaiting.pop(account, None)
             self.wake()
-        elif self._wake_later is None and not self._wake.is_set():
-            self._wake_later = asyncio.get_running_loop().call_later(
-                self.execution_wait_seconds, self._wake.set
-            )
+            return
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.execution_wait_seconds
+        for account in accounts:
+            self._awaiting.setdefault(account, until)
+        if self._wake_later is None and not self._wake.is_set():
+            self._wake_later = loop.call_later(self.execution_wait_seconds, self._wake.set)
+
+    def _held(self) -> list[int]:
+        """The accounts whose rows this pass leaves for a later one; the relay wakes when the
+        first of them stops waiting."""
+        if not self._awaiting:
+            return []
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for account in [a for a, until in self._awaiting.items() if until <= now]:
+            del self._awaiting[account]
+        if self._awaiting:
+            if self._wake_later is not None:
+                self._wake_later.cancel()
+            self._wake_later = loop.call_at(min(self._awaiting.values()), self._wake.set)
+        return list(self._awaiting)
 
     def _woken(self) -> None:
         self._wake.clear()
@@ -354,7 +385,9 @@ class OutboxRelay:
             self._confirmed = []
 
     async def _relay_on(self, conn: Conn, exchange: aio_pika.abc.AbstractExchange) -> int:
-        rows = await next_rows(conn, self.relay_id, BATCH, self._lease, self._confirmed)
+        rows = await next_rows(
+            conn, self.relay_id, BATCH, self._lease, self._confirmed, self._held()
+        )
         self._confirmed = []
         messages = _messages(rows)
         # All in flight at once, in order on one channel (the broker keeps it): one confirm wait

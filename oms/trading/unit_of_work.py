@@ -358,9 +358,9 @@ class UnitOfWork:
         # Told (synchronously, on the event loop) when a reload changed a margin-call or stop-out
         # level: the trigger watcher re-arms its accounts at the new levels.
         self.levels_listeners: list[Callable[[], None]] = []
-        # Told after each commit that wrote outbox events; the argument is
-        # ``Tx.execution_follows`` (``OutboxRelay.written``).
-        self.outbox_listeners: list[Callable[[bool], None]] = []
+        # Told after each commit that wrote outbox events: ``Tx.execution_follows`` and the
+        # accounts it wrote for (``OutboxRelay.written``).
+        self.outbox_listeners: list[Callable[[bool, Sequence[int]], None]] = []
         self._group = GroupCommit(
             pool, self._notify, max_batch=group_commit_max, committers=group_committers
         )
@@ -429,14 +429,19 @@ class UnitOfWork:
         so that it may come with the lock."""
         return await self._group.run(account_id, body, first_read=first_read)
 
-    def outbox_written(self, *, execution_follows: bool = False) -> None:
-        """A transaction that wrote outbox events committed."""
+    def outbox_written(
+        self, *, execution_follows: bool = False, accounts: Sequence[int] = ()
+    ) -> None:
+        """A transaction that wrote outbox events (of ``accounts``, when the caller knows them)
+        committed."""
         for listener in self.outbox_listeners:
-            listener(execution_follows)
+            listener(execution_follows, accounts)
 
     def _notify(self, tx: Tx) -> None:
         if tx.events:
-            self.outbox_written(execution_follows=tx.execution_follows)
+            self.outbox_written(
+                execution_follows=tx.execution_follows, accounts=(tx.account.account_id,)
+            )
         for listener in self.listeners:
             try:
                 for order in tx.orders.values():
