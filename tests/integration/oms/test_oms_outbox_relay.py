@@ -242,31 +242,49 @@ async def test_relay_when_woken_then_it_publishes_without_waiting_for_its_poll(
         await conn.close()
 
 
-async def test_relay_when_the_execution_commits_after_the_acceptance_then_one_message_has_both(
-    empty_oms_dsn: str, amqp_url: str
-) -> None:
-    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
+@contextlib.asynccontextmanager
+async def _started_relay(
+    dsn: str, amqp_url: str, execution_wait_seconds: float
+) -> AsyncIterator[tuple[OutboxRelay, Any, aio_pika.abc.AbstractQueue]]:
+    """A relay that only commits and its execution wait wake (its poll is 600 s), started and
+    past its first pass; a connection on its database; a queue bound to its exchange."""
+    async with _outbox_and_broker(dsn, amqp_url) as (exchange_name, pool, connection):
         relay = OutboxRelay(
-            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=600
+            pool,
+            amqp_url,
+            exchange_name,
+            poll_seconds=600,
+            execution_wait_seconds=execution_wait_seconds,
         )
         try:
             watch = await _watch(connection, exchange_name)
             relay.start()
             async with pool.acquire() as conn:
-                account = await _account(conn)
                 await asyncio.sleep(0.5)  # the relay's first pass has found nothing
-                accepted = await _raise(conn, account, 1, "t1")
-                relay.written(execution_follows=True)
-                await asyncio.sleep(0.5)
-                assert await watch.get(no_ack=True, fail=False) is None  # it waits for the fill
-                filled = await _raise(conn, account, 3, "t1")
-            relay.written(execution_follows=False)
-
-            assert [e["eventId"] for e in await _next_message(watch)] == accepted + filled
-            await asyncio.sleep(0.3)
-            assert await watch.get(no_ack=True, fail=False) is None
+                yield relay, conn, watch
         finally:
             await relay.stop()
+
+
+def _ids(message: list[dict[str, Any]]) -> list[str]:
+    return [e["eventId"] for e in message]
+
+
+async def test_relay_when_the_execution_commits_after_the_acceptance_then_one_message_has_both(
+    empty_oms_dsn: str, amqp_url: str
+) -> None:
+    async with _started_relay(empty_oms_dsn, amqp_url, 600) as (relay, conn, watch):
+        account = await _account(conn)
+        accepted = await _raise(conn, account, 1, "t1")
+        relay.written(execution_follows=True)
+        await asyncio.sleep(0.5)
+        assert await watch.get(no_ack=True, fail=False) is None  # it waits for the fill
+        filled = await _raise(conn, account, 3, "t1")
+        relay.written(execution_follows=False)
+
+        assert _ids(await _next_message(watch)) == accepted + filled
+        await asyncio.sleep(0.3)
+        assert await watch.get(no_ack=True, fail=False) is None
 
 
 async def test_relay_when_other_accounts_commit_meanwhile_then_they_go_and_the_acceptance_waits(
@@ -274,81 +292,51 @@ async def test_relay_when_other_accounts_commit_meanwhile_then_they_go_and_the_a
 ) -> None:
     # Under load other accounts' commits wake the relay every few ms: each pass publishes theirs
     # and leaves an account whose order is being executed for the pass after its fill.
-    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
-        relay = OutboxRelay(
-            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=600
-        )
-        try:
-            watch = await _watch(connection, exchange_name)
-            relay.start()
-            async with pool.acquire() as conn:
-                trader, other = await _account(conn), await _account(conn)
-                await asyncio.sleep(0.5)  # the relay's first pass has found nothing
-                accepted = await _raise(conn, trader, 1, "t1")
-                relay.written(True, [trader])
-                others = await _raise(conn, other, 2, "t2")
-                relay.written(False, [other])
-                assert [e["eventId"] for e in await _next_message(watch)] == others
-                await asyncio.sleep(0.3)
-                assert await watch.get(no_ack=True, fail=False) is None  # still held
-                more = await _raise(conn, other, 1, "t3")
-                relay.written(False, [other])
-                assert [e["eventId"] for e in await _next_message(watch)] == more
-                filled = await _raise(conn, trader, 3, "t1")
-            relay.written(False, [trader])
+    async with _started_relay(empty_oms_dsn, amqp_url, 600) as (relay, conn, watch):
+        trader, other = await _account(conn), await _account(conn)
+        accepted = await _raise(conn, trader, 1, "t1")
+        relay.written(True, [trader])
+        others = await _raise(conn, other, 2, "t2")
+        relay.written(False, [other])
+        assert _ids(await _next_message(watch)) == others
+        await asyncio.sleep(0.3)
+        assert await watch.get(no_ack=True, fail=False) is None  # still held
+        more = await _raise(conn, other, 1, "t3")
+        relay.written(False, [other])
+        assert _ids(await _next_message(watch)) == more
+        filled = await _raise(conn, trader, 3, "t1")
+        relay.written(False, [trader])
 
-            assert [e["eventId"] for e in await _next_message(watch)] == accepted + filled
-            await asyncio.sleep(0.3)
-            assert await watch.get(no_ack=True, fail=False) is None
-        finally:
-            await relay.stop()
+        assert _ids(await _next_message(watch)) == accepted + filled
+        await asyncio.sleep(0.3)
+        assert await watch.get(no_ack=True, fail=False) is None
 
 
 async def test_relay_when_a_held_account_s_execution_never_commits_then_it_goes_after_the_wait(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
-    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
-        relay = OutboxRelay(
-            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=0.5
-        )
-        try:
-            watch = await _watch(connection, exchange_name)
-            relay.start()
-            async with pool.acquire() as conn:
-                trader, other = await _account(conn), await _account(conn)
-                await asyncio.sleep(0.5)
-                accepted = await _raise(conn, trader, 1, "t1")
-                relay.written(True, [trader])
-                others = await _raise(conn, other, 1, "t2")
-                relay.written(False, [other])
-                assert [e["eventId"] for e in await _next_message(watch)] == others
+    async with _started_relay(empty_oms_dsn, amqp_url, 0.5) as (relay, conn, watch):
+        trader, other = await _account(conn), await _account(conn)
+        accepted = await _raise(conn, trader, 1, "t1")
+        relay.written(True, [trader])
+        others = await _raise(conn, other, 1, "t2")
+        relay.written(False, [other])
+        assert _ids(await _next_message(watch)) == others
 
-            # No commit wakes it again (its poll is 600 s): the held account's wait runs out.
-            assert [e["eventId"] for e in await _next_message(watch)] == accepted
-        finally:
-            await relay.stop()
+        # No commit wakes it again (its poll is 600 s): the held account's wait runs out.
+        assert _ids(await _next_message(watch)) == accepted
 
 
 async def test_relay_when_the_execution_does_not_commit_then_the_acceptance_goes_after_the_wait(
     empty_oms_dsn: str, amqp_url: str
 ) -> None:
-    async with _outbox_and_broker(empty_oms_dsn, amqp_url) as (exchange_name, pool, connection):
-        relay = OutboxRelay(
-            pool, amqp_url, exchange_name, poll_seconds=600, execution_wait_seconds=0.2
-        )
-        try:
-            watch = await _watch(connection, exchange_name)
-            relay.start()
-            async with pool.acquire() as conn:
-                account = await _account(conn)
-                await asyncio.sleep(0.5)
-                accepted = await _raise(conn, account, 2, "t1")
-            relay.written(execution_follows=True)
+    async with _started_relay(empty_oms_dsn, amqp_url, 0.2) as (relay, conn, watch):
+        account = await _account(conn)
+        accepted = await _raise(conn, account, 2, "t1")
+        relay.written(execution_follows=True)
 
-            # Neither its poll (600 s) nor another commit woke it: the wait did.
-            assert [e["eventId"] for e in await _next_message(watch)] == accepted
-        finally:
-            await relay.stop()
+        # Neither its poll (600 s) nor another commit woke it: the wait did.
+        assert _ids(await _next_message(watch)) == accepted
 
 
 async def _ids_left(conn: Any) -> list[str]:
