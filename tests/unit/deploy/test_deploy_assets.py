@@ -40,6 +40,8 @@ def known_metrics() -> dict[str, str]:
         "fxmesh_oms_outbox_lag_seconds": "gauge",
         "fxmesh_oms_group_commit_size": "histogram",
         "fxmesh_oms_group_commit_reruns_total": "counter",
+        "fxmesh_oms_group_commit_wait_seconds": "histogram",
+        "fxmesh_oms_group_commit_transaction_seconds": "histogram",
         "fxmesh_router_decisions_total": "counter",
         "fxmesh_router_execute_seconds": "histogram",
         "fxmesh_bbook_net_volume_lots": "gauge",
