@@ -23,18 +23,22 @@ D = Decimal
 caller = contextvars.ContextVar[str]("caller")
 
 
+def _observed(histogram: str) -> tuple[float, float]:
+    """(observations, their sum) of one of the group commit's histograms so far, in this
+    process."""
+    count = REGISTRY.get_sample_value(f"fxmesh_oms_group_commit_{histogram}_count") or 0.0
+    total = REGISTRY.get_sample_value(f"fxmesh_oms_group_commit_{histogram}_sum") or 0.0
+    return count, total
+
+
 def _batches() -> tuple[float, float]:
     """(batches committed, bodies in them) so far, in this process."""
-    count = REGISTRY.get_sample_value("fxmesh_oms_group_commit_size_count") or 0.0
-    total = REGISTRY.get_sample_value("fxmesh_oms_group_commit_size_sum") or 0.0
-    return count, total
+    return _observed("size")
 
 
 def _timed(name: str) -> tuple[float, float]:
-    """(observations, seconds) of one of the group commit's histograms so far, in this process."""
-    count = REGISTRY.get_sample_value(f"fxmesh_oms_group_commit_{name}_seconds_count") or 0.0
-    total = REGISTRY.get_sample_value(f"fxmesh_oms_group_commit_{name}_seconds_sum") or 0.0
-    return count, total
+    """(observations, seconds) of the group commit's ``name`` timing so far, in this process."""
+    return _observed(f"{name}_seconds")
 
 
 async def _balance(oms: Any, account_id: int) -> tuple[Decimal, Decimal]:
