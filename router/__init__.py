@@ -29,7 +29,7 @@ from router.rules import (
     route,
 )
 from router.server import RouterApp, start_router
-from router.service import RouterService
+from router.service import PreparedHouseFill, RouterService
 
 __all__ = [
     "AccountOverride",
@@ -40,6 +40,7 @@ __all__ = [
     "LpFallback",
     "LpHealth",
     "OverLimit",
+    "PreparedHouseFill",
     "ReconcileCommand",
     "RouterApp",
     "RouterService",

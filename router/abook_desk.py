@@ -436,10 +436,10 @@ class AbookDesk:
                 else ExecutionStatus.PARTIALLY_FILLED
             )
 
-        async def write() -> bool:
+        async def write(leg_seq: int | None = None) -> bool:
             async with self._pool.acquire() as conn:
                 return await repository.record_executed(
-                    conn, order.order_id, status, priced.fills, leg_fill
+                    conn, order.order_id, status, priced.fills, leg_fill, leg_seq
                 )
 
         if leg_fill is None:

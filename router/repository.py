@@ -386,8 +386,8 @@ WITH claim AS (
        SET status = EXCLUDED.status, reject_reason = NULL, updated_at = now()
      WHERE router.routing_decisions.status <> 'FILLED'
 ), fill AS (
-    INSERT INTO router.bbook_fills ({store.columns()})
-    SELECT {_FILL_PARAMS} FROM claim
+    INSERT INTO router.bbook_fills (seq, {store.columns()}) OVERRIDING SYSTEM VALUE
+    SELECT $27::bigint, {_FILL_PARAMS} FROM claim
     RETURNING fill_id
 )
 SELECT count(*) FROM fill
@@ -395,7 +395,7 @@ SELECT count(*) FROM fill
 
 
 def _claim_and_fill_args(
-    cmd: ExecuteCommand, decision: Decision, fill: BookFill, decided_with: int | None = None
+    cmd: ExecuteCommand, decision: Decision, fill: BookFill, seq: int, decided_with: int | None
 ) -> tuple[Any, ...]:
     return (
         cmd.order_id,
@@ -410,6 +410,7 @@ def _claim_and_fill_args(
         *store.values(fill),
         *decision_values(decision),
         decided_with,
+        seq,
     )
 
 
@@ -418,23 +419,27 @@ async def claim_and_fill(
     cmd: ExecuteCommand,
     decision: Decision,
     fill: BookFill,
+    seq: int,
     decided_with: int | None = None,
 ) -> bool:
     """Claim ``cmd``'s order id EXECUTED with its FILLED decision and ``fill``, atomically.
 
-    One statement, so one transaction and one round trip: the decision and the fill are written
-    only by the statement that inserts the claim. False when another claim exists or committed
-    first (a racing Execute, or ReconcileExecution's fence); nothing is written then, and the
-    loser reads the winner with ``order_state``. Call outside a transaction block, or the claim
-    commits with whatever that transaction does.
+    One statement, so one round trip: the decision and the fill are written only by the
+    statement that inserts the claim. False when another claim exists or committed first (a
+    racing Execute, or ReconcileExecution's fence); nothing is written then, and the loser reads
+    the winner with ``order_state``. Outside a transaction block it commits alone; inside one
+    (oms's settling transaction of a B-book order, ``RouterService.prepare_house_fill``) it
+    commits with everything else the transaction does.
 
-    ``decided_with``: the configuration version the order was routed and priced with, when the
-    caller did not read the newest one first; the claim is then made only while no newer version
-    is committed (False otherwise, and no claim exists: route again with the newer one).
+    ``seq``: the fill's place in the house book's replay order, reserved from the house
+    (``House.reserve``). ``decided_with``: the configuration version the order was routed and
+    priced with, when the caller did not read the newest one first; the claim is then made only
+    while no newer version is committed (False otherwise, and no claim exists: route again with
+    the newer one).
     """
     try:
         written: int = await conn.fetchval(
-            _CLAIM_AND_FILL_SQL, *_claim_and_fill_args(cmd, decision, fill, decided_with)
+            _CLAIM_AND_FILL_SQL, *_claim_and_fill_args(cmd, decision, fill, seq, decided_with)
         )
     except asyncpg.UniqueViolationError as exc:
         # Claims and fills commit together, so a fill without a claim is a broken invariant.
@@ -443,11 +448,12 @@ async def claim_and_fill(
 
 
 async def claim_and_fill_group(
-    conn: Conn, group: Sequence[tuple[ExecuteCommand, Decision, BookFill, int | None]]
+    conn: Conn, group: Sequence[tuple[ExecuteCommand, Decision, BookFill, int, int | None]]
 ) -> list[bool]:
-    """``claim_and_fill`` for several orders in one transaction, in the order given: for each,
-    whether its claim won. All or nothing: when one statement fails nothing is written and the
-    error is raised (write them one by one then, so only that one fails).
+    """``claim_and_fill`` for several orders in one transaction, in the order given (each with
+    its ``seq`` and ``decided_with``): for each, whether its claim won. All or nothing: when one
+    statement fails nothing is written and the error is raised (write them one by one then, so
+    only that one fails).
 
     Two round trips for the whole group (the statements pipelined, then which fills were
     written); the group commits with one WAL flush. Call outside a transaction block.
@@ -459,10 +465,10 @@ async def claim_and_fill_group(
         row["fill_id"]
         for row in await conn.fetch(
             "SELECT fill_id FROM router.bbook_fills WHERE fill_id = ANY($1::text[])",
-            [fill.fill_id for _, _, fill, _ in group],
+            [fill.fill_id for _, _, fill, _, _ in group],
         )
     }
-    return [fill.fill_id in written for _, _, fill, _ in group]
+    return [fill.fill_id in written for _, _, fill, _, _ in group]
 
 
 async def record_decision(
@@ -654,12 +660,13 @@ SELECT count(*) FROM claim
 _LEG_PARAMS = ", ".join(
     f"${i}::{t}" for i, t in enumerate(store.TYPES, start=3 + len(_LP_FILL_TYPES))
 )
+_LEG_SEQ = 3 + len(_LP_FILL_TYPES) + len(store.TYPES)
 # A C-book order: the same, and its B leg's fill (the house book's) with it.
 _EXECUTED_C_SQL = _EXECUTED_SQL.replace(
     "\nSELECT count(*) FROM claim",
     f""", leg AS (
-    INSERT INTO router.bbook_fills ({store.columns()})
-    SELECT {_LEG_PARAMS} FROM claim
+    INSERT INTO router.bbook_fills (seq, {store.columns()}) OVERRIDING SYSTEM VALUE
+    SELECT ${_LEG_SEQ}::bigint, {_LEG_PARAMS} FROM claim
 )
 SELECT count(*) FROM claim""",
 )
@@ -671,10 +678,12 @@ async def record_executed(
     status: ExecutionStatus,
     fills: Sequence[AbookFill],
     leg_fill: BookFill | None = None,
+    leg_seq: int | None = None,
 ) -> bool:
     """Turn the SUBMITTED claim EXECUTED with the decision ``status`` and the fills, atomically.
 
-    ``leg_fill``: a C-book order's B leg (the house's fill), written in the same statement.
+    ``leg_fill``: a C-book order's B leg (the house's fill), written in the same statement at
+    ``leg_seq`` of the house book's replay order (``House.reserve``).
 
     One statement: of a racing Execute and ReconcileExecution writing the same LP execution, the
     one whose UPDATE of the claim commits first writes everything, the other (its UPDATE finds the
@@ -689,7 +698,7 @@ async def record_executed(
         written: int = await conn.fetchval(_EXECUTED_SQL, order_id, status.value, *columns)
     else:
         written = await conn.fetchval(
-            _EXECUTED_C_SQL, order_id, status.value, *columns, *store.values(leg_fill)
+            _EXECUTED_C_SQL, order_id, status.value, *columns, *store.values(leg_fill), leg_seq
         )
     return written == 1
 

@@ -24,7 +24,7 @@ from router.fixgw_client import FixgwClient
 from router.flow import FlowBook
 from router.flowfeed import FlowFeed
 from router.hedging import Hedger
-from router.house import House
+from router.house import FillNumbers, House
 from router.leader import LEADER, Leadership, take_epoch
 from router.lphealth import LpHealthMonitor
 from router.service import RouterService
@@ -59,7 +59,7 @@ class RouterApp:
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         fixgw_channel = self.fixgw_channel = open_channel(settings.fixgw_addr)
         engine = BBookEngine(self.redis, max_quote_age_ms=settings.router_max_quote_age_ms)
-        house = House(engine)
+        house = House(engine, FillNumbers(pool))
         fixgw = FixgwClient(fixgw_channel)
         abook = AbookDesk(
             pool,

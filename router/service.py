@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from bbook import BBookEngine, BookFill, Exposure, Rejection, store
 from fxmesh.background import cancel_and_wait
-from fxmesh.db import Pool
+from fxmesh.db import Conn, Pool
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.reasons import Reason
@@ -48,7 +48,7 @@ from router.domain import (
 from router.flowfeed import FlowFeed
 from router.hedge_store import house_trades
 from router.hedging import Hedger, merged
-from router.house import ClaimedFill, House
+from router.house import ClaimedFill, FillNumbers, House, Reservation
 from router.lphealth import LpHealthMonitor
 from router.rules import UNKNOWN_HEALTH, RoutingConfig, RoutingInputs, route
 from router.whatif import Proposal, WhatIfReport, replay
@@ -100,7 +100,7 @@ class RouterService:
         self.abook = abook
         # One house-book commit (a group of B-book fills) at a time per symbol: the book applies
         # fills in commit order.
-        self.house = house or House(engine)
+        self.house = house or House(engine, FillNumbers(pool))
         self.lp_health = lp_health
         self.flow_feed = flow_feed
         self._reload_seconds = reload_seconds
@@ -357,6 +357,59 @@ class RouterService:
         DECISIONS.labels(decision.book.value, decision.reason).inc()
         return _filled(decision.book, decision.reason, fill)
 
+    async def prepare_house_fill(self, cmd: ExecuteCommand) -> PreparedHouseFill | None:
+        """A B-book fill of an order sent for the first time, priced and numbered in the house
+        book's replay order, for the caller to write in its own transaction (oms: the one that
+        accepts the order and books the fill on its account) with ``write_house_fill``, and then
+        to settle, committed or not, with ``house_fill_settled`` (always: until then the
+        symbol's later fills wait to be booked).
+
+        None when this replica does not lead, the rules send the order to another book or
+        reject it, or the house refuses the price: the caller commits the order and calls
+        ``execute`` as usual, which answers each of those. Nothing is written here.
+        """
+        if self.epoch is None:
+            return None
+        decided_with = self.config.version
+        decision = close_decision(cmd) or self.route(cmd)
+        if decision.book is not Book.B or decision.reject_reason:
+            return None
+        priced = await self._price(cmd, cmd.volume)
+        if isinstance(priced, Rejection):
+            return None
+        fill = self._new_fill(cmd, priced)
+        return PreparedHouseFill(cmd, decision, decided_with, await self.house.reserve(fill))
+
+    async def write_house_fill(self, conn: Conn, prepared: PreparedHouseFill) -> bool:
+        """Write ``prepared``'s claim, decision and fill on ``conn`` (in the caller's
+        transaction). False: no claim made (a newer configuration committed since the order was
+        routed, or another claim exists), nothing written; the caller executes the order as
+        usual then."""
+        return await repository.claim_and_fill(
+            conn,
+            prepared.cmd,
+            prepared.decision,
+            prepared.reservation.fill,
+            prepared.reservation.seq,
+            prepared.decided_with,
+        )
+
+    def house_fill_settled(self, prepared: PreparedHouseFill, committed: bool) -> None:
+        """The caller's transaction with ``prepared`` ended: book the fill if it committed."""
+        self.house.settle(prepared.reservation, committed)
+        if committed:
+            decision = prepared.decision
+            DECISIONS.labels(decision.book.value, decision.reason).inc()
+            log.info(
+                "routed",
+                order_id=prepared.cmd.order_id,
+                symbol=prepared.cmd.symbol,
+                book=decision.book.value,
+                reason=decision.reason,
+                status=ExecutionStatus.FILLED.value,
+                in_caller_transaction=True,
+            )
+
     async def _price(self, cmd: ExecuteCommand, volume: Decimal) -> Decimal | Rejection:
         """The house's price for ``volume`` lots of ``cmd`` at the client quote, within the
         order's requested price, deviation and limit."""
@@ -382,7 +435,9 @@ class RouterService:
             quote_to_usd_rate=cmd.quote_to_usd_rate,
         )
 
-    async def _write_claimed(self, group: Sequence[ClaimedFill]) -> list[bool | Exception]:
+    async def _write_claimed(
+        self, group: Sequence[tuple[ClaimedFill, int]]
+    ) -> list[bool | Exception]:
         """Commit a symbol's group of B-book fills with their claims: together, or when that
         fails (one claim's broken invariant, a deadlock with another instance's group) one by
         one, so a failure is only its own fill's."""
@@ -391,13 +446,14 @@ class RouterService:
                 try:
                     return list(
                         await repository.claim_and_fill_group(
-                            conn, [(c.cmd, c.decision, c.fill, c.decided_with) for c in group]
+                            conn,
+                            [(c.cmd, c.decision, c.fill, seq, c.decided_with) for c, seq in group],
                         )
                     )
                 except asyncpg.PostgresError as exc:
                     log.warning("house_group_commit_failed", fills=len(group), error=str(exc))
             outcomes: list[bool | Exception] = []
-            for claimed in group:
+            for claimed, seq in group:
                 try:
                     outcomes.append(
                         await repository.claim_and_fill(
@@ -405,6 +461,7 @@ class RouterService:
                             claimed.cmd,
                             claimed.decision,
                             claimed.fill,
+                            seq,
                             claimed.decided_with,
                         )
                     )
@@ -618,6 +675,22 @@ class RouterService:
                 metadata={"order_id": order_id},
             )
         return explained
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedHouseFill:
+    """A B-book fill priced for an order, to be written in the caller's transaction
+    (``RouterService.prepare_house_fill``)."""
+
+    cmd: ExecuteCommand
+    decision: Decision
+    decided_with: int
+    reservation: Reservation
+
+    @property
+    def result(self) -> ExecuteResult:
+        """The answer ``execute`` gives for the order once the fill committed."""
+        return _filled(self.decision.book, self.decision.reason, self.reservation.fill)
 
 
 def _filled(book: Book, reason: str, fill: BookFill) -> ExecuteResult:

@@ -21,14 +21,22 @@ from typing import Any
 import structlog
 
 from bbook import Side
+from fxmesh.db import Conn
 from fxmesh.errors import FxError
 from fxmesh.tracing import current_trace_id
 from oms.api.router_client import RouterClient
 from oms.domain.model import Order
 from oms.domain.records import Fill
 from oms.domain.results import CloseVenue, Execution
-from oms.trading.unit_of_work import ExecutionUnavailable
-from router import Book, ExecuteCommand, ExecuteResult, ReconcileCommand, RouterService
+from oms.trading.unit_of_work import ExecutionUnavailable, HouseFill
+from router import (
+    Book,
+    ExecuteCommand,
+    ExecuteResult,
+    PreparedHouseFill,
+    ReconcileCommand,
+    RouterService,
+)
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -91,6 +99,42 @@ class InProcessRouter:
         )
         return await self._call("execute", self._service.execute(command, self._deadline))
 
+    async def prepare(
+        self,
+        order: Order,
+        client_group: str,
+        max_price_deviation: Decimal | None,
+        contract_size: Decimal,
+        quote_to_usd_rate: Decimal,
+    ) -> HouseFill | None:
+        """The house's fill of an opening market order, priced here for oms to write in the
+        transaction accepting the order (``RouterService.prepare_house_fill``); None while
+        another replica leads, or when the order is not the house's to fill now."""
+        if not self.leads:
+            return None
+        command = ExecuteCommand(
+            order_id=str(order.order_id),
+            account_id=str(order.account_id),
+            symbol=order.symbol,
+            side=Side(order.side.value),
+            volume=order.volume,
+            client_group=client_group,
+            contract_size=contract_size,
+            quote_to_usd_rate=quote_to_usd_rate,
+            requested_price=order.requested_price,
+            max_price_deviation=max_price_deviation,
+            trace_id=current_trace_id(),
+            first_attempt=True,
+        )
+        prepared = await self._service.prepare_house_fill(command)
+        if prepared is None:
+            return None
+        try:
+            return _HouseFill(self._service, prepared)
+        except BaseException:  # reserved: unsettled, it would hold up its symbol's later fills
+            self._service.house_fill_settled(prepared, False)
+            raise
+
     async def reconcile(self, order: Order) -> Execution:
         if not self.leads:
             return await self._remote.reconcile(order)
@@ -127,6 +171,24 @@ class InProcessRouter:
     def _keep(self, task: asyncio.Task[ExecuteResult]) -> None:
         self._late.add(task)
         task.add_done_callback(_forget(self._late))
+
+
+class _HouseFill:
+    """``oms.trading.unit_of_work.HouseFill`` of the router in this process."""
+
+    def __init__(self, service: RouterService, prepared: PreparedHouseFill) -> None:
+        self._service = service
+        self._prepared = prepared
+        self._written = False
+        self.execution = execution(prepared.result)
+
+    async def write(self, conn: Conn) -> bool:
+        self._written = await self._service.write_house_fill(conn, self._prepared)
+        return self._written
+
+    def settle(self, committed: bool) -> None:
+        # A claim not made wrote no fill, whatever became of the transaction.
+        self._service.house_fill_settled(self._prepared, committed and self._written)
 
 
 def _forget(late: set[asyncio.Task[ExecuteResult]]) -> Any:

@@ -25,7 +25,7 @@ from oms.api import convert
 from oms.domain.model import Order
 from oms.domain.records import Fill
 from oms.domain.results import CloseVenue, Execution
-from oms.trading.unit_of_work import ExecutionUnavailable
+from oms.trading.unit_of_work import ExecutionUnavailable, HouseFill
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -88,6 +88,17 @@ class RouterClient:
             log.warning("router_reconcile_failed", code=exc.code().name, details=exc.details())
             raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
         return _checked(response)
+
+    async def prepare(
+        self,
+        order: Order,
+        client_group: str,
+        max_price_deviation: Decimal | None,
+        contract_size: Decimal,
+        quote_to_usd_rate: Decimal,
+    ) -> HouseFill | None:
+        """None: a router across gRPC writes its fills in its own transactions (``execute``)."""
+        return None
 
     async def _standby_retried(self, call: Callable[[float], Awaitable[T]]) -> T:
         """``call(timeout)``, asked again after a ROUTER_STANDBY answer within the deadline."""

@@ -31,7 +31,13 @@ from oms.domain.results import CloseVenue, Execution
 from oms.store import orders as order_store
 from oms.store import positions as position_store
 from oms.trading import fills
-from oms.trading.unit_of_work import ExecutionUnavailable, SettlingFirst, Tx, UnitOfWork
+from oms.trading.unit_of_work import (
+    ExecutionUnavailable,
+    HouseFill,
+    SettlingFirst,
+    Tx,
+    UnitOfWork,
+)
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -97,6 +103,22 @@ class Executor:
             return None
         return CloseVenue(position.book, position.venue)
 
+    async def house_fill(
+        self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
+    ) -> HouseFill | None:
+        """The B-book fill of an opening order priced by the router in this process, to write
+        in the transaction accepting the order (``OrderDesk``); None: execute as usual after
+        the acceptance commits (no router here that leads, another book, a refused price, or
+        the router failed: ``execute`` answers each)."""
+        max_dev, usd_rate = _pricing(order, spec, prices)
+        try:
+            return await self._uow.router.prepare(
+                order, account.client_group, max_dev, spec.contract_size, usd_rate
+            )
+        except Exception:
+            log.exception("house_fill_not_prepared", order_id=order.order_id)
+            return None
+
     async def _call(
         self,
         order: Order,
@@ -105,13 +127,7 @@ class Executor:
         prices: Mapping[str, Price],
         closing: CloseVenue | None = None,
     ) -> Execution | None:
-        max_dev = None
-        if order.requested_price is not None:
-            max_dev = order.deviation_points * spec.point
-        try:
-            usd_rate = domain.conversion_rate(spec.quote_currency, "USD", prices)
-        except NoConversionRate:
-            usd_rate = Decimal(0)
+        max_dev, usd_rate = _pricing(order, spec, prices)
         try:
             return await self._uow.router.execute(
                 order,
@@ -173,3 +189,18 @@ class Executor:
             return Outcome(current, booked.deals, booked.positions)
 
         return await self._uow.grouped(order.account_id, book, first_read=first_read)
+
+
+def _pricing(
+    order: Order, spec: SymbolSpec, prices: Mapping[str, Price]
+) -> tuple[Decimal | None, Decimal]:
+    """The order's largest price deviation allowed (None: any) and its symbol's quote-to-USD
+    rate (0 when no quote converts it), as the router prices with them."""
+    max_dev = None
+    if order.requested_price is not None:
+        max_dev = order.deviation_points * spec.point
+    try:
+        usd_rate = domain.conversion_rate(spec.quote_currency, "USD", prices)
+    except NoConversionRate:
+        usd_rate = Decimal(0)
+    return max_dev, usd_rate

@@ -98,6 +98,34 @@ class Router(Protocol):
 
     def reconcile(self, order: Order) -> Awaitable[Execution]: ...
 
+    def prepare(
+        self,
+        order: Order,
+        client_group: str,
+        max_price_deviation: Any,
+        contract_size: Any,
+        quote_to_usd_rate: Any,
+    ) -> Awaitable[HouseFill | None]: ...
+
+
+class HouseFill(Protocol):
+    """A B-book fill priced by a router in this process, to be written in the transaction that
+    accepts its order (``Router.prepare``; None where the router cannot, e.g. over gRPC)."""
+
+    @property
+    def execution(self) -> Execution:
+        """The router's answer, as ``Router.execute`` would give it once the fill committed."""
+        ...
+
+    async def write(self, conn: Conn) -> bool:
+        """Write the fill in ``conn``'s transaction; False: not written (execute as usual)."""
+        ...
+
+    def settle(self, committed: bool) -> None:
+        """The transaction ended (``Tx.on_end``), or the fill was not written: book it if it
+        was written and committed; settling again changes nothing."""
+        ...
+
 
 class ExecutionUnavailable(Exception):
     """The router could not be reached, did not answer in time, or gave an unusable answer.
@@ -231,6 +259,21 @@ class Tx:
     # The trace headers of the OpenTelemetry context the last event was raised in: a fill raises
     # five events in one context, and injecting it is most of what raising an event costs.
     _trace: tuple[otel_context.Context, dict[str, str]] | None = field(default=None, repr=False)
+    # Told whether the transaction committed, once it ended (``on_end``).
+    _on_end: list[Callable[[bool], None]] = field(default_factory=list, repr=False)
+
+    def on_end(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(committed)`` once the transaction ended: committed, rolled back, or
+        its outcome unknown (a connection lost during COMMIT: told False)."""
+        self._on_end.append(callback)
+
+    def ended(self, committed: bool) -> None:
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            try:
+                callback(committed)
+            except Exception:
+                log.exception("transaction_end_callback_failed", committed=committed)
 
     def take_settling(self) -> tuple[Order | None, set[tuple[str, str]]] | None:
         """The settled order and which of the answer's fills are booked (as
@@ -407,13 +450,20 @@ class UnitOfWork:
     @asynccontextmanager
     async def locked(self, account_id: AccountId) -> AsyncIterator[Tx]:
         """A transaction holding the account's row lock; listeners hear the changes on commit."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            account = await account_store.get_account(conn, account_id, lock=True)
-            if account is None:
-                raise account_not_found(account_id)
-            tx = Tx(conn, account)
-            yield tx
-            await outbox.write(conn, tx.events)
+        tx: Tx | None = None
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                account = await account_store.get_account(conn, account_id, lock=True)
+                if account is None:
+                    raise account_not_found(account_id)
+                tx = Tx(conn, account)
+                yield tx
+                await outbox.write(conn, tx.events)
+        except BaseException:
+            if tx is not None:
+                tx.ended(False)
+            raise
+        tx.ended(True)
         self._notify(tx)
 
     async def grouped(
@@ -598,9 +648,12 @@ class GroupCommit:
                 self._running.discard(task)
 
     async def _commit(self, batch: list[_Work[Any]]) -> None:
+        begun: list[Tx] = []  # every body's Tx, told how the transaction ended
         try:
-            done = await self._transaction(batch)
+            done = await self._transaction(batch, begun)
         except Exception as exc:
+            for tx in begun:
+                tx.ended(False)
             if len(batch) == 1:
                 _settle(batch[0].future, exc=exc)
                 return
@@ -611,10 +664,14 @@ class GroupCommit:
                     await self._commit([work])
             return
         except BaseException:  # cancelled (shutdown): rolled back, nobody of it is answered
+            for tx in begun:
+                tx.ended(False)
             for work in batch:
                 work.future.cancel()
             raise
         GROUP_SIZE.observe(len(done))
+        for _, tx, _ in done:
+            tx.ended(True)
         for work, tx, result in done:
             try:
                 self._committed(tx)
@@ -622,7 +679,9 @@ class GroupCommit:
                 log.exception("group_commit_listener_failed")
             _settle(work.future, result=result)
 
-    async def _transaction(self, batch: list[_Work[Any]]) -> list[tuple[_Work[Any], Tx, Any]]:
+    async def _transaction(
+        self, batch: list[_Work[Any]], begun: list[Tx]
+    ) -> list[tuple[_Work[Any], Tx, Any]]:
         loop = asyncio.get_running_loop()
         done: list[tuple[_Work[Any], Tx, Any]] = []
         with GROUP_TRANSACTION_SECONDS.time():
@@ -652,6 +711,7 @@ class GroupCommit:
                         assert account is not None
                     seen.add(work.account_id)
                     tx = first or Tx(conn, account)
+                    begun.append(tx)
                     result: Any = await loop.create_task(work.body(tx), context=work.context)
                     events.extend(tx.events)
                     done.append((work, tx, result))

@@ -120,6 +120,17 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             )
             # The house took the other side, in the book the router serves from oms's process.
             assert await client_net_eurusd(stack) == house_before - Decimal("0.10")
+            # Accepted, routed, filled from the house and booked on the account in one
+            # transaction: the order, its deal and the house's fill have the same writer.
+            writers = await db.fetchrow(
+                "SELECT o.xmin::text AS order_tx, d.xmin::text AS deal_tx, "
+                "f.xmin::text AS house_tx FROM oms.orders o JOIN oms.deals d USING (order_id) "
+                "JOIN router.bbook_fills f ON f.order_id = o.order_id::text "
+                "WHERE o.order_id = $1",
+                int(b_book["order"]["orderId"]),
+            )
+            assert writers is not None
+            assert writers["order_tx"] == writers["deal_tx"] == writers["house_tx"]
             decision = await db.fetchrow(
                 "SELECT book, trace_id FROM router.routing_decisions WHERE order_id = $1",
                 b_book["order"]["orderId"],
@@ -149,6 +160,71 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             await db.execute(
                 "DELETE FROM router.account_overrides WHERE account_id = $1", account_id
             )
+            await db.close()
+
+
+async def test_b_book_order_when_its_booking_fails_then_nothing_of_it_stored_and_the_house_trades_on(
+    oms_router_stack: Stack,
+) -> None:
+    """The B-book order's house fill commits in the transaction that books it on the account:
+    when that booking fails, neither the order, its routing nor the house's fill remains, and
+    the house book (which waits for each fill's transaction) is not held up by it."""
+    stack = oms_router_stack
+    account_id, login_name, password = await open_account(stack)
+    db = await asyncpg.connect(stack.config.postgres_dsn)
+    await db.execute(
+        "CREATE FUNCTION e2e_refuse_deal() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'e2e: this deal is refused'; END $$"
+    )
+    await db.execute(
+        "CREATE TRIGGER e2e_refuse_deal BEFORE INSERT ON oms.deals FOR EACH ROW "
+        f"WHEN (NEW.account_id = {int(account_id)} AND NEW.volume = 0.37) "
+        "EXECUTE FUNCTION e2e_refuse_deal()"
+    )
+    async with (
+        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+    ):
+        try:
+            auth = await login(edge, login_name, password)
+            await pin_eurusd(lpsim, "1.08444", "1.08456")
+            await wait_for_client_quote(stack, "1.08456")
+            house_before = await client_net_eurusd(stack)
+            fills_before = await db.fetchval(
+                "SELECT count(*) FROM router.bbook_fills WHERE account_id = $1", str(account_id)
+            )
+
+            refused = await edge.post(
+                "/api/orders/market",
+                json={
+                    "symbol": "EURUSD",
+                    "side": "BUY",
+                    "volume": "0.37",
+                    "clientOrderId": "rio-refused",
+                },
+                headers=auth,
+            )
+
+            assert refused.status_code == 500, refused.text
+            assert refused.json()["code"] == "INTERNAL", refused.text
+            stored = await db.fetchval(
+                "SELECT count(*) FROM oms.orders WHERE account_id = $1 AND client_order_id = $2",
+                int(account_id),
+                "rio-refused",
+            )
+            fills_after = await db.fetchval(
+                "SELECT count(*) FROM router.bbook_fills WHERE account_id = $1", str(account_id)
+            )
+            assert (stored, fills_after) == (0, fills_before)
+            assert await client_net_eurusd(stack) == house_before
+            # The symbol's next fill is booked at its commit, not held behind the lost one.
+            after = await market(edge, auth, "BUY", "rio-after-refused")
+            assert after["order"]["status"] == "FILLED", after
+            assert await client_net_eurusd(stack) == house_before - Decimal("0.10")
+            await assert_balance_is_sum_of_ledger(edge, auth)
+        finally:
+            await db.execute("DROP TRIGGER e2e_refuse_deal ON oms.deals")
+            await db.execute("DROP FUNCTION e2e_refuse_deal()")
             await db.close()
 
 
