@@ -106,10 +106,11 @@ class InProcessRouter:
         max_price_deviation: Decimal | None,
         contract_size: Decimal,
         quote_to_usd_rate: Decimal,
+        closing: CloseVenue | None = None,
     ) -> HouseFill | None:
-        """The house's fill of an opening market order, priced here for oms to write in the
-        transaction accepting the order (``RouterService.prepare_house_fill``); None while
-        another replica leads, or when the order is not the house's to fill now."""
+        """The house's fill of a market order, priced here for oms to write in the transaction
+        accepting the order (``RouterService.prepare_house_fill``); None while another replica
+        leads, or when the order is not the house's to fill now."""
         if not self.leads:
             return None
         command = ExecuteCommand(
@@ -124,6 +125,8 @@ class InProcessRouter:
             requested_price=order.requested_price,
             max_price_deviation=max_price_deviation,
             trace_id=current_trace_id(),
+            close_book=Book(closing.book) if closing and closing.book else None,
+            close_venue=closing.venue if closing else "",
             first_attempt=True,
         )
         prepared = await self._service.prepare_house_fill(command)

@@ -96,6 +96,7 @@ class RouterClient:
         max_price_deviation: Decimal | None,
         contract_size: Decimal,
         quote_to_usd_rate: Decimal,
+        closing: CloseVenue | None = None,
     ) -> HouseFill | None:
         """None: a router across gRPC writes its fills in its own transactions (``execute``)."""
         return None

@@ -31,13 +31,7 @@ from oms.domain.results import CloseVenue, Execution
 from oms.store import orders as order_store
 from oms.store import positions as position_store
 from oms.trading import fills
-from oms.trading.unit_of_work import (
-    ExecutionUnavailable,
-    HouseFill,
-    SettlingFirst,
-    Tx,
-    UnitOfWork,
-)
+from oms.trading.unit_of_work import ExecutionUnavailable, SettlingFirst, Tx, UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -103,21 +97,42 @@ class Executor:
             return None
         return CloseVenue(position.book, position.venue)
 
-    async def house_fill(
-        self, order: Order, account: Account, spec: SymbolSpec, prices: Mapping[str, Price]
-    ) -> HouseFill | None:
-        """The B-book fill of an opening order priced by the router in this process, to write
-        in the transaction accepting the order (``OrderDesk``); None: execute as usual after
-        the acceptance commits (no router here that leads, another book, a refused price, or
-        the router failed: ``execute`` answers each)."""
+    async def fill_in_house(
+        self,
+        tx: Tx,
+        order: Order,
+        spec: SymbolSpec,
+        symbols: Mapping[str, SymbolSpec],
+        prices: Mapping[str, Price],
+        position: PositionRow | None = None,
+    ) -> fills.Booked | None:
+        """Fill a market order just inserted in FILLING by ``tx`` within ``tx``, when the router
+        in this process fills it from the house book: the router's claim and house fill, the
+        position, deal, ledger rows and events commit with the order, or none of it does
+        (docs/performance.md, "One transaction per B-book market order"). ``position``: the one
+        a close closes (its venue decides, as in ``execute``); None for an opening order.
+
+        None: nothing was filled (no router here that leads, another book, a refused price, a
+        claim not made, or the router failed); the order commits in FILLING and ``execute``
+        takes it after the commit, as every other order."""
+        closing = CloseVenue(position.book, position.venue) if position is not None else None
         max_dev, usd_rate = _pricing(order, spec, prices)
         try:
-            return await self._uow.router.prepare(
-                order, account.client_group, max_dev, spec.contract_size, usd_rate
+            house = await self._uow.router.prepare(
+                order, tx.account.client_group, max_dev, spec.contract_size, usd_rate, closing
             )
         except Exception:
             log.exception("house_fill_not_prepared", order_id=order.order_id)
             return None
+        if house is None:
+            return None
+        tx.on_end(house.settle)  # the fill is booked in the house only once this commits
+        if not await house.write(tx.conn):
+            house.settle(False)  # its place in the house's order is free at once
+            return None
+        return await fills.apply_execution(
+            tx, order, house.execution, spec, symbols, prices, applied=frozenset()
+        )
 
     async def _call(
         self,

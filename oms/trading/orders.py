@@ -54,7 +54,6 @@ from oms.store import orders as order_store
 from oms.store import positions as position_store
 from oms.trading import fills
 from oms.trading.execution import Executor
-from oms.trading.fills import Booked
 from oms.trading.unit_of_work import BOOK_FIRST, Tx, UnitOfWork, mark_views
 
 log = structlog.stdlib.get_logger(__name__)
@@ -139,7 +138,7 @@ class OrderDesk:
                 },
             )
 
-        async def accept(tx: Tx) -> tuple[Order, Account, Booked | None] | PlaceResult:
+        async def accept(tx: Tx) -> tuple[Order, Account, fills.Booked | None] | PlaceResult:
             # A retry is found by the insert below (its client order id exists) and replayed:
             # no lookup first, one round trip less for every new order.
             order = Order(
@@ -195,7 +194,8 @@ class OrderDesk:
             account = tx.account
             if order.status is OrderStatus.FILLING and not account.netting:
                 assert spec is not None
-                return order, account, await self._fill_in_house(tx, order, spec, symbols, prices)
+                booked = await self._executor.fill_in_house(tx, order, spec, symbols, prices)
+                return order, account, booked
             return order, account, None
 
         accepted = await self._uow.grouped(cmd.account_id, accept, first_read=BOOK_FIRST)
@@ -221,30 +221,6 @@ class OrderDesk:
             views,
             replayed=False,
             deals=list(outcome.deals),
-        )
-
-    async def _fill_in_house(
-        self,
-        tx: Tx,
-        order: Order,
-        spec: SymbolSpec,
-        symbols: dict[str, SymbolSpec],
-        prices: dict[str, Price],
-    ) -> Booked | None:
-        """Fill an opening market order in the transaction that accepts it, when the router in
-        this process fills it from the house book: the router's claim and house fill, the
-        position, deal, ledger rows and events commit with the order, in one transaction, or
-        none of it does (docs/performance.md, "One transaction per B-book market order"). None:
-        the order commits in FILLING and is executed after the commit, as every other order."""
-        house = await self._executor.house_fill(order, tx.account, spec, prices)
-        if house is None:
-            return None
-        tx.on_end(house.settle)  # the fill is booked in the house only once this commits
-        if not await house.write(tx.conn):
-            house.settle(False)  # its place in the house's order is free at once
-            return None
-        return await fills.apply_execution(
-            tx, order, house.execution, spec, symbols, prices, applied=frozenset()
         )
 
     async def _replay(

@@ -257,6 +257,14 @@ class PositionDesk:
                 tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
                 view = mark_views(account, [position], symbols, prices)[0]
                 return CloseResult(order, [], view, replayed=False)
+            booked = await self._executor.fill_in_house(tx, order, spec, symbols, prices, position)
+            if booked is not None:
+                closed = next((p for p in booked.positions if p.position_id == position_id), None)
+                if closed is None:
+                    closed = await position_store.get(tx.conn, account_id, position_id)
+                assert closed is not None
+                view = mark_views(account, [closed], symbols, prices)[0]
+                return CloseResult(order, booked.deals, view, replayed=False)
         outcome = await self._executor.execute(order, account, spec, prices, position)
         after = next((p for p in outcome.positions if p.position_id == position_id), None)
         if after is None:

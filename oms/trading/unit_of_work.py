@@ -105,6 +105,7 @@ class Router(Protocol):
         max_price_deviation: Any,
         contract_size: Any,
         quote_to_usd_rate: Any,
+        closing: CloseVenue | None = None,
     ) -> Awaitable[HouseFill | None]: ...
 
 

@@ -163,6 +163,51 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             await db.close()
 
 
+async def test_close_of_a_house_position_when_router_runs_in_oms_then_filled_in_one_transaction(
+    oms_router_stack: Stack,
+) -> None:
+    stack = oms_router_stack
+    _, login_name, password = await open_account(stack)
+    db = await asyncpg.connect(stack.config.postgres_dsn)
+    async with (
+        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+    ):
+        try:
+            auth = await login(edge, login_name, password)
+            await pin_eurusd(lpsim, "1.08444", "1.08456")
+            await wait_for_client_quote(stack, "1.08456")
+            house_before = await client_net_eurusd(stack)
+            await market(edge, auth, "BUY", "rio-close-open")
+            [position] = await open_positions(edge, auth)
+
+            closed = await edge.post(
+                f"/api/positions/{position['positionId']}/close",
+                json={"clientOrderId": "rio-close"},
+                headers=auth,
+            )
+
+            assert closed.status_code == 200, closed.text
+            order = closed.json()["order"]
+            assert (order["status"], order["book"]) == ("FILLED", "B"), order
+            assert await open_positions(edge, auth) == []
+            assert await client_net_eurusd(stack) == house_before
+            # The close order, its OUT deal and the house's fill: one transaction.
+            writers = await db.fetchrow(
+                "SELECT o.xmin::text AS order_tx, d.xmin::text AS deal_tx, d.entry, "
+                "f.xmin::text AS house_tx FROM oms.orders o JOIN oms.deals d USING (order_id) "
+                "JOIN router.bbook_fills f ON f.order_id = o.order_id::text "
+                "WHERE o.order_id = $1",
+                int(order["orderId"]),
+            )
+            assert writers is not None
+            assert writers["entry"] == "OUT"
+            assert writers["order_tx"] == writers["deal_tx"] == writers["house_tx"]
+            await assert_balance_is_sum_of_ledger(edge, auth)
+        finally:
+            await db.close()
+
+
 async def test_b_book_order_when_its_booking_fails_then_nothing_of_it_stored_and_the_house_trades_on(
     oms_router_stack: Stack,
 ) -> None:
