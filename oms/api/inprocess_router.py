@@ -124,6 +124,7 @@ class InProcessRouter:
             quote_to_usd_rate=quote_to_usd_rate,
             requested_price=order.requested_price,
             max_price_deviation=max_price_deviation,
+            limit_price=order.limit_price,
             trace_id=current_trace_id(),
             close_book=Book(closing.book) if closing and closing.book else None,
             close_venue=closing.venue if closing else "",

@@ -106,16 +106,29 @@ class Executor:
         prices: Mapping[str, Price],
         position: PositionRow | None = None,
     ) -> fills.Booked | None:
-        """Fill a market order just inserted in FILLING by ``tx`` within ``tx``, when the router
-        in this process fills it from the house book: the router's claim and house fill, the
-        position, deal, ledger rows and events commit with the order, or none of it does
+        """Fill an order just put in FILLING by ``tx`` (a market order accepted, a close, a
+        pending order triggered: its limit price is the worst it fills at) within ``tx``, when
+        the router in this process fills it from the house book: the router's claim and house
+        fill, the position, deal, ledger rows and events commit with the order, or none of it does
         (docs/performance.md, "One transaction per B-book market order"). ``position``: the one
-        a close closes (its venue decides, as in ``execute``); None for an opening order.
+        a close closes (its venue decides, as in ``execute``); None for any other order (on a
+        netting account, an order against its position follows that position's venue too).
 
         None: nothing was filled (no router here that leads, another book, a refused price, a
         claim not made, or the router failed); the order commits in FILLING and ``execute``
         takes it after the commit, as every other order."""
-        closing = CloseVenue(position.book, position.venue) if position is not None else None
+        if position is None and tx.account.netting:
+            # Against a netting account's position the order reduces it: it follows its venue.
+            position = await position_store.open_in_symbol(
+                tx.conn, tx.account.account_id, order.symbol
+            )
+            if position is not None and position.side is order.side:
+                position = None
+        closing = (
+            CloseVenue(position.book, position.venue)
+            if position is not None and position.is_open
+            else None
+        )
         max_dev, usd_rate = _pricing(order, spec, prices)
         try:
             house = await self._uow.router.prepare(

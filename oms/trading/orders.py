@@ -192,7 +192,7 @@ class OrderDesk:
             if order.status is OrderStatus.REJECTED:
                 tx.emit(EventType.ORDER_REJECTED, order_rejected_json(order))
             account = tx.account
-            if order.status is OrderStatus.FILLING and not account.netting:
+            if order.status is OrderStatus.FILLING:
                 assert spec is not None
                 booked = await self._executor.fill_in_house(tx, order, spec, symbols, prices)
                 return order, account, booked
@@ -361,7 +361,9 @@ class OrderDesk:
                 return order
             await tx.save_order(order)
             account = tx.account
-        assert spec is not None
+            assert spec is not None
+            if await self._executor.fill_in_house(tx, order, spec, symbols, prices) is not None:
+                return order
         outcome = await self._executor.execute(order, account, spec, prices)
         return outcome.order
 

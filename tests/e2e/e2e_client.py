@@ -104,8 +104,11 @@ async def login(edge: httpx.AsyncClient, login: str, password: str) -> dict[str,
 MARKUP = Decimal("0.00005")  # EURUSD: 5 points on each side at 5 digits
 
 
-async def open_account(stack: Stack, deposit: str = "10000.00") -> tuple[str, str, str]:
-    """A fresh USD hedging account with a deposit: (account_id, login, password)."""
+async def open_account(
+    stack: Stack, deposit: str = "10000.00", *, netting: bool = False
+) -> tuple[str, str, str]:
+    """A fresh USD hedging (or ``netting``) account with a deposit: (account_id, login,
+    password)."""
     login_name = f"e2e-{uuid.uuid4().hex[:10]}"
     password = "e2e-password-1"
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.config.ports.oms}") as channel:
@@ -117,7 +120,9 @@ async def open_account(stack: Stack, deposit: str = "10000.00") -> tuple[str, st
                 type=types_pb2.ACCOUNT_TYPE_DEMO,
                 currency="USD",
                 leverage=100,
-                margin_mode=types_pb2.MARGIN_MODE_HEDGING,
+                margin_mode=(
+                    types_pb2.MARGIN_MODE_NETTING if netting else types_pb2.MARGIN_MODE_HEDGING
+                ),
                 initial_deposit=deposit,
             ),
             timeout=WAIT,

@@ -82,6 +82,18 @@ async def client_net_eurusd(stack: Stack) -> Decimal:
     return money(eurusd.client_net_volume) if eurusd is not None else Decimal(0)
 
 
+async def one_writer(db: asyncpg.Connection, order_id: int) -> bool:
+    """Whether an order's row, its deal and the house's fill were written by one transaction."""
+    writers = await db.fetchrow(
+        "SELECT o.xmin::text AS order_tx, d.xmin::text AS deal_tx, f.xmin::text AS house_tx "
+        "FROM oms.orders o JOIN oms.deals d USING (order_id) "
+        "JOIN router.bbook_fills f ON f.order_id = o.order_id::text WHERE o.order_id = $1",
+        order_id,
+    )
+    assert writers is not None, f"order {order_id} has no deal or no house fill"
+    return bool(writers["order_tx"] == writers["deal_tx"] == writers["house_tx"])
+
+
 async def market(
     edge: httpx.AsyncClient, auth: dict[str, str], side: str, key: str
 ) -> dict[str, Any]:
@@ -122,15 +134,7 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             assert await client_net_eurusd(stack) == house_before - Decimal("0.10")
             # Accepted, routed, filled from the house and booked on the account in one
             # transaction: the order, its deal and the house's fill have the same writer.
-            writers = await db.fetchrow(
-                "SELECT o.xmin::text AS order_tx, d.xmin::text AS deal_tx, "
-                "f.xmin::text AS house_tx FROM oms.orders o JOIN oms.deals d USING (order_id) "
-                "JOIN router.bbook_fills f ON f.order_id = o.order_id::text "
-                "WHERE o.order_id = $1",
-                int(b_book["order"]["orderId"]),
-            )
-            assert writers is not None
-            assert writers["order_tx"] == writers["deal_tx"] == writers["house_tx"]
+            assert await one_writer(db, int(b_book["order"]["orderId"]))
             decision = await db.fetchrow(
                 "SELECT book, trace_id FROM router.routing_decisions WHERE order_id = $1",
                 b_book["order"]["orderId"],
@@ -160,6 +164,61 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             await db.execute(
                 "DELETE FROM router.account_overrides WHERE account_id = $1", account_id
             )
+            await db.close()
+
+
+async def test_netting_and_triggered_orders_when_router_runs_in_oms_then_filled_in_one_transaction(
+    oms_router_stack: Stack,
+) -> None:
+    """A netting account's order against its position (it follows the position's venue) and a
+    limit order the watcher triggers take the one-transaction path too."""
+    stack = oms_router_stack
+    _, login_name, password = await open_account(stack, netting=True)
+    db = await asyncpg.connect(stack.config.postgres_dsn)
+    async with (
+        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+    ):
+        try:
+            auth = await login(edge, login_name, password)
+            await pin_eurusd(lpsim, "1.08444", "1.08456")
+            await wait_for_client_quote(stack, "1.08456")
+            opened = await market(edge, auth, "BUY", "rio-net-open")
+            reduced = await market(edge, auth, "SELL", "rio-net-reduce")
+
+            assert reduced["order"]["status"] == "FILLED", reduced
+            assert await open_positions(edge, auth) == []  # the netting position closed
+            reason = await db.fetchval(
+                "SELECT reason FROM router.routing_decisions WHERE order_id = $1",
+                reduced["order"]["orderId"],
+            )
+            assert reason == "CLOSE_FOLLOWS_VENUE"
+            assert await one_writer(db, int(opened["order"]["orderId"]))
+            assert await one_writer(db, int(reduced["order"]["orderId"]))
+
+            placed = await edge.post(
+                "/api/orders/limit",
+                json={
+                    "symbol": "EURUSD",
+                    "side": "BUY",
+                    "volume": "0.10",
+                    "price": "1.08400",
+                    "clientOrderId": "rio-limit",
+                },
+                headers=auth,
+            )
+            assert placed.status_code == 200, placed.text
+            limit_id = placed.json()["order"]["orderId"]
+            await pin_eurusd(lpsim, "1.08380", "1.08392")  # the ask falls below the limit
+
+            async def filled() -> bool:
+                reply = await edge.get(f"/api/orders/{limit_id}", headers=auth)
+                return bool(reply.json()["order"]["status"] == "FILLED")
+
+            await eventually("the limit order triggered and filled", filled)
+            assert await one_writer(db, int(limit_id))
+            await assert_balance_is_sum_of_ledger(edge, auth)
+        finally:
             await db.close()
 
 
@@ -193,16 +252,7 @@ async def test_close_of_a_house_position_when_router_runs_in_oms_then_filled_in_
             assert await open_positions(edge, auth) == []
             assert await client_net_eurusd(stack) == house_before
             # The close order, its OUT deal and the house's fill: one transaction.
-            writers = await db.fetchrow(
-                "SELECT o.xmin::text AS order_tx, d.xmin::text AS deal_tx, d.entry, "
-                "f.xmin::text AS house_tx FROM oms.orders o JOIN oms.deals d USING (order_id) "
-                "JOIN router.bbook_fills f ON f.order_id = o.order_id::text "
-                "WHERE o.order_id = $1",
-                int(order["orderId"]),
-            )
-            assert writers is not None
-            assert writers["entry"] == "OUT"
-            assert writers["order_tx"] == writers["deal_tx"] == writers["house_tx"]
+            assert await one_writer(db, int(order["orderId"]))
             await assert_balance_is_sum_of_ledger(edge, auth)
         finally:
             await db.close()
