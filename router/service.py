@@ -343,14 +343,10 @@ class RouterService:
         was routed and priced with is the newest committed, so a change still applies to the
         very next order (``_config_at_least``).
         """
-        decided_with = self.config.version
-        decision = close_decision(cmd) or self.route(cmd)
-        if decision.book is not Book.B or decision.reject_reason:
+        house = await self._house_fill(cmd)
+        if house is None:
             return None
-        priced = await self._price(cmd, cmd.volume)
-        if isinstance(priced, Rejection):
-            return None
-        fill = self._new_fill(cmd, priced)
+        decision, fill, decided_with = house
         claimed = ClaimedFill(cmd, decision, fill, decided_with)
         if not await self.house.commit_claimed(claimed, self._write_claimed):
             return None
@@ -370,6 +366,16 @@ class RouterService:
         """
         if self.epoch is None:
             return None
+        house = await self._house_fill(cmd)
+        if house is None:
+            return None
+        decision, fill, decided_with = house
+        return PreparedHouseFill(cmd, decision, decided_with, await self.house.reserve(fill))
+
+    async def _house_fill(self, cmd: ExecuteCommand) -> tuple[Decision, BookFill, int] | None:
+        """The house's fill of ``cmd`` with its decision and the configuration version both
+        were made with, when the rules give the order to the house and the house takes the
+        price; None otherwise (nothing recorded)."""
         decided_with = self.config.version
         decision = close_decision(cmd) or self.route(cmd)
         if decision.book is not Book.B or decision.reject_reason:
@@ -377,8 +383,7 @@ class RouterService:
         priced = await self._price(cmd, cmd.volume)
         if isinstance(priced, Rejection):
             return None
-        fill = self._new_fill(cmd, priced)
-        return PreparedHouseFill(cmd, decision, decided_with, await self.house.reserve(fill))
+        return decision, self._new_fill(cmd, priced), decided_with
 
     async def write_house_fill(self, conn: Conn, prepared: PreparedHouseFill) -> bool:
         """Write ``prepared``'s claim, decision and fill on ``conn`` (in the caller's

@@ -78,24 +78,14 @@ class InProcessRouter:
                 limit_price,
                 closing,
             )
-        command = ExecuteCommand(
-            order_id=str(order.order_id),
-            account_id=str(order.account_id),
-            symbol=order.symbol,
-            side=Side(order.side.value),
-            volume=order.volume,
-            client_group=client_group,
-            contract_size=contract_size,
-            quote_to_usd_rate=quote_to_usd_rate,
-            requested_price=order.requested_price,
-            max_price_deviation=max_price_deviation,
-            limit_price=limit_price,
-            trace_id=current_trace_id(),
-            close_book=Book(closing.book) if closing and closing.book else None,
-            close_venue=closing.venue if closing else "",
-            # Every Execute of oms is an order's first: it commits the order FILLING, calls once
-            # and settles a lost answer with reconcile, never a second Execute.
-            first_attempt=True,
+        command = _command(
+            order,
+            client_group,
+            max_price_deviation,
+            contract_size,
+            quote_to_usd_rate,
+            limit_price,
+            closing,
         )
         return await self._call("execute", self._service.execute(command, self._deadline))
 
@@ -113,22 +103,14 @@ class InProcessRouter:
         leads, or when the order is not the house's to fill now."""
         if not self.leads:
             return None
-        command = ExecuteCommand(
-            order_id=str(order.order_id),
-            account_id=str(order.account_id),
-            symbol=order.symbol,
-            side=Side(order.side.value),
-            volume=order.volume,
-            client_group=client_group,
-            contract_size=contract_size,
-            quote_to_usd_rate=quote_to_usd_rate,
-            requested_price=order.requested_price,
-            max_price_deviation=max_price_deviation,
-            limit_price=order.limit_price,
-            trace_id=current_trace_id(),
-            close_book=Book(closing.book) if closing and closing.book else None,
-            close_venue=closing.venue if closing else "",
-            first_attempt=True,
+        command = _command(
+            order,
+            client_group,
+            max_price_deviation,
+            contract_size,
+            quote_to_usd_rate,
+            order.limit_price,
+            closing,
         )
         prepared = await self._service.prepare_house_fill(command)
         if prepared is None:
@@ -175,6 +157,37 @@ class InProcessRouter:
     def _keep(self, task: asyncio.Task[ExecuteResult]) -> None:
         self._late.add(task)
         task.add_done_callback(_forget(self._late))
+
+
+def _command(
+    order: Order,
+    client_group: str,
+    max_price_deviation: Decimal | None,
+    contract_size: Decimal,
+    quote_to_usd_rate: Decimal,
+    limit_price: Decimal | None,
+    closing: CloseVenue | None,
+) -> ExecuteCommand:
+    return ExecuteCommand(
+        order_id=str(order.order_id),
+        account_id=str(order.account_id),
+        symbol=order.symbol,
+        side=Side(order.side.value),
+        volume=order.volume,
+        client_group=client_group,
+        contract_size=contract_size,
+        quote_to_usd_rate=quote_to_usd_rate,
+        requested_price=order.requested_price,
+        max_price_deviation=max_price_deviation,
+        limit_price=limit_price,
+        trace_id=current_trace_id(),
+        close_book=Book(closing.book) if closing and closing.book else None,
+        close_venue=closing.venue if closing else "",
+        # Every call of oms is an order's first: it commits the order FILLING (or writes the
+        # house's fill with it), calls once and settles a lost answer with reconcile, never a
+        # second Execute.
+        first_attempt=True,
+    )
 
 
 class _HouseFill:
