@@ -195,6 +195,68 @@ async def test_a_failing_body_then_only_its_caller_fails_and_the_others_commit_o
     assert await _balance(oms, bad) == (D("10000.00"), D("10000.00"))  # nothing of it
 
 
+async def test_transaction_ends_when_a_batch_fails_then_each_body_told_rolled_back_then_its_rerun(
+    oms: Any,
+) -> None:
+    """``Tx.on_end`` is what books a house fill written in an order's transaction: every body of
+    a batch that rolls back is told False before its rerun, and told True only by the
+    transaction that committed it; a body that fails is never told True."""
+    group = GroupCommit(oms.app.pool, lambda _tx: None, max_batch=32, committers=1)
+    good, bad = [AccountId(await oms.new_account()) for _ in range(2)]
+    release = asyncio.Event()
+    ends: dict[str, list[bool]] = {"held": [], "good": [], "bad": []}
+
+    def told(who: str, fail: bool = False) -> Callable[[Tx], Coroutine[Any, Any, None]]:
+        async def body(tx: Tx) -> None:
+            tx.on_end(ends[who].append)
+            if who == "held":
+                await release.wait()
+            await ledger_store.post_ledger(
+                tx.conn, tx.account.account_id, "ADJUSTMENT", D("1.00"), "USD", reference="gc"
+            )
+            if fail:
+                raise RuntimeError("this order's own failure")
+
+        return body
+
+    holding = asyncio.create_task(group.run(good, told("held")))
+    await asyncio.sleep(0.05)
+    queued = [
+        asyncio.create_task(group.run(good, told("good"))),
+        asyncio.create_task(group.run(bad, told("bad", fail=True))),
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    await holding
+    done = await asyncio.gather(*queued, return_exceptions=True)
+
+    assert done[0] is None
+    assert isinstance(done[1], RuntimeError)
+    assert ends == {"held": [True], "good": [False, True], "bad": [False, False]}
+    assert await _balance(oms, good) == (D("10002.00"), D("10002.00"))
+
+
+async def test_transaction_ends_of_an_account_locked_block_then_told_whether_it_committed(
+    oms: Any,
+) -> None:
+    """``UnitOfWork.locked`` (closes, triggered orders) tells ``Tx.on_end`` the same way."""
+    uow = oms.app.service.uow
+    account = AccountId(await oms.new_account())
+    ends: list[bool] = []
+
+    async def block(fails: bool) -> None:
+        async with uow.locked(account) as tx:
+            tx.on_end(ends.append)
+            if fails:
+                raise RuntimeError("the block failed")
+
+    await block(fails=False)
+    with pytest.raises(RuntimeError):
+        await block(fails=True)
+
+    assert ends == [True, False]
+
+
 async def test_burst_of_orders_committed_in_shared_transactions_then_database_agrees(
     oms: Any, put_quote: Any
 ) -> None:
