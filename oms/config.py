@@ -60,7 +60,9 @@ class OmsSettings(Settings):
         ge=0,
         description="How long the events of an order sent for execution (its FILLING update) wait "
         "for the commit of its execution before the relay publishes them alone: a B-book fill "
-        "commits within a few ms, and one relay pass and one message then carry both. Passes "
+        "through a router across gRPC commits within a few ms, and one relay pass and one message "
+        "then carry both (with the router in oms, a house fill commits with its acceptance and "
+        "nothing waits). Passes "
         "woken meanwhile by other accounts' commits publish theirs and leave that account's for "
         "later. 0 publishes each commit's events at once.",
     )
