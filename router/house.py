@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 
 from bbook import BBookEngine, BookFill
 from fxmesh.db import Pool
@@ -49,6 +49,12 @@ GROUP_SIZE = Histogram(
     "fxmesh_router_house_commit_group_size",
     "B-book fills of one symbol committed together.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+UNBOOKED_OLDEST = Gauge(
+    "fxmesh_router_house_oldest_unbooked_seconds",
+    "Age of the oldest house fill reserved and not booked yet (0 when none): a fill waits for its "
+    "own transaction and every lower seq of its symbol, milliseconds; one that never settles holds "
+    "its symbol's later fills out of the live house book.",
 )
 # Fills of a symbol written together at most; the rest wait for the next group.
 GROUP_MAX = 32
@@ -96,6 +102,7 @@ class Reservation:
     # The reserving caller's context (its trace id): the fill is booked, and logged, in it.
     context: contextvars.Context
     committed: bool | None = None  # None while its transaction is under way
+    reserved_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,7 @@ class House:
         # Per symbol, the reservations not booked yet, in seq order; by fill id the same ones.
         self._reserved: defaultdict[str, deque[Reservation]] = defaultdict(deque)
         self._reserved_fills: dict[str, Reservation] = {}
+        UNBOOKED_OLDEST.set_function(self.oldest_unbooked_seconds)
 
     def lock(self, symbol: str) -> asyncio.Lock:
         return self._locks[symbol]
@@ -183,6 +191,11 @@ class House:
     def _book(self, fill: BookFill) -> None:
         if not self.engine.is_booked(fill.fill_id):  # a rebuild since it was reserved booked it
             self.engine.apply(fill)
+
+    def oldest_unbooked_seconds(self) -> float:
+        """How long the oldest reservation not booked yet has waited (0 when none)."""
+        heads = [queue[0].reserved_at for queue in self._reserved.values() if queue]
+        return time.monotonic() - min(heads) if heads else 0.0
 
     def pending(self, symbol: str) -> int:
         """Fills of ``symbol`` reserved and not booked yet (their own transaction under way, or

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from router_harness import (
     assert_live_book_is_the_replayed_one,
     quote,
@@ -35,6 +36,13 @@ async def connections(pg_dsn: str) -> AsyncIterator[list[asyncpg.Connection]]:
     yield conns
     for conn in conns:
         await conn.close()
+
+
+def unbooked_seconds() -> float:
+    """The gauge an SRE's alert reads (the latest router started in this process)."""
+    value = REGISTRY.get_sample_value("fxmesh_router_house_oldest_unbooked_seconds")
+    assert value is not None
+    return value
 
 
 async def prepared(
@@ -69,9 +77,11 @@ async def test_fills_committed_out_of_seq_order_in_callers_transactions_then_boo
 
     await transactions[1].commit()
     service.house_fill_settled(second, True)
-    # Committed, but a lower seq of the symbol is still under way: not booked yet.
+    # Committed, but a lower seq of the symbol is still under way: not booked yet, and an SRE
+    # sees how long the oldest fill has waited.
     assert not service.engine.is_booked(second.reservation.fill.fill_id)
     assert service.house.pending(sym) == 3
+    assert unbooked_seconds() > 0
 
     await transactions[2].rollback()
     service.house_fill_settled(third, False)
@@ -83,6 +93,7 @@ async def test_fills_committed_out_of_seq_order_in_callers_transactions_then_boo
     assert engine.is_booked(second.reservation.fill.fill_id)
     assert not engine.is_booked(third.reservation.fill.fill_id)
     assert service.house.pending(sym) == 0
+    assert unbooked_seconds() == 0
     rows = await db.fetch(
         f"SELECT {store.columns()} FROM router.bbook_fills WHERE symbol = $1 ORDER BY seq", sym
     )
