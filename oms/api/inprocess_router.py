@@ -58,6 +58,10 @@ class InProcessRouter:
     def leads(self) -> bool:
         return self._service.epoch is not None
 
+    @property
+    def prepares(self) -> bool:
+        return self.leads
+
     async def execute(
         self,
         order: Order,

@@ -89,6 +89,10 @@ class RouterClient:
             raise ExecutionUnavailable(f"router: {exc.code().name}") from exc
         return _checked(response)
 
+    @property
+    def prepares(self) -> bool:
+        return False
+
     async def prepare(
         self,
         order: Order,

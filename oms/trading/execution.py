@@ -117,6 +117,8 @@ class Executor:
         None: nothing was filled (no router here that leads, another book, a refused price, a
         claim not made, or the router failed); the order commits in FILLING and ``execute``
         takes it after the commit, as every other order."""
+        if not self._uow.router.prepares:  # no reads for it when the router is elsewhere
+            return None
         if position is None and tx.account.netting:
             # Against a netting account's position the order reduces it: it follows its venue.
             position = await position_store.open_in_symbol(

@@ -98,6 +98,11 @@ class Router(Protocol):
 
     def reconcile(self, order: Order) -> Awaitable[Execution]: ...
 
+    @property
+    def prepares(self) -> bool:
+        """Whether ``prepare`` may give a fill now (a router in this process that leads)."""
+        ...
+
     def prepare(
         self,
         order: Order,
