@@ -172,11 +172,11 @@ class House:
         self._reserved_fills[fill.fill_id] = reservation
         return reservation
 
-    def settle(self, reservation: Reservation, committed: bool) -> None:
+    def settle(self, reservation: Reservation, committed: bool) -> bool:
         """Whether ``reservation``'s fill committed; book it, and every fill of its symbol now
-        due, in seq order. Settling twice changes nothing."""
+        due, in seq order. Settling twice changes nothing (False: settled before)."""
         if reservation.committed is not None:
-            return
+            return False
         reservation.committed = committed
         queue = self._reserved[reservation.fill.symbol]
         while queue and queue[0].committed is not None:
@@ -187,6 +187,7 @@ class House:
                     due.context.run(self._book, due.fill)
                 except Exception:  # committed all the same; a rebuild books it
                     log.exception("bbook_fill_not_booked", fill_id=due.fill.fill_id)
+        return True
 
     def _book(self, fill: BookFill) -> None:
         if not self.engine.is_booked(fill.fill_id):  # a rebuild since it was reserved booked it

@@ -98,8 +98,8 @@ class RouterService:
         self.epoch: int | None = None
         self.engine = engine
         self.abook = abook
-        # One house-book commit (a group of B-book fills) at a time per symbol: the book applies
-        # fills in commit order.
+        # The house book: fills booked in seq order (router.house), the router's own B-book
+        # fills committed a group at a time per symbol.
         self.house = house or House(engine, FillNumbers(pool))
         self.lp_health = lp_health
         self.flow_feed = flow_feed
@@ -400,9 +400,9 @@ class RouterService:
         )
 
     def house_fill_settled(self, prepared: PreparedHouseFill, committed: bool) -> None:
-        """The caller's transaction with ``prepared`` ended: book the fill if it committed."""
-        self.house.settle(prepared.reservation, committed)
-        if committed:
+        """The caller's transaction with ``prepared`` ended, or its fill was not written (told
+        so first: a later word is ignored): book the fill if it committed."""
+        if self.house.settle(prepared.reservation, committed) and committed:
             decision = prepared.decision
             DECISIONS.labels(decision.book.value, decision.reason).inc()
             log.info(

@@ -200,16 +200,13 @@ class _HouseFill:
     def __init__(self, service: RouterService, prepared: PreparedHouseFill) -> None:
         self._service = service
         self._prepared = prepared
-        self._written = False
         self.execution = execution(prepared.result)
 
     async def write(self, conn: Conn) -> bool:
-        self._written = await self._service.write_house_fill(conn, self._prepared)
-        return self._written
+        return await self._service.write_house_fill(conn, self._prepared)
 
     def settle(self, committed: bool) -> None:
-        # A claim not made wrote no fill, whatever became of the transaction.
-        self._service.house_fill_settled(self._prepared, committed and self._written)
+        self._service.house_fill_settled(self._prepared, committed)
 
 
 def _forget(late: set[asyncio.Task[ExecuteResult]]) -> Any:

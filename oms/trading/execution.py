@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import structlog
 
+from fxmesh.db import Conn
 from fxmesh.errors import FailedPrecondition
 from fxmesh.reasons import Reason
 from oms.domain import model as domain
@@ -83,19 +84,10 @@ class Executor:
         self, order: Order, account: Account, position: PositionRow | None
     ) -> CloseVenue | None:
         """Where the risk this order closes is held; None for an opening order."""
-        if position is None and order.position_id is not None:
+        if position is None and _may_close(order, account):
             async with self._uow.pool.acquire() as conn:
-                position = await position_store.get(conn, account.account_id, order.position_id)
-        elif position is None and account.netting:
-            async with self._uow.pool.acquire() as conn:
-                position = await position_store.open_in_symbol(
-                    conn, account.account_id, order.symbol
-                )
-            if position is not None and position.side is order.side:
-                return None  # adds to the position: an opening order, routed as usual
-        if position is None or not position.is_open:
-            return None
-        return CloseVenue(position.book, position.venue)
+                position = await _closed_position(conn, order, account)
+        return _venue(position)
 
     async def fill_in_house(
         self,
@@ -119,18 +111,9 @@ class Executor:
         takes it after the commit, as every other order."""
         if not self._uow.router.prepares:  # no reads for it when the router is elsewhere
             return None
-        if position is None and tx.account.netting:
-            # Against a netting account's position the order reduces it: it follows its venue.
-            position = await position_store.open_in_symbol(
-                tx.conn, tx.account.account_id, order.symbol
-            )
-            if position is not None and position.side is order.side:
-                position = None
-        closing = (
-            CloseVenue(position.book, position.venue)
-            if position is not None and position.is_open
-            else None
-        )
+        if position is None and _may_close(order, tx.account):
+            position = await _closed_position(tx.conn, order, tx.account)
+        closing = _venue(position)
         max_dev, usd_rate = _pricing(order, spec, prices)
         try:
             house = await self._uow.router.prepare(
@@ -219,6 +202,30 @@ class Executor:
             return Outcome(current, booked.deals, booked.positions)
 
         return await self._uow.grouped(order.account_id, book, first_read=first_read)
+
+
+def _may_close(order: Order, account: Account) -> bool:
+    """Whether the order may close a position the caller did not give: its own
+    (``position_id``), or a netting account's in the symbol."""
+    return order.position_id is not None or account.netting
+
+
+async def _closed_position(conn: Conn, order: Order, account: Account) -> PositionRow | None:
+    """The position ``order`` closes or reduces (``_may_close``), as ``conn`` reads it; None
+    when it opens or adds to one."""
+    if order.position_id is not None:
+        return await position_store.get(conn, account.account_id, order.position_id)
+    position = await position_store.open_in_symbol(conn, account.account_id, order.symbol)
+    if position is not None and position.side is order.side:
+        return None  # adds to the position: an opening order, routed as usual
+    return position
+
+
+def _venue(position: PositionRow | None) -> CloseVenue | None:
+    """Where a closed position's risk is held (the book and venue a close follows)."""
+    if position is None or not position.is_open:
+        return None
+    return CloseVenue(position.book, position.venue)
 
 
 def _pricing(

@@ -128,8 +128,8 @@ class HouseFill(Protocol):
         ...
 
     def settle(self, committed: bool) -> None:
-        """The transaction ended (``Tx.on_end``), or the fill was not written: book it if it
-        was written and committed; settling again changes nothing."""
+        """The transaction ended (``Tx.on_end``), or the fill was not written (settled False
+        first): book it if it committed; only the first word counts."""
         ...
 
 
