@@ -10,6 +10,8 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -167,95 +169,104 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             await db.close()
 
 
+@dataclass(frozen=True)
+class Trader:
+    """A fresh funded account logged in at edge, with the database and the LP simulator."""
+
+    account_id: int
+    edge: httpx.AsyncClient
+    auth: dict[str, str]
+    lpsim: httpx.AsyncClient
+    db: asyncpg.Connection
+
+
+@asynccontextmanager
+async def trader_at_pinned_price(stack: Stack, *, netting: bool = False) -> AsyncIterator[Trader]:
+    """A ``Trader`` (a ``netting`` account or a hedging one) once EURUSD's client price is pinned
+    at 1.08444 / 1.08456."""
+    account_id, login_name, password = await open_account(stack, netting=netting)
+    db = await asyncpg.connect(stack.config.postgres_dsn)
+    try:
+        async with (
+            httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
+            httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
+        ):
+            auth = await login(edge, login_name, password)
+            await pin_eurusd(lpsim, "1.08444", "1.08456")
+            await wait_for_client_quote(stack, "1.08456")
+            yield Trader(int(account_id), edge, auth, lpsim, db)
+    finally:
+        await db.close()
+
+
 async def test_netting_and_triggered_orders_when_router_runs_in_oms_then_filled_in_one_transaction(
     oms_router_stack: Stack,
 ) -> None:
     """A netting account's order against its position (it follows the position's venue) and a
     limit order the watcher triggers take the one-transaction path too."""
-    stack = oms_router_stack
-    _, login_name, password = await open_account(stack, netting=True)
-    db = await asyncpg.connect(stack.config.postgres_dsn)
-    async with (
-        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
-        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
-    ):
-        try:
-            auth = await login(edge, login_name, password)
-            await pin_eurusd(lpsim, "1.08444", "1.08456")
-            await wait_for_client_quote(stack, "1.08456")
-            opened = await market(edge, auth, "BUY", "rio-net-open")
-            reduced = await market(edge, auth, "SELL", "rio-net-reduce")
+    async with trader_at_pinned_price(oms_router_stack, netting=True) as trader:
+        edge, auth, db = trader.edge, trader.auth, trader.db
+        opened = await market(edge, auth, "BUY", "rio-net-open")
+        reduced = await market(edge, auth, "SELL", "rio-net-reduce")
 
-            assert reduced["order"]["status"] == "FILLED", reduced
-            assert await open_positions(edge, auth) == []  # the netting position closed
-            reason = await db.fetchval(
-                "SELECT reason FROM router.routing_decisions WHERE order_id = $1",
-                reduced["order"]["orderId"],
-            )
-            assert reason == "CLOSE_FOLLOWS_VENUE"
-            assert await one_writer(db, int(opened["order"]["orderId"]))
-            assert await one_writer(db, int(reduced["order"]["orderId"]))
+        assert reduced["order"]["status"] == "FILLED", reduced
+        assert await open_positions(edge, auth) == []  # the netting position closed
+        reason = await db.fetchval(
+            "SELECT reason FROM router.routing_decisions WHERE order_id = $1",
+            reduced["order"]["orderId"],
+        )
+        assert reason == "CLOSE_FOLLOWS_VENUE"
+        assert await one_writer(db, int(opened["order"]["orderId"]))
+        assert await one_writer(db, int(reduced["order"]["orderId"]))
 
-            placed = await edge.post(
-                "/api/orders/limit",
-                json={
-                    "symbol": "EURUSD",
-                    "side": "BUY",
-                    "volume": "0.10",
-                    "price": "1.08400",
-                    "clientOrderId": "rio-limit",
-                },
-                headers=auth,
-            )
-            assert placed.status_code == 200, placed.text
-            limit_id = placed.json()["order"]["orderId"]
-            await pin_eurusd(lpsim, "1.08380", "1.08392")  # the ask falls below the limit
+        placed = await edge.post(
+            "/api/orders/limit",
+            json={
+                "symbol": "EURUSD",
+                "side": "BUY",
+                "volume": "0.10",
+                "price": "1.08400",
+                "clientOrderId": "rio-limit",
+            },
+            headers=auth,
+        )
+        assert placed.status_code == 200, placed.text
+        limit_id = placed.json()["order"]["orderId"]
+        await pin_eurusd(trader.lpsim, "1.08380", "1.08392")  # the ask falls below the limit
 
-            async def filled() -> bool:
-                reply = await edge.get(f"/api/orders/{limit_id}", headers=auth)
-                return bool(reply.json()["order"]["status"] == "FILLED")
+        async def filled() -> bool:
+            reply = await edge.get(f"/api/orders/{limit_id}", headers=auth)
+            return bool(reply.json()["order"]["status"] == "FILLED")
 
-            await eventually("the limit order triggered and filled", filled)
-            assert await one_writer(db, int(limit_id))
-            await assert_balance_is_sum_of_ledger(edge, auth)
-        finally:
-            await db.close()
+        await eventually("the limit order triggered and filled", filled)
+        assert await one_writer(db, int(limit_id))
+        await assert_balance_is_sum_of_ledger(edge, auth)
 
 
 async def test_close_of_a_house_position_when_router_runs_in_oms_then_filled_in_one_transaction(
     oms_router_stack: Stack,
 ) -> None:
     stack = oms_router_stack
-    _, login_name, password = await open_account(stack)
-    db = await asyncpg.connect(stack.config.postgres_dsn)
-    async with (
-        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
-        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
-    ):
-        try:
-            auth = await login(edge, login_name, password)
-            await pin_eurusd(lpsim, "1.08444", "1.08456")
-            await wait_for_client_quote(stack, "1.08456")
-            house_before = await client_net_eurusd(stack)
-            await market(edge, auth, "BUY", "rio-close-open")
-            [position] = await open_positions(edge, auth)
+    async with trader_at_pinned_price(stack) as trader:
+        edge, auth = trader.edge, trader.auth
+        house_before = await client_net_eurusd(stack)
+        await market(edge, auth, "BUY", "rio-close-open")
+        [position] = await open_positions(edge, auth)
 
-            closed = await edge.post(
-                f"/api/positions/{position['positionId']}/close",
-                json={"clientOrderId": "rio-close"},
-                headers=auth,
-            )
+        closed = await edge.post(
+            f"/api/positions/{position['positionId']}/close",
+            json={"clientOrderId": "rio-close"},
+            headers=auth,
+        )
 
-            assert closed.status_code == 200, closed.text
-            order = closed.json()["order"]
-            assert (order["status"], order["book"]) == ("FILLED", "B"), order
-            assert await open_positions(edge, auth) == []
-            assert await client_net_eurusd(stack) == house_before
-            # The close order, its OUT deal and the house's fill: one transaction.
-            assert await one_writer(db, int(order["orderId"]))
-            await assert_balance_is_sum_of_ledger(edge, auth)
-        finally:
-            await db.close()
+        assert closed.status_code == 200, closed.text
+        order = closed.json()["order"]
+        assert (order["status"], order["book"]) == ("FILLED", "B"), order
+        assert await open_positions(edge, auth) == []
+        assert await client_net_eurusd(stack) == house_before
+        # The close order, its OUT deal and the house's fill: one transaction.
+        assert await one_writer(trader.db, int(order["orderId"]))
+        await assert_balance_is_sum_of_ledger(edge, auth)
 
 
 async def test_b_book_order_when_its_booking_fails_then_nothing_of_it_stored_and_the_house_trades_on(
@@ -265,25 +276,18 @@ async def test_b_book_order_when_its_booking_fails_then_nothing_of_it_stored_and
     when that booking fails, neither the order, its routing nor the house's fill remains, and
     the house book (which waits for each fill's transaction) is not held up by it."""
     stack = oms_router_stack
-    account_id, login_name, password = await open_account(stack)
-    db = await asyncpg.connect(stack.config.postgres_dsn)
-    await db.execute(
-        "CREATE FUNCTION e2e_refuse_deal() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'e2e: this deal is refused'; END $$"
-    )
-    await db.execute(
-        "CREATE TRIGGER e2e_refuse_deal BEFORE INSERT ON oms.deals FOR EACH ROW "
-        f"WHEN (NEW.account_id = {int(account_id)} AND NEW.volume = 0.37) "
-        "EXECUTE FUNCTION e2e_refuse_deal()"
-    )
-    async with (
-        httpx.AsyncClient(base_url=stack.edge_url, timeout=30.0) as edge,
-        httpx.AsyncClient(base_url=stack.lpsim_control_url, timeout=30.0) as lpsim,
-    ):
+    async with trader_at_pinned_price(stack) as trader:
+        edge, auth, db, account_id = trader.edge, trader.auth, trader.db, trader.account_id
+        await db.execute(
+            "CREATE FUNCTION e2e_refuse_deal() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'e2e: this deal is refused'; END $$"
+        )
+        await db.execute(
+            "CREATE TRIGGER e2e_refuse_deal BEFORE INSERT ON oms.deals FOR EACH ROW "
+            f"WHEN (NEW.account_id = {account_id} AND NEW.volume = 0.37) "
+            "EXECUTE FUNCTION e2e_refuse_deal()"
+        )
         try:
-            auth = await login(edge, login_name, password)
-            await pin_eurusd(lpsim, "1.08444", "1.08456")
-            await wait_for_client_quote(stack, "1.08456")
             house_before = await client_net_eurusd(stack)
             fills_before = await db.fetchval(
                 "SELECT count(*) FROM router.bbook_fills WHERE account_id = $1", str(account_id)
@@ -304,7 +308,7 @@ async def test_b_book_order_when_its_booking_fails_then_nothing_of_it_stored_and
             assert refused.json()["code"] == "INTERNAL", refused.text
             stored = await db.fetchval(
                 "SELECT count(*) FROM oms.orders WHERE account_id = $1 AND client_order_id = $2",
-                int(account_id),
+                account_id,
                 "rio-refused",
             )
             fills_after = await db.fetchval(
@@ -320,7 +324,6 @@ async def test_b_book_order_when_its_booking_fails_then_nothing_of_it_stored_and
         finally:
             await db.execute("DROP TRIGGER e2e_refuse_deal ON oms.deals")
             await db.execute("DROP FUNCTION e2e_refuse_deal()")
-            await db.close()
 
 
 async def test_oms_with_its_router_killed_then_restarted_then_house_book_rebuilt_and_orders_fill(
