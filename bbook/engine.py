@@ -190,7 +190,9 @@ class BBookEngine:
         after = self.book.net_lots(fill.symbol)
         # A gauge is a float by nature; the book itself stays Decimal.
         NET_VOLUME.labels(fill.symbol).set(float(after))
-        log.info(
+        # Every fill is a row of the router's (bbook_fills) and the net a gauge: a line per fill
+        # at info would be the order path's most written one.
+        log.debug(
             "bbook_fill",
             fill_id=fill.fill_id,
             order_id=fill.order_id,

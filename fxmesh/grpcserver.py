@@ -1,7 +1,8 @@
 """gRPC server bootstrap: grpc.aio, health, reflection, tracing, one error model, graceful stop.
 
 Every service builds its server through ``GrpcServer`` so that each RPC gets the same treatment: an
-OpenTelemetry span continuing the caller's trace, one canonical log line with outcome and duration,
+OpenTelemetry span continuing the caller's trace, one canonical log line with outcome and duration
+(a unary handler's ``fxmesh.logs.note_outcome`` fields on it: what it did, e.g. the order placed),
 request metrics, and FxError turned into ``google.rpc.Status`` (unknown exceptions become INTERNAL
 with a generic message; the traceback goes to the log only).
 """
@@ -24,6 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from fxmesh.errors import FxError
+from fxmesh.logs import request_outcome
 from fxmesh.metrics import RpcMetrics
 
 log = structlog.stdlib.get_logger("fxmesh.grpc")
@@ -104,7 +106,9 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
             started: float,
             exc: BaseException | None,
             span: Any,
+            outcome: dict[str, Any] | None = None,
         ) -> None:
+            noted = outcome or {}
             elapsed = time.perf_counter() - started
             code = grpc.StatusCode.OK
             if isinstance(exc, FxError):
@@ -116,6 +120,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
                     reason=exc.reason,
                     error=exc.message,
                     duration_ms=round(elapsed * 1e3, 3),
+                    **noted,
                 )
             elif exc is not None:
                 code = grpc.StatusCode.INTERNAL
@@ -125,12 +130,19 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
                     code=code.name,
                     duration_ms=round(elapsed * 1e3, 3),
                     exc_info=exc,
+                    **noted,
                 )
             else:
                 ctx_code = context.code() if hasattr(context, "code") else None
                 if isinstance(ctx_code, grpc.StatusCode):
                     code = ctx_code
-                log.info("rpc", method=method, code=code.name, duration_ms=round(elapsed * 1e3, 3))
+                log.info(
+                    "rpc",
+                    method=method,
+                    code=code.name,
+                    duration_ms=round(elapsed * 1e3, 3),
+                    **noted,
+                )
             metrics.requests.labels(method, code.name).inc()
             metrics.duration.labels(method).observe(elapsed)
             if span is not None:
@@ -140,19 +152,25 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
                     if exc is not None and not isinstance(exc, FxError):
                         span.record_exception(exc)
 
-        async def fail(context: Context, started: float, exc: BaseException, span: Any) -> None:
+        async def fail(
+            context: Context,
+            started: float,
+            exc: BaseException,
+            span: Any,
+            outcome: dict[str, Any] | None = None,
+        ) -> None:
             """Log and count a failed RPC, then send it as google.rpc.Status."""
             if isinstance(exc, grpc.aio.AbortError):
                 # The handler called context.abort(): the status is set, record it as it stands.
-                finish(context, started, None, span)
+                finish(context, started, None, span, outcome)
                 return
             if isinstance(exc, asyncio.CancelledError):
                 # The caller went away (a stream it stopped reading, its deadline) or the server
                 # is stopping: nobody to answer, and no error of ours.
                 gone = FxError("cancelled", reason="CANCELLED", code=grpc.StatusCode.CANCELLED)
-                finish(context, started, gone, span)
+                finish(context, started, gone, span, outcome)
                 return
-            finish(context, started, exc, span)
+            finish(context, started, exc, span, outcome)
             err = exc if isinstance(exc, FxError) else FxError("internal error")
             await context.abort_with_status(rpc_status.to_status(err.to_status()))
 
@@ -163,13 +181,13 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
 
             async def behavior(request: Any, context: Context) -> Any:
                 started = time.perf_counter()
-                with span_for(context) as span:
+                with span_for(context) as span, request_outcome() as outcome:
                     try:
                         response = await inner(request, context)
                     except BaseException as exc:
-                        await fail(context, started, exc, span)
+                        await fail(context, started, exc, span, outcome)
                         raise
-                    finish(context, started, None, span)
+                    finish(context, started, None, span, outcome)
                     return response
 
             factory = (

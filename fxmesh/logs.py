@@ -1,10 +1,17 @@
-"""structlog JSON logs carrying the service name and the current trace id."""
+"""structlog JSON logs carrying the service name and the current trace id.
+
+A request's outcome goes on its one canonical line (``fxmesh.grpcserver``: method, code, duration):
+the code that knows it (the order placed, its status and book) calls ``note_outcome`` instead of
+writing a line of its own, so an order costs one log line in oms rather than one per layer.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -76,3 +83,27 @@ def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     """Return a structlog logger; configure_logging decides where it writes."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger
+
+
+_OUTCOME: ContextVar[dict[str, Any] | None] = ContextVar("fxmesh_log_outcome", default=None)
+
+
+@contextmanager
+def request_outcome() -> Iterator[dict[str, Any]]:
+    """The fields ``note_outcome`` adds while the current request runs, for its canonical line."""
+    fields: dict[str, Any] = {}
+    token = _OUTCOME.set(fields)
+    try:
+        yield fields
+    finally:
+        _OUTCOME.reset(token)
+
+
+def note_outcome(**fields: Any) -> None:
+    """Put ``fields`` on the current request's canonical log line; nothing outside a request.
+
+    Only from the request's own task (or a context copied from it): a shared worker's context
+    belongs to whichever request started it."""
+    current = _OUTCOME.get()
+    if current is not None:
+        current.update(fields)

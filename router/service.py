@@ -405,7 +405,8 @@ class RouterService:
         if self.house.settle(prepared.reservation, committed) and committed:
             decision = prepared.decision
             DECISIONS.labels(decision.book.value, decision.reason).inc()
-            log.info(
+            # The caller's canonical line has the order's book and routing reason: debug only.
+            log.debug(
                 "routed",
                 order_id=prepared.cmd.order_id,
                 symbol=prepared.cmd.symbol,

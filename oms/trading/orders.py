@@ -15,11 +15,11 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import structlog
 from prometheus_client import Counter, Histogram
 
 from fxmesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from fxmesh.eventtypes import EventType
+from fxmesh.logs import note_outcome
 from fxmesh.metrics import LATENCY_BUCKETS
 from fxmesh.money import ZERO
 from fxmesh.reasons import Reason
@@ -55,8 +55,6 @@ from oms.store import positions as position_store
 from oms.trading import fills
 from oms.trading.execution import Executor
 from oms.trading.unit_of_work import BOOK_FIRST, Tx, UnitOfWork, mark_views
-
-log = structlog.stdlib.get_logger(__name__)
 
 ORDERS = Counter(
     "fxmesh_oms_orders_total", "Orders placed, by type and final status.", ["type", "status"]
@@ -111,11 +109,13 @@ class OrderDesk:
         if not result.replayed:
             ORDER_LATENCY.observe(time.perf_counter() - started)
             ORDERS.labels(result.order.type.value, result.order.status.value).inc()
-        log.info(
-            "order_placed",
-            order_id=result.order.order_id,
-            status=result.order.status.value,
-            reason=result.order.reject_reason,
+        order = result.order
+        note_outcome(
+            order_id=order.order_id,
+            status=order.status.value,
+            reason=order.reject_reason,
+            book=order.book,
+            routing_reason=order.routing_reason,
             replayed=result.replayed,
         )
         return result

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from fxmesh.errors import NotFound, from_rpc_error
 from fxmesh.grpcclient import open_channel
 from fxmesh.grpcserver import GrpcServer
+from fxmesh.logs import note_outcome
 from fxmesh.tracing import current_trace_id
 from fxmesh.v1 import quotes_pb2, quotes_pb2_grpc, types_pb2
 
@@ -28,6 +29,7 @@ class _Quotes(quotes_pb2_grpc.QuotesServiceServicer):
     async def GetQuote(
         self, request: quotes_pb2.GetQuoteRequest, context: grpc.aio.ServicerContext
     ) -> quotes_pb2.GetQuoteResponse:
+        note_outcome(quoted=request.symbol)
         if request.symbol == "MISSING":
             raise NotFound(
                 "no quote for MISSING", reason="QUOTE_NOT_AVAILABLE", metadata={"symbol": "MISSING"}
@@ -98,6 +100,23 @@ async def test_each_rpc_when_handled_then_one_canonical_log_line_with_outcome(
     assert lines[0]["method"] == "/fxmesh.v1.QuotesService/GetQuote"
     assert lines[0]["code"] == "OK"
     assert lines[0]["duration_ms"] >= 0
+    assert lines[0]["quoted"] == "EURUSD"  # what the handler noted (note_outcome)
+
+
+async def test_outcome_noted_by_handlers_then_on_their_own_lines_only(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = quotes_pb2_grpc.QuotesServiceStub(channel)
+    with capture_logs() as logs:
+        await stub.GetQuote(quotes_pb2.GetQuoteRequest(symbol="GBPUSD"), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetQuote(quotes_pb2.GetQuoteRequest(symbol="MISSING"), timeout=5)
+        note_outcome(quoted="outside any request")  # no request: goes nowhere
+
+    lines = [e for e in logs if e.get("event") == "rpc"]
+    assert [(e["code"], e["quoted"]) for e in lines] == [("OK", "GBPUSD"), ("NOT_FOUND", "MISSING")]
+    assert lines[1]["reason"] == "QUOTE_NOT_AVAILABLE"
+    assert not [e for e in logs if e.get("quoted") == "outside any request"]
 
 
 async def test_health_when_serving_then_serving_and_after_stop_not_serving(

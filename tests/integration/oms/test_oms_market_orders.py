@@ -12,6 +12,7 @@ import aio_pika
 import asyncpg
 import grpc
 import pytest
+from structlog.testing import capture_logs
 
 from fxmesh.errors import FxError, from_rpc_error
 from fxmesh.events import declare_exchange
@@ -194,6 +195,36 @@ async def test_place_order_when_same_client_order_id_twice_then_one_order_replay
         )
     finally:
         await conn.close()
+
+
+async def test_place_order_then_its_one_log_line_is_the_rpcs_with_order_status_and_book(
+    oms: Any, put_quote: Any
+) -> None:
+    account_id = await oms.new_account()
+    await put_quote("EURUSD", "1.08440", "1.08450")
+    request = market(account_id, volume="0.10")
+
+    with capture_logs() as logs:
+        first = await oms.stub.PlaceOrder(request)
+        await oms.stub.PlaceOrder(request)  # the same client order id: replayed
+        refused = await oms.stub.PlaceOrder(market(account_id, volume="5000.00"))
+
+    lines = [e for e in logs if e.get("method") == "/fxmesh.v1.OmsService/PlaceOrder"]
+    assert [(e["event"], e["code"]) for e in lines] == [("rpc", "OK")] * 3
+    filled, replayed, rejected = lines
+    assert (filled["order_id"], filled["status"], filled["book"], filled["replayed"]) == (
+        int(first.order.order_id),
+        "FILLED",
+        "B",
+        False,
+    )
+    assert (replayed["order_id"], replayed["replayed"]) == (filled["order_id"], True)
+    assert (rejected["order_id"], rejected["status"], rejected["reason"]) == (
+        int(refused.order.order_id),
+        "REJECTED",
+        refused.order.reject_reason,
+    )
+    assert not [e for e in logs if e.get("event") == "order_placed"]
 
 
 async def test_place_order_when_same_client_order_id_sent_concurrently_then_one_order(
