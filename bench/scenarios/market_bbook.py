@@ -28,20 +28,30 @@ SYMBOLS = ("EURUSD",)
 
 def hops(router_in_oms: bool) -> tuple[tuple[str, int, str], ...]:
     """The hops of one order and the floor each one is compared with (the router in the oms
-    process takes one gRPC hop off)."""
+    process takes one gRPC hop off, and two commits: the order is accepted, filled by the house
+    and booked in one transaction)."""
     grpc = (
         ("grpc_unary", 1, "edge -> oms PlaceOrder (oms calls its router in process)")
         if router_in_oms
         else ("grpc_unary", 2, "edge -> oms PlaceOrder, oms -> router Execute")
     )
-    return (
-        ("http_trivial", 1, "client -> edge: HTTP request/response"),
-        grpc,
+    commits = (
         (
+            "pg_insert_commit",
+            1,
+            "one commit: order, router claim + house fill, position/deal/ledger/outbox",
+        )
+        if router_in_oms
+        else (
             "pg_insert_commit",
             3,
             "commits: oms accept+submit, router claim+fill, oms fill/position/deal/ledger/outbox",
-        ),
+        )
+    )
+    return (
+        ("http_trivial", 1, "client -> edge: HTTP request/response"),
+        grpc,
+        commits,
         (
             "redis_set_publish",
             2,
