@@ -229,7 +229,7 @@ async def test_close_all_when_retried_with_same_request_id_then_each_position_cl
     first = await oms.stub.CloseAllPositions(request)
     again = await oms.stub.CloseAllPositions(request)
 
-    ids = sorted(p.position_id for p in euro)
+    ids = sorted((p.position_id for p in euro), key=int)  # ids are decimal strings: 99 < 100
     assert [r.position.position_id for r in first.results] == ids
     assert all(r.order.status == FILLED and not r.replayed for r in first.results)
     assert [r.order.client_order_id for r in first.results] == [f"all-out:{i}" for i in ids]
