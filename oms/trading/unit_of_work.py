@@ -267,6 +267,8 @@ class Tx:
     _trace: tuple[otel_context.Context, dict[str, str]] | None = field(default=None, repr=False)
     # Told whether the transaction committed, once it ended (``on_end``).
     _on_end: list[Callable[[bool], None]] = field(default_factory=list, repr=False)
+    # Each order's ``order_update`` in ``events``: one per order and transaction (``_order_event``).
+    _order_updates: dict[int, outbox.OutboxEvent] = field(default_factory=dict, repr=False)
 
     def on_end(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(committed)`` once the transaction ended: committed, rolled back, or
@@ -329,8 +331,16 @@ class Tx:
         self._order_event(order)
 
     def _order_event(self, order: Order) -> None:
-        self.emit(EventType.ORDER_UPDATE, order_json(order))
+        """``order_update`` with the order as this transaction leaves it: an update raised for
+        it earlier in the transaction is dropped, since nobody could ever see that state (a
+        market order the house fills in the transaction that accepts it was never FILLING for
+        anyone else). The event keeps its place after the order's other events."""
         assert order.order_id is not None
+        earlier = self._order_updates.pop(order.order_id, None)
+        if earlier is not None:
+            self.events = [e for e in self.events if e is not earlier]
+        self.emit(EventType.ORDER_UPDATE, order_json(order))
+        self._order_updates[order.order_id] = self.events[-1]
         self.orders[order.order_id] = order
 
     def position_changed(self, position: PositionRow, view: PositionView | None = None) -> None:

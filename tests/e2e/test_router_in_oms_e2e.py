@@ -6,6 +6,7 @@ through fixgw, and the router's gRPC API (what admin and the tests call) is serv
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
@@ -96,6 +97,16 @@ async def one_writer(db: asyncpg.Connection, order_id: int) -> bool:
     return bool(writers["order_tx"] == writers["deal_tx"] == writers["house_tx"])
 
 
+async def published_states(db: asyncpg.Connection, order_id: int) -> list[str]:
+    """The states oms published for an order: its ``order_update`` events, in order."""
+    rows = await db.fetch(
+        "SELECT payload FROM oms.outbox WHERE event_type = 'order_update' "
+        "AND payload->'data'->>'orderId' = $1 ORDER BY outbox_id",
+        str(order_id),
+    )
+    return [json.loads(r["payload"])["data"]["status"] for r in rows]
+
+
 async def market(
     edge: httpx.AsyncClient, auth: dict[str, str], side: str, key: str
 ) -> dict[str, Any]:
@@ -137,6 +148,8 @@ async def test_b_and_a_book_orders_when_router_runs_in_oms_then_filled_booked_an
             # Accepted, routed, filled from the house and booked on the account in one
             # transaction: the order, its deal and the house's fill have the same writer.
             assert await one_writer(db, int(b_book["order"]["orderId"]))
+            # Nobody ever saw it FILLING: its one update is the state it committed in.
+            assert await published_states(db, int(b_book["order"]["orderId"])) == ["FILLED"]
             decision = await db.fetchrow(
                 "SELECT book, trace_id FROM router.routing_decisions WHERE order_id = $1",
                 b_book["order"]["orderId"],
@@ -240,6 +253,8 @@ async def test_netting_and_triggered_orders_when_router_runs_in_oms_then_filled_
 
         await eventually("the limit order triggered and filled", filled)
         assert await one_writer(db, int(limit_id))
+        # Placed (WORKING, committed), then triggered and filled in one transaction.
+        assert await published_states(db, int(limit_id)) == ["WORKING", "FILLED"]
         await assert_balance_is_sum_of_ledger(edge, auth)
 
 
