@@ -108,6 +108,7 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
             span: Any,
             outcome: dict[str, Any] | None = None,
         ) -> None:
+            # What the handler noted, under the line's own fields (they win a clash of names).
             noted = outcome or {}
             elapsed = time.perf_counter() - started
             code = grpc.StatusCode.OK
@@ -115,22 +116,26 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
                 code = exc.code
                 log.info(
                     "rpc",
-                    method=method,
-                    code=code.name,
-                    reason=exc.reason,
-                    error=exc.message,
-                    duration_ms=round(elapsed * 1e3, 3),
-                    **noted,
+                    **{
+                        **noted,
+                        "method": method,
+                        "code": code.name,
+                        "reason": exc.reason,
+                        "error": exc.message,
+                        "duration_ms": round(elapsed * 1e3, 3),
+                    },
                 )
             elif exc is not None:
                 code = grpc.StatusCode.INTERNAL
                 log.error(
                     "rpc",
-                    method=method,
-                    code=code.name,
-                    duration_ms=round(elapsed * 1e3, 3),
-                    exc_info=exc,
-                    **noted,
+                    **{
+                        **noted,
+                        "method": method,
+                        "code": code.name,
+                        "duration_ms": round(elapsed * 1e3, 3),
+                        "exc_info": exc,
+                    },
                 )
             else:
                 ctx_code = context.code() if hasattr(context, "code") else None
@@ -138,10 +143,12 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
                     code = ctx_code
                 log.info(
                     "rpc",
-                    method=method,
-                    code=code.name,
-                    duration_ms=round(elapsed * 1e3, 3),
-                    **noted,
+                    **{
+                        **noted,
+                        "method": method,
+                        "code": code.name,
+                        "duration_ms": round(elapsed * 1e3, 3),
+                    },
                 )
             metrics.requests.labels(method, code.name).inc()
             metrics.duration.labels(method).observe(elapsed)

@@ -113,7 +113,7 @@ class OrderDesk:
         note_outcome(
             order_id=order.order_id,
             status=order.status.value,
-            reason=order.reject_reason,
+            reject_reason=order.reject_reason,
             book=order.book,
             routing_reason=order.routing_reason,
             replayed=result.replayed,

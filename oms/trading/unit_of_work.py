@@ -334,7 +334,7 @@ class Tx:
         """``order_update`` with the order as this transaction leaves it: an update raised for
         it earlier in the transaction is dropped, since nobody could ever see that state (a
         market order the house fills in the transaction that accepts it was never FILLING for
-        anyone else). The event keeps its place after the order's other events."""
+        anyone else). The new one goes last, after the events raised since the dropped one."""
         assert order.order_id is not None
         earlier = self._order_updates.pop(order.order_id, None)
         if earlier is not None:

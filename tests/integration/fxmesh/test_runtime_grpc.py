@@ -29,7 +29,8 @@ class _Quotes(quotes_pb2_grpc.QuotesServiceServicer):
     async def GetQuote(
         self, request: quotes_pb2.GetQuoteRequest, context: grpc.aio.ServicerContext
     ) -> quotes_pb2.GetQuoteResponse:
-        note_outcome(quoted=request.symbol)
+        # "code" clashes with the line's own field, which wins.
+        note_outcome(quoted=request.symbol, code="NOTED")
         if request.symbol == "MISSING":
             raise NotFound(
                 "no quote for MISSING", reason="QUOTE_NOT_AVAILABLE", metadata={"symbol": "MISSING"}

@@ -219,7 +219,7 @@ async def test_place_order_then_its_one_log_line_is_the_rpcs_with_order_status_a
         False,
     )
     assert (replayed["order_id"], replayed["replayed"]) == (filled["order_id"], True)
-    assert (rejected["order_id"], rejected["status"], rejected["reason"]) == (
+    assert (rejected["order_id"], rejected["status"], rejected["reject_reason"]) == (
         int(refused.order.order_id),
         "REJECTED",
         refused.order.reject_reason,
