@@ -108,55 +108,36 @@ class _CanonicalInterceptor(grpc.aio.ServerInterceptor):
             span: Any,
             outcome: dict[str, Any] | None = None,
         ) -> None:
-            # What the handler noted, under the line's own fields (they win a clash of names).
-            noted = outcome or {}
             elapsed = time.perf_counter() - started
             code = grpc.StatusCode.OK
+            detail: dict[str, Any] = {}
             if isinstance(exc, FxError):
                 code = exc.code
-                log.info(
-                    "rpc",
-                    **{
-                        **noted,
-                        "method": method,
-                        "code": code.name,
-                        "reason": exc.reason,
-                        "error": exc.message,
-                        "duration_ms": round(elapsed * 1e3, 3),
-                    },
-                )
+                detail = {"reason": exc.reason, "error": exc.message}
             elif exc is not None:
                 code = grpc.StatusCode.INTERNAL
-                log.error(
-                    "rpc",
-                    **{
-                        **noted,
-                        "method": method,
-                        "code": code.name,
-                        "duration_ms": round(elapsed * 1e3, 3),
-                        "exc_info": exc,
-                    },
-                )
+                detail = {"exc_info": exc}
             else:
                 ctx_code = context.code() if hasattr(context, "code") else None
                 if isinstance(ctx_code, grpc.StatusCode):
                     code = ctx_code
-                log.info(
-                    "rpc",
-                    **{
-                        **noted,
-                        "method": method,
-                        "code": code.name,
-                        "duration_ms": round(elapsed * 1e3, 3),
-                    },
-                )
+            # What the handler noted goes under the line's own fields (they win a clash of names).
+            line = {
+                **(outcome or {}),
+                "method": method,
+                "code": code.name,
+                **detail,
+                "duration_ms": round(elapsed * 1e3, 3),
+            }
+            crashed = exc is not None and not isinstance(exc, FxError)
+            (log.error if crashed else log.info)("rpc", **line)
             metrics.requests.labels(method, code.name).inc()
             metrics.duration.labels(method).observe(elapsed)
             if span is not None:
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 if code is not grpc.StatusCode.OK:
                     span.set_status(Status(StatusCode.ERROR, code.name))
-                    if exc is not None and not isinstance(exc, FxError):
+                    if crashed:
                         span.record_exception(exc)
 
         async def fail(
